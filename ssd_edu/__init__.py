@@ -1,0 +1,61 @@
+"""ssd_edu: structured state-space duality (SSD), made to run, agree and be measured.
+
+Glossary of dimension letters (one set, everywhere; also the package's einsum letters)::
+
+    T   sequence length              t, s   time index (query t, key s)
+    N   state size (modes of A)      n      state index
+    P   channels per head (head dim) p      channel index
+    H   heads (independent SSMs)     ...    leading batch / head axes
+    Q   chunk length                 c      chunk index (J = ceil(T / Q) chunks)
+
+Arrays: x (..., T, P), a (..., T) scalar family or (..., T, N) diagonal family, B and C
+(..., T, N), state h (..., N, P), y (..., T, P), kernel M (..., T, T). Recurrence:
+h_t = A_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, with A_t = a_t I (scalar) or diag(a_t).
+
+Every form has one signature, ``y, h = f(x, a, B, C[, chunk_size], initial_state=None)``, and
+is registered in :data:`IMPLEMENTATIONS` as ``"{backend}.{family}.{form}"`` with backend in
+(numpy, numba, cuda), family in (scalar, diagonal) and form in (scan, attention, chunked).
+"""
+from __future__ import annotations
+
+from . import reference
+from .reference import (diagonal_attention, diagonal_chunked, diagonal_heads, diagonal_kernel,
+                        diagonal_scan, diagonal_single_mask, general_kernel, general_scan,
+                        one_ss_mask, scalar_attention, scalar_chunked, scalar_kernel, scalar_scan,
+                        segsum, segsum_naive)
+from .validation import QuadraticMemoryError
+
+__version__ = "0.1.0"
+
+FAMILIES = ("scalar", "diagonal")
+FORMS = ("scan", "attention", "chunked")
+BACKENDS = ("numpy", "numba", "cuda")
+
+#: "{backend}.{family}.{form}" -> callable with the reference signature.
+IMPLEMENTATIONS: dict = {}
+
+
+def register(backend: str, module) -> None:
+    """Add every ``{family}_{form}`` function that ``module`` defines under ``backend``."""
+    for family in FAMILIES:
+        for form in FORMS:
+            fn = getattr(module, f"{family}_{form}", None)
+            if fn is not None:
+                IMPLEMENTATIONS[f"{backend}.{family}.{form}"] = fn
+
+
+def oracle(family: str):
+    """The plain recurrence of ``family`` in the NumPy reference: what every form is tested against."""
+    return IMPLEMENTATIONS[f"numpy.{family}.scan"]
+
+
+register("numpy", reference)
+
+__all__ = [
+    "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "register", "oracle", "reference",
+    "QuadraticMemoryError",
+    "one_ss_mask", "segsum", "segsum_naive",
+    "scalar_scan", "scalar_attention", "scalar_chunked", "scalar_kernel",
+    "diagonal_scan", "diagonal_attention", "diagonal_chunked", "diagonal_kernel",
+    "diagonal_heads", "diagonal_single_mask", "general_scan", "general_kernel",
+]

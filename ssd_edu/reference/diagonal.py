@@ -1,0 +1,153 @@
+"""Diagonal SSM (A_t = diag(a_t)): a sum of N 1-SS masked attentions (THEORY.md 3.2-3.5, 4).
+
+    h_t = diag(a_t) h_{t-1} + B_t x_t^T          (N, P): row n of h decays by a[t, n]
+    y_t = h_t^T C_t
+    M   = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T)          one width-1 head per mode n
+
+Shapes: x (..., T, P), a (..., T, N), B and C (..., T, N), h (..., N, P), y (..., T, P).
+Every form returns ``(y, final_state)``; complex inputs are accepted by this reference.
+Einsum letters (package-wide): t, s time (query, key); n state; p channel; c chunk.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..validation import check_chunk_size, check_kernel, check_quadratic, check_ssm
+from ._common import empty_output, start_state
+from .chunking import from_chunks, state_passing, to_chunks
+from .masks import one_ss_mask, prefix_products, suffix_products
+
+
+def diagonal_scan(x, a, B, C, initial_state=None):
+    """The recurrence, one step at a time: the oracle. O(T N P) time, O(N P) state.
+
+    h_t = diag(a_t) h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
+    Returns y (..., T, P) and the final state h_{T-1} (..., N, P).
+    """
+    v = check_ssm("diagonal", x, a, B, C, initial_state, allow_complex=True)
+    h = start_state(v)                                   # (..., N, P)
+    y = np.empty((*v.batch, v.T, v.P), dtype=v.dtype)    # (..., T, P)
+    for t in range(v.T):
+        # h_t = diag(a_t) h_{t-1} + B_t x_t^T
+        h = v.a[..., t, :, None] * h + v.B[..., t, :, None] * v.x[..., t, None, :]
+        # y_t = h_t^T C_t
+        y[..., t, :] = np.einsum("...np,...n->...p", h, v.C[..., t, :])
+    return y, h
+
+
+def diagonal_heads(a, B, C):
+    """The N per-mode 1-SS masked attentions: (..., N, T, T).
+
+    heads[n] = 1SS(a[:, n]) o (C[:, n] B[:, n]^T): mode n's own mask and a width-1 score with
+    query C[:, n] and key B[:, n]. Their sum over n is the kernel M.
+    """
+    v = check_kernel("diagonal", a, B, C, allow_complex=True)
+    check_quadratic("diagonal_heads", (*v.batch, v.N), v.T, v.dtype, copies=3)
+    L = one_ss_mask(np.swapaxes(v.a, -1, -2))            # (..., N, T, T)
+    # heads[n, t, s] = L_n[t, s] C[t, n] B[s, n]
+    return L * np.einsum("...tn,...sn->...nts", v.C, v.B)
+
+
+def diagonal_kernel(a, B, C):
+    """The sequence-mixing matrix (..., T, T): ``M[t, s] = sum_n C[t, n] a_n(t, s) B[s, n]``.
+
+    a_n(t, s) = a[s+1, n] ... a[t, n] for t >= s; 0 above the diagonal. ``y = M x`` when h_{-1} = 0.
+    """
+    v = check_kernel("diagonal", a, B, C, allow_complex=True)
+    check_quadratic("diagonal_kernel", (*v.batch, v.N), v.T, v.dtype, copies=3)
+    L = one_ss_mask(np.swapaxes(v.a, -1, -2))            # (..., N, T, T)
+    # M[t, s] = sum_n C[t, n] L_n[t, s] B[s, n]
+    return np.einsum("...tn,...nts,...sn->...ts", v.C, L, v.B)
+
+
+def diagonal_attention(x, a, B, C, initial_state=None):
+    """The sum of N 1-SS masked attentions, one head per mode: O(N T^2 P) time, O(T^2) memory.
+
+    y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x  + (C_t o delta_t)^T h_{-1}
+    h_{T-1}[n] = sum_s gamma[s, n] B[s, n] x_s + delta[T-1, n] h_{-1}[n]
+    with delta[t, n] = a[0, n] ... a[t, n] and gamma[s, n] = a[s+1, n] ... a[T-1, n].
+    """
+    v = check_ssm("diagonal", x, a, B, C, initial_state, allow_complex=True)
+    h0 = start_state(v)
+    if v.T == 0:
+        return empty_output(v), h0
+    check_quadratic("diagonal_attention", v.batch, v.T, v.dtype, copies=3)
+    y = np.zeros((*v.batch, v.T, v.P), dtype=v.dtype)
+    for n in range(v.N):
+        # head n: y += C[:, n] o (1SS(a[:, n]) (B[:, n] o x))
+        L_n = one_ss_mask(v.a[..., n])                   # (..., T, T)
+        y += v.C[..., :, n, None] * (L_n @ (v.B[..., :, n, None] * v.x))
+    delta = prefix_products(v.a, axis=-2)                # (..., T, N)
+    gamma = suffix_products(v.a, axis=-2)                # (..., T, N)
+    # y_t += (C_t o delta_t)^T h_{-1}
+    y += np.einsum("...tn,...tn,...np->...tp", v.C, delta, h0)
+    # h_{T-1} = sum_s (gamma_s o B_s) x_s^T + delta_{T-1} o h_{-1}
+    h = np.einsum("...sn,...sn,...sp->...np", gamma, v.B, v.x) + delta[..., -1, :, None] * h0
+    return y, h
+
+
+def diagonal_chunked(x, a, B, C, chunk_size=64, initial_state=None):
+    """The block algorithm with per-mode decays (THEORY.md 4): the scalar steps, one mask per mode.
+
+      1. intra-chunk   Y_diag = sum_n diag(C_c[:, n]) 1SS(a_c[:, n]) diag(B_c[:, n]) X_c
+      2. chunk states  S_c = (B_c o Gamma_c)^T X_c,  Gamma[s, n] = prod_{s<u<=e_c} a[u, n]
+      3. state passing H_c = diag(abar_c) H_{c-1} + S_c,  abar_c[n] = prod_{u in chunk c} a[u, n]
+      4. state output  Y_off[t] = (C_t o delta_t)^T H_{c-1},  delta[t, n] = prod_{b_c<=u<=t} a[u, n]
+    y = Y_diag + Y_off. O(T Q N P) time; any chunk_size >= 1 and any T.
+    """
+    v = check_ssm("diagonal", x, a, B, C, initial_state, allow_complex=True)
+    Q = check_chunk_size(chunk_size)
+    h0 = start_state(v)
+    if v.T == 0:
+        return empty_output(v), h0
+    xc = to_chunks(v.x, Q, 0)                            # (..., J, Q, P)
+    ac = to_chunks(v.a, Q, 1)                            # (..., J, Q, N)
+    Bc = to_chunks(v.B, Q, 0)                            # (..., J, Q, N)
+    Cc = to_chunks(v.C, Q, 0)                            # (..., J, Q, N)
+    L = one_ss_mask(np.swapaxes(ac, -1, -2))             # (..., J, N, Q, Q)
+
+    # 1. intra-chunk: Y_diag = (sum_n L_n o C[:, n] B[:, n]^T) X
+    G = np.einsum("...ctn,...cnts,...csn->...cts", Cc, L, Bc)
+    y_diag = np.einsum("...cts,...csp->...ctp", G, xc)
+    # 2. chunk states: S_c = sum_s (gamma_s o B_s) x_s^T, gamma[n, s] = L_n[e_c, s]
+    gamma = L[..., -1, :]                                # (..., J, N, Q)
+    S = np.einsum("...cns,...csn,...csp->...cnp", gamma, Bc, xc)
+    # 3. state passing: H_c = diag(abar_c) H_{c-1} + S_c, abar_c = delta_{e_c}
+    delta = prefix_products(ac, axis=-2)                 # (..., J, Q, N)
+    H_prev, h = state_passing(delta[..., -1, :], S, h0)
+    # 4. state to output: Y_off[t] = (C_t o delta_t)^T H_{c-1}
+    y_off = np.einsum("...ctn,...ctn,...cnp->...ctp", Cc, delta, H_prev)
+
+    y = from_chunks(y_diag + y_off, v.T)
+    return np.broadcast_to(y, (*v.batch, v.T, v.P)).copy(), h
+
+
+def diagonal_single_mask(a, B, C):
+    """The single-mask rewrite of a fine diagonal SSM (THEORY.md 3.3): returns ``(C', B')``.
+
+    If a[1:, :] has no zero, with p[t, n] = a[1, n] ... a[t, n] (p[0] = 1):
+        C' = C o p,   B' = B / p,   M = tril(C' B'^T)
+    one causal mask (every decay 1) of width N: undecayed linear attention. a[0] never enters.
+
+    a, B, C: (..., T, N). Returns C', B': (..., T, N).
+    Raises ValueError if some a[t >= 1, n] == 0 (the mask then splits into blocks, Lemma 4.1).
+
+    Numerical limit: p underflows at long T (a = 0.5: 0.5**1075 == 0 in float64, 0.5**150 == 0
+    in float32), after which B' = inf, C' = 0 and tril(C' B'^T) is NaN; precision degrades
+    earlier, once p is subnormal. Exact algebra, usable only while the decay product over the
+    span stays in range (within a short chunk).
+    """
+    v = check_kernel("diagonal", a, B, C, allow_complex=True)
+    zeros = np.argwhere(v.a[..., 1:, :] == 0)
+    if zeros.size:
+        where = tuple(int(i) for i in zeros[0])
+        where = where[:-2] + (where[-2] + 1, where[-1])
+        raise ValueError(f"a has a zero decay at index {where} (t >= 1); the single-mask "
+                         f"rewrite needs a[1:] != 0 (a zero splits the mask into blocks, "
+                         f"Lemma 4.1)")
+    # p[t, n] = prod_{1 <= u <= t} a[u, n]
+    a_from_1 = np.concatenate([np.ones_like(v.a[..., :1, :]), v.a[..., 1:, :]], axis=-2)
+    p = np.cumprod(a_from_1, axis=-2)
+    # C' = C o p,  B' = B / p
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return v.C * p, v.B / p

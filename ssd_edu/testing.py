@@ -1,0 +1,161 @@
+"""Test data with named decay regimes, the tolerance table, and ``assert_close``.
+
+Used by the test suite, the verify report, the benchmark and the exercise graders, so that
+"the same inputs" and "close enough" mean one thing everywhere (THEORY.md 3, 5.7, 5.8).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: Decay regimes of :func:`make_inputs` (THEORY.md "hard decays").
+REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed", "complex", "dyadic")
+
+#: Max-norm relative tolerance against the float64 oracle, per computation dtype
+#: (THEORY.md 5.7: tau64 = 1e-12 across forms, tau32 = 2e-5 against the oracle).
+TOLERANCES = {
+    np.dtype(np.float64): 1e-12,
+    np.dtype(np.float32): 2e-5,
+    np.dtype(np.complex128): 1e-12,
+    np.dtype(np.complex64): 2e-5,
+}
+
+
+def tolerance(dtype) -> float:
+    """The tolerance of :data:`TOLERANCES` for ``dtype``."""
+    return TOLERANCES[np.dtype(dtype)]
+
+
+def _decays(rng, regime: str, shape: tuple) -> np.ndarray:
+    """Decays of ``shape`` (..., T[, N]) for one regime; the time axis is shape[-1] or [-2]."""
+    if regime == "random":
+        return rng.uniform(0.5, 1.0, shape)
+    if regime == "zero":
+        # about 15 % exact zeros (make_inputs adds zeros at t = 0, 1, T // 2 and T - 1)
+        a = rng.uniform(0.5, 1.0, shape)
+        a[rng.random(shape) < 0.15] = 0.0
+        return a
+    if regime == "negative":
+        return rng.uniform(0.5, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
+    if regime == "near_one":
+        a = 1.0 - rng.uniform(0.0, 1e-4, shape)
+        a[rng.random(shape) < 0.3] = 1.0
+        return a
+    if regime == "strong":
+        a = rng.uniform(1e-3, 0.1, shape)
+        a[rng.random(shape) < 0.1] = 1e-300
+        return a
+    if regime == "mixed":
+        choices = np.array([0.0, 1.0, -0.7, 1e-300, 0.9999, 0.5, -1.0])
+        return rng.choice(choices, shape)
+    if regime == "complex":
+        radius = rng.uniform(0.5, 1.0, shape)
+        return radius * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
+    if regime == "dyadic":
+        return rng.choice(np.array([0.0, 1.0, -1.0, 0.5, -0.5, 0.25, -0.25]), shape)
+    raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}")
+
+
+def make_inputs(family: str, T: int, N: int, P: int, batch: tuple = (), *,
+                regime: str = "random", dtype=np.float64, seed: int = 0,
+                initial_state: bool = True) -> dict:
+    """Random SSM inputs as a dict with keys x, a, B, C, initial_state (same ``batch``).
+
+    family: "scalar" (a: (*batch, T)), "diagonal" (a: (*batch, T, N)) or "general"
+    (A: (*batch, T, N, N), key "a", diagonal-dominant random matrices scaled by the regime's
+    decays). x, B, C, initial_state ~ N(0, 1) except regime "dyadic" (integers in [-4, 4] and
+    decays in {0, +-1, +-1/2, +-1/4}: exact in floating point for T <= 8, THEORY.md 5.8).
+    Regime "complex" (diagonal family only) gives complex decays and complex B, C.
+    ``dtype`` is the real dtype; complex regimes use the matching complex dtype.
+    """
+    if family not in ("scalar", "diagonal", "general"):
+        raise ValueError(f"family must be 'scalar', 'diagonal' or 'general', got {family!r}")
+    if regime == "complex" and family != "diagonal":
+        raise ValueError("regime 'complex' is for the diagonal family only")
+    rng = np.random.default_rng(seed)
+    batch = tuple(batch)
+    dtype = np.dtype(dtype)
+
+    def normal(*shape):
+        if regime == "dyadic":
+            return rng.integers(-4, 5, shape).astype(np.float64)
+        out = rng.standard_normal(shape)
+        if regime == "complex":
+            out = out + 1j * rng.standard_normal(shape)
+        return out
+
+    a_shape = {"scalar": (*batch, T), "diagonal": (*batch, T, N), "general": (*batch, T, N)}
+    a = _decays(rng, regime, a_shape[family])
+    if regime == "zero" and T > 0:
+        forced = sorted({0, min(1, T - 1), T // 2, T - 1})
+        if family == "scalar":
+            a[..., forced] = 0.0
+        else:
+            a[..., forced, 0] = 0.0  # mode 0 only, so the other modes carry state across
+    if family == "general":
+        # A_t = diag(a_t) + a small full part: a genuinely non-diagonal state matrix
+        a = np.einsum("...tn,nm->...tnm", a, np.eye(N)) + 0.1 * rng.standard_normal(
+            (*batch, T, N, N)) / max(N, 1)
+    x = rng.standard_normal((*batch, T, P)) if regime != "dyadic" else normal(*batch, T, P)
+    out = dict(x=x, a=a, B=normal(*batch, T, N), C=normal(*batch, T, N),
+               initial_state=normal(*batch, N, P) if initial_state else None)
+    cdtype = np.result_type(dtype, np.complex64)
+    for key, value in out.items():
+        if value is not None:
+            out[key] = value.astype(cdtype if np.iscomplexobj(value) else dtype)
+    return out
+
+
+def as_float64(inputs: dict) -> dict:
+    """The same inputs in double precision (complex128 for complex ones): the oracle's inputs."""
+    def up(v):
+        if v is None:
+            return None
+        return v.astype(np.complex128 if np.iscomplexobj(v) else np.float64)
+    return {k: up(v) for k, v in inputs.items()}
+
+
+def error(expected, got) -> float:
+    """``max|got - expected| / max(1, max|expected|)`` (THEORY.md 3, error metric)."""
+    expected = np.asarray(expected)
+    got = np.asarray(got)
+    if expected.size == 0:
+        return 0.0
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    return float(np.max(np.abs(got.astype(np.result_type(got, expected)) - expected))) / scale
+
+
+def relative_rms(expected, got) -> float:
+    """Relative RMS error ``||got - expected||_2 / ||expected||_2`` (0 when both are 0)."""
+    expected = np.asarray(expected, dtype=np.result_type(expected, np.float64))
+    diff = np.linalg.norm((np.asarray(got) - expected).ravel())
+    norm = np.linalg.norm(expected.ravel())
+    return float(diff / norm) if norm > 0 else float(diff)
+
+
+def assert_close(name: str, expected, got, tol: float | None = None, dtype=None) -> float:
+    """Raise AssertionError naming ``name`` unless ``got`` matches ``expected`` within ``tol``.
+
+    ``tol`` defaults to :func:`tolerance` of ``dtype`` (or of ``got``'s dtype). Checks, in
+    order: shape, NaN/inf where the expected value is finite, then the error metric.
+    Returns the measured error so callers can report it.
+    """
+    expected = np.asarray(expected)
+    got = np.asarray(got)
+    if got.shape != expected.shape:
+        raise AssertionError(f"{name}: shape {got.shape}, expected {expected.shape}")
+    if tol is None:
+        tol = tolerance(dtype if dtype is not None else got.dtype)
+    bad = ~np.isfinite(got) & np.isfinite(expected)
+    if np.any(bad):
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AssertionError(f"{name}: {int(bad.sum())} non-finite values where the expected "
+                             f"ones are finite, first at index {idx}")
+    err = error(expected, got)
+    if not err <= tol:
+        diff = np.abs(got.astype(np.result_type(got, expected)) - expected)
+        idx = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape))
+        raise AssertionError(
+            f"{name}: error {err:.3e} > tolerance {tol:.1e} (relative RMS "
+            f"{relative_rms(expected, got):.3e}); worst at index {idx}: got {got[idx]!r}, "
+            f"expected {expected[idx]!r}")
+    return err
