@@ -61,7 +61,7 @@ def make_inputs(family: str, T: int, N: int, P: int, batch: tuple = (), *,
     """Random SSM inputs as a dict with keys x, a, B, C, initial_state (same ``batch``).
 
     family: "scalar" (a: (*batch, T)), "diagonal" (a: (*batch, T, N)) or "general"
-    (A: (*batch, T, N, N), key "a", diagonal-dominant random matrices scaled by the regime's
+    (key "A" instead of "a": (*batch, T, N, N), diagonal-dominant random matrices scaled by the regime's
     decays). x, B, C, initial_state ~ N(0, 1) except regime "dyadic" (integers in [-4, 4] and
     decays in {0, +-1, +-1/2, +-1/4}: exact in floating point for T <= 8, THEORY.md 5.8).
     Regime "complex" (diagonal family only) gives complex decays and complex B, C.
@@ -96,8 +96,9 @@ def make_inputs(family: str, T: int, N: int, P: int, batch: tuple = (), *,
         a = np.einsum("...tn,nm->...tnm", a, np.eye(N)) + 0.1 * rng.standard_normal(
             (*batch, T, N, N)) / max(N, 1)
     x = rng.standard_normal((*batch, T, P)) if regime != "dyadic" else normal(*batch, T, P)
-    out = dict(x=x, a=a, B=normal(*batch, T, N), C=normal(*batch, T, N),
-               initial_state=normal(*batch, N, P) if initial_state else None)
+    out = {"x": x, "A" if family == "general" else "a": a,
+           "B": normal(*batch, T, N), "C": normal(*batch, T, N),
+           "initial_state": normal(*batch, N, P) if initial_state else None}
     cdtype = np.result_type(dtype, np.complex64)
     for key, value in out.items():
         if value is not None:

@@ -99,10 +99,54 @@ def _check_ndim(name, arr, ndim, layout):
                          f"(at least {ndim} dimensions)")
 
 
-def _check_dim(name, arr, axis, expected, layout, letter, source):
-    if arr.shape[axis] != expected:
-        raise ValueError(f"{name} has shape {_shape(arr)}; expected {layout} with "
-                         f"{letter} = {expected} (from {source})")
+#: Trailing layout of each argument, per family: the letters of its last axes.
+_LAYOUTS = {
+    "scalar": dict(x="TP", a="T", B="TN", C="TN", initial_state="NP"),
+    "diagonal": dict(x="TP", a="TN", B="TN", C="TN", initial_state="NP"),
+    "general": dict(x="TP", A="TNN", B="TN", C="TN", initial_state="NP"),
+}
+
+
+def _check_layout(family: str, arrays: dict) -> dict:
+    """Check every array's trailing axes against its layout; return the sizes {T, N, P}.
+
+    Each size is the value most arguments agree on, so an error names the odd one out, e.g.
+    "x has shape (2, 5, 3); expected (..., T, P) with T = 6 (as in a, B, C)".
+    """
+    layouts = {k: _LAYOUTS[family][k] for k in arrays}
+    for name, arr in arrays.items():
+        layout = "(..., " + ", ".join(layouts[name]) + ")"
+        _check_ndim(name, arr, len(layouts[name]), layout + f" for the {family} family"
+                    if name in ("a", "A") else layout)
+    sizes = {}
+    for letter in "TNP":
+        votes = {}  # size -> names of arguments that have it
+        for name, arr in arrays.items():
+            for axis, l in enumerate(layouts[name]):
+                if l == letter:
+                    votes.setdefault(arr.shape[axis - len(layouts[name])], []).append(name)
+        if not votes:
+            continue
+        size = max(votes, key=lambda v: len(set(votes[v])))
+        sizes[letter] = size
+        for name, arr in arrays.items():
+            for axis, l in enumerate(layouts[name]):
+                if l == letter and arr.shape[axis - len(layouts[name])] != size:
+                    agree = ", ".join(dict.fromkeys(n for n in votes[size] if n != name))
+                    layout = "(..., " + ", ".join(layouts[name]) + ")"
+                    raise ValueError(f"{name} has shape {_shape(arr)}; expected {layout} with "
+                                     f"{letter} = {size} (as in {agree or name})")
+    if sizes.get("N", 1) < 1:
+        raise ValueError(f"B has shape {_shape(arrays['B'])}; the state size N (last axis) "
+                         f"must be >= 1")
+    if sizes.get("P", 1) < 1:
+        raise ValueError(f"x has shape {_shape(arrays['x'])}; the channel count P (last axis) "
+                         f"must be >= 1")
+    return sizes
+
+
+def _lead(family: str, name: str, arr: np.ndarray) -> tuple:
+    return arr.shape[: arr.ndim - len(_LAYOUTS[family][name])]
 
 
 def broadcast_batch(**leading) -> tuple:
@@ -114,6 +158,19 @@ def broadcast_batch(**leading) -> tuple:
         raise ValueError(f"leading (batch) dimensions do not broadcast: {shapes}") from None
 
 
+def _validate(family: str, allow_complex: bool, **given) -> tuple:
+    """Convert, check layouts and leading dims, unify dtypes: (arrays, batch, sizes, dtype)."""
+    if family not in _LAYOUTS:
+        raise ValueError(f"family must be 'scalar', 'diagonal' or 'general', got {family!r}")
+    arrays = {k: as_array(k, v, allow_complex=allow_complex) for k, v in given.items()
+              if not (k == "initial_state" and v is None)}
+    sizes = _check_layout(family, arrays)
+    batch = broadcast_batch(**{k: _lead(family, k, v) for k, v in arrays.items()})
+    dtype = common_dtype(*arrays.values())
+    arrays = {k: v.astype(dtype, copy=False) for k, v in arrays.items()}
+    return arrays, batch, sizes, dtype
+
+
 def check_ssm(family: str, x, a, B, C, initial_state=None, *,
               allow_complex: bool = False) -> SSMInputs:
     """Validate the arguments of an SSM form of ``family`` in {"scalar", "diagonal", "general"}.
@@ -121,96 +178,35 @@ def check_ssm(family: str, x, a, B, C, initial_state=None, *,
     Shapes: x (..., T, P); a (..., T) | (..., T, N) | (..., T, N, N); B, C (..., T, N);
     initial_state (..., N, P) or None. Returns an :class:`SSMInputs` in one common dtype.
     """
-    if family not in ("scalar", "diagonal", "general"):
-        raise ValueError(f"family must be 'scalar', 'diagonal' or 'general', got {family!r}")
-    x = as_array("x", x, allow_complex=allow_complex)
-    _check_ndim("x", x, 2, "(..., T, P)")
-    T, P = x.shape[-2], x.shape[-1]
-    if P < 1:
-        raise ValueError(f"x has shape {_shape(x)}; the channel count P (last axis) must be >= 1")
-    k = check_kernel(family, a, B, C, T=T, allow_complex=allow_complex)
-    h0 = None if initial_state is None else as_array("initial_state", initial_state,
-                                                     allow_complex=allow_complex)
-    if h0 is not None:
-        _check_ndim("initial_state", h0, 2, "(..., N, P)")
-        _check_dim("initial_state", h0, -2, k.N, "(..., N, P)", "N", "B")
-        _check_dim("initial_state", h0, -1, P, "(..., N, P)", "P", "x")
     a_name = "A" if family == "general" else "a"
-    batch = _broadcast_named(x=x.shape[:-2], **{a_name: k.a_lead}, B=k.B.shape[:-2],
-                             C=k.C.shape[:-2],
-                             initial_state=None if h0 is None else h0.shape[:-2])
-    dtype = common_dtype(x, k.a, k.B, k.C, h0)
-    cast = lambda arr: None if arr is None else arr.astype(dtype, copy=False)  # noqa: E731
-    return SSMInputs(cast(x), cast(k.a), cast(k.B), cast(k.C), cast(h0), batch, T, k.N, P, dtype)
+    arrays, batch, sizes, dtype = _validate(family, allow_complex, x=x, **{a_name: a}, B=B, C=C,
+                                            initial_state=initial_state)
+    return SSMInputs(arrays["x"], arrays[a_name], arrays["B"], arrays["C"],
+                     arrays.get("initial_state"), batch, sizes["T"], sizes["N"], sizes["P"],
+                     dtype)
 
 
 class KernelInputs(NamedTuple):
     """Validated inputs of a kernel (sequence-mixing matrix) builder."""
 
-    a: np.ndarray
-    B: np.ndarray
-    C: np.ndarray
-    a_lead: tuple  # leading shape of a
-    batch: tuple   # broadcast leading shape of a, B, C
+    a: np.ndarray   # (..., T) | (..., T, N) | (..., T, N, N)
+    B: np.ndarray   # (..., T, N)
+    C: np.ndarray   # (..., T, N)
+    batch: tuple    # broadcast leading shape of a, B, C
     T: int
     N: int
     dtype: np.dtype
 
 
-def _broadcast_named(**shapes) -> tuple:
-    return broadcast_batch(**{k: v for k, v in shapes.items() if v is not None})
-
-
-def check_kernel(family: str, a, B, C, *, T: int | None = None,
-                 allow_complex: bool = False) -> KernelInputs:
+def check_kernel(family: str, a, B, C, *, allow_complex: bool = False) -> KernelInputs:
     """Validate (a, B, C) of ``family``: a (..., T) | (..., T, N) | (..., T, N, N); B, C (..., T, N).
 
-    T is taken from B unless given (then it comes from x). Returns a :class:`KernelInputs` in
-    one common dtype.
+    Returns a :class:`KernelInputs` in one common dtype.
     """
-    if family not in ("scalar", "diagonal", "general"):
-        raise ValueError(f"family must be 'scalar', 'diagonal' or 'general', got {family!r}")
     a_name = "A" if family == "general" else "a"
-    a = as_array(a_name, a, allow_complex=allow_complex)
-    B = as_array("B", B, allow_complex=allow_complex)
-    C = as_array("C", C, allow_complex=allow_complex)
-    _check_ndim("B", B, 2, "(..., T, N)")
-    source = "x" if T is not None else "B"
-    T = B.shape[-2] if T is None else T
-    N = B.shape[-1]
-    if N < 1:
-        raise ValueError(f"B has shape {_shape(B)}; the state size N (last axis) must be >= 1")
-    _check_dim("B", B, -2, T, "(..., T, N)", "T", source)
-    _check_ndim("C", C, 2, "(..., T, N)")
-    _check_dim("C", C, -2, T, "(..., T, N)", "T", source)
-    _check_dim("C", C, -1, N, "(..., T, N)", "N", "B")
-    if family == "scalar":
-        _check_ndim("a", a, 1, "(..., T) for the scalar family")
-        _check_dim("a", a, -1, T, "(..., T) for the scalar family", "T", source)
-        a_lead = a.shape[:-1]
-    elif family == "diagonal":
-        _check_ndim("a", a, 2, "(..., T, N) for the diagonal family")
-        _check_dim("a", a, -2, T, "(..., T, N) for the diagonal family", "T", source)
-        _check_dim("a", a, -1, N, "(..., T, N) for the diagonal family", "N", "B")
-        a_lead = a.shape[:-2]
-    else:
-        _check_ndim("A", a, 3, "(..., T, N, N) for the general family")
-        _check_dim("A", a, -3, T, "(..., T, N, N)", "T", source)
-        _check_dim("A", a, -2, N, "(..., T, N, N)", "N", "B")
-        _check_dim("A", a, -1, N, "(..., T, N, N)", "N", "B")
-        a_lead = a.shape[:-3]
-    batch = broadcast_batch(**{a_name: a_lead}, B=B.shape[:-2], C=C.shape[:-2])
-    dtype = common_dtype(a, B, C)
-    return KernelInputs(a.astype(dtype, copy=False), B.astype(dtype, copy=False),
-                        C.astype(dtype, copy=False), a_lead, batch, T, N, dtype)
-
-
-def check_decays(family: str, a, *, allow_complex: bool = False) -> np.ndarray:
-    """Validate a decay array alone: (..., T) for "scalar", (..., T, N) for "diagonal"."""
-    a = as_array("a", a, allow_complex=allow_complex)
-    layout = "(..., T)" if family == "scalar" else "(..., T, N)"
-    _check_ndim("a", a, 1 if family == "scalar" else 2, layout)
-    return a
+    arrays, batch, sizes, dtype = _validate(family, allow_complex, **{a_name: a}, B=B, C=C)
+    return KernelInputs(arrays[a_name], arrays["B"], arrays["C"], batch, sizes["T"],
+                        sizes["N"], dtype)
 
 
 def check_chunk_size(chunk_size) -> int:

@@ -1,0 +1,303 @@
+"""The NumPy reference: every form against the recurrence, on y and on the final state."""
+import numpy as np
+import pytest
+
+import ssd_edu
+from ssd_edu import reference as ref
+from ssd_edu.testing import as_float64, assert_close, make_inputs, tolerance
+
+NUMPY_FORMS = sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("numpy."))
+REAL_REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed")
+
+
+def run(name, d, chunk_size=None):
+    fn = ssd_edu.IMPLEMENTATIONS[name]
+    kwargs = {} if chunk_size is None else dict(chunk_size=chunk_size)
+    return fn(d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"], **kwargs)
+
+
+def family(name):
+    return name.split(".")[1]
+
+
+def check_against_oracle(name, d, chunk_size=None, dtype=np.float64):
+    y, h = run(name, d, chunk_size)
+    y0, h0 = ssd_edu.oracle(family(name))(**as_float64(d))
+    assert y.dtype == d["x"].dtype or np.iscomplexobj(y)
+    assert_close(f"{name} y", y0, y, dtype=dtype)
+    assert_close(f"{name} final state", h0, h, dtype=dtype)
+
+
+def test_registry_has_every_numpy_form():
+    expected = {f"numpy.{f}.{g}" for f in ssd_edu.FAMILIES for g in ssd_edu.FORMS}
+    assert set(NUMPY_FORMS) == expected
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+@pytest.mark.parametrize("T", [0, 1, 2, 5, 64, 100])
+@pytest.mark.parametrize("regime", REAL_REGIMES)
+def test_forms_match_scan(name, T, regime):
+    d = make_inputs(family(name), T, N=3, P=5, batch=(2,), regime=regime, seed=T)
+    check_against_oracle(name, d, chunk_size=7 if "chunked" in name else None)
+
+
+@pytest.mark.parametrize("name", [n for n in NUMPY_FORMS if n.startswith("numpy.diagonal")])
+@pytest.mark.parametrize("T", [1, 5, 64])
+def test_diagonal_forms_complex_decays(name, T):
+    d = make_inputs("diagonal", T, N=4, P=3, batch=(2,), regime="complex", seed=1)
+    check_against_oracle(name, d, chunk_size=7 if "chunked" in name else None,
+                         dtype=np.complex128)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+@pytest.mark.parametrize("regime", ["random", "zero", "negative", "near_one"])
+def test_float32_against_float64_oracle(name, regime):
+    d = make_inputs(family(name), 100, N=5, P=3, batch=(2,), regime=regime,
+                    dtype=np.float32, seed=3)
+    y, h = run(name, d, 16 if "chunked" in name else None)
+    assert y.dtype == np.float32 and h.dtype == np.float32
+    check_against_oracle(name, d, 16 if "chunked" in name else None, dtype=np.float32)
+
+
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+@pytest.mark.parametrize("T", [1, 17, 37, 64, 100])
+@pytest.mark.parametrize("Q", [1, 2, 3, 5, 7, 8, 16, 64, 101, 200])
+def test_chunk_size_invariance(fam, T, Q):
+    d = make_inputs(fam, T, N=2, P=3, batch=(), regime="zero", seed=Q)
+    check_against_oracle(f"numpy.{fam}.chunked", d, chunk_size=Q)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+@pytest.mark.parametrize("batch", [(), (3,), (2, 3)])
+def test_batch_dims_and_odd_sizes(name, batch):
+    d = make_inputs(family(name), 17, N=5, P=7, batch=batch, regime="mixed", seed=5)
+    y, h = run(name, d, 4 if "chunked" in name else None)
+    assert y.shape == (*batch, 17, 7) and h.shape == (*batch, 5, 7)
+    check_against_oracle(name, d, 4 if "chunked" in name else None)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+def test_grouped_B_C_broadcast_over_heads(name):
+    """B, C with a size-1 head axis (Mamba's groups) broadcast against x of shape (b, H, T, P)."""
+    d = make_inputs(family(name), 9, N=3, P=2, batch=(2, 4), seed=2)
+    d["B"] = d["B"][:, :1]
+    d["C"] = d["C"][:, :1]
+    y, h = run(name, d, 4 if "chunked" in name else None)
+    assert y.shape == (2, 4, 9, 2) and h.shape == (2, 4, 3, 2)
+    full = dict(d, B=np.broadcast_to(d["B"], (2, 4, 9, 3)), C=np.broadcast_to(d["C"], (2, 4, 9, 3)))
+    y0, h0 = ssd_edu.oracle(family(name))(**full)
+    assert_close("grouped y", y0, y)
+    assert_close("grouped state", h0, h)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+def test_empty_sequence_returns_initial_state(name):
+    d = make_inputs(family(name), 0, N=3, P=2, batch=(2,))
+    y, h = run(name, d, 4 if "chunked" in name else None)
+    assert y.shape == (2, 0, 2)
+    np.testing.assert_array_equal(h, d["initial_state"])
+    assert h is not d["initial_state"] and not np.shares_memory(h, d["initial_state"])
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+def test_zero_initial_state_equals_default(name):
+    d = make_inputs(family(name), 11, N=3, P=2, batch=(2,), initial_state=False)
+    y1, h1 = run(name, d, 4 if "chunked" in name else None)
+    d["initial_state"] = np.zeros((2, 3, 2))
+    y2, h2 = run(name, d, 4 if "chunked" in name else None)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(h1, h2)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+@pytest.mark.parametrize("tau", [0, 1, 3, 4, 5, 10, 16, 17])
+def test_continuation(name, tau):
+    """Running [0:tau) then [tau:T) from the returned state equals one pass."""
+    d = make_inputs(family(name), 17, N=3, P=2, batch=(2,), regime="zero", seed=tau)
+    Q = 4 if "chunked" in name else None
+    y, h = run(name, d, Q)
+    first = {k: (v[:, :tau] if k != "initial_state" else v) for k, v in d.items()}
+    y1, h1 = run(name, first, Q)
+    second = {k: (v[:, tau:] if k != "initial_state" else h1) for k, v in d.items()}
+    y2, h2 = run(name, second, Q)
+    assert_close(f"{name} split at {tau}: y", y, np.concatenate([y1, y2], axis=-2))
+    assert_close(f"{name} split at {tau}: state", h, h2)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+@pytest.mark.parametrize("tau", [1, 4, 9])
+def test_causality(name, tau):
+    """Changing x, a, B, C at positions >= tau (finite values) leaves y[:tau] bitwise unchanged."""
+    d = make_inputs(family(name), 12, N=3, P=2, batch=(2,), seed=tau)
+    y, _ = run(name, d, 4 if "chunked" in name else None)
+    rng = np.random.default_rng(99)
+    e = {k: (v.copy() if v is not None else None) for k, v in d.items()}
+    for k in ("x", "a", "B", "C"):
+        e[k][:, tau:] = rng.standard_normal(e[k][:, tau:].shape)
+    y2, _ = run(name, e, 4 if "chunked" in name else None)
+    np.testing.assert_array_equal(y[:, :tau], y2[:, :tau])
+    assert not np.array_equal(y[:, tau:], y2[:, tau:])
+
+
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+def test_a0_matters_only_through_initial_state(fam):
+    d = make_inputs(fam, 6, N=2, P=2, seed=4)
+    e = {k: v.copy() for k, v in d.items()}
+    e["a"][0] = -3.0
+    for name in (f"numpy.{fam}.{form}" for form in ssd_edu.FORMS):
+        y, _ = run(name, d, 4 if "chunked" in name else None)
+        y2, _ = run(name, e, 4 if "chunked" in name else None)
+        assert not np.allclose(y, y2), f"{name}: a_0 must act through h_-1"
+        d0 = dict(d, initial_state=None)
+        e0 = dict(e, initial_state=None)
+        np.testing.assert_array_equal(run(name, d0, 4 if "chunked" in name else None)[0],
+                                      run(name, e0, 4 if "chunked" in name else None)[0])
+
+
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+def test_initial_state_term(fam):
+    """y with x = 0 is (C_t o prod_{u<=t} a_u)^T h_{-1}."""
+    d = make_inputs(fam, 9, N=3, P=2, regime="negative", seed=6)
+    d["x"] = np.zeros_like(d["x"])
+    delta = np.cumprod(d["a"], axis=0)
+    if fam == "scalar":
+        expected = np.einsum("t,tn,np->tp", delta, d["C"], d["initial_state"])
+    else:
+        expected = np.einsum("tn,tn,np->tp", delta, d["C"], d["initial_state"])
+    for form in ssd_edu.FORMS:
+        y, _ = run(f"numpy.{fam}.{form}", d, 4 if form == "chunked" else None)
+        assert_close(f"{fam} {form} initial-state term", expected, y)
+
+
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+def test_impulse_response_is_kernel_column(fam):
+    d = make_inputs(fam, 8, N=3, P=2, regime="zero", seed=8, initial_state=False)
+    M = getattr(ref, f"{fam}_kernel")(d["a"], d["B"], d["C"])
+    for s in (0, 3, 7):
+        x = np.zeros((8, 2))
+        x[s, 1] = 1.0
+        for form in ssd_edu.FORMS:
+            y, _ = run(f"numpy.{fam}.{form}", dict(d, x=x), 3 if form == "chunked" else None)
+            assert_close(f"{fam} {form} impulse at {s}", M[:, s], y[:, 1])
+            np.testing.assert_array_equal(y[:, 0], 0.0)
+    # y_0 = C_0^T B_0 x_0
+    x = np.zeros((8, 2))
+    x[0] = [2.0, -1.0]
+    y, _ = ssd_edu.oracle(fam)(x, d["a"], d["B"], d["C"])
+    np.testing.assert_allclose(y[0], (d["C"][0] @ d["B"][0]) * x[0], rtol=1e-15)
+
+
+def test_hand_computed_tiny_case():
+    """T = 3, N = P = 1, B = C = 1: h = (1, 0.5*1 + 2, -1*2.5 + 3) = (1, 2.5, 0.5); a_0 unused."""
+    x = np.array([[1.0], [2.0], [3.0]])
+    a = np.array([9.0, 0.5, -1.0])
+    ones = np.ones((3, 1))
+    for form in ssd_edu.FORMS:
+        kw = dict(chunk_size=2) if form == "chunked" else {}
+        y, h = ssd_edu.IMPLEMENTATIONS[f"numpy.scalar.{form}"](x, a, ones, ones, **kw)
+        np.testing.assert_array_equal(y[:, 0], [1.0, 2.5, 0.5])
+        np.testing.assert_array_equal(h, [[0.5]])
+    M = ref.scalar_kernel(a, ones, ones)
+    np.testing.assert_array_equal(M, [[1, 0, 0], [0.5, 1, 0], [-0.5, -1, 1]])
+
+
+@pytest.mark.parametrize("form", ssd_edu.FORMS)
+def test_scalar_equals_broadcast_diagonal(form):
+    d = make_inputs("scalar", 19, N=4, P=3, batch=(2,), regime="mixed", seed=7)
+    kw = dict(chunk_size=5) if form == "chunked" else {}
+    y, h = ssd_edu.IMPLEMENTATIONS[f"numpy.scalar.{form}"](**d, **kw)
+    a_diag = np.repeat(d["a"][..., None], 4, axis=-1)
+    y2, h2 = ssd_edu.IMPLEMENTATIONS[f"numpy.diagonal.{form}"](**dict(d, a=a_diag), **kw)
+    assert_close(f"scalar vs broadcast diagonal {form} y", y, y2)
+    assert_close(f"scalar vs broadcast diagonal {form} state", h, h2)
+    # N = 1 diagonal is scalar
+    d1 = make_inputs("scalar", 19, N=1, P=3, seed=8)
+    y3, h3 = ssd_edu.IMPLEMENTATIONS[f"numpy.scalar.{form}"](**d1, **kw)
+    y4, h4 = ssd_edu.IMPLEMENTATIONS[f"numpy.diagonal.{form}"](**dict(d1, a=d1["a"][:, None]),
+                                                               **kw)
+    assert_close("N = 1 y", y3, y4)
+    assert_close("N = 1 state", h3, h4)
+
+
+def test_diagonal_equals_general_with_diag_A():
+    d = make_inputs("diagonal", 13, N=3, P=2, batch=(2,), regime="negative", seed=9)
+    A = np.einsum("btn,nm->btnm", d["a"], np.eye(3))
+    y, h = ref.diagonal_scan(**d)
+    y2, h2 = ref.general_scan(d["x"], A, d["B"], d["C"], d["initial_state"])
+    assert_close("general scan y", y, y2)
+    assert_close("general scan state", h, h2)
+    assert_close("general kernel", ref.diagonal_kernel(d["a"], d["B"], d["C"]),
+                 ref.general_kernel(A, d["B"], d["C"]))
+
+
+def test_general_kernel_matches_general_scan():
+    d = make_inputs("general", 10, N=3, P=2, batch=(2,), seed=10, initial_state=False)
+    M = ref.general_kernel(d["A"], d["B"], d["C"])
+    y, _ = ref.general_scan(**d)
+    assert_close("general kernel @ x", y, M @ d["x"])
+    assert np.all(np.triu(M, 1) == 0)
+
+
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+def test_kernel_identities(fam):
+    d = make_inputs(fam, 16, N=3, P=2, batch=(2,), regime="zero", seed=11, initial_state=False)
+    M = getattr(ref, f"{fam}_kernel")(d["a"], d["B"], d["C"])
+    y, _ = ssd_edu.oracle(fam)(**d)
+    assert_close(f"{fam} kernel @ x", y, M @ d["x"])
+    if fam == "scalar":
+        # M = 1SS(a) o C B^T
+        expected = ref.one_ss_mask(d["a"]) * (d["C"] @ np.swapaxes(d["B"], -1, -2))
+        assert_close("1SS(a) o C B^T", expected, M)
+    else:
+        assert_close("sum of heads", M, ref.diagonal_heads(d["a"], d["B"], d["C"]).sum(-3))
+
+
+def test_conjugate_pair_modes_give_real_kernel():
+    rng = np.random.default_rng(12)
+    T = 20
+    a1 = 0.9 * np.exp(1j * rng.uniform(-1, 1, T))
+    b1 = rng.standard_normal(T) + 1j * rng.standard_normal(T)
+    c1 = rng.standard_normal(T) + 1j * rng.standard_normal(T)
+    a = np.stack([a1, a1.conj()], -1)
+    B = np.stack([b1, b1.conj()], -1)
+    C = np.stack([c1, c1.conj()], -1)
+    M = ref.diagonal_kernel(a, B, C)
+    assert np.max(np.abs(M.imag)) <= 1e-15
+
+
+@pytest.mark.parametrize("regime", ["random", "negative"])
+def test_single_mask_rewrite(regime):
+    d = make_inputs("diagonal", 48, N=4, P=1, regime=regime, seed=13)
+    d["a"][0] = 0.0  # a_0 never enters the kernel, so a zero there is allowed
+    Cp, Bp = ref.diagonal_single_mask(d["a"], d["B"], d["C"])
+    assert Cp.shape == Bp.shape == (48, 4)
+    assert_close("tril(C' B'^T)", ref.diagonal_kernel(d["a"], d["B"], d["C"]),
+                 np.tril(Cp @ Bp.T))
+
+
+def test_single_mask_rewrite_reverse_direction_is_wrong():
+    d = make_inputs("diagonal", 37, N=3, P=1, seed=14)
+    d["a"] = np.random.default_rng(0).uniform(0.3, 0.99, (37, 3))
+    Cp, Bp = ref.diagonal_single_mask(d["a"], d["B"], d["C"])
+    p = Cp / d["C"]
+    wrong = np.tril((d["C"] / p) @ (d["B"] * p).T)
+    assert np.max(np.abs(wrong - ref.diagonal_kernel(d["a"], d["B"], d["C"]))) > 1.0
+
+
+def test_single_mask_rewrite_refuses_zero_decay():
+    d = make_inputs("diagonal", 10, N=3, P=1, seed=15)
+    d["a"][4, 2] = 0.0
+    with pytest.raises(ValueError, match=r"a has a zero decay at index \(4, 2\)"):
+        ref.diagonal_single_mask(d["a"], d["B"], d["C"])
+
+
+def test_single_mask_rewrite_underflows_at_long_T():
+    """a = 0.5, T = 1200: the cumulative product underflows, the rewrite gives NaN."""
+    T = 1200
+    a = np.full((T, 1), 0.5)
+    ones = np.ones((T, 1))
+    Cp, Bp = ref.diagonal_single_mask(a, ones, ones)
+    with np.errstate(invalid="ignore", over="ignore"):
+        rewrite = np.tril(Cp @ Bp.T)
+    assert np.isnan(rewrite).sum() > 1000
+    assert not np.isnan(ref.diagonal_kernel(a, ones, ones)).any()

@@ -1,0 +1,164 @@
+"""Every validation rule: the error type, and a message that names the argument."""
+import numpy as np
+import pytest
+
+import ssd_edu
+from ssd_edu import reference as ref
+from ssd_edu.testing import make_inputs
+from ssd_edu.validation import QuadraticMemoryError
+
+NUMPY_FORMS = sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("numpy."))
+
+
+def call(name, d, **kw):
+    return ssd_edu.IMPLEMENTATIONS[name](d["x"], d["a"], d["B"], d["C"],
+                                         initial_state=d["initial_state"], **kw)
+
+
+def inputs(name, T=6, N=3, P=2):
+    return make_inputs(name.split(".")[1], T, N, P, batch=(2,), seed=0)
+
+
+BAD_SHAPES = {
+    "x": lambda d: d["x"][..., :-1, :],          # wrong T
+    "a": lambda d: d["a"][..., :-1] if d["a"].ndim == 2 else d["a"][..., :-1, :],
+    "B": lambda d: d["B"][..., :-1],              # wrong N
+    "C": lambda d: d["C"][..., :-1, :],           # wrong T
+    "initial_state": lambda d: d["initial_state"][..., :-1],  # wrong P
+}
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+@pytest.mark.parametrize("arg", list(BAD_SHAPES))
+def test_wrong_shape_names_argument(name, arg):
+    d = inputs(name)
+    d[arg] = BAD_SHAPES[arg](d)
+    with pytest.raises(ValueError, match=rf"^{arg} has shape \("):
+        call(name, d)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+@pytest.mark.parametrize("arg", ["x", "B", "C"])
+def test_too_few_dimensions(name, arg):
+    d = inputs(name)
+    d[arg] = d[arg][0, 0]
+    with pytest.raises(ValueError, match=rf"^{arg} has shape .*expected \(\.\.\., T, "):
+        call(name, d)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+def test_leading_dims_must_broadcast(name):
+    d = inputs(name)
+    d["B"] = np.concatenate([d["B"], d["B"], d["B"]])  # batch 6 vs 2
+    with pytest.raises(ValueError, match="leading .batch. dimensions do not broadcast: .*B"):
+        call(name, d)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+@pytest.mark.parametrize("arg", ["x", "a", "B", "C", "initial_state"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_refused(name, arg, bad):
+    d = inputs(name)
+    d[arg] = d[arg].copy()
+    d[arg].flat[3] = bad
+    with pytest.raises(ValueError, match=rf"^{arg} has 1 non-finite entries"):
+        call(name, d)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+@pytest.mark.parametrize("dtype", [np.float16, object, "U3"])
+def test_unsupported_dtype_refused(name, dtype):
+    d = inputs(name)
+    d["B"] = d["B"].astype(dtype)
+    with pytest.raises(TypeError, match=r"^B has dtype"):
+        call(name, d)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+def test_integer_inputs_promoted_to_float64(name):
+    d = make_inputs(name.split(".")[1], 5, 2, 2, regime="dyadic", seed=1)
+    as_int = dict(d, x=d["x"].astype(np.int64), B=d["B"].astype(np.int32))
+    y, h = call(name, as_int)
+    y2, h2 = call(name, d)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, y2)
+    np.testing.assert_array_equal(h, h2)
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+def test_mixed_precision_computes_in_result_type(name):
+    d = make_inputs(name.split(".")[1], 5, 2, 2, dtype=np.float32, seed=2)
+    y, h = call(name, d)
+    assert y.dtype == np.float32
+    y, h = call(name, dict(d, a=d["a"].astype(np.float64)))
+    assert y.dtype == np.float64 and h.dtype == np.float64
+
+
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+@pytest.mark.parametrize("bad, err", [(0, ValueError), (-3, ValueError), (2.5, TypeError),
+                                      (True, TypeError), ("8", TypeError), (None, TypeError)])
+def test_chunk_size_rules(fam, bad, err):
+    d = inputs(f"numpy.{fam}.chunked")
+    with pytest.raises(err, match="chunk_size must be an integer >= 1"):
+        call(f"numpy.{fam}.chunked", d, chunk_size=bad)
+
+
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+def test_numpy_integer_chunk_size_accepted(fam):
+    d = inputs(f"numpy.{fam}.chunked")
+    call(f"numpy.{fam}.chunked", d, chunk_size=np.int64(4))
+
+
+@pytest.mark.parametrize("name", [n for n in NUMPY_FORMS if n.endswith("attention")])
+def test_quadratic_memory_limit(name, monkeypatch):
+    monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", str(10_000))
+    d = inputs(name, T=64)
+    with pytest.raises(QuadraticMemoryError, match=r"attention would allocate .* T = 64.*"
+                                                   r"Use the scan or chunked form"):
+        call(name, d)
+    # MemoryError and ValueError both catch it
+    with pytest.raises(MemoryError):
+        call(name, d)
+    # the scan and chunked forms need O(T) memory and still run
+    call(name.replace("attention", "scan"), d)
+    call(name.replace("attention", "chunked"), d, chunk_size=8)
+
+
+@pytest.mark.parametrize("fn", [ref.scalar_kernel, ref.diagonal_kernel, ref.diagonal_heads])
+def test_kernel_memory_limit(fn, monkeypatch):
+    monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", str(10_000))
+    fam = "scalar" if fn is ref.scalar_kernel else "diagonal"
+    d = make_inputs(fam, 64, 3, 1)
+    with pytest.raises(QuadraticMemoryError, match=fn.__name__):
+        fn(d["a"], d["B"], d["C"])
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+def test_inputs_never_modified(name):
+    d = make_inputs(name.split(".")[1], 9, 3, 2, batch=(2,), regime="zero", seed=3)
+    before = {k: v.copy() for k, v in d.items()}
+    for v in d.values():
+        v.setflags(write=False)  # an in-place write would raise
+    y, h = call(name, d, **(dict(chunk_size=4) if "chunked" in name else {}))
+    for k in d:
+        np.testing.assert_array_equal(d[k], before[k])
+    assert not np.shares_memory(h, d["initial_state"])
+    y[...] = 0.0  # outputs are fresh, writable arrays
+    h[...] = 0.0
+
+
+def test_general_family_validation():
+    d = make_inputs("general", 5, 3, 2, seed=4)
+    with pytest.raises(ValueError, match=r"^A has shape \(5, 3, 2\)"):
+        ref.general_scan(d["x"], d["A"][..., :2], d["B"], d["C"])
+    with pytest.raises(ValueError, match=r"^A has shape"):
+        ref.general_kernel(d["A"][0], d["B"], d["C"])
+
+
+def test_single_mask_and_mask_validation():
+    with pytest.raises(ValueError, match="^a has 1 non-finite"):
+        ref.one_ss_mask(np.array([1.0, np.nan]))
+    with pytest.raises(TypeError, match="^a has dtype"):
+        ref.one_ss_mask(np.array(["x"]))
+    with pytest.raises(ValueError, match=r"^a has shape \(3,\)"):
+        ref.diagonal_single_mask(np.ones(3), np.ones((3, 2)), np.ones((3, 2)))
