@@ -301,3 +301,13 @@ def test_single_mask_rewrite_underflows_at_long_T():
         rewrite = np.tril(Cp @ Bp.T)
     assert np.isnan(rewrite).sum() > 1000
     assert not np.isnan(ref.diagonal_kernel(a, ones, ones)).any()
+
+
+@pytest.mark.parametrize("T", [0, 1, 17])
+@pytest.mark.parametrize("regime", ["random", "zero", "negative", "complex"])
+def test_algorithm1_matches_scan(T, regime):
+    d = make_inputs("diagonal", T, N=5, P=3, batch=(2,), regime=regime, seed=T)
+    y, h = ref.diagonal_scan(**d)
+    y2, h2 = ref.diagonal_algorithm1(**d)
+    assert_close("Algorithm 1 y", y, y2)
+    assert_close("Algorithm 1 state", h, h2)

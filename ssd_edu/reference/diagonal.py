@@ -16,6 +16,7 @@ from ..validation import check_chunk_size, check_kernel, check_quadratic, check_
 from ._common import empty_output, start_state
 from .chunking import from_chunks, state_passing, to_chunks
 from .masks import one_ss_mask, prefix_products, suffix_products
+from .scalar import scalar_scan
 
 
 def diagonal_scan(x, a, B, C, initial_state=None):
@@ -32,6 +33,32 @@ def diagonal_scan(x, a, B, C, initial_state=None):
         h = v.a[..., t, :, None] * h + v.B[..., t, :, None] * v.x[..., t, None, :]
         # y_t = h_t^T C_t
         y[..., t, :] = np.einsum("...np,...n->...p", h, v.C[..., t, :])
+    return y, h
+
+
+def diagonal_algorithm1(x, a, B, C, initial_state=None):
+    """The paper's Algorithm 1: N independent scalar scans, one per mode (THEORY.md 3.5).
+
+        for n in range(N):
+            Z = B[:, n] o x                 # diag(b^n) x                       (T, P)
+            H = scan(a[:, n], Z)            # H_t = a[t, n] H_{t-1} + Z_t = row n of h_t
+            y += C[:, n] o H                # diag(c^n) H, accumulated
+
+    y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x: the same map as the scan, computed
+    mode by mode (parallel over n and p). O(T N P) time; O(T P) extra memory per mode.
+    """
+    v = check_ssm("diagonal", x, a, B, C, initial_state, allow_complex=True)
+    h0 = start_state(v)
+    y = np.zeros((*v.batch, v.T, v.P), dtype=v.dtype)
+    h = np.empty_like(h0)
+    ones = np.ones((v.T, 1), dtype=v.dtype)
+    for n in range(v.N):
+        # Z = diag(b^n) x
+        Z = v.B[..., :, n, None] * v.x
+        # H_t = a[t, n] H_{t-1} + Z_t: a scalar scan with one state (N = 1, B = C = 1)
+        H, h[..., n : n + 1, :] = scalar_scan(Z, v.a[..., n], ones, ones, h0[..., n : n + 1, :])
+        # y += diag(c^n) H
+        y += v.C[..., :, n, None] * H
     return y, h
 
 
