@@ -1,6 +1,7 @@
 """Command line: ``python -m ssd_edu verify [--full] [--json PATH] [--only ID ...]``.
 
-Subcommands: ``verify`` (the theorem report; exits 1 if any check fails).
+Subcommands: ``verify`` (the theorem report; exits 1 if any check fails); ``figures [--out DIR]``
+(regenerates every PNG of figures/).
 """
 from __future__ import annotations
 
@@ -32,6 +33,22 @@ def _verify(args) -> int:
     return 0 if all(r.passed for r in records) else 1
 
 
+def _figures(args) -> int:
+    from .figures import FIGURES, generate
+
+    if args.list:
+        for name, (_, what) in FIGURES.items():
+            print(f"{name:<24} {what}")
+        return 0
+    try:
+        generate(args.out, args.only,
+                 progress=lambda path, sec: print(f"  {path} ({sec:.1f}s)", flush=True))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ssd_edu",
                                      description="Structured state-space duality, checked.")
@@ -43,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--list", action="store_true", help="list the check ids and exit")
     v.add_argument("--progress", action="store_true", help="print each check as it finishes")
     v.set_defaults(func=_verify)
+    f = sub.add_parser("figures", help="regenerate every figure (PNG) with fixed seeds")
+    f.add_argument("--out", metavar="DIR", default="figures", help="output folder (default: figures)")
+    f.add_argument("--only", metavar="NAME", nargs="+", help="only these files, e.g. cost.png")
+    f.add_argument("--list", action="store_true", help="list the figures and exit")
+    f.set_defaults(func=_figures)
     return parser
 
 

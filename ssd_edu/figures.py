@@ -167,3 +167,45 @@ def plot_cost(Ts=(128, 256, 512, 1024, 2048), N: int = 4, P: int = 16, repeats: 
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# The registry and the command
+
+
+#: file name in figures/ -> (function drawing it, one-line description)
+FIGURES = {
+    "scalar_ssd.png": (plot_scalar_ssd, "the 1-SS mask, the scores C B^T and the kernel M"),
+    "diagonal_heads.png": (plot_diagonal_heads, "the N heads of a diagonal SSM and their sum"),
+    "chunked_blocks.png": (plot_chunked_blocks, "the chunked algorithm's blocks of M"),
+    "cost.png": (plot_cost, "log-log time of the scan, attention and chunked forms"),
+}
+
+
+def generate(out_dir="figures", only=None, progress=None) -> list:
+    """Write every figure of :data:`FIGURES` (or those named in ``only``) into ``out_dir``.
+
+    Uses the Agg backend and :data:`DPI`; the PNG carries no software/version metadata, so a
+    figure without timings is byte-for-byte reproducible. Returns the written paths.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(FIGURES) if not only else list(only)
+    unknown = sorted(set(names) - set(FIGURES))
+    if unknown:
+        raise ValueError(f"unknown figure(s) {unknown}; known: {list(FIGURES)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names:
+        start = time.perf_counter()
+        fig = FIGURES[name][0]()
+        path = out / name
+        fig.savefig(path, dpi=DPI, metadata={"Software": None})
+        plt.close(fig)
+        written.append(path)
+        if progress is not None:
+            progress(path, time.perf_counter() - start)
+    return written
