@@ -50,6 +50,9 @@ def oracle(family: str):
 
 
 register("numpy", reference)
+from . import cpu  # noqa: E402  (imports numba; compiles nothing until first call)
+
+register("numba", cpu)
 
 __all__ = [
     "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "register", "oracle", "reference",

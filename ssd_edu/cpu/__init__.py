@@ -1,0 +1,20 @@
+"""Numba CPU kernels of every SSD form, with the reference signature (DESIGN.md).
+
+    y, h = ssd_edu.cpu.scalar_scan(x, a, B, C, initial_state=None)
+    y, h = ssd_edu.cpu.diagonal_attention(x, a, B, C, initial_state=None)
+    y, h = ssd_edu.cpu.scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None)
+
+Modules: ``scan`` (the recurrence), ``attention`` (the fused, tiled masked matmul), ``chunked``
+(the block algorithm), ``_tiles`` (mask tiles from direct products), ``_launch`` (validation
+and flattening shared by the launchers), ``_jit`` (compilation settings).
+Each public function validates with :mod:`ssd_edu.validation` (float32 and float64 only; the
+kernels are real), broadcasts the leading axes, flattens them to S sequences, runs a private
+``@njit(parallel=True, cache=True)`` kernel and reshapes back; inputs are never modified.
+Kernels compile on first call (then load from Numba's cache); importing compiles nothing.
+"""
+from .attention import diagonal_attention, scalar_attention
+from .chunked import diagonal_chunked, scalar_chunked
+from .scan import diagonal_scan, scalar_scan
+
+__all__ = ["scalar_scan", "diagonal_scan", "scalar_attention", "diagonal_attention",
+           "scalar_chunked", "diagonal_chunked"]

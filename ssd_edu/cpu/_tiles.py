@@ -1,0 +1,97 @@
+"""Tile pieces of the masked matmul, shared by the attention and chunked kernels.
+
+All decay products here are direct products over the steps they span (THEORY.md 2.1): no log,
+no division, so zero, negative and tiny decays are exact. For a query tile I = [t0, t1) and an
+earlier key tile J = [s0, s1) the 1-SS mask factors through the steps between them,
+
+    a_n(t, s) = prod_{t0<=u<=t} a_u[n] * prod_{s1<=u<t0} a_u[n] * prod_{s<u<s1} a_u[n]
+              =        F[t, n]         *        mid[n]          *      G[s, n]
+
+so the masked block is one matmul of rescaled queries and keys: (C o F) (B o G o mid)^T.
+Inside the diagonal tile (s, t in the same tile) the products are formed directly, column by
+column. ``a`` is one sequence's decays: (T,) for the scalar family, (T, N) for the diagonal.
+"""
+from __future__ import annotations
+
+from numba import njit
+
+from ._jit import FASTMATH, JIT, at, decay
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def prefix_products(a, t0, t1, N, F):
+    """F[i, n] = prod_{t0 <= u <= t0 + i} a_u[n] (inclusive), for i < t1 - t0."""
+    for i in range(t1 - t0):
+        a_u = decay(a, t0 + i)
+        for n in range(N):
+            prev = F[i - 1, n] if i > 0 else F.dtype.type(1)
+            F[i, n] = prev * at(a_u, n)
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def suffix_products(a, s0, s1, N, G):
+    """G[j, n] = prod_{s0 + j < u < s1} a_u[n] (exclusive; the last row is 1)."""
+    q = s1 - s0
+    for n in range(N):
+        G[q - 1, n] = 1
+    for j in range(q - 2, -1, -1):
+        a_u = decay(a, s0 + j + 1)
+        for n in range(N):
+            G[j, n] = G[j + 1, n] * at(a_u, n)
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def diagonal_block(a, B, C, t0, t1, W, r):
+    """W[i, j] = sum_n C[t0+i, n] a_n(t0+i, t0+j) B[t0+j, n] for j <= i, 0 above (q x q).
+
+    Column j carries r[n] = B[t0+j, n] prod_{t0+j < u <= t0+i} a_u[n] down the rows: one
+    product per step, O(q^2 N). r: (N,) workspace.
+    """
+    q = t1 - t0
+    N = B.shape[1]
+    zero = W.dtype.type(0)
+    for j in range(q):
+        Bj = B[t0 + j]
+        for n in range(N):
+            r[n] = Bj[n]
+        for i in range(j):
+            W[i, j] = zero
+        for i in range(j, q):
+            Ci = C[t0 + i]
+            if i > j:
+                a_u = decay(a, t0 + i)
+                for n in range(N):
+                    # r[n] <- a_{t}[n] r[n]: the mask grows by one factor per row
+                    r[n] *= at(a_u, n)
+            acc = zero
+            for n in range(N):
+                acc += Ci[n] * r[n]
+            W[i, j] = acc
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def scores(Cq, Bk, q, k, W):
+    """W[i, j] = sum_n Cq[i, n] Bk[n, j] for i < q, j < k (Cq (q, N), Bk (N, k) transposed keys)."""
+    N = Cq.shape[1]
+    zero = W.dtype.type(0)
+    for i in range(q):
+        Wi = W[i, :k]
+        for j in range(k):
+            Wi[j] = zero
+        for n in range(N):
+            c = Cq[i, n]
+            Bn = Bk[n, :k]
+            for j in range(k):
+                Wi[j] += c * Bn[j]
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def apply(W, q, k, lower, x, s0, p0, p1, y, t0):
+    """y[t0+i, p] += sum_j W[i, j] x[s0+j, p] for p in [p0, p1); j <= i only if ``lower``."""
+    for i in range(q):
+        yi = y[t0 + i, p0:p1]
+        for j in range(min(i + 1, k) if lower else k):
+            w = W[i, j]
+            xj = x[s0 + j, p0:p1]
+            for p in range(p1 - p0):
+                yi[p] += w * xj[p]
