@@ -1,0 +1,430 @@
+"""Exact rational arithmetic for small matrices: the structure theorems with no tolerance at all.
+
+The same computations as :mod:`ssd_edu.structure` (ranks, semiseparable rank, new columns,
+Woerdeman's count, split points, the minimal-rank completion and the 1-SS dual of
+Theorem 4.1), in Python integers and :class:`fractions.Fraction` (THEORY.md 3.4, 3.6-3.11, 5.8).
+
+Matrices are lists of rows (or anything ``numpy.asarray`` turns into a 2-D array) of ints,
+Fractions or floats; a float is taken at its exact binary value. Results are lists of rows of
+Fractions. Intended for T <= 10 or so: Gaussian elimination on Fractions is slow but exact.
+
+Ranks are computed on integers: each row is multiplied by the least common multiple of its
+denominators (a nonzero row scaling changes the rank of no submatrix), then fraction-free
+elimination with gcd reduction keeps the integers small.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+
+from .structure import check_width
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion and checks
+
+
+def _to_fraction(value, name: str, where: tuple) -> Fraction:
+    if type(value) is Fraction:
+        return value
+    if type(value) is int:
+        return Fraction(value)
+    if isinstance(value, (bool, np.bool_)):
+        return Fraction(int(value))
+    if isinstance(value, (numbers.Rational, np.integer)):
+        return Fraction(int(value)) if isinstance(value, np.integer) else Fraction(value)
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(float(value)):
+            raise ValueError(f"{name}[{where[0]}, {where[1]}] = {value!r} is not finite")
+        return Fraction(float(value))
+    raise TypeError(f"{name}[{where[0]}, {where[1]}] = {value!r} ({type(value).__name__}) is "
+                    f"not an int, Fraction or float")
+
+
+def as_fractions(M, name: str = "M", lower: bool = True) -> list:
+    """M as a list of T rows of T Fractions; with ``lower`` it must be exactly lower triangular.
+
+    Raises ValueError naming ``name`` for a non-square shape, a non-finite entry, or a nonzero
+    entry above the diagonal; TypeError for entries that are not numbers.
+    """
+    if isinstance(M, (list, tuple)) and all(isinstance(r, (list, tuple)) for r in M):
+        raw = M  # the fast path for lists of rows (enumerations)
+        if any(len(r) != len(raw) for r in raw):
+            raise ValueError(f"{name} has rows of lengths {[len(r) for r in raw]}; expected a "
+                             f"square (T, T) matrix")
+    else:
+        raw = np.asarray(M, dtype=object)
+        if raw.ndim != 2 or raw.shape[0] != raw.shape[1]:
+            raise ValueError(f"{name} has shape {tuple(raw.shape)}; expected a square (T, T) "
+                             f"matrix")
+    T = len(raw)
+    rows = [[_to_fraction(raw[i][j], name, (i, j)) for j in range(T)] for i in range(T)]
+    if lower:
+        for i in range(T):
+            for j in range(i + 1, T):
+                if rows[i][j] != 0:
+                    raise ValueError(f"{name} is not lower triangular: {name}[{i}, {j}] = "
+                                     f"{rows[i][j]} above the diagonal")
+    return rows
+
+
+def _integer_rows(rows: list) -> list:
+    """Scale each row by the lcm of its denominators: same rank for every submatrix."""
+    out = []
+    for row in rows:
+        m = math.lcm(*(x.denominator for x in row)) if row else 1
+        # x * m = numerator * (m / denominator), an integer
+        out.append([x.numerator * (m // x.denominator) for x in row])
+    return out
+
+
+@lru_cache(maxsize=1 << 16)
+def _rank_key(key: tuple) -> int:
+    return _rank_elim(key)
+
+
+def _rank_int(rows: list) -> int:
+    """Rank of an integer matrix (list of rows); small ones are memoized (enumerations)."""
+    if len(rows) * (len(rows[0]) if rows else 0) <= 36:
+        return _rank_key(tuple(map(tuple, rows)))
+    return _rank_elim(rows)
+
+
+def _rank_elim(rows) -> int:
+    """Rank of an integer matrix (sequence of rows) by fraction-free elimination."""
+    A = [list(r) for r in rows if any(r)]
+    if not A:
+        return 0
+    rank = 0
+    for c in range(len(A[0])):
+        pivot = next((i for i in range(rank, len(A)) if A[i][c]), None)
+        if pivot is None:
+            continue
+        A[rank], A[pivot] = A[pivot], A[rank]
+        p = A[rank]
+        for i in range(rank + 1, len(A)):
+            f = A[i][c]
+            if f:
+                # row_i <- p_c row_i - f p  (eliminates column c), then divide by the gcd
+                row = [p[c] * x - f * y for x, y in zip(A[i], p)]
+                g = math.gcd(*row)
+                A[i] = [x // g for x in row] if g > 1 else row
+        rank += 1
+        if rank == len(A):
+            break
+    return rank
+
+
+def _block(Z: list, r0: int, r1: int, c0: int, c1: int) -> list:
+    return [row[c0:c1] for row in Z[r0:r1]]
+
+
+def rank(M) -> int:
+    """The exact rank of any (possibly rectangular) matrix of ints, Fractions or floats."""
+    arr = np.asarray(M, dtype=object)
+    if arr.ndim != 2:
+        raise ValueError(f"M has shape {tuple(arr.shape)}; expected a 2-D matrix")
+    rows = [[_to_fraction(arr[i, j], "M", (i, j)) for j in range(arr.shape[1])]
+            for i in range(arr.shape[0])]
+    return _rank_int(_integer_rows(rows))
+
+
+# --------------------------------------------------------------------------------------------
+# Semiseparable rank, new columns, Woerdeman, splits
+
+
+def ss_rank(M) -> int:
+    """Exact semiseparable rank ``max_t rank M[t:, :t+1]`` of a lower-triangular M."""
+    Z = _integer_rows(as_fractions(M))
+    T = len(Z)
+    return max((_rank_int(_block(Z, t, T, 0, t + 1)) for t in range(T)), default=0)
+
+
+def _new_columns_int(Z: list) -> list:
+    T = len(Z)
+    new = []
+    for t in range(T):
+        if _rank_int(_block(Z, t, T, 0, t + 1)) > _rank_int(_block(Z, t, T, 0, t)):
+            new.append(t)
+    return new
+
+
+def new_columns(M) -> list:
+    """Exact new columns (Def. 4.2): t with ``rank M[t:, :t+1] > rank M[t:, :t]``."""
+    return _new_columns_int(_integer_rows(as_fractions(M)))
+
+
+def nu(M) -> int:
+    """Exact number of new columns."""
+    return len(new_columns(M))
+
+
+def min_completion_rank(M) -> int:
+    """Woerdeman's count ``sum_t rank M[t:, :t+1] - sum_{t<T-1} rank M[t+1:, :t+1]``, exactly."""
+    return _woerdeman(_integer_rows(as_fractions(M)))
+
+
+def _woerdeman(Z: list) -> int:
+    T = len(Z)
+    # sum_{t=0}^{T-1} rank M[t:, :t+1]
+    inclusive = sum(_rank_int([row[: t + 1] for row in Z[t:]]) for t in range(T))
+    # sum_{t=0}^{T-2} rank M[t+1:, :t+1]
+    below = sum(_rank_int([row[: t + 1] for row in Z[t + 1:]]) for t in range(T - 1))
+    return inclusive - below
+
+
+def _split_points(F: list) -> list:
+    T = len(F)
+    return [t for t in range(1, T) if all(F[i][j] == 0 for i in range(t, T) for j in range(t))]
+
+
+def split_points(M) -> list:
+    """The t in 1..T-1 with ``M[t:, :t] == 0`` exactly (Lemma 4.1)."""
+    return _split_points(as_fractions(M))
+
+
+def split_blocks(M) -> list:
+    """The finest blocks ``[(start, stop), ...]`` cut at the exact split points."""
+    F = as_fractions(M)
+    cuts = [0, *_split_points(F), len(F)]
+    return [(cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1) if cuts[k + 1] > cuts[k]]
+
+
+# --------------------------------------------------------------------------------------------
+# Completion and dual
+
+
+def solve(A: list, b: list):
+    """One solution of ``A alpha = b`` over the rationals (free variables 0), or None.
+
+    A: list of rows of Fractions (m x n); b: m Fractions. Gauss-Jordan elimination.
+    """
+    m = len(A)
+    n = len(A[0]) if m else 0
+    aug = [list(A[i]) + [b[i]] for i in range(m)]
+    pivots = []
+    r = 0
+    for c in range(n):
+        p = next((i for i in range(r, m) if aug[i][c] != 0), None)
+        if p is None:
+            continue
+        aug[r], aug[p] = aug[p], aug[r]
+        inv = 1 / aug[r][c]
+        aug[r] = [x * inv for x in aug[r]]
+        for i in range(m):
+            if i != r and aug[i][c] != 0:
+                f = aug[i][c]
+                aug[i] = [x - f * y for x, y in zip(aug[i], aug[r])]
+        pivots.append(c)
+        r += 1
+        if r == m:
+            break
+    if any(aug[i][n] != 0 for i in range(r, m)):
+        return None
+    alpha = [Fraction(0)] * n
+    for i, c in enumerate(pivots):
+        alpha[c] = aug[i][n]
+    return alpha
+
+
+def completion(M) -> tuple:
+    """The exact minimal-rank completion (Prop. 4.2): ``(R, new, coeff)``.
+
+    R: T rows of Fractions, equal to M on and below the diagonal, with rank ``nu(M)``.
+    new: the new columns. coeff: for each column t, ``None`` if t is new (then
+    ``R[:t, t] = 0``), else the alpha with ``R[:, t] = R[:, :t] alpha`` (also
+    ``M[t:, t] = M[t:, :t] alpha``).
+    """
+    return _completion(as_fractions(M))
+
+
+def _completion(F: list) -> tuple:
+    T = len(F)
+    Z = _integer_rows(F)
+    R = [row[:] for row in F]
+    new, coeff = [], []
+    for t in range(T):
+        if _rank_int(_block(Z, t, T, 0, t + 1)) > _rank_int(_block(Z, t, T, 0, t)):
+            new.append(t)
+            coeff.append(None)  # R[:t, t] = 0
+            continue
+        # M[t:, :t] alpha = M[t:, t]
+        alpha = solve([F[i][:t] for i in range(t, T)], [F[i][t] for i in range(t, T)])
+        # R[:t, t] = R[:t, :t] alpha
+        for i in range(t):
+            R[i][t] = sum((R[i][j] * alpha[j] for j in range(t)), Fraction(0))
+        coeff.append(alpha)
+    return R, new, coeff
+
+
+def _factor(new: list, coeff: list) -> list:
+    """K^T coefficients: R = R[:, new] K^T with unit vectors at new columns (THEORY.md 3.8)."""
+    r = len(new)
+    K = []
+    for t, alpha in enumerate(coeff):
+        if alpha is None:
+            row = [Fraction(0)] * r
+            row[new.index(t)] = Fraction(1)
+        else:
+            # K[t] = sum_{j<t} alpha_j K[j], since R[:, t] = R[:, :t] alpha
+            row = [sum((alpha[j] * K[j][k] for j in range(t)), Fraction(0)) for k in range(r)]
+        K.append(row)
+    return K
+
+
+def _blocks(F: list) -> list:
+    cuts = [0, *_split_points(F), len(F)]
+    return [(cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1) if cuts[k + 1] > cuts[k]]
+
+
+def _sub(F: list, s: int, e: int) -> list:
+    return [row[s:e] for row in F[s:e]]
+
+
+def _dual_check(F: list, N: int) -> tuple:
+    blocks = _blocks(F)
+    nus = [len(_new_columns_int(_integer_rows(_sub(F, s, e)))) for s, e in blocks]
+    for (s, e), k in zip(blocks, nus):
+        if k > N:
+            return (False, f"block [{s}, {e}) has {k} new columns > N = {N}", blocks, nus)
+    return (True, f"{len(blocks)} block(s), at most {max(nus, default=0)} new columns <= "
+            f"N = {N}", blocks, nus)
+
+
+def has_one_ss_dual(M, N) -> tuple:
+    """Theorem 4.1 exactly: ``(ok, reason, blocks, nu_per_block)``."""
+    N = check_width(N)
+    return _dual_check(as_fractions(M), N)
+
+
+def one_ss_dual(M, N) -> tuple:
+    """The exact dual ``(a, Q, K)``: lists of Fractions with ``1SS(a) o (Q K^T) == M`` exactly.
+
+    a: T entries (0 at split points, 1 elsewhere); Q, K: T rows of N entries. Per block,
+    Q_k = R_k[:, new] and K_k^T the coefficients of every column in the new ones, padded with
+    zero columns to width N. Raises ValueError when some block has more than N new columns.
+    """
+    N = check_width(N)
+    F = as_fractions(M)
+    ok, reason, blocks, nus = _dual_check(F, N)
+    if not ok:
+        raise ValueError(f"M has no 1-SS masked-attention dual of width N = {N}: {reason}")
+    T = len(F)
+    a = [Fraction(1)] * T
+    Q = [[Fraction(0)] * N for _ in range(T)]
+    K = [[Fraction(0)] * N for _ in range(T)]
+    for s, e in blocks:
+        if s > 0:
+            a[s] = Fraction(0)
+        R, new, coeff = _completion(_sub(F, s, e))
+        Kb = _factor(new, coeff)
+        for i in range(e - s):
+            for k, c in enumerate(new):
+                Q[s + i][k] = R[i][c]
+                K[s + i][k] = Kb[i][k]
+    return a, Q, K
+
+
+def audit(M) -> dict:
+    """Every exact structure quantity of one lower-triangular M, with the Theorem 4.1 checks.
+
+    Returns a dict: ss_rank, nu (new columns of M), woerdeman (min_completion_rank),
+    blocks, nu_blocks (nu per finest block), width (``max nu_blocks``, the least width of a
+    1-SS dual), and ``problems``: a list of violated identities, empty when all hold:
+    the completion of every block reproduces the block with ``==`` and has rank
+    ``nu(block)``; Woerdeman's count equals nu; nu is additive over the blocks;
+    ``ss_rank <= width <= nu``.
+    """
+    F = as_fractions(M)
+    T = len(F)
+    Z = _integer_rows(F)
+    ssr = max((_rank_int(_block(Z, t, T, 0, t + 1)) for t in range(T)), default=0)
+    nu_m = len(_new_columns_int(Z))
+    wd = _woerdeman(Z)
+    blocks = _blocks(F)
+    nus, problems = [], []
+    for s, e in blocks:
+        Fb = _sub(F, s, e)
+        R, new, _ = _completion(Fb)
+        nus.append(len(new))
+        if any(R[i][j] != Fb[i][j] for i in range(e - s) for j in range(i + 1)):
+            problems.append(f"completion of block [{s}, {e}) differs from the block")
+        if _rank_int(_integer_rows(R)) != len(new):
+            problems.append(f"completion of block [{s}, {e}) has rank != nu = {len(new)}")
+    width = max(nus, default=0)
+    if wd != nu_m:
+        problems.append(f"Woerdeman {wd} != nu {nu_m}")
+    if sum(nus) != nu_m:
+        problems.append(f"nu {nu_m} != sum over blocks {sum(nus)}")
+    if not ssr <= width <= nu_m:
+        problems.append(f"not ss_rank {ssr} <= width {width} <= nu {nu_m}")
+    return dict(ss_rank=ssr, nu=nu_m, woerdeman=wd, blocks=blocks, nu_blocks=nus, width=width,
+                problems=problems)
+
+
+def one_ss_mask(a) -> list:
+    """Exact 1-SS mask: ``L[t][s] = a_{s+1} ... a_t`` for t >= s, 0 above (Fractions)."""
+    a = [_to_fraction(x, "a", (i, 0)) for i, x in enumerate(a)]
+    T = len(a)
+    L = [[Fraction(0)] * T for _ in range(T)]
+    for s in range(T):
+        L[s][s] = Fraction(1)
+        for t in range(s + 1, T):
+            L[t][s] = L[t - 1][s] * a[t]
+    return L
+
+
+def masked_attention(a, Q, K) -> list:
+    """``1SS(a) o (Q K^T)`` exactly: T rows of Fractions."""
+    L = one_ss_mask(a)
+    T = len(L)
+    return [[L[t][s] * sum((Fraction(q) * Fraction(k) for q, k in zip(Q[t], K[s])),
+                           Fraction(0)) for s in range(T)] for t in range(T)]
+
+
+def diagonal_kernel(a, B, C) -> list:
+    """Exact diagonal SSM kernel ``M[t][s] = sum_n C[t][n] alpha_n(t, s) B[s][n]``.
+
+    a, B, C: T rows of N numbers each (ints, Fractions or floats).
+    """
+    a = as_fractions_rect(a, "a")
+    B = as_fractions_rect(B, "B")
+    C = as_fractions_rect(C, "C")
+    T, N = len(a), len(a[0]) if a else 0
+    M = [[Fraction(0)] * T for _ in range(T)]
+    for n in range(N):
+        L = one_ss_mask([a[t][n] for t in range(T)])
+        for t in range(T):
+            for s in range(t + 1):
+                M[t][s] += C[t][n] * L[t][s] * B[s][n]
+    return M
+
+
+def as_fractions_rect(X, name: str) -> list:
+    """A 2-D array of numbers as a list of rows of Fractions (any shape)."""
+    arr = np.asarray(X, dtype=object)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} has shape {tuple(arr.shape)}; expected a 2-D (T, N) array")
+    return [[_to_fraction(arr[i, j], name, (i, j)) for j in range(arr.shape[1])]
+            for i in range(arr.shape[0])]
+
+
+def lower_01_matrices(T: int):
+    """Every lower-triangular T x T matrix with 0/1 entries (2^(T(T+1)/2) of them), as int rows."""
+    cells = [(i, j) for i in range(T) for j in range(i + 1)]
+    for code in range(1 << len(cells)):
+        M = [[0] * T for _ in range(T)]
+        for k, (i, j) in enumerate(cells):
+            if code >> k & 1:
+                M[i][j] = 1
+        yield M
+
+
+__all__ = ["as_fractions", "rank", "ss_rank", "new_columns", "nu", "min_completion_rank",
+           "split_points", "split_blocks", "solve", "completion", "has_one_ss_dual",
+           "one_ss_dual", "one_ss_mask", "masked_attention", "diagonal_kernel",
+           "lower_01_matrices"]

@@ -1,0 +1,163 @@
+"""Causal softmax attention and its rank growth: why SSD stops at softmax (THEORY.md 3.11, 6.4).
+
+    logits   G = scale * Q K^T                        Q, K: (..., T, d), G: (..., T, T)
+    kernel   E = tril(exp(G))                         unnormalized
+    softmax  S = D^{-1} E,   D = diag(row sums of E)  normalized; y = S V
+
+**Which rank.** An SSM with state N bounds the *semiseparable* rank of its kernel,
+``ss_rank(M) = max_t rank M[t:, :t+1] <= N`` (:func:`ssd_edu.structure.ss_rank`). The ordinary
+rank says nothing here: every lower-triangular matrix with a nonzero diagonal is nonsingular,
+so its rank is T. Causal softmax has a positive diagonal, hence rank T; so do ``tril(ones)``
+(the causal mask of a state-1 SSM) and uniform causal averaging ``S[t, s] = 1 / (t + 1)``,
+both of which have ss_rank 1. The paper's numerical study (App. B.5) measures the ordinary rank
+and therefore cannot tell softmax from a one-state SSM. Row scaling by ``D^{-1}`` changes the
+rank of no submatrix, so normalized and unnormalized kernels have the same ranks; the
+obstruction is ``exp``.
+
+**The exact statement.** With width-1 logits ``Q_i = i``, ``K_j = j log 2`` (1-based), the
+unnormalized kernel is the integer matrix ``E[i, j] = 2^(i j)`` (j <= i). Every inclusive block is
+a submatrix of the strictly totally positive kernel ``2^(x y)`` on distinct nodes, hence of full
+rank ``min(T - t, t + 1)``: ``ss_rank = ceil(T / 2)`` exactly (:func:`power_kernel`), so no SSM
+with state ``N < ceil(T / 2)`` has this kernel. Only exact arithmetic can check it: ``2^(i j)``
+spans hundreds of orders of magnitude.
+
+**Numerically** ``exp(x y)`` over a bounded range is close to low rank: with Gaussian Q, K
+(logits scaled by ``1 / sqrt(d)``) the numerical ss_rank grows like T/2 for head dims d >= 4
+but saturates for d = 1 (about 8, 14, 18 at T = 16, 64, 256): see :func:`ssrank_curve`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import exact
+from .structure import ss_rank
+from .validation import as_array, check_quadratic
+
+
+def _check_qk(Q, K, scale):
+    Q = as_array("Q", Q)
+    K = as_array("K", K)
+    if Q.ndim < 2:
+        raise ValueError(f"Q has shape {tuple(Q.shape)}; expected (..., T, d)")
+    if K.shape[-2:] != Q.shape[-2:] or K.ndim < 2:
+        raise ValueError(f"K has shape {tuple(K.shape)}; expected (..., T, d) = "
+                         f"(..., {Q.shape[-2]}, {Q.shape[-1]}) as in Q")
+    if Q.shape[-1] < 1:
+        raise ValueError(f"Q has shape {tuple(Q.shape)}; the head dim d (last axis) must be >= 1")
+    try:
+        batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2])
+    except ValueError:
+        raise ValueError(f"leading (batch) dimensions do not broadcast: Q {Q.shape[:-2]}, "
+                         f"K {K.shape[:-2]}") from None
+    if scale is None:
+        scale = 1.0 / math.sqrt(Q.shape[-1])
+    scale = float(scale)
+    if not math.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale!r}")
+    dtype = np.result_type(Q, K)
+    return Q.astype(dtype, copy=False), K.astype(dtype, copy=False), scale, batch
+
+
+def causal_softmax(Q, K, scale=None, normalize: bool = True) -> np.ndarray:
+    """The causal softmax kernel: S = D^{-1} tril(exp(scale Q K^T)) (or E = tril(exp(...))).
+
+    Q, K: (..., T, d) queries and keys; scale: logit scale, default ``1 / sqrt(d)``;
+    normalize: divide each row by its sum (the softmax) or not (the unnormalized kernel E).
+    Returns (..., T, T), zero above the diagonal.
+
+    The upper triangle is masked with -inf *before* exp. The normalized kernel subtracts each
+    row's causal maximum first, so it never overflows. The unnormalized one cannot: it raises
+    ValueError if some ``exp`` overflows (logit > ~709 in float64) rather than return inf.
+    """
+    Q, K, scale, batch = _check_qk(Q, K, scale)
+    T = Q.shape[-2]
+    check_quadratic("causal_softmax", batch, T, Q.dtype, copies=2)
+    causal = np.tri(T, dtype=bool)
+    # G = scale Q K^T, with -inf above the diagonal (mask before exp)
+    G = np.where(causal, scale * np.einsum("...td,...sd->...ts", Q, K), -np.inf)
+    if normalize:
+        # S = exp(G - max_row) / sum_row exp(G - max_row)
+        E = np.exp(G - np.max(G, axis=-1, keepdims=True))
+        return E / np.sum(E, axis=-1, keepdims=True)
+    with np.errstate(over="ignore"):
+        # E = tril(exp(G))
+        E = np.exp(G)
+    if not np.all(np.isfinite(E)):
+        raise ValueError(f"exp(scale Q K^T) overflows (max logit {float(np.max(G)):.4g}); use "
+                         f"normalize=True, smaller logits, or exact arithmetic (power_kernel)")
+    return E
+
+
+def causal_softmax_attention(Q, K, V, scale=None, normalize: bool = True) -> np.ndarray:
+    """Causal softmax attention ``Y = S V`` with S from :func:`causal_softmax`.
+
+    Q, K: (..., T, d); V: (..., T, P). Returns Y: (..., T, P). O(T^2 (d + P)) time.
+    """
+    S = causal_softmax(Q, K, scale, normalize)
+    V = as_array("V", V)
+    if V.ndim < 2 or V.shape[-2] != S.shape[-1]:
+        raise ValueError(f"V has shape {tuple(V.shape)}; expected (..., T, P) with "
+                         f"T = {S.shape[-1]} as in Q, K")
+    # y_t = sum_{s <= t} S[t, s] v_s
+    return S @ V
+
+
+def power_kernel(T: int, base: int = 2, normalize: bool = False) -> list:
+    """The paper's construction in exact integers: ``E[i][j] = base^(i j)`` for j <= i (1-based).
+
+    This is ``tril(exp(Q K^T))`` with width-1 logits ``Q_i = i``, ``K_j = j log(base)``.
+    Returns T rows (Python ints, or Fractions with ``normalize=True``: each row divided by its
+    sum, the causal softmax). Its exact ``ss_rank`` is ``ceil(T / 2)`` and its rank is T.
+    """
+    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
+        raise ValueError(f"T must be an integer >= 1, got {T!r}")
+    if isinstance(base, bool) or not isinstance(base, (int, np.integer)) or base < 2:
+        raise ValueError(f"base must be an integer >= 2, got {base!r}")
+    T, base = int(T), int(base)
+    # E[i][j] = base^(i j), 1-based i, j, zero above the diagonal
+    E = [[base ** ((i + 1) * (j + 1)) if j <= i else 0 for j in range(T)] for i in range(T)]
+    if not normalize:
+        return E
+    return [[exact.Fraction(x, sum(row)) for x in row] for row in E]
+
+
+def power_kernel_ranks(T: int, normalize: bool = False) -> tuple:
+    """``(ss_rank, rank)`` of :func:`power_kernel` in exact arithmetic: ``(ceil(T/2), T)``."""
+    E = power_kernel(T, normalize=normalize)
+    return exact.ss_rank(E), exact.rank(E)
+
+
+def uniform_average(T: int) -> np.ndarray:
+    """Uniform causal averaging ``S[t, s] = 1 / (t + 1)`` (s <= t): rank T but ss_rank 1.
+
+    The softmax of all-zero logits; the negative control that shows the ordinary rank is blind.
+    """
+    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
+        raise ValueError(f"T must be an integer >= 1, got {T!r}")
+    return np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
+
+
+def random_softmax(T: int, d: int, scale: float = 1.0, seed: int = 0,
+                   normalize: bool = True) -> np.ndarray:
+    """Causal softmax of Gaussian Q, K (T, d) with logits ``scale * Q K^T / sqrt(d)``: (T, T)."""
+    rng = np.random.default_rng(seed)
+    Q = rng.standard_normal((T, d))
+    K = rng.standard_normal((T, d))
+    return causal_softmax(Q, K, scale / math.sqrt(d), normalize)
+
+
+def ssrank_curve(Ts, d: int, scale: float = 1.0, seed: int = 0, rtol=None,
+                 normalize: bool = True) -> list:
+    """Numerical ss_rank of :func:`random_softmax` for each T in ``Ts`` (one head dim d).
+
+    rtol: the rank tolerance of :func:`ssd_edu.structure.ss_rank` (default: eps * block size
+    relative to each block's largest singular value). For d >= 4 the curve tracks T/2; for
+    d = 1 it saturates, because exp(x y) on a bounded range is numerically low rank.
+    """
+    return [ss_rank(random_softmax(T, d, scale, seed + T, normalize), rtol) for T in Ts]
+
+
+__all__ = ["causal_softmax", "causal_softmax_attention", "power_kernel", "power_kernel_ranks",
+           "uniform_average", "random_softmax", "ssrank_curve"]
