@@ -54,6 +54,10 @@ from . import cpu  # noqa: E402  (imports numba; compiles nothing until first ca
 
 register("numba", cpu)
 
+from . import gpu  # noqa: E402  (numba-cuda is optional: ssd_edu.gpu guards its import)
+
+register("cuda", gpu)
+
 __all__ = [
     "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "register", "oracle", "reference",
     "QuadraticMemoryError",

@@ -1,0 +1,89 @@
+"""The one place that imports numba.cuda: a guarded import, the availability check, decorators.
+
+``import ssd_edu`` must work on a machine without numba-cuda and without a GPU. So numba.cuda
+is imported here inside ``try``; when it is missing, the kernel bodies stay plain Python
+functions that are never launched, because every launcher calls :func:`require_cuda` first
+and that raises :class:`CudaUnavailableError`, which says how to run on the simulator.
+
+Simulator: with ``NUMBA_ENABLE_CUDASIM=1`` set before numba is first imported, numba runs
+every CUDA thread in Python on the CPU (slow; use tiny sizes). The same code then runs
+unchanged on a real GPU.
+"""
+from __future__ import annotations
+
+import os
+
+try:  # numba-cuda is optional: the rest of ssd_edu works without it
+    from numba import cuda
+    from numba import config as _numba_config
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    cuda = None
+    _numba_config = None
+    _IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
+else:
+    _IMPORT_ERROR = None
+
+
+class CudaUnavailableError(RuntimeError):
+    """No CUDA device, no CUDA simulator, or no numba-cuda: a GPU function cannot run here."""
+
+
+_HOW_TO = ("To run the GPU kernels without a GPU, use the numba CUDA simulator: set the "
+           "environment variable NUMBA_ENABLE_CUDASIM=1 before numba is first imported (e.g. "
+           "`NUMBA_ENABLE_CUDASIM=1 python ...`); it runs every CUDA thread in Python, so keep "
+           "sizes tiny.")
+
+
+def simulator_enabled() -> bool:
+    """True when numba runs CUDA kernels on its CPU simulator (NUMBA_ENABLE_CUDASIM=1)."""
+    return cuda is not None and bool(getattr(_numba_config, "ENABLE_CUDASIM", 0))
+
+
+def unavailable_reason() -> str | None:
+    """Why GPU functions cannot run here (None when they can: a device or the simulator)."""
+    if cuda is None:
+        return (f"numba-cuda is not installed ({_IMPORT_ERROR}); install it with "
+                f"`pip install numba-cuda`. " + _HOW_TO)
+    if simulator_enabled():
+        return None
+    if cuda.is_available():
+        return None
+    env = os.environ.get("NUMBA_ENABLE_CUDASIM")
+    late = (f" (NUMBA_ENABLE_CUDASIM={env!r} is set now, but numba read its configuration "
+            f"before that)" if env not in (None, "", "0") else "")
+    return "no CUDA GPU is available to numba" + late + ". " + _HOW_TO
+
+
+def require_cuda() -> None:
+    """Raise :class:`CudaUnavailableError` unless a CUDA device or the simulator can run kernels."""
+    reason = unavailable_reason()
+    if reason is not None:
+        raise CudaUnavailableError(reason)
+
+
+def kernel(fn):
+    """``cuda.jit(cache=True)`` when numba-cuda is importable; otherwise ``fn`` unchanged.
+
+    No fastmath: it would flush subnormals to zero and change long mask tails (THEORY 5.9).
+    numba still contracts multiply-adds into FMA on a device, so device results differ from
+    NumPy at the ulp level; compare with tolerances (or dyadic data), never bitwise.
+    """
+    if cuda is None:
+        return fn
+    return cuda.jit(cache=True)(fn)
+
+
+def is_device_array(obj) -> bool:
+    """True for a numba device array (real or simulated) or, on a GPU, any CUDA-array object."""
+    if cuda is None:
+        return False
+    if getattr(obj, "__cuda_ndarray__", False):
+        return True
+    return not simulator_enabled() and hasattr(obj, "__cuda_array_interface__")
+
+
+def as_device_array(obj):
+    """A numba device array viewing ``obj`` (already one, or via ``__cuda_array_interface__``)."""
+    if getattr(obj, "__cuda_ndarray__", False):
+        return obj
+    return cuda.as_cuda_array(obj)
