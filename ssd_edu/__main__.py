@@ -1,7 +1,8 @@
 """Command line: ``python -m ssd_edu verify [--full] [--json PATH] [--only ID ...]``.
 
 Subcommands: ``verify`` (the theorem report; exits 1 if any check fails); ``figures [--out DIR]``
-(regenerates every PNG of figures/).
+(regenerates every PNG of figures/); ``bench`` (timings of every implementation; see
+ssd_edu.bench).
 """
 from __future__ import annotations
 
@@ -65,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--only", metavar="NAME", nargs="+", help="only these files, e.g. cost.png")
     f.add_argument("--list", action="store_true", help="list the figures and exit")
     f.set_defaults(func=_figures)
+    from . import bench
+
+    b = sub.add_parser("bench", help="time the NumPy reference, the Numba and CUDA kernels")
+    bench.add_arguments(b)
+    b.set_defaults(func=bench.run_from_args)
     return parser
 
 

@@ -1,0 +1,87 @@
+"""The benchmark runs end to end at a tiny size; its tables and JSON are complete. No timings
+are asserted."""
+import json
+
+import pytest
+
+from ssd_edu import FAMILIES, FORMS, bench
+from ssd_edu.__main__ import main as cli_main
+
+TINY = dict(T=16, N=3, P=2, batch=2, repeats=1, chunk_size=4)
+
+
+def test_run_bench_tiny_every_host_implementation():
+    results = bench.run_bench(dtypes=("float64", "float32"), backends=("numpy", "numba"),
+                              **TINY)
+    names = {(r["name"], r["dtype"]) for r in results}
+    assert len(names) == len(results) == 2 * 2 * len(FAMILIES) * len(FORMS)
+    for r in results:
+        assert r["status"] == "ok", r
+        assert r["min_s"] > 0 and r["median_s"] >= r["min_s"] and r["gflops"] > 0
+        assert r["flops"] == bench.flop_count(r["form"], 16, 3, 2, 4) * 2
+        assert r["matmul_flops"] > 0 and r["mem_bytes"] >= 0 and r["speedup"] > 0
+        if r["backend"] == "numpy":
+            assert r["speedup"] == 1.0 and r["mem"] == "traced"
+    table = bench.format_table(results)
+    assert "numba.diagonal.attention" in table and "matmul rate float32" in table
+
+
+def test_flop_counts_agree_between_forms():
+    T, N, P = 10, 3, 2
+    # one chunk of q = T is the attention count plus one state-passing step
+    assert bench.flop_count("chunked", T, N, P, 64) == (
+        bench.flop_count("attention", T, N, P) + 2 * N * P)
+    assert bench.flop_count("chunked", T, N, P, 1) == T * (2 * (N + P) + 6 * N * P)
+    assert bench.flop_count("scan", T, N, P) == 5 * T * N * P
+    with pytest.raises(ValueError, match="form"):
+        bench.flop_count("kernel", T, N, P)
+
+
+def test_reference_skipped_above_the_quadratic_limit(monkeypatch):
+    monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", "1000")
+    results = bench.run_bench(dtypes=("float64",), backends=("numpy", "numba"),
+                              forms=("attention",), families=("scalar",), **TINY)
+    ref = next(r for r in results if r["backend"] == "numpy")
+    assert ref["status"] == "skipped" and "quadratic memory" in ref["reason"]
+    assert "skipped: quadratic memory" in bench.format_table(results)
+    fast = next(r for r in results if r["backend"] == "numba")
+    assert fast["status"] == "ok" and fast["speedup"] is None
+
+
+def test_cli_json_and_sweep(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    argv = ["bench", "--T", "8", "--N", "2", "--P", "3", "--batch", "1", "--repeats", "1",
+            "--dtype", "float32", "--backend", "numpy", "numba", "--form", "scan", "chunked",
+            "--json", str(path)]
+    assert cli_main(argv) == 0
+    rows = json.loads(path.read_text())["results"]
+    assert {r["name"] for r in rows} == {f"{b}.{f}.{g}" for b in ("numpy", "numba")
+                                         for f in FAMILIES for g in ("scan", "chunked")}
+    assert cli_main(argv[:-2] + ["--sweep", "4", "9"]) == 0
+    out = capsys.readouterr().out
+    assert "T = 9 ..." in out and "fastest" in out
+
+
+def test_cuda_unavailable_prints_a_skip_line(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "cuda_timing", lambda: (None, "no GPU in this test"))
+    argv = ["bench", "--T", "4", "--N", "1", "--P", "1", "--batch", "1", "--repeats", "1",
+            "--dtype", "float64", "--backend", "cuda", "numba", "--form", "scan"]
+    assert cli_main(argv) == 0
+    assert "cuda: skipped (no GPU in this test)" in capsys.readouterr().out
+    rows = bench.run_bench(T=4, N=1, P=1, batch=1, repeats=1, dtypes=("float64",),
+                           backends=("cuda",), forms=("scan",), families=("scalar",))
+    assert [r["status"] for r in rows] == ["skipped"] and "no GPU" in rows[0]["reason"]
+
+
+def test_cuda_branch_on_the_simulator():
+    timing, reason = bench.cuda_timing()
+    if timing is None:
+        pytest.skip(f"cuda: {reason}")
+    rows = bench.run_bench(T=4, N=2, P=2, batch=1, repeats=1, dtypes=("float32",),
+                           backends=("cuda",), forms=("scan",), families=("scalar",))
+    if not rows:
+        pytest.skip("no cuda.* entry registered")
+    r = rows[0]
+    assert r["status"] == "ok", r
+    assert r["transfer_s"] >= 0 and r["matmul_flops"] > 0
+    assert "transfer" in bench.format_table(rows)
