@@ -1,0 +1,275 @@
+"""The numba.cuda backend against the NumPy scan, on y and on the final state.
+
+Runs on the numba CUDA simulator (tests/conftest.py sets NUMBA_ENABLE_CUDASIM=1 unless
+SSD_EDU_REAL_GPU=1) and unchanged on a real GPU. The simulator runs every CUDA thread in
+Python, so sizes are tiny and the tile is shrunk to 4 (blocks of 4 x 4 threads): T is never
+a multiple of the tile or of the chunk length, and N, P = 5 give two mode and channel tiles.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import ssd_edu
+from ssd_edu import gpu
+from ssd_edu.gpu import kernels as K
+from ssd_edu.testing import as_float64, assert_close, make_inputs, tolerance
+
+pytestmark = pytest.mark.skipif(not gpu.cuda_available(),
+                                reason="no CUDA device and no CUDA simulator")
+
+CUDA_FORMS = sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("cuda."))
+TILE = 4
+CHUNK = 3
+
+
+@pytest.fixture(autouse=True)
+def small_tiles():
+    """Tile 4 everywhere; on the simulator, a short GIL switch interval (its block manager
+    polls its threads, so the default 5 ms interval makes every barrier slow)."""
+    old = sys.getswitchinterval()
+    if gpu.simulator_enabled():
+        sys.setswitchinterval(1e-4)
+    with gpu.tile_size(TILE):
+        yield
+    sys.setswitchinterval(old)
+
+
+def family(name):
+    return name.split(".")[1]
+
+
+def call(name, d, chunk_size=CHUNK):
+    kwargs = {"chunk_size": chunk_size} if name.endswith("chunked") else {}
+    return ssd_edu.IMPLEMENTATIONS[name](d["x"], d["a"], d["B"], d["C"],
+                                         initial_state=d["initial_state"], **kwargs)
+
+
+def oracle(name, d):
+    return ssd_edu.oracle(family(name))(**as_float64(d))
+
+
+def host(arr):
+    return arr.copy_to_host() if hasattr(arr, "copy_to_host") else arr
+
+
+def check(name, d, y, h, dtype):
+    y0, h0 = oracle(name, d)
+    assert isinstance(y, np.ndarray) and isinstance(h, np.ndarray)
+    assert y.dtype == dtype and h.dtype == dtype
+    assert_close(f"{name} y", y0, y, dtype=dtype)
+    assert_close(f"{name} final state", h0, h, dtype=dtype)
+
+
+def test_registry_has_every_cuda_form():
+    assert set(CUDA_FORMS) == {f"cuda.{f}.{g}" for f in ssd_edu.FAMILIES for g in ssd_edu.FORMS}
+    assert ssd_edu.IMPLEMENTATIONS["cuda.scalar.chunked"] is gpu.scalar_chunked
+
+
+CASES = {
+    # regime, dtype, batch, T, initial state
+    "zero-f64": ("zero", np.float64, (2,), 13, True),
+    "negative-f32": ("negative", np.float32, (), 11, True),
+    "mixed-f64-heads": ("mixed", np.float64, (1, 2), 10, False),
+    "near_one-f32": ("near_one", np.float32, (2,), 9, True),
+}
+
+
+@pytest.mark.parametrize("name", CUDA_FORMS)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_forms_match_scan(name, case):
+    regime, dtype, batch, T, with_h0 = CASES[case]
+    d = make_inputs(family(name), T, N=5, P=5, batch=batch, regime=regime, dtype=dtype,
+                    seed=T, initial_state=with_h0)
+    before = {k: None if v is None else v.copy() for k, v in d.items()}
+    y, h = call(name, d)
+    check(name, d, y, h, np.dtype(dtype))
+    for k, v in d.items():  # inputs never modified
+        if v is not None:
+            assert np.array_equal(v, before[k]), k
+
+
+@pytest.mark.parametrize("fam", ["scalar", "diagonal"])
+@pytest.mark.parametrize("chunk_size", [1, 4, 5, 40])
+def test_chunked_any_chunk_size(fam, chunk_size):
+    d = make_inputs(fam, 9, N=3, P=2, batch=(2,), regime="zero", seed=chunk_size)
+    y, h = call(f"cuda.{fam}.chunked", d, chunk_size=chunk_size)
+    check(f"cuda.{fam}.chunked", d, y, h, np.dtype(np.float64))
+
+
+@pytest.mark.parametrize("fam", ["scalar", "diagonal"])
+def test_broadcast_groups_and_odd_tile(fam):
+    """B, C with a size-1 head axis (Mamba's groups), a tile of 3 and of 1."""
+    d = make_inputs(fam, 7, N=2, P=3, batch=(2, 2), regime="mixed", seed=5)
+    d["B"], d["C"] = d["B"][:, :1], d["C"][:, 1:]
+    for tile in (3, 1):
+        with gpu.tile_size(tile):
+            for form in ("attention", "chunked"):
+                y, h = call(f"cuda.{fam}.{form}", d)
+                check(f"cuda.{fam}.{form}", d, y, h, np.dtype(np.float64))
+
+
+@pytest.mark.parametrize("name", ["cuda.scalar.attention", "cuda.diagonal.chunked",
+                                  "cuda.diagonal.scan"])
+def test_dyadic_data_exact(name):
+    """Dyadic data is exact in floating point (THEORY 5.8): equality, on any device."""
+    d = make_inputs(family(name), 6, N=5, P=2, batch=(2,), regime="dyadic", seed=2)
+    y, h = call(name, d)
+    y0, h0 = oracle(name, d)
+    assert np.array_equal(y, y0) and np.array_equal(h, h0)
+
+
+@pytest.mark.parametrize("name", CUDA_FORMS)
+def test_device_arrays_in_and_out(name):
+    from numba import cuda
+
+    d = make_inputs(family(name), 7, N=3, P=2, batch=(2,), regime="negative", seed=4)
+    dev = {k: cuda.to_device(v) for k, v in d.items()}
+    if name.endswith("scan"):
+        dev["a"] = d["a"]  # host and device inputs mixed
+    y, h = call(name, dev)
+    assert not isinstance(y, np.ndarray) and hasattr(y, "copy_to_host")
+    assert not isinstance(h, np.ndarray) and hasattr(h, "copy_to_host")
+    assert y.shape == (2, 7, 2) and h.shape == (2, 3, 2)
+    check(name, d, y.copy_to_host(), h.copy_to_host(), np.dtype(np.float64))
+    for k, v in dev.items():  # device inputs never modified
+        assert np.array_equal(host(v), d[k]), k
+
+
+def test_device_array_dtype_conversion():
+    """A float32 device array mixed with float64 host arrays computes in float64."""
+    from numba import cuda
+
+    d = make_inputs("scalar", 5, N=2, P=2, regime="random", seed=6)
+    x32 = d["x"].astype(np.float32)
+    y, h = gpu.scalar_scan(cuda.to_device(x32), d["a"], d["B"], d["C"], d["initial_state"])
+    assert y.dtype == np.float64
+    y0, h0 = ssd_edu.reference.scalar_scan(x32, d["a"], d["B"], d["C"], d["initial_state"])
+    assert_close("y", y0, y.copy_to_host())
+    assert_close("h", h0, h.copy_to_host())
+
+
+def test_validation_errors_name_the_argument():
+    from numba import cuda
+
+    d = make_inputs("diagonal", 5, N=2, P=2, seed=0)
+    with pytest.raises(ValueError, match=r"^a has shape \(5, 3\)"):
+        gpu.diagonal_scan(d["x"], d["a"][:, :1].repeat(3, 1), d["B"], d["C"])
+    with pytest.raises(ValueError, match=r"^a has shape \(5, 3\)"):  # same words on the device
+        gpu.diagonal_scan(d["x"], cuda.to_device(d["a"][:, :1].repeat(3, 1)), d["B"], d["C"])
+    bad = d["B"].copy()
+    bad[3, 1] = np.inf
+    with pytest.raises(ValueError, match="B has 1 non-finite"):
+        gpu.diagonal_attention(d["x"], d["a"], cuda.to_device(bad), d["C"])
+    with pytest.raises(TypeError, match="x has complex dtype"):
+        gpu.diagonal_chunked(d["x"] + 0j, d["a"], d["B"], d["C"])
+    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1"):
+        gpu.diagonal_chunked(d["x"], d["a"], d["B"], d["C"], chunk_size=0)
+    with pytest.raises(ValueError, match="tile must be"):
+        with gpu.tile_size(17):
+            pass
+
+
+@pytest.mark.parametrize("name", CUDA_FORMS)
+def test_empty_sequence_and_batch(name):
+    d = make_inputs(family(name), 0, N=2, P=3, batch=(2,), seed=0)
+    y, h = call(name, d)
+    assert y.shape == (2, 0, 3) and np.array_equal(h, d["initial_state"])
+    d = make_inputs(family(name), 4, N=2, P=3, batch=(0,), seed=0)
+    y, h = call(name, d)
+    assert y.shape == (0, 4, 3) and h.shape == (0, 2, 3)
+
+
+def test_matmul_kernel():
+    from numba import cuda
+
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((6, 5)), rng.standard_normal((5, 7))
+    out = cuda.device_array((6, 7))
+    K._matmul_kernel[4, (TILE, TILE), 0, K.shared_matmul(TILE) * 8](
+        cuda.to_device(A), cuda.to_device(B), out, TILE)
+    assert_close("A @ B", A @ B, out.copy_to_host())
+
+
+def test_timing_helpers_run():
+    from ssd_edu.gpu import timing
+
+    assert timing.cuda_available()
+    d = make_inputs("scalar", 6, N=2, P=2, seed=1)
+    res = timing.time_cuda(gpu.scalar_chunked, (d["x"], d["a"], d["B"], d["C"]),
+                           {"chunk_size": 4, "initial_state": d["initial_state"]}, repeats=2)
+    assert len(res["kernel_s"]) == 2 and all(s > 0 for s in res["kernel_s"])
+    assert res["transfer_s"] == pytest.approx(res["h2d_s"] + res["d2h_s"])
+    assert res["transfer_s"] > 0 and res["simulator"] == gpu.simulator_enabled()
+    rate = timing.device_matmul_rate(np.float32, n=8)
+    assert np.isfinite(rate) and rate > 0
+    with pytest.raises(ValueError, match="repeats"):
+        timing.time_cuda(gpu.scalar_scan, (), {}, repeats=0)
+
+
+def _run_python(code, env):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _env_without_simulator():
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["NUMBA_ENABLE_CUDASIM"] = "0"
+    return env
+
+
+def test_without_gpu_and_without_simulator_a_clear_error():
+    code = """
+        import numpy as np
+        from numba import cuda
+        if cuda.is_available():
+            print("REAL-GPU")
+            raise SystemExit(0)
+        import ssd_edu
+        from ssd_edu import gpu
+        assert not gpu.cuda_available()
+        x = np.zeros((3, 2)); a = np.ones(3); B = C = np.ones((3, 2))
+        for name in sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("cuda.")):
+            try:
+                ssd_edu.IMPLEMENTATIONS[name](x, a if "scalar" in name else B, B, C)
+            except gpu.CudaUnavailableError as e:
+                assert isinstance(e, RuntimeError) and "NUMBA_ENABLE_CUDASIM=1" in str(e), e
+            else:
+                raise AssertionError(name + " ran without a GPU")
+        print("OK")
+    """
+    out = _run_python(code, _env_without_simulator())
+    if "REAL-GPU" in out.stdout:
+        pytest.skip("a real GPU is present: the no-GPU error cannot occur")
+    assert out.returncode == 0 and out.stdout.strip() == "OK", out.stderr
+
+
+def test_import_works_without_numba_cuda():
+    code = """
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name in ("numba.cuda", "numba_cuda") or name.startswith(("numba.cuda.",
+                                                                             "numba_cuda.")):
+                    raise ImportError("numba-cuda blocked for this test")
+        sys.meta_path.insert(0, Block())
+        import numpy as np
+        import ssd_edu
+        from ssd_edu import gpu
+        assert "numba.cuda" not in sys.modules
+        assert not gpu.cuda_available()
+        y, h = ssd_edu.IMPLEMENTATIONS["numpy.scalar.scan"](np.ones((2, 1)), np.ones(2),
+                                                           np.ones((2, 1)), np.ones((2, 1)))
+        try:
+            gpu.scalar_chunked(np.ones((2, 1)), np.ones(2), np.ones((2, 1)), np.ones((2, 1)))
+        except gpu.CudaUnavailableError as e:
+            assert "numba-cuda is not installed" in str(e) and "NUMBA_ENABLE_CUDASIM=1" in str(e)
+        else:
+            raise AssertionError("ran without numba-cuda")
+        print("OK")
+    """
+    out = _run_python(code, dict(os.environ))
+    assert out.returncode == 0 and out.stdout.strip() == "OK", out.stderr
