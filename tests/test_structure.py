@@ -1,0 +1,289 @@
+"""ssd_edu.structure: hand-computed cases, agreement with exact arithmetic, the dual, validation."""
+import numpy as np
+import pytest
+
+from ssd_edu import exact, structure
+from ssd_edu.reference import diagonal_kernel, one_ss_mask, scalar_kernel
+from ssd_edu.structure import NoDualError
+from ssd_edu.testing import make_inputs
+
+REMARK = np.array([[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]], float)
+
+
+def corner(T):
+    M = np.eye(T)
+    M[-1, 0] = 1.0
+    return M
+
+
+def planted(rng, T, N, cuts=(), low=0.92, high=0.999):
+    a = rng.uniform(low, high, T)
+    a[list(cuts)] = 0.0
+    return one_ss_mask(a) * (rng.standard_normal((T, N)) @ rng.standard_normal((T, N)).T)
+
+
+# ---- hand-computed cases ---------------------------------------------------------------------
+
+def test_remark_example():
+    assert structure.ss_rank(REMARK) == 2
+    assert structure.new_columns(REMARK) == [0, 1, 2]
+    assert structure.nu(REMARK) == 3
+    assert structure.min_completion_rank(REMARK) == 3
+    assert structure.split_points(REMARK) == []
+    assert structure.split_blocks(REMARK) == [(0, 4)]
+
+
+@pytest.mark.parametrize("T", [3, 4, 6, 9])
+def test_corner_matrix(T):
+    M = corner(T)
+    assert structure.new_columns(M) == list(range(T - 1))
+    assert structure.ss_rank(M) == 2
+    assert structure.min_completion_rank(M) == T - 1
+    assert structure.split_points(M) == []
+    # strict blocks have rank 1: the inclusive blocks are what make it 2-SS
+    assert max(np.linalg.matrix_rank(M[t:, :t]) for t in range(1, T)) == 1
+
+
+def test_identity_splits_into_1x1_blocks():
+    M = np.eye(5)
+    assert structure.nu(M) == 5
+    assert structure.split_points(M) == [1, 2, 3, 4]
+    assert structure.split_blocks(M) == [(t, t + 1) for t in range(5)]
+    verdict = structure.has_one_ss_dual(M, 1)
+    assert verdict and verdict.min_width == 1 and verdict.nu == [1] * 5
+    a, Q, K = structure.one_ss_dual(M, 1)
+    assert a.tolist() == [1, 0, 0, 0, 0]
+    assert structure.dual_error(M, a, Q, K) == 0.0
+
+
+def test_causal_mask_and_zero_columns():
+    L = np.tril(np.ones((6, 6)))
+    assert structure.new_columns(L) == [0] and structure.ss_rank(L) == 1
+    M = np.tril(np.ones((4, 4)))
+    M[:, 0] = 0.0  # column 0 zero: never new
+    M[:, 2] = 0.0
+    assert structure.new_columns(M) == [1]
+    Z = np.zeros((4, 4))
+    assert structure.ss_rank(Z) == 0 and structure.nu(Z) == 0
+    assert structure.split_points(Z) == [1, 2, 3]
+    a, Q, K = structure.one_ss_dual(Z, 2)
+    assert np.all(Q == 0) and np.all(K == 0)
+
+
+def test_tiny_sizes():
+    assert structure.ss_rank(np.zeros((0, 0))) == 0
+    assert structure.new_columns(np.zeros((0, 0))) == []
+    assert structure.split_points(np.ones((1, 1))) == []
+    assert structure.new_columns(np.array([[3.0]])) == [0]
+    a, Q, K = structure.one_ss_dual(np.array([[3.0]]), 1)
+    assert np.allclose(Q @ K.T, 3.0)
+
+
+def test_strict_block_trap():
+    # nu uses rank M[t:, :t] on the SAME rows as the inclusive block; the rank "from step
+    # t - 1", rank M[t-1:, :t], is a different number (here it would give nu = 2, not T - 1)
+    M = corner(6)
+    trap = sum(np.linalg.matrix_rank(M[t:, : t + 1]) - (np.linalg.matrix_rank(M[t - 1:, :t])
+                                                         if t else 0) for t in range(6))
+    assert trap != structure.nu(M) == 5
+
+
+@pytest.mark.parametrize("N", [1, 2, 4])
+def test_fine_diagonal_kernel_has_nu_N(N):
+    d = make_inputs("diagonal", 24, N, 1, regime="random", seed=N)
+    a = np.random.default_rng(N).uniform(0.9, 1.0, (24, N))
+    M = diagonal_kernel(a, d["B"], d["C"])
+    assert structure.nu(M) == structure.ss_rank(M) == structure.min_completion_rank(M) == N
+
+
+def test_ss_rank_of_state_N_kernels():
+    for N in (1, 3, 5):
+        d = make_inputs("scalar", 30, N, 1, regime="random", seed=N)
+        assert structure.ss_rank(scalar_kernel(d["a"], d["B"], d["C"])) == N
+    a = make_inputs("scalar", 30, 1, 1, regime="zero", seed=1)["a"]
+    assert structure.ss_rank(one_ss_mask(a)) == 1
+
+
+def test_lemma_41_splits_are_zero_decays():
+    a = np.array([0.0, 0.5, 0.0, 0.9, 0.7, 0.0, 0.0, 0.8])
+    L = one_ss_mask(a)
+    assert structure.split_points(L) == [2, 5, 6]
+    assert structure.split_blocks(L) == [(0, 2), (2, 5), (5, 6), (6, 8)]
+
+
+# ---- agreement with exact arithmetic ---------------------------------------------------------
+
+def _dyadic_kernels(count, seed=0):
+    rng = np.random.default_rng(seed)
+    for k in range(count):
+        T = int(rng.integers(1, 8))
+        d = make_inputs("diagonal", T, int(rng.integers(1, 4)), 1, regime="dyadic",
+                        seed=int(rng.integers(1 << 30)))
+        yield diagonal_kernel(d["a"], d["B"], d["C"])  # exact in float64 (THEORY 5.8)
+
+
+def test_float_structure_equals_exact_on_dyadic_kernels():
+    for M in _dyadic_kernels(40):
+        L = M.tolist()
+        assert structure.new_columns(M) == exact.new_columns(L)
+        assert structure.ss_rank(M) == exact.ss_rank(L)
+        assert structure.min_completion_rank(M) == exact.min_completion_rank(L)
+        assert structure.split_points(M) == exact.split_points(L)
+        assert structure.has_one_ss_dual(M, 2).nu == exact.has_one_ss_dual(L, 2)[3]
+
+
+def test_float_structure_equals_exact_on_random_01_matrices():
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        T = int(rng.integers(2, 8))
+        M = np.tril(rng.integers(0, 2, (T, T))).astype(float)
+        assert structure.new_columns(M) == exact.new_columns(M.astype(int).tolist())
+        assert structure.ss_rank(M) == exact.ss_rank(M.astype(int).tolist())
+
+
+def test_woerdeman_equals_nu_in_float():
+    rng = np.random.default_rng(3)
+    for cuts in ((), (10,), (7, 20)):
+        M = planted(rng, 32, 3, cuts)
+        assert structure.min_completion_rank(M) == structure.nu(M)
+
+
+def test_nu_is_additive_over_blocks():
+    D = np.zeros((10, 10))
+    D[:4, :4] = REMARK
+    D[4:, 4:] = corner(6)
+    assert structure.nu(D) == structure.nu(REMARK) + structure.nu(corner(6)) == 8
+    assert structure.split_points(D) == [4]
+
+
+# ---- Theorem 4.1: the condition and the dual -------------------------------------------------
+
+@pytest.mark.parametrize("T,N,cuts", [(32, 1, (9,)), (48, 2, (12, 30)), (64, 4, (20,))])
+def test_planted_dual_is_found_and_rebuilt(T, N, cuts):
+    rng = np.random.default_rng(T + N)
+    M = planted(rng, T, N, cuts)
+    verdict = structure.has_one_ss_dual(M, N)
+    assert verdict and verdict.blocks[0][0] == 0 and structure.split_points(M) == list(cuts)
+    a, Q, K = structure.one_ss_dual(M, N)
+    assert Q.shape == K.shape == (T, N)
+    assert [t for t in range(1, T) if a[t] == 0] == list(cuts) and a[0] == 1
+    assert structure.dual_error(M, a, Q, K) <= 1e-9
+    assert np.array_equal(np.triu(one_ss_mask(a) * (Q @ K.T), 1), np.zeros((T, T)))
+
+
+def test_no_dual_is_rejected_with_the_block_named():
+    M = np.zeros((10, 10))
+    M[3:7, 3:7] = REMARK
+    verdict = structure.has_one_ss_dual(M, 2)
+    assert not verdict
+    assert "block [3, 7)" in verdict.reason and "3 new columns" in verdict.reason
+    with pytest.raises(NoDualError, match=r"block \[3, 7\)"):
+        structure.one_ss_dual(M, 2)
+    a, Q, K = structure.one_ss_dual(M, 3)
+    assert structure.dual_error(M, a, Q, K) <= 1e-12
+
+
+def test_corner_needs_width_T_minus_1():
+    M = corner(10)
+    with pytest.raises(NoDualError):
+        structure.one_ss_dual(M, 8)
+    a, Q, K = structure.one_ss_dual(M, 9)
+    assert structure.dual_error(M, a, Q, K) <= 1e-9
+
+
+def test_min_rank_completion_has_rank_nu():
+    rng = np.random.default_rng(9)
+    M = planted(rng, 20, 2)
+    R, new = structure.min_rank_completion(M)
+    assert np.array_equal(np.tril(R), M)
+    assert np.linalg.matrix_rank(R) == len(new) == structure.nu(M) == 2
+
+
+def test_strong_decays_blow_up_the_completion():
+    rng = np.random.default_rng(1)
+    T = 64
+    a = rng.uniform(0.3, 0.6, T)
+    q, k = rng.uniform(0.5, 1.5, T), rng.uniform(0.5, 1.5, T)
+    M = one_ss_mask(a) * np.outer(q, k)
+    R, new = structure.min_rank_completion(M)
+    assert len(new) == 1
+    # the unique rank-1 completion has R[s, t] = q_s k_t / alpha(t, s): huge upper entries
+    predicted = q[0] * k[12] / np.prod(a[1:13])
+    assert R[0, 12] == pytest.approx(predicted, rel=1e-6)
+    assert abs(R[0, 12]) > 1e3 * np.max(np.abs(M))
+
+
+# ---- tolerances ------------------------------------------------------------------------------
+
+def test_split_tol_for_noisy_zeros():
+    rng = np.random.default_rng(0)
+    M = planted(rng, 20, 2, (8,))
+    noisy = M + np.tril(1e-15 * rng.standard_normal((20, 20)))
+    assert structure.split_points(noisy) == []
+    assert structure.split_points(noisy, split_tol=1e-12) == [8]
+
+
+def test_rtol_controls_the_rank():
+    M = np.tril(np.ones((6, 6)))
+    M[5, 0] += 1e-9
+    assert structure.ss_rank(M) == 2
+    assert structure.ss_rank(M, rtol=1e-6) == 1
+
+
+def test_tiny_upper_entries_are_tolerated_and_ignored():
+    M = REMARK.copy()
+    M[0, 3] = 1e-17
+    assert structure.nu(M) == 3
+    M[0, 3] = 1e-6
+    with pytest.raises(ValueError, match=r"not lower triangular: M\[0, 3\]"):
+        structure.nu(M)
+
+
+def test_float32_uses_its_own_epsilon():
+    M = np.tril(np.ones((8, 8))).astype(np.float32)
+    M[7, 0] += np.float32(1e-7)  # below float32 resolution relative to the block
+    assert structure.ss_rank(M) == 1
+
+
+# ---- validation ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fn", [structure.ss_rank, structure.new_columns, structure.nu,
+                                structure.min_completion_rank, structure.split_points,
+                                structure.split_blocks])
+def test_matrix_validation(fn):
+    with pytest.raises(ValueError, match="M has shape"):
+        fn(np.ones((3, 4)))
+    with pytest.raises(ValueError, match="M has shape"):
+        fn(np.ones((2, 3, 3)))
+    bad = np.eye(3)
+    bad[2, 0] = np.nan
+    with pytest.raises(ValueError, match="M has 1 non-finite"):
+        fn(bad)
+    with pytest.raises(TypeError, match="M has complex dtype"):
+        fn(np.eye(3) * 1j)
+    with pytest.raises(ValueError, match="not lower triangular"):
+        fn(np.ones((3, 3)))
+
+
+def test_width_and_tolerance_validation():
+    for bad, exc in ((0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError),
+                     ("2", TypeError)):
+        with pytest.raises(exc, match="N must be an integer >= 1"):
+            structure.has_one_ss_dual(np.eye(3), bad)
+        with pytest.raises(exc, match="N must be an integer >= 1"):
+            structure.one_ss_dual(np.eye(3), bad)
+    with pytest.raises(ValueError, match="rtol must be"):
+        structure.ss_rank(np.eye(3), rtol=-1)
+    with pytest.raises(ValueError, match="split_tol must be"):
+        structure.split_points(np.eye(3), split_tol=float("nan"))
+    assert structure.has_one_ss_dual(np.eye(3), np.int64(1))
+
+
+def test_inputs_are_not_modified():
+    M = np.tril(np.arange(1.0, 26.0).reshape(5, 5))
+    M[0, 4] = 1e-18
+    before = M.copy()
+    structure.one_ss_dual(M, 5)
+    structure.min_rank_completion(M)
+    structure.split_points(M)
+    assert np.array_equal(M, before)
