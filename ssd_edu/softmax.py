@@ -28,6 +28,7 @@ but saturates for d = 1 (about 8, 14, 18 at T = 16, 64, 256): see :func:`ssrank_
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -120,7 +121,8 @@ def power_kernel(T: int, base: int = 2, normalize: bool = False) -> list:
     E = [[base ** ((i + 1) * (j + 1)) if j <= i else 0 for j in range(T)] for i in range(T)]
     if not normalize:
         return E
-    return [[exact.Fraction(x, sum(row)) for x in row] for row in E]
+    # S[i][j] = E[i][j] / sum_j E[i][j]
+    return [[Fraction(x, total) for x in row] for row, total in ((r, sum(r)) for r in E)]
 
 
 def power_kernel_ranks(T: int, normalize: bool = False) -> tuple:

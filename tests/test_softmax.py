@@ -1,5 +1,6 @@
 """ssd_edu.softmax: causal softmax kernels and the semiseparable rank growth."""
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -73,7 +74,7 @@ def test_uniform_average_is_full_rank_but_1_semiseparable():
     U = softmax.uniform_average(32)
     assert np.linalg.matrix_rank(U) == 32 and structure.ss_rank(U) == 1
     assert np.allclose(U, softmax.causal_softmax(np.zeros((32, 1)), np.zeros((32, 1))))
-    Ue = [[exact.Fraction(1, t + 1) if s <= t else 0 for s in range(6)] for t in range(6)]
+    Ue = [[Fraction(1, t + 1) if s <= t else 0 for s in range(6)] for t in range(6)]
     assert exact.rank(Ue) == 6 and exact.ss_rank(Ue) == 1
 
 
