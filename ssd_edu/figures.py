@@ -113,6 +113,47 @@ def plot_chunked_blocks(T: int = 16, Q: int = 4, N: int = 2, seed: int = 2):
 
 
 # --------------------------------------------------------------------------------------------
+# Rank: SSM vs softmax
+
+
+def plot_ssrank(Ts=(8, 16, 32, 64, 128, 256), N: int = 4, ds=(1, 4, 16), seed: int = 0):
+    """Semiseparable rank against T: flat at N for a state-N SSM, growing for causal softmax.
+
+    Softmax curves: :func:`ssd_edu.softmax.ssrank_curve` (Gaussian Q, K, logits / sqrt(d),
+    numerical rank with the default tolerance) for each head dim d; the SSM: a diagonal kernel
+    with decays in (0.9, 1). The ordinary rank is T for all of them.
+    """
+    plt = _plt()
+    from . import softmax, structure
+    Ts = list(Ts)
+    rng = np.random.default_rng(seed)
+    ssm = []
+    for T in Ts:
+        M = ref.diagonal_kernel(rng.uniform(0.9, 1.0, (T, N)), rng.standard_normal((T, N)),
+                                rng.standard_normal((T, N)))
+        ssm.append(structure.ss_rank(M))
+    fig, ax = plt.subplots(figsize=(5.8, 4.2))
+    for d, marker in zip(ds, "os^"):
+        ax.plot(Ts, softmax.ssrank_curve(Ts, d, seed=seed), marker=marker,
+                label=f"causal softmax, head dim d = {d}")
+    ax.plot(Ts, ssm, "k-", marker="D", label=f"diagonal SSM, state N = {N}")
+    ax.plot(Ts, [int(np.ceil(T / 2)) for T in Ts], "k:", lw=1, label="ceil(T/2)")
+    ax.plot(Ts, Ts, color="0.6", ls="--", lw=1, label="ordinary rank (= T for all)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xticks(Ts, [str(T) for T in Ts])
+    ticks = [2 ** k for k in range(1, int(np.log2(max(Ts))) + 1)]
+    ax.set_yticks(ticks, [str(v) for v in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel("semiseparable rank (numerical)")
+    ax.set_title("State size needed: flat for an SSM, ~T/2 for softmax", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
 # Cost
 
 
@@ -178,6 +219,7 @@ FIGURES = {
     "scalar_ssd.png": (plot_scalar_ssd, "the 1-SS mask, the scores C B^T and the kernel M"),
     "diagonal_heads.png": (plot_diagonal_heads, "the N heads of a diagonal SSM and their sum"),
     "chunked_blocks.png": (plot_chunked_blocks, "the chunked algorithm's blocks of M"),
+    "ssrank.png": (plot_ssrank, "semiseparable rank vs T: an SSM and causal softmax"),
     "cost.png": (plot_cost, "log-log time of the scan, attention and chunked forms"),
 }
 

@@ -204,3 +204,30 @@ def test_planted_mistake_is_diagnosed(name, attempt, case, words):
     assert case in result.case, result.message
     for w in words:
         assert w in result.message, result.message
+
+
+def _rank(X):
+    return np.linalg.matrix_rank(X) if X.size and np.any(X) else 0
+
+
+COUNT_MISTAKES = [
+    (lambda M: __import__("ssd_edu.structure").structure.ss_rank(M), "N = 2, T = 4",
+     ["got 2, expected nu = 3", "semiseparable rank"]),
+    (lambda M: _rank(np.asarray(M)), "N = 2, T = 4", ["ordinary rank"]),
+    (lambda M: int(np.sum(np.any(np.asarray(M) != 0, axis=0))), "N = 2, T = 4",
+     ["number of nonzero columns"]),
+    (lambda M: sum(_rank(M[t:, :t + 1]) - (_rank(M[t - 1:, :t]) if t else 0)
+                   for t in range(len(M))), "N = 2, T = 4", ["previous step's block"]),
+    (lambda M: 1 + sum(_rank(M[t:, :t + 1]) - _rank(M[t:, :t]) for t in range(1, len(M))),
+     "zero matrix", ["column 0 counts as new only when it is nonzero"]),
+    (lambda M: [t for t in range(len(M))
+                if _rank(M[t:, :t + 1]) > _rank(M[t:, :t])], "N = 2, T = 4",
+     ["returned a list of 3 items", "return len(...)"]),
+    (lambda M: 2.5, "N = 2, T = 4", ["expected an integer count"]),
+]
+
+
+@pytest.mark.parametrize("attempt, case, words", COUNT_MISTAKES,
+                         ids=[f"count_new_columns-{i}" for i in range(len(COUNT_MISTAKES))])
+def test_planted_count_mistake_is_diagnosed(attempt, case, words):
+    test_planted_mistake_is_diagnosed("count_new_columns", attempt, case, words)

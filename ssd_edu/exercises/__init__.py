@@ -21,8 +21,8 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 from . import solutions
-from .checks import (check_diagonal_scan, check_one_ss_mask, check_pass_states, check_segsum,
-                     check_sum_of_heads)
+from .checks import (check_count_new_columns, check_diagonal_scan, check_one_ss_mask,
+                     check_pass_states, check_segsum, check_sum_of_heads)
 from .grading import Case, ExerciseFailure, GradeResult, grade, run_cases
 
 
@@ -45,10 +45,12 @@ EXERCISES = {e.name: e for e in (
              "ex04_sum_of_heads.ipynb"),
     Exercise("pass_states", check_pass_states, solutions.pass_states,
              "ex05_state_passing.ipynb"),
+    Exercise("count_new_columns", check_count_new_columns, solutions.count_new_columns,
+             "ex06_new_columns.ipynb"),
 )}
 
 __all__ = [
     "grade", "GradeResult", "ExerciseFailure", "Case", "run_cases", "EXERCISES", "Exercise",
     "solutions", "check_one_ss_mask", "check_segsum", "check_diagonal_scan",
-    "check_sum_of_heads", "check_pass_states",
+    "check_sum_of_heads", "check_pass_states", "check_count_new_columns",
 ]

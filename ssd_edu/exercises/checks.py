@@ -437,3 +437,94 @@ def check_pass_states(fn) -> "GradeResult":  # noqa: F821
         _pass_case("N = 1, P = 1", *data(6, 1, 1)),
     ]
     return run_cases("pass_states", fn, cases, ("abar", "S", "initial_state"))
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 6: counting new columns
+
+
+def _rank(X) -> int:
+    return int(np.linalg.matrix_rank(X)) if X.size and np.any(X) else 0
+
+
+def _judge_count(got, case):
+    expected = case.expected
+    if got is None:
+        return ("returned None: the function body is not written yet (or it forgot to "
+                "return); return the number of new columns, an int")
+    if isinstance(got, (list, tuple, np.ndarray)) and np.ndim(got) == 1:
+        hint = (" (your list has the right length: return len(...) of it)"
+                if len(got) == expected else "")
+        return (f"returned a {type(got).__name__} of {len(got)} items; return the count of "
+                f"new columns, an int{hint}")
+    if isinstance(got, bool) or not isinstance(got, (int, np.integer, float, np.floating)) \
+            or float(got) != int(got):
+        return f"returned {got!r}; expected an integer count"
+    got = int(got)
+    if got == expected:
+        return None
+    head = f"got {got}, expected nu = {expected}"
+    matches = [description for description, value in case.info["variants"] if got == value]
+    if matches:
+        # on this M several mistakes give the same number: name each of them
+        return f"{head}: " + "; or ".join(matches)
+    return f"{head} on M =\n{case.args[0]}"
+
+
+def _count_case(name: str, M) -> Case:
+    from .. import structure  # the package's count and ranks (THEORY.md 2.3, 2.6)
+
+    M = np.asarray(M, dtype=np.float64)
+    T = M.shape[0]
+    nonzero_cols = int(np.sum(np.any(M != 0, axis=0)))
+    # the row-range trap: rank M[t:, :t] taken as the previous step's rank M[t-1:, :t]
+    trap = sum(_rank(M[t:, :t + 1]) - (_rank(M[t - 1:, :t]) if t else 0) for t in range(T))
+    variants = [
+        ("that is the ordinary rank of M, which is T for any triangular M with a nonzero "
+         "diagonal; nu counts columns t where appending M[t:, t] to the block M[t:, :t] "
+         "(rows t..T-1 only) raises the rank", _rank(M)),
+        ("that is the semiseparable rank max_t rank M[t:, :t+1]; nu adds up the rank "
+         "increments rank M[t:, :t+1] - rank M[t:, :t] over every t, which can exceed the "
+         "largest block rank", structure.ss_rank(M)),
+        ("that is the number of nonzero columns; a nonzero column is not new when it lies in "
+         "the span of the earlier columns restricted to rows t..T-1", nonzero_cols),
+        ("you compared with the previous step's block M[t-1:, :t]; the row range shrinks "
+         "with t, so compare rank M[t:, :t+1] with rank M[t:, :t], both on rows t..T-1",
+         trap),
+        ("column 0 counts as new only when it is nonzero (a zero column is never new)",
+         structure.nu(M) + 1),
+    ]
+    return Case(name, (M,), structure.nu(M), _judge_count,
+                dict(variants=[(d, v) for d, v in variants if v != structure.nu(M)]))
+
+
+def check_count_new_columns(fn) -> "GradeResult":  # noqa: F821
+    """Grade ``fn(M) -> int``, the number of new columns nu(M) of a lower-triangular M (T, T).
+
+    Column t is new iff ``rank M[t:, :t+1] > rank M[t:, :t]`` (the same rows t..T-1). Cases:
+    the paper's N = 2, T = 4 example (nu = 3 > ssrank 2), I + E_{T-1,0} (nu = T - 1), I_T,
+    tril(ones), the zero matrix, T = 1, a zero column, a random fine diagonal kernel (nu = N)
+    and a scalar kernel split by a zero decay.
+    """
+    T6 = 6
+    corner = np.eye(T6)
+    corner[-1, 0] = 1.0
+    d = make_inputs("diagonal", 12, 3, 1, seed=30)
+    a_fine = np.random.default_rng(31).uniform(0.9, 1.0, (12, 3))
+    s = make_inputs("scalar", 8, 2, 1, seed=32)
+    s["a"][4] = 0.0
+    cases = [
+        _count_case("the N = 2, T = 4 example of Remark 4.1",
+                    [[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]]),
+        _count_case("I + E_{T-1,0}, T = 6 (Prop. 5.1)", corner),
+        _count_case("the identity I_5", np.eye(5)),
+        _count_case("tril(ones(5)), the causal mask", np.tril(np.ones((5, 5)))),
+        _count_case("the zero matrix, T = 4", np.zeros((4, 4))),
+        _count_case("T = 1, M = [[3]]", [[3.0]]),
+        _count_case("diag(1, 0, 1, 1): a zero column", np.diag([1.0, 0.0, 1.0, 1.0])),
+        _count_case("a random fine diagonal kernel, T = 12, N = 3",
+                    ref.diagonal_kernel(a_fine, d["B"], d["C"])),
+        _count_case("a scalar kernel, N = 2, with a zero decay at t = 4",
+                    ref.scalar_kernel(s["a"], s["B"], s["C"])),
+    ]
+    return run_cases("count_new_columns", fn, cases, ("M",))
