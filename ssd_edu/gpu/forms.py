@@ -102,18 +102,30 @@ def _stand_in(arr):
     return np.broadcast_to(np.zeros((), dtype=arr.dtype), arr.shape)
 
 
-def _check_device_finite(name: str, arr) -> None:
-    """Raise the shared non-finite message if float device array ``arr`` holds inf or NaN."""
-    if np.dtype(arr.dtype).kind != "f" or arr.size == 0:
-        return
-    if arr.is_c_contiguous():
-        count = cuda.to_device(np.zeros(1, dtype=np.int64))
+def _check_device_finite(device: dict) -> None:
+    """Raise the shared non-finite message if a float device array holds inf or NaN.
+
+    ``device`` maps argument names to device arrays. The entries are counted on the device
+    (one reduction per array, one copy of the counts); only an array found to hold inf or NaN,
+    or a strided one, is copied to the host, where ``as_array`` raises the usual message.
+    """
+    names = [k for k in _NAMES if k in device]
+    count = cuda.to_device(np.zeros(len(names), dtype=np.int64))
+    on_host = []
+    for slot, name in enumerate(names):
+        arr = device[name]
+        if np.dtype(arr.dtype).kind != "f" or arr.size == 0:
+            continue
+        if not arr.is_c_contiguous():
+            on_host.append(name)
+            continue
         threads = min(256, arr.size)
         blocks = min(1024, -(-arr.size // threads))
-        K._count_nonfinite_kernel[blocks, threads](arr.reshape(arr.size), count)
-        if int(count.copy_to_host()[0]) == 0:
-            return
-    as_array(name, arr.copy_to_host())  # raises the usual message (or passes: all finite)
+        K._count_nonfinite_kernel[blocks, threads](arr.reshape(arr.size), count, slot)
+    found = count.copy_to_host() if names else []
+    for slot, name in enumerate(names):
+        if found[slot] or name in on_host:
+            as_array(name, device[name].copy_to_host())  # raises (or passes: all finite)
 
 
 def _leading_index(lead: tuple, batch: tuple) -> np.ndarray:
@@ -141,9 +153,8 @@ def _prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> _Launch
     v = check_ssm(family, *(checked[k] for k in _NAMES), allow_complex=False)
     if chunk_size is not None:
         check_chunk_size(chunk_size)
-    for name in _NAMES:
-        if name in device:
-            _check_device_finite(name, device[name])
+    if device:
+        _check_device_finite(device)
     nb = math.prod(v.batch)
     Na = 1 if family == "scalar" else v.N
     arrays = {"x": v.x, "a": v.a, "B": v.B, "C": v.C, "initial_state": v.initial_state}

@@ -487,23 +487,29 @@ def _diagonal_output_kernel(x, a, B, C, Hin, use_hin, Q, idx, tile, y):
 
 @kernel
 def _fill_kernel(flat, value):
-    """``flat[:] = value`` (grid-stride loop over a 1-D array)."""
+    """``flat[:] = value``. Naive loop: ``for i: flat[i] = value``.
+
+    Mapping: a 1-D grid-stride loop (any grid covers any size). Shared: none.
+    """
     for i in range(cuda.grid(1), flat.size, cuda.gridsize(1)):
         flat[i] = value
 
 
 @kernel
-def _count_nonfinite_kernel(flat, count):
-    """``count[0] += number of inf / NaN entries of flat`` (grid-stride loop, one atomic per thread).
+def _count_nonfinite_kernel(flat, count, slot):
+    """``count[slot] += number of inf / NaN entries of flat``, to validate a float device array
+    without copying it to the host.
 
-    Used to validate float device arrays without copying them to the host.
+    Naive loop: ``for i: count[slot] += not isfinite(flat[i])``.
+    Mapping: a 1-D grid-stride loop; each thread counts in a register and adds its count with
+    one atomic. Shared: none.
     """
     found = 0
     for i in range(cuda.grid(1), flat.size, cuda.gridsize(1)):
         if not math.isfinite(flat[i]):
             found += 1
     if found > 0:
-        cuda.atomic.add(count, 0, found)
+        cuda.atomic.add(count, slot, found)
 
 
 @kernel
