@@ -197,7 +197,7 @@ def case_single_mask(a, B, C, rewrite=ref.diagonal_single_mask) -> dict:
 
 
 @check("single-mask", "fine diagonal SSM == tril(C' B'^T), C' = C o p, B' = B / p (one causal "
-       "mask, width N); refused when some a[t>=1] = 0", "Sec. 3.3 (Lemma 4.1 + Prop 4.2 proof)")
+       "mask, width N); refused when some a[t>=1] = 0", "Prop 4.2 proof (fine mask)")
 def _single_mask(full):
     rng = np.random.default_rng(33)
     cases = []
@@ -234,7 +234,7 @@ def case_underflow(a, B, C) -> dict:
 
 
 @check("single-mask-underflow", "the rewrite's p = prod a underflows (a = 0.5, T = 1200: "
-       "NaNs) while direct products stay finite", "Sec. 3.3; 5.4")
+       "NaNs) while direct products stay finite", "Prop 4.2 proof; THEORY 5.4")
 def _single_mask_underflow(full):
     T = 1200
     a = np.full((T, 1), 0.5)
@@ -325,7 +325,7 @@ def case_fine_nu(M, N) -> dict:
 
 @check("richer-needs-zero", "the diagonal/scalar gap at equal N needs an exact zero decay: fine "
        "kernels have nu = ss_rank = N; eps-sweep nu = 2 for eps > 0, 3 at eps = 0",
-       "Remark 4.1; Sec. 3.3")
+       "Remark 4.1; THEORY 3.4")
 def _richer_needs_zero(full):
     rng = np.random.default_rng(34)
     cases, T = [], 24
@@ -736,7 +736,8 @@ def case_enumeration(matrices, expected_width=None, expected_ssrank=None,
 
 @check("thm-4.1-exhaustive", "all lower-triangular 0/1 matrices (T = 4 quick, T = 5 full): exact "
        "completions reproduce every block, nu = Woerdeman = sum over blocks, width >= ss_rank, "
-       "float == exact (every 4th at T = 5), T = 5 counts (measured: discrepancies)", "Thm 4.1; Prop 4.2")
+       "float == exact (every 4th at T = 5), T = 5 counts (measured: discrepancies)",
+       "Thm 4.1; Prop 4.2")
 def _thm41_exhaustive(full):
     if full:
         return case_enumeration(exact.lower_01_matrices(5), ENUM5_WIDTH, ENUM5_SSRANK,
@@ -761,8 +762,8 @@ def _named_examples():
 
 
 @check("woerdeman", "nu(M) = sum_t rank M[t:, :t+1] - sum_t rank M[t+1:, :t+1] (exact and float, "
-       "shared tolerance); nu additive over blockdiag (measured: mismatches)", "Sec. 3.9 "
-       "(Woerdeman); Prop 4.2 proof")
+       "shared tolerance); nu additive over blockdiag (measured: mismatches)", "Woerdeman; "
+       "Prop 4.2 proof")
 def _woerdeman(full):
     rng = np.random.default_rng(39)
     cases = [case_woerdeman(M) for M in _named_examples().values()]
