@@ -307,3 +307,14 @@ def test_kernels_compile_for_a_device():
     if out.stdout.startswith("NO-TOOLCHAIN"):
         pytest.skip(out.stdout.strip())
     assert out.returncode == 0 and out.stdout.strip() == "OK", out.stderr + out.stdout
+
+
+@pytest.mark.parametrize("name", ["cuda.scalar.chunked", "cuda.diagonal.attention"])
+def test_default_tile_of_this_machine(name):
+    """The default tile (16 on a GPU, 4 on the simulator), T and N across two tiles of it."""
+    tile = gpu.default_tile()
+    assert tile == (gpu.SIMULATOR_TILE if gpu.simulator_enabled() else gpu.DEFAULT_TILE)
+    d = make_inputs(family(name), tile + 3, N=tile + 1, P=2, regime="zero", seed=3)
+    with gpu.tile_size(tile):
+        y, h = call(name, d, chunk_size=tile + 1)
+    check(name, d, y, h, np.dtype(np.float64))

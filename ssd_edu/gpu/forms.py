@@ -41,21 +41,28 @@ import numpy as np
 
 from ..validation import as_array, check_chunk_size, check_ssm
 from . import kernels as K
-from ._cuda import as_device_array, cuda, is_device_array, require_cuda
+from ._cuda import as_device_array, cuda, is_device_array, require_cuda, simulator_enabled
 
-#: Default tile: blocks of (16, 16) threads; shared memory stays below the 48 KiB that a
-#: kernel may use without opting in (the scan needs tile**3 elements: 32 KiB in float64).
+#: Default tile on a GPU: blocks of (16, 16) threads; shared memory stays below the 48 KiB
+#: that a kernel may use without opting in (the scan needs tile**3 elements: 32 KiB in float64).
 DEFAULT_TILE = 16
+#: Default tile on the CUDA simulator, which runs every thread of a block in Python.
+SIMULATOR_TILE = 4
 MAX_TILE = 16
 
-_settings = {"tile": DEFAULT_TILE}
+_settings = {"tile": None}  # None: the default of the machine (see default_tile)
 
 _NAMES = ("x", "a", "B", "C", "initial_state")
 
 
+def default_tile() -> int:
+    """``DEFAULT_TILE`` on a GPU, ``SIMULATOR_TILE`` on the CUDA simulator."""
+    return SIMULATOR_TILE if simulator_enabled() else DEFAULT_TILE
+
+
 def get_tile() -> int:
     """The tile size the launchers use now (blocks of (tile, tile) threads)."""
-    return _settings["tile"]
+    return _settings["tile"] or default_tile()
 
 
 @contextlib.contextmanager
@@ -63,8 +70,9 @@ def tile_size(tile: int):
     """Use ``tile`` (1..16) for the kernels launched inside the ``with`` block.
 
     Blocks are (tile, tile) threads and every shared buffer is sized from it at launch, so no
-    recompilation happens. Tests on the CUDA simulator shrink it (each simulated thread runs in
-    Python); on a GPU the default 16 is the sensible choice.
+    recompilation happens. Outside any ``with tile_size(...)`` the tile is
+    :func:`default_tile`: 16 on a GPU, 4 on the CUDA simulator (each simulated thread runs in
+    Python, so small blocks are much faster there).
     """
     if isinstance(tile, (bool, np.bool_)) or not isinstance(tile, (int, np.integer)):
         raise TypeError(f"tile must be an integer in 1..{MAX_TILE}, got {tile!r}")
