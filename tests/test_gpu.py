@@ -16,7 +16,7 @@ import pytest
 import ssd_edu
 from ssd_edu import gpu
 from ssd_edu.gpu import kernels as K
-from ssd_edu.testing import as_float64, assert_close, make_inputs, tolerance
+from ssd_edu.testing import as_float64, assert_close, make_inputs
 
 pytestmark = pytest.mark.skipif(not gpu.cuda_available(),
                                 reason="no CUDA device and no CUDA simulator")

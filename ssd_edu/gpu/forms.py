@@ -142,7 +142,7 @@ def _leading_index(lead: tuple, batch: tuple) -> np.ndarray:
     return np.broadcast_to(own, batch).reshape(-1)
 
 
-def _upload(name: str, value, host, shape3: tuple, dtype):
+def _upload(value, host, shape3: tuple, dtype):
     """The (lead, T, K) device array of one input, in ``dtype``."""
     if is_device_array(value):
         dev = as_device_array(value)
@@ -181,7 +181,7 @@ def _prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> _Launch
         if arr is None:
             continue
         shape3 = (math.prod(leads[name]), *tails[name])
-        dev[name] = _upload(name, values[name], arr, shape3, v.dtype)
+        dev[name] = _upload(values[name], arr, shape3, v.dtype)
     idx = np.zeros((5, nb), dtype=np.int64)
     for row, name in enumerate(_NAMES):
         if name in leads:
@@ -192,7 +192,7 @@ def _prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> _Launch
                    v.batch, nb, v.T, v.N, v.P, v.dtype, on_device)
 
 
-def _empty_result(family, values, L: _Launch):
+def _empty_result(values, L: _Launch):
     """y and the final state when there is nothing to compute (T = 0 or an empty batch)."""
     y = np.zeros((*L.batch, L.T, L.P), dtype=L.dtype)
     h = np.zeros((*L.batch, L.N, L.P), dtype=L.dtype)
@@ -234,7 +234,7 @@ def _scan(family, x, a, B, C, initial_state):
     values = (x, a, B, C, initial_state)
     L = _prepare(family, *values)
     if L.nb == 0 or L.T == 0:
-        return _empty_result(family, values, L)
+        return _empty_result(values, L)
     tile = get_tile()
     n_pt, n_nt = -(-L.P // tile), -(-L.N // tile)
     atomic = n_nt > 1
@@ -256,7 +256,7 @@ def _blocked(family, x, a, B, C, initial_state, chunk_size):
     values = (x, a, B, C, initial_state)
     L = _prepare(family, *values, chunk_size=chunk_size)
     if L.nb == 0 or L.T == 0:
-        return _empty_result(family, values, L)
+        return _empty_result(values, L)
     tile = get_tile()
     # one chunk covers everything when Q >= T (and in the attention form)
     Q = L.T if chunk_size is None else min(check_chunk_size(chunk_size), L.T)

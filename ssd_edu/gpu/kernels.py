@@ -244,7 +244,8 @@ def _scalar_output_kernel(x, a, B, C, Hin, use_hin, Q, idx, tile, y):
     and 4; with Q >= T and Hin[b, 0] = h0 it is the attention form)::
 
         for b, t, p:
-            y[b, t, p] = sum_{s = b(t)}^{t} (prod_{s < u <= t} a[b, u]) (C[b, t] . B[b, s]) x[b, s, p]
+            y[b, t, p] = sum_{s = b(t)}^{t} (prod_{s < u <= t} a[b, u]) (C[b, t] . B[b, s])
+                                            x[b, s, p]
                        + (prod_{b(t) <= u <= t} a[b, u]) (C[b, t] . Hin[b, c(t), :, p])
 
     Mapping: block (tile, tile) threads; in the accumulation thread (ty, tx) owns the output
