@@ -211,6 +211,69 @@ def plot_cost(Ts=(128, 256, 512, 1024, 2048), N: int = 4, P: int = 16, repeats: 
 
 
 # --------------------------------------------------------------------------------------------
+# Benchmark: reference vs CPU vs GPU
+
+
+def gpu_for_benchmark() -> tuple:
+    """``(True, device name)`` when a real CUDA GPU can be timed, else ``(False, why not)``.
+
+    The CUDA simulator runs kernels but its timings say nothing about a GPU, so it counts as
+    no GPU here.
+    """
+    from .bench import cuda_timing
+    from .gpu import simulator_enabled
+    if simulator_enabled():
+        return False, "the numba CUDA simulator is active (its timings are not GPU timings)"
+    timing, reason = cuda_timing()
+    if timing is None:
+        return False, (reason or "no CUDA device").split(". ")[0]
+    from numba import cuda
+    name = cuda.get_current_device().name
+    return True, name.decode() if isinstance(name, bytes) else str(name)
+
+
+def plot_benchmark(T: int = 256, N: int = 16, P: int = 16, batch: int = 2, repeats: int = 3,
+                   dtype: str = "float64"):
+    """Seconds per call of every form: NumPy reference vs Numba CPU vs numba.cuda GPU.
+
+    Timed by :func:`ssd_edu.bench.run_bench` at a modest size (min over ``repeats`` calls
+    after a warm-up). The GPU bars appear only when a real GPU is present; the figure says
+    which.
+    """
+    plt = _plt()
+    from . import FAMILIES, FORMS
+    from .bench import run_bench
+    use_gpu, gpu_note = gpu_for_benchmark()
+    backends = ("numpy", "numba", "cuda") if use_gpu else ("numpy", "numba")
+    rows = run_bench(T=T, N=N, P=P, batch=batch, dtypes=(dtype,), backends=backends,
+                     repeats=repeats)
+    times = {(r["backend"], r["family"], r["form"]): r.get("min_s") for r in rows}
+    groups = [(family, form) for family in FAMILIES for form in FORMS]
+    labels = {"numpy": "NumPy reference", "numba": "Numba CPU", "cuda": "numba.cuda GPU"}
+    fig, ax = plt.subplots(figsize=(8.4, 4.4))
+    width = 0.8 / len(backends)
+    for i, backend in enumerate(backends):
+        xs = [g + (i - (len(backends) - 1) / 2) * width for g in range(len(groups))]
+        ys = [times.get((backend, f, m)) or np.nan for f, m in groups]
+        ax.bar(xs, [1e3 * y for y in ys], width, label=labels[backend])
+        if backend != "numpy":
+            for x_, y_, (f, m) in zip(xs, ys, groups):
+                base = times.get(("numpy", f, m))
+                if base and np.isfinite(y_):
+                    ax.text(x_, 1e3 * y_ * 1.1, f"{base / y_:.2g}x", ha="center", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(groups)), [f"{f}\n{m}" for f, m in groups], fontsize=8)
+    ax.set_ylabel("ms per call (min, log scale)")
+    ax.set_title(f"{batch} sequences, T = {T}, N = {N}, P = {P}, {dtype}; "
+                 f"labels: speedup over NumPy", fontsize=9)
+    ax.legend(fontsize=8)
+    note = f"GPU: {gpu_note}" if use_gpu else f"GPU not shown: {gpu_note}"
+    fig.text(0.01, 0.01, note, fontsize=7, color="0.3")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
 # The registry and the command
 
 
@@ -221,6 +284,7 @@ FIGURES = {
     "chunked_blocks.png": (plot_chunked_blocks, "the chunked algorithm's blocks of M"),
     "ssrank.png": (plot_ssrank, "semiseparable rank vs T: an SSM and causal softmax"),
     "cost.png": (plot_cost, "log-log time of the scan, attention and chunked forms"),
+    "benchmark.png": (plot_benchmark, "NumPy reference vs Numba CPU vs GPU (GPU if present)"),
 }
 
 
