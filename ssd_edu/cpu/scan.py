@@ -5,12 +5,10 @@
 Work is split over (sequence, channel block) with ``prange``: the recurrence is independent
 across sequences and across the channels p. Each channel's state row ``hT[p, :]`` (contiguous
 over n) is updated in place and ``y[t, p] = sum_n C[t, n] h_t[n, p]`` is a vectorized sum.
-Two ways to keep the state close to the arithmetic:
-
-* ``_scan_modes`` (any N): two time steps per pass and two channels at a time, so each state
-  entry is loaded and stored once per two steps and each B, C entry serves two channels.
-* ``_rows_in_registers`` (blocks of ``NB`` = 64 modes): the block of one state row stays in
-  registers for the whole time loop; used for float32, where 64 modes fill 8 vector registers.
+The loop order keeps the arithmetic fed: two time steps per pass over a state row (each state
+entry is loaded and stored once per two steps, and stays in registers in between) and two
+channels at a time (each B, C entry, in L1 cache for the current step, serves two channels).
+The inner loop over n is a multiply, a multiply-add and a multiply-add per step.
 
 Decays are used as given (a product per step: zeros, negatives and 1e-300 are exact).
 Extra memory: the transposed state (S, P, N) and the contiguous copies of the inputs the
@@ -21,11 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._jit import FASTMATH, JIT, at, decay_slice, stack_array
+from ._jit import FASTMATH, JIT, at, decay
 from ._launch import channel_blocks, flatten, unflatten
-
-#: Modes per register block of ``_rows_in_registers``.
-NB = 64
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
@@ -65,101 +60,48 @@ def _one_step(hp, a0, B0, C0, xp0):
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def _scan_modes(x, a, B, C, hT, y, p0, p1, n0, n1, accumulate):
-    """One sequence, channels [p0, p1), modes [n0, n1): y[t, p] (+)= sum_n C[t, n] h_t[n, p].
+def _scan_channels(x, a, B, C, hT, y, p0, p1):
+    """One sequence, channels [p0, p1): y[t, p] = sum_n C[t, n] h_t[n, p].
 
     x (T, P), a (T,) or (T, N), B, C (T, N), hT (P, N) updated in place, y (T, P).
     """
     T = x.shape[0]
     t = 0
-    while t < T:
-        if t + 1 < T:
-            a0 = decay_slice(a, t, n0, n1)
-            a1 = decay_slice(a, t + 1, n0, n1)
-            B0 = B[t, n0:n1]
-            C0 = C[t, n0:n1]
-            B1 = B[t + 1, n0:n1]
-            C1 = C[t + 1, n0:n1]
-            p = p0
-            while p + 1 < p1:
-                yp0, yp1, yq0, yq1 = _two_steps_two_channels(
-                    hT[p, n0:n1], hT[p + 1, n0:n1], a0, a1, B0, C0, B1, C1,
-                    x[t, p], x[t + 1, p], x[t, p + 1], x[t + 1, p + 1])
-                if accumulate:
-                    y[t, p] += yp0
-                    y[t + 1, p] += yp1
-                    y[t, p + 1] += yq0
-                    y[t + 1, p + 1] += yq1
-                else:
-                    y[t, p] = yp0
-                    y[t + 1, p] = yp1
-                    y[t, p + 1] = yq0
-                    y[t + 1, p + 1] = yq1
-                p += 2
-            if p < p1:
-                for k in range(2):
-                    yp = _one_step(hT[p, n0:n1], decay_slice(a, t + k, n0, n1),
-                                   B[t + k, n0:n1], C[t + k, n0:n1], x[t + k, p])
-                    y[t + k, p] = y[t + k, p] + yp if accumulate else yp
-            t += 2
-        else:
-            for p in range(p0, p1):
-                yp = _one_step(hT[p, n0:n1], decay_slice(a, t, n0, n1), B[t, n0:n1],
-                               C[t, n0:n1], x[t, p])
-                y[t, p] = y[t, p] + yp if accumulate else yp
-            t += 1
-
-
-@njit(fastmath=FASTMATH, **JIT)
-def _rows_in_registers(x, a, B, C, hT, y, p, n0, accumulate):
-    """One sequence, channel p, modes [n0, n0 + NB): the state block lives in registers."""
-    T = x.shape[0]
-    zero = x.dtype.type(0)
-    h = stack_array(NB, x.dtype)
-    row = hT[p, n0:n0 + NB]
-    for k in range(NB):
-        h[k] = row[k]
-    for t in range(T):
-        a_t = decay_slice(a, t, n0, n0 + NB)
-        B_t = B[t, n0:n0 + NB]
-        C_t = C[t, n0:n0 + NB]
-        x_tp = x[t, p]
-        acc = zero
-        for k in range(NB):
-            # h_t[n] = a_t[n] h_{t-1}[n] + B_t[n] x_t[p];  y_t[p] += C_t[n] h_t[n]
-            u = at(a_t, k) * h[k] + B_t[k] * x_tp
-            h[k] = u
-            acc += C_t[k] * u
-        y[t, p] = y[t, p] + acc if accumulate else acc
-    for k in range(NB):
-        row[k] = h[k]
+    while t + 1 < T:                       # steps t, t+1 in one pass over the state
+        a0, a1 = decay(a, t), decay(a, t + 1)
+        B0, C0, B1, C1 = B[t], C[t], B[t + 1], C[t + 1]
+        p = p0
+        while p + 1 < p1:                  # channels p, p+1 share the loads of B and C
+            y[t, p], y[t + 1, p], y[t, p + 1], y[t + 1, p + 1] = _two_steps_two_channels(
+                hT[p], hT[p + 1], a0, a1, B0, C0, B1, C1,
+                x[t, p], x[t + 1, p], x[t, p + 1], x[t + 1, p + 1])
+            p += 2
+        if p < p1:                         # an odd channel left over
+            y[t, p] = _one_step(hT[p], a0, B0, C0, x[t, p])
+            y[t + 1, p] = _one_step(hT[p], a1, B1, C1, x[t + 1, p])
+        t += 2
+    if t < T:                              # an odd step left over
+        for p in range(p0, p1):
+            y[t, p] = _one_step(hT[p], decay(a, t), B[t], C[t], x[t, p])
 
 
 @njit(parallel=True, **JIT)
-def _scan_kernel(x, a, B, C, hT, y, width, registers):
+def _scan_kernel(x, a, B, C, hT, y, width):
     """All sequences: prange over (sequence, block of ``width`` channels)."""
     S, T, P = x.shape
-    N = B.shape[2]
     blocks = (P + width - 1) // width
-    n_reg = (N // NB) * NB if registers else 0
     for job in prange(S * blocks):
         s = job // blocks
         p0 = (job % blocks) * width
         p1 = min(P, p0 + width)
-        for n0 in range(0, n_reg, NB):
-            for p in range(p0, p1):
-                _rows_in_registers(x[s], a[s], B[s], C[s], hT[s], y[s], p, n0, n0 > 0)
-        if n_reg < N:
-            _scan_modes(x[s], a[s], B[s], C[s], hT[s], y[s], p0, p1, n_reg, N, n_reg > 0)
+        _scan_channels(x[s], a[s], B[s], C[s], hT[s], y[s], p0, p1)
 
 
 def _scan(family, x, a, B, C, initial_state):
     f = flatten(family, x, a, B, C, initial_state)
     y = np.zeros((f.S, f.T, f.P), dtype=f.dtype)
     if f.T > 0 and f.S > 0:
-        # register blocks pay off in float32 (64 modes = 8 AVX registers); float64 uses pairs
-        registers = f.dtype == np.float32 and f.N >= NB
-        _scan_kernel(f.x, f.a, f.B, f.C, f.hT, y, channel_blocks(f.S, f.P), registers)
+        _scan_kernel(f.x, f.a, f.B, f.C, f.hT, y, channel_blocks(f.S, f.P))
     return unflatten(f, y, f.hT)
 
 
