@@ -21,8 +21,8 @@ import numpy as np
 
 from .. import reference as ref
 from ..testing import make_inputs
-from .grading import (Case, as_result_array, close, first_index, fmt, nonfinite_diagnosis,
-                      run_cases, shape_diagnosis, worst_entry)
+from .grading import (Case, GradeResult, as_result_array, close, first_index, fmt,
+                      nonfinite_diagnosis, run_cases, shape_diagnosis, worst_entry)
 
 #: Max-norm relative tolerance of an attempt against the package (float64 data). Looser than
 #: the package's own 1e-12 so that any correct summation order passes.
@@ -109,7 +109,7 @@ def _mask_case(name: str, a) -> Case:
                 dict(variants=variants))
 
 
-def check_one_ss_mask(fn) -> "GradeResult":  # noqa: F821
+def check_one_ss_mask(fn) -> GradeResult:
     """Grade ``fn(a) -> L``: ``L[..., t, s] = a_{s+1} ... a_t`` for t >= s, 0 above.
 
     a: (..., T). Cases: random decays, T = 1, a zero decay, a_0 = 0 (never enters L), negative
@@ -168,7 +168,7 @@ def _segsum_case(name: str, log_a) -> Case:
                 dict(variants=variants))
 
 
-def check_segsum(fn) -> "GradeResult":  # noqa: F821
+def check_segsum(fn) -> GradeResult:
     """Grade ``fn(log_a) -> S``: ``S[..., t, s] = sum_{s < u <= t} log_a[u]``, -inf above.
 
     log_a: (..., T), may contain -inf (a zero decay). ``exp(S)`` must be the 1-SS mask, with no
@@ -274,7 +274,7 @@ def _scan_case(name: str, d: dict) -> Case:
                 dict(variants=variants, initial_state=h0_arr))
 
 
-def check_diagonal_scan(fn) -> "GradeResult":  # noqa: F821
+def check_diagonal_scan(fn) -> GradeResult:
     """Grade ``fn(x, a, B, C, initial_state=None) -> (y, h)``, the diagonal recurrence.
 
     h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, h_{-1} = initial_state (zeros if
@@ -337,7 +337,7 @@ def _heads_case(name: str, d: dict) -> Case:
                 dict(variants=variants, heads_shape=heads_shape))
 
 
-def check_sum_of_heads(fn) -> "GradeResult":  # noqa: F821
+def check_sum_of_heads(fn) -> GradeResult:
     """Grade ``fn(a, B, C) -> M``, the diagonal kernel as a sum of N 1-SS masked attentions.
 
     M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T); a, B, C (..., T, N); M (..., T, T). Cases:
@@ -412,7 +412,7 @@ def _pass_case(name: str, abar, S, h0) -> Case:
     return Case(name, (abar, S, h0), (Hp, Hl), _judge_pass, dict(variants=variants))
 
 
-def check_pass_states(fn) -> "GradeResult":  # noqa: F821
+def check_pass_states(fn) -> GradeResult:
     """Grade ``fn(abar, S, initial_state) -> (H_prev, H_last)``, step 3 of the chunked algorithm.
 
     abar (..., J, N) decay across each chunk, S (..., J, N, P) chunk states from a zero start,
@@ -498,7 +498,7 @@ def _count_case(name: str, M) -> Case:
                 dict(variants=[(d, v) for d, v in variants if v != structure.nu(M)]))
 
 
-def check_count_new_columns(fn) -> "GradeResult":  # noqa: F821
+def check_count_new_columns(fn) -> GradeResult:
     """Grade ``fn(M) -> int``, the number of new columns nu(M) of a lower-triangular M (T, T).
 
     Column t is new iff ``rank M[t:, :t+1] > rank M[t:, :t]`` (the same rows t..T-1). Cases:
