@@ -69,29 +69,52 @@ def diagonal_block(a, B, C, t0, t1, W, r):
             W[i, j] = acc
 
 
+@njit(fastmath=FASTMATH, inline="always", **JIT)
+def axpy4(out, c0, c1, c2, c3, v0, v1, v2, v3):
+    """out += c0 v0 + c1 v1 + c2 v2 + c3 v3: four rows per pass, so ``out`` is loaded and
+    stored once per four multiply-adds (the loops below are otherwise store-bound)."""
+    for p in range(out.shape[0]):
+        out[p] += c0 * v0[p] + c1 * v1[p] + c2 * v2[p] + c3 * v3[p]
+
+
+@njit(fastmath=FASTMATH, inline="always", **JIT)
+def axpy(out, c, v):
+    """out += c v."""
+    for p in range(out.shape[0]):
+        out[p] += c * v[p]
+
+
 @njit(fastmath=FASTMATH, **JIT)
-def scores(Cq, Bk, q, k, W):
-    """W[i, j] = sum_n Cq[i, n] Bk[n, j] for i < q, j < k (Cq (q, N), Bk (N, k) transposed keys)."""
+def combine_rows(out, coef, rows, r0, c0, k):
+    """out += sum_{j < k} coef[j] rows[r0 + j, c0:c0 + m] with m = len(out): (k,) x (k, m).
+
+    ``rows`` is a whole C-contiguous 2-D array (its row slices stay contiguous and vectorize).
+    """
+    m = out.shape[0]
+    c1 = c0 + m
+    j = 0
+    while j + 3 < k:
+        axpy4(out, coef[j], coef[j + 1], coef[j + 2], coef[j + 3], rows[r0 + j, c0:c1],
+              rows[r0 + j + 1, c0:c1], rows[r0 + j + 2, c0:c1], rows[r0 + j + 3, c0:c1])
+        j += 4
+    while j < k:
+        axpy(out, coef[j], rows[r0 + j, c0:c1])
+        j += 1
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def scores(Cq, Bt, s0, q, k, W):
+    """W[i, j] = sum_n Cq[i, n] Bt[n, s0 + j] for i < q, j < k (Cq (q, N), Bt (N, T): keys
+    stored transposed, so a row of W is a combination of contiguous rows of Bt)."""
     N = Cq.shape[1]
-    zero = W.dtype.type(0)
     for i in range(q):
         Wi = W[i, :k]
-        for j in range(k):
-            Wi[j] = zero
-        for n in range(N):
-            c = Cq[i, n]
-            Bn = Bk[n, :k]
-            for j in range(k):
-                Wi[j] += c * Bn[j]
+        Wi[:] = 0
+        combine_rows(Wi, Cq[i], Bt, 0, s0, N)
 
 
 @njit(fastmath=FASTMATH, **JIT)
 def apply(W, q, k, lower, x, s0, p0, p1, y, t0):
     """y[t0+i, p] += sum_j W[i, j] x[s0+j, p] for p in [p0, p1); j <= i only if ``lower``."""
     for i in range(q):
-        yi = y[t0 + i, p0:p1]
-        for j in range(min(i + 1, k) if lower else k):
-            w = W[i, j]
-            xj = x[s0 + j, p0:p1]
-            for p in range(p1 - p0):
-                yi[p] += w * xj[p]
+        combine_rows(y[t0 + i, p0:p1], W[i], x, s0, p0, min(i + 1, k) if lower else k)

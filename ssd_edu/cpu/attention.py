@@ -6,10 +6,12 @@
 The T x T mask and score matrices are never formed. Time is cut into tiles of ``TILE`` steps;
 for a query tile I and each earlier key tile J the mask factors through direct products
 (``_tiles``: F inside I, mid between the tiles, G inside J), so the block of M is the matmul
-(C_I o F)(B_J o G o mid)^T, and the diagonal tile is built from running products. For the
+(C_I o F o mid)(B_J o G)^T, and the diagonal tile is built from running products. For the
 diagonal family the N per-mode masks fold into the rescaled queries and keys in the same way:
-a width-N matmul per tile pair, not N separate rank-1 products. Extra memory per thread:
-O(TILE^2 + TILE N); in total O(threads (TILE^2 + TILE N)) plus the (S, N, P) state.
+a width-N matmul per tile pair, not N separate rank-1 products. A first pass stores the
+rescaled keys (B o G)^T once, (S, N, T), and each tile's decay product, (S, T / TILE, N).
+Extra memory: those O(T N) per sequence (the size of B), plus O(TILE^2 + TILE N) per thread
+and the (S, N, P) state; never O(T^2).
 
 Cost, counted on the lower triangle: T (T + 1) (N + P) multiply-adds x 1 (scores and M x are
 T(T+1)/2 (2N) and T(T+1)/2 (2P) flops) plus 4 T N P for the state terms.
@@ -21,14 +23,35 @@ from numba import njit, prange
 
 from ._jit import FASTMATH, JIT, at, decay
 from ._launch import channel_blocks, flatten, unflatten
-from ._tiles import apply, diagonal_block, prefix_products, scores, suffix_products
+from ._tiles import (apply, combine_rows, diagonal_block, prefix_products, scores,
+                     suffix_products)
 
 #: Steps per tile of the fused masked matmul.
 TILE = 64
 
 
 @njit(parallel=True, fastmath=FASTMATH, **JIT)
-def _attention_kernel(x, a, B, C, h0, y, Q):
+def _key_tiles_kernel(a, B, Q, Bg, tot):
+    """Per key tile J = [s0, s1): Bg[n, s] = B[s, n] G[s, n] with G[s, n] = prod_{s<u<s1} a_u[n]
+    (keys rescaled to the tile's end, stored transposed), and tot[J, n] = prod_{u in J} a_u[n]."""
+    S, T, N = B.shape
+    J = (T + Q - 1) // Q
+    for job in prange(S * J):
+        s = job // J
+        s0 = (job % J) * Q
+        s1 = min(T, s0 + Q)
+        G = np.empty((Q, N), dtype=B.dtype)
+        suffix_products(a[s], s0, s1, N, G)
+        for j in range(s1 - s0):
+            for n in range(N):
+                Bg[s, n, s0 + j] = B[s, s0 + j, n] * G[j, n]
+        a_first = decay(a[s], s0)
+        for n in range(N):
+            tot[s, job % J, n] = G[0, n] * at(a_first, n)
+
+
+@njit(parallel=True, fastmath=FASTMATH, **JIT)
+def _attention_kernel(x, a, B, C, h0, Bg, tot, y, Q):
     """y (S, T, P) = masked attention of every sequence, plus the initial-state term."""
     S, T, P = x.shape
     N = B.shape[2]
@@ -43,9 +66,8 @@ def _attention_kernel(x, a, B, C, h0, y, Q):
         q = t1 - t0
         a_s, B_s, C_s, x_s, y_s = a[s], B[s], C[s], x[s], y[s]
         F = np.empty((Q, N), dtype=x.dtype)
-        G = np.empty((Q, N), dtype=x.dtype)
         Cq = np.empty((Q, N), dtype=x.dtype)
-        Bk = np.empty((N, Q), dtype=x.dtype)
+        Cm = np.empty((Q, N), dtype=x.dtype)
         W = np.empty((Q, Q), dtype=x.dtype)
         mid = np.ones(N, dtype=x.dtype)
         # the diagonal tile: y_I = (1SS o C B^T)_II x_I
@@ -58,27 +80,20 @@ def _attention_kernel(x, a, B, C, h0, y, Q):
                 Cq[i, n] = C_s[t0 + i, n] * F[i, n]
         mid[:] = 1
         for key in range(tile - 1, -1, -1):
-            s0 = key * Q
-            s1 = s0 + Q
-            suffix_products(a_s, s0, s1, N, G)
-            # keys rescaled by G[j, n] mid[n] = prod_{s < u < t0} a_u[n]
-            for j in range(Q):
+            # mid[n] = prod_{s1 <= u < t0} a_u[n]: the steps between key tile and query tile
+            for i in range(q):
                 for n in range(N):
-                    Bk[n, j] = B_s[s0 + j, n] * G[j, n] * mid[n]
-            # y_I += ((C o F) (B o G o mid)^T) x_J
-            scores(Cq, Bk, q, Q, W)
-            apply(W, q, Q, False, x_s, s0, 0, P, y_s, t0)
-            # mid[n] <- prod_{s0 <= u < t0} a_u[n]
-            a_first = decay(a_s, s0)
+                    Cm[i, n] = Cq[i, n] * mid[n]
+            # y_I += ((C o F o mid) (B o G)^T) x_J
+            scores(Cm, Bg[s], key * Q, q, Q, W)
+            apply(W, q, Q, False, x_s, key * Q, 0, P, y_s, t0)
             for n in range(N):
-                mid[n] *= G[0, n] * at(a_first, n)
+                mid[n] *= tot[s, key, n]
         # initial state: y_t += (C_t o delta_t)^T h_{-1},  delta_t[n] = mid[n] F[t, n]
         for i in range(q):
-            yi = y_s[t0 + i]
             for n in range(N):
-                c = Cq[i, n] * mid[n]
-                for p in range(P):
-                    yi[p] += c * h0[s, n, p]
+                Cm[i, n] = Cq[i, n] * mid[n]
+            combine_rows(y_s[t0 + i], Cm[i], h0[s], 0, 0, N)
 
 
 @njit(parallel=True, fastmath=FASTMATH, **JIT)
@@ -117,7 +132,11 @@ def _attention(family, x, a, B, C, initial_state):
     y = np.zeros((f.S, f.T, f.P), dtype=f.dtype)
     if f.T == 0 or f.S == 0:
         return unflatten(f, y, f.hT)
-    _attention_kernel(f.x, f.a, f.B, f.C, h0, y, TILE)
+    J = -(-f.T // TILE)
+    Bg = np.empty((f.S, f.N, f.T), dtype=f.dtype)                 # O(T N) per sequence
+    tot = np.empty((f.S, J, f.N), dtype=f.dtype)
+    _key_tiles_kernel(f.a, f.B, TILE, Bg, tot)
+    _attention_kernel(f.x, f.a, f.B, f.C, h0, Bg, tot, y, TILE)
     h = np.zeros_like(h0)
     _final_state_kernel(f.x, f.a, f.B, h0, h, channel_blocks(f.S, f.P))
     return unflatten(f, y, np.swapaxes(h, 1, 2))

@@ -23,7 +23,7 @@ from numba import njit, prange
 
 from ._jit import FASTMATH, JIT
 from ._launch import channel_blocks, chunk, flatten, unflatten
-from ._tiles import apply, diagonal_block, prefix_products, suffix_products
+from ._tiles import apply, combine_rows, diagonal_block, prefix_products, suffix_products
 
 
 @njit(parallel=True, fastmath=FASTMATH, **JIT)
@@ -41,6 +41,7 @@ def _chunked_kernel(x, a, B, C, H, y, Q, width):
         G = np.empty((Q, N), dtype=x.dtype)
         W = np.empty((Q, Q), dtype=x.dtype)
         r = np.empty(N, dtype=x.dtype)
+        g = np.empty(Q, dtype=x.dtype)
         for t0 in range(0, T, Q):
             t1 = min(T, t0 + Q)
             q = t1 - t0
@@ -50,12 +51,9 @@ def _chunked_kernel(x, a, B, C, H, y, Q, width):
             # 2. state output: y_t += (C_t o F_t)^T H_{c-1}
             prefix_products(a_s, t0, t1, N, F)
             for i in range(q):
-                yi = y_s[t0 + i, p0:p1]
                 for n in range(N):
-                    c = C_s[t0 + i, n] * F[i, n]
-                    Hn = H_s[n, p0:p1]
-                    for p in range(p1 - p0):
-                        yi[p] += c * Hn[p]
+                    r[n] = C_s[t0 + i, n] * F[i, n]
+                combine_rows(y_s[t0 + i, p0:p1], r, H_s, 0, p0, N)
             # 3-4. H_c = diag(F[q-1]) H_{c-1} + (B_c o G)^T x_c
             suffix_products(a_s, t0, t1, N, G)
             for n in range(N):
@@ -64,10 +62,8 @@ def _chunked_kernel(x, a, B, C, H, y, Q, width):
                 for p in range(p1 - p0):
                     Hn[p] *= abar
                 for j in range(q):
-                    c = B_s[t0 + j, n] * G[j, n]
-                    xj = x_s[t0 + j, p0:p1]
-                    for p in range(p1 - p0):
-                        Hn[p] += c * xj[p]
+                    g[j] = B_s[t0 + j, n] * G[j, n]
+                combine_rows(Hn, g, x_s, t0, p0, q)
 
 
 def _chunked(family, x, a, B, C, chunk_size, initial_state):
