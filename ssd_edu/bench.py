@@ -47,7 +47,7 @@ from .testing import make_inputs
 from .validation import QuadraticMemoryError, check_quadratic
 
 DEFAULTS = dict(T=2048, N=64, P=64, batch=8, chunk_size=64, repeats=5, reference_cap=30.0)
-SWEEP_T = (128, 256, 512, 1024, 2048, 4096)
+SWEEP_T = (64, 128, 256, 512, 1024, 2048, 4096)
 _MATMUL_CACHE: dict = {}
 
 

@@ -7,7 +7,7 @@ earlier key tile J = [s0, s1) the 1-SS mask factors through the steps between th
     a_n(t, s) = prod_{t0<=u<=t} a_u[n] * prod_{s1<=u<t0} a_u[n] * prod_{s<u<s1} a_u[n]
               =        F[t, n]         *        mid[n]          *      G[s, n]
 
-so the masked block is one matmul of rescaled queries and keys: (C o F) (B o G o mid)^T.
+so the masked block is one matmul of rescaled queries and keys: (C o F o mid) (B o G)^T.
 Inside the diagonal tile (s, t in the same tile) the products are formed directly, column by
 column. ``a`` is one sequence's decays: (T,) for the scalar family, (T, N) for the diagonal.
 """

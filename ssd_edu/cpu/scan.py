@@ -99,7 +99,7 @@ def _scan_kernel(x, a, B, C, hT, y, width):
 
 def _scan(family, x, a, B, C, initial_state):
     f = flatten(family, x, a, B, C, initial_state)
-    y = np.zeros((f.S, f.T, f.P), dtype=f.dtype)
+    y = np.empty((f.S, f.T, f.P), dtype=f.dtype)             # every entry is written
     if f.T > 0 and f.S > 0:
         _scan_kernel(f.x, f.a, f.B, f.C, f.hT, y, channel_blocks(f.S, f.P))
     return unflatten(f, y, f.hT)
