@@ -24,6 +24,8 @@ What is measured, for every registered implementation ``{backend}.{family}.{form
   measured in the same run: the machine's practical peak (for cuda rows: the device matmul
   rate of ``ssd_edu.gpu.timing``);
 * speedup over the NumPy reference of the same family, form and dtype (ratio of min times);
+* ``checks``: the time of the shared argument validation alone (``check_ssm``: shapes, dtypes
+  and a finiteness scan of every input), which every call of every backend includes;
 * peak extra memory: the peak of Python/NumPy allocations during one call (tracemalloc; this
   includes the outputs), plus for numba rows the analytic workspace the kernels allocate
   outside Python (per-thread tiles, see :func:`numba_workspace_bytes`); ``mem`` says which.
@@ -44,7 +46,7 @@ import numpy as np
 
 from . import FAMILIES, FORMS, IMPLEMENTATIONS
 from .testing import make_inputs
-from .validation import QuadraticMemoryError, check_quadratic
+from .validation import QuadraticMemoryError, check_quadratic, check_ssm
 
 DEFAULTS = dict(T=2048, N=64, P=64, batch=8, chunk_size=64, repeats=5, reference_cap=30.0)
 SWEEP_T = (64, 128, 256, 512, 1024, 2048, 4096)
@@ -273,7 +275,10 @@ def _run_host(row, fn, data, kwargs, repeats, cap, seed):
         _, peak = _traced_peak(lambda: fn(**data, **kwargs))
         work = numba_workspace_bytes(row["form"], T, N, P, row["dtype"], row["chunk_size"] or 64)
         row.update(mem_bytes=peak + work, mem="traced+analytic")
-    return [_timed(lambda: fn(**data, **kwargs)) for _ in range(repeats)]
+    times = [_timed(lambda: fn(**data, **kwargs)) for _ in range(repeats)]
+    # the shared argument checks (a finiteness scan of every input) are part of every call
+    row["validate_s"] = min(_timed(lambda: check_ssm(row["family"], **data)) for _ in range(3))
+    return times
 
 
 def _speedups(results):
@@ -321,6 +326,8 @@ def format_table(results: list[dict]) -> str:
         if r["backend"] == "cuda":
             note = f"transfer {r['transfer_s'] * 1e3:.2f} ms" + (
                 " (simulator)" if r.get("simulator") else "")
+        if r.get("validate_s") is not None:
+            note += f"; checks {r['validate_s'] * 1e3:.1f} ms"
         if r.get("reason"):
             note += f"; {r['reason']}"
         lines.append(
