@@ -26,44 +26,54 @@ from ._launch import channel_blocks, chunk, flatten, unflatten
 from ._tiles import apply, combine_rows, diagonal_block, prefix_products, suffix_products
 
 
-@njit(parallel=True, fastmath=FASTMATH, **JIT)
+@njit(fastmath=FASTMATH, **JIT)
+def _chunked_sequence(x, a, B, C, H, y, Q, p0, p1):
+    """One sequence, channels [p0, p1): its chunks in order. x (T, P), a (T,) or (T, N),
+    B, C (T, N), H (N, P) (h_{-1} in, h_{T-1} out), y (T, P) zeros in, outputs out."""
+    T = x.shape[0]
+    N = B.shape[1]
+    F = np.empty((Q, N), dtype=x.dtype)
+    G = np.empty((Q, N), dtype=x.dtype)
+    W = np.empty((Q, Q), dtype=x.dtype)
+    r = np.empty(N, dtype=x.dtype)
+    g = np.empty(Q, dtype=x.dtype)
+    for t0 in range(0, T, Q):
+        t1 = min(T, t0 + Q)
+        q = t1 - t0
+        # 1. intra-chunk: y_c = (1SS(a_c) o C_c B_c^T) x_c
+        diagonal_block(a, B, C, t0, t1, W, r)
+        apply(W, q, q, True, x, t0, p0, p1, y, t0)
+        # 2. state output: y_t += (C_t o F_t)^T H_{c-1}
+        prefix_products(a, t0, t1, N, F)
+        for i in range(q):
+            for n in range(N):
+                r[n] = C[t0 + i, n] * F[i, n]
+            combine_rows(y[t0 + i, p0:p1], r, H, 0, p0, N)
+        # 3-4. H_c = diag(F[q-1]) H_{c-1} + (B_c o G)^T x_c
+        suffix_products(a, t0, t1, N, G)
+        for n in range(N):
+            Hn = H[n, p0:p1]
+            abar = F[q - 1, n]
+            for p in range(p1 - p0):
+                Hn[p] *= abar
+            for j in range(q):
+                g[j] = B[t0 + j, n] * G[j, n]
+            combine_rows(Hn, g, x, t0, p0, q)
+
+
+@njit(parallel=True, **JIT)
 def _chunked_kernel(x, a, B, C, H, y, Q, width):
     """y (S, T, P) and H (S, N, P), which enters as h_{-1} and leaves as h_{T-1}."""
     S, T, P = x.shape
-    N = B.shape[2]
     blocks = (P + width - 1) // width
-    for job in prange(S * blocks):
-        s = job // blocks
-        p0 = (job % blocks) * width
-        p1 = min(P, p0 + width)
-        a_s, B_s, C_s, x_s, y_s, H_s = a[s], B[s], C[s], x[s], y[s], H[s]
-        F = np.empty((Q, N), dtype=x.dtype)
-        G = np.empty((Q, N), dtype=x.dtype)
-        W = np.empty((Q, Q), dtype=x.dtype)
-        r = np.empty(N, dtype=x.dtype)
-        g = np.empty(Q, dtype=x.dtype)
-        for t0 in range(0, T, Q):
-            t1 = min(T, t0 + Q)
-            q = t1 - t0
-            # 1. intra-chunk: y_c = (1SS(a_c) o C_c B_c^T) x_c
-            diagonal_block(a_s, B_s, C_s, t0, t1, W, r)
-            apply(W, q, q, True, x_s, t0, p0, p1, y_s, t0)
-            # 2. state output: y_t += (C_t o F_t)^T H_{c-1}
-            prefix_products(a_s, t0, t1, N, F)
-            for i in range(q):
-                for n in range(N):
-                    r[n] = C_s[t0 + i, n] * F[i, n]
-                combine_rows(y_s[t0 + i, p0:p1], r, H_s, 0, p0, N)
-            # 3-4. H_c = diag(F[q-1]) H_{c-1} + (B_c o G)^T x_c
-            suffix_products(a_s, t0, t1, N, G)
-            for n in range(N):
-                Hn = H_s[n, p0:p1]
-                abar = F[q - 1, n]
-                for p in range(p1 - p0):
-                    Hn[p] *= abar
-                for j in range(q):
-                    g[j] = B_s[t0 + j, n] * G[j, n]
-                combine_rows(Hn, g, x_s, t0, p0, q)
+    if blocks == 1:
+        for s in prange(S):
+            _chunked_sequence(x[s], a[s], B[s], C[s], H[s], y[s], Q, 0, P)
+    else:
+        for job in prange(S * blocks):
+            s = job // blocks
+            p0 = (job % blocks) * width
+            _chunked_sequence(x[s], a[s], B[s], C[s], H[s], y[s], Q, p0, min(P, p0 + width))
 
 
 def _chunked(family, x, a, B, C, chunk_size, initial_state):
