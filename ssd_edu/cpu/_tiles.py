@@ -14,6 +14,7 @@ column. ``a`` is one sequence's decays: (T,) for the scalar family, (T, N) for t
 from __future__ import annotations
 
 from numba import njit
+from numba.extending import overload
 
 from ._jit import FASTMATH, JIT, at, decay
 
@@ -40,13 +41,17 @@ def suffix_products(a, s0, s1, N, G):
             G[j, n] = G[j + 1, n] * at(a_u, n)
 
 
-@njit(fastmath=FASTMATH, **JIT)
-def diagonal_block(a, B, C, t0, t1, W, r):
+def diagonal_block(a, B, C, t0, t1, W, r, Bt):
     """W[i, j] = sum_n C[t0+i, n] a_n(t0+i, t0+j) B[t0+j, n] for j <= i, 0 above (q x q).
 
-    Column j carries r[n] = B[t0+j, n] prod_{t0+j < u <= t0+i} a_u[n] down the rows: one
-    product per step, O(q^2 N). r: (N,) workspace.
+    Workspaces: r (N,), Bt (N, >= q). Compiled per family (see the two bodies below).
     """
+    raise TypeError("diagonal_block runs inside compiled kernels only")
+
+
+def _diagonal_block_modes(a, B, C, t0, t1, W, r, Bt):
+    # diagonal family: column j carries r[n] = B[t0+j, n] prod_{t0+j < u <= t0+i} a_u[n]
+    # down the rows, one product per step: O(q^2 N)
     q = t1 - t0
     N = B.shape[1]
     zero = W.dtype.type(0)
@@ -59,14 +64,39 @@ def diagonal_block(a, B, C, t0, t1, W, r):
         for i in range(j, q):
             Ci = C[t0 + i]
             if i > j:
-                a_u = decay(a, t0 + i)
+                a_u = a[t0 + i]
                 for n in range(N):
-                    # r[n] <- a_{t}[n] r[n]: the mask grows by one factor per row
-                    r[n] *= at(a_u, n)
+                    # r[n] <- a_t[n] r[n]: the mask grows by one factor per row
+                    r[n] *= a_u[n]
             acc = zero
             for n in range(N):
                 acc += Ci[n] * r[n]
             W[i, j] = acc
+
+
+def _diagonal_block_scalar(a, B, C, t0, t1, W, r, Bt):
+    # scalar family: one mask for all modes, W = 1SS(a_c) o (C_c B_c^T): a matmul, then
+    # the mask L[i, j] = prod_{t0+j < u <= t0+i} a_u by one product per step down column j
+    q = t1 - t0
+    N = B.shape[1]
+    for j in range(q):
+        for n in range(N):
+            Bt[n, j] = B[t0 + j, n]
+    for i in range(q):
+        Wi = W[i, :q]
+        Wi[:] = 0
+        # W[i, j] = C_i . B_j for j <= i
+        combine_rows(W[i, :i + 1], C[t0 + i], Bt, 0, 0, N)
+    for j in range(q):
+        mask = W.dtype.type(1)
+        for i in range(j + 1, q):
+            mask *= a[t0 + i]
+            W[i, j] *= mask
+
+
+@overload(diagonal_block, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
+def _diagonal_block_ol(a, B, C, t0, t1, W, r, Bt):
+    return _diagonal_block_scalar if a.ndim == 1 else _diagonal_block_modes
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)

@@ -69,9 +69,10 @@ def _attention_kernel(x, a, B, C, h0, Bg, tot, y, Q):
         Cq = np.empty((Q, N), dtype=x.dtype)
         Cm = np.empty((Q, N), dtype=x.dtype)
         W = np.empty((Q, Q), dtype=x.dtype)
+        Bt = np.empty((N, Q), dtype=x.dtype)
         mid = np.ones(N, dtype=x.dtype)
         # the diagonal tile: y_I = (1SS o C B^T)_II x_I
-        diagonal_block(a_s, B_s, C_s, t0, t1, W, mid)
+        diagonal_block(a_s, B_s, C_s, t0, t1, W, mid, Bt)
         apply(W, q, q, True, x_s, t0, 0, P, y_s, t0)
         # queries rescaled by F[i, n] = prod_{t0 <= u <= t} a_u[n]
         prefix_products(a_s, t0, t1, N, F)

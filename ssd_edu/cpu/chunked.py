@@ -35,13 +35,14 @@ def _chunked_sequence(x, a, B, C, H, y, Q, p0, p1):
     F = np.empty((Q, N), dtype=x.dtype)
     G = np.empty((Q, N), dtype=x.dtype)
     W = np.empty((Q, Q), dtype=x.dtype)
+    Bt = np.empty((N, Q), dtype=x.dtype)
     r = np.empty(N, dtype=x.dtype)
     g = np.empty(Q, dtype=x.dtype)
     for t0 in range(0, T, Q):
         t1 = min(T, t0 + Q)
         q = t1 - t0
         # 1. intra-chunk: y_c = (1SS(a_c) o C_c B_c^T) x_c
-        diagonal_block(a, B, C, t0, t1, W, r)
+        diagonal_block(a, B, C, t0, t1, W, r, Bt)
         apply(W, q, q, True, x, t0, p0, p1, y, t0)
         # 2. state output: y_t += (C_t o F_t)^T H_{c-1}
         prefix_products(a, t0, t1, N, F)
