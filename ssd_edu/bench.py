@@ -76,9 +76,9 @@ def numba_workspace_bytes(form: str, T: int, N: int, P: int, dtype, chunk_size: 
                           threads: int | None = None) -> int:
     """Bytes the Numba kernels allocate inside compiled code (not seen by tracemalloc).
 
-    scan: none; attention: per thread F, Cq, Cm (TILE, N), W (TILE, TILE), one (N,) vector
-    (the rescaled keys and tile products, O(T N), are NumPy arrays and traced); chunked: per
-    thread F, G (Q, N), W (Q, Q), one (N,) and one (Q,) vector.
+    scan: none; attention: per thread F, Cq, Cm (TILE, N), Bt (N, TILE), W (TILE, TILE), one
+    (N,) vector (the rescaled keys and tile products, O(T N), are NumPy arrays and traced);
+    chunked: per thread F, G (Q, N), Bt (N, Q), W (Q, Q), one (N,) and one (Q,) vector.
     """
     from .cpu.attention import TILE
     if threads is None:
@@ -89,9 +89,9 @@ def numba_workspace_bytes(form: str, T: int, N: int, P: int, dtype, chunk_size: 
         return 0
     if form == "attention":
         q = min(TILE, max(T, 1))
-        return threads * item * (3 * q * N + q * q + N)
+        return threads * item * (4 * q * N + q * q + N)
     q = min(chunk_size, max(T, 1))
-    return threads * item * (2 * q * N + q * q + N + q)
+    return threads * item * (3 * q * N + q * q + N + q)
 
 
 def matmul_rate(dtype, n: int = 1024, repeats: int = 5) -> float:
