@@ -31,8 +31,12 @@ What is measured, for every registered implementation ``{backend}.{family}.{form
   outside Python (per-thread tiles, see :func:`numba_workspace_bytes`); ``mem`` says which.
 
 NumPy attention forms build (T, T) matrices: they are skipped, with the reason, when that
-would pass the package's quadratic-memory limit, or when a probe at a smaller T predicts
-one call longer than ``reference_cap`` seconds; otherwise their repeats are cut to fit the cap.
+would pass the package's quadratic-memory limit, or when a probe at T = 256 predicts one call
+longer than ``reference_cap`` seconds (the prediction scales as T^2 and can be low: cache
+effects grow with T); the repeats of every NumPy row are cut to fit the cap.
+
+Timings on a shared machine vary by tens of percent from run to run; the matmul rate is
+measured once per dtype at the start of the run (best of 10), so compare rows of one run.
 """
 from __future__ import annotations
 
@@ -94,7 +98,7 @@ def numba_workspace_bytes(form: str, T: int, N: int, P: int, dtype, chunk_size: 
     return threads * item * (3 * q * N + q * q + N + q)
 
 
-def matmul_rate(dtype, n: int = 1024, repeats: int = 5) -> float:
+def matmul_rate(dtype, n: int = 1024, repeats: int = 10) -> float:
     """flop/s of an (n, n) @ (n, n) NumPy matmul in ``dtype``: 2 n^3 / best of ``repeats``.
 
     The BLAS matmul is the practical peak of this machine; measured once per dtype and run.
