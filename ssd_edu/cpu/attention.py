@@ -13,8 +13,8 @@ rescaled keys (B o G)^T once, (S, N, T), and each tile's decay product, (S, T / 
 Extra memory: those O(T N) per sequence (the size of B), plus O(TILE^2 + TILE N) per thread
 and the (S, N, P) state; never O(T^2).
 
-Cost, counted on the lower triangle: T (T + 1) (N + P) multiply-adds x 1 (scores and M x are
-T(T+1)/2 (2N) and T(T+1)/2 (2P) flops) plus 4 T N P for the state terms.
+Flops, counted on the lower triangle: T (T + 1) (N + P) (T (T + 1) / 2 pairs (t, s), each a
+score C_t . B_s of 2N flops and a term M[t, s] x_s of 2P), plus 4 T N P for the state terms.
 """
 from __future__ import annotations
 
@@ -147,7 +147,8 @@ def scalar_attention(x, a, B, C, initial_state=None):
     """Masked attention y = (1SS(a) o C B^T) x (+ the h_{-1} term), fused and tiled.
 
     x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); float32/float64.
-    O(T^2 (N + P)) time, O(TILE^2 + TILE N) extra memory per thread (no T x T matrix).
+    O(T^2 (N + P)) time; extra memory O(T N) for the rescaled keys plus O(TILE^2 + TILE N)
+    per thread (no T x T matrix).
     Returns y (..., T, P) and h_{T-1} = sum_s gamma_s B_s x_s^T + delta_{T-1} h_{-1} (..., N, P).
     """
     return _attention("scalar", x, a, B, C, initial_state)
@@ -158,7 +159,8 @@ def diagonal_attention(x, a, B, C, initial_state=None):
 
     y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x (+ the h_{-1} term).
     x (..., T, P), a (..., T, N), B, C (..., T, N), initial_state (..., N, P); float32/float64.
-    O(T^2 (N + P)) time, O(TILE^2 + TILE N) extra memory per thread (no (N, T, T) masks).
+    O(T^2 (N + P)) time; extra memory O(T N) for the rescaled keys plus O(TILE^2 + TILE N)
+    per thread (no (N, T, T) masks).
     Returns y (..., T, P) and the final state (..., N, P).
     """
     return _attention("diagonal", x, a, B, C, initial_state)
