@@ -52,7 +52,7 @@ from . import FAMILIES, FORMS, IMPLEMENTATIONS
 from .testing import make_inputs
 from .validation import QuadraticMemoryError, check_quadratic, check_ssm
 
-DEFAULTS = dict(T=2048, N=64, P=64, batch=8, chunk_size=64, repeats=5, reference_cap=30.0)
+DEFAULTS = dict(T=2048, N=64, P=64, batch=8, chunk_size=64, repeats=5, reference_cap=20.0)
 SWEEP_T = (64, 128, 256, 512, 1024, 2048, 4096)
 _MATMUL_CACHE: dict = {}
 
