@@ -3,7 +3,9 @@
 A launcher validates with :func:`ssd_edu.validation.check_ssm` (real dtypes only: the kernels
 are real), broadcasts the leading axes to the common ``batch`` shape, flattens them into one
 sequence axis S and makes C-contiguous arrays (copies only where needed: a broadcast, a
-transposed or strided view). The kernels read these and write only into fresh outputs, so
+transposed or strided view). Every input reaches the kernels as a read-only view, copy or
+not, so one compiled signature per dtype and family serves every call (Numba types a
+read-only array apart from a writable one). The kernels write only into fresh outputs, so
 the caller's arrays are never modified. The state travels transposed, ``hT (S, P, N)``, so a
 state row of one channel is contiguous over n (the kernels reduce over n).
 """
@@ -39,7 +41,10 @@ def flatten(family: str, x, a, B, C, initial_state) -> Flat:
     S = int(np.prod(v.batch, dtype=np.int64))
 
     def flat(arr, tail):
-        return np.ascontiguousarray(np.broadcast_to(arr, (*v.batch, *tail)).reshape(S, *tail))
+        out = np.ascontiguousarray(np.broadcast_to(arr, (*v.batch, *tail)).reshape(S, *tail))
+        out = out.view()
+        out.flags.writeable = False        # one Numba type whether or not it was copied
+        return out
 
     a_tail = (v.T,) if family == "scalar" else (v.T, v.N)
     hT = np.zeros((S, v.P, v.N), dtype=v.dtype)
