@@ -82,7 +82,9 @@ def numba_workspace_bytes(form: str, T: int, N: int, P: int, dtype, chunk_size: 
 
     scan: none; attention: per thread F, Cq, Cm (TILE, N), Bt (N, TILE), W (TILE, TILE), one
     (N,) vector (the rescaled keys and tile products, O(T N), are NumPy arrays and traced);
-    chunked: per thread F, G (Q, N), Bt (N, Q), W (Q, Q), one (N,) and one (Q,) vector.
+    chunked: per thread F, G, Cc, CF (Q, N), Bt, BG (N, Q), W (Q, Q), Xc, Y1, Y2 (Q, w),
+    Sc, Hc (N, w) and one (N,) vector, with the channel-block width w counted as P (its
+    largest value).
     """
     from .cpu.attention import TILE
     if threads is None:
@@ -95,7 +97,7 @@ def numba_workspace_bytes(form: str, T: int, N: int, P: int, dtype, chunk_size: 
         q = min(TILE, max(T, 1))
         return threads * item * (4 * q * N + q * q + N)
     q = min(chunk_size, max(T, 1))
-    return threads * item * (3 * q * N + q * q + N + q)
+    return threads * item * (6 * q * N + q * q + 3 * q * P + 2 * N * P + N)
 
 
 def matmul_rate(dtype, n: int = 1024, repeats: int = 10) -> float:

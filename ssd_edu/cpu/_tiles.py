@@ -13,6 +13,7 @@ column. ``a`` is one sequence's decays: (T,) for the scalar family, (T, N) for t
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 from numba.extending import overload
 
@@ -97,6 +98,42 @@ def _diagonal_block_scalar(a, B, C, t0, t1, W, r, Bt):
 @overload(diagonal_block, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
 def _diagonal_block_ol(a, B, C, t0, t1, W, r, Bt):
     return _diagonal_block_scalar if a.ndim == 1 else _diagonal_block_modes
+
+
+def chunk_scores(a, B, C, t0, t1, W, r, Cc, Bt):
+    """The chunked kernel's intra-chunk matrix: W[:q, :q] = 1SS(a_c) o C_c B_c^T (zero above
+    the diagonal), q = t1 - t0, into full (Q, Q) workspaces whose padding (rows and columns
+    >= q) the caller keeps at zero. Scalar family: the scores C_c B_c^T are one gemm of the
+    zero-padded copies Cc (Q, N) and Bt (N, Q), then masked in place; diagonal family: the
+    per-mode running products of ``diagonal_block``. Compiled per family."""
+    raise TypeError("chunk_scores runs inside compiled kernels only")
+
+
+def _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Bt):
+    q = t1 - t0
+    Q = W.shape[0]
+    Cc[:q, :] = C[t0:t1]
+    Bt[:, :q] = B[t0:t1].T
+    # W = C_c B_c^T (padded rows and columns stay 0)
+    np.dot(Cc, Bt, W)
+    # W[i, j] = L[i, j] W[i, j], L[i, j] = prod_{t0+j < u <= t0+i} a_u for j <= i, 0 above
+    for i in range(Q):
+        for j in range(i + 1, Q):
+            W[i, j] = 0
+    for j in range(q):
+        mask = W.dtype.type(1)
+        for i in range(j + 1, q):
+            mask *= a[t0 + i]
+            W[i, j] *= mask
+
+
+def _chunk_scores_modes(a, B, C, t0, t1, W, r, Cc, Bt):
+    diagonal_block(a, B, C, t0, t1, W, r, Bt)
+
+
+@overload(chunk_scores, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
+def _chunk_scores_ol(a, B, C, t0, t1, W, r, Cc, Bt):
+    return _chunk_scores_scalar if a.ndim == 1 else _chunk_scores_modes
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
