@@ -49,17 +49,26 @@ def oracle(family: str):
     return IMPLEMENTATIONS[f"numpy.{family}.scan"]
 
 
-register("numpy", reference)
-from . import cpu  # noqa: E402  (imports numba; compiles nothing until first call)
+#: backend -> why it is not registered here (a missing optional import); empty when all are.
+MISSING_BACKENDS: dict = {}
 
-register("numba", cpu)
+register("numpy", reference)
+try:  # numba is a dependency, but the NumPy reference must not need it
+    from . import cpu  # noqa: E402  (compiles nothing until first call)
+except ModuleNotFoundError as exc:
+    if exc.name != "numba":
+        raise
+    MISSING_BACKENDS["numba"] = f"numba is not installed ({exc}); `pip install numba`"
+else:
+    register("numba", cpu)
 
 from . import gpu  # noqa: E402  (numba-cuda is optional: ssd_edu.gpu guards its import)
 
 register("cuda", gpu)
 
 __all__ = [
-    "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "register", "oracle", "reference",
+    "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "register", "oracle",
+    "reference",
     "QuadraticMemoryError",
     "one_ss_mask", "segsum", "segsum_naive",
     "scalar_scan", "scalar_attention", "scalar_chunked", "scalar_kernel",

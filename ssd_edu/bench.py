@@ -48,7 +48,7 @@ import tracemalloc
 
 import numpy as np
 
-from . import FAMILIES, FORMS, IMPLEMENTATIONS
+from . import FAMILIES, FORMS, IMPLEMENTATIONS, MISSING_BACKENDS
 from .testing import make_inputs
 from .validation import QuadraticMemoryError, check_quadratic, check_ssm
 
@@ -419,6 +419,8 @@ def run_from_args(args) -> int:
                 backends=args.backend, families=args.family, forms=args.form,
                 repeats=args.repeats, chunk_size=args.chunk_size,
                 reference_cap=args.reference_cap, seed=args.seed)
+    for backend in [b for b in args.backend if b in MISSING_BACKENDS]:
+        print(f"{backend}: skipped ({MISSING_BACKENDS[backend]})", flush=True)
     if "cuda" in args.backend:
         timing, reason = cuda_timing()
         if timing is None:

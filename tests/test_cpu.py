@@ -125,3 +125,26 @@ def test_import_compiles_nothing():
             "kernels = [scan._scan_kernel, attention._attention_kernel, chunked._chunked_kernel]\n"
             "assert all(not k.signatures for k in kernels), 'compiled at import'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_import_and_reference_work_without_numba():
+    """numba missing (a broken install): the NumPy reference and the registry still import,
+    the numba entries are absent with the reason, and the bench says it skips them."""
+    code = (
+        "import sys\n"
+        "sys.modules['numba'] = None\n"
+        "import numpy as np\n"
+        "import ssd_edu\n"
+        "assert not any(k.startswith('numba.') for k in ssd_edu.IMPLEMENTATIONS)\n"
+        "assert 'pip install numba' in ssd_edu.MISSING_BACKENDS['numba']\n"
+        "one = np.ones((3, 1))\n"
+        "y, h = ssd_edu.scalar_scan(one, np.ones(3), one, one)\n"
+        "assert y.ravel().tolist() == [1.0, 2.0, 3.0]\n"
+        "from ssd_edu.bench import main\n"
+        "main(['--T', '4', '--N', '1', '--P', '1', '--batch', '1', '--repeats', '1',\n"
+        "      '--dtype', 'float64', '--backend', 'numba', 'numpy', '--form', 'scan'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "numba: skipped (numba is not installed" in out.stdout
+    assert "numpy.scalar.scan" in out.stdout
