@@ -148,3 +148,19 @@ def test_import_and_reference_work_without_numba():
     assert out.returncode == 0, out.stderr
     assert "numba: skipped (numba is not installed" in out.stdout
     assert "numpy.scalar.scan" in out.stdout
+
+
+def test_chunked_kernel_holds_blas_to_one_thread():
+    """np.dot runs inside every Numba thread of the chunked kernel: BLAS is held to one thread
+    for the call (no oversubscription) and restored afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from ssd_edu.cpu._jit import single_threaded_blas
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with single_threaded_blas():
+        assert blas_threads() and all(n == 1 for n in blas_threads())
+    assert blas_threads() == before

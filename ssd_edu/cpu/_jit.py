@@ -9,8 +9,13 @@
   sequence's decays ``a`` are (T,) and ``decay(a, t)`` is the number a_t; in the diagonal family
   they are (T, N) and ``decay(a, t)`` is the row a_t. ``at(row, n)`` is then a_t or a[t, n].
   Numba picks the branch from the argument types at compile time.
+* ``single_threaded_blas()``: a kernel that calls ``np.dot`` runs BLAS inside every Numba
+  thread; a multi-threaded BLAS under each of them oversubscribes the cores (measured 2-5x
+  slower for chunks of Q >= 128 on 2 cores). The launcher holds BLAS to one thread meanwhile.
 """
 from __future__ import annotations
+
+import functools
 
 import numba
 from numba import types
@@ -45,3 +50,15 @@ def _at_ol(row, n):
 def num_threads() -> int:
     """Threads Numba's parallel loops use."""
     return numba.get_num_threads()
+
+
+@functools.lru_cache(maxsize=None)
+def _blas_controller():
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS that Numba's np.dot calls)
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
+
+
+def single_threaded_blas():
+    """Context manager: every loaded BLAS runs one thread inside it (threadpoolctl)."""
+    return _blas_controller().limit(limits=1, user_api="blas")

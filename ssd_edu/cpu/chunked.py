@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._jit import FASTMATH, JIT
+from ._jit import FASTMATH, JIT, single_threaded_blas
 from ._launch import channel_blocks, chunk, flatten, unflatten
 from ._tiles import chunk_scores, prefix_products, suffix_products
 
@@ -110,7 +110,8 @@ def _chunked(family, x, a, B, C, chunk_size, initial_state):
     H = np.ascontiguousarray(np.swapaxes(f.hT, 1, 2))           # (S, N, P), h_{-1}
     y = np.empty((f.S, f.T, f.P), dtype=f.dtype)              # every entry is written
     if f.T > 0 and f.S > 0:
-        _chunked_kernel(f.x, f.a, f.B, f.C, H, y, min(Q, f.T), channel_blocks(f.S, f.P))
+        with single_threaded_blas():                             # np.dot inside prange threads
+            _chunked_kernel(f.x, f.a, f.B, f.C, H, y, min(Q, f.T), channel_blocks(f.S, f.P))
     return unflatten(f, y, np.swapaxes(H, 1, 2))
 
 
