@@ -42,6 +42,17 @@ def suffix_products(a, s0, s1, N, G):
             G[j, n] = G[j + 1, n] * at(a_u, n)
 
 
+@njit(fastmath=FASTMATH, inline="always", **JIT)
+def scalar_mask(a, t0, q, W):
+    """W[i, j] *= L[i, j] = prod_{t0+j < u <= t0+i} a_u for j < i < q (scalar family): one
+    product per step down column j; the diagonal (L = 1) and the entries above stay as they are."""
+    for j in range(q):
+        mask = W.dtype.type(1)
+        for i in range(j + 1, q):
+            mask *= a[t0 + i]
+            W[i, j] *= mask
+
+
 def diagonal_block(a, B, C, t0, t1, W, r, Bt):
     """W[i, j] = sum_n C[t0+i, n] a_n(t0+i, t0+j) B[t0+j, n] for j <= i, 0 above (q x q).
 
@@ -77,7 +88,7 @@ def _diagonal_block_modes(a, B, C, t0, t1, W, r, Bt):
 
 def _diagonal_block_scalar(a, B, C, t0, t1, W, r, Bt):
     # scalar family: one mask for all modes, W = 1SS(a_c) o (C_c B_c^T): a matmul, then
-    # the mask L[i, j] = prod_{t0+j < u <= t0+i} a_u by one product per step down column j
+    # the mask L[i, j] = prod_{t0+j < u <= t0+i} a_u (scalar_mask)
     q = t1 - t0
     N = B.shape[1]
     for j in range(q):
@@ -88,11 +99,7 @@ def _diagonal_block_scalar(a, B, C, t0, t1, W, r, Bt):
         Wi[:] = 0
         # W[i, j] = C_i . B_j for j <= i
         combine_rows(W[i, :i + 1], C[t0 + i], Bt, 0, 0, N)
-    for j in range(q):
-        mask = W.dtype.type(1)
-        for i in range(j + 1, q):
-            mask *= a[t0 + i]
-            W[i, j] *= mask
+    scalar_mask(a, t0, q, W)
 
 
 @overload(diagonal_block, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
@@ -116,15 +123,11 @@ def _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Bt):
     Bt[:, :q] = B[t0:t1].T
     # W = C_c B_c^T (padded rows and columns stay 0)
     np.dot(Cc, Bt, W)
-    # W[i, j] = L[i, j] W[i, j], L[i, j] = prod_{t0+j < u <= t0+i} a_u for j <= i, 0 above
+    # zero above the diagonal, then W[i, j] *= L[i, j] on and below it
     for i in range(Q):
         for j in range(i + 1, Q):
             W[i, j] = 0
-    for j in range(q):
-        mask = W.dtype.type(1)
-        for i in range(j + 1, q):
-            mask *= a[t0 + i]
-            W[i, j] *= mask
+    scalar_mask(a, t0, q, W)
 
 
 def _chunk_scores_modes(a, B, C, t0, t1, W, r, Cc, Bt):
