@@ -106,3 +106,21 @@ def test_run_isolated_uses_one_blas_thread():
     assert env == "1"
     with pytest.raises(RuntimeError, match="failed"):
         timing.run_isolated("ssd_edu.bench.flop_count", "no such form", 1, 1, 1)
+
+
+def test_workspace_bytes_come_from_the_kernels_allocations(monkeypatch):
+    """numba_workspace_bytes calls the functions the kernels allocate with: an extra buffer
+    there shows up in the count (no hand-copied list to drift)."""
+    import numpy as np
+
+    from ssd_edu.cpu import chunked
+    Q, N, P = 16, 3, 5
+    before = bench.numba_workspace_bytes("chunked", 100, N, P, "float64", Q, threads=2)
+    intra = sum(w.nbytes for w in chunked.intra_workspaces(Q, N, P, np.empty(0)))
+    assert before == 2 * intra
+    real = chunked.intra_workspaces
+    monkeypatch.setattr(chunked, "intra_workspaces",
+                        lambda Q, N, P, like: real(Q, N, P, like) + (np.empty((Q, Q)),))
+    after = bench.numba_workspace_bytes("chunked", 100, N, P, "float64", Q, threads=2)
+    assert after == before + 2 * Q * Q * 8
+    assert bench.numba_workspace_bytes("scan", 100, N, P, "float32", threads=1) == N * P * 4

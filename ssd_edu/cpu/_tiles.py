@@ -19,6 +19,9 @@ from numba.extending import overload
 
 from ._jit import FASTMATH, JIT, at, decay
 
+#: Steps per sub-chunk of the diagonal family's intra-chunk matmuls (``chunk_scores``).
+SUB = 16
+
 
 @njit(fastmath=FASTMATH, **JIT)
 def prefix_products(a, t0, t1, N, F):
@@ -184,6 +187,19 @@ def _chunk_scores_modes(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
 @overload(chunk_scores, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
 def _chunk_scores_ol(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
     return _chunk_scores_scalar if a.ndim == 1 else _chunk_scores_modes
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def intra_chunk(a, B, C, x, t0, t1, W, r, Cc, Kt, Bt, Xc, Y):
+    """Y[:q] = (1SS(a_c) o C_c B_c^T) x_c for the steps [t0, t1) (q = t1 - t0 <= Q): the
+    scores of ``chunk_scores`` (sub-chunks of SUB), then one gemm with the zero-padded copy
+    Xc (Q, P) of x_c. Workspaces W (Q, Q), r (N,), Cc, Kt (Q, N), Bt (N, Q), Y (Q, P)."""
+    q = t1 - t0
+    if q < Xc.shape[0]:                     # a short chunk: zero padding
+        Xc[q:, :] = 0
+    Xc[:q, :] = x[t0:t1]
+    chunk_scores(a, B, C, t0, t1, W, r, Cc, Kt, Bt, SUB)
+    np.dot(W, Xc, Y)
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
