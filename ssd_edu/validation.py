@@ -108,7 +108,7 @@ def all_finite(arr: np.ndarray) -> bool:
     fast = _FAST_FINITE
     if (fast is not None and arr.dtype.kind == "f" and arr.size >= FAST_FINITE_MIN_SIZE
             and (arr.flags.c_contiguous or arr.flags.f_contiguous)):
-        return bool(fast(arr.reshape(-1, order="K")))
+        return bool(fast(arr.ravel(order="K")))  # a view: C or F order
     return bool(np.all(np.isfinite(arr)))
 
 
