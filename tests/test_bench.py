@@ -146,7 +146,8 @@ def test_crossover_table_and_figure(tmp_path, capsys):
     from ssd_edu.bench import crossover
     fig = tmp_path / "crossover.png"
     argv = ["bench", "--sweep", "8", "40", "--sweep-N", "2", "3", "--P", "2", "--batch", "1",
-            "--repeats", "1", "--dtype", "float64", "--backend", "numba", "--figure", str(fig)]
+            "--repeats", "1", "--dtype", "float64", "--backend", "numba", "--figure", str(fig),
+            "--cpu-time"]
     assert cli_main(argv) == 0
     out = capsys.readouterr().out
     assert "fastest numba scalar form, float64" in out and "N = 3" in out

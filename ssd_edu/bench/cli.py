@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "crossover table (the fastest form at each T and N)")
     parser.add_argument("--figure", metavar="PATH",
                         help="with --sweep-N: draw the crossover figure there (PNG)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="with --sweep-N: time CPU time, not wall time (steadier on a "
+                             "loaded machine, with NUMBA_NUM_THREADS=1)")
     parser.add_argument("--breakdown", action="store_true",
                         help="time the four steps of the numba chunked forms apart")
     parser.add_argument("--json", metavar="PATH", help="also write every row as JSON")
@@ -84,7 +87,9 @@ def run_from_args(args) -> int:
         Ts = args.sweep or list(SWEEP_T)
         print(f"ssd_edu bench --sweep T in {Ts}, N in {args.sweep_N}", flush=True)
         opts.pop("N")
-        results = crossover(Ts, args.sweep_N, progress=progress, **opts)
+        import time
+        clock = time.process_time if args.cpu_time else time.perf_counter
+        results = crossover(Ts, args.sweep_N, progress=progress, clock=clock, **opts)
         print(format_crossover(results))
         if args.figure:
             print(f"figure: {plot_crossover(results, args.figure)}")

@@ -1,7 +1,7 @@
 """``bench --sweep ... --sweep-N ...``: which form is fastest where, over T and N.
 
-:func:`ssd_edu.bench.sweep` for each state size N; the crossover table names the fastest
-form of each backend at every (T, N) (min seconds per call, same run), and
+Every form timed at every (T, N), round-robin (see :func:`crossover`); the crossover table
+names the fastest form of each backend there (min seconds per call, same run), and
 :func:`plot_crossover` draws the time per call against T, one panel per family and N, with
 the winner marked (``--figure PATH``; the repository's copy is ``figures/crossover.png``).
 Scan costs O(T N P), attention O(T^2 (N + P)), chunked O(T Q (N + P) + T N P): attention wins
@@ -10,19 +10,72 @@ a property of this machine and its load, which is what the sweep measures.
 """
 from __future__ import annotations
 
-from .run import SWEEP_T, sweep
+import time
+
+import numpy as np
+
+from .. import FAMILIES, FORMS, IMPLEMENTATIONS
+from ..testing import make_inputs
+from .run import DEFAULTS, SWEEP_T
+from .timing import best_times, timed
 
 SWEEP_N = (16, 64)
+#: Short calls are repeated for at least MIN_SECONDS (at most MAX_ROUNDS rounds), so that a
+#: burst of load from other processes cannot cover every one of them.
+MIN_SECONDS = 1.0
+MAX_ROUNDS = 200
 
 
-def crossover(Ts=SWEEP_T, Ns=SWEEP_N, progress=None, **kwargs) -> list[dict]:
-    """:func:`ssd_edu.bench.sweep` over ``Ts`` for each N in ``Ns``; all rows, as run_bench."""
+def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAULTS["batch"],
+              dtypes=("float64",), backends=("numba",), families=FAMILIES, forms=FORMS,
+              repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
+              seed: int = 0, progress=None, clock=time.perf_counter,
+              **ignored) -> list[dict]:
+    """Every selected form of each backend at every (T, N): one row per form with min_s, the
+    best wall-clock seconds of ``repeats`` calls (more for short calls: MIN_SECONDS per
+    form) after a warm-up, the forms of one (backend,
+    family, dtype, T, N) timed round-robin (:func:`ssd_edu.bench.timing.best_times`), so a
+    burst of load from other processes hits them alike. Host backends only (numpy, numba).
+    ``clock=time.process_time`` measures CPU time instead (with one Numba thread, the
+    steadiest figure on a loaded machine: a parallel call's wall time waits for its slowest
+    thread, whom other processes may have preempted)."""
+    from .. import cpu  # noqa: F401  (numba rows need it; the thread count is recorded)
+    import numba
+    threads = numba.get_num_threads()
+    clock_name = "cpu" if clock is time.process_time else "wall"
     rows = []
     for N in Ns:
         if progress is not None:
             progress({"sweep_N": N})
-        rows += sweep(Ts, progress=progress, N=N, **kwargs)
+        for T in Ts:
+            if progress is not None:
+                progress({"sweep_T": T})
+            for dtype in dtypes:
+                for family in families:
+                    data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
+                    for backend in [b for b in backends if b in ("numpy", "numba")]:
+                        names = [f"{backend}.{family}.{form}" for form in forms
+                                 if f"{backend}.{family}.{form}" in IMPLEMENTATIONS]
+                        calls = [_call(IMPLEMENTATIONS[n], data, chunk_size) for n in names]
+                        for call in calls:
+                            call()                               # compiles / loads
+                        round_s = sum(timed(call) for call in calls)
+                        rounds = max(repeats, min(MAX_ROUNDS, int(MIN_SECONDS / round_s)))
+                        best = best_times(calls, rounds, clock=clock)
+                        for name, seconds in zip(names, best):
+                            rows.append(dict(name=name, backend=backend, family=family,
+                                             form=name.split(".")[2], dtype=str(np.dtype(dtype)),
+                                             T=T, N=N, P=P, batch=batch, chunk_size=chunk_size,
+                                             min_s=seconds, clock=clock_name,
+                                             threads=threads))
+                            if progress is not None:
+                                progress(rows[-1])
     return rows
+
+
+def _call(fn, data, chunk_size):
+    kwargs = {"chunk_size": chunk_size} if fn.__name__.endswith("chunked") else {}
+    return lambda: fn(**data, **kwargs)
 
 
 def winners(rows: list[dict]) -> dict:
@@ -96,8 +149,9 @@ def plot_crossover(rows: list[dict], path: str, backend: str = "numba") -> str:
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=7)
     r0 = timed_rows[0]
-    fig.suptitle(f"where each form is fastest ({r0['batch']} sequences; ringed: fastest; "
-                 f"Q = {r0.get('chunk_size') or 64}; timings of one run on this machine)",
+    fig.suptitle(f"where each form is fastest ({r0['batch']} sequences, Q = "
+                 f"{r0.get('chunk_size') or 64}, {r0.get('threads', '?')} thread(s), "
+                 f"{r0.get('clock', 'wall')} time; ringed: fastest; one run on this machine)",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
