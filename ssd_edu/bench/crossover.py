@@ -30,7 +30,7 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
               dtypes=("float64",), backends=("numba",), families=FAMILIES, forms=FORMS,
               repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
               seed: int = 0, progress=None, clock=time.perf_counter,
-              **ignored) -> list[dict]:
+              min_seconds: float = MIN_SECONDS, **ignored) -> list[dict]:
     """Every selected form of each backend at every (T, N): one row per form with min_s, the
     best wall-clock seconds of ``repeats`` calls (more for short calls: MIN_SECONDS per
     form) after a warm-up, the forms of one (backend,
@@ -60,7 +60,7 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
                         for call in calls:
                             call()                               # compiles / loads
                         round_s = sum(timed(call) for call in calls)
-                        rounds = max(repeats, min(MAX_ROUNDS, int(MIN_SECONDS / round_s)))
+                        rounds = max(repeats, min(MAX_ROUNDS, int(min_seconds / round_s)))
                         best = best_times(calls, rounds, clock=clock)
                         for name, seconds in zip(names, best):
                             rows.append(dict(name=name, backend=backend, family=family,
@@ -112,10 +112,19 @@ def format_crossover(rows: list[dict]) -> str:
 
 
 def plot_crossover(rows: list[dict], path: str, backend: str = "numba") -> str:
-    """Time per call against T (log-log), one panel per (family, N), for ``backend`` and the
-    first dtype in ``rows``; the fastest form at each T is ringed. Returns ``path``."""
+    """:func:`draw_crossover` saved to ``path`` (PNG); returns ``path``."""
     import matplotlib
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = draw_crossover(rows, backend)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def draw_crossover(rows: list[dict], backend: str = "numba"):
+    """Time per call against T (log-log), one panel per (family, N), for ``backend`` and the
+    first dtype in ``rows``; the fastest form at each T is ringed. Returns the figure."""
     import matplotlib.pyplot as plt
 
     timed_rows = [r for r in rows if r["backend"] == backend and "min_s" in r]
@@ -154,6 +163,4 @@ def plot_crossover(rows: list[dict], path: str, backend: str = "numba") -> str:
                  f"{r0.get('clock', 'wall')} time; ringed: fastest; one run on this machine)",
                  fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
