@@ -38,6 +38,10 @@ CATEGORY_HINTS = {
                "singular value or max|M|)"),
     "extreme": ("it fails only on the extreme-value cases: something over- or underflows "
                 "(a division of tiny products, exp of a large negative log, a clamp)"),
+    "extreme+scaled": ("it fails only on the scaled and extreme-value cases: a tolerance or "
+                       "threshold in your code is absolute (or something over- or underflows); "
+                       "make it relative to the size of the data (e.g. to the largest singular "
+                       "value or max|M|)"),
     "float32": ("it fails only on the float32 inputs: compute in the input's precision or "
                 "higher, and do not compare floats with ==") ,
 }
@@ -320,9 +324,9 @@ def run_cases(exercise: str, fn: Callable, cases: list, arg_names: tuple, *,
                            by_category=categories, cases=battery)
     i, first = failed[0]
     diagnosis = _best_diagnosis(first, outcomes)
-    bad_categories = {o.case.category for _, o in failed}
-    if len(bad_categories) == 1 and k and not first.matched:
-        hint = CATEGORY_HINTS.get(bad_categories.pop())
+    bad_categories = "+".join(sorted({o.case.category for _, o in failed}))
+    if k and not first.matched:
+        hint = CATEGORY_HINTS.get(bad_categories)
         if hint:
             diagnosis += f". Note: {hint}"
     tally = ", ".join(f"{cat} {p}/{t}" for cat, (p, t) in categories.items())
