@@ -19,7 +19,8 @@ class build_py_with_notebooks(build_py):
         root = Path(__file__).resolve().parent
         for name, source in NOTEBOOKS.items():
             target = Path(self.build_lib) / "ssd_edu" / "notebooks" / name
-            target.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(target, ignore_errors=True)  # no stale copy of a renamed notebook
+            target.mkdir(parents=True)
             for nb in sorted((root / source).glob("*.ipynb")):
                 shutil.copyfile(nb, target / nb.name)
 
