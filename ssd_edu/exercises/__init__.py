@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from . import solutions
+from . import checks, solutions
 from .checks import (check_algorithm1, check_chunked_scan, check_count_new_columns,
                      check_diagonal_scan, check_one_ss_dual, check_one_ss_mask,
                      check_pass_states, check_power_kernel, check_segsum, check_split_points,
@@ -47,33 +47,38 @@ class Exercise(NamedTuple):
     tutorial: str
 
 
-#: name -> Exercise, in the order of the notebooks in tutorials/exercises/.
-EXERCISES = {e.name: e for e in (
-    Exercise("one_ss_mask", check_one_ss_mask, solutions.one_ss_mask, "ex01_one_ss_mask.ipynb",
-             1, "easy", "01_scalar_ssd.ipynb"),
-    Exercise("segsum", check_segsum, solutions.segsum, "ex02_stable_segsum.ipynb",
-             2, "medium", "01_scalar_ssd.ipynb"),
-    Exercise("diagonal_scan", check_diagonal_scan, solutions.diagonal_scan,
-             "ex03_diagonal_scan.ipynb", 1, "easy", "00_overview.ipynb"),
-    Exercise("sum_of_heads", check_sum_of_heads, solutions.sum_of_heads,
-             "ex04_sum_of_heads.ipynb", 2, "medium", "02_diagonal_ssd.ipynb"),
-    Exercise("pass_states", check_pass_states, solutions.pass_states,
-             "ex05_state_passing.ipynb", 2, "medium", "03_chunked_and_cost.ipynb"),
-    Exercise("count_new_columns", check_count_new_columns, solutions.count_new_columns,
-             "ex06_new_columns.ipynb", 2, "medium", "04_when_is_an_ssm_an_attention.ipynb"),
-    Exercise("algorithm1", check_algorithm1, solutions.algorithm1, "ex07_algorithm1.ipynb",
-             2, "medium", "02_diagonal_ssd.ipynb"),
-    Exercise("chunked_scan", check_chunked_scan, solutions.chunked_scan,
-             "ex08_chunked_scan.ipynb", 3, "hard", "03_chunked_and_cost.ipynb"),
-    Exercise("ss_rank", check_ss_rank, solutions.ss_rank, "ex09_ss_rank.ipynb",
-             1, "easy", "04_when_is_an_ssm_an_attention.ipynb"),
-    Exercise("split_points", check_split_points, solutions.split_points,
-             "ex10_split_points.ipynb", 1, "easy", "04_when_is_an_ssm_an_attention.ipynb"),
-    Exercise("one_ss_dual", check_one_ss_dual, solutions.one_ss_dual, "ex11_one_ss_dual.ipynb",
-             3, "hard", "04_when_is_an_ssm_an_attention.ipynb"),
-    Exercise("power_kernel", check_power_kernel, solutions.power_kernel,
-             "ex12_power_kernel.ipynb", 1, "easy", "05_softmax_rank_explosion.ipynb"),
-)}
+#: The exercises in notebook order: function names, and the notebooks ``<file>.ipynb``.
+NAMES = ("one_ss_mask segsum diagonal_scan sum_of_heads pass_states count_new_columns "
+         "algorithm1 chunked_scan ss_rank split_points one_ss_dual power_kernel").split()
+_NOTEBOOKS = ("ex01_one_ss_mask ex02_stable_segsum ex03_diagonal_scan ex04_sum_of_heads "
+              "ex05_state_passing ex06_new_columns ex07_algorithm1 ex08_chunked_scan "
+              "ex09_ss_rank ex10_split_points ex11_one_ss_dual ex12_power_kernel").split()
+#: Points of a passing answer, by difficulty.
+POINTS = {"easy": 1, "medium": 2, "hard": 3}
+_DIFFICULTY = dict(one_ss_mask="easy", segsum="medium", diagonal_scan="easy",
+                   sum_of_heads="medium", pass_states="medium", count_new_columns="medium",
+                   algorithm1="medium", chunked_scan="hard", ss_rank="easy", split_points="easy",
+                   one_ss_dual="hard", power_kernel="easy")
+#: tutorial -> the exercises its "Try it yourself" cell points to
+_TUTORIALS = {
+    "00_overview.ipynb": "diagonal_scan",
+    "01_scalar_ssd.ipynb": "one_ss_mask segsum",
+    "02_diagonal_ssd.ipynb": "sum_of_heads algorithm1",
+    "03_chunked_and_cost.ipynb": "pass_states chunked_scan",
+    "04_when_is_an_ssm_an_attention.ipynb": "count_new_columns ss_rank split_points one_ss_dual",
+    "05_softmax_rank_explosion.ipynb": "power_kernel",
+}
+_TUTORIAL_OF = {name: tut for tut, names in _TUTORIALS.items() for name in names.split()}
+
+
+def _exercise(name: str, notebook: str) -> Exercise:
+    difficulty = _DIFFICULTY[name]
+    return Exercise(name, getattr(checks, f"check_{name}"), getattr(solutions, name),
+                    notebook + ".ipynb", POINTS[difficulty], difficulty, _TUTORIAL_OF[name])
+
+
+#: name -> Exercise (grader check_<name>, solution solutions.<name>), in notebook order.
+EXERCISES = {name: _exercise(name, nb) for name, nb in zip(NAMES, _NOTEBOOKS)}
 
 __all__ = [
     "grade", "GradeResult", "ExerciseFailure", "Case", "run_cases", "EXERCISES", "Exercise",

@@ -99,25 +99,21 @@ class GradeResult:
                 "failures": [list(f) for f in self.failures]}
 
 
-@dataclass
 class Case:
     """One test case: ``fn(*args)`` is read and judged by ``kind`` against ``expected``.
 
     name: what the case exercises (shown in the diagnosis, e.g. "zero decay at t = 2").
+    kind: an answer kind of :mod:`ssd_edu.exercises.answers` (read, same, explain).
     category: its group in the tally ("basic", "edge", "zero decays", "extreme", ...).
     variants: [(key, description, value)]: the answer each known mistake gives on this case.
     raises: when set, the right answer is to raise this exception type (then expected is the
     reason shown when it does not).
     """
 
-    name: str
-    args: tuple
-    expected: object
-    kind: object
-    category: str = "basic"
-    variants: list = field(default_factory=list)
-    info: dict = field(default_factory=dict)
-    raises: type | None = None
+    def __init__(self, name: str, args: tuple, expected, kind, category: str = "basic",
+                 variants=(), raises: type | None = None):
+        self.name, self.args, self.expected, self.kind = name, args, expected, kind
+        self.category, self.variants, self.raises = category, list(variants), raises
 
 
 # --------------------------------------------------------------------------------------------

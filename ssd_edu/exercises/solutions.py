@@ -42,18 +42,23 @@ def segsum(log_a):
     return S
 
 
-def diagonal_scan(x, a, B, C, initial_state=None):
-    """The diagonal recurrence; x (..., T, P), a B C (..., T, N) -> y (..., T, P), h (..., N, P).
-
-    h_t = diag(a_t) h_{t-1} + B_t x_t^T,  y_t = h_t^T C_t,  h_{-1} = initial_state or 0.
-    """
+def _ssm_start(x, a, B, C, initial_state):
+    """Arrays, sizes (T, P, N), the start state h_{-1} (..., N, P) and zero outputs (..., T, P)."""
     x, a, B, C = (np.asarray(v) for v in (x, a, B, C))
     T, P, N = x.shape[-2], x.shape[-1], a.shape[-1]
     batch = np.broadcast_shapes(x.shape[:-2], a.shape[:-2], B.shape[:-2], C.shape[:-2])
     h = np.zeros((*batch, N, P))
     if initial_state is not None:
         h = h + initial_state
-    y = np.zeros((*batch, T, P))
+    return (x, a, B, C), (T, P, N), h, np.zeros((*batch, T, P))
+
+
+def diagonal_scan(x, a, B, C, initial_state=None):
+    """The diagonal recurrence; x (..., T, P), a B C (..., T, N) -> y (..., T, P), h (..., N, P).
+
+    h_t = diag(a_t) h_{t-1} + B_t x_t^T,  y_t = h_t^T C_t,  h_{-1} = initial_state or 0.
+    """
+    (x, a, B, C), (T, P, N), h, y = _ssm_start(x, a, B, C, initial_state)
     for t in range(T):
         # h_t = diag(a_t) h_{t-1} + B_t x_t^T   (row n of h decays by a[t, n])
         h = a[..., t, :, None] * h + B[..., t, :, None] * x[..., t, None, :]
@@ -117,13 +122,8 @@ def algorithm1(x, a, B, C, initial_state=None):
     Z = B[:, n] o x;  H_t = a[t, n] H_{t-1} + Z_t (H_{-1} = initial_state[n]);  y += C[:, n] o H.
     x (..., T, P), a B C (..., T, N) -> y (..., T, P), h (..., N, P) (h[n] = the last H of mode n).
     """
-    x, a, B, C = (np.asarray(v) for v in (x, a, B, C))
-    T, P, N = x.shape[-2], x.shape[-1], a.shape[-1]
-    batch = np.broadcast_shapes(x.shape[:-2], a.shape[:-2], B.shape[:-2], C.shape[:-2])
-    h0 = np.zeros((*batch, N, P)) if initial_state is None else np.broadcast_to(
-        initial_state, (*batch, N, P))
-    y = np.zeros((*batch, T, P))
-    h = np.zeros((*batch, N, P))
+    (x, a, B, C), (T, P, N), h0, y = _ssm_start(x, a, B, C, initial_state)
+    h = np.zeros_like(h0)
     for n in range(N):
         # Z = diag(b^n) x
         Z = B[..., :, n, None] * x
@@ -144,13 +144,7 @@ def chunked_scan(x, a, B, C, chunk_size, initial_state=None):
       3.   H_c = diag(abar_c) H + S_c, abar_c[n] = prod_{u in chunk} a[u, n]
       4.   y_c[t] += (C_t o delta_t)^T H, delta_t[n] = prod_{b <= u <= t} a[u, n]
     """
-    x, a, B, C = (np.asarray(v) for v in (x, a, B, C))
-    T, P, N = x.shape[-2], x.shape[-1], a.shape[-1]
-    batch = np.broadcast_shapes(x.shape[:-2], a.shape[:-2], B.shape[:-2], C.shape[:-2])
-    H = np.zeros((*batch, N, P))
-    if initial_state is not None:
-        H = H + initial_state
-    y = np.zeros((*batch, T, P))
+    (x, a, B, C), (T, P, N), H, y = _ssm_start(x, a, B, C, initial_state)
     for b in range(0, T, chunk_size):
         e = min(b + chunk_size, T)
         y_c, S_c = diagonal_scan(x[..., b:e, :], a[..., b:e, :], B[..., b:e, :], C[..., b:e, :])
