@@ -56,7 +56,7 @@ def graded(tmp_path_factory):
     (d / "broken.py").write_text("def one_ss_mask(a:\n")
     (d / "nothing.py").write_text("x = 1\n")
     (d / "ex03.ipynb").write_text(_student_notebook("diagonal_scan",
-                                                    _solution_source("diagonal_scan")))
+                                                    _solution_source("_ssm_start", "diagonal_scan")))
     out = d / "out"
     out.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
