@@ -21,7 +21,7 @@ def test_reference_solution_passes(name):
     assert isinstance(result, GradeResult)
     assert result.passed, result.message
     assert result.n_passed == result.n_cases >= 8
-    assert result.message == f"{name}: all {result.n_cases} cases passed"
+    assert result.message.startswith(f"{name}: all {result.n_cases} cases passed")
 
 
 @pytest.mark.parametrize("name", list(EXERCISES))
@@ -80,7 +80,10 @@ def test_every_case_runs_and_the_tally_is_order_free():
 def test_float32_answer_is_judged_at_the_float32_tolerance():
     def in_float32(a):
         return solutions.one_ss_mask(np.asarray(a, dtype=np.float32)).astype(np.float32)
-    assert checks.check_one_ss_mask(in_float32, allow_package=True).passed
+    result = checks.check_one_ss_mask(in_float32, allow_package=True)
+    assert result.passed
+    assert "all 12 cases passed (12 of them, with float32 data, judged at the float32 tolerance " \
+        "2e-05)" in result.message
 
     def diagonal_scan32(x, a, B, C, initial_state=None):
         y, h = solutions.diagonal_scan(x, a, B, C, initial_state)
@@ -411,6 +414,7 @@ ALL_MISTAKES = ([("one_ss_mask", *m) for m in MASK_MISTAKES]
                 + [("chunked_scan", *m) for m in CHUNKED_MISTAKES[:3]])
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the attempts' own overflows
 @pytest.mark.parametrize("name, attempt, case, words", ALL_MISTAKES,
                          ids=[f"{m[0]}-{i}" for i, m in enumerate(ALL_MISTAKES)])
 def test_planted_mistake_is_diagnosed(name, attempt, case, words):
@@ -539,6 +543,7 @@ STRUCTURE_MISTAKES = ([("count_new_columns", *m) for m in COUNT_MISTAKES]
                       + [("power_kernel", *m) for m in POWER_MISTAKES])
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("name, attempt, case, words", STRUCTURE_MISTAKES,
                          ids=[f"{m[0]}-{i}" for i, m in enumerate(STRUCTURE_MISTAKES)])
 def test_planted_structure_mistake_is_diagnosed(name, attempt, case, words):

@@ -225,6 +225,7 @@ class _Outcome:
     case: Case
     diagnosis: str | None              # None: passed
     matched: list = field(default_factory=list)   # keys of the variants the answer equals
+    coarse: str = ""                   # the looser tolerance a passing answer was judged at
 
 
 def _judge(case: Case, got) -> _Outcome:
@@ -232,12 +233,21 @@ def _judge(case: Case, got) -> _Outcome:
     if msg:
         return _Outcome(case, msg)
     if case.kind.same(answer, case.expected, case):
-        return _Outcome(case, None)
+        return _Outcome(case, None, coarse=_coarse_tolerance(answer, case))
     matched = [(k, d) for k, d, v in case.variants
                if case.kind.same(answer, v, case) and not _is_expected(case, v)]
     if matched:
         return _Outcome(case, matched[0][1], matched)
     return _Outcome(case, case.kind.explain(answer, case))
+
+
+def _coarse_tolerance(answer, case: Case) -> str:
+    """'the float32 tolerance 2e-05' when an array answer was judged looser than float64."""
+    arr = answer[0] if isinstance(answer, tuple) and answer else answer
+    if not isinstance(arr, np.ndarray):
+        return ""
+    tol, name = answer_tolerance(arr, case)
+    return f"the {name} tolerance {tol:.0e}" if tol > TOLERANCES[np.dtype(np.float64)] else ""
 
 
 def _is_expected(case: Case, value) -> bool:
@@ -316,7 +326,10 @@ def run_cases(exercise: str, fn: Callable, cases: list, arg_names: tuple, *,
     failed = [(i, o) for i, o in enumerate(outcomes) if o.diagnosis is not None]
     k = n - len(failed)
     if not failed:
-        return GradeResult(exercise, True, n, n, f"{exercise}: all {n} cases passed",
+        coarse = [o for o in outcomes if o.coarse]
+        note = (f" ({len(coarse)} of them, with float32 data, judged at {coarse[0].coarse})"
+                if coarse else "")
+        return GradeResult(exercise, True, n, n, f"{exercise}: all {n} cases passed{note}",
                            by_category=categories, cases=battery)
     i, first = failed[0]
     diagnosis = _best_diagnosis(first, outcomes)

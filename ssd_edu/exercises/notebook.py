@@ -24,7 +24,8 @@ def battery_text(name: str) -> str:
         groups.setdefault(category, []).append(case)
     lines = [f"**What the grader checks.** `{ex.check.__name__}` runs your function on "
              f"{len(result.cases)} cases and compares it with the package (arrays within the "
-             f"package's tolerance for your answer's dtype, `ssd_edu.testing.TOLERANCES`). It "
+             f"package's tolerance `ssd_edu.testing.TOLERANCES` for your answer's dtype, "
+             f"float32 for float32 data). A call to the package's own version fails. It "
              f"prints `all {len(result.cases)} cases passed`, or the first failing case with its "
              f"diagnosis and how many cases of each category passed:", ""]
     lines += [f"- **{cat}** ({len(cases)}): " + "; ".join(cases) for cat, cases in groups.items()]
