@@ -136,6 +136,8 @@ def check_one_ss_dual(fn, allow_package: bool = False) -> GradeResult:
 class PowerAnswer:
     """T rows of T exact integers."""
 
+    category_hints = False  # explain() names the cause (int64 overflow, causality, indices)
+
     def read(self, got, case):
         T = case.args[0]
         if got is None:

@@ -226,6 +226,7 @@ class _Outcome:
     diagnosis: str | None              # None: passed
     matched: list = field(default_factory=list)   # keys of the variants the answer equals
     coarse: str = ""                   # the looser tolerance a passing answer was judged at
+    generic: bool = False              # the fallback diagnosis (no known mistake, no format fault)
 
 
 def _judge(case: Case, got) -> _Outcome:
@@ -238,7 +239,9 @@ def _judge(case: Case, got) -> _Outcome:
                if case.kind.same(answer, v, case) and not _is_expected(case, v)]
     if matched:
         return _Outcome(case, matched[0][1], matched)
-    return _Outcome(case, case.kind.explain(answer, case))
+    # a kind whose explain() names causes itself sets category_hints = False
+    return _Outcome(case, case.kind.explain(answer, case),
+                    generic=getattr(case.kind, "category_hints", True))
 
 
 def _coarse_tolerance(answer, case: Case) -> str:
@@ -334,7 +337,7 @@ def run_cases(exercise: str, fn: Callable, cases: list, arg_names: tuple, *,
     i, first = failed[0]
     diagnosis = _best_diagnosis(first, outcomes)
     bad_categories = "+".join(sorted({o.case.category for _, o in failed}))
-    if k and not first.matched:
+    if k and first.generic:
         hint = CATEGORY_HINTS.get(bad_categories)
         if hint:
             diagnosis += f". Note: {hint}"

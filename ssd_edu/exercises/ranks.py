@@ -49,12 +49,17 @@ def _kernels() -> dict:
     first[:4, :4] = np.tril(np.random.default_rng(33).standard_normal((4, 4))) + 3 * np.eye(4)
     first[4:, 4:] = np.eye(4)
     remark = np.array([[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]], float)
+    # a 0/1 matrix on which rank, ss_rank, nu, the nonzero columns and the block maximum all differ
+    mixed = np.zeros((6, 6))
+    mixed[[1, 2, 2, 3, 4, 4, 4, 5], [1, 0, 2, 2, 0, 3, 4, 5]] = 1.0
     return {
         "the N = 2, T = 4 example of Remark 4.1": (remark, "basic"),
         "I + E_{T-1,0}, T = 6 (Prop. 5.1)": (corner, "basic"),
         "a random fine diagonal kernel, T = 12, N = 3": (fine, "basic"),
         "a scalar kernel, N = 2, with a zero decay at t = 4": (split, "basic"),
         "blockdiag(a dense 4 x 4 block, I_4)": (first, "basic"),
+        "a 0/1 matrix with zeros on the diagonal, T = 6": (mixed, "basic"),
+        "blockdiag(the Remark 4.1 example, twice)": (np.kron(np.eye(2), remark), "basic"),
         "the identity I_5": (np.eye(5), "edge"),
         "tril(ones(5)), the causal mask": (np.tril(np.ones((5, 5))), "edge"),
         "the zero matrix, T = 4": (np.zeros((4, 4)), "edge"),
