@@ -55,8 +55,12 @@ def graded(tmp_path_factory):
     (d / "crash.py").write_text("import os\nos._exit(3)\ndef one_ss_mask(a):\n    return a\n")
     (d / "broken.py").write_text("def one_ss_mask(a:\n")
     (d / "nothing.py").write_text("x = 1\n")
+    (d / "package.py").write_text("import ssd_edu\ndef one_ss_mask(a):\n    return ssd_edu.one_ss_mask(a)\n")
     (d / "ex03.ipynb").write_text(_student_notebook("diagonal_scan",
                                                     _solution_source("_ssm_start", "diagonal_scan")))
+    # as a student writes it: numpy comes from the notebook's import cell, not the answer
+    (d / "ex01.ipynb").write_text(_student_notebook(
+        "one_ss_mask", inspect.getsource(solutions.one_ss_mask)))
     out = d / "out"
     out.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -78,7 +82,10 @@ def test_grade_writes_pass_fail_timeout_rows_and_exits_0(graded):
     loop = rows[("loop.py", "one_ss_mask")]
     assert loop["verdict"] == "timeout" and "time limit of 10 s" in loop["message"]
     assert rows[("ex03.ipynb", "diagonal_scan")]["verdict"] == "pass"
+    assert rows[("ex01.ipynb", "one_ss_mask")]["verdict"] == "pass"
     assert rows[("correct.py", "segsum")]["points"] == str(EXERCISES["segsum"].points)
+    package = rows[("package.py", "one_ss_mask")]
+    assert package["verdict"] == "fail" and "your function calls" in package["message"]
 
 
 def test_grade_reports_errors_as_rows(graded):
@@ -105,6 +112,8 @@ def test_student_source_from_a_notebook(tmp_path):
     path.write_text(_student_notebook("segsum", "def segsum(log_a):\n    return log_a\n"))
     source = batch.student_source(path)
     assert "%matplotlib" not in source and "def segsum" in source
+    assert source.startswith("import numpy as np\nfrom ssd_edu.exercises import grade")
+    assert "result = grade(" not in source
     assert batch.exercises_defined(source) == ["segsum"]
     (tmp_path / "b.ipynb").write_text(json.dumps({"cells": [], "nbformat": 4}))
     with pytest.raises(ValueError, match="tagged 'student'"):

@@ -79,13 +79,29 @@ def student_source(path: Path) -> str:
         cells = json.loads(text)["cells"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"not a readable notebook ({exc})") from None
-    sources = ["".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code"
-               and "student" in c.get("metadata", {}).get("tags", [])]
-    if not sources:
+    code = [c for c in cells if c.get("cell_type") == "code"]
+    tagged = ["student" in c.get("metadata", {}).get("tags", []) for c in code]
+    if not any(tagged):
         raise ValueError("the notebook has no code cell tagged 'student'")
-    lines = [ln for src in sources for ln in src.splitlines()
-             if not ln.lstrip().startswith(("%", "!"))]
-    return "\n".join(lines) + "\n"
+    # the answer, preceded by the import-only cells above it (e.g. "import numpy as np")
+    first = tagged.index(True)
+    sources = [_cell_source(c) for c in code[:first] if _imports_only(_cell_source(c))]
+    sources += [_cell_source(c) for c, t in zip(code, tagged) if t]
+    return "\n".join(sources) + "\n"
+
+
+def _cell_source(cell) -> str:
+    """A code cell's source without IPython magics and shell lines."""
+    return "\n".join(ln for ln in "".join(cell.get("source", "")).splitlines()
+                     if not ln.lstrip().startswith(("%", "!")))
+
+
+def _imports_only(source: str) -> bool:
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body)
 
 
 def exercises_defined(source: str) -> list:
@@ -115,21 +131,25 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
     out = source_file.with_suffix(f".{exercise}.json")
     cmd = [sys.executable, "-m", "ssd_edu.exercises.batch", "--worker", str(source_file),
            exercise, str(out)] + ["--allow-package"] * allow_package
+    log = source_file.with_suffix(f".{exercise}.log")    # a file: a chatty answer cannot fill a pipe
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=path.parent, env=_child_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
-        proc.communicate()
-        row.verdict, row.seconds = "timeout", round(time.perf_counter() - start, 2)
-        row.message = (f"stopped after the time limit of {timeout:g} s (an endless loop, or far "
-                       f"too slow)")
-        return row
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(cmd, cwd=path.parent, env=_child_env(),
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
+            proc.wait()
+            row.verdict, row.seconds = "timeout", round(time.perf_counter() - start, 2)
+            row.message = (f"stopped after the time limit of {timeout:g} s (an endless loop, or "
+                           f"far too slow)")
+            return row
     row.seconds = round(time.perf_counter() - start, 2)
     if not out.exists():
-        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+        with open(log, "rb") as fh:
+            fh.seek(max(0, log.stat().st_size - 4000))
+            tail = fh.read().decode(errors="replace").strip().splitlines()[-3:]
         row.message = (f"the grading process exited with status {proc.returncode}: "
                        + " | ".join(tail))
         return row
