@@ -210,3 +210,10 @@ def test_tutorial_ends_with_try_it_yourself(path):
     for ex in EXERCISES.values():
         if ex.tutorial == path.name:
             assert ex.notebook in last
+
+
+def test_grade_allow_package(tmp_path):
+    (tmp_path / "package.py").write_text(
+        "import ssd_edu\ndef one_ss_mask(a):\n    return ssd_edu.one_ss_mask(a)\n")
+    rows = batch.grade_paths([tmp_path], timeout=60, allow_package=True)
+    assert [(r.exercise, r.verdict) for r in rows] == [("one_ss_mask", "pass")]

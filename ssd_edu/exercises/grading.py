@@ -290,7 +290,7 @@ def _best_diagnosis(first: _Outcome, outcomes: list) -> str:
     failed = [o for o in outcomes if o.diagnosis is not None]
     score = {k: sum(k in dict(o.matched) for o in failed) for k, _ in first.matched}
     best = max(score.values())
-    names = [d for k, d in first.matched if score[k] == best]
+    names = list(dict.fromkeys(d for k, d in first.matched if score[k] == best))
     return names[0] if len(names) == 1 else "one of these mistakes: " + "; or ".join(names)
 
 
