@@ -288,7 +288,7 @@ REMARK_41_M = [[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]]
 def case_richer_example(M, N=2) -> dict:
     """Exact: ss_rank(M) <= N < nu(M) and no split points, so no width-N 1-SS dual."""
     s, v, sp = exact.ss_rank(M), exact.nu(M), exact.split_points(M)
-    ok, _, _, _ = exact.has_one_ss_dual(M, N)
+    ok = exact.has_one_ss_dual(M, N).ok
     passed = s <= N < v and not sp and not ok
     return dict(measured=v, threshold=N, passed=passed,
                 detail=f"nu {v}, ss_rank {s}, splits {sp}, width-{N} dual {'yes' if ok else 'no'}")
