@@ -46,14 +46,13 @@ arithmetic (:mod:`ssd_edu.exact`) decides.
 """
 from __future__ import annotations
 
-import operator
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .reference.masks import one_ss_mask
-from .validation import as_array, check_kernel
+from .validation import as_array, check_kernel, check_positive_int
 
 #: Entries above the diagonal may be this many eps times max|M| before M is refused.
 UPPER_RTOL_EPS = 64
@@ -114,17 +113,8 @@ def check_lower(M, name: str = "M") -> tuple:
 
 
 def check_width(N, name: str = "N") -> int:
-    """A dual width / state size must be an integer >= 1."""
-    if isinstance(N, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer >= 1, got {N!r}")
-    try:
-        n = operator.index(N)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer >= 1, got {N!r} "
-                        f"({type(N).__name__})") from None
-    if n < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {n}")
-    return n
+    """A dual width / state size must be an integer >= 1 (``validation.check_positive_int``)."""
+    return check_positive_int(name, N)
 
 
 def _check_tol(name: str, value, allow_none: bool) -> float | None:
