@@ -63,7 +63,7 @@ class DualAnswer:
 
     def explain(self, R, case) -> str:
         M, N = case.args
-        splits = structure.split_points(M)
+        splits = structure.split_points(M, split_tol=0.0)
         for t in splits:
             if np.any(R[t:, :t] != 0):
                 return (f"1SS(a) o (Q K^T) is nonzero across the split point t = {t} of M: set "
@@ -79,7 +79,7 @@ class DualAnswer:
 
 def _dual_case(name: str, M, N: int, category: str) -> Case:
     M = np.asarray(M, dtype=np.float64)
-    verdict = structure.has_one_ss_dual(M, N)
+    verdict = structure.has_one_ss_dual(M, N, split_tol=0.0)  # exact zeros
     if not verdict:
         return Case(name, (M, N), f"M has no width-{N} dual: {verdict.reason}", DualAnswer(),
                     category, raises=ValueError)

@@ -107,7 +107,7 @@ def _nu_variants(M) -> list:
          "with the rank 0 of the empty block)", _increments(M, 1)),
         ("max_blocks", "that is the largest nu over the split blocks (the least width of a 1-SS "
          "dual, Theorem 4.1); nu counts the new columns of the whole matrix, the sum over blocks",
-         structure.has_one_ss_dual(M, 1).min_width),
+         structure.has_one_ss_dual(M, 1, split_tol=0.0).min_width),
         ("prev_only", "you compared column t with the previous column M[t:, t-1] only; it must "
          "be outside the span of all earlier columns M[t:, :t]", int(nonzero0) + prev),
     ]
@@ -159,9 +159,14 @@ def check_ss_rank(fn, allow_package: bool = False) -> GradeResult:
 # Exercise 10: split points (Lemma 4.1)
 
 
+def _exact_split_points(M) -> list:
+    """The package's split points under the exact zero test (split_tol = 0), as the exercise asks."""
+    return structure.split_points(M, split_tol=0.0)
+
+
 def _split_variants(M) -> list:
     T = len(M)
-    points = structure.split_points(M)
+    points = _exact_split_points(M)
     return [
         ("subdiagonal", "you tested only the subdiagonal entry M[t, t-1]; t is a split point when "
          "the whole crossing block M[t:, :t] is zero", [t for t in range(1, T) if M[t, t - 1] == 0]),
@@ -183,6 +188,6 @@ def check_split_points(fn, allow_package: bool = False) -> GradeResult:
     Same matrices and categories as :func:`check_count_new_columns`.
     """
     return run_cases("split_points", fn,
-                     _count_cases("split points", structure.split_points, _split_variants,
+                     _count_cases("split points", _exact_split_points, _split_variants,
                                   IndexListAnswer("split points")),
                      ("M",), forbidden=SPLIT_FORBIDDEN, allow_package=allow_package)

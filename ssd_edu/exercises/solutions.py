@@ -2,8 +2,9 @@
 
 A teacher can run them through the graders (``check_one_ss_mask(one_ss_mask)`` passes) or
 paste them into the exercise notebooks (with the private helper ``_ssm_start`` of the
-recurrences, and ``_rank`` / ``count_new_columns`` / ``split_points`` for the structure ones). They are deliberately *not* the package's vectorized
-forms: each one is the definition, computed entry by entry, so a student can compare.
+recurrences, and ``_rank`` / ``count_new_columns`` / ``split_points`` for the structure ones).
+They are deliberately *not* the package's vectorized forms: each one is the definition,
+computed entry by entry, so a student can compare.
 """
 from __future__ import annotations
 
