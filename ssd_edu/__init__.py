@@ -66,6 +66,8 @@ from . import gpu  # noqa: E402  (numba-cuda is optional: ssd_edu.gpu guards its
 
 register("cuda", gpu)
 
+from . import bridges  # noqa: E402,F401  (Mamba-2 and fla conventions mapped to the forms)
+
 __all__ = [
     "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "register", "oracle",
     "reference",
