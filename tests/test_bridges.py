@@ -212,7 +212,8 @@ def test_to_ssd_is_the_crosswalk():
                 np.testing.assert_allclose(ssd["x"][b, hd, t], d * kw["x"][b, t, hd], rtol=1e-14)
                 np.testing.assert_array_equal(ssd["B"][b, hd, t], kw["B"][b, t, g])
                 np.testing.assert_array_equal(ssd["C"][b, hd, t], kw["C"][b, t, g])
-            np.testing.assert_array_equal(ssd["initial_state"][b, hd], kw["initial_states"][b, hd].T)
+            np.testing.assert_array_equal(ssd["initial_state"][b, hd],
+                                          kw["initial_states"][b, hd].T)
 
 
 def test_to_ssd_then_any_form_then_from_ssd_is_the_layer():
@@ -235,12 +236,12 @@ def test_mamba2_inputs_are_not_modified():
 
 
 def test_the_bridges_call_the_registered_forms(monkeypatch):
-    """The bridges run IMPLEMENTATIONS[...]: a spy put there sees the call, with the mapped arrays."""
+    """The bridges run IMPLEMENTATIONS[...]: a spy put in the registry sees the call."""
     calls = []
     for key in ("numpy.scalar.attention", "numpy.diagonal.scan"):
         real = ssd_edu.IMPLEMENTATIONS[key]
-        monkeypatch.setitem(ssd_edu.IMPLEMENTATIONS, key,
-                            lambda *a, _real=real, _key=key, **k: calls.append(_key) or _real(*a, **k))
+        spy = lambda *a, _real=real, _key=key, **k: calls.append(_key) or _real(*a, **k)
+        monkeypatch.setitem(ssd_edu.IMPLEMENTATIONS, key, spy)
     kw = mamba_case("everything", seed=7)
     check_mamba(kw, form="attention")
     q, k, v, gk, _ = fla_case("gla")

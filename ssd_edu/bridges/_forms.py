@@ -41,8 +41,16 @@ def check_chunk(chunk_size) -> int:
     return check_chunk_size(chunk_size)
 
 
+def expect_shape(name: str, arr: np.ndarray, shape: tuple, layout: str, origin: str) -> None:
+    """Raise naming ``name`` unless ``arr`` has ``shape``, e.g. "dt has shape (2, 7); expected
+    (batch, seqlen, nheads) = (2, 7, 4) (from x)"."""
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(arr.shape)}; expected {layout} = "
+                         f"{tuple(shape)} ({origin})")
+
+
 def heads_first(arr: np.ndarray) -> np.ndarray:
-    """(batch, seqlen, heads, ...) -> (batch, heads, seqlen, ...): time next to the trailing axes."""
+    """(batch, seqlen, heads, ...) -> (batch, heads, seqlen, ...): time next to the last axes."""
     return np.moveaxis(arr, 2, 1)
 
 

@@ -37,13 +37,7 @@ import math
 import numpy as np
 
 from ..validation import as_array, common_dtype
-from ._forms import check_chunk, heads_first, registered_form, run_form, time_first
-
-
-def _expect(name, arr, shape, layout, origin):
-    if arr.shape != tuple(shape):
-        raise ValueError(f"{name} has shape {tuple(arr.shape)}; expected {layout} = "
-                         f"{tuple(shape)} ({origin})")
+from ._forms import check_chunk, expect_shape, heads_first, registered_form, run_form, time_first
 
 
 def check_inputs(q, k, v, g, initial_state=None, *, g_name="g"):
@@ -55,7 +49,7 @@ def check_inputs(q, k, v, g, initial_state=None, *, g_name="g"):
     if q.ndim != 4:
         raise ValueError(f"q has shape {tuple(q.shape)}; expected (batch, T, H, K)")
     batch, T, H, K = q.shape
-    _expect("k", k, q.shape, "(batch, T, H, K)", "as q")
+    expect_shape("k", k, q.shape, "(batch, T, H, K)", "as q")
     if v.ndim != 4 or v.shape[:3] != (batch, T, H):
         raise ValueError(f"v has shape {tuple(v.shape)}; expected (batch, T, H, V) with "
                          f"(batch, T, H) = {(batch, T, H)} (as in q)")
@@ -67,7 +61,7 @@ def check_inputs(q, k, v, g, initial_state=None, *, g_name="g"):
                          f"{(batch, T, H)} (a log-decay per head) or (batch, T, H, K) = "
                          f"{(batch, T, H, K)} (per key dimension), from q")
     if h0 is not None:
-        _expect("initial_state", h0, (batch, H, K, V), "(batch, H, K, V)", "from q and v")
+        expect_shape("initial_state", h0, (batch, H, K, V), "(batch, H, K, V)", "from q and v")
     dtype = common_dtype(q, k, v, g, h0)
     q, k, v, g = (arr.astype(dtype, copy=False) for arr in (q, k, v, g))
     h0 = None if h0 is None else h0.astype(dtype, copy=False)
@@ -150,7 +144,8 @@ def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False,
     """fla's ``chunk_gla``: one log-decay gk (batch, T, H, K) per key dimension and step.
 
     S_t = diag(exp(gk_t)) S_{t-1} + k_t v_t^T,  o_t = S_t^T (scale q_t). Returns
-    ``(o, final_state)`` as :func:`simple_gla`; runs ``IMPLEMENTATIONS[f"{backend}.diagonal.{form}"]``.
+    ``(o, final_state)`` as :func:`simple_gla`; runs
+    ``ssd_edu.IMPLEMENTATIONS[f"{backend}.diagonal.{form}"]``.
     """
     return _gla("diagonal", "gk", q, k, v, gk, scale, initial_state, output_final_state,
                 backend, form, chunk_size)

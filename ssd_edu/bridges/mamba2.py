@@ -44,7 +44,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..validation import as_array, common_dtype
-from ._forms import check_chunk, heads_first, registered_form, run_form, time_first
+from ._forms import check_chunk, expect_shape, heads_first, registered_form, run_form, time_first
 
 #: Mamba-2's softplus is the identity above this input (torch's F.softplus threshold).
 SOFTPLUS_THRESHOLD = 20.0
@@ -65,12 +65,6 @@ class MambaArrays(NamedTuple):
     nheads: int
     ngroups: int
     dtype: np.dtype
-
-
-def _expect(name: str, arr: np.ndarray, shape: tuple, layout: str, origin: str) -> None:
-    if arr.shape != tuple(shape):
-        raise ValueError(f"{name} has shape {tuple(arr.shape)}; expected {layout} = "
-                         f"{tuple(shape)} ({origin})")
 
 
 def check_inputs(x, dt, A, B, C, D=None, z=None, dt_bias=None,
@@ -95,15 +89,15 @@ def check_inputs(x, dt, A, B, C, D=None, z=None, dt_bias=None,
     if dstate < 1 or headdim < 1:
         raise ValueError(f"dstate (B: {tuple(B.shape)}) and headdim (x: {tuple(x.shape)}) "
                          f"must be >= 1")
-    _expect("C", arr["C"], B.shape, "(batch, seqlen, ngroups, dstate)", "as B")
-    _expect("dt", arr["dt"], (batch, seqlen, nheads), "(batch, seqlen, nheads)", "from x")
-    _expect("A", arr["A"], (nheads,), "(nheads,)", "from x")
+    expect_shape("C", arr["C"], B.shape, "(batch, seqlen, ngroups, dstate)", "as B")
+    expect_shape("dt", arr["dt"], (batch, seqlen, nheads), "(batch, seqlen, nheads)", "from x")
+    expect_shape("A", arr["A"], (nheads,), "(nheads,)", "from x")
     if arr["dt_bias"] is not None:
-        _expect("dt_bias", arr["dt_bias"], (nheads,), "(nheads,)", "from x")
+        expect_shape("dt_bias", arr["dt_bias"], (nheads,), "(nheads,)", "from x")
     if arr["z"] is not None:
-        _expect("z", arr["z"], x.shape, "(batch, seqlen, nheads, headdim)", "as x")
+        expect_shape("z", arr["z"], x.shape, "(batch, seqlen, nheads, headdim)", "as x")
     if arr["initial_states"] is not None:
-        _expect("initial_states", arr["initial_states"], (batch, nheads, headdim, dstate),
+        expect_shape("initial_states", arr["initial_states"], (batch, nheads, headdim, dstate),
                 "(batch, nheads, headdim, dstate)", "from x and B")
     if arr["D"] is not None and arr["D"].shape not in ((nheads,), (nheads, headdim)):
         raise ValueError(f"D has shape {tuple(arr['D'].shape)}; expected (nheads,) = "
@@ -118,7 +112,8 @@ def check_dt_limit(dt_limit) -> tuple:
     try:
         low, high = (float(v) for v in dt_limit)
     except (TypeError, ValueError):
-        raise TypeError(f"dt_limit must be a pair (low, high) of numbers, got {dt_limit!r}") from None
+        raise TypeError(f"dt_limit must be a pair (low, high) of numbers, "
+                        f"got {dt_limit!r}") from None
     if math.isnan(low) or math.isnan(high) or low > high:
         raise ValueError(f"dt_limit must be (low, high) with low <= high, got {dt_limit!r}")
     return low, high
@@ -217,9 +212,9 @@ def from_ssd(y, final_state, x=None, D=None, z=None):
     D = None if D is None else as_array("D", D)
     z = None if z is None else as_array("z", z)
     if x is not None:
-        _expect("x", x, layer, "(batch, seqlen, nheads, headdim)", "from y")
+        expect_shape("x", x, layer, "(batch, seqlen, nheads, headdim)", "from y")
     if z is not None:
-        _expect("z", z, layer, "(batch, seqlen, nheads, headdim)", "from y")
+        expect_shape("z", z, layer, "(batch, seqlen, nheads, headdim)", "from y")
     if D is not None and D.shape not in ((nheads,), (nheads, headdim)):
         raise ValueError(f"D has shape {tuple(D.shape)}; expected (nheads,) or "
                          f"(nheads, headdim) = {(nheads, headdim)} (from y)")
