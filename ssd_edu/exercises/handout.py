@@ -1,11 +1,12 @@
 """Handing out the notebooks: ``ssd-edu exercises --out DIR`` and ``ssd-edu tutorials --out DIR``.
 
 Where the notebooks come from. The one copy that people edit is the checkout's ``tutorials/``
-(tutorials) and ``tutorials/exercises/`` (exercises). A wheel carries them as package data:
-``setup.py`` copies both folders into ``ssd_edu/notebooks/`` at build time, so a regular
-(non-editable) ``pip install`` has them and the two can never drift apart. From a checkout
-(editable install or ``PYTHONPATH``) there is no packaged copy and the checkout's folders are
-used directly.
+(tutorials) and ``tutorials/exercises/`` (exercises). ``ssd_edu/notebooks/tutorials`` and
+``ssd_edu/notebooks/exercises`` are links to those two folders, declared as package data in
+setup.cfg, so a wheel carries the notebooks' contents and a regular (non-editable)
+``pip install`` has them; there is one copy, so the two can never drift apart. From a checkout
+(editable install or ``PYTHONPATH``) the links lead to the checkout's folders; where a checkout
+lost its links (an archive without symlinks) the folders themselves are used.
 """
 from __future__ import annotations
 
