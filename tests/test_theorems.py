@@ -147,8 +147,8 @@ def test_enumeration_counts_are_checked():
     # a corrupted audit is caught: pretend every completion is wrong
     orig = exact.audit
 
-    def broken(M):
-        r = orig(M)
+    def broken(M, complete=True):
+        r = orig(M, complete)
         r["problems"].append("planted")
         return r
     exact.audit = broken
