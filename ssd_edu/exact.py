@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .structure import Dual, DualCheck, NoDualError, check_width
+from .structure import Dual, DualCheck, NoDualError, check_width, dual_verdict
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,14 +288,8 @@ def _sub(F: list, s: int, e: int) -> list:
 
 def _dual_check(F: list, N: int) -> DualCheck:
     blocks = _blocks(F)
-    nus = [len(_new_columns_int(_integer_rows(_sub(F, s, e)))) for s, e in blocks]
-    for (s, e), k in zip(blocks, nus):
-        if k > N:
-            return DualCheck(False, f"block [{s}, {e}) (rows and columns {s}..{e - 1}) has {k} "
-                             f"new columns > N = {N}; no 1-SS dual narrower than {max(nus)} "
-                             f"exists", N, blocks, nus)
-    return DualCheck(True, f"M splits into {len(blocks)} block(s) with at most "
-                     f"{max(nus, default=0)} new columns each <= N = {N}", N, blocks, nus)
+    news = [[s + c for c in _new_columns_int(_integer_rows(_sub(F, s, e)))] for s, e in blocks]
+    return dual_verdict(N, blocks, news)
 
 
 def has_one_ss_dual(M, N) -> DualCheck:

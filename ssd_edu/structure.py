@@ -328,13 +328,10 @@ class DualCheck:
         return self.ok
 
 
-def _dual_check(L, N, rtol, split_tol) -> DualCheck:
-    blocks = split_blocks(L, split_tol, rtol)
-    nus, news = [], []
-    for start, stop in blocks:
-        cols = new_columns(L[start:stop, start:stop], rtol)
-        news.append([start + c for c in cols])
-        nus.append(len(cols))
+def dual_verdict(N: int, blocks: list, news: list) -> DualCheck:
+    """Theorem 4.1's verdict from the finest blocks and the new columns of each (absolute
+    indices); shared by this module and :mod:`ssd_edu.exact`, so both say it the same way."""
+    nus = [len(cols) for cols in news]
     for (start, stop), k, cols in zip(blocks, nus, news):
         if k > N:
             shown = ", ".join(map(str, cols[:8])) + (", ..." if len(cols) > 8 else "")
@@ -343,6 +340,13 @@ def _dual_check(L, N, rtol, split_tol) -> DualCheck:
                              f"dual narrower than {max(nus)} exists", N, blocks, nus)
     return DualCheck(True, f"M splits into {len(blocks)} block(s) with at most "
                      f"{max(nus, default=0)} new columns each <= N = {N}", N, blocks, nus)
+
+
+def _dual_check(L, N, rtol, split_tol) -> DualCheck:
+    blocks = split_blocks(L, split_tol, rtol)
+    news = [[start + c for c in new_columns(L[start:stop, start:stop], rtol)]
+            for start, stop in blocks]
+    return dual_verdict(N, blocks, news)
 
 
 def has_one_ss_dual(M, N, rtol: float | None = None,

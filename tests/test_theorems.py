@@ -490,3 +490,11 @@ def test_verify_detail_prints_the_whole_record(capsys):
 def test_full_mode_shows_progress(capsys):
     assert main(["verify", "--only", "lemma-4.1", "--progress"]) == 0
     assert "[1/1] lemma-4.1 ... PASS" in capsys.readouterr().out
+
+
+def test_every_row_has_a_planted_defect_test():
+    import inspect
+    import sys
+    source = inspect.getsource(sys.modules[__name__])
+    covered = {i for i in th.CHECKS if f'_fails("{i}")' in source or f'("{i}", "' in source}
+    assert covered == set(th.CHECKS), sorted(set(th.CHECKS) - covered)

@@ -78,17 +78,22 @@ def timings(kind: str, full: bool) -> dict:
     raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
 
-def all_timings(full: bool) -> dict:
-    """Every kind of :func:`timings`, in one process (one interpreter start for all rows)."""
-    return {kind: timings(kind, full) for kind in KINDS}
+def all_timings(full: bool, kinds=KINDS) -> dict:
+    """The ``kinds`` of :func:`timings`, in one process (one interpreter start for all rows)."""
+    return {kind: timings(kind, full) for kind in kinds}
 
 
+#: The kind of timing each cost row reads.
+ROW_KINDS = {"cost-T": "T", "claim-ii": "T", "cost-NP": "NP", "remark-4.4": "dual"}
 _CACHE: dict = {}
+_NEEDED: list = list(KINDS)
 
 
-def clear_timings() -> None:
-    """Forget the timings of the last run (``run_checks`` calls this before each run)."""
+def clear_timings(ids=None) -> None:
+    """Forget the timings of the last run and note the kinds the rows ``ids`` will need
+    (``run_checks`` calls this before each run)."""
     _CACHE.clear()
+    _NEEDED[:] = [k for k in KINDS if ids is None or any(ROW_KINDS.get(i) == k for i in ids)]
 
 
 BEFORE_RUN.append(clear_timings)
@@ -100,7 +105,9 @@ def measured_timings(kind: str, full: bool, fresh: bool = False) -> dict:
     if fresh:
         _CACHE[(kind, full)] = run_isolated("ssd_edu.theorems.cost.timings", kind, bool(full))
     elif (kind, full) not in _CACHE:
-        for k, v in run_isolated("ssd_edu.theorems.cost.all_timings", bool(full)).items():
+        kinds = _NEEDED if kind in _NEEDED else [kind]
+        for k, v in run_isolated("ssd_edu.theorems.cost.all_timings", bool(full),
+                                 list(kinds)).items():
             _CACHE[(k, full)] = v
     return _CACHE[(kind, full)]
 

@@ -64,7 +64,8 @@ class _Check:
 
 #: id -> registered row, in registration (reading) order.
 CHECKS: dict = {}
-#: Called with no arguments before every :func:`run_checks` (e.g. to forget cached timings).
+#: Called with the ids about to run before every :func:`run_checks` (the cost rows forget
+#: cached timings and note which kinds of timing will be needed).
 BEFORE_RUN: list = []
 
 
@@ -148,7 +149,7 @@ def run_checks(only=None, full: bool = False, progress: Callable | None = None,
             raise ValueError(f"unknown check id(s) {unknown}; known: {list(CHECKS)}")
     ids = [i for i in CHECKS if not only or i in only]
     for hook in BEFORE_RUN:
-        hook()
+        hook(ids)
     records = []
     for k, id in enumerate(ids):
         if starting is not None:

@@ -2,6 +2,7 @@
 directions and exhaustively, and Woerdeman's minimal completion rank."""
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from fractions import Fraction
 
@@ -147,6 +148,20 @@ def case_thm41_sufficiency(M, N, tol=1e-9) -> dict:
                 detail=f"T={M.shape[0]} N={N}: dual error {err:.3g}")
 
 
+def tiny_decay_cases(T: int = 32, seed: int = 16) -> dict:
+    """label -> (M, N) whose exact verdict is yes but an exact-zero split test says no (the
+    issue's cases): ``[[1, 0], [1e-20, 1]]`` (width 1) and a planted width-2 kernel with
+    integer scores and one decay of 1e-20 or 1e-12 at t = 16 (a fine mask: nu <= 2 exactly)."""
+    rng = np.random.default_rng(seed)
+    out = {"[[1, 0], [1e-20, 1]]": (np.array([[1.0, 0.0], [1e-20, 1.0]]), 1)}
+    for value in (1e-20, 1e-12):
+        a = rng.uniform(0.92, 0.999, T)
+        a[16] = value
+        Q, K = rng.integers(-3, 4, (2, T, 2)).astype(float)
+        out[f"planted width 2, a[16] = {value:g}"] = (ref.one_ss_mask(a) * (Q @ K.T), 2)
+    return out
+
+
 @check("thm-4.1-sufficiency", "duality", "Conversely, if every diagonal block has at most N new "
        "columns, a width-N 1-SS dual exists: zero decays at the splits, each block completed and "
        "factored. The construction is ill-conditioned: with strong decays it blows up (shown, "
@@ -155,19 +170,25 @@ def _thm41_sufficiency(full):
     rng = np.random.default_rng(411)
     cases = [case_thm41_sufficiency(planted_kernel(rng, T, N, planted_blocks(rng, T, m)), N)
              for T, N, m in _thm41_grid(full)]
+    n_planted = len(cases)
+    for label, (M, N) in tiny_decay_cases().items():
+        c = case_thm41_sufficiency(M, N)
+        cases.append(dict(c, detail=f"{label}: {c['detail']}"))
     T, N = (128, 8) if full else (64, 4)
     M = ref.diagonal_kernel(rng.uniform(0.3, 0.95, (T, N)), rng.standard_normal((T, N)),
                             rng.standard_normal((T, N)))
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", structure.PoorDualWarning)  # the blow-up, on purpose
         dual = structure.one_ss_dual(M, N)
     big = float(np.max(np.abs(dual.Q @ dual.K.T)))
     worst = max(c["measured"] for c in cases)
-    return summarize(cases, worst, 1e-9, summary=f"{len(cases)} planted kernels with mild decays "
+    tiny = max(c["measured"] for c in cases[n_planted:])
+    return summarize(cases, worst, 1e-9, summary=f"{n_planted} planted kernels with mild decays "
                      f"U(0.92, 0.999): the dual built from M alone reproduces M to {worst:.1e} "
-                     f"(tolerance 1e-9); with strong decays U(0.3, 0.95), T = {T}, N = {N}, the "
-                     f"completion reaches {big:.1e} and the dual's error is {dual.error:.1e}",
+                     f"(tolerance 1e-9); the 3 tiny-decay cases (1e-20, 1e-12) get the exact "
+                     f"verdict yes and duals good to {tiny:.1e}; with strong decays U(0.3, 0.95), "
+                     f"T = {T}, N = {N}, the completion reaches {big:.1e} and the dual's error is "
+                     f"{dual.error:.1e}",
                      data=dict(blow_up=dict(T=T, N=N, max_completion=big, error=dual.error)))
 
 
