@@ -103,6 +103,7 @@ def icml_reference(reference: str) -> str:
             part = re.sub(r"App\. ([A-Z])", lambda m: f"App. {chr(ord(m.group(1)) + 1)}", part)
             part = re.sub(r"(?<![\w.])(\d)\.(\d+)", lambda m: f"{int(m.group(1)) - 1}.{m.group(2)}",
                           part)
+            part = re.sub(r"Sec\. (\d)(?![\d.])", lambda m: f"Sec. {int(m.group(1)) - 1}", part)
         parts.append(part)
     return "; ".join(parts)
 
