@@ -27,7 +27,7 @@ sub-chunk I = [i0, i1) every earlier key j < i0 factors through i0,
 so W[I, :i0] = (C_I o F_I) (B_{:i0} o G_{:i0})^T is one gemm of queries and keys rescaled by
 direct products (each a running product from i0, forward and backward: zeros and negative
 decays are exact), and only the SUB x SUB diagonal blocks use the per-mode running products
-of ``_tiles.diagonal_block``.
+of ``_tiles.modes_block``.
 
 Any T and any chunk size (the last chunk may be short; Q = 1 is the scan, Q >= T the
 attention form). Extra memory: S (nb, J, N, P) and abar (nb, J, N) (J = ceil(T / Q)
