@@ -2,7 +2,8 @@
 
 Subcommands: ``verify`` (the theorem report; exits 1 if any check fails); ``figures [--out DIR]``
 (regenerates every PNG of figures/); ``bench`` (timings of every implementation; see
-ssd_edu.bench).
+ssd_edu.bench); ``gpu-report`` (the GPU kernels compiled for sm_90, no GPU needed; see
+ssd_edu.gpu.report); ``gpu-check`` (the prepared check on a machine with an NVIDIA GPU).
 """
 from __future__ import annotations
 
@@ -71,7 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time the NumPy reference, the Numba and CUDA kernels")
     bench.add_arguments(b)
     b.set_defaults(func=bench.run_from_args)
+    g = sub.add_parser("gpu-report", help="compile every GPU kernel for an architecture and "
+                       "report registers, spills, shared memory, occupancy, instructions per FMA")
+    _gpu_report_arguments(g)
+    g.set_defaults(func=_gpu_report)
     return parser
+
+
+def _gpu_report_arguments(parser) -> None:
+    from .gpu import report
+
+    report.add_arguments(parser)
+
+
+def _gpu_report(args) -> int:
+    from .gpu import report
+
+    return report.run_from_args(args)
 
 
 def main(argv=None) -> int:

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from ._cuda import cuda, is_device_array, require_cuda, simulator_enabled
-from ._matmul import MATMUL_TILE, matmul_kernel, shared_matmul
+from ._matmul import MATMUL_TILE, launch_matmul
 #: Largest matmul size run on the simulator (each thread is simulated in Python).
 SIMULATOR_MATMUL_N = 16
 
@@ -118,14 +118,11 @@ def device_matmul_rate(dtype, n: int = 4096) -> float:
     A = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
     B = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
     out = cuda.device_array((n, n), dtype=dtype)
-    blocks = (-(-n // tile)) ** 2
-    shared = shared_matmul(tile) * dtype.itemsize
-    launch = matmul_kernel[blocks, (tile, tile), 0, shared]
-    launch(A, B, out, tile)                          # warm-up: compiles the kernel
+    launch_matmul(A, B, out, tile)                   # warm-up: compiles the kernel
     timer = _Timer()
     best = float("inf")
     for _ in range(3):
         timer.start()
-        launch(A, B, out, tile)
+        launch_matmul(A, B, out, tile)
         best = min(best, timer.stop())
     return 2.0 * n**3 / best
