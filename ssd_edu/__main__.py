@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "report registers, spills, shared memory, occupancy, instructions per FMA")
     _gpu_report_arguments(g)
     g.set_defaults(func=_gpu_report)
+    c = sub.add_parser("gpu-check", help="on a machine with an NVIDIA GPU: GPU tests, kernel "
+                       "benchmark and compute-sanitizer, one report")
+    from .gpu import check
+
+    check.add_arguments(c)
+    c.set_defaults(func=check.run_from_args)
     return parser
 
 

@@ -2,8 +2,10 @@
 
 Runs on the numba CUDA simulator (tests/conftest.py sets NUMBA_ENABLE_CUDASIM=1 unless
 SSD_EDU_REAL_GPU=1) and unchanged on a real GPU. The simulator runs every CUDA thread in
-Python, so sizes are tiny and the tile is shrunk to 4 (blocks of 4 x 4 threads): T is never
-a multiple of the tile or of the chunk length, and N, P = 5 give two mode and channel tiles.
+Python, so sizes are tiny and most tests shrink the tile to 4 there (blocks of 4 x 4 threads):
+T is never a multiple of the tile or of the chunk length, and N, P = 5 give two mode and
+channel tiles; ``test_default_tile_16`` runs every form at the default tile. On a real GPU
+every test runs at the default tile 16.
 """
 import os
 import subprocess
@@ -28,11 +30,14 @@ CHUNK = 3
 
 @pytest.fixture(autouse=True)
 def small_tiles():
-    """Tile 4 everywhere; on the simulator, a short GIL switch interval (its block manager
-    polls its threads, so the default 5 ms interval makes every barrier slow)."""
+    """On the simulator: tile 4 (each simulated thread runs in Python) and a short GIL switch
+    interval (its block manager polls its threads, so the default 5 ms makes every barrier
+    slow). On a real GPU: the default tile 16, several warps per block."""
+    if not gpu.simulator_enabled():
+        yield
+        return
     old = sys.getswitchinterval()
-    if gpu.simulator_enabled():
-        sys.setswitchinterval(1e-4)
+    sys.setswitchinterval(1e-4)
     with gpu.tile_size(TILE):
         yield
     sys.setswitchinterval(old)
@@ -290,12 +295,15 @@ def test_import_works_without_numba_cuda():
     assert out.returncode == 0 and out.stdout.strip() == "OK", out.stderr
 
 
-@pytest.mark.parametrize("name", ["cuda.scalar.chunked", "cuda.diagonal.attention"])
-def test_default_tile_of_this_machine(name):
-    """The default tile (16 on a GPU, 4 on the simulator), T and N across two tiles of it."""
-    tile = gpu.default_tile()
-    assert tile == (gpu.SIMULATOR_TILE if gpu.simulator_enabled() else gpu.DEFAULT_TILE)
-    d = make_inputs(family(name), tile + 3, N=tile + 1, P=2, regime="zero", seed=3)
-    with gpu.tile_size(tile):
-        y, h = call(name, d, chunk_size=tile + 1)
+@pytest.mark.parametrize("name", CUDA_FORMS)
+def test_default_tile_16(name):
+    """The default tile (16 x 16 threads: eight warps, so the barriers are crossed by several
+    warps) with T, N and P spanning two tiles and not multiples of it; the scan with T over
+    one scan chunk (64 steps), the chunked form with a chunk boundary inside a tile."""
+    assert gpu.DEFAULT_TILE == 16
+    fam, form = name.split(".")[1:]
+    T = 70 if form == "scan" else 19
+    d = make_inputs(fam, T, N=17, P=18, regime="mixed", seed=3)
+    with gpu.tile_size(gpu.DEFAULT_TILE):
+        y, h = call(name, d, chunk_size=7)
     check(name, d, y, h, np.dtype(np.float64))

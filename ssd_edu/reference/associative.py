@@ -21,20 +21,28 @@ import numpy as np
 from ._common import ssm_form
 
 
+def _compose(A, U, d):
+    """One Hillis-Steele pass: (A_t, U_t) <- (A_t, U_t) o (A_{t-d}, U_{t-d}) for every t >= d.
+
+    A (..., T, K, 1), U (..., T, N, P); reads only the previous pass, returns new arrays.
+    """
+    A_new, U_new = A.copy(), U.copy()
+    # (A2, U2) o (A1, U1) = (A2 A1, A2 U1 + U2)
+    A_new[..., d:, :, :] = A[..., d:, :, :] * A[..., :-d, :, :]
+    U_new[..., d:, :, :] = A[..., d:, :, :] * U[..., :-d, :, :] + U[..., d:, :, :]
+    return A_new, U_new
+
+
 def _prefix_maps(A, U):
     """All prefix compositions of the maps (A_t, U_t) along the time axis -3 of U.
 
     A (..., T, K, 1) with K = 1 (scalar) or N (diagonal), U (..., T, N, P). Returns the U part
     of (A_t, U_t) o ... o (A_0, U_0) for every t: with U_0 holding h_{-1}, that is h_t.
+    ceil(log2 T) passes, d = 1, 2, 4, ...
     """
-    T = U.shape[-3]
     d = 1
-    while d < T:
-        # (A_t, U_t) <- (A_t, U_t) o (A_{t-d}, U_{t-d}) for t >= d, from the previous pass
-        A_new, U_new = A.copy(), U.copy()
-        A_new[..., d:, :, :] = A[..., d:, :, :] * A[..., :-d, :, :]
-        U_new[..., d:, :, :] = A[..., d:, :, :] * U[..., :-d, :, :] + U[..., d:, :, :]
-        A, U = A_new, U_new
+    while d < U.shape[-3]:
+        A, U = _compose(A, U, d)
         d *= 2
     return U
 
