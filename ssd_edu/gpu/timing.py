@@ -196,6 +196,7 @@ def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
     ``kernel_s`` is the kernels alone (:func:`time_kernels`); ``transfer_s`` = ``h2d_s`` (the
     validation and upload of the inputs) + ``d2h_s``.
     """
+    repeats = _check_repeats(repeats)
     family, _, form = fn.__name__.partition("_")
     out = time_kernels(family, form, *args, repeats=repeats, **kwargs)
     out.update(h2d_s=out["host_s"], transfer_s=out["host_s"] + out["d2h_s"])
