@@ -1,11 +1,10 @@
-"""Device code shared by the forms (private): the kernel factory and the small helper kernels.
+"""Device code shared by the forms (private): the kernel factory and the finiteness count.
 
 * :func:`specialized` - turns a kernel *builder* into a cached factory: ``builder(tile, family,
   dtype, ...)`` returns a plain Python kernel body in which the tile, the family and the dtype
   are closure constants, so numba.cuda compiles them in: static shared arrays of
   ``(tile, tile + 1)`` elements, inner loops of ``tile`` steps that unroll, no runtime family
   branch. One compiled kernel per key, built on first use and kept for the process.
-* :func:`fill_kernel` - ``flat[:] = value`` on the device (zeroed outputs without a transfer);
 * :func:`count_nonfinite_kernel` - counts inf / NaN of a device array, so a device input is
   validated without copying it to the host.
 
@@ -73,22 +72,6 @@ def specialized(builder):
     get.__name__ = builder.__name__.replace("_build", "")
     get.__doc__ = builder.__doc__
     return get
-
-
-def blocks_for(size: int, threads: int = 256, cap: int = 1024) -> tuple:
-    """(blocks, threads) of a 1-D grid-stride launch over ``size`` elements."""
-    threads = max(1, min(threads, size))
-    return min(cap, -(-size // threads)), threads
-
-
-@kernel
-def fill_kernel(flat, value):
-    """``flat[:] = value``. Naive loop: ``for i: flat[i] = value``.
-
-    Mapping: a 1-D grid-stride loop (any grid covers any size). Shared: none.
-    """
-    for i in range(cuda.grid(1), flat.size, cuda.gridsize(1)):
-        flat[i] = value
 
 
 @kernel

@@ -31,10 +31,10 @@ import numpy as np
 
 from ..validation import Flat, as_array, check_chunk_size, check_ssm, flatten
 from ._cuda import as_device_array, cuda, is_device_array, require_cuda, simulator_enabled
-from ._device import count_nonfinite_kernel, fill_kernel
+from ._device import count_nonfinite_kernel
 
-#: Default tile on a GPU: blocks of (16, 16) threads; shared memory stays below the 48 KiB
-#: that a kernel may use without opting in (the scan needs tile**3 elements: 32 KiB in float64).
+#: Default tile on a GPU: blocks of (16, 16) threads, eight warps (gpu-report's target
+#: occupancy and instruction counts are for this tile).
 DEFAULT_TILE = 16
 #: Default tile on the CUDA simulator, which runs every thread of a block in Python.
 SIMULATOR_TILE = 4
@@ -59,8 +59,9 @@ def get_tile() -> int:
 def tile_size(tile: int):
     """Use ``tile`` (1..16) for the kernels launched inside the ``with`` block.
 
-    Blocks are (tile, tile) threads and every shared buffer is sized from it at launch, so no
-    recompilation happens. Outside any ``with tile_size(...)`` the tile is
+    Blocks are (tile, tile) threads; the tile is a compile-time constant of every tiled kernel,
+    so the first launch at a new tile compiles its kernels (then they are cached for the
+    process). Outside any ``with tile_size(...)`` the tile is
     :func:`default_tile`: 16 on a GPU, 4 on the CUDA simulator (each simulated thread runs in
     Python, so small blocks are much faster there).
     """
@@ -221,18 +222,3 @@ def finish(L: Launch, y, h):
     if L.on_device:
         return y, h
     return y.copy_to_host(), h.copy_to_host()
-
-
-def shared_bytes(elements: int, dtype) -> int:
-    return elements * np.dtype(dtype).itemsize
-
-
-def zeros(shape, dtype):
-    """A zero-filled device array (filled on the device; no host transfer)."""
-    arr = cuda.device_array(shape, dtype=dtype)
-    size = math.prod(shape)
-    if size:
-        threads = min(256, size)
-        fill_kernel[min(1024, -(-size // threads)), threads](arr.reshape(size),
-                                                                np.dtype(dtype).type(0))
-    return arr

@@ -30,7 +30,7 @@ import sys
 import tempfile
 from typing import NamedTuple
 
-from . import _device, _matmul, chunked, scan
+from . import _device, _matmul, attention, chunked, scan
 from ._cuda import cuda, simulator_enabled
 
 
@@ -100,12 +100,12 @@ def kernels(dtype):
         out.append((f"chunk states ({fam})", body(chunked.chunk_states_kernel, fam, width),
                     (a3, a3, a3, i, i2, a4, a3), blk, True))
     out.append(("scalar output (chunked/attention)",
-                body(chunked.scalar_output_kernel, "scalar", width),
+                body(attention.scalar_output_kernel, "scalar", width),
                 (a3, a3, a3, a3, a4, flag, i, i2, a3), blk, True))
     out.append(("diagonal mode factors (chunked/attention)",
-                body(chunked.mode_factors_kernel, "diagonal"), (a3, i, i2, a3, a3), blk, False))
+                body(attention.mode_factors_kernel, "diagonal"), (a3, i, i2, a3, a3), blk, False))
     out.append(("diagonal output (chunked/attention)",
-                body(chunked.diagonal_output_kernel, "diagonal", width),
+                body(attention.diagonal_output_kernel, "diagonal", width),
                 (a3, a3, a3, a3, a3, a3, a4, flag, i, i2, a2, a3), blk, True))
     for fam in ("scalar", "diagonal"):
         for full, note in ((True, ""), (False, ", N % 16 > 0")):
@@ -114,7 +114,6 @@ def kernels(dtype):
     out += [
         ("state passing", chunked.state_passing_kernel.py_func,
          (a4, a3, a3, flag, i2, a4, a3), 128, False),
-        ("fill", _device.fill_kernel.py_func, (arr(dtype, 1), dtype), 256, False),
         ("count non-finite", _device.count_nonfinite_kernel.py_func,
          (arr(dtype, 1), arr(nt.int64, 1), i), 256, False),
     ]
