@@ -21,9 +21,8 @@ import functools
 import math
 
 import numpy as np
-from numba import uint64
 
-from ._cuda import cuda, kernel, simulator_enabled
+from ._cuda import cuda, kernel, simulator_enabled, uint64
 
 
 def numba_dtype(dtype):

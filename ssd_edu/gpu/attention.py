@@ -12,9 +12,7 @@ drift apart; no T x T array is stored.
 """
 from __future__ import annotations
 
-from numba import uint64
-
-from ._cuda import cuda
+from ._cuda import cuda, uint64
 from ._device import ONE, ZERO, specialized
 
 

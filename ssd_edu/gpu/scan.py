@@ -15,9 +15,7 @@ gives bit-identical output on every run (one thread sums y_t over all N modes, t
 """
 from __future__ import annotations
 
-from numba import uint64
-
-from ._cuda import cuda, require_cuda
+from ._cuda import cuda, require_cuda, uint64
 from ._device import ONE, ZERO, specialized
 from ._launch import empty_result, finish, get_tile, prepare
 from .chunked import channel_width, chunk_states_kernel, state_passing_kernel
