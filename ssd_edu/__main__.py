@@ -2,7 +2,9 @@
 
 Subcommands: ``verify`` (the theorem report; exits 1 if any check fails); ``figures [--out DIR]``
 (regenerates every PNG of figures/); ``bench`` (timings of every implementation; see
-ssd_edu.bench); ``gpu-report`` (the GPU kernels compiled for sm_90, no GPU needed; see
+ssd_edu.bench); ``grade PATH... [--csv F] [--json F] [--timeout S]`` (batch grading of
+student notebooks and .py files); ``exercises --out DIR`` and ``tutorials --out DIR`` (hand
+out the notebooks); ``gpu-report`` (the GPU kernels compiled for sm_90, no GPU needed; see
 ssd_edu.gpu.report); ``gpu-check`` (the prepared check on a machine with an NVIDIA GPU).
 """
 from __future__ import annotations
@@ -50,10 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time the NumPy reference, the Numba and CUDA kernels")
     bench.add_arguments(b)
     b.set_defaults(func=bench.run_from_args)
-    g = sub.add_parser("gpu-report", help="compile every GPU kernel for an architecture and "
+    from .exercises import batch, handout
+
+    g = sub.add_parser("grade", help="grade student notebooks / .py files (one process each)")
+    batch.add_arguments(g)
+    g.set_defaults(func=batch.run_from_args)
+    for kind in ("exercises", "tutorials"):
+        h = sub.add_parser(kind, help=f"write the {kind} notebooks into a folder (hand them out)")
+        handout.add_arguments(h, kind)
+        h.set_defaults(func=handout.run_from_args)
+    r = sub.add_parser("gpu-report", help="compile every GPU kernel for an architecture and "
                        "report registers, spills, shared memory, occupancy, instructions per FMA")
-    _gpu_report_arguments(g)
-    g.set_defaults(func=_gpu_report)
+    _gpu_report_arguments(r)
+    r.set_defaults(func=_gpu_report)
     c = sub.add_parser("gpu-check", help="on a machine with an NVIDIA GPU: GPU tests, kernel "
                        "benchmark and compute-sanitizer, one report")
     from .gpu import check
