@@ -95,3 +95,10 @@ def test_gpu_check_report_text():
            "| 1.50 |" in text
     assert "H200-like (sm_90, 132 SMs)" in text and "racecheck: exit 0" in text
     assert "70 passed" in text and "memcheck not run" in text
+
+
+@pytest.mark.skipif(not gpu.simulator_enabled(), reason="on a GPU the peaks are real")
+def test_no_device_peaks_on_the_simulator():
+    assert timing.device_peaks() == {}
+    with pytest.raises(RuntimeError, match="real GPU"):
+        timing.device_spec()

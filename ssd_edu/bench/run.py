@@ -78,7 +78,9 @@ def _run_cuda(timing, fn, data, kwargs, repeats, dtype, rates) -> dict:
     if key not in rates:
         rates[key] = timing.device_matmul_rate(dtype)
     extra = {"transfer_s": float(out["transfer_s"]), "timer": out.get("timer", ""),
-             "simulator": bool(out.get("simulator", False)), "matmul_flops": rates[key]}
+             "simulator": bool(out.get("simulator", False)), "matmul_flops": rates[key],
+             # the device's own peak (SMs x clock x FMA units x 2), None on the simulator
+             "peak_flops": timing.device_peaks().get(str(dtype))}
     return {"times": [float(t) for t in out["kernel_s"]], **extra}
 
 

@@ -72,6 +72,11 @@ def peaks(spec: DeviceSpec) -> dict:
     return out
 
 
+def device_peaks() -> dict:
+    """:func:`peaks` of the current device; ``{}`` on the simulator (no device to ask)."""
+    return {} if simulator_enabled() else peaks(device_spec())
+
+
 def bytes_moved(form: str, family: str, T: int, N: int, P: int, nb: int, itemsize: int) -> int:
     """Bytes every implementation must move at least: read x, a, B, C, h0, write y, h, once."""
     na = 1 if family == "scalar" else N
