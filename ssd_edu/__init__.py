@@ -23,6 +23,7 @@ from .reference import (diagonal_attention, diagonal_chunked, diagonal_heads, di
                         diagonal_scan, diagonal_single_mask, general_kernel, general_scan,
                         one_ss_mask, scalar_attention, scalar_chunked, scalar_kernel, scalar_scan,
                         segsum, segsum_naive)
+from .reference.backward import Grads
 from .validation import QuadraticMemoryError
 
 __version__ = "0.1.0"
@@ -44,6 +45,21 @@ def register(backend: str, module) -> None:
                 IMPLEMENTATIONS[f"{backend}.{family}.{form}"] = fn
 
 
+#: "{backend}.{family}.{form}" -> its vector-Jacobian product (same keys as IMPLEMENTATIONS):
+#: ``g = VJPS[key](x, a, B, C, dy, dh=None, *, initial_state=None[, chunk_size])``, a
+#: ``Grads(dx, da, dB, dC, dinitial_state)`` (see ssd_edu.reference.backward).
+VJPS: dict = {}
+
+
+def register_vjps(backend: str, module) -> None:
+    """Add every ``{family}_{form}_vjp`` function that ``module`` defines under ``backend``."""
+    for family in FAMILIES:
+        for form in FORMS:
+            fn = getattr(module, f"{family}_{form}_vjp", None)
+            if fn is not None:
+                VJPS[f"{backend}.{family}.{form}"] = fn
+
+
 def oracle(family: str):
     """The plain recurrence of ``family`` in the NumPy reference: what every form is tested against."""
     return IMPLEMENTATIONS[f"numpy.{family}.scan"]
@@ -53,6 +69,7 @@ def oracle(family: str):
 MISSING_BACKENDS: dict = {}
 
 register("numpy", reference)
+register_vjps("numpy", reference)
 try:  # numba is a dependency, but the NumPy reference must not need it
     from . import cpu  # noqa: E402  (compiles nothing until first call)
 except ModuleNotFoundError as exc:
@@ -68,6 +85,7 @@ register("cuda", gpu)
 
 __all__ = [
     "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "register", "oracle",
+    "VJPS", "register_vjps", "Grads",
     "reference",
     "QuadraticMemoryError",
     "one_ss_mask", "segsum", "segsum_naive",
