@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reference as ref
+from .bench.timing import best_time, loglog_slope
 from .testing import make_inputs
 
 DPI = 80
@@ -157,15 +158,6 @@ def plot_ssrank(Ts=(8, 16, 32, 64, 128, 256), N: int = 4, ds=(1, 4, 16), seed: i
 # Cost
 
 
-def _best_time(fn, repeats: int) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def measure_cost(Ts=(128, 256, 512, 1024), N: int = 4, P: int = 16, chunk_size: int = 64,
                  repeats: int = 3, seed: int = 0) -> dict:
     """Best-of-``repeats`` seconds of the NumPy reference forms (scalar family) at each T.
@@ -178,14 +170,14 @@ def measure_cost(Ts=(128, 256, 512, 1024), N: int = 4, P: int = 16, chunk_size: 
     out = {"T": Ts, "scan": [], "attention": [], "chunked": []}
     for T in Ts:
         d = make_inputs("scalar", int(T), N, P, seed=seed, initial_state=False)
-        out["scan"].append(_best_time(lambda: ref.scalar_scan(**d), repeats))
-        out["attention"].append(_best_time(lambda: ref.scalar_attention(**d), repeats))
-        out["chunked"].append(_best_time(lambda: ref.scalar_chunked(**d, chunk_size=chunk_size),
+        out["scan"].append(best_time(lambda: ref.scalar_scan(**d), repeats))
+        out["attention"].append(best_time(lambda: ref.scalar_attention(**d), repeats))
+        out["chunked"].append(best_time(lambda: ref.scalar_chunked(**d, chunk_size=chunk_size),
                                          repeats))
     out["slopes"] = {}
     for form in ("scan", "attention", "chunked"):
         out[form] = np.asarray(out[form])
-        out["slopes"][form] = float(np.polyfit(np.log(Ts), np.log(out[form]), 1)[0])
+        out["slopes"][form] = loglog_slope(Ts, out[form])
     return out
 
 

@@ -7,10 +7,6 @@ with the statement, the paper reference and the time taken. ``full=True`` runs t
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -20,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from . import exact, softmax, structure
+from .bench.timing import best_times, loglog_slope, run_isolated
 from . import reference as ref
 from .structure import NoDualError
 from .testing import error, make_inputs, tolerance
@@ -358,28 +355,6 @@ def _richer_needs_zero(full):
 
 # ---- 3.5 cost ------------------------------------------------------------------------------
 
-def best_times(fns, repeats: int, clock=time.process_time) -> list:
-    """Best of ``repeats`` runs of each of ``fns``, taken round-robin (one run of each per
-    round), so that a burst of load from other processes hits every size alike.
-
-    The default clock is the CPU time of this process, which other processes on a shared
-    machine cannot inflate by preempting it (wall-clock time can, unevenly across sizes).
-    """
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            start = clock()
-            fn()
-            best[i] = min(best[i], clock() - start)
-    return best
-
-
-def loglog_slope(sizes, times) -> float:
-    """Least-squares slope of log(time) against log(size)."""
-    return float(np.polyfit(np.log(np.asarray(sizes, float)), np.log(np.asarray(times, float)),
-                            1)[0])
-
-
 def case_slope(sizes, times, band, name: str = "") -> dict:
     """Pass iff the log-log slope of ``times`` against ``sizes`` lies in ``band = (lo, hi)``."""
     s = loglog_slope(sizes, times)
@@ -423,21 +398,8 @@ def timings(kind: str, full: bool) -> dict:
 
 
 def _timings_isolated(kind: str, full: bool) -> dict:
-    """:func:`timings` in a fresh interpreter with single-threaded BLAS.
-
-    A multithreaded BLAS (the matmul inside the attention form) competes with other
-    processes for the cores and spins while waiting, which makes its times erratic on a
-    small shared machine; one thread and a CPU-time clock measure the work itself.
-    """
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    code = ("import json, ssd_edu.theorems as th; "
-            f"print(json.dumps(th.timings({kind!r}, {bool(full)})))")
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"timing subprocess failed: {proc.stderr.strip()[-500:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """:func:`timings` in a fresh interpreter with single-threaded BLAS (bench.run_isolated)."""
+    return run_isolated("ssd_edu.theorems.timings", kind, bool(full))
 
 
 #: Slope bands (THEORY.md 3.5). The attention band's upper end is raised from 2.3 to 2.5:

@@ -209,18 +209,72 @@ def check_kernel(family: str, a, B, C, *, allow_complex: bool = False) -> Kernel
                         sizes["N"], dtype)
 
 
+def check_positive_int(name: str, value) -> int:
+    """``value`` as an int >= 1, or raise naming ``name`` (booleans and floats are refused)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer >= 1, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer >= 1, got {value!r} "
+                        f"({type(value).__name__})") from None
+    if n < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {n}")
+    return n
+
+
 def check_chunk_size(chunk_size) -> int:
     """A chunk length Q must be an integer >= 1 (any Q works for any T, including Q > T)."""
-    if isinstance(chunk_size, (bool, np.bool_)):
-        raise TypeError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-    try:
-        q = operator.index(chunk_size)
-    except TypeError:
-        raise TypeError(f"chunk_size must be an integer >= 1, got {chunk_size!r} "
-                        f"({type(chunk_size).__name__})") from None
-    if q < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1, got {q}")
-    return q
+    return check_positive_int("chunk_size", chunk_size)
+
+
+class Flat(NamedTuple):
+    """Validated inputs with the leading axes broadcast and flattened to nb sequences.
+
+    The one record the Numba and CUDA launchers share. Inputs are C-contiguous read-only
+    arrays (views of the caller's arrays where no copy was needed); ``h0`` is a fresh
+    writable array (zeros when no initial state was given), so kernels may update it.
+    """
+
+    x: np.ndarray   # (nb, T, P)
+    a: np.ndarray   # (nb, T) scalar family, (nb, T, N) diagonal family
+    B: np.ndarray   # (nb, T, N)
+    C: np.ndarray   # (nb, T, N)
+    h0: np.ndarray  # (nb, N, P)
+    batch: tuple    # the broadcast leading shape; nb = prod(batch)
+    nb: int
+    T: int
+    N: int
+    P: int
+    dtype: np.dtype
+
+
+def flatten(family: str, x, a, B, C, initial_state=None) -> Flat:
+    """check_ssm (real dtypes), then broadcast the leading axes and flatten them to nb sequences.
+
+    Every input array comes back read-only, copied or not, so that a compiled kernel sees one
+    array type per dtype whatever the caller passed.
+    """
+    v = check_ssm(family, x, a, B, C, initial_state)
+    nb = int(np.prod(v.batch, dtype=np.int64))
+
+    def flat(arr, tail):
+        out = np.ascontiguousarray(np.broadcast_to(arr, (*v.batch, *tail)).reshape(nb, *tail))
+        out = out.view()
+        out.flags.writeable = False
+        return out
+
+    a_tail = (v.T,) if family == "scalar" else (v.T, v.N)
+    h0 = np.zeros((nb, v.N, v.P), dtype=v.dtype)
+    if v.initial_state is not None:
+        h0[...] = np.broadcast_to(v.initial_state, (*v.batch, v.N, v.P)).reshape(nb, v.N, v.P)
+    return Flat(flat(v.x, (v.T, v.P)), flat(v.a, a_tail), flat(v.B, (v.T, v.N)),
+                flat(v.C, (v.T, v.N)), h0, v.batch, nb, v.T, v.N, v.P, v.dtype)
+
+
+def unflatten(f: Flat, y: np.ndarray, h: np.ndarray) -> tuple:
+    """(nb, T, P), (nb, N, P) -> y (*batch, T, P), h (*batch, N, P)."""
+    return y.reshape(*f.batch, f.T, f.P), h.reshape(*f.batch, f.N, f.P)
 
 
 def quadratic_limit_bytes() -> int:

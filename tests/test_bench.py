@@ -63,7 +63,7 @@ def test_cli_json_and_sweep(tmp_path, capsys):
 
 
 def test_cuda_unavailable_prints_a_skip_line(monkeypatch, capsys):
-    monkeypatch.setattr(bench, "cuda_timing", lambda: (None, "no GPU in this test"))
+    monkeypatch.setattr(bench.run, "cuda_timing", lambda: (None, "no GPU in this test"))
     argv = ["bench", "--T", "4", "--N", "1", "--P", "1", "--batch", "1", "--repeats", "1",
             "--dtype", "float64", "--backend", "cuda", "numba", "--form", "scan"]
     assert cli_main(argv) == 0
@@ -85,3 +85,24 @@ def test_cuda_branch_on_the_simulator():
     assert r["status"] == "ok", r
     assert r["transfer_s"] >= 0 and r["matmul_flops"] > 0
     assert "transfer" in bench.format_table(rows)
+
+
+def test_timing_helpers_measure_what_they_say():
+    from ssd_edu.bench import timing
+    sizes = [10, 20, 40, 80]
+    assert timing.loglog_slope(sizes, [3e-3 * s**2 for s in sizes]) == pytest.approx(2.0)
+    assert timing.loglog_slope(sizes, [5.0 * s for s in sizes]) == pytest.approx(1.0)
+    # a fake clock that advances by the per-call cost listed for each round: best-of is the min
+    ticks = iter([0, 5, 5, 7, 7, 10, 10, 11, 11, 20, 20, 22])   # rounds: (5, 2), (3, 1), (9, 2)
+    best = timing.best_times([lambda: None, lambda: None], 3, clock=lambda: next(ticks))
+    assert best == [3, 1]
+    with pytest.raises(ValueError, match="repeats"):
+        timing.best_times([lambda: None], 0)
+
+
+def test_run_isolated_uses_one_blas_thread():
+    from ssd_edu.bench import timing
+    env = timing.run_isolated("os.getenv", "OPENBLAS_NUM_THREADS")
+    assert env == "1"
+    with pytest.raises(RuntimeError, match="failed"):
+        timing.run_isolated("ssd_edu.bench.flop_count", "no such form", 1, 1, 1)

@@ -1,12 +1,27 @@
-"""Small pieces every reference form shares: the starting state and the empty sequence."""
+"""The plumbing every reference form shares, in one place, so that each form reads like its formula.
+
+``@ssm_form(family)`` wraps a form ``f(x, a, B, C[, chunk_size], initial_state=None)``:
+
+* validates the arguments once (``check_ssm`` with complex allowed, ``check_chunk_size``);
+* refuses a quadratic form above the memory limit (``quadratic=copies``), naming the function;
+* returns ``(zeros (..., 0, P), h_{-1})`` for an empty sequence without calling the body;
+* calls the body with plain arrays: x, a (or A), B, C in one dtype, ``chunk_size`` as an int,
+  and ``initial_state`` as a fresh (*batch, N, P) array h_{-1} (zeros by default);
+* broadcasts the body's y and h to the full leading shape (a fresh array, never a view).
+
+``@kernel_form(family)`` does the same for the kernel builders ``f(a, B, C)``.
+"""
 from __future__ import annotations
+
+import functools
+import inspect
 
 import numpy as np
 
-from ..validation import SSMInputs
+from ..validation import check_chunk_size, check_kernel, check_quadratic, check_ssm
 
 
-def start_state(v: SSMInputs) -> np.ndarray:
+def _start_state(v) -> np.ndarray:
     """h_{-1}: a fresh (*batch, N, P) array, zeros by default (never the caller's array)."""
     h = np.zeros((*v.batch, v.N, v.P), dtype=v.dtype)
     if v.initial_state is not None:
@@ -14,6 +29,48 @@ def start_state(v: SSMInputs) -> np.ndarray:
     return h
 
 
-def empty_output(v: SSMInputs) -> np.ndarray:
-    """y for T = 0: shape (*batch, 0, P)."""
-    return np.zeros((*v.batch, 0, v.P), dtype=v.dtype)
+def _full(arr: np.ndarray, shape: tuple) -> np.ndarray:
+    return arr if arr.shape == shape else np.broadcast_to(arr, shape).copy()
+
+
+def ssm_form(family: str, *, quadratic: int | None = None, per_mode: bool = False):
+    """Decorator for a form of ``family``; ``quadratic=k`` guards k (T, T) arrays per sequence
+    (per mode as well when ``per_mode``)."""
+    def wrap(body):
+        signature = inspect.signature(body)
+
+        @functools.wraps(body)
+        def form(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            given = bound.arguments
+            x, a, B, C = (given[k] for k in list(signature.parameters)[:4])
+            v = check_ssm(family, x, a, B, C, given["initial_state"], allow_complex=True)
+            if "chunk_size" in given:
+                given["chunk_size"] = check_chunk_size(given["chunk_size"])
+            h0 = _start_state(v)
+            if v.T == 0:
+                return np.zeros((*v.batch, 0, v.P), dtype=v.dtype), h0
+            if quadratic:
+                lead = (*v.batch, v.N) if per_mode else v.batch
+                check_quadratic(body.__name__, lead, v.T, v.dtype, copies=quadratic)
+            rest = {k: given[k] for k in given if k == "chunk_size"}
+            y, h = body(v.x, v.a, v.B, v.C, **rest, initial_state=h0)
+            return _full(y, (*v.batch, v.T, v.P)), _full(h, (*v.batch, v.N, v.P))
+
+        return form
+    return wrap
+
+
+def kernel_form(family: str, *, quadratic: int, per_mode: bool = False):
+    """Decorator for a kernel builder ``f(a, B, C) -> (..., T, T)`` (or (..., N, T, T))."""
+    def wrap(body):
+        @functools.wraps(body)
+        def kernel(a, B, C):
+            v = check_kernel(family, a, B, C, allow_complex=True)
+            lead = (*v.batch, v.N) if per_mode else v.batch
+            check_quadratic(body.__name__, lead, v.T, v.dtype, copies=quadratic)
+            return body(v.a, v.B, v.C)
+
+        return kernel
+    return wrap

@@ -10,11 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 
-def to_chunks(arr: np.ndarray, Q: int, fill: float) -> np.ndarray:
+def to_chunks(arr: np.ndarray, Q: int, fill: float, *, scalar: bool = False) -> np.ndarray:
     """Pad the time axis to a multiple of Q with ``fill`` and split it into chunks.
 
-    arr: (..., T, K) -> (..., J, Q, K). (A scalar-family decay (..., T) goes in as a[..., None].)
+    arr: (..., T, K) -> (..., J, Q, K); with ``scalar=True`` (a scalar-family decay) the time
+    axis is the last one: (..., T) -> (..., J, Q).
     """
+    if scalar:
+        return to_chunks(arr[..., None], Q, fill)[..., 0]
     T = arr.shape[-2]
     J = -(-T // Q)
     pad = [(0, 0)] * (arr.ndim - 2) + [(0, J * Q - T), (0, 0)]
@@ -28,18 +31,20 @@ def from_chunks(arr: np.ndarray, T: int) -> np.ndarray:
 
 
 def state_passing(abar: np.ndarray, S: np.ndarray, initial_state: np.ndarray):
-    """The inter-chunk scan ``H_c = abar_c * H_{c-1} + S_c`` with ``H_{-1} = h_{-1}``.
+    """The inter-chunk scan ``H_c = abar_c H_{c-1} + S_c`` with ``H_{-1} = h_{-1}``.
 
-    abar: (..., J, N) decay across each chunk (N = 1 broadcasts, the scalar family);
-    S: (..., J, N, P) chunk states from a zero start; initial_state: (..., N, P).
-    Returns ``(H_prev, H_last)``: H_prev (..., J, N, P) is the state entering chunk c
-    (``H_{c-1}``), and H_last (..., N, P) is the final state.
+    abar: the decay across each chunk, (..., J) for the scalar family or (..., J, N) for the
+    diagonal family; S: (..., J, N, P) chunk states from a zero start; initial_state:
+    (..., N, P). Returns ``(H_prev, H_last)``: H_prev (..., J, N, P) is the state entering
+    chunk c (``H_{c-1}``), and H_last (..., N, P) is the final state.
     """
+    if abar.ndim == S.ndim - 2:                          # scalar family: one decay per chunk
+        abar = abar[..., None]
     H = initial_state
     H_prev = np.empty(np.broadcast_shapes(S.shape, H.shape[:-2] + (1,) + H.shape[-2:]),
                       dtype=np.result_type(S, H, abar))
     for c in range(S.shape[-3]):
         H_prev[..., c, :, :] = H
-        # H_c = abar_c H_{c-1} + S_c
+        # H_c = diag(abar_c) H_{c-1} + S_c
         H = abar[..., c, :, None] * H + S[..., c, :, :]
     return H_prev, H

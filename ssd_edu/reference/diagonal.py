@@ -12,30 +12,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import check_chunk_size, check_kernel, check_quadratic, check_ssm
-from ._common import empty_output, start_state
+from ..validation import check_kernel
+from ._common import kernel_form, ssm_form
 from .chunking import from_chunks, state_passing, to_chunks
 from .masks import one_ss_mask, prefix_products, suffix_products
 from .scalar import scalar_scan
 
 
+@ssm_form("diagonal")
 def diagonal_scan(x, a, B, C, initial_state=None):
     """The recurrence, one step at a time: the oracle. O(T N P) time, O(N P) state.
 
     h_t = diag(a_t) h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
     Returns y (..., T, P) and the final state h_{T-1} (..., N, P).
     """
-    v = check_ssm("diagonal", x, a, B, C, initial_state, allow_complex=True)
-    h = start_state(v)                                   # (..., N, P)
-    y = np.empty((*v.batch, v.T, v.P), dtype=v.dtype)    # (..., T, P)
-    for t in range(v.T):
+    h = initial_state                                    # (..., N, P)
+    y = np.empty((*h.shape[:-2], x.shape[-2], x.shape[-1]), dtype=h.dtype)   # (..., T, P)
+    for t in range(x.shape[-2]):
         # h_t = diag(a_t) h_{t-1} + B_t x_t^T
-        h = v.a[..., t, :, None] * h + v.B[..., t, :, None] * v.x[..., t, None, :]
+        h = a[..., t, :, None] * h + B[..., t, :, None] * x[..., t, None, :]
         # y_t = h_t^T C_t
-        y[..., t, :] = np.einsum("...np,...n->...p", h, v.C[..., t, :])
+        y[..., t, :] = np.einsum("...np,...n->...p", h, C[..., t, :])
     return y, h
 
 
+@ssm_form("diagonal")
 def diagonal_algorithm1(x, a, B, C, initial_state=None):
     """The paper's Algorithm 1: N independent scalar scans, one per mode (THEORY.md 3.5).
 
@@ -47,46 +48,44 @@ def diagonal_algorithm1(x, a, B, C, initial_state=None):
     y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x: the same map as the scan, computed
     mode by mode (parallel over n and p). O(T N P) time; O(T P) extra memory per mode.
     """
-    v = check_ssm("diagonal", x, a, B, C, initial_state, allow_complex=True)
-    h0 = start_state(v)
-    y = np.zeros((*v.batch, v.T, v.P), dtype=v.dtype)
+    h0 = initial_state                                   # (..., N, P)
+    y = np.zeros((*h0.shape[:-2], *x.shape[-2:]), dtype=h0.dtype)
     h = np.empty_like(h0)
-    ones = np.ones((v.T, 1), dtype=v.dtype)
-    for n in range(v.N):
+    ones = np.ones((x.shape[-2], 1), dtype=h0.dtype)
+    for n in range(h0.shape[-2]):
         # Z = diag(b^n) x
-        Z = v.B[..., :, n, None] * v.x
+        Z = B[..., :, n, None] * x
         # H_t = a[t, n] H_{t-1} + Z_t: a scalar scan with one state (N = 1, B = C = 1)
-        H, h[..., n : n + 1, :] = scalar_scan(Z, v.a[..., n], ones, ones, h0[..., n : n + 1, :])
+        H, h[..., n : n + 1, :] = scalar_scan(Z, a[..., n], ones, ones, h0[..., n : n + 1, :])
         # y += diag(c^n) H
-        y += v.C[..., :, n, None] * H
+        y += C[..., :, n, None] * H
     return y, h
 
 
+@kernel_form("diagonal", quadratic=3, per_mode=True)
 def diagonal_heads(a, B, C):
     """The N per-mode 1-SS masked attentions: (..., N, T, T).
 
     heads[n] = 1SS(a[:, n]) o (C[:, n] B[:, n]^T): mode n's own mask and a width-1 score with
     query C[:, n] and key B[:, n]. Their sum over n is the kernel M.
     """
-    v = check_kernel("diagonal", a, B, C, allow_complex=True)
-    check_quadratic("diagonal_heads", (*v.batch, v.N), v.T, v.dtype, copies=3)
-    L = one_ss_mask(np.swapaxes(v.a, -1, -2))            # (..., N, T, T)
+    L = one_ss_mask(np.swapaxes(a, -1, -2))              # (..., N, T, T)
     # heads[n, t, s] = L_n[t, s] C[t, n] B[s, n]
-    return L * np.einsum("...tn,...sn->...nts", v.C, v.B)
+    return L * np.einsum("...tn,...sn->...nts", C, B)
 
 
+@kernel_form("diagonal", quadratic=3, per_mode=True)
 def diagonal_kernel(a, B, C):
     """The sequence-mixing matrix (..., T, T): ``M[t, s] = sum_n C[t, n] a_n(t, s) B[s, n]``.
 
     a_n(t, s) = a[s+1, n] ... a[t, n] for t >= s; 0 above the diagonal. ``y = M x`` when h_{-1} = 0.
     """
-    v = check_kernel("diagonal", a, B, C, allow_complex=True)
-    check_quadratic("diagonal_kernel", (*v.batch, v.N), v.T, v.dtype, copies=3)
-    L = one_ss_mask(np.swapaxes(v.a, -1, -2))            # (..., N, T, T)
+    L = one_ss_mask(np.swapaxes(a, -1, -2))              # (..., N, T, T)
     # M[t, s] = sum_n C[t, n] L_n[t, s] B[s, n]
-    return np.einsum("...tn,...nts,...sn->...ts", v.C, L, v.B)
+    return np.einsum("...tn,...nts,...sn->...ts", C, L, B)
 
 
+@ssm_form("diagonal", quadratic=3)
 def diagonal_attention(x, a, B, C, initial_state=None):
     """The sum of N 1-SS masked attentions, one head per mode: O(N T^2 P) time, O(T^2) memory.
 
@@ -94,25 +93,22 @@ def diagonal_attention(x, a, B, C, initial_state=None):
     h_{T-1}[n] = sum_s gamma[s, n] B[s, n] x_s + delta[T-1, n] h_{-1}[n]
     with delta[t, n] = a[0, n] ... a[t, n] and gamma[s, n] = a[s+1, n] ... a[T-1, n].
     """
-    v = check_ssm("diagonal", x, a, B, C, initial_state, allow_complex=True)
-    h0 = start_state(v)
-    if v.T == 0:
-        return empty_output(v), h0
-    check_quadratic("diagonal_attention", v.batch, v.T, v.dtype, copies=3)
-    y = np.zeros((*v.batch, v.T, v.P), dtype=v.dtype)
-    for n in range(v.N):
+    h0 = initial_state
+    y = np.zeros((*h0.shape[:-2], *x.shape[-2:]), dtype=h0.dtype)
+    for n in range(h0.shape[-2]):
         # head n: y += C[:, n] o (1SS(a[:, n]) (B[:, n] o x))
-        L_n = one_ss_mask(v.a[..., n])                   # (..., T, T)
-        y += v.C[..., :, n, None] * (L_n @ (v.B[..., :, n, None] * v.x))
-    delta = prefix_products(v.a, axis=-2)                # (..., T, N)
-    gamma = suffix_products(v.a, axis=-2)                # (..., T, N)
+        L_n = one_ss_mask(a[..., n])                     # (..., T, T)
+        y += C[..., :, n, None] * (L_n @ (B[..., :, n, None] * x))
+    delta = prefix_products(a, axis=-2)                  # (..., T, N)
+    gamma = suffix_products(a, axis=-2)                  # (..., T, N)
     # y_t += (C_t o delta_t)^T h_{-1}
-    y += np.einsum("...tn,...tn,...np->...tp", v.C, delta, h0)
+    y += np.einsum("...tn,...tn,...np->...tp", C, delta, h0)
     # h_{T-1} = sum_s (gamma_s o B_s) x_s^T + delta_{T-1} o h_{-1}
-    h = np.einsum("...sn,...sn,...sp->...np", gamma, v.B, v.x) + delta[..., -1, :, None] * h0
+    h = np.einsum("...sn,...sn,...sp->...np", gamma, B, x) + delta[..., -1, :, None] * h0
     return y, h
 
 
+@ssm_form("diagonal")
 def diagonal_chunked(x, a, B, C, chunk_size=64, initial_state=None):
     """The block algorithm with per-mode decays (THEORY.md 4): the scalar steps, one mask per mode.
 
@@ -122,15 +118,11 @@ def diagonal_chunked(x, a, B, C, chunk_size=64, initial_state=None):
       4. state output  Y_off[t] = (C_t o delta_t)^T H_{c-1},  delta[t, n] = prod_{b_c<=u<=t} a[u, n]
     y = Y_diag + Y_off. O(T Q N P) time; any chunk_size >= 1 and any T.
     """
-    v = check_ssm("diagonal", x, a, B, C, initial_state, allow_complex=True)
-    Q = check_chunk_size(chunk_size)
-    h0 = start_state(v)
-    if v.T == 0:
-        return empty_output(v), h0
-    xc = to_chunks(v.x, Q, 0)                            # (..., J, Q, P)
-    ac = to_chunks(v.a, Q, 1)                            # (..., J, Q, N)
-    Bc = to_chunks(v.B, Q, 0)                            # (..., J, Q, N)
-    Cc = to_chunks(v.C, Q, 0)                            # (..., J, Q, N)
+    Q = chunk_size
+    xc = to_chunks(x, Q, 0)                              # (..., J, Q, P)
+    ac = to_chunks(a, Q, 1)                              # (..., J, Q, N)
+    Bc = to_chunks(B, Q, 0)                              # (..., J, Q, N)
+    Cc = to_chunks(C, Q, 0)                              # (..., J, Q, N)
     L = one_ss_mask(np.swapaxes(ac, -1, -2))             # (..., J, N, Q, Q)
 
     # 1. intra-chunk: Y_diag = (sum_n L_n o C[:, n] B[:, n]^T) X
@@ -141,12 +133,11 @@ def diagonal_chunked(x, a, B, C, chunk_size=64, initial_state=None):
     S = np.einsum("...cns,...csn,...csp->...cnp", gamma, Bc, xc)
     # 3. state passing: H_c = diag(abar_c) H_{c-1} + S_c, abar_c = delta_{e_c}
     delta = prefix_products(ac, axis=-2)                 # (..., J, Q, N)
-    H_prev, h = state_passing(delta[..., -1, :], S, h0)
+    H_prev, h = state_passing(delta[..., -1, :], S, initial_state)
     # 4. state to output: Y_off[t] = (C_t o delta_t)^T H_{c-1}
     y_off = np.einsum("...ctn,...ctn,...cnp->...ctp", Cc, delta, H_prev)
 
-    y = from_chunks(y_diag + y_off, v.T)
-    return np.broadcast_to(y, (*v.batch, v.T, v.P)).copy(), h
+    return from_chunks(y_diag + y_off, x.shape[-2]), h
 
 
 def diagonal_single_mask(a, B, C):
@@ -164,8 +155,8 @@ def diagonal_single_mask(a, B, C):
     earlier, once p is subnormal. Exact algebra, usable only while the decay product over the
     span stays in range (within a short chunk).
     """
-    v = check_kernel("diagonal", a, B, C, allow_complex=True)
-    zeros = np.argwhere(v.a[..., 1:, :] == 0)
+    a, B, C = check_kernel("diagonal", a, B, C, allow_complex=True)[:3]
+    zeros = np.argwhere(a[..., 1:, :] == 0)
     if zeros.size:
         where = tuple(int(i) for i in zeros[0])
         where = where[:-2] + (where[-2] + 1, where[-1])
@@ -173,8 +164,8 @@ def diagonal_single_mask(a, B, C):
                          f"rewrite needs a[1:] != 0 (a zero splits the mask into blocks, "
                          f"Lemma 4.1)")
     # p[t, n] = prod_{1 <= u <= t} a[u, n]
-    a_from_1 = np.concatenate([np.ones_like(v.a[..., :1, :]), v.a[..., 1:, :]], axis=-2)
+    a_from_1 = np.concatenate([np.ones_like(a[..., :1, :]), a[..., 1:, :]], axis=-2)
     p = np.cumprod(a_from_1, axis=-2)
     # C' = C o p,  B' = B / p
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return v.C * p, v.B / p
+        return C * p, B / p

@@ -12,40 +12,39 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import check_chunk_size, check_kernel, check_quadratic, check_ssm
-from ._common import empty_output, start_state
+from ._common import kernel_form, ssm_form
 from .chunking import from_chunks, state_passing, to_chunks
 from .masks import one_ss_mask, prefix_products, suffix_products
 
 
+@ssm_form("scalar")
 def scalar_scan(x, a, B, C, initial_state=None):
     """The recurrence, one step at a time: the oracle. O(T N P) time, O(N P) state.
 
     h_t = a_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
     Returns y (..., T, P) and the final state h_{T-1} (..., N, P).
     """
-    v = check_ssm("scalar", x, a, B, C, initial_state, allow_complex=True)
-    h = start_state(v)                                   # (..., N, P)
-    y = np.empty((*v.batch, v.T, v.P), dtype=v.dtype)    # (..., T, P)
-    for t in range(v.T):
+    h = initial_state                                    # (..., N, P)
+    y = np.empty((*h.shape[:-2], x.shape[-2], x.shape[-1]), dtype=h.dtype)   # (..., T, P)
+    for t in range(x.shape[-2]):
         # h_t = a_t h_{t-1} + B_t x_t^T
-        h = v.a[..., t, None, None] * h + v.B[..., t, :, None] * v.x[..., t, None, :]
+        h = a[..., t, None, None] * h + B[..., t, :, None] * x[..., t, None, :]
         # y_t = h_t^T C_t
-        y[..., t, :] = np.einsum("...np,...n->...p", h, v.C[..., t, :])
+        y[..., t, :] = np.einsum("...np,...n->...p", h, C[..., t, :])
     return y, h
 
 
+@kernel_form("scalar", quadratic=3)
 def scalar_kernel(a, B, C):
     """The sequence-mixing matrix M = 1SS(a) o (C B^T): (..., T, T), ``y = M x`` when h_{-1} = 0.
 
     M[t, s] = a_{s+1} ... a_t (C_t . B_s) for t >= s, 0 above the diagonal.
     """
-    v = check_kernel("scalar", a, B, C, allow_complex=True)
-    check_quadratic("scalar_kernel", v.batch, v.T, v.dtype, copies=3)
     # M = 1SS(a) o (C B^T)
-    return one_ss_mask(v.a) * np.einsum("...tn,...sn->...ts", v.C, v.B)
+    return one_ss_mask(a) * np.einsum("...tn,...sn->...ts", C, B)
 
 
+@ssm_form("scalar", quadratic=3)
 def scalar_attention(x, a, B, C, initial_state=None):
     """Masked attention, the dual of the scan: ``y = (1SS(a) o C B^T) x`` with Q = C, K = B, V = x.
 
@@ -53,22 +52,19 @@ def scalar_attention(x, a, B, C, initial_state=None):
     y_t = sum_{s <= t} M[t, s] x_s + delta_t C_t^T h_{-1},   delta_t = a_0 ... a_t
     h_{T-1} = sum_s gamma_s B_s x_s^T + delta_{T-1} h_{-1},   gamma_s = a_{s+1} ... a_{T-1}
     """
-    v = check_ssm("scalar", x, a, B, C, initial_state, allow_complex=True)
-    h0 = start_state(v)
-    if v.T == 0:
-        return empty_output(v), h0
-    check_quadratic("scalar_attention", v.batch, v.T, v.dtype, copies=3)
+    h0 = initial_state
     # M = 1SS(a) o (C B^T)
-    M = one_ss_mask(v.a) * np.einsum("...tn,...sn->...ts", v.C, v.B)
-    delta = prefix_products(v.a)                         # (..., T)
-    gamma = suffix_products(v.a)                         # (..., T)
+    M = one_ss_mask(a) * np.einsum("...tn,...sn->...ts", C, B)
+    delta = prefix_products(a)                           # (..., T)
+    gamma = suffix_products(a)                           # (..., T)
     # y = M x + (delta_t C_t)^T h_{-1}
-    y = M @ v.x + np.einsum("...t,...tn,...np->...tp", delta, v.C, h0)
+    y = M @ x + np.einsum("...t,...tn,...np->...tp", delta, C, h0)
     # h_{T-1} = sum_s gamma_s B_s x_s^T + delta_{T-1} h_{-1}
-    h = np.einsum("...s,...sn,...sp->...np", gamma, v.B, v.x) + delta[..., -1, None, None] * h0
-    return np.broadcast_to(y, (*v.batch, v.T, v.P)).copy(), h
+    h = np.einsum("...s,...sn,...sp->...np", gamma, B, x) + delta[..., -1, None, None] * h0
+    return y, h
 
 
+@ssm_form("scalar")
 def scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None):
     """The block algorithm: attention inside chunks of Q steps, the recurrence across them.
 
@@ -79,15 +75,11 @@ def scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None):
       4. state output  Y_off[t] = (delta_t C_t)^T H_{c-1},  delta_t = prod_{b_c<=u<=t} a_u
     y = Y_diag + Y_off. O(T Q (N + P) + T N P) time; any chunk_size >= 1 and any T.
     """
-    v = check_ssm("scalar", x, a, B, C, initial_state, allow_complex=True)
-    Q = check_chunk_size(chunk_size)
-    h0 = start_state(v)
-    if v.T == 0:
-        return empty_output(v), h0
-    xc = to_chunks(v.x, Q, 0)                            # (..., J, Q, P)
-    ac = to_chunks(v.a[..., None], Q, 1)[..., 0]         # (..., J, Q)
-    Bc = to_chunks(v.B, Q, 0)                            # (..., J, Q, N)
-    Cc = to_chunks(v.C, Q, 0)                            # (..., J, Q, N)
+    Q = chunk_size
+    xc = to_chunks(x, Q, 0)                              # (..., J, Q, P)
+    ac = to_chunks(a, Q, 1, scalar=True)                 # (..., J, Q)
+    Bc = to_chunks(B, Q, 0)                              # (..., J, Q, N)
+    Cc = to_chunks(C, Q, 0)                              # (..., J, Q, N)
     L = one_ss_mask(ac)                                  # (..., J, Q, Q)
 
     # 1. intra-chunk: Y_diag = (L o C B^T) X
@@ -98,9 +90,8 @@ def scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None):
     S = np.einsum("...cs,...csn,...csp->...cnp", gamma, Bc, xc)
     # 3. state passing: H_c = abar_c H_{c-1} + S_c, abar_c = delta_{e_c}
     delta = prefix_products(ac)                          # (..., J, Q)
-    H_prev, h = state_passing(delta[..., -1:], S, h0)
+    H_prev, h = state_passing(delta[..., -1], S, initial_state)
     # 4. state to output: Y_off[t] = (delta_t C_t)^T H_{c-1}
     y_off = np.einsum("...ct,...ctn,...cnp->...ctp", delta, Cc, H_prev)
 
-    y = from_chunks(y_diag + y_off, v.T)
-    return np.broadcast_to(y, (*v.batch, v.T, v.P)).copy(), h
+    return from_chunks(y_diag + y_off, x.shape[-2]), h

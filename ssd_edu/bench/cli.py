@@ -1,0 +1,91 @@
+"""``python -m ssd_edu bench``: the options, the progress lines, the table and the JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import FAMILIES, FORMS, MISSING_BACKENDS
+from .report import format_sweep, format_table
+from . import run
+from .run import DEFAULTS, SWEEP_T, run_bench, sweep
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m ssd_edu bench``."""
+    d = DEFAULTS
+    parser.add_argument("--T", type=int, default=d["T"], help=f"sequence length ({d['T']})")
+    parser.add_argument("--N", type=int, default=d["N"], help=f"state size ({d['N']})")
+    parser.add_argument("--P", type=int, default=d["P"], help=f"channels per head ({d['P']})")
+    parser.add_argument("--batch", type=int, default=d["batch"],
+                        help=f"sequences (batch x heads) ({d['batch']})")
+    parser.add_argument("--dtype", nargs="+", default=["float64", "float32"],
+                        choices=["float64", "float32"])
+    parser.add_argument("--backend", nargs="+", default=["numpy", "numba", "cuda"],
+                        choices=["numpy", "numba", "cuda"])
+    parser.add_argument("--form", nargs="+", default=list(FORMS), choices=list(FORMS))
+    parser.add_argument("--family", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--chunk-size", type=int, default=d["chunk_size"],
+                        help=f"chunk length Q of the chunked forms ({d['chunk_size']})")
+    parser.add_argument("--repeats", type=int, default=d["repeats"],
+                        help=f"timed calls per implementation ({d['repeats']})")
+    parser.add_argument("--reference-cap", type=float, default=d["reference_cap"],
+                        help="seconds the NumPy reference may spend per implementation "
+                             f"({d['reference_cap']:g})")
+    parser.add_argument("--sweep", type=int, nargs="*", metavar="T",
+                        help="scaling table over these T (no values: "
+                             f"{' '.join(map(str, SWEEP_T))})")
+    parser.add_argument("--json", metavar="PATH", help="also write every row as JSON")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run_from_args(args) -> int:
+    """Run the benchmark described by parsed ``args``; print the table; 0 unless all failed."""
+    opts = dict(N=args.N, P=args.P, batch=args.batch, dtypes=args.dtype,
+                backends=args.backend, families=args.family, forms=args.form,
+                repeats=args.repeats, chunk_size=args.chunk_size,
+                reference_cap=args.reference_cap, seed=args.seed)
+    for backend in [b for b in args.backend if b in MISSING_BACKENDS]:
+        print(f"{backend}: skipped ({MISSING_BACKENDS[backend]})", flush=True)
+    if "cuda" in args.backend:
+        timing, reason = run.cuda_timing()
+        if timing is None:
+            print(f"cuda: skipped ({reason})", flush=True)
+            opts["backends"] = [b for b in args.backend if b != "cuda"]
+
+    def progress(row):
+        if "sweep_T" in row:
+            print(f"  T = {row['sweep_T']} ...", flush=True)
+        elif "min_s" in row:
+            print(f"    {row['name']:<26}{row['dtype']:<9}{row['min_s'] * 1e3:10.2f} ms",
+                  flush=True)
+        else:
+            print(f"    {row['name']:<26}{row['dtype']:<9}{row['status']}: {row['reason']}",
+                  flush=True)
+
+    if args.sweep is not None:
+        Ts = args.sweep or list(SWEEP_T)
+        print(f"ssd_edu bench --sweep T in {Ts}", flush=True)
+        results = sweep(Ts, progress=progress, **opts)
+        print(format_sweep(results))
+    else:
+        print(f"ssd_edu bench: T = {args.T}, N = {args.N}, P = {args.P}, batch = {args.batch}",
+              flush=True)
+        results = run_bench(T=args.T, progress=progress, **opts)
+        print(format_table(results))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"results": results}, fh, indent=1, default=float)
+    return 0 if any("min_s" in r for r in results) or not results else 1
+
+
+def _package_doc() -> str:
+    from . import __doc__ as doc
+    return doc
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ssd_edu bench", description=_package_doc(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
+

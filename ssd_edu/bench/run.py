@@ -1,0 +1,228 @@
+"""One benchmark workload: every selected implementation timed, counted and measured."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import FAMILIES, FORMS, IMPLEMENTATIONS
+from ..testing import make_inputs
+from ..validation import QuadraticMemoryError, check_quadratic, check_ssm
+from .timing import matmul_rate, timed, traced_peak
+
+DEFAULTS = dict(T=2048, N=64, P=64, batch=8, chunk_size=64, repeats=5, reference_cap=20.0)
+SWEEP_T = (64, 128, 256, 512, 1024, 2048, 4096)
+
+
+# ------------------------------------------------------------------------------------------
+# what is counted
+
+
+def flop_count(form: str, T: int, N: int, P: int, chunk_size: int = 64) -> int:
+    """Flops of one sequence (see the module docstring for what is counted)."""
+    if form == "scan":
+        return 5 * T * N * P
+    if form == "attention":
+        return T * (T + 1) * (N + P) + 4 * T * N * P
+    if form == "chunked":
+        total = 0
+        for t0 in range(0, T, chunk_size):
+            q = min(chunk_size, T - t0)
+            total += q * (q + 1) * (N + P) + 4 * q * N * P + 2 * N * P
+        return total
+    raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+
+
+def numba_workspace_bytes(form: str, T: int, N: int, P: int, dtype, chunk_size: int = 64,
+                          threads: int | None = None) -> int:
+    """Bytes the Numba kernels allocate inside compiled code (not seen by tracemalloc).
+
+    scan: none; attention: per thread F, Cq, Cm (TILE, N), Bt (N, TILE), W (TILE, TILE), one
+    (N,) vector (the rescaled keys and tile products, O(T N), are NumPy arrays and traced);
+    chunked: per thread F, G, Cc, CF (Q, N), Bt, BG (N, Q), W (Q, Q), Xc, Y1, Y2 (Q, w),
+    Sc, Hc (N, w) and one (N,) vector, with the channel-block width w counted as P (its
+    largest value).
+    """
+    from ..cpu.attention import TILE
+    if threads is None:
+        import numba
+        threads = numba.get_num_threads()
+    item = np.dtype(dtype).itemsize
+    if form == "scan":
+        return 0
+    if form == "attention":
+        q = min(TILE, max(T, 1))
+        return threads * item * (4 * q * N + q * q + N)
+    q = min(chunk_size, max(T, 1))
+    return threads * item * (6 * q * N + q * q + 3 * q * P + 2 * N * P + N)
+
+
+# ------------------------------------------------------------------------------------------
+# the cuda branch (optional: ssd_edu.gpu.timing, guarded)
+
+
+def cuda_timing():
+    """``(timing module, None)`` when CUDA kernels can run here, else ``(None, reason)``."""
+    try:
+        from ..gpu import timing
+    except Exception as exc:  # numba-cuda missing or broken: the benchmark goes on without it
+        return None, f"ssd_edu.gpu.timing cannot be imported ({type(exc).__name__}: {exc})"
+    try:
+        if timing.cuda_available():
+            return timing, None
+    except Exception as exc:
+        return None, f"cuda_available() failed ({type(exc).__name__}: {exc})"
+    try:
+        from ..gpu._cuda import unavailable_reason
+        return None, unavailable_reason() or "no CUDA device"
+    except Exception:
+        return None, "no CUDA device"
+
+
+def _run_cuda(timing, fn, data, kwargs, repeats, dtype, rates) -> dict:
+    args = (data["x"], data["a"], data["B"], data["C"])
+    out = timing.time_cuda(fn, args, dict(kwargs, initial_state=data["initial_state"]), repeats)
+    key = ("cuda", str(dtype))
+    if key not in rates:
+        rates[key] = timing.device_matmul_rate(dtype)
+    extra = {"transfer_s": float(out["transfer_s"]), "timer": out.get("timer", ""),
+             "simulator": bool(out.get("simulator", False)), "matmul_flops": rates[key]}
+    return {"times": [float(t) for t in out["kernel_s"]], **extra}
+
+
+# ------------------------------------------------------------------------------------------
+# one workload
+
+
+def _selected(backends, families, forms):
+    names = []
+    for name in IMPLEMENTATIONS:
+        backend, family, form = name.split(".")
+        if backend in backends and family in families and form in forms:
+            names.append(name)
+    return names
+
+
+def _reference_plan(fn, form, family, T, N, P, batch, dtype, kwargs, cap, seed):
+    """None if the NumPy reference may run, else the reason it is skipped."""
+    if form != "attention":
+        return None
+    try:
+        check_quadratic(f"numpy {family}_attention", (batch,), T, dtype, copies=3)
+    except QuadraticMemoryError as exc:
+        return f"quadratic memory: {str(exc).split(';')[0]}"
+    Tp = min(T, 256)
+    if Tp < T:
+        probe = make_inputs(family, Tp, N, P, (batch,), dtype=dtype, seed=seed)
+        fn(**probe, **kwargs)
+        seconds = min(timed(lambda: fn(**probe, **kwargs)) for _ in range(2))
+        predicted = seconds * (T / Tp) ** 2
+        if predicted > cap:
+            return (f"predicted {predicted:.0f} s per call (from T = {Tp}) > reference cap "
+                    f"{cap:g} s")
+    return None
+
+
+def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS["P"],
+              batch: int = DEFAULTS["batch"], dtypes=("float64", "float32"),
+              backends=("numpy", "numba", "cuda"), families=FAMILIES, forms=FORMS,
+              repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
+              reference_cap: float = DEFAULTS["reference_cap"], seed: int = 0,
+              progress=None, rates: dict | None = None) -> list[dict]:
+    """Time every selected implementation on one workload; return one dict per row.
+
+    Workload: ``batch`` sequences of length T, state N, channels P, random decays in
+    [0.5, 1) (``make_inputs``, regime "random") and an initial state. ``progress`` is called
+    with each finished row. Rows that did not run have ``status`` "skipped" and a ``reason``.
+    ``rates`` caches the matmul rates between calls (``sweep`` passes one dict).
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    rates = {} if rates is None else rates
+    timing, cuda_reason = (None, None)
+    if "cuda" in backends:
+        timing, cuda_reason = cuda_timing()
+    names = _selected(backends, families, forms)
+    results = []
+    for dtype in [np.dtype(d) for d in dtypes]:
+        if ("cpu", str(dtype)) not in rates:
+            rates[("cpu", str(dtype))] = matmul_rate(dtype)
+        cpu_rate = rates[("cpu", str(dtype))]
+        data = {fam: make_inputs(fam, T, N, P, (batch,), dtype=dtype, seed=seed)
+                for fam in families}
+        for name in names:
+            backend, family, form = name.split(".")
+            fn = IMPLEMENTATIONS[name]
+            kwargs = {"chunk_size": chunk_size} if form == "chunked" else {}
+            row = dict(name=name, backend=backend, family=family, form=form, dtype=str(dtype),
+                       T=T, N=N, P=P, batch=batch, chunk_size=chunk_size if form == "chunked"
+                       else None, flops=flop_count(form, T, N, P, chunk_size) * batch,
+                       status="ok", reason="")
+            if backend == "cuda" and timing is None:
+                row.update(status="skipped", reason=cuda_reason)
+                results.append(row)
+                continue
+            try:
+                if backend == "cuda":
+                    out = _run_cuda(timing, fn, data[family], kwargs, repeats, dtype, rates)
+                    times = out.pop("times")
+                    row.update(out, mem_bytes=None, mem="")
+                else:
+                    times = _run_host(row, fn, data[family], kwargs, repeats, reference_cap,
+                                      seed)
+                    row["matmul_flops"] = cpu_rate
+            except Exception as exc:  # a failing entry is reported, the others still run
+                row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
+                times = None
+            if times:
+                row.update(times=times, median_s=float(np.median(times)), min_s=min(times),
+                           repeats=len(times))
+                row["gflops"] = row["flops"] / row["min_s"] / 1e9
+                row["pct_matmul"] = 100.0 * row["flops"] / row["min_s"] / row["matmul_flops"]
+            results.append(row)
+            if progress is not None:
+                progress(row)
+    _speedups(results)
+    return results
+
+
+def _run_host(row, fn, data, kwargs, repeats, cap, seed):
+    """Warm-up, memory and timing of a NumPy or Numba implementation (fills ``row``)."""
+    T, N, P, batch = row["T"], row["N"], row["P"], row["batch"]
+    if row["backend"] == "numpy":
+        reason = _reference_plan(fn, row["form"], row["family"], T, N, P, batch,
+                                 np.dtype(row["dtype"]), kwargs, cap, seed)
+        if reason is not None:
+            row.update(status="skipped", reason=reason)
+            return None
+        seconds, peak = traced_peak(lambda: fn(**data, **kwargs))     # warm-up, traced
+        row.update(mem_bytes=peak, mem="traced")
+        if seconds * repeats > cap:
+            repeats = max(1, int(cap // max(seconds, 1e-9)))
+            row["reason"] = f"repeats cut to {repeats} by the reference cap ({cap:g} s)"
+    else:
+        fn(**data, **kwargs)                                              # compiles / loads
+        _, peak = traced_peak(lambda: fn(**data, **kwargs))
+        work = numba_workspace_bytes(row["form"], T, N, P, row["dtype"], row["chunk_size"] or 64)
+        row.update(mem_bytes=peak + work, mem="traced+analytic")
+    times = [timed(lambda: fn(**data, **kwargs)) for _ in range(repeats)]
+    # the shared argument checks (a finiteness scan of every input) are part of every call
+    row["validate_s"] = min(timed(lambda: check_ssm(row["family"], **data)) for _ in range(3))
+    return times
+
+
+def _speedups(results):
+    ref = {(r["family"], r["form"], r["dtype"], r["T"]): r["min_s"] for r in results
+           if r["backend"] == "numpy" and "min_s" in r}
+    for r in results:
+        base = ref.get((r["family"], r["form"], r["dtype"], r["T"]))
+        r["speedup"] = base / r["min_s"] if base is not None and "min_s" in r else None
+
+
+def sweep(Ts=SWEEP_T, progress=None, **kwargs) -> list[dict]:
+    """:func:`run_bench` for each T in ``Ts`` (other arguments as for run_bench)."""
+    rates: dict = {}
+    results = []
+    for T in Ts:
+        if progress is not None:
+            progress({"sweep_T": T})
+        results += run_bench(T=T, progress=progress, rates=rates, **kwargs)
+    return results
