@@ -34,12 +34,13 @@ time T, so their decay terms join the same mask on a (T + 2)-step grid (:func:`d
 """
 from __future__ import annotations
 
+import inspect
 from typing import NamedTuple
 
 import numpy as np
 
-from ..validation import check_cotangents, check_ssm
-from ._common import start_state
+from ..validation import check_chunk_size, check_cotangents, check_quadratic, check_ssm
+from ._common import _start_state
 from .chunking import from_chunks, state_passing, to_chunks
 from .masks import one_ss_mask, prefix_products, suffix_products
 
@@ -61,11 +62,40 @@ def sum_to(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return grad.sum(axis=axes, keepdims=True) if axes else grad
 
 
-def backward_inputs(family: str, x, a, B, C, initial_state, dy, dh):
-    """Validate a VJP's arguments (real dtypes): ``(v, h0, dy, dh)`` with h0 and dh (*batch, N, P)."""
-    v = check_ssm(family, x, a, B, C, initial_state)
-    dy, dh = check_cotangents(v, dy, dh)
-    return v, start_state(v), dy, dh
+def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = False,
+             name: str | None = None):
+    """Decorator for the body of a VJP of ``family``, as ``_common.ssm_form`` is for a form.
+
+    The public function ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None[, chunk_size])``
+    validates (real dtypes; ``check_cotangents`` for dy and dh), refuses a quadratic form above
+    the memory limit (``quadratic=k`` (T+2, T+2) arrays per sequence, per mode when
+    ``per_mode``), answers T = 0 itself, and calls ``body(x, a, B, C, dy, h0, dh[, Q])`` with
+    plain arrays (h0 and dh (*batch, N, P), zeros by default). The body returns
+    ``(dx, da, dB, dC, dh0)`` in broadcast shapes; :func:`finish` sums them back. ``name``
+    names the public function (default: the body's name).
+    """
+    def wrap(body):
+        chunked = "Q" in inspect.signature(body).parameters
+
+        def vjp(x, a, B, C, dy, dh=None, *, initial_state=None, **chunking):
+            if set(chunking) - ({"chunk_size"} if chunked else set()):
+                raise TypeError(f"{body.__name__}() got unexpected keyword arguments "
+                                f"{sorted(chunking)}")
+            v = check_ssm(family, x, a, B, C, initial_state)
+            dy, dh = check_cotangents(v, dy, dh)
+            rest = dict(Q=check_chunk_size(chunking.get("chunk_size", 64))) if chunked else {}
+            if v.T == 0:
+                return empty_grads(v, dh)
+            if quadratic:
+                lead = (*v.batch, v.N) if per_mode else v.batch
+                check_quadratic(vjp.__name__, lead, v.T + 2, v.dtype, copies=quadratic)
+            return finish(v, *body(v.x, v.a, v.B, v.C, dy, _start_state(v), dh, **rest))
+
+        vjp.__name__ = vjp.__qualname__ = name or body.__name__
+        vjp.__doc__ = body.__doc__
+        vjp.__module__ = body.__module__
+        return vjp
+    return wrap
 
 
 def finish(v, dx, da, dB, dC, dh0) -> Grads:
@@ -74,11 +104,9 @@ def finish(v, dx, da, dB, dC, dh0) -> Grads:
         dh0 = np.zeros((*v.batch, v.N, v.P), dtype=v.dtype)
     else:
         dh0 = sum_to(dh0, v.initial_state.shape)
-    return Grads(sum_to(dx, v.x.shape).astype(v.dtype, copy=False),
-                 sum_to(da, v.a.shape).astype(v.dtype, copy=False),
-                 sum_to(dB, v.B.shape).astype(v.dtype, copy=False),
-                 sum_to(dC, v.C.shape).astype(v.dtype, copy=False),
-                 np.asarray(dh0, dtype=v.dtype))
+    return Grads(*(np.asarray(g, dtype=v.dtype) for g in (
+        sum_to(dx, v.x.shape), sum_to(da, v.a.shape), sum_to(dB, v.B.shape),
+        sum_to(dC, v.C.shape), dh0)))
 
 
 def empty_grads(v, dh) -> Grads:
@@ -128,53 +156,7 @@ def decay_vjp(a, W, e, f, corner):
     return mask_vjp(grid, W_grid)[..., 1:-1]
 
 
-def _scan_grads(family: str, v, h0, dy, dh):
-    """The reverse-time scan; keeps every state (O(T N P) memory: the readable version)."""
-    a = v.a[..., None] if family == "scalar" else v.a    # (..., T, 1) or (..., T, N)
-    hs = [h0]                                            # hs[t + 1] = h_t
-    for t in range(v.T):
-        # h_t = a_t o h_{t-1} + B_t x_t^T
-        hs.append(a[..., t, :, None] * hs[-1] + v.B[..., t, :, None] * v.x[..., t, None, :])
-    shape = (*v.batch, v.T)
-    dx, dB, dC = (np.empty((*shape, k), v.dtype) for k in (v.P, v.N, v.N))
-    da = np.empty((*shape, v.N), v.dtype)
-    g = dh                                               # g = a_{t+1} o G_{t+1}, dh at t = T-1
-    for t in reversed(range(v.T)):
-        # G_t = a_{t+1} o G_{t+1} + C_t dy_t^T
-        G = g + v.C[..., t, :, None] * dy[..., t, None, :]
-        # dx_t = G_t^T B_t,  dB_t = G_t x_t,  dC_t = h_t dy_t
-        dx[..., t, :] = np.einsum("...np,...n->...p", G, v.B[..., t, :])
-        dB[..., t, :] = np.einsum("...np,...p->...n", G, v.x[..., t, :])
-        dC[..., t, :] = np.einsum("...np,...p->...n", hs[t + 1], dy[..., t, :])
-        # da_t = sum_p G_t o h_{t-1}
-        da[..., t, :] = np.sum(G * hs[t], axis=-1)
-        g = a[..., t, :, None] * G
-    if family == "scalar":
-        da = da.sum(axis=-1)
-    return dx, da, dB, dC, g                             # g = a_0 o G_0 = dh_{-1}
-
-
-def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None) -> Grads:
-    """VJP of the scalar scan: the reverse-time scan ``G_{t-1} = a_t G_t + C_{t-1} dy_{t-1}^T``.
-
-    x (..., T, P), a (..., T), B, C (..., T, N), dy (..., T, P), dh and initial_state (..., N, P).
-    dx_t = G_t^T B_t, dB_t = G_t x_t, dC_t = h_t dy_t, da_t = <G_t, h_{t-1}>, dh_{-1} = a_0 G_0.
-    """
-    v, h0, dy, dh = backward_inputs("scalar", x, a, B, C, initial_state, dy, dh)
-    return finish(v, *_scan_grads("scalar", v, h0, dy, dh))
-
-
-def diagonal_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None) -> Grads:
-    """VJP of the diagonal scan: ``G_{t-1} = diag(a_t) G_t + C_{t-1} dy_{t-1}^T`` backward in time.
-
-    Shapes as the forward, a (..., T, N). dx_t = G_t^T B_t, dB_t = G_t x_t, dC_t = h_t dy_t,
-    da[t, n] = sum_p G_t[n, p] h_{t-1}[n, p], dh_{-1} = diag(a_0) G_0.
-    """
-    v, h0, dy, dh = backward_inputs("diagonal", x, a, B, C, initial_state, dy, dh)
-    return finish(v, *_scan_grads("diagonal", v, h0, dy, dh))
-
-
-def chunked_grads(family: str, attention_grads, v, h0, dy, dh, Q: int):
+def chunked_grads(family: str, attention_grads, x, a, B, C, dy, h0, dh, Q: int):
     """The chunked VJP: the attention VJP of every chunk, the chunks linked by the state passing
     run backward (the four steps of the forward, in reverse order).
 
@@ -185,8 +167,9 @@ def chunked_grads(family: str, attention_grads, v, h0, dy, dh, Q: int):
     attention form with initial state H_{c-1} and final-state gradient g_c, so
     ``attention_grads(x_c, a_c, B_c, C_c, dy_c, H_{c-1}, g_c)`` gives its dx, da, dB, dC.
     """
-    a = v.a[..., None] if family == "scalar" else v.a           # (..., T, 1) or (..., T, N)
-    xc, Bc, Cc, dyc = (to_chunks(arr, Q, 0) for arr in (v.x, v.B, v.C, dy))
+    T = x.shape[-2]
+    a = a[..., None] if family == "scalar" else a               # (..., T, 1) or (..., T, N)
+    xc, Bc, Cc, dyc = (to_chunks(arr, Q, 0) for arr in (x, B, C, dy))
     ac = to_chunks(a, Q, 1)                                     # (..., J, Q, 1 | N)
     delta = prefix_products(ac, axis=-2)                        # delta_t = prod_{b_c<=u<=t} a_u
     gamma = suffix_products(ac, axis=-2)                        # gamma_s = prod_{s<u<=e_c} a_u
@@ -201,5 +184,54 @@ def chunked_grads(family: str, attention_grads, v, h0, dy, dh, Q: int):
     # 2., 1. backward: every chunk is an attention form from H_{c-1}, pulled back from g_c
     ac = ac[..., 0] if family == "scalar" else ac
     dx, da, dB, dC, _ = attention_grads(xc, ac, Bc, Cc, dyc, H_prev, g)
-    da = from_chunks(da[..., None], v.T)[..., 0] if family == "scalar" else from_chunks(da, v.T)
-    return from_chunks(dx, v.T), da, from_chunks(dB, v.T), from_chunks(dC, v.T), dh0
+    da = from_chunks(da[..., None], T)[..., 0] if family == "scalar" else from_chunks(da, T)
+    return from_chunks(dx, T), da, from_chunks(dB, T), from_chunks(dC, T), dh0
+
+
+def _scan_grads(family: str, x, a, B, C, dy, h0, dh):
+    """The reverse-time scan; keeps every state (O(T N P) memory: the readable version)."""
+    a = a[..., None] if family == "scalar" else a        # (..., T, 1) or (..., T, N)
+    T = x.shape[-2]
+    hs = [h0]                                            # hs[t + 1] = h_t
+    for t in range(T):
+        # h_t = a_t o h_{t-1} + B_t x_t^T
+        hs.append(a[..., t, :, None] * hs[-1] + B[..., t, :, None] * x[..., t, None, :])
+    lead = (*h0.shape[:-2], T)
+    dx = np.empty((*lead, x.shape[-1]), h0.dtype)
+    dB, dC, da = (np.empty((*lead, h0.shape[-2]), h0.dtype) for _ in range(3))
+    g = dh                                               # g = a_{t+1} o G_{t+1}, dh at t = T-1
+    for t in reversed(range(T)):
+        # G_t = a_{t+1} o G_{t+1} + C_t dy_t^T
+        G = g + C[..., t, :, None] * dy[..., t, None, :]
+        # dx_t = G_t^T B_t,  dB_t = G_t x_t,  dC_t = h_t dy_t
+        dx[..., t, :] = np.einsum("...np,...n->...p", G, B[..., t, :])
+        dB[..., t, :] = np.einsum("...np,...p->...n", G, x[..., t, :])
+        dC[..., t, :] = np.einsum("...np,...p->...n", hs[t + 1], dy[..., t, :])
+        # da_t = sum_p G_t o h_{t-1}
+        da[..., t, :] = np.sum(G * hs[t], axis=-1)
+        g = a[..., t, :, None] * G
+    if family == "scalar":
+        da = da.sum(axis=-1)
+    return dx, da, dB, dC, g                             # g = a_0 o G_0 = dh_{-1}
+
+
+@vjp_form("scalar")
+def scalar_scan_vjp(x, a, B, C, dy, h0, dh):
+    """VJP of the scalar scan: the reverse-time scan ``G_{t-1} = a_t G_t + C_{t-1} dy_{t-1}^T``.
+
+    ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None)``: x, dy (..., T, P), a (..., T),
+    B, C (..., T, N), dh and initial_state (..., N, P). Returns Grads with
+    dx_t = G_t^T B_t, dB_t = G_t x_t, dC_t = h_t dy_t, da_t = <G_t, h_{t-1}>, dh_{-1} = a_0 G_0.
+    """
+    return _scan_grads("scalar", x, a, B, C, dy, h0, dh)
+
+
+@vjp_form("diagonal")
+def diagonal_scan_vjp(x, a, B, C, dy, h0, dh):
+    """VJP of the diagonal scan: ``G_{t-1} = diag(a_t) G_t + C_{t-1} dy_{t-1}^T``, backward in time.
+
+    ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None)``, shapes as the forward, a (..., T, N).
+    Returns Grads with dx_t = G_t^T B_t, dB_t = G_t x_t, dC_t = h_t dy_t,
+    da[t, n] = sum_p G_t[n, p] h_{t-1}[n, p], dh_{-1} = diag(a_0) G_0.
+    """
+    return _scan_grads("diagonal", x, a, B, C, dy, h0, dh)

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import check_chunk_size, check_quadratic
-from .backward import (Grads, backward_inputs, chunked_grads, decay_vjp, empty_grads, finish,
-                       transpose as _t)
+from .backward import chunked_grads, decay_vjp, transpose as _t, vjp_form
 from .masks import one_ss_mask, prefix_products, suffix_products
 
 
@@ -50,25 +48,17 @@ def diagonal_attention_grads(x, a, B, C, dy, h0, dh):
     return dx, da, dB, dC, dh0
 
 
-def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None) -> Grads:
-    """VJP of the diagonal attention form (sum of N heads): each head's mask, transposed.
+#: ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None)``: the attention form's VJP, the same
+#: mask transposed. O(N T^2 P) time, O(N T^2) memory (refused above the quadratic memory limit);
+#: the mask's gradient costs a (T + 2)^3 matmul (``backward.mask_vjp``).
+diagonal_attention_vjp = vjp_form("diagonal", quadratic=6, per_mode=True, name="diagonal_attention_vjp")(diagonal_attention_grads)
 
-    O(N T^2 P) time, O(N T^2) memory (refused above the quadratic memory limit); each mode's
-    mask gradient costs one (T + 2)^3 matmul (``backward.mask_vjp``).
+
+@vjp_form("diagonal")
+def diagonal_chunked_vjp(x, a, B, C, dy, h0, dh, Q):
+    """VJP of the diagonal chunked form: the attention VJP per chunk, the state passing backward.
+
+    ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64)``; see
+    ``backward.chunked_grads``. O(T Q N P) time, O(J N P + N T Q) memory.
     """
-    v, h0, dy, dh = backward_inputs("diagonal", x, a, B, C, initial_state, dy, dh)
-    if v.T == 0:
-        return empty_grads(v, dh)
-    check_quadratic("diagonal_attention_vjp", (*v.batch, v.N), v.T + 2, v.dtype, copies=6)
-    return finish(v, *diagonal_attention_grads(v.x, v.a, v.B, v.C, dy, h0, dh))
-
-
-def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None,
-                         chunk_size=64) -> Grads:
-    """VJP of the diagonal chunked form: the attention VJP per chunk, state passing backward.
-
-    See ``backward.chunked_grads``. O(T Q N P) time, O(J N P + N T Q) memory.
-    """
-    v, h0, dy, dh = backward_inputs("diagonal", x, a, B, C, initial_state, dy, dh)
-    Q = check_chunk_size(chunk_size)
-    return finish(v, *chunked_grads("diagonal", diagonal_attention_grads, v, h0, dy, dh, Q))
+    return chunked_grads("diagonal", diagonal_attention_grads, x, a, B, C, dy, h0, dh, Q)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import check_chunk_size, check_quadratic
-from .backward import (Grads, backward_inputs, chunked_grads, decay_vjp, empty_grads, finish,
-                       transpose as _t)
+from .backward import chunked_grads, decay_vjp, transpose as _t, vjp_form
 from .masks import one_ss_mask, prefix_products, suffix_products
 
 
@@ -47,24 +45,17 @@ def scalar_attention_grads(x, a, B, C, dy, h0, dh):
     return dx, da, dB, dC, dh0
 
 
-def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None) -> Grads:
-    """VJP of the scalar attention form: ``dx = M^T dy + ...``, the same mask transposed.
+#: ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None)``: the attention form's VJP, the same
+#: mask transposed. O(T^2 (N + P)) time, O(T^2) memory (refused above the quadratic memory limit);
+#: the mask's gradient costs a (T + 2)^3 matmul (``backward.mask_vjp``).
+scalar_attention_vjp = vjp_form("scalar", quadratic=6, name="scalar_attention_vjp")(scalar_attention_grads)
 
-    O(T^2 (N + P)) time, O(T^2) memory (refused above the quadratic memory limit); the mask's
-    gradient costs one (T + 2)^3 matmul (``backward.mask_vjp``).
+
+@vjp_form("scalar")
+def scalar_chunked_vjp(x, a, B, C, dy, h0, dh, Q):
+    """VJP of the scalar chunked form: the attention VJP per chunk, the state passing backward.
+
+    ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64)``; see
+    ``backward.chunked_grads``. O(T Q (N + P) + T N P) time, O(J N P + T Q) memory.
     """
-    v, h0, dy, dh = backward_inputs("scalar", x, a, B, C, initial_state, dy, dh)
-    if v.T == 0:
-        return empty_grads(v, dh)
-    check_quadratic("scalar_attention_vjp", v.batch, v.T + 2, v.dtype, copies=6)
-    return finish(v, *scalar_attention_grads(v.x, v.a, v.B, v.C, dy, h0, dh))
-
-
-def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64) -> Grads:
-    """VJP of the scalar chunked form: the attention VJP per chunk, state passing backward.
-
-    See ``backward.chunked_grads``. O(T Q (N + P) + T N P) time, O(J N P + T Q) memory.
-    """
-    v, h0, dy, dh = backward_inputs("scalar", x, a, B, C, initial_state, dy, dh)
-    Q = check_chunk_size(chunk_size)
-    return finish(v, *chunked_grads("scalar", scalar_attention_grads, v, h0, dy, dh, Q))
+    return chunked_grads("scalar", scalar_attention_grads, x, a, B, C, dy, h0, dh, Q)
