@@ -78,6 +78,8 @@ except ModuleNotFoundError as exc:
     MISSING_BACKENDS["numba"] = f"numba is not installed ({exc}); `pip install numba`"
 else:
     register("numba", cpu)
+    from .cpu import backward as _cpu_backward  # noqa: E402
+    register_vjps("numba", _cpu_backward)
 
 from . import gpu  # noqa: E402  (numba-cuda is optional: ssd_edu.gpu guards its import)
 
