@@ -83,7 +83,10 @@ else:
 
 from . import gpu  # noqa: E402  (numba-cuda is optional: ssd_edu.gpu guards its import)
 
-register("cuda", gpu)
+if gpu.unavailable_reason() is None:
+    register("cuda", gpu)
+else:  # the functions still exist in ssd_edu.gpu and raise CudaUnavailableError with this reason
+    MISSING_BACKENDS["cuda"] = gpu.unavailable_reason()
 
 __all__ = [
     "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "register", "oracle",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ssd_edu verify [--full] [--json PATH] [--only ID ...]``.
+"""Command line: ``python -m ssd_edu verify [--full] [--detail ID] [--json PATH] [--only ID ...]``.
 
 Subcommands: ``verify`` (the theorem report; exits 1 if any check fails); ``figures [--out DIR]``
 (regenerates every PNG of figures/); ``bench`` (timings of every implementation; see
@@ -7,31 +7,12 @@ ssd_edu.bench).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
 def _verify(args) -> int:
-    from .theorems import CHECKS, format_table, run_checks
-
-    if args.list:
-        for c in CHECKS.values():
-            print(f"{c.id:<26} {c.reference:<28} {c.statement}")
-        return 0
-    mode = "full" if args.full else "quick"
-    print(f"ssd_edu verify ({mode}): {len(args.only or CHECKS)} checks", flush=True)
-    progress = (lambda r: print(f"  {r.id:<26} {'PASS' if r.passed else 'FAIL'} "
-                                f"({r.seconds:.2f}s)", flush=True)) if args.progress else None
-    try:
-        records = run_checks(args.only, full=args.full, progress=progress)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(format_table(records))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"mode": mode, "records": [r.as_dict() for r in records]}, fh, indent=2)
-    return 0 if all(r.passed for r in records) else 1
+    from .theorems.cli import run_from_args
+    return run_from_args(args)
 
 
 def _figures(args) -> int:
@@ -54,12 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ssd_edu",
                                      description="Structured state-space duality, checked.")
     sub = parser.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("verify", help="run one numerical check per theorem and print a table")
-    v.add_argument("--full", action="store_true", help="larger grids and exhaustive checks")
-    v.add_argument("--json", metavar="PATH", help="also write the records as JSON")
-    v.add_argument("--only", metavar="ID", nargs="+", help="run only these check ids")
-    v.add_argument("--list", action="store_true", help="list the check ids and exit")
-    v.add_argument("--progress", action="store_true", help="print each check as it finishes")
+    v = sub.add_parser("verify", help="check every result of the paper and print a report")
+    from .theorems.cli import add_arguments
+    add_arguments(v)
     v.set_defaults(func=_verify)
     f = sub.add_parser("figures", help="regenerate every figure (PNG) with fixed seeds")
     f.add_argument("--out", metavar="DIR", default="figures", help="output folder (default: figures)")

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .structure import check_width
+from .structure import Dual, DualCheck, NoDualError, check_width
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,48 +285,64 @@ def _sub(F: list, s: int, e: int) -> list:
     return [row[s:e] for row in F[s:e]]
 
 
-def _dual_check(F: list, N: int) -> tuple:
+def _dual_check(F: list, N: int) -> DualCheck:
     blocks = _blocks(F)
     nus = [len(_new_columns_int(_integer_rows(_sub(F, s, e)))) for s, e in blocks]
     for (s, e), k in zip(blocks, nus):
         if k > N:
-            return (False, f"block [{s}, {e}) has {k} new columns > N = {N}", blocks, nus)
-    return (True, f"{len(blocks)} block(s), at most {max(nus, default=0)} new columns <= "
-            f"N = {N}", blocks, nus)
+            return DualCheck(False, f"block [{s}, {e}) (rows and columns {s}..{e - 1}) has {k} "
+                             f"new columns > N = {N}; no 1-SS dual narrower than {max(nus)} "
+                             f"exists", N, blocks, nus)
+    return DualCheck(True, f"M splits into {len(blocks)} block(s) with at most "
+                     f"{max(nus, default=0)} new columns each <= N = {N}", N, blocks, nus)
 
 
-def has_one_ss_dual(M, N) -> tuple:
-    """Theorem 4.1 exactly: ``(ok, reason, blocks, nu_per_block)``."""
+def has_one_ss_dual(M, N) -> DualCheck:
+    """Theorem 4.1 exactly: a :class:`ssd_edu.structure.DualCheck` (truthy iff a width-N 1-SS
+    dual exists; ``reason``, ``blocks``, ``nu`` per block, ``min_width``), as the float twin."""
     N = check_width(N)
     return _dual_check(as_fractions(M), N)
 
 
-def one_ss_dual(M, N) -> tuple:
-    """The exact dual ``(a, Q, K)``: lists of Fractions with ``1SS(a) o (Q K^T) == M`` exactly.
+def one_ss_dual(M, N) -> Dual:
+    """The exact dual: a :class:`ssd_edu.structure.Dual` ``(a, Q, K)`` of lists of Fractions
+    with ``1SS(a) o (Q K^T) == M`` exactly (``error`` is 0.0, checked by rebuilding M).
 
     a: T entries (0 at split points, 1 elsewhere); Q, K: T rows of N entries. Per block,
     Q_k = R_k[:, new] and K_k^T the coefficients of every column in the new ones, padded with
-    zero columns to width N. Raises ValueError when some block has more than N new columns.
+    zero columns to width N. Raises :class:`ssd_edu.structure.NoDualError` (a ValueError)
+    naming the block when some block has more than N new columns, as the float twin does.
     """
     N = check_width(N)
     F = as_fractions(M)
-    ok, reason, blocks, nus = _dual_check(F, N)
-    if not ok:
-        raise ValueError(f"M has no 1-SS masked-attention dual of width N = {N}: {reason}")
+    verdict = _dual_check(F, N)
+    if not verdict.ok:
+        raise NoDualError(f"M has no 1-SS masked-attention dual of width N = {N}: "
+                          f"{verdict.reason}")
     T = len(F)
     a = [Fraction(1)] * T
     Q = [[Fraction(0)] * N for _ in range(T)]
     K = [[Fraction(0)] * N for _ in range(T)]
-    for s, e in blocks:
+    for s, e in verdict.blocks:
         if s > 0:
-            a[s] = Fraction(0)
+            a[s] = Fraction(0)  # a split point: 1SS(a)[t:, :t] = 0 (Lemma 4.1)
         R, new, coeff = _completion(_sub(F, s, e))
         Kb = _factor(new, coeff)
         for i in range(e - s):
             for k, c in enumerate(new):
                 Q[s + i][k] = R[i][c]
                 K[s + i][k] = Kb[i][k]
-    return a, Q, K
+    return Dual(a, Q, K, dual_error(F, a, Q, K), N)
+
+
+def dual_error(M, a, Q, K) -> float:
+    """``max|1SS(a) o (Q K^T) - M| / max|M|`` computed exactly (0 when M = 0), as a float."""
+    F = as_fractions(M)
+    R = masked_attention(a, Q, K)
+    diff = max((abs(R[i][j] - F[i][j]) for i in range(len(F)) for j in range(len(F))),
+               default=Fraction(0))
+    scale = max((abs(x) for row in F for x in row), default=Fraction(0))
+    return float(diff / scale) if scale else float(diff)
 
 
 def audit(M) -> dict:
@@ -426,5 +442,5 @@ def lower_01_matrices(T: int):
 
 __all__ = ["as_fractions", "rank", "ss_rank", "new_columns", "nu", "min_completion_rank",
            "split_points", "split_blocks", "solve", "completion", "has_one_ss_dual",
-           "one_ss_dual", "one_ss_mask", "masked_attention", "diagonal_kernel",
+           "one_ss_dual", "dual_error", "one_ss_mask", "masked_attention", "diagonal_kernel",
            "lower_01_matrices"]

@@ -25,12 +25,20 @@ Tolerances (THEORY.md 5.6), all scaled to the matrix:
   default (eps of the input dtype). Both ranks of a pair ``M[t:, :t+1]``, ``M[t:, :t]`` use
   this one threshold; since singular values interlace when a column is appended, each
   new-column indicator is then 0 or 1.
-* **Split points.** The crossing block counts as zero iff ``max|M[t:, :t]| <= split_tol *
-  max|M|``. The default ``split_tol = 0`` is the exact zero test, right when the zeros come
-  from zero decays (an IEEE product with an exact 0 is exactly 0). Pass e.g. ``1e-12`` for
-  matrices whose zeros carry rounding noise.
+* **Split points** use the same threshold: t is a split point iff the crossing block
+  ``M[t:, :t]`` has rank 0 under the threshold of the pair it belongs to, i.e.
+  ``s_max(M[t:, :t]) <= rtol * s_max(M[t:, :t+1])``. Exact zeros (from zero decays: an IEEE
+  product with an exact 0 is exactly 0) always split. So a crossing block that the rank test
+  treats as zero is a split point, and the verdict of :func:`has_one_ss_dual` agrees with
+  exact arithmetic on such matrices: ``[[1, 0], [1e-20, 1]]`` splits at t = 1 and has a
+  width-1 dual (an exact zero test would see nu = 2 and no split, so no width-1 dual). Pass
+  ``split_tol`` (a number) for the other test, ``max|M[t:, :t]| <= split_tol * max|M|``;
+  ``split_tol = 0`` is the exact zero test of Lemma 4.1.
 * **Lower triangularity.** Entries above the diagonal must be at most ``64 * eps * max|M|``
   in magnitude; they are then ignored (the functions read ``tril(M)``).
+* **Complex kernels** are accepted (ranks over C equal ranks over R for a real matrix). An
+  imaginary part within ``64 * eps * max|M|`` (the residue of conjugate-pair modes computed in
+  complex arithmetic) is dropped, so such a kernel is treated as the real matrix it is.
 
 Where float ranks are trustworthy: T <= 256 with decays >= 0.9 (>= 0.99 up to T = 512); beyond
 that, tiny mask entries (products of many decays) fall under any tolerance, and only exact
@@ -38,20 +46,32 @@ arithmetic (:mod:`ssd_edu.exact`) decides.
 """
 from __future__ import annotations
 
-import operator
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .reference.masks import one_ss_mask
-from .validation import as_array
+from .validation import as_array, check_kernel, check_positive_int
 
 #: Entries above the diagonal may be this many eps times max|M| before M is refused.
 UPPER_RTOL_EPS = 64
 
 
+#: A constructed dual reproducing M worse than this (relative error) warns.
+DUAL_RTOL = 1e-9
+#: When the dual is poor, crossing blocks with max|M[t:, :t]| <= NEAR_SPLIT * max|M| are cut
+#: too (a zero decay there), which costs at most that error and shortens the blocks.
+NEAR_SPLIT = 1e-2 * DUAL_RTOL
+
+
 class NoDualError(ValueError):
-    """Raised by :func:`one_ss_dual` when M has no 1-SS masked-attention dual of width N."""
+    """Raised by :func:`one_ss_dual` (and ``exact.one_ss_dual``) when M has no 1-SS
+    masked-attention dual of width N."""
+
+
+class PoorDualWarning(UserWarning):
+    """A constructed dual reproduces M only to a relative error above :data:`DUAL_RTOL`."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -59,18 +79,26 @@ class NoDualError(ValueError):
 
 
 def check_lower(M, name: str = "M") -> tuple:
-    """Validate a (T, T) lower-triangular real matrix; return ``(tril(M) as float64, eps)``.
+    """Validate a (T, T) lower-triangular matrix; return ``(tril(M), eps)``.
 
-    Raises TypeError for non-numeric or complex dtypes, ValueError (naming ``name``) for a
-    non-square shape, non-finite entries, or entries above the diagonal larger than
+    The result is float64, or complex128 for a complex M whose imaginary part exceeds
+    ``UPPER_RTOL_EPS * eps * max|M|`` (a smaller one is dropped: module docstring).
+    Raises TypeError for non-numeric dtypes, ValueError (naming ``name``) for a non-square
+    shape, non-finite entries, or entries above the diagonal larger than
     ``UPPER_RTOL_EPS * eps * max|M|``. ``eps`` is the machine epsilon of the input dtype
     (float64 for integer input).
     """
-    arr = as_array(name, M)
+    arr = as_array(name, M, allow_complex=True)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise ValueError(f"{name} has shape {tuple(arr.shape)}; expected a square (T, T) matrix")
     eps = float(np.finfo(arr.dtype).eps)
-    arr = arr.astype(np.float64, copy=False)
+    if np.iscomplexobj(arr):
+        arr = arr.astype(np.complex128, copy=False)
+        limit = UPPER_RTOL_EPS * eps * float(np.max(np.abs(arr), initial=0.0))
+        if float(np.max(np.abs(arr.imag), initial=0.0)) <= limit:
+            arr = arr.real  # a real kernel computed in complex arithmetic
+    else:
+        arr = arr.astype(np.float64, copy=False)
     if arr.size:
         scale = float(np.max(np.abs(arr)))
         upper = np.abs(np.triu(arr, 1))
@@ -85,17 +113,8 @@ def check_lower(M, name: str = "M") -> tuple:
 
 
 def check_width(N, name: str = "N") -> int:
-    """A dual width / state size must be an integer >= 1."""
-    if isinstance(N, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer >= 1, got {N!r}")
-    try:
-        n = operator.index(N)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer >= 1, got {N!r} "
-                        f"({type(N).__name__})") from None
-    if n < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {n}")
-    return n
+    """A dual width / state size must be an integer >= 1 (``validation.check_positive_int``)."""
+    return check_positive_int(name, N)
 
 
 def _check_tol(name: str, value, allow_none: bool) -> float | None:
@@ -220,33 +239,65 @@ def min_completion_rank(M, rtol: float | None = None) -> int:
 # Split points and blocks (Lemma 4.1)
 
 
-def split_points(M, split_tol: float = 0.0) -> list:
-    """The t in 1..T-1 where the crossing block vanishes: ``max|M[t:, :t]| <= split_tol max|M|``.
+def _crossing_max(A: np.ndarray) -> np.ndarray:
+    """``crossing[t - 1] = max|M[t:, :t]|`` for t = 1..T-1 from ``A = |M|``, in O(T^2)."""
+    T = A.shape[0]
+    # below[t, s] = max_{t' >= t} |M[t', s]|
+    below = np.maximum.accumulate(A[::-1], axis=0)[::-1]
+    # crossing[t] = max_{s < t} below[t, s] = max|M[t:, :t]|
+    return np.maximum.accumulate(below, axis=1)[np.arange(1, T), np.arange(T - 1)]
 
-    M: (T, T) lower triangular. Default ``split_tol = 0``: the exact zero test (module
-    docstring). Cost O(T^2): a suffix maximum over rows, then a prefix maximum over columns.
-    """
-    L, _ = check_lower(M)
-    split_tol = _check_tol("split_tol", split_tol, False)
+
+def _split_points(L: np.ndarray, eps: float, rtol, split_tol) -> list:
     T = L.shape[0]
     if T < 2:
         return []
     A = np.abs(L)
-    # below[t, s] = max_{t' >= t} |M[t', s]|
-    below = np.maximum.accumulate(A[::-1], axis=0)[::-1]
-    # crossing[t] = max_{s < t} below[t, s] = max|M[t:, :t]|
-    crossing = np.maximum.accumulate(below, axis=1)[np.arange(1, T), np.arange(T - 1)]
-    limit = split_tol * float(np.max(A))
-    return [t for t in range(1, T) if crossing[t - 1] <= limit]
+    crossing = _crossing_max(A)
+    if split_tol is not None:  # the absolute test against max|M|
+        limit = split_tol * float(np.max(A))
+        return [t for t in range(1, T) if crossing[t - 1] <= limit]
+    # frob2[t, c] = sum_{i >= t, j <= c} |M[i, j]|^2, so ||M[t:, :t+1]||_F^2 = frob2[t, t]
+    frob2 = np.cumsum(np.cumsum(A * A, axis=1)[::-1], axis=0)[::-1]
+    out = []
+    for t in range(1, T):
+        if crossing[t - 1] == 0:
+            out.append(t)  # an exact zero crossing block
+            continue
+        incl = L[t:, : t + 1]
+        r = eps * max(incl.shape) if rtol is None else rtol
+        # cheap rejection: s_max(M[t:, :t]) >= max entry, s_max(incl) <= Frobenius norm
+        if crossing[t - 1] > r * np.sqrt(frob2[t, t]):
+            continue
+        # rank M[t:, :t] == 0 under the pair's threshold rtol * s_max(M[t:, :t+1])
+        if np.linalg.norm(L[t:, :t], 2) <= r * np.linalg.norm(incl, 2):
+            out.append(t)
+    return out
 
 
-def split_blocks(M, split_tol: float = 0.0) -> list:
+def split_points(M, split_tol: float | None = None, rtol: float | None = None) -> list:
+    """The t in 1..T-1 where the crossing block ``M[t:, :t]`` vanishes.
+
+    M: (T, T) lower triangular. Default (``split_tol=None``): the crossing block has rank 0
+    under the rank threshold of its pair, ``s_max(M[t:, :t]) <= rtol * s_max(M[t:, :t+1])``
+    with the rank tolerance ``rtol`` of :func:`new_columns` (module docstring), so splits and
+    new columns never contradict each other. With a number ``split_tol``:
+    ``max|M[t:, :t]| <= split_tol * max|M|`` (``split_tol = 0``: the exact zero test).
+    Cost O(T^2), plus two matrix norms for each t whose crossing block is nearly zero.
+    """
+    L, eps = check_lower(M)
+    split_tol = _check_tol("split_tol", split_tol, True)
+    rtol = _check_tol("rtol", rtol, True)
+    return _split_points(L, eps, rtol, split_tol)
+
+
+def split_blocks(M, split_tol: float | None = None, rtol: float | None = None) -> list:
     """The finest consecutive blocks ``[(start, stop), ...]`` with M = blockdiag(M_k).
 
     ``M_k = M[start:stop, start:stop]``; the blocks cut [0, T) at :func:`split_points`.
     """
     L, _ = check_lower(M)
-    cuts = [0, *split_points(L, split_tol), L.shape[0]]
+    cuts = [0, *split_points(L, split_tol, rtol), L.shape[0]]
     return [(cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1) if cuts[k + 1] > cuts[k]]
 
 
@@ -278,7 +329,7 @@ class DualCheck:
 
 
 def _dual_check(L, N, rtol, split_tol) -> DualCheck:
-    blocks = split_blocks(L, split_tol)
+    blocks = split_blocks(L, split_tol, rtol)
     nus, news = [], []
     for start, stop in blocks:
         cols = new_columns(L[start:stop, start:stop], rtol)
@@ -294,7 +345,8 @@ def _dual_check(L, N, rtol, split_tol) -> DualCheck:
                      f"{max(nus, default=0)} new columns each <= N = {N}", N, blocks, nus)
 
 
-def has_one_ss_dual(M, N, rtol: float | None = None, split_tol: float = 0.0) -> DualCheck:
+def has_one_ss_dual(M, N, rtol: float | None = None,
+                    split_tol: float | None = None) -> DualCheck:
     """Theorem 4.1: do ``a`` and ``Q, K`` of width N with ``M = 1SS(a) o (Q K^T)`` exist?
 
     Yes iff (i) M is block diagonal over its finest split blocks (always true of the finest
@@ -304,8 +356,8 @@ def has_one_ss_dual(M, N, rtol: float | None = None, split_tol: float = 0.0) -> 
     """
     L, _ = check_lower(M)
     N = check_width(N)
-    return _dual_check(L, N, _check_tol("rtol", rtol, True), _check_tol("split_tol", split_tol,
-                                                                         False))
+    return _dual_check(L, N, _check_tol("rtol", rtol, True),
+                       _check_tol("split_tol", split_tol, True))
 
 
 def min_rank_completion(M, rtol: float | None = None) -> tuple:
@@ -342,18 +394,48 @@ def min_rank_completion(M, rtol: float | None = None) -> tuple:
             new.append(t)  # R[:t, t] = 0
             continue
         # alpha = pinv_thr(M[t:, :t]) M[t:, t]: M[t:, :t] alpha = M[t:, t] up to the tolerance
-        alpha = Vt[keep].T @ ((U[:, keep].T @ L[t:, t]) / s[keep])
+        alpha = Vt[keep].conj().T @ ((U[:, keep].conj().T @ L[t:, t]) / s[keep])
         # R[:t, t] = R[:t, :t] alpha, so that R[:, t] = R[:, :t] alpha
         R[:t, t] = R[:t, :t] @ alpha
     return R, new
 
 
-def one_ss_dual(M, N, rtol: float | None = None, split_tol: float = 0.0) -> tuple:
-    """The constructive dual of Theorem 4.1: ``(a, Q, K)`` with ``1SS(a) o (Q K^T) == M``.
+@dataclass(frozen=True)
+class Dual:
+    """A 1-SS masked-attention dual of M: ``1SS(a) o (Q K^T)`` reproduces M.
+
+    a: (T,) decays, 0 at the split points and 1 elsewhere; Q, K: (T, N); error: the relative
+    reconstruction error ``max|1SS(a) o (Q K^T) - M| / max|M|`` (0 for M = 0, exactly 0 from
+    :func:`ssd_edu.exact.one_ss_dual`); N: the width. Unpacks as ``a, Q, K = dual``.
+    """
+
+    a: object
+    Q: object
+    K: object
+    error: float
+    N: int
+
+    def __iter__(self):
+        return iter((self.a, self.Q, self.K))
+
+
+def _warn_if_poor(error: float, what: str, why: str) -> None:
+    if error > DUAL_RTOL:
+        warnings.warn(f"{what} reproduces M only to relative error {error:.2g} (> {DUAL_RTOL:g}): "
+                      f"{why}", PoorDualWarning, stacklevel=3)
+
+
+def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None) -> Dual:
+    """The constructive dual of Theorem 4.1: a :class:`Dual` ``(a, Q, K)`` with
+    ``1SS(a) o (Q K^T) == M``, and its relative reconstruction error.
 
     M: (T, T) lower triangular; N: the width, integer >= 1. Returns a (T,) with a = 0 at
     the split points and 1 elsewhere, and Q, K (T, N), such that
-    ``one_ss_mask(a) * (Q @ K.T)`` equals M on and below the diagonal (and 0 above).
+    ``one_ss_mask(a) * (Q @ K.T)`` equals M on and below the diagonal (and 0 above), up to
+    ``dual.error``. When that error exceeds :data:`DUAL_RTOL` and M has crossing blocks below
+    ``NEAR_SPLIT * max|M|``, a dual cut there too is tried and kept if better (a decay
+    of 1e-12 is not a zero, but cutting it costs less than completing across it); a
+    :class:`PoorDualWarning` says why when the error is still above :data:`DUAL_RTOL`.
 
     Steps (THEORY.md 3.8): split M into its finest blocks; complete each block to rank
     ``nu(M_k)`` (:func:`min_rank_completion`); factor the completion by a truncated SVD,
@@ -362,7 +444,7 @@ def one_ss_dual(M, N, rtol: float | None = None, split_tol: float = 0.0) -> tupl
     some ``nu(M_k) > N``.
 
     Cost: a rank test and a solve on a (T - t) x t matrix per column, O(T^3) each and about
-    O(T^4) in total, against O(T N P) for running the SSM itself.
+    O(T^4) in total, against O(T N P) for running the SSM itself (Remark 4.4).
 
     Numerical limits: the completion's upper entries grow like inverse decay products, so the
     reconstruction is accurate (error ~1e-12) for mild decays (T = 128, N = 8, decays in
@@ -372,38 +454,140 @@ def one_ss_dual(M, N, rtol: float | None = None, split_tol: float = 0.0) -> tupl
     L, _ = check_lower(M)
     N = check_width(N)
     rtol = _check_tol("rtol", rtol, True)
-    split_tol = _check_tol("split_tol", split_tol, False)
+    split_tol = _check_tol("split_tol", split_tol, True)
     verdict = _dual_check(L, N, rtol, split_tol)
     if not verdict.ok:
         raise NoDualError(f"M has no 1-SS masked-attention dual of width N = {N}: "
                           f"{verdict.reason}")
+    dual, biggest = _build_dual(L, N, rtol, verdict)
+    if dual.error > DUAL_RTOL and split_tol is None:
+        # a crossing block of relative size below NEAR_SPLIT costs at most that much error
+        # when cut, and cutting shortens the blocks whose completion blew up
+        near = _dual_check(L, N, rtol, NEAR_SPLIT)
+        if near.ok and len(near.blocks) > len(verdict.blocks):
+            other, other_big = _build_dual(L, N, rtol, near)
+            if other.error < dual.error:
+                dual, biggest = other, other_big
+    _warn_if_poor(dual.error, f"the width-{N} dual", f"the completion's entries reach "
+                  f"{biggest:.2g} against max|M| = {float(np.max(np.abs(L), initial=0.0)):.2g}; "
+                  f"they grow like inverse decay products inside a block (THEORY.md 3.8), so "
+                  f"rounding is amplified. Exact arithmetic (ssd_edu.exact.one_ss_dual) or "
+                  f"shorter blocks avoid it")
+    return dual
+
+
+def _build_dual(L, N, rtol, verdict) -> tuple:
+    """Complete and factor every block of ``verdict``: ``(Dual, max |completion entry|)``."""
     T = L.shape[0]
     a = np.ones(T)
-    Q = np.zeros((T, N))
-    K = np.zeros((T, N))
+    Q = np.zeros((T, N), dtype=L.dtype)
+    K = np.zeros((T, N), dtype=L.dtype)
+    biggest = 0.0
     for (start, stop), r in zip(verdict.blocks, verdict.nu):
         if start > 0:
             a[start] = 0.0  # a split point: 1SS(a)[t:, :t] = 0 (Lemma 4.1)
         if r == 0:
             continue
         R, _ = min_rank_completion(L[start:stop, start:stop], rtol)
+        biggest = max(biggest, float(np.max(np.abs(R))))
         U, s, Vt = np.linalg.svd(R)
         root = np.sqrt(s[:r])
         # R_k ~ (U_r S_r^1/2)(V_r S_r^1/2)^T, rank nu(M_k) <= N
         Q[start:stop, :r] = U[:, :r] * root
         K[start:stop, :r] = Vt[:r].T * root
-    return a, Q, K
+    return Dual(a, Q, K, dual_error(L, a, Q, K), N), biggest
 
 
 def dual_error(M, a, Q, K) -> float:
-    """``max|1SS(a) o (Q K^T) - M| / max(1, max|M|)``: how well a dual reproduces M."""
+    """``max|1SS(a) o (Q K^T) - M| / max|M|`` (0 when M = 0): how well a dual reproduces M."""
     L, _ = check_lower(M)
     R = one_ss_mask(np.asarray(a, dtype=np.float64)) * (np.asarray(Q) @ np.asarray(K).T)
     if L.size == 0:
         return 0.0
-    return float(np.max(np.abs(R - L))) / max(1.0, float(np.max(np.abs(L))))
+    diff = float(np.max(np.abs(R - L)))
+    scale = float(np.max(np.abs(L)))
+    return diff / scale if scale > 0 else diff
+
+
+# --------------------------------------------------------------------------------------------
+# Beyond diagonal A_t: the invertible rewrite (THEORY.md 8.1) and realization (8.2)
+
+
+def general_single_mask(A, B, C) -> tuple:
+    """The corollary of Theorem 4.1 for invertible ``A_t``: ``(C', B')`` with
+    ``general_kernel(A, B, C) == tril(C' B'^T)``, one causal mask of width N.
+
+    A: (..., T, N, N); B, C: (..., T, N). With ``Phi_t = A_t A_{t-1} ... A_1`` (``Phi_0 = I``)::
+
+        M[t, s] = C_t^T A_t ... A_{s+1} B_s = C_t^T Phi_t Phi_s^{-1} B_s
+        C'_t = Phi_t^T C_t,   B'_s = Phi_s^{-1} B_s
+
+    so ``nu(M) <= N`` and a width-N 1-SS dual exists: invertibility, not diagonality, is what
+    a dual needs. A_0 never enters M. Raises ValueError naming the step when some A_t
+    (t >= 1) is singular. Like :func:`ssd_edu.reference.diagonal_single_mask` it divides by
+    decay products, so it is a proof device, usable only at short T.
+    """
+    v = check_kernel("general", A, B, C, allow_complex=True)
+    A_, B_, C_ = v.a, v.B, v.C
+    N = A_.shape[-1]
+    for t in range(1, v.T):
+        ranks = np.linalg.matrix_rank(A_[..., t, :, :])
+        if np.any(ranks < N):
+            raise ValueError(f"A[{t}] is singular (rank {int(np.min(ranks))} < N = {N}); the "
+                             f"rewrite needs every A_t, t >= 1, invertible")
+    Phi = np.broadcast_to(np.eye(N, dtype=v.dtype), (*v.batch, N, N)).copy()
+    Cp = np.empty((*v.batch, v.T, N), dtype=v.dtype)
+    Bp = np.empty((*v.batch, v.T, N), dtype=v.dtype)
+    for t in range(v.T):
+        if t > 0:
+            Phi = A_[..., t, :, :] @ Phi  # Phi_t = A_t Phi_{t-1}
+        # C'_t = Phi_t^T C_t;  B'_t = Phi_t^{-1} B_t
+        Cp[..., t, :] = np.einsum("...nm,...n->...m", Phi, C_[..., t, :])
+        Bp[..., t, :] = np.linalg.solve(Phi, B_[..., t, :, None])[..., 0]
+    return Cp, Bp
+
+
+def realize(M, N, rtol: float | None = None) -> tuple:
+    """A state-N time-varying SSM whose kernel is M (N-SS => SSS; Dao & Gu Prop. 3.4).
+
+    M: (T, T) lower triangular with ``ss_rank(M) <= N``; N: integer >= 1. Returns
+    ``(A, B, C)``, A (T, N, N), B and C (T, N), with ``general_kernel(A, B, C) == M`` up to
+    rounding (THEORY.md 8.2). For each t, factor the inclusive block
+    ``K_t = M[t:, :t+1] = O_t R_t`` (truncated SVD, the rank tolerance of :func:`ss_rank`,
+    O_t with r_t <= N orthonormal columns) and take the state ``h_t = R_t x[:t+1]``::
+
+        C_t = O_t[0, :]              (y_t = K_t[0] x[:t+1])
+        B_t = R_t[:, t]
+        A_t = O_t^H O_{t-1}[1:, :]   (R_t[:, :t] = O_t^H K_{t-1}[1:] = A_t R_{t-1})
+
+    padded with zeros to N x N (A_0 = 0: it never enters M). Raises ValueError naming the
+    inclusive block whose rank exceeds N. Cost: one SVD per t, O(T^4) in all.
+    """
+    L, eps = check_lower(M)
+    N = check_width(N)
+    rtol = _check_tol("rtol", rtol, True)
+    T = L.shape[0]
+    A = np.zeros((T, N, N), dtype=L.dtype)
+    B = np.zeros((T, N), dtype=L.dtype)
+    C = np.zeros((T, N), dtype=L.dtype)
+    O_prev = np.zeros((T + 1, 0), dtype=L.dtype)
+    for t in range(T):
+        K_t = L[t:, : t + 1]
+        U, s, Vh = np.linalg.svd(K_t, full_matrices=False)
+        r = int(np.sum(s > _threshold(s, K_t.shape, rtol, eps))) if s[0] > 0 else 0
+        if r > N:
+            raise ValueError(f"M is not {N}-semiseparable: its inclusive block M[{t}:, :{t + 1}] "
+                             f"has rank {r} > N = {N}, so no state-{N} SSM has kernel M (use "
+                             f"N >= ss_rank(M))")
+        O, R = U[:, :r], s[:r, None] * Vh[:r]            # K_t = O_t R_t
+        C[t, :r] = O[0]
+        B[t, :r] = R[:, t]
+        A[t, :r, : O_prev.shape[1]] = O.conj().T @ O_prev[1:]
+        O_prev = O
+    return A, B, C
 
 
 __all__ = ["ss_rank", "new_columns", "nu", "min_completion_rank", "split_points",
            "split_blocks", "has_one_ss_dual", "DualCheck", "min_rank_completion",
-           "one_ss_dual", "dual_error", "NoDualError", "check_lower", "check_width"]
+           "one_ss_dual", "Dual", "dual_error", "NoDualError", "PoorDualWarning", "DUAL_RTOL",
+           "general_single_mask", "realize", "check_lower", "check_width"]

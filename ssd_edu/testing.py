@@ -167,6 +167,51 @@ def assert_close(name: str, expected, got, tol: float | None = None, dtype=None)
     return err
 
 
+# --------------------------------------------------------------------------------------------
+# One harness for every registered implementation
+
+
+def keys(backend: str | None = None, family: str | None = None, form: str | None = None) -> list:
+    """Registered ``"{backend}.{family}.{form}"`` keys, sorted, filtered by any part given."""
+    from . import IMPLEMENTATIONS
+    want = (backend, family, form)
+    return sorted(k for k in IMPLEMENTATIONS
+                  if all(w is None or w == part for w, part in zip(want, k.split("."))))
+
+
+def call(key: str, inputs: dict, chunk_size: int | None = None, **override):
+    """Call implementation ``key`` on ``inputs`` (a :func:`make_inputs` dict, entries replaced
+    by ``override``) with its proper arguments: ``chunk_size`` goes only to the forms that take
+    one (their default when None). Returns what the implementation returns, ``(y, h)``."""
+    import inspect
+
+    from . import IMPLEMENTATIONS
+    fn = IMPLEMENTATIONS[key]
+    args = {**inputs, **override}
+    kwargs = {}
+    if chunk_size is not None and "chunk_size" in inspect.signature(fn).parameters:
+        kwargs["chunk_size"] = chunk_size
+    return fn(args["x"], args["a"], args["B"], args["C"], initial_state=args["initial_state"],
+              **kwargs)
+
+
+def check_against_oracle(key: str, inputs: dict, chunk_size: int | None = None,
+                         label: str = "") -> float:
+    """Assert that ``key`` matches the float64 recurrence of its family on y and the final
+    state, at the tolerance of the inputs' dtype, and returns arrays of that dtype.
+    Returns the larger of the two errors."""
+    from . import oracle
+    y, h = call(key, inputs, chunk_size)
+    y, h = np.asarray(y), np.asarray(h)
+    y0, h0 = oracle(key.split(".")[1])(**as_float64(inputs))
+    dtype = np.result_type(*[v for v in inputs.values() if v is not None])
+    where = f"{key} {label}".strip()
+    if y.dtype != dtype or h.dtype != dtype:
+        raise AssertionError(f"{where}: returned y {y.dtype}, h {h.dtype}; expected {dtype}")
+    return max(assert_close(f"{where} y", y0, y, dtype=dtype),
+               assert_close(f"{where} final state", h0, h, dtype=dtype))
+
+
 def finite_difference_grads(family: str, inputs: dict, dy, dh, eps: float = 1e-6) -> dict:
     """Central differences of ``<dy, y> + <dh, h_{T-1}>`` of the float64 oracle, entry by entry.
 

@@ -4,7 +4,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from ssd_edu import exact
+from ssd_edu import exact, structure
 from ssd_edu.reference import diagonal_kernel, one_ss_mask
 from ssd_edu.testing import make_inputs
 
@@ -69,9 +69,10 @@ def test_exact_dual_reproduces_M(M, N):
 
 
 def test_exact_dual_refused_when_too_narrow():
-    ok, reason, blocks, nus = exact.has_one_ss_dual(REMARK, 2)
-    assert not ok and nus == [3] and "3 new columns > N = 2" in reason
-    with pytest.raises(ValueError, match="no 1-SS masked-attention dual of width N = 2"):
+    verdict = exact.has_one_ss_dual(REMARK, 2)
+    assert isinstance(verdict, structure.DualCheck)
+    assert not verdict and verdict.nu == [3] and "3 new columns > N = 2" in verdict.reason
+    with pytest.raises(structure.NoDualError, match="no 1-SS masked-attention dual of width N = 2"):
         exact.one_ss_dual(REMARK, 2)
     with pytest.raises(ValueError, match="N must be an integer >= 1"):
         exact.one_ss_dual(REMARK, 0)

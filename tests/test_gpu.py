@@ -15,7 +15,7 @@ import pytest
 
 import ssd_edu
 from ssd_edu import gpu
-from ssd_edu.gpu import kernels as K
+from ssd_edu.gpu import _matmul
 from ssd_edu.testing import as_float64, assert_close, make_inputs
 
 pytestmark = pytest.mark.skipif(not gpu.cuda_available(),
@@ -65,6 +65,7 @@ def check(name, d, y, h, dtype):
 
 
 def test_registry_has_every_cuda_form():
+    assert "cuda" not in ssd_edu.MISSING_BACKENDS
     assert set(CUDA_FORMS) == {f"cuda.{f}.{g}" for f in ssd_edu.FAMILIES for g in ssd_edu.FORMS}
     assert ssd_edu.IMPLEMENTATIONS["cuda.scalar.chunked"] is gpu.scalar_chunked
 
@@ -197,7 +198,7 @@ def test_matmul_kernel():
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((6, 5)), rng.standard_normal((5, 7))
     out = cuda.device_array((6, 7))
-    K._matmul_kernel[4, (TILE, TILE), 0, K.shared_matmul(TILE) * 8](
+    _matmul.matmul_kernel[4, (TILE, TILE), 0, _matmul.shared_matmul(TILE) * 8](
         cuda.to_device(A), cuda.to_device(B), out, TILE)
     assert_close("A @ B", A @ B, out.copy_to_host())
 
@@ -205,7 +206,7 @@ def test_matmul_kernel():
 def test_timing_helpers_run():
     from ssd_edu.gpu import timing
 
-    assert timing.cuda_available()
+    assert gpu.cuda_available()
     d = make_inputs("scalar", 6, N=2, P=2, seed=1)
     res = timing.time_cuda(gpu.scalar_chunked, (d["x"], d["a"], d["B"], d["C"]),
                            {"chunk_size": 4, "initial_state": d["initial_state"]}, repeats=2)
@@ -239,10 +240,14 @@ def test_without_gpu_and_without_simulator_a_clear_error():
         import ssd_edu
         from ssd_edu import gpu
         assert not gpu.cuda_available()
+        # not registered, and MISSING_BACKENDS says why (the one probe's words)
+        assert not [k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("cuda.")]
+        assert ssd_edu.MISSING_BACKENDS["cuda"] == gpu.unavailable_reason(), ssd_edu.MISSING_BACKENDS
+        assert "NUMBA_ENABLE_CUDASIM=1" in ssd_edu.MISSING_BACKENDS["cuda"]
         x = np.zeros((3, 2)); a = np.ones(3); B = C = np.ones((3, 2))
-        for name in sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("cuda.")):
+        for name in [f"{f}_{g}" for f in ssd_edu.FAMILIES for g in ssd_edu.FORMS]:
             try:
-                ssd_edu.IMPLEMENTATIONS[name](x, a if "scalar" in name else B, B, C)
+                getattr(gpu, name)(x, a if "scalar" in name else B, B, C)
             except gpu.CudaUnavailableError as e:
                 assert isinstance(e, RuntimeError) and "NUMBA_ENABLE_CUDASIM=1" in str(e), e
             else:
@@ -269,6 +274,8 @@ def test_import_works_without_numba_cuda():
         from ssd_edu import gpu
         assert "numba.cuda" not in sys.modules
         assert not gpu.cuda_available()
+        assert "numba-cuda is not installed" in ssd_edu.MISSING_BACKENDS["cuda"]
+        assert "numba.scalar.scan" in ssd_edu.IMPLEMENTATIONS
         y, h = ssd_edu.IMPLEMENTATIONS["numpy.scalar.scan"](np.ones((2, 1)), np.ones(2),
                                                            np.ones((2, 1)), np.ones((2, 1)))
         try:

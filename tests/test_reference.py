@@ -1,31 +1,17 @@
-"""The NumPy reference: every form against the recurrence, on y and on the final state."""
+"""The NumPy reference's own results: complex decays, kernels, identities between forms.
+
+The checks every implementation shares (each form against the recurrence on y and the final
+state, shapes, causality, continuation, ...) are in tests/test_forms.py, parametrized over the
+registry; this file holds what only the reference has.
+"""
 import numpy as np
 import pytest
 
 import ssd_edu
 from ssd_edu import reference as ref
-from ssd_edu.testing import as_float64, assert_close, make_inputs, tolerance
+from ssd_edu.testing import assert_close, call, check_against_oracle, keys, make_inputs
 
-NUMPY_FORMS = sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("numpy."))
-REAL_REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed")
-
-
-def run(name, d, chunk_size=None):
-    fn = ssd_edu.IMPLEMENTATIONS[name]
-    kwargs = {} if chunk_size is None else dict(chunk_size=chunk_size)
-    return fn(d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"], **kwargs)
-
-
-def family(name):
-    return name.split(".")[1]
-
-
-def check_against_oracle(name, d, chunk_size=None, dtype=np.float64):
-    y, h = run(name, d, chunk_size)
-    y0, h0 = ssd_edu.oracle(family(name))(**as_float64(d))
-    assert y.dtype == d["x"].dtype or np.iscomplexobj(y)
-    assert_close(f"{name} y", y0, y, dtype=dtype)
-    assert_close(f"{name} final state", h0, h, dtype=dtype)
+NUMPY_FORMS = keys("numpy")
 
 
 def test_registry_has_every_numpy_form():
@@ -33,30 +19,11 @@ def test_registry_has_every_numpy_form():
     assert set(NUMPY_FORMS) == expected
 
 
-@pytest.mark.parametrize("name", NUMPY_FORMS)
-@pytest.mark.parametrize("T", [0, 1, 2, 5, 64, 100])
-@pytest.mark.parametrize("regime", REAL_REGIMES)
-def test_forms_match_scan(name, T, regime):
-    d = make_inputs(family(name), T, N=3, P=5, batch=(2,), regime=regime, seed=T)
-    check_against_oracle(name, d, chunk_size=7 if "chunked" in name else None)
-
-
-@pytest.mark.parametrize("name", [n for n in NUMPY_FORMS if n.startswith("numpy.diagonal")])
+@pytest.mark.parametrize("name", keys("numpy", "diagonal"))
 @pytest.mark.parametrize("T", [1, 5, 64])
 def test_diagonal_forms_complex_decays(name, T):
     d = make_inputs("diagonal", T, N=4, P=3, batch=(2,), regime="complex", seed=1)
-    check_against_oracle(name, d, chunk_size=7 if "chunked" in name else None,
-                         dtype=np.complex128)
-
-
-@pytest.mark.parametrize("name", NUMPY_FORMS)
-@pytest.mark.parametrize("regime", ["random", "zero", "negative", "near_one"])
-def test_float32_against_float64_oracle(name, regime):
-    d = make_inputs(family(name), 100, N=5, P=3, batch=(2,), regime=regime,
-                    dtype=np.float32, seed=3)
-    y, h = run(name, d, 16 if "chunked" in name else None)
-    assert y.dtype == np.float32 and h.dtype == np.float32
-    check_against_oracle(name, d, 16 if "chunked" in name else None, dtype=np.float32)
+    check_against_oracle(name, d, chunk_size=7, label="complex")
 
 
 @pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
@@ -64,79 +31,7 @@ def test_float32_against_float64_oracle(name, regime):
 @pytest.mark.parametrize("Q", [1, 2, 3, 5, 7, 8, 16, 64, 101, 200])
 def test_chunk_size_invariance(fam, T, Q):
     d = make_inputs(fam, T, N=2, P=3, batch=(), regime="zero", seed=Q)
-    check_against_oracle(f"numpy.{fam}.chunked", d, chunk_size=Q)
-
-
-@pytest.mark.parametrize("name", NUMPY_FORMS)
-@pytest.mark.parametrize("batch", [(), (3,), (2, 3)])
-def test_batch_dims_and_odd_sizes(name, batch):
-    d = make_inputs(family(name), 17, N=5, P=7, batch=batch, regime="mixed", seed=5)
-    y, h = run(name, d, 4 if "chunked" in name else None)
-    assert y.shape == (*batch, 17, 7) and h.shape == (*batch, 5, 7)
-    check_against_oracle(name, d, 4 if "chunked" in name else None)
-
-
-@pytest.mark.parametrize("name", NUMPY_FORMS)
-def test_grouped_B_C_broadcast_over_heads(name):
-    """B, C with a size-1 head axis (Mamba's groups) broadcast against x of shape (b, H, T, P)."""
-    d = make_inputs(family(name), 9, N=3, P=2, batch=(2, 4), seed=2)
-    d["B"] = d["B"][:, :1]
-    d["C"] = d["C"][:, :1]
-    y, h = run(name, d, 4 if "chunked" in name else None)
-    assert y.shape == (2, 4, 9, 2) and h.shape == (2, 4, 3, 2)
-    full = dict(d, B=np.broadcast_to(d["B"], (2, 4, 9, 3)), C=np.broadcast_to(d["C"], (2, 4, 9, 3)))
-    y0, h0 = ssd_edu.oracle(family(name))(**full)
-    assert_close("grouped y", y0, y)
-    assert_close("grouped state", h0, h)
-
-
-@pytest.mark.parametrize("name", NUMPY_FORMS)
-def test_empty_sequence_returns_initial_state(name):
-    d = make_inputs(family(name), 0, N=3, P=2, batch=(2,))
-    y, h = run(name, d, 4 if "chunked" in name else None)
-    assert y.shape == (2, 0, 2)
-    np.testing.assert_array_equal(h, d["initial_state"])
-    assert h is not d["initial_state"] and not np.shares_memory(h, d["initial_state"])
-
-
-@pytest.mark.parametrize("name", NUMPY_FORMS)
-def test_zero_initial_state_equals_default(name):
-    d = make_inputs(family(name), 11, N=3, P=2, batch=(2,), initial_state=False)
-    y1, h1 = run(name, d, 4 if "chunked" in name else None)
-    d["initial_state"] = np.zeros((2, 3, 2))
-    y2, h2 = run(name, d, 4 if "chunked" in name else None)
-    np.testing.assert_array_equal(y1, y2)
-    np.testing.assert_array_equal(h1, h2)
-
-
-@pytest.mark.parametrize("name", NUMPY_FORMS)
-@pytest.mark.parametrize("tau", [0, 1, 3, 4, 5, 10, 16, 17])
-def test_continuation(name, tau):
-    """Running [0:tau) then [tau:T) from the returned state equals one pass."""
-    d = make_inputs(family(name), 17, N=3, P=2, batch=(2,), regime="zero", seed=tau)
-    Q = 4 if "chunked" in name else None
-    y, h = run(name, d, Q)
-    first = {k: (v[:, :tau] if k != "initial_state" else v) for k, v in d.items()}
-    y1, h1 = run(name, first, Q)
-    second = {k: (v[:, tau:] if k != "initial_state" else h1) for k, v in d.items()}
-    y2, h2 = run(name, second, Q)
-    assert_close(f"{name} split at {tau}: y", y, np.concatenate([y1, y2], axis=-2))
-    assert_close(f"{name} split at {tau}: state", h, h2)
-
-
-@pytest.mark.parametrize("name", NUMPY_FORMS)
-@pytest.mark.parametrize("tau", [1, 4, 9])
-def test_causality(name, tau):
-    """Changing x, a, B, C at positions >= tau (finite values) leaves y[:tau] bitwise unchanged."""
-    d = make_inputs(family(name), 12, N=3, P=2, batch=(2,), seed=tau)
-    y, _ = run(name, d, 4 if "chunked" in name else None)
-    rng = np.random.default_rng(99)
-    e = {k: (v.copy() if v is not None else None) for k, v in d.items()}
-    for k in ("x", "a", "B", "C"):
-        e[k][:, tau:] = rng.standard_normal(e[k][:, tau:].shape)
-    y2, _ = run(name, e, 4 if "chunked" in name else None)
-    np.testing.assert_array_equal(y[:, :tau], y2[:, :tau])
-    assert not np.array_equal(y[:, tau:], y2[:, tau:])
+    check_against_oracle(f"numpy.{fam}.chunked", d, chunk_size=Q, label=f"T={T} Q={Q}")
 
 
 @pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
@@ -144,14 +39,12 @@ def test_a0_matters_only_through_initial_state(fam):
     d = make_inputs(fam, 6, N=2, P=2, seed=4)
     e = {k: v.copy() for k, v in d.items()}
     e["a"][0] = -3.0
-    for name in (f"numpy.{fam}.{form}" for form in ssd_edu.FORMS):
-        y, _ = run(name, d, 4 if "chunked" in name else None)
-        y2, _ = run(name, e, 4 if "chunked" in name else None)
+    for name in keys("numpy", fam):
+        y, _ = call(name, d, chunk_size=4)
+        y2, _ = call(name, e, chunk_size=4)
         assert not np.allclose(y, y2), f"{name}: a_0 must act through h_-1"
-        d0 = dict(d, initial_state=None)
-        e0 = dict(e, initial_state=None)
-        np.testing.assert_array_equal(run(name, d0, 4 if "chunked" in name else None)[0],
-                                      run(name, e0, 4 if "chunked" in name else None)[0])
+        np.testing.assert_array_equal(call(name, d, chunk_size=4, initial_state=None)[0],
+                                      call(name, e, chunk_size=4, initial_state=None)[0])
 
 
 @pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
@@ -164,9 +57,9 @@ def test_initial_state_term(fam):
         expected = np.einsum("t,tn,np->tp", delta, d["C"], d["initial_state"])
     else:
         expected = np.einsum("tn,tn,np->tp", delta, d["C"], d["initial_state"])
-    for form in ssd_edu.FORMS:
-        y, _ = run(f"numpy.{fam}.{form}", d, 4 if form == "chunked" else None)
-        assert_close(f"{fam} {form} initial-state term", expected, y)
+    for name in keys("numpy", fam):
+        y, _ = call(name, d, chunk_size=4)
+        assert_close(f"{name} initial-state term", expected, y)
 
 
 @pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
@@ -176,9 +69,9 @@ def test_impulse_response_is_kernel_column(fam):
     for s in (0, 3, 7):
         x = np.zeros((8, 2))
         x[s, 1] = 1.0
-        for form in ssd_edu.FORMS:
-            y, _ = run(f"numpy.{fam}.{form}", dict(d, x=x), 3 if form == "chunked" else None)
-            assert_close(f"{fam} {form} impulse at {s}", M[:, s], y[:, 1])
+        for name in keys("numpy", fam):
+            y, _ = call(name, d, chunk_size=3, x=x)
+            assert_close(f"{name} impulse at {s}", M[:, s], y[:, 1])
             np.testing.assert_array_equal(y[:, 0], 0.0)
     # y_0 = C_0^T B_0 x_0
     x = np.zeros((8, 2))
@@ -192,9 +85,8 @@ def test_hand_computed_tiny_case():
     x = np.array([[1.0], [2.0], [3.0]])
     a = np.array([9.0, 0.5, -1.0])
     ones = np.ones((3, 1))
-    for form in ssd_edu.FORMS:
-        kw = dict(chunk_size=2) if form == "chunked" else {}
-        y, h = ssd_edu.IMPLEMENTATIONS[f"numpy.scalar.{form}"](x, a, ones, ones, **kw)
+    for name in keys("numpy", "scalar"):
+        y, h = call(name, dict(x=x, a=a, B=ones, C=ones, initial_state=None), chunk_size=2)
         np.testing.assert_array_equal(y[:, 0], [1.0, 2.5, 0.5])
         np.testing.assert_array_equal(h, [[0.5]])
     M = ref.scalar_kernel(a, ones, ones)
@@ -203,18 +95,16 @@ def test_hand_computed_tiny_case():
 
 @pytest.mark.parametrize("form", ssd_edu.FORMS)
 def test_scalar_equals_broadcast_diagonal(form):
+    scalar, diagonal = f"numpy.scalar.{form}", f"numpy.diagonal.{form}"
     d = make_inputs("scalar", 19, N=4, P=3, batch=(2,), regime="mixed", seed=7)
-    kw = dict(chunk_size=5) if form == "chunked" else {}
-    y, h = ssd_edu.IMPLEMENTATIONS[f"numpy.scalar.{form}"](**d, **kw)
-    a_diag = np.repeat(d["a"][..., None], 4, axis=-1)
-    y2, h2 = ssd_edu.IMPLEMENTATIONS[f"numpy.diagonal.{form}"](**dict(d, a=a_diag), **kw)
+    y, h = call(scalar, d, chunk_size=5)
+    y2, h2 = call(diagonal, d, chunk_size=5, a=np.repeat(d["a"][..., None], 4, axis=-1))
     assert_close(f"scalar vs broadcast diagonal {form} y", y, y2)
     assert_close(f"scalar vs broadcast diagonal {form} state", h, h2)
     # N = 1 diagonal is scalar
     d1 = make_inputs("scalar", 19, N=1, P=3, seed=8)
-    y3, h3 = ssd_edu.IMPLEMENTATIONS[f"numpy.scalar.{form}"](**d1, **kw)
-    y4, h4 = ssd_edu.IMPLEMENTATIONS[f"numpy.diagonal.{form}"](**dict(d1, a=d1["a"][:, None]),
-                                                               **kw)
+    y3, h3 = call(scalar, d1, chunk_size=5)
+    y4, h4 = call(diagonal, d1, chunk_size=5, a=d1["a"][:, None])
     assert_close("N = 1 y", y3, y4)
     assert_close("N = 1 state", h3, h4)
 

@@ -1,4 +1,6 @@
 """ssd_edu.structure: hand-computed cases, agreement with exact arithmetic, the dual, validation."""
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -129,7 +131,7 @@ def test_float_structure_equals_exact_on_dyadic_kernels():
         assert structure.ss_rank(M) == exact.ss_rank(L)
         assert structure.min_completion_rank(M) == exact.min_completion_rank(L)
         assert structure.split_points(M) == exact.split_points(L)
-        assert structure.has_one_ss_dual(M, 2).nu == exact.has_one_ss_dual(L, 2)[3]
+        assert structure.has_one_ss_dual(M, 2).nu == exact.has_one_ss_dual(L, 2).nu
 
 
 def test_float_structure_equals_exact_on_random_01_matrices():
@@ -219,8 +221,73 @@ def test_split_tol_for_noisy_zeros():
     rng = np.random.default_rng(0)
     M = planted(rng, 20, 2, (8,))
     noisy = M + np.tril(1e-15 * rng.standard_normal((20, 20)))
-    assert structure.split_points(noisy) == []
+    # the default split test is the rank test's: rounding-level crossing blocks split
+    assert structure.split_points(noisy) == [8]
+    assert structure.split_points(noisy, split_tol=0.0) == []  # the exact zero test
     assert structure.split_points(noisy, split_tol=1e-12) == [8]
+    visible = M + np.tril(1e-6 * rng.standard_normal((20, 20)))
+    assert structure.split_points(visible) == []
+
+
+def test_split_and_rank_tolerances_agree_on_a_tiny_corner():
+    # THEORY 5.6 / issue: exact arithmetic has nu = 1 and a width-1 dual; the float verdict
+    # must agree, so the crossing entry 1e-20 (rank 0 for the rank test) is a split
+    M = np.array([[1.0, 0.0], [1e-20, 1.0]])
+    assert exact.nu(M.tolist()) == 1 and exact.has_one_ss_dual(M.tolist(), 1)
+    assert structure.split_points(M) == [1]
+    assert structure.has_one_ss_dual(M, 1)
+    dual = structure.one_ss_dual(M, 1)
+    assert dual.error <= 1e-15
+
+
+def _tiny_decay_kernel(value, T=32, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.92, 0.999, T)
+    a[16] = value
+    Q = rng.integers(-3, 4, (T, 2)).astype(float)
+    K = rng.integers(-3, 4, (T, 2)).astype(float)
+    return one_ss_mask(a) * (Q @ K.T), a, Q, K
+
+
+@pytest.mark.parametrize("value", [1e-20, 1e-12])
+def test_a_tiny_decay_gets_the_exact_verdict_and_an_accurate_dual(value, recwarn):
+    M, a, Q, K = _tiny_decay_kernel(value)
+    # exact truth: the mask is fine (no zero decay), so nu <= 2 and a width-2 dual exists
+    Mx = exact.masked_attention([Fraction(float(v)) for v in a], Q.astype(int).tolist(),
+                                K.astype(int).tolist())
+    assert exact.has_one_ss_dual(Mx, 2)
+    assert structure.has_one_ss_dual(M, 2)
+    dual = structure.one_ss_dual(M, 2)
+    assert dual.error <= 1e-9 and dual.Q.shape == (32, 2)
+    assert dual.error == structure.dual_error(M, *dual)
+    assert not [w for w in recwarn if issubclass(w.category, structure.PoorDualWarning)]
+
+
+def test_a_poor_dual_warns_and_reports_its_error():
+    rng = np.random.default_rng(1)
+    T, N = 64, 4
+    M = diagonal_kernel(rng.uniform(0.3, 0.95, (T, N)), rng.standard_normal((T, N)),
+                        rng.standard_normal((T, N)))
+    with pytest.warns(structure.PoorDualWarning, match="relative error .* inverse decay"):
+        dual = structure.one_ss_dual(M, N)
+    assert dual.error > 1e-9 and dual.error == structure.dual_error(M, *dual)
+
+
+def test_complex_kernels_are_accepted():
+    rng = np.random.default_rng(2)
+    T = 16
+    lam = 0.9 * np.exp(0.4j)
+    a = np.stack([np.full(T, lam), np.full(T, np.conj(lam))], -1)
+    b = rng.standard_normal(T) + 1j * rng.standard_normal(T)
+    c = rng.standard_normal(T) + 1j * rng.standard_normal(T)
+    M = diagonal_kernel(a, np.stack([b, b.conj()], -1), np.stack([c, c.conj()], -1))
+    assert np.max(np.abs(M.imag)) <= 1e-14  # a real kernel, computed in complex arithmetic
+    assert structure.nu(M) == structure.ss_rank(M) == 2
+    dual = structure.one_ss_dual(M, 2)
+    assert dual.Q.dtype == np.float64 and dual.error <= 1e-9
+    Z = np.tril(rng.standard_normal((6, 6)) + 1j * rng.standard_normal((6, 6)))
+    assert structure.nu(Z) == 3 and structure.ss_rank(Z) == 3  # a genuinely complex kernel
+    assert structure.one_ss_dual(Z, 3).error <= 1e-12
 
 
 def test_rtol_controls_the_rank():
@@ -259,8 +326,6 @@ def test_matrix_validation(fn):
     bad[2, 0] = np.nan
     with pytest.raises(ValueError, match="M has 1 non-finite"):
         fn(bad)
-    with pytest.raises(TypeError, match="M has complex dtype"):
-        fn(np.eye(3) * 1j)
     with pytest.raises(ValueError, match="not lower triangular"):
         fn(np.ones((3, 3)))
 
@@ -287,3 +352,57 @@ def test_inputs_are_not_modified():
     structure.min_rank_completion(M)
     structure.split_points(M)
     assert np.array_equal(M, before)
+
+
+# ---- beyond diagonal A_t: the invertible rewrite and realization -----------------------------
+
+def _rotations(rng, T, radius=(0.9, 1.0)):
+    th = rng.uniform(-np.pi, np.pi, T)
+    r = rng.uniform(*radius, T)
+    return np.stack([np.stack([r * np.cos(th), -r * np.sin(th)], -1),
+                     np.stack([r * np.sin(th), r * np.cos(th)], -1)], -2)
+
+
+def test_general_single_mask_is_the_kernel_for_invertible_A():
+    from ssd_edu.reference import general_kernel
+    rng = np.random.default_rng(3)
+    T = 20
+    A = _rotations(rng, T)
+    B, C = rng.standard_normal((T, 2)), rng.standard_normal((T, 2))
+    Cp, Bp = structure.general_single_mask(A, B, C)
+    M = general_kernel(A, B, C)
+    assert np.max(np.abs(np.tril(Cp @ Bp.T) - M)) <= 1e-12 * np.max(np.abs(M))
+    assert structure.nu(M) <= 2
+    A[5] = [[0.0, 1.0], [0.0, 0.0]]
+    with pytest.raises(ValueError, match=r"A\[5\] is singular"):
+        structure.general_single_mask(A, B, C)
+
+
+def test_nilpotent_transition_has_no_narrow_dual():
+    from ssd_edu.reference import general_kernel
+    T = 7
+    A = np.tile([[0.0, 1.0], [0.0, 0.0]], (T, 1, 1))
+    M = general_kernel(A, np.ones((T, 2)), np.ones((T, 2)))
+    assert np.array_equal(M, 2 * np.eye(T) + np.eye(T, k=-1))
+    assert structure.ss_rank(M) == 2 and structure.nu(M) == T - 1
+    assert not structure.has_one_ss_dual(M, T - 2)
+
+
+@pytest.mark.parametrize("T,N", [(1, 1), (9, 2), (24, 3)])
+def test_realize_round_trip(T, N):
+    from ssd_edu.reference import general_kernel
+    rng = np.random.default_rng(T)
+    M = planted(rng, T, N, low=0.5, high=1.0)
+    A, B, C = structure.realize(M, N)
+    assert A.shape == (T, N, N) and B.shape == C.shape == (T, N)
+    assert np.max(np.abs(general_kernel(A, B, C) - M)) <= 1e-12 * max(1, np.max(np.abs(M)))
+    A, B, C = structure.realize(corner(8), 2)  # 2-SS but nu = 7: a state-2 SSM still exists
+    assert np.max(np.abs(general_kernel(A, B, C) - corner(8))) <= 1e-13
+
+
+def test_realize_refuses_ss_rank_above_N():
+    M = np.tril(np.random.default_rng(4).standard_normal((8, 8)))  # ss_rank 4
+    with pytest.raises(ValueError, match=r"M\[\d+:, :\d+\] has rank 4 > N = 3"):
+        structure.realize(M, 3)
+    with pytest.raises(ValueError, match="N must be an integer >= 1"):
+        structure.realize(M, 0)

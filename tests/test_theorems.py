@@ -9,29 +9,33 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from ssd_edu import exact, structure, theorems as th
+from ssd_edu import exact, softmax, structure, theorems as th
+from ssd_edu import reference as ref
 from ssd_edu.__main__ import main
 from ssd_edu.reference import diagonal_kernel, one_ss_mask
+from ssd_edu.theorems import cost
 
-TIMED = {"cost-T", "cost-NP"}
-STRUCTURE_IDS = ["single-mask", "single-mask-underflow", "rank-vs-ssrank", "remark-4.1-example",
-                 "richer-needs-zero", "cost-T", "cost-NP", "lemma-4.1", "prop-4.2",
-                 "thm-4.1-necessity", "thm-4.1-sufficiency", "thm-4.1-rejection",
-                 "thm-4.1-exhaustive", "woerdeman", "prop-5.1", "softmax-exact",
-                 "softmax-numerical"]
+TIMED = {"cost-T", "cost-NP", "claim-ii", "remark-4.4"}
+ALL_IDS = ["scalar-ssd", "diagonal-ssd", "single-mask", "single-mask-underflow",
+           "conjugate-pairs", "cost-T", "cost-NP", "claim-ii", "remark-4.4", "rank-vs-ssrank",
+           "remark-4.1-example", "richer-needs-zero", "prop-5.1", "lemma-4.1", "prop-4.2",
+           "thm-4.1-necessity", "thm-4.1-sufficiency", "thm-4.1-rejection",
+           "thm-4.1-exhaustive", "woerdeman", "thm-4.1-general", "invertible-corollary",
+           "realize", "softmax-exact", "softmax-numerical"]
 
 
 def test_every_result_has_a_check():
-    assert set(STRUCTURE_IDS) <= set(th.CHECKS)
+    assert list(th.CHECKS) == ALL_IDS
     for c in th.CHECKS.values():
-        assert c.statement and c.reference
+        assert c.statement and c.reference and c.section in th.SECTIONS
 
 
-@pytest.mark.parametrize("check_id", [i for i in STRUCTURE_IDS if i not in TIMED])
+@pytest.mark.parametrize("check_id", [i for i in ALL_IDS if i not in TIMED])
 def test_check_passes_in_quick_mode(check_id):
     rec = th.run_check(check_id)
     assert rec.passed, rec.detail
     assert np.isfinite(rec.measured) and np.isfinite(rec.threshold)
+    assert rec.summary and rec.icml
 
 
 # ---- planted counterexamples: every decision function can fail -------------------------------
@@ -43,7 +47,7 @@ def test_single_mask_reverse_rescaling_fails():
     assert th.case_single_mask(a, B, C)["passed"]
 
     def reversed_rewrite(a, B, C):  # the wrong direction: C / p, B * p
-        Cp, Bp = th.ref.diagonal_single_mask(a, B, C)
+        Cp, Bp = ref.diagonal_single_mask(a, B, C)
         return Cp / np.cumprod(np.vstack([np.ones((1, 2)), a[1:]]), 0) ** 2, \
             Bp * np.cumprod(np.vstack([np.ones((1, 2)), a[1:]]), 0) ** 2
     assert not th.case_single_mask(a, B, C, rewrite=reversed_rewrite)["passed"]
@@ -178,15 +182,17 @@ def test_prop_51_planted():
 
 
 def test_softmax_decisions_planted():
-    assert th.case_softmax_exact(th.softmax.power_kernel(7))["passed"]
+    assert th.case_softmax_exact(softmax.power_kernel(7))["passed"]
     assert not th.case_softmax_exact(np.tril(np.ones((7, 7), int)).tolist())["passed"]
     Ts = (16, 64, 128)
     assert th.case_softmax_growth(Ts, {"d=4": [8, 32, 64]})["passed"]
     assert not th.case_softmax_growth(Ts, {"d=4": [8, 32, 64], "d=1": [8, 14, 16]})["passed"]
+    # the ordinary rank (App. B.5's mistake) is T: more than any semiseparable rank can be
+    assert not th.case_softmax_growth(Ts, {"d=4": list(Ts)})["passed"]
 
 
 def test_a_failing_check_is_reported_not_raised():
-    @th.check("planted-failure", "raises on purpose", "none")
+    @th.check("planted-failure", "duality", "raises on purpose", "none")
     def _boom(full):
         raise structure.NoDualError("planted")
     try:
@@ -207,10 +213,11 @@ def test_verify_cli_json(tmp_path, capsys):
     assert all(r["passed"] for r in data["records"])
     out = capsys.readouterr().out
     assert "4 passed, 0 failed" in out and "remark-4.1-example" in out
+    assert "arXiv Remark 4.1 = ICML Remark 3.1" in out and "measured: exactly: nu 3" in out
 
 
 def test_verify_cli_fails_on_a_failing_check(tmp_path):
-    th.check("planted-fail", "always fails", "none")(
+    th.check("planted-fail", "duality", "always fails", "none")(
         lambda full: dict(measured=1.0, threshold=0.0, passed=False))
     try:
         assert main(["verify", "--only", "planted-fail"]) == 1
@@ -224,4 +231,262 @@ def test_timed_checks_produce_records(tmp_path):
     path = tmp_path / "cost.json"
     main(["verify", "--only", "cost-NP", "--json", str(path)])
     rec = json.loads(path.read_text())["records"][0]
-    assert rec["id"] == "cost-NP" and np.isfinite(rec["measured"]) and "slope" in rec["detail"]
+    assert rec["id"] == "cost-NP" and np.isfinite(rec["measured"]) and "N^" in rec["summary"]
+    assert rec["data"]["timings"]["sizes"] == [32, 64, 128, 256]
+
+
+# ---- planted defects: every verify row fails when what it relies on is wrong ----------------
+# Each test swaps a plausible wrong implementation into the module the row reads it from, runs
+# the row again and shows that it fails (and names what failed).
+
+def _fails(check_id, full=False):
+    rec = th.run_check(check_id, full)
+    assert not rec.passed, f"{check_id} passed with a planted defect: {rec.summary}"
+    return rec
+
+
+def _shift_decay(a, axis):
+    """a[t - 1] in place of a[t] (a_0 repeated): the off-by-one of a time-shifted decay."""
+    first = np.take(a, [0], axis=axis)
+    return np.concatenate([first, np.delete(a, -1, axis=axis)], axis=axis)
+
+
+def test_planted_scalar_attention_with_a_shifted_mask(monkeypatch):
+    orig = ref.scalar_attention
+    monkeypatch.setattr(ref, "scalar_attention", lambda x, a, B, C, initial_state=None:
+                        orig(x, _shift_decay(a, -1), B, C, initial_state))
+    assert "attention" in _fails("scalar-ssd").detail
+
+
+def test_planted_algorithm1_with_the_decay_one_step_late(monkeypatch):
+    # issue 11, defect 2: Algorithm 1 with a[t-1] passed every row before it was in the grid
+    orig = ref.diagonal_algorithm1
+    monkeypatch.setattr(ref, "diagonal_algorithm1", lambda x, a, B, C, initial_state=None:
+                        orig(x, _shift_decay(a, -2), B, C, initial_state))
+    assert "algorithm1" in _fails("diagonal-ssd").detail
+
+
+def test_planted_single_mask_refusing_a0_zero(monkeypatch):
+    # issue 11, defect 4: a rewrite that refuses a_0 = 0 (which never enters M)
+    orig = ref.diagonal_single_mask
+
+    def strict(a, B, C):
+        if np.any(np.asarray(a) == 0):
+            raise ValueError("zero decay")
+        return orig(a, B, C)
+    monkeypatch.setattr(ref, "diagonal_single_mask", strict)
+    _fails("single-mask")
+
+
+def test_planted_ratio_kernel_underflows(monkeypatch):
+    def ratio_kernel(a, B, C):  # p[t] / p[s]: NaN once the products underflow
+        p = np.cumprod(np.vstack([np.ones((1, a.shape[-1])), a[1:]]), axis=0)
+        with np.errstate(all="ignore"):
+            return np.tril(np.einsum("tn,sn->ts", C * p, B / p))
+    monkeypatch.setattr(ref, "diagonal_kernel", ratio_kernel)
+    assert "direct products" in _fails("single-mask-underflow").detail
+
+
+def test_planted_structure_tools_refusing_complex(monkeypatch):
+    orig = structure.check_lower
+
+    def real_only(M, name="M"):
+        if np.iscomplexobj(M):
+            raise TypeError(f"{name} has complex dtype")
+        return orig(M, name)
+    monkeypatch.setattr(structure, "check_lower", real_only)
+    assert "TypeError" in _fails("conjugate-pairs").detail
+
+
+def test_planted_ss_rank_as_ordinary_rank(monkeypatch):
+    monkeypatch.setattr(structure, "ss_rank", lambda M, rtol=None: int(np.linalg.matrix_rank(M)))
+    _fails("rank-vs-ssrank")
+
+
+def test_planted_softmax_ordinary_rank(monkeypatch):
+    # issue 11, defect 1: App. B.5's own mistake, the ordinary rank in place of ss_rank
+    monkeypatch.setattr(softmax, "ss_rank", lambda M, rtol=None: int(np.linalg.matrix_rank(M)))
+    rec = _fails("softmax-numerical")
+    assert "ceil(T/2)" in rec.detail and "uniform averaging" in rec.detail
+
+
+def test_planted_exact_ss_rank_as_rank(monkeypatch):
+    monkeypatch.setattr(exact, "ss_rank", exact.rank)
+    _fails("softmax-exact")
+
+
+def test_planted_exact_nu_as_ss_rank(monkeypatch):
+    monkeypatch.setattr(exact, "nu", exact.ss_rank)
+    _fails("remark-4.1-example")
+    _fails("prop-5.1")
+
+
+def test_planted_nu_with_a_loose_tolerance(monkeypatch):
+    orig = structure.nu
+    monkeypatch.setattr(structure, "nu", lambda M, rtol=None: orig(M, 1e-8))
+    assert "eps=1e-09: nu 3" in _fails("richer-needs-zero").detail
+
+
+def test_planted_mask_built_from_shifted_decays(monkeypatch):
+    orig = ref.one_ss_mask
+    monkeypatch.setattr(ref, "one_ss_mask", lambda a: orig(_shift_decay(np.asarray(a), -1)))
+    _fails("lemma-4.1")
+
+
+def test_planted_completion_that_completes_nothing(monkeypatch):
+    monkeypatch.setattr(structure, "min_rank_completion",
+                        lambda M, rtol=None: (structure.check_lower(M)[0], []))
+    _fails("prop-4.2")
+    _fails("thm-4.1-sufficiency")
+
+
+def test_planted_split_points_that_find_nothing(monkeypatch):
+    monkeypatch.setattr(structure, "split_points", lambda M, split_tol=None, rtol=None: [])
+    _fails("thm-4.1-necessity")
+
+
+def test_planted_float_dual_with_the_zero_one_step_early(monkeypatch):
+    orig = structure.one_ss_dual
+
+    def early(M, N, rtol=None, split_tol=None):
+        d = orig(M, N, rtol, split_tol)
+        a = np.ones_like(d.a)
+        a[np.flatnonzero(d.a == 0) - 1] = 0.0
+        return structure.Dual(a, d.Q, d.K, d.error, d.N)
+    monkeypatch.setattr(structure, "one_ss_dual", early)
+    _fails("thm-4.1-sufficiency")
+
+
+def test_planted_exact_dual_with_the_zero_one_step_early(monkeypatch):
+    # issue 11, defect 3: the exact row must rebuild M from the stacked dual and its mask
+    orig = exact.one_ss_dual
+
+    def early(M, N):
+        d = orig(M, N)
+        a = [Fraction(1)] * len(d.a)
+        for t, v in enumerate(d.a):
+            if v == 0 and t >= 1:
+                a[t - 1] = Fraction(0)
+        return structure.Dual(a, d.Q, d.K, d.error, d.N)
+    monkeypatch.setattr(exact, "one_ss_dual", early)
+    assert "does not rebuild M" in _fails("thm-4.1-exhaustive").detail
+
+
+def test_planted_verdict_that_always_says_yes(monkeypatch):
+    monkeypatch.setattr(structure, "has_one_ss_dual",
+                        lambda M, N, rtol=None, split_tol=None:
+                        structure.DualCheck(True, "planted", N, [(0, len(M))], [0]))
+    _fails("thm-4.1-rejection")
+
+
+def test_planted_verdict_from_ss_rank(monkeypatch):
+    # the plausible wrong belief "N-SS suffices": the nilpotent kernel is 2-SS
+    def by_ss_rank(M, N, rtol=None, split_tol=None):
+        s = structure.ss_rank(M)
+        return structure.DualCheck(s <= N, "planted", N, [(0, len(M))], [s])
+    monkeypatch.setattr(structure, "has_one_ss_dual", by_ss_rank)
+    assert "nilpotent" in _fails("thm-4.1-general").detail
+
+
+def test_planted_woerdeman_agreeing_on_a_wrong_value(monkeypatch):
+    # issue 11, defect 5: nu and Woerdeman agree because both are wrong; the lower bound
+    # (new columns by solving) and the known widths catch it, exactly and in floating point
+    monkeypatch.setattr(exact, "nu", exact.ss_rank)
+    monkeypatch.setattr(exact, "min_completion_rank", exact.ss_rank)
+    assert "below the rank" in _fails("woerdeman").detail
+    monkeypatch.undo()
+    monkeypatch.setattr(structure, "nu", structure.ss_rank)
+    monkeypatch.setattr(structure, "min_completion_rank", structure.ss_rank)
+    assert "known" in _fails("woerdeman").detail
+
+
+def test_planted_invertible_rewrite_in_the_wrong_direction(monkeypatch):
+    orig = structure.general_single_mask
+
+    def reversed_rewrite(A, B, C):
+        Cp, Bp = orig(A, B, C)
+        return Bp, Cp  # C' and B' exchanged
+    monkeypatch.setattr(structure, "general_single_mask", reversed_rewrite)
+    _fails("invertible-corollary")
+
+
+def test_planted_realization_with_transposed_transitions(monkeypatch):
+    orig = structure.realize
+    monkeypatch.setattr(structure, "realize", lambda M, N, rtol=None: (
+        lambda A, B, C: (np.swapaxes(A, -1, -2), B, C))(*orig(M, N, rtol)))
+    _fails("realize")
+
+
+# ---- the timed rows, decided on synthetic timings ----------------------------------------------
+
+def _synthetic(kind, **override):
+    Ts = [200, 400, 800, 1600]
+    if kind == "T":
+        t = dict(sizes=Ts, scan=[1e-5 * T for T in Ts], algorithm1=[4e-5 * T for T in Ts],
+                 attention=[1e-8 * T**2 for T in Ts],
+                 diagonal_chunked=[1e-3 + 2e-5 * T for T in Ts],
+                 scalar_chunked=[1e-3 + 1e-5 * T for T in Ts])
+    elif kind == "NP":
+        v = [32, 64, 128, 256]
+        t = dict(sizes=v, base=4, other=128, T=128, N=dict(base=1e-3 + 4e-6,
+                 times=[1e-3 + 1e-6 * x for x in v]),
+                 P=dict(base=1e-3 + 4e-6, times=[1e-3 + 1e-6 * x for x in v]))
+    else:
+        v = [32, 64, 128]
+        t = dict(sizes=v, N=2, dual=[1e-9 * x**3 for x in v], scan=[1e-5 * x for x in v])
+    t.update(override)
+    return t
+
+
+@pytest.mark.parametrize("check_id,kind,bad", [
+    ("cost-T", "T", dict(attention=[1e-5 * T for T in (200, 400, 800, 1600)])),
+    ("cost-NP", "NP", dict(N=dict(base=1e-3, times=[1e-3 + 1e-8 * x**2 for x in (32, 64, 128,
+                                                                              256)]))),
+    ("claim-ii", "T", dict(algorithm1=[1e-8 * T**2 for T in (200, 400, 800, 1600)])),
+    ("remark-4.4", "dual", dict(dual=[1e-5 * x for x in (32, 64, 128)])),
+])
+def test_timed_rows_pass_and_fail_on_synthetic_timings(monkeypatch, check_id, kind, bad):
+    monkeypatch.setattr(cost, "measured_timings",
+                        lambda k, full, fresh=False: _synthetic(k))
+    rec = th.run_check(check_id)
+    assert rec.passed, rec.detail
+    monkeypatch.setattr(cost, "measured_timings",
+                        lambda k, full, fresh=False: _synthetic(k, **bad))
+    _fails(check_id)
+
+
+def test_claim_ii_ratio_is_of_the_marginal_costs():
+    Ts = [200, 400, 800]
+    # a fixed overhead makes the raw ratio drift; the ratio of the T-dependent parts does not
+    assert cost.marginal_ratio(Ts, [5e-3 + 4e-5 * T for T in Ts],
+                               [1e-3 + 1e-5 * T for T in Ts]) == pytest.approx([4.0, 4.0])
+
+
+# ---- the report ----------------------------------------------------------------------------
+
+def test_icml_numbering():
+    assert th.icml_reference("Thm 4.1 (<=); Remark 4.4") == "Thm 3.1 (<=); Remark 3.4"
+    assert th.icml_reference("Sec. 4.2-4.3; App. B.4") == "Sec. 3.2-3.3; App. C.4"
+    assert th.icml_reference("Dao & Gu 2024, Prop. 3.4") == "Dao & Gu 2024, Prop. 3.4"
+    assert th.both_numberings("Prop 5.1") == "arXiv Prop 5.1 = ICML Prop 4.1"
+
+
+def test_report_groups_by_section_and_teaches():
+    recs = th.run_checks(["remark-4.1-example", "lemma-4.1", "softmax-exact"])
+    text = " ".join(th.format_report(recs).split())  # unwrapped
+    assert text.index("When is an SSM a single 1-SS") < text.index("Limits of SSD")
+    assert "no width-2 1-SS dual" in text  # the statement in words
+    assert "measured: exactly: nu 3, ss_rank 2" in text  # what was measured, in plain terms
+    assert "[arXiv Remark 4.1 = ICML Remark 3.1]" in text
+    assert "Sec. 4.1 (Thm 4.1 setup)" not in th.CHECKS["diagonal-ssd"].reference
+
+
+def test_verify_detail_prints_the_whole_record(capsys):
+    assert main(["verify", "--detail", "richer-needs-zero"]) == 0
+    out = capsys.readouterr().out
+    assert "sweep:" in out and "reference: arXiv Remark 4.1 = ICML Remark 3.1" in out
+
+
+def test_full_mode_shows_progress(capsys):
+    assert main(["verify", "--only", "lemma-4.1", "--progress"]) == 0
+    assert "[1/1] lemma-4.1 ... PASS" in capsys.readouterr().out

@@ -5,11 +5,13 @@
     y, h = ssd_edu.cpu.scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None)
 
 Modules: ``scan`` (the recurrence), ``attention`` (the fused, tiled masked matmul), ``chunked``
-(the block algorithm), ``_tiles`` (mask tiles from direct products), ``_launch`` (validation
-and flattening shared by the launchers), ``_jit`` (compilation settings).
-Each public function validates with :mod:`ssd_edu.validation` (float32 and float64 only; the
-kernels are real), broadcasts the leading axes, flattens them to S sequences, runs a private
-``@njit(parallel=True, cache=True)`` kernel and reshapes back; inputs are never modified.
+(the block algorithm, its four steps numbered as in the reference), ``_tiles`` (mask tiles
+from direct products), ``_launch`` (validation and flattening shared by the launchers),
+``_jit`` (compilation settings), ``_cache`` (Numba's disk cache stamped with every source here).
+Each public function validates and flattens with :func:`ssd_edu.validation.flatten` (float32
+and float64 only; the kernels are real: the leading axes broadcast and flattened to nb
+sequences, the state (nb, N, P) from there to the kernels and back), runs private
+``@njit(parallel=True, cache=True)`` kernels and reshapes back; inputs are never modified.
 Kernels compile on first call (then load from Numba's cache); importing compiles nothing.
 """
 from .attention import diagonal_attention, scalar_attention

@@ -1,6 +1,8 @@
 """Compilation settings and small compile-time helpers shared by every Numba CPU kernel.
 
-* ``JIT``: ``cache=True`` (compiled once per signature, then loaded from disk),
+* ``JIT``: ``cache=True`` (compiled once per signature, then loaded from disk; the cache is
+  stamped with a hash of every ``ssd_edu/cpu/*.py``, see ``_cache``, so an edited helper
+  never loads stale machine code),
   ``error_model='numpy'`` (no Python division checks in inner loops), ``boundscheck=False``.
 * ``FASTMATH = {'contract', 'reassoc'}``: allows fused multiply-add and reordering of sums
   (needed to vectorize the sums over n). It never flushes subnormals to zero and never assumes
@@ -20,6 +22,10 @@ import functools
 import numba
 from numba import types
 from numba.extending import overload
+
+from . import _cache
+
+_cache.install()          # before any @njit(cache=True) of this directory is defined
 
 JIT = dict(cache=True, error_model="numpy", boundscheck=False, nogil=True)
 FASTMATH = {"contract", "reassoc"}

@@ -2,7 +2,7 @@
 
 All decay products here are direct products over the steps they span (THEORY.md 2.1): no log,
 no division, so zero, negative and tiny decays are exact. For a query tile I = [t0, t1) and an
-earlier key tile J = [s0, s1) the 1-SS mask factors through the steps between them,
+earlier key tile K = [s0, s1) the 1-SS mask factors through the steps between them,
 
     a_n(t, s) = prod_{t0<=u<=t} a_u[n] * prod_{s1<=u<t0} a_u[n] * prod_{s<u<s1} a_u[n]
               =        F[t, n]         *        mid[n]          *      G[s, n]
@@ -61,9 +61,13 @@ def diagonal_block(a, B, C, t0, t1, W, r, Bt):
     raise TypeError("diagonal_block runs inside compiled kernels only")
 
 
-def _diagonal_block_modes(a, B, C, t0, t1, W, r, Bt):
-    # diagonal family: column j carries r[n] = B[t0+j, n] prod_{t0+j < u <= t0+i} a_u[n]
-    # down the rows, one product per step: O(q^2 N)
+@njit(fastmath=FASTMATH, **JIT)
+def modes_block(a, B, C, t0, t1, W, w0, r):
+    """W[w0+i, w0+j] = sum_n C[t0+i, n] prod_{t0+j<u<=t0+i} a_u[n] B[t0+j, n] for j <= i < q,
+    0 for i < j (q = t1 - t0; diagonal family, a (T, N); workspace r (N,)).
+
+    Column j carries r[n] = B[t0+j, n] prod_{t0+j < u <= t0+i} a_u[n] down the rows, one
+    product per step: O(q^2 N), no division."""
     q = t1 - t0
     N = B.shape[1]
     zero = W.dtype.type(0)
@@ -72,7 +76,7 @@ def _diagonal_block_modes(a, B, C, t0, t1, W, r, Bt):
         for n in range(N):
             r[n] = Bj[n]
         for i in range(j):
-            W[i, j] = zero
+            W[w0 + i, w0 + j] = zero
         for i in range(j, q):
             Ci = C[t0 + i]
             if i > j:
@@ -83,7 +87,12 @@ def _diagonal_block_modes(a, B, C, t0, t1, W, r, Bt):
             acc = zero
             for n in range(N):
                 acc += Ci[n] * r[n]
-            W[i, j] = acc
+            W[w0 + i, w0 + j] = acc
+
+
+def _diagonal_block_modes(a, B, C, t0, t1, W, r, Bt):
+    # diagonal family: the per-mode running products of modes_block
+    modes_block(a, B, C, t0, t1, W, 0, r)
 
 
 def _diagonal_block_scalar(a, B, C, t0, t1, W, r, Bt):
@@ -107,21 +116,29 @@ def _diagonal_block_ol(a, B, C, t0, t1, W, r, Bt):
     return _diagonal_block_scalar if a.ndim == 1 else _diagonal_block_modes
 
 
-def chunk_scores(a, B, C, t0, t1, W, r, Cc, Bt):
-    """The chunked kernel's intra-chunk matrix: W[:q, :q] = 1SS(a_c) o C_c B_c^T (zero above
-    the diagonal), q = t1 - t0, into full (Q, Q) workspaces whose padding (rows and columns
-    >= q) the caller keeps at zero. Scalar family: the scores C_c B_c^T are one gemm of the
-    zero-padded copies Cc (Q, N) and Bt (N, Q), then masked in place; diagonal family: the
-    per-mode running products of ``diagonal_block``. Compiled per family."""
+def chunk_scores(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
+    """The chunked kernel's intra-chunk matrix: W[:q, :q] = 1SS(a_c) o C_c B_c^T, zero above
+    the diagonal and in the padding (rows and columns >= q), q = t1 - t0, W (Q, Q).
+
+    Scalar family: the scores C_c B_c^T are one gemm of the zero-padded copies Cc (Q, N) and
+    Bt (N, Q), then masked in place (``scalar_mask``). Diagonal family: sub-chunks of ``sub``
+    steps; for query sub-chunk I = [i0, i1) and keys j < i0 the mask factors through i0,
+    W[I, :i0] = (C_I o F_I) (B o G)^T with F_I[i, n] = prod_{i0<=u<=i} a_u[n] (queries, Cc)
+    and G[j, n] = prod_{j<u<i0} a_u[n] (keys, Kt (Q, N)), both direct running products, one
+    gemm; the sub x sub diagonal blocks by ``modes_block``. Workspace r (N,). Compiled per
+    family."""
     raise TypeError("chunk_scores runs inside compiled kernels only")
 
 
-def _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Bt):
+def _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
     q = t1 - t0
     Q = W.shape[0]
+    if q < Q:
+        Cc[q:, :] = 0
+        Bt[:, q:] = 0
     Cc[:q, :] = C[t0:t1]
     Bt[:, :q] = B[t0:t1].T
-    # W = C_c B_c^T (padded rows and columns stay 0)
+    # W = C_c B_c^T (padded rows and columns are 0)
     np.dot(Cc, Bt, W)
     # zero above the diagonal, then W[i, j] *= L[i, j] on and below it
     for i in range(Q):
@@ -130,12 +147,42 @@ def _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Bt):
     scalar_mask(a, t0, q, W)
 
 
-def _chunk_scores_modes(a, B, C, t0, t1, W, r, Cc, Bt):
-    diagonal_block(a, B, C, t0, t1, W, r, Bt)
+def _chunk_scores_modes(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
+    q = t1 - t0
+    Q = W.shape[0]
+    N = B.shape[1]
+    if q < Q:
+        W[q:, :] = 0
+    for i0 in range(0, q, sub):
+        i1 = min(q, i0 + sub)
+        m = i1 - i0
+        for i in range(i0, i1):
+            W[i, i1:] = 0
+        # the diagonal block W[I, I]: per-mode running products
+        modes_block(a, B, C, t0 + i0, t0 + i1, W, i0, r)
+        if i0 == 0:
+            continue
+        # queries: Cc[i, n] = C[t0+i0+i, n] prod_{t0+i0 <= u <= t0+i0+i} a_u[n]
+        r[:] = 1
+        for i in range(m):
+            a_u = a[t0 + i0 + i]
+            for n in range(N):
+                r[n] *= a_u[n]
+                Cc[i, n] = C[t0 + i0 + i, n] * r[n]
+        # keys: Kt[j, n] = B[t0+j, n] prod_{t0+j < u < t0+i0} a_u[n] for j < i0
+        r[:] = 1
+        for j in range(i0 - 1, -1, -1):
+            for n in range(N):
+                Kt[j, n] = B[t0 + j, n] * r[n]
+            a_u = a[t0 + j]
+            for n in range(N):
+                r[n] *= a_u[n]
+        # W[I, :i0] = (C_I o F_I) (B o G)^T
+        W[i0:i1, :i0] = np.dot(Cc[:m], Kt[:i0].T)
 
 
 @overload(chunk_scores, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
-def _chunk_scores_ol(a, B, C, t0, t1, W, r, Cc, Bt):
+def _chunk_scores_ol(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
     return _chunk_scores_scalar if a.ndim == 1 else _chunk_scores_modes
 
 

@@ -2,9 +2,10 @@
 
     h_t = A_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t        A_t = a_t I  or  diag(a_t)
 
-Work is split over (sequence, channel block) with ``prange``: the recurrence is independent
-across sequences and across the channels p. Each channel's state row ``hT[p, :]`` (contiguous
-over n) is updated in place and ``y[t, p] = sum_n C[t, n] h_t[n, p]`` is a vectorized sum.
+Work is split over (sequence b, channel block) with ``prange``: the recurrence is independent
+across sequences and across the channels p. The state is (N, P) as everywhere; each job keeps
+its channels' state as rows ``hp[p, :]`` of a local copy (contiguous over n), updated in
+place, and ``y[t, p] = sum_n C[t, n] h_t[n, p]`` is a vectorized sum.
 The loop order keeps the arithmetic fed: two time steps per pass over a state row, so each
 state entry is loaded and stored once per two steps and stays in a register in between, while
 the rows B_t, C_t, B_{t+1}, C_{t+1} stay in L1 cache for all the channels. (Two channels per
@@ -12,8 +13,8 @@ pass as well was slower: more accumulators than registers.)
 The inner loop over n is a multiply, a multiply-add and a multiply-add per step.
 
 Decays are used as given (a product per step: zeros, negatives and 1e-300 are exact).
-Extra memory: the transposed state (S, P, N) and the contiguous copies of the inputs the
-launcher makes when they are broadcast or strided; no O(T) workspace.
+Extra memory: the state (nb, N, P), a per-job copy of its columns, and the contiguous copies
+of the inputs the launcher makes when they are broadcast or strided; no O(T) workspace.
 """
 from __future__ import annotations
 
@@ -53,48 +54,58 @@ def _one_step(hp, a0, B0, C0, xp0):
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def _scan_channels(x, a, B, C, hT, y, p0, p1):
+def _scan_channels(x, a, B, C, h, y, p0, p1):
     """One sequence, channels [p0, p1): y[t, p] = sum_n C[t, n] h_t[n, p].
 
-    x (T, P), a (T,) or (T, N), B, C (T, N), hT (P, N) updated in place, y (T, P).
+    x (T, P), a (T,) or (T, N), B, C (T, N), h (N, P) updated in place, y (T, P).
+    The job's state columns h[:, p0:p1] are worked on as rows ``hp[p - p0, :]`` of a local
+    (p1 - p0, N) copy, so the sum over n runs along contiguous memory; copied back at the end.
     """
     T = x.shape[0]
+    N = B.shape[1]
+    hp = np.empty((p1 - p0, N), dtype=h.dtype)
+    for n in range(N):
+        for p in range(p0, p1):
+            hp[p - p0, n] = h[n, p]
     t = 0
     while t + 1 < T:                       # steps t, t+1 in one pass over each state row
         a0, a1 = decay(a, t), decay(a, t + 1)
         B0, C0, B1, C1 = B[t], C[t], B[t + 1], C[t + 1]
         for p in range(p0, p1):
-            y[t, p], y[t + 1, p] = _two_steps(hT[p], a0, a1, B0, C0, B1, C1,
+            y[t, p], y[t + 1, p] = _two_steps(hp[p - p0], a0, a1, B0, C0, B1, C1,
                                               x[t, p], x[t + 1, p])
         t += 2
     if t < T:                              # an odd step left over
         for p in range(p0, p1):
-            y[t, p] = _one_step(hT[p], decay(a, t), B[t], C[t], x[t, p])
+            y[t, p] = _one_step(hp[p - p0], decay(a, t), B[t], C[t], x[t, p])
+    for n in range(N):
+        for p in range(p0, p1):
+            h[n, p] = hp[p - p0, n]
 
 
 @njit(parallel=True, **JIT)
-def _scan_kernel(x, a, B, C, hT, y, width):
-    """All sequences: prange over sequences, or over (sequence, block of ``width`` channels)."""
-    S, T, P = x.shape
+def _scan_kernel(x, a, B, C, h, y, width):
+    """All nb sequences: prange over sequences b, or over (b, block of ``width`` channels)."""
+    nb, T, P = x.shape
     blocks = (P + width - 1) // width
     if blocks == 1:
         # whole sequences (a separate loop: with the channel range fixed to [0, P) the
         # compiled loop is measurably faster)
-        for s in prange(S):
-            _scan_channels(x[s], a[s], B[s], C[s], hT[s], y[s], 0, P)
+        for b in prange(nb):
+            _scan_channels(x[b], a[b], B[b], C[b], h[b], y[b], 0, P)
     else:
-        for job in prange(S * blocks):
-            s = job // blocks
+        for job in prange(nb * blocks):
+            b = job // blocks
             p0 = (job % blocks) * width
-            _scan_channels(x[s], a[s], B[s], C[s], hT[s], y[s], p0, min(P, p0 + width))
+            _scan_channels(x[b], a[b], B[b], C[b], h[b], y[b], p0, min(P, p0 + width))
 
 
 def _scan(family, x, a, B, C, initial_state):
     f = flatten(family, x, a, B, C, initial_state)
-    y = np.empty((f.S, f.T, f.P), dtype=f.dtype)             # every entry is written
-    if f.T > 0 and f.S > 0:
-        _scan_kernel(f.x, f.a, f.B, f.C, f.hT, y, channel_blocks(f.S, f.P))
-    return unflatten(f, y, f.hT)
+    y = np.empty((f.nb, f.T, f.P), dtype=f.dtype)            # every entry is written
+    if f.T > 0 and f.nb > 0:
+        _scan_kernel(f.x, f.a, f.B, f.C, f.h0, y, channel_blocks(f.nb, f.P))
+    return unflatten(f, y, f.h0)
 
 
 def scalar_scan(x, a, B, C, initial_state=None):

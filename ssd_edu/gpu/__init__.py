@@ -4,30 +4,35 @@
 
 Names and shapes are those of :mod:`ssd_edu.reference` (``{family}_{form}`` with family in
 scalar, diagonal and form in scan, attention, chunked); every function returns
-``(y, final_state)`` and is registered as ``"cuda.{family}.{form}"``. Inputs may be NumPy
-arrays or numba device arrays; device arrays in give device arrays out (see :mod:`.forms`).
+``(y, final_state)`` and is registered as ``"cuda.{family}.{form}"`` when CUDA can run here.
+Inputs may be NumPy arrays or numba device arrays; device arrays in give device arrays out
+(see :mod:`._launch`).
 
 Without a GPU: set ``NUMBA_ENABLE_CUDASIM=1`` before numba is first imported and everything
 runs on numba's CUDA simulator (every thread in Python: keep sizes tiny; the default tile is
 then 4 instead of 16, see :func:`tile_size`). Without a GPU and without the simulator, or
 without numba-cuda, the functions still exist and raise :class:`CudaUnavailableError` saying
-so; ``import ssd_edu`` always works.
+so; ``ssd_edu.MISSING_BACKENDS["cuda"]`` gives the same reason; ``import ssd_edu`` always works.
 
-Modules: ``kernels`` (the @cuda.jit bodies: naive loop, thread/block mapping and shared
-memory in each docstring), ``forms`` (launchers: validation, allocation, grid), ``timing``
-(benchmark helpers: ``cuda_available``, ``time_cuda``, ``device_matmul_rate``).
+Modules mirror ``ssd_edu/cpu/``: ``scan``, ``attention``, ``chunked`` (each form's launchers and
+kernel bodies; naive loop, thread/block mapping and shared memory in each kernel's docstring),
+``_launch`` (validation, upload, tile size, reshape back), ``_device`` (device kernels shared by
+the forms), ``_cuda`` (the guarded import and the one availability probe), ``timing``
+(benchmark helpers: ``time_cuda``, ``device_matmul_rate``; its matmul in ``_matmul``), ``ptx``
+(compile every kernel without a GPU).
 """
 from __future__ import annotations
 
-from ._cuda import CudaUnavailableError, simulator_enabled
-from .forms import (DEFAULT_TILE, SIMULATOR_TILE, default_tile, diagonal_attention,
-                    diagonal_chunked, diagonal_scan, get_tile, scalar_attention, scalar_chunked,
-                    scalar_scan, tile_size)
-from .timing import cuda_available, device_matmul_rate, time_cuda
+from ._cuda import CudaUnavailableError, cuda_available, simulator_enabled, unavailable_reason
+from ._launch import DEFAULT_TILE, SIMULATOR_TILE, default_tile, get_tile, tile_size
+from .attention import diagonal_attention, scalar_attention
+from .chunked import diagonal_chunked, scalar_chunked
+from .scan import diagonal_scan, scalar_scan
+from .timing import device_matmul_rate, time_cuda
 
 __all__ = [
-    "CudaUnavailableError", "simulator_enabled", "cuda_available", "time_cuda",
-    "device_matmul_rate", "tile_size", "get_tile", "default_tile", "DEFAULT_TILE",
+    "CudaUnavailableError", "simulator_enabled", "cuda_available", "unavailable_reason",
+    "time_cuda", "device_matmul_rate", "tile_size", "get_tile", "default_tile", "DEFAULT_TILE",
     "SIMULATOR_TILE",
     "scalar_scan", "scalar_attention", "scalar_chunked",
     "diagonal_scan", "diagonal_attention", "diagonal_chunked",

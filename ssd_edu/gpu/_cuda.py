@@ -1,4 +1,8 @@
-"""The one place that imports numba.cuda: a guarded import, the availability check, decorators.
+"""The one place that imports numba.cuda: a guarded import, the one availability probe, decorators.
+
+:func:`unavailable_reason` is the only answer in ssd_edu to "can CUDA kernels run here?":
+:func:`cuda_available`, ``ssd_edu.MISSING_BACKENDS["cuda"]``, the benchmark and the figures all
+ask it.
 
 ``import ssd_edu`` must work on a machine without numba-cuda and without a GPU. So numba.cuda
 is imported here inside ``try``; when it is missing, the kernel bodies stay plain Python
@@ -52,6 +56,11 @@ def unavailable_reason() -> str | None:
     late = (f" (NUMBA_ENABLE_CUDASIM={env!r} is set now, but numba read its configuration "
             f"before that)" if env not in (None, "", "0") else "")
     return "no CUDA GPU is available to numba" + late + ". " + _HOW_TO
+
+
+def cuda_available() -> bool:
+    """True on a machine with a CUDA GPU numba can use, or under the CUDA simulator."""
+    return unavailable_reason() is None
 
 
 def require_cuda() -> None:

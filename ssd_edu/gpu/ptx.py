@@ -2,7 +2,7 @@
 
 The CUDA simulator runs kernels as Python, so it cannot catch code that numba.cuda will not
 compile, nor a float32 kernel that silently computes in float64. :func:`compile_all` compiles
-each kernel of ``kernels`` for both dtypes with the argument types the launchers pass and
+each kernel of ``scan``, ``chunked``, ``_device`` and ``_matmul`` for both dtypes with the argument types the launchers pass and
 reports, for float32, every PTX line with a double-precision (``.f64``) operation. It needs
 numba-cuda with NVVM and NVRTC present (a CUDA toolkit or the nvidia-* wheels), but no device,
 and must run in a process without ``NUMBA_ENABLE_CUDASIM=1``::
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 
-from . import kernels as K
+from . import _device, _matmul, chunked, scan
 from ._cuda import cuda, require_cuda, simulator_enabled
 
 
 def signatures(dtype) -> dict:
-    """Kernel name -> argument types, as ``forms`` and ``timing`` launch them."""
+    """Kernel name -> argument types, as the launchers and ``timing`` launch them."""
     from numba import types as nt
 
     def arr(dt, ndim):
@@ -31,9 +31,9 @@ def signatures(dtype) -> dict:
         "_state_passing_kernel": (a4, a3, a3, flag, i2, a4, a3),
         "_scalar_output_kernel": (a3, a3, a3, a3, a4, flag, i, i2, i, a3),
         "_diagonal_output_kernel": (a3, a3, a3, a3, a4, flag, i, i2, i, a3),
-        "_fill_kernel": (arr(dtype, 1), dtype),
-        "_count_nonfinite_kernel": (arr(dtype, 1), arr(nt.int64, 1), i),
-        "_matmul_kernel": (arr(dtype, 2), arr(dtype, 2), arr(dtype, 2), i),
+        "fill_kernel": (arr(dtype, 1), dtype),
+        "count_nonfinite_kernel": (arr(dtype, 1), arr(nt.int64, 1), i),
+        "matmul_kernel": (arr(dtype, 2), arr(dtype, 2), arr(dtype, 2), i),
     }
 
 
@@ -50,10 +50,12 @@ def compile_all(cc=(9, 0)) -> dict:
                            "process without NUMBA_ENABLE_CUDASIM=1")
     from numba import types as nt
 
+    modules = (scan, chunked, _device, _matmul)
     report = {}
     for dtype in (nt.float32, nt.float64):
         for name, sig in signatures(dtype).items():
-            ptx, _ = cuda.compile_ptx(getattr(K, name).py_func, sig, cc=cc)
+            fn = next(getattr(m, name) for m in modules if hasattr(m, name))
+            ptx, _ = cuda.compile_ptx(fn.py_func, sig, cc=cc)
             f64 = [line.strip() for line in ptx.splitlines() if re.search(r"\.f64\b", line)]
             report[(name, str(dtype))] = f64 if dtype == nt.float32 else []
     return report

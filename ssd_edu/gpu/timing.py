@@ -1,6 +1,5 @@
 """Timing helpers for the benchmark (``python -m ssd_edu bench --backend cuda``).
 
-* :func:`cuda_available` - can GPU functions run here (a device, or the simulator)?
 * :func:`time_cuda` - kernel time with the data already on the device, and transfer time.
 * :func:`device_matmul_rate` - flop/s of a dense tiled shared-memory matmul on the device: a
   practical peak for the masked-matmul forms, NOT the vendor peak (numba.cuda has no cuBLAS,
@@ -16,18 +15,10 @@ import time
 
 import numpy as np
 
-from . import kernels as K
-from ._cuda import cuda, is_device_array, require_cuda, simulator_enabled, unavailable_reason
-
-#: Tile of the reference matmul: blocks of (16, 16) threads.
-MATMUL_TILE = 16
+from ._cuda import cuda, is_device_array, require_cuda, simulator_enabled
+from ._matmul import MATMUL_TILE, matmul_kernel, shared_matmul
 #: Largest matmul size run on the simulator (each thread is simulated in Python).
 SIMULATOR_MATMUL_N = 16
-
-
-def cuda_available() -> bool:
-    """True on a machine with a CUDA GPU numba can use, or under the CUDA simulator."""
-    return unavailable_reason() is None
 
 
 class _Timer:
@@ -110,7 +101,7 @@ def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
 def device_matmul_rate(dtype, n: int = 4096) -> float:
     """flop/s of an (n, n) @ (n, n) matmul in ``dtype`` on the device: 2 n**3 / best time.
 
-    The kernel is the tiled shared-memory matmul ``kernels._matmul_kernel`` (blocks of
+    The kernel is the tiled shared-memory matmul ``_matmul.matmul_kernel`` (blocks of
     (16, 16) threads): a practical peak that a simple CUDA kernel reaches, not the vendor peak.
     Best of 3 timed runs after a warm-up. On the simulator n is capped at
     ``SIMULATOR_MATMUL_N`` (the number is then a simulator speed, not a GPU one).
@@ -128,8 +119,8 @@ def device_matmul_rate(dtype, n: int = 4096) -> float:
     B = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
     out = cuda.device_array((n, n), dtype=dtype)
     blocks = (-(-n // tile)) ** 2
-    shared = K.shared_matmul(tile) * dtype.itemsize
-    launch = K._matmul_kernel[blocks, (tile, tile), 0, shared]
+    shared = shared_matmul(tile) * dtype.itemsize
+    launch = matmul_kernel[blocks, (tile, tile), 0, shared]
     launch(A, B, out, tile)                          # warm-up: compiles the kernel
     timer = _Timer()
     best = float("inf")

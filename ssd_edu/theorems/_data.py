@@ -1,0 +1,40 @@
+"""Named matrices and planted kernels shared by the rows (THEORY.md 3.4, 3.8, 3.10)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import reference as ref
+
+#: Remark 4.1 decays (entry 0 unused), B = C = ones(4, 2).
+REMARK_41_A = [[1, 1], [1, 0], [0, 1], [1, 0]]
+REMARK_41_M = [[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]]
+
+
+def planted_kernel(rng, T: int, N: int, cuts=(), width=None, low=0.92, high=0.999):
+    """``1SS(a) o (Q K^T)`` with a = 0 at ``cuts``, fine decays elsewhere, Q, K (T, width)."""
+    width = N if width is None else width
+    a = rng.uniform(low, high, T)
+    a[list(cuts)] = 0.0
+    Q, K = rng.standard_normal((T, width)), rng.standard_normal((T, width))
+    return ref.one_ss_mask(a) * (Q @ K.T)
+
+
+def planted_blocks(rng, T, m):
+    """m - 1 sorted cut points in [8, T - 8): m blocks of at least 8 rows."""
+    return sorted(int(c) for c in rng.choice(np.arange(8, T - 7), m - 1, replace=False)) \
+        if m > 1 else []
+
+
+def corner_matrix(T: int) -> np.ndarray:
+    """``I_T + E_{T-1,0}``: the identity with a one in the bottom-left corner (Prop 5.1)."""
+    M = np.eye(T)
+    M[-1, 0] += 1.0
+    return M
+
+
+def named_examples() -> dict:
+    """The named matrices of THEORY.md 7.10 (as int rows) with their exact nu."""
+    corner = corner_matrix(6).astype(int).tolist()
+    return {"remark-4.1": (REMARK_41_M, 3), "I+E": (corner, 5),
+            "I": (np.eye(5, dtype=int).tolist(), 5),
+            "tril(ones)": (np.tril(np.ones((5, 5), int)).tolist(), 1)}

@@ -1,0 +1,192 @@
+"""Rows for the dualities themselves (THEORY.md 3.1-3.3, 5.3, 5.4): every form of the scalar and
+diagonal families equals the recurrence, the fine diagonal kernel is one causal mask, and
+conjugate-pair modes give a real kernel with a real dual."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import reference as ref
+from .. import structure
+from ..testing import error, make_inputs, tolerance
+from .registry import check, summarize
+
+_GRID_QUICK = dict(T=(1, 2, 3, 17, 64), N=(1, 2, 5), P=(1, 3))
+_GRID_FULL = dict(T=(1, 2, 3, 17, 64, 256), N=(1, 2, 5, 16), P=(1, 3, 8))
+_REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed")
+
+
+def _grid(full):
+    g = _GRID_FULL if full else _GRID_QUICK
+    return [(T, N, P) for T in g["T"] for N in g["N"] for P in g["P"]]
+
+
+def worst_form_error(family: str, full: bool, regimes) -> tuple:
+    """Max error over the grid of every form against the scan, y and final state:
+    ``(worst, where, cases)``. Diagonal: also Algorithm 1 and the sum of the heads."""
+    scan = getattr(ref, f"{family}_scan")
+    forms = {"attention": getattr(ref, f"{family}_attention"),
+             "chunked(Q=7)": lambda **d: getattr(ref, f"{family}_chunked")(**d, chunk_size=7)}
+    if family == "diagonal":
+        forms["algorithm1"] = ref.diagonal_algorithm1
+    kernel = getattr(ref, f"{family}_kernel")
+    worst, where, n = 0.0, "", 0
+    for seed, (T, N, P) in enumerate(_grid(full)):
+        # full: every regime at every size; quick: two regimes per size, in turn
+        chosen = regimes if full else [regimes[(2 * seed + k) % len(regimes)] for k in (0, 1)]
+        for regime in chosen:
+            d = make_inputs(family, T, N, P, (2,), regime=regime, seed=seed)
+            y, h = scan(**d)
+            errs = {name: max(error(y, yy), error(h, hh))
+                    for name, (yy, hh) in ((k, f(**d)) for k, f in forms.items())}
+            y0, _ = scan(d["x"], d["a"], d["B"], d["C"])
+            errs["kernel @ x"] = error(y0, kernel(d["a"], d["B"], d["C"]) @ d["x"])
+            if family == "diagonal":
+                errs["sum of heads @ x"] = error(
+                    y0, ref.diagonal_heads(d["a"], d["B"], d["C"]).sum(-3) @ d["x"])
+            n += 1
+            name, err = max(errs.items(), key=lambda kv: kv[1])
+            if err >= worst:
+                worst, where = err, f"{name} at T={T} N={N} P={P} regime={regime}"
+    return worst, where, n
+
+
+def _form_row(family, full, regimes, names):
+    worst, where, n = worst_form_error(family, full, regimes)
+    tol = tolerance(np.float64)
+    Tmax = max(_grid(full))[0]
+    return dict(measured=worst, threshold=tol, passed=worst <= tol,
+                summary=f"largest error {worst:.1e} against the recurrence (tolerance {tol:g}) "
+                        f"over {n} input sets: {names}, outputs and final state, T up to "
+                        f"{Tmax}, decays {', '.join(regimes)}",
+                detail=f"worst: {where}", data=dict(regimes=list(regimes), grid=_grid(full)))
+
+
+@check("scalar-ssd", "scalar", "When every A_t is a scalar times the identity, the recurrence, "
+       "the masked attention 1SS(a) o (C B^T) applied to x and the chunked algorithm give the "
+       "same outputs and final state, for any decays (zero and negative included).",
+       "Prop 3.1; Dao & Gu 2024")
+def _scalar_ssd(full):
+    return _form_row("scalar", full, _REGIMES, "attention, chunked, kernel @ x")
+
+
+@check("diagonal-ssd", "diagonal", "When every A_t is diagonal, the kernel is a sum of N "
+       "one-semiseparable masked attentions of width 1 (one per mode); the recurrence, the "
+       "sum-of-heads attention, Algorithm 1 (one scan per mode) and the chunked algorithm agree, "
+       "with time-varying, zero, negative and complex decays.", "Sec. 4.1 (diagonal SSD); "
+       "Sec. 4.2 (Algorithm 1)")
+def _diagonal_ssd(full):
+    return _form_row("diagonal", full, _REGIMES + ("complex",),
+                     "attention, chunked, Algorithm 1, kernel @ x, sum of heads @ x")
+
+
+# ---- 3.3 the single-mask rewrite -----------------------------------------------------------
+
+def case_single_mask(a, B, C, rewrite=None) -> dict:
+    """err(tril(C' B'^T), diagonal_kernel(a, B, C)) for ``(C', B') = rewrite(a, B, C)``."""
+    rewrite = ref.diagonal_single_mask if rewrite is None else rewrite
+    Cp, Bp = rewrite(a, B, C)
+    with np.errstate(invalid="ignore", over="ignore"):
+        got = np.tril(np.einsum("...tn,...sn->...ts", Cp, Bp))
+    want = ref.diagonal_kernel(a, B, C)
+    err = error(want, got) if np.all(np.isfinite(got)) else float("inf")
+    T, N = np.shape(a)[-2:]
+    return dict(measured=err, threshold=1e-12, passed=err <= 1e-12,
+                detail=f"T={T} N={N}: err {err:.3g}")
+
+
+@check("single-mask", "duality", "A diagonal SSM whose decays a[t >= 1] are all nonzero (a fine "
+       "mask) is one causal linear attention of width N: M = tril(C' B'^T) with C' = C o p and "
+       "B' = B / p, p the cumulative decay product; a_0 never matters (a_0 = 0 works), and a "
+       "zero decay at t >= 1 is refused.", "Prop 4.2 proof (fine mask)")
+def _single_mask(full):
+    rng = np.random.default_rng(33)
+    cases = []
+    for T in (1, 2, 17, 37, 64):
+        for N in (1, 3, 5):
+            for sign in (False, True):
+                a = rng.uniform(0.5, 1.0, (T, N))
+                if sign:
+                    a *= rng.choice([-1.0, 1.0], (T, N))
+                if N == 3:
+                    a[0] = 0.0  # a_0 never enters M: the rewrite must accept it
+                cases.append(case_single_mask(a, rng.standard_normal((T, N)),
+                                              rng.standard_normal((T, N))))
+    a = rng.uniform(0.5, 1.0, (17, 3))
+    a[5, 1] = 0.0
+    try:
+        ref.diagonal_single_mask(a, np.ones((17, 3)), np.ones((17, 3)))
+        cases.append(dict(passed=False, detail="no error for a zero decay at t = 5"))
+    except ValueError:
+        pass
+    worst = max(c.get("measured", 0.0) for c in cases)
+    bad = sum(not c["passed"] for c in cases)
+    return summarize(cases, worst, 1e-12, summary=f"largest error {worst:.1e} (tolerance 1e-12) "
+                     f"over {len(cases)} fine kernels with T up to 64, negative decays and a_0 = 0 "
+                     f"included; {bad} failed; a zero decay at t = 5 is "
+                     f"{'refused' if not any('no error' in c['detail'] for c in cases) else 'NOT refused'}",
+                     extra=f"{len(cases)} cases")
+
+
+def case_underflow(a, B, C) -> dict:
+    """NaNs in tril(C' B'^T) of the rewrite vs in the direct-product kernel (must be 0)."""
+    Cp, Bp = ref.diagonal_single_mask(a, B, C)
+    with np.errstate(invalid="ignore", over="ignore"):
+        R = np.tril(np.einsum("...tn,...sn->...ts", Cp, Bp))
+    lower = np.tri(R.shape[-1], dtype=bool)
+    nan_rewrite = int(np.sum(np.isnan(R) & lower))
+    nan_products = int(np.sum(~np.isfinite(ref.diagonal_kernel(a, B, C))))
+    passed = nan_rewrite >= 1 and nan_products == 0
+    return dict(measured=nan_rewrite, threshold=1, passed=passed,
+                detail=f"rewrite {nan_rewrite} NaNs, direct products {nan_products} NaNs")
+
+
+@check("single-mask-underflow", "duality", "The rewrite divides by decay products, so it breaks "
+       "in floating point once they underflow (a = 0.5, T = 1200: p reaches 0.5^1199 = 0), while "
+       "the kernel built from direct products stays finite.", "Prop 4.2 proof; THEORY 5.4")
+def _single_mask_underflow(full):
+    T = 1200
+    out = case_underflow(np.full((T, 1), 0.5), np.ones((T, 1)), np.ones((T, 1)))
+    n = T * (T + 1) // 2
+    out["summary"] = (f"{out['detail'].split(',')[0].split()[1]} of the {n} lower entries of the "
+                      f"rewrite are NaN; the direct-product kernel has "
+                      f"{out['detail'].split(',')[1].split()[2]} (0.5^1074 = {0.5**1074:.3g}, "
+                      f"0.5^1075 = {0.5**1075:.3g})")
+    return out
+
+
+# ---- 5.3 conjugate pairs -------------------------------------------------------------------
+
+def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0)):
+    """A diagonal SSM with one complex mode and its conjugate: a real (T, T) kernel."""
+    lam = rng.uniform(*radius, T) * np.exp(1j * rng.uniform(-np.pi, np.pi, T))
+    b = rng.standard_normal(T) + 1j * rng.standard_normal(T)
+    c = rng.standard_normal(T) + 1j * rng.standard_normal(T)
+    a = np.stack([lam, lam.conj()], -1)
+    return ref.diagonal_kernel(a, np.stack([b, b.conj()], -1), np.stack([c, c.conj()], -1))
+
+
+@check("conjugate-pairs", "duality", "A complex mode and its conjugate give a real kernel with "
+       "at most 2 new columns, so a real width-2 single-mask dual exists; the structure tools "
+       "take complex kernels (ranks over C equal ranks over R).", "Sec. 4.1; THEORY 5.3")
+def _conjugate_pairs(full):
+    rng = np.random.default_rng(53)
+    cases = []
+    for T in (8, 24, 48) + ((96,) if full else ()):
+        M = conjugate_pair_kernel(rng, T)
+        imag = float(np.max(np.abs(M.imag))) / float(np.max(np.abs(M)))
+        v = structure.nu(M)
+        dual = structure.one_ss_dual(M, 2)
+        ok = imag <= 1e-14 and v == 2 and np.isrealobj(dual.Q) and dual.error <= 1e-9
+        cases.append(dict(measured=dual.error, passed=ok,
+                          detail=f"T={T}: max|Im M| / max|M| {imag:.1e}, nu {v}, real dual "
+                                 f"{np.isrealobj(dual.Q)}, dual error {dual.error:.1e}"))
+    Z = np.tril(rng.standard_normal((6, 6)) + 1j * rng.standard_normal((6, 6)))
+    vz = structure.nu(Z)
+    if vz != 3:  # a generic complex triangle: nu = ceil(T / 2)
+        cases.append(dict(measured=float("inf"), passed=False,
+                          detail=f"complex 6 x 6 triangle: nu {vz}, expected 3"))
+    worst = max(c["measured"] for c in cases)
+    return summarize(cases, worst, 1e-9, summary=f"{sum(c['passed'] for c in cases)} of "
+                     f"{len(cases)} conjugate-pair kernels are real with nu = 2 and a real "
+                     f"width-2 dual (largest dual error {worst:.1e}, tolerance 1e-9); a complex "
+                     f"6 x 6 triangle has nu {vz} (expected 3)")

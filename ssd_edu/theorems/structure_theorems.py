@@ -1,0 +1,360 @@
+"""Rows for the structure theorems (THEORY.md 3.6-3.9): Lemma 4.1, Prop 4.2, Theorem 4.1 in both
+directions and exhaustively, and Woerdeman's minimal completion rank."""
+from __future__ import annotations
+
+from collections import Counter
+from fractions import Fraction
+
+import numpy as np
+
+from .. import exact, structure
+from .. import reference as ref
+from ..structure import NoDualError
+from ..testing import make_inputs
+from ._data import REMARK_41_M, named_examples, planted_blocks, planted_kernel
+from .registry import check, summarize
+
+# ---- 3.7 Lemma 4.1 -------------------------------------------------------------------------
+
+
+def case_lemma_41(a, L=None) -> dict:
+    """split_points(1SS(a)) == {t >= 1 : a_t = 0}, and every block is fine (no zero below)."""
+    a = np.asarray(a, float)
+    L = ref.one_ss_mask(a) if L is None else np.asarray(L, float)
+    want = [t for t in range(1, a.shape[-1]) if a[t] == 0]
+    got = structure.split_points(L)
+    fine = all(np.all(L[s:e, s:e][np.tri(e - s, dtype=bool)] != 0)
+               for s, e in structure.split_blocks(L))
+    passed = got == want and fine
+    return dict(measured=int(got != want) + int(not fine), threshold=0, passed=passed,
+                detail=f"T={a.shape[-1]}: splits {got}, zeros of a[1:] at {want}, "
+                       f"blocks fine: {fine}")
+
+
+@check("lemma-4.1", "duality", "A zero decay a_t (t >= 1) cuts the 1-SS mask into diagonal "
+       "blocks: the crossing block L[t:, :t] vanishes exactly at the zeros of a[1:] (a_0 = 0 cuts "
+       "nothing), and the mask inside every block is fine.", "Lemma 4.1")
+def _lemma_41(full):
+    rng = np.random.default_rng(41)
+    cases = []
+    for T in (1, 2, 3, 17, 64) + ((256,) if full else ()):
+        for trial in range(4 if full else 2):
+            a = rng.uniform(0.3, 1.0, T) * rng.choice([-1.0, 1.0], T)
+            a[rng.random(T) < 0.2] = 0.0
+            a[0] = 0.0 if trial % 2 == 0 else a[0]
+            cases.append(case_lemma_41(a))
+    bad = sum(not c["passed"] for c in cases)
+    return summarize(cases, bad, 0, summary=f"{bad} of {len(cases)} masks (T up to "
+                     f"{256 if full else 64}, random zeros, a_0 = 0 in half) have splits other "
+                     f"than the zeros of a[1:] or a block that is not fine")
+
+
+# ---- 3.6 Proposition 4.2 -------------------------------------------------------------------
+
+def case_fine_dual(M, r, N, tol=1e-9) -> dict:
+    """Prop 4.2 on a fine kernel of planted width r <= N: nu == r, and the width-N dual from M
+    alone reproduces it to ``tol`` (checked by rebuilding M from a, Q, K)."""
+    v = structure.nu(M)
+    try:
+        a, Q, K = structure.one_ss_dual(M, N)
+    except NoDualError as exc:
+        return dict(measured=float("inf"), threshold=tol, passed=False, detail=str(exc))
+    err = structure.dual_error(M, a, Q, K)
+    passed = v == r and err <= tol and Q.shape == (M.shape[0], N)
+    return dict(measured=err, threshold=tol, passed=passed,
+                detail=f"T={M.shape[0]} r={r} N={N}: nu {v}, dual error {err:.3g}")
+
+
+@check("prop-4.2", "duality", "A lower-triangular M equals a fine 1-SS mask times scores of "
+       "width N exactly when it has at most N new columns; the left-to-right completion builds "
+       "such a dual from M alone (and exactly, in rational arithmetic).", "Prop 4.2")
+def _prop_42(full):
+    rng = np.random.default_rng(42)
+    cases = []
+    for T in (16, 64) + ((128,) if full else ()):
+        for N in (1, 2, 4, 8):
+            r = int(rng.integers(1, min(N, T // 2) + 1))
+            cases.append(case_fine_dual(planted_kernel(rng, T, N, width=r, low=0.9, high=1.0),
+                                        r, N))
+    n_float = len(cases)
+    for T in range(2, 9 if full else 7):  # exact data: dyadic fine decays, integer scores
+        r = int(rng.integers(1, max(1, T // 2) + 1))
+        a = [Fraction(int(rng.choice([1, -1])), int(rng.choice([1, 2, 4]))) for _ in range(T)]
+        M = exact.masked_attention(a, rng.integers(-3, 4, (T, r)).tolist(),
+                                   rng.integers(-3, 4, (T, r)).tolist())
+        R, new, _ = exact.completion(M)
+        ok = all(R[i][j] == M[i][j] for i in range(T) for j in range(i + 1)) and \
+            exact.rank(R) == len(new) == exact.nu(M) <= r
+        cases.append(dict(measured=0.0, passed=ok, detail=f"exact T={T}: completion "
+                          f"{'reproduces M with rank nu' if ok else 'FAILED'}"))
+    T = 12  # negative control: I + E_{T-1,0} needs width T - 1
+    E = np.eye(T)
+    E[-1, 0] = 1.0
+    a, Q, K = structure.one_ss_dual(E, T - 1)
+    if structure.nu(E) != T - 1 or structure.dual_error(E, a, Q, K) > 1e-9:
+        cases.append(dict(passed=False, detail="I + E_{T-1,0}: no width T - 1 dual built"))
+    worst = max(c.get("measured", 0.0) for c in cases)
+    return summarize(cases, worst, 1e-9, summary=f"{n_float} planted fine kernels (T up to "
+                     f"{128 if full else 64}): nu equals the planted width and the dual's largest "
+                     f"error is {worst:.1e} (tolerance 1e-9); {len(cases) - n_float - 1} exact "
+                     f"completions reproduce M with rank nu; I + E_(11,0) needs width 11")
+
+
+# ---- 3.8 Theorem 4.1 -----------------------------------------------------------------------
+
+def case_thm41_necessity(M, N, cuts) -> dict:
+    """A width-N 1-SS dual with zeros at ``cuts``: detected splits == cuts, every nu(M_k) <= N."""
+    sp = structure.split_points(M)
+    verdict = structure.has_one_ss_dual(M, N)
+    passed = sp == sorted(cuts) and verdict.ok
+    return dict(measured=verdict.min_width, threshold=N, passed=passed,
+                detail=f"T={M.shape[0]} N={N}: splits {sp} (planted {sorted(cuts)}), "
+                       f"nu per block {verdict.nu}")
+
+
+def _thm41_grid(full):
+    return [(T, N, m) for T in ((64, 128, 256) if full else (64,))
+            for N in ((1, 2, 4, 8, 16) if full else (1, 2, 4, 8)) for m in (2, 4)]
+
+
+@check("thm-4.1-necessity", "duality", "If M = 1SS(a) o (Q K^T) with width N, then M is block "
+       "diagonal at the zeros of a, and every block has at most N new columns.", "Thm 4.1 (=>)")
+def _thm41_necessity(full):
+    rng = np.random.default_rng(410)
+    cases = []
+    for T, N, m in _thm41_grid(full):
+        cuts = planted_blocks(rng, T, m)
+        cases.append(case_thm41_necessity(planted_kernel(rng, T, N, cuts), N, cuts))
+    bad = sum(not c["passed"] for c in cases)
+    worst = max(c["measured"] - c["threshold"] for c in cases)
+    return summarize(cases, worst, 0, summary=f"{len(cases) - bad} of {len(cases)} planted "
+                     f"kernels (2 or 4 blocks, T up to {256 if full else 64}): the blocks found "
+                     f"are the planted ones and the most new columns in a block is N "
+                     f"(max excess {worst})")
+
+
+def case_thm41_sufficiency(M, N, tol=1e-9) -> dict:
+    """The condition holds and the dual built from M alone reproduces it: err <= tol."""
+    verdict = structure.has_one_ss_dual(M, N)
+    if not verdict.ok:
+        return dict(measured=float("inf"), threshold=tol, passed=False, detail=verdict.reason)
+    a, Q, K = structure.one_ss_dual(M, N)
+    err = structure.dual_error(M, a, Q, K)
+    return dict(measured=err, threshold=tol, passed=err <= tol and Q.shape[1] == N,
+                detail=f"T={M.shape[0]} N={N}: dual error {err:.3g}")
+
+
+@check("thm-4.1-sufficiency", "duality", "Conversely, if every diagonal block has at most N new "
+       "columns, a width-N 1-SS dual exists: zero decays at the splits, each block completed and "
+       "factored. The construction is ill-conditioned: with strong decays it blows up (shown, "
+       "not hidden).", "Thm 4.1 (<=); Remark 4.4")
+def _thm41_sufficiency(full):
+    rng = np.random.default_rng(411)
+    cases = [case_thm41_sufficiency(planted_kernel(rng, T, N, planted_blocks(rng, T, m)), N)
+             for T, N, m in _thm41_grid(full)]
+    T, N = (128, 8) if full else (64, 4)
+    M = ref.diagonal_kernel(rng.uniform(0.3, 0.95, (T, N)), rng.standard_normal((T, N)),
+                            rng.standard_normal((T, N)))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", structure.PoorDualWarning)  # the blow-up, on purpose
+        dual = structure.one_ss_dual(M, N)
+    big = float(np.max(np.abs(dual.Q @ dual.K.T)))
+    worst = max(c["measured"] for c in cases)
+    return summarize(cases, worst, 1e-9, summary=f"{len(cases)} planted kernels with mild decays "
+                     f"U(0.92, 0.999): the dual built from M alone reproduces M to {worst:.1e} "
+                     f"(tolerance 1e-9); with strong decays U(0.3, 0.95), T = {T}, N = {N}, the "
+                     f"completion reaches {big:.1e} and the dual's error is {dual.error:.1e}",
+                     data=dict(blow_up=dict(T=T, N=N, max_completion=big, error=dual.error)))
+
+
+def case_thm41_reject(M, N, bad_block=None) -> dict:
+    """No width-N dual: has_one_ss_dual is false (naming ``bad_block`` if given) and
+    one_ss_dual raises NoDualError."""
+    verdict = structure.has_one_ss_dual(M, N)
+    raised = False
+    try:
+        structure.one_ss_dual(M, N)
+    except NoDualError:
+        raised = True
+    named = bad_block is None or f"block [{bad_block[0]}, {bad_block[1]})" in verdict.reason
+    passed = (not verdict.ok) and raised and named
+    return dict(measured=int(not passed), threshold=0, passed=passed,
+                detail=f"T={M.shape[0]} N={N}: accepted={verdict.ok}, raised={raised}; "
+                       f"{verdict.reason}")
+
+
+@check("thm-4.1-rejection", "duality", "When some block has more than N new columns there is no "
+       "width-N dual: the verdict is no, the offending block is named and the construction "
+       "refuses (a planted width-(N+1) block, the Remark 4.1 block, a Gaussian triangle).",
+       "Thm 4.1 (=>, contrapositive)")
+def _thm41_rejection(full):
+    rng = np.random.default_rng(412)
+    cases = []
+    for T, N, m in _thm41_grid(full):
+        cuts = planted_blocks(rng, T, m)
+        M = planted_kernel(rng, T, N, cuts)
+        edges = [0, *cuts, T]
+        k = int(rng.integers(len(edges) - 1))
+        s, e = edges[k], edges[k + 1]
+        if e - s >= 2 * N + 2:  # a fine block of width N + 1 has nu = N + 1
+            M[s:e, s:e] = planted_kernel(rng, e - s, N + 1)
+            cases.append(case_thm41_reject(M, N, (s, e)))
+    M = np.zeros((10, 10))
+    M[3:7, 3:7] = np.array(REMARK_41_M, float)
+    cases.append(case_thm41_reject(M, 2, (3, 7)))
+    G = np.tril(rng.standard_normal((20, 20)))  # generic: nu = ceil(T / 2) = 10
+    cases.append(case_thm41_reject(G, 9, (0, 20)))
+    bad = sum(not c["passed"] for c in cases)
+    return summarize(cases, bad, 0, summary=f"{len(cases) - bad} of {len(cases)} matrices "
+                     f"without a width-N dual are refused with the right block named; "
+                     f"{bad} wrong verdicts")
+
+
+#: THEORY.md 3.8: the exhaustive regression counts (T = 4 found by this enumeration).
+ENUM4_WIDTH = {0: 1, 1: 207, 2: 672, 3: 144}
+ENUM4_SSRANK = {0: 1, 1: 207, 2: 816}
+ENUM4_TWO_SS_NO_DUAL = 144
+ENUM5_WIDTH = {0: 1, 1: 1087, 2: 12768, 3: 18048, 4: 864}
+ENUM5_SSRANK = {0: 1, 1: 1087, 2: 20544, 3: 11136}
+ENUM5_TWO_SS_NO_DUAL = 7776
+
+
+def case_enumeration(matrices, expected_width=None, expected_ssrank=None,
+                     expected_gap=None, float_every: int = 1, dual_every: int = 0) -> dict:
+    """Exact audit of every matrix (exact.audit); float structure against exact on every
+    ``float_every``-th matrix; the exact dual, stacked and masked, rebuilds M on every
+    ``dual_every``-th (0: never); and the counts.
+
+    measured: the number of discrepancies (identities violated, float/exact disagreements,
+    duals that do not rebuild M, counts differing from the expected ones).
+    """
+    width, ssr, gap, problems, n = Counter(), Counter(), 0, [], 0
+    for M in matrices:
+        n += 1
+        r = exact.audit(M)
+        width[r["width"]] += 1
+        ssr[r["ss_rank"]] += 1
+        gap += r["ss_rank"] <= 2 < r["width"]
+        problems += [f"{M}: {p}" for p in r["problems"]]
+        if float_every and (n - 1) % float_every == 0:
+            F = np.array(M, float)
+            got = (structure.nu(F), structure.ss_rank(F), structure.min_completion_rank(F),
+                   structure.has_one_ss_dual(F, max(r["width"], 1)).nu)
+            if got != (r["nu"], r["ss_rank"], r["woerdeman"], r["nu_blocks"]):
+                problems.append(f"{M}: float {got} != exact")
+        if dual_every and (n - 1) % dual_every == 0:
+            a, Q, K = exact.one_ss_dual(M, max(r["width"], 1))
+            if exact.masked_attention(a, Q, K) != exact.as_fractions(M):
+                problems.append(f"{M}: the exact dual 1SS(a) o QK^T does not rebuild M")
+    for name, got, want in (("width", dict(width), expected_width),
+                            ("ss_rank", dict(ssr), expected_ssrank)):
+        if want is not None and got != want:
+            problems.append(f"{name} counts {sorted(got.items())} != {sorted(want.items())}")
+    if expected_gap is not None and gap != expected_gap:
+        problems.append(f"{gap} matrices 2-SS without a width-2 dual, expected {expected_gap}")
+    return dict(measured=len(problems), threshold=0, passed=not problems,
+                summary=f"{len(problems)} discrepancies over all {n} lower-triangular 0/1 "
+                        f"matrices; {gap} of them are 2-SS yet have no width-2 dual",
+                detail="; ".join(problems[:3]) if problems else
+                f"{n} matrices; width {sorted(width.items())}; ss_rank {sorted(ssr.items())}",
+                data=dict(width_counts=dict(width), ss_rank_counts=dict(ssr), two_ss_no_dual=gap))
+
+
+@check("thm-4.1-exhaustive", "duality", "Every lower-triangular 0/1 matrix (T = 4; T = 5 with "
+       "--full) in exact arithmetic: the completions rebuild every block with rank nu, nu equals "
+       "Woerdeman's count and the sum over blocks, the stacked exact dual rebuilds M, the float "
+       "tools agree, and the counts of minimal dual width and ss_rank are the known ones.",
+       "Thm 4.1; Prop 4.2")
+def _thm41_exhaustive(full):
+    if full:
+        return case_enumeration(exact.lower_01_matrices(5), ENUM5_WIDTH, ENUM5_SSRANK,
+                                ENUM5_TWO_SS_NO_DUAL, float_every=4, dual_every=16)
+    return case_enumeration(exact.lower_01_matrices(4), ENUM4_WIDTH, ENUM4_SSRANK,
+                            ENUM4_TWO_SS_NO_DUAL, float_every=4, dual_every=8)
+
+
+# ---- 3.9 Woerdeman -------------------------------------------------------------------------
+
+def _new_columns_by_solving(M) -> list:
+    """New columns found by solving ``M[t:, :t] alpha = M[t:, t]`` exactly (no rank code)."""
+    F = exact.as_fractions(M)
+    T = len(F)
+    new = []
+    for t in range(T):
+        col = [F[i][t] for i in range(t, T)]
+        if t == 0:
+            if any(col):
+                new.append(0)
+        elif any(col) and exact.solve([F[i][:t] for i in range(t, T)], col) is None:
+            new.append(t)
+    return new
+
+
+def case_woerdeman(M, nu_fn=None, woerdeman_fn=None, expected=None) -> dict:
+    """Woerdeman's minimal completion rank of an exact M, checked from both sides.
+
+    Equal to nu (new columns); at least: the new columns found by solving (an independent
+    path) are independent in every completion, so no completion has smaller rank; at most:
+    the exact completion has that rank and agrees with M below the diagonal; and equal to
+    ``expected`` when the true value is known.
+    """
+    nu_fn = exact.nu if nu_fn is None else nu_fn
+    woerdeman_fn = exact.min_completion_rank if woerdeman_fn is None else woerdeman_fn
+    v, w = nu_fn(M), woerdeman_fn(M)
+    lower = len(_new_columns_by_solving(M))
+    R, new, _ = exact.completion(M)
+    F = exact.as_fractions(M)
+    T = len(F)
+    upper = exact.rank(R) if all(R[i][j] == F[i][j] for i in range(T)
+                                 for j in range(i + 1)) else None
+    problems = [p for p, bad in (
+        (f"nu {v} != Woerdeman {w}", v != w),
+        (f"Woerdeman {w} below the rank {lower} every completion has", w < lower),
+        (f"Woerdeman {w} above the rank {upper} of a completion", upper is None or w > upper),
+        (f"expected {expected}", expected is not None and w != expected)) if bad]
+    return dict(measured=len(problems), threshold=0, passed=not problems,
+                detail=f"T={T}: nu {v}, Woerdeman {w}, lower bound {lower}, completion rank "
+                       f"{upper}" + (f": {'; '.join(problems)}" if problems else ""))
+
+
+def case_woerdeman_float(M, known: int) -> dict:
+    """Float nu and Woerdeman's count of a kernel whose minimal completion rank is ``known``."""
+    v, w = structure.nu(M), structure.min_completion_rank(M)
+    return dict(measured=abs(v - known) + abs(w - known), threshold=0,
+                passed=v == w == known, detail=f"float T={M.shape[0]}: nu {v}, Woerdeman {w}, "
+                                               f"known {known}")
+
+
+@check("woerdeman", "duality", "The least rank of any completion of the lower triangle is "
+       "sum_t rank M[t:, :t+1] - sum_t rank M[t+1:, :t+1], the number of new columns: no "
+       "completion has smaller rank (the new columns stay independent) and the left-to-right "
+       "completion attains it; nu is additive over diagonal blocks.", "Woerdeman; Prop 4.2 proof")
+def _woerdeman(full):
+    rng = np.random.default_rng(39)
+    cases = [case_woerdeman(M, expected=k) for M, k in named_examples().values()]
+    for trial in range(40 if full else 12):
+        T = int(rng.integers(2, 9))
+        d = make_inputs("diagonal", T, int(rng.integers(1, 4)), 1, regime="dyadic",
+                        seed=int(rng.integers(1 << 30)))
+        Mf = ref.diagonal_kernel(d["a"], d["B"], d["C"])  # exact in float64 (THEORY 5.8)
+        c = case_woerdeman(Mf.tolist())
+        cases.append(c)
+        v = exact.nu(Mf.tolist())
+        if structure.nu(Mf) != v or structure.min_completion_rank(Mf) != v:
+            cases.append(dict(measured=1, passed=False, detail=f"float nu {structure.nu(Mf)}, "
+                              f"Woerdeman {structure.min_completion_rank(Mf)} != exact {v}"))
+    for widths in ((3, 3), (1, 4), (2, 5)):  # float: fine blocks of known width, nu = sum
+        M = np.zeros((48, 48))
+        M[:20, :20] = planted_kernel(rng, 20, widths[0])
+        M[20:, 20:] = planted_kernel(rng, 28, widths[1])
+        cases.append(case_woerdeman_float(M, sum(widths)))
+    M1, M2 = np.array(REMARK_41_M), np.array(named_examples()["I+E"][0])
+    D = np.zeros((10, 10), int)
+    D[:4, :4], D[4:, 4:] = M1, M2
+    if exact.nu(D.tolist()) != exact.nu(M1.tolist()) + exact.nu(M2.tolist()):
+        cases.append(dict(measured=1, passed=False, detail="nu is not additive"))
+    bad = sum(not c["passed"] for c in cases)
+    return summarize(cases, bad, 0, summary=f"{bad} of {len(cases)} matrices disagree (named "
+                     f"examples with known values, exact dyadic kernels bounded from below by "
+                     f"solving and from above by a completion, float kernels of known width)")
