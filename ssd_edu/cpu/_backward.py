@@ -32,8 +32,16 @@ def flatten_vjp(family: str, x, a, B, C, dy, dh, initial_state) -> FlatVJP:
     dy, dh = check_cotangents(f, dy, dh)
     shapes = dict(x=np.shape(x), a=np.shape(a), B=np.shape(B), C=np.shape(C),
                   initial_state=None if initial_state is None else np.shape(initial_state))
-    return FlatVJP(f, np.ascontiguousarray(dy.reshape(f.nb, f.T, f.P)),
-                   np.ascontiguousarray(dh.reshape(f.nb, f.N, f.P)), shapes)
+    return FlatVJP(f, read_only(dy.reshape(f.nb, f.T, f.P)), read_only(dh.reshape(f.nb, f.N, f.P)),
+                   shapes)
+
+
+def read_only(arr: np.ndarray) -> np.ndarray:
+    """A C-contiguous read-only view (a copy if needed): one Numba type for every kernel input,
+    as ``validation.flatten`` gives the inputs, so each kernel compiles once per dtype."""
+    out = np.ascontiguousarray(arr).view()
+    out.flags.writeable = False
+    return out
 
 
 def decays_per_mode(f: Flat) -> np.ndarray:
@@ -41,7 +49,7 @@ def decays_per_mode(f: Flat) -> np.ndarray:
     over the modes (O(T N): the scalar family is the diagonal one with one shared decay)."""
     if f.a.ndim == 3:
         return f.a
-    return np.ascontiguousarray(np.broadcast_to(f.a[..., None], (f.nb, f.T, f.N)))
+    return read_only(np.broadcast_to(f.a[..., None], (f.nb, f.T, f.N)))
 
 
 def finish(fv: FlatVJP, dx, da, dB, dC, dh0) -> Grads:
