@@ -177,3 +177,37 @@ def test_mask_vjp_is_exact_at_zero_decays():
         fd = (np.sum(W * ssd_edu.one_ss_mask(ap)) - np.sum(W * ssd_edu.one_ss_mask(am))) / (2 * eps)
         assert abs(got[u] - fd) < 1e-7, (u, got[u], fd)
     assert got[0] == 0.0  # a_0 never enters the mask
+
+
+# ------------------------------------------------------------------------------------------
+# the exercise: write the backward of the scalar scan
+
+
+def test_exercise_solution_passes_and_mistakes_are_named():
+    from ssd_edu.exercises.backward import (MISTAKES, check_scalar_scan_backward,
+                                            scalar_scan_backward)
+    assert check_scalar_scan_backward(scalar_scan_backward).passed
+    for mistake, diagnosis in MISTAKES.items():
+        def attempt(*args, mistake=mistake):
+            return scalar_scan_backward(*args, _mistake=mistake)
+        result = check_scalar_scan_backward(attempt)
+        assert not result.passed and diagnosis in result.message, (mistake, result.message)
+
+
+def test_exercise_reports_skeleton_division_and_a_wrong_gradient():
+    from ssd_edu.exercises.backward import check_scalar_scan_backward, scalar_scan_backward
+    result = check_scalar_scan_backward(lambda *args: None)
+    assert "case 1/7" in result.message and "not written yet" in result.message
+
+    def divides(x, a, B, C, h0, dy, dh):
+        dx, da, dB, dC, dh0 = scalar_scan_backward(x, a, B, C, h0, dy, dh)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return dx, (a * da) / a, dB, dC, dh0
+    result = check_scalar_scan_backward(divides)
+    assert "zero decays" in result.message and "divide by a decay" in result.message
+
+    def scaled_dB(*args):
+        dx, da, dB, dC, dh0 = scalar_scan_backward(*args)
+        return dx, da, 1.5 * dB, dC, dh0
+    result = check_scalar_scan_backward(scaled_dB)
+    assert "case 1/7" in result.message and "dB is wrong" in result.message
