@@ -15,13 +15,13 @@ from ssd_edu.__main__ import main
 from ssd_edu.reference import diagonal_kernel, one_ss_mask
 from ssd_edu.theorems import cost
 
-TIMED = {"cost-T", "cost-NP", "claim-ii", "remark-4.4"}
+TIMED = {"cost-T", "cost-NP", "claim-ii", "remark-4.4", "backward-T"}
 ALL_IDS = ["scalar-ssd", "diagonal-ssd", "single-mask", "single-mask-underflow",
            "conjugate-pairs", "cost-T", "cost-NP", "claim-ii", "remark-4.4", "rank-vs-ssrank",
            "remark-4.1-example", "richer-needs-zero", "prop-5.1", "lemma-4.1", "prop-4.2",
            "thm-4.1-necessity", "thm-4.1-sufficiency", "thm-4.1-rejection",
            "thm-4.1-exhaustive", "woerdeman", "thm-4.1-general", "invertible-corollary",
-           "realize", "softmax-exact", "softmax-numerical"]
+           "realize", "softmax-exact", "softmax-numerical", "backward-T"]
 
 
 def test_every_result_has_a_check():
