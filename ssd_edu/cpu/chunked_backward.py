@@ -176,32 +176,35 @@ def _diagonal_chunk(x, a, B, C, dy, H, g, t0, q, dx, da, dB, dC):
     D = np.dot(Yc, Xc.T)                         # dy_t . x_s
     E = np.dot(Yc, H.T)                          # E[t, n] = H[n] . dy_t
     F = np.dot(Xc, g.T)                          # F[s, n] = g[n] . x_s
-    Mt = np.zeros((q, q), dtype=dt)              # M^T, M = sum_n L_n o C[:, n] B[:, n]^T
+    M = np.zeros((q, q), dtype=dt)               # M = sum_n L_n o C[:, n] B[:, n]^T
     BG = np.empty((q, N), dtype=dt)              # B o gamma
+    bn = np.empty(q, dtype=dt)
+    dBn = np.empty(q, dtype=dt)
     dan = np.empty(q, dtype=dt)
     for n in range(N):
         _grid_mask(a, t0, q, n, L)
+        for s in range(q):
+            bn[s] = Bc[s, n]
+            dBn[s] = 0
         for t in range(q):
-            Ctn = Cc[t, n]
+            ct = Cc[t, n]
             acc = dt.type(0)
             for s in range(t + 1):
                 l = L[t + 1, s + 1]
-                CB = Ctn * Bc[s, n]
-                Mt[s, t] += l * CB
-                acc += l * D[t, s] * Bc[s, n]
-                W[t + 1, s + 1] = D[t, s] * CB
+                k = l * D[t, s]                  # (L_n o D)[t, s]
+                acc += k * bn[s]
+                dBn[s] += k * ct
+                M[t, s] += l * ct * bn[s]
+                W[t + 1, s + 1] = D[t, s] * ct * bn[s]
             # dC[t, n] = sum_s (L_n o D)[t, s] B[s, n] + delta[t, n] (H[n] . dy_t)
             dC[t0 + t, n] = acc + L[t + 1, 0] * E[t, n]
-            W[t + 1, 0] = Ctn * E[t, n]
+            W[t + 1, 0] = ct * E[t, n]
         for s in range(q):
-            acc = dt.type(0)
-            for t in range(s, q):
-                acc += L[t + 1, s + 1] * D[t, s] * Cc[t, n]
             # dB[s, n] = sum_t (L_n o D)[t, s] C[t, n] + gamma[s, n] (g[n] . x_s)
             gamma = L[q + 1, s + 1]
-            dB[t0 + s, n] = acc + gamma * F[s, n]
-            BG[s, n] = Bc[s, n] * gamma
-            W[q + 1, s + 1] = Bc[s, n] * F[s, n]
+            dB[t0 + s, n] = dBn[s] + gamma * F[s, n]
+            BG[s, n] = bn[s] * gamma
+            W[q + 1, s + 1] = bn[s] * F[s, n]
         corner = dt.type(0)
         for p in range(H.shape[1]):
             corner += g[n, p] * H[n, p]
@@ -210,7 +213,7 @@ def _diagonal_chunk(x, a, B, C, dy, H, g, t0, q, dx, da, dB, dC):
         for t in range(q):
             da[t0 + t, n] = dan[t]
     # dx = M^T dy + (B o gamma) g
-    dx[t0:t0 + q] = np.dot(Mt, Yc) + np.dot(BG, g)
+    dx[t0:t0 + q] = np.dot(M.T, Yc) + np.dot(BG, g)
 
 
 @njit(parallel=True, **JIT)
