@@ -85,6 +85,8 @@ from . import gpu  # noqa: E402  (numba-cuda is optional: ssd_edu.gpu guards its
 
 if gpu.unavailable_reason() is None:
     register("cuda", gpu)
+    from .gpu import backward as _gpu_backward  # noqa: E402
+    register_vjps("cuda", _gpu_backward)
 else:  # the functions still exist in ssd_edu.gpu and raise CudaUnavailableError with this reason
     MISSING_BACKENDS["cuda"] = gpu.unavailable_reason()
 
