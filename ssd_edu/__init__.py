@@ -90,6 +90,8 @@ if gpu.unavailable_reason() is None:
 else:  # the functions still exist in ssd_edu.gpu and raise CudaUnavailableError with this reason
     MISSING_BACKENDS["cuda"] = gpu.unavailable_reason()
 
+from . import bridges  # noqa: E402,F401  (Mamba-2 and fla conventions mapped to the forms)
+
 __all__ = [
     "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "register", "oracle",
     "VJPS", "register_vjps", "Grads",

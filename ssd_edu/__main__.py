@@ -2,7 +2,9 @@
 
 Subcommands: ``verify`` (the theorem report; exits 1 if any check fails); ``figures [--out DIR]``
 (regenerates every PNG of figures/); ``bench`` (timings of every implementation; see
-ssd_edu.bench).
+ssd_edu.bench); ``grade PATH... [--csv F] [--json F] [--timeout S]`` (batch grading of
+student notebooks and .py files); ``exercises --out DIR`` and ``tutorials --out DIR`` (hand
+out the notebooks).
 """
 from __future__ import annotations
 
@@ -49,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time the NumPy reference, the Numba and CUDA kernels")
     bench.add_arguments(b)
     b.set_defaults(func=bench.run_from_args)
+    from .exercises import batch, handout
+
+    g = sub.add_parser("grade", help="grade student notebooks / .py files (one process each)")
+    batch.add_arguments(g)
+    g.set_defaults(func=batch.run_from_args)
+    for kind in ("exercises", "tutorials"):
+        h = sub.add_parser(kind, help=f"write the {kind} notebooks into a folder (hand them out)")
+        handout.add_arguments(h, kind)
+        h.set_defaults(func=handout.run_from_args)
     return parser
 
 

@@ -1,8 +1,10 @@
 """Reference solutions of the classroom exercises, written the way a student would: plain loops.
 
 A teacher can run them through the graders (``check_one_ss_mask(one_ss_mask)`` passes) or
-paste them into the exercise notebooks. They are deliberately *not* the package's vectorized
-forms: each one is the definition, computed entry by entry, so a student can compare.
+paste them into the exercise notebooks (with the private helper ``_ssm_start`` of the
+recurrences, and ``_rank`` / ``count_new_columns`` / ``split_points`` for the structure ones).
+They are deliberately *not* the package's vectorized forms: each one is the definition,
+computed entry by entry, so a student can compare.
 """
 from __future__ import annotations
 
@@ -42,18 +44,23 @@ def segsum(log_a):
     return S
 
 
-def diagonal_scan(x, a, B, C, initial_state=None):
-    """The diagonal recurrence; x (..., T, P), a B C (..., T, N) -> y (..., T, P), h (..., N, P).
-
-    h_t = diag(a_t) h_{t-1} + B_t x_t^T,  y_t = h_t^T C_t,  h_{-1} = initial_state or 0.
-    """
+def _ssm_start(x, a, B, C, initial_state):
+    """Arrays, sizes (T, P, N), the start state h_{-1} (..., N, P) and zero outputs (..., T, P)."""
     x, a, B, C = (np.asarray(v) for v in (x, a, B, C))
     T, P, N = x.shape[-2], x.shape[-1], a.shape[-1]
     batch = np.broadcast_shapes(x.shape[:-2], a.shape[:-2], B.shape[:-2], C.shape[:-2])
     h = np.zeros((*batch, N, P))
     if initial_state is not None:
         h = h + initial_state
-    y = np.zeros((*batch, T, P))
+    return (x, a, B, C), (T, P, N), h, np.zeros((*batch, T, P))
+
+
+def diagonal_scan(x, a, B, C, initial_state=None):
+    """The diagonal recurrence; x (..., T, P), a B C (..., T, N) -> y (..., T, P), h (..., N, P).
+
+    h_t = diag(a_t) h_{t-1} + B_t x_t^T,  y_t = h_t^T C_t,  h_{-1} = initial_state or 0.
+    """
+    (x, a, B, C), (T, P, N), h, y = _ssm_start(x, a, B, C, initial_state)
     for t in range(T):
         # h_t = diag(a_t) h_{t-1} + B_t x_t^T   (row n of h decays by a[t, n])
         h = a[..., t, :, None] * h + B[..., t, :, None] * x[..., t, None, :]
@@ -109,3 +116,106 @@ def count_new_columns(M):
         r_before = int(np.sum(np.linalg.svd(before, compute_uv=False) > tol)) if t else 0
         count += r_with - r_before
     return count
+
+
+def algorithm1(x, a, B, C, initial_state=None):
+    """The paper's Algorithm 1: the diagonal SSM as N scalar scans, one per mode n.
+
+    Z = B[:, n] o x;  H_t = a[t, n] H_{t-1} + Z_t (H_{-1} = initial_state[n]);  y += C[:, n] o H.
+    x (..., T, P), a B C (..., T, N) -> y (..., T, P), h (..., N, P) (h[n] = the last H of mode n).
+    """
+    (x, a, B, C), (T, P, N), h0, y = _ssm_start(x, a, B, C, initial_state)
+    h = np.zeros_like(h0)
+    for n in range(N):
+        # Z = diag(b^n) x
+        Z = B[..., :, n, None] * x
+        H = h0[..., n, :]
+        for t in range(T):
+            # H_t = a[t, n] H_{t-1} + Z_t, then y_t += c^n_t H_t
+            H = a[..., t, n, None] * H + Z[..., t, :]
+            y[..., t, :] += C[..., t, n, None] * H
+        h[..., n, :] = H
+    return y, h
+
+
+def chunked_scan(x, a, B, C, chunk_size, initial_state=None):
+    """The four-step chunked algorithm of the diagonal SSM, chunk by chunk (THEORY.md 4).
+
+    For chunk c (steps b..e), with the state H entering it:
+      1-2. inside the chunk from a zero state: y_c (intra-chunk outputs), S_c (its end state)
+      3.   H_c = diag(abar_c) H + S_c, abar_c[n] = prod_{u in chunk} a[u, n]
+      4.   y_c[t] += (C_t o delta_t)^T H, delta_t[n] = prod_{b <= u <= t} a[u, n]
+    """
+    (x, a, B, C), (T, P, N), H, y = _ssm_start(x, a, B, C, initial_state)
+    for b in range(0, T, chunk_size):
+        e = min(b + chunk_size, T)
+        y_c, S_c = diagonal_scan(x[..., b:e, :], a[..., b:e, :], B[..., b:e, :], C[..., b:e, :])
+        delta = np.cumprod(a[..., b:e, :], axis=-2)          # (..., Q, N)
+        # 4. y_c[t] += (C_t o delta_t)^T H
+        y[..., b:e, :] = y_c + np.einsum("...tn,...tn,...np->...tp", C[..., b:e, :], delta, H)
+        # 3. H_c = diag(abar_c) H_{c-1} + S_c
+        H = delta[..., -1, :, None] * H + S_c
+    return y, H
+
+
+def _rank(X) -> int:
+    """rank of X with NumPy's relative default tolerance; 0 for an empty or zero block."""
+    return int(np.linalg.matrix_rank(X)) if X.size and np.any(X) else 0
+
+
+def ss_rank(M):
+    """The semiseparable rank max_t rank M[t:, :t+1] (inclusive blocks). M: (T, T) -> int."""
+    M = np.asarray(M, dtype=float)
+    return max((_rank(M[t:, :t + 1]) for t in range(M.shape[0])), default=0)
+
+
+def split_points(M):
+    """The t in 1..T-1 where the crossing block M[t:, :t] is exactly zero. M: (T, T) -> list."""
+    M = np.asarray(M)
+    return [t for t in range(1, M.shape[0]) if not np.any(M[t:, :t])]
+
+
+def _complete(M):
+    """A completion R of the lower triangle of M with rank nu(M) (THEORY.md 3.6), column by column."""
+    T = M.shape[0]
+    R = np.tril(M).astype(float)
+    for t in range(1, T):
+        block, col = M[t:, :t], M[t:, t]
+        if _rank(np.column_stack([block, col])) > _rank(block):
+            R[:t, t] = 0.0                                   # a new column
+            continue
+        # M[t:, :t] alpha = M[t:, t], then R[:t, t] = R[:t, :t] alpha
+        alpha = np.linalg.lstsq(block, col, rcond=None)[0]
+        R[:t, t] = R[:t, :t] @ alpha
+    return R
+
+
+def one_ss_dual(M, N):
+    """The constructive dual of Theorem 4.1: (a, Q, K) with 1SS(a) o (Q K^T) == M, width N.
+
+    a = 0 at the split points, 1 elsewhere; each block is completed to rank nu(M_k) and
+    factored by a truncated SVD. Raises ValueError when some block has nu(M_k) > N.
+    """
+    M = np.asarray(M, dtype=float)
+    T = M.shape[0]
+    cuts = [0, *split_points(M), T]
+    a, Q, K = np.ones(T), np.zeros((T, N)), np.zeros((T, N))
+    for b, e in zip(cuts[:-1], cuts[1:]):
+        block = M[b:e, b:e]
+        r = count_new_columns(block)
+        if r > N:
+            raise ValueError(f"block [{b}, {e}) has {r} new columns > N = {N}: no width-N dual")
+        if b > 0:
+            a[b] = 0.0
+        if r == 0:
+            continue
+        U, s, Vt = np.linalg.svd(_complete(block))
+        # R_k = (U_r S_r^1/2)(V_r S_r^1/2)^T
+        Q[b:e, :r] = U[:, :r] * np.sqrt(s[:r])
+        K[b:e, :r] = Vt[:r].T * np.sqrt(s[:r])
+    return a, Q, K
+
+
+def power_kernel(T, base=2):
+    """E[i][j] = base^((i+1)(j+1)) for j <= i, 0 above: T rows of exact Python ints."""
+    return [[base ** ((i + 1) * (j + 1)) if j <= i else 0 for j in range(T)] for i in range(T)]

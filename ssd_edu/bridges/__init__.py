@@ -1,0 +1,28 @@
+"""Bridges: the conventions people arrive with (Mamba-2, flash-linear-attention), mapped to SSD.
+
+The package uses decays as given, heads in the leading axes, state (N, P). A Mamba-2 layer and an
+fla layer write the same recurrence with other names, layouts and a discretization or log space.
+The crosswalk (THEORY.md 1.3):
+
+=================  ===========================  ============================  ===================
+ssd_edu            Mamba-2                      fla (simple_gla / gla)        meaning
+=================  ===========================  ============================  ===================
+x (..., T, P)      x, times dt                  v                             input / value
+B (..., T, N)      B (per group)                k                             key
+C (..., T, N)      C (per group)                q, times scale                query
+N                  dstate                       K                             state size
+P                  headdim                      V                             head dimension
+a_t                exp(dt_t A_h)                exp(g_t) / exp(gk_t)          decay
+h (..., N, P)      (..., headdim, dstate)       (..., K, V)                   state
+=================  ===========================  ============================  ===================
+
+    from ssd_edu.bridges import mamba2, fla
+    out, final_states = mamba2.chunk_scan_combined(x, dt, A, B, C, chunk_size=64, D=D, z=z,
+                                                   return_final_states=True, backend="numba")
+    o, S = fla.simple_gla(q, k, v, g, output_final_state=True)
+
+Both run the package's registered forms (``ssd_edu.IMPLEMENTATIONS``): any backend, any form.
+"""
+from . import fla, mamba2
+
+__all__ = ["mamba2", "fla"]

@@ -1,0 +1,59 @@
+"""What both bridges share: pick a registered form, run it, move the head axis.
+
+The bridges never compute the SSM themselves: they map the layer's arrays to the package's
+conventions and call ``ssd_edu.IMPLEMENTATIONS["{backend}.{family}.{form}"]``, so every backend
+(numpy, numba, cuda) and every form (scan, attention, chunked) is reachable from a Mamba-2 or an
+fla call, and is tested the moment it is registered.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..validation import check_chunk_size
+
+FORMS = ("scan", "attention", "chunked")
+
+
+def registered_form(backend: str, family: str, form: str):
+    """``IMPLEMENTATIONS[f"{backend}.{family}.{form}"]``, or an error naming backend or form."""
+    from .. import BACKENDS, IMPLEMENTATIONS, MISSING_BACKENDS  # the registry, looked up per call
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    key = f"{backend}.{family}.{form}"
+    if key not in IMPLEMENTATIONS:
+        why = MISSING_BACKENDS.get(backend, "it is not registered")
+        raise ValueError(f"backend {backend!r} is not available here: {why}")
+    return IMPLEMENTATIONS[key]
+
+
+def run_form(backend: str, family: str, form: str, chunk_size: int, ssd: dict):
+    """Run one registered form on the package-convention arrays ``ssd``: (y, final_state)."""
+    fn = registered_form(backend, family, form)
+    if form == "chunked":
+        return fn(**ssd, chunk_size=chunk_size)
+    return fn(**ssd)
+
+
+def check_chunk(chunk_size) -> int:
+    """The package's chunk-length check (an integer >= 1; any value works for any T)."""
+    return check_chunk_size(chunk_size)
+
+
+def expect_shape(name: str, arr: np.ndarray, shape: tuple, layout: str, origin: str) -> None:
+    """Raise naming ``name`` unless ``arr`` has ``shape``, e.g. "dt has shape (2, 7); expected
+    (batch, seqlen, nheads) = (2, 7, 4) (from x)"."""
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(arr.shape)}; expected {layout} = "
+                         f"{tuple(shape)} ({origin})")
+
+
+def heads_first(arr: np.ndarray) -> np.ndarray:
+    """(batch, seqlen, heads, ...) -> (batch, heads, seqlen, ...): time next to the last axes."""
+    return np.moveaxis(arr, 2, 1)
+
+
+def time_first(arr: np.ndarray) -> np.ndarray:
+    """(batch, heads, seqlen, ...) -> (batch, seqlen, heads, ...): the layer's layout again."""
+    return np.ascontiguousarray(np.moveaxis(arr, 1, 2))

@@ -1,0 +1,151 @@
+"""From flash-linear-attention (fla) to SSD: ``chunk_simple_gla`` and ``chunk_gla`` conventions.
+
+fla writes a gated linear attention in log space, time before heads::
+
+    q, k (batch, T, H, K)    v (batch, T, H, V)    state S (batch, H, K, V)
+    g  (batch, T, H)     simple_gla: one log-decay per head and step
+    gk (batch, T, H, K)  gla: one log-decay per key dimension (shared over V)
+
+    S_t = exp(g_t) S_{t-1} + k_t v_t^T         (gla: diag(exp(gk_t)) S_{t-1} + k_t v_t^T)
+    o_t = S_t^T (scale q_t),                   scale = K^-1/2 unless given
+
+This *is* the package's recurrence h_t = A_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t: simple_gla is
+the scalar family, gla the diagonal family, and the state needs no transpose (:func:`to_ssd`):
+
+==================  =========================  ============================================
+ssd_edu             fla                        mapping
+==================  =========================  ============================================
+x (..., T, P)       v (batch, T, H, V)         x = v (the values), heads moved before time
+a (..., T[, N])     g / gk (log-decay)         a = exp(g) (scalar) or exp(gk) (diagonal)
+B (..., T, N)       k (batch, T, H, K)         B = k (the keys)
+C (..., T, N)       q (batch, T, H, K)         C = scale q (the queries, scaled)
+N, P                K, V                       N = K, P = V
+h (..., N, P)       S (batch, H, K, V)         the same layout
+==================  =========================  ============================================
+
+Conventions checked against fla's source (fla-org/flash-linear-attention,
+``fla/ops/simple_gla/naive.py``, ``fla/ops/gla/naive.py``, ``chunk.py``): the gate is a log
+decay applied as exp(g) to the state *before* adding k v^T, the scale multiplies q and defaults
+to K^-1/2, the state is (K, V). fla's ``chunk_gla`` names the per-key gate ``g``; its naive
+recurrence calls it ``gk``, as here. Not covered: ``g_gamma``, ``cu_seqlens``,
+``state_v_first``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..validation import as_array, common_dtype
+from ._forms import check_chunk, expect_shape, heads_first, registered_form, run_form, time_first
+
+
+def check_inputs(q, k, v, g, initial_state=None, *, g_name="g"):
+    """Validate fla's arguments; ``g`` of shape (batch, T, H) or (batch, T, H, K) decides the
+    family. Returns (q, k, v, g, initial_state, family) in one dtype; errors name the argument."""
+    q, k, v, g = (as_array(name, val) for name, val in
+                  (("q", q), ("k", k), ("v", v), (g_name, g)))
+    h0 = None if initial_state is None else as_array("initial_state", initial_state)
+    if q.ndim != 4:
+        raise ValueError(f"q has shape {tuple(q.shape)}; expected (batch, T, H, K)")
+    batch, T, H, K = q.shape
+    expect_shape("k", k, q.shape, "(batch, T, H, K)", "as q")
+    if v.ndim != 4 or v.shape[:3] != (batch, T, H):
+        raise ValueError(f"v has shape {tuple(v.shape)}; expected (batch, T, H, V) with "
+                         f"(batch, T, H) = {(batch, T, H)} (as in q)")
+    V = v.shape[3]
+    if K < 1 or V < 1:
+        raise ValueError(f"K (q: {tuple(q.shape)}) and V (v: {tuple(v.shape)}) must be >= 1")
+    if g.shape not in ((batch, T, H), (batch, T, H, K)):
+        raise ValueError(f"{g_name} has shape {tuple(g.shape)}; expected (batch, T, H) = "
+                         f"{(batch, T, H)} (a log-decay per head) or (batch, T, H, K) = "
+                         f"{(batch, T, H, K)} (per key dimension), from q")
+    if h0 is not None:
+        expect_shape("initial_state", h0, (batch, H, K, V), "(batch, H, K, V)", "from q and v")
+    dtype = common_dtype(q, k, v, g, h0)
+    q, k, v, g = (arr.astype(dtype, copy=False) for arr in (q, k, v, g))
+    h0 = None if h0 is None else h0.astype(dtype, copy=False)
+    return q, k, v, g, h0, "scalar" if g.ndim == 3 else "diagonal"
+
+
+def check_scale(scale, K: int) -> float:
+    """fla's scale: K^-1/2 when None, else a finite real number."""
+    if scale is None:
+        return K ** -0.5
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.floating,
+                                                                     np.integer)):
+        raise TypeError(f"scale must be a real number or None, got {scale!r}")
+    if not math.isfinite(float(scale)):
+        raise ValueError(f"scale must be finite, got {scale!r}")
+    return float(scale)
+
+
+def _to_ssd(q, k, v, g, h0, scale, g_name):
+    with np.errstate(over="ignore", under="ignore"):
+        # a_t = exp(g_t): the log-decay made a decay (underflow to exactly 0 is fine)
+        a = np.exp(g)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{g_name} has entries whose exp overflows; {g_name} is a log-decay "
+                         f"(<= 0 for a contracting state, e.g. logsigmoid)")
+    # x = v, B = k, C = scale q, a = exp(g): heads in front of time; the state (K, V) = (N, P)
+    return dict(x=heads_first(v), a=heads_first(a), B=heads_first(k),
+                C=heads_first(scale * q), initial_state=h0)
+
+
+def to_ssd(q, k, v, g, scale=None, initial_state=None) -> dict:
+    """fla's arguments -> the package's: ``dict(x, a, B, C, initial_state)``, heads before time.
+
+    x = v (batch, H, T, V), B = k and C = scale q (batch, H, T, K), a = exp(g) (batch, H, T) for a
+    per-head g (the scalar family) or (batch, H, T, K) for a per-key gk (the diagonal family),
+    initial_state (batch, H, K, V) unchanged.
+    """
+    q, k, v, g, h0, _ = check_inputs(q, k, v, g, initial_state)
+    return _to_ssd(q, k, v, g, h0, check_scale(scale, q.shape[-1]), "g")
+
+
+def from_ssd(y, final_state=None):
+    """The package's outputs -> fla's: o (batch, T, H, V) and the state (batch, H, K, V) as is."""
+    y = as_array("y", y)
+    if y.ndim != 4:
+        raise ValueError(f"y has shape {tuple(y.shape)}; expected (batch, H, T, V)")
+    return time_first(y), None if final_state is None else as_array("final_state", final_state)
+
+
+def _gla(family, g_name, q, k, v, g, scale, initial_state, output_final_state, backend, form,
+         chunk_size):
+    q, k, v, g, h0, got = check_inputs(q, k, v, g, initial_state, g_name=g_name)
+    if got != family:
+        want = "(batch, T, H)" if family == "scalar" else "(batch, T, H, K)"
+        raise ValueError(f"{g_name} has shape {tuple(g.shape)}; expected {want} = "
+                         f"{q.shape[:3] if family == 'scalar' else q.shape} (from q)")
+    scale = check_scale(scale, q.shape[-1])
+    if not isinstance(output_final_state, (bool, np.bool_)):
+        raise TypeError(f"output_final_state must be True or False, got {output_final_state!r}")
+    chunk = check_chunk(chunk_size)
+    registered_form(backend, family, form)              # a bad backend or form fails before work
+    y, h = run_form(backend, family, form, chunk, _to_ssd(q, k, v, g, h0, scale, g_name))
+    return time_first(y), (h if output_final_state else None)
+
+
+def simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False,
+               backend="numpy", form="chunked", chunk_size=64):
+    """fla's ``chunk_simple_gla``: one log-decay g (batch, T, H) per head and step.
+
+    S_t = exp(g_t) S_{t-1} + k_t v_t^T,  o_t = S_t^T (scale q_t). Returns ``(o, final_state)``:
+    o (batch, T, H, V), final_state (batch, H, K, V) or None unless ``output_final_state``.
+    Runs ``ssd_edu.IMPLEMENTATIONS[f"{backend}.scalar.{form}"]``; any T and chunk_size >= 1.
+    """
+    return _gla("scalar", "g", q, k, v, g, scale, initial_state, output_final_state, backend,
+                form, chunk_size)
+
+
+def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False,
+        backend="numpy", form="chunked", chunk_size=64):
+    """fla's ``chunk_gla``: one log-decay gk (batch, T, H, K) per key dimension and step.
+
+    S_t = diag(exp(gk_t)) S_{t-1} + k_t v_t^T,  o_t = S_t^T (scale q_t). Returns
+    ``(o, final_state)`` as :func:`simple_gla`; runs
+    ``ssd_edu.IMPLEMENTATIONS[f"{backend}.diagonal.{form}"]``.
+    """
+    return _gla("diagonal", "gk", q, k, v, gk, scale, initial_state, output_final_state,
+                backend, form, chunk_size)

@@ -1,0 +1,249 @@
+"""Answer kinds: how a grader reads an attempt, compares it and explains a wrong one.
+
+Every kind has ``read(got, case) -> (answer, diagnosis)`` (the format: type, shape, NaN, ...),
+``same(answer, value, case) -> bool`` (used for the expected answer and for each known-mistake
+variant) and ``explain(answer, case) -> str`` (the fallback diagnosis when no known mistake
+matches). Arrays are compared as in the test suite: the same non-finite pattern, then the
+error ``ssd_edu.testing.error`` over the finite entries at the tolerance of the answer's dtype.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..testing import error
+from .grading import answer_tolerance, tolerance_note
+
+
+def fmt(value) -> str:
+    """A plain repr of one entry: ``0.5``, ``-inf``, ``(1+2j)`` rather than ``np.float64(0.5)``."""
+    return repr(value.item()) if hasattr(value, "item") else repr(value)
+
+
+def first_index(mask: np.ndarray) -> tuple:
+    """The first index where ``mask`` is true, as a tuple of ints."""
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def as_result_array(got, what: str):
+    """``(array, None)`` for an array-like answer, or ``(None, diagnosis)`` for None etc."""
+    if got is None:
+        return None, (f"{what} is None: the function body is not written yet (or it forgot "
+                      f"to return)")
+    if isinstance(got, (tuple, list)) and len(got) and isinstance(got[0], np.ndarray):
+        return None, f"{what} is a {type(got).__name__} of {len(got)} arrays; expected one array"
+    try:
+        arr = np.asarray(got)
+    except Exception:  # an object NumPy cannot read
+        return None, f"{what} is a {type(got).__name__}; expected an array"
+    if arr.dtype.kind not in "biufc":
+        return None, f"{what} has dtype {arr.dtype}; expected numbers"
+    return arr, None
+
+
+def shape_diagnosis(got: np.ndarray, expected: np.ndarray, what: str,
+                    layout: str) -> str | None:
+    """Say how ``got``'s shape differs from ``expected``'s, or None when they are equal."""
+    if got.shape == expected.shape:
+        return None
+    msg = f"{what} has shape {got.shape}, expected {expected.shape} {layout}"
+    lead = expected.ndim - got.ndim
+    if lead > 0 and got.shape == expected.shape[lead:]:
+        msg += (f"; the leading (batch) axes {expected.shape[:lead]} are missing: index from "
+                f"the end (a[..., t], axis=-1) so that any leading axes are carried along")
+    elif got.shape == expected.shape[:-2] + expected.shape[-2:][::-1] and got.ndim >= 2:
+        msg += "; the last two axes are swapped (transposed)"
+    return msg
+
+
+def nonfinite_diagnosis(got: np.ndarray, expected: np.ndarray, what: str,
+                        hints: dict) -> str | None:
+    """A non-finite pattern that differs from the expected one, or None.
+
+    Three faults, each with its hint from ``hints`` (keys "nan", "inf", "finite"): NaN where a
+    number is expected; +-inf where a finite value is expected; a finite value where +-inf is
+    expected (a clamp such as ``max(log_a, -1e4)``).
+    """
+    with np.errstate(invalid="ignore"):
+        faults = (
+            ("nan", np.isnan(got) & ~np.isnan(expected), "NaN"),
+            ("inf", np.isinf(got) & np.isfinite(expected), "an infinite value"),
+            ("finite", np.isfinite(got) & np.isinf(expected), "a finite value"),
+        )
+    for key, bad, kind in faults:
+        if np.any(bad):
+            idx = first_index(bad)
+            return (f"{what} has {int(bad.sum())} entries that are {kind} where "
+                    f"{'an infinite value' if key == 'finite' else 'a finite value'} is expected "
+                    f"(first at index {idx}: got {fmt(got[idx])}, expected {fmt(expected[idx])})"
+                    + hints.get(key, ""))
+    return None
+
+
+def finite_error(got: np.ndarray, expected: np.ndarray) -> float:
+    """``ssd_edu.testing.error`` over the entries where ``expected`` is finite."""
+    finite = np.isfinite(expected)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = error(expected[finite], got[finite])
+    return np.inf if np.isnan(err) else err
+
+
+def close(got: np.ndarray, expected: np.ndarray, case=None) -> bool:
+    """Same shape, the same non-finite pattern, and finite error <= the answer dtype's tolerance."""
+    expected = np.asarray(expected)
+    if got.shape != expected.shape:
+        return False
+    with np.errstate(invalid="ignore"):
+        same_pattern = (np.array_equal(np.isnan(got), np.isnan(expected))
+                        and np.array_equal(np.isposinf(got.real), np.isposinf(expected.real))
+                        and np.array_equal(np.isneginf(got.real), np.isneginf(expected.real)))
+    return same_pattern and finite_error(got, expected) <= answer_tolerance(got, case)[0]
+
+
+def worst_entry(got: np.ndarray, expected: np.ndarray, what: str, case=None) -> str:
+    """'X is wrong: error e > the float64 tolerance ..., worst at index i: got g, expected v'."""
+    finite = np.isfinite(expected)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.where(finite, np.abs(got - np.where(finite, expected, 0)), 0.0)
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    idx = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape))
+    return (f"{what} is wrong: error {finite_error(got, expected):.2e} > "
+            f"{tolerance_note(got, case)}; worst at index {idx}: "
+            f"got {fmt(got[idx])}, expected {fmt(expected[idx])}")
+
+
+def above_diagonal(arr: np.ndarray, fill: float, what: str, why: str) -> str | None:
+    """Diagnose entries strictly above the diagonal that differ from ``fill``."""
+    T = arr.shape[-1]
+    upper = np.triu(np.ones((T, T), dtype=bool), 1)
+    wrong = upper & ~(arr == fill)
+    if not np.any(wrong):
+        return None
+    idx = first_index(wrong)
+    return (f"not causal: {what}[t, s] must be {fill} above the diagonal (s > t) {why}; "
+            f"got {fmt(arr[idx])} at index {idx}")
+
+
+class ArrayAnswer:
+    """One array. ``structure(arr, case)`` may name a structural fault before the worst entry;
+    ``pre(arr, case)`` may name a shape-level fault before the shape check."""
+
+    def __init__(self, what: str, layout: str, hints: dict | None = None,
+                 structure=None, pre=None):
+        self.what, self.layout, self.hints = what, layout, hints or {}
+        self.structure, self.pre = structure, pre
+
+    def read(self, got, case):
+        arr, msg = as_result_array(got, self.what)
+        if msg is None and self.pre is not None:
+            msg = self.pre(arr, case)
+        exp = np.asarray(case.expected)
+        msg = msg or shape_diagnosis(arr, exp, self.what, self.layout)
+        msg = msg or nonfinite_diagnosis(arr, exp, self.what, self.hints)
+        return arr, msg
+
+    def same(self, arr, value, case) -> bool:
+        return close(arr, np.asarray(value), case)
+
+    def explain(self, arr, case) -> str:
+        msg = self.structure(arr, case) if self.structure is not None else None
+        return msg or worst_entry(arr, np.asarray(case.expected), self.what, case)
+
+
+class PairAnswer:
+    """A pair of arrays such as ``(y, h)``. A variant's second item may be None (any value).
+
+    parts: ((name, layout), (name, layout)); pre(first, second, case) may name a fault after
+    the arrays are read and before their shapes are compared.
+    """
+
+    def __init__(self, parts: tuple, hint: str = "", pre=None):
+        self.parts, self.hint, self.pre = parts, hint, pre
+
+    def read(self, got, case):
+        names = tuple(p[0] for p in self.parts)
+        if got is None:
+            return None, ("returned None: the function body is not written yet (or it forgot "
+                          f"to return); return ({names[0]}, {names[1]})")
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return None, f"returned a {type(got).__name__}; return the pair ({names[0]}, {names[1]})"
+        arrays = []
+        for (what, _), item in zip(self.parts, got):
+            arr, msg = as_result_array(item, what)
+            if msg:
+                return None, msg
+            arrays.append(arr)
+        msg = self.pre(*arrays, case) if self.pre is not None else None
+        for (what, layout), arr, exp in zip(self.parts, arrays, case.expected):
+            msg = msg or shape_diagnosis(arr, np.asarray(exp), what, layout)
+        for (what, _), arr, exp in zip(self.parts, arrays, case.expected):
+            msg = msg or nonfinite_diagnosis(arr, np.asarray(exp), what, {
+                "nan": self.hint, "inf": self.hint, "finite": self.hint})
+        return tuple(arrays), msg
+
+    def same(self, answer, value, case) -> bool:
+        return all(v is None or close(a, np.asarray(v), case) for a, v in zip(answer, value))
+
+    def explain(self, answer, case) -> str:
+        (first, _), (second, _) = self.parts
+        if close(answer[0], np.asarray(case.expected[0]), case):
+            return f"{first} is right but " + worst_entry(answer[1], case.expected[1], second,
+                                                          case)
+        return worst_entry(answer[0], np.asarray(case.expected[0]), first, case)
+
+
+class CountAnswer:
+    """An integer count; ``label`` names it in the diagnosis (e.g. "nu")."""
+
+    def __init__(self, label: str, list_hint: bool = True):
+        self.label, self.list_hint = label, list_hint
+
+    def read(self, got, case):
+        if got is None:
+            return None, ("returned None: the function body is not written yet (or it forgot to "
+                          f"return); return {self.label}, an int")
+        if isinstance(got, (list, tuple, np.ndarray)) and np.ndim(got) == 1:
+            hint = (" (your list has the right length: return len(...) of it)"
+                    if self.list_hint and len(got) == case.expected else "")
+            return None, (f"returned a {type(got).__name__} of {len(got)} items; return "
+                          f"{self.label}, an int{hint}")
+        if isinstance(got, bool) or not isinstance(got, (int, np.integer, float, np.floating)) \
+                or not np.isfinite(got) or float(got) != int(got):
+            return None, f"returned {got!r}; expected an integer count"
+        return int(got), None
+
+    def same(self, answer, value, case) -> bool:
+        return answer == value
+
+    def explain(self, answer, case) -> str:
+        return f"got {answer}, expected {self.label} = {case.expected} on M =\n{case.args[0]}"
+
+
+class IndexListAnswer:
+    """An increasing list of indices (e.g. split points)."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def read(self, got, case):
+        if got is None:
+            return None, (f"returned None: the function body is not written yet (or it forgot "
+                          f"to return); return the list of {self.label}")
+        if isinstance(got, (int, np.integer)):
+            return None, f"returned the number {got}; return the list of {self.label} itself"
+        try:
+            items = [int(v) for v in np.asarray(got).ravel()]
+        except (TypeError, ValueError):
+            return None, f"returned {got!r}; expected a list of integers"
+        if any(b <= a for a, b in zip(items, items[1:])):
+            return None, f"returned {items}; list the {self.label} once each, in increasing order"
+        return items, None
+
+    def same(self, answer, value, case) -> bool:
+        return answer == list(value)
+
+    def explain(self, answer, case) -> str:
+        missing = sorted(set(case.expected) - set(answer))
+        extra = sorted(set(answer) - set(case.expected))
+        parts = [f"missing {missing}"] * bool(missing) + [f"not {self.label}: {extra}"] * bool(extra)
+        return (f"got {answer}, expected {list(case.expected)} ({'; '.join(parts)}) on M =\n"
+                f"{case.args[0]}")

@@ -1,0 +1,73 @@
+"""Handing out the notebooks: ``ssd-edu exercises --out DIR`` and ``ssd-edu tutorials --out DIR``.
+
+Where the notebooks come from. The one copy that people edit is the checkout's ``tutorials/``
+(tutorials) and ``tutorials/exercises/`` (exercises). ``ssd_edu/notebooks/tutorials`` and
+``ssd_edu/notebooks/exercises`` are links to those two folders, declared as package data in
+setup.cfg, so a wheel carries the notebooks' contents and a regular (non-editable)
+``pip install`` has them; there is one copy, so the two can never drift apart. From a checkout
+(editable install or ``PYTHONPATH``) the links lead to the checkout's folders; where a checkout
+lost its links (an archive without symlinks) the folders themselves are used.
+"""
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+from pathlib import Path
+
+#: kind -> (folder inside the installed package, folder inside a checkout)
+SOURCES = {"tutorials": ("notebooks/tutorials", "tutorials"),
+           "exercises": ("notebooks/exercises", "tutorials/exercises")}
+
+
+def notebook_dir(kind: str) -> Path:
+    """The folder holding the ``kind`` ("tutorials" or "exercises") notebooks."""
+    if kind not in SOURCES:
+        raise ValueError(f"kind must be one of {tuple(SOURCES)}, got {kind!r}")
+    packaged, checkout = SOURCES[kind]
+    package = Path(str(resources.files("ssd_edu")))
+    for folder in (package / packaged, package.parent / checkout):
+        if folder.is_dir() and any(folder.glob("*.ipynb")):
+            return folder
+    raise FileNotFoundError(f"no {kind} notebooks found in {package / packaged} or "
+                            f"{package.parent / checkout}; reinstall ssd_edu from a wheel or "
+                            f"a checkout")
+
+
+def notebooks(kind: str) -> list:
+    """The ``kind`` notebooks, sorted by name."""
+    return sorted(notebook_dir(kind).glob("*.ipynb"))
+
+
+def hand_out(kind: str, out, force: bool = False) -> list:
+    """Copy every ``kind`` notebook into the folder ``out`` (created); returns the new paths.
+
+    Existing files are kept (ValueError naming them) unless ``force``.
+    """
+    out = Path(out)
+    sources = notebooks(kind)
+    clash = [out / p.name for p in sources if (out / p.name).exists()]
+    if clash and not force:
+        raise ValueError(f"{len(clash)} file(s) already exist in {out} (first: {clash[0].name}); "
+                         f"pass --force to overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copyfile(p, out / p.name)) for p in sources]
+
+
+def add_arguments(parser, kind: str) -> None:
+    parser.add_argument("--out", metavar="DIR", required=True, help=f"where to write the {kind}")
+    parser.add_argument("--force", action="store_true", help="overwrite existing notebooks")
+    parser.set_defaults(kind=kind)
+
+
+def run_from_args(args) -> int:
+    import sys
+
+    try:
+        written = hand_out(args.kind, args.out, args.force)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"  {path}")
+    print(f"wrote {len(written)} {args.kind} notebook(s) to {args.out}")
+    return 0

@@ -1,0 +1,319 @@
+"""Graders of the recurrence exercises: the diagonal scan (ex03), state passing (ex05),
+Algorithm 1 (ex07) and the full chunked algorithm (ex08).
+
+  diagonal_scan(x, a, B, C, initial_state) -> (y, h)               check_diagonal_scan
+  pass_states(abar, S, initial_state) -> (H_prev, H_last)          check_pass_states
+  algorithm1(x, a, B, C, initial_state) -> (y, h)                  check_algorithm1
+  chunked_scan(x, a, B, C, chunk_size, initial_state) -> (y, h)    check_chunked_scan
+
+Expected answers and known-mistake variants come from the package's oracle
+(``reference.diagonal_scan``) run on altered inputs (a shifted decay, swapped B and C, ...).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import IMPLEMENTATIONS
+from .. import reference as ref
+from ..testing import make_inputs
+from .answers import PairAnswer
+from .grading import Case, GradeResult, run_cases
+
+_STATE_FORBIDDEN = ("ssd_edu.reference.chunking.state_passing",)
+_DIAGONAL_FORMS = ("ssd_edu.reference.diagonal.diagonal_algorithm1",
+                   "ssd_edu.reference.general.general_scan")
+
+
+def _forms(*families) -> tuple:
+    """Every registered form of these families (all backends): what a scan attempt may not call."""
+    return tuple(fn for key, fn in IMPLEMENTATIONS.items() if key.split(".")[1] in families)
+
+
+def _state_shape_pre(y, h, case):
+    h_exp, T = np.asarray(case.expected[1]), np.asarray(case.expected[0]).shape[-2]
+    if h.shape == h_exp.shape[:-2] + (T,) + h_exp.shape[-2:]:
+        return (f"the final state h has shape {h.shape}: that is every state h_0 .. h_{{T-1}}; "
+                f"return only the last one, shape {h_exp.shape}")
+    return None
+
+
+SCAN_ANSWER = PairAnswer((("y", "(..., T, P)"), ("the final state h", "(..., N, P)")),
+                         ". The recurrence needs only products and sums: no log, no division",
+                         _state_shape_pre)
+
+_LATE = ("off by one step: your y_t = h_{t-1}^T C_t reads the state before the update; update "
+         "first, h_t = diag(a_t) h_{t-1} + B_t x_t^T, then y_t = h_t^T C_t")
+_PREV_DECAY = ("the decay is a[t-1]: step t decays the state by its own a_t, "
+               "h_t = diag(a_t) h_{t-1} + B_t x_t^T")
+_SHARED = ("one decay shared by all modes (the {} of the modes' decays): in the diagonal "
+           "family row n of the state decays by its own a[t, n]")
+
+
+def _start(h0, shape) -> np.ndarray:
+    return np.zeros(shape) if h0 is None else np.broadcast_to(h0, shape).astype(np.float64)
+
+
+def _scan_variants(x, a, B, C, h0, expected) -> list:
+    """The known mistakes of a diagonal recurrence, each as the (y, h) it produces."""
+    y_exp, h_exp = expected
+    h0_arr = _start(h0, h_exp.shape)
+
+    def scan(a=a, B=B, C=C, h0=h0):
+        return ref.diagonal_scan(x, a, B, C, h0)
+
+    def shared(decay):
+        return scan(a=np.broadcast_to(decay[..., None], a.shape).copy())
+    ones = np.ones_like(a[..., :1, :])
+    C_next = np.concatenate([C[..., 1:, :], C[..., :1, :]], axis=-2)
+    y_first = np.einsum("...np,...n->...p", h0_arr, C[..., 0, :])[..., None, :]
+    y_late = np.concatenate([y_first, scan(C=C_next)[0][..., :-1, :]], axis=-2)
+    no_h0 = ref.diagonal_scan(x, a, B, C)
+    return [
+        ("ignore_h0", "initial_state is ignored: start from h_{-1} = initial_state (zeros only "
+         "when it is None)", no_h0),
+        ("y_no_h0", "y leaves out the initial state: y_t = h_t^T C_t must include the decayed "
+         "h_{-1} (your final h does include it)", (no_h0[0], h_exp)),
+        ("h0_returned", "y is right but the returned h is the initial state; return h_{T-1}",
+         (y_exp, h0_arr)),
+        ("late", _LATE, (y_late, None)),
+        ("decay_input", "the decay also multiplies the new input: h_t = diag(a_t) (h_{t-1} + "
+         "B_t x_t^T); decay only the old state, h_t = diag(a_t) h_{t-1} + B_t x_t^T",
+         scan(B=a * B)),
+        ("swapped", "B and C are swapped: B_t (the key) writes x_t into the state, C_t (the "
+         "query) reads y_t out", scan(B=C, C=B)),
+        ("mode0", "every mode used the decay of mode 0: in the diagonal family row n of the "
+         "state decays by its own a[t, n]", shared(a[..., 0])),
+        ("mean", _SHARED.format("mean"), shared(a.mean(axis=-1))),
+        ("product", _SHARED.format("product"), shared(a.prod(axis=-1))),
+        ("no_decay0", "the decay at t = 0 is missing: h_0 = diag(a_0) h_{-1} + B_0 x_0^T, so "
+         "the initial state decays by a_0 too", scan(a=np.concatenate([ones, a[..., 1:, :]], -2))),
+        ("prev_decay", _PREV_DECAY, scan(a=np.roll(a, 1, axis=-2))),
+        ("prev_decay1", _PREV_DECAY, scan(a=np.concatenate([ones, a[..., :-1, :]], -2))),
+    ]
+
+
+def _scan_inputs(T, N, P, batch=(), *, scale=1.0, dtype=np.float64, **kw):
+    d = make_inputs("diagonal", T, N, P, batch, dtype=dtype, **kw)
+    d["x"] = d["x"] * dtype(scale)
+    return d
+
+
+def _scan_case(name: str, d: dict, category: str, answer=SCAN_ANSWER, variants=_scan_variants,
+               chunk_size=None) -> Case:
+    x, a, B, C, h0 = (None if d[k] is None else np.asarray(d[k], dtype=np.float64)
+                      for k in ("x", "a", "B", "C", "initial_state"))
+    expected = ref.diagonal_scan(x, a, B, C, h0)
+    args = (d["x"], d["a"], d["B"], d["C"], d["initial_state"])
+    if chunk_size is not None:
+        args = args[:4] + (chunk_size,) + args[4:]
+        found = variants(x, a, B, C, h0, expected, chunk_size)
+    else:
+        found = variants(x, a, B, C, h0, expected)
+    return Case(name, args, expected, answer, category, found)
+
+
+def scan_battery(variants=_scan_variants, chunked: bool = False) -> list:
+    """The cases shared by the three recurrence exercises (``chunked`` adds chunk sizes)."""
+    def case(name, d, category, Q=None):
+        return _scan_case(name, d, category, variants=variants,
+                          chunk_size=(Q or 4) if chunked else None)
+    cases = [
+        case("T = 6, N = 3, P = 2, random decays", _scan_inputs(6, 3, 2, seed=10), "basic"),
+        case("negative decays", _scan_inputs(7, 2, 2, regime="negative", seed=13), "basic"),
+        case("T = 1", _scan_inputs(1, 2, 3, seed=11), "edge"),
+        case("initial_state=None (start from zeros)",
+             _scan_inputs(5, 2, 3, seed=14, initial_state=False), "edge"),
+        case("N = 1, P = 1", _scan_inputs(9, 1, 1, seed=16), "edge"),
+        case("zero decays (a = 0 erases that mode's state)",
+             _scan_inputs(8, 3, 2, regime="zero", seed=12), "zero decays"),
+        case("leading batch axes (2, 3), T = 5, N = 2, P = 2",
+             _scan_inputs(5, 2, 2, (2, 3), regime="zero", seed=15), "batch"),
+        case("strong decays down to 1e-300, T = 10", _scan_inputs(10, 3, 2, regime="strong",
+                                                                    seed=17), "extreme"),
+        case("mixed decays 0, 1, -1, 1e-300, T = 12", _scan_inputs(12, 2, 2, regime="mixed",
+                                                                     seed=18), "extreme"),
+        case("x scaled by 1e8, T = 8", _scan_inputs(8, 2, 3, scale=1e8, seed=19), "scaled"),
+        case("float32 inputs, T = 24, N = 4, P = 3",
+             _scan_inputs(24, 4, 3, dtype=np.float32, seed=9), "float32"),
+    ]
+    if chunked:
+        cases += [
+            case("T = 10, chunk_size 4: a short last chunk", _scan_inputs(10, 2, 2, seed=40),
+                 "chunk sizes", 4),
+            case("chunk_size 1", _scan_inputs(5, 2, 2, seed=41), "chunk sizes", 1),
+            case("chunk_size 16 > T = 5: one chunk", _scan_inputs(5, 2, 2, seed=42),
+                 "chunk sizes", 16),
+            case("T = 12, chunk_size 3, zero decays at chunk starts",
+                 _scan_inputs(12, 2, 2, regime="zero", seed=43), "chunk sizes", 3),
+        ]
+    return cases
+
+
+def check_diagonal_scan(fn, allow_package: bool = False) -> GradeResult:
+    """Grade ``fn(x, a, B, C, initial_state=None) -> (y, h)``, the diagonal recurrence.
+
+    h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, h_{-1} = initial_state (zeros if
+    None); x (..., T, P), a, B, C (..., T, N), h (..., N, P). Categories: basic (random,
+    negative decays), edge (T = 1, no initial state, N = P = 1), zero decays, batch, extreme
+    (decays down to 1e-300; 0, 1, -1 mixed), scaled (x times 1e8), float32.
+    """
+    return run_cases("diagonal_scan", fn, scan_battery(), ("x", "a", "B", "C", "initial_state"),
+                     forbidden=_forms("diagonal") + _DIAGONAL_FORMS, allow_package=allow_package)
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 7: Algorithm 1, N scalar scans
+
+
+def _algorithm1_variants(x, a, B, C, h0, expected) -> list:
+    ones = np.ones_like(B)
+    y_exp, h_exp = expected
+    h0_arr = _start(h0, h_exp.shape)
+    last = ref.diagonal_scan(x, a[..., -1:], B[..., -1:], C[..., -1:], h0_arr[..., -1:, :])[0]
+    return [
+        ("no_C", "y is the plain sum of the mode scans H^n: weight each by its query, "
+         "y += C[:, n] o H^n", (ref.diagonal_scan(x, a, B, ones, h0)[0], h_exp)),
+        ("no_B", "Z = x for every mode: the input of mode n is Z = B[:, n] o x",
+         ref.diagonal_scan(x, a, ones, C, h0)),
+        ("last_only", "y holds only the last mode: accumulate y += C[:, n] o H^n over all n "
+         "(you overwrote y in the loop)", (last, None)),
+        ("h0_row0", "every mode started from row 0 of the initial state: mode n starts from "
+         "initial_state[n]", ref.diagonal_scan(
+             x, a, B, C, np.broadcast_to(h0_arr[..., :1, :], h0_arr.shape))),
+        ("swapped", "B and C are swapped: Z = B[:, n] o x goes in, C[:, n] o H comes out",
+         ref.diagonal_scan(x, a, C, B, h0)),
+        ("ignore_h0", "initial_state is ignored: mode n's scan starts from initial_state[n]",
+         ref.diagonal_scan(x, a, B, C)),
+    ]
+
+
+def check_algorithm1(fn, allow_package: bool = False) -> GradeResult:
+    """Grade ``fn(x, a, B, C, initial_state=None) -> (y, h)``: the diagonal SSM, mode by mode.
+
+    Only the outputs are checked (against the diagonal recurrence), not the loop structure;
+    the package's diagonal forms may not be called (its scalar forms may). Categories as for
+    :func:`check_diagonal_scan`.
+    """
+    return run_cases("algorithm1", fn, scan_battery(_algorithm1_variants),
+                     ("x", "a", "B", "C", "initial_state"),
+                     forbidden=_forms("diagonal") + _DIAGONAL_FORMS, allow_package=allow_package)
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 8: the full chunked algorithm
+
+
+def _chunked_variants(x, a, B, C, h0, expected, Q) -> list:
+    """Chunk by chunk with the oracle: the mistakes of steps 3 and 4 and of the padding."""
+    y_exp, h_exp = expected
+    T = x.shape[-2]
+    H = _start(h0, h_exp.shape)
+    ys = {"nopass": [], "nodecay": [], "after": []}
+    for c0 in range(0, T, Q):
+        part = [v[..., c0:c0 + Q, :] for v in (x, a, B, C)]
+        y_zero, S_c = ref.diagonal_scan(*part)                       # the chunk from a zero state
+        y_c, H_next = ref.diagonal_scan(*part, H)
+        ys["nopass"].append(y_c if c0 == 0 else y_zero)
+        ys["nodecay"].append(y_zero + np.einsum("...tn,...np->...tp", part[3], H))
+        ys["after"].append(y_zero + ref.diagonal_scan(np.zeros_like(part[0]), *part[1:],
+                                                      H_next)[0])
+        last_own, H = (H_next if c0 == 0 else S_c), H_next
+    cat = {k: np.concatenate(v, axis=-2) for k, v in ys.items()}
+    found = [
+        ("ignore_h0", "initial_state is ignored: the state entering chunk 0 is initial_state",
+         ref.diagonal_scan(x, a, B, C)),
+        ("nopass", "no state passing: each chunk started from a zero state; step 3 carries "
+         "H_c = diag(abar_c) H_{c-1} + S_c into the next chunk", (cat["nopass"], last_own)),
+        ("nodecay", "step 4 forgot the decay inside the chunk: Y_off[t] = (C_t o delta_t)^T "
+         "H_{c-1}, delta[t] = product of a from the chunk start to t", (cat["nodecay"], None)),
+        ("after", "off by one chunk in step 4: chunk c reads the state entering it, H_{c-1}, "
+         "not the state after it", (cat["after"], None)),
+    ]
+    if T % Q:
+        found.append(("pad0", "the final state is 0 when T is not a multiple of chunk_size: "
+                      "you padded the decays with 0, which erases the state; pad a with 1 "
+                      "(and x, B, C with 0)", (y_exp, np.zeros_like(h_exp))))
+    return found
+
+
+def check_chunked_scan(fn, allow_package: bool = False) -> GradeResult:
+    """Grade ``fn(x, a, B, C, chunk_size, initial_state=None) -> (y, h)``: the four-step
+    chunked algorithm of the diagonal SSM, against the recurrence.
+
+    Only the outputs are checked; every package SSM form may not be called (one_ss_mask,
+    segsum and state passing may). Categories as for :func:`check_diagonal_scan` (chunk size
+    4) plus chunk sizes (a short last chunk, 1, larger than T, zero decays at chunk starts).
+    """
+    return run_cases("chunked_scan", fn, scan_battery(_chunked_variants, chunked=True),
+                     ("x", "a", "B", "C", "chunk_size", "initial_state"),
+                     forbidden=_forms("diagonal", "scalar") + _DIAGONAL_FORMS,
+                     allow_package=allow_package)
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 5: the chunked algorithm's state passing
+
+PASS_ANSWER = PairAnswer((("H_prev", "(..., J, N, P): the state entering each chunk"),
+                          ("H_last", "(..., N, P): the final state")))
+_PREV_CHUNK = ("the chunk decay is abar[c-1]: the update of chunk c uses its own decay, "
+               "H_c = abar_c H_{c-1} + S_c")
+
+
+def _pass_case(name: str, abar, S, h0, category: str) -> Case:
+    a64, S64, h64 = (np.asarray(v, dtype=np.float64) for v in (abar, S, h0))
+    Hp, Hl = ref.state_passing(a64, S64, h64)
+    ones = np.ones_like(a64[..., :1, :])
+    after = np.concatenate([Hp[..., 1:, :, :], Hl[..., None, :, :]], axis=-3)
+    variants = [
+        ("after", "off by one chunk: H_prev[c] must be the state *entering* chunk c (H_{c-1}, "
+         "with H_prev[0] = initial_state), not the state after it", (after, Hl)),
+        ("ignore_h0", "initial_state is ignored: H_{-1} = initial_state",
+         ref.state_passing(a64, S64, np.zeros_like(h64))),
+        ("decay_S", "the chunk decay also multiplies the chunk's own state: H_c = abar_c "
+         "(H_{c-1} + S_c); S_c already holds the decay inside chunk c, so H_c = abar_c H_{c-1} "
+         "+ S_c", ref.state_passing(a64, a64[..., None] * S64, h64)),
+        ("last_entering", "H_last is the state entering the last chunk; apply the last update "
+         "too", (Hp, Hp[..., -1, :, :])),
+        ("prev_decay", _PREV_CHUNK, ref.state_passing(np.roll(a64, 1, axis=-2), S64, h64)),
+        ("prev_decay1", _PREV_CHUNK, ref.state_passing(
+            np.concatenate([ones, a64[..., :-1, :]], -2), S64, h64)),
+    ]
+    return Case(name, (abar, S, h0), (Hp, Hl), PASS_ANSWER, category, variants)
+
+
+def pass_cases() -> list:
+    rng = np.random.default_rng(3)
+
+    def data(J, N, P, batch=(), low=0.3, scale=1.0, dtype=np.float64):
+        return tuple(v.astype(dtype) for v in (
+            rng.uniform(low, 1, (*batch, J, N)), scale * rng.standard_normal((*batch, J, N, P)),
+            rng.standard_normal((*batch, N, P))))
+
+    zero = data(5, 2, 3)
+    zero[0][2, 0] = 0.0
+    tiny = data(6, 2, 2)
+    tiny[0][1:4, :] = 1e-300
+    return [
+        _pass_case("J = 4 chunks, N = 2, P = 3", *data(4, 2, 3), "basic"),
+        _pass_case("negative chunk decays", *data(5, 2, 2, low=-1), "basic"),
+        _pass_case("one chunk (J = 1)", *data(1, 3, 2), "edge"),
+        _pass_case("N = 1, P = 1", *data(6, 1, 1), "edge"),
+        _pass_case("a chunk decay of 0 (mode 0 forgets everything before chunk 3)", *zero,
+                   "zero decays"),
+        _pass_case("leading batch axes (2, 3), J = 3", *data(3, 2, 2, batch=(2, 3)), "batch"),
+        _pass_case("chunk decays of 1e-300", *tiny, "extreme"),
+        _pass_case("chunk states scaled by 1e7", *data(4, 2, 2, scale=1e7), "scaled"),
+        _pass_case("float32 inputs, J = 8", *data(8, 3, 2, dtype=np.float32), "float32"),
+    ]
+
+
+def check_pass_states(fn, allow_package: bool = False) -> GradeResult:
+    """Grade ``fn(abar, S, initial_state) -> (H_prev, H_last)``, step 3 of the chunked algorithm.
+
+    abar (..., J, N) decay across each chunk, S (..., J, N, P) chunk states from a zero start,
+    initial_state (..., N, P). H_c = abar_c H_{c-1} + S_c with H_{-1} = initial_state;
+    H_prev[c] = H_{c-1}, H_last = H_{J-1}. Categories: basic (random, negative), edge (J = 1,
+    N = P = 1), zero decays, batch, extreme (decays 1e-300), scaled (S times 1e7), float32.
+    """
+    return run_cases("pass_states", fn, pass_cases(), ("abar", "S", "initial_state"),
+                     forbidden=_STATE_FORBIDDEN, allow_package=allow_package)

@@ -1,0 +1,219 @@
+"""Batch grading (ssd-edu grade), handing out (ssd-edu exercises / tutorials) and the exercise
+notebooks' metadata."""
+import csv
+import inspect
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ssd_edu.__main__ import main
+from ssd_edu.exercises import EXERCISES, solutions
+from ssd_edu.exercises import batch, handout
+from ssd_edu.exercises.notebook import battery_text
+
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISE_DIR = ROOT / "tutorials" / "exercises"
+TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
+
+WRONG = '''import numpy as np
+def one_ss_mask(a):
+    p = np.cumprod(a, axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.tril(p[..., :, None] / p[..., None, :])
+'''
+LOOP = '''def one_ss_mask(a):
+    while True:
+        pass
+'''
+
+
+def _solution_source(*names) -> str:
+    return "import numpy as np\n\n" + "\n\n".join(
+        inspect.getsource(getattr(solutions, n)) for n in names)
+
+
+def _student_notebook(name: str, answer: str) -> str:
+    nb = json.loads((EXERCISE_DIR / EXERCISES[name].notebook).read_text())
+    for cell in nb["cells"]:
+        if "student" in cell["metadata"].get("tags", []):
+            cell["source"] = "%matplotlib inline\n" + answer
+    return json.dumps(nb)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """A class folder graded once through the CLI, in a subprocess, with a short time limit."""
+    d = tmp_path_factory.mktemp("class")
+    (d / "correct.py").write_text(_solution_source("one_ss_mask", "segsum"))
+    (d / "wrong.py").write_text(WRONG)
+    (d / "loop.py").write_text(LOOP)
+    (d / "crash.py").write_text("import os\nos._exit(3)\ndef one_ss_mask(a):\n    return a\n")
+    (d / "broken.py").write_text("def one_ss_mask(a:\n")
+    (d / "nothing.py").write_text("x = 1\n")
+    (d / "package.py").write_text("import ssd_edu\ndef one_ss_mask(a):\n    return ssd_edu.one_ss_mask(a)\n")
+    (d / "ex03.ipynb").write_text(_student_notebook("diagonal_scan",
+                                                    _solution_source("_ssm_start", "diagonal_scan")))
+    # as a student writes it: numpy comes from the notebook's import cell, not the answer
+    (d / "ex01.ipynb").write_text(_student_notebook(
+        "one_ss_mask", inspect.getsource(solutions.one_ss_mask)))
+    out = d / "out"
+    out.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "ssd_edu", "grade", str(d), "--timeout", "10",
+                           "--csv", str(out / "grades.csv"), "--json", str(out / "grades.json")],
+                          capture_output=True, text=True, env=env, cwd=out, timeout=300)
+    rows = list(csv.DictReader(open(out / "grades.csv")))
+    return proc, {(Path(r["file"]).name, r["exercise"]): r for r in rows}, out
+
+
+def test_grade_writes_pass_fail_timeout_rows_and_exits_0(graded):
+    proc, rows, _ = graded
+    assert proc.returncode == 0, proc.stderr
+    assert rows[("correct.py", "one_ss_mask")]["verdict"] == "pass"
+    assert rows[("correct.py", "segsum")]["verdict"] == "pass"
+    wrong = rows[("wrong.py", "one_ss_mask")]
+    assert wrong["verdict"] == "fail" and "divide cumulative products" in wrong["message"]
+    assert 0 < int(wrong["cases_passed"]) < int(wrong["cases_total"]) and wrong["points"] == "0"
+    loop = rows[("loop.py", "one_ss_mask")]
+    assert loop["verdict"] == "timeout" and "time limit of 10 s" in loop["message"]
+    assert rows[("ex03.ipynb", "diagonal_scan")]["verdict"] == "pass"
+    assert rows[("ex01.ipynb", "one_ss_mask")]["verdict"] == "pass"
+    assert rows[("correct.py", "segsum")]["points"] == str(EXERCISES["segsum"].points)
+    package = rows[("package.py", "one_ss_mask")]
+    assert package["verdict"] == "fail" and "your function calls" in package["message"]
+
+
+def test_grade_reports_errors_as_rows(graded):
+    _, rows, _ = graded
+    assert rows[("crash.py", "one_ss_mask")]["verdict"] == "error"
+    assert "exited with status 3" in rows[("crash.py", "one_ss_mask")]["message"]
+    assert rows[("broken.py", "-")]["verdict"] == "error"
+    assert "cannot read the answer" in rows[("broken.py", "-")]["message"]
+    assert "defines none of the exercise functions" in rows[("nothing.py", "-")]["message"]
+    assert set(rows[("correct.py", "one_ss_mask")]) == set(batch.FIELDS)
+
+
+def test_grade_prints_progress_and_a_summary_table(graded):
+    proc, _, out = graded
+    assert "[1/" in proc.stdout and "total" in proc.stdout
+    assert "loop.py" in proc.stdout and "timeout" in proc.stdout
+    rows = json.loads((out / "grades.json").read_text())
+    passed = [r for r in rows if r["verdict"] == "pass"]
+    assert passed and all(r["by_category"] for r in passed)
+
+
+def test_student_source_from_a_notebook(tmp_path):
+    path = tmp_path / "a.ipynb"
+    path.write_text(_student_notebook("segsum", "def segsum(log_a):\n    return log_a\n"))
+    source = batch.student_source(path)
+    assert "%matplotlib" not in source and "def segsum" in source
+    assert source.startswith("import numpy as np\nfrom ssd_edu.exercises import grade")
+    assert "result = grade(" not in source
+    assert batch.exercises_defined(source) == ["segsum"]
+    (tmp_path / "b.ipynb").write_text(json.dumps({"cells": [], "nbformat": 4}))
+    with pytest.raises(ValueError, match="tagged 'student'"):
+        batch.student_source(tmp_path / "b.ipynb")
+
+
+def test_grade_refuses_a_missing_path(tmp_path, capsys):
+    assert main(["grade", str(tmp_path / "nope")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Handing out
+
+
+def test_exercises_and_tutorials_are_handed_out(tmp_path, capsys):
+    assert main(["exercises", "--out", str(tmp_path / "ex")]) == 0
+    written = sorted(p.name for p in (tmp_path / "ex").glob("*.ipynb"))
+    assert len(written) >= 12 and written == sorted(e.notebook for e in EXERCISES.values())
+    for name in written:
+        assert (tmp_path / "ex" / name).read_bytes() == (EXERCISE_DIR / name).read_bytes()
+    assert main(["tutorials", "--out", str(tmp_path / "tut")]) == 0
+    assert sorted(p.name for p in (tmp_path / "tut").glob("*.ipynb")) == [p.name for p in TUTORIALS]
+    assert main(["exercises", "--out", str(tmp_path / "ex")]) == 2       # no silent overwrite
+    assert "--force" in capsys.readouterr().err
+    assert main(["exercises", "--out", str(tmp_path / "ex"), "--force"]) == 0
+
+
+def test_handout_prefers_the_packaged_copy(tmp_path, monkeypatch):
+    package = tmp_path / "ssd_edu"
+    (package / "notebooks" / "exercises").mkdir(parents=True)
+    (package / "notebooks" / "exercises" / "ex01_x.ipynb").write_text("{}")
+    monkeypatch.setattr(handout.resources, "files", lambda name: package)
+    assert handout.notebooks("exercises") == [package / "notebooks" / "exercises" / "ex01_x.ipynb"]
+    with pytest.raises(FileNotFoundError, match="no tutorials notebooks"):
+        handout.notebook_dir("tutorials")
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_notebooks_and_the_cli_uses_them(tmp_path):
+    """Build a regular wheel, install it into a bare target folder, hand out from there."""
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(wheels), str(ROOT)], check=True, timeout=600,
+                   cwd=tmp_path)
+    wheel = next(wheels.glob("ssd_edu-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert len([n for n in names if n.startswith("ssd_edu/notebooks/exercises/")]) >= 12
+    assert len([n for n in names if n.startswith("ssd_edu/notebooks/tutorials/")]) == len(TUTORIALS)
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                    str(site), str(wheel)], check=True, timeout=600)
+    env = dict(os.environ, PYTHONPATH=str(site))
+    for kind, count in (("exercises", len(EXERCISES)), ("tutorials", len(TUTORIALS))):
+        out = tmp_path / kind
+        subprocess.run([sys.executable, "-m", "ssd_edu", kind, "--out", str(out)], check=True,
+                       env=env, cwd=tmp_path, timeout=300)
+        assert len(list(out.glob("*.ipynb"))) == count
+
+
+# --------------------------------------------------------------------------------------------
+# The exercise notebooks and the tutorials' pointers
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_notebook_says_what_its_grader_checks(name):
+    text = ["".join(c["source"]) for c in _cells(EXERCISE_DIR / EXERCISES[name].notebook)]
+    assert any(battery_text(name) in t for t in text), f"regenerate {name}'s battery text"
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_notebook_has_nbgrader_metadata(name):
+    cells = _cells(EXERCISE_DIR / EXERCISES[name].notebook)
+    meta = [c["metadata"]["nbgrader"] for c in cells]
+    ids = [m["grade_id"] for m in meta]
+    assert len(ids) == len(set(ids))
+    student = [c for c in cells if "student" in c["metadata"].get("tags", [])]
+    assert len(student) == 1 and student[0]["metadata"]["nbgrader"]["solution"] is True
+    assert student[0]["metadata"]["nbgrader"]["locked"] is False
+    graded = [m for m in meta if m["grade"]]
+    assert [m["points"] for m in graded] == [EXERCISES[name].points]
+    assert all(m["locked"] for m in meta if not m["solution"])
+
+
+@pytest.mark.parametrize("path", [p for p in TUTORIALS if p.name[:2] <= "07"],
+                         ids=lambda p: p.name)
+def test_tutorial_ends_with_try_it_yourself(path):
+    last = "".join(_cells(path)[-1]["source"])
+    assert last.startswith("## Try it yourself")
+    for ex in EXERCISES.values():
+        if ex.tutorial == path.name:
+            assert ex.notebook in last
+
+
+def test_grade_allow_package(tmp_path):
+    (tmp_path / "package.py").write_text(
+        "import ssd_edu\ndef one_ss_mask(a):\n    return ssd_edu.one_ss_mask(a)\n")
+    rows = batch.grade_paths([tmp_path], timeout=60, allow_package=True)
+    assert [(r.exercise, r.verdict) for r in rows] == [("one_ss_mask", "pass")]
