@@ -113,6 +113,45 @@ def plot_chunked_blocks(T: int = 16, Q: int = 4, N: int = 2, seed: int = 2):
     return fig
 
 
+def plot_split_blocks(M=None, N: int = 2, seed: int = 5):
+    """A kernel's finest split blocks (Lemma 4.1) and new columns (Def. 4.2), drawn on M.
+
+    Default M: three planted blocks, each a fine 1-SS mask times width-``N`` scores, the last
+    one replaced by the N = 2, T = 4 example of Remark 4.1 (3 new columns > N). Rectangles are
+    the blocks of ``structure.split_blocks``, dots on the diagonal the new columns of each block;
+    a block with more than N new columns is drawn in red (condition (ii) of Theorem 4.1 fails).
+    """
+    plt = _plt()
+    from matplotlib.patches import Rectangle
+    from . import structure
+    if M is None:
+        rng = np.random.default_rng(seed)
+        a = rng.uniform(0.8, 1.0, 14)
+        a[[6, 10]] = 0.0
+        M = ref.one_ss_mask(a) * (rng.standard_normal((14, N)) @ rng.standard_normal((14, N)).T)
+        M[10:, 10:] = [[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]]
+    M = np.asarray(M, float)
+    verdict = structure.has_one_ss_dual(M, N)
+    fig, ax = plt.subplots(figsize=(7.8, 4.8))
+    draw_matrix(ax, M, f"split blocks and new columns (N = {N})", colorbar=False)
+    for (start, stop), k in zip(verdict.blocks, verdict.nu):
+        bad = k > N
+        edge = "tab:red" if bad else "tab:green"
+        ax.add_patch(Rectangle((start - 0.5, start - 0.5), stop - start, stop - start,
+                               fill=False, lw=2.5, edgecolor=edge))
+        cols = [start + c for c in structure.new_columns(M[start:stop, start:stop])]
+        ax.plot(cols, cols, "o", ms=7, mfc="none", mec="k", mew=1.5)
+        ax.text(stop - 0.2, start - 0.3, f"nu = {k}", color=edge, fontsize=9, va="top",
+                ha="left", fontweight="bold")
+    fig.subplots_adjust(left=0.02, right=0.62)
+    fig.text(0.64, 0.5, "rectangles: the finest blocks,\ncut where M[t:, :t] = 0 (Lemma 4.1)\n\n"
+             "circles: new columns of each block,\nM[t:, t] not in span M[t:, :t]\n\n"
+             f"green: nu <= N = {N}; red: nu > N\n\nTheorem 4.1: a width-{N} 1-SS dual exists\n"
+             f"iff every block is green: here {'yes' if verdict.ok else 'no'}", fontsize=8,
+             va="center")
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 # Rank: SSM vs softmax
 
@@ -274,6 +313,7 @@ FIGURES = {
     "scalar_ssd.png": (plot_scalar_ssd, "the 1-SS mask, the scores C B^T and the kernel M"),
     "diagonal_heads.png": (plot_diagonal_heads, "the N heads of a diagonal SSM and their sum"),
     "chunked_blocks.png": (plot_chunked_blocks, "the chunked algorithm's blocks of M"),
+    "split_blocks.png": (plot_split_blocks, "a kernel's split blocks and new columns (Thm 4.1)"),
     "ssrank.png": (plot_ssrank, "semiseparable rank vs T: an SSM and causal softmax"),
     "cost.png": (plot_cost, "log-log time of the scan, attention and chunked forms"),
     "benchmark.png": (plot_benchmark, "NumPy reference vs Numba CPU vs GPU (GPU if present)"),

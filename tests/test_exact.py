@@ -71,7 +71,7 @@ def test_exact_dual_reproduces_M(M, N):
 def test_exact_dual_refused_when_too_narrow():
     verdict = exact.has_one_ss_dual(REMARK, 2)
     assert isinstance(verdict, structure.DualCheck)
-    assert not verdict and verdict.nu == [3] and "3 new columns > N = 2" in verdict.reason
+    assert not verdict and verdict.nu == [3] and "3 new columns (0, 1, 2) > N = 2" in verdict.reason
     with pytest.raises(structure.NoDualError, match="no 1-SS masked-attention dual of width N = 2"):
         exact.one_ss_dual(REMARK, 2)
     with pytest.raises(ValueError, match="N must be an integer >= 1"):

@@ -31,8 +31,9 @@ def worst_form_error(family: str, full: bool, regimes) -> tuple:
     kernel = getattr(ref, f"{family}_kernel")
     worst, where, n = 0.0, "", 0
     for seed, (T, N, P) in enumerate(_grid(full)):
-        # full: every regime at every size; quick: two regimes per size, in turn
-        chosen = regimes if full else [regimes[(2 * seed + k) % len(regimes)] for k in (0, 1)]
+        # two regimes per size (three with --full), in turn: every regime meets every T
+        k = 3 if full else 2
+        chosen = [regimes[(k * seed + i) % len(regimes)] for i in range(k)]
         for regime in chosen:
             d = make_inputs(family, T, N, P, (2,), regime=regime, seed=seed)
             y, h = scan(**d)

@@ -172,7 +172,7 @@ def prop51_diagonal_ssm(T: int) -> tuple:
        "diagonal SSM with a zero decay realizes it in every form.", "Prop 5.1")
 def _prop51(full):
     cases = [case_prop51(corner_matrix(T).astype(int).tolist()) for T in (4, 6, 9)]
-    long_T = (16, 128, 512) if full else (16, 128)
+    long_T = (16, 128, 256) if full else (16, 128)
     for T in long_T:
         cases.append(case_prop51(corner_matrix(T), exact_arith=False))
     for T in (4, 6, 9):

@@ -64,7 +64,8 @@ class _Check:
 
 #: id -> registered row, in registration (reading) order.
 CHECKS: dict = {}
-#: Called with no arguments before every :func:`run_checks` (e.g. to forget cached timings).
+#: Called with the ids about to run before every :func:`run_checks` (the cost rows forget
+#: cached timings and note which kinds of timing will be needed).
 BEFORE_RUN: list = []
 
 
@@ -102,6 +103,7 @@ def icml_reference(reference: str) -> str:
             part = re.sub(r"App\. ([A-Z])", lambda m: f"App. {chr(ord(m.group(1)) + 1)}", part)
             part = re.sub(r"(?<![\w.])(\d)\.(\d+)", lambda m: f"{int(m.group(1)) - 1}.{m.group(2)}",
                           part)
+            part = re.sub(r"Sec\. (\d)(?![\d.])", lambda m: f"Sec. {int(m.group(1)) - 1}", part)
         parts.append(part)
     return "; ".join(parts)
 
@@ -148,7 +150,7 @@ def run_checks(only=None, full: bool = False, progress: Callable | None = None,
             raise ValueError(f"unknown check id(s) {unknown}; known: {list(CHECKS)}")
     ids = [i for i in CHECKS if not only or i in only]
     for hook in BEFORE_RUN:
-        hook()
+        hook(ids)
     records = []
     for k, id in enumerate(ids):
         if starting is not None:

@@ -66,14 +66,12 @@ def case_softmax_growth(Ts, curves: dict, min_fraction: float = 0.25) -> dict:
        "averaging and 4 for a state-4 SSM.", "Sec. 5 (corrected App. B.5)")
 def _softmax_numerical(full):
     Ts = (16, 32, 64, 128, 256) if full else (16, 32, 64, 128)
-    scales = (0.5, 1.0, 2.0) if full else (1.0,)
-    rtols = (None, 1e-10) if full else (None,)
     grow, sat = {}, {}
     for d in (1, 4, 16):
-        for scale in scales:
-            for rtol in rtols:
-                if d == 1 and rtol is not None and scale != 1.0:
-                    continue  # the slow (saturating) curves: one per tolerance suffices
+        # --full: d = 4 also at logit scales 0.5, 2 and a second tolerance (THEORY 3.11)
+        wide = full and d == 4
+        for scale in ((0.5, 1.0, 2.0) if wide else (1.0,)):
+            for rtol in ((None, 1e-10) if wide else (None,)):
                 label = f"d={d} scale={scale:g} rtol={rtol or 'default'}"
                 curve = softmax.ssrank_curve(Ts, d, scale, rtol=rtol)
                 (grow if d >= 4 else sat)[label] = curve
