@@ -192,7 +192,9 @@ def test_mask_vjp_is_exact_at_zero_decays():
 def test_exercise_solution_passes_and_mistakes_are_named():
     from ssd_edu.exercises.backward import (MISTAKES, check_scalar_scan_backward,
                                             scalar_scan_backward)
-    assert check_scalar_scan_backward(scalar_scan_backward).passed
+    result = check_scalar_scan_backward(scalar_scan_backward)
+    assert result.passed and result.n_cases >= 8, result.message
+    assert {"basic", "edge", "extreme", "scaled"} <= set(result.by_category)
     for mistake, diagnosis in MISTAKES.items():
         def attempt(*args, mistake=mistake):
             return scalar_scan_backward(*args, _mistake=mistake)
@@ -203,7 +205,7 @@ def test_exercise_solution_passes_and_mistakes_are_named():
 def test_exercise_reports_skeleton_division_and_a_wrong_gradient():
     from ssd_edu.exercises.backward import check_scalar_scan_backward, scalar_scan_backward
     result = check_scalar_scan_backward(lambda *args: None)
-    assert "case 1/7" in result.message and "not written yet" in result.message
+    assert "case 1/9" in result.message and "not written yet" in result.message
 
     def divides(x, a, B, C, h0, dy, dh):
         dx, da, dB, dC, dh0 = scalar_scan_backward(x, a, B, C, h0, dy, dh)
@@ -216,7 +218,7 @@ def test_exercise_reports_skeleton_division_and_a_wrong_gradient():
         dx, da, dB, dC, dh0 = scalar_scan_backward(*args)
         return dx, da, 1.5 * dB, dC, dh0
     result = check_scalar_scan_backward(scaled_dB)
-    assert "case 1/7" in result.message and "dB is wrong" in result.message
+    assert "case 1/9" in result.message and "dB is wrong" in result.message
 
 
 # ------------------------------------------------------------------------------------------

@@ -122,12 +122,16 @@ def _case(name: str, d: dict, seed: int, category: str) -> Case:
     return Case(name, (x, a, B, C, h0, dy, dh), expected, GRADS_ANSWER, category, variants)
 
 
+def _scaled(d: dict) -> dict:
+    return {**d, "x": 1e3 * d["x"], "B": 1e-2 * d["B"]}
+
+
 def check_scalar_scan_backward(fn, allow_package: bool = False) -> GradeResult:
     """Grade ``fn(x, a, B, C, initial_state, dy, dh) -> (dx, da, dB, dC, dinitial_state)``.
 
     One sequence: x, dy (T, P); a (T,); B, C (T, N); initial_state, dh (N, P). Expected values:
     complex-step finite differences of the scalar recurrence. Cases: random, T = 1, zero,
-    negative and near-one decays, N = 1 and P = 1, a zero initial state.
+    negative, near-one and tiny decays, N = 1 and P = 1, a zero initial state, scaled inputs.
     """
     cases = [
         _case("T = 6, N = 3, P = 2, random decays", make_inputs("scalar", 6, 3, 2, seed=20), 1,
@@ -142,6 +146,10 @@ def check_scalar_scan_backward(fn, allow_package: bool = False) -> GradeResult:
         _case("N = 1, P = 1", make_inputs("scalar", 8, 1, 1, seed=25), 6, "edge"),
         _case("a zero initial state",
               make_inputs("scalar", 5, 2, 2, seed=26, initial_state=False), 7, "edge"),
+        _case("tiny decays (1e-300) and strong ones", make_inputs("scalar", 6, 2, 2,
+              regime="strong", seed=27), 8, "extreme"),
+        _case("scaled inputs: x times 1e3, B times 1e-2", _scaled(make_inputs(
+              "scalar", 6, 3, 2, seed=28)), 9, "scaled"),
     ]
     return run_cases("scalar_scan_backward", fn, cases,
                      ("x", "a", "B", "C", "initial_state", "dy", "dh"), forbidden=FORBIDDEN,
