@@ -1,9 +1,9 @@
 """The backward of the block (chunked) algorithm as Numba kernels: scalar_chunked_vjp and
 diagonal_chunked_vjp (``reference.backward.chunked_grads``, compiled).
 
-Two kernels, both parallel:
+Two kernels:
 
-1. per sequence (prange over sequences), the four steps' chunk-level quantities: for chunk c
+1. per sequence (in turn), the four steps' chunk-level quantities: for chunk c
    with delta_t = prod_{t0<=u<=t} a_u and gamma_s = prod_{s<u<t1} a_u,
        S_c = (B_c o gamma)^T x_c,   H_c = abar_c o H_{c-1} + S_c       (forward, steps 3 and 4)
        dHp_c = (C_c o delta)^T dy_c                                     (step 2 backward)
@@ -88,9 +88,11 @@ def _chunk_links(x, a, B, C, dy, h0, dh, Q, Hp, G):
     return g
 
 
-@njit(parallel=True, **JIT)
+@njit(**JIT)
 def _links_kernel(x, a, B, C, dy, h0, dh, Q, Hp, G, dh0):
-    for s in prange(x.shape[0]):
+    """Kernel 1 for every sequence, one after the other: O(T N P) gemm work, a small part of
+    the backward's time, and a parallel loop here would double the compile time."""
+    for s in range(x.shape[0]):
         dh0[s] = _chunk_links(x[s], a[s], B[s], C[s], dy[s], h0[s], dh[s], Q, Hp[s], G[s])
 
 
