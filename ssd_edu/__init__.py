@@ -29,7 +29,7 @@ from .validation import QuadraticMemoryError
 __version__ = "0.1.0"
 
 FAMILIES = ("scalar", "diagonal")
-FORMS = ("scan", "attention", "chunked")
+FORMS = ("scan", "attention", "chunked", "associative_scan")   # the last: NumPy reference only
 BACKENDS = ("numpy", "numba", "cuda")
 
 #: "{backend}.{family}.{form}" -> callable with the reference signature.

@@ -4,7 +4,8 @@ Subcommands: ``verify`` (the theorem report; exits 1 if any check fails); ``figu
 (regenerates every PNG of figures/); ``bench`` (timings of every implementation; see
 ssd_edu.bench); ``grade PATH... [--csv F] [--json F] [--timeout S]`` (batch grading of
 student notebooks and .py files); ``exercises --out DIR`` and ``tutorials --out DIR`` (hand
-out the notebooks).
+out the notebooks); ``gpu-report`` (the GPU kernels compiled for sm_90, no GPU needed; see
+ssd_edu.gpu.report); ``gpu-check`` (the prepared check on a machine with an NVIDIA GPU).
 """
 from __future__ import annotations
 
@@ -60,7 +61,29 @@ def build_parser() -> argparse.ArgumentParser:
         h = sub.add_parser(kind, help=f"write the {kind} notebooks into a folder (hand them out)")
         handout.add_arguments(h, kind)
         h.set_defaults(func=handout.run_from_args)
+    r = sub.add_parser("gpu-report", help="compile every GPU kernel for an architecture and "
+                       "report registers, spills, shared memory, occupancy, instructions per FMA")
+    _gpu_report_arguments(r)
+    r.set_defaults(func=_gpu_report)
+    c = sub.add_parser("gpu-check", help="on a machine with an NVIDIA GPU: GPU tests, kernel "
+                       "benchmark and compute-sanitizer, one report")
+    from .gpu import check
+
+    check.add_arguments(c)
+    c.set_defaults(func=check.run_from_args)
     return parser
+
+
+def _gpu_report_arguments(parser) -> None:
+    from .gpu import report
+
+    report.add_arguments(parser)
+
+
+def _gpu_report(args) -> int:
+    from .gpu import report
+
+    return report.run_from_args(args)
 
 
 def main(argv=None) -> int:

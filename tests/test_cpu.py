@@ -39,7 +39,8 @@ def check(name, d, chunk_size=None, label=""):
 
 
 def test_registry_has_every_numba_form():
-    assert set(NUMBA) == {f"numba.{f}.{g}" for f in ssd_edu.FAMILIES for g in ssd_edu.FORMS}
+    assert set(NUMBA) == {f"numba.{f}.{g}" for f in ssd_edu.FAMILIES for g in ssd_edu.FORMS
+                         if g != "associative_scan"}   # that form: NumPy reference only
 
 
 @pytest.mark.parametrize("name", NUMBA)

@@ -36,10 +36,14 @@ def backward_flop_count(form: str, T: int, N: int, P: int, chunk_size: int = 64)
     * chunked, per chunk of q steps: q (q + 1) (3 N + 2 P) (on the lower triangle: the scores
       C B^T, D = dy x^T, M^T dy, (L o D) B, (L o D)^T C) + 10 q N P (chunk state, dH, the
       state terms of dx, dB, dC) + 4 N P (the state passing, both ways);
-    * attention: the chunked count with one chunk (q = T).
+    * attention: the chunked count with one chunk (q = T);
+    * associative_scan: the two prefix scans (states forward, gradients backward: twice the
+      forward's passes) and 8 T N P (dx, dB, dC, da).
     """
     if form == "scan":
         return 14 * T * N * P
+    if form == "associative_scan":
+        return 2 * flop_count(form, T, N, P) + 8 * T * N * P
     if form == "attention":
         chunk_size = max(T, 1)
     if form in ("attention", "chunked"):
@@ -123,7 +127,7 @@ def format_backward(rows: list[dict]) -> str:
         rate = next(r["matmul_flops"] for r in rows if r["dtype"] == dtype)
         lines.append(f"matmul rate {dtype}: {rate / 1e9:.1f} GFLOP/s (NumPy/BLAS, same run)")
     lines.append("backward flops: scan 14TNP; chunked sum_c q(q+1)(3N+2P)+10qNP+4NP; "
-                 "attention: one chunk")
+                 "attention: one chunk; associative_scan: 2 x forward + 8TNP")
     head = (f"{'implementation':<26}{'dtype':<9}{'forward ms':>11}{'backward ms':>13}"
             f"{'bwd/fwd':>9}{'GFLOP/s':>9}{'%matmul':>9}")
     lines += [head, "-" * len(head)]

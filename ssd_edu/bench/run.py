@@ -28,6 +28,11 @@ def flop_count(form: str, T: int, N: int, P: int, chunk_size: int = 64) -> int:
             q = min(chunk_size, T - t0)
             total += q * (q + 1) * (N + P) + 4 * q * N * P + 2 * N * P
         return total
+    if form == "associative_scan":
+        # U_t = B_t x_t^T and y_t = h_t^T C_t (3 T N P), then per pass d = 1, 2, 4, ... < T
+        # the T - d later steps each compose A U + U (2 N P; the products of A not counted)
+        passes = sum(T - 2**k for k in range(max(T - 1, 0).bit_length()))
+        return 3 * T * N * P + 2 * N * P * passes
     raise ValueError(f"form must be one of {FORMS}, got {form!r}")
 
 
@@ -73,7 +78,9 @@ def _run_cuda(timing, fn, data, kwargs, repeats, dtype, rates) -> dict:
     if key not in rates:
         rates[key] = timing.device_matmul_rate(dtype)
     extra = {"transfer_s": float(out["transfer_s"]), "timer": out.get("timer", ""),
-             "simulator": bool(out.get("simulator", False)), "matmul_flops": rates[key]}
+             "simulator": bool(out.get("simulator", False)), "matmul_flops": rates[key],
+             # the device's own peak (SMs x clock x FMA units x 2), None on the simulator
+             "peak_flops": timing.device_peaks().get(str(dtype))}
     return {"times": [float(t) for t in out["kernel_s"]], **extra}
 
 

@@ -14,12 +14,15 @@ then 4 instead of 16, see :func:`tile_size`). Without a GPU and without the simu
 without numba-cuda, the functions still exist and raise :class:`CudaUnavailableError` saying
 so; ``ssd_edu.MISSING_BACKENDS["cuda"]`` gives the same reason; ``import ssd_edu`` always works.
 
-Modules mirror ``ssd_edu/cpu/``: ``scan``, ``attention``, ``chunked`` (each form's launchers and
-kernel bodies; naive loop, thread/block mapping and shared memory in each kernel's docstring),
-``_launch`` (validation, upload, tile size, reshape back), ``_device`` (device kernels shared by
-the forms), ``_cuda`` (the guarded import and the one availability probe), ``timing``
-(benchmark helpers: ``time_cuda``, ``device_matmul_rate``; its matmul in ``_matmul``), ``ptx``
-(compile every kernel without a GPU).
+Modules mirror ``ssd_edu/cpu/``: ``scan`` (the recurrence parallel over T), ``attention`` (the
+tiled masked matmul kernels: steps 1 and 4 of the block algorithm, one chunk for attention),
+``chunked`` (chunk states, state passing and the four-step driver); each holds its launchers
+and kernel bodies (naive loop, thread/block mapping and shared memory in each docstring).
+``_launch`` (validation, upload, tile size, reshape back), ``_device`` (the kernel factory that
+compiles tile, family and dtype in), ``_cuda`` (the guarded import and the one availability
+probe), ``timing`` (the kernel benchmark and device peaks; its matmul in ``_matmul``),
+``report`` (``python -m ssd_edu gpu-report``: compiled for sm_90 without a GPU), ``check``
+(``python -m ssd_edu gpu-check``: the prepared run on a GPU).
 """
 from __future__ import annotations
 

@@ -20,9 +20,11 @@ import os
 try:  # numba-cuda is optional: the rest of ssd_edu works without it
     from numba import cuda
     from numba import config as _numba_config
+    from numba import uint64
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     cuda = None
     _numba_config = None
+    uint64 = int                # the kernels' unsigned counters; never launched without numba
     _IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
 else:
     _IMPORT_ERROR = None

@@ -29,12 +29,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..validation import as_array, check_chunk_size, check_ssm
+from ..validation import Flat, as_array, check_chunk_size, check_ssm, flatten
 from ._cuda import as_device_array, cuda, is_device_array, require_cuda, simulator_enabled
-from ._device import count_nonfinite_kernel, fill_kernel
+from ._device import count_nonfinite_kernel
 
-#: Default tile on a GPU: blocks of (16, 16) threads; shared memory stays below the 48 KiB
-#: that a kernel may use without opting in (the scan needs tile**3 elements: 32 KiB in float64).
+#: Default tile on a GPU: blocks of (16, 16) threads, eight warps (gpu-report's target
+#: occupancy and instruction counts are for this tile).
 DEFAULT_TILE = 16
 #: Default tile on the CUDA simulator, which runs every thread of a block in Python.
 SIMULATOR_TILE = 4
@@ -59,8 +59,9 @@ def get_tile() -> int:
 def tile_size(tile: int):
     """Use ``tile`` (1..16) for the kernels launched inside the ``with`` block.
 
-    Blocks are (tile, tile) threads and every shared buffer is sized from it at launch, so no
-    recompilation happens. Outside any ``with tile_size(...)`` the tile is
+    Blocks are (tile, tile) threads; the tile is a compile-time constant of every tiled kernel,
+    so the first launch at a new tile compiles its kernels (then they are cached for the
+    process). Outside any ``with tile_size(...)`` the tile is
     :func:`default_tile`: 16 on a GPU, 4 on the CUDA simulator (each simulated thread runs in
     Python, so small blocks are much faster there).
     """
@@ -142,17 +143,37 @@ def _upload(value, host, shape3: tuple, dtype):
     return cuda.to_device(np.ascontiguousarray(host, dtype=dtype).reshape(shape3))
 
 
+def _from_flat(family: str, f: Flat, has_h0: bool) -> Launch:
+    """Host inputs: the shared flattened record of :func:`ssd_edu.validation.flatten`, uploaded."""
+    if f.nb == 0 or f.T == 0:
+        return Launch(*(None,) * 5, has_h0, None, f.batch, f.nb, f.T, f.N, f.P, f.dtype, False)
+    a3 = f.a.reshape(f.nb, f.T, 1 if family == "scalar" else f.N)
+    idx = np.broadcast_to(np.arange(f.nb, dtype=np.int64), (5, f.nb))   # row b is sequence b
+    dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (f.x, a3, f.B, f.C, f.h0)]
+    return Launch(*dev, has_h0, cuda.to_device(np.ascontiguousarray(idx)), f.batch, f.nb, f.T,
+                  f.N, f.P, f.dtype, False)
+
+
 def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
-    """Validate (host rules, device arrays through stand-ins), then move everything to the GPU."""
+    """Validate, then move everything to the GPU.
+
+    Host inputs go through :func:`ssd_edu.validation.flatten` (the record the Numba launchers
+    use too). Device inputs are validated through host stand-ins and stay where they are: their
+    own leading axes are kept and ``idx`` maps each flat sequence b to them (no broadcast copy).
+    """
     values = dict(zip(_NAMES, (x, a, B, C, initial_state)))
     device = {k: as_device_array(v) for k, v in values.items()
               if v is not None and is_device_array(v)}
+    if not device:
+        f = flatten(family, x, a, B, C, initial_state)
+        if chunk_size is not None:
+            check_chunk_size(chunk_size)
+        return _from_flat(family, f, initial_state is not None)
     checked = {k: _stand_in(device[k]) if k in device else v for k, v in values.items()}
     v = check_ssm(family, *(checked[k] for k in _NAMES), allow_complex=False)
     if chunk_size is not None:
         check_chunk_size(chunk_size)
-    if device:
-        _check_device_finite(device)
+    _check_device_finite(device)
     nb = math.prod(v.batch)
     Na = 1 if family == "scalar" else v.N
     arrays = {"x": v.x, "a": v.a, "B": v.B, "C": v.C, "initial_state": v.initial_state}
@@ -162,10 +183,9 @@ def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
     for name, arr in arrays.items():
         if arr is not None:
             leads[name] = arr.shape[:arr.ndim - (1 if (name == "a" and family == "scalar") else 2)]
-    on_device = bool(device)
     if nb == 0 or v.T == 0:
         return Launch(*(None,) * 5, v.initial_state is not None, None, v.batch, nb, v.T, v.N,
-                       v.P, v.dtype, on_device)
+                      v.P, v.dtype, True)
     dev = {}
     for name, arr in arrays.items():
         if arr is None:
@@ -179,7 +199,7 @@ def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
     has_h0 = "initial_state" in dev
     h0 = dev["initial_state"] if has_h0 else cuda.to_device(np.zeros((1, 1, 1), v.dtype))
     return Launch(dev["x"], dev["a"], dev["B"], dev["C"], h0, has_h0, cuda.to_device(idx),
-                   v.batch, nb, v.T, v.N, v.P, v.dtype, on_device)
+                  v.batch, nb, v.T, v.N, v.P, v.dtype, True)
 
 
 def empty_result(values, L: Launch):
@@ -202,18 +222,3 @@ def finish(L: Launch, y, h):
     if L.on_device:
         return y, h
     return y.copy_to_host(), h.copy_to_host()
-
-
-def shared_bytes(elements: int, dtype) -> int:
-    return elements * np.dtype(dtype).itemsize
-
-
-def zeros(shape, dtype):
-    """A zero-filled device array (filled on the device; no host transfer)."""
-    arr = cuda.device_array(shape, dtype=dtype)
-    size = math.prod(shape)
-    if size:
-        threads = min(256, size)
-        fill_kernel[min(1024, -(-size // threads)), threads](arr.reshape(size),
-                                                                np.dtype(dtype).type(0))
-    return arr

@@ -1,46 +1,70 @@
-"""The timing matmul (private): a dense tiled shared-memory matmul, the device's practical peak
-for :func:`ssd_edu.gpu.timing.device_matmul_rate`."""
+"""The timing matmul (private): a dense tiled shared-memory matmul, the practical peak that
+:func:`ssd_edu.gpu.timing.device_matmul_rate` measures next to the device's own peak."""
 from __future__ import annotations
 
-from ._cuda import cuda, kernel
+from ._cuda import cuda
+from ._device import ONE, ZERO, specialized
 
 #: Tile of the reference matmul: blocks of (16, 16) threads.
 MATMUL_TILE = 16
+#: Column tiles per thread (a register tile of 1 x MATMUL_WIDTH outputs).
+MATMUL_WIDTH = 4
 
 
-def shared_matmul(tile: int) -> int:
-    """Elements of dynamic shared memory :func:`matmul_kernel` needs."""
-    return 2 * tile * (tile + 1)
-
-
-@kernel
-def matmul_kernel(A, B, out, tile):
-    """``out = A @ B`` for (m, k) x (k, n): the classic shared-memory tiled matmul.
+def _build_matmul(TILE, DIAG, DT, WIDTH):
+    """``out = A @ B`` for (m, k) x (k, n): the shared-memory tiled matmul.
 
     Naive loop: ``for i, j: out[i, j] = sum_k A[i, k] B[k, j]``.
-    Mapping: block (tile, tile) threads, thread (ty, tx) owns out[i0 + ty, j0 + tx];
-    grid.x = row tiles * column tiles. Shared: one (tile x tile) tile of A and one of B per
-    step along k. Used by ``timing.device_matmul_rate`` as a practical peak (no cuBLAS in
-    numba.cuda; a vendor BLAS is several times faster).
+    Mapping: block (TILE, TILE) threads; thread (ty, tx) owns out[i0 + ty, j0 + tx + w TILE]
+    for w < WIDTH (a register tile); grid.x = row tiles * column blocks of WIDTH TILE. Shared:
+    a (TILE x TILE) tile of A and a (TILE x WIDTH TILE) tile of B per step along k. (No cuBLAS
+    in numba.cuda; a vendor BLAS with tensor cores is several times faster.) ``DIAG`` unused.
     """
-    tx = cuda.threadIdx.x
-    ty = cuda.threadIdx.y
-    m = out.shape[0]
-    n = out.shape[1]
-    K = A.shape[1]
-    n_ct = (n + tile - 1) // tile
-    i = (cuda.blockIdx.x // n_ct) * tile + ty
-    j = (cuda.blockIdx.x % n_ct) * tile + tx
-    pitch = tile + 1
-    sh = cuda.shared.array(0, dtype=A.dtype)
-    oB = tile * pitch
-    acc = A.dtype.type(0)
-    for k0 in range(0, K, tile):
-        sh[ty * pitch + tx] = A[i, k0 + tx] if i < m and k0 + tx < K else A.dtype.type(0)
-        sh[oB + ty * pitch + tx] = B[k0 + ty, j] if k0 + ty < K and j < n else A.dtype.type(0)
-        cuda.syncthreads()
-        for k in range(tile):
-            acc += sh[ty * pitch + k] * sh[oB + k * pitch + tx]
-        cuda.syncthreads()
-    if i < m and j < n:
-        out[i, j] = acc
+    PITCH = TILE + 1
+    WIDE = TILE * WIDTH
+
+    def matmul(A, B, out):
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        m = out.shape[0]
+        n = out.shape[1]
+        K = A.shape[1]
+        n_cb = (n + WIDE - 1) // WIDE
+        i = (cuda.blockIdx.x // n_cb) * TILE + ty
+        j0 = (cuda.blockIdx.x % n_cb) * WIDE + tx
+        a_s = cuda.shared.array((TILE, PITCH), DT)
+        b_s = cuda.shared.array((TILE, WIDE), DT)
+        acc = cuda.local.array(WIDTH, DT)
+        for w in range(WIDTH):
+            acc[w] = DT(0)
+        for k0 in range(0, K, TILE):
+            a_s[ty, tx] = A[i, k0 + tx] if i < m and k0 + tx < K else DT(0)
+            for w in range(WIDTH):
+                j = j0 + w * TILE
+                b_s[ty, w * TILE + tx] = B[k0 + ty, j] if k0 + ty < K and j < n else DT(0)
+            cuda.syncthreads()
+            k = ZERO
+            while k < TILE:                            # unsigned counters: see _device
+                ak = a_s[ty, k]
+                w = ZERO
+                while w < WIDTH:
+                    acc[w] += ak * b_s[k, w * TILE + tx]
+                    w += ONE
+                k += ONE
+            cuda.syncthreads()
+        for w in range(WIDTH):
+            j = j0 + w * TILE
+            if i < m and j < n:
+                out[i, j] = acc[w]
+
+    return matmul
+
+
+matmul_kernel = specialized(_build_matmul)
+
+
+def launch_matmul(A, B, out, tile: int = MATMUL_TILE, width: int = MATMUL_WIDTH) -> None:
+    """Launch :func:`matmul_kernel` for device arrays ``out = A @ B``."""
+    m, n = out.shape
+    grid = -(-m // tile) * -(-n // (tile * width))
+    matmul_kernel(tile, "scalar", out.dtype, width)[grid, (tile, tile)](A, B, out)

@@ -1,87 +1,137 @@
-"""The recurrence on the GPU: scalar_scan and diagonal_scan (kernel and launchers).
+"""The recurrence on the GPU, parallel over T: scalar_scan and diagonal_scan.
 
     h_t = A_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0)
 
-One thread per independent (sequence b, state n, channel p) lane; the state lives in a
-register for the whole sequence (see :func:`_scan_kernel`).
+A single thread walking all T steps leaves the GPU idle, so the scan runs in three passes over
+chunks of ``SCAN_CHUNK_TILES * tile`` steps (THEORY 4 and 8.4; the chunks' own recurrence is
+the associative composition of the chunk maps h -> abar_c h + S_c):
+
+    a. chunk states  S_c, abar_c from a zero start, all chunks at once   (chunked.py, step 2)
+    b. state passing H_c = abar_c H_{c-1} + S_c, the short pass over J chunks (chunked.py, step 3)
+    c. outputs       each chunk re-runs its steps from H_{c-1}, all chunks at once (below)
+
+Deterministic: every sum is taken in a fixed order and there are no atomics, so the same input
+gives bit-identical output on every run (one thread sums y_t over all N modes, tile by tile).
 """
 from __future__ import annotations
 
-from ._cuda import cuda, kernel, require_cuda
-from ._launch import empty_result, finish, get_tile, prepare, shared_bytes, zeros
+from ._cuda import cuda, require_cuda, uint64
+from ._device import ONE, ZERO, specialized
+from ._launch import empty_result, finish, get_tile, prepare
+from .chunked import channel_width, chunk_states_kernel, state_passing_kernel
+
+#: Scan chunk length in tiles: chunks of 4 tiles (64 steps at the default tile).
+SCAN_CHUNK_TILES = 4
 
 
-def shared_scan(tile: int) -> int:
-    """Elements of dynamic shared memory :func:`_scan_kernel` needs."""
-    return tile * tile * tile
+def _build_scan_outputs(TILE, DIAG, DT, FULL):
+    """Pass c: the recurrence inside every chunk from the state entering it.
 
+    Naive loop it computes (chunk c covers [c Q, min(c Q + Q, T)))::
 
-@kernel
-def _scan_kernel(x, a, B, C, h0, has_h0, idx, tile, atomic, y, h_last):
-    """The recurrence, one thread per independent (sequence b, state n, channel p) lane.
+        for b, c, p:
+            for n-tile [n0, n0 + TILE):                        # in order
+                h[n] = H_prev[b, c, n, p]                      # H_{c-1}
+                for t in chunk c:
+                    h[n] = a[b, t, n] h[n] + B[b, t, n] x[b, t, p]   # h_t = A_t h_{t-1} + B_t x_t^T
+                    y[b, t, p] += sum_{n in tile} C[b, t, n] h[n]    # y_t = h_t^T C_t
 
-    Naive loop it computes (a[b, t, 0] in the scalar family, a[b, t, n] in the diagonal one)::
-
-        for b, n, p:
-            h = h0[b, n, p] if has_h0 else 0
-            for t in range(T):
-                h = a[b, t, n] * h + B[b, t, n] * x[b, t, p]     # h_t = A_t h_{t-1} + B_t x_t^T
-                y[b, t, p] += C[b, t, n] * h                     # y_t = h_t^T C_t
-            h_last[b, n, p] = h
-
-    Mapping: block (tile, tile) threads = (p, n) lanes of one sequence (threadIdx.x = p, the
-    contiguous axis of x and y: coalesced); grid.x = nb * n-tiles * p-tiles. The state h[n, p]
-    lives in a register for the whole sequence.
-    Shared: part[k, n, p] = C[t0 + k, n] h_{t0+k}[n, p] for a group of ``tile`` steps; after one
-    barrier, thread row k sums step t0 + k over the block's modes, so there is one barrier pair
-    per ``tile`` steps, not per step. With N > tile several blocks share (b, p) and ``atomic``
-    adds their partial sums into y (zeroed by the launcher); otherwise y is stored directly.
+    ``FULL`` (N a multiple of TILE) compiles the mode loop without the guard for the modes
+    past N. Mapping: block (TILE, TILE) threads = (chunk c0 + ty, channel p0 + tx) lanes; grid.x =
+    nb * chunk groups * p-tiles. Each thread keeps a register tile of TILE states h[n] (one
+    channel, TILE modes) and sums y_t over them itself, so y is reduced in a fixed order with
+    no shared memory and no atomics; a second mode tile adds into the y its own thread wrote.
+    The decays, B and C of a step are the same for the 16 channels of a half-warp (broadcast
+    loads), x is coalesced over p. Shared: none.
     """
-    tx = cuda.threadIdx.x
-    ty = cuda.threadIdx.y
-    T = x.shape[1]
-    P = x.shape[2]
-    N = B.shape[2]
-    n_pt = (P + tile - 1) // tile
-    n_nt = (N + tile - 1) // tile
-    blk = cuda.blockIdx.x
-    p = (blk % n_pt) * tile + tx
-    n = ((blk // n_pt) % n_nt) * tile + ty
-    b = blk // (n_pt * n_nt)
-    ix = idx[0, b]
-    ia = idx[1, b]
-    iB = idx[2, b]
-    iC = idx[3, b]
-    na = n if a.shape[2] > 1 else 0          # the scalar family shares a[b, t, 0]
-    live = n < N and p < P
-    part = cuda.shared.array(0, dtype=x.dtype)
-    zero = x.dtype.type(0)
-    h = zero
-    if live and has_h0:
-        h = h0[idx[4, b], n, p]
-    for t0 in range(0, T, tile):
-        for k in range(tile):
-            t = t0 + k
-            c = zero
-            if live and t < T:
-                # h_t = a_t h_{t-1} + B_t x_t^T
-                h = a[ia, t, na] * h + B[iB, t, n] * x[ix, t, p]
-                c = C[iC, t, n] * h
-            part[(k * tile + ty) * tile + tx] = c
-        cuda.syncthreads()
-        t = t0 + ty
-        if t < T and p < P:
-            # y_t = h_t^T C_t: this block's modes
-            acc = zero
-            for j in range(tile):
-                acc += part[(ty * tile + j) * tile + tx]
-            if atomic:
-                cuda.atomic.add(y, (b, t, p), acc)
-            else:
+
+    def scan_outputs(x, a, B, C, H_prev, Q, idx, y):
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        T = x.shape[1]
+        P = x.shape[2]
+        N = B.shape[2]
+        J = H_prev.shape[1]
+        n_pt = (P + TILE - 1) // TILE
+        n_ct = (J + TILE - 1) // TILE
+        blk = cuda.blockIdx.x
+        p = (blk % n_pt) * TILE + tx
+        c = ((blk // n_pt) % n_ct) * TILE + ty
+        b = blk // (n_pt * n_ct)
+        if c >= J or p >= P:
+            return
+        ix = idx[0, b]
+        ia = idx[1, b]
+        iB = idx[2, b]
+        iC = idx[3, b]
+        h = cuda.local.array(TILE, DT)
+        UN = uint64(N)
+        start = c * Q
+        stop = uint64(min(start + Q, T))                # unsigned, as t: no float compare
+        for n0 in range(0, N, TILE):
+            first = uint64(n0)                         # unsigned, as the counters below
+            k = ZERO
+            while k < TILE:                            # unsigned counters: see _device
+                h[k] = H_prev[b, c, first + k, p] if FULL or first + k < UN else DT(0)
+                k += ONE
+            t = uint64(start)
+            while t < stop:
+                xv = x[ix, t, p]
+                acc = DT(0) if n0 == 0 else y[b, t, p]
+                a_t = a[ia, t]                         # rows of step t: one base address
+                B_t = B[iB, t]
+                C_t = C[iC, t]
+                k = ZERO
+                while k < TILE:
+                    n = first + k
+                    if FULL or n < UN:                 # modes past N: a = 1, B = C = 0
+                        # h_t = a_t h_{t-1} + B_t x_t^T
+                        h[k] = a_t[n if DIAG else ZERO] * h[k] + B_t[n] * xv
+                        # y_t += C_t[n] h_t[n]
+                        acc += C_t[n] * h[k]
+                    k += ONE
                 y[b, t, p] = acc
-        cuda.syncthreads()
-    if live:
-        h_last[b, n, p] = h
+                t += ONE
+
+    return scan_outputs
+
+
+scan_outputs_kernel = specialized(_build_scan_outputs)
+
+
+def plan(family: str, L, tile: int):
+    """Allocate outputs and workspaces of the three passes; return ``(run, y, h)``.
+
+    ``run()`` launches the kernels only (see ``chunked.plan``).
+    """
+    Q = SCAN_CHUNK_TILES * tile
+    J = -(-L.T // Q)
+    Na = L.a.shape[2]
+    n_pt, n_nt = -(-L.P // tile), -(-L.N // tile)
+    width = channel_width(L.P, tile)
+    n_pb = -(-L.P // (tile * width))
+    S = cuda.device_array((L.nb, J, L.N, L.P), dtype=L.dtype)
+    abar = cuda.device_array((L.nb, J, Na), dtype=L.dtype)
+    H_prev = cuda.device_array((L.nb, J, L.N, L.P), dtype=L.dtype)
+    h = cuda.device_array((L.nb, L.N, L.P), dtype=L.dtype)
+    y = cuda.device_array((L.nb, L.T, L.P), dtype=L.dtype)
+    states = chunk_states_kernel(tile, family, L.dtype, width)
+    outputs = scan_outputs_kernel(tile, family, L.dtype, L.N % tile == 0)
+    lanes = L.nb * L.N * L.P
+    threads = min(128, lanes)
+    grid = L.nb * J * n_nt * n_pb
+    grid_out = L.nb * -(-J // tile) * n_pt
+
+    def run():
+        # a. chunk states S_c, abar_c, all chunks at once
+        states[grid, (tile, tile)](L.x, L.a, L.B, Q, L.idx, S, abar)
+        # b. state passing H_c = abar_c H_{c-1} + S_c
+        state_passing_kernel[-(-lanes // threads), threads](S, abar, L.h0, L.has_h0, L.idx,
+                                                           H_prev, h)
+        # c. each chunk's steps from H_{c-1}: y_t = h_t^T C_t
+        outputs[grid_out, (tile, tile)](L.x, L.a, L.B, L.C, H_prev, Q, L.idx, y)
+
+    return run, y, h
 
 
 def _scan(family, x, a, B, C, initial_state):
@@ -90,33 +140,26 @@ def _scan(family, x, a, B, C, initial_state):
     L = prepare(family, *values)
     if L.nb == 0 or L.T == 0:
         return empty_result(values, L)
-    tile = get_tile()
-    n_pt, n_nt = -(-L.P // tile), -(-L.N // tile)
-    atomic = n_nt > 1
-    y = zeros((L.nb, L.T, L.P), L.dtype) if atomic else cuda.device_array(
-        (L.nb, L.T, L.P), dtype=L.dtype)
-    h = cuda.device_array((L.nb, L.N, L.P), dtype=L.dtype)
-    _scan_kernel[L.nb * n_nt * n_pt, (tile, tile), 0,
-                   shared_bytes(shared_scan(tile), L.dtype)](
-        L.x, L.a, L.B, L.C, L.h0, L.has_h0, L.idx, tile, atomic, y, h)
+    run, y, h = plan(family, L, get_tile())
+    run()
     return finish(L, y, h)
 
 
 def scalar_scan(x, a, B, C, initial_state=None):
-    """The scalar recurrence on the GPU, one thread per (sequence, state, channel) lane.
+    """The scalar recurrence on the GPU, parallel over (chunk, state, channel).
 
     h_t = a_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
     x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P).
-    Returns y (..., T, P) and the final state h_{T-1} (..., N, P). Kernel: ``_scan_kernel``.
+    Returns y (..., T, P) and the final state h_{T-1} (..., N, P); bit-identical across runs.
     """
     return _scan("scalar", x, a, B, C, initial_state)
 
 
 def diagonal_scan(x, a, B, C, initial_state=None):
-    """The diagonal recurrence on the GPU, one thread per (sequence, state, channel) lane.
+    """The diagonal recurrence on the GPU, parallel over (chunk, state, channel).
 
     h_t = diag(a_t) h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
     x (..., T, P), a (..., T, N), B, C (..., T, N), initial_state (..., N, P).
-    Returns y (..., T, P) and the final state h_{T-1} (..., N, P). Kernel: ``_scan_kernel``.
+    Returns y (..., T, P) and the final state h_{T-1} (..., N, P); bit-identical across runs.
     """
     return _scan("diagonal", x, a, B, C, initial_state)

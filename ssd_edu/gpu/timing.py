@@ -1,24 +1,126 @@
-"""Timing helpers for the benchmark (``python -m ssd_edu bench --backend cuda``).
+"""The GPU benchmark: kernel time alone, with the device's own peaks as denominators.
 
-* :func:`time_cuda` - kernel time with the data already on the device, and transfer time.
-* :func:`device_matmul_rate` - flop/s of a dense tiled shared-memory matmul on the device: a
-  practical peak for the masked-matmul forms, NOT the vendor peak (numba.cuda has no cuBLAS,
-  and a vendor BLAS with tensor cores is several times faster).
+* :func:`time_kernels` - one form on one workload: the inputs validated and uploaded once
+  (``host_s``, reported apart), outputs allocated once and reused, then CUDA events around the
+  kernels alone (``kernel_s``); the copy of the outputs back (``d2h_s``) apart again.
+* :func:`time_cuda` - the same for a launcher called as the benchmark calls it
+  (``python -m ssd_edu bench --backend cuda``).
+* :func:`device_spec` / :func:`peaks` - SM count, clock, FMA units per SM (float32, float64)
+  and memory bus of the device: peak flop/s = SMs x clock x FMA per SM x 2, bandwidth =
+  2 x memory clock x bus width (double data rate).
+* :func:`bytes_moved`, :func:`executed_flops` - what the kernels must read and write once, and
+  the flops they execute with padded tiles, next to the useful flops of
+  :func:`ssd_edu.bench.flop_count`.
+* :func:`device_matmul_rate` - flop/s of the tiled shared-memory matmul ``_matmul``: what a
+  plain CUDA kernel reaches (no tensor cores, no cuBLAS in numba.cuda).
 
-Timer: CUDA events on a real GPU. The simulator's events record nothing, so there the
-helpers use ``time.perf_counter`` around ``cuda.synchronize()``; simulator times measure the
-Python simulation, not a GPU, and say nothing about device speed (``"timer"`` says which).
+Timer: CUDA events on a real GPU. The simulator's events record nothing, so there the helpers
+use ``time.perf_counter`` around ``cuda.synchronize()``; simulator times measure the Python
+simulation, not a GPU (``"timer"`` says which).
 """
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 
-from ._cuda import cuda, is_device_array, require_cuda, simulator_enabled
-from ._matmul import MATMUL_TILE, matmul_kernel, shared_matmul
+from ._cuda import cuda, require_cuda, simulator_enabled
+from ._launch import get_tile, prepare
+from ._matmul import MATMUL_TILE, launch_matmul
+
 #: Largest matmul size run on the simulator (each thread is simulated in Python).
 SIMULATOR_MATMUL_N = 16
+
+#: FMA units per SM, (float32, float64), by compute capability (CUDA programming guide,
+#: arithmetic instruction throughput).
+FMA_PER_SM = {(6, 0): (64, 32), (7, 0): (64, 32), (7, 5): (64, 2), (8, 0): (64, 32),
+              (8, 6): (128, 2), (8, 7): (128, 2), (8, 9): (128, 2), (9, 0): (128, 64),
+              (10, 0): (128, 64), (12, 0): (128, 2)}
+
+
+class DeviceSpec(NamedTuple):
+    """What the peaks are computed from (numba device attributes)."""
+
+    name: str
+    cc: tuple
+    sms: int
+    clock_hz: float       # SM clock
+    memory_clock_hz: float
+    bus_bits: int
+
+
+def device_spec() -> DeviceSpec:
+    """The current device's properties (needs a real GPU)."""
+    require_cuda()
+    if simulator_enabled():
+        raise RuntimeError("device_spec needs a real GPU, not the CUDA simulator")
+    dev = cuda.get_current_device()
+    name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
+    return DeviceSpec(name, tuple(dev.compute_capability), int(dev.MULTIPROCESSOR_COUNT),
+                      1e3 * dev.CLOCK_RATE, 1e3 * dev.MEMORY_CLOCK_RATE,
+                      int(dev.GLOBAL_MEMORY_BUS_WIDTH))
+
+
+def peaks(spec: DeviceSpec) -> dict:
+    """{"float32": flop/s, "float64": flop/s, "bandwidth": bytes/s} of ``spec``."""
+    fp32, fp64 = FMA_PER_SM.get(tuple(spec.cc), (None, None))
+    out = {"bandwidth": 2.0 * spec.memory_clock_hz * spec.bus_bits / 8}
+    for dtype, units in (("float32", fp32), ("float64", fp64)):
+        # an FMA is 2 flops
+        out[dtype] = None if units is None else 2.0 * spec.sms * spec.clock_hz * units
+    return out
+
+
+def device_peaks() -> dict:
+    """:func:`peaks` of the current device; ``{}`` on the simulator (no device to ask)."""
+    return {} if simulator_enabled() else peaks(device_spec())
+
+
+def bytes_moved(form: str, family: str, T: int, N: int, P: int, nb: int, itemsize: int) -> int:
+    """Bytes every implementation must move at least: read x, a, B, C, h0, write y, h, once."""
+    na = 1 if family == "scalar" else N
+    elements = T * P + T * na + 2 * T * N + 2 * N * P + T * P
+    return nb * elements * itemsize
+
+
+def _pad(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+def executed_flops(form: str, family: str, T: int, N: int, P: int, nb: int, tile: int,
+                   chunk_size: int = 64, initial_state: bool = True) -> int:
+    """Flops the kernels execute, padded tiles included (multiply-adds count 2).
+
+    scan: chunk states 2 Tq Np Pw, state passing 2 J N P, outputs 5 T Np P (h update and y);
+    attention / chunked: chunk states, state passing, and per (row tile, column tile) pair
+    visited the scores 2 tile^2 Np and the product 2 tile^2 Pw, plus the entering state
+    2 T Np Pw (run when there are several chunks or an initial state). Tq: each chunk rounded up to whole tiles; Np, Pw: N and P rounded up to the tile
+    and to the channel block. The masks' multiplications are not counted.
+    """
+    from .chunked import channel_width
+    from .scan import SCAN_CHUNK_TILES
+
+    Np = _pad(N, tile)
+    Pw = _pad(P, tile * channel_width(P, tile))
+    if form == "scan":
+        Q = SCAN_CHUNK_TILES * tile
+    elif form == "attention":
+        Q = T
+    else:
+        Q = min(chunk_size, T)
+    J = -(-T // Q)
+    Tq = sum(_pad(min(Q, T - c * Q), tile) for c in range(J))
+    states = 2 * Tq * Np * Pw + 2 * J * N * P
+    if form == "scan":
+        return nb * (states + 5 * T * Np * P)
+    pairs = 0
+    for rt in range(-(-T // tile)):
+        first = ((rt * tile) // Q) * Q // tile      # the tile of the chunk start of row tile rt
+        pairs += rt - first + 1
+    blocks = pairs * (2 * tile * tile * Np + 2 * tile * tile * Pw)
+    entering = 2 * T * Np * Pw if (J > 1 or initial_state) else 0
+    return nb * (states + blocks + entering)
 
 
 class _Timer:
@@ -47,64 +149,72 @@ class _Timer:
         return time.perf_counter() - self._begin
 
 
-def _to_device(value):
-    return cuda.to_device(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
-
-
-def _leaves(out):
-    if isinstance(out, (tuple, list)):
-        return [leaf for item in out for leaf in _leaves(item)]
-    return [out]
-
-
-def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
-    """Time ``fn(*args, **kwargs)`` on the device.
-
-    NumPy arrays among ``args`` and ``kwargs`` values are copied to the device first (timed);
-    then one warm-up call (JIT compilation), then ``repeats`` timed calls with the data already
-    on the device; then the outputs are copied back to the host (timed).
-
-    Returns a dict:
-      ``kernel_s``   list of ``repeats`` seconds per call on device-resident data (each call is
-                     the launcher: validation, including its on-device finiteness count, and
-                     every kernel of the form);
-      ``transfer_s`` seconds of the host->device copies of the inputs plus the device->host
-                     copies of the outputs;
-      ``h2d_s``, ``d2h_s`` the two parts of ``transfer_s``;
-      ``timer``      "cuda events", or the wall clock used on the simulator;
-      ``simulator``  True when the CUDA simulator ran (times are then not GPU times).
-    """
-    require_cuda()
+def _check_repeats(repeats) -> int:
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    return int(repeats)
+
+
+def time_kernels(family: str, form: str, x, a, B, C, initial_state=None, chunk_size=64,
+                 repeats: int = 5) -> dict:
+    """Time the kernels of ``cuda.{family}.{form}`` alone on this workload.
+
+    Returns ``kernel_s`` (``repeats`` seconds, kernels only: pre-validated device inputs, the
+    same outputs reused), ``host_s`` (validation, flattening and upload, once), ``d2h_s``
+    (copying y and h back), ``timer`` and ``simulator``.
+    """
+    from . import chunked, scan
+
+    require_cuda()
+    repeats = _check_repeats(repeats)
     timer = _Timer()
     timer.start()
-    dargs = tuple(_to_device(v) for v in args)
-    dkwargs = {k: _to_device(v) for k, v in kwargs.items()}
-    h2d = timer.stop()
-    out = fn(*dargs, **dkwargs)                     # warm-up: compiles the kernels
+    L = prepare(family, x, a, B, C, initial_state,
+                chunk_size=chunk_size if form == "chunked" else None)
+    host = timer.stop()
+    tile = get_tile()
+    if L.nb == 0 or L.T == 0:
+        raise ValueError("nothing to time: the batch or T is empty")
+    if form == "scan":
+        run, y, h = scan.plan(family, L, tile)
+    else:
+        Q = L.T if form == "attention" else min(int(chunk_size), L.T)
+        run, y, h = chunked.plan(family, L, Q, tile)
+    run()                                           # warm-up: compiles the kernels
     cuda.synchronize()
     kernel_s = []
     for _ in range(repeats):
         timer.start()
-        out = fn(*dargs, **dkwargs)
+        run()
         kernel_s.append(timer.stop())
     timer.start()
-    for leaf in _leaves(out):
-        if is_device_array(leaf):
-            leaf.copy_to_host()
+    y.copy_to_host()
+    h.copy_to_host()
     d2h = timer.stop()
-    return {"kernel_s": kernel_s, "transfer_s": h2d + d2h, "h2d_s": h2d, "d2h_s": d2h,
-            "timer": timer.name, "simulator": simulator_enabled()}
+    return {"kernel_s": kernel_s, "host_s": host, "d2h_s": d2h, "timer": timer.name,
+            "simulator": simulator_enabled()}
+
+
+def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
+    """Time the launcher ``fn`` (one of ``ssd_edu.gpu``'s forms) as the benchmark calls it.
+
+    ``kernel_s`` is the kernels alone (:func:`time_kernels`); ``transfer_s`` = ``h2d_s`` (the
+    validation and upload of the inputs) + ``d2h_s``.
+    """
+    repeats = _check_repeats(repeats)
+    family, _, form = fn.__name__.partition("_")
+    out = time_kernels(family, form, *args, repeats=repeats, **kwargs)
+    out.update(h2d_s=out["host_s"], transfer_s=out["host_s"] + out["d2h_s"])
+    return out
 
 
 def device_matmul_rate(dtype, n: int = 4096) -> float:
     """flop/s of an (n, n) @ (n, n) matmul in ``dtype`` on the device: 2 n**3 / best time.
 
     The kernel is the tiled shared-memory matmul ``_matmul.matmul_kernel`` (blocks of
-    (16, 16) threads): a practical peak that a simple CUDA kernel reaches, not the vendor peak.
-    Best of 3 timed runs after a warm-up. On the simulator n is capped at
-    ``SIMULATOR_MATMUL_N`` (the number is then a simulator speed, not a GPU one).
+    (16, 16) threads, a register tile of 4 outputs each): what a plain CUDA kernel reaches,
+    below the device peak of :func:`peaks`. Best of 3 timed runs after a warm-up. On the
+    simulator n is capped at ``SIMULATOR_MATMUL_N`` (the number is then a simulator speed).
     """
     require_cuda()
     dtype = np.dtype(dtype)
@@ -118,14 +228,12 @@ def device_matmul_rate(dtype, n: int = 4096) -> float:
     A = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
     B = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
     out = cuda.device_array((n, n), dtype=dtype)
-    blocks = (-(-n // tile)) ** 2
-    shared = shared_matmul(tile) * dtype.itemsize
-    launch = matmul_kernel[blocks, (tile, tile), 0, shared]
-    launch(A, B, out, tile)                          # warm-up: compiles the kernel
+    launch_matmul(A, B, out, tile)                   # warm-up: compiles the kernel
     timer = _Timer()
     best = float("inf")
     for _ in range(3):
         timer.start()
-        launch(A, B, out, tile)
+        launch_matmul(A, B, out, tile)
         best = min(best, timer.stop())
     return 2.0 * n**3 / best
+

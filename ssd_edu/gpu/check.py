@@ -1,0 +1,218 @@
+"""The prepared device check: ``python -m ssd_edu gpu-check --out DIR`` on a machine with a GPU.
+
+One command, one report, within 8 minutes on an H200:
+
+1. the GPU tests (tests/test_gpu*.py) on the real GPU at the default tile 16
+   (``SSD_EDU_REAL_GPU=1``), at most ``TEST_BUDGET_S`` seconds;
+2. the benchmark at the default workload of ``ssd_edu.bench`` (every cuda form, float32 and
+   float64): kernel time alone, host and transfer time apart, flop/s and bytes/s against the
+   device's peaks (:mod:`.timing`), and a roofline figure;
+3. when NVIDIA's ``compute-sanitizer`` is found, its racecheck and memcheck tools on every
+   form at small sizes (tile 16, two tiles of T, N, P), at most ``SANITIZER_BUDGET_S`` each;
+
+and writes ``DIR/report.md``, ``DIR/report.json``, ``DIR/roofline.png`` and the raw logs.
+Without a GPU (or on the simulator) it stops at once with exit code 2 and says why.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ._cuda import simulator_enabled, unavailable_reason
+
+TEST_BUDGET_S = 180
+BENCH_BUDGET_S = 150
+SANITIZER_BUDGET_S = 60
+
+#: The small workload each sanitizer tool runs: every cuda form once, at tile 16.
+SANITIZER_SCRIPT = """
+import ssd_edu
+from ssd_edu import gpu
+from ssd_edu.testing import make_inputs
+for name in sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("cuda.")):
+    family, form = name.split(".")[1:]
+    d = make_inputs(family, 35, N=19, P=18, batch=(2,), regime="mixed", seed=1)
+    kw = {"chunk_size": 20} if form == "chunked" else {}
+    with gpu.tile_size(16):
+        gpu_fn = ssd_edu.IMPLEMENTATIONS[name]
+        gpu_fn(d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"], **kw)
+print("sanitizer workload done")
+"""
+
+
+def why_not() -> str | None:
+    """None when a real GPU can run the check, else the reason."""
+    reason = unavailable_reason()
+    if reason is not None:
+        return reason
+    if simulator_enabled():
+        return ("the numba CUDA simulator is active (NUMBA_ENABLE_CUDASIM=1): the device check "
+                "needs a real NVIDIA GPU")
+    return None
+
+
+def _tests_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "tests"
+
+
+def _run(cmd, log: Path, budget: float, env=None) -> dict:
+    start = time.perf_counter()
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=budget, env=env)
+        code, text = out.returncode, out.stdout + out.stderr
+    except subprocess.TimeoutExpired as exc:
+        code = "timeout"
+        text = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) \
+            else (exc.stdout or "")
+    log.write_text(text)
+    tail = [line for line in text.strip().splitlines() if line.strip()][-1:] or [""]
+    return {"returncode": code, "seconds": round(time.perf_counter() - start, 1),
+            "last_line": tail[0], "log": log.name}
+
+
+def _benchmark(out: Path) -> dict:
+    from .. import IMPLEMENTATIONS, bench
+    from ..testing import make_inputs
+    from . import timing
+
+    spec = timing.device_spec()
+    peak = timing.peaks(spec)
+    d = bench.DEFAULTS
+    T, N, P, nb, Q = d["T"], d["N"], d["P"], d["batch"], d["chunk_size"]
+    rows = []
+    for name in sorted(k for k in IMPLEMENTATIONS if k.startswith("cuda.")):
+        family, form = name.split(".")[1:]
+        for dtype in ("float32", "float64"):
+            data = make_inputs(family, T, N=N, P=P, batch=(nb,), dtype=dtype, seed=0)
+            res = timing.time_kernels(family, form, data["x"], data["a"], data["B"], data["C"],
+                                      data["initial_state"], chunk_size=Q, repeats=5)
+            best = min(res["kernel_s"])
+            itemsize = 4 if dtype == "float32" else 8
+            useful = nb * bench.flop_count(form, T, N, P, Q)
+            executed = timing.executed_flops(form, family, T, N, P, nb, 16, Q)
+            moved = timing.bytes_moved(form, family, T, N, P, nb, itemsize)
+            rows.append({"name": name, "dtype": dtype, "kernel_s": best, "host_s": res["host_s"],
+                         "d2h_s": res["d2h_s"], "useful_flops": useful,
+                         "executed_flops": executed, "bytes": moved,
+                         "flops_per_s": useful / best, "bytes_per_s": moved / best,
+                         "of_peak_flops": useful / best / peak[dtype] if peak[dtype] else None,
+                         "of_peak_bandwidth": moved / best / peak["bandwidth"]})
+    _roofline(rows, peak, out / "roofline.png")
+    return {"device": spec._asdict(), "peaks": peak, "workload": dict(T=T, N=N, P=P, batch=nb,
+            chunk_size=Q), "rows": rows}
+
+
+def _roofline(rows, peak, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ai = np.logspace(-2, 3, 100)
+    for dtype, style in (("float32", "-"), ("float64", "--")):
+        if peak[dtype]:
+            ax.plot(ai, np.minimum(peak[dtype], ai * peak["bandwidth"]), "k" + style, lw=1,
+                    label=f"roof {dtype}")
+    for r in rows:
+        ax.plot(r["useful_flops"] / r["bytes"], r["flops_per_s"],
+                "o" if r["dtype"] == "float32" else "s", label=f"{r['name']} {r['dtype']}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("useful flops per byte moved")
+    ax.set_ylabel("useful flop/s (kernel time)")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _sanitizer() -> str | None:
+    found = shutil.which("compute-sanitizer")
+    if found:
+        return found
+    for root in [os.environ.get("CUDA_HOME", ""), "/usr/local/cuda"]:
+        candidate = os.path.join(root, "bin", "compute-sanitizer")
+        if root and os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _markdown(result: dict) -> str:
+    lines = ["# ssd_edu gpu-check", ""]
+    dev = result.get("bench", {}).get("device")
+    if dev:
+        lines += [f"device: {dev['name']} (sm_{dev['cc'][0]}{dev['cc'][1]}, {dev['sms']} SMs)",
+                  f"peaks: {result['bench']['peaks']}", ""]
+    t = result["tests"]
+    lines += [f"tests (tile 16, real GPU): exit {t['returncode']} in {t['seconds']} s: "
+              f"{t['last_line']}", ""]
+    for tool, r in result.get("sanitizer", {}).items():
+        lines.append(f"compute-sanitizer {tool}: exit {r['returncode']} in {r['seconds']} s: "
+                     f"{r['last_line']}")
+    if "bench" in result:
+        w = result["bench"]["workload"]
+        lines += ["", f"benchmark: {w}", "",
+                  "| form | dtype | kernel ms | host + h2d ms | d2h ms | useful GFLOP/s | "
+                  "% peak flop/s | GB/s | % peak bandwidth | executed / useful flops |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in result["bench"]["rows"]:
+            pf = "-" if r["of_peak_flops"] is None else f"{100 * r['of_peak_flops']:.1f}"
+            lines.append(f"| {r['name']} | {r['dtype']} | {1e3 * r['kernel_s']:.3f} | "
+                         f"{1e3 * r['host_s']:.2f} | {1e3 * r['d2h_s']:.2f} | "
+                         f"{r['flops_per_s'] / 1e9:.1f} | {pf} | {r['bytes_per_s'] / 1e9:.1f} | "
+                         f"{100 * r['of_peak_bandwidth']:.1f} | "
+                         f"{r['executed_flops'] / r['useful_flops']:.2f} |")
+    for note in result.get("notes", []):
+        lines.append(f"- {note}")
+    return "\n".join(lines) + "\n"
+
+
+def run_check(out_dir: str) -> int:
+    """Run the whole check into ``out_dir``; 0 when tests and sanitizers pass, 1 if not, 2 when
+    there is no GPU here (nothing is run)."""
+    reason = why_not()
+    if reason is not None:
+        print(f"gpu-check: no NVIDIA GPU can run here: {reason}", file=sys.stderr)
+        return 2
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SSD_EDU_REAL_GPU="1")
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    tests = sorted(str(p) for p in _tests_dir().glob("test_gpu*.py"))
+    result = {"notes": []}
+    result["tests"] = _run([sys.executable, "-m", "pytest", "-q", "-x", *tests], out / "tests.log",
+                           TEST_BUDGET_S, env)
+    try:
+        result["bench"] = _benchmark(out)
+    except Exception as exc:  # the report still says what happened
+        result["notes"].append(f"benchmark failed: {type(exc).__name__}: {exc}")
+    sanitizer = _sanitizer()
+    result["sanitizer"] = {}
+    if sanitizer is None:
+        result["notes"].append("compute-sanitizer not found: racecheck / memcheck not run")
+    else:
+        for tool in ("racecheck", "memcheck"):
+            result["sanitizer"][tool] = _run(
+                [sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, "-c",
+                 SANITIZER_SCRIPT], out / f"sanitizer_{tool}.log", SANITIZER_BUDGET_S, env)
+    (out / "report.json").write_text(json.dumps(result, indent=2, default=str))
+    (out / "report.md").write_text(_markdown(result))
+    print(_markdown(result))
+    ok = result["tests"]["returncode"] == 0 and all(
+        r["returncode"] == 0 for r in result["sanitizer"].values())
+    return 0 if ok and "bench" in result else 1
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--out", metavar="DIR", default="gpu-check",
+                        help="folder for report.md, report.json, roofline.png and the logs")
+
+
+def run_from_args(args) -> int:
+    return run_check(args.out)

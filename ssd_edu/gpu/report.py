@@ -1,0 +1,315 @@
+"""What the GPU kernels become on real hardware, without a GPU: ``python -m ssd_edu gpu-report``.
+
+Every kernel is compiled as the launchers build it (tile 16, both families, float32 and
+float64): numba.cuda to PTX (NVVM), NVIDIA's ``ptxas`` to machine code for the architecture
+(registers, spills, static shared memory), then ``nvdisasm`` (or ``cuobjdump -sass``) to read
+the machine code. Per kernel and dtype the report gives:
+
+* ``registers``, ``spills`` (bytes of spill stores + loads) and ``shared_bytes`` (ptxas -v);
+* ``occupancy``: resident warps / maximum warps per SM, from the architecture's limits
+  (:data:`ARCHS`: registers, shared memory, warps and blocks per SM) and the block size;
+* ``instructions_per_fma``: the hot loop is the innermost loop of the machine code (a backward
+  branch with no loop inside it) holding the most FMA instructions (FFMA / DFMA); the value is
+  its instruction count over its FMA count (a loop unrolled by the compiler counts as the loop
+  around it);
+* ``f64_ops``: PTX lines with a double-precision operation (0 for float32 means the kernel
+  computes in single precision throughout).
+
+Targets for every tiled kernel (:data:`TARGETS`): no spills, occupancy >= 25%, at most 10
+instructions per FMA. Needs numba-cuda and the compiler wheels of the ``cuda-tools`` extra
+(NVVM, NVRTC, ptxas, nvdisasm); no GPU. Run it in a process without NUMBA_ENABLE_CUDASIM=1.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import NamedTuple
+
+from . import _device, _matmul, attention, chunked, scan
+from ._cuda import cuda, simulator_enabled
+
+
+class Arch(NamedTuple):
+    """Per-SM limits of one architecture (CUDA occupancy calculator, compute capability X.Y)."""
+
+    cc: tuple
+    warps: int            # resident warps per SM
+    blocks: int           # resident blocks per SM
+    registers: int        # 32-bit registers per SM
+    shared: int           # bytes of shared memory per SM
+    reserved: int = 1024  # bytes of shared memory the system reserves per block
+    reg_unit: int = 256   # registers are allocated per warp in units of this many
+    smem_unit: int = 128  # shared memory is allocated per block in units of this many bytes
+
+
+ARCHS = {
+    "sm_80": Arch((8, 0), 64, 32, 65536, 167936),
+    "sm_86": Arch((8, 6), 48, 16, 65536, 102400),
+    "sm_89": Arch((8, 9), 48, 24, 65536, 102400),
+    "sm_90": Arch((9, 0), 64, 32, 65536, 233472),
+}
+
+#: What every tiled kernel must reach (tests/test_gpu_report.py asserts it).
+TARGETS = {"spills": 0, "occupancy": 0.25, "instructions_per_fma": 10.0}
+
+TILE = 16
+
+
+class MissingTool(RuntimeError):
+    """NVVM / ptxas / nvdisasm not found: install the ``cuda-tools`` extra."""
+
+
+def occupancy(arch: Arch, registers: int, shared_bytes: int, threads: int) -> float:
+    """Theoretical occupancy: resident warps per SM / ``arch.warps`` for blocks of ``threads``."""
+    warps = -(-threads // 32)
+    per_warp = -(-max(registers, 1) * 32 // arch.reg_unit) * arch.reg_unit
+    by_regs = (arch.registers // per_warp) // warps
+    need = -(-(shared_bytes + arch.reserved) // arch.smem_unit) * arch.smem_unit
+    by_shared = arch.shared // need
+    blocks = min(arch.blocks, arch.warps // warps, by_regs, by_shared)
+    return blocks * warps / arch.warps
+
+
+def _arrays():
+    from numba import types as nt
+
+    def arr(dt, ndim):
+        return nt.Array(dt, ndim, "C")
+
+    return nt, arr
+
+
+def kernels(dtype):
+    """(name, python body, argument types, threads per block, tiled) of every kernel."""
+    nt, arr = _arrays()
+    a2, a3, a4, i2 = arr(dtype, 2), arr(dtype, 3), arr(dtype, 4), arr(nt.int64, 2)
+    i, flag, blk = nt.int64, nt.boolean, TILE * TILE
+    width = chunked.MAX_WIDTH
+
+    def body(factory, family, *extra):
+        return factory.builder(TILE, family == "diagonal", dtype, *extra)
+
+    out = [("timing matmul", body(_matmul.matmul_kernel, "scalar", _matmul.MATMUL_WIDTH),
+            (a2, a2, a2), blk, True)]
+    for fam in ("scalar", "diagonal"):
+        out.append((f"chunk states ({fam})", body(chunked.chunk_states_kernel, fam, width),
+                    (a3, a3, a3, i, i2, a4, a3), blk, True))
+    out.append(("scalar output (chunked/attention)",
+                body(attention.scalar_output_kernel, "scalar", width),
+                (a3, a3, a3, a3, a4, flag, i, i2, a3), blk, True))
+    out.append(("diagonal mode factors (chunked/attention)",
+                body(attention.mode_factors_kernel, "diagonal"), (a3, i, i2, a3, a3), blk, False))
+    out.append(("diagonal output (chunked/attention)",
+                body(attention.diagonal_output_kernel, "diagonal", width),
+                (a3, a3, a3, a3, a3, a3, a4, flag, i, i2, a2, a3), blk, True))
+    for fam in ("scalar", "diagonal"):
+        for full, note in ((True, ""), (False, ", N % 16 > 0")):
+            out.append((f"scan outputs ({fam}{note})", body(scan.scan_outputs_kernel, fam, full),
+                        (a3, a3, a3, a3, a4, i, i2, a3), blk, True))
+    out += [
+        ("state passing", chunked.state_passing_kernel.py_func,
+         (a4, a3, a3, flag, i2, a4, a3), 128, False),
+        ("count non-finite", _device.count_nonfinite_kernel.py_func,
+         (arr(dtype, 1), arr(nt.int64, 1), i), 256, False),
+    ]
+    return out
+
+
+def find_tool(name: str) -> str:
+    """Path of an NVIDIA command-line tool: the nvidia-* wheels first (they match the NVVM that
+    numba uses), then $CUDA_HOME/bin, then PATH."""
+    roots = []
+    for path in sys.path:
+        roots += sorted(glob.glob(os.path.join(path, "nvidia", "*", "bin")), reverse=True)
+    roots += [os.path.join(os.environ[k], "bin") for k in ("CUDA_HOME", "CUDA_PATH")
+              if os.environ.get(k)]
+    for root in roots:
+        candidate = os.path.join(root, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(name)
+    if found:
+        return found
+    raise MissingTool(f"{name} not found in the nvidia-* wheels, $CUDA_HOME/bin or PATH; "
+                      f"install the compiler wheels: pip install -e '.[cuda-tools]'")
+
+
+def _run(cmd: list) -> subprocess.CompletedProcess:
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()}")
+    return out
+
+
+def _disassembler():
+    try:
+        return [find_tool("nvdisasm"), "-c"], False
+    except MissingTool:
+        return [find_tool("cuobjdump"), "-sass"], True
+
+
+_INSN = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(.*?);")
+_LABEL = re.compile(r"^\s*(\.L_\w+):")
+_TARGET = re.compile(r"BRA\w*(?:\.\w+)*\s+`?\(?(\.L_\w+)")
+
+
+def hot_loop(sass: str) -> dict:
+    """The innermost loop with the most FMAs: ``{"instructions", "fmas", "per_fma"}``.
+
+    Instructions are the lines ``/*addr*/ OPCODE ...;`` of the disassembly; a loop is the range
+    from a label to a branch back to it; innermost means no other loop inside the range.
+    """
+    insns, labels, branches = [], {}, []
+    pending = []
+    for line in sass.splitlines():
+        m = _LABEL.match(line)
+        if m:
+            pending.append(m.group(1))
+            continue
+        m = _INSN.search(line)
+        if not m:
+            continue
+        addr, text = int(m.group(1), 16), m.group(2).strip()
+        for lab in pending:
+            labels[lab] = len(insns)
+        pending = []
+        t = _TARGET.search(text)
+        if t:
+            branches.append((len(insns), t.group(1)))
+        insns.append(text)
+    loops = [(labels[lab], at) for at, lab in branches if lab in labels and labels[lab] <= at]
+    inner = [(lo, hi) for lo, hi in loops
+             if not any((a, b) != (lo, hi) and lo <= a and b <= hi for a, b in loops)]
+
+    def opcode(text):
+        return text.split()[1] if text.startswith("@") else text.split()[0]
+
+    best = None
+    for lo, hi in inner:
+        body = insns[lo:hi + 1]
+        fmas = sum(1 for t in body if opcode(t).startswith(("FFMA", "DFMA", "HFMA")))
+        if fmas and (best is None or fmas > best["fmas"]):
+            best = {"instructions": len(body), "fmas": fmas, "per_fma": len(body) / fmas}
+    return best or {"instructions": 0, "fmas": 0, "per_fma": None}
+
+
+def _ptxas_info(text: str) -> dict:
+    regs = re.search(r"Used (\d+) registers", text)
+    smem = re.search(r"(\d+) bytes smem", text)
+    stores = re.search(r"(\d+) bytes spill stores", text)
+    loads = re.search(r"(\d+) bytes spill loads", text)
+    return {"registers": int(regs.group(1)) if regs else 0,
+            "shared_bytes": int(smem.group(1)) if smem else 0,
+            "spills": (int(stores.group(1)) if stores else 0) + (int(loads.group(1)) if loads else 0)}
+
+
+def compile_report(arch: str = "sm_90") -> list:
+    """Compile every kernel for ``arch`` in float32 and float64; one dict per (kernel, dtype).
+
+    Keys: kernel, dtype, registers, spills, shared_bytes, occupancy (0 to 1),
+    instructions_per_fma (None without an FMA loop), tiled, threads, f64_ops, fmas.
+    Raises :class:`MissingTool` when a compiler is missing, RuntimeError on the simulator.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")
+    if cuda is None:
+        raise MissingTool("numba-cuda is not installed: pip install -e '.[cuda-tools]'")
+    if simulator_enabled():
+        raise RuntimeError("the compile report needs the real numba.cuda compiler: run it in a "
+                           "process without NUMBA_ENABLE_CUDASIM=1")
+    from numba import types as nt
+
+    limits = ARCHS[arch]
+    ptxas = find_tool("ptxas")
+    disasm, is_cuobjdump = _disassembler()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for dtype in (nt.float32, nt.float64):
+            for name, fn, sig, threads, tiled in kernels(dtype):
+                try:
+                    bounds = _device.launch_bounds(TILE) if tiled else None
+                    ptx, _ = cuda.compile_ptx(fn, sig, cc=limits.cc, launch_bounds=bounds)
+                except Exception as exc:  # NVVM missing shows up here
+                    if "nvvm" in str(exc).lower() or "NvvmSupportError" in type(exc).__name__:
+                        raise MissingTool(f"NVVM not usable ({exc}); "
+                                          f"pip install -e '.[cuda-tools]'") from exc
+                    raise
+                src, cubin = os.path.join(tmp, "k.ptx"), os.path.join(tmp, "k.cubin")
+                with open(src, "w") as fh:
+                    fh.write(ptx)
+                info = _run([ptxas, f"-arch={arch}", "-v", src, "-o", cubin])
+                sass = _run(disasm + [cubin]).stdout
+                row = _ptxas_info(info.stdout + info.stderr)
+                loop = hot_loop(sass)
+                f64 = sum(1 for line in ptx.splitlines() if re.search(r"\.f64\b", line))
+                rows.append({"kernel": name, "dtype": str(dtype), **row,
+                             "occupancy": occupancy(limits, row["registers"],
+                                                    row["shared_bytes"], threads),
+                             "instructions_per_fma": loop["per_fma"], "fmas": loop["fmas"],
+                             "tiled": tiled, "threads": threads,
+                             "f64_ops": f64 if dtype == nt.float32 else 0})
+    return rows
+
+
+def misses(rows: list) -> list:
+    """Human-readable misses of :data:`TARGETS` by the tiled kernels (empty: all met)."""
+    out = []
+    for r in rows:
+        if not r["tiled"]:
+            continue
+        if r["spills"] > TARGETS["spills"]:
+            out.append(f"{r['kernel']} {r['dtype']}: {r['spills']} bytes of spills")
+        if r["occupancy"] < TARGETS["occupancy"]:
+            out.append(f"{r['kernel']} {r['dtype']}: occupancy {r['occupancy']:.1%}")
+        ipf = r["instructions_per_fma"]
+        if ipf is None or ipf > TARGETS["instructions_per_fma"]:
+            out.append(f"{r['kernel']} {r['dtype']}: {ipf} instructions per FMA")
+    return out
+
+
+def format_table(rows: list, arch: str = "sm_90") -> str:
+    """A Markdown table of the report."""
+    lines = [f"compile report for {arch} (tile {TILE}; targets for tiled kernels: no spills, "
+             f"occupancy >= {TARGETS['occupancy']:.0%}, <= {TARGETS['instructions_per_fma']:g} "
+             f"instructions per FMA)", "",
+             "| kernel | dtype | registers | spills | shared bytes | occupancy | "
+             "instructions per FMA (hot loop) |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ipf = "-" if r["instructions_per_fma"] is None else (
+            f"{r['instructions_per_fma']:.2f} ({r['fmas']} FMA)")
+        name = r["kernel"] + ("" if r["tiled"] else " (untiled)")
+        lines.append(f"| {name} | {r['dtype']} | {r['registers']} | {r['spills']} | "
+                     f"{r['shared_bytes']} | {r['occupancy']:.1%} | {ipf} |")
+    return "\n".join(lines)
+
+
+def add_arguments(parser) -> None:
+    """The options of ``python -m ssd_edu gpu-report``."""
+    parser.add_argument("--arch", default="sm_90", choices=sorted(ARCHS),
+                        help="target architecture (default: sm_90, the H100 / H200)")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as a JSON list")
+
+
+def run_from_args(args) -> int:
+    """Print the table (and write --json); 0 when every tiled kernel meets TARGETS, 1 when not,
+    2 when a compiler is missing."""
+    import json
+
+    try:
+        rows = compile_report(args.arch)
+    except (MissingTool, RuntimeError) as exc:
+        print(f"gpu-report: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(rows, args.arch))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    missed = misses(rows)
+    for line in missed:
+        print(f"target missed: {line}")
+    return 1 if missed else 0
