@@ -227,3 +227,45 @@ def test_backward_growth_row_decides_on_the_slope():
     planted = dict(linear, **{KEYS[2]: [2e-3 + 1e-8 * T**2 for T in Ts]})  # quadratic backward
     out = decide_backward_T(planted)
     assert not out["passed"] and "numpy.diagonal.chunked backward" in out["detail"]
+
+
+# ------------------------------------------------------------------------------------------
+# the CUDA VJP kernels compile for a real GPU (PTX, no device needed; the simulator alone would
+# not see e.g. a local array whose size is not a compile-time constant)
+
+_PTX_SCRIPT = """
+import json
+from numba import cuda, types as nt
+from ssd_edu.gpu import attention_backward as ab, chunked_backward as cb, scan_backward as sb
+out = {}
+for dt in (nt.float64, nt.float32):
+    a2, a3, a4 = (nt.Array(dt, d, "C") for d in (2, 3, 4))
+    r3 = nt.Array(dt, 3, "C", readonly=True)
+    for diag in (True, False):
+        jobs = {"scan": (sb._build_scan_backward, (r3,) * 5 + (a3, a3, a4) + (a3,) * 4),
+                "links": (cb._build_chunk_links, (a3,) * 7 + (a2,)),
+                "passing": (cb._build_state_passing_both_ways, (a3, a3, a2) + (a3,) * 5),
+                "attention": (ab._build_attention_backward, (a3,) * 12)}
+        for name, (build, sig) in jobs.items():
+            ptx, _ = cuda.compile_ptx(build(16, diag, dt), sig, cc=(8, 0))
+            out[f"{name} {dt} {'diagonal' if diag else 'scalar'}"] = ".f64" in ptx
+print(json.dumps(out))
+"""
+
+
+def test_cuda_vjp_kernels_compile_to_ptx():
+    import json
+    import os
+    import subprocess
+    import sys
+    pytest.importorskip("numba.cuda")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    proc = subprocess.run([sys.executable, "-c", _PTX_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=600)
+    if proc.returncode != 0 and ("NVVM" in proc.stderr or "libnvvm" in proc.stderr):
+        pytest.skip("NVVM is not installed (the cuda-tools / test extra's compiler wheels)")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    uses_f64 = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(uses_f64) == 16
+    for name, f64 in uses_f64.items():
+        assert f64 == ("float64" in name), name   # float32 kernels compute in float32

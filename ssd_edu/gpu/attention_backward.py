@@ -16,17 +16,16 @@ sums over n and p are atomics (see ``scan_backward``). Host inputs only.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from ..cpu._backward import empty, finish, flatten_vjp
 from ._cuda import cuda, require_cuda
+from ._device import specialized
+from ._launch import get_tile
 
 
-@functools.lru_cache(maxsize=None)
-def attention_backward_kernel():
-    """The kernel (compiled on first launch). Naive loop it computes, per entry (b, u, n, p)
+def _build_attention_backward(TILE, DIAG, DT):
+    """The kernel of one (tile, family, dtype). Naive loop it computes, per entry (b, u, n, p)
     (na = n, or 0 in the scalar family)::
 
         G = sum_{t >= u} L[t, u] C[b, t, n] dy[b, t, p] + L[T-1, u] dh[b, n, p]
@@ -35,7 +34,8 @@ def attention_backward_kernel():
         dx[b, u, p] += G B[b, u, n];  dB[b, u, n] += G x[b, u, p]
         dC[b, u, n] += h dy[b, u, p];  da[b, u, na] += G hp;  dh0[b, n, p] = a[b, 0, na] G (u = 0)
 
-    Mapping: 1-D grid over nb * T * N * P entries (p fastest). Shared, local: none.
+    Mapping: 1-D grid over nb * T * N * P entries (p fastest), blocks of TILE * TILE threads.
+    Shared, local: none.
     """
     def body(x, a, B, C, dy, h0, dh, dx, da, dB, dC, dh0):
         lane = cuda.grid(1)
@@ -47,18 +47,18 @@ def attention_backward_kernel():
         n = (lane // P) % N
         u = (lane // (N * P)) % T
         b = lane // (T * N * P)
-        na = n if a.shape[2] > 1 else 0
+        na = n if DIAG else 0
         # G_u = sum_{t >= u} L[t, u] C_t dy_t^T + gamma_u dh   (L[t, u] = a_{u+1} ... a_t)
-        mask = a[b, u, na] * 0 + 1
-        G = mask * 0
+        mask = DT(1)
+        G = DT(0)
         for t in range(u, T):
             if t > u:
                 mask *= a[b, t, na]
             G += mask * C[b, t, n] * dy[b, t, p]
         G += mask * dh[b, n, p]
         # h_{u-1} = sum_{s < u} L[u-1, s] B_s x_s^T + delta_{u-1} h_{-1}  (L[u-1, s] = a_{s+1} ... a_{u-1})
-        mask = G * 0 + 1
-        hp = G * 0
+        mask = DT(1)
+        hp = DT(0)
         for s in range(u - 1, -1, -1):
             hp += mask * B[b, s, n] * x[b, s, p]
             mask *= a[b, s, na]
@@ -73,7 +73,10 @@ def attention_backward_kernel():
         if u == 0:
             dh0[b, n, p] = a[b, 0, na] * G           # dh_{-1} = a_0 G_0
 
-    return cuda.jit(body)
+    return body
+
+
+attention_backward_kernel = specialized(_build_attention_backward)
 
 
 def _attention_vjp(family, x, a, B, C, dy, dh, initial_state):
@@ -88,9 +91,10 @@ def _attention_vjp(family, x, a, B, C, dy, dh, initial_state):
     outs = [cuda.to_device(np.zeros(shape, dtype=f.dtype)) for shape in (
         (f.nb, f.T, f.P), a3.shape, (f.nb, f.T, f.N), (f.nb, f.T, f.N))]
     dh0 = cuda.device_array((f.nb, f.N, f.P), dtype=f.dtype)
+    tile = get_tile()
     lanes = f.nb * f.T * f.N * f.P
-    threads = min(128, lanes)
-    attention_backward_kernel()[-(-lanes // threads), threads](*dev, *outs, dh0)
+    attention_backward_kernel(tile, family, f.dtype)[-(-lanes // tile**2), tile**2](
+        *dev, *outs, dh0)
     dx, da, dB, dC = (o.copy_to_host() for o in outs)
     da = da[..., 0] if family == "scalar" else da
     return finish(fv, dx, da, dB, dC, dh0.copy_to_host())

@@ -16,32 +16,25 @@ over lanes in step 3 are atomics (see ``scan_backward``). Host inputs only.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from ..cpu._backward import empty, finish, flatten_vjp
 from ..validation import check_chunk_size
 from ._cuda import cuda, require_cuda
+from ._device import specialized
+from ._launch import get_tile
 from .scan_backward import CHECKPOINT, scan_backward_kernel
 
 
-@functools.lru_cache(maxsize=None)
-def links_kernels():
-    """(chunk_links, state_passing_both_ways): the kernels of steps 1 and 2.
-
-    chunk_links, per lane (bc, n, p) over the Q steps of chunk bc (na = n or 0)::
+def _build_chunk_links(TILE, DIAG, DT):
+    """Step 1, per lane (bc, n, p) over the Q steps of chunk bc (na = n or 0)::
 
         S = 0; delta = 1; r = 0
         for t: S = a[bc, t, na] S + B[bc, t, n] x[bc, t, p]     # S_c from a zero start
                delta *= a[bc, t, na]; r += delta C[bc, t, n] dy[bc, t, p]   # dHp_c
         S_out[bc, n, p] = S; dHp[bc, n, p] = r; abar[bc, na] = delta (one lane writes it)
 
-    state_passing_both_ways, per lane (b, n, p) over the J chunks of sequence b::
-
-        H = h0[b, n, p];  for c: Hp[b J + c] = H;  H = abar_c H + S_c
-        g = dh[b, n, p];  for c from the last: G[b J + c] = g;  g = abar_c g + dHp_c
-        dh0[b, n, p] = g
+    Mapping: 1-D grid over nb J * N * P lanes, blocks of TILE * TILE threads; no shared memory.
     """
     def chunk_links(x, a, B, C, dy, S, dHp, abar):
         lane = cuda.grid(1)
@@ -52,10 +45,10 @@ def links_kernels():
         p = lane % P
         n = (lane // P) % N
         bc = lane // (N * P)
-        na = n if a.shape[2] > 1 else 0
-        s = x[bc, 0, p] * 0                      # zero of the kernel's dtype
-        delta = s + 1
-        r = s
+        na = n if DIAG else 0
+        s = DT(0)
+        delta = DT(1)
+        r = DT(0)
         for t in range(Q):
             av = a[bc, t, na]
             s = av * s + B[bc, t, n] * x[bc, t, p]
@@ -66,6 +59,18 @@ def links_kernels():
         if p == 0 and n == na:
             abar[bc, na] = delta
 
+    return chunk_links
+
+
+def _build_state_passing_both_ways(TILE, DIAG, DT):
+    """Step 2, per lane (b, n, p) over the J chunks of sequence b::
+
+        H = h0[b, n, p];  for c: Hp[b J + c] = H;  H = abar_c H + S_c
+        g = dh[b, n, p];  for c from the last: G[b J + c] = g;  g = abar_c g + dHp_c
+        dh0[b, n, p] = g
+
+    Mapping: 1-D grid over nb * N * P lanes, blocks of TILE * TILE threads.
+    """
     def state_passing_both_ways(S, dHp, abar, h0, dh, Hp, G, dh0):
         lane = cuda.grid(1)
         nb, N, P = h0.shape
@@ -75,7 +80,7 @@ def links_kernels():
         p = lane % P
         n = (lane // P) % N
         b = lane // (N * P)
-        na = n if abar.shape[1] > 1 else 0
+        na = n if DIAG else 0
         H = h0[b, n, p]
         for c in range(J):
             Hp[b * J + c, n, p] = H
@@ -86,7 +91,11 @@ def links_kernels():
             g = abar[b * J + c, na] * g + dHp[b * J + c, n, p]
         dh0[b, n, p] = g
 
-    return cuda.jit(chunk_links), cuda.jit(state_passing_both_ways)
+    return state_passing_both_ways
+
+
+chunk_links_kernel = specialized(_build_chunk_links)
+state_passing_both_ways_kernel = specialized(_build_state_passing_both_ways)
 
 
 def _chunks(arr, J, Q, fill):
@@ -112,20 +121,21 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
     S, dHp, Hp, G = (cuda.device_array((nbJ, f.N, f.P), dtype=f.dtype) for _ in range(4))
     abar = cuda.device_array((nbJ, Na), dtype=f.dtype)
     dh0 = cuda.device_array((f.nb, f.N, f.P), dtype=f.dtype)
-    links, passing = links_kernels()
+    tile = get_tile()
+    threads = tile * tile
     lanes = nbJ * f.N * f.P
-    threads = min(128, lanes)
     # 1. chunk links, all chunks at once
-    links[-(-lanes // threads), threads](xc, ac, Bc, Cc, dyc, S, dHp, abar)
+    chunk_links_kernel(tile, family, f.dtype)[-(-lanes // threads), threads](
+        xc, ac, Bc, Cc, dyc, S, dHp, abar)
     # 2. state passing, forward and backward
     seq_lanes = f.nb * f.N * f.P
-    passing[-(-seq_lanes // min(128, seq_lanes)), min(128, seq_lanes)](
+    state_passing_both_ways_kernel(tile, family, f.dtype)[-(-seq_lanes // threads), threads](
         S, dHp, abar, cuda.to_device(f.h0), cuda.to_device(np.array(fv.dh)), Hp, G, dh0)
     # 3. every chunk: a short scan VJP from H_{c-1}, pulled back from g_c
     ck = cuda.device_array((nbJ, -(-Q // CHECKPOINT), f.N, f.P), dtype=f.dtype)
     outs = [cuda.to_device(np.zeros(shape, dtype=f.dtype)) for shape in (
         (nbJ, Q, f.P), (nbJ, Q, Na), (nbJ, Q, f.N), (nbJ, Q, f.N))]
-    scan_backward_kernel(str(f.dtype))[-(-lanes // threads), threads](
+    scan_backward_kernel(tile, family, f.dtype)[-(-lanes // threads), threads](
         xc, ac, Bc, Cc, dyc, Hp, G, ck, *outs)
     dx, da, dB, dC = (o.copy_to_host().reshape(f.nb, J * Q, -1)[:, :f.T] for o in outs)
     da = da[..., 0] if family == "scalar" else da

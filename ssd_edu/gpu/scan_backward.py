@@ -14,26 +14,27 @@ array (compile-time size) and sweeps them backward. No division by a decay, no l
 The sums over lanes (dx over n; dB, dC, da over p; da also over n in the scalar family) are
 ``cuda.atomic.add`` into zeroed outputs: correct, but the order of the additions varies from
 run to run (last-bit differences) and atomics serialize under contention; this is the first,
-simple GPU backward (written in the kernel-factory style of the forward: one kernel per dtype
-with the local array's size and type fixed at compile time). Host inputs only (validation,
+simple GPU backward, in the kernel-factory style of the forward (``_device.specialized``: one
+kernel per (tile, family, dtype), the family, the dtype and the local array's size fixed at
+compile time). Host inputs only (validation,
 flattening and summing back as in ``ssd_edu.cpu._backward``).
 """
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 
 from ..cpu._backward import empty, finish, flatten_vjp
 from ._cuda import cuda, require_cuda
+from ._device import specialized
+from ._launch import get_tile
 
 #: Steps between stored states; also the size of each lane's local array of states.
 CHECKPOINT = 16
 
 
-@functools.lru_cache(maxsize=None)
-def scan_backward_kernel(dtype: str):
-    """The kernel for one dtype (``"float32"`` or ``"float64"``), compiled on first launch.
+def _build_scan_backward(TILE, DIAG, DT):
+    """The kernel of one (tile, family, dtype): ``DIAG`` picks the decay a[b, t, n] (diagonal)
+    or a[b, t, 0] (scalar) at compile time, ``DT`` types the local array and the literals.
 
     Naive loop it computes, per lane (b, n, p) (na = n, or 0 in the scalar family)::
 
@@ -46,12 +47,11 @@ def scan_backward_kernel(dtype: str):
             g = a[b, t, na] G
         dh0[b, n, p] = g
 
-    Mapping: 1-D grid over nb * N * P lanes (p fastest: x, dy loads coalesced). Local: the
-    chunk's CHECKPOINT + 1 states. Shared: none.
+    Mapping: 1-D grid over nb * N * P lanes (p fastest: x, dy loads coalesced), blocks of
+    TILE * TILE threads. Local: the chunk's CHECKPOINT + 1 states. Shared: none.
     """
-    from numba import float32, float64
-    DT = float64 if dtype == "float64" else float32
     Q = CHECKPOINT
+    STATES = CHECKPOINT + 1                      # a closure constant: the local array's size
 
     def body(x, a, B, C, dy, h0, g, ck, dx, da, dB, dC):
         lane = cuda.grid(1)
@@ -62,7 +62,7 @@ def scan_backward_kernel(dtype: str):
         p = lane % P
         n = (lane // P) % N
         b = lane // (N * P)
-        na = n if a.shape[2] > 1 else 0
+        na = n if DIAG else 0
         J = (T + Q - 1) // Q
         # forward: h_t = a_t h_{t-1} + B_t x_t, keeping the state entering each chunk
         h = h0[b, n, p]
@@ -70,7 +70,7 @@ def scan_backward_kernel(dtype: str):
             if t % Q == 0:
                 ck[b, t // Q, n, p] = h
             h = a[b, t, na] * h + B[b, t, n] * x[b, t, p]
-        hc = cuda.local.array(Q + 1, DT)         # hc[i] = h_{t0+i-1}
+        hc = cuda.local.array(STATES, DT)         # hc[i] = h_{t0+i-1}
         gv = g[b, n, p]                          # a_{t+1} G_{t+1}; dh at t = T-1
         for c in range(J - 1, -1, -1):
             t0 = c * Q
@@ -90,7 +90,10 @@ def scan_backward_kernel(dtype: str):
                 gv = a[b, t, na] * G
         g[b, n, p] = gv                          # dh_{-1} = a_0 G_0
 
-    return cuda.jit(body)
+    return body
+
+
+scan_backward_kernel = specialized(_build_scan_backward)
 
 
 def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
@@ -107,9 +110,10 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
     ck = cuda.device_array((f.nb, J, f.N, f.P), dtype=f.dtype)
     outs = [cuda.to_device(np.zeros(shape, dtype=f.dtype)) for shape in (
         (f.nb, f.T, f.P), a3.shape, (f.nb, f.T, f.N), (f.nb, f.T, f.N))]
+    tile = get_tile()
     lanes = f.nb * f.N * f.P
-    threads = min(128, lanes)
-    scan_backward_kernel(str(f.dtype))[-(-lanes // threads), threads](*dev, g, ck, *outs)
+    scan_backward_kernel(tile, family, f.dtype)[-(-lanes // tile**2), tile**2](*dev, g, ck,
+                                                                            *outs)
     dx, da, dB, dC = (o.copy_to_host() for o in outs)
     da = da[..., 0] if family == "scalar" else da
     return finish(fv, dx, da, dB, dC, g.copy_to_host())
