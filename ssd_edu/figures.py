@@ -304,6 +304,25 @@ def plot_benchmark(T: int = 256, N: int = 16, P: int = 16, batch: int = 2, repea
     return fig
 
 
+def plot_crossover(Ts=(64, 128, 256, 512, 1024, 2048), Ns=(16, 64), batch: int = 4,
+                   repeats: int = 3, min_seconds: float = 0.2):
+    """Where each Numba form is fastest over T and N (``ssd_edu.bench.crossover``): one
+    Numba thread and CPU time, the steadiest measure on a shared machine."""
+    import time
+
+    import numba
+
+    from .bench.crossover import crossover, draw_crossover
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        rows = crossover(Ts, Ns, batch=batch, repeats=repeats, clock=time.process_time,
+                         min_seconds=min_seconds)
+    finally:
+        numba.set_num_threads(threads)
+    return draw_crossover(rows)
+
+
 # --------------------------------------------------------------------------------------------
 # The registry and the command
 
@@ -317,6 +336,7 @@ FIGURES = {
     "ssrank.png": (plot_ssrank, "semiseparable rank vs T: an SSM and causal softmax"),
     "cost.png": (plot_cost, "log-log time of the scan, attention and chunked forms"),
     "benchmark.png": (plot_benchmark, "NumPy reference vs Numba CPU vs GPU (GPU if present)"),
+    "crossover.png": (plot_crossover, "where each Numba form is fastest over T and N"),
 }
 
 

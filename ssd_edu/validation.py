@@ -81,11 +81,35 @@ def as_array(name: str, value, *, allow_complex: bool = False) -> np.ndarray:
             raise TypeError(f"{name} has dtype {arr.dtype}; expected complex64 or complex128")
     else:
         raise TypeError(f"{name} has dtype {arr.dtype}; expected a float32 or float64 array")
-    if not np.all(np.isfinite(arr)):
+    if not all_finite(arr):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} has {bad} non-finite entries (inf or NaN); every input must "
                          f"be finite")
     return arr
+
+
+#: A compiled test ``fn(flat 1-D float array) -> bool`` for large inputs (set by ssd_edu.cpu
+#: through :func:`set_fast_finite` when numba is installed), else None.
+_FAST_FINITE = None
+#: Arrays smaller than this many entries are always tested by NumPy.
+FAST_FINITE_MIN_SIZE = 1 << 15
+
+
+def set_fast_finite(fn) -> None:
+    """Install ``fn(flat 1-D float32/float64 array) -> bool`` (every entry finite) as the fast
+    finiteness test of large contiguous real inputs; None restores NumPy alone."""
+    global _FAST_FINITE
+    _FAST_FINITE = fn
+
+
+def all_finite(arr: np.ndarray) -> bool:
+    """Every entry finite. A large C- or F-contiguous real array goes through the installed
+    compiled test (one parallel pass, no temporary); everything else through NumPy."""
+    fast = _FAST_FINITE
+    if (fast is not None and arr.dtype.kind == "f" and arr.size >= FAST_FINITE_MIN_SIZE
+            and (arr.flags.c_contiguous or arr.flags.f_contiguous)):
+        return bool(fast(arr.ravel(order="K")))  # a view: C or F order
+    return bool(np.all(np.isfinite(arr)))
 
 
 def common_dtype(*arrays) -> np.dtype:

@@ -108,3 +108,55 @@ def test_run_isolated_uses_one_blas_thread():
     assert env == "1"
     with pytest.raises(RuntimeError, match="failed"):
         timing.run_isolated("ssd_edu.bench.flop_count", "no such form", 1, 1, 1)
+
+
+def test_workspace_bytes_come_from_the_kernels_allocations(monkeypatch):
+    """numba_workspace_bytes calls the functions the kernels allocate with: an extra buffer
+    there shows up in the count (no hand-copied list to drift)."""
+    import numpy as np
+
+    from ssd_edu.cpu import chunked
+    Q, N, P = 16, 3, 5
+    before = bench.numba_workspace_bytes("chunked", 100, N, P, "float64", Q, threads=2)
+    intra = sum(w.nbytes for w in chunked.intra_workspaces(Q, N, P, np.empty(0)))
+    assert before == 2 * intra
+    real = chunked.intra_workspaces
+    monkeypatch.setattr(chunked, "intra_workspaces",
+                        lambda Q, N, P, like: real(Q, N, P, like) + (np.empty((Q, Q)),))
+    after = bench.numba_workspace_bytes("chunked", 100, N, P, "float64", Q, threads=2)
+    assert after == before + 2 * Q * Q * 8
+    assert bench.numba_workspace_bytes("scan", 100, N, P, "float32", threads=1) == N * P * 4
+
+
+def test_breakdown_times_each_step_of_the_chunked_forms(capsys):
+    from ssd_edu.bench import breakdown
+    argv = ["bench", "--breakdown", "--T", "40", "--N", "3", "--P", "2", "--batch", "1",
+            "--repeats", "2", "--chunk-size", "8", "--dtype", "float64"]
+    assert cli_main(argv) == 0
+    out = capsys.readouterr().out
+    for part in breakdown.STEPS + ("checks", "whole call", "(rest)"):
+        assert part in out
+    assert "numba.scalar.chunked float64" in out and "numba.diagonal.chunked float64" in out
+    rows = breakdown.run_breakdown(T=20, N=2, P=3, batch=2, dtypes=("float32",),
+                                   families=("diagonal",), chunk_size=4, repeats=1)
+    assert [r["part"] for r in rows] == list(breakdown.STEPS) + ["checks", "whole call"]
+    assert all(r["min_s"] > 0 and r["median_s"] >= r["min_s"] for r in rows)
+    assert rows[-1]["share"] == 1.0
+
+
+def test_crossover_table_and_figure(tmp_path, capsys):
+    from ssd_edu.bench import crossover
+    fig = tmp_path / "crossover.png"
+    argv = ["bench", "--sweep", "8", "40", "--sweep-N", "2", "3", "--P", "2", "--batch", "1",
+            "--repeats", "1", "--dtype", "float64", "--backend", "numba", "--figure", str(fig),
+            "--cpu-time"]
+    assert cli_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "fastest numba scalar form, float64" in out and "N = 3" in out
+    assert fig.stat().st_size > 1000
+    # the winner is the fastest timed form; untimed (skipped) rows never win
+    rows = [dict(backend="numba", family="scalar", dtype="float64", T=8, N=2, form=f, min_s=s)
+            for f, s in (("scan", 2.0), ("attention", 1.0), ("chunked", 3.0))]
+    rows.append(dict(backend="numba", family="scalar", dtype="float64", T=8, N=2,
+                     form="chunked", status="skipped"))
+    assert crossover.winners(rows) == {("numba", "scalar", "float64", 8, 2): ("attention", 1.0)}

@@ -166,3 +166,109 @@ def test_chunked_kernel_holds_blas_to_one_thread():
     with single_threaded_blas():
         assert blas_threads() and all(n == 1 for n in blas_threads())
     assert blas_threads() == before
+
+
+def _zeros_at_sub_chunk_edges(family_name, dtype):
+    """Diagonal/scalar inputs whose zero decays sit at, just before and just after the edges
+    of the chunked kernel's sub-chunks (and a whole chunk's worth of near-one decays)."""
+    from ssd_edu.cpu.chunked import SUB
+    T, N, P, Q = 3 * 64 + 5, 6, 5, 64
+    d = make_inputs(family_name, T, N, P, (1,), regime="near_one", dtype=dtype, seed=11)
+    a = d["a"].copy()
+    for t in (SUB - 1, SUB, SUB + 1, 2 * SUB, 64 + SUB, 64 + 3 * SUB - 1, T - 2):
+        if family_name == "scalar":
+            a[..., t] = 0
+        else:
+            a[..., t, t % N] = 0          # one mode: the others carry state across
+            a[..., t + 1, :] = -a[..., t + 1, :]
+    d["a"] = a
+    return d, Q
+
+
+def _check_against_oracle(fn, fam, d, Q, label):
+    y, h = fn(d["x"], d["a"], d["B"], d["C"], chunk_size=Q, initial_state=d["initial_state"])
+    y0, h0 = ssd_edu.oracle(fam)(**as_float64(d))
+    assert_close(f"{label} y", y0, y, dtype=d["x"].dtype)
+    assert_close(f"{label} final state", h0, h, dtype=d["x"].dtype)
+
+
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_chunked_zero_decays_at_sub_chunk_edges(fam, dtype):
+    """The intra-chunk matmuls rescale queries and keys by direct products: zeros and sign
+    flips at sub-chunk edges are exact; one sequence (parallel over its chunks)."""
+    d, Q = _zeros_at_sub_chunk_edges(fam, dtype)
+    _check_against_oracle(ssd_edu.IMPLEMENTATIONS[f"numba.{fam}.chunked"], fam, d, Q,
+                          f"numba.{fam}.chunked {np.dtype(dtype)}")
+
+
+def test_planted_rescaling_by_division_fails_at_zero_decays():
+    """The check above catches the usual shortcut: keys rescaled by 1 / cumprod(a) (NaN or
+    inf once a decay is 0)."""
+    def divided(x, a, B, C, chunk_size=64, initial_state=None):
+        # y_t = sum_{s<=t} C_t . (delta_t / delta_s) B_s x_s + delta_t C_t h_{-1}, delta = cumprod
+        with np.errstate(all="ignore"):
+            delta = np.cumprod(a, axis=-2)
+            scores = np.einsum("...tn,...sn->...ts", C * delta, B / delta)
+        y = np.tril(scores) @ x + np.einsum("...tn,...np->...tp", C * delta, initial_state)
+        return y, ssd_edu.oracle("diagonal")(x, a, B, C, initial_state)[1]
+
+    d, Q = _zeros_at_sub_chunk_edges("diagonal", np.float64)
+    with pytest.raises(AssertionError):
+        _check_against_oracle(divided, "diagonal", d, Q, "planted division")
+
+
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+def test_chunked_steps_run_apart_give_the_call(fam):
+    """chunked.steps (bench --breakdown) runs the same four kernels one at a time."""
+    from ssd_edu.cpu import chunked
+    d = make_inputs(fam, 45, 3, 4, (2,), seed=5)
+    steps = chunked.steps(fam, **d, chunk_size=8)
+    assert list(steps) == ["1 intra-chunk", "2 chunk states", "3 state passing",
+                           "4 state output", "result"]
+    for name in list(steps)[:4]:
+        steps[name]()
+    y, h = steps["result"]()
+    y0, h0 = ssd_edu.IMPLEMENTATIONS[f"numba.{fam}.chunked"](**d, chunk_size=8)
+    np.testing.assert_allclose(y, y0, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h, h0, rtol=1e-12, atol=1e-12)
+
+
+def _finiteness_checks(fast, dtype):
+    """``fast`` (installed as the validation's test) finds one inf or NaN anywhere, keeps huge
+    and subnormal values, and the error of a call is the NumPy path's."""
+    from ssd_edu import validation
+    n = validation.FAST_FINITE_MIN_SIZE + 37
+    ok = np.ones(n, dtype)
+    ok[::7] = np.finfo(dtype).max
+    ok[1::7] = np.finfo(dtype).smallest_subnormal
+    assert fast(ok) and validation.all_finite(ok)
+    for where in (0, 1, n // 2, n - 1):
+        for bad in (np.inf, -np.inf, np.nan):
+            v = ok.copy()
+            v[where] = bad
+            assert not fast(v), (where, bad)
+    d = make_inputs("scalar", n // 8, 2, 8, dtype=dtype)
+    for order in ("C", "F"):
+        x = np.array(d["x"], order=order)
+        x[3, 5] = np.nan
+        assert x.size >= validation.FAST_FINITE_MIN_SIZE
+        with pytest.raises(ValueError, match="^x has 1 non-finite entries"):
+            ssd_edu.cpu.scalar_scan(x, d["a"], d["B"], d["C"])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_finiteness_pass(dtype):
+    """The validation's finiteness test of large inputs is the compiled parallel loop."""
+    from ssd_edu import validation
+    from ssd_edu.cpu._finite import all_finite
+    assert validation._FAST_FINITE is all_finite
+    _finiteness_checks(all_finite, dtype)
+
+
+def test_planted_finiteness_pass_that_sees_nothing_is_caught(monkeypatch):
+    """The checks fail against a fast test that folds v - v away (returns True)."""
+    from ssd_edu import validation
+    monkeypatch.setattr(validation, "_FAST_FINITE", lambda v: True)
+    with pytest.raises(AssertionError):
+        _finiteness_checks(lambda v: True, np.float64)

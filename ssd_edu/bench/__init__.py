@@ -40,7 +40,9 @@ measured once per dtype at the start of the run (best of 10), so compare rows of
 
 Layout: :mod:`.timing` (every clock and best-of helper, isolated processes, log-log slopes;
 also used by ``verify`` and the figures), :mod:`.run` (one workload, flop counts, workspace),
-:mod:`.report` (tables), :mod:`.cli` (the command line).
+:mod:`.report` (tables), :mod:`.cli` (the command line), :mod:`.breakdown` (``--breakdown``:
+the four steps of the Numba chunked forms timed apart), :mod:`.crossover` (``--sweep T..
+--sweep-N N..``: the fastest form at each T and N, table and figure).
 """
 from __future__ import annotations
 

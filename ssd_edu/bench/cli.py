@@ -34,6 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep", type=int, nargs="*", metavar="T",
                         help="scaling table over these T (no values: "
                              f"{' '.join(map(str, SWEEP_T))})")
+    parser.add_argument("--sweep-N", type=int, nargs="+", metavar="N",
+                        help="with --sweep: also over these state sizes N, and print the "
+                             "crossover table (the fastest form at each T and N)")
+    parser.add_argument("--figure", metavar="PATH",
+                        help="with --sweep-N: draw the crossover figure there (PNG)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="with --sweep-N: time CPU time, not wall time (steadier on a "
+                             "loaded machine, with NUMBA_NUM_THREADS=1)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="time the four steps of the numba chunked forms apart")
     parser.add_argument("--json", metavar="PATH", help="also write every row as JSON")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backward", action="store_true",
@@ -55,7 +65,9 @@ def run_from_args(args) -> int:
             opts["backends"] = [b for b in args.backend if b != "cuda"]
 
     def progress(row):
-        if "sweep_T" in row:
+        if "sweep_N" in row:
+            print(f"N = {row['sweep_N']} ...", flush=True)
+        elif "sweep_T" in row:
             print(f"  T = {row['sweep_T']} ...", flush=True)
         elif "backward_s" in row:
             print(f"    {row['name']:<26}{row['dtype']:<9}{row['backward_s'] * 1e3:10.2f} ms "
@@ -74,6 +86,25 @@ def run_from_args(args) -> int:
         results = run_backward(T=args.T, progress=progress, **{
             k: v for k, v in opts.items() if k != "reference_cap"})
         print(format_backward(results))
+    elif args.breakdown:
+        from .breakdown import format_breakdown, run_breakdown
+        print(f"ssd_edu bench --breakdown: T = {args.T}, N = {args.N}, P = {args.P}, "
+              f"batch = {args.batch}", flush=True)
+        results = run_breakdown(T=args.T, N=args.N, P=args.P, batch=args.batch,
+                                dtypes=args.dtype, families=args.family,
+                                chunk_size=args.chunk_size, repeats=args.repeats, seed=args.seed)
+        print(format_breakdown(results))
+    elif args.sweep is not None and args.sweep_N:
+        from .crossover import crossover, format_crossover, plot_crossover
+        Ts = args.sweep or list(SWEEP_T)
+        print(f"ssd_edu bench --sweep T in {Ts}, N in {args.sweep_N}", flush=True)
+        opts.pop("N")
+        import time
+        clock = time.process_time if args.cpu_time else time.perf_counter
+        results = crossover(Ts, args.sweep_N, progress=progress, clock=clock, **opts)
+        print(format_crossover(results))
+        if args.figure:
+            print(f"figure: {plot_crossover(results, args.figure)}")
     elif args.sweep is not None:
         Ts = args.sweep or list(SWEEP_T)
         print(f"ssd_edu bench --sweep T in {Ts}", flush=True)

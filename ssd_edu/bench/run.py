@@ -40,24 +40,29 @@ def numba_workspace_bytes(form: str, T: int, N: int, P: int, dtype, chunk_size: 
                           threads: int | None = None) -> int:
     """Bytes the Numba kernels allocate inside compiled code (not seen by tracemalloc).
 
-    scan: none; attention: per thread F, Cq, Cm (TILE, N), Bt (N, TILE), W (TILE, TILE), one
-    (N,) vector (the rescaled keys and tile products, O(T N), are NumPy arrays and traced);
-    chunked: per thread F, G, Cc, CF (Q, N), Bt, BG (N, Q), W (Q, Q), Xc, Y1, Y2 (Q, w),
-    Sc, Hc (N, w) and one (N,) vector, with the channel-block width w counted as P (its
-    largest value).
+    ``threads`` times the per-thread workspaces, measured by calling the very functions the
+    kernels allocate them with (so the count cannot drift from the kernels): scan
+    ``cpu.scan.state_rows`` (a job's state columns, counted at the full width P); attention
+    ``cpu.attention.tile_workspaces``; chunked the larger of ``cpu.chunked.intra_workspaces``
+    (steps 1, 2) and ``output_workspaces`` (step 4), which never run at the same time. The
+    O(T) arrays of attention and chunked (rescaled keys, chunk states) are NumPy arrays,
+    traced.
     """
-    from ..cpu.attention import TILE
+    from ..cpu import attention, chunked, scan
     if threads is None:
         import numba
         threads = numba.get_num_threads()
-    item = np.dtype(dtype).itemsize
+    like = np.empty(0, dtype=dtype)
     if form == "scan":
-        return 0
-    if form == "attention":
-        q = min(TILE, max(T, 1))
-        return threads * item * (4 * q * N + q * q + N)
-    q = min(chunk_size, max(T, 1))
-    return threads * item * (6 * q * N + q * q + 3 * q * P + 2 * N * P + N)
+        arrays = [scan.state_rows(P, N, like)]
+    elif form == "attention":
+        arrays = attention.tile_workspaces(attention.TILE, N, P, like)
+    else:
+        Q = min(chunk_size, max(T, 1))
+        arrays = max(chunked.intra_workspaces(Q, N, P, like),
+                     chunked.output_workspaces(Q, N, P, like),
+                     key=lambda ws: sum(w.nbytes for w in ws))
+    return threads * sum(int(w.nbytes) for w in arrays)
 
 
 # ------------------------------------------------------------------------------------------

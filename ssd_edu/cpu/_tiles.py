@@ -1,15 +1,18 @@
 """Tile pieces of the masked matmul, shared by the attention and chunked kernels.
 
 All decay products here are direct products over the steps they span (THEORY.md 2.1): no log,
-no division, so zero, negative and tiny decays are exact. For a query tile I = [t0, t1) and an
-earlier key tile K = [s0, s1) the 1-SS mask factors through the steps between them,
+no division, so zero, negative and tiny decays are exact. For queries t >= i0 and keys s < i0
+the 1-SS mask factors through the step i0 between them,
 
-    a_n(t, s) = prod_{t0<=u<=t} a_u[n] * prod_{s1<=u<t0} a_u[n] * prod_{s<u<s1} a_u[n]
-              =        F[t, n]         *        mid[n]          *      G[s, n]
+    a_n(t, s) = prod_{s<u<=t} a_u[n] = prod_{i0<=u<=t} a_u[n] * prod_{s<u<i0} a_u[n]
+              =            F[t, n]               *          G[s, n]
 
-so the masked block is one matmul of rescaled queries and keys: (C o F o mid) (B o G)^T.
-Inside the diagonal tile (s, t in the same tile) the products are formed directly, column by
-column. ``a`` is one sequence's decays: (T,) for the scalar family, (T, N) for the diagonal.
+so that block is one matmul of rescaled queries and keys, (C o F) (B o G)^T. Inside a
+diagonal block (s, t on the same side) the products are formed directly: for the scalar
+family one mask after a gemm (``scalar_mask``), for the diagonal family per mode, column by
+column (``modes_block``). ``intra_chunk`` is the masked matmul of one chunk (or tile):
+``chunk_scores`` builds W = 1SS(a_c) o C_c B_c^T, one gemm applies it to x_c. ``a`` is one
+sequence's decays: (T,) for the scalar family, (T, N) for the diagonal.
 """
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ from numba import njit
 from numba.extending import overload
 
 from ._jit import FASTMATH, JIT, at, decay
+
+#: Steps per sub-chunk of the diagonal family's intra-chunk matmuls (``chunk_scores``).
+SUB = 16
 
 
 @njit(fastmath=FASTMATH, **JIT)
@@ -53,14 +59,6 @@ def scalar_mask(a, t0, q, W):
             W[i, j] *= mask
 
 
-def diagonal_block(a, B, C, t0, t1, W, r, Bt):
-    """W[i, j] = sum_n C[t0+i, n] a_n(t0+i, t0+j) B[t0+j, n] for j <= i, 0 above (q x q).
-
-    Workspaces: r (N,), Bt (N, >= q). Compiled per family (see the two bodies below).
-    """
-    raise TypeError("diagonal_block runs inside compiled kernels only")
-
-
 @njit(fastmath=FASTMATH, **JIT)
 def modes_block(a, B, C, t0, t1, W, w0, r):
     """W[w0+i, w0+j] = sum_n C[t0+i, n] prod_{t0+j<u<=t0+i} a_u[n] B[t0+j, n] for j <= i < q,
@@ -88,32 +86,6 @@ def modes_block(a, B, C, t0, t1, W, w0, r):
             for n in range(N):
                 acc += Ci[n] * r[n]
             W[w0 + i, w0 + j] = acc
-
-
-def _diagonal_block_modes(a, B, C, t0, t1, W, r, Bt):
-    # diagonal family: the per-mode running products of modes_block
-    modes_block(a, B, C, t0, t1, W, 0, r)
-
-
-def _diagonal_block_scalar(a, B, C, t0, t1, W, r, Bt):
-    # scalar family: one mask for all modes, W = 1SS(a_c) o (C_c B_c^T): a matmul, then
-    # the mask L[i, j] = prod_{t0+j < u <= t0+i} a_u (scalar_mask)
-    q = t1 - t0
-    N = B.shape[1]
-    for j in range(q):
-        for n in range(N):
-            Bt[n, j] = B[t0 + j, n]
-    for i in range(q):
-        Wi = W[i, :q]
-        Wi[:] = 0
-        # W[i, j] = C_i . B_j for j <= i
-        combine_rows(W[i, :i + 1], C[t0 + i], Bt, 0, 0, N)
-    scalar_mask(a, t0, q, W)
-
-
-@overload(diagonal_block, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
-def _diagonal_block_ol(a, B, C, t0, t1, W, r, Bt):
-    return _diagonal_block_scalar if a.ndim == 1 else _diagonal_block_modes
 
 
 def chunk_scores(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
@@ -186,52 +158,14 @@ def _chunk_scores_ol(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
     return _chunk_scores_scalar if a.ndim == 1 else _chunk_scores_modes
 
 
-@njit(fastmath=FASTMATH, inline="always", **JIT)
-def axpy4(out, c0, c1, c2, c3, v0, v1, v2, v3):
-    """out += c0 v0 + c1 v1 + c2 v2 + c3 v3: four rows per pass, so ``out`` is loaded and
-    stored once per four multiply-adds (the loops below are otherwise store-bound)."""
-    for p in range(out.shape[0]):
-        out[p] += c0 * v0[p] + c1 * v1[p] + c2 * v2[p] + c3 * v3[p]
-
-
-@njit(fastmath=FASTMATH, inline="always", **JIT)
-def axpy(out, c, v):
-    """out += c v."""
-    for p in range(out.shape[0]):
-        out[p] += c * v[p]
-
-
 @njit(fastmath=FASTMATH, **JIT)
-def combine_rows(out, coef, rows, r0, c0, k):
-    """out += sum_{j < k} coef[j] rows[r0 + j, c0:c0 + m] with m = len(out): (k,) x (k, m).
-
-    ``rows`` is a whole C-contiguous 2-D array (its row slices stay contiguous and vectorize).
-    """
-    m = out.shape[0]
-    c1 = c0 + m
-    j = 0
-    while j + 3 < k:
-        axpy4(out, coef[j], coef[j + 1], coef[j + 2], coef[j + 3], rows[r0 + j, c0:c1],
-              rows[r0 + j + 1, c0:c1], rows[r0 + j + 2, c0:c1], rows[r0 + j + 3, c0:c1])
-        j += 4
-    while j < k:
-        axpy(out, coef[j], rows[r0 + j, c0:c1])
-        j += 1
-
-
-@njit(fastmath=FASTMATH, **JIT)
-def scores(Cq, Bt, s0, q, k, W):
-    """W[i, j] = sum_n Cq[i, n] Bt[n, s0 + j] for i < q, j < k (Cq (q, N), Bt (N, T): keys
-    stored transposed, so a row of W is a combination of contiguous rows of Bt)."""
-    N = Cq.shape[1]
-    for i in range(q):
-        Wi = W[i, :k]
-        Wi[:] = 0
-        combine_rows(Wi, Cq[i], Bt, 0, s0, N)
-
-
-@njit(fastmath=FASTMATH, **JIT)
-def apply(W, q, k, lower, x, s0, p0, p1, y, t0):
-    """y[t0+i, p] += sum_j W[i, j] x[s0+j, p] for p in [p0, p1); j <= i only if ``lower``."""
-    for i in range(q):
-        combine_rows(y[t0 + i, p0:p1], W[i], x, s0, p0, min(i + 1, k) if lower else k)
+def intra_chunk(a, B, C, x, t0, t1, W, r, Cc, Kt, Bt, Xc, Y):
+    """Y[:q] = (1SS(a_c) o C_c B_c^T) x_c for the steps [t0, t1) (q = t1 - t0 <= Q): the
+    scores of ``chunk_scores`` (sub-chunks of SUB), then one gemm with the zero-padded copy
+    Xc (Q, P) of x_c. Workspaces W (Q, Q), r (N,), Cc, Kt (Q, N), Bt (N, Q), Y (Q, P)."""
+    q = t1 - t0
+    if q < Xc.shape[0]:                     # a short chunk: zero padding
+        Xc[q:, :] = 0
+    Xc[:q, :] = x[t0:t1]
+    chunk_scores(a, B, C, t0, t1, W, r, Cc, Kt, Bt, SUB)
+    np.dot(W, Xc, Y)

@@ -27,7 +27,7 @@ sub-chunk I = [i0, i1) every earlier key j < i0 factors through i0,
 so W[I, :i0] = (C_I o F_I) (B_{:i0} o G_{:i0})^T is one gemm of queries and keys rescaled by
 direct products (each a running product from i0, forward and backward: zeros and negative
 decays are exact), and only the SUB x SUB diagonal blocks use the per-mode running products
-of ``_tiles.diagonal_block``.
+of ``_tiles.modes_block``.
 
 Any T and any chunk size (the last chunk may be short; Q = 1 is the scan, Q >= T the
 attention form). Extra memory: S (nb, J, N, P) and abar (nb, J, N) (J = ceil(T / Q)
@@ -45,10 +45,7 @@ from numba import njit, prange
 
 from ._jit import FASTMATH, JIT, at, decay, num_threads, single_threaded_blas
 from ._launch import chunk, flatten, unflatten
-from ._tiles import chunk_scores, prefix_products, suffix_products
-
-#: Steps per sub-chunk of the diagonal family's intra-chunk matmuls.
-SUB = 16
+from ._tiles import SUB, intra_chunk, prefix_products, suffix_products  # noqa: F401 (SUB)
 
 
 @njit(**JIT)
@@ -91,16 +88,17 @@ def _intra_kernel(x, a, B, C, y, S, abar, Q, steps, workers):
             t0 = c * Q
             t1 = min(T, t0 + Q)
             q = t1 - t0
-            if q < Q:                       # the short last chunk: zero padding
-                Xc[q:, :] = 0
-                BG[:, q:] = 0
-            Xc[:q, :] = x[b, t0:t1]
             if steps & 1:
                 # 1. intra-chunk: Y_diag = (1SS(a_c) o C_c B_c^T) X_c
-                chunk_scores(a[b], B[b], C[b], t0, t1, W, r, Cc, Kt, Bt, SUB)
-                np.dot(W, Xc, Y)
+                intra_chunk(a[b], B[b], C[b], x[b], t0, t1, W, r, Cc, Kt, Bt, Xc, Y)
                 y[b, t0:t1] = Y[:q]
+            else:
+                if q < Q:                   # X_c, zero-padded, for step 2
+                    Xc[q:, :] = 0
+                Xc[:q, :] = x[b, t0:t1]
             if steps & 2:
+                if q < Q:                   # the short last chunk: zero padding
+                    BG[:, q:] = 0
                 # 2. chunk states: S_c = (B_c o G)^T X_c,  G[j] = prod_{t0+j<u<t1} a_u
                 suffix_products(a[b], t0, t1, N, G)
                 for j in range(q):

@@ -53,6 +53,12 @@ def _one_step(hp, a0, B0, C0, xp0):
     return acc
 
 
+@njit(**JIT)
+def state_rows(w, N, like):
+    """A job's working copy of its w state columns, as rows (w, N) (dtype of ``like``)."""
+    return np.empty((w, N), dtype=like.dtype)
+
+
 @njit(fastmath=FASTMATH, **JIT)
 def _scan_channels(x, a, B, C, h, y, p0, p1):
     """One sequence, channels [p0, p1): y[t, p] = sum_n C[t, n] h_t[n, p].
@@ -63,7 +69,7 @@ def _scan_channels(x, a, B, C, h, y, p0, p1):
     """
     T = x.shape[0]
     N = B.shape[1]
-    hp = np.empty((p1 - p0, N), dtype=h.dtype)
+    hp = state_rows(p1 - p0, N, h)
     for n in range(N):
         for p in range(p0, p1):
             hp[p - p0, n] = h[n, p]

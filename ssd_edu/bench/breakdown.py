@@ -1,0 +1,72 @@
+"""``bench --breakdown``: where the time of a Numba chunked call goes, step by step.
+
+The four steps of the block algorithm, numbered as in the reference (1 intra-chunk, 2 chunk
+states, 3 state passing, 4 state output), are separate kernels in ``ssd_edu.cpu.chunked``;
+:func:`ssd_edu.cpu.chunked.steps` hands them out one by one on a validated workload. Each is
+timed alone (min and median of ``repeats`` runs after a warm-up; steps 1 and 2 share one
+kernel, so the decay products they both need are counted in each), next to the validation
+(``check_ssm``, with its finiteness pass) and the whole call. The rest of the call (the
+flattening copies, allocations, the thread-pool handoffs) is the whole call minus the parts.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import FAMILIES, IMPLEMENTATIONS
+from ..testing import make_inputs
+from ..validation import check_ssm
+from .run import DEFAULTS, flop_count
+from .timing import timed
+
+STEPS = ("1 intra-chunk", "2 chunk states", "3 state passing", "4 state output")
+
+
+def _times(call, repeats):
+    call()                                               # warm-up (compiles or loads)
+    times = [timed(call) for _ in range(repeats)]
+    return min(times), float(np.median(times))
+
+
+def run_breakdown(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS["P"],
+                  batch: int = DEFAULTS["batch"], dtypes=("float64", "float32"),
+                  families=FAMILIES, chunk_size: int = DEFAULTS["chunk_size"],
+                  repeats: int = DEFAULTS["repeats"], seed: int = 0) -> list[dict]:
+    """One row per (family, dtype, part): part is a step, "checks" or "whole call"; min_s,
+    median_s and ``share`` (min of the part over min of the whole call)."""
+    from ..cpu import chunked
+    rows = []
+    for dtype in dtypes:
+        for family in families:
+            data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
+            fn = IMPLEMENTATIONS[f"numba.{family}.chunked"]
+            whole = _times(lambda: fn(**data, chunk_size=chunk_size), repeats)
+            steps = chunked.steps(family, **data, chunk_size=chunk_size)
+            parts = [(name, _times(steps[name], repeats)) for name in STEPS]
+            parts.append(("checks", _times(lambda: check_ssm(family, **data), repeats)))
+            base = dict(family=family, dtype=str(np.dtype(dtype)), T=T, N=N, P=P, batch=batch,
+                        chunk_size=chunk_size)
+            for name, (lo, med) in parts + [("whole call", whole)]:
+                rows.append(dict(base, part=name, min_s=lo, median_s=med, share=lo / whole[0]))
+            rows[-1]["flops"] = flop_count("chunked", T, N, P, chunk_size) * batch
+    return rows
+
+
+def format_breakdown(rows: list[dict]) -> str:
+    """One block per (family, dtype): min and median ms of each part and its share."""
+    if not rows:
+        return ""
+    r0 = rows[0]
+    lines = [f"chunked breakdown: {r0['batch']} sequences, T = {r0['T']}, N = {r0['N']}, "
+             f"P = {r0['P']}, Q = {r0['chunk_size']}; each part timed alone"]
+    for family, dtype in dict.fromkeys((r["family"], r["dtype"]) for r in rows):
+        block = [r for r in rows if r["family"] == family and r["dtype"] == dtype]
+        lines.append(f"numba.{family}.chunked {dtype}")
+        head = f"  {'part':<18}{'min ms':>10}{'median ms':>11}{'of call':>9}"
+        lines += [head, "  " + "-" * (len(head) - 2)]
+        rest = block[-1]["min_s"] - sum(r["min_s"] for r in block[:-1])
+        for r in block:
+            lines.append(f"  {r['part']:<18}{r['min_s'] * 1e3:>10.2f}{r['median_s'] * 1e3:>11.2f}"
+                         f"{100 * r['share']:>8.0f}%")
+        lines.append(f"  {'(rest)':<18}{rest * 1e3:>10.2f}{'':>11}"
+                     f"{100 * rest / block[-1]['min_s']:>8.0f}%")
+    return "\n".join(lines)

@@ -1,0 +1,166 @@
+"""``bench --sweep ... --sweep-N ...``: which form is fastest where, over T and N.
+
+Every form timed at every (T, N), round-robin (see :func:`crossover`); the crossover table
+names the fastest form of each backend there (min seconds per call, same run), and
+:func:`plot_crossover` draws the time per call against T, one panel per family and N, with
+the winner marked (``--figure PATH``; the repository's copy is ``figures/crossover.png``).
+Scan costs O(T N P), attention O(T^2 (N + P)), chunked O(T Q (N + P) + T N P): attention wins
+at short T, the chunked form (matmuls) and the scan (no extra flops) beyond; where exactly is
+a property of this machine and its load, which is what the sweep measures.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import FAMILIES, FORMS, IMPLEMENTATIONS
+from ..testing import make_inputs
+from .run import DEFAULTS, SWEEP_T
+from .timing import best_times, timed
+
+SWEEP_N = (16, 64)
+#: Short calls are repeated for at least MIN_SECONDS (at most MAX_ROUNDS rounds), so that a
+#: burst of load from other processes cannot cover every one of them.
+MIN_SECONDS = 1.0
+MAX_ROUNDS = 200
+
+
+def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAULTS["batch"],
+              dtypes=("float64",), backends=("numba",), families=FAMILIES, forms=FORMS,
+              repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
+              seed: int = 0, progress=None, clock=time.perf_counter,
+              min_seconds: float = MIN_SECONDS, **ignored) -> list[dict]:
+    """Every selected form of each backend at every (T, N): one row per form with min_s, the
+    best wall-clock seconds of ``repeats`` calls (more for short calls: MIN_SECONDS per
+    form) after a warm-up, the forms of one (backend,
+    family, dtype, T, N) timed round-robin (:func:`ssd_edu.bench.timing.best_times`), so a
+    burst of load from other processes hits them alike. Host backends only (numpy, numba).
+    ``clock=time.process_time`` measures CPU time instead (with one Numba thread, the
+    steadiest figure on a loaded machine: a parallel call's wall time waits for its slowest
+    thread, whom other processes may have preempted)."""
+    from .. import cpu  # noqa: F401  (numba rows need it; the thread count is recorded)
+    import numba
+    threads = numba.get_num_threads()
+    clock_name = "cpu" if clock is time.process_time else "wall"
+    rows = []
+    for N in Ns:
+        if progress is not None:
+            progress({"sweep_N": N})
+        for T in Ts:
+            if progress is not None:
+                progress({"sweep_T": T})
+            for dtype in dtypes:
+                for family in families:
+                    data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
+                    for backend in [b for b in backends if b in ("numpy", "numba")]:
+                        names = [f"{backend}.{family}.{form}" for form in forms
+                                 if f"{backend}.{family}.{form}" in IMPLEMENTATIONS]
+                        calls = [_call(IMPLEMENTATIONS[n], data, chunk_size) for n in names]
+                        for call in calls:
+                            call()                               # compiles / loads
+                        round_s = sum(timed(call) for call in calls)
+                        rounds = max(repeats, min(MAX_ROUNDS, int(min_seconds / round_s)))
+                        best = best_times(calls, rounds, clock=clock)
+                        for name, seconds in zip(names, best):
+                            rows.append(dict(name=name, backend=backend, family=family,
+                                             form=name.split(".")[2], dtype=str(np.dtype(dtype)),
+                                             T=T, N=N, P=P, batch=batch, chunk_size=chunk_size,
+                                             min_s=seconds, clock=clock_name,
+                                             threads=threads))
+                            if progress is not None:
+                                progress(rows[-1])
+    return rows
+
+
+def _call(fn, data, chunk_size):
+    kwargs = {"chunk_size": chunk_size} if fn.__name__.endswith("chunked") else {}
+    return lambda: fn(**data, **kwargs)
+
+
+def winners(rows: list[dict]) -> dict:
+    """{(backend, family, dtype, T, N): (fastest form, its min seconds)} over the timed rows."""
+    best = {}
+    for r in rows:
+        if "min_s" not in r:
+            continue
+        key = (r["backend"], r["family"], r["dtype"], r["T"], r["N"])
+        if key not in best or r["min_s"] < best[key][1]:
+            best[key] = (r["form"], r["min_s"])
+    return best
+
+
+def format_crossover(rows: list[dict]) -> str:
+    """One table per (backend, family, dtype): rows T, columns N, the fastest form (and ms)."""
+    best = winners(rows)
+    lines = []
+    for backend, family, dtype in sorted({k[:3] for k in best}):
+        Ns = sorted({k[4] for k in best if k[:3] == (backend, family, dtype)})
+        Ts = sorted({k[3] for k in best if k[:3] == (backend, family, dtype)})
+        lines.append(f"fastest {backend} {family} form, {dtype} (min ms per call)")
+        head = f"{'T':>6}" + "".join(f"{'N = ' + str(N):>22}" for N in Ns)
+        lines += [head, "-" * len(head)]
+        for T in Ts:
+            cells = []
+            for N in Ns:
+                got = best.get((backend, family, dtype, T, N))
+                cells.append(f"{'-':>22}" if got is None else
+                             f"{got[0]:>12} {got[1] * 1e3:>9.2f}")
+            lines.append(f"{T:>6}" + "".join(cells))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_crossover(rows: list[dict], path: str, backend: str = "numba") -> str:
+    """:func:`draw_crossover` saved to ``path`` (PNG); returns ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = draw_crossover(rows, backend)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def draw_crossover(rows: list[dict], backend: str = "numba"):
+    """Time per call against T (log-log), one panel per (family, N), for ``backend`` and the
+    first dtype in ``rows``; the fastest form at each T is ringed. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    timed_rows = [r for r in rows if r["backend"] == backend and "min_s" in r]
+    if not timed_rows:
+        raise ValueError(f"no timed {backend} rows to plot")
+    dtype = timed_rows[0]["dtype"]
+    timed_rows = [r for r in timed_rows if r["dtype"] == dtype]
+    families = list(dict.fromkeys(r["family"] for r in timed_rows))
+    Ns = sorted({r["N"] for r in timed_rows})
+    best = winners(timed_rows)
+    fig, axes = plt.subplots(len(families), len(Ns), figsize=(4.2 * len(Ns), 3.2 * len(families)),
+                             squeeze=False, sharex=True)
+    colors = {"scan": "tab:blue", "attention": "tab:orange", "chunked": "tab:green"}
+    for i, family in enumerate(families):
+        for j, N in enumerate(Ns):
+            ax = axes[i][j]
+            for form in colors:
+                pts = sorted((r["T"], r["min_s"]) for r in timed_rows
+                             if r["family"] == family and r["N"] == N and r["form"] == form)
+                if not pts:
+                    continue
+                ax.loglog([p[0] for p in pts], [1e3 * p[1] for p in pts], "o-", ms=3,
+                          color=colors[form], label=form)
+                wins = [p for p in pts if best[(backend, family, dtype, p[0], N)][0] == form]
+                ax.loglog([p[0] for p in wins], [1e3 * p[1] for p in wins], "o", ms=9,
+                          mfc="none", color=colors[form])
+            r0 = timed_rows[0]
+            ax.set_title(f"{backend} {family}, N = {N}, P = {r0['P']}, {dtype}", fontsize=9)
+            ax.set_xlabel("T")
+            ax.set_ylabel("ms per call (min)")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+    r0 = timed_rows[0]
+    fig.suptitle(f"where each form is fastest ({r0['batch']} sequences, Q = "
+                 f"{r0.get('chunk_size') or 64}, {r0.get('threads', '?')} thread(s), "
+                 f"{r0.get('clock', 'wall')} time; ringed: fastest; one run on this machine)",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
