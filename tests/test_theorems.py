@@ -499,3 +499,19 @@ def test_every_row_has_a_planted_defect_test():
     source = inspect.getsource(sys.modules[__name__])
     covered = {i for i in th.CHECKS if f'_fails("{i}")' in source or f'("{i}", "' in source}
     assert covered == set(th.CHECKS), sorted(set(th.CHECKS) - covered)
+
+
+def test_backward_row_passes_on_linear_and_fails_on_quadratic_timings(monkeypatch):
+    from ssd_edu.theorems import backward_cost
+    Ts = [256, 512, 1024, 2048]
+
+    def timings(**bad):
+        t = {"sizes": Ts, **{k: [2e-3 + 1e-5 * T for T in Ts] for k in backward_cost.KEYS}}
+        t.update(bad)
+        return lambda function, full: t
+    monkeypatch.setattr(backward_cost, "run_isolated", timings())
+    assert th.run_check("backward-T").passed
+    # planted: a backward whose time grows as T^2 (e.g. one that rebuilds every prefix state)
+    monkeypatch.setattr(backward_cost, "run_isolated", timings(**{
+        "numpy.diagonal.scan": [2e-3 + 1e-8 * T**2 for T in Ts]}))
+    assert "numpy.diagonal.scan backward" in _fails("backward-T").detail
