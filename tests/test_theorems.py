@@ -501,6 +501,30 @@ def test_every_row_has_a_planted_defect_test():
     assert covered == set(th.CHECKS), sorted(set(th.CHECKS) - covered)
 
 
+def test_row_helpers_refused_failures_summarize():
+    from ssd_edu.theorems.registry import failures, refused, summarize
+    assert refused(lambda: None) is None
+    err = refused(lambda: (_ for _ in ()).throw(ValueError("no dual")))
+    assert isinstance(err, ValueError) and "no dual" in str(err)
+    with pytest.raises(KeyError):
+        refused(lambda: {}["missing"])
+    cases = [dict(passed=True, detail="a"), dict(passed=False, detail="b broke")]
+    assert failures(cases) == 1
+    out = summarize(cases, 1, 0, summary="2 cases", tally=True)
+    assert not out["passed"] and out["summary"] == "2 cases; 1 failures" and out["detail"] == "b broke"
+
+
+def test_a_row_needs_a_statement():
+    from ssd_edu.theorems.registry import check
+    from ssd_edu.theorems.registry import CHECKS, SECTIONS
+    section = next(iter(SECTIONS))
+    with pytest.raises(ValueError, match="statement or a docstring"):
+        check("planted-no-statement", section)(lambda full: None)
+    assert "planted-no-statement" not in CHECKS
+    with pytest.raises(ValueError, match="section must be one of"):
+        check("planted-bad-section", "Sec. 99", "words")(lambda full: None)
+
+
 def test_backward_row_passes_on_linear_and_fails_on_quadratic_timings(monkeypatch):
     from ssd_edu.theorems import backward_cost
     Ts = [256, 512, 1024, 2048]

@@ -73,6 +73,16 @@ def output_workspaces(Q, N, P, like):
             np.zeros((Q, P), dtype=dt))     # Y_off
 
 
+@njit(**JIT)
+def chunk_of_job(job, J, Q, T):
+    """Job ``job`` of a kernel parallel over chunks: sequence b = job // J, chunk c = job % J,
+    its steps [t0, t1) with t0 = c Q, t1 = min(T, t0 + Q)."""
+    b = job // J
+    c = job % J
+    t0 = c * Q
+    return b, c, t0, min(T, t0 + Q)
+
+
 @njit(parallel=True, fastmath=FASTMATH, **JIT)
 def _intra_kernel(x, a, B, C, y, S, abar, Q, steps, workers):
     """Steps 1 (if ``steps & 1``: y_c = Y_diag) and 2 (if ``steps & 2``: S[b, c] = S_c and
@@ -83,10 +93,7 @@ def _intra_kernel(x, a, B, C, y, S, abar, Q, steps, workers):
     for worker in prange(workers):
         W, Cc, Kt, Bt, Xc, Y, G, BG, r = intra_workspaces(Q, N, P, x)
         for job in range(worker, nb * J, workers):
-            b = job // J
-            c = job % J
-            t0 = c * Q
-            t1 = min(T, t0 + Q)
+            b, c, t0, t1 = chunk_of_job(job, J, Q, T)
             q = t1 - t0
             if steps & 1:
                 # 1. intra-chunk: Y_diag = (1SS(a_c) o C_c B_c^T) X_c
@@ -139,10 +146,7 @@ def _state_output_kernel(a, C, H_prev, y, Q, workers):
     for worker in prange(workers):
         F, CF, Y = output_workspaces(Q, N, P, y)
         for job in range(worker, nb * J, workers):
-            b = job // J
-            c = job % J
-            t0 = c * Q
-            t1 = min(T, t0 + Q)
+            b, c, t0, t1 = chunk_of_job(job, J, Q, T)
             q = t1 - t0
             if q < Q:
                 CF[q:, :] = 0

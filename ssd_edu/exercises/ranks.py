@@ -36,7 +36,7 @@ def _increments(M, t0: int = 0) -> int:
 
 
 def _kernels() -> dict:
-    """The matrices of the structure batteries, by name: (matrix, category)."""
+    """The matrices of the structure batteries: category -> {name: matrix}."""
     corner = np.eye(6)
     corner[-1, 0] = 1.0
     d = make_inputs("diagonal", 12, 3, 1, seed=30)
@@ -53,31 +53,36 @@ def _kernels() -> dict:
     mixed = np.zeros((6, 6))
     mixed[[1, 2, 2, 3, 4, 4, 4, 5], [1, 0, 2, 2, 0, 3, 4, 5]] = 1.0
     return {
-        "the N = 2, T = 4 example of Remark 4.1": (remark, "basic"),
-        "I + E_{T-1,0}, T = 6 (Prop. 5.1)": (corner, "basic"),
-        "a random fine diagonal kernel, T = 12, N = 3": (fine, "basic"),
-        "a scalar kernel, N = 2, with a zero decay at t = 4": (split, "basic"),
-        "blockdiag(a dense 4 x 4 block, I_4)": (first, "basic"),
-        "a 0/1 matrix with zeros on the diagonal, T = 6": (mixed, "basic"),
-        "blockdiag(the Remark 4.1 example, twice)": (np.kron(np.eye(2), remark), "basic"),
-        "the identity I_5": (np.eye(5), "edge"),
-        "tril(ones(5)), the causal mask": (np.tril(np.ones((5, 5))), "edge"),
-        "the zero matrix, T = 4": (np.zeros((4, 4)), "edge"),
-        "T = 1, M = [[3]]": (np.array([[3.0]]), "edge"),
-        "diag(1, 0, 1, 1): a zero column": (np.diag([1.0, 0.0, 1.0, 1.0]), "edge"),
-        "the Remark 4.1 example times 1e-200": (remark * 1e-200, "extreme"),
-        "the Remark 4.1 example times 1e200": (remark * 1e200, "extreme"),
-        "the fine diagonal kernel times 1e-9": (fine * 1e-9, "scaled"),
-        "the fine diagonal kernel times 1e9": (fine * 1e9, "scaled"),
+        "basic": {
+            "the N = 2, T = 4 example of Remark 4.1": remark,
+            "I + E_{T-1,0}, T = 6 (Prop. 5.1)": corner,
+            "a random fine diagonal kernel, T = 12, N = 3": fine,
+            "a scalar kernel, N = 2, with a zero decay at t = 4": split,
+            "blockdiag(a dense 4 x 4 block, I_4)": first,
+            "a 0/1 matrix with zeros on the diagonal, T = 6": mixed,
+            "blockdiag(the Remark 4.1 example, twice)": np.kron(np.eye(2), remark)},
+        "edge": {
+            "the identity I_5": np.eye(5),
+            "tril(ones(5)), the causal mask": np.tril(np.ones((5, 5))),
+            "the zero matrix, T = 4": np.zeros((4, 4)),
+            "T = 1, M = [[3]]": np.array([[3.0]]),
+            "diag(1, 0, 1, 1): a zero column": np.diag([1.0, 0.0, 1.0, 1.0])},
+        "extreme": {
+            "the Remark 4.1 example times 1e-200": remark * 1e-200,
+            "the Remark 4.1 example times 1e200": remark * 1e200},
+        "scaled": {
+            "the fine diagonal kernel times 1e-9": fine * 1e-9,
+            "the fine diagonal kernel times 1e9": fine * 1e9},
     }
 
 
 def _count_cases(label: str, value, variants, answer) -> list:
     cases = []
-    for name, (M, category) in _kernels().items():
-        expected = value(M)
-        found = [(k, d, v) for k, d, v in variants(M) if v != expected]
-        cases.append(Case(name, (M,), expected, answer, category, found))
+    for category, kernels in _kernels().items():
+        for name, M in kernels.items():
+            expected = value(M)
+            found = [(k, d, v) for k, d, v in variants(M) if v != expected]
+            cases.append(Case(name, (M,), expected, answer, category, found))
     return cases
 
 

@@ -15,9 +15,9 @@ Each row is a thin loop over data around ``case_*`` functions that take the data
 decays, timings) and return ``dict(measured=, threshold=, passed=, detail=)``, so that tests
 can feed them planted bad data.
 """
-from .registry import (CHECKS, SECTIONS, Record, both_numberings, check, format_detail,
-                       format_report,
-                       format_table, icml_reference, run_check, run_checks, summarize)
+from .registry import (CHECKS, SECTIONS, Record, both_numberings, check, failures,
+                       format_detail, format_report, format_table, icml_reference, refused,
+                       run_check, run_checks, summarize)
 from ._data import REMARK_41_A, REMARK_41_M, corner_matrix, planted_blocks, planted_kernel
 from .dualities import case_single_mask, case_underflow, conjugate_pair_kernel, worst_form_error
 from .cost import (DUAL_SLOPE_MIN, RATIO_BAND, SLOPE_LINEAR, SLOPE_QUADRATIC, all_timings,

@@ -149,10 +149,10 @@ def decide_cost_T(times) -> dict:
                      f"{times['attention'][-1] * 1e3:.0f} ms", extra="all slopes in their bands")
 
 
-@check("cost-T", "diagonal", "Time against sequence length T at N = 4, P = 16: the scan and "
-       "Algorithm 1 grow linearly, the attention form quadratically (the paper's O(T) against "
-       "O(T^2) study).", "Sec. 4.2-4.3; App. B.4")
+@check("cost-T", "diagonal", reference="Sec. 4.2-4.3; App. B.4")
 def _cost_T(full):
+    """Time against sequence length T at N = 4, P = 16: the scan and Algorithm 1 grow linearly,
+    the attention form quadratically (the paper's O(T) against O(T^2) study)."""
     return _measure_until_pass("T", full, decide_cost_T)
 
 
@@ -182,10 +182,10 @@ def decide_cost_NP(times) -> dict:
                      f"{times['other']})", extra="both slopes in the band")
 
 
-@check("cost-NP", "diagonal", "The scan's time grows linearly in the state size N and in the "
-       "head dimension P, once the per-step overhead is subtracted: O(T N P).",
-       "Sec. 4.3 (O(TNP))")
+@check("cost-NP", "diagonal", reference="Sec. 4.3 (O(TNP))")
 def _cost_NP(full):
+    """The scan's time grows linearly in the state size N and in the head dimension P, once the
+    per-step overhead is subtracted: O(T N P)."""
     return _measure_until_pass("NP", full, decide_cost_NP)
 
 
@@ -222,11 +222,11 @@ def decide_claim_ii(times) -> dict:
                      data=dict(marginal_ratios=marginal, raw_ratios=raw))
 
 
-@check("claim-ii", "diagonal", "Claim (ii): diagonal SSD costs the same order as scalar SSD. At "
-       "equal T, N, P the diagonal chunked form and Algorithm 1 take a bounded multiple of the "
-       "scalar chunked form's time as T grows (equal order; the constant is not 1).",
-       "Sec. 4.3; Remarks 4.2-4.3")
+@check("claim-ii", "diagonal", reference="Sec. 4.3; Remarks 4.2-4.3")
 def _claim_ii(full):
+    """Claim (ii): diagonal SSD costs the same order as scalar SSD. At equal T, N, P the
+    diagonal chunked form and Algorithm 1 take a bounded multiple of the scalar chunked form's
+    time as T grows (equal order; the constant is not 1)."""
     return _measure_until_pass("T", full, decide_claim_ii)
 
 
@@ -250,8 +250,9 @@ def decide_dual_cost(times) -> dict:
                      extra="the dual's cost grows much faster", data=dict(ratio=ratio))
 
 
-@check("remark-4.4", "duality", "Remark 4.4: the constructive dual of Theorem 4.1 is far more "
-       "expensive than running the SSM: its time grows like a high power of T (about T^4 "
-       "operations: a rank test and a solve per column), the scan's linearly.", "Remark 4.4")
+@check("remark-4.4", "duality", reference="Remark 4.4")
 def _remark_44(full):
+    """Remark 4.4: the constructive dual of Theorem 4.1 is far more expensive than running the
+    SSM: its time grows like a high power of T (about T^4 operations: a rank test and a solve
+    per column), the scan's linearly."""
     return _measure_until_pass("dual", full, decide_dual_cost)

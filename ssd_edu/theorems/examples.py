@@ -12,7 +12,7 @@ from .. import reference as ref
 from ..structure import NoDualError
 from ..testing import make_inputs
 from ._data import REMARK_41_A, REMARK_41_M, corner_matrix
-from .registry import check, summarize
+from .registry import check, failures, refused, summarize
 
 # ---- 6.2 rank vs semiseparable rank --------------------------------------------------------
 
@@ -26,11 +26,11 @@ def case_rank_vs_ssrank(M, N) -> dict:
                 detail=f"T={T} N={N}: rank {r}, ss_rank {s}, nu {v}")
 
 
-@check("rank-vs-ssrank", "rank", "A state-N SSM kernel has full ordinary rank T (it is "
-       "triangular with a nonzero diagonal) but semiseparable rank N: the paper's rank study "
-       "measured the wrong rank. A 1-SS mask has semiseparable rank 1.",
-       "App. B.3 (corrected); Def 3.1")
+@check("rank-vs-ssrank", "rank", reference="App. B.3 (corrected); Def 3.1")
 def _rank_vs_ssrank(full):
+    """A state-N SSM kernel has full ordinary rank T (it is triangular with a nonzero diagonal)
+    but semiseparable rank N: the paper's rank study measured the wrong rank. A 1-SS mask has
+    semiseparable rank 1."""
     rng = np.random.default_rng(62)
     cases, T = [], 24
     for N in (2, 3, 5):
@@ -48,7 +48,7 @@ def _rank_vs_ssrank(full):
         cases.append(dict(measured=s, threshold=1, passed=s == 1,
                           detail=f"ss_rank(1SS(a)) = {s} ({regime} decays)"))
     worst = max(abs(c["measured"] - c["threshold"]) for c in cases)
-    bad = sum(not c["passed"] for c in cases)
+    bad = failures(cases)
     return summarize(cases, worst, 0, summary=f"{len(cases) - 3} SSM kernels (T = {T}, N = 2, "
                      f"3, 5) should have rank 24 but ss_rank = nu = N, and 3 masks ss_rank 1: "
                      f"{bad} disagree (max |ss_rank - expected| = {worst})")
@@ -65,11 +65,11 @@ def case_richer_example(M, N=2) -> dict:
                 detail=f"nu {v}, ss_rank {s}, splits {sp}, width-{N} dual {'yes' if ok else 'no'}")
 
 
-@check("remark-4.1-example", "duality", "The diagonal SSM with N = 2, T = 4, B = C = 1 and "
-       "decays (1, 0, 1) and (0, 1, 0) has semiseparable rank 2 but 3 new columns and no split: "
-       "no scalar SSM of state 2 (no width-2 1-SS dual) has its kernel, though width 3 works.",
-       "Remark 4.1")
+@check("remark-4.1-example", "duality", reference="Remark 4.1")
 def _remark_41(full):
+    """The diagonal SSM with N = 2, T = 4, B = C = 1 and decays (1, 0, 1) and (0, 1, 0) has
+    semiseparable rank 2 but 3 new columns and no split: no scalar SSM of state 2 (no width-2
+    1-SS dual) has its kernel, though width 3 works."""
     M = exact.diagonal_kernel(REMARK_41_A, np.ones((4, 2), int), np.ones((4, 2), int))
     out = case_richer_example(M, 2)
     problems = []
@@ -99,11 +99,11 @@ def case_fine_nu(M, N) -> dict:
     return dict(measured=v, threshold=N, passed=v <= N, detail=f"nu {v} vs N {N}")
 
 
-@check("richer-needs-zero", "duality", "The extra expressiveness of diagonal over scalar SSMs at "
-       "equal N needs a decay that is exactly zero: fine diagonal kernels have nu = ss_rank = N, "
-       "and in the Remark 4.1 example any eps > 0 in place of the zeros gives nu = 2; only "
-       "eps = 0 gives 3.", "Remark 4.1; THEORY 3.4")
+@check("richer-needs-zero", "duality", reference="Remark 4.1; THEORY 3.4")
 def _richer_needs_zero(full):
+    """The extra expressiveness of diagonal over scalar SSMs at equal N needs a decay that is
+    exactly zero: fine diagonal kernels have nu = ss_rank = N, and in the Remark 4.1 example any
+    eps > 0 in place of the zeros gives nu = 2; only eps = 0 gives 3."""
     rng = np.random.default_rng(34)
     cases, T = [], 24
     for N in (1, 2, 4):
@@ -128,7 +128,7 @@ def _richer_needs_zero(full):
     v = exact.nu(exact.diagonal_kernel(a, np.ones((4, 2), int), np.ones((4, 2), int)))
     if v != 2:  # exactly: eps = 1e-9 as a Fraction still gives nu = 2
         cases.append(dict(passed=False, detail=f"exact eps = 1e-9: nu {v}, expected 2"))
-    bad = sum(not c["passed"] for c in cases)
+    bad = failures(cases)
     return summarize(cases, bad, 0, summary=f"fine kernels N = 1, 2, 4: nu = ss_rank = N; "
                      f"eps-sweep nu: " + ", ".join(f"eps {k}: {v}" for k, v in sweep.items())
                      + f" (exact eps = 1e-9: {v}); {bad} failures", data=dict(sweep=sweep))
@@ -167,10 +167,11 @@ def prop51_diagonal_ssm(T: int) -> tuple:
     return a, B, C
 
 
-@check("prop-5.1", "limits", "The identity plus a one in the bottom-left corner is 2-SS, has no "
-       "split and T - 1 new columns: no 1-SS dual narrower than T - 1 exists, yet a state-2 "
-       "diagonal SSM with a zero decay realizes it in every form.", "Prop 5.1")
+@check("prop-5.1", "limits", reference="Prop 5.1")
 def _prop51(full):
+    """The identity plus a one in the bottom-left corner is 2-SS, has no split and T - 1 new
+    columns: no 1-SS dual narrower than T - 1 exists, yet a state-2 diagonal SSM with a zero
+    decay realizes it in every form."""
     cases = [case_prop51(corner_matrix(T).astype(int).tolist()) for T in (4, 6, 9)]
     long_T = (16, 128, 256) if full else (16, 128)
     for T in long_T:
@@ -189,15 +190,10 @@ def _prop51(full):
             if not np.array_equal(got, M):
                 cases.append(dict(measured=0, threshold=T - 1, passed=False,
                                   detail=f"diagonal {name} does not give I + E at T={T}"))
-        try:
-            structure.one_ss_dual(M, T - 2)
+        if refused(lambda: structure.one_ss_dual(M, T - 2), NoDualError) is None:
             cases.append(dict(measured=0, threshold=T - 1, passed=False,
                               detail=f"a width-{T - 2} dual was built at T={T}"))
-        except NoDualError:
-            pass
     worst = min(c["measured"] - c["threshold"] for c in cases)
-    bad = sum(not c["passed"] for c in cases)
-    return summarize(cases, worst, 0, summary=f"nu = T - 1, ss_rank 2, strict rank 1, no split "
-                     f"for T = 4, 6, 9 (exact) and T = {', '.join(map(str, long_T))} (float); "
-                     f"all 6 diagonal forms give the matrix exactly; width T - 2 refused; "
-                     f"{bad} failures")
+    return summarize(cases, worst, 0, tally=True, summary=f"nu = T - 1, ss_rank 2, strict rank "
+                     f"1, no split for T = 4, 6, 9 (exact) and T = {', '.join(map(str, long_T))} "
+                     f"(float); all 6 diagonal forms give the matrix exactly; width T - 2 refused")

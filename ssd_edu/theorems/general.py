@@ -9,7 +9,7 @@ from .. import exact, structure
 from .. import reference as ref
 from ..structure import NoDualError
 from ._data import REMARK_41_M, corner_matrix, planted_kernel
-from .registry import check, summarize
+from .registry import check, refused, summarize
 
 
 def rotations(rng, T, radius=(0.95, 1.0)):
@@ -61,11 +61,11 @@ def case_general_dual(M, N, label) -> dict:
                 detail=f"{label}: nu {sum(verdict.nu)}, dual error {err:.1e}")
 
 
-@check("thm-4.1-general", "general", "Theorem 4.1 holds for any A_t, not only diagonal ones: "
-       "SSMs with rotations, dense invertible matrices or Jordan blocks get a width-N dual built "
-       "from their kernel; the nilpotent A_t = [[0, 1], [0, 0]] gets none narrower than T - 1.",
-       "Thm 4.1")
+@check("thm-4.1-general", "general", reference="Thm 4.1")
 def _thm41_general(full):
+    """Theorem 4.1 holds for any A_t, not only diagonal ones: SSMs with rotations, dense
+    invertible matrices or Jordan blocks get a width-N dual built from their kernel; the
+    nilpotent A_t = [[0, 1], [0, 0]] gets none narrower than T - 1."""
     rng = np.random.default_rng(4101)
     cases = [case_general_dual(ref.general_kernel(A, B, C), N, label)
              for label, (A, B, C, N) in general_cases(rng, full).items()]
@@ -73,20 +73,15 @@ def _thm41_general(full):
     for T in (6, 12, 24):
         M = ref.general_kernel(*nilpotent_ssm(T))
         v = structure.has_one_ss_dual(M, T - 2)
-        try:
-            structure.one_ss_dual(M, T - 2)
-            raised = False
-        except NoDualError:
-            raised = True
+        raised = refused(lambda: structure.one_ss_dual(M, T - 2), NoDualError) is not None
         cases.append(dict(measured=0.0, passed=not v.ok and raised and v.min_width == T - 1,
                           detail=f"nilpotent T={T}: width-{T - 2} dual "
                                  f"{'refused' if raised else 'BUILT'}, least width {v.min_width}"))
     worst = max(c["measured"] for c in cases)
-    bad = sum(not c["passed"] for c in cases)
-    return summarize(cases, worst, 1e-9, summary=f"{n_ok} invertible SSMs (rotations, dense, "
-                     f"Jordan; T up to {96 if full else 48}): the width-N dual rebuilds M to "
-                     f"{worst:.1e} (tolerance 1e-9); nilpotent T = 6, 12, 24: refused, least "
-                     f"width T - 1; {bad} failures")
+    return summarize(cases, worst, 1e-9, tally=True, summary=f"{n_ok} invertible SSMs (rotations, "
+                     f"dense, Jordan; T up to {96 if full else 48}): the width-N dual rebuilds M "
+                     f"to {worst:.1e} (tolerance 1e-9); nilpotent T = 6, 12, 24: refused, least "
+                     f"width T - 1")
 
 
 def case_invertible_rewrite(A, B, C, label, rewrite=None) -> dict:
@@ -101,12 +96,12 @@ def case_invertible_rewrite(A, B, C, label, rewrite=None) -> dict:
                 detail=f"{label}: err {err:.1e}, nu {v} <= N = {N}")
 
 
-@check("invertible-corollary", "general", "When every A_t (t >= 1) is invertible, M = tril(C' "
-       "B'^T) with C'_t = Phi_t^T C_t and B'_s = Phi_s^{-1} B_s (Phi_t = A_t...A_1): one causal "
-       "mask of width N, so nu <= N. The nilpotent counterexample (ss_rank 2, nu = T - 1, "
-       "exactly) shows invertibility, not diagonality, is what a dual needs.",
-       "Thm 4.1 (corollary); THEORY 8.1")
+@check("invertible-corollary", "general", reference="Thm 4.1 (corollary); THEORY 8.1")
 def _invertible_corollary(full):
+    """When every A_t (t >= 1) is invertible, M = tril(C' B'^T) with C'_t = Phi_t^T C_t and B'_s
+    = Phi_s^{-1} B_s (Phi_t = A_t...A_1): one causal mask of width N, so nu <= N. The nilpotent
+    counterexample (ss_rank 2, nu = T - 1, exactly) shows invertibility, not diagonality, is
+    what a dual needs."""
     rng = np.random.default_rng(4102)
     cases = [case_invertible_rewrite(A, B, C, label)
              for label, (A, B, C, N) in general_cases(rng, full).items()]
@@ -117,16 +112,12 @@ def _invertible_corollary(full):
         s, v = exact.ss_rank(M), exact.nu(M)
         cases.append(dict(measured=0.0, passed=s == 2 and v == T - 1,
                           detail=f"nilpotent T={T}: exact ss_rank {s}, nu {v}"))
-    try:
-        structure.general_single_mask(*nilpotent_ssm(5))
+    if refused(lambda: structure.general_single_mask(*nilpotent_ssm(5))) is None:
         cases.append(dict(measured=0.0, passed=False, detail="singular A_t was not refused"))
-    except ValueError:
-        pass
-    bad = sum(not c["passed"] for c in cases)
-    return summarize(cases, worst, 1e-10, summary=f"{n_ok} invertible SSMs: tril(C' B'^T) "
-                     f"equals the kernel to {worst:.1e} (tolerance 1e-10) and nu <= N; nilpotent "
-                     f"A_t, exactly: ss_rank 2, nu = T - 1 for T = 4..{9 if full else 7}, and the "
-                     f"rewrite refuses it; {bad} failures")
+    return summarize(cases, worst, 1e-10, tally=True, summary=f"{n_ok} invertible SSMs: tril(C' "
+                     f"B'^T) equals the kernel to {worst:.1e} (tolerance 1e-10) and nu <= N; "
+                     f"nilpotent A_t, exactly: ss_rank 2, nu = T - 1 for T = 4..{9 if full else 7}"
+                     f", and the rewrite refuses it")
 
 
 def case_realize(M, N, label, tol=1e-10) -> dict:
@@ -140,11 +131,11 @@ def case_realize(M, N, label, tol=1e-10) -> dict:
                 detail=f"{label}: round-trip error {err:.1e}")
 
 
-@check("realize", "general", "Every lower-triangular M with semiseparable rank <= N is the "
-       "kernel of a time-varying SSM with state N (N-SS => SSS): realize(M, N) builds A_t, B_t, "
-       "C_t from the inclusive blocks, even when no width-N dual exists; ss_rank > N is refused.",
-       "Dao & Gu 2024, Prop. 3.4; THEORY 8.2")
+@check("realize", "general", reference="Dao & Gu 2024, Prop. 3.4; THEORY 8.2")
 def _realize(full):
+    """Every lower-triangular M with semiseparable rank <= N is the kernel of a time-varying SSM
+    with state N (N-SS => SSS): realize(M, N) builds A_t, B_t, C_t from the inclusive blocks,
+    even when no width-N dual exists; ss_rank > N is refused."""
     rng = np.random.default_rng(34)
     cases = []
     for T, N in ((8, 1), (24, 2), (48, 4)) + (((96, 8),) if full else ()):
@@ -155,15 +146,13 @@ def _realize(full):
     A, B, C = rotations(rng, 32), *rng.standard_normal((2, 32, 2))
     cases.append(case_realize(ref.general_kernel(A, B, C), 2, "rotations T=32"))
     G = np.tril(rng.standard_normal((10, 10)))  # ss_rank 5
-    try:
-        structure.realize(G, 4)
+    exc = refused(lambda: structure.realize(G, 4))
+    if exc is None:
         cases.append(dict(measured=0.0, passed=False, detail="ss_rank 5 > N = 4 not refused"))
-    except ValueError as exc:
-        if "has rank 5 > N = 4" not in str(exc):
-            cases.append(dict(measured=0.0, passed=False, detail=f"unclear refusal: {exc}"))
+    elif "has rank 5 > N = 4" not in str(exc):
+        cases.append(dict(measured=0.0, passed=False, detail=f"unclear refusal: {exc}"))
     worst = max(c["measured"] for c in cases)
-    bad = sum(not c["passed"] for c in cases)
-    return summarize(cases, worst, 1e-10, summary=f"{len(cases)} round trips general_kernel("
-                     f"realize(M, N)) = M, largest relative error {worst:.1e} (tolerance 1e-10), "
-                     f"including I + E and Remark 4.1 (state 2, yet no width-2 dual); ss_rank 5 > "
-                     f"N = 4 refused naming the block; {bad} failures")
+    return summarize(cases, worst, 1e-10, tally=True, summary=f"{len(cases)} round trips "
+                     f"general_kernel(realize(M, N)) = M, largest relative error {worst:.1e} "
+                     f"(tolerance 1e-10), including I + E and Remark 4.1 (state 2, yet no width-2 "
+                     f"dual); ss_rank 5 > N = 4 refused naming the block")

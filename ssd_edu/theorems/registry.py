@@ -69,13 +69,18 @@ CHECKS: dict = {}
 BEFORE_RUN: list = []
 
 
-def check(id: str, section: str, statement: str, reference: str):
-    """Register ``fn(full) -> dict(measured=, threshold=, passed=, summary=, detail=, data=)``."""
+def check(id: str, section: str, statement: str | None = None, reference: str = ""):
+    """Register ``fn(full) -> dict(measured=, threshold=, passed=, summary=, detail=, data=)``.
+
+    ``statement`` is the result in words; by default the row's docstring, on one line."""
     if section not in SECTIONS:
         raise ValueError(f"section must be one of {list(SECTIONS)}, got {section!r}")
 
     def wrap(fn):
-        CHECKS[id] = _Check(id, section, statement, reference, fn)
+        words = statement if statement is not None else " ".join((fn.__doc__ or "").split())
+        if not words:
+            raise ValueError(f"check {id!r}: give a statement or a docstring")
+        CHECKS[id] = _Check(id, section, words, reference, fn)
         return fn
     return wrap
 
@@ -109,16 +114,33 @@ def icml_reference(reference: str) -> str:
 
 
 def summarize(cases: list, measured, threshold, passed=None, summary: str = "",
-              extra: str = "", data: dict | None = None) -> dict:
+              extra: str = "", data: dict | None = None, tally: bool = False) -> dict:
     """Merge case results: passed iff every case passed (unless ``passed`` is given); detail
-    lists the first failing cases, or ``extra`` when none failed."""
+    lists the first failing cases, or ``extra`` when none failed; ``tally`` ends the summary
+    with "; K failures"."""
     bad = [c for c in cases if not c["passed"]]
+    summary += f"; {len(bad)} failures" if tally else ""
     ok = not bad if passed is None else passed
     detail = "; ".join(c["detail"] for c in bad[:4]) if bad else extra
     out = dict(measured=measured, threshold=threshold, passed=ok, summary=summary, detail=detail,
                data=dict(data or {}))
     out["data"].setdefault("cases", [c.get("detail", "") for c in cases])
     return out
+
+
+def failures(cases: list) -> int:
+    """How many of ``cases`` failed."""
+    return sum(not c["passed"] for c in cases)
+
+
+def refused(call: Callable, error=ValueError):
+    """The ``error`` that ``call()`` raised, or None when it returned (a row checking that bad
+    input is refused); any other exception propagates."""
+    try:
+        call()
+    except error as exc:
+        return exc
+    return None
 
 
 def run_check(id: str, full: bool = False) -> Record:

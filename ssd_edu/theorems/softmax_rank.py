@@ -9,7 +9,7 @@ import numpy as np
 from .. import exact, softmax
 from .. import reference as ref
 from ..testing import make_inputs
-from .registry import check, summarize
+from .registry import check, failures, summarize
 
 
 def case_softmax_exact(E) -> dict:
@@ -21,11 +21,11 @@ def case_softmax_exact(E) -> dict:
                 detail=f"T={T}: ss_rank {s} (ceil(T/2) = {want}), rank {r}")
 
 
-@check("softmax-exact", "limits", "Causal softmax with rank-1 logits (the paper's E[i, j] = "
-       "exp(i j), here 2^(i j) in exact integers) has semiseparable rank ceil(T/2), normalized "
-       "or not: no SSM with fewer states has this kernel. Uniform averaging, also of rank T, has "
-       "ss_rank 1.", "Sec. 5 (corrected App. B.5)")
+@check("softmax-exact", "limits", reference="Sec. 5 (corrected App. B.5)")
 def _softmax_exact(full):
+    """Causal softmax with rank-1 logits (the paper's E[i, j] = exp(i j), here 2^(i j) in exact
+    integers) has semiseparable rank ceil(T/2), normalized or not: no SSM with fewer states has
+    this kernel. Uniform averaging, also of rank T, has ss_rank 1."""
     cases = []
     Ts = range(4, 11 if full else 9)
     for T in Ts:
@@ -37,7 +37,7 @@ def _softmax_exact(full):
         cases.append(dict(measured=s, threshold=1, passed=r == T and s == 1,
                           detail=f"uniform averaging T={T}: rank {r}, ss_rank {s}"))
     worst = max(abs(c["measured"] - c["threshold"]) for c in cases)
-    bad = sum(not c["passed"] for c in cases)
+    bad = failures(cases)
     ranks = [c["measured"] for c in cases[: 2 * len(Ts): 2]]
     return summarize(cases, worst, 0, summary=f"exact ss_rank for T = {Ts[0]}..{Ts[-1]}: "
                      f"{ranks} (ceil(T/2)), rank T, the same after normalizing; uniform "
@@ -60,11 +60,11 @@ def case_softmax_growth(Ts, curves: dict, min_fraction: float = 0.25) -> dict:
                 detail=detail.strip("; ") or f"min ss_rank at T={Ts[-1]}: {worst}")
 
 
-@check("softmax-numerical", "limits", "Numerically, causal softmax of random queries and keys "
-       "with head dim d >= 4 has semiseparable rank growing like T/2 (d = 1 saturates: exp(xy) "
-       "on a bounded range is nearly low rank); the same rank function gives 1 for uniform "
-       "averaging and 4 for a state-4 SSM.", "Sec. 5 (corrected App. B.5)")
+@check("softmax-numerical", "limits", reference="Sec. 5 (corrected App. B.5)")
 def _softmax_numerical(full):
+    """Numerically, causal softmax of random queries and keys with head dim d >= 4 has
+    semiseparable rank growing like T/2 (d = 1 saturates: exp(xy) on a bounded range is nearly
+    low rank); the same rank function gives 1 for uniform averaging and 4 for a state-4 SSM."""
     Ts = (16, 32, 64, 128, 256) if full else (16, 32, 64, 128)
     grow, sat = {}, {}
     for d in (1, 4, 16):

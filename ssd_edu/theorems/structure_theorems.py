@@ -13,7 +13,7 @@ from .. import reference as ref
 from ..structure import NoDualError
 from ..testing import make_inputs
 from ._data import REMARK_41_M, named_examples, planted_blocks, planted_kernel
-from .registry import check, summarize
+from .registry import check, failures, refused, summarize
 
 # ---- 3.7 Lemma 4.1 -------------------------------------------------------------------------
 
@@ -32,10 +32,11 @@ def case_lemma_41(a, L=None) -> dict:
                        f"blocks fine: {fine}")
 
 
-@check("lemma-4.1", "duality", "A zero decay a_t (t >= 1) cuts the 1-SS mask into diagonal "
-       "blocks: the crossing block L[t:, :t] vanishes exactly at the zeros of a[1:] (a_0 = 0 cuts "
-       "nothing), and the mask inside every block is fine.", "Lemma 4.1")
+@check("lemma-4.1", "duality", reference="Lemma 4.1")
 def _lemma_41(full):
+    """A zero decay a_t (t >= 1) cuts the 1-SS mask into diagonal blocks: the crossing block
+    L[t:, :t] vanishes exactly at the zeros of a[1:] (a_0 = 0 cuts nothing), and the mask inside
+    every block is fine."""
     rng = np.random.default_rng(41)
     cases = []
     for T in (1, 2, 3, 17, 64) + ((256,) if full else ()):
@@ -44,7 +45,7 @@ def _lemma_41(full):
             a[rng.random(T) < 0.2] = 0.0
             a[0] = 0.0 if trial % 2 == 0 else a[0]
             cases.append(case_lemma_41(a))
-    bad = sum(not c["passed"] for c in cases)
+    bad = failures(cases)
     return summarize(cases, bad, 0, summary=f"{bad} of {len(cases)} masks (T up to "
                      f"{256 if full else 64}, random zeros, a_0 = 0 in half) have splits other "
                      f"than the zeros of a[1:] or a block that is not fine")
@@ -66,10 +67,11 @@ def case_fine_dual(M, r, N, tol=1e-9) -> dict:
                 detail=f"T={M.shape[0]} r={r} N={N}: nu {v}, dual error {err:.3g}")
 
 
-@check("prop-4.2", "duality", "A lower-triangular M equals a fine 1-SS mask times scores of "
-       "width N exactly when it has at most N new columns; the left-to-right completion builds "
-       "such a dual from M alone (and exactly, in rational arithmetic).", "Prop 4.2")
+@check("prop-4.2", "duality", reference="Prop 4.2")
 def _prop_42(full):
+    """A lower-triangular M equals a fine 1-SS mask times scores of width N exactly when it has
+    at most N new columns; the left-to-right completion builds such a dual from M alone (and
+    exactly, in rational arithmetic)."""
     rng = np.random.default_rng(42)
     cases = []
     for T in (16, 64) + ((128,) if full else ()):
@@ -121,15 +123,16 @@ def _thm41_grid(full):
     return quick + ([(128, 4, 4), (128, 16, 4), (256, 8, 4)] if full else [])
 
 
-@check("thm-4.1-necessity", "duality", "If M = 1SS(a) o (Q K^T) with width N, then M is block "
-       "diagonal at the zeros of a, and every block has at most N new columns.", "Thm 4.1 (=>)")
+@check("thm-4.1-necessity", "duality", reference="Thm 4.1 (=>)")
 def _thm41_necessity(full):
+    """If M = 1SS(a) o (Q K^T) with width N, then M is block diagonal at the zeros of a, and
+    every block has at most N new columns."""
     rng = np.random.default_rng(410)
     cases = []
     for T, N, m in _thm41_grid(full):
         cuts = planted_blocks(rng, T, m)
         cases.append(case_thm41_necessity(planted_kernel(rng, T, N, cuts), N, cuts))
-    bad = sum(not c["passed"] for c in cases)
+    bad = failures(cases)
     worst = max(c["measured"] - c["threshold"] for c in cases)
     return summarize(cases, worst, 0, summary=f"{len(cases) - bad} of {len(cases)} planted "
                      f"kernels (2 or 4 blocks, T up to {256 if full else 64}): the blocks found "
@@ -162,11 +165,11 @@ def tiny_decay_cases(T: int = 32, seed: int = 16) -> dict:
     return out
 
 
-@check("thm-4.1-sufficiency", "duality", "Conversely, if every diagonal block has at most N new "
-       "columns, a width-N 1-SS dual exists: zero decays at the splits, each block completed and "
-       "factored. The construction is ill-conditioned: with strong decays it blows up (shown, "
-       "not hidden).", "Thm 4.1 (<=); Remark 4.4")
+@check("thm-4.1-sufficiency", "duality", reference="Thm 4.1 (<=); Remark 4.4")
 def _thm41_sufficiency(full):
+    """Conversely, if every diagonal block has at most N new columns, a width-N 1-SS dual
+    exists: zero decays at the splits, each block completed and factored. The construction is
+    ill-conditioned: with strong decays it blows up (shown, not hidden)."""
     rng = np.random.default_rng(411)
     cases = [case_thm41_sufficiency(planted_kernel(rng, T, N, planted_blocks(rng, T, m)), N)
              for T, N, m in _thm41_grid(full)]
@@ -196,11 +199,7 @@ def case_thm41_reject(M, N, bad_block=None) -> dict:
     """No width-N dual: has_one_ss_dual is false (naming ``bad_block`` if given) and
     one_ss_dual raises NoDualError."""
     verdict = structure.has_one_ss_dual(M, N)
-    raised = False
-    try:
-        structure.one_ss_dual(M, N)
-    except NoDualError:
-        raised = True
+    raised = refused(lambda: structure.one_ss_dual(M, N), NoDualError) is not None
     named = bad_block is None or f"block [{bad_block[0]}, {bad_block[1]})" in verdict.reason
     passed = (not verdict.ok) and raised and named
     return dict(measured=int(not passed), threshold=0, passed=passed,
@@ -208,11 +207,11 @@ def case_thm41_reject(M, N, bad_block=None) -> dict:
                        f"{verdict.reason}")
 
 
-@check("thm-4.1-rejection", "duality", "When some block has more than N new columns there is no "
-       "width-N dual: the verdict is no, the offending block is named and the construction "
-       "refuses (a planted width-(N+1) block, the Remark 4.1 block, a Gaussian triangle).",
-       "Thm 4.1 (=>, contrapositive)")
+@check("thm-4.1-rejection", "duality", reference="Thm 4.1 (=>, contrapositive)")
 def _thm41_rejection(full):
+    """When some block has more than N new columns there is no width-N dual: the verdict is no,
+    the offending block is named and the construction refuses (a planted width-(N+1) block, the
+    Remark 4.1 block, a Gaussian triangle)."""
     rng = np.random.default_rng(412)
     cases = []
     for T, N, m in _thm41_grid(full):
@@ -229,7 +228,7 @@ def _thm41_rejection(full):
     cases.append(case_thm41_reject(M, 2, (3, 7)))
     G = np.tril(rng.standard_normal((20, 20)))  # generic: nu = ceil(T / 2) = 10
     cases.append(case_thm41_reject(G, 9, (0, 20)))
-    bad = sum(not c["passed"] for c in cases)
+    bad = failures(cases)
     return summarize(cases, bad, 0, summary=f"{len(cases) - bad} of {len(cases)} matrices "
                      f"without a width-N dual are refused with the right block named; "
                      f"{bad} wrong verdicts")
@@ -287,13 +286,12 @@ def case_enumeration(matrices, expected_width=None, expected_ssrank=None,
                 data=dict(width_counts=dict(width), ss_rank_counts=dict(ssr), two_ss_no_dual=gap))
 
 
-@check("thm-4.1-exhaustive", "duality", "Every lower-triangular 0/1 matrix (T = 4; T = 5 with "
-       "--full) in exact arithmetic: the completions rebuild every block with rank nu (every 4th "
-       "matrix at T = 5), nu equals "
-       "Woerdeman's count and the sum over blocks, the stacked exact dual rebuilds M, the float "
-       "tools agree, and the counts of minimal dual width and ss_rank are the known ones.",
-       "Thm 4.1; Prop 4.2")
+@check("thm-4.1-exhaustive", "duality", reference="Thm 4.1; Prop 4.2")
 def _thm41_exhaustive(full):
+    """Every lower-triangular 0/1 matrix (T = 4; T = 5 with --full) in exact arithmetic: the
+    completions rebuild every block with rank nu (every 4th matrix at T = 5), nu equals
+    Woerdeman's count and the sum over blocks, the stacked exact dual rebuilds M, the float
+    tools agree, and the counts of minimal dual width and ss_rank are the known ones."""
     if full:
         return case_enumeration(exact.lower_01_matrices(5), ENUM5_WIDTH, ENUM5_SSRANK,
                                 ENUM5_TWO_SS_NO_DUAL, float_every=16, dual_every=64,
@@ -354,11 +352,12 @@ def case_woerdeman_float(M, known: int) -> dict:
                                                f"known {known}")
 
 
-@check("woerdeman", "duality", "The least rank of any completion of the lower triangle is "
-       "sum_t rank M[t:, :t+1] - sum_t rank M[t+1:, :t+1], the number of new columns: no "
-       "completion has smaller rank (the new columns stay independent) and the left-to-right "
-       "completion attains it; nu is additive over diagonal blocks.", "Woerdeman; Prop 4.2 proof")
+@check("woerdeman", "duality", reference="Woerdeman; Prop 4.2 proof")
 def _woerdeman(full):
+    """The least rank of any completion of the lower triangle is sum_t rank M[t:, :t+1] - sum_t
+    rank M[t+1:, :t+1], the number of new columns: no completion has smaller rank (the new
+    columns stay independent) and the left-to-right completion attains it; nu is additive over
+    diagonal blocks."""
     rng = np.random.default_rng(39)
     cases = [case_woerdeman(M, expected=k) for M, k in named_examples().values()]
     for trial in range(40 if full else 12):
@@ -382,7 +381,7 @@ def _woerdeman(full):
     D[:4, :4], D[4:, 4:] = M1, M2
     if exact.nu(D.tolist()) != exact.nu(M1.tolist()) + exact.nu(M2.tolist()):
         cases.append(dict(measured=1, passed=False, detail="nu is not additive"))
-    bad = sum(not c["passed"] for c in cases)
+    bad = failures(cases)
     return summarize(cases, bad, 0, summary=f"{bad} of {len(cases)} matrices disagree (named "
                      f"examples with known values, exact dyadic kernels bounded from below by "
                      f"solving and from above by a completion, float kernels of known width)")
