@@ -23,6 +23,7 @@ from .reference import (diagonal_attention, diagonal_chunked, diagonal_heads, di
                         diagonal_scan, diagonal_single_mask, general_kernel, general_scan,
                         one_ss_mask, scalar_attention, scalar_chunked, scalar_kernel, scalar_scan,
                         segsum, segsum_naive)
+from .reference.backward import Grads
 from .validation import QuadraticMemoryError
 
 __version__ = "0.1.0"
@@ -44,6 +45,21 @@ def register(backend: str, module) -> None:
                 IMPLEMENTATIONS[f"{backend}.{family}.{form}"] = fn
 
 
+#: "{backend}.{family}.{form}" -> its vector-Jacobian product (same keys as IMPLEMENTATIONS):
+#: ``g = VJPS[key](x, a, B, C, dy, dh=None, *, initial_state=None[, chunk_size])``, a
+#: ``Grads(dx, da, dB, dC, dinitial_state)`` (see ssd_edu.reference.backward).
+VJPS: dict = {}
+
+
+def register_vjps(backend: str, module) -> None:
+    """Add every ``{family}_{form}_vjp`` function that ``module`` defines under ``backend``."""
+    for family in FAMILIES:
+        for form in FORMS:
+            fn = getattr(module, f"{family}_{form}_vjp", None)
+            if fn is not None:
+                VJPS[f"{backend}.{family}.{form}"] = fn
+
+
 def oracle(family: str):
     """The plain recurrence of ``family`` in the NumPy reference: what every form is tested against."""
     return IMPLEMENTATIONS[f"numpy.{family}.scan"]
@@ -53,6 +69,7 @@ def oracle(family: str):
 MISSING_BACKENDS: dict = {}
 
 register("numpy", reference)
+register_vjps("numpy", reference)
 try:  # numba is a dependency, but the NumPy reference must not need it
     from . import cpu  # noqa: E402  (compiles nothing until first call)
 except ModuleNotFoundError as exc:
@@ -61,11 +78,15 @@ except ModuleNotFoundError as exc:
     MISSING_BACKENDS["numba"] = f"numba is not installed ({exc}); `pip install numba`"
 else:
     register("numba", cpu)
+    from .cpu import backward as _cpu_backward  # noqa: E402
+    register_vjps("numba", _cpu_backward)
 
 from . import gpu  # noqa: E402  (numba-cuda is optional: ssd_edu.gpu guards its import)
 
 if gpu.unavailable_reason() is None:
     register("cuda", gpu)
+    from .gpu import backward as _gpu_backward  # noqa: E402
+    register_vjps("cuda", _gpu_backward)
 else:  # the functions still exist in ssd_edu.gpu and raise CudaUnavailableError with this reason
     MISSING_BACKENDS["cuda"] = gpu.unavailable_reason()
 
@@ -73,6 +94,7 @@ from . import bridges  # noqa: E402,F401  (Mamba-2 and fla conventions mapped to
 
 __all__ = [
     "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "register", "oracle",
+    "VJPS", "register_vjps", "Grads",
     "reference",
     "QuadraticMemoryError",
     "one_ss_mask", "segsum", "segsum_naive",

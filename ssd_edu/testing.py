@@ -20,6 +20,11 @@ TOLERANCES = {
 }
 
 
+#: Gradients (ssd_edu.testing.check_vjp): a VJP against central finite differences of the
+#: float64 oracle, and the VJPs of the forms of one family against each other (float64).
+GRADIENT_TOLERANCES = {"finite_differences": 1e-6, "across_forms": 1e-10}
+
+
 def tolerance(dtype) -> float:
     """The tolerance of :data:`TOLERANCES` for ``dtype``."""
     return TOLERANCES[np.dtype(dtype)]
@@ -205,3 +210,94 @@ def check_against_oracle(key: str, inputs: dict, chunk_size: int | None = None,
         raise AssertionError(f"{where}: returned y {y.dtype}, h {h.dtype}; expected {dtype}")
     return max(assert_close(f"{where} y", y0, y, dtype=dtype),
                assert_close(f"{where} final state", h0, h, dtype=dtype))
+
+
+def finite_difference_grads(family: str, inputs: dict, dy, dh, eps: float = 1e-6, *,
+                            method: str = "central") -> dict:
+    """Finite differences of ``<dy, y> + <dh, h_{T-1}>`` of the float64 oracle, entry by entry.
+
+    inputs: a dict as :func:`make_inputs` returns (float64, real). ``method="central"``:
+    (loss(+eps) - loss(-eps)) / (2 eps), error about 1e-9. ``method="complex"``: the complex
+    step Im loss(i h) / h with h = 1e-30 (the oracle takes complex inputs; the loss is
+    polynomial in every input, so this is exact to rounding: no difference is taken).
+    Returns {"dx", "da", "dB", "dC", "dinitial_state"} (the last only when an initial state is
+    given), each of its input's shape.
+    """
+    from . import oracle
+
+    if method not in ("central", "complex"):
+        raise ValueError(f"method must be 'central' or 'complex', got {method!r}")
+
+    def loss(d):
+        y, h = oracle(family)(d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"])
+        return np.sum(dy * y) + np.sum(dh * h)
+
+    steps = (1, -1) if method == "central" else (1j,)
+    h = eps if method == "central" else 1e-30
+    out = {}
+    for name in ("x", "a", "B", "C", "initial_state"):
+        if inputs[name] is None:
+            continue
+        grad = np.zeros(inputs[name].shape)
+        for i in np.ndindex(grad.shape):
+            value = {}
+            for sign in steps:
+                arr = inputs[name].astype(complex if method == "complex" else float)
+                arr[i] += sign * h
+                value[sign] = loss({**inputs, name: arr})
+            if method == "central":
+                # d loss / d input[i] = (loss(+eps) - loss(-eps)) / (2 eps)
+                grad[i] = float(np.real(value[1] - value[-1])) / (2 * h)
+            else:
+                # d loss / d input[i] = Im loss(input + i h) / h
+                grad[i] = float(np.imag(value[1j])) / h
+        out["d" + name] = grad
+    return out
+
+
+def check_vjp(key: str, T: int = 5, N: int = 3, P: int = 3, batch: tuple = (2, 2), *,
+              regime: str = "random", chunk_size: int = 2, initial_state: bool = True,
+              broadcast: bool = True, seed: int = 0, vjp=None, tol: float | None = None) -> dict:
+    """Check ``ssd_edu.VJPS[key]`` (or ``vjp``) against central finite differences, in float64.
+
+    The inputs are :func:`make_inputs` of ``key``'s family and ``regime``; with ``broadcast`` (and
+    at least two batch axes) B and C get a size-1 last batch axis (Mamba's groups) and the initial
+    state drops the first batch axis, so their gradients must be summed back. dy and dh are random.
+    Checks each gradient's shape and dtype, that ``dinitial_state`` is zeros when no initial state
+    is given, and the error (:func:`error`) of each against the differences of the oracle, at most
+    ``tol`` (default ``GRADIENT_TOLERANCES["finite_differences"]``). Returns {gradient: error};
+    raises AssertionError naming the key and the gradient.
+    """
+    from . import VJPS
+
+    family, form = key.split(".")[1], key.split(".")[2]
+    fn = VJPS[key] if vjp is None else vjp
+    tol = GRADIENT_TOLERANCES["finite_differences"] if tol is None else tol
+    d = make_inputs(family, T, N, P, batch, regime=regime, seed=seed,
+                    initial_state=initial_state)
+    if broadcast and len(batch) >= 2:
+        d["B"], d["C"] = d["B"][..., :1, :, :], d["C"][..., :1, :, :]
+        if initial_state:
+            d["initial_state"] = d["initial_state"][0]
+    rng = np.random.default_rng(seed + 1)
+    dy = rng.standard_normal((*batch, T, P))
+    dh = rng.standard_normal((*batch, N, P))
+    kwargs = dict(chunk_size=chunk_size) if form == "chunked" else {}
+    before = {k: None if v is None else v.copy() for k, v in d.items()}
+    g = fn(d["x"], d["a"], d["B"], d["C"], dy, dh, initial_state=d["initial_state"], **kwargs)
+    for k, v in d.items():
+        if v is not None and not np.array_equal(v, before[k]):
+            raise AssertionError(f"{key}: the VJP modified its input {k}")
+    fd = finite_difference_grads(family, d, dy, dh)
+    if not initial_state:
+        zeros = np.zeros((*batch, N, P))
+        assert_close(f"{key} dinitial_state (no initial state: zeros)", zeros,
+                     g.dinitial_state, tol=0.0)
+    errors = {}
+    for name, expected in fd.items():
+        got = np.asarray(getattr(g, name))
+        if got.dtype != np.float64:
+            raise AssertionError(f"{key} {name}: dtype {got.dtype}, expected float64")
+        errors[name] = assert_close(f"{key} {name} (regime {regime!r}, T = {T})", expected,
+                                    got, tol=tol)
+    return errors

@@ -317,3 +317,22 @@ def check_quadratic(form: str, batch: tuple, T: int, dtype, copies: int = 1) -> 
             f"T = {T} (x has {int(np.prod(batch, dtype=np.int64))} sequences); the limit is "
             f"{limit / 2**30:.2f} GiB (set SSD_EDU_MAX_QUADRATIC_BYTES to change it). "
             f"Use the scan or chunked form, which need O(T) memory.")
+
+
+def check_cotangents(v: SSMInputs, dy, dh):
+    """The gradients a VJP pulls back: ``dy`` with y's shape (*batch, T, P) and ``dh`` with the
+    final state's (*batch, N, P), or None for zeros. Returns both in the inputs' dtype ``v.dtype``.
+    """
+    expected = {"dy": ((*v.batch, v.T, v.P), "(*batch, T, P), the shape of y"),
+                "dh": ((*v.batch, v.N, v.P), "(*batch, N, P), the shape of the final state")}
+    out = []
+    for name, value in (("dy", dy), ("dh", dh)):
+        shape, what = expected[name]
+        if value is None and name == "dh":
+            out.append(np.zeros(shape, dtype=v.dtype))
+            continue
+        arr = as_array(name, value)
+        if arr.shape != shape:
+            raise ValueError(f"{name} has shape {_shape(arr)}; expected {shape} = {what}")
+        out.append(arr.astype(v.dtype, copy=False))
+    return tuple(out)

@@ -15,13 +15,13 @@ from ssd_edu.__main__ import main
 from ssd_edu.reference import diagonal_kernel, one_ss_mask
 from ssd_edu.theorems import cost
 
-TIMED = {"cost-T", "cost-NP", "claim-ii", "remark-4.4"}
+TIMED = {"cost-T", "cost-NP", "claim-ii", "remark-4.4", "backward-T"}
 ALL_IDS = ["scalar-ssd", "diagonal-ssd", "single-mask", "single-mask-underflow",
            "conjugate-pairs", "cost-T", "cost-NP", "claim-ii", "remark-4.4", "rank-vs-ssrank",
            "remark-4.1-example", "richer-needs-zero", "prop-5.1", "lemma-4.1", "prop-4.2",
            "thm-4.1-necessity", "thm-4.1-sufficiency", "thm-4.1-rejection",
            "thm-4.1-exhaustive", "woerdeman", "thm-4.1-general", "invertible-corollary",
-           "realize", "softmax-exact", "softmax-numerical"]
+           "realize", "softmax-exact", "softmax-numerical", "backward-T"]
 
 
 def test_every_result_has_a_check():
@@ -523,3 +523,19 @@ def test_a_row_needs_a_statement():
     assert "planted-no-statement" not in CHECKS
     with pytest.raises(ValueError, match="section must be one of"):
         check("planted-bad-section", "Sec. 99", "words")(lambda full: None)
+
+
+def test_backward_row_passes_on_linear_and_fails_on_quadratic_timings(monkeypatch):
+    from ssd_edu.theorems import backward_cost
+    Ts = [256, 512, 1024, 2048]
+
+    def timings(**bad):
+        t = {"sizes": Ts, **{k: [2e-3 + 1e-5 * T for T in Ts] for k in backward_cost.KEYS}}
+        t.update(bad)
+        return lambda function, full: t
+    monkeypatch.setattr(backward_cost, "run_isolated", timings())
+    assert th.run_check("backward-T").passed
+    # planted: a backward whose time grows as T^2 (e.g. one that rebuilds every prefix state)
+    monkeypatch.setattr(backward_cost, "run_isolated", timings(**{
+        "numpy.diagonal.scan": [2e-3 + 1e-8 * T**2 for T in Ts]}))
+    assert "numpy.diagonal.scan backward" in _fails("backward-T").detail

@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="time the four steps of the numba chunked forms apart")
     parser.add_argument("--json", metavar="PATH", help="also write every row as JSON")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backward", action="store_true",
+                        help="time every VJP next to its forward (ratio, %% matmul)")
 
 
 def run_from_args(args) -> int:
@@ -67,6 +69,9 @@ def run_from_args(args) -> int:
             print(f"N = {row['sweep_N']} ...", flush=True)
         elif "sweep_T" in row:
             print(f"  T = {row['sweep_T']} ...", flush=True)
+        elif "backward_s" in row:
+            print(f"    {row['name']:<26}{row['dtype']:<9}{row['backward_s'] * 1e3:10.2f} ms "
+                  f"({row['ratio']:.2f}x forward)", flush=True)
         elif "min_s" in row:
             print(f"    {row['name']:<26}{row['dtype']:<9}{row['min_s'] * 1e3:10.2f} ms",
                   flush=True)
@@ -74,7 +79,14 @@ def run_from_args(args) -> int:
             print(f"    {row['name']:<26}{row['dtype']:<9}{row['status']}: {row['reason']}",
                   flush=True)
 
-    if args.breakdown:
+    if args.backward:
+        from .backward import format_backward, run_backward
+        print(f"ssd_edu bench --backward: T = {args.T}, N = {args.N}, P = {args.P}, "
+              f"batch = {args.batch}", flush=True)
+        results = run_backward(T=args.T, progress=progress, **{
+            k: v for k, v in opts.items() if k != "reference_cap"})
+        print(format_backward(results))
+    elif args.breakdown:
         from .breakdown import format_breakdown, run_breakdown
         print(f"ssd_edu bench --breakdown: T = {args.T}, N = {args.N}, P = {args.P}, "
               f"batch = {args.batch}", flush=True)
@@ -106,7 +118,8 @@ def run_from_args(args) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"results": results}, fh, indent=1, default=float)
-    return 0 if any("min_s" in r for r in results) or not results else 1
+    done = any("min_s" in r or "backward_s" in r for r in results)
+    return 0 if done or not results else 1
 
 
 def _package_doc() -> str:

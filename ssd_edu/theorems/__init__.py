@@ -8,7 +8,8 @@ and the report; one module per group of results registers its rows on import, in
 * :mod:`.examples` - the rank study, Remark 4.1, zero decays, Prop 5.1;
 * :mod:`.structure_theorems` - Lemma 4.1, Prop 4.2, Theorem 4.1, Woerdeman;
 * :mod:`.general` - Theorem 4.1 for general A_t, the invertible corollary, realization;
-* :mod:`.softmax_rank` - the softmax rank explosion.
+* :mod:`.softmax_rank` - the softmax rank explosion;
+* :mod:`.backward_cost` - the backward pass's time against T (training cost).
 
 Each row is a thin loop over data around ``case_*`` functions that take the data (a matrix,
 decays, timings) and return ``dict(measured=, threshold=, passed=, detail=)``, so that tests
@@ -32,6 +33,7 @@ from .structure_theorems import (ENUM4_SSRANK, ENUM4_TWO_SS_NO_DUAL, ENUM4_WIDTH
 from .general import (case_general_dual, case_invertible_rewrite, case_realize,
                       dense_transitions, jordan_transitions, nilpotent_ssm, rotations)
 from .softmax_rank import case_softmax_exact, case_softmax_growth
+from .backward_cost import backward_timings, decide_backward_T
 from ..bench.timing import best_times, loglog_slope
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,163 @@
+"""``python -m ssd_edu bench --backward``: every VJP timed next to its forward.
+
+For every selected key of ``ssd_edu.VJPS`` (same workload as the forward bench: ``batch``
+sequences, random decays in [0.5, 1), an initial state, random dy and dh), the forward
+``IMPLEMENTATIONS[key]`` and the backward ``VJPS[key]`` are warmed up (compiled), then timed
+round-robin (one call of each per round, best of ``repeats``, wall clock), so a burst of load
+from other processes hits both alike. Reported: both times, the ratio backward / forward (the
+training cost over the inference cost; target <= 3 for the scan and chunked forms on the CPU),
+and the backward's GFLOP/s and % of the BLAS matmul rate, with the flops of
+:func:`backward_flop_count`.
+
+The NumPy attention VJPs are skipped above T = 512: their mask gradient is a (T + 2)^3 matmul
+per mode (readable, not fast). :func:`backward_growth` measures the backward's growth exponent
+in T (the training cost of claim (ii): linear for the scan and chunked forms).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import FAMILIES, FORMS, IMPLEMENTATIONS, VJPS
+from ..testing import make_inputs
+from .run import DEFAULTS, flop_count
+from .timing import best_times, loglog_slope, matmul_rate
+
+#: Longest sequence for which the NumPy attention VJP is timed.
+NUMPY_ATTENTION_MAX_T = 512
+
+
+def backward_flop_count(form: str, T: int, N: int, P: int, chunk_size: int = 64) -> int:
+    """Flops of one sequence's backward (mask products not counted, as for the forward):
+
+    * scan: 14 T N P (the recomputed forward 3, then per (t, n, p): G 2, dx 2, dB 2, dC 2,
+      da 2, the decayed G 1);
+    * chunked, per chunk of q steps: q (q + 1) (3 N + 2 P) (on the lower triangle: the scores
+      C B^T, D = dy x^T, M^T dy, (L o D) B, (L o D)^T C) + 10 q N P (chunk state, dH, the
+      state terms of dx, dB, dC) + 4 N P (the state passing, both ways);
+    * attention: the chunked count with one chunk (q = T);
+    * associative_scan: the two prefix scans (states forward, gradients backward: twice the
+      forward's passes) and 8 T N P (dx, dB, dC, da).
+    """
+    if form == "scan":
+        return 14 * T * N * P
+    if form == "associative_scan":
+        return 2 * flop_count(form, T, N, P) + 8 * T * N * P
+    if form == "attention":
+        chunk_size = max(T, 1)
+    if form in ("attention", "chunked"):
+        total = 0
+        for t0 in range(0, T, chunk_size):
+            q = min(chunk_size, T - t0)
+            total += q * (q + 1) * (3 * N + 2 * P) + 10 * q * N * P + 4 * N * P
+        return total
+    raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+
+
+def _workload(family, T, N, P, batch, dtype, seed):
+    d = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    dy = rng.standard_normal((batch, T, P)).astype(dtype)
+    dh = rng.standard_normal((batch, N, P)).astype(dtype)
+    return d, dy, dh
+
+
+def time_pair(key, d, dy, dh, chunk_size, repeats):
+    """(forward seconds, backward seconds) of ``key``: warm-up, then best of round-robin calls."""
+    kwargs = {"chunk_size": chunk_size} if key.endswith(".chunked") else {}
+    args = (d["x"], d["a"], d["B"], d["C"])
+    fwd = IMPLEMENTATIONS[key]
+    bwd = VJPS[key]
+
+    def forward():
+        fwd(*args, initial_state=d["initial_state"], **kwargs)
+
+    def backward():
+        bwd(*args, dy, dh, initial_state=d["initial_state"], **kwargs)
+
+    forward(), backward()                                       # compile / load
+    return tuple(best_times([forward, backward], repeats, clock=time.perf_counter))
+
+
+def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS["P"],
+                 batch: int = DEFAULTS["batch"], dtypes=("float64", "float32"),
+                 backends=("numpy", "numba"), families=FAMILIES, forms=FORMS,
+                 repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
+                 seed: int = 0, progress=None) -> list[dict]:
+    """One row per (key, dtype): forward and backward seconds, ratio, GFLOP/s, % matmul."""
+    rows = []
+    for dtype in [np.dtype(d) for d in dtypes]:
+        rate = matmul_rate(dtype)
+        for key in sorted(VJPS):
+            backend, family, form = key.split(".")
+            if backend not in backends or family not in families or form not in forms:
+                continue
+            row = dict(name=key, dtype=str(dtype), T=T, N=N, P=P, batch=batch,
+                       flops=backward_flop_count(form, T, N, P, chunk_size) * batch,
+                       forward_flops=flop_count(form, T, N, P, chunk_size) * batch,
+                       matmul_flops=rate, status="ok", reason="")
+            if backend == "numpy" and form == "attention" and T > NUMPY_ATTENTION_MAX_T:
+                row.update(status="skipped", reason=f"T > {NUMPY_ATTENTION_MAX_T}: the mask "
+                           "gradient is a (T + 2)^3 matmul per mode")
+            else:
+                try:
+                    d, dy, dh = _workload(family, T, N, P, batch, dtype, seed)
+                    reps = min(repeats, 2) if backend == "numpy" else repeats
+                    fwd_s, bwd_s = time_pair(key, d, dy, dh, chunk_size, reps)
+                    row.update(forward_s=fwd_s, backward_s=bwd_s, ratio=bwd_s / fwd_s,
+                               gflops=row["flops"] / bwd_s / 1e9,
+                               pct_matmul=100.0 * row["flops"] / bwd_s / rate)
+                except Exception as exc:  # a failing entry is reported, the others still run
+                    row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
+            rows.append(row)
+            if progress is not None:
+                progress(row)
+    return rows
+
+
+def format_backward(rows: list[dict]) -> str:
+    """The table of :func:`run_backward` rows."""
+    lines = []
+    if rows:
+        r0 = rows[0]
+        lines.append(f"backward vs forward: {r0['batch']} sequences, T = {r0['T']}, "
+                     f"N = {r0['N']}, P = {r0['P']}; best of round-robin calls (wall clock)")
+    for dtype in dict.fromkeys(r["dtype"] for r in rows):
+        rate = next(r["matmul_flops"] for r in rows if r["dtype"] == dtype)
+        lines.append(f"matmul rate {dtype}: {rate / 1e9:.1f} GFLOP/s (NumPy/BLAS, same run)")
+    lines.append("backward flops: scan 14TNP; chunked sum_c q(q+1)(3N+2P)+10qNP+4NP; "
+                 "attention: one chunk; associative_scan: 2 x forward + 8TNP")
+    head = (f"{'implementation':<26}{'dtype':<9}{'forward ms':>11}{'backward ms':>13}"
+            f"{'bwd/fwd':>9}{'GFLOP/s':>9}{'%matmul':>9}")
+    lines += [head, "-" * len(head)]
+    for r in rows:
+        if "backward_s" not in r:
+            lines.append(f"{r['name']:<26}{r['dtype']:<9}{r['status']}: {r['reason']}")
+            continue
+        lines.append(f"{r['name']:<26}{r['dtype']:<9}{r['forward_s'] * 1e3:>11.2f}"
+                     f"{r['backward_s'] * 1e3:>13.2f}{r['ratio']:>8.2f}x{r['gflops']:>9.2f}"
+                     f"{r['pct_matmul']:>8.1f}%")
+    return "\n".join(lines)
+
+
+def backward_growth(key: str = "numba.diagonal.scan", Ts=(256, 512, 1024, 2048), N: int = 16,
+                    P: int = 16, batch: int = 2, chunk_size: int = 64, repeats: int = 5,
+                    seed: int = 0) -> dict:
+    """The backward's growth exponent in T: {"T": Ts, "seconds": [...], "slope": k}.
+
+    Times ``VJPS[key]`` (best of ``repeats`` round-robin rounds over the sizes, in CPU time,
+    so load from other processes hits every size alike) and fits time ~ T^k. The training cost
+    of claim (ii): k is about 1 for the scan and chunked forms (2 for the attention form).
+    """
+    family = key.split(".")[1]
+    kwargs = {"chunk_size": chunk_size} if key.endswith(".chunked") else {}
+    calls = []
+    for T in Ts:
+        d, dy, dh = _workload(family, T, N, P, batch, np.float64, seed)
+        calls.append(lambda d=d, dy=dy, dh=dh: VJPS[key](d["x"], d["a"], d["B"], d["C"], dy,
+                                                         dh, initial_state=d["initial_state"],
+                                                         **kwargs))
+    calls[0]()                                                  # compile / load
+    seconds = best_times(calls, repeats)
+    return {"T": list(Ts), "seconds": seconds, "slope": loglog_slope(Ts, seconds)}

@@ -1,0 +1,156 @@
+"""Exercise: write the backward of the scalar scan (grader, solution, plausible mistakes).
+
+The student writes ``scalar_scan_backward(x, a, B, C, initial_state, dy, dh)`` for one sequence,
+x, dy (T, P), a (T,), B, C (T, N), initial_state, dh (N, P), returning the gradient of
+``<dy, y> + <dh, h_{T-1}>`` of the scalar scan as ``(dx, da, dB, dC, dinitial_state)``:
+
+    G_{T-1} = C_{T-1} dy_{T-1}^T + dh,   G_{t-1} = a_t G_t + C_{t-1} dy_{t-1}^T
+    dx_t = G_t^T B_t,  da_t = <G_t, h_{t-1}>,  dB_t = G_t x_t,  dC_t = h_t dy_t,  dh_{-1} = a_0 G_0
+
+:func:`check_scalar_scan_backward` compares each gradient with finite differences of the forward
+(complex-step differences, exact to rounding: ``testing.finite_difference_grads``) and names the
+usual mistakes (:data:`MISTAKES`). To list it in ``EXERCISES``: name "scalar_scan_backward",
+grader :func:`check_scalar_scan_backward`, solution :func:`scalar_scan_backward`, notebook
+"ex13_scalar_scan_backward.ipynb", difficulty "medium", tutorial "09_backward_is_an_ssd.ipynb".
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..testing import finite_difference_grads, make_inputs
+from .answers import as_result_array, close, nonfinite_diagnosis, shape_diagnosis, worst_entry
+from .grading import Case, GradeResult, run_cases
+
+NAMES = ("dx", "da", "dB", "dC", "dinitial_state")
+LAYOUTS = ("(T, P)", "(T,)", "(T, N)", "(T, N)", "(N, P)")
+#: the package's backward of the scan: what the attempt may not call
+FORBIDDEN = ("ssd_edu.reference.backward._scan_grads", "ssd_edu.cpu.scan_backward._scan_vjp")
+
+
+def scalar_scan_backward(x, a, B, C, initial_state, dy, dh, *, _mistake=None):
+    """The solution: forward storing every state, then the reverse-time scan.
+
+    ``_mistake`` (for the grader only) plants one of the wrong answers of :data:`MISTAKES`.
+    """
+    T = x.shape[0]
+    hs = [np.asarray(initial_state, dtype=float)]           # hs[t + 1] = h_t
+    for t in range(T):
+        # h_t = a_t h_{t-1} + B_t x_t^T
+        hs.append(a[t] * hs[-1] + np.outer(B[t], x[t]))
+    dx, dB, dC = np.zeros(x.shape), np.zeros(B.shape), np.zeros(C.shape)
+    da = np.zeros((T, B.shape[1])) if _mistake == "da_per_mode" else np.zeros(T)
+    g = np.zeros_like(dh) if _mistake == "no_dh" else np.array(dh, dtype=float)
+    G = g
+    for t in reversed(range(T)):
+        # G_t = a_{t+1} G_{t+1} + C_t dy_t^T   (g = a_{t+1} G_{t+1}; dh at t = T-1)
+        G = g + np.outer(C[t], dy[t])
+        dx[t] = G.T @ B[t]                                   # dx_t = G_t^T B_t
+        dB[t] = G @ x[t]                                     # dB_t = G_t x_t
+        h_out = hs[t] if _mistake == "dC_old_state" else hs[t + 1]
+        dC[t] = h_out @ dy[t]                                # dC_t = h_t dy_t
+        h_in = hs[t + 1] if _mistake == "da_new_state" else hs[t]
+        # da_t = <G_t, h_{t-1}>
+        da[t] = (G * h_in).sum(axis=-1) if _mistake == "da_per_mode" else np.sum(G * h_in)
+        a_back = a[t - 1] if (_mistake == "decay_index" and t > 0) else a[t]
+        g = a_back * G                                       # a_t G_t
+    dh0 = G if _mistake == "dh0_undecayed" else g            # dh_{-1} = a_0 G_0
+    return dx, da, dB, dC, dh0
+
+
+#: mistake -> diagnosis shown when the attempt matches it.
+MISTAKES = {
+    "no_dh": "the gradient of the final state is missing: start the reverse scan from "
+             "G_{T-1} = C_{T-1} dy_{T-1}^T + dh, not from C_{T-1} dy_{T-1}^T alone",
+    "decay_index": "off by one step in the decay: G_{t-1} = a_t G_t + C_{t-1} dy_{t-1}^T uses "
+                   "the decay a_t of the later step (h_t = a_t h_{t-1} + ...), not a_{t-1}",
+    "dC_old_state": "dC_t uses the state before the update: y_t = h_t^T C_t reads h_t, so "
+                    "dC_t = h_t dy_t",
+    "da_new_state": "da_t uses h_t: the decay a_t multiplies h_{t-1}, so da_t = <G_t, h_{t-1}>",
+    "dh0_undecayed": "dinitial_state is G_0: h_0 = a_0 h_{-1} + ..., so dh_{-1} = a_0 G_0",
+    "da_per_mode": "da has one value per mode: in the scalar family one decay a_t is shared by "
+                   "every mode and channel, so da_t = sum over n and p of G_t o h_{t-1}",
+}
+_DIVISION_HINT = (". Did you divide by a decay or take a log (d log a)? At a zero decay use "
+                  "the direct products: da_t = <G_t, h_{t-1}>")
+
+
+class GradsAnswer:
+    """The five gradients (dx, da, dB, dC, dinitial_state), each read and compared as an array."""
+
+    def read(self, got, case):
+        if got is None:
+            return None, ("returned None: the function body is not written yet (or it forgot "
+                          "to return); return (dx, da, dB, dC, dinitial_state)")
+        if not isinstance(got, (tuple, list)) or len(got) != 5:
+            return None, "return the five gradients (dx, da, dB, dC, dinitial_state) as a tuple"
+        arrays = []
+        for what, layout, item, exp in zip(NAMES, LAYOUTS, got, case.expected):
+            arr, msg = as_result_array(item, what)
+            if arr is not None and what == "da" and arr.shape == exp.shape + (case.args[2].shape[1],):
+                msg = MISTAKES["da_per_mode"]
+            msg = msg or shape_diagnosis(arr, np.asarray(exp), what, layout)
+            msg = msg or nonfinite_diagnosis(arr, np.asarray(exp), what, {
+                "nan": _DIVISION_HINT, "inf": _DIVISION_HINT, "finite": _DIVISION_HINT})
+            if msg:
+                return None, msg
+            arrays.append(arr)
+        return tuple(arrays), None
+
+    def same(self, answer, value, case) -> bool:
+        return all(np.shape(v) == a.shape and close(a, np.asarray(v), case)
+                   for a, v in zip(answer, value))
+
+    def explain(self, answer, case) -> str:
+        for what, arr, exp in zip(NAMES, answer, case.expected):
+            if not close(arr, np.asarray(exp), case):
+                return worst_entry(arr, np.asarray(exp), what, case)
+        return "the gradients are wrong"
+
+
+GRADS_ANSWER = GradsAnswer()
+
+
+def _case(name: str, d: dict, seed: int, category: str) -> Case:
+    x, a, B, C = d["x"], d["a"], d["B"], d["C"]
+    h0 = d["initial_state"] if d["initial_state"] is not None else np.zeros((B.shape[1], x.shape[1]))
+    rng = np.random.default_rng(seed)
+    dy, dh = rng.standard_normal(x.shape), rng.standard_normal(h0.shape)
+    fd = finite_difference_grads("scalar", {**d, "initial_state": h0}, dy, dh, method="complex")
+    expected = tuple(fd["d" + k] for k in ("x", "a", "B", "C", "initial_state"))
+    variants = [(m, MISTAKES[m], scalar_scan_backward(x, a, B, C, h0, dy, dh, _mistake=m))
+                for m in MISTAKES if m != "da_per_mode"]
+    return Case(name, (x, a, B, C, h0, dy, dh), expected, GRADS_ANSWER, category, variants)
+
+
+def _scaled(d: dict) -> dict:
+    return {**d, "x": 1e3 * d["x"], "B": 1e-2 * d["B"]}
+
+
+def check_scalar_scan_backward(fn, allow_package: bool = False) -> GradeResult:
+    """Grade ``fn(x, a, B, C, initial_state, dy, dh) -> (dx, da, dB, dC, dinitial_state)``.
+
+    One sequence: x, dy (T, P); a (T,); B, C (T, N); initial_state, dh (N, P). Expected values:
+    complex-step finite differences of the scalar recurrence. Cases: random, T = 1, zero,
+    negative, near-one and tiny decays, N = 1 and P = 1, a zero initial state, scaled inputs.
+    """
+    cases = [
+        _case("T = 6, N = 3, P = 2, random decays", make_inputs("scalar", 6, 3, 2, seed=20), 1,
+              "basic"),
+        _case("T = 1", make_inputs("scalar", 1, 2, 3, seed=21), 2, "edge"),
+        _case("zero decays (a = 0 cuts the sequence)",
+              make_inputs("scalar", 7, 3, 2, regime="zero", seed=22), 3, "zero decays"),
+        _case("negative decays", make_inputs("scalar", 6, 2, 3, regime="negative", seed=23), 4,
+              "extreme"),
+        _case("decays near one", make_inputs("scalar", 5, 3, 1, regime="near_one", seed=24), 5,
+              "extreme"),
+        _case("N = 1, P = 1", make_inputs("scalar", 8, 1, 1, seed=25), 6, "edge"),
+        _case("a zero initial state",
+              make_inputs("scalar", 5, 2, 2, seed=26, initial_state=False), 7, "edge"),
+        _case("tiny decays (1e-300) and strong ones", make_inputs("scalar", 6, 2, 2,
+              regime="strong", seed=27), 8, "extreme"),
+        _case("scaled inputs: x times 1e3, B times 1e-2", _scaled(make_inputs(
+              "scalar", 6, 3, 2, seed=28)), 9, "scaled"),
+    ]
+    return run_cases("scalar_scan_backward", fn, cases,
+                     ("x", "a", "B", "C", "initial_state", "dy", "dh"), forbidden=FORBIDDEN,
+                     allow_package=allow_package)

@@ -1,0 +1,8 @@
+"""Every CUDA VJP, gathered for ``ssd_edu.register_vjps("cuda", ...)`` (one file per form:
+``scan_backward``, ``attention_backward``, ``chunked_backward``)."""
+from .attention_backward import diagonal_attention_vjp, scalar_attention_vjp
+from .chunked_backward import diagonal_chunked_vjp, scalar_chunked_vjp
+from .scan_backward import diagonal_scan_vjp, scalar_scan_vjp
+
+__all__ = ["scalar_scan_vjp", "diagonal_scan_vjp", "scalar_attention_vjp",
+           "diagonal_attention_vjp", "scalar_chunked_vjp", "diagonal_chunked_vjp"]

@@ -1,0 +1,155 @@
+"""The backward of the chunked form on the GPU: scalar_chunked_vjp and diagonal_chunked_vjp.
+
+The chunked VJP of ``reference.backward.chunked_grads``, with every chunk's own backward run as
+a short reverse-time scan (one lane per (chunk, n, p)) instead of the masked matmul:
+
+    1. chunk links   S_c = sum_s gamma_s B_s x_s^T,  dHp_c = sum_t delta_t C_t dy_t^T,  abar_c
+                     (one lane per (sequence, chunk, n, p), all chunks at once)
+    2. state passing H_c = abar_c H_{c-1} + S_c forward, g_{c-1} = abar_c g_c + dHp_c backward
+                     (one lane per (sequence, n, p), over the J chunks)
+    3. every chunk   the scan VJP of the chunk from the state H_{c-1} entering it, pulled back
+                     from g_c (``scan_backward.scan_backward_kernel`` on the chunks as sequences)
+
+So the work is parallel over T (the chunks), where the scan VJP is sequential in T per lane.
+Padding of the last chunk: x = dy = 0, a = 1, B = C = 0 (its gradients are dropped). The sums
+over lanes in step 3 are atomics (see ``scan_backward``). Host inputs only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..cpu._backward import empty, finish, flatten_vjp
+from ..validation import check_chunk_size
+from ._cuda import cuda, require_cuda
+from ._device import specialized
+from ._launch import get_tile
+from .scan_backward import CHECKPOINT, scan_backward_kernel
+
+
+def _build_chunk_links(TILE, DIAG, DT):
+    """Step 1, per lane (bc, n, p) over the Q steps of chunk bc (na = n or 0)::
+
+        S = 0; delta = 1; r = 0
+        for t: S = a[bc, t, na] S + B[bc, t, n] x[bc, t, p]     # S_c from a zero start
+               delta *= a[bc, t, na]; r += delta C[bc, t, n] dy[bc, t, p]   # dHp_c
+        S_out[bc, n, p] = S; dHp[bc, n, p] = r; abar[bc, na] = delta (one lane writes it)
+
+    Mapping: 1-D grid over nb J * N * P lanes, blocks of TILE * TILE threads; no shared memory.
+    """
+    def chunk_links(x, a, B, C, dy, S, dHp, abar):
+        lane = cuda.grid(1)
+        nbJ, Q, P = x.shape
+        N = B.shape[2]
+        if lane >= nbJ * N * P:
+            return
+        p = lane % P
+        n = (lane // P) % N
+        bc = lane // (N * P)
+        na = n if DIAG else 0
+        s = DT(0)
+        delta = DT(1)
+        r = DT(0)
+        for t in range(Q):
+            av = a[bc, t, na]
+            s = av * s + B[bc, t, n] * x[bc, t, p]
+            delta *= av
+            r += delta * C[bc, t, n] * dy[bc, t, p]
+        S[bc, n, p] = s
+        dHp[bc, n, p] = r
+        if p == 0 and n == na:
+            abar[bc, na] = delta
+
+    return chunk_links
+
+
+def _build_state_passing_both_ways(TILE, DIAG, DT):
+    """Step 2, per lane (b, n, p) over the J chunks of sequence b::
+
+        H = h0[b, n, p];  for c: Hp[b J + c] = H;  H = abar_c H + S_c
+        g = dh[b, n, p];  for c from the last: G[b J + c] = g;  g = abar_c g + dHp_c
+        dh0[b, n, p] = g
+
+    Mapping: 1-D grid over nb * N * P lanes, blocks of TILE * TILE threads.
+    """
+    def state_passing_both_ways(S, dHp, abar, h0, dh, Hp, G, dh0):
+        lane = cuda.grid(1)
+        nb, N, P = h0.shape
+        if lane >= nb * N * P:
+            return
+        J = S.shape[0] // nb
+        p = lane % P
+        n = (lane // P) % N
+        b = lane // (N * P)
+        na = n if DIAG else 0
+        H = h0[b, n, p]
+        for c in range(J):
+            Hp[b * J + c, n, p] = H
+            H = abar[b * J + c, na] * H + S[b * J + c, n, p]
+        g = dh[b, n, p]
+        for c in range(J - 1, -1, -1):
+            G[b * J + c, n, p] = g
+            g = abar[b * J + c, na] * g + dHp[b * J + c, n, p]
+        dh0[b, n, p] = g
+
+    return state_passing_both_ways
+
+
+chunk_links_kernel = specialized(_build_chunk_links)
+state_passing_both_ways_kernel = specialized(_build_state_passing_both_ways)
+
+
+def _chunks(arr, J, Q, fill):
+    """(nb, T, K) -> (nb J, Q, K), the last chunk padded with ``fill``."""
+    nb, T, K = arr.shape
+    out = np.full((nb, J * Q, K), fill, dtype=arr.dtype)
+    out[:, :T] = arr
+    return out.reshape(nb * J, Q, K)
+
+
+def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
+    require_cuda()
+    fv = flatten_vjp(family, x, a, B, C, dy, dh, initial_state)
+    f = fv.f
+    if f.T == 0 or f.nb == 0:
+        return empty(fv)
+    Q = min(Q, f.T)
+    J = -(-f.T // Q)
+    a3 = f.a[..., None] if family == "scalar" else f.a
+    xc, ac, Bc, Cc, dyc = (cuda.to_device(_chunks(arr, J, Q, fill)) for arr, fill in (
+        (f.x, 0), (a3, 1), (f.B, 0), (f.C, 0), (fv.dy, 0)))
+    nbJ, Na = f.nb * J, a3.shape[2]
+    S, dHp, Hp, G = (cuda.device_array((nbJ, f.N, f.P), dtype=f.dtype) for _ in range(4))
+    abar = cuda.device_array((nbJ, Na), dtype=f.dtype)
+    dh0 = cuda.device_array((f.nb, f.N, f.P), dtype=f.dtype)
+    tile = get_tile()
+    threads = tile * tile
+    lanes = nbJ * f.N * f.P
+    # 1. chunk links, all chunks at once
+    chunk_links_kernel(tile, family, f.dtype)[-(-lanes // threads), threads](
+        xc, ac, Bc, Cc, dyc, S, dHp, abar)
+    # 2. state passing, forward and backward
+    seq_lanes = f.nb * f.N * f.P
+    state_passing_both_ways_kernel(tile, family, f.dtype)[-(-seq_lanes // threads), threads](
+        S, dHp, abar, cuda.to_device(f.h0), cuda.to_device(np.array(fv.dh)), Hp, G, dh0)
+    # 3. every chunk: a short scan VJP from H_{c-1}, pulled back from g_c
+    ck = cuda.device_array((nbJ, -(-Q // CHECKPOINT), f.N, f.P), dtype=f.dtype)
+    outs = [cuda.to_device(np.zeros(shape, dtype=f.dtype)) for shape in (
+        (nbJ, Q, f.P), (nbJ, Q, Na), (nbJ, Q, f.N), (nbJ, Q, f.N))]
+    scan_backward_kernel(tile, family, f.dtype)[-(-lanes // threads), threads](
+        xc, ac, Bc, Cc, dyc, Hp, G, ck, *outs)
+    dx, da, dB, dC = (o.copy_to_host().reshape(f.nb, J * Q, -1)[:, :f.T] for o in outs)
+    da = da[..., 0] if family == "scalar" else da
+    return finish(fv, dx, da, dB, dC, dh0.copy_to_host())
+
+
+def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
+    """VJP of the scalar chunked form on the GPU (host arrays): chunk links, state passing both
+    ways, then every chunk's short reverse scan in parallel. Returns Grads."""
+    return chunked_backward("scalar", x, a, B, C, dy, dh, initial_state,
+                            check_chunk_size(chunk_size))
+
+
+def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
+    """VJP of the diagonal chunked form on the GPU (host arrays). Returns Grads."""
+    return chunked_backward("diagonal", x, a, B, C, dy, dh, initial_state,
+                            check_chunk_size(chunk_size))

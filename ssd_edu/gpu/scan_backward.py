@@ -1,0 +1,136 @@
+"""The backward of the recurrence on the GPU: scalar_scan_vjp and diagonal_scan_vjp.
+
+The reverse-time scan of ``reference.backward`` (G_t = d loss / d h_t):
+
+    G_t = a_{t+1} o G_{t+1} + C_t dy_t^T     (G_{T-1} = C_{T-1} dy_{T-1}^T + dh)
+    dx_t = G_t^T B_t,  dB_t = G_t x_t,  dC_t = h_t dy_t,  da_t = sum_p G_t o h_{t-1},
+    dh_{-1} = a_0 o G_0
+
+One thread per independent (sequence b, state n, channel p) lane, as the lanes of the forward:
+a forward pass keeps the state entering every chunk of ``CHECKPOINT`` steps (global, O(J N P));
+then chunk by chunk from the last, the lane recomputes its ``CHECKPOINT`` states into a local
+array (compile-time size) and sweeps them backward. No division by a decay, no log.
+
+The sums over lanes (dx over n; dB, dC, da over p; da also over n in the scalar family) are
+``cuda.atomic.add`` into zeroed outputs: correct, but the order of the additions varies from
+run to run (last-bit differences) and atomics serialize under contention; this is the first,
+simple GPU backward, in the kernel-factory style of the forward (``_device.specialized``: one
+kernel per (tile, family, dtype), the family, the dtype and the local array's size fixed at
+compile time). Host inputs only (validation,
+flattening and summing back as in ``ssd_edu.cpu._backward``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..cpu._backward import empty, finish, flatten_vjp
+from ._cuda import cuda, require_cuda
+from ._device import specialized
+from ._launch import get_tile
+
+#: Steps between stored states; also the size of each lane's local array of states.
+CHECKPOINT = 16
+
+
+def _build_scan_backward(TILE, DIAG, DT):
+    """The kernel of one (tile, family, dtype): ``DIAG`` picks the decay a[b, t, n] (diagonal)
+    or a[b, t, 0] (scalar) at compile time, ``DT`` types the local array and the literals.
+
+    Naive loop it computes, per lane (b, n, p) (na = n, or 0 in the scalar family)::
+
+        h = h0[b, n, p]; ck[b, c, n, p] = h entering chunk c    # forward, t = 0 .. T-1
+        g = dh[b, n, p]
+        for t = T-1 .. 0:                                        # h_t, h_{t-1} recomputed
+            G = g + C[b, t, n] dy[b, t, p]                       # G_t
+            dx[b, t, p] += G B[b, t, n];   dB[b, t, n] += G x[b, t, p]
+            dC[b, t, n] += h_t dy[b, t, p]; da[b, t, na] += G h_{t-1}
+            g = a[b, t, na] G
+        dh0[b, n, p] = g
+
+    Mapping: 1-D grid over nb * N * P lanes (p fastest: x, dy loads coalesced), blocks of
+    TILE * TILE threads. Local: the chunk's CHECKPOINT + 1 states. Shared: none.
+    """
+    Q = CHECKPOINT
+    STATES = CHECKPOINT + 1                      # a closure constant: the local array's size
+
+    def body(x, a, B, C, dy, h0, g, ck, dx, da, dB, dC):
+        lane = cuda.grid(1)
+        nb, T, P = x.shape
+        N = B.shape[2]
+        if lane >= nb * N * P:
+            return
+        p = lane % P
+        n = (lane // P) % N
+        b = lane // (N * P)
+        na = n if DIAG else 0
+        J = (T + Q - 1) // Q
+        # forward: h_t = a_t h_{t-1} + B_t x_t, keeping the state entering each chunk
+        h = h0[b, n, p]
+        for t in range(T):
+            if t % Q == 0:
+                ck[b, t // Q, n, p] = h
+            h = a[b, t, na] * h + B[b, t, n] * x[b, t, p]
+        hc = cuda.local.array(STATES, DT)         # hc[i] = h_{t0+i-1}
+        gv = g[b, n, p]                          # a_{t+1} G_{t+1}; dh at t = T-1
+        for c in range(J - 1, -1, -1):
+            t0 = c * Q
+            q = min(Q, T - t0)
+            hc[0] = ck[b, c, n, p]
+            for i in range(q):
+                hc[i + 1] = a[b, t0 + i, na] * hc[i] + B[b, t0 + i, n] * x[b, t0 + i, p]
+            for i in range(q - 1, -1, -1):
+                t = t0 + i
+                # G_t = a_{t+1} G_{t+1} + C_t dy_t^T
+                G = gv + C[b, t, n] * dy[b, t, p]
+                # dx_t = G_t^T B_t, dB_t = G_t x_t, dC_t = h_t dy_t, da_t = G_t o h_{t-1}
+                cuda.atomic.add(dx, (b, t, p), G * B[b, t, n])
+                cuda.atomic.add(dB, (b, t, n), G * x[b, t, p])
+                cuda.atomic.add(dC, (b, t, n), hc[i + 1] * dy[b, t, p])
+                cuda.atomic.add(da, (b, t, na), G * hc[i])
+                gv = a[b, t, na] * G
+        g[b, n, p] = gv                          # dh_{-1} = a_0 G_0
+
+    return body
+
+
+scan_backward_kernel = specialized(_build_scan_backward)
+
+
+def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
+    require_cuda()
+    fv = flatten_vjp(family, x, a, B, C, dy, dh, initial_state)
+    f = fv.f
+    if f.T == 0 or f.nb == 0:
+        return empty(fv)
+    a3 = f.a[..., None] if family == "scalar" else f.a            # (nb, T, 1 | N)
+    J = -(-f.T // CHECKPOINT)
+    dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (f.x, a3, f.B, f.C, fv.dy,
+                                                                   f.h0)]
+    g = cuda.to_device(np.array(fv.dh))
+    ck = cuda.device_array((f.nb, J, f.N, f.P), dtype=f.dtype)
+    outs = [cuda.to_device(np.zeros(shape, dtype=f.dtype)) for shape in (
+        (f.nb, f.T, f.P), a3.shape, (f.nb, f.T, f.N), (f.nb, f.T, f.N))]
+    tile = get_tile()
+    lanes = f.nb * f.N * f.P
+    scan_backward_kernel(tile, family, f.dtype)[-(-lanes // tile**2), tile**2](*dev, g, ck,
+                                                                            *outs)
+    dx, da, dB, dC = (o.copy_to_host() for o in outs)
+    da = da[..., 0] if family == "scalar" else da
+    return finish(fv, dx, da, dB, dC, g.copy_to_host())
+
+
+def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+    """VJP of the scalar scan on the GPU (host arrays): the reverse-time scan per lane.
+
+    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P). Returns Grads.
+    O(T N P) work, O(J N P) extra device memory (J = ceil(T / CHECKPOINT)).
+    """
+    return _scan_vjp("scalar", x, a, B, C, dy, dh, initial_state)
+
+
+def diagonal_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+    """VJP of the diagonal scan on the GPU (host arrays): the reverse-time scan per lane.
+
+    x, dy (..., T, P), a, B, C (..., T, N), dh, initial_state (..., N, P). Returns Grads.
+    """
+    return _scan_vjp("diagonal", x, a, B, C, dy, dh, initial_state)
