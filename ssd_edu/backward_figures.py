@@ -1,6 +1,6 @@
 """The backward pass's figure: training a small SSM with its VJP (tutorial 09).
 
-``plot_training()`` returns the figure of ``figures/backward_training.png`` (to be listed in
+``plot_training()`` returns the figure of ``figures/backward_training.png`` (listed in
 ``ssd_edu.figures.FIGURES``): the training loss of a diagonal and a scalar learner of equal
 state size N = 4, fitted by Adam (``ssd_edu.training.fit``) to a hidden diagonal SSM.
 """

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reference as ref
+from .backward_figures import plot_training
 from .bench.timing import best_time, loglog_slope
 from .testing import make_inputs
 
@@ -337,6 +338,8 @@ FIGURES = {
     "cost.png": (plot_cost, "log-log time of the scan, attention and chunked forms"),
     "benchmark.png": (plot_benchmark, "NumPy reference vs Numba CPU vs GPU (GPU if present)"),
     "crossover.png": (plot_crossover, "where each Numba form is fastest over T and N"),
+    "backward_training.png": (plot_training, "training a diagonal vs a scalar SSM of equal state "
+                              "size with the VJP"),
 }
 
 

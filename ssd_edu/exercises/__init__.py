@@ -27,7 +27,7 @@ from . import checks, solutions
 from .checks import (check_algorithm1, check_chunked_scan, check_count_new_columns,
                      check_diagonal_scan, check_one_ss_dual, check_one_ss_mask,
                      check_pass_states, check_power_kernel, check_segsum, check_split_points,
-                     check_ss_rank, check_sum_of_heads)
+                     check_scalar_scan_backward, check_ss_rank, check_sum_of_heads)
 from .grading import Case, ExerciseFailure, GradeResult, grade, run_cases
 
 
@@ -49,16 +49,19 @@ class Exercise(NamedTuple):
 
 #: The exercises in notebook order: function names, and the notebooks ``<file>.ipynb``.
 NAMES = ("one_ss_mask segsum diagonal_scan sum_of_heads pass_states count_new_columns "
-         "algorithm1 chunked_scan ss_rank split_points one_ss_dual power_kernel").split()
+         "algorithm1 chunked_scan ss_rank split_points one_ss_dual power_kernel "
+         "scalar_scan_backward").split()
 _NOTEBOOKS = ("ex01_one_ss_mask ex02_stable_segsum ex03_diagonal_scan ex04_sum_of_heads "
               "ex05_state_passing ex06_new_columns ex07_algorithm1 ex08_chunked_scan "
-              "ex09_ss_rank ex10_split_points ex11_one_ss_dual ex12_power_kernel").split()
+              "ex09_ss_rank ex10_split_points ex11_one_ss_dual ex12_power_kernel "
+              "ex13_scalar_scan_backward").split()
 #: Points of a passing answer, by difficulty.
 POINTS = {"easy": 1, "medium": 2, "hard": 3}
 _DIFFICULTY = dict(one_ss_mask="easy", segsum="medium", diagonal_scan="easy",
                    sum_of_heads="medium", pass_states="medium", count_new_columns="medium",
                    algorithm1="medium", chunked_scan="hard", ss_rank="easy", split_points="easy",
-                   one_ss_dual="hard", power_kernel="easy")
+                   one_ss_dual="hard", power_kernel="easy",
+                   scalar_scan_backward="medium")
 #: tutorial -> the exercises its "Try it yourself" cell points to
 _TUTORIALS = {
     "00_overview.ipynb": "diagonal_scan",
@@ -67,6 +70,7 @@ _TUTORIALS = {
     "03_chunked_and_cost.ipynb": "pass_states chunked_scan",
     "04_when_is_an_ssm_an_attention.ipynb": "count_new_columns ss_rank split_points one_ss_dual",
     "05_softmax_rank_explosion.ipynb": "power_kernel",
+    "09_backward_is_an_ssd.ipynb": "scalar_scan_backward",
 }
 _TUTORIAL_OF = {name: tut for tut, names in _TUTORIALS.items() for name in names.split()}
 

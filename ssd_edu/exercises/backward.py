@@ -154,3 +154,8 @@ def check_scalar_scan_backward(fn, allow_package: bool = False) -> GradeResult:
     return run_cases("scalar_scan_backward", fn, cases,
                      ("x", "a", "B", "C", "initial_state", "dy", "dh"), forbidden=FORBIDDEN,
                      allow_package=allow_package)
+
+
+check_scalar_scan_backward.compares = (
+    "complex-step finite differences of the forward scan (exact to rounding; every gradient "
+    "within the package's float64 tolerance `ssd_edu.testing.TOLERANCES`)")

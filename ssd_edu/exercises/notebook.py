@@ -15,6 +15,11 @@ ROLES = {"text": (False, False, True), "setup": (False, False, True),
          "autograde": (False, True, True)}
 
 
+#: what a grader compares the answer with, unless it says otherwise (a ``compares`` attribute)
+COMPARES = ("the package (arrays within the package's tolerance `ssd_edu.testing.TOLERANCES` "
+            "for your answer's dtype, float32 for float32 data)")
+
+
 def battery_text(name: str) -> str:
     """Markdown: the grader's cases by category, e.g. "- **basic** (3): T = 5, random ...; ..."."""
     ex = EXERCISES[name]
@@ -22,10 +27,10 @@ def battery_text(name: str) -> str:
     groups = {}
     for case, category in result.cases:
         groups.setdefault(category, []).append(case)
+    compares = getattr(ex.check, "compares", COMPARES)
     lines = [f"**What the grader checks.** `{ex.check.__name__}` runs your function on "
-             f"{len(result.cases)} cases and compares it with the package (arrays within the "
-             f"package's tolerance `ssd_edu.testing.TOLERANCES` for your answer's dtype, "
-             f"float32 for float32 data). A call to the package's own version fails. It "
+             f"{len(result.cases)} cases and compares it with {compares}. A call to the "
+             f"package's own version fails. It "
              f"prints `all {len(result.cases)} cases passed`, or the first failing case with its "
              f"diagnosis and how many cases of each category passed:", ""]
     lines += [f"- **{cat}** ({len(cases)}): " + "; ".join(cases) for cat, cases in groups.items()]
