@@ -36,13 +36,19 @@ BACKENDS = ("numpy", "numba", "cuda")
 IMPLEMENTATIONS: dict = {}
 
 
-def register(backend: str, module) -> None:
-    """Add every ``{family}_{form}`` function that ``module`` defines under ``backend``."""
+def _register_into(registry: dict, backend: str, module, suffix: str = "") -> None:
+    """``registry["{backend}.{family}.{form}"] = module.{family}_{form}{suffix}`` for every such
+    function that ``module`` defines."""
     for family in FAMILIES:
         for form in FORMS:
-            fn = getattr(module, f"{family}_{form}", None)
+            fn = getattr(module, f"{family}_{form}{suffix}", None)
             if fn is not None:
-                IMPLEMENTATIONS[f"{backend}.{family}.{form}"] = fn
+                registry[f"{backend}.{family}.{form}"] = fn
+
+
+def register(backend: str, module) -> None:
+    """Add every ``{family}_{form}`` function that ``module`` defines under ``backend``."""
+    _register_into(IMPLEMENTATIONS, backend, module)
 
 
 #: "{backend}.{family}.{form}" -> its vector-Jacobian product (same keys as IMPLEMENTATIONS):
@@ -53,11 +59,7 @@ VJPS: dict = {}
 
 def register_vjps(backend: str, module) -> None:
     """Add every ``{family}_{form}_vjp`` function that ``module`` defines under ``backend``."""
-    for family in FAMILIES:
-        for form in FORMS:
-            fn = getattr(module, f"{family}_{form}_vjp", None)
-            if fn is not None:
-                VJPS[f"{backend}.{family}.{form}"] = fn
+    _register_into(VJPS, backend, module, "_vjp")
 
 
 def oracle(family: str):

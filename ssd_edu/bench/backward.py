@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import FAMILIES, FORMS, IMPLEMENTATIONS, VJPS
 from ..testing import make_inputs
+from .report import rate_line, timed_rows, workload_line
 from .run import DEFAULTS, flop_count
 from .timing import best_times, loglog_slope, matmul_rate
 
@@ -120,25 +121,19 @@ def format_backward(rows: list[dict]) -> str:
     """The table of :func:`run_backward` rows."""
     lines = []
     if rows:
-        r0 = rows[0]
-        lines.append(f"backward vs forward: {r0['batch']} sequences, T = {r0['T']}, "
-                     f"N = {r0['N']}, P = {r0['P']}; best of round-robin calls (wall clock)")
+        lines.append(workload_line("backward vs forward", rows[0],
+                                   "best of round-robin calls (wall clock)"))
     for dtype in dict.fromkeys(r["dtype"] for r in rows):
         rate = next(r["matmul_flops"] for r in rows if r["dtype"] == dtype)
-        lines.append(f"matmul rate {dtype}: {rate / 1e9:.1f} GFLOP/s (NumPy/BLAS, same run)")
+        lines.append(rate_line(dtype, rate, "NumPy/BLAS"))
     lines.append("backward flops: scan 14TNP; chunked sum_c q(q+1)(3N+2P)+10qNP+4NP; "
                  "attention: one chunk; associative_scan: 2 x forward + 8TNP")
     head = (f"{'implementation':<26}{'dtype':<9}{'forward ms':>11}{'backward ms':>13}"
             f"{'bwd/fwd':>9}{'GFLOP/s':>9}{'%matmul':>9}")
-    lines += [head, "-" * len(head)]
-    for r in rows:
-        if "backward_s" not in r:
-            lines.append(f"{r['name']:<26}{r['dtype']:<9}{r['status']}: {r['reason']}")
-            continue
-        lines.append(f"{r['name']:<26}{r['dtype']:<9}{r['forward_s'] * 1e3:>11.2f}"
-                     f"{r['backward_s'] * 1e3:>13.2f}{r['ratio']:>8.2f}x{r['gflops']:>9.2f}"
-                     f"{r['pct_matmul']:>8.1f}%")
-    return "\n".join(lines)
+    return "\n".join(lines + timed_rows(head, rows, "backward_s", lambda r: (
+        f"{r['name']:<26}{r['dtype']:<9}{r['forward_s'] * 1e3:>11.2f}"
+        f"{r['backward_s'] * 1e3:>13.2f}{r['ratio']:>8.2f}x{r['gflops']:>9.2f}"
+        f"{r['pct_matmul']:>8.1f}%")))
 
 
 def backward_growth(key: str = "numba.diagonal.scan", Ts=(256, 512, 1024, 2048), N: int = 16,

@@ -6,6 +6,28 @@ def _fmt(value, spec, missing="-"):
     return missing if value is None else format(value, spec)
 
 
+def workload_line(label: str, r0: dict, how: str) -> str:
+    """``"{label}: {batch} sequences, T = .., N = .., P = ..; {how}"`` for a table's first row."""
+    return f"{label}: {r0['batch']} sequences, T = {r0['T']}, N = {r0['N']}, P = {r0['P']}; {how}"
+
+
+def rate_line(dtype, rate: float, where: str) -> str:
+    """The matmul rate a table's %matmul column is relative to."""
+    return f"matmul rate {dtype}: {rate / 1e9:.1f} GFLOP/s ({where}, same run)"
+
+
+def timed_rows(head: str, rows: list[dict], timed_key: str, row_line) -> list[str]:
+    """``head``, its rule, then ``row_line(r)`` for every row that has ``timed_key`` and the
+    status and reason of every row that does not (skipped or failed)."""
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        if timed_key in r:
+            lines.append(row_line(r))
+        else:
+            lines.append(f"{r['name']:<26}{r['dtype']:<9}{r['status']}: {r['reason']}")
+    return lines
+
+
 def format_table(results: list[dict]) -> str:
     """A readable table of :func:`run_bench` rows, with the matmul rates and flop counts."""
     lines = []
@@ -14,36 +36,34 @@ def format_table(results: list[dict]) -> str:
         if "matmul_flops" in r:
             rates[(r["backend"] == "cuda", r["dtype"])] = r["matmul_flops"]
     if results:
-        r0 = results[0]
-        lines.append(f"workload: {r0['batch']} sequences, T = {r0['T']}, N = {r0['N']}, "
-                     f"P = {r0['P']}; median/min of the timed calls after a warm-up")
+        lines.append(workload_line("workload", results[0],
+                                   "median/min of the timed calls after a warm-up"))
     for (is_cuda, dtype), rate in sorted(rates.items()):
-        where = "device (ssd_edu.gpu.timing)" if is_cuda else "NumPy/BLAS"
-        lines.append(f"matmul rate {dtype}: {rate / 1e9:.1f} GFLOP/s ({where}, same run)")
+        lines.append(rate_line(dtype, rate, "device (ssd_edu.gpu.timing)" if is_cuda
+                               else "NumPy/BLAS"))
     lines.append("flops counted: scan 5TNP; attention T(T+1)(N+P)+4TNP; chunked "
                  "sum_c q(q+1)(N+P)+4qNP+2NP (per sequence)")
     head = (f"{'implementation':<26}{'dtype':<9}{'median ms':>11}{'min ms':>10}{'GFLOP':>9}"
             f"{'GFLOP/s':>9}{'%matmul':>9}{'vs numpy':>10}{'extra MiB':>11}  note")
-    lines += [head, "-" * len(head)]
-    for r in results:
-        if "min_s" not in r:
-            lines.append(f"{r['name']:<26}{r['dtype']:<9}{r['status']}: {r['reason']}")
-            continue
-        speed = _fmt(r.get("speedup"), ".1f") + ("x" if r.get("speedup") is not None else "")
-        mem = r.get("mem_bytes")
-        note = r.get("mem", "")
-        if r["backend"] == "cuda":
-            note = f"transfer {r['transfer_s'] * 1e3:.2f} ms" + (
-                " (simulator)" if r.get("simulator") else "")
-        if r.get("validate_s") is not None:
-            note += f"; checks {r['validate_s'] * 1e3:.1f} ms"
-        if r.get("reason"):
-            note += f"; {r['reason']}"
-        lines.append(
-            f"{r['name']:<26}{r['dtype']:<9}{r['median_s'] * 1e3:>11.2f}{r['min_s'] * 1e3:>10.2f}"
-            f"{r['flops'] / 1e9:>9.3f}{r['gflops']:>9.2f}{r['pct_matmul']:>8.1f}%{speed:>10}"
-            f"{_fmt(None if mem is None else mem / 2**20, '.1f'):>11}  {note}")
-    return "\n".join(lines)
+    return "\n".join(lines + timed_rows(head, results, "min_s", _table_row))
+
+
+def _table_row(r: dict) -> str:
+    """One timed row of :func:`format_table`."""
+    speed = _fmt(r.get("speedup"), ".1f") + ("x" if r.get("speedup") is not None else "")
+    mem = r.get("mem_bytes")
+    note = r.get("mem", "")
+    if r["backend"] == "cuda":
+        note = f"transfer {r['transfer_s'] * 1e3:.2f} ms" + (
+            " (simulator)" if r.get("simulator") else "")
+    if r.get("validate_s") is not None:
+        note += f"; checks {r['validate_s'] * 1e3:.1f} ms"
+    if r.get("reason"):
+        note += f"; {r['reason']}"
+    return (
+        f"{r['name']:<26}{r['dtype']:<9}{r['median_s'] * 1e3:>11.2f}{r['min_s'] * 1e3:>10.2f}"
+        f"{r['flops'] / 1e9:>9.3f}{r['gflops']:>9.2f}{r['pct_matmul']:>8.1f}%{speed:>10}"
+        f"{_fmt(None if mem is None else mem / 2**20, '.1f'):>11}  {note}")
 
 
 def format_sweep(results: list[dict]) -> str:

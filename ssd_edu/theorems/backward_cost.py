@@ -13,7 +13,7 @@ import numpy as np
 from .. import VJPS
 from ..bench.timing import best_times, run_isolated
 from ..testing import make_inputs
-from .cost import SLOPE_LINEAR, case_marginal_slope
+from .cost import SLOPE_LINEAR, case_marginal_slope, decide_with_retry
 from .registry import check, summarize
 
 KEYS = ("numpy.diagonal.scan", "numpy.scalar.scan", "numpy.diagonal.chunked")
@@ -56,11 +56,5 @@ def decide_backward_T(times) -> dict:
        "chunked forms grows linearly in T, like the forward: SSD trains in O(T N P).",
        "Sec. 4.3 (claim (ii)); THEORY 3.5")
 def _backward_T(full):
-    for attempt in (1, 2):
-        times = run_isolated("ssd_edu.theorems.backward_cost.backward_timings", bool(full))
-        out = decide_backward_T(times)
-        if out["passed"]:
-            break
-    out["detail"] += f" (attempt {attempt}; CPU time, one BLAS thread, shared machine)"
-    out["data"]["timings"] = times
-    return out
+    return decide_with_retry(lambda fresh: run_isolated(
+        "ssd_edu.theorems.backward_cost.backward_timings", bool(full)), decide_backward_T)

@@ -117,8 +117,15 @@ def measured_timings(kind: str, full: bool, fresh: bool = False) -> dict:
 
 def _measure_until_pass(kind, full, decide):
     """``decide(times)`` on fresh timings, measured once more if a burst of load spoiled it."""
+    return decide_with_retry(lambda fresh: measured_timings(kind, full, fresh=fresh), decide)
+
+
+def decide_with_retry(measure, decide):
+    """``decide(measure(fresh))``, with ``fresh=False`` first, then once more with ``fresh=True``
+    if it failed (a burst of load on the shared machine); the row says which attempt it was
+    and carries the timings in ``data["timings"]``."""
     for attempt in (1, 2):
-        times = measured_timings(kind, full, fresh=attempt > 1)
+        times = measure(attempt > 1)
         out = decide(times)
         if out["passed"]:
             break
