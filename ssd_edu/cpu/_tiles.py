@@ -26,6 +26,17 @@ from ._jit import FASTMATH, JIT, at, decay
 SUB = 16
 
 
+@njit(**JIT)
+def chunk_of_job(job, J, Q, T):
+    """Job ``job`` of a kernel parallel over chunks: sequence b = job // J, chunk c = job % J,
+    its steps [t0, t1) with t0 = c Q, t1 = min(T, t0 + Q). (Key tiles and channel blocks
+    are split the same way: Q the tile length or block width, T the steps or channels.)"""
+    b = job // J
+    c = job % J
+    t0 = c * Q
+    return b, c, t0, min(T, t0 + Q)
+
+
 @njit(fastmath=FASTMATH, **JIT)
 def prefix_products(a, t0, t1, N, F):
     """F[i, n] = prod_{t0 <= u <= t0 + i} a_u[n] (inclusive), for i < t1 - t0."""

@@ -30,7 +30,7 @@ from numba import njit, prange
 
 from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas
 from ._launch import flatten, unflatten
-from ._tiles import intra_chunk, prefix_products, suffix_products
+from ._tiles import chunk_of_job, intra_chunk, prefix_products, suffix_products
 
 #: Steps per tile of the fused masked matmul, and key tiles per block of its off-diagonal gemms.
 TILE = 64
@@ -64,10 +64,7 @@ def _key_tiles_kernel(a, B, T_tile, Bg, tot):
     nb, T, N = B.shape
     tiles = (T + T_tile - 1) // T_tile
     for job in prange(nb * tiles):
-        b = job // tiles
-        k = job % tiles
-        s0 = k * T_tile
-        s1 = min(T, s0 + T_tile)
+        b, k, s0, s1 = chunk_of_job(job, tiles, T_tile, T)
         G = np.empty((T_tile, N), dtype=B.dtype)
         suffix_products(a[b], s0, s1, N, G)
         for j in range(s1 - s0):

@@ -45,7 +45,8 @@ from numba import njit, prange
 
 from ._jit import FASTMATH, JIT, at, decay, num_threads, single_threaded_blas
 from ._launch import chunk, flatten, unflatten
-from ._tiles import SUB, intra_chunk, prefix_products, suffix_products  # noqa: F401 (SUB)
+from ._tiles import (SUB, chunk_of_job, intra_chunk, prefix_products,  # noqa: F401 (SUB)
+                     suffix_products)
 
 
 @njit(**JIT)
@@ -71,16 +72,6 @@ def output_workspaces(Q, N, P, like):
     return (np.ones((Q, N), dtype=dt),      # F, prefix products
             np.zeros((Q, N), dtype=dt),     # C_c o F
             np.zeros((Q, P), dtype=dt))     # Y_off
-
-
-@njit(**JIT)
-def chunk_of_job(job, J, Q, T):
-    """Job ``job`` of a kernel parallel over chunks: sequence b = job // J, chunk c = job % J,
-    its steps [t0, t1) with t0 = c Q, t1 = min(T, t0 + Q)."""
-    b = job // J
-    c = job % J
-    t0 = c * Q
-    return b, c, t0, min(T, t0 + Q)
 
 
 @njit(parallel=True, fastmath=FASTMATH, **JIT)

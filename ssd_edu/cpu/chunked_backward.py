@@ -29,6 +29,7 @@ from numba import njit, prange
 
 from ._backward import decays_per_mode, empty, finish, flatten_vjp
 from ._jit import FASTMATH, JIT, single_threaded_blas
+from ._tiles import chunk_of_job
 from ..validation import check_chunk_size
 
 
@@ -224,10 +225,8 @@ def _chunks_kernel(x, a, B, C, dy, Hp, G, Q, diagonal, dx, da, dB, dC):
     nb, T, P = x.shape
     J = (T + Q - 1) // Q
     for job in prange(nb * J):
-        s = job // J
-        c = job % J
-        t0 = c * Q
-        q = min(Q, T - t0)
+        s, c, t0, t1 = chunk_of_job(job, J, Q, T)
+        q = t1 - t0
         if diagonal:
             _diagonal_chunk(x[s], a[s], B[s], C[s], dy[s], Hp[s, c], G[s, c], t0, q, dx[s],
                             da[s], dB[s], dC[s])

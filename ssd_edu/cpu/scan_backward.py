@@ -29,6 +29,7 @@ from numba import njit, prange
 
 from ._backward import channel_width, decays_per_mode, empty, finish, flatten_vjp
 from ._jit import FASTMATH, JIT
+from ._tiles import chunk_of_job
 
 #: Steps between stored states (the chunk whose states are recomputed at a time).
 CHECKPOINT = 32
@@ -107,10 +108,9 @@ def _scan_backward_kernel(x, a, B, C, dy, h0, g, Q, width, dx, da, dB, dC):
     nb, T, P = x.shape
     blocks = (P + width - 1) // width
     for job in prange(nb * blocks):
-        s = job // blocks
-        p0 = (job % blocks) * width
+        s, _, p0, p1 = chunk_of_job(job, blocks, width, P)
         _scan_backward_channels(x[s], a[s], B[s], C[s], dy[s], h0[s], g[s], Q, dx[s],
-                                da[job], dB[job], dC[job], p0, min(P, p0 + width))
+                                da[job], dB[job], dC[job], p0, p1)
 
 
 def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
