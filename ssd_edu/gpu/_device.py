@@ -6,8 +6,9 @@ kernels, and the finiteness count.
   are closure constants, so numba.cuda compiles them in: static shared arrays of
   ``(tile, tile + 1)`` elements, inner loops of ``tile`` steps that unroll, no runtime family
   branch. One compiled kernel per key, built on first use and kept for the process.
-* :func:`ceil_div`, :func:`split_block`, :func:`operands` - inline device helpers that decode a
-  block's tile indices and a flattened batch's operand rows;
+* :func:`ceil_div`, :func:`split_block`, :func:`split_lane`, :func:`operands` - inline device
+  helpers that decode a block's tile indices, a thread's channel lane and a flattened batch's
+  operand rows;
 * :func:`register_tile` - the inline helpers of a (1 x WIDTH) register tile of channels: zero it,
   load a (TILE x WIDTH TILE) tile of x into shared memory, multiply-accumulate, store;
 * :func:`count_nonfinite_kernel` - counts inf / NaN of a device array, so a device input is
@@ -89,6 +90,17 @@ def split_block(n_fast, n_mid):
     """The digits ``(fast, mid, rest)`` of ``blockIdx.x = (rest n_mid + mid) n_fast + fast``."""
     blk = cuda.blockIdx.x
     return blk % n_fast, (blk // n_fast) % n_mid, blk // (n_fast * n_mid)
+
+
+@device
+def split_lane(N, P, diag):
+    """This thread's lane ``cuda.grid(1) = (rest N + n) P + p`` of a 1-D grid over channel lanes
+    (p fastest: coalesced loads), as ``(rest, n, na, p)`` with ``na = n if diag else 0`` (the
+    decay's mode column); ``rest`` (the sequence, or sequence and step) is past its range in
+    the threads beyond the last lane."""
+    lane = cuda.grid(1)
+    n = (lane // P) % N
+    return lane // (N * P), n, n if diag else 0, lane % P
 
 
 @device

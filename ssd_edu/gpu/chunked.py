@@ -21,7 +21,7 @@ block covers up to ``MAX_WIDTH * tile`` channels and computes its scores C B^T o
 from __future__ import annotations
 
 from ._cuda import cuda, kernel, require_cuda
-from ._device import ceil_div, operands, register_tile, specialized, split_block
+from ._device import ceil_div, operands, register_tile, specialized, split_block, split_lane
 from ._launch import empty_result, finish, get_tile, prepare
 from .attention import diagonal_output_kernel, mode_factors_kernel, scalar_output_kernel
 from ..validation import check_chunk_size
@@ -125,17 +125,10 @@ def state_passing_kernel(S, abar, h0, has_h0, idx, H_prev, h_last):
     Mapping: one thread per (b, n, p) lane, p fastest (coalesced), a 1-D grid; the state in a
     register; a fixed order, so the result is the same on every run. Shared: none.
     """
-    i = cuda.grid(1)
-    nb = S.shape[0]
-    J = S.shape[1]
-    N = S.shape[2]
-    P = S.shape[3]
-    if i >= nb * N * P:
+    nb, J, N, P = S.shape
+    b, n, na, p = split_lane(N, P, abar.shape[2] > 1)
+    if b >= nb:
         return
-    p = i % P
-    n = (i // P) % N
-    b = i // (N * P)
-    na = n if abar.shape[2] > 1 else 0
     H = S.dtype.type(0)
     if has_h0:
         H = h0[idx[4, b], n, p]
