@@ -1,7 +1,8 @@
-"""The Numba CPU kernels: every ``numba.*`` entry of the registry against the NumPy scan.
+"""The Numba CPU kernels: what only they have, and a heavier sweep of sizes and decays.
 
-Parametrized over the registry, so a new ``numba.*`` entry is tested the moment it is
-registered. y and the final state are compared: float64 with tau64, float32 against the
+The checks every implementation shares (strided inputs never modified, the reference's error
+messages, shapes, continuation, ...) are in tests/test_forms.py. Parametrized over the
+registry, so a new ``numba.*`` entry is tested the moment it is registered. y and the final state are compared: float64 with tau64, float32 against the
 float64 oracle on the same inputs with tau32 (ssd_edu.testing.tolerance).
 """
 import subprocess
@@ -11,9 +12,9 @@ import numpy as np
 import pytest
 
 import ssd_edu
-from ssd_edu.testing import as_float64, assert_close, make_inputs
+from ssd_edu.testing import as_float64, assert_close, check_against_oracle, keys, make_inputs
 
-NUMBA = sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("numba."))
+NUMBA = keys("numba")
 HARD_REGIMES = ("zero", "negative", "near_one", "strong", "mixed")
 
 
@@ -21,21 +22,8 @@ def family(name):
     return name.split(".")[1]
 
 
-def run(name, d, chunk_size=None, **override):
-    args = {**d, **override}
-    kwargs = {} if chunk_size is None or not name.endswith("chunked") else {
-        "chunk_size": chunk_size}
-    return ssd_edu.IMPLEMENTATIONS[name](args["x"], args["a"], args["B"], args["C"],
-                                         initial_state=args["initial_state"], **kwargs)
-
-
 def check(name, d, chunk_size=None, label=""):
-    y, h = run(name, d, chunk_size)
-    y0, h0 = ssd_edu.oracle(family(name))(**as_float64(d))
-    dtype = d["x"].dtype
-    assert y.dtype == dtype and h.dtype == dtype
-    assert_close(f"{name} {label} y", y0, y, dtype=dtype)
-    assert_close(f"{name} {label} final state", h0, h, dtype=dtype)
+    check_against_oracle(name, d, chunk_size, label)
 
 
 def test_registry_has_every_numba_form():
@@ -70,55 +58,6 @@ def test_wide_state_and_float32(name):
         check(name, d, 64, f"N=67 {np.dtype(dtype)}")
     d = make_inputs(family(name), 90, 4, 6, (1,), dtype=np.float32, initial_state=False)
     check(name, d, 16, "one sequence, channel blocks")
-
-
-@pytest.mark.parametrize("name", NUMBA)
-def test_noncontiguous_broadcast_and_inputs_unchanged(name):
-    fam = family(name)
-    rng = np.random.default_rng(3)
-    T, N, P = 23, 4, 3
-    x = np.swapaxes(rng.standard_normal((2, P, T)), -1, -2)                 # transposed view
-    wide_B = rng.standard_normal((1, T, 2 * N))
-    B = wide_B[..., ::2]                                                    # strided, groups
-    C = rng.standard_normal((2, T, N))
-    a = rng.uniform(-1, 1, (2, T, 2) if fam == "scalar" else (2, T, N, 2))[..., 0]
-    h0 = np.asfortranarray(rng.standard_normal((2, N, P)))
-    d = dict(x=x, a=a, B=B, C=C, initial_state=h0)
-    before = {k: v.copy() for k, v in d.items()}
-    assert not x.flags.c_contiguous and not B.flags.c_contiguous
-    check(name, d, 5, "strided")
-    for k, v in d.items():
-        np.testing.assert_array_equal(v, before[k], err_msg=f"{name} modified {k}")
-
-
-@pytest.mark.parametrize("name", NUMBA)
-def test_validation_is_shared_with_the_reference(name):
-    fam = family(name)
-    ref = ssd_edu.IMPLEMENTATIONS[name.replace("numba.", "numpy.")]
-    d = make_inputs(fam, 6, 2, 3, (2,))
-    with pytest.raises(TypeError, match="^a has complex dtype"):
-        run(name, d, 2, a=d["a"].astype(np.complex128))
-    with pytest.raises(TypeError, match="^B has complex dtype"):
-        run(name, d, 2, B=d["B"] + 0j)
-    bad_cases = [
-        dict(x=d["x"][..., :5, :]),                       # T disagrees
-        dict(C=d["C"][..., :1]),                          # N disagrees
-        dict(x=np.where(np.arange(3) == 1, np.inf, d["x"])),
-        dict(initial_state=d["initial_state"][..., :2]),  # P disagrees
-        dict(B=d["B"].astype(np.float16)),
-        dict(x=np.ones((3, 6, 3))),                       # batch does not broadcast
-    ]
-    for bad in bad_cases:
-        args = {**d, **bad}
-        with pytest.raises((TypeError, ValueError)) as expected:
-            ref(args["x"], args["a"], args["B"], args["C"], initial_state=args["initial_state"])
-        with pytest.raises(type(expected.value)) as got:
-            run(name, d, 2, **bad)
-        assert str(got.value) == str(expected.value)
-    if name.endswith("chunked"):
-        for q, exc in ((0, ValueError), (2.5, TypeError), (True, TypeError)):
-            with pytest.raises(exc, match="chunk_size"):
-                run(name, d, q)
 
 
 def test_import_compiles_nothing():
