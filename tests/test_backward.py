@@ -192,8 +192,11 @@ def test_exercise_solution_passes_and_mistakes_are_named():
     for mistake, diagnosis in MISTAKES.items():
         def attempt(*args, mistake=mistake):
             return scalar_scan_backward(*args, _mistake=mistake)
-        result = check_scalar_scan_backward(attempt)
+        # the attempts wrap the solution, so the package-call refusal is lifted for them
+        result = check_scalar_scan_backward(attempt, allow_package=True)
         assert not result.passed and diagnosis in result.message, (mistake, result.message)
+    result = check_scalar_scan_backward(lambda *args: scalar_scan_backward(*args))
+    assert not result.passed and "your function calls" in result.message
 
 
 def test_exercise_reports_skeleton_division_and_a_wrong_gradient():
@@ -205,13 +208,13 @@ def test_exercise_reports_skeleton_division_and_a_wrong_gradient():
         dx, da, dB, dC, dh0 = scalar_scan_backward(x, a, B, C, h0, dy, dh)
         with np.errstate(divide="ignore", invalid="ignore"):
             return dx, (a * da) / a, dB, dC, dh0
-    result = check_scalar_scan_backward(divides)
+    result = check_scalar_scan_backward(divides, allow_package=True)
     assert "zero decays" in result.message and "divide by a decay" in result.message
 
     def scaled_dB(*args):
         dx, da, dB, dC, dh0 = scalar_scan_backward(*args)
         return dx, da, 1.5 * dB, dC, dh0
-    result = check_scalar_scan_backward(scaled_dB)
+    result = check_scalar_scan_backward(scaled_dB, allow_package=True)
     assert "case 1/9" in result.message and "dB is wrong" in result.message
 
 
