@@ -19,7 +19,7 @@ tiled masked matmul kernels: steps 1 and 4 of the block algorithm, one chunk for
 ``chunked`` (chunk states, state passing and the four-step driver); each holds its launchers
 and kernel bodies (naive loop, thread/block mapping and shared memory in each docstring).
 ``_launch`` (validation, upload, tile size, reshape back), ``_device`` (the kernel factory that
-compiles tile, family and dtype in), ``_cuda`` (the guarded import and the one availability
+compiles tile, family and dtype in, and the inline device helpers the tiled kernels share), ``_cuda`` (the guarded import and the one availability
 probe), ``timing`` (the kernel benchmark and device peaks; its matmul in ``_matmul``),
 ``report`` (``python -m ssd_edu gpu-report``: compiled for sm_90 without a GPU), ``check``
 (``python -m ssd_edu gpu-check``: the prepared run on a GPU).

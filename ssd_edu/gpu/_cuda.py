@@ -1,4 +1,5 @@
-"""The one place that imports numba.cuda: a guarded import, the one availability probe, decorators.
+"""The one place that imports numba.cuda: a guarded import, the one availability probe, decorators
+(``kernel``, ``device``).
 
 :func:`unavailable_reason` is the only answer in ssd_edu to "can CUDA kernels run here?":
 :func:`cuda_available`, ``ssd_edu.MISSING_BACKENDS["cuda"]``, the benchmark and the figures all
@@ -82,6 +83,22 @@ def kernel(fn):
     if cuda is None:
         return fn
     return cuda.jit(cache=True)(fn)
+
+
+def device(fn):
+    """An inline device function: ``cuda.jit(device=True, inline="always")``; ``fn`` unchanged
+    without numba-cuda.
+
+    ``inline="always"`` splices the body into the calling kernel at the Numba IR level, before
+    typing, so the kernel compiles as if the helper were written out in it: closure constants
+    stay compile-time constants, and the compile report still compiles without a GPU (a plain
+    ``device=True`` function asks the CUDA driver for the device's compute capability when a
+    kernel calling it is typed, which fails where no driver is installed). Not for ``cache=True``
+    kernels: Numba keys their cache on the kernel's own file only.
+    """
+    if cuda is None:
+        return fn
+    return cuda.jit(device=True, inline="always")(fn)
 
 
 def is_device_array(obj) -> bool:

@@ -1,10 +1,16 @@
-"""Device code shared by the forms (private): the kernel factory and the finiteness count.
+"""Device code shared by the forms (private): the kernel factory, the inline helpers of the tiled
+kernels, and the finiteness count.
 
 * :func:`specialized` - turns a kernel *builder* into a cached factory: ``builder(tile, family,
   dtype, ...)`` returns a plain Python kernel body in which the tile, the family and the dtype
   are closure constants, so numba.cuda compiles them in: static shared arrays of
   ``(tile, tile + 1)`` elements, inner loops of ``tile`` steps that unroll, no runtime family
   branch. One compiled kernel per key, built on first use and kept for the process.
+* :func:`ceil_div`, :func:`split_block`, :func:`split_lane`, :func:`operands` - inline device
+  helpers that decode a block's tile indices, a thread's channel lane and a flattened batch's
+  operand rows;
+* :func:`register_tile` - the inline helpers of a (1 x WIDTH) register tile of channels: zero it,
+  load a (TILE x WIDTH TILE) tile of x into shared memory, multiply-accumulate, store;
 * :func:`count_nonfinite_kernel` - counts inf / NaN of a device array, so a device input is
   validated without copying it to the host.
 
@@ -22,7 +28,7 @@ import math
 
 import numpy as np
 
-from ._cuda import cuda, kernel, simulator_enabled, uint64
+from ._cuda import cuda, device, kernel, simulator_enabled, uint64
 
 
 def numba_dtype(dtype):
@@ -71,6 +77,89 @@ def specialized(builder):
     get.__name__ = builder.__name__.replace("_build", "")
     get.__doc__ = builder.__doc__
     return get
+
+
+@device
+def ceil_div(m, n):
+    """ceil(m / n) for positive integers: the number of tiles of n that cover m."""
+    return (m + n - 1) // n
+
+
+@device
+def split_block(n_fast, n_mid):
+    """The digits ``(fast, mid, rest)`` of ``blockIdx.x = (rest n_mid + mid) n_fast + fast``."""
+    blk = cuda.blockIdx.x
+    return blk % n_fast, (blk // n_fast) % n_mid, blk // (n_fast * n_mid)
+
+
+@device
+def split_lane(N, P, diag):
+    """This thread's lane ``cuda.grid(1) = (rest N + n) P + p`` of a 1-D grid over channel lanes
+    (p fastest: coalesced loads), as ``(rest, n, na, p)`` with ``na = n if diag else 0`` (the
+    decay's mode column); ``rest`` (the sequence, or sequence and step) is past its range in
+    the threads beyond the last lane."""
+    lane = cuda.grid(1)
+    n = (lane // P) % N
+    return lane // (N * P), n, n if diag else 0, lane % P
+
+
+@device
+def operands(idx, b):
+    """The rows ``(ix, ia, iB, iC)`` of x, a, B and C that flattened batch b reads (``idx[:4, b]``)."""
+    return idx[0, b], idx[1, b], idx[2, b], idx[3, b]
+
+
+@functools.lru_cache(maxsize=None)
+def register_tile(TILE, WIDTH, DT):
+    """Inline helpers ``(zeros, load, accumulate, store)`` of a (1 x WIDTH) register tile.
+
+    Thread (ty, tx) of a (TILE, TILE) block owns the WIDTH channels ``p0 + w TILE`` (w < WIDTH,
+    ``p0`` includes tx) of one row; the tile of its block's columns in shared memory is
+    ``x_s`` (TILE x WIDTH TILE), row k holding one step (or one k of a matmul):
+
+    * ``acc = zeros()`` - the register tile, acc[w] = 0;
+    * ``load(x_s, rows, s, stop, p0, P)`` - x_s[ty, w TILE + tx] = rows[s, p0 + w TILE], 0 for
+      s >= stop or a channel >= P (each thread row loads its step s);
+    * ``accumulate(acc, coef, x_s)`` - acc[w] += sum_k coef[k] x_s[k, w TILE + tx], the product of
+      a row (or column) view ``coef`` of TILE shared values with the tile: one FMA and its
+      shared loads per step (unsigned counters, see ZERO);
+    * ``store(out, acc, p0, P)`` - out[p0 + w TILE] = acc[w] for the channels < P.
+    """
+    @device
+    def zeros():
+        acc = cuda.local.array(WIDTH, DT)
+        for w in range(WIDTH):
+            acc[w] = DT(0)
+        return acc
+
+    @device
+    def load(x_s, rows, s, stop, p0, P):
+        ty = cuda.threadIdx.y
+        tx = cuda.threadIdx.x
+        for w in range(WIDTH):
+            p = p0 + w * TILE
+            x_s[ty, w * TILE + tx] = rows[s, p] if s < stop and p < P else DT(0)
+
+    @device
+    def accumulate(acc, coef, x_s):
+        tx = cuda.threadIdx.x
+        k = ZERO
+        while k < TILE:
+            c = coef[k]
+            w = ZERO
+            while w < WIDTH:
+                acc[w] += c * x_s[k, w * TILE + tx]
+                w += ONE
+            k += ONE
+
+    @device
+    def store(out, acc, p0, P):
+        for w in range(WIDTH):
+            p = p0 + w * TILE
+            if p < P:
+                out[p] = acc[w]
+
+    return zeros, load, accumulate, store
 
 
 @kernel

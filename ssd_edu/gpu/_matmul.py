@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._cuda import cuda
-from ._device import ONE, ZERO, specialized
+from ._device import ceil_div, register_tile, specialized
 
 #: Tile of the reference matmul: blocks of (16, 16) threads.
 MATMUL_TILE = 16
@@ -22,40 +22,28 @@ def _build_matmul(TILE, DIAG, DT, WIDTH):
     """
     PITCH = TILE + 1
     WIDE = TILE * WIDTH
+    zeros, load, accumulate, store = register_tile(TILE, WIDTH, DT)
 
     def matmul(A, B, out):
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        m = out.shape[0]
-        n = out.shape[1]
+        m, n = out.shape
         K = A.shape[1]
-        n_cb = (n + WIDE - 1) // WIDE
+        n_cb = ceil_div(n, WIDE)
         i = (cuda.blockIdx.x // n_cb) * TILE + ty
         j0 = (cuda.blockIdx.x % n_cb) * WIDE + tx
         a_s = cuda.shared.array((TILE, PITCH), DT)
         b_s = cuda.shared.array((TILE, WIDE), DT)
-        acc = cuda.local.array(WIDTH, DT)
-        for w in range(WIDTH):
-            acc[w] = DT(0)
+        acc = zeros()
         for k0 in range(0, K, TILE):
             a_s[ty, tx] = A[i, k0 + tx] if i < m and k0 + tx < K else DT(0)
-            for w in range(WIDTH):
-                j = j0 + w * TILE
-                b_s[ty, w * TILE + tx] = B[k0 + ty, j] if k0 + ty < K and j < n else DT(0)
+            load(b_s, B, k0 + ty, K, j0, n)               # b_s[ty, :] = B[k0 + ty, j0 + w TILE]
             cuda.syncthreads()
-            k = ZERO
-            while k < TILE:                            # unsigned counters: see _device
-                ak = a_s[ty, k]
-                w = ZERO
-                while w < WIDTH:
-                    acc[w] += ak * b_s[k, w * TILE + tx]
-                    w += ONE
-                k += ONE
+            # out[i, j] += sum_k A[i, k] B[k, j]
+            accumulate(acc, a_s[ty], b_s)
             cuda.syncthreads()
-        for w in range(WIDTH):
-            j = j0 + w * TILE
-            if i < m and j < n:
-                out[i, j] = acc[w]
+        if i < m:
+            store(out[i], acc, j0, n)
 
     return matmul
 

@@ -12,8 +12,22 @@ drift apart; no T x T array is stored.
 """
 from __future__ import annotations
 
-from ._cuda import cuda, uint64
-from ._device import ONE, ZERO, specialized
+from ._cuda import cuda, device, uint64
+from ._device import ONE, ZERO, ceil_div, operands, register_tile, specialized, split_block
+
+
+@device
+def output_tile(T, P, Q, TILE, WIDE):
+    """The output tile of this block: ``(b, p0, rt, r0, t, start0, start_t)``.
+
+    Block (rest, rt, pb) of ``split_block`` covers batch b, rows r0 = rt TILE ... r0 + TILE - 1
+    and channels pb WIDE ... ; thread (ty, tx) owns row t = r0 + ty from channel p0 = pb WIDE + tx
+    on. start0 and start_t are the chunk starts of rows r0 and t (chunks of Q steps).
+    """
+    pb, rt, b = split_block(ceil_div(P, WIDE), ceil_div(T, TILE))
+    r0 = rt * TILE
+    t = r0 + cuda.threadIdx.y
+    return b, pb * WIDE + cuda.threadIdx.x, rt, r0, t, (r0 // Q) * Q, (t // Q) * Q
 
 
 def _build_scalar_output(TILE, DIAG, DT, WIDTH):
@@ -43,23 +57,14 @@ def _build_scalar_output(TILE, DIAG, DT, WIDTH):
     """
     PITCH = TILE + 1
     WIDE = TILE * WIDTH
+    zeros, load, accumulate, store = register_tile(TILE, WIDTH, DT)
 
     def scalar_output(x, a, B, C, Hin, use_hin, Q, idx, y):
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        T = x.shape[1]
-        P = x.shape[2]
+        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        _, T, P = x.shape
         N = B.shape[2]
-        n_pb = (P + WIDE - 1) // WIDE
-        n_rt = (T + TILE - 1) // TILE
-        blk = cuda.blockIdx.x
-        p0 = (blk % n_pb) * WIDE + tx
-        rt = (blk // n_pb) % n_rt
-        b = blk // (n_pb * n_rt)
-        ix = idx[0, b]
-        ia = idx[1, b]
-        iB = idx[2, b]
-        iC = idx[3, b]
+        b, p0, rt, r0, t, start0, start_t = output_tile(T, P, Q, TILE, WIDE)
+        ix, ia, iB, iC = operands(idx, b)
         c_s = cuda.shared.array((TILE, PITCH), DT)     # C of the row tile      (t x n)
         b_s = cuda.shared.array((TILE, PITCH), DT)     # B of the column tile   (s x n)
         m_s = cuda.shared.array((TILE, PITCH), DT)     # masked scores          (t x s)
@@ -68,13 +73,7 @@ def _build_scalar_output(TILE, DIAG, DT, WIDTH):
         f_s = cuda.shared.array(TILE, DT)              # f[t]
         ac_s = cuda.shared.array(TILE, DT)             # a of the column tile
         g_s = cuda.shared.array(TILE, DT)              # g[s]
-        acc = cuda.local.array(WIDTH, DT)
-        for w in range(WIDTH):
-            acc[w] = DT(0)
-        r0 = rt * TILE
-        t = r0 + ty
-        start0 = (r0 // Q) * Q                         # chunk start of the tile's first row
-        start_t = (t // Q) * Q                         # chunk start of row t
+        acc = zeros()
         if ty == 0:
             ar_s[tx] = a[ia, r0 + tx, 0] if r0 + tx < T else DT(1)
         cuda.syncthreads()
@@ -93,9 +92,7 @@ def _build_scalar_output(TILE, DIAG, DT, WIDTH):
             sl = c0 + ty                               # the step this thread row loads
             if ty == 0:
                 ac_s[tx] = a[ia, s, 0] if s < T else DT(1)
-            for w in range(WIDTH):
-                p = p0 + w * TILE
-                x_s[ty, w * TILE + tx] = x[ix, sl, p] if sl < T and p < P else DT(0)
+            load(x_s, x[ix], sl, T, p0, P)
             # G[t, s] = C_t . B_s, over n-tiles
             dot = DT(0)
             for n0 in range(0, N, TILE):
@@ -127,14 +124,7 @@ def _build_scalar_output(TILE, DIAG, DT, WIDTH):
             m_s[ty, tx] = L * dot
             cuda.syncthreads()
             # y_t += sum_s (L o C B^T)[t, s] x_s
-            k = ZERO
-            while k < TILE:
-                m = m_s[ty, k]
-                w = ZERO
-                while w < WIDTH:
-                    acc[w] += m * x_s[k, w * TILE + tx]
-                    w += ONE
-                k += ONE
+            accumulate(acc, m_s[ty], x_s)
             if kt < rt:
                 # span *= prod_{max(c0, start0) <= u <= c1} a_u   (inside the chunk of start0)
                 k0 = max(c0, start0) - c0
@@ -151,10 +141,7 @@ def _build_scalar_output(TILE, DIAG, DT, WIDTH):
                         p = p0 + w * TILE
                         if p < P:
                             acc[w] += cn * Hin[b, c, n, p]
-            for w in range(WIDTH):
-                p = p0 + w * TILE
-                if p < P:
-                    y[b, t, p] = acc[w]
+            store(y[b, t], acc, p0, P)
 
     return scalar_output
 
@@ -177,17 +164,11 @@ def _build_mode_factors(TILE, DIAG, DT):
     """
 
     def mode_factors(a, Q, idx, F, G):
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        T = a.shape[1]
-        N = a.shape[2]
-        n_nt = (N + TILE - 1) // TILE
-        n_tt = (T + TILE - 1) // TILE
-        n_gt = (n_tt + TILE - 1) // TILE
-        blk = cuda.blockIdx.x
-        n = (blk % n_nt) * TILE + tx
-        tt = ((blk // n_nt) % n_gt) * TILE + ty
-        b = blk // (n_nt * n_gt)
+        _, T, N = a.shape
+        n_tt = ceil_div(T, TILE)                       # time tiles, in groups of TILE
+        nt, gt, b = split_block(ceil_div(N, TILE), ceil_div(n_tt, TILE))
+        n = nt * TILE + cuda.threadIdx.x
+        tt = gt * TILE + cuda.threadIdx.y
         if n >= N or tt >= n_tt:
             return
         ia = idx[1, b]
@@ -236,35 +217,21 @@ def _build_diagonal_output(TILE, DIAG, DT, WIDTH):
     PITCH = TILE + 1
     PAIR = 2 * TILE + 1                                # two mode tiles per step off the diagonal
     WIDE = TILE * WIDTH
+    zeros, load, accumulate, store = register_tile(TILE, WIDTH, DT)
 
     def diagonal_output(x, a, B, C, F, Gs, Hin, use_hin, Q, idx, spans, y):
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        T = x.shape[1]
-        P = x.shape[2]
+        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        _, T, P = x.shape
         N = B.shape[2]
-        n_pb = (P + WIDE - 1) // WIDE
-        n_rt = (T + TILE - 1) // TILE
-        blk = cuda.blockIdx.x
-        p0 = (blk % n_pb) * WIDE + tx
-        rt = (blk // n_pb) % n_rt
-        b = blk // (n_pb * n_rt)
-        ix = idx[0, b]
-        ia = idx[1, b]
-        iB = idx[2, b]
-        iC = idx[3, b]
+        b, p0, rt, r0, t, start0, start_t = output_tile(T, P, Q, TILE, WIDE)
+        ix, ia, iB, iC = operands(idx, b)
+        blk = cuda.blockIdx.x                          # this block's row of spans
         ar_s = cuda.shared.array((TILE, PITCH), DT)    # a of the diagonal tile   (u x n)
         cf_s = cuda.shared.array((TILE, PAIR), DT)     # C, or C F span            (t x n)
         bg_s = cuda.shared.array((TILE, PAIR), DT)     # B, or B Gs                (s x n)
         m_s = cuda.shared.array((TILE, PITCH), DT)     # scores summed over modes  (t x s)
         x_s = cuda.shared.array((TILE, WIDE), DT)      # x of the column tile      (s x p)
-        acc = cuda.local.array(WIDTH, DT)
-        for w in range(WIDTH):
-            acc[w] = DT(0)
-        r0 = rt * TILE
-        t = r0 + ty
-        start0 = (r0 // Q) * Q                         # chunk start of the tile's first row
-        start_t = (t // Q) * Q                         # chunk start of row t
+        acc = zeros()
         first = start0 // TILE                         # the column tile of the chunk start
         UN = uint64(N)
         UTILE = uint64(TILE)
@@ -278,9 +245,7 @@ def _build_diagonal_output(TILE, DIAG, DT, WIDTH):
             c0 = kt * TILE
             s = c0 + tx                                # the key of this thread's score
             sl = c0 + ty                               # the step this thread row loads
-            for w in range(WIDTH):
-                p = p0 + w * TILE
-                x_s[ty, w * TILE + tx] = x[ix, sl, p] if sl < T and p < P else DT(0)
+            load(x_s, x[ix], sl, T, p0, P)
             g = DT(0)                                  # G[t, s], summed over all modes
             if kt == rt:
                 for n0 in range(0, N, TILE):
@@ -337,14 +302,7 @@ def _build_diagonal_output(TILE, DIAG, DT, WIDTH):
             m_s[ty, tx] = g if t < T and s >= start_t else DT(0)
             cuda.syncthreads()
             # y_t += sum_s G[t, s] x_s
-            k = ZERO
-            while k < TILE:
-                m = m_s[ty, k]
-                w = ZERO
-                while w < WIDTH:
-                    acc[w] += m * x_s[k, w * TILE + tx]
-                    w += ONE
-                k += ONE
+            accumulate(acc, m_s[ty], x_s)
             cuda.syncthreads()
         if use_hin:
             c = t // Q
@@ -372,10 +330,7 @@ def _build_diagonal_output(TILE, DIAG, DT, WIDTH):
                         k += ONE
                 cuda.syncthreads()
         if t < T:
-            for w in range(WIDTH):
-                p = p0 + w * TILE
-                if p < P:
-                    y[b, t, p] = acc[w]
+            store(y[b, t], acc, p0, P)
 
     return diagonal_output
 

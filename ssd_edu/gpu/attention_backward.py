@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cpu._backward import empty, finish, flatten_vjp
-from ._cuda import cuda, require_cuda
-from ._device import specialized
+from ..cpu._backward import empty
+from ._backward import finish_modes, flatten_device_vjp, zero_gradients
+from ._cuda import cuda
+from ._device import specialized, split_lane
 from ._launch import get_tile
 
 
@@ -38,16 +39,13 @@ def _build_attention_backward(TILE, DIAG, DT):
     Shared, local: none.
     """
     def body(x, a, B, C, dy, h0, dh, dx, da, dB, dC, dh0):
-        lane = cuda.grid(1)
         nb, T, P = x.shape
         N = B.shape[2]
-        if lane >= nb * T * N * P:
+        bu, n, na, p = split_lane(N, P, DIAG)       # bu = b T + u
+        if bu >= nb * T:
             return
-        p = lane % P
-        n = (lane // P) % N
-        u = (lane // (N * P)) % T
-        b = lane // (T * N * P)
-        na = n if DIAG else 0
+        u = bu % T
+        b = bu // T
         # G_u = sum_{t >= u} L[t, u] C_t dy_t^T + gamma_u dh   (L[t, u] = a_{u+1} ... a_t)
         mask = DT(1)
         G = DT(0)
@@ -80,24 +78,19 @@ attention_backward_kernel = specialized(_build_attention_backward)
 
 
 def _attention_vjp(family, x, a, B, C, dy, dh, initial_state):
-    require_cuda()
-    fv = flatten_vjp(family, x, a, B, C, dy, dh, initial_state)
+    fv, a3 = flatten_device_vjp(family, x, a, B, C, dy, dh, initial_state)   # a3 (nb, T, 1 | N)
     f = fv.f
     if f.T == 0 or f.nb == 0:
         return empty(fv)
-    a3 = f.a[..., None] if family == "scalar" else f.a            # (nb, T, 1 | N)
     dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (
         f.x, a3, f.B, f.C, fv.dy, f.h0, fv.dh)]
-    outs = [cuda.to_device(np.zeros(shape, dtype=f.dtype)) for shape in (
-        (f.nb, f.T, f.P), a3.shape, (f.nb, f.T, f.N), (f.nb, f.T, f.N))]
+    outs = zero_gradients(f.nb, f.T, fv, a3.shape[2])
     dh0 = cuda.device_array((f.nb, f.N, f.P), dtype=f.dtype)
     tile = get_tile()
     lanes = f.nb * f.T * f.N * f.P
     attention_backward_kernel(tile, family, f.dtype)[-(-lanes // tile**2), tile**2](
         *dev, *outs, dh0)
-    dx, da, dB, dC = (o.copy_to_host() for o in outs)
-    da = da[..., 0] if family == "scalar" else da
-    return finish(fv, dx, da, dB, dC, dh0.copy_to_host())
+    return finish_modes(fv, family, *(o.copy_to_host() for o in outs), dh0.copy_to_host())
 
 
 def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):

@@ -21,7 +21,7 @@ block covers up to ``MAX_WIDTH * tile`` channels and computes its scores C B^T o
 from __future__ import annotations
 
 from ._cuda import cuda, kernel, require_cuda
-from ._device import ONE, ZERO, specialized
+from ._device import ceil_div, operands, register_tile, specialized, split_block, split_lane
 from ._launch import empty_result, finish, get_tile, prepare
 from .attention import diagonal_output_kernel, mode_factors_kernel, scalar_output_kernel
 from ..validation import check_chunk_size
@@ -54,31 +54,26 @@ def _build_chunk_states(TILE, DIAG, DT, WIDTH):
     """
     PITCH = TILE + 1
     WIDE = TILE * WIDTH
+    zeros, load, accumulate, store = register_tile(TILE, WIDTH, DT)
 
     def chunk_states(x, a, B, Q, idx, S, abar):
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        T = x.shape[1]
-        P = x.shape[2]
+        _, T, P = x.shape
         N = B.shape[2]
         J = S.shape[1]
-        n_pb = (P + WIDE - 1) // WIDE
-        n_nt = (N + TILE - 1) // TILE
-        blk = cuda.blockIdx.x
-        p0 = (blk % n_pb) * WIDE + tx
-        n0 = ((blk // n_pb) % n_nt) * TILE
-        c = (blk // (n_pb * n_nt)) % J
-        b = blk // (n_pb * n_nt * J)
-        ix = idx[0, b]
-        ia = idx[1, b]
-        iB = idx[2, b]
+        n_pb = ceil_div(P, WIDE)
+        pb, nt, bc = split_block(n_pb, ceil_div(N, TILE))
+        p0 = pb * WIDE + tx
+        n0 = nt * TILE
+        c = bc % J
+        b = bc // J
+        ix, ia, iB, _ = operands(idx, b)
         a_s = cuda.shared.array((TILE, PITCH), DT)     # a[s, n] of the time tile
         bg_s = cuda.shared.array((TILE, PITCH), DT)    # B[s, n] gamma[s, n]
         x_s = cuda.shared.array((TILE, WIDE), DT)      # x[s, p]
         run = cuda.shared.array(TILE, DT)              # prod of a over the later tiles
-        acc = cuda.local.array(WIDTH, DT)
-        for w in range(WIDTH):
-            acc[w] = DT(0)
+        acc = zeros()
         start = c * Q
         stop = min(start + Q, T)
         nn = n0 + tx                                   # the mode this thread loads
@@ -90,9 +85,7 @@ def _build_chunk_states(TILE, DIAG, DT, WIDTH):
             ok = s < stop and nn < N
             a_s[ty, tx] = a[ia, s, na] if ok else DT(1)
             bg_s[ty, tx] = B[iB, s, nn] if ok else DT(0)
-            for w in range(WIDTH):
-                p = p0 + w * TILE
-                x_s[ty, w * TILE + tx] = x[ix, s, p] if s < stop and p < P else DT(0)
+            load(x_s, x[ix], s, stop, p0, P)
             cuda.syncthreads()
             if ty == 0:
                 # gamma[k, n] = run[n] prod_{k < u < TILE} a[u, n]   (suffix products)
@@ -103,21 +96,11 @@ def _build_chunk_states(TILE, DIAG, DT, WIDTH):
                 run[tx] = g
             cuda.syncthreads()
             # S[n, p] += sum_k (B o gamma)[k, n] x[k, p]
-            k = ZERO
-            while k < TILE:                            # unsigned counters: see _device
-                bg = bg_s[k, ty]
-                w = ZERO
-                while w < WIDTH:
-                    acc[w] += bg * x_s[k, w * TILE + tx]
-                    w += ONE
-                k += ONE
+            accumulate(acc, bg_s[:, ty], x_s)
             cuda.syncthreads()
         if n0 + ty < N:
-            for w in range(WIDTH):
-                p = p0 + w * TILE
-                if p < P:
-                    S[b, c, n0 + ty, p] = acc[w]
-        if ty == 0 and blk % n_pb == 0 and nn < abar.shape[2]:   # one channel block writes
+            store(S[b, c, n0 + ty], acc, p0, P)
+        if ty == 0 and pb == 0 and nn < abar.shape[2]:   # one channel block writes
             abar[b, c, nn] = run[tx]
 
     return chunk_states
@@ -142,17 +125,10 @@ def state_passing_kernel(S, abar, h0, has_h0, idx, H_prev, h_last):
     Mapping: one thread per (b, n, p) lane, p fastest (coalesced), a 1-D grid; the state in a
     register; a fixed order, so the result is the same on every run. Shared: none.
     """
-    i = cuda.grid(1)
-    nb = S.shape[0]
-    J = S.shape[1]
-    N = S.shape[2]
-    P = S.shape[3]
-    if i >= nb * N * P:
+    nb, J, N, P = S.shape
+    b, n, na, p = split_lane(N, P, abar.shape[2] > 1)
+    if b >= nb:
         return
-    p = i % P
-    n = (i // P) % N
-    b = i // (N * P)
-    na = n if abar.shape[2] > 1 else 0
     H = S.dtype.type(0)
     if has_h0:
         H = h0[idx[4, b], n, p]

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cpu._backward import empty, finish, flatten_vjp
+from ..cpu._backward import empty
+from ._backward import finish_modes, flatten_device_vjp, zero_gradients
 from ..validation import check_chunk_size
-from ._cuda import cuda, require_cuda
-from ._device import specialized
+from ._cuda import cuda
+from ._device import specialized, split_lane
 from ._launch import get_tile
 from .scan_backward import CHECKPOINT, scan_backward_kernel
 
@@ -37,15 +38,11 @@ def _build_chunk_links(TILE, DIAG, DT):
     Mapping: 1-D grid over nb J * N * P lanes, blocks of TILE * TILE threads; no shared memory.
     """
     def chunk_links(x, a, B, C, dy, S, dHp, abar):
-        lane = cuda.grid(1)
         nbJ, Q, P = x.shape
         N = B.shape[2]
-        if lane >= nbJ * N * P:
+        bc, n, na, p = split_lane(N, P, DIAG)
+        if bc >= nbJ:
             return
-        p = lane % P
-        n = (lane // P) % N
-        bc = lane // (N * P)
-        na = n if DIAG else 0
         s = DT(0)
         delta = DT(1)
         r = DT(0)
@@ -72,15 +69,11 @@ def _build_state_passing_both_ways(TILE, DIAG, DT):
     Mapping: 1-D grid over nb * N * P lanes, blocks of TILE * TILE threads.
     """
     def state_passing_both_ways(S, dHp, abar, h0, dh, Hp, G, dh0):
-        lane = cuda.grid(1)
         nb, N, P = h0.shape
-        if lane >= nb * N * P:
+        b, n, na, p = split_lane(N, P, DIAG)
+        if b >= nb:
             return
         J = S.shape[0] // nb
-        p = lane % P
-        n = (lane // P) % N
-        b = lane // (N * P)
-        na = n if DIAG else 0
         H = h0[b, n, p]
         for c in range(J):
             Hp[b * J + c, n, p] = H
@@ -107,14 +100,12 @@ def _chunks(arr, J, Q, fill):
 
 
 def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
-    require_cuda()
-    fv = flatten_vjp(family, x, a, B, C, dy, dh, initial_state)
+    fv, a3 = flatten_device_vjp(family, x, a, B, C, dy, dh, initial_state)   # a3 (nb, T, 1 | N)
     f = fv.f
     if f.T == 0 or f.nb == 0:
         return empty(fv)
     Q = min(Q, f.T)
     J = -(-f.T // Q)
-    a3 = f.a[..., None] if family == "scalar" else f.a
     xc, ac, Bc, Cc, dyc = (cuda.to_device(_chunks(arr, J, Q, fill)) for arr, fill in (
         (f.x, 0), (a3, 1), (f.B, 0), (f.C, 0), (fv.dy, 0)))
     nbJ, Na = f.nb * J, a3.shape[2]
@@ -133,13 +124,11 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
         S, dHp, abar, cuda.to_device(f.h0), cuda.to_device(np.array(fv.dh)), Hp, G, dh0)
     # 3. every chunk: a short scan VJP from H_{c-1}, pulled back from g_c
     ck = cuda.device_array((nbJ, -(-Q // CHECKPOINT), f.N, f.P), dtype=f.dtype)
-    outs = [cuda.to_device(np.zeros(shape, dtype=f.dtype)) for shape in (
-        (nbJ, Q, f.P), (nbJ, Q, Na), (nbJ, Q, f.N), (nbJ, Q, f.N))]
+    outs = zero_gradients(nbJ, Q, fv, Na)
     scan_backward_kernel(tile, family, f.dtype)[-(-lanes // threads), threads](
         xc, ac, Bc, Cc, dyc, Hp, G, ck, *outs)
-    dx, da, dB, dC = (o.copy_to_host().reshape(f.nb, J * Q, -1)[:, :f.T] for o in outs)
-    da = da[..., 0] if family == "scalar" else da
-    return finish(fv, dx, da, dB, dC, dh0.copy_to_host())
+    return finish_modes(fv, family, *(o.copy_to_host().reshape(f.nb, J * Q, -1)[:, :f.T]
+                                      for o in outs), dh0.copy_to_host())
 
 
 def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):

@@ -16,7 +16,7 @@ gives bit-identical output on every run (one thread sums y_t over all N modes, t
 from __future__ import annotations
 
 from ._cuda import cuda, require_cuda, uint64
-from ._device import ONE, ZERO, specialized
+from ._device import ONE, ZERO, ceil_div, operands, specialized, split_block
 from ._launch import empty_result, finish, get_tile, prepare
 from .chunked import channel_width, chunk_states_kernel, state_passing_kernel
 
@@ -46,24 +46,15 @@ def _build_scan_outputs(TILE, DIAG, DT, FULL):
     """
 
     def scan_outputs(x, a, B, C, H_prev, Q, idx, y):
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        T = x.shape[1]
-        P = x.shape[2]
+        _, T, P = x.shape
         N = B.shape[2]
         J = H_prev.shape[1]
-        n_pt = (P + TILE - 1) // TILE
-        n_ct = (J + TILE - 1) // TILE
-        blk = cuda.blockIdx.x
-        p = (blk % n_pt) * TILE + tx
-        c = ((blk // n_pt) % n_ct) * TILE + ty
-        b = blk // (n_pt * n_ct)
+        pt, ct, b = split_block(ceil_div(P, TILE), ceil_div(J, TILE))
+        p = pt * TILE + cuda.threadIdx.x               # this thread's channel
+        c = ct * TILE + cuda.threadIdx.y               # and chunk
         if c >= J or p >= P:
             return
-        ix = idx[0, b]
-        ia = idx[1, b]
-        iB = idx[2, b]
-        iC = idx[3, b]
+        ix, ia, iB, iC = operands(idx, b)
         h = cuda.local.array(TILE, DT)
         UN = uint64(N)
         start = c * Q

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cpu._backward import empty, finish, flatten_vjp
-from ._cuda import cuda, require_cuda
-from ._device import specialized
+from ..cpu._backward import empty
+from ._backward import finish_modes, flatten_device_vjp, zero_gradients
+from ._cuda import cuda
+from ._device import specialized, split_lane
 from ._launch import get_tile
 
 #: Steps between stored states; also the size of each lane's local array of states.
@@ -54,15 +55,11 @@ def _build_scan_backward(TILE, DIAG, DT):
     STATES = CHECKPOINT + 1                      # a closure constant: the local array's size
 
     def body(x, a, B, C, dy, h0, g, ck, dx, da, dB, dC):
-        lane = cuda.grid(1)
         nb, T, P = x.shape
         N = B.shape[2]
-        if lane >= nb * N * P:
+        b, n, na, p = split_lane(N, P, DIAG)
+        if b >= nb:
             return
-        p = lane % P
-        n = (lane // P) % N
-        b = lane // (N * P)
-        na = n if DIAG else 0
         J = (T + Q - 1) // Q
         # forward: h_t = a_t h_{t-1} + B_t x_t, keeping the state entering each chunk
         h = h0[b, n, p]
@@ -97,26 +94,21 @@ scan_backward_kernel = specialized(_build_scan_backward)
 
 
 def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
-    require_cuda()
-    fv = flatten_vjp(family, x, a, B, C, dy, dh, initial_state)
+    fv, a3 = flatten_device_vjp(family, x, a, B, C, dy, dh, initial_state)   # a3 (nb, T, 1 | N)
     f = fv.f
     if f.T == 0 or f.nb == 0:
         return empty(fv)
-    a3 = f.a[..., None] if family == "scalar" else f.a            # (nb, T, 1 | N)
     J = -(-f.T // CHECKPOINT)
     dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (f.x, a3, f.B, f.C, fv.dy,
                                                                    f.h0)]
     g = cuda.to_device(np.array(fv.dh))
     ck = cuda.device_array((f.nb, J, f.N, f.P), dtype=f.dtype)
-    outs = [cuda.to_device(np.zeros(shape, dtype=f.dtype)) for shape in (
-        (f.nb, f.T, f.P), a3.shape, (f.nb, f.T, f.N), (f.nb, f.T, f.N))]
+    outs = zero_gradients(f.nb, f.T, fv, a3.shape[2])
     tile = get_tile()
     lanes = f.nb * f.N * f.P
     scan_backward_kernel(tile, family, f.dtype)[-(-lanes // tile**2), tile**2](*dev, g, ck,
                                                                             *outs)
-    dx, da, dB, dC = (o.copy_to_host() for o in outs)
-    da = da[..., 0] if family == "scalar" else da
-    return finish(fv, dx, da, dB, dC, g.copy_to_host())
+    return finish_modes(fv, family, *(o.copy_to_host() for o in outs), g.copy_to_host())
 
 
 def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
