@@ -12,11 +12,17 @@ and that raises :class:`CudaUnavailableError`, which says how to run on the simu
 
 Simulator: with ``NUMBA_ENABLE_CUDASIM=1`` set before numba is first imported, numba runs
 every CUDA thread in Python on the CPU (slow; use tiny sizes). The same code then runs
-unchanged on a real GPU.
+unchanged on a real GPU. Importing this module with the simulator on also replaces the
+simulator's shared-array allocator with a locked one (:func:`fix_simulator_shared_arrays`):
+numba-cuda's races between the threads of a block and gives wrong results at random under load.
 """
 from __future__ import annotations
 
 import os
+import sys
+import threading
+
+import numpy as np
 
 try:  # numba-cuda is optional: the rest of ssd_edu works without it
     from numba import cuda
@@ -73,6 +79,57 @@ def require_cuda() -> None:
         raise CudaUnavailableError(reason)
 
 
+def _locked_shared_array(original):
+    """A thread-safe replacement for the simulator's ``FakeCUDAShared.array``.
+
+    The simulator runs the threads of a block as Python threads that share one allocation table
+    per launch, keyed by the (file, line) that calls ``cuda.shared.array``. numba-cuda 0.30 looks
+    the key up and inserts a new array in two steps without a lock, so when the interpreter
+    switches threads between them (more often on a loaded machine), two threads of the first
+    block create two arrays for the same line: one thread then writes and reads a private copy
+    that the others never see, and its outputs are wrong (intermittently, in the first tile).
+    Here the look-up and the insert happen under one lock, keyed the same way; dynamic shared
+    memory (shape 0) needs no key and goes to ``original``.
+    """
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:
+            return original(self, shape, dtype, alignment)
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)
+        with lock:
+            found = self._allocations.get(key)
+            if found is None:
+                found = self._allocations[key] = np.empty(shape, numpy_dtype(dtype))
+        return found
+
+    array.original = original
+    return array
+
+
+def numpy_dtype(dtype):
+    """The NumPy dtype of a numba scalar type or of anything ``np.dtype`` accepts."""
+    from numba.core import types
+    from numba.np import numpy_support
+    return numpy_support.as_dtype(dtype) if isinstance(dtype, types.Type) else np.dtype(dtype)
+
+
+def fix_simulator_shared_arrays() -> bool:
+    """Install :func:`_locked_shared_array` in the simulator (once); True when it is installed.
+
+    Applied on import of this module whenever the simulator is on: without it, tests of the
+    kernels fail at random under load (a race in numba-cuda, not in the kernels).
+    """
+    if not simulator_enabled():
+        return False
+    from numba.cuda.simulator import kernelapi
+    shared = kernelapi.FakeCUDAShared
+    if not hasattr(shared.array, "original"):
+        shared.array = _locked_shared_array(shared.array)
+    return True
+
+
 def kernel(fn):
     """``cuda.jit(cache=True)`` when numba-cuda is importable; otherwise ``fn`` unchanged.
 
@@ -115,3 +172,6 @@ def as_device_array(obj):
     if getattr(obj, "__cuda_ndarray__", False):
         return obj
     return cuda.as_cuda_array(obj)
+
+
+fix_simulator_shared_arrays()
