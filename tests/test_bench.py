@@ -102,6 +102,22 @@ def test_timing_helpers_measure_what_they_say():
         timing.best_times([lambda: None], 0)
 
 
+def test_matmul_rate_lets_blas_threads_sleep_before_returning(monkeypatch):
+    """BLAS threads spin after a matmul and slow whatever is timed next (BLAS_SETTLE_S):
+    matmul_rate sleeps after its last matmul, and nothing is multiplied after that sleep."""
+    from ssd_edu.bench import timing
+    events = []
+    real_best = timing.best_time
+    monkeypatch.setattr(timing.time, "sleep", lambda s: events.append(("sleep", s)))
+    monkeypatch.setattr(timing, "best_time",
+                        lambda fn, repeats: (events.append(("matmul", repeats)),
+                                             real_best(fn, repeats))[1])
+    rate = timing.matmul_rate("float64", n=64, repeats=2)
+    assert rate > 0
+    assert events == [("matmul", 2), ("sleep", timing.BLAS_SETTLE_S)]
+    assert timing.BLAS_SETTLE_S >= 0.5
+
+
 def test_run_isolated_uses_one_blas_thread():
     from ssd_edu.bench import timing
     env = timing.run_isolated("os.getenv", "OPENBLAS_NUM_THREADS")

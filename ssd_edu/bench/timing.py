@@ -74,18 +74,30 @@ def traced_peak(call) -> tuple[float, int]:
     return seconds, int(peak)
 
 
+#: Seconds to wait after a BLAS matmul before timing anything else. OpenBLAS's worker threads
+#: busy-wait for a while after a call before they sleep; on a 2-core machine they take a core
+#: from Numba's threads. Measured here (numba diagonal scan, float32, 8 x T 2048, N = P = 64,
+#: 2 threads, best of 5): 7-8 ms fresh, 11-12 ms right after a float64 or a float32 matmul,
+#: 8 ms 0.5 s after it, 8 ms after a matmul limited to one BLAS thread. This is the "float32
+#: slower after float64" of issue 14: not the dtype, the spinning threads of the matmul before.
+BLAS_SETTLE_S = 0.5
+
+
 def matmul_rate(dtype, n: int = 1024, repeats: int = 10) -> float:
     """flop/s of an (n, n) @ (n, n) NumPy matmul in ``dtype``: 2 n^3 / best of ``repeats``.
 
     The BLAS matmul is the practical peak of this machine; measured once per dtype and run,
-    never interleaved with the timed kernels (BLAS threads spin after a matmul).
+    never interleaved with the timed kernels, and followed by :data:`BLAS_SETTLE_S` seconds of
+    sleep so that BLAS's spinning threads are asleep before anything else is timed.
     """
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(0)
     A = rng.standard_normal((n, n)).astype(dtype)
     B = rng.standard_normal((n, n)).astype(dtype)
     A @ B
-    return 2.0 * n**3 / best_time(lambda: A @ B, repeats)
+    rate = 2.0 * n**3 / best_time(lambda: A @ B, repeats)
+    time.sleep(BLAS_SETTLE_S)
+    return rate
 
 
 def loglog_slope(sizes, times) -> float:
