@@ -123,6 +123,44 @@ def test_bad_cotangents_name_the_argument(key):
         call(key, d, None, dh)
 
 
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+@pytest.mark.parametrize("checkpoint", [1, 3, 4, 40])
+def test_numba_scan_vjp_at_any_checkpoint_length(fam, checkpoint, monkeypatch):
+    """The compiled scan's backward recomputes states chunk by chunk from stored ones: every
+    checkpoint length (1, odd, even, longer than T) gives the reference gradient, including a
+    zero decay on a chunk boundary and a channel split (2 sequences, P = 3)."""
+    from ssd_edu.cpu import scan_backward
+    monkeypatch.setattr(scan_backward, "CHECKPOINT", checkpoint)
+    d = make_inputs(fam, 13, 3, 3, (2,), regime="mixed", seed=9)
+    d["a"][:, 3] = 0                                # a zero decay at the start of a chunk of 3
+    rng = np.random.default_rng(10)
+    dy, dh = rng.standard_normal((2, 13, 3)), rng.standard_normal((2, 3, 3))
+    ref = call(f"numpy.{fam}.scan", d, dy, dh)
+    got = call(f"numba.{fam}.scan", d, dy, dh)
+    for name in ref._fields:
+        assert_close(f"numba.{fam}.scan {name}", getattr(ref, name), getattr(got, name),
+                     tol=GRADIENT_TOLERANCES["across_forms"])
+
+
+def test_planted_stale_checkpoint_is_caught(monkeypatch):
+    """The planted mistake: a backward that recomputes every chunk from the state entering the
+    sequence (a stale checkpoint) must fail the test above."""
+    from ssd_edu.cpu import scan_backward
+    real = scan_backward._checkpoints
+
+    def stale(x, a, B, h, Q, ck, p0):
+        start = h.copy()
+        real(x, a, B, h, Q, ck, p0)
+        ck[:] = start
+    monkeypatch.setattr(scan_backward, "_checkpoints", scan_backward.njit(stale))
+    monkeypatch.setattr(scan_backward, "_scan_backward_channels",
+                        scan_backward.njit(scan_backward._scan_backward_channels.py_func))
+    monkeypatch.setattr(scan_backward, "_scan_backward_kernel",
+                        scan_backward.njit(scan_backward._scan_backward_kernel.py_func))
+    with pytest.raises(AssertionError, match="numba.diagonal.scan d"):
+        test_numba_scan_vjp_at_any_checkpoint_length("diagonal", 3, monkeypatch)
+
+
 # ------------------------------------------------------------------------------------------
 # planted defects: each is a plausible wrong backward, and check_vjp must say which gradient
 

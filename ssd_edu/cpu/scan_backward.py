@@ -10,16 +10,19 @@ into the state):
 needs h_{t-1} and h_t going backward. Running the recurrence backward would divide by a_t (0
 for a zero decay), so the states are *recomputed*: a forward pass stores only the state
 entering every chunk of ``CHECKPOINT`` steps (O(J N P), J = ceil(T / CHECKPOINT)); then, chunk
-by chunk from the last, the chunk's states are recomputed into a (CHECKPOINT + 1, P, N) buffer
-(per thread, independent of T) and the chunk is swept backward, one step at a time over all the
-channels, so the rows dB_t, dC_t, da_t are summed over p in registers and cache. Extra memory:
-O(J N P) checkpoints, O(CHECKPOINT N P) per thread, plus O(T N) (the scalar family's decays
-repeated over n; the partial dB, dC, da of channel blocks). The scalar family runs the diagonal kernel with its decay repeated over the modes,
+by chunk from the last, the chunk's states are recomputed into a (CHECKPOINT + 1, N, w) buffer
+(per thread, independent of T; dC_t = h_t dy_t is summed on the way) and the chunk is swept
+backward one step at a time. Extra memory: O(J N P) checkpoints, O(CHECKPOINT N P) per thread,
+plus O(T N) (the scalar family's decays repeated over n; the partial dB, dC, da of channel
+blocks). The scalar family runs the diagonal kernel with its decay repeated over the modes,
 and its da is the sum over n.
 
-Work is split over (sequence, channel block): the recurrence is independent across channels,
-and the channel blocks of one sequence write partial dB, dC, da that the launcher sums.
-Each channel's state row (contiguous over n) is the inner loop, as in the forward kernel.
+Work is split over (sequence, channel block of w channels): the recurrence is independent
+across channels, and the channel blocks of one sequence write partial dB, dC, da that the
+launcher sums. The state is kept as (N, w) rows, contiguous over the channels p, because three
+of the four sums of a step (dB_t, dC_t, da_t) run over p: they accumulate in registers, and
+only dx_t (a sum over n) is a row in memory. The inner loops read row views ``x[t, p0:p1]``
+(an index ``p0 + p`` would keep Numba's negative-index wraparound and stop vectorization).
 Measured (bench --backward, default workload): see the report of issue 16.
 """
 from __future__ import annotations
@@ -32,74 +35,99 @@ from ._jit import FASTMATH, JIT
 from ._tiles import chunk_of_job
 
 #: Steps between stored states (the chunk whose states are recomputed at a time).
-CHECKPOINT = 32
+CHECKPOINT = 16
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _checkpoints(x, a, B, h, Q, ck, p0):
+    """The forward recurrence, keeping only the state entering every chunk of Q steps.
+
+    x (T, P), a, B (T, N) read; h (N, w) the state of channels [p0, p0 + w), advanced to
+    h_{T-1}; ck (J, N, w): ck[c] = h_{cQ-1}. Two steps per pass over each state row."""
+    T, N = B.shape
+    w = h.shape[1]
+    t = 0
+    while t < T:
+        if t % Q == 0:
+            ck[t // Q] = h
+        x0 = x[t, p0:p0 + w]                     # row views: contiguous, vectorized loops
+        if t + 1 < T and (t + 1) % Q != 0:
+            x1 = x[t + 1, p0:p0 + w]
+            for n in range(N):
+                a0, b0, a1, b1 = a[t, n], B[t, n], a[t + 1, n], B[t + 1, n]
+                for p in range(w):
+                    # h_{t+1} = a_{t+1} (a_t h_{t-1} + B_t x_t) + B_{t+1} x_{t+1}
+                    h[n, p] = a1 * (a0 * h[n, p] + b0 * x0[p]) + b1 * x1[p]
+            t += 2
+        else:
+            for n in range(N):
+                a0, b0 = a[t, n], B[t, n]
+                for p in range(w):
+                    # h_t = a_t h_{t-1} + B_t x_t
+                    h[n, p] = a0 * h[n, p] + b0 * x0[p]
+            t += 1
 
 
 @njit(fastmath=FASTMATH, **JIT)
 def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1):
     """One sequence, channels [p0, p1). x, dy (T, P); a, B, C (T, N); h0 (N, P) read;
     g (N, P): dh in, dh_{-1} out (columns p0..p1); dx (T, P), da, dB, dC (T, N) written (da,
-    dB, dC: this block's part of the sum over channels)."""
+    dB, dC: this block's part of the sum over channels). State rows (N, w), contiguous over p:
+    the sums over p (dB, dC, da) run in registers, the sum over n (dx) along a row."""
     T, N = B.shape
     w = p1 - p0
     J = (T + Q - 1) // Q
     dt = x.dtype
-    ck = np.empty((J, w, N), dtype=dt)           # the state entering each chunk
-    h = np.empty((w, N), dtype=dt)
-    for p in range(w):
-        for n in range(N):
-            h[p, n] = h0[n, p0 + p]
-    # forward: h_t = a_t o h_{t-1} + B_t x_t^T, keeping the state entering each chunk
-    for t in range(T):
-        if t % Q == 0:
-            ck[t // Q] = h
+    ck = np.empty((J, N, w), dtype=dt)           # ck[c] = the state entering chunk c
+    h = np.empty((N, w), dtype=dt)
+    gs = np.empty((N, w), dtype=dt)              # a_{t+1} o G_{t+1} (dh at T-1)
+    for n in range(N):
         for p in range(w):
-            xp = x[t, p0 + p]
-            for n in range(N):
-                h[p, n] = a[t, n] * h[p, n] + B[t, n] * xp
-    H = np.empty((Q + 1, w, N), dtype=dt)        # H[i] = h_{t0+i-1}: the chunk's states
-    gs = np.empty((w, N), dtype=dt)              # a_{t+1} o G_{t+1} per channel (dh at T-1)
-    for p in range(w):
-        for n in range(N):
-            gs[p, n] = g[n, p0 + p]
-    dBt = np.empty(N, dtype=dt)
-    dCt = np.empty(N, dtype=dt)
-    dat = np.empty(N, dtype=dt)
+            h[n, p] = h0[n, p0 + p]
+            gs[n, p] = g[n, p0 + p]
+    _checkpoints(x, a, B, h, Q, ck, p0)
+    H = np.empty((Q + 1, N, w), dtype=dt)        # H[i] = h_{t0+i-1}: the chunk's states
+    dxt = np.empty(w, dtype=dt)
     for c in range(J - 1, -1, -1):
         t0 = c * Q
         q = min(Q, T - t0)
-        # recompute the chunk's states from the stored one
+        # recompute the chunk's states from the stored one; dC_t = h_t dy_t on the way
         H[0] = ck[c]
         for i in range(q):
-            for p in range(w):
-                xp = x[t0 + i, p0 + p]
-                for n in range(N):
-                    H[i + 1, p, n] = a[t0 + i, n] * H[i, p, n] + B[t0 + i, n] * xp
+            t = t0 + i
+            xt, dyt = x[t, p0:p1], dy[t, p0:p1]
+            for n in range(N):
+                an, bn = a[t, n], B[t, n]
+                acc = dt.type(0)
+                for p in range(w):
+                    # h_t = a_t h_{t-1} + B_t x_t;  dC_t[n] = sum_p h_t[n, p] dy_t[p]
+                    u = an * H[i, n, p] + bn * xt[p]
+                    H[i + 1, n, p] = u
+                    acc += u * dyt[p]
+                dC[t, n] = acc
         for i in range(q - 1, -1, -1):
             t = t0 + i
-            dBt[:] = 0
-            dCt[:] = 0
-            dat[:] = 0
-            for p in range(w):
-                dyp = dy[t, p0 + p]
-                xp = x[t, p0 + p]
-                acc = dt.type(0)
-                for n in range(N):
+            xt, dyt = x[t, p0:p1], dy[t, p0:p1]
+            dxt[:] = 0
+            for n in range(N):
+                an, bn, cn = a[t, n], B[t, n], C[t, n]
+                db = dt.type(0)
+                dA = dt.type(0)
+                for p in range(w):
                     # G_t = a_{t+1} o G_{t+1} + C_t dy_t^T
-                    G = gs[p, n] + C[t, n] * dyp
-                    # dx_t = G_t^T B_t, dB_t = G_t x_t, dC_t = h_t dy_t, da_t = G_t o h_{t-1}
-                    acc += G * B[t, n]
-                    dBt[n] += G * xp
-                    dCt[n] += H[i + 1, p, n] * dyp
-                    dat[n] += G * H[i, p, n]
-                    gs[p, n] = a[t, n] * G
-                dx[t, p0 + p] = acc
-            dB[t] = dBt
-            dC[t] = dCt
-            da[t] = dat
-    for p in range(w):
-        for n in range(N):
-            g[n, p0 + p] = gs[p, n]
+                    G = gs[n, p] + cn * dyt[p]
+                    # dx_t = G_t^T B_t,  dB_t = G_t x_t,  da_t = sum_p G_t o h_{t-1}
+                    dxt[p] += G * bn
+                    db += G * xt[p]
+                    dA += G * H[i, n, p]
+                    gs[n, p] = an * G
+                dB[t, n] = db
+                da[t, n] = dA
+            dx[t, p0:p1] = dxt
+    # dh_{-1} = a_0 o G_0
+    for n in range(N):
+        for p in range(w):
+            g[n, p0 + p] = gs[n, p]
 
 
 @njit(parallel=True, **JIT)
