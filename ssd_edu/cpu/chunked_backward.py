@@ -183,30 +183,32 @@ def _boundary_grads(a, t0, delta, gamma, E, K, Bc, Cc, H, g, dB, dC, da, cw, bw,
 
 @njit(**JIT)
 def _states_workspaces(q, N, like):
-    """Per-thread workspaces of kernel 1 for a chunk of q steps: delta, gamma (q, N);
-    BGt = (B_c o gamma)^T, CFt = (C_c o delta)^T (N, q)."""
+    """Per-thread workspaces of kernel 1 for a chunk of q steps: delta, gamma, BG = B_c o
+    gamma, CF = C_c o delta (q, N)."""
     dt = like.dtype
     return (np.empty((q, N), dtype=dt), np.empty((q, N), dtype=dt),
-            np.empty((N, q), dtype=dt), np.empty((N, q), dtype=dt))
+            np.empty((q, N), dtype=dt), np.empty((q, N), dtype=dt))
 
 
 @njit(fastmath=FASTMATH, **JIT)
 def _chunk_state(x, a, B, C, dy, t0, t1, ws, S, dHp, abar):
     """One chunk of kernel 1 (one sequence: x, dy (T, P), a (T,) or (T, N), B, C (T, N)):
     S = (B_c o gamma)^T x_c, dHp = (C_c o delta)^T dy_c (N, P), abar = delta_{q-1} (N,)."""
-    delta, gamma, BGt, CFt = ws
+    delta, gamma, BG, CF = ws
     N = B.shape[1]
     q = t1 - t0
     prefix_products(a, t0, t1, N, delta)
     suffix_products(a, t0, t1, N, gamma)
+    for i in range(q):
+        for n in range(N):
+            BG[i, n] = B[t0 + i, n] * gamma[i, n]
+        for n in range(N):
+            CF[i, n] = C[t0 + i, n] * delta[i, n]
     for n in range(N):
-        for i in range(q):
-            BGt[n, i] = B[t0 + i, n] * gamma[i, n]
-            CFt[n, i] = C[t0 + i, n] * delta[i, n]
         abar[n] = delta[q - 1, n]
     # S_c = (B_c o gamma)^T x_c;  dHp_c = (C_c o delta)^T dy_c
-    np.dot(BGt, x[t0:t1], S)
-    np.dot(CFt, dy[t0:t1], dHp)
+    np.dot(BG.T, x[t0:t1], S)
+    np.dot(CF.T, dy[t0:t1], dHp)
 
 
 @njit(parallel=True, **JIT)
