@@ -67,6 +67,26 @@ def test_all_forms_of_a_family_agree(fam, regime):
                          tol=GRADIENT_TOLERANCES["across_forms"])
 
 
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+@pytest.mark.parametrize("regime", ["random", "zero", "negative", "mixed"])
+def test_numba_sub_chunks_match_the_reference(fam, regime):
+    # chunks longer than the Numba diagonal backward's sub-chunk: later sub-chunks see the
+    # earlier keys through the factored mask (gemms), over several chunks with a short last
+    # chunk and a short last sub-chunk (Q = 35: sub-chunks 16, 16, 3; T = 75: chunks 35, 35, 5)
+    from ssd_edu.cpu.chunked_backward import SUB_BWD
+    Q = 2 * SUB_BWD + 3
+    T = 2 * Q + 5
+    d = make_inputs(fam, T, 5, 3, (2,), regime=regime, seed=8)
+    rng = np.random.default_rng(9)
+    dy, dh = rng.standard_normal((2, T, 3)), rng.standard_normal((2, 5, 3))
+    ref = call(f"numpy.{fam}.chunked", d, dy, dh, chunk_size=Q)
+    for key in (f"numba.{fam}.chunked", f"numba.{fam}.attention"):
+        got = call(key, d, dy, dh, chunk_size=Q)
+        for name in ref._fields:
+            assert_close(f"{key} {name}", getattr(ref, name), getattr(got, name),
+                         tol=GRADIENT_TOLERANCES["across_forms"])
+
+
 @pytest.mark.parametrize("key", HOST_KEYS)
 def test_float32_gradients(key):
     d = make_inputs(family(key), 40, 4, 3, (2,), regime="random", seed=6, dtype=np.float32)

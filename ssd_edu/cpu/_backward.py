@@ -58,7 +58,10 @@ def finish(fv: FlatVJP, dx, da, dB, dC, dh0) -> Grads:
     lead = f.batch
 
     def back(g, name):
-        return sum_to(g.reshape(*lead, *g.shape[1:]), shapes[name]).astype(f.dtype, copy=False)
+        g = g.reshape(*lead, *g.shape[1:])
+        if g.shape == shapes[name] and g.flags.c_contiguous:
+            return g                 # nothing to sum: the kernel's fresh array (no copy)
+        return sum_to(g, shapes[name]).astype(f.dtype, copy=False)
 
     if shapes["initial_state"] is None:
         dh0 = np.zeros((*lead, f.N, f.P), dtype=f.dtype)
@@ -72,7 +75,7 @@ def empty(fv: FlatVJP) -> Grads:
     f = fv.f
     zeros = np.zeros
     return finish(fv, zeros(f.x.shape, f.dtype), zeros(f.a.shape, f.dtype),
-                  zeros(f.B.shape, f.dtype), zeros(f.C.shape, f.dtype), fv.dh)
+                  zeros(f.B.shape, f.dtype), zeros(f.C.shape, f.dtype), np.array(fv.dh))
 
 
 def channel_width(nb: int, P: int) -> int:

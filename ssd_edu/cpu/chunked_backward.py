@@ -1,239 +1,506 @@
 """The backward of the block (chunked) algorithm as Numba kernels: scalar_chunked_vjp and
 diagonal_chunked_vjp (``reference.backward.chunked_grads``, compiled).
 
-Two kernels:
+For chunk c = [t0, t1) of q steps (local times t, s in [0, q)), per mode n, with the prefix
+products delta_t = prod_{0<=u<=t} a_u and the suffix products gamma_s = prod_{s<u<q} a_u:
 
-1. per sequence (in turn), the four steps' chunk-level quantities: for chunk c
-   with delta_t = prod_{t0<=u<=t} a_u and gamma_s = prod_{s<u<t1} a_u,
-       S_c = (B_c o gamma)^T x_c,   H_c = abar_c o H_{c-1} + S_c       (forward, steps 3 and 4)
-       dHp_c = (C_c o delta)^T dy_c                                     (step 2 backward)
-       g_{c-1} = abar_c o g_c + dHp_c,   g_{J-1} = dh                   (step 4 backward)
-   storing H_{c-1} and g_c: O(J N P) per sequence.
-2. per chunk (prange over sequences x chunks), the chunk's attention backward with initial state
-   H_{c-1} and final-state gradient g_c, on a (q + 2)-step grid -1, t0, ..., t1-1, t1 whose mask
-   entries (t, -1) are delta_t, (t1, s) are gamma_s and (t1, -1) is abar_c:
-       dx = M^T dy + gamma_s g^T B_s,   dC = (L o D) B + delta_t H dy_t,
-       dB = (L o D)^T C + gamma_s g x_s,  D = dy x^T,
-       da_u = sum_{t >= u > s} L[t, u] W[t, s] L[u-1, s]   (W: the weights of the grid mask)
-   The chunk products are ``np.dot`` (BLAS gemm; BLAS held to one thread inside the prange
-   threads). The scalar family has one mask per chunk; the diagonal family one per mode.
+1. ``_states_kernel`` (parallel over the chunks of every sequence), steps 2 and 4 backward:
+       S_c = (B_c o gamma)^T x_c,   dHp_c = (C_c o delta)^T dy_c,   abar_c = delta_{q-1}.
+2. the state passing both ways, by the forward's ``_state_passing_kernel`` (step 3):
+       H_c = abar_c o H_{c-1} + S_c                        (forward in c:  S_c -> H_{c-1})
+       g_{c-1} = abar_c o g_c + dHp_c,   g_{J-1} = dh      (backward in c: dHp_c -> g_c)
+   The second is the first run on the chunks in reverse order, so kernel 1 stores dHp_c
+   at index J-1-c and the passing leaves g_c there; g_{-1} is dh_{-1}.
+3. ``_scalar_chunks_kernel`` / ``_diagonal_chunks_kernel`` (parallel over the chunks): the
+   chunk's attention backward with initial state H = H_{c-1} and final-state gradient
+   g = g_c. With D = dy_c x_c^T (q, q), E = dy_c H^T, K = x_c g^T (q, N) and L_n the
+   chunk's mask of mode n, L_n[t, s] = prod_{s<u<=t} a_u[n]:
+       dx_s    = sum_{t>=s} M[t, s] dy_t + sum_n gamma_s[n] B_s[n] g_n,
+                 M[t, s] = sum_n C_t[n] L_n[t, s] B_s[n]
+       dC_t[n] = sum_{s<=t} L_n[t, s] D[t, s] B_s[n] + delta_t[n] E_t[n]
+       dB_s[n] = sum_{t>=s} L_n[t, s] D[t, s] C_t[n] + gamma_s[n] K_s[n]
+       da_u[n] = d/da_u of  sum_{t>=s} W[t, s] L_n[t, s] + sum_t C_t E_t delta_t
+                            + sum_s B_s K_s gamma_s + (g_n . H_n) abar
+                 with W[t, s] = D[t, s] C_t[n] B_s[n] (elementwise in n).
+   Every derivative of a product is taken as the product of the other factors, formed
+   directly (``_prefix_grad``, ``_suffix_grad``, ``_mask_grad``): no division by a decay,
+   no log, so zero and negative decays are exact.
 
-The attention form's VJP is this with a single chunk (``attention_backward``). All products
-are direct products of the decays (no division, no log): zero and negative decays are exact.
-Extra memory: O(J N P) per sequence, O(Q^2 + Q (N + P)) per thread.
+Scalar family: one mask; M = L o C_c B_c^T, L o D and W are q x q matrices, and the
+products are gemms. Diagonal family: one mask per mode; as in the forward
+(``_tiles.chunk_scores``), the chunk is cut into sub-chunks of ``SUB_BWD`` steps and for a
+query sub-chunk I = [i0, i1) and keys s < i0 the mask factors through i0,
+L_n[t, s] = F_I[t, n] G_I[s, n], F_I the prefix products from i0, G_I the suffix products
+to i0, so that block of every sum above is a gemm of D[I, :i0] with rescaled queries and
+keys; only the sub-chunk's own diagonal block is formed per mode (vectorized over n).
+
+Every chunk product is ``np.dot`` (BLAS gemm, held to one thread inside the prange
+threads) into per-thread workspaces of the chunk's size. The attention form's VJP is this
+with a single chunk (``attention_backward``). Extra memory: S, dHp (nb, J, N, P) and abar
+(nb, J, N), plus O(Q^2 + Q (N + P)) per thread.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from ._backward import decays_per_mode, empty, finish, flatten_vjp
-from ._jit import FASTMATH, JIT, single_threaded_blas
-from ._tiles import chunk_of_job
+from ._backward import empty, finish, flatten_vjp
+from ._jit import FASTMATH, JIT, num_threads, single_threaded_blas
+from ._tiles import chunk_of_job, prefix_products, suffix_products
+from .chunked import _state_passing_kernel
 from ..validation import check_chunk_size
 
+#: Steps per sub-chunk of the diagonal family's chunk backward (``_diagonal_chunk``).
+SUB_BWD = 16
+
+
+# ---------------------------------------------------------------- derivatives of products
+
+# Inner loops here index 2-D arrays directly and count up (u = m - 1 - k): a row view
+# per step (reference counting) and a range with negative step each made them 2-3x slower.
 
 @njit(fastmath=FASTMATH, **JIT)
-def _chunk_links(x, a, B, C, dy, h0, dh, Q, Hp, G):
-    """Kernel 1 for one sequence: Hp[c] = H_{c-1}, G[c] = g_c (J, N, P); returns dh_{-1}.
-    x, dy (T, P); a, B, C (T, N) (decays per mode); h0, dh (N, P)."""
-    T, N = B.shape
-    P = x.shape[1]
-    J = (T + Q - 1) // Q
-    dt = x.dtype
-    BG = np.zeros((N, Q), dtype=dt)              # (B_c o gamma)^T
-    CF = np.zeros((N, Q), dtype=dt)              # (C_c o delta)^T
-    Xc = np.zeros((Q, P), dtype=dt)
-    Yc = np.zeros((Q, P), dtype=dt)
-    S = np.empty((N, P), dtype=dt)
-    F = np.empty(N, dtype=dt)
-    abar = np.empty((J, N), dtype=dt)
-    H = h0.copy()
-    for c in range(J):
-        t0 = c * Q
-        q = min(Q, T - t0)
-        if q < Q:
-            BG[:, :] = 0
-            CF[:, :] = 0
-            Xc[:, :] = 0
-            Yc[:, :] = 0
-        Xc[:q] = x[t0:t0 + q]
-        Yc[:q] = dy[t0:t0 + q]
-        for n in range(N):
-            # delta_t = prod_{t0<=u<=t} a_u;  gamma_s = prod_{s<u<t0+q} a_u
-            F[n] = 1
-            for i in range(q):
-                F[n] *= a[t0 + i, n]
-                CF[n, i] = C[t0 + i, n] * F[n]
-            r = dt.type(1)
-            for i in range(q - 1, -1, -1):
-                BG[n, i] = B[t0 + i, n] * r
-                r *= a[t0 + i, n]
-            abar[c, n] = F[n]
-        # S_c = (B_c o gamma)^T x_c;  dHp_c = (C_c o delta)^T dy_c (kept in G[c] for now)
-        np.dot(BG, Xc, S)
-        np.dot(CF, Yc, G[c])
-        # H_c = abar_c o H_{c-1} + S_c
-        Hp[c] = H
-        for n in range(N):
-            for p in range(P):
-                H[n, p] = abar[c, n] * H[n, p] + S[n, p]
-    # g_{c-1} = abar_c o g_c + dHp_c, g_{J-1} = dh: the state passing, in reverse
-    g = dh.copy()
-    for c in range(J - 1, -1, -1):
-        for n in range(N):
-            for p in range(P):
-                dHp = G[c, n, p]
-                G[c, n, p] = g[n, p]
-                g[n, p] = abar[c, n] * g[n, p] + dHp
-    return g
+def _prefix_grad(a, u0, F, c, da, z):
+    """da[u] += d/da_{u0+u} of sum_t c[t] F[t], F[t] = prod_{u0<=v<=u0+t} a_v (t < m):
 
+        da[u] += F[u-1] z_u,   z_u = c[u] + a_{u0+u+1} z_{u+1},   z_{m-1} = c[m-1],  F[-1] = 1
+
+    (the product without its factor u: the factors before u times those after, the latter
+    carried by z). F, c, da (m, w) with m = len(c); a (T, w) one sequence's decays (w = 1:
+    the scalar family's, reshaped; w = N: the diagonal's); workspace z (w,)."""
+    m, w = c.shape
+    for n in range(w):
+        z[n] = c[m - 1, n]
+    for k in range(m - 1):
+        u = m - 1 - k
+        for n in range(w):
+            da[u, n] += F[u - 1, n] * z[n]
+        # z_{u-1} = c[u-1] + a_{u0+u} z_u
+        for n in range(w):
+            z[n] = c[u - 1, n] + a[u0 + u, n] * z[n]
+    for n in range(w):
+        da[0, n] += z[n]
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _suffix_grad(a, u0, G, b, da, w):
+    """da[u] += d/da_{u0+u} of sum_s b[s] G[s], G[s] = prod_{s<v<m} a_{u0+v} (s < m):
+
+        da[u] += G[u] w_u,   w_u = b[u-1] + a_{u0+u-1} w_{u-1},   w_0 = 0
+
+    (w_u = sum_{s<u} b[s] prod_{s<v<u} a_{u0+v}). G, b, da (m, w); a (T, w); workspace w (w,)."""
+    m, width = b.shape
+    for n in range(width):
+        w[n] = 0
+    for u in range(1, m):
+        for n in range(width):
+            w[n] = b[u - 1, n] + a[u0 + u - 1, n] * w[n]
+        for n in range(width):
+            da[u, n] += G[u, n] * w[n]
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _mask_grad(a, t0, L, W, da, z):
+    """da[u, 0] += d/da_{t0+u} of sum_{s<=t} W[t, s] L[t, s], L[t, s] = prod_{s<v<=t} a_{t0+v}
+    (one scalar mask, (q, q), lower triangle read; a (T,)):
+
+        da_u = sum_{s<u} Z[u, s] L[u-1, s],   Z[u, s] = W[u, s] + a_{t0+u+1} Z[u+1, s]
+
+    (Z[u, s] = sum_{t>=u} W[t, s] prod_{u<v<=t} a_v, the transposed mask). Workspace z (q,)."""
+    q = W.shape[0]
+    for k in range(q - 1):
+        u = q - 1 - k
+        acc = W.dtype.type(0)
+        if k == 0:
+            for s in range(u):
+                z[s] = W[u, s]
+                acc += z[s] * L[u - 1, s]
+        else:
+            a_next = a[t0 + u + 1]
+            for s in range(u):
+                z[s] = W[u, s] + a_next * z[s]
+                acc += z[s] * L[u - 1, s]
+        da[u, 0] += acc
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _boundary_grads(a, t0, delta, gamma, E, K, Bc, Cc, H, g, dB, dC, da, cw, bw, z):
+    """The chunk's initial-state and final-state terms (delta, gamma (q, w) its prefix and
+    suffix products, a (T, w), w = 1 or N; E = dy H^T, K = x g^T (q, N)):
+
+        dC_t[n] = delta_t E_t[n],   dB_s[n] = gamma_s K_s[n]     (written, not added)
+        da_u  = d/da_u [sum_t (C_t E_t) delta_t + sum_s (B_s K_s) gamma_s + (g . H) abar]
+
+    where C_t E_t, B_s K_s and g . H are summed over the modes sharing a decay (all N for
+    the scalar family, one for the diagonal); d abar / da_u = delta_{u-1} gamma_u.
+    Workspaces cw, bw, da (q, w) (da is overwritten), z (w,)."""
+    q, N = E.shape
+    w = delta.shape[1]
+    zero = E.dtype.type(0)
+    if w == 1:
+        for t in range(q):
+            e = zero
+            f = zero
+            for n in range(N):
+                dC[t, n] = delta[t, 0] * E[t, n]
+                e += Cc[t, n] * E[t, n]
+            for n in range(N):
+                dB[t, n] = gamma[t, 0] * K[t, n]
+                f += Bc[t, n] * K[t, n]
+            cw[t, 0] = e
+            bw[t, 0] = f
+            da[t, 0] = 0
+    else:
+        for t in range(q):
+            for n in range(N):
+                dC[t, n] = delta[t, n] * E[t, n]
+            for n in range(N):
+                cw[t, n] = Cc[t, n] * E[t, n]
+            for n in range(N):
+                dB[t, n] = gamma[t, n] * K[t, n]
+            for n in range(N):
+                bw[t, n] = Bc[t, n] * K[t, n]
+            for n in range(N):
+                da[t, n] = 0
+    _prefix_grad(a, t0, delta, cw, da, z)
+    _suffix_grad(a, t0, gamma, bw, da, z)
+    # the corner: (g . H) abar, abar = prod_u a_u, d/da_u = delta_{u-1} gamma_u
+    for k in range(w):
+        z[k] = 0
+    for n in range(N):
+        acc = zero
+        for p in range(H.shape[1]):
+            acc += g[n, p] * H[n, p]
+        z[n if w > 1 else 0] += acc
+    for k in range(w):
+        da[0, k] += z[k] * gamma[0, k]
+    for u in range(1, q):
+        for k in range(w):
+            da[u, k] += z[k] * delta[u - 1, k] * gamma[u, k]
+
+
+# ---------------------------------------------------------------- kernel 1: chunk states
 
 @njit(**JIT)
-def _links_kernel(x, a, B, C, dy, h0, dh, Q, Hp, G, dh0):
-    """Kernel 1 for every sequence, one after the other: O(T N P) gemm work, a small part of
-    the backward's time, and a parallel loop here would double the compile time."""
-    for s in range(x.shape[0]):
-        dh0[s] = _chunk_links(x[s], a[s], B[s], C[s], dy[s], h0[s], dh[s], Q, Hp[s], G[s])
+def _states_workspaces(q, N, like):
+    """Per-thread workspaces of kernel 1 for a chunk of q steps: delta, gamma, BG = B_c o
+    gamma, CF = C_c o delta (q, N)."""
+    dt = like.dtype
+    return (np.empty((q, N), dtype=dt), np.empty((q, N), dtype=dt),
+            np.empty((q, N), dtype=dt), np.empty((q, N), dtype=dt))
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def _grid_mask(a, t0, q, n, L):
-    """L[i, j] = prod_{j<v<=i} d_v on the grid with d = (1, a[t0, n], ..., a[t0+q-1, n], 1)."""
-    for i in range(q + 2):
-        d = a[t0 + i - 1, n] if 1 <= i <= q else a.dtype.type(1)
-        for j in range(i):
-            L[i, j] = d * L[i - 1, j]
-        L[i, i] = 1
-        for j in range(i + 1, q + 2):
-            L[i, j] = 0
-
-
-@njit(fastmath=FASTMATH, **JIT)
-def _grid_mask_grad(a, t0, q, n, L, W, da):
-    """da[i] = d/da[t0+i, n] of sum(W o L) on the grid (W lower triangular, (q+2, q+2)):
-    da_u = sum_{s < u} Z[u, s] L[u-1, s] with Z[u] = W[u] + d_{u+1} Z[u+1] (the transposed mask)."""
-    z = np.zeros(q + 2, dtype=W.dtype)
-    for u in range(q + 1, 0, -1):
-        d_next = a[t0 + u, n] if u + 1 <= q else W.dtype.type(1)
-        acc = W.dtype.type(0)
-        for s in range(u):
-            z[s] = W[u, s] + d_next * z[s]
-            acc += z[s] * L[u - 1, s]
-        if u <= q:
-            da[u - 1] = acc
-
-
-@njit(fastmath=FASTMATH, **JIT)
-def _scalar_chunk(x, a, B, C, dy, H, g, t0, q, dx, da, dB, dC):
-    """Kernel 2, scalar family: chunk [t0, t0+q) of one sequence; writes its rows of dx (T, P),
-    da (T,), dB, dC (T, N). H = H_{c-1}, g = g_c (N, P); a (T, N) (mode 0 is the decay)."""
-    dt = x.dtype
-    Xc, Yc, Bc, Cc = x[t0:t0 + q], dy[t0:t0 + q], B[t0:t0 + q], C[t0:t0 + q]
-    L = np.empty((q + 2, q + 2), dtype=dt)
-    _grid_mask(a, t0, q, 0, L)
-    scores = np.dot(Cc, Bc.T)                    # C_t . B_s
-    D = np.dot(Yc, Xc.T)                         # dy_t . x_s
-    Mt = np.zeros((q, q), dtype=dt)              # M^T
-    K = np.zeros((q, q), dtype=dt)               # L o D
-    W = np.zeros((q + 2, q + 2), dtype=dt)       # weights of the grid mask
-    for t in range(q):
-        for s in range(t + 1):
-            Mt[s, t] = L[t + 1, s + 1] * scores[t, s]
-            K[t, s] = L[t + 1, s + 1] * D[t, s]
-            W[t + 1, s + 1] = D[t, s] * scores[t, s]
-    E = np.dot(Yc, H.T)                          # E[t] = H dy_t
-    F = np.dot(Xc, g.T)                          # F[s] = g x_s
-    # dx = M^T dy + gamma_s g^T B_s;  dC = (L o D) B + delta_t H dy_t;  dB = (L o D)^T C + gamma_s g x_s
-    dXc = np.dot(Mt, Yc) + np.dot(Bc, g) * L[q + 1, 1:q + 1].copy().reshape(q, 1)
-    dCc = np.dot(K, Bc)
-    dBc = np.dot(K.T, Cc)
-    corner = dt.type(0)
-    for n in range(H.shape[0]):
-        for p in range(H.shape[1]):
-            corner += g[n, p] * H[n, p]
-    W[q + 1, 0] = corner                         # abar_c = delta_{t1-1}: the grid's corner
-    for t in range(q):
-        delta, gamma = L[t + 1, 0], L[q + 1, t + 1]
-        e = dt.type(0)
-        f = dt.type(0)
-        for n in range(Bc.shape[1]):
-            dC[t0 + t, n] = dCc[t, n] + delta * E[t, n]
-            dB[t0 + t, n] = dBc[t, n] + gamma * F[t, n]
-            e += Cc[t, n] * E[t, n]
-            f += Bc[t, n] * F[t, n]
-        W[t + 1, 0] = e                          # the initial state: a key at -1
-        W[q + 1, t + 1] = f                      # the final state: a query at t1
-        dx[t0 + t] = dXc[t]
-    _grid_mask_grad(a, t0, q, 0, L, W, da[t0:t0 + q])
-
-
-@njit(fastmath=FASTMATH, **JIT)
-def _diagonal_chunk(x, a, B, C, dy, H, g, t0, q, dx, da, dB, dC):
-    """Kernel 2, diagonal family: chunk [t0, t0+q); one grid mask per mode n. da (T, N)."""
-    dt = x.dtype
+def _chunk_state(x, a, B, C, dy, t0, t1, ws, S, dHp, abar):
+    """One chunk of kernel 1 (one sequence: x, dy (T, P), a (T,) or (T, N), B, C (T, N)):
+    S = (B_c o gamma)^T x_c, dHp = (C_c o delta)^T dy_c (N, P), abar = delta_{q-1} (N,)."""
+    delta, gamma, BG, CF = ws
     N = B.shape[1]
-    Xc, Yc, Bc, Cc = x[t0:t0 + q], dy[t0:t0 + q], B[t0:t0 + q], C[t0:t0 + q]
-    L = np.empty((q + 2, q + 2), dtype=dt)
-    W = np.zeros((q + 2, q + 2), dtype=dt)
-    D = np.dot(Yc, Xc.T)                         # dy_t . x_s
-    E = np.dot(Yc, H.T)                          # E[t, n] = H[n] . dy_t
-    F = np.dot(Xc, g.T)                          # F[s, n] = g[n] . x_s
-    M = np.zeros((q, q), dtype=dt)               # M = sum_n L_n o C[:, n] B[:, n]^T
-    BG = np.empty((q, N), dtype=dt)              # B o gamma
-    bn = np.empty(q, dtype=dt)
-    dBn = np.empty(q, dtype=dt)
-    dan = np.empty(q, dtype=dt)
+    q = t1 - t0
+    prefix_products(a, t0, t1, N, delta)
+    suffix_products(a, t0, t1, N, gamma)
+    for i in range(q):
+        for n in range(N):
+            BG[i, n] = B[t0 + i, n] * gamma[i, n]
+        for n in range(N):
+            CF[i, n] = C[t0 + i, n] * delta[i, n]
     for n in range(N):
-        _grid_mask(a, t0, q, n, L)
-        for s in range(q):
-            bn[s] = Bc[s, n]
-            dBn[s] = 0
-        for t in range(q):
-            ct = Cc[t, n]
-            acc = dt.type(0)
-            for s in range(t + 1):
-                l = L[t + 1, s + 1]
-                k = l * D[t, s]                  # (L_n o D)[t, s]
-                acc += k * bn[s]
-                dBn[s] += k * ct
-                M[t, s] += l * ct * bn[s]
-                W[t + 1, s + 1] = D[t, s] * ct * bn[s]
-            # dC[t, n] = sum_s (L_n o D)[t, s] B[s, n] + delta[t, n] (H[n] . dy_t)
-            dC[t0 + t, n] = acc + L[t + 1, 0] * E[t, n]
-            W[t + 1, 0] = ct * E[t, n]
-        for s in range(q):
-            # dB[s, n] = sum_t (L_n o D)[t, s] C[t, n] + gamma[s, n] (g[n] . x_s)
-            gamma = L[q + 1, s + 1]
-            dB[t0 + s, n] = dBn[s] + gamma * F[s, n]
-            BG[s, n] = bn[s] * gamma
-            W[q + 1, s + 1] = bn[s] * F[s, n]
-        corner = dt.type(0)
-        for p in range(H.shape[1]):
-            corner += g[n, p] * H[n, p]
-        W[q + 1, 0] = corner
-        _grid_mask_grad(a, t0, q, n, L, W, dan)
-        for t in range(q):
-            da[t0 + t, n] = dan[t]
-    # dx = M^T dy + (B o gamma) g
-    dx[t0:t0 + q] = np.dot(M.T, Yc) + np.dot(BG, g)
+        abar[n] = delta[q - 1, n]
+    # S_c = (B_c o gamma)^T x_c;  dHp_c = (C_c o delta)^T dy_c
+    np.dot(BG.T, x[t0:t1], S)
+    np.dot(CF.T, dy[t0:t1], dHp)
 
 
 @njit(parallel=True, **JIT)
-def _chunks_kernel(x, a, B, C, dy, Hp, G, Q, diagonal, dx, da, dB, dC):
-    """prange over (sequence, chunk): every chunk's backward is independent given Hp and G."""
+def _states_kernel(x, a, B, C, dy, Q, workers, S, dHp, abar):
+    """Kernel 1 for every chunk c of every sequence b: S[b, c] = S_c, dHp[b, J-1-c] = dHp_c
+    (the chunks in reverse order), abar[b, c] = abar_c. x, dy (nb, T, P); a (nb, T) or
+    (nb, T, N); B, C (nb, T, N); S, dHp (nb, J, N, P); abar (nb, J, N)."""
     nb, T, P = x.shape
+    N = B.shape[2]
     J = (T + Q - 1) // Q
-    for job in prange(nb * J):
-        s, c, t0, t1 = chunk_of_job(job, J, Q, T)
-        q = t1 - t0
-        if diagonal:
-            _diagonal_chunk(x[s], a[s], B[s], C[s], dy[s], Hp[s, c], G[s, c], t0, q, dx[s],
-                            da[s], dB[s], dC[s])
-        else:
-            _scalar_chunk(x[s], a[s], B[s], C[s], dy[s], Hp[s, c], G[s, c], t0, q, dx[s],
-                          da[s, :, 0], dB[s], dC[s])
+    for worker in prange(workers):
+        size = Q
+        ws = _states_workspaces(Q, N, x)
+        for job in range(worker, nb * J, workers):
+            b, c, t0, t1 = chunk_of_job(job, J, Q, T)
+            if t1 - t0 != size:                    # the short last chunk
+                size = t1 - t0
+                ws = _states_workspaces(size, N, x)
+            _chunk_state(x[b], a[b], B[b], C[b], dy[b], t0, t1, ws, S[b, c], dHp[b, J - 1 - c],
+                         abar[b, c])
 
+
+# ---------------------------------------------------------------- kernel 3, scalar family
+
+@njit(**JIT)
+def _scalar_workspaces(q, N, P, like):
+    """Per-thread workspaces of one scalar chunk of q steps: L, Sc, D, W (q, q); dXc, Bg
+    (q, P); E, K, dCc, dBc (q, N); delta, gamma, cw, bw, da (q, 1); z (q,)."""
+    dt = like.dtype
+    return (np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
+            np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
+            np.zeros((q, P), dtype=dt), np.zeros((q, P), dtype=dt),
+            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
+            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
+            np.zeros((q, 1), dtype=dt), np.zeros((q, 1), dtype=dt),
+            np.zeros((q, 1), dtype=dt), np.zeros((q, 1), dtype=dt),
+            np.zeros((q, 1), dtype=dt), np.zeros(q, dtype=dt))
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _scalar_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
+    """Kernel 3, scalar family: chunk [t0, t1) of one sequence (a (T,)); writes its rows of
+    dx (T, P), da (T,), dB, dC (T, N). H = H_{c-1}, g = g_c (N, P); ws: _scalar_workspaces."""
+    L, Sc, D, W, dXc, Bg, E, K, dCc, dBc, delta, gamma, cw, bw, dac, z = ws
+    q = t1 - t0
+    Xc, Yc, Bc, Cc = x[t0:t1], dy[t0:t1], B[t0:t1], C[t0:t1]
+    # L[t, s] = prod_{s<u<=t} a_u: L[t, :t] = a_t L[t-1, :t], L[t, t] = 1
+    for t in range(q):
+        a_t = a[t0 + t]
+        for s in range(t):
+            L[t, s] = a_t * L[t - 1, s]
+        L[t, t] = 1
+    # delta_t = a_{t0} L[t, 0],  gamma_s = L[q-1, s]
+    for t in range(q):
+        delta[t, 0] = a[t0] * L[t, 0]
+        gamma[t, 0] = L[q - 1, t]
+    np.dot(Cc, Bc.T, Sc)                       # C_t . B_s
+    np.dot(Yc, Xc.T, D)                        # D[t, s] = dy_t . x_s
+    # W = D o (C B^T) (the mask's weights), then in place: Sc -> M = L o C B^T, D -> L o D
+    for t in range(q):
+        for s in range(t + 1):
+            l = L[t, s]
+            W[t, s] = D[t, s] * Sc[t, s]
+            Sc[t, s] *= l
+            D[t, s] *= l
+        for s in range(t + 1, q):
+            Sc[t, s] = 0
+            D[t, s] = 0
+    np.dot(Yc, H.T, E)                         # E_t = H dy_t
+    np.dot(Xc, g.T, K)                         # K_s = g x_s
+    a1 = a.reshape((a.shape[0], 1))            # one decay per step: width 1
+    _boundary_grads(a1, t0, delta, gamma, E, K, Bc, Cc, H, g, dBc, dCc, dac, cw, bw, z)
+    _mask_grad(a, t0, L, W, dac, z)
+    # dx = M^T dy + gamma_s B_s g
+    np.dot(Sc.T, Yc, dXc)
+    np.dot(Bc, g, Bg)
+    for t in range(q):
+        for p in range(Xc.shape[1]):
+            dx[t0 + t, p] = dXc[t, p] + gamma[t, 0] * Bg[t, p]
+    # dC = (L o D) B + delta E;  dB = (L o D)^T C + gamma K  (the second terms in dCc, dBc)
+    np.dot(D, Bc, E)
+    np.dot(D.T, Cc, K)
+    for t in range(q):
+        da[t0 + t] = dac[t, 0]
+        for n in range(Bc.shape[1]):
+            dC[t0 + t, n] = dCc[t, n] + E[t, n]
+            dB[t0 + t, n] = dBc[t, n] + K[t, n]
+
+
+@njit(parallel=True, **JIT)
+def _scalar_chunks_kernel(x, a, B, C, dy, Hp, G, Q, workers, dx, da, dB, dC):
+    """prange over (sequence, chunk): every chunk's backward, given Hp[b, c] = H_{c-1} and
+    G[b, J-1-c] = g_c. a (nb, T); da (nb, T)."""
+    nb, T, P = x.shape
+    N = B.shape[2]
+    J = (T + Q - 1) // Q
+    for worker in prange(workers):
+        size = Q
+        ws = _scalar_workspaces(Q, N, P, x)
+        for job in range(worker, nb * J, workers):
+            b, c, t0, t1 = chunk_of_job(job, J, Q, T)
+            if t1 - t0 != size:                    # the short last chunk
+                size = t1 - t0
+                ws = _scalar_workspaces(size, N, P, x)
+            _scalar_chunk(x[b], a[b], B[b], C[b], dy[b], Hp[b, c], G[b, J - 1 - c], t0, t1,
+                          ws, dx[b], da[b], dB[b], dC[b])
+
+
+# ---------------------------------------------------------------- kernel 3, diagonal family
+
+@njit(**JIT)
+def _diagonal_workspaces(q, N, P, like):
+    """Per-thread workspaces of one diagonal chunk of q steps: D, M (q, q); dXc, Bg (q, P);
+    E, K, delta, gamma, dCc, dBc, da, BG, cw, bw, Fi, Gi, KG, CF, PI, RI, lcol (q or
+    SUB_BWD, N); DI, MI (q q,) flat; z, zb (N,)."""
+    dt = like.dtype
+    m = min(q, SUB_BWD)
+    return (np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
+            np.zeros((q, P), dtype=dt), np.zeros((q, P), dtype=dt),
+            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
+            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
+            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
+            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
+            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
+            np.zeros((m, N), dtype=dt), np.zeros((q, N), dtype=dt),
+            np.zeros((q, N), dtype=dt), np.zeros((m, N), dtype=dt),
+            np.zeros((m, N), dtype=dt), np.zeros((q, N), dtype=dt),
+            np.zeros((m, N), dtype=dt),
+            np.zeros(q * q, dtype=dt), np.zeros(q * q, dtype=dt), np.zeros(N, dtype=dt),
+            np.zeros(N, dtype=dt))
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _diagonal_block(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, lcol, z, zb):
+    """The sub-chunk I = [i0, i1)'s own block (t, s in I, s <= t), per mode, vectorized over
+    n. Column s carries l = L_n[t, s] = a_t[n] L_n[t-1, s] down the rows t (lcol), then
+
+        M[t, s] = sum_n C_t[n] l B_s[n],   dC_t[n] += D[t, s] l B_s[n]     (rows down)
+        dB_s[n] += sum_t D[t, s] l C_t[n]                                 (rows up)
+        da_u[n] += L_n[u-1, s] Z_u[n],   Z_u = W[u, s] + a_{u+1}[n] Z_{u+1}   (rows up, u > s)
+
+    with W[u, s] = D[u, s] C_u[n] B_s[n]: the derivative of sum_{t>=s} W[t, s] L_n[t, s],
+    as in ``_prefix_grad``. Each loop over n touches few arrays, so that it vectorizes.
+    Workspaces lcol (m, N) (m = i1 - i0), z, zb (N,)."""
+    N = Bc.shape[1]
+    m = i1 - i0
+    for j in range(m):
+        s = i0 + j
+        for n in range(N):
+            lcol[j, n] = 1
+        for i in range(j, m):
+            t = i0 + i
+            if i > j:
+                for n in range(N):
+                    lcol[i, n] = a[t0 + t, n] * lcol[i - 1, n]
+            d = D[t, s]
+            acc = D.dtype.type(0)
+            for n in range(N):
+                r = lcol[i, n] * Bc[s, n]
+                acc += Cc[t, n] * r
+                dCc[t, n] += d * r
+            M[t, s] = acc
+        # rows up: zb = dB's column sum; z_i = W[i, s] + a_{t+1} z_{i+1} from the last row
+        t = i1 - 1
+        d = D[t, s]
+        for n in range(N):
+            zb[n] = 0
+            z[n] = d * Cc[t, n] * Bc[s, n]
+        for k in range(m - 1 - j):
+            i = m - 1 - k
+            t = i0 + i
+            d = D[t, s]
+            for n in range(N):
+                zb[n] += d * lcol[i, n] * Cc[t, n]
+            for n in range(N):
+                dac[t, n] += lcol[i - 1, n] * z[n]
+            d = D[t - 1, s]
+            for n in range(N):
+                z[n] = d * Cc[t - 1, n] * Bc[s, n] + a[t0 + t, n] * z[n]
+        d = D[s, s]
+        for n in range(N):
+            zb[n] += d * Cc[s, n]                  # the row t = s: l = 1
+        for n in range(N):
+            dBc[s, n] += zb[n]
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _diagonal_cross(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, Fi, Gi, CF, KG, PI, RI,
+                    DI_buf, MI_buf, z):
+    """Queries t in I = [i0, i1), keys s < i0: L_n[t, s] = Fi[t, n] Gi[s, n] with
+    Fi[t] = prod_{i0<=u<=t} a_u, Gi[s] = prod_{s<u<i0} a_u, so with CF = C_I o Fi and
+    KG = B_{:i0} o Gi (gemms with D_I = D[I, :i0]):
+
+        M[I, :i0] = CF KG^T,   PI = D_I KG,   RI = D_I^T CF
+        dC_t += Fi_t o PI_t,   dB_s += Gi_s o RI_s
+        da += d/da of [sum_t (C_t o PI_t) . Fi_t]   (u in I:  ``_prefix_grad``)
+            + d/da of [sum_s (B_s o RI_s) . Gi_s]   (u < i0: ``_suffix_grad``)
+
+    (the block's part of the loss is sum_t CF_t . PI_t = sum_s KG_s . RI_s)."""
+    N = Bc.shape[1]
+    m = i1 - i0
+    prefix_products(a, t0 + i0, t0 + i1, N, Fi)
+    suffix_products(a, t0, t0 + i0, N, Gi)
+    for i in range(m):
+        for n in range(N):
+            CF[i, n] = Cc[i0 + i, n] * Fi[i, n]
+    for j in range(i0):
+        for n in range(N):
+            KG[j, n] = Bc[j, n] * Gi[j, n]
+    DI = DI_buf[:m * i0].reshape((m, i0))
+    MI = MI_buf[:m * i0].reshape((m, i0))
+    for i in range(m):
+        for j in range(i0):
+            DI[i, j] = D[i0 + i, j]
+    # M[I, :i0] = (C_I o Fi) (B o Gi)^T
+    np.dot(CF[:m], KG[:i0].T, MI)
+    for i in range(m):
+        for j in range(i0):
+            M[i0 + i, j] = MI[i, j]
+    # PI = D_I (B o Gi),  RI = D_I^T (C_I o Fi)
+    np.dot(DI, KG[:i0], PI[:m])
+    np.dot(DI.T, CF[:m], RI[:i0])
+    for i in range(m):
+        for n in range(N):
+            dCc[i0 + i, n] += Fi[i, n] * PI[i, n]
+            PI[i, n] *= Cc[i0 + i, n]              # the weights of Fi in the loss
+    for j in range(i0):
+        for n in range(N):
+            dBc[j, n] += Gi[j, n] * RI[j, n]
+            RI[j, n] *= Bc[j, n]                   # the weights of Gi
+    _prefix_grad(a, t0 + i0, Fi[:m], PI[:m], dac[i0:i1], z)
+    _suffix_grad(a, t0, Gi[:i0], RI[:i0], dac[:i0], z)
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
+    """Kernel 3, diagonal family: chunk [t0, t1) of one sequence (a (T, N)); writes its rows
+    of dx (T, P), da, dB, dC (T, N). H = H_{c-1}, g = g_c (N, P); ws: _diagonal_workspaces."""
+    (D, M, dXc, Bg, E, K, delta, gamma, dCc, dBc, dac, BG, cw, bw, Fi, Gi, KG, CF, PI, RI,
+     lcol, DI_buf, MI_buf, z, zb) = ws
+    q = t1 - t0
+    N = B.shape[1]
+    Xc, Yc, Bc, Cc = x[t0:t1], dy[t0:t1], B[t0:t1], C[t0:t1]
+    np.dot(Yc, Xc.T, D)                        # D[t, s] = dy_t . x_s
+    np.dot(Yc, H.T, E)                         # E[t, n] = H_n . dy_t
+    np.dot(Xc, g.T, K)                         # K[s, n] = g_n . x_s
+    prefix_products(a, t0, t1, N, delta)
+    suffix_products(a, t0, t1, N, gamma)
+    _boundary_grads(a, t0, delta, gamma, E, K, Bc, Cc, H, g, dBc, dCc, dac, cw, bw, z)
+    for t in range(q):
+        for s in range(t + 1, q):
+            M[t, s] = 0
+    for i0 in range(0, q, SUB_BWD):
+        i1 = min(q, i0 + SUB_BWD)
+        _diagonal_block(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, lcol, z, zb)
+        if i0 > 0:
+            _diagonal_cross(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, Fi, Gi, CF, KG, PI,
+                            RI, DI_buf, MI_buf, z)
+    # dx = M^T dy + (B o gamma) g
+    for t in range(q):
+        for n in range(N):
+            BG[t, n] = Bc[t, n] * gamma[t, n]
+    np.dot(M.T, Yc, dXc)
+    np.dot(BG, g, Bg)
+    for t in range(q):
+        for p in range(Xc.shape[1]):
+            dx[t0 + t, p] = dXc[t, p] + Bg[t, p]
+        for n in range(N):
+            da[t0 + t, n] = dac[t, n]
+            dB[t0 + t, n] = dBc[t, n]
+            dC[t0 + t, n] = dCc[t, n]
+
+
+@njit(parallel=True, **JIT)
+def _diagonal_chunks_kernel(x, a, B, C, dy, Hp, G, Q, workers, dx, da, dB, dC):
+    """prange over (sequence, chunk), as ``_scalar_chunks_kernel``; a, da (nb, T, N)."""
+    nb, T, P = x.shape
+    N = B.shape[2]
+    J = (T + Q - 1) // Q
+    for worker in prange(workers):
+        size = Q
+        ws = _diagonal_workspaces(Q, N, P, x)
+        for job in range(worker, nb * J, workers):
+            b, c, t0, t1 = chunk_of_job(job, J, Q, T)
+            if t1 - t0 != size:                    # the short last chunk
+                size = t1 - t0
+                ws = _diagonal_workspaces(size, N, P, x)
+            _diagonal_chunk(x[b], a[b], B[b], C[b], dy[b], Hp[b, c], G[b, J - 1 - c], t0, t1,
+                            ws, dx[b], da[b], dB[b], dC[b])
+
+
+# ---------------------------------------------------------------- launchers
 
 def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
     """The launcher shared by the chunked and attention VJPs (Q = chunk length)."""
@@ -243,20 +510,23 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
         return empty(fv)
     Q = min(Q, f.T)
     J = -(-f.T // Q)
-    a_modes = decays_per_mode(f)
-    Hp = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)
-    G = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)
-    dh0 = np.empty((f.nb, f.N, f.P), dtype=f.dtype)
+    workers = min(num_threads(), f.nb * J)
+    S = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)          # S_c, then H_{c-1}
+    dHp = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)        # dHp_c, then g_c (reversed c)
+    abar = np.empty((f.nb, J, f.N), dtype=f.dtype)
     dx = np.empty((f.nb, f.T, f.P), dtype=f.dtype)
-    da = np.empty((f.nb, f.T, f.N if family == "diagonal" else 1), dtype=f.dtype)
+    da = np.empty(f.a.shape, dtype=f.dtype)
     dB, dC = (np.empty((f.nb, f.T, f.N), dtype=f.dtype) for _ in range(2))
-    with single_threaded_blas():                     # np.dot inside prange threads
-        _links_kernel(f.x, a_modes, f.B, f.C, fv.dy, f.h0, fv.dh, Q, Hp, G, dh0)
-        _chunks_kernel(f.x, a_modes, f.B, f.C, fv.dy, Hp, G, Q, family == "diagonal",
-                       dx, da, dB, dC)
-    if family == "scalar":
-        da = da[..., 0]
-    return finish(fv, dx, da, dB, dC, dh0)
+    h = f.h0                                                   # h_{-1}, then h_{T-1}
+    g = np.array(fv.dh)                                        # dh, then dh_{-1}
+    chunks = _scalar_chunks_kernel if family == "scalar" else _diagonal_chunks_kernel
+    with single_threaded_blas():                               # np.dot inside prange threads
+        _states_kernel(f.x, f.a, f.B, f.C, fv.dy, Q, workers, S, dHp, abar)
+        # H_c = abar_c H_{c-1} + S_c;  g_{c-1} = abar_c g_c + dHp_c (the chunks reversed)
+        _state_passing_kernel(abar, S, h)
+        _state_passing_kernel(np.ascontiguousarray(abar[:, ::-1]), dHp, g)
+        chunks(f.x, f.a, f.B, f.C, fv.dy, S, dHp, Q, workers, dx, da, dB, dC)
+    return finish(fv, dx, da, dB, dC, g)
 
 
 def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
@@ -269,6 +539,6 @@ def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_siz
 
 def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
     """VJP of the diagonal chunked form, compiled (one mask per mode in each chunk).
-    O(T Q (N + P) + T Q N) time; O(J N P) extra memory per sequence, O(Q^2) per thread."""
+    O(T Q (N + P) + T N P) time; O(J N P) extra memory per sequence, O(Q^2 + Q N) per thread."""
     return chunked_backward("diagonal", x, a, B, C, dy, dh, initial_state,
                             check_chunk_size(chunk_size))
