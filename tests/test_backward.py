@@ -125,16 +125,21 @@ def test_bad_cotangents_name_the_argument(key):
 
 @pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
 @pytest.mark.parametrize("checkpoint", [1, 3, 4, 40])
-def test_numba_scan_vjp_at_any_checkpoint_length(fam, checkpoint, monkeypatch):
+@pytest.mark.parametrize("batch", [(), (2,)], ids=["one-sequence", "two-sequences"])
+def test_numba_scan_vjp_at_any_checkpoint_length(fam, checkpoint, batch, monkeypatch):
     """The compiled scan's backward recomputes states chunk by chunk from stored ones: every
-    checkpoint length (1, odd, even, longer than T) gives the reference gradient, including a
-    zero decay on a chunk boundary and a channel split (2 sequences, P = 3)."""
-    from ssd_edu.cpu import scan_backward
+    checkpoint length (1, odd, even, longer than T) gives the reference gradient, with a zero
+    decay at the start of a chunk of 3. One sequence on several threads splits its channels
+    into blocks (partial dB, dC, da summed by the launcher); two sequences keep them whole."""
+    import numba
+    from ssd_edu.cpu import _backward, scan_backward
     monkeypatch.setattr(scan_backward, "CHECKPOINT", checkpoint)
-    d = make_inputs(fam, 13, 3, 3, (2,), regime="mixed", seed=9)
-    d["a"][:, 3] = 0                                # a zero decay at the start of a chunk of 3
+    if batch == () and numba.get_num_threads() > 1:
+        assert _backward.channel_width(1, 3) < 3             # the split path is exercised
+    d = make_inputs(fam, 13, 3, 3, batch, regime="mixed", seed=9)
+    d["a"][(slice(None),) * len(batch) + (3,)] = 0       # step t = 3, every mode
     rng = np.random.default_rng(10)
-    dy, dh = rng.standard_normal((2, 13, 3)), rng.standard_normal((2, 3, 3))
+    dy, dh = rng.standard_normal((*batch, 13, 3)), rng.standard_normal((*batch, 3, 3))
     ref = call(f"numpy.{fam}.scan", d, dy, dh)
     got = call(f"numba.{fam}.scan", d, dy, dh)
     for name in ref._fields:
@@ -158,7 +163,7 @@ def test_planted_stale_checkpoint_is_caught(monkeypatch):
     monkeypatch.setattr(scan_backward, "_scan_backward_kernel",
                         scan_backward.njit(scan_backward._scan_backward_kernel.py_func))
     with pytest.raises(AssertionError, match="numba.diagonal.scan d"):
-        test_numba_scan_vjp_at_any_checkpoint_length("diagonal", 3, monkeypatch)
+        test_numba_scan_vjp_at_any_checkpoint_length("diagonal", 3, (), monkeypatch)
 
 
 # ------------------------------------------------------------------------------------------

@@ -104,18 +104,29 @@ def test_timing_helpers_measure_what_they_say():
 
 def test_matmul_rate_lets_blas_threads_sleep_before_returning(monkeypatch):
     """BLAS threads spin after a matmul and slow whatever is timed next (BLAS_SETTLE_S):
-    matmul_rate sleeps after its last matmul, and nothing is multiplied after that sleep."""
+    matmul_rate settles after its timed matmuls, as its last step."""
     from ssd_edu.bench import timing
     events = []
     real_best = timing.best_time
-    monkeypatch.setattr(timing.time, "sleep", lambda s: events.append(("sleep", s)))
+    monkeypatch.setattr(timing, "settle_blas", lambda: events.append("settle"))
     monkeypatch.setattr(timing, "best_time",
-                        lambda fn, repeats: (events.append(("matmul", repeats)),
-                                             real_best(fn, repeats))[1])
-    rate = timing.matmul_rate("float64", n=64, repeats=2)
-    assert rate > 0
-    assert events == [("matmul", 2), ("sleep", timing.BLAS_SETTLE_S)]
-    assert timing.BLAS_SETTLE_S >= 0.5
+                        lambda fn, repeats: (events.append("matmul"), real_best(fn, repeats))[1])
+    assert timing.matmul_rate("float64", n=64, repeats=2) > 0
+    assert events == ["matmul", "settle"]
+
+
+def test_bench_settles_blas_between_numpy_and_numba_rows(monkeypatch):
+    """The NumPy forms call BLAS too: the bench settles once per dtype before the first Numba row."""
+    from ssd_edu.bench import run, timing
+    order = []
+    monkeypatch.setattr(timing, "settle_blas", lambda: order.append("settle"))   # in matmul_rate
+    monkeypatch.setattr(run, "settle_blas", lambda: order.append("settle"))
+    real = run._run_host
+    monkeypatch.setattr(run, "_run_host", lambda row, *a: (order.append(row["backend"]),
+                                                           real(row, *a))[1])
+    bench.run_bench(**TINY, dtypes=("float64",), backends=("numpy", "numba"),
+                    families=("scalar",), forms=("scan",))
+    assert order == ["settle", "numpy", "settle", "numba"]
 
 
 def test_run_isolated_uses_one_blas_thread():

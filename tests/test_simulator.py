@@ -3,9 +3,11 @@
 numba-cuda's simulator looks up and inserts a block's shared array in two unlocked steps, so a
 thread switch between them gives two threads of a block two different arrays for one
 ``cuda.shared.array`` line. ssd_edu installs a locked allocator when the simulator is on. The
-race is made certain here by slowing the allocation down (a sleep releases the interpreter lock
-between the look-up and the insert): numba's own allocator then aliases wrongly, ssd_edu's does not.
+race is made certain here: with numba's own allocator, every thread of a block waits inside the
+allocation (a barrier) until all have looked the key up, so each inserts its own array; with
+ssd_edu's, a slow allocation (a sleep) still gives one array per line.
 """
+import threading
 import time
 import types
 
@@ -21,11 +23,11 @@ SIDE = 4
 cuda = _cuda.cuda          # a module global: the simulator swaps it for its fake module
 
 
-def _slow_numpy(monkeypatch, module):
-    """Make ``module.np.empty`` sleep first, so every thread of a block reaches the look-up
-    before any of them inserts."""
+def _slow_numpy(monkeypatch, module, wait):
+    """Make ``module.np.empty`` call ``wait()`` first, so that threads reach the look-up before
+    any of them inserts."""
     def empty(*args, **kwargs):
-        time.sleep(0.01)
+        wait()
         return np.empty(*args, **kwargs)
     monkeypatch.setattr(module, "np", types.SimpleNamespace(**{**vars(np), "empty": empty}))
 
@@ -62,7 +64,9 @@ def test_fix_is_installed():
 
 
 def test_one_shared_array_per_line_even_when_threads_switch(monkeypatch):
-    _slow_numpy(monkeypatch, _cuda)
+    """ssd_edu's allocator holds its lock over look-up and insert: a slow allocation (a sleep
+    that lets every other thread run) still gives one array per line."""
+    _slow_numpy(monkeypatch, _cuda, lambda: time.sleep(0.01))
     assert _threads_seeing_other_arrays() == 0
 
 
@@ -70,7 +74,10 @@ def test_numbas_own_allocator_races(monkeypatch):
     """The planted mistake: without the fix the same launch gives threads private arrays."""
     from numba.cuda.simulator import kernelapi
     monkeypatch.setattr(kernelapi.FakeCUDAShared, "array", kernelapi.FakeCUDAShared.array.original)
-    _slow_numpy(monkeypatch, kernelapi)
+    # every thread of the block waits inside the allocation until all have looked the key up
+    # and found nothing: certain, whatever the load (a lock held there would never get past)
+    everyone = threading.Barrier(SIDE * SIDE, timeout=30)
+    _slow_numpy(monkeypatch, kernelapi, everyone.wait)
     assert _threads_seeing_other_arrays() > 0
 
 

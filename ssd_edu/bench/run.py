@@ -6,7 +6,7 @@ import numpy as np
 from .. import FAMILIES, FORMS, IMPLEMENTATIONS
 from ..testing import make_inputs
 from ..validation import QuadraticMemoryError, check_quadratic, check_ssm
-from .timing import matmul_rate, timed, traced_peak
+from .timing import matmul_rate, settle_blas, timed, traced_peak
 
 DEFAULTS = dict(T=2048, N=64, P=64, batch=8, chunk_size=64, repeats=5, reference_cap=20.0)
 SWEEP_T = (64, 128, 256, 512, 1024, 2048, 4096)
@@ -149,8 +149,12 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
         cpu_rate = rates[("cpu", str(dtype))]
         data = {fam: make_inputs(fam, T, N, P, (batch,), dtype=dtype, seed=seed)
                 for fam in families}
+        previous = None
         for name in names:
             backend, family, form = name.split(".")
+            if previous == "numpy" and backend != "numpy":
+                settle_blas()          # the NumPy forms call BLAS; its threads spin after them
+            previous = backend
             fn = IMPLEMENTATIONS[name]
             kwargs = {"chunk_size": chunk_size} if form == "chunked" else {}
             row = dict(name=name, backend=backend, family=family, form=form, dtype=str(dtype),

@@ -83,6 +83,11 @@ def traced_peak(call) -> tuple[float, int]:
 BLAS_SETTLE_S = 0.5
 
 
+def settle_blas() -> None:
+    """Sleep :data:`BLAS_SETTLE_S` so that BLAS's spinning threads are asleep before a timing."""
+    time.sleep(BLAS_SETTLE_S)
+
+
 def matmul_rate(dtype, n: int = 1024, repeats: int = 10) -> float:
     """flop/s of an (n, n) @ (n, n) NumPy matmul in ``dtype``: 2 n^3 / best of ``repeats``.
 
@@ -96,7 +101,7 @@ def matmul_rate(dtype, n: int = 1024, repeats: int = 10) -> float:
     B = rng.standard_normal((n, n)).astype(dtype)
     A @ B
     rate = 2.0 * n**3 / best_time(lambda: A @ B, repeats)
-    time.sleep(BLAS_SETTLE_S)
+    settle_blas()
     return rate
 
 

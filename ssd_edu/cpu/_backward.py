@@ -53,7 +53,10 @@ def decays_per_mode(f: Flat) -> np.ndarray:
 
 
 def finish(fv: FlatVJP, dx, da, dB, dC, dh0) -> Grads:
-    """Gradients of the nb sequences -> Grads summed back to the caller's input shapes."""
+    """Gradients of the nb sequences -> Grads summed back to the caller's input shapes.
+
+    A gradient that needs no summing is returned as it is (reshaped, no copy), so the arrays
+    passed in must be fresh ones the kernels wrote, never views of an input or a cotangent."""
     f, shapes = fv.f, fv.shapes
     lead = f.batch
 

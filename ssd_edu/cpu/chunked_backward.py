@@ -4,7 +4,8 @@ diagonal_chunked_vjp (``reference.backward.chunked_grads``, compiled).
 For chunk c = [t0, t1) of q steps (local times t, s in [0, q)), per mode n, with the prefix
 products delta_t = prod_{0<=u<=t} a_u and the suffix products gamma_s = prod_{s<u<q} a_u:
 
-1. ``_states_kernel`` (parallel over the chunks of every sequence), steps 2 and 4 backward:
+1. ``_states_kernel`` (parallel over the chunks of every sequence): step 2 (S_c) and the
+   backward of step 4 (dHp_c):
        S_c = (B_c o gamma)^T x_c,   dHp_c = (C_c o delta)^T dy_c,   abar_c = delta_{q-1}.
 2. the state passing both ways, by the forward's ``_state_passing_kernel`` (step 3):
        H_c = abar_c o H_{c-1} + S_c                        (forward in c:  S_c -> H_{c-1})
@@ -60,43 +61,44 @@ SUB_BWD = 16
 # per step (reference counting) and a range with negative step each made them 2-3x slower.
 
 @njit(fastmath=FASTMATH, **JIT)
-def _prefix_grad(a, u0, F, c, da, z):
-    """da[u] += d/da_{u0+u} of sum_t c[t] F[t], F[t] = prod_{u0<=v<=u0+t} a_v (t < m):
+def _prefix_grad(a, u0, F, coef, da, z):
+    """da[u] += d/da_{u0+u} of sum_t coef[t] F[t], F[t] = prod_{u0<=v<=u0+t} a_v (t < m):
 
-        da[u] += F[u-1] z_u,   z_u = c[u] + a_{u0+u+1} z_{u+1},   z_{m-1} = c[m-1],  F[-1] = 1
+        da[u] += F[u-1] z_u,   z_u = coef[u] + a_{u0+u+1} z_{u+1},   z_{m-1} = coef[m-1],  F[-1] = 1
 
     (the product without its factor u: the factors before u times those after, the latter
-    carried by z). F, c, da (m, w) with m = len(c); a (T, w) one sequence's decays (w = 1:
+    carried by z). F, coef, da (m, w) with m = len(coef); a (T, w) one sequence's decays (w = 1:
     the scalar family's, reshaped; w = N: the diagonal's); workspace z (w,)."""
-    m, w = c.shape
+    m, w = coef.shape
     for n in range(w):
-        z[n] = c[m - 1, n]
+        z[n] = coef[m - 1, n]
     for k in range(m - 1):
         u = m - 1 - k
         for n in range(w):
             da[u, n] += F[u - 1, n] * z[n]
-        # z_{u-1} = c[u-1] + a_{u0+u} z_u
+        # z_{u-1} = coef[u-1] + a_{u0+u} z_u
         for n in range(w):
-            z[n] = c[u - 1, n] + a[u0 + u, n] * z[n]
+            z[n] = coef[u - 1, n] + a[u0 + u, n] * z[n]
     for n in range(w):
         da[0, n] += z[n]
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def _suffix_grad(a, u0, G, b, da, w):
-    """da[u] += d/da_{u0+u} of sum_s b[s] G[s], G[s] = prod_{s<v<m} a_{u0+v} (s < m):
+def _suffix_grad(a, u0, G, coef, da, z):
+    """da[u] += d/da_{u0+u} of sum_s coef[s] G[s], G[s] = prod_{s<v<m} a_{u0+v} (s < m):
 
-        da[u] += G[u] w_u,   w_u = b[u-1] + a_{u0+u-1} w_{u-1},   w_0 = 0
+        da[u] += G[u] z_u,   z_u = coef[u-1] + a_{u0+u-1} z_{u-1},   z_0 = 0
 
-    (w_u = sum_{s<u} b[s] prod_{s<v<u} a_{u0+v}). G, b, da (m, w); a (T, w); workspace w (w,)."""
-    m, width = b.shape
-    for n in range(width):
-        w[n] = 0
+    (z_u = sum_{s<u} coef[s] prod_{s<v<u} a_{u0+v}). G, coef, da (m, w); a (T, w); workspace
+    z (w,)."""
+    m, w = coef.shape
+    for n in range(w):
+        z[n] = 0
     for u in range(1, m):
-        for n in range(width):
-            w[n] = b[u - 1, n] + a[u0 + u - 1, n] * w[n]
-        for n in range(width):
-            da[u, n] += G[u, n] * w[n]
+        for n in range(w):
+            z[n] = coef[u - 1, n] + a[u0 + u - 1, n] * z[n]
+        for n in range(w):
+            da[u, n] += G[u, n] * z[n]
 
 
 @njit(fastmath=FASTMATH, **JIT)

@@ -111,18 +111,18 @@ def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1):
             dxt[:] = 0
             for n in range(N):
                 an, bn, cn = a[t, n], B[t, n], C[t, n]
-                db = dt.type(0)
-                dA = dt.type(0)
+                dB_n = dt.type(0)
+                da_n = dt.type(0)
                 for p in range(w):
                     # G_t = a_{t+1} o G_{t+1} + C_t dy_t^T
                     G = gs[n, p] + cn * dyt[p]
                     # dx_t = G_t^T B_t,  dB_t = G_t x_t,  da_t = sum_p G_t o h_{t-1}
                     dxt[p] += G * bn
-                    db += G * xt[p]
-                    dA += G * H[i, n, p]
+                    dB_n += G * xt[p]
+                    da_n += G * H[i, n, p]
                     gs[n, p] = an * G
-                dB[t, n] = db
-                da[t, n] = dA
+                dB[t, n] = dB_n
+                da[t, n] = da_n
             dx[t, p0:p1] = dxt
     # dh_{-1} = a_0 o G_0
     for n in range(N):

@@ -89,7 +89,8 @@ def _locked_shared_array(original):
     block create two arrays for the same line: one thread then writes and reads a private copy
     that the others never see, and its outputs are wrong (intermittently, in the first tile).
     Here the look-up and the insert happen under one lock, keyed the same way; dynamic shared
-    memory (shape 0) needs no key and goes to ``original``.
+    memory (shape 0) needs no key and goes to ``original``, as does any request with an
+    ``alignment`` (which the simulator rejects).
     """
     lock = threading.Lock()
 
@@ -101,14 +102,14 @@ def _locked_shared_array(original):
         with lock:
             found = self._allocations.get(key)
             if found is None:
-                found = self._allocations[key] = np.empty(shape, numpy_dtype(dtype))
+                found = self._allocations[key] = np.empty(shape, _numpy_dtype(dtype))
         return found
 
     array.original = original
     return array
 
 
-def numpy_dtype(dtype):
+def _numpy_dtype(dtype):
     """The NumPy dtype of a numba scalar type or of anything ``np.dtype`` accepts."""
     from numba.core import types
     from numba.np import numpy_support
