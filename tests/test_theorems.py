@@ -26,6 +26,9 @@ ALL_IDS = ["scalar-ssd", "diagonal-ssd", "single-mask", "single-mask-underflow",
 
 def test_every_result_has_a_check():
     assert list(th.CHECKS) == ALL_IDS
+    # the rows that time code are marked so (tutorials and tests read the mark, never a list)
+    assert {i for i, c in th.CHECKS.items() if c.timed} == TIMED
+    assert th.run_check("lemma-4.1").timed is False
     for c in th.CHECKS.values():
         assert c.statement and c.reference and c.section in th.SECTIONS
 
@@ -539,3 +542,24 @@ def test_backward_row_passes_on_linear_and_fails_on_quadratic_timings(monkeypatc
     monkeypatch.setattr(backward_cost, "run_isolated", timings(**{
         "numpy.diagonal.scan": [2e-3 + 1e-8 * T**2 for T in Ts]}))
     assert "numpy.diagonal.scan backward" in _fails("backward-T").detail
+
+
+def test_timed_rows_retry_after_a_pause_and_say_which_attempt():
+    verdicts = iter([False, False, True])
+    measured, pauses = [], []
+
+    def measure(fresh):
+        measured.append(fresh)
+        return {"t": len(measured)}
+
+    def decide(times):
+        return dict(passed=next(verdicts), detail="d", data={})
+    out = cost.decide_with_retry(measure, decide, pause=pauses.append)
+    assert out["passed"] and measured == [False, True, True]
+    assert pauses == [cost.RETRY_PAUSE_S] * 2 and "attempt 3 of 3" in out["detail"]
+    assert out["data"]["timings"] == {"t": 3}
+    # a row that keeps failing is reported failed after ATTEMPTS measurements, never more
+    measured.clear()
+    out = cost.decide_with_retry(measure, lambda t: dict(passed=False, detail="d", data={}),
+                                 pause=lambda s: None)
+    assert not out["passed"] and len(measured) == cost.ATTEMPTS

@@ -9,7 +9,8 @@ into the state):
 
 needs h_{t-1} and h_t going backward. Running the recurrence backward would divide by a_t (0
 for a zero decay), so the states are *recomputed*: a forward pass stores only the state
-entering every chunk of ``CHECKPOINT`` steps (O(J N P), J = ceil(T / CHECKPOINT)); then, chunk
+entering every chunk of ``CHECKPOINT`` steps (O(J N P), J = ceil(T / CHECKPOINT)), chunk to
+chunk as in the chunked form (one gemm per chunk: the chunk state (B_c o G)^T X_c); then, chunk
 by chunk from the last, the chunk's states are recomputed into a (CHECKPOINT + 1, N, w) buffer
 (per thread, independent of T; dC_t = h_t dy_t is summed on the way) and the chunk is swept
 backward one step at a time. Extra memory: O(J N P) checkpoints, O(CHECKPOINT N P) per thread,
@@ -31,41 +32,45 @@ import numpy as np
 from numba import njit, prange
 
 from ._backward import channel_width, decays_per_mode, empty, finish, flatten_vjp
-from ._jit import FASTMATH, JIT
-from ._tiles import chunk_of_job
+from ._jit import FASTMATH, JIT, single_threaded_blas
+from ._tiles import chunk_of_job, suffix_products
 
-#: Steps between stored states (the chunk whose states are recomputed at a time).
-CHECKPOINT = 16
+#: Steps between stored states (the chunk whose states are recomputed at a time). 64 rather
+#: than 16: the checkpoint gemm (N x Q) @ (Q x w) amortizes its call; measured (one thread,
+#: T 2048, N = P = 64, kernel only, best of 7, 3 runs): float64 9.0-9.4 ms at 16, 8.1-8.7 at
+#: 64; float32 5.0-5.2 at 16, 4.7-4.9 at 64 (the step-by-step checkpoint pass: 9.0-9.4, 5.0-5.2).
+CHECKPOINT = 64
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def _checkpoints(x, a, B, h, Q, ck, p0):
-    """The forward recurrence, keeping only the state entering every chunk of Q steps.
+def _checkpoints(x, a, B, Q, ck, p0):
+    """The state entering every chunk of Q steps, one gemm per chunk as in the chunked form:
 
-    x (T, P), a, B (T, N) read; h (N, w) the state of channels [p0, p0 + w), advanced to
-    h_{T-1}; ck (J, N, w): ck[c] = h_{cQ-1}. Two steps per pass over each state row."""
-    T, N = B.shape
-    w = h.shape[1]
-    t = 0
-    while t < T:
-        if t % Q == 0:
-            ck[t // Q] = h
-        x0 = x[t, p0:p0 + w]                     # row views: contiguous, vectorized loops
-        if t + 1 < T and (t + 1) % Q != 0:
-            x1 = x[t + 1, p0:p0 + w]
+        S_c = (B_c o G)^T X_c,   G[j, n] = prod_{t0+j<u<t1} a_u[n]
+        h_{t1-1} = abar_c o h_{t0-1} + S_c,   abar_c = prod_{t0<=u<t1} a_u = a_{t0} o G[0]
+
+    (direct products, no division: exact at zero decays). x (T, P), a, B (T, N) read;
+    ck (J, N, w): ck[0] = h_{-1} given, ck[c] = h_{cQ-1} written for c >= 1 (channels
+    [p0, p0 + w)); only full chunks are summed (the last chunk's end state is not needed)."""
+    N = B.shape[1]
+    J, _, w = ck.shape
+    dt = x.dtype
+    G = np.empty((Q, N), dtype=dt)
+    BG = np.empty((N, Q), dtype=dt)
+    Xc = np.empty((Q, w), dtype=dt)
+    S = np.empty((N, w), dtype=dt)
+    for c in range(J - 1):
+        t0 = c * Q
+        suffix_products(a, t0, t0 + Q, N, G)
+        for j in range(Q):
             for n in range(N):
-                a0, b0, a1, b1 = a[t, n], B[t, n], a[t + 1, n], B[t + 1, n]
-                for p in range(w):
-                    # h_{t+1} = a_{t+1} (a_t h_{t-1} + B_t x_t) + B_{t+1} x_{t+1}
-                    h[n, p] = a1 * (a0 * h[n, p] + b0 * x0[p]) + b1 * x1[p]
-            t += 2
-        else:
-            for n in range(N):
-                a0, b0 = a[t, n], B[t, n]
-                for p in range(w):
-                    # h_t = a_t h_{t-1} + B_t x_t
-                    h[n, p] = a0 * h[n, p] + b0 * x0[p]
-            t += 1
+                BG[n, j] = B[t0 + j, n] * G[j, n]
+        Xc[:, :] = x[t0:t0 + Q, p0:p0 + w]
+        np.dot(BG, Xc, S)
+        for n in range(N):
+            abar = a[t0, n] * G[0, n]
+            for p in range(w):
+                ck[c + 1, n, p] = abar * ck[c, n, p] + S[n, p]
 
 
 @njit(fastmath=FASTMATH, **JIT)
@@ -79,13 +84,12 @@ def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1):
     J = (T + Q - 1) // Q
     dt = x.dtype
     ck = np.empty((J, N, w), dtype=dt)           # ck[c] = the state entering chunk c
-    h = np.empty((N, w), dtype=dt)
     gs = np.empty((N, w), dtype=dt)              # a_{t+1} o G_{t+1} (dh at T-1)
     for n in range(N):
         for p in range(w):
-            h[n, p] = h0[n, p0 + p]
+            ck[0, n, p] = h0[n, p0 + p]
             gs[n, p] = g[n, p0 + p]
-    _checkpoints(x, a, B, h, Q, ck, p0)
+    _checkpoints(x, a, B, Q, ck, p0)
     H = np.empty((Q + 1, N, w), dtype=dt)        # H[i] = h_{t0+i-1}: the chunk's states
     dxt = np.empty(w, dtype=dt)
     for c in range(J - 1, -1, -1):
@@ -151,8 +155,9 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
     dx = np.empty((f.nb, f.T, f.P), dtype=f.dtype)             # every entry is written
     da, dB, dC = (np.empty((f.nb * blocks, f.T, f.N), dtype=f.dtype) for _ in range(3))
     g = fv.dh.copy()                                           # dh in, dh_{-1} out
-    _scan_backward_kernel(f.x, decays_per_mode(f), f.B, f.C, fv.dy, f.h0, g, CHECKPOINT,
-                          width, dx, da, dB, dC)
+    with single_threaded_blas():                               # np.dot inside prange threads
+        _scan_backward_kernel(f.x, decays_per_mode(f), f.B, f.C, fv.dy, f.h0, g, CHECKPOINT,
+                              width, dx, da, dB, dC)
     da, dB, dC = (arr.reshape(f.nb, blocks, f.T, f.N).sum(axis=1) for arr in (da, dB, dC))
     if family == "scalar":
         da = da.sum(axis=-1)                                   # one decay shared by the modes

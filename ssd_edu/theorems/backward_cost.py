@@ -57,7 +57,7 @@ def decide_backward_T(times) -> dict:
 
 @check("backward-T", "diagonal", "Training cost: the backward pass (VJP) of the scan and of the "
        "chunked forms grows linearly in T, like the forward: SSD trains in O(T N P).",
-       "Sec. 4.3 (claim (ii)); THEORY 3.5")
+       "Sec. 4.3 (claim (ii)); THEORY 3.5", timed=True)
 def _backward_T(full):
     return decide_with_retry(lambda fresh: run_isolated(
         "ssd_edu.theorems.backward_cost.backward_timings", bool(full)), decide_backward_T)

@@ -5,6 +5,8 @@ dual. Every time is taken by ``ssd_edu.bench.timing`` in one fresh single-thread
 tests feed them synthetic timings."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .. import reference as ref
@@ -120,16 +122,25 @@ def _measure_until_pass(kind, full, decide):
     return decide_with_retry(lambda fresh: measured_timings(kind, full, fresh=fresh), decide)
 
 
-def decide_with_retry(measure, decide):
-    """``decide(measure(fresh))``, with ``fresh=False`` first, then once more with ``fresh=True``
-    if it failed (a burst of load on the shared machine); the row says which attempt it was
-    and carries the timings in ``data["timings"]``."""
-    for attempt in (1, 2):
+#: Measurements of a timed row before it is reported failed, and the pause before each retry:
+#: a burst of load on a shared machine (a busy neighbour, a stolen virtual CPU) can last
+#: seconds and inflate the long calls of a size sweep more than the short ones.
+ATTEMPTS = 3
+RETRY_PAUSE_S = 2.0
+
+
+def decide_with_retry(measure, decide, pause=time.sleep):
+    """``decide(measure(fresh))``, with ``fresh=False`` first, then up to ``ATTEMPTS - 1`` more
+    times with ``fresh=True``, each after :data:`RETRY_PAUSE_S` seconds, while it fails; the row
+    says which attempt it was and carries the timings in ``data["timings"]``."""
+    for attempt in range(1, ATTEMPTS + 1):
+        if attempt > 1:
+            pause(RETRY_PAUSE_S)
         times = measure(attempt > 1)
         out = decide(times)
         if out["passed"]:
             break
-    out["detail"] += f" (attempt {attempt}; CPU time, one BLAS thread, shared machine)"
+    out["detail"] += f" (attempt {attempt} of {ATTEMPTS}; CPU time, one BLAS thread, shared machine)"
     out["data"]["timings"] = times
     return out
 
@@ -156,7 +167,7 @@ def decide_cost_T(times) -> dict:
                      f"{times['attention'][-1] * 1e3:.0f} ms", extra="all slopes in their bands")
 
 
-@check("cost-T", "diagonal", reference="Sec. 4.2-4.3; App. B.4")
+@check("cost-T", "diagonal", reference="Sec. 4.2-4.3; App. B.4", timed=True)
 def _cost_T(full):
     """Time against sequence length T at N = 4, P = 16: the scan and Algorithm 1 grow linearly,
     the attention form quadratically (the paper's O(T) against O(T^2) study)."""
@@ -189,7 +200,7 @@ def decide_cost_NP(times) -> dict:
                      f"{times['other']})", extra="both slopes in the band")
 
 
-@check("cost-NP", "diagonal", reference="Sec. 4.3 (O(TNP))")
+@check("cost-NP", "diagonal", reference="Sec. 4.3 (O(TNP))", timed=True)
 def _cost_NP(full):
     """The scan's time grows linearly in the state size N and in the head dimension P, once the
     per-step overhead is subtracted: O(T N P)."""
@@ -229,7 +240,7 @@ def decide_claim_ii(times) -> dict:
                      data=dict(marginal_ratios=marginal, raw_ratios=raw))
 
 
-@check("claim-ii", "diagonal", reference="Sec. 4.3; Remarks 4.2-4.3")
+@check("claim-ii", "diagonal", reference="Sec. 4.3; Remarks 4.2-4.3", timed=True)
 def _claim_ii(full):
     """Claim (ii): diagonal SSD costs the same order as scalar SSD. At equal T, N, P the
     diagonal chunked form and Algorithm 1 take a bounded multiple of the scalar chunked form's
@@ -257,7 +268,7 @@ def decide_dual_cost(times) -> dict:
                      extra="the dual's cost grows much faster", data=dict(ratio=ratio))
 
 
-@check("remark-4.4", "duality", reference="Remark 4.4")
+@check("remark-4.4", "duality", reference="Remark 4.4", timed=True)
 def _remark_44(full):
     """Remark 4.4: the constructive dual of Theorem 4.1 is far more expensive than running the
     SSM: its time grows like a high power of T (about T^4 operations: a rank test and a solve
