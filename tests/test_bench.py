@@ -187,3 +187,24 @@ def test_crossover_table_and_figure(tmp_path, capsys):
     rows.append(dict(backend="numba", family="scalar", dtype="float64", T=8, N=2,
                      form="chunked", status="skipped"))
     assert crossover.winners(rows) == {("numba", "scalar", "float64", 8, 2): ("attention", 1.0)}
+
+
+def test_every_implementation_name_fits_its_column():
+    """The longest keys (numpy.diagonal.associative_scan) once ran into the dtype column."""
+    from ssd_edu.bench import report
+    for key in [*ssd_edu.IMPLEMENTATIONS, *ssd_edu.VJPS]:
+        cells = report.label(key, "float64")
+        assert len(key) < report.NAME_W and cells.split() == [key, "float64"], cells
+
+
+def test_sweep_table_columns_line_up_with_the_longest_names():
+    from ssd_edu.bench import report
+    names = ["numpy.scalar.associative_scan", "numba.scalar.scan"]
+    rows = [dict(name=n, family="scalar", dtype="float64", T=T, min_s=1e-3 * T, gflops=1.5)
+            for T in (64, 128) for n in names]
+    head, rule, *body = report.format_sweep(rows).splitlines()[1:-1]
+    assert head.split() == ["T", "numpy.associative_scan", "numba.scan", "fastest"]
+    width = len(head) - len("  fastest")
+    for line in body:
+        assert line[width:].strip() == "numpy.associative_scan" and line[width - 1] == ")"
+        assert line[:width].rstrip().endswith(")") and len(line[:width]) == width

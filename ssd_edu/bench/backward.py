@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import FAMILIES, FORMS, IMPLEMENTATIONS, VJPS
 from ..testing import make_inputs
-from .report import rate_line, timed_rows, workload_line
+from .report import label, rate_line, timed_rows, workload_line
 from .run import DEFAULTS, flop_count
 from .timing import best_times, loglog_slope, matmul_rate
 
@@ -128,10 +128,10 @@ def format_backward(rows: list[dict]) -> str:
         lines.append(rate_line(dtype, rate, "NumPy/BLAS"))
     lines.append("backward flops: scan 14TNP; chunked sum_c q(q+1)(3N+2P)+10qNP+4NP; "
                  "attention: one chunk; associative_scan: 2 x forward + 8TNP")
-    head = (f"{'implementation':<26}{'dtype':<9}{'forward ms':>11}{'backward ms':>13}"
+    head = (f"{label('implementation', 'dtype')}{'forward ms':>11}{'backward ms':>13}"
             f"{'bwd/fwd':>9}{'GFLOP/s':>9}{'%matmul':>9}")
     return "\n".join(lines + timed_rows(head, rows, "backward_s", lambda r: (
-        f"{r['name']:<26}{r['dtype']:<9}{r['forward_s'] * 1e3:>11.2f}"
+        f"{label(r['name'], r['dtype'])}{r['forward_s'] * 1e3:>11.2f}"
         f"{r['backward_s'] * 1e3:>13.2f}{r['ratio']:>8.2f}x{r['gflops']:>9.2f}"
         f"{r['pct_matmul']:>8.1f}%")))
 

@@ -5,7 +5,7 @@ import argparse
 import json
 
 from .. import FAMILIES, FORMS, MISSING_BACKENDS
-from .report import format_sweep, format_table
+from .report import format_sweep, format_table, label
 from . import run
 from .run import DEFAULTS, SWEEP_T, run_bench, sweep
 
@@ -70,13 +70,13 @@ def run_from_args(args) -> int:
         elif "sweep_T" in row:
             print(f"  T = {row['sweep_T']} ...", flush=True)
         elif "backward_s" in row:
-            print(f"    {row['name']:<26}{row['dtype']:<9}{row['backward_s'] * 1e3:10.2f} ms "
+            print(f"    {label(row['name'], row['dtype'])}{row['backward_s'] * 1e3:10.2f} ms "
                   f"({row['ratio']:.2f}x forward)", flush=True)
         elif "min_s" in row:
-            print(f"    {row['name']:<26}{row['dtype']:<9}{row['min_s'] * 1e3:10.2f} ms",
+            print(f"    {label(row['name'], row['dtype'])}{row['min_s'] * 1e3:10.2f} ms",
                   flush=True)
         else:
-            print(f"    {row['name']:<26}{row['dtype']:<9}{row['status']}: {row['reason']}",
+            print(f"    {label(row['name'], row['dtype'])}{row['status']}: {row['reason']}",
                   flush=True)
 
     if args.backward:

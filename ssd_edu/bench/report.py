@@ -1,6 +1,20 @@
 """The benchmark's tables: one workload (:func:`format_table`) and a sweep over T."""
 from __future__ import annotations
 
+#: Width of the implementation column: the longest key, ``numpy.diagonal.associative_scan``
+#: (31 characters), and a space (a test checks that every key of IMPLEMENTATIONS fits).
+NAME_W = 32
+
+
+#: Width of a column of the sweep table: a key without its family (numpy.associative_scan,
+#: 22 characters) and two spaces.
+SWEEP_W = 24
+
+
+def label(name: str, dtype: str) -> str:
+    """The first two cells of a row, padded: implementation (``NAME_W``) and dtype (9)."""
+    return f"{name:<{NAME_W}}{dtype:<9}"
+
 
 def _fmt(value, spec, missing="-"):
     return missing if value is None else format(value, spec)
@@ -24,7 +38,7 @@ def timed_rows(head: str, rows: list[dict], timed_key: str, row_line) -> list[st
         if timed_key in r:
             lines.append(row_line(r))
         else:
-            lines.append(f"{r['name']:<26}{r['dtype']:<9}{r['status']}: {r['reason']}")
+            lines.append(f"{label(r['name'], r['dtype'])}{r['status']}: {r['reason']}")
     return lines
 
 
@@ -43,7 +57,7 @@ def format_table(results: list[dict]) -> str:
                                else "NumPy/BLAS"))
     lines.append("flops counted: scan 5TNP; attention T(T+1)(N+P)+4TNP; chunked "
                  "sum_c q(q+1)(N+P)+4qNP+2NP (per sequence)")
-    head = (f"{'implementation':<26}{'dtype':<9}{'median ms':>11}{'min ms':>10}{'GFLOP':>9}"
+    head = (f"{label('implementation', 'dtype')}{'median ms':>11}{'min ms':>10}{'GFLOP':>9}"
             f"{'GFLOP/s':>9}{'%matmul':>9}{'vs numpy':>10}{'extra MiB':>11}  note")
     return "\n".join(lines + timed_rows(head, results, "min_s", _table_row))
 
@@ -61,7 +75,7 @@ def _table_row(r: dict) -> str:
     if r.get("reason"):
         note += f"; {r['reason']}"
     return (
-        f"{r['name']:<26}{r['dtype']:<9}{r['median_s'] * 1e3:>11.2f}{r['min_s'] * 1e3:>10.2f}"
+        f"{label(r['name'], r['dtype'])}{r['median_s'] * 1e3:>11.2f}{r['min_s'] * 1e3:>10.2f}"
         f"{r['flops'] / 1e9:>9.3f}{r['gflops']:>9.2f}{r['pct_matmul']:>8.1f}%{speed:>10}"
         f"{_fmt(None if mem is None else mem / 2**20, '.1f'):>11}  {note}")
 
@@ -76,16 +90,16 @@ def format_sweep(results: list[dict]) -> str:
         Ts = sorted({r["T"] for r in rows})
         short = [n.replace(f".{family}.", ".") for n in names]
         lines.append(f"{family} family, {dtype}: min ms per call (GFLOP/s)")
-        head = f"{'T':>6}" + "".join(f"{s:>22}" for s in short) + "  fastest"
+        head = f"{'T':>6}" + "".join(f"{s:>{SWEEP_W}}" for s in short) + "  fastest"
         lines += [head, "-" * len(head)]
         for T in Ts:
             cells, best = [], None
             for n in names:
                 r = next((r for r in rows if r["name"] == n and r["T"] == T), None)
                 if r is None or "min_s" not in r:
-                    cells.append(f"{'skipped' if r else '-':>22}")
+                    cells.append(f"{'skipped' if r else '-':>{SWEEP_W}}")
                     continue
-                cells.append(f"{r['min_s'] * 1e3:>12.2f} ({r['gflops']:>6.1f})")
+                cells.append(f"{r['min_s'] * 1e3:>{SWEEP_W - 9}.2f} ({r['gflops']:>6.1f})")
                 if best is None or r["min_s"] < best[1]:
                     best = (n.replace(f".{family}.", "."), r["min_s"])
             lines.append(f"{T:>6}" + "".join(cells) + f"  {best[0] if best else '-'}")
