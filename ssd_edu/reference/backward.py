@@ -181,9 +181,19 @@ def chunked_grads(family: str, attention_grads, x, a, B, C, dy, h0, dh, Q: int):
     # 3. backward: g_{c-1} = abar_c g_c + dHp_c, g_{J-1} = dh: the state passing in reverse
     g_rev, dh0 = state_passing(np.flip(delta[..., -1, :], -2), np.flip(dHp, -3), dh)
     g = np.flip(g_rev, -3)                                      # g_c = d loss / d H_c
-    # 2., 1. backward: every chunk is an attention form from H_{c-1}, pulled back from g_c
-    ac = ac[..., 0] if family == "scalar" else ac
-    dx, da, dB, dC, _ = attention_grads(xc, ac, Bc, Cc, dyc, H_prev, g)
+    # 2., 1. backward: every chunk is an attention form from H_{c-1}, pulled back from g_c;
+    # one chunk at a time, so that the working set (a chunk's masks, O(N Q^2)) stays the same
+    # whatever T is
+    ac = ac[..., 0] if family == "scalar" else ac               # (..., J, Q) or (..., J, Q, N)
+    t_axis = -2 if family == "scalar" else -3                   # the chunk axis of ac and da
+
+    def chunk(arr, c):                                          # (..., J, Q | N, K) -> chunk c
+        return arr[..., c, :, :]
+    per_chunk = [attention_grads(chunk(xc, c), np.take(ac, c, axis=t_axis), chunk(Bc, c),
+                                 chunk(Cc, c), chunk(dyc, c), chunk(H_prev, c), chunk(g, c))
+                 for c in range(xc.shape[-3])]
+    dx, dB, dC = (np.stack([grads[k] for grads in per_chunk], axis=-3) for k in (0, 2, 3))
+    da = np.stack([grads[1] for grads in per_chunk], axis=t_axis)
     da = from_chunks(da[..., None], T)[..., 0] if family == "scalar" else from_chunks(da, T)
     return from_chunks(dx, T), da, from_chunks(dB, T), from_chunks(dC, T), dh0
 
