@@ -140,7 +140,8 @@ def decide_with_retry(measure, decide, pause=time.sleep):
         out = decide(times)
         if out["passed"]:
             break
-    out["detail"] += f" (attempt {attempt} of {ATTEMPTS}; CPU time, one BLAS thread, shared machine)"
+    out["detail"] += (f" (attempt {attempt} of {ATTEMPTS}; CPU time, one BLAS thread, shared "
+                      "machine)")
     out["data"]["timings"] = times
     return out
 
