@@ -6,8 +6,9 @@ change of method (clock, repeats, thread settings) is made once:
 * :func:`timed` - seconds of one call (wall clock, ``time.perf_counter``);
 * :func:`best_time` - best of ``repeats`` calls of one function;
 * :func:`best_times` - best of ``repeats`` rounds over several functions, one call of each per
-  round (round-robin), in CPU time by default: a burst of load from other processes then hits
-  every size alike, and preemption cannot inflate the result;
+  round (round-robin, each round in a new seeded order), in CPU time by default: a burst of
+  load from other processes then hits every size alike, and preemption cannot inflate the
+  result;
 * :func:`traced_peak` - seconds and peak Python/NumPy allocation of one call (tracemalloc);
 * :func:`matmul_rate` - flop/s of a NumPy (BLAS) matmul, the machine's practical peak;
 * :func:`run_isolated` - a function of the package run in a fresh interpreter with
@@ -45,7 +46,8 @@ def best_time(fn, repeats: int, clock=time.perf_counter) -> float:
 
 def best_times(fns, repeats: int, clock=time.process_time) -> list:
     """Best of ``repeats`` runs of each of ``fns``, taken round-robin (one run of each per
-    round), so that a burst of load from other processes hits every size alike.
+    round, each round in a new order drawn from a fixed seed), so that a burst of load from
+    other processes hits every size alike, also when it recurs with the period of a round.
 
     The default clock is the CPU time of this process, which other processes on a shared
     machine cannot inflate by preempting it (wall-clock time can, unevenly across sizes).
@@ -53,10 +55,13 @@ def best_times(fns, repeats: int, clock=time.process_time) -> list:
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     best = [float("inf")] * len(fns)
+    order = np.random.default_rng(0)
     for _ in range(repeats):
-        for i, fn in enumerate(fns):
+        # each round in a new (seeded) order: interference that recurs with the period of a
+        # round would otherwise hit the same function, e.g. the largest size, every round
+        for i in order.permutation(len(fns)):
             start = clock()
-            fn()
+            fns[i]()
             best[i] = min(best[i], clock() - start)
     return best
 

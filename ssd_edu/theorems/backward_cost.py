@@ -17,9 +17,11 @@ from .cost import SLOPE_LINEAR, case_marginal_slope, decide_with_retry
 from .registry import check, summarize
 
 KEYS = ("numpy.diagonal.scan", "numpy.scalar.scan", "numpy.diagonal.chunked")
-#: Round-robin rounds per size (best of): 3 let one burst of load on the other core fail a
-#: CI run (the T-dependent part at small T is a difference of two short times).
-ROUNDS = 5
+#: Round-robin rounds per size (best of). This machine's speed halves for a second or more at
+#: a time; a size whose every round falls in a slow phase fails the row. With 5 rounds, 2 of
+#: 8 isolated measurements failed (a slow phase 15-80% of the time: one size 1.7x its speed);
+#: 12 rounds give every size about 2.4x more chances, for about 4 s a measurement.
+ROUNDS = 12
 
 
 def backward_timings(full: bool) -> dict:
