@@ -34,7 +34,7 @@ SINGLE_THREAD_ENV = dict(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_
 #: ... and a malloc (glibc) that keeps freed memory up to 64 MiB for the next call. By default
 #: an array above a threshold that adapts to what the process freed before is mapped afresh
 #: and page-faulted on every call: time per step then steps up at some size (measured: the
-#: NumPy chunked VJP at T = 3072, 15 -> 19-22 us per step after a plain install, 15 with more
+#: NumPy chunked VJP at T = 3072, 15 -> 19-25 us per step after a plain install, 15 with more
 #: modules imported), which a growth row reads as superlinear. Other C libraries ignore these.
 KEEP_MEMORY_ENV = dict(MALLOC_MMAP_THRESHOLD_=str(64 << 20),
                        MALLOC_TRIM_THRESHOLD_=str(128 << 20))
