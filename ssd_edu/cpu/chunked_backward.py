@@ -12,7 +12,7 @@ products delta_t = prod_{0<=u<=t} a_u and the suffix products gamma_s = prod_{s<
        g_{c-1} = abar_c o g_c + dHp_c,   g_{J-1} = dh      (backward in c: dHp_c -> g_c)
    The second is the first run on the chunks in reverse order, so kernel 1 stores dHp_c
    at index J-1-c and the passing leaves g_c there; g_{-1} is dh_{-1}.
-3. ``_scalar_chunks_kernel`` / ``_diagonal_chunks_kernel`` (parallel over the chunks): the
+3. ``_chunks_kernel`` (parallel over the chunks; ``_scalar_chunk`` or ``_diagonal_chunk``): the
    chunk's attention backward with initial state H = H_{c-1} and final-state gradient
    g = g_c. With D = dy_c x_c^T (q, q), E = dy_c H^T, K = x_c g^T (q, N) and L_n the
    chunk's mask of mode n, L_n[t, s] = prod_{s<u<=t} a_u[n]:
@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import overload
 
 from ._backward import empty, finish, flatten_vjp
 from ._jit import FASTMATH, JIT, num_threads, single_threaded_blas
@@ -300,25 +301,6 @@ def _scalar_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
             dB[t0 + t, n] = dBc[t, n] + K[t, n]
 
 
-@njit(parallel=True, **JIT)
-def _scalar_chunks_kernel(x, a, B, C, dy, Hp, G, Q, workers, dx, da, dB, dC):
-    """prange over (sequence, chunk): every chunk's backward, given Hp[b, c] = H_{c-1} and
-    G[b, J-1-c] = g_c. a (nb, T); da (nb, T)."""
-    nb, T, P = x.shape
-    N = B.shape[2]
-    J = (T + Q - 1) // Q
-    for worker in prange(workers):
-        size = Q
-        ws = _scalar_workspaces(Q, N, P, x)
-        for job in range(worker, nb * J, workers):
-            b, c, t0, t1 = chunk_of_job(job, J, Q, T)
-            if t1 - t0 != size:                    # the short last chunk
-                size = t1 - t0
-                ws = _scalar_workspaces(size, N, P, x)
-            _scalar_chunk(x[b], a[b], B[b], C[b], dy[b], Hp[b, c], G[b, J - 1 - c], t0, t1,
-                          ws, dx[b], da[b], dB[b], dC[b])
-
-
 # ---------------------------------------------------------------- kernel 3, diagonal family
 
 @njit(**JIT)
@@ -484,22 +466,53 @@ def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
             dC[t0 + t, n] = dCc[t, n]
 
 
+# ---------------------------------------------------------------- kernel 3, either family
+
+def chunk_workspaces(q, N, P, like, a):
+    """The workspaces of one chunk's backward for the family of the decays ``a`` ((nb, T):
+    scalar, ``_scalar_workspaces``; (nb, T, N): diagonal, ``_diagonal_workspaces``)."""
+    raise TypeError("chunk_workspaces runs inside compiled kernels only")
+
+
+def chunk_backward(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
+    """One chunk's backward for the family of the sequence's decays ``a`` ((T,): scalar,
+    ``_scalar_chunk``; (T, N): diagonal, ``_diagonal_chunk``)."""
+    raise TypeError("chunk_backward runs inside compiled kernels only")
+
+
+@overload(chunk_workspaces, jit_options=dict(error_model="numpy"))
+def _chunk_workspaces_ol(q, N, P, like, a):
+    if a.ndim == 2:
+        return lambda q, N, P, like, a: _scalar_workspaces(q, N, P, like)
+    return lambda q, N, P, like, a: _diagonal_workspaces(q, N, P, like)
+
+
+@overload(chunk_backward, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
+def _chunk_backward_ol(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
+    chunk = _scalar_chunk if a.ndim == 1 else _diagonal_chunk
+
+    def impl(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
+        chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC)
+    return impl
+
+
 @njit(parallel=True, **JIT)
-def _diagonal_chunks_kernel(x, a, B, C, dy, Hp, G, Q, workers, dx, da, dB, dC):
-    """prange over (sequence, chunk), as ``_scalar_chunks_kernel``; a, da (nb, T, N)."""
+def _chunks_kernel(x, a, B, C, dy, Hp, G, Q, workers, dx, da, dB, dC):
+    """prange over (sequence, chunk): every chunk's backward, given Hp[b, c] = H_{c-1} and
+    G[b, J-1-c] = g_c. a, da (nb, T) for the scalar family, (nb, T, N) for the diagonal."""
     nb, T, P = x.shape
     N = B.shape[2]
     J = (T + Q - 1) // Q
     for worker in prange(workers):
         size = Q
-        ws = _diagonal_workspaces(Q, N, P, x)
+        ws = chunk_workspaces(Q, N, P, x, a)
         for job in range(worker, nb * J, workers):
             b, c, t0, t1 = chunk_of_job(job, J, Q, T)
             if t1 - t0 != size:                    # the short last chunk
                 size = t1 - t0
-                ws = _diagonal_workspaces(size, N, P, x)
-            _diagonal_chunk(x[b], a[b], B[b], C[b], dy[b], Hp[b, c], G[b, J - 1 - c], t0, t1,
-                            ws, dx[b], da[b], dB[b], dC[b])
+                ws = chunk_workspaces(size, N, P, x, a)
+            chunk_backward(x[b], a[b], B[b], C[b], dy[b], Hp[b, c], G[b, J - 1 - c], t0, t1,
+                           ws, dx[b], da[b], dB[b], dC[b])
 
 
 # ---------------------------------------------------------------- launchers
@@ -521,13 +534,12 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
     dB, dC = (np.empty((f.nb, f.T, f.N), dtype=f.dtype) for _ in range(2))
     h = f.h0                                                   # h_{-1}, then h_{T-1}
     g = np.array(fv.dh)                                        # dh, then dh_{-1}
-    chunks = _scalar_chunks_kernel if family == "scalar" else _diagonal_chunks_kernel
     with single_threaded_blas():                               # np.dot inside prange threads
         _states_kernel(f.x, f.a, f.B, f.C, fv.dy, Q, workers, S, dHp, abar)
         # H_c = abar_c H_{c-1} + S_c;  g_{c-1} = abar_c g_c + dHp_c (the chunks reversed)
         _state_passing_kernel(abar, S, h)
         _state_passing_kernel(np.ascontiguousarray(abar[:, ::-1]), dHp, g)
-        chunks(f.x, f.a, f.B, f.C, fv.dy, S, dHp, Q, workers, dx, da, dB, dC)
+        _chunks_kernel(f.x, f.a, f.B, f.C, fv.dy, S, dHp, Q, workers, dx, da, dB, dC)
     return finish(fv, dx, da, dB, dC, g)
 
 
