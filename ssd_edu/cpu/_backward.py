@@ -44,14 +44,6 @@ def read_only(arr: np.ndarray) -> np.ndarray:
     return out
 
 
-def decays_per_mode(f: Flat) -> np.ndarray:
-    """The decays as (nb, T, N): the diagonal family's as they are, the scalar one's repeated
-    over the modes (O(T N): the scalar family is the diagonal one with one shared decay)."""
-    if f.a.ndim == 3:
-        return f.a
-    return read_only(np.broadcast_to(f.a[..., None], (f.nb, f.T, f.N)))
-
-
 def finish(fv: FlatVJP, dx, da, dB, dC, dh0) -> Grads:
     """Gradients of the nb sequences -> Grads summed back to the caller's input shapes.
 

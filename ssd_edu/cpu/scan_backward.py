@@ -15,8 +15,8 @@ by chunk from the last, the chunk's states are recomputed into a (CHECKPOINT + 1
 (per thread, independent of T; dC_t = h_t dy_t is summed on the way) and the chunk is swept
 backward one step at a time. Extra memory: O(J N P) checkpoints, O(CHECKPOINT N P) per thread,
 plus O(T N) (the scalar family's decays repeated over n; the partial dB, dC, da of channel
-blocks). The scalar family runs the diagonal kernel with its decay repeated over the modes,
-and its da is the sum over n.
+blocks). The scalar family's decays stay (T,) (read through ``decay`` / ``at`` as in the
+forward); its kernel writes da per mode as the diagonal one does, and da_t is their sum over n.
 
 Work is split over (sequence, channel block of w channels): the recurrence is independent
 across channels, and the channel blocks of one sequence write partial dB, dC, da that the
@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._backward import channel_width, decays_per_mode, empty, finish, flatten_vjp
-from ._jit import FASTMATH, JIT, single_threaded_blas
+from ._backward import channel_width, empty, finish, flatten_vjp
+from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas
 from ._tiles import chunk_of_job, suffix_products
 
 #: Steps between stored states (the chunk whose states are recomputed at a time). 64 rather
@@ -49,7 +49,7 @@ def _checkpoints(x, a, B, Q, ck, p0):
         S_c = (B_c o G)^T X_c,   G[j, n] = prod_{t0+j<u<t1} a_u[n]
         h_{t1-1} = abar_c o h_{t0-1} + S_c,   abar_c = prod_{t0<=u<t1} a_u = a_{t0} o G[0]
 
-    (direct products, no division: exact at zero decays). x (T, P), a, B (T, N) read;
+    (direct products, no division: exact at zero decays). x (T, P), a (T,) or (T, N), B (T, N) read;
     ck (J, N, w): ck[0] = h_{-1} given, ck[c] = h_{cQ-1} written for c >= 1 (channels
     [p0, p0 + w)); only full chunks are summed (the last chunk's end state is not needed)."""
     N = B.shape[1]
@@ -68,14 +68,14 @@ def _checkpoints(x, a, B, Q, ck, p0):
         Xc[:, :] = x[t0:t0 + Q, p0:p0 + w]
         np.dot(BG, Xc, S)
         for n in range(N):
-            abar = a[t0, n] * G[0, n]
+            abar = at(decay(a, t0), n) * G[0, n]
             for p in range(w):
                 ck[c + 1, n, p] = abar * ck[c, n, p] + S[n, p]
 
 
 @njit(fastmath=FASTMATH, **JIT)
 def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1):
-    """One sequence, channels [p0, p1). x, dy (T, P); a, B, C (T, N); h0 (N, P) read;
+    """One sequence, channels [p0, p1). x, dy (T, P); a (T,) or (T, N), B, C (T, N); h0 (N, P) read;
     g (N, P): dh in, dh_{-1} out (columns p0..p1); dx (T, P), da, dB, dC (T, N) written (da,
     dB, dC: this block's part of the sum over channels). State rows (N, w), contiguous over p:
     the sums over p (dB, dC, da) run in registers, the sum over n (dx) along a row."""
@@ -99,9 +99,9 @@ def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1):
         H[0] = ck[c]
         for i in range(q):
             t = t0 + i
-            xt, dyt = x[t, p0:p1], dy[t, p0:p1]
+            xt, dyt, a_t = x[t, p0:p1], dy[t, p0:p1], decay(a, t)
             for n in range(N):
-                an, bn = a[t, n], B[t, n]
+                an, bn = at(a_t, n), B[t, n]
                 acc = dt.type(0)
                 for p in range(w):
                     # h_t = a_t h_{t-1} + B_t x_t;  dC_t[n] = sum_p h_t[n, p] dy_t[p]
@@ -111,10 +111,10 @@ def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1):
                 dC[t, n] = acc
         for i in range(q - 1, -1, -1):
             t = t0 + i
-            xt, dyt = x[t, p0:p1], dy[t, p0:p1]
+            xt, dyt, a_t = x[t, p0:p1], dy[t, p0:p1], decay(a, t)
             dxt[:] = 0
             for n in range(N):
-                an, bn, cn = a[t, n], B[t, n], C[t, n]
+                an, bn, cn = at(a_t, n), B[t, n], C[t, n]
                 dB_n = dt.type(0)
                 da_n = dt.type(0)
                 for p in range(w):
@@ -156,9 +156,10 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
     da, dB, dC = (np.empty((f.nb * blocks, f.T, f.N), dtype=f.dtype) for _ in range(3))
     g = fv.dh.copy()                                           # dh in, dh_{-1} out
     with single_threaded_blas():                               # np.dot inside prange threads
-        _scan_backward_kernel(f.x, decays_per_mode(f), f.B, f.C, fv.dy, f.h0, g, CHECKPOINT,
+        _scan_backward_kernel(f.x, f.a, f.B, f.C, fv.dy, f.h0, g, CHECKPOINT,
                               width, dx, da, dB, dC)
-    da, dB, dC = (arr.reshape(f.nb, blocks, f.T, f.N).sum(axis=1) for arr in (da, dB, dC))
+    if blocks > 1:                                             # the channel blocks' parts
+        da, dB, dC = (arr.reshape(f.nb, blocks, f.T, f.N).sum(axis=1) for arr in (da, dB, dC))
     if family == "scalar":
         da = da.sum(axis=-1)                                   # one decay shared by the modes
     return finish(fv, dx, da, dB, dC, g)
