@@ -12,11 +12,12 @@ for a zero decay), so the states are *recomputed*: a forward pass stores only th
 entering every chunk of ``CHECKPOINT`` steps (O(J N P), J = ceil(T / CHECKPOINT)), chunk to
 chunk as in the chunked form (one gemm per chunk: the chunk state (B_c o G)^T X_c); then, chunk
 by chunk from the last, the chunk's states are recomputed into a (CHECKPOINT + 1, N, w) buffer
-(per thread, independent of T; dC_t = h_t dy_t is summed on the way) and the chunk is swept
-backward one step at a time. Extra memory: O(J N P) checkpoints, O(CHECKPOINT N P) per thread,
-plus O(T N) (the scalar family's decays repeated over n; the partial dB, dC, da of channel
-blocks). The scalar family's decays stay (T,) (read through ``decay`` / ``at`` as in the
-forward); its kernel writes da per mode as the diagonal one does, and da_t is their sum over n.
+(per job, independent of T; dC_t = h_t dy_t is summed on the way) and the chunk is swept
+backward one step at a time. Extra memory: O(J N P) checkpoints and O(CHECKPOINT N P) per job
+(allocated by the launcher, :func:`workspaces`), plus O(T N) (da per mode; the partial dB, dC,
+da of channel blocks). The scalar family's decays stay (T,) (read through ``decay`` / ``at``
+as in the forward); its kernel writes da per mode as the diagonal one does, and da_t is their
+sum over n.
 
 Work is split over (sequence, channel block of w channels): the recurrence is independent
 across channels, and the channel blocks of one sequence write partial dB, dC, da that the
@@ -74,23 +75,24 @@ def _checkpoints(x, a, B, Q, ck, p0):
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1):
+def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1, ck_buf, H_buf):
     """One sequence, channels [p0, p1). x, dy (T, P); a (T,) or (T, N), B, C (T, N); h0 (N, P) read;
     g (N, P): dh in, dh_{-1} out (columns p0..p1); dx (T, P), da, dB, dC (T, N) written (da,
     dB, dC: this block's part of the sum over channels). State rows (N, w), contiguous over p:
-    the sums over p (dB, dC, da) run in registers, the sum over n (dx) along a row."""
+    the sums over p (dB, dC, da) run in registers, the sum over n (dx) along a row.
+    ck_buf, H_buf: the job's workspaces, flat, at least J N w and (Q + 1) N w entries."""
     T, N = B.shape
     w = p1 - p0
     J = (T + Q - 1) // Q
     dt = x.dtype
-    ck = np.empty((J, N, w), dtype=dt)           # ck[c] = the state entering chunk c
+    ck = ck_buf[:J * N * w].reshape((J, N, w))   # ck[c] = the state entering chunk c
     gs = np.empty((N, w), dtype=dt)              # a_{t+1} o G_{t+1} (dh at T-1)
     for n in range(N):
         for p in range(w):
             ck[0, n, p] = h0[n, p0 + p]
             gs[n, p] = g[n, p0 + p]
     _checkpoints(x, a, B, Q, ck, p0)
-    H = np.empty((Q + 1, N, w), dtype=dt)        # H[i] = h_{t0+i-1}: the chunk's states
+    H = H_buf[:(Q + 1) * N * w].reshape((Q + 1, N, w))  # H[i] = h_{t0+i-1}: the chunk's states
     dxt = np.empty(w, dtype=dt)
     for c in range(J - 1, -1, -1):
         t0 = c * Q
@@ -135,14 +137,25 @@ def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1):
 
 
 @njit(parallel=True, **JIT)
-def _scan_backward_kernel(x, a, B, C, dy, h0, g, Q, width, dx, da, dB, dC):
-    """prange over (sequence, block of ``width`` channels); da, dB, dC (nb * blocks, T, N)."""
+def _scan_backward_kernel(x, a, B, C, dy, h0, g, Q, width, dx, da, dB, dC, ck_buf, H_buf):
+    """prange over (sequence, block of ``width`` channels); da, dB, dC (nb * blocks, T, N);
+    ck_buf, H_buf (nb * blocks, ...) the jobs' workspaces (``workspaces``)."""
     nb, T, P = x.shape
     blocks = (P + width - 1) // width
     for job in prange(nb * blocks):
         s, _, p0, p1 = chunk_of_job(job, blocks, width, P)
         _scan_backward_channels(x[s], a[s], B[s], C[s], dy[s], h0[s], g[s], Q, dx[s],
-                                da[job], dB[job], dC[job], p0, p1)
+                                da[job], dB[job], dC[job], p0, p1, ck_buf[job], H_buf[job])
+
+
+def workspaces(f, blocks, width):
+    """The jobs' checkpoints (jobs, J N w) and chunk states (jobs, (Q + 1) N w), Q =
+    ``CHECKPOINT``: allocated here, in the calling thread, rather than by each job in its
+    worker thread, where glibc returns them to the system after every call and the next call
+    page-faults them in again (~1500 faults a call at the default workload)."""
+    jobs, J = f.nb * blocks, -(-f.T // CHECKPOINT)
+    return (np.empty((jobs, J * f.N * width), dtype=f.dtype),
+            np.empty((jobs, (CHECKPOINT + 1) * f.N * width), dtype=f.dtype))
 
 
 def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
@@ -157,7 +170,7 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
     g = fv.dh.copy()                                           # dh in, dh_{-1} out
     with single_threaded_blas():                               # np.dot inside prange threads
         _scan_backward_kernel(f.x, f.a, f.B, f.C, fv.dy, f.h0, g, CHECKPOINT,
-                              width, dx, da, dB, dC)
+                              width, dx, da, dB, dC, *workspaces(f, blocks, width))
     if blocks > 1:                                             # the channel blocks' parts
         da, dB, dC = (arr.reshape(f.nb, blocks, f.T, f.N).sum(axis=1) for arr in (da, dB, dC))
     if family == "scalar":
