@@ -259,3 +259,58 @@ def test_keep_memory_env_stops_page_faults_on_every_call():
         return float(out.stdout)
     assert faults_per_call(**timing.KEEP_MEMORY_ENV) < 200
     assert faults_per_call(MALLOC_MMAP_THRESHOLD_=str(128 << 10)) > 2000   # mapped every call
+
+
+# ------------------------------------------------------------------------------------------
+# the torch peer row (optional: runs where PyTorch is installed)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("T, Q, regime, initial_state", [
+    (1, 4, "random", True), (13, 4, "zero", True), (16, 4, "negative", False),
+    (9, 64, "near_one", True), (21, 8, "mixed", True)])
+def test_torch_peer_agrees_with_the_oracle(T, Q, regime, initial_state, dtype):
+    """torch.scalar.chunked against the recurrence on y and the final state: T = 1, T not a
+    multiple of the chunk, one short chunk, zero / negative / near-one / 1e-300 decays."""
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from ssd_edu.bench.peers import numpy_scalar_chunked
+    from ssd_edu.testing import assert_close, make_inputs
+    d = make_inputs("scalar", T, 5, 3, (2,), regime=regime, dtype=np.dtype(dtype), seed=T,
+                    initial_state=initial_state)
+    y0, h0 = ssd_edu.oracle("scalar")(**{k: None if v is None else v.astype(np.float64)
+                                          for k, v in d.items()})
+    y, h = numpy_scalar_chunked(d["x"], d["a"], d["B"], d["C"], d["initial_state"],
+                                chunk_size=Q)
+    assert y.dtype == h.dtype == np.dtype(dtype)
+    assert_close(f"torch y T={T} Q={Q} {regime}", y0, y, dtype=dtype)
+    assert_close(f"torch h T={T} Q={Q} {regime}", h0, h, dtype=dtype)
+
+
+def test_bench_times_the_torch_row_next_to_numba():
+    pytest.importorskip("torch")
+    rows = bench.run_bench(dtypes=("float64",), backends=("numba", "torch"),
+                           families=("scalar", "diagonal"), forms=("chunked",), **TINY)
+    assert [r["name"] for r in rows] == ["numba.scalar.chunked", "numba.diagonal.chunked",
+                                         "torch.scalar.chunked"]
+    peer = rows[-1]
+    assert peer["status"] == "ok" and peer["min_s"] > 0 and peer["mem"] == "torch (not traced)"
+    assert peer["flops"] == rows[0]["flops"] and peer["matmul_flops"] == rows[0]["matmul_flops"]
+    assert "torch.scalar.chunked" in bench.format_table(rows)
+
+
+def test_bench_reports_the_torch_row_skipped_without_torch(monkeypatch, capsys):
+    """Without PyTorch (never required) the row says why and how to get it; others run."""
+    monkeypatch.setitem(sys.modules, "torch", None)          # import torch -> ImportError
+    from ssd_edu.bench import peers
+    assert "peers" in peers.torch_reason()
+    rows = bench.run_bench(dtypes=("float64",), backends=("numba", "torch"),
+                           families=("scalar",), forms=("chunked",), **TINY)
+    assert [(r["name"], r["status"]) for r in rows] == [("numba.scalar.chunked", "ok"),
+                                                        ("torch.scalar.chunked", "skipped")]
+    assert "PyTorch not available" in rows[1]["reason"] and "peers" in rows[1]["reason"]
+    argv = ["bench", "--T", "8", "--N", "2", "--P", "2", "--batch", "1", "--repeats", "1",
+            "--dtype", "float64", "--form", "chunked", "--family", "scalar"]
+    assert cli_main(argv) == 0
+    assert "torch.scalar.chunked" in capsys.readouterr().out

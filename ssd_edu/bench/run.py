@@ -6,7 +6,12 @@ import numpy as np
 from .. import FAMILIES, FORMS, IMPLEMENTATIONS
 from ..testing import make_inputs
 from ..validation import QuadraticMemoryError, check_quadratic, check_ssm
+from .peers import torch_reason
 from .timing import matmul_rate, settle_blas, timed, traced_peak
+
+#: Rows of other libraries (``peers``), timed next to the package's at the same workload:
+#: name -> (family, form). Their backend ("torch") is optional and never registered.
+PEER_ROWS = {"torch.scalar.chunked": ("scalar", "chunked")}
 
 DEFAULTS = dict(T=2048, N=64, P=64, batch=8, chunk_size=64, repeats=5, reference_cap=20.0)
 SWEEP_T = (64, 128, 256, 512, 1024, 2048, 4096)
@@ -95,11 +100,31 @@ def _run_cuda(timing, fn, data, kwargs, repeats, dtype, rates) -> dict:
 
 def _selected(backends, families, forms):
     names = []
-    for name in IMPLEMENTATIONS:
+    for name in [*IMPLEMENTATIONS, *PEER_ROWS]:
         backend, family, form = name.split(".")
         if backend in backends and family in families and form in forms:
             names.append(name)
     return names
+
+
+def _run_torch(row, data, kwargs, repeats):
+    """The torch peer row: torch's threads set to Numba's for the timed calls, then a
+    pause (torch's own BLAS threads spin after its matmuls, as NumPy's do)."""
+    import numba
+    import torch
+
+    from .peers import numpy_scalar_chunked
+    args = [data[k] for k in ("x", "a", "B", "C", "initial_state")]
+    before = torch.get_num_threads()
+    torch.set_num_threads(numba.get_num_threads())
+    try:
+        numpy_scalar_chunked(*args, **kwargs)                           # warm-up
+        times = [timed(lambda: numpy_scalar_chunked(*args, **kwargs)) for _ in range(repeats)]
+    finally:
+        torch.set_num_threads(before)
+        settle_blas()
+    row.update(mem_bytes=None, mem="torch (not traced)")
+    return times
 
 
 def _reference_plan(fn, form, family, T, N, P, batch, dtype, kwargs, cap, seed):
@@ -124,7 +149,7 @@ def _reference_plan(fn, form, family, T, N, P, batch, dtype, kwargs, cap, seed):
 
 def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS["P"],
               batch: int = DEFAULTS["batch"], dtypes=("float64", "float32"),
-              backends=("numpy", "numba", "cuda"), families=FAMILIES, forms=FORMS,
+              backends=("numpy", "numba", "cuda", "torch"), families=FAMILIES, forms=FORMS,
               repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
               reference_cap: float = DEFAULTS["reference_cap"], seed: int = 0,
               progress=None, rates: dict | None = None) -> list[dict]:
@@ -155,7 +180,7 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
             if previous == "numpy" and backend != "numpy":
                 settle_blas()          # the NumPy forms call BLAS; its threads spin after them
             previous = backend
-            fn = IMPLEMENTATIONS[name]
+            fn = IMPLEMENTATIONS.get(name)
             kwargs = {"chunk_size": chunk_size} if form == "chunked" else {}
             row = dict(name=name, backend=backend, family=family, form=form, dtype=str(dtype),
                        T=T, N=N, P=P, batch=batch, chunk_size=chunk_size if form == "chunked"
@@ -165,8 +190,15 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
                 row.update(status="skipped", reason=cuda_reason)
                 results.append(row)
                 continue
+            if backend == "torch" and torch_reason() is not None:
+                row.update(status="skipped", reason=torch_reason())
+                results.append(row)
+                continue
             try:
-                if backend == "cuda":
+                if backend == "torch":
+                    times = _run_torch(row, data[family], kwargs, repeats)
+                    row["matmul_flops"] = cpu_rate
+                elif backend == "cuda":
                     out = _run_cuda(timing, fn, data[family], kwargs, repeats, dtype, rates)
                     times = out.pop("times")
                     row.update(out, mem_bytes=None, mem="")

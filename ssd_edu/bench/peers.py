@@ -1,0 +1,89 @@
+"""The chunked algorithm written with PyTorch: the comparison row of ``python -m ssd_edu bench``.
+
+An engineer comparing the Numba kernels with the library they would reach for sees a row
+``torch.scalar.chunked``: the package's own short torch code for the same four steps as
+``ssd_edu.reference.scalar.scalar_chunked`` and ``ssd_edu.cpu.chunked``, at the same
+workload, in torch's own BLAS and threads (set to Numba's thread count). PyTorch is optional
+(the ``peers`` extra, never required): without it the row is reported as skipped, with the
+reason. The scalar family is the one Mamba-2 and its users run; the diagonal family has no
+torch row (a fair torch version needs the sub-chunk scheme of ``cpu.chunked``; the plain
+per-mode masks, O(Q^2 N) memory traffic per chunk, would time torch at its worst).
+
+For chunk c of Q steps (the last one padded with a = 1, x = B = C = 0, which leaves y and the
+final state unchanged), all chunks at once:
+
+    L[i, j] = prod_{j<u<=i} a_u          (i >= j, 0 above): cumprod down the rows of
+                                          R[u, j] = a_u (u > j), 1 (u <= j)
+    1. intra-chunk    Y_diag = (L o C_c B_c^T) X_c
+    2. chunk states   S_c = (B_c o gamma)^T X_c,   gamma_j = prod_{j<u<Q} a_u = L[Q-1, j]
+    3. state passing  H_c = abar_c H_{c-1} + S_c,  abar_c = a_0 gamma_0     (a loop over c)
+    4. state output   Y_off = (C_c o delta) H_{c-1},  delta_i = prod_{0<=u<=i} a_u = a_0 L[i, 0]
+
+Direct products only (no log, no division), so zero and negative decays are exact, as in the
+package's own forms.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: How to get the comparison rows (printed in their ``reason`` when torch is missing).
+INSTALL_HINT = 'pip install "ssd_edu[peers]" (a CPU-only torch: see the README)'
+
+
+def torch_reason() -> str | None:
+    """None when PyTorch can be imported, else why the torch rows are skipped."""
+    try:
+        import torch  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install
+        return f"PyTorch not available ({type(exc).__name__}: {exc}); {INSTALL_HINT}"
+    return None
+
+
+def scalar_chunked(x, a, B, C, initial_state=None, *, chunk_size=64):
+    """The scalar family's chunked form in torch.
+
+    x (b, T, P), a (b, T), B, C (b, T, N), initial_state (b, N, P) or None: torch tensors of
+    one dtype. Returns y (b, T, P) and the final state h_{T-1} (b, N, P).
+    """
+    import torch
+    pad_steps = torch.nn.functional.pad
+    b, T, P = x.shape
+    N = B.shape[-1]
+    Q = chunk_size
+    pad = -T % Q
+    J = (T + pad) // Q
+    X = pad_steps(x, (0, 0, 0, pad)).reshape(b, J, Q, P)
+    Bc = pad_steps(B, (0, 0, 0, pad)).reshape(b, J, Q, N)
+    Cc = pad_steps(C, (0, 0, 0, pad)).reshape(b, J, Q, N)
+    A = pad_steps(a, (0, pad), value=1.0).reshape(b, J, Q)
+    # L[i, j] = prod_{j<u<=i} a_u: cumprod down the rows of R[u, j] = a_u (u > j) or 1
+    later = torch.ones(Q, Q, dtype=torch.bool).tril(-1)
+    R = torch.where(later, A[..., :, None], torch.ones((), dtype=a.dtype))
+    L = torch.cumprod(R, dim=2).tril()                         # (b, J, Q, Q)
+    # 1. intra-chunk: Y_diag = (L o C_c B_c^T) X_c
+    Y = (L * (Cc @ Bc.transpose(2, 3))) @ X                    # (b, J, Q, P)
+    # 2. chunk states: S_c = (B_c o gamma)^T X_c,  gamma_j = prod_{j<u<Q} a_u
+    gamma = L[:, :, Q - 1]                                     # (b, J, Q)
+    S = (Bc * gamma[..., None]).transpose(2, 3) @ X            # (b, J, N, P)
+    # 3. state passing: H_c = abar_c H_{c-1} + S_c, H_{-1} = the initial state
+    abar = A[:, :, 0] * gamma[:, :, 0]                         # (b, J)
+    h = (torch.zeros(b, N, P, dtype=x.dtype) if initial_state is None
+         else initial_state.clone())
+    H_prev = torch.empty(b, J, N, P, dtype=x.dtype)
+    for c in range(J):
+        H_prev[:, c] = h
+        h = abar[:, c, None, None] * h + S[:, c]
+    # 4. state output: Y_off = (C_c o delta) H_{c-1},  delta_i = prod_{0<=u<=i} a_u
+    delta = A[:, :, :1] * L[..., 0]                            # (b, J, Q)
+    Y += (Cc * delta[..., None]) @ H_prev
+    return Y.reshape(b, J * Q, P)[:, :T], h
+
+
+def numpy_scalar_chunked(x, a, B, C, initial_state=None, *, chunk_size=64):
+    """:func:`scalar_chunked` on NumPy arrays (b, ...): shared memory in, NumPy arrays out."""
+    import torch
+    t = [None if v is None else torch.from_numpy(np.ascontiguousarray(v))
+         for v in (x, a, B, C, initial_state)]
+    with torch.no_grad():
+        y, h = scalar_chunked(*t, chunk_size=chunk_size)
+    return y.numpy(), h.numpy()
