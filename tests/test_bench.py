@@ -71,7 +71,8 @@ def test_cuda_unavailable_prints_a_skip_line(monkeypatch, capsys):
     argv = ["bench", "--T", "4", "--N", "1", "--P", "1", "--batch", "1", "--repeats", "1",
             "--dtype", "float64", "--backend", "cuda", "numba", "--form", "scan"]
     assert cli_main(argv) == 0
-    assert "cuda: skipped (no GPU in this test)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "cuda: skipped (no GPU in this test)" in out and out.count("cuda: skipped") == 1
     rows = bench.run_bench(T=4, N=1, P=1, batch=1, repeats=1, dtypes=("float64",),
                            backends=("cuda",), forms=("scan",), families=("scalar",))
     assert [r["status"] for r in rows] == ["skipped"] and "no GPU" in rows[0]["reason"]
@@ -300,6 +301,37 @@ def test_bench_times_the_torch_row_next_to_numba():
     assert "torch.scalar.chunked" in bench.format_table(rows)
 
 
+@pytest.mark.parametrize("T, Q, regime", [(1, 4, "random"), (13, 4, "zero"),
+                                         (16, 8, "negative"), (11, 4, "mixed")])
+def test_torch_autograd_vjp_agrees_with_the_reference_vjp(T, Q, regime):
+    """The torch row's gradient (autograd through the direct products) is the package's."""
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from ssd_edu.bench.peers import numpy_scalar_chunked_vjp
+    from ssd_edu.testing import assert_close, make_inputs
+    d = make_inputs("scalar", T, 5, 3, (2,), regime=regime, seed=T)
+    rng = np.random.default_rng(T)
+    dy, dh = rng.standard_normal((2, T, 3)), rng.standard_normal((2, 5, 3))
+    args = (d["x"], d["a"], d["B"], d["C"], dy, dh)
+    want = ssd_edu.VJPS["numpy.scalar.scan"](*args, initial_state=d["initial_state"])
+    got = numpy_scalar_chunked_vjp(*args, initial_state=d["initial_state"], chunk_size=Q)
+    for name, w, g in zip(want._fields, want, got):
+        assert_close(f"torch {name} T={T} {regime}", w, g)
+    zero = numpy_scalar_chunked_vjp(*args, chunk_size=Q)[-1]
+    assert zero.shape == (2, 5, 3)
+
+
+def test_bench_backward_times_the_torch_row_last():
+    pytest.importorskip("torch")
+    from ssd_edu.bench.backward import format_backward, run_backward
+    rows = run_backward(dtypes=("float64",), backends=("numba", "torch"), families=("scalar",),
+                        forms=("chunked",), **TINY)
+    assert [r["name"] for r in rows] == ["numba.scalar.chunked", "torch.scalar.chunked"]
+    assert all(r["status"] == "ok" and r["backward_s"] > 0 and r["ratio"] > 0 for r in rows)
+    assert "torch.scalar.chunked" in format_backward(rows)
+
+
 def test_bench_reports_the_torch_row_skipped_without_torch(monkeypatch, capsys):
     """Without PyTorch (never required) the row says why and how to get it; others run."""
     monkeypatch.setitem(sys.modules, "torch", None)          # import torch -> ImportError
@@ -314,3 +346,7 @@ def test_bench_reports_the_torch_row_skipped_without_torch(monkeypatch, capsys):
             "--dtype", "float64", "--form", "chunked", "--family", "scalar"]
     assert cli_main(argv) == 0
     assert "torch.scalar.chunked" in capsys.readouterr().out
+    from ssd_edu.bench.backward import run_backward
+    rows = run_backward(dtypes=("float64",), backends=("numba", "torch"), families=("scalar",),
+                        forms=("chunked",), **TINY)
+    assert [r["status"] for r in rows] == ["ok", "skipped"] and "peers" in rows[1]["reason"]

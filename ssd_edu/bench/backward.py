@@ -7,7 +7,8 @@ round-robin (one call of each per round, best of ``repeats``, wall clock), so a 
 from other processes hits both alike. Reported: both times, the ratio backward / forward (the
 training cost over the inference cost; target <= 3 for the scan and chunked forms on the CPU),
 and the backward's GFLOP/s and % of the BLAS matmul rate, with the flops of
-:func:`backward_flop_count`.
+:func:`backward_flop_count`. With PyTorch installed, the row ``torch.scalar.chunked`` times
+the package's torch chunked form (``peers``) and its gradient by torch's autograd.
 
 The NumPy attention VJPs are skipped above T = 512: their mask gradient is a (T + 2)^3 matmul
 per mode (readable, not fast). :func:`backward_growth` measures the backward's growth exponent
@@ -22,7 +23,8 @@ import numpy as np
 from .. import FAMILIES, FORMS, IMPLEMENTATIONS, VJPS
 from ..testing import make_inputs
 from .report import label, rate_line, timed_rows, workload_line
-from .run import DEFAULTS, flop_count
+from .peers import torch_reason
+from .run import DEFAULTS, PEER_ROWS, flop_count
 from .timing import best_times, loglog_slope, matmul_rate
 
 #: Longest sequence for which the NumPy attention VJP is timed.
@@ -81,16 +83,36 @@ def time_pair(key, d, dy, dh, chunk_size, repeats):
     return tuple(best_times([forward, backward], repeats, clock=time.perf_counter))
 
 
+def time_peer_pair(d, dy, dh, chunk_size, repeats):
+    """(forward, backward) seconds of the torch row: ``peers.scalar_chunked`` without grad,
+    and its VJP by torch's autograd (the recorded forward, then the backward), round-robin."""
+    from .peers import numpy_scalar_chunked, numpy_scalar_chunked_vjp, torch_threads
+    args = (d["x"], d["a"], d["B"], d["C"])
+
+    def forward():
+        numpy_scalar_chunked(*args, d["initial_state"], chunk_size=chunk_size)
+
+    def backward():
+        numpy_scalar_chunked_vjp(*args, dy, dh, initial_state=d["initial_state"],
+                                 chunk_size=chunk_size)
+
+    with torch_threads():
+        forward(), backward()                                   # warm-up
+        return tuple(best_times([forward, backward], repeats, clock=time.perf_counter))
+
+
 def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS["P"],
                  batch: int = DEFAULTS["batch"], dtypes=("float64", "float32"),
-                 backends=("numpy", "numba"), families=FAMILIES, forms=FORMS,
+                 backends=("numpy", "numba", "torch"), families=FAMILIES, forms=FORMS,
                  repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
                  seed: int = 0, progress=None) -> list[dict]:
-    """One row per (key, dtype): forward and backward seconds, ratio, GFLOP/s, % matmul."""
+    """One row per (key, dtype): forward and backward seconds, ratio, GFLOP/s, % matmul.
+    With "torch" in ``backends``, the peer row ``torch.scalar.chunked`` (autograd) comes last,
+    or says why it was skipped."""
     rows = []
     for dtype in [np.dtype(d) for d in dtypes]:
         rate = matmul_rate(dtype)
-        for key in sorted(VJPS):
+        for key in [*sorted(VJPS), *PEER_ROWS]:
             backend, family, form = key.split(".")
             if backend not in backends or family not in families or form not in forms:
                 continue
@@ -98,14 +120,18 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                        flops=backward_flop_count(form, T, N, P, chunk_size) * batch,
                        forward_flops=flop_count(form, T, N, P, chunk_size) * batch,
                        matmul_flops=rate, status="ok", reason="")
-            if backend == "numpy" and form == "attention" and T > NUMPY_ATTENTION_MAX_T:
+            if backend == "torch" and torch_reason() is not None:
+                row.update(status="skipped", reason=torch_reason())
+            elif backend == "numpy" and form == "attention" and T > NUMPY_ATTENTION_MAX_T:
                 row.update(status="skipped", reason=f"T > {NUMPY_ATTENTION_MAX_T}: the mask "
                            "gradient is a (T + 2)^3 matmul per mode")
             else:
                 try:
                     d, dy, dh = _workload(family, T, N, P, batch, dtype, seed)
                     reps = min(repeats, 2) if backend == "numpy" else repeats
-                    fwd_s, bwd_s = time_pair(key, d, dy, dh, chunk_size, reps)
+                    fwd_s, bwd_s = (time_peer_pair(d, dy, dh, chunk_size, reps)
+                                    if backend == "torch" else
+                                    time_pair(key, d, dy, dh, chunk_size, reps))
                     row.update(forward_s=fwd_s, backward_s=bwd_s, ratio=bwd_s / fwd_s,
                                gflops=row["flops"] / bwd_s / 1e9,
                                pct_matmul=100.0 * row["flops"] / bwd_s / rate)

@@ -24,7 +24,11 @@ package's own forms.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
+
+from .timing import settle_blas
 
 #: How to get the comparison rows (printed in their ``reason`` when torch is missing).
 INSTALL_HINT = 'pip install "ssd_edu[peers]" (a CPU-only torch: see the README)'
@@ -37,6 +41,21 @@ def torch_reason() -> str | None:
     except Exception as exc:  # ImportError, or a broken install
         return f"PyTorch not available ({type(exc).__name__}: {exc}); {INSTALL_HINT}"
     return None
+
+
+@contextmanager
+def torch_threads():
+    """torch's threads set to Numba's for the calls inside; restored after, then a pause
+    (torch's BLAS threads spin after its matmuls, as NumPy's do: ``timing.settle_blas``)."""
+    import numba
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(numba.get_num_threads())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        settle_blas()
 
 
 def scalar_chunked(x, a, B, C, initial_state=None, *, chunk_size=64):
@@ -87,3 +106,20 @@ def numpy_scalar_chunked(x, a, B, C, initial_state=None, *, chunk_size=64):
     with torch.no_grad():
         y, h = scalar_chunked(*t, chunk_size=chunk_size)
     return y.numpy(), h.numpy()
+
+
+def numpy_scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
+    """The VJP of :func:`scalar_chunked` by torch's autograd (the forward recorded, then
+    ``torch.autograd.grad`` of <dy, y> + <dh, h_T>), on NumPy arrays (b, ...), as the package's
+    ``VJPS`` entries: returns (dx, da, dB, dC, dinitial_state) as NumPy arrays (zeros for the
+    initial state when none is given)."""
+    import torch
+    t = [torch.from_numpy(np.ascontiguousarray(v)).requires_grad_()
+         for v in (x, a, B, C)]
+    h0 = (torch.zeros(B.shape[0], B.shape[-1], x.shape[-1], dtype=t[0].dtype)
+          if initial_state is None else torch.from_numpy(np.ascontiguousarray(initial_state)))
+    h0.requires_grad_()
+    y, h = scalar_chunked(*t, h0, chunk_size=chunk_size)
+    dh = torch.zeros_like(h) if dh is None else torch.from_numpy(np.ascontiguousarray(dh))
+    grads = torch.autograd.grad((y, h), (*t, h0), (torch.from_numpy(np.ascontiguousarray(dy)), dh))
+    return tuple(g.numpy() for g in grads)

@@ -108,21 +108,12 @@ def _selected(backends, families, forms):
 
 
 def _run_torch(row, data, kwargs, repeats):
-    """The torch peer row: torch's threads set to Numba's for the timed calls, then a
-    pause (torch's own BLAS threads spin after its matmuls, as NumPy's do)."""
-    import numba
-    import torch
-
-    from .peers import numpy_scalar_chunked
+    """The torch peer row (``peers``), in torch's threads set to Numba's."""
+    from .peers import numpy_scalar_chunked, torch_threads
     args = [data[k] for k in ("x", "a", "B", "C", "initial_state")]
-    before = torch.get_num_threads()
-    torch.set_num_threads(numba.get_num_threads())
-    try:
+    with torch_threads():
         numpy_scalar_chunked(*args, **kwargs)                           # warm-up
         times = [timed(lambda: numpy_scalar_chunked(*args, **kwargs)) for _ in range(repeats)]
-    finally:
-        torch.set_num_threads(before)
-        settle_blas()
     row.update(mem_bytes=None, mem="torch (not traced)")
     return times
 
