@@ -269,7 +269,7 @@ def test_keep_memory_env_stops_page_faults_on_every_call():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("T, Q, regime, initial_state", [
     (1, 4, "random", True), (13, 4, "zero", True), (16, 4, "negative", False),
-    (9, 64, "near_one", True), (21, 8, "mixed", True)])
+    (9, 64, "near_one", True), (21, 8, "mixed", True), (6, 1, "zero", True)])
 def test_torch_peer_agrees_with_the_oracle(T, Q, regime, initial_state, dtype):
     """torch.scalar.chunked against the recurrence on y and the final state: T = 1, T not a
     multiple of the chunk, one short chunk, zero / negative / near-one / 1e-300 decays."""
@@ -301,25 +301,31 @@ def test_bench_times_the_torch_row_next_to_numba():
     assert "torch.scalar.chunked" in bench.format_table(rows)
 
 
-@pytest.mark.parametrize("T, Q, regime", [(1, 4, "random"), (13, 4, "zero"),
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("T, Q, regime", [(1, 4, "random"), (13, 4, "zero"), (7, 1, "mixed"),
                                          (16, 8, "negative"), (11, 4, "mixed")])
-def test_torch_autograd_vjp_agrees_with_the_reference_vjp(T, Q, regime):
-    """The torch row's gradient (autograd through the direct products) is the package's."""
+def test_torch_autograd_vjp_agrees_with_the_reference_vjp(T, Q, regime, dtype):
+    """The torch row's gradient (autograd through the direct products) is the package's, with
+    and without an initial state (then dinitial_state is zeros), B shared across a head axis
+    (its gradient summed back), Q = 1, both dtypes."""
     pytest.importorskip("torch")
     import numpy as np
 
     from ssd_edu.bench.peers import numpy_scalar_chunked_vjp
     from ssd_edu.testing import assert_close, make_inputs
-    d = make_inputs("scalar", T, 5, 3, (2,), regime=regime, seed=T)
+    d = make_inputs("scalar", T, 5, 3, (2, 2), regime=regime, seed=T, dtype=np.dtype(dtype))
+    B = d["B"][:, :1]                                     # shared by the 2 heads
     rng = np.random.default_rng(T)
-    dy, dh = rng.standard_normal((2, T, 3)), rng.standard_normal((2, 5, 3))
-    args = (d["x"], d["a"], d["B"], d["C"], dy, dh)
-    want = ssd_edu.VJPS["numpy.scalar.scan"](*args, initial_state=d["initial_state"])
-    got = numpy_scalar_chunked_vjp(*args, initial_state=d["initial_state"], chunk_size=Q)
-    for name, w, g in zip(want._fields, want, got):
-        assert_close(f"torch {name} T={T} {regime}", w, g)
-    zero = numpy_scalar_chunked_vjp(*args, chunk_size=Q)[-1]
-    assert zero.shape == (2, 5, 3)
+    dy = rng.standard_normal((2, 2, T, 3)).astype(dtype)
+    dh = rng.standard_normal((2, 2, 5, 3)).astype(dtype)
+    for h0 in (d["initial_state"], None):
+        args = (d["x"], d["a"], B, d["C"], dy, dh)
+        want = ssd_edu.VJPS["numpy.scalar.scan"](*args, initial_state=h0)
+        got = numpy_scalar_chunked_vjp(*args, initial_state=h0, chunk_size=Q)
+        assert type(got) is type(want)
+        for name, w, g in zip(want._fields, want, got):
+            assert_close(f"torch {name} T={T} Q={Q} {regime} h0={h0 is not None}", w, g,
+                         dtype=dtype)
 
 
 def test_bench_backward_times_the_torch_row_last():

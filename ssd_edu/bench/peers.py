@@ -24,10 +24,12 @@ package's own forms.
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
 
+from ..validation import check_chunk_size, flatten, unflatten
 from .timing import settle_blas
 
 #: How to get the comparison rows (printed in their ``reason`` when torch is missing).
@@ -47,10 +49,15 @@ def torch_reason() -> str | None:
 def torch_threads():
     """torch's threads set to Numba's for the calls inside; restored after, then a pause
     (torch's BLAS threads spin after its matmuls, as NumPy's do: ``timing.settle_blas``)."""
-    import numba
     import torch
+    try:
+        import numba
+        threads = numba.get_num_threads()
+    except ImportError:          # the NumPy reference alone: torch keeps its own count
+        threads = torch.get_num_threads()
     before = torch.get_num_threads()
-    torch.set_num_threads(numba.get_num_threads())
+    torch.set_num_threads(threads)
+    settle_blas()                # Numba's and NumPy's threads asleep before torch is timed
     try:
         yield
     finally:
@@ -62,7 +69,8 @@ def scalar_chunked(x, a, B, C, initial_state=None, *, chunk_size=64):
     """The scalar family's chunked form in torch.
 
     x (b, T, P), a (b, T), B, C (b, T, N), initial_state (b, N, P) or None: torch tensors of
-    one dtype. Returns y (b, T, P) and the final state h_{T-1} (b, N, P).
+    one dtype, exactly one batch axis, T >= 1. Returns y (b, T, P) and the final state h_{T-1}
+    (b, N, P). The NumPy entry points below validate and flatten the batch first.
     """
     import torch
     pad_steps = torch.nn.functional.pad
@@ -86,40 +94,59 @@ def scalar_chunked(x, a, B, C, initial_state=None, *, chunk_size=64):
     S = (Bc * gamma[..., None]).transpose(2, 3) @ X            # (b, J, N, P)
     # 3. state passing: H_c = abar_c H_{c-1} + S_c, H_{-1} = the initial state
     abar = A[:, :, 0] * gamma[:, :, 0]                         # (b, J)
+    # (unbind and stack, not writes into one (b, J, N, P) buffer: autograd would copy the
+    # whole buffer back at every chunk, O(J^2 N P))
     h = (torch.zeros(b, N, P, dtype=x.dtype) if initial_state is None
          else initial_state.clone())
-    H_prev = torch.empty(b, J, N, P, dtype=x.dtype)
-    for c in range(J):
-        H_prev[:, c] = h
-        h = abar[:, c, None, None] * h + S[:, c]
+    H_prev = []
+    for abar_c, S_c in zip(abar.unbind(1), S.unbind(1)):
+        H_prev.append(h)
+        h = abar_c[:, None, None] * h + S_c
+    H_prev = torch.stack(H_prev, dim=1)                        # (b, J, N, P)
     # 4. state output: Y_off = (C_c o delta) H_{c-1},  delta_i = prod_{0<=u<=i} a_u
     delta = A[:, :, :1] * L[..., 0]                            # (b, J, Q)
     Y += (Cc * delta[..., None]) @ H_prev
     return Y.reshape(b, J * Q, P)[:, :T], h
 
 
-def numpy_scalar_chunked(x, a, B, C, initial_state=None, *, chunk_size=64):
-    """:func:`scalar_chunked` on NumPy arrays (b, ...): shared memory in, NumPy arrays out."""
+def _tensor(arr):
+    """A torch view of a NumPy array (the package's validated inputs are read-only views,
+    which torch warns about; nothing here writes to them)."""
     import torch
-    t = [None if v is None else torch.from_numpy(np.ascontiguousarray(v))
-         for v in (x, a, B, C, initial_state)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(arr)
+
+
+def numpy_scalar_chunked(x, a, B, C, initial_state=None, *, chunk_size=64):
+    """:func:`scalar_chunked` with the package's signature: x (..., T, P), a (..., T), B, C
+    (..., T, N), initial_state (..., N, P) NumPy arrays, validated and flattened as by every
+    backend (``validation.flatten``: the same checks the Numba rows pay). Returns y
+    (..., T, P) and h_{T-1} (..., N, P) as NumPy arrays."""
+    import torch
+    Q = check_chunk_size(chunk_size)
+    f = flatten("scalar", x, a, B, C, initial_state)
+    if f.T == 0 or f.nb == 0:
+        return unflatten(f, np.empty((f.nb, f.T, f.P), dtype=f.dtype), f.h0)
     with torch.no_grad():
-        y, h = scalar_chunked(*t, chunk_size=chunk_size)
-    return y.numpy(), h.numpy()
+        y, h = scalar_chunked(*(_tensor(v) for v in (f.x, f.a, f.B, f.C, f.h0)), chunk_size=Q)
+    return unflatten(f, y.numpy(), h.numpy())
 
 
 def numpy_scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
-    """The VJP of :func:`scalar_chunked` by torch's autograd (the forward recorded, then
-    ``torch.autograd.grad`` of <dy, y> + <dh, h_T>), on NumPy arrays (b, ...), as the package's
-    ``VJPS`` entries: returns (dx, da, dB, dC, dinitial_state) as NumPy arrays (zeros for the
-    initial state when none is given)."""
+    """The VJP of :func:`scalar_chunked` by torch's autograd, with the package's VJP signature
+    (``ssd_edu.VJPS``): the forward recorded, then ``torch.autograd.grad`` of
+    <dy, y> + <dh, h_T>. Validated, flattened and summed back to each input's shape as by the
+    Numba VJPs (``cpu._backward``). Returns Grads (dinitial_state zeros when none is given)."""
     import torch
-    t = [torch.from_numpy(np.ascontiguousarray(v)).requires_grad_()
-         for v in (x, a, B, C)]
-    h0 = (torch.zeros(B.shape[0], B.shape[-1], x.shape[-1], dtype=t[0].dtype)
-          if initial_state is None else torch.from_numpy(np.ascontiguousarray(initial_state)))
-    h0.requires_grad_()
-    y, h = scalar_chunked(*t, h0, chunk_size=chunk_size)
-    dh = torch.zeros_like(h) if dh is None else torch.from_numpy(np.ascontiguousarray(dh))
-    grads = torch.autograd.grad((y, h), (*t, h0), (torch.from_numpy(np.ascontiguousarray(dy)), dh))
-    return tuple(g.numpy() for g in grads)
+
+    from ..cpu._backward import empty, finish, flatten_vjp   # the VJP launchers' one answer
+    Q = check_chunk_size(chunk_size)
+    fv = flatten_vjp("scalar", x, a, B, C, dy, dh, initial_state)
+    f = fv.f
+    if f.T == 0 or f.nb == 0:
+        return empty(fv)
+    inputs = [_tensor(v).requires_grad_() for v in (f.x, f.a, f.B, f.C, f.h0)]
+    y, h = scalar_chunked(*inputs, chunk_size=Q)
+    grads = torch.autograd.grad((y, h), inputs, (_tensor(fv.dy), _tensor(fv.dh)))
+    return finish(fv, *(g.numpy() for g in grads))
