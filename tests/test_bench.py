@@ -263,83 +263,104 @@ def test_keep_memory_env_stops_page_faults_on_every_call():
 
 
 # ------------------------------------------------------------------------------------------
-# the torch peer row (optional: runs where PyTorch is installed)
+# the torch peer rows (optional: run where PyTorch is installed)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("T, Q, regime, initial_state", [
     (1, 4, "random", True), (13, 4, "zero", True), (16, 4, "negative", False),
-    (9, 64, "near_one", True), (21, 8, "mixed", True), (6, 1, "zero", True)])
-def test_torch_peer_agrees_with_the_oracle(T, Q, regime, initial_state, dtype):
-    """torch.scalar.chunked against the recurrence on y and the final state: T = 1, T not a
-    multiple of the chunk, one short chunk, zero / negative / near-one / 1e-300 decays."""
+    (9, 64, "near_one", True), (21, 8, "mixed", True), (6, 1, "zero", True),
+    (40, 16, "strong", True), (70, 24, "mixed", True), (30, 12, "negative", True)])
+def test_torch_peer_agrees_with_the_oracle(family, T, Q, regime, initial_state, dtype):
+    """torch.{family}.chunked against the recurrence on y and the final state: T = 1, T not a
+    multiple of the chunk, one short chunk, Q = 1, Q a multiple of the diagonal row's
+    sub-chunk of 8 (16, 24: two, three sub-chunks) or not (12: one sub-chunk of 12), zero /
+    negative / near-one / 1e-300 decays."""
     pytest.importorskip("torch")
     import numpy as np
 
-    from ssd_edu.bench.peers import numpy_scalar_chunked
+    from ssd_edu.bench.peers import numpy_chunked
     from ssd_edu.testing import assert_close, make_inputs
-    d = make_inputs("scalar", T, 5, 3, (2,), regime=regime, dtype=np.dtype(dtype), seed=T,
+    d = make_inputs(family, T, 5, 3, (2,), regime=regime, dtype=np.dtype(dtype), seed=T,
                     initial_state=initial_state)
-    y0, h0 = ssd_edu.oracle("scalar")(**{k: None if v is None else v.astype(np.float64)
-                                          for k, v in d.items()})
-    y, h = numpy_scalar_chunked(d["x"], d["a"], d["B"], d["C"], d["initial_state"],
-                                chunk_size=Q)
+    y0, h0 = ssd_edu.oracle(family)(**{k: None if v is None else v.astype(np.float64)
+                                        for k, v in d.items()})
+    y, h = numpy_chunked(family, d["x"], d["a"], d["B"], d["C"], d["initial_state"],
+                         chunk_size=Q)
     assert y.dtype == h.dtype == np.dtype(dtype)
-    assert_close(f"torch y T={T} Q={Q} {regime}", y0, y, dtype=dtype)
-    assert_close(f"torch h T={T} Q={Q} {regime}", h0, h, dtype=dtype)
+    assert_close(f"torch {family} y T={T} Q={Q} {regime}", y0, y, dtype=dtype)
+    assert_close(f"torch {family} h T={T} Q={Q} {regime}", h0, h, dtype=dtype)
 
 
-def test_bench_times_the_torch_row_next_to_numba():
+def test_torch_peer_groups_of_chunks_agree(monkeypatch):
+    """The diagonal row's intra-chunk step in groups of chunks: one chunk per group (a tiny
+    GROUP_ENTRIES) gives the same y as all chunks in one group."""
     pytest.importorskip("torch")
-    rows = bench.run_bench(dtypes=("float64",), backends=("numba", "torch"),
-                           families=("scalar", "diagonal"), forms=("chunked",), **TINY)
-    assert [r["name"] for r in rows] == ["numba.scalar.chunked", "numba.diagonal.chunked",
-                                         "torch.scalar.chunked"]
-    peer = rows[-1]
-    assert peer["status"] == "ok" and peer["min_s"] > 0 and peer["mem"] == "torch (not traced)"
-    assert peer["flops"] == rows[0]["flops"] and peer["matmul_flops"] == rows[0]["matmul_flops"]
-    assert "torch.scalar.chunked" in bench.format_table(rows)
+    from ssd_edu.bench import torch_chunked
+    from ssd_edu.bench.peers import numpy_chunked
+    from ssd_edu.testing import assert_close, make_inputs
+    d = make_inputs("diagonal", 50, 4, 3, (2,), regime="mixed", seed=5)
+    args = (d["x"], d["a"], d["B"], d["C"], d["initial_state"])
+    whole = numpy_chunked("diagonal", *args, chunk_size=16)
+    monkeypatch.setattr(torch_chunked, "GROUP_ENTRIES", 1)
+    for want, got in zip(whole, numpy_chunked("diagonal", *args, chunk_size=16)):
+        assert_close("grouped", want, got)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("T, Q, regime", [(1, 4, "random"), (13, 4, "zero"), (7, 1, "mixed"),
-                                         (16, 8, "negative"), (11, 4, "mixed")])
-def test_torch_autograd_vjp_agrees_with_the_reference_vjp(T, Q, regime, dtype):
-    """The torch row's gradient (autograd through the direct products) is the package's, with
-    and without an initial state (then dinitial_state is zeros), B shared across a head axis
-    (its gradient summed back), Q = 1, both dtypes."""
+                                         (16, 8, "negative"), (35, 16, "mixed")])
+def test_torch_autograd_vjp_agrees_with_the_reference_vjp(family, T, Q, regime, dtype):
+    """The torch rows' gradients (autograd through the direct products) are the package's,
+    with and without an initial state (then dinitial_state is zeros), B shared across a head
+    axis (its gradient summed back), Q = 1, both dtypes."""
     pytest.importorskip("torch")
     import numpy as np
 
-    from ssd_edu.bench.peers import numpy_scalar_chunked_vjp
+    from ssd_edu.bench.peers import numpy_chunked_vjp
     from ssd_edu.testing import assert_close, make_inputs
-    d = make_inputs("scalar", T, 5, 3, (2, 2), regime=regime, seed=T, dtype=np.dtype(dtype))
+    d = make_inputs(family, T, 5, 3, (2, 2), regime=regime, seed=T, dtype=np.dtype(dtype))
     B = d["B"][:, :1]                                     # shared by the 2 heads
     rng = np.random.default_rng(T)
     dy = rng.standard_normal((2, 2, T, 3)).astype(dtype)
     dh = rng.standard_normal((2, 2, 5, 3)).astype(dtype)
     for h0 in (d["initial_state"], None):
         args = (d["x"], d["a"], B, d["C"], dy, dh)
-        want = ssd_edu.VJPS["numpy.scalar.scan"](*args, initial_state=h0)
-        got = numpy_scalar_chunked_vjp(*args, initial_state=h0, chunk_size=Q)
+        want = ssd_edu.VJPS[f"numpy.{family}.scan"](*args, initial_state=h0)
+        got = numpy_chunked_vjp(family, *args, initial_state=h0, chunk_size=Q)
         assert type(got) is type(want)
         for name, w, g in zip(want._fields, want, got):
-            assert_close(f"torch {name} T={T} Q={Q} {regime} h0={h0 is not None}", w, g,
-                         dtype=dtype)
+            assert_close(f"torch {family} {name} T={T} Q={Q} {regime} h0={h0 is not None}",
+                         w, g, dtype=dtype)
 
 
-def test_bench_backward_times_the_torch_row_last():
+def test_bench_times_the_torch_rows_after_numba():
+    pytest.importorskip("torch")
+    rows = bench.run_bench(dtypes=("float64",), backends=("numba", "torch"),
+                           families=FAMILIES, forms=("chunked",), **TINY)
+    assert [r["name"] for r in rows] == ["numba.scalar.chunked", "numba.diagonal.chunked",
+                                         "torch.scalar.chunked", "torch.diagonal.chunked"]
+    for numba_row, peer in zip(rows[:2], rows[2:]):
+        assert peer["status"] == "ok" and peer["min_s"] > 0
+        assert peer["mem"] == "torch (not traced)" and peer["flops"] == numba_row["flops"]
+        assert peer["matmul_flops"] == numba_row["matmul_flops"]
+    assert "torch.diagonal.chunked" in bench.format_table(rows)
+
+
+def test_bench_backward_times_the_torch_rows_last():
     pytest.importorskip("torch")
     from ssd_edu.bench.backward import format_backward, run_backward
-    rows = run_backward(dtypes=("float64",), backends=("numba", "torch"), families=("scalar",),
-                        forms=("chunked",), **TINY)
-    assert [r["name"] for r in rows] == ["numba.scalar.chunked", "torch.scalar.chunked"]
+    rows = run_backward(dtypes=("float64",), backends=("numba", "torch"), forms=("chunked",),
+                        **TINY)
+    assert [r["name"] for r in rows][-2:] == ["torch.scalar.chunked", "torch.diagonal.chunked"]
     assert all(r["status"] == "ok" and r["backward_s"] > 0 and r["ratio"] > 0 for r in rows)
-    assert "torch.scalar.chunked" in format_backward(rows)
+    assert "torch.diagonal.chunked" in format_backward(rows)
 
 
-def test_bench_reports_the_torch_row_skipped_without_torch(monkeypatch, capsys):
-    """Without PyTorch (never required) the row says why and how to get it; others run."""
+def test_bench_reports_the_torch_rows_skipped_without_torch(monkeypatch, capsys):
+    """Without PyTorch (never required) the rows say why and how to get it; others run."""
     monkeypatch.setitem(sys.modules, "torch", None)          # import torch -> ImportError
     from ssd_edu.bench import peers
     assert "peers" in peers.torch_reason()

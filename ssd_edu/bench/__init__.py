@@ -42,9 +42,9 @@ Layout: :mod:`.timing` (every clock and best-of helper, isolated processes, log-
 also used by ``verify`` and the figures), :mod:`.run` (one workload, flop counts, workspace),
 :mod:`.report` (tables), :mod:`.cli` (the command line), :mod:`.breakdown` (``--breakdown``:
 the four steps of the Numba chunked forms timed apart), :mod:`.crossover` (``--sweep T..
---sweep-N N..``: the fastest form at each T and N, table and figure), :mod:`.peers` (the
-row ``torch.scalar.chunked``: the same chunked algorithm in the package's own torch code,
-timed when PyTorch is installed, skipped with the reason otherwise).
+--sweep-N N..``: the fastest form at each T and N, table and figure), :mod:`.peers` and
+:mod:`.torch_chunked` (the rows ``torch.{family}.chunked``: the same chunked algorithm in the
+package's own torch code, timed when PyTorch is installed, skipped with the reason otherwise).
 """
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ round-robin (one call of each per round, best of ``repeats``, wall clock), so a 
 from other processes hits both alike. Reported: both times, the ratio backward / forward (the
 training cost over the inference cost; target <= 3 for the scan and chunked forms on the CPU),
 and the backward's GFLOP/s and % of the BLAS matmul rate, with the flops of
-:func:`backward_flop_count`. With PyTorch installed, the row ``torch.scalar.chunked`` times
-the package's torch chunked form (``peers``) and its gradient by torch's autograd.
+:func:`backward_flop_count`. With PyTorch installed, the rows ``torch.{family}.chunked`` time
+the package's torch chunked forms (``peers``) and their gradients by torch's autograd.
 
 The NumPy attention VJPs are skipped above T = 512: their mask gradient is a (T + 2)^3 matmul
 per mode (readable, not fast). :func:`backward_growth` measures the backward's growth exponent
@@ -83,18 +83,18 @@ def time_pair(key, d, dy, dh, chunk_size, repeats):
     return tuple(best_times([forward, backward], repeats, clock=time.perf_counter))
 
 
-def time_peer_pair(d, dy, dh, chunk_size, repeats):
-    """(forward, backward) seconds of the torch row: ``peers.scalar_chunked`` without grad,
-    and its VJP by torch's autograd (the recorded forward, then the backward), round-robin."""
-    from .peers import numpy_scalar_chunked, numpy_scalar_chunked_vjp, torch_threads
-    args = (d["x"], d["a"], d["B"], d["C"])
+def time_peer_pair(family, d, dy, dh, chunk_size, repeats):
+    """(forward, backward) seconds of a torch row: ``peers.numpy_chunked`` (no grad) and its
+    VJP by torch's autograd (the recorded forward, then the backward), round-robin."""
+    from .peers import numpy_chunked, numpy_chunked_vjp, torch_threads
+    args = (family, d["x"], d["a"], d["B"], d["C"])
 
     def forward():
-        numpy_scalar_chunked(*args, d["initial_state"], chunk_size=chunk_size)
+        numpy_chunked(*args, d["initial_state"], chunk_size=chunk_size)
 
     def backward():
-        numpy_scalar_chunked_vjp(*args, dy, dh, initial_state=d["initial_state"],
-                                 chunk_size=chunk_size)
+        numpy_chunked_vjp(*args, dy, dh, initial_state=d["initial_state"],
+                          chunk_size=chunk_size)
 
     with torch_threads():
         forward(), backward()                                   # warm-up
@@ -107,8 +107,8 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                  repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
                  seed: int = 0, progress=None) -> list[dict]:
     """One row per (key, dtype): forward and backward seconds, ratio, GFLOP/s, % matmul.
-    With "torch" in ``backends``, the peer row ``torch.scalar.chunked`` (autograd) comes last,
-    or says why it was skipped."""
+    With "torch" in ``backends``, the peer rows ``torch.{family}.chunked`` (autograd) come
+    last, or say why they were skipped."""
     rows = []
     for dtype in [np.dtype(d) for d in dtypes]:
         rate = matmul_rate(dtype)
@@ -129,7 +129,7 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                 try:
                     d, dy, dh = _workload(family, T, N, P, batch, dtype, seed)
                     reps = min(repeats, 2) if backend == "numpy" else repeats
-                    fwd_s, bwd_s = (time_peer_pair(d, dy, dh, chunk_size, reps)
+                    fwd_s, bwd_s = (time_peer_pair(family, d, dy, dh, chunk_size, reps)
                                     if backend == "torch" else
                                     time_pair(key, d, dy, dh, chunk_size, reps))
                     row.update(forward_s=fwd_s, backward_s=bwd_s, ratio=bwd_s / fwd_s,

@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=["float64", "float32"])
     parser.add_argument("--backend", nargs="+", default=["numpy", "numba", "cuda", "torch"],
                         choices=["numpy", "numba", "cuda", "torch"],
-                        help="torch: the comparison row torch.scalar.chunked (the package's "
-                             "own torch code; needs the optional `peers` extra)")
+                        help="torch: the comparison rows torch.{scalar,diagonal}.chunked (the "
+                             "package's own torch code; needs the optional `peers` extra)")
     parser.add_argument("--form", nargs="+", default=list(FORMS), choices=list(FORMS))
     parser.add_argument("--family", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--chunk-size", type=int, default=d["chunk_size"],

@@ -11,7 +11,8 @@ from .timing import matmul_rate, settle_blas, timed, traced_peak
 
 #: Rows of other libraries (``peers``), timed next to the package's at the same workload:
 #: name -> (family, form). Their backend ("torch") is optional and never registered.
-PEER_ROWS = {"torch.scalar.chunked": ("scalar", "chunked")}
+PEER_ROWS = {"torch.scalar.chunked": ("scalar", "chunked"),
+             "torch.diagonal.chunked": ("diagonal", "chunked")}
 
 DEFAULTS = dict(T=2048, N=64, P=64, batch=8, chunk_size=64, repeats=5, reference_cap=20.0)
 SWEEP_T = (64, 128, 256, 512, 1024, 2048, 4096)
@@ -109,11 +110,11 @@ def _selected(backends, families, forms):
 
 def _run_torch(row, data, kwargs, repeats):
     """The torch peer row (``peers``), in torch's threads set to Numba's."""
-    from .peers import numpy_scalar_chunked, torch_threads
-    args = [data[k] for k in ("x", "a", "B", "C", "initial_state")]
+    from .peers import numpy_chunked, torch_threads
+    args = [row["family"], *(data[k] for k in ("x", "a", "B", "C", "initial_state"))]
     with torch_threads():
-        numpy_scalar_chunked(*args, **kwargs)                           # warm-up
-        times = [timed(lambda: numpy_scalar_chunked(*args, **kwargs)) for _ in range(repeats)]
+        numpy_chunked(*args, **kwargs)                                  # warm-up
+        times = [timed(lambda: numpy_chunked(*args, **kwargs)) for _ in range(repeats)]
     row.update(mem_bytes=None, mem="torch (not traced)")
     return times
 
