@@ -364,6 +364,9 @@ def test_bench_reports_the_torch_rows_skipped_without_torch(monkeypatch, capsys)
     monkeypatch.setitem(sys.modules, "torch", None)          # import torch -> ImportError
     from ssd_edu.bench import peers
     assert "peers" in peers.torch_reason()
+    monkeypatch.delitem(sys.modules, "ssd_edu.bench.torch_chunked", raising=False)
+    with pytest.raises(ImportError, match="needs PyTorch.*peers"):
+        import ssd_edu.bench.torch_chunked  # noqa: F401
     rows = bench.run_bench(dtypes=("float64",), backends=("numba", "torch"),
                            families=("scalar",), forms=("chunked",), **TINY)
     assert [(r["name"], r["status"]) for r in rows] == [("numba.scalar.chunked", "ok"),

@@ -28,7 +28,11 @@ package's own forms. Every function takes torch tensors with exactly one batch a
 """
 from __future__ import annotations
 
-import torch
+try:
+    import torch
+except ImportError as exc:  # an optional dependency: say which and how to get it
+    from .peers import INSTALL_HINT
+    raise ImportError(f"ssd_edu.bench.torch_chunked needs PyTorch: {INSTALL_HINT}") from exc
 
 #: Steps per sub-chunk of the diagonal family's intra-chunk step, and mask entries per group.
 SUB = 8
