@@ -120,8 +120,9 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                        flops=backward_flop_count(form, T, N, P, chunk_size) * batch,
                        forward_flops=flop_count(form, T, N, P, chunk_size) * batch,
                        matmul_flops=rate, status="ok", reason="")
-            if backend == "torch" and torch_reason() is not None:
-                row.update(status="skipped", reason=torch_reason())
+            peer_reason = torch_reason() if backend == "torch" else None
+            if peer_reason is not None:
+                row.update(status="skipped", reason=peer_reason)
             elif backend == "numpy" and form == "attention" and T > NUMPY_ATTENTION_MAX_T:
                 row.update(status="skipped", reason=f"T > {NUMPY_ATTENTION_MAX_T}: the mask "
                            "gradient is a (T + 2)^3 matmul per mode")

@@ -182,8 +182,9 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
                 row.update(status="skipped", reason=cuda_reason)
                 results.append(row)
                 continue
-            if backend == "torch" and torch_reason() is not None:
-                row.update(status="skipped", reason=torch_reason())
+            peer_reason = torch_reason() if backend == "torch" else None
+            if peer_reason is not None:
+                row.update(status="skipped", reason=peer_reason)
                 results.append(row)
                 continue
             try:
