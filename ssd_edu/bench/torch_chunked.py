@@ -48,6 +48,15 @@ def _pad_chunks(v, Q, value=0.0):
                                                                   *v.shape[2:])
 
 
+def _segment_products(a, dim):
+    """L[..., i, j, ...] = prod_{j<u<=i} a_u along axis ``dim`` of ``a``, a new axis j after it
+    (1 for i <= j): the cumprod down i of R[u, j] = a_u (u > j) or 1. Direct products only."""
+    Q = a.shape[dim]
+    later = torch.ones(Q, Q, dtype=torch.bool).tril(-1).reshape(Q, Q, *(1,) * (a.dim() - dim - 1))
+    R = torch.where(later, a.unsqueeze(dim + 1), torch.ones((), dtype=a.dtype))
+    return R.cumprod(dim)
+
+
 def _state_passing(abar, S, h):
     """H_c = abar_c o H_{c-1} + S_c from H_{-1} = h: returns (H_{c-1} for every c, H_{J-1}).
     abar (b, J) or (b, J, N), S (b, J, N, P). (unbind and stack rather than writes into one
@@ -65,10 +74,8 @@ def scalar_chunked(x, a, B, C, h0, *, chunk_size=64):
     T, Q = x.shape[1], chunk_size
     X, Bc, Cc = (_pad_chunks(v, Q) for v in (x, B, C))       # (b, J, Q, P or N)
     A = _pad_chunks(a, Q, value=1.0)                         # (b, J, Q)
-    # L[i, j] = prod_{j<u<=i} a_u: cumprod down the rows of R[u, j] = a_u (u > j) or 1
-    later = torch.ones(Q, Q, dtype=torch.bool).tril(-1)
-    R = torch.where(later, A[..., :, None], torch.ones((), dtype=a.dtype))
-    L = torch.cumprod(R, dim=2).tril()                       # (b, J, Q, Q)
+    # L[i, j] = prod_{j<u<=i} a_u for i >= j, 0 above
+    L = _segment_products(A, 2).tril()                       # (b, J, Q, Q)
     # 1. intra-chunk: Y_diag = (L o C_c B_c^T) X_c
     Y = (L * (Cc @ Bc.transpose(2, 3))) @ X                  # (b, J, Q, P)
     # 2. chunk states: S_c = (B_c o gamma)^T X_c,  gamma_j = prod_{j<u<Q} a_u = L[Q-1, j]
@@ -95,23 +102,21 @@ def _diagonal_intra(A, Bc, Cc, X, U):
     Y_diag = W X_c with W[i, j] = sum_n C[i, n] prod_{j<u<=i} a_u[n] B[j, n] (i >= j)."""
     b, g, Q, N = A.shape
     V = Q // U
-    one = torch.ones((), dtype=A.dtype)
     A5, B5, C5 = (v.reshape(b, g, V, U, N) for v in (A, Bc, Cc))
     # F[k, i] = prod_{kU<=u<=kU+i} a_u;  G[m, j] = prod_{mU+j<u<(m+1)U} a_u
     F = A5.cumprod(3)
     G = _exclusive_suffix(A5, 3)
     # Pk[k, m] = prod_{m<l<k} tot_l (k > m; tot_l = the product over sub-chunk l = F[l, U-1]):
-    # Lv[k, m] = prod_{m<l<=k} tot_l by the cumprod of the mask, shifted down one sub-chunk
-    laterV = torch.ones(V, V, dtype=torch.bool).tril(-1)
-    Lv = torch.where(laterV[:, :, None], F[:, :, :, None, U - 1], one).cumprod(2)
+    # Lv[k, m] = prod_{m<l<=k} tot_l, shifted down one sub-chunk
+    Lv = _segment_products(F[:, :, :, U - 1], 2)                          # (b, g, V, V, N)
     Pk = torch.cat([torch.ones_like(Lv[:, :, :1]), Lv[:, :, :-1]], dim=2)  # (b, g, V, V, N)
     # blocks m < k: W[k, i; m, j] = sum_n (C o F)[k, i, n] Pk[k, m, n] (B o G)[m, j, n]
     K = Pk[:, :, :, :, None, :] * (B5 * G)[:, :, None]                    # (b, g, V, V, U, N)
     W = (C5 * F) @ K.reshape(b, g, V, V * U, N).transpose(3, 4)           # (b, g, V, U, V U)
-    W = W.reshape(b, g, V, U, V, U) * laterV[:, None, :, None].to(A.dtype)
+    earlier = torch.ones(V, V, dtype=A.dtype).tril(-1)                     # m < k
+    W = W.reshape(b, g, V, U, V, U) * earlier[:, None, :, None]
     # blocks m = k: L[k, i, j, n] = prod_{j<u<=i} a_u[n] inside sub-chunk k (i >= j)
-    laterU = torch.ones(U, U, dtype=torch.bool).tril(-1)
-    L = torch.where(laterU[:, :, None], A5[..., :, None, :], one).cumprod(3)  # (b,g,V,U,U,N)
+    L = _segment_products(A5, 3)                                          # (b,g,V,U,U,N)
     Wd = ((L * B5[:, :, :, None]) @ C5[..., None])[..., 0] * torch.ones(U, U, dtype=A.dtype).tril()
     W = W + Wd[:, :, :, :, None, :] * torch.eye(V, dtype=A.dtype)[:, None, :, None]
     return W.reshape(b, g, Q, Q) @ X
