@@ -67,6 +67,27 @@ def test_all_forms_of_a_family_agree(fam, regime):
                          tol=GRADIENT_TOLERANCES["across_forms"])
 
 
+@pytest.mark.parametrize("key", KEYS)
+def test_shared_decays_and_long_chunks(key):
+    """Decays shared by every sequence (a with no batch axis) and a chunk far longer than T
+    give the scan's gradients, each summed back to its input's shape. (The reference's chunked
+    VJP once guessed the family from the decays' number of axes, and padded every chunk to Q.)"""
+    fam = family(key)
+    d = make_inputs(fam, 7, 3, 2, (2,), regime="zero", seed=8)
+    d["a"] = d["a"][0]
+    rng = np.random.default_rng(9)
+    dy, dh = rng.standard_normal((2, 7, 2)), rng.standard_normal((2, 3, 2))
+    ref = call(f"numpy.{fam}.scan", d, dy, dh)
+    assert ref.da.shape == d["a"].shape
+    for Q in (2, 3, 4, 10**6):
+        got = call(key, d, dy, dh, chunk_size=Q)
+        for name in ref._fields:
+            assert_close(f"{key} Q={Q} {name}", getattr(ref, name), getattr(got, name),
+                         tol=GRADIENT_TOLERANCES["across_forms"])
+        if not key.endswith(".chunked"):
+            break
+
+
 @pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
 @pytest.mark.parametrize("regime", ["random", "zero", "negative", "mixed"])
 def test_numba_sub_chunks_match_the_reference(fam, regime):

@@ -60,7 +60,7 @@ def test_float32_against_the_float64_recurrence(key, regime):
 
 @pytest.mark.parametrize("key", keys(form="chunked"))
 @pytest.mark.parametrize("T, Q", [(1, 1), (17, 1), (17, 3), (37, 5), (64, 16), (64, 64),
-                                  (100, 7), (100, 101), (37, 200)])
+                                  (100, 7), (100, 101), (37, 200), (5, 10**6)])
 def test_any_chunk_size_for_any_T(key, T, Q):
     if key.startswith("cuda.") and T > 17:
         pytest.skip("simulator: small sizes only (tests/test_gpu.py has larger ones)")
@@ -90,6 +90,28 @@ def test_grouped_B_C_broadcast_over_heads(key):
     y0, h0 = ssd_edu.oracle(family(key))(**full)
     assert_close(f"{key} grouped y", y0, y)
     assert_close(f"{key} grouped state", h0, h)
+
+
+#: Inputs with fewer (or size-1) leading axes than the batch: decays shared by every sequence,
+#: and a batch of rank 2 (2, 2) with decays of batch (1,). (The reference's chunked form
+#: once guessed the family from the decays' number of axes and went wrong on both.)
+SHARED = [("shared decays", lambda d: dict(d, a=d["a"][0])),
+          ("rank-2 batch", lambda d: dict(d, a=d["a"][:1], x=d["x"][:, None],
+                                           initial_state=np.stack([d["initial_state"]] * 2, 1)))]
+
+
+@pytest.mark.parametrize("key", ALL)
+@pytest.mark.parametrize("case", [c[0] for c in SHARED])
+def test_inputs_with_fewer_leading_axes_broadcast(key, case):
+    d = dict(SHARED)[case](make_inputs(family(key), 7, N=3, P=2, batch=(2,), regime="zero", seed=6))
+    for Q in (2, 3, 4, 7):
+        y, h = call(key, d, chunk_size=Q)
+        full = {k: np.broadcast_to(v, (*y.shape[:-2], *v.shape[-2 if k != "a" or family(key)
+                                                                 == "diagonal" else -1:]))
+                for k, v in d.items()}
+        y0, h0 = ssd_edu.oracle(family(key))(**full)
+        assert_close(f"{key} {case} Q={Q} y", y0, y)
+        assert_close(f"{key} {case} Q={Q} state", h0, h)
 
 
 @pytest.mark.parametrize("key", ALL)

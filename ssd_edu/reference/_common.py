@@ -6,7 +6,8 @@
 * refuses a quadratic form above the memory limit (``quadratic=copies``), naming the function;
 * returns ``(zeros (..., 0, P), h_{-1})`` for an empty sequence without calling the body;
 * calls the body with plain arrays: x, a (or A), B, C in one dtype, ``chunk_size`` as an int,
-  and ``initial_state`` as a fresh (*batch, N, P) array h_{-1} (zeros by default);
+  (at most T: a longer chunk is one chunk of T steps), and ``initial_state`` as a fresh
+  (*batch, N, P) array h_{-1} (zeros by default);
 * broadcasts the body's y and h to the full leading shape (a fresh array, never a view).
 
 ``@kernel_form(family)`` does the same for the kernel builders ``f(a, B, C)``.
@@ -54,7 +55,8 @@ def ssm_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
             if quadratic:
                 lead = (*v.batch, v.N) if per_mode else v.batch
                 check_quadratic(body.__name__, lead, v.T, v.dtype, copies=quadratic)
-            rest = {k: given[k] for k in given if k == "chunk_size"}
+            # a chunk longer than the sequence is one chunk of T steps (not Q padded ones)
+            rest = {k: min(given[k], v.T) for k in given if k == "chunk_size"}
             y, h = body(v.x, v.a, v.B, v.C, **rest, initial_state=h0)
             return _full(y, (*v.batch, v.T, v.P)), _full(h, (*v.batch, v.N, v.P))
 

@@ -83,9 +83,10 @@ def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
                                 f"{sorted(chunking)}")
             v = check_ssm(family, x, a, B, C, initial_state)
             dy, dh = check_cotangents(v, dy, dh)
-            rest = dict(Q=check_chunk_size(chunking.get("chunk_size", 64))) if chunked else {}
+            Q = check_chunk_size(chunking.get("chunk_size", 64)) if chunked else None
             if v.T == 0:
                 return empty_grads(v, dh)
+            rest = dict(Q=min(Q, v.T)) if chunked else {}      # one chunk of T steps at most
             if quadratic:
                 lead = (*v.batch, v.N) if per_mode else v.batch
                 check_quadratic(vjp.__name__, lead, v.T + 2, v.dtype, copies=quadratic)

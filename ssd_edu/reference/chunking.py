@@ -31,20 +31,21 @@ def from_chunks(arr: np.ndarray, T: int) -> np.ndarray:
 
 
 def state_passing(abar: np.ndarray, S: np.ndarray, initial_state: np.ndarray):
-    """The inter-chunk scan ``H_c = abar_c H_{c-1} + S_c`` with ``H_{-1} = h_{-1}``.
+    """The inter-chunk scan ``H_c = diag(abar_c) H_{c-1} + S_c`` with ``H_{-1} = h_{-1}``.
 
-    abar: the decay across each chunk, (..., J) for the scalar family or (..., J, N) for the
-    diagonal family; S: (..., J, N, P) chunk states from a zero start; initial_state:
-    (..., N, P). Returns ``(H_prev, H_last)``: H_prev (..., J, N, P) is the state entering
-    chunk c (``H_{c-1}``), and H_last (..., N, P) is the final state.
+    abar: the decay across each chunk, (..., J, N) (the scalar family passes (..., J, 1): one
+    decay for every mode); S: (..., J, N, P) chunk states from a zero start; initial_state:
+    (..., N, P). Leading axes broadcast. Returns ``(H_prev, H_last)``: H_prev (..., J, N, P) is
+    the state entering chunk c (``H_{c-1}``), and H_last (..., N, P) is the final state.
+    (The shapes say which axis is which: nothing is guessed from the number of axes, which
+    differs when one input has fewer leading axes than another.)
     """
-    if abar.ndim == S.ndim - 2:                          # scalar family: one decay per chunk
-        abar = abar[..., None]
+    abar = abar[..., None]                               # (..., J, N, 1): scales rows n
     H = initial_state
-    H_prev = np.empty(np.broadcast_shapes(S.shape, H.shape[:-2] + (1,) + H.shape[-2:]),
+    H_prev = np.empty(np.broadcast_shapes(S.shape, abar.shape, H[..., None, :, :].shape),
                       dtype=np.result_type(S, H, abar))
     for c in range(S.shape[-3]):
         H_prev[..., c, :, :] = H
         # H_c = diag(abar_c) H_{c-1} + S_c
-        H = abar[..., c, :, None] * H + S[..., c, :, :]
+        H = abar[..., c, :, :] * H + S[..., c, :, :]
     return H_prev, H

@@ -90,7 +90,7 @@ def scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None):
     S = np.einsum("...cs,...csn,...csp->...cnp", gamma, Bc, xc)
     # 3. state passing: H_c = abar_c H_{c-1} + S_c, abar_c = delta_{e_c}
     delta = prefix_products(ac)                          # (..., J, Q)
-    H_prev, h = state_passing(delta[..., -1], S, initial_state)
+    H_prev, h = state_passing(delta[..., -1, None], S, initial_state)
     # 4. state to output: Y_off[t] = (delta_t C_t)^T H_{c-1}
     y_off = np.einsum("...ct,...ctn,...cnp->...ctp", delta, Cc, H_prev)
 
