@@ -327,6 +327,10 @@ def _scan_prev_decay(x, a, B, C, h0=None):  # h = a[t-1] * h + ..., a[-1] at t =
     return solutions.diagonal_scan(x, np.roll(a, 1, axis=-2), B, C, h0)
 
 
+def _scan_no_decay(x, a, B, C, h0=None):  # h = h + B x^T: the running sum
+    return solutions.diagonal_scan(x, np.ones_like(np.asarray(a, dtype=float)), B, C, h0)
+
+
 def _scan_y_without_h0(x, a, B, C, h0=None):
     return solutions.diagonal_scan(x, a, B, C)[0], solutions.diagonal_scan(x, a, B, C, h0)[1]
 
@@ -337,6 +341,7 @@ SCAN_MISTAKES += [
     (_scan_no_decay0, "T = 6", ["decay at t = 0 is missing"]),
     (_scan_prev_decay, "T = 6", ["the decay is a[t-1]"]),
     (_scan_y_without_h0, "T = 6", ["y leaves out the initial state"]),
+    (_scan_no_decay, "T = 6", ["the state never decays"]),
 ]
 
 

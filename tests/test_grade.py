@@ -45,6 +45,42 @@ def _student_notebook(name: str, answer: str) -> str:
     return json.dumps(nb)
 
 
+def _added_cell(source: str) -> dict:
+    """A code cell as Jupyter's "insert cell" makes it: no tags, no nbgrader metadata."""
+    return {"cell_type": "code", "metadata": {}, "source": source, "outputs": [],
+            "execution_count": None}
+
+
+def _notebook_with_cells(name: str, answer: str, before=(), after=()) -> str:
+    """The exercise notebook with ``answer`` in the student cell and added cells around it."""
+    nb = json.loads(_student_notebook(name, answer))
+    k = next(i for i, c in enumerate(nb["cells"]) if "student" in c["metadata"].get("tags", []))
+    nb["cells"][k:k + 1] = ([_added_cell(c) for c in before] + [nb["cells"][k]]
+                            + [_added_cell(c) for c in after])
+    return json.dumps(nb)
+
+
+#: An answer that calls a helper the student wrote in a cell of their own.
+HELPED = """def diagonal_scan(x, a, B, C, initial_state=None):
+    h = _start(x, B, initial_state)
+    y = np.empty(np.broadcast_shapes(x.shape[:-1], B.shape[:-1]) + x.shape[-1:])
+    for t in range(x.shape[-2]):
+        h = a[..., t, :, None] * h + B[..., t, :, None] * x[..., t, None, :]
+        y[..., t, :] = np.einsum("...np,...n->...p", h, C[..., t, :])
+    return y, h
+"""
+HELPER = """import numpy as np
+ZERO = 0.0
+
+@np.errstate(all="ignore")
+def _start(x, B, initial_state):
+    shape = np.broadcast_shapes(x.shape[:-2], B.shape[:-2]) + (B.shape[-1], x.shape[-1])
+    return np.zeros(shape) + ZERO if initial_state is None else np.array(initial_state, float)
+
+_start(np.ones((1, 1)), np.ones((1, 1)), None)      # a scratch call: the notebook runs it
+"""
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """A class folder graded once through the CLI, in a subprocess, with a short time limit."""
@@ -61,6 +97,18 @@ def graded(tmp_path_factory):
     # as a student writes it: numpy comes from the notebook's import cell, not the answer
     (d / "ex01.ipynb").write_text(_student_notebook(
         "one_ss_mask", inspect.getsource(solutions.one_ss_mask)))
+    # a helper in a cell the student added, scratch cells that fail (not run by the grader)
+    (d / "helper.ipynb").write_text(_notebook_with_cells(
+        "diagonal_scan", HELPED, before=[HELPER], after=["diagonal_scan(None, 1, 2, 3)",
+                                                          "def broken(:\n"]))
+    # a constant made by a call in an added cell is not run: NameError, and the grader says why
+    (d / "named.ipynb").write_text(_notebook_with_cells(
+        "diagonal_scan", HELPED, before=[HELPER.replace("ZERO = 0.0", "ZERO = float(0)")]))
+    (d / "ex03_syntax.ipynb").write_text(_student_notebook(
+        "diagonal_scan", "def diagonal_scan(x, a, B, C, initial_state=None)\n    return x\n"))
+    (d / "raises.ipynb").write_text(_student_notebook(
+        "diagonal_scan", "def diagonal_scan(x, a, B, C, initial_state=None):\n    return x\n"
+                         "\nscale = 1 / 0\n"))
     out = d / "out"
     out.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -98,6 +146,30 @@ def test_grade_reports_errors_as_rows(graded):
     assert set(rows[("correct.py", "one_ss_mask")]) == set(batch.FIELDS)
 
 
+def test_grade_uses_the_students_own_helper_cells(graded):
+    """Helpers in cells the student added are graded with the answer (as the notebook runs
+    them); the added cells' other statements are not run."""
+    _, rows, _ = graded
+    assert rows[("helper.ipynb", "diagonal_scan")]["verdict"] == "pass", rows[
+        ("helper.ipynb", "diagonal_scan")]["message"]
+    named = rows[("named.ipynb", "diagonal_scan")]
+    assert named["verdict"] == "fail" and "NameError" in named["message"]
+    assert "cells you added" in named["message"]
+
+
+def test_grade_places_errors_in_the_students_cell(graded):
+    """A syntax error still counts the exercise's points as missed (the notebook's nbgrader id
+    and file name say which exercise), and lines are counted in the student's cell."""
+    _, rows, _ = graded
+    syntax = rows[("ex03_syntax.ipynb", "diagonal_scan")]
+    assert syntax["verdict"] == "error" and syntax["max_points"] == "1"
+    # the answer cell's line 1 is the "%matplotlib inline" of _student_notebook
+    assert "line 2 of your answer cell (code cell 2)" in syntax["message"], syntax["message"]
+    raises = rows[("raises.ipynb", "diagonal_scan")]
+    assert raises["verdict"] == "error" and "ZeroDivisionError" in raises["message"]
+    assert "line 5 of your answer cell" in raises["message"], raises["message"]
+
+
 def test_grade_prints_progress_and_a_summary_table(graded):
     proc, _, out = graded
     assert "[1/" in proc.stdout and "total" in proc.stdout
@@ -113,6 +185,9 @@ def test_student_source_from_a_notebook(tmp_path):
     source = batch.student_source(path)
     assert "%matplotlib" not in source and "def segsum" in source
     assert source.startswith("import numpy as np\nfrom ssd_edu.exercises import grade")
+    parts = batch.answer_parts(path)
+    assert [p.where.split(" (")[0] for p in parts] == ["the import cell", "your answer cell"]
+    assert batch.locate(parts, source.count("\n")).startswith("line 3 of your answer cell")
     assert "result = grade(" not in source
     assert batch.exercises_defined(source) == ["segsum"]
     (tmp_path / "b.ipynb").write_text(json.dumps({"cells": [], "nbformat": 4}))

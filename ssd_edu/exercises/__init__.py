@@ -89,5 +89,5 @@ __all__ = [
     "solutions", "check_one_ss_mask", "check_segsum", "check_diagonal_scan",
     "check_sum_of_heads", "check_pass_states", "check_count_new_columns", "check_algorithm1",
     "check_chunked_scan", "check_ss_rank", "check_split_points", "check_one_ss_dual",
-    "check_power_kernel",
+    "check_power_kernel", "check_scalar_scan_backward",
 ]

@@ -1,7 +1,8 @@
 """Batch grading of a class: ``ssd-edu grade PATH... [--csv FILE] [--json FILE] [--timeout S]``.
 
 A PATH is a student's exercise notebook (``.ipynb``: the cells tagged ``student`` are the
-answer), a ``.py`` file, or a folder of them (searched recursively). A submission is graded on
+answer, with the helpers the student defined in cells of their own; :func:`answer_parts`), a
+``.py`` file, or a folder of them (searched recursively). A submission is graded on
 every exercise of :data:`ssd_edu.exercises.EXERCISES` whose function it defines at top level.
 
 Each (submission, exercise) pair runs in its own Python process under the time limit, so an
@@ -23,6 +24,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from . import EXERCISES
 
@@ -69,12 +71,28 @@ def submissions(paths) -> list:
     return found
 
 
-def student_source(path: Path) -> str:
-    """The answer's Python source: the whole .py file, or a notebook's cells tagged
-    ``student`` (IPython magics and shell lines dropped). Raises ValueError when there is none."""
+class Part(NamedTuple):
+    """Lines of the answer and where they come from (for messages): ``where`` is e.g. "your
+    answer cell (code cell 3)", or "" for a .py file."""
+
+    where: str
+    source: str
+
+
+def answer_parts(path: Path) -> list:
+    """The answer as :class:`Part`\\ s, in notebook order: a .py file whole; from a notebook,
+
+    * the cells tagged ``student`` (the answer),
+    * the import-only cells above the first of them (e.g. "import numpy as np"),
+    * from code cells the student added (no nbgrader metadata, no tag), the imports, functions,
+      classes and call-free assignments (helpers), never the other statements (scratch calls,
+      plots), which the notebook may run but the grader does not,
+
+    IPython magics and shell lines dropped (blank lines in their place: line numbers are the
+    cell's). Raises ValueError when there is no cell tagged ``student``."""
     text = path.read_text(encoding="utf-8")
     if path.suffix != ".ipynb":
-        return text
+        return [Part("", text)]
     try:
         cells = json.loads(text)["cells"]
     except (ValueError, KeyError, TypeError) as exc:
@@ -83,17 +101,61 @@ def student_source(path: Path) -> str:
     tagged = ["student" in c.get("metadata", {}).get("tags", []) for c in code]
     if not any(tagged):
         raise ValueError("the notebook has no code cell tagged 'student'")
-    # the answer, preceded by the import-only cells above it (e.g. "import numpy as np")
-    first = tagged.index(True)
-    sources = [_cell_source(c) for c in code[:first] if _imports_only(_cell_source(c))]
-    sources += [_cell_source(c) for c, t in zip(code, tagged) if t]
-    return "\n".join(sources) + "\n"
+    first, answers = tagged.index(True), sum(tagged)
+    parts = []
+    for k, (cell, is_answer) in enumerate(zip(code, tagged)):
+        source, meta = _cell_source(cell), cell.get("metadata", {})
+        if is_answer:
+            name = "your answer cell" if answers == 1 else "an answer cell"
+            parts.append(Part(f"{name} (code cell {k + 1})", source))
+        elif k < first and _imports_only(source):
+            parts.append(Part(f"the import cell (code cell {k + 1})", source))
+        elif "nbgrader" not in meta and not meta.get("tags"):
+            helpers = _definitions(source)
+            if helpers.strip():
+                parts.append(Part(f"a cell you added (code cell {k + 1})", helpers))
+    return parts
+
+
+def student_source(path: Path) -> str:
+    """The answer's Python source: :func:`answer_parts` joined."""
+    return "\n".join(part.source for part in answer_parts(path)) + "\n"
+
+
+def locate(parts, line: int) -> str:
+    """Line ``line`` of the joined source as the student sees it: "line 1 of your answer cell
+    (code cell 3)", or "line 7" for a .py file."""
+    for part in parts:
+        count = part.source.count("\n") + 1
+        if line <= count:
+            return f"line {line}" + (f" of {part.where}" if part.where else "")
+        line -= count
+    return f"line {line}"
+
+
+def intended_exercise(path: Path) -> str | None:
+    """The exercise a submission is for, when it says so without being parsed: the nbgrader id
+    of a handed-out notebook's answer cell ("ex03-answer"), or a file named after an exercise or
+    its notebook ("ex03_diagonal_scan.ipynb", "diagonal_scan.py"). None when it does not."""
+    prefixes = {ex.notebook.split("_")[0]: name for name, ex in EXERCISES.items()}
+    ids = []
+    if path.suffix == ".ipynb":
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells
+                   if "student" in c.get("metadata", {}).get("tags", [])]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            ids = []
+    for name in [i.split("-")[0] for i in ids] + [path.stem.split("_")[0]]:
+        if name in prefixes:
+            return prefixes[name]
+    return path.stem if path.stem in EXERCISES else None
 
 
 def _cell_source(cell) -> str:
-    """A code cell's source without IPython magics and shell lines."""
-    return "\n".join(ln for ln in "".join(cell.get("source", "")).splitlines()
-                     if not ln.lstrip().startswith(("%", "!")))
+    """A code cell's source with IPython magics and shell lines blanked (lines keep their numbers)."""
+    return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln
+                     for ln in "".join(cell.get("source", "")).splitlines())
 
 
 def _imports_only(source: str) -> bool:
@@ -102,6 +164,24 @@ def _imports_only(source: str) -> bool:
     except SyntaxError:
         return False
     return bool(body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body)
+
+
+def _definitions(source: str) -> str:
+    """The imports, functions, classes and call-free assignments of a cell, other lines blank."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return ""                                  # a broken scratch cell defines nothing
+    lines = source.splitlines()
+    keep = [""] * len(lines)
+    kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    for node in body:
+        call_free = (isinstance(node, (ast.Assign, ast.AnnAssign))
+                     and not any(isinstance(n, ast.Call) for n in ast.walk(node)))
+        if isinstance(node, kinds) or call_free:
+            top = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            keep[top - 1:node.end_lineno] = lines[top - 1:node.end_lineno]
+    return "\n".join(keep)
 
 
 def exercises_defined(source: str) -> list:
@@ -124,8 +204,9 @@ def _child_env() -> dict:
 
 
 def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
-              allow_package: bool = False) -> Row:
-    """Grade ``exercise`` of the answer in ``source_file`` in a fresh process (time limited)."""
+              allow_package: bool = False, parts=None) -> Row:
+    """Grade ``exercise`` of the answer in ``source_file`` in a fresh process (time limited);
+    ``parts`` (:func:`answer_parts`) place a line of it in the student's notebook."""
     ex = EXERCISES[exercise]
     row = Row(str(path), exercise, "error", 0, ex.points)
     out = source_file.with_suffix(f".{exercise}.json")
@@ -155,12 +236,17 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
         return row
     result = json.loads(out.read_text())
     if "error" in result:
-        row.message = result["error"]
+        where = locate(parts or [Part("", "")], result["line"]) if result.get("line") else "?"
+        row.message = f"the submission raised {result['error']} when run ({where})"
         return row
     row.verdict = "pass" if result["passed"] else "fail"
     row.points = ex.points if result["passed"] else 0
     row.cases_passed, row.cases_total = result["n_passed"], result["n_cases"]
     row.message, row.by_category = result["message"], result["by_category"]
+    if "NameError" in row.message and path.suffix == ".ipynb":
+        row.message += (" (the grader runs only your answer cell, the import cells above it and "
+                        "the imports, functions, classes and constants of cells you added: "
+                        "define what your answer needs there)")
     return row
 
 
@@ -177,9 +263,11 @@ def _worker(source_file: str, exercise: str, out: str, allow_package: bool) -> i
         try:
             namespace = runpy.run_path(source_file, run_name="__student__")
         except BaseException as exc:  # any failure of the student's module body
-            last = traceback.extract_tb(exc.__traceback__)[-1]
-            write({"error": f"the submission raised {type(exc).__name__} when run (line "
-                            f"{last.lineno}): {exc}"})
+            ours = [f for f in traceback.extract_tb(exc.__traceback__)
+                    if Path(f.filename) == Path(source_file)]
+            line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
+            write({"error": f"{type(exc).__name__}: {exc}",
+                   "line": line or (ours[-1].lineno if ours else None)})
             return 0
         result = EXERCISES[exercise].check(namespace[exercise], allow_package=allow_package)
     write(result.to_dict())
@@ -196,25 +284,35 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
     files = submissions(paths)
     plan, rows = [], []
     for path in files:
+        intended = intended_exercise(path)
+        # a row that cannot be graded still counts the intended exercise's points as missed
+        unread = dict(exercise=intended or "-", verdict="error",
+                      max_points=EXERCISES[intended].points if intended else 0)
         try:
-            source = student_source(path)
+            parts = answer_parts(path)
+            source = "\n".join(part.source for part in parts) + "\n"
             names = exercises_defined(source)
-        except (ValueError, SyntaxError, UnicodeDecodeError) as exc:
-            rows.append(Row(str(path), "-", "error", message=f"cannot read the answer: {exc}"))
+        except SyntaxError as exc:
+            rows.append(Row(str(path), **unread, message=(
+                f"cannot read the answer: {exc.msg} ({locate(parts, exc.lineno or 0)})")))
+            continue
+        except (ValueError, UnicodeDecodeError) as exc:
+            rows.append(Row(str(path), **unread, message=f"cannot read the answer: {exc}"))
             continue
         if not names:
-            rows.append(Row(str(path), "-", "error", message=(
-                "defines none of the exercise functions (" + ", ".join(EXERCISES) + ")")))
-        plan += [(path, source, name) for name in names]
+            wanted = f"a function named {intended}" if intended else (
+                "none of the exercise functions (" + ", ".join(EXERCISES) + ")")
+            rows.append(Row(str(path), **unread, message=f"defines {wanted}"))
+        plan += [(path, parts, source, name) for name in names]
     n = len(plan) + len(rows)
     for i, row in enumerate(rows):
         if progress:
             progress(i + 1, n, row)
     with tempfile.TemporaryDirectory(prefix="ssd-edu-grade-") as tmp:
-        for k, (path, source, name) in enumerate(plan):
+        for k, (path, parts, source, name) in enumerate(plan):
             source_file = Path(tmp) / f"submission{k}.py"
             source_file.write_text(source, encoding="utf-8")
-            row = grade_one(path, source_file, name, timeout, allow_package)
+            row = grade_one(path, source_file, name, timeout, allow_package, parts)
             rows.append(row)
             if progress:
                 progress(len(rows), n, row)

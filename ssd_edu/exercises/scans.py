@@ -89,6 +89,9 @@ def _scan_variants(x, a, B, C, h0, expected) -> list:
          "the initial state decays by a_0 too", scan(a=np.concatenate([ones, a[..., 1:, :]], -2))),
         ("prev_decay", _PREV_DECAY, scan(a=np.roll(a, 1, axis=-2))),
         ("prev_decay1", _PREV_DECAY, scan(a=np.concatenate([ones, a[..., :-1, :]], -2))),
+        ("no_decay", "the state never decays (h_t = h_{t-1} + B_t x_t^T, a running sum): "
+         "multiply the old state by the decays first, h_t = diag(a_t) h_{t-1} + B_t x_t^T",
+         scan(a=np.ones_like(a))),
     ]
 
 
