@@ -563,3 +563,20 @@ def test_timed_rows_retry_after_a_pause_and_say_which_attempt():
     out = cost.decide_with_retry(measure, lambda t: dict(passed=False, detail="d", data={}),
                                  pause=lambda s: None)
     assert not out["passed"] and len(measured) == cost.ATTEMPTS
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly():
+    """``python -m ssd_edu verify --list | head -1``: the reader goes away early; the command
+    stops without a BrokenPipeError traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.Popen([sys.executable, "-m", "ssd_edu", "verify", "--list"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()                        # before anything is written
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

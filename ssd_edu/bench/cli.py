@@ -60,6 +60,9 @@ def run_from_args(args) -> int:
                 reference_cap=args.reference_cap, seed=args.seed)
     for backend in [b for b in args.backend if b in MISSING_BACKENDS and b != "cuda"]:
         print(f"{backend}: skipped ({MISSING_BACKENDS[backend]})", flush=True)
+    if "numba" in args.backend and "numba" not in MISSING_BACKENDS:
+        print("numba: kernels compile on first use and are cached on disk (the first run on a "
+              "machine takes minutes)", flush=True)
     if "cuda" in args.backend:                                # one line, from the one probe
         timing, reason = run.cuda_timing()
         if timing is None:
