@@ -82,8 +82,12 @@ def test_float32_answer_is_judged_at_the_float32_tolerance():
         return solutions.one_ss_mask(np.asarray(a, dtype=np.float32)).astype(np.float32)
     result = checks.check_one_ss_mask(in_float32, allow_package=True)
     assert result.passed
-    assert "all 12 cases passed (12 of them, with float32 data, judged at the float32 tolerance " \
-        "2e-05)" in result.message
+    # 11 float64 cases and 1 float32 case: the message says why each was judged in float32
+    assert "all 12 cases passed (12 of them judged at the float32 tolerance 2e-05: 11 with a " \
+        "float32 answer, 1 with float32 data)" in result.message, result.message
+    exact = checks.check_one_ss_mask(solutions.one_ss_mask)
+    assert exact.message.endswith("(1 of them judged at the float32 tolerance 2e-05: 1 with "
+                                  "float32 data)"), exact.message
 
     def diagonal_scan32(x, a, B, C, initial_state=None):
         y, h = solutions.diagonal_scan(x, a, B, C, initial_state)

@@ -139,3 +139,19 @@ def test_exercise_with_solution_passes(name, kernel_dir):
     grade_cell.source += "\nassert result.passed, result.message"
     execute(nb, path, kernel_dir)
     assert "cases passed" in outputs_text(grade_cell)
+
+
+@pytest.mark.notebook
+def test_autograde_cell_grades_again(kernel_dir):
+    """Overwriting ``result`` after the report cell does not pass the autograded cell: it runs
+    the grader itself (nbgrader reads its error output)."""
+    name = "one_ss_mask"
+    path = ROOT / "tutorials" / "exercises" / EXERCISES[name].notebook
+    nb = nbformat.read(path, as_version=4)
+    grade_cell = _grade_cell(nb, name)
+    grade_cell.source += "\nresult.passed = True"            # the one-line cheat
+    execute(nb, path, kernel_dir)
+    autograde = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    assert len(autograde) == 1
+    errors = [o for o in autograde[0].outputs if o.get("output_type") == "error"]
+    assert errors and errors[0]["ename"] == "ExerciseFailure", autograde[0].outputs

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import json
 import os
 import signal
@@ -73,10 +74,13 @@ def submissions(paths) -> list:
 
 class Part(NamedTuple):
     """Lines of the answer and where they come from (for messages): ``where`` is e.g. "your
-    answer cell (code cell 3)", or "" for a .py file."""
+    answer cell (code cell 3)", or "" for a .py file. In an ``optional`` part (a cell the
+    student added) each statement runs on its own and one that fails is skipped, as a failing
+    scratch cell does not stop a notebook's later cells."""
 
     where: str
     source: str
+    optional: bool = False
 
 
 def answer_parts(path: Path) -> list:
@@ -113,24 +117,13 @@ def answer_parts(path: Path) -> list:
         elif "nbgrader" not in meta and not meta.get("tags"):
             helpers = _definitions(source)
             if helpers.strip():
-                parts.append(Part(f"a cell you added (code cell {k + 1})", helpers))
+                parts.append(Part(f"a cell you added (code cell {k + 1})", helpers, True))
     return parts
 
 
 def student_source(path: Path) -> str:
     """The answer's Python source: :func:`answer_parts` joined."""
     return "\n".join(part.source for part in answer_parts(path)) + "\n"
-
-
-def locate(parts, line: int) -> str:
-    """Line ``line`` of the joined source as the student sees it: "line 1 of your answer cell
-    (code cell 3)", or "line 7" for a .py file."""
-    for part in parts:
-        count = part.source.count("\n") + 1
-        if line <= count:
-            return f"line {line}" + (f" of {part.where}" if part.where else "")
-        line -= count
-    return f"line {line}"
 
 
 def intended_exercise(path: Path) -> str | None:
@@ -203,10 +196,31 @@ def _child_env() -> dict:
     return env
 
 
+#: Bytes of output (the child's stderr, where the answer's prints are kept short) that stop a
+#: grading process: a student printing in an endless loop must not fill the disk.
+LOG_LIMIT = 16 << 20
+
+
+def _watch(proc, log: Path, deadline: float) -> str:
+    """Wait for ``proc``; kill it (and what it started) at the deadline or when ``log`` grows
+    past :data:`LOG_LIMIT`. Returns "", "timeout" or "output"."""
+    while True:
+        try:
+            proc.wait(timeout=max(0.0, min(0.25, deadline - time.perf_counter())))
+            return ""
+        except subprocess.TimeoutExpired:
+            reason = ("timeout" if time.perf_counter() >= deadline
+                      else "output" if log.stat().st_size > LOG_LIMIT else "")
+            if reason:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return reason
+
+
 def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
-              allow_package: bool = False, parts=None) -> Row:
-    """Grade ``exercise`` of the answer in ``source_file`` in a fresh process (time limited);
-    ``parts`` (:func:`answer_parts`) place a line of it in the student's notebook."""
+              allow_package: bool = False) -> Row:
+    """Grade ``exercise`` of the answer in ``source_file`` (its :func:`answer_parts` as JSON,
+    written by :func:`write_parts`) in a fresh process (time limited)."""
     ex = EXERCISES[exercise]
     row = Row(str(path), exercise, "error", 0, ex.points)
     out = source_file.with_suffix(f".{exercise}.json")
@@ -214,30 +228,34 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
            exercise, str(out)] + ["--allow-package"] * allow_package
     log = source_file.with_suffix(f".{exercise}.log")    # a file: a chatty answer cannot fill a pipe
     start = time.perf_counter()
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(cmd, cwd=path.parent, env=_child_env(),
-                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
-            proc.wait()
-            row.verdict, row.seconds = "timeout", round(time.perf_counter() - start, 2)
+    try:
+        with open(log, "wb") as err:
+            proc = subprocess.Popen(cmd, cwd=path.parent, env=_child_env(),
+                                    stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+            stopped = _watch(proc, log, start + timeout)
+        row.seconds = round(time.perf_counter() - start, 2)
+        if stopped == "timeout":
+            row.verdict = "timeout"
             row.message = (f"stopped after the time limit of {timeout:g} s (an endless loop, or "
                            f"far too slow)")
             return row
-    row.seconds = round(time.perf_counter() - start, 2)
-    if not out.exists():
-        with open(log, "rb") as fh:
-            fh.seek(max(0, log.stat().st_size - 4000))
-            tail = fh.read().decode(errors="replace").strip().splitlines()[-3:]
-        row.message = (f"the grading process exited with status {proc.returncode}: "
-                       + " | ".join(tail))
-        return row
-    result = json.loads(out.read_text())
+        if stopped == "output":
+            row.message = (f"stopped: the process wrote more than {LOG_LIMIT >> 20} MiB of "
+                           f"output (print in a loop?)")
+            return row
+        if not out.exists():
+            with open(log, "rb") as fh:
+                fh.seek(max(0, log.stat().st_size - 4000))
+                tail = fh.read().decode(errors="replace").strip().splitlines()[-3:]
+            row.message = (f"the grading process exited with status {proc.returncode}"
+                           + (": " + " | ".join(tail) if tail else ""))
+            return row
+        result = json.loads(out.read_text())
+    finally:
+        for done in (log, out):                  # nothing piles up over a class
+            done.unlink(missing_ok=True)
     if "error" in result:
-        where = locate(parts or [Part("", "")], result["line"]) if result.get("line") else "?"
-        row.message = f"the submission raised {result['error']} when run ({where})"
+        row.message = f"the submission raised {result['error']} when run ({result['where']})"
         return row
     row.verdict = "pass" if result["passed"] else "fail"
     row.points = ex.points if result["passed"] else 0
@@ -250,24 +268,61 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
     return row
 
 
-def _worker(source_file: str, exercise: str, out: str, allow_package: bool) -> int:
-    """In the child: run the answer's source, grade its function, write the result as JSON."""
+def write_parts(parts, file: Path) -> None:
+    """The answer's parts as JSON, for the worker."""
+    file.write_text(json.dumps([part._asdict() for part in parts]), encoding="utf-8")
+
+
+def run_parts(parts, namespace: dict) -> None:
+    """Run the answer's parts in ``namespace``, in order; each is compiled under its own name,
+    so a traceback's line is the line in the student's cell. An optional part runs statement
+    by statement and skips the statements that fail."""
+    for part in parts:
+        label = part.where or "the answer"
+        tree = ast.parse(part.source, filename=label)
+        if not part.optional:
+            exec(compile(tree, label, "exec"), namespace)
+            continue
+        for node in tree.body:
+            try:
+                exec(compile(ast.Module([node], type_ignores=[]), label, "exec"), namespace)
+            except Exception:                    # noqa: BLE001 (as in the notebook: skipped)
+                pass
+
+
+class _Tail(io.TextIOBase):
+    """A text stream that keeps only the last ``keep`` characters written to it."""
+
+    def __init__(self, keep: int = 4000):
+        self.keep, self.text = keep, ""
+
+    def write(self, text: str) -> int:
+        self.text = (self.text + text)[-self.keep:]
+        return len(text)
+
+
+def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> int:
+    """In the child: run the answer's parts, grade its function, write the result as JSON."""
     import contextlib
-    import runpy
     import traceback
 
     def write(payload):
         Path(out).write_text(json.dumps(payload))
 
-    with contextlib.redirect_stdout(sys.stderr):   # the student's prints stay out of the way
+    parts = [Part(**p) for p in json.loads(Path(parts_file).read_text(encoding="utf-8"))]
+    labels = {part.where or "the answer": part.where for part in parts}
+    namespace = {"__name__": "__student__"}
+    tail = _Tail()                                 # the student's prints: only the last few kept
+    with contextlib.redirect_stdout(tail), contextlib.redirect_stderr(tail):
         try:
-            namespace = runpy.run_path(source_file, run_name="__student__")
+            run_parts(parts, namespace)
         except BaseException as exc:  # any failure of the student's module body
-            ours = [f for f in traceback.extract_tb(exc.__traceback__)
-                    if Path(f.filename) == Path(source_file)]
-            line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
-            write({"error": f"{type(exc).__name__}: {exc}",
-                   "line": line or (ours[-1].lineno if ours else None)})
+            frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in labels]
+            name, line = ((exc.filename, exc.lineno) if isinstance(exc, SyntaxError)
+                          else (frames[-1].filename, frames[-1].lineno) if frames else (None, None))
+            where = "?" if line is None else f"line {line}" + (
+                f" of {labels[name]}" if labels.get(name) else "")
+            write({"error": f"{type(exc).__name__}: {exc}", "where": where})
             return 0
         result = EXERCISES[exercise].check(namespace[exercise], allow_package=allow_package)
     write(result.to_dict())
@@ -290,12 +345,13 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
                       max_points=EXERCISES[intended].points if intended else 0)
         try:
             parts = answer_parts(path)
-            source = "\n".join(part.source for part in parts) + "\n"
-            names = exercises_defined(source)
-        except SyntaxError as exc:
-            rows.append(Row(str(path), **unread, message=(
-                f"cannot read the answer: {exc.msg} ({locate(parts, exc.lineno or 0)})")))
-            continue
+            for part in parts:                   # a syntax error, placed in its own cell
+                try:
+                    ast.parse(part.source)
+                except SyntaxError as exc:
+                    where = f"line {exc.lineno}" + (f" of {part.where}" if part.where else "")
+                    raise ValueError(f"{exc.msg} ({where})") from None
+            names = exercises_defined("\n".join(part.source for part in parts))
         except (ValueError, UnicodeDecodeError) as exc:
             rows.append(Row(str(path), **unread, message=f"cannot read the answer: {exc}"))
             continue
@@ -303,16 +359,16 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
             wanted = f"a function named {intended}" if intended else (
                 "none of the exercise functions (" + ", ".join(EXERCISES) + ")")
             rows.append(Row(str(path), **unread, message=f"defines {wanted}"))
-        plan += [(path, parts, source, name) for name in names]
+        plan += [(path, parts, name) for name in names]
     n = len(plan) + len(rows)
     for i, row in enumerate(rows):
         if progress:
             progress(i + 1, n, row)
     with tempfile.TemporaryDirectory(prefix="ssd-edu-grade-") as tmp:
-        for k, (path, parts, source, name) in enumerate(plan):
-            source_file = Path(tmp) / f"submission{k}.py"
-            source_file.write_text(source, encoding="utf-8")
-            row = grade_one(path, source_file, name, timeout, allow_package, parts)
+        for k, (path, parts, name) in enumerate(plan):
+            parts_file = Path(tmp) / f"submission{k}.json"
+            write_parts(parts, parts_file)
+            row = grade_one(path, parts_file, name, timeout, allow_package)
             rows.append(row)
             if progress:
                 progress(len(rows), n, row)

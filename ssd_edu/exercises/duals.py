@@ -211,3 +211,6 @@ def check_power_kernel(fn, allow_package: bool = False) -> GradeResult:
     """
     return run_cases("power_kernel", fn, power_cases(), ("T", "base"),
                      forbidden=POWER_FORBIDDEN, allow_package=allow_package)
+
+
+check_power_kernel.compares = "the exact kernel (Python ints, entry by entry)"

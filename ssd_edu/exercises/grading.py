@@ -225,7 +225,8 @@ class _Outcome:
     case: Case
     diagnosis: str | None              # None: passed
     matched: list = field(default_factory=list)   # keys of the variants the answer equals
-    coarse: str = ""                   # the looser tolerance a passing answer was judged at
+    coarse: tuple = ()                 # (the looser tolerance a passing answer was judged at,
+                                       #  why: "float32 data" or "a float32 answer")
     generic: bool = False              # the fallback diagnosis (no known mistake, no format fault)
 
 
@@ -244,13 +245,18 @@ def _judge(case: Case, got) -> _Outcome:
                     generic=getattr(case.kind, "category_hints", True))
 
 
-def _coarse_tolerance(answer, case: Case) -> str:
-    """'the float32 tolerance 2e-05' when an array answer was judged looser than float64."""
+def _coarse_tolerance(answer, case: Case) -> tuple:
+    """('the float32 tolerance 2e-05', why) when an array answer was judged looser than
+    float64: why is "float32 data", or "a float32 answer" (to float64 data)."""
     arr = answer[0] if isinstance(answer, tuple) and answer else answer
     if not isinstance(arr, np.ndarray):
-        return ""
+        return ()
     tol, name = answer_tolerance(arr, case)
-    return f"the {name} tolerance {tol:.0e}" if tol > TOLERANCES[np.dtype(np.float64)] else ""
+    if tol <= TOLERANCES[np.dtype(np.float64)]:
+        return ()
+    data_tol = _table_entry(input_dtype(case.args))[0]
+    return (f"the {name} tolerance {tol:.0e}",
+            f"{name} data" if data_tol >= tol else f"a {arr.dtype} answer")
 
 
 def _is_expected(case: Case, value) -> bool:
@@ -329,8 +335,10 @@ def run_cases(exercise: str, fn: Callable, cases: list, arg_names: tuple, *,
     failed = [(i, o) for i, o in enumerate(outcomes) if o.diagnosis is not None]
     k = n - len(failed)
     if not failed:
-        coarse = [o for o in outcomes if o.coarse]
-        note = (f" ({len(coarse)} of them, with float32 data, judged at {coarse[0].coarse})"
+        coarse = [o.coarse for o in outcomes if o.coarse]
+        whys = {why: sum(c[1] == why for c in coarse) for _, why in coarse}
+        note = (f" ({len(coarse)} of them judged at {coarse[0][0]}: "
+                + ", ".join(f"{k} with {why}" for why, k in whys.items()) + ")"
                 if coarse else "")
         return GradeResult(exercise, True, n, n, f"{exercise}: all {n} cases passed{note}",
                            by_category=categories, cases=battery)

@@ -196,3 +196,8 @@ def check_split_points(fn, allow_package: bool = False) -> GradeResult:
                      _count_cases("split points", _exact_split_points, _split_variants,
                                   IndexListAnswer("split points")),
                      ("M",), forbidden=SPLIT_FORBIDDEN, allow_package=allow_package)
+
+
+check_count_new_columns.compares = "the package's count (an integer: exactly)"
+check_ss_rank.compares = "the package's rank (an integer: exactly)"
+check_split_points.compares = "the package's split points (a list of integers: exactly)"
