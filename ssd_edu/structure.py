@@ -14,8 +14,10 @@ Definitions (0-based; ``M[t:, :t+1]`` is rows t..T-1, columns 0..t)::
     nu(M)             #new columns = sum_t rank M[t:, :t+1] - rank M[t:, :t]
     split point t     t in 1..T-1 with M[t:, :t] == 0         (the crossing block vanishes)
 
-Always ``ss_rank(M) <= nu(M) <= #nonzero columns``; the minimal width of a 1-SS masked
-attention ``1SS(a) o (Q K^T)`` equal to M is ``max_k nu(M_k)`` over the split blocks M_k.
+In exact arithmetic ``ss_rank(M) <= nu(M) <= #nonzero columns`` always (the float versions
+agree unless a singular value sits at the rank threshold: a mode scaled by ~1e-14 can count in
+one block and not in the next); the minimal width of a 1-SS masked attention
+``1SS(a) o (Q K^T)`` equal to M is ``max_k nu(M_k)`` over the split blocks M_k.
 
 Tolerances (THEORY.md 5.6), all scaled to the matrix:
 
@@ -24,14 +26,16 @@ Tolerances (THEORY.md 5.6), all scaled to the matrix:
   belongs to. The default ``rtol = eps * max(M[t:, :t+1].shape)`` is NumPy's ``matrix_rank``
   default (eps of the input dtype). Both ranks of a pair ``M[t:, :t+1]``, ``M[t:, :t]`` use
   this one threshold; since singular values interlace when a column is appended, each
-  new-column indicator is then 0 or 1.
+  new-column indicator is then 0 or 1. The input's eps is kept through every helper a
+  function calls (the blocks of a float32 matrix are ranked with float32's eps). Split points
+  are computed on ``M / max|M|``, so no verdict depends on the overall scale of M.
 * **Split points** use the same threshold: t is a split point iff the crossing block
   ``M[t:, :t]`` has rank 0 under the threshold of the pair it belongs to, i.e.
   ``s_max(M[t:, :t]) <= rtol * s_max(M[t:, :t+1])``. Exact zeros (from zero decays: an IEEE
   product with an exact 0 is exactly 0) always split. So a crossing block that the rank test
-  treats as zero is a split point, and the verdict of :func:`has_one_ss_dual` agrees with
-  exact arithmetic on such matrices: ``[[1, 0], [1e-20, 1]]`` splits at t = 1 and has a
-  width-1 dual (an exact zero test would see nu = 2 and no split, so no width-1 dual). Pass
+  treats as zero is a split point, and split points and new columns never contradict each
+  other: ``[[1, 0], [1e-20, 1]]`` splits at t = 1 (an exact zero test sees no split there;
+  both find a width-1 dual, since nu = 1 either way). Pass
   ``split_tol`` (a number) for the other test, ``max|M[t:, :t]| <= split_tol * max|M|``;
   ``split_tol = 0`` is the exact zero test of Lemma 4.1.
 * **Lower triangularity.** Entries above the diagonal must be at most ``64 * eps * max|M|``
@@ -188,7 +192,12 @@ def new_columns(M, rtol: float | None = None) -> list:
     Cost: T pairs of SVDs, O(T^4) in the worst case.
     """
     L, eps = check_lower(M)
-    rtol = _check_tol("rtol", rtol, True)
+    return _new_columns(L, eps, _check_tol("rtol", rtol, True))
+
+
+def _new_columns(L: np.ndarray, eps: float, rtol) -> list:
+    """:func:`new_columns` of a validated L, with the machine epsilon of the caller's input
+    (the helpers below pass it on, so a float32 matrix keeps its tolerance throughout)."""
     new = []
     for t in range(L.shape[0]):
         r_incl, r_strict = _pair_ranks(L, t, rtol, eps)
@@ -253,10 +262,15 @@ def _split_points(L: np.ndarray, eps: float, rtol, split_tol) -> list:
     if T < 2:
         return []
     A = np.abs(L)
+    top = float(np.max(A))
+    if top == 0:
+        return list(range(1, T))                 # M = 0 splits everywhere
+    # every test below is relative: work with M / max|M|, so that squares neither underflow
+    # (entries below 1e-162) nor overflow (above 1e154)
+    L, A = L / top, A / top
     crossing = _crossing_max(A)
     if split_tol is not None:  # the absolute test against max|M|
-        limit = split_tol * float(np.max(A))
-        return [t for t in range(1, T) if crossing[t - 1] <= limit]
+        return [t for t in range(1, T) if crossing[t - 1] <= split_tol]
     # frob2[t, c] = sum_{i >= t, j <= c} |M[i, j]|^2, so ||M[t:, :t+1]||_F^2 = frob2[t, t]
     frob2 = np.cumsum(np.cumsum(A * A, axis=1)[::-1], axis=0)[::-1]
     out = []
@@ -296,8 +310,13 @@ def split_blocks(M, split_tol: float | None = None, rtol: float | None = None) -
 
     ``M_k = M[start:stop, start:stop]``; the blocks cut [0, T) at :func:`split_points`.
     """
-    L, _ = check_lower(M)
-    cuts = [0, *split_points(L, split_tol, rtol), L.shape[0]]
+    L, eps = check_lower(M)
+    return _split_blocks(L, eps, _check_tol("rtol", rtol, True),
+                         _check_tol("split_tol", split_tol, True))
+
+
+def _split_blocks(L: np.ndarray, eps: float, rtol, split_tol) -> list:
+    cuts = [0, *_split_points(L, eps, rtol, split_tol), L.shape[0]]
     return [(cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1) if cuts[k + 1] > cuts[k]]
 
 
@@ -342,9 +361,9 @@ def dual_verdict(N: int, blocks: list, news: list) -> DualCheck:
                      f"{max(nus, default=0)} new columns each <= N = {N}", N, blocks, nus)
 
 
-def _dual_check(L, N, rtol, split_tol) -> DualCheck:
-    blocks = split_blocks(L, split_tol, rtol)
-    news = [[start + c for c in new_columns(L[start:stop, start:stop], rtol)]
+def _dual_check(L, eps, N, rtol, split_tol) -> DualCheck:
+    blocks = _split_blocks(L, eps, rtol, split_tol)
+    news = [[start + c for c in _new_columns(L[start:stop, start:stop], eps, rtol)]
             for start, stop in blocks]
     return dual_verdict(N, blocks, news)
 
@@ -358,9 +377,9 @@ def has_one_ss_dual(M, N, rtol: float | None = None,
     (truthy iff a dual exists) whose ``reason`` names the first block with too many new
     columns. M: (T, T) lower triangular; N: integer >= 1.
     """
-    L, _ = check_lower(M)
+    L, eps = check_lower(M)
     N = check_width(N)
-    return _dual_check(L, N, _check_tol("rtol", rtol, True),
+    return _dual_check(L, eps, N, _check_tol("rtol", rtol, True),
                        _check_tol("split_tol", split_tol, True))
 
 
@@ -378,7 +397,10 @@ def min_rank_completion(M, rtol: float | None = None) -> tuple:
     inverse decay products (about 1e28 at T = 128 with decays in U(0.3, 0.95)).
     """
     L, eps = check_lower(M)
-    rtol = _check_tol("rtol", rtol, True)
+    return _min_rank_completion(L, eps, _check_tol("rtol", rtol, True))
+
+
+def _min_rank_completion(L: np.ndarray, eps: float, rtol) -> tuple:
     T = L.shape[0]
     R = L.copy()
     new = []
@@ -455,21 +477,21 @@ def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None)
     U(0.92, 0.999)) and useless for strong ones (decays in U(0.3, 0.95): entries ~1e28, error
     ~1e13). It is an existence proof, not an algorithm for long sequences.
     """
-    L, _ = check_lower(M)
+    L, eps = check_lower(M)
     N = check_width(N)
     rtol = _check_tol("rtol", rtol, True)
     split_tol = _check_tol("split_tol", split_tol, True)
-    verdict = _dual_check(L, N, rtol, split_tol)
+    verdict = _dual_check(L, eps, N, rtol, split_tol)
     if not verdict.ok:
         raise NoDualError(f"M has no 1-SS masked-attention dual of width N = {N}: "
                           f"{verdict.reason}")
-    dual, biggest = _build_dual(L, N, rtol, verdict)
+    dual, biggest = _build_dual(L, eps, N, rtol, verdict)
     if dual.error > DUAL_RTOL and split_tol is None:
         # a crossing block of relative size below NEAR_SPLIT costs at most that much error
         # when cut, and cutting shortens the blocks whose completion blew up
-        near = _dual_check(L, N, rtol, NEAR_SPLIT)
+        near = _dual_check(L, eps, N, rtol, NEAR_SPLIT)
         if near.ok and len(near.blocks) > len(verdict.blocks):
-            other, other_big = _build_dual(L, N, rtol, near)
+            other, other_big = _build_dual(L, eps, N, rtol, near)
             if other.error < dual.error:
                 dual, biggest = other, other_big
     _warn_if_poor(dual.error, f"the width-{N} dual", f"the completion's entries reach "
@@ -480,7 +502,7 @@ def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None)
     return dual
 
 
-def _build_dual(L, N, rtol, verdict) -> tuple:
+def _build_dual(L, eps, N, rtol, verdict) -> tuple:
     """Complete and factor every block of ``verdict``: ``(Dual, max |completion entry|)``."""
     T = L.shape[0]
     a = np.ones(T)
@@ -492,7 +514,7 @@ def _build_dual(L, N, rtol, verdict) -> tuple:
             a[start] = 0.0  # a split point: 1SS(a)[t:, :t] = 0 (Lemma 4.1)
         if r == 0:
             continue
-        R, _ = min_rank_completion(L[start:stop, start:stop], rtol)
+        R, _ = _min_rank_completion(L[start:stop, start:stop], eps, rtol)
         biggest = max(biggest, float(np.max(np.abs(R))))
         U, s, Vt = np.linalg.svd(R)
         root = np.sqrt(s[:r])

@@ -314,6 +314,33 @@ def test_float32_uses_its_own_epsilon():
 
 # ---- validation ------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("T", [8, 16, 64])
+def test_float32_keeps_its_epsilon_through_the_dual(T):
+    """A float32 state-1 kernel has a width-1 dual: the blocks' new columns are ranked with
+    float32's eps too (the dual check re-validated the float64 copy and lost it)."""
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.95, 1, T).astype(np.float32)
+    B, C = (rng.standard_normal((T, 1)).astype(np.float32) for _ in range(2))
+    M = scalar_kernel(a, B, C)
+    assert structure.nu(M) == 1
+    check = structure.has_one_ss_dual(M, 1)
+    assert check and check.nu == [1], check.reason
+    assert structure.one_ss_dual(M, 1).error < 1e-3
+    tiny = np.array([[1, 0], [1e-7, 1]], dtype=np.float32)
+    assert structure.split_blocks(tiny) == [(0, 1), (1, 2)] and structure.split_points(tiny) == [1]
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-150, 1e-170, 1e-300, 1e150, 1e300])
+def test_split_verdicts_do_not_depend_on_the_scale(scale, recwarn):
+    """Split points are relative: a tiny or huge M splits where M does (squares underflowed
+    below 1e-162 and a real split was missed; they overflowed above 1e154)."""
+    M = np.array([[1.0, 0.0], [1e-20, 1.0]])
+    assert structure.split_points(scale * M) == [1]
+    assert structure.has_one_ss_dual(scale * M, 1)
+    assert exact.has_one_ss_dual((scale * M).tolist(), 1)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 @pytest.mark.parametrize("fn", [structure.ss_rank, structure.new_columns, structure.nu,
                                 structure.min_completion_rank, structure.split_points,
                                 structure.split_blocks])

@@ -15,7 +15,8 @@ from .answers import as_result_array, close, first_index, nonfinite_diagnosis, w
 from .grading import Case, GradeResult, run_cases
 
 DUAL_FORBIDDEN = ("ssd_edu.structure.one_ss_dual", "ssd_edu.structure.min_rank_completion",
-                  "ssd_edu.exact.one_ss_dual", "ssd_edu.exact.completion")
+                  "ssd_edu.exact.one_ss_dual", "ssd_edu.exact.completion",
+                  "ssd_edu.structure._min_rank_completion")
 POWER_FORBIDDEN = ("ssd_edu.softmax.power_kernel", "ssd_edu.softmax.power_kernel_ranks")
 
 

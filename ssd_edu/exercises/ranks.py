@@ -21,10 +21,11 @@ from .grading import Case, GradeResult, run_cases
 NU_FORBIDDEN = ("ssd_edu.structure.nu", "ssd_edu.structure.new_columns",
                 "ssd_edu.structure.min_completion_rank", "ssd_edu.structure.has_one_ss_dual",
                 "ssd_edu.exact.nu", "ssd_edu.exact.new_columns",
-                "ssd_edu.exact.min_completion_rank")
+                "ssd_edu.exact.min_completion_rank", "ssd_edu.structure._new_columns")
 SSRANK_FORBIDDEN = ("ssd_edu.structure.ss_rank", "ssd_edu.exact.ss_rank")
 SPLIT_FORBIDDEN = ("ssd_edu.structure.split_points", "ssd_edu.structure.split_blocks",
-                   "ssd_edu.exact.split_points", "ssd_edu.exact.split_blocks")
+                   "ssd_edu.exact.split_points", "ssd_edu.exact.split_blocks",
+                   "ssd_edu.structure._split_points")
 
 
 def _rank(X) -> int:
