@@ -319,6 +319,18 @@ def check_quadratic(form: str, batch: tuple, T: int, dtype, copies: int = 1) -> 
             f"Use the scan or chunked form, which need O(T) memory.")
 
 
+def check_chunks(form: str, count: int, Q: int, dtype, copies: int = 1) -> None:
+    """Refuse ``copies`` x ``count`` (Q, Q) chunk blocks if they exceed the memory limit (a
+    chunk size near T makes the chunked form as quadratic as the attention form)."""
+    nbytes = int(count) * Q * Q * copies * np.dtype(dtype).itemsize
+    limit = quadratic_limit_bytes()
+    if nbytes > limit:
+        raise QuadraticMemoryError(
+            f"{form} would allocate {nbytes / 2**20:.0f} MiB for (Q, Q) chunk blocks with "
+            f"Q = {Q}; the limit is {limit / 2**20:.0f} MiB (set SSD_EDU_MAX_QUADRATIC_BYTES to "
+            f"change it). Use a smaller chunk_size (the default is 64).")
+
+
 def check_cotangents(v: SSMInputs, dy, dh):
     """The gradients a VJP pulls back: ``dy`` with y's shape (*batch, T, P) and ``dh`` with the
     final state's (*batch, N, P), or None for zeros. Returns both in the inputs' dtype ``v.dtype``.

@@ -124,6 +124,23 @@ def test_quadratic_memory_limit(name, monkeypatch):
     call(name.replace("attention", "chunked"), d, chunk_size=8)
 
 
+@pytest.mark.parametrize("key", [k for k in sorted(ssd_edu.IMPLEMENTATIONS)
+                                 if k.endswith(".chunked") and not k.startswith("cuda.")])
+def test_chunk_as_long_as_T_is_refused_above_the_quadratic_limit(key, monkeypatch):
+    """A chunk size near T makes the chunked form quadratic: forward and VJP refuse it with
+    QuadraticMemoryError before any work (NumPy raised a bare MemoryError, Numba a
+    SystemError), and still run at a small chunk."""
+    monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", str(100_000))
+    d = inputs(key, T=300)
+    dy = np.ones(np.broadcast_shapes(d["x"].shape[:-2], d["B"].shape[:-2]) + d["x"].shape[-2:])
+    with pytest.raises(QuadraticMemoryError, match=r"chunked would allocate .* Q = 300"):
+        call(key, d, chunk_size=300)
+    with pytest.raises(QuadraticMemoryError, match=r"chunked_vjp would allocate .* Q = 300"):
+        ssd_edu.VJPS[key](d["x"], d["a"], d["B"], d["C"], dy, chunk_size=10**6)
+    call(key, d, chunk_size=16)
+    ssd_edu.VJPS[key](d["x"], d["a"], d["B"], d["C"], dy, chunk_size=16)
+
+
 @pytest.mark.parametrize("fn", [ref.scalar_kernel, ref.diagonal_kernel, ref.diagonal_heads])
 def test_kernel_memory_limit(fn, monkeypatch):
     monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", str(10_000))

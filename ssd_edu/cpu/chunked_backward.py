@@ -50,7 +50,7 @@ from ._backward import empty, finish, flatten_vjp
 from ._jit import FASTMATH, JIT, num_threads, single_threaded_blas
 from ._tiles import chunk_of_job, prefix_products, suffix_products
 from .chunked import _state_passing_kernel
-from ..validation import check_chunk_size
+from ..validation import check_chunk_size, check_chunks
 
 #: Steps per sub-chunk of the diagonal family's chunk backward (``_diagonal_chunk``).
 SUB_BWD = 16
@@ -526,6 +526,8 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
     Q = min(Q, f.T)
     J = -(-f.T // Q)
     workers = min(num_threads(), f.nb * J)
+    # the (Q, Q) workspaces of every thread (masks, scores and their gradients)
+    check_chunks(f"{family}_chunked_vjp", workers, Q, f.dtype, copies=4)
     S = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)          # S_c, then H_{c-1}
     dHp = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)        # dHp_c, then g_c (reversed c)
     abar = np.empty((f.nb, J, f.N), dtype=f.dtype)

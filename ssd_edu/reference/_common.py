@@ -3,7 +3,8 @@
 ``@ssm_form(family)`` wraps a form ``f(x, a, B, C[, chunk_size], initial_state=None)``:
 
 * validates the arguments once (``check_ssm`` with complex allowed, ``check_chunk_size``);
-* refuses a quadratic form above the memory limit (``quadratic=copies``), naming the function;
+* refuses a quadratic form above the memory limit (``quadratic=copies``), naming the function,
+  and a chunked form's (Q, Q) blocks likewise (:func:`check_chunk_blocks`);
 * returns ``(zeros (..., 0, P), h_{-1})`` for an empty sequence without calling the body;
 * calls the body with plain arrays: x, a (or A), B, C in one dtype, ``chunk_size`` as an int,
   (at most T: a longer chunk is one chunk of T steps), and ``initial_state`` as a fresh
@@ -19,7 +20,8 @@ import inspect
 
 import numpy as np
 
-from ..validation import check_chunk_size, check_kernel, check_quadratic, check_ssm
+from ..validation import (check_chunk_size, check_chunks, check_kernel, check_quadratic,
+                          check_ssm)
 
 
 def _start_state(v) -> np.ndarray:
@@ -28,6 +30,15 @@ def _start_state(v) -> np.ndarray:
     if v.initial_state is not None:
         h[...] = v.initial_state
     return h
+
+
+def check_chunk_blocks(name: str, family: str, v, Q: int) -> None:
+    """A chunked form holds (Q, Q) masks and scores per chunk and sequence (per mode in the
+    diagonal family): refuse a chunk's worth above the quadratic memory limit, before any
+    work. (A chunk size near T makes the form as quadratic as the attention form; the J
+    chunks of a small Q are O(T Q), linear in T, and not counted here.)"""
+    modes = v.N if family == "diagonal" else 1               # one mask per mode
+    check_chunks(name, int(np.prod(v.batch, dtype=np.int64)) * modes, Q, v.dtype, copies=3)
 
 
 def _full(arr: np.ndarray, shape: tuple) -> np.ndarray:
@@ -57,6 +68,8 @@ def ssm_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
                 check_quadratic(body.__name__, lead, v.T, v.dtype, copies=quadratic)
             # a chunk longer than the sequence is one chunk of T steps (not Q padded ones)
             rest = {k: min(given[k], v.T) for k in given if k == "chunk_size"}
+            if rest:
+                check_chunk_blocks(body.__name__, family, v, rest["chunk_size"])
             y, h = body(v.x, v.a, v.B, v.C, **rest, initial_state=h0)
             return _full(y, (*v.batch, v.T, v.P)), _full(h, (*v.batch, v.N, v.P))
 

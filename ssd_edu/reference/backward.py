@@ -40,7 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..validation import check_chunk_size, check_cotangents, check_quadratic, check_ssm
-from ._common import _start_state
+from ._common import _start_state, check_chunk_blocks
 from .chunking import from_chunks, state_passing, to_chunks
 from .masks import one_ss_mask, prefix_products, suffix_products
 
@@ -87,6 +87,8 @@ def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
             if v.T == 0:
                 return empty_grads(v, dh)
             rest = dict(Q=min(Q, v.T)) if chunked else {}      # one chunk of T steps at most
+            if chunked:
+                check_chunk_blocks(vjp.__name__, family, v, rest["Q"])
             if quadratic:
                 lead = (*v.batch, v.N) if per_mode else v.batch
                 check_quadratic(vjp.__name__, lead, v.T + 2, v.dtype, copies=quadratic)
