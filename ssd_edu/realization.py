@@ -33,10 +33,12 @@ def general_single_mask(A, B, C) -> tuple:
     A_, B_, C_ = v.a, v.B, v.C
     N = A_.shape[-1]
     for t in range(1, v.T):
-        ranks = np.linalg.matrix_rank(A_[..., t, :, :])
+        ranks = np.asarray(np.linalg.matrix_rank(A_[..., t, :, :]))
         if np.any(ranks < N):
-            raise ValueError(f"A[{t}] is singular (rank {int(np.min(ranks))} < N = {N}); the "
-                             f"rewrite needs every A_t, t >= 1, invertible")
+            where = np.unravel_index(int(np.argmin(ranks)), ranks.shape)
+            index = ", ".join(map(str, (*where, t)))
+            raise ValueError(f"A[{index}, :, :] is singular (rank {int(np.min(ranks))} < N = "
+                             f"{N}); the rewrite needs every A_t, t >= 1, invertible")
     Phi = np.broadcast_to(np.eye(N, dtype=v.dtype), (*v.batch, N, N)).copy()
     Cp = np.empty((*v.batch, v.T, N), dtype=v.dtype)
     Bp = np.empty((*v.batch, v.T, N), dtype=v.dtype)

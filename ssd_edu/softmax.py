@@ -79,6 +79,8 @@ def causal_softmax(Q, K, scale=None, normalize: bool = True) -> np.ndarray:
     # G = scale Q K^T, with -inf above the diagonal (mask before exp)
     G = np.where(causal, scale * np.einsum("...td,...sd->...ts", Q, K), -np.inf)
     if normalize:
+        if T == 0:
+            return np.exp(G)                     # an empty (..., 0, 0) kernel
         # S = exp(G - max_row) / sum_row exp(G - max_row)
         E = np.exp(G - np.max(G, axis=-1, keepdims=True))
         return E / np.sum(E, axis=-1, keepdims=True)

@@ -62,7 +62,10 @@ def as_array(name: str, value, *, allow_complex: bool = False) -> np.ndarray:
     """
     if value is None:
         raise TypeError(f"{name} is None; expected an array")
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:                # a ragged nested list
+        raise ValueError(f"{name} is not a rectangular array ({exc})") from None
     kind = arr.dtype.kind
     if kind in "biu":
         arr = arr.astype(np.float64)  # documented promotion: integers are exact in float64

@@ -401,8 +401,20 @@ def test_general_single_mask_is_the_kernel_for_invertible_A():
     assert np.max(np.abs(np.tril(Cp @ Bp.T) - M)) <= 1e-12 * np.max(np.abs(M))
     assert structure.nu(M) <= 2
     A[5] = [[0.0, 1.0], [0.0, 0.0]]
-    with pytest.raises(ValueError, match=r"A\[5\] is singular"):
+    with pytest.raises(ValueError, match=r"A\[5, :, :\] is singular"):
         structure.general_single_mask(A, B, C)
+    batched = np.stack([_rotations(rng, T), A])            # sequence 1 is the singular one
+    with pytest.raises(ValueError, match=r"A\[1, 5, :, :\] is singular"):
+        structure.general_single_mask(batched, B, C)
+
+
+def test_ragged_lists_and_empty_kernels():
+    with pytest.raises(ValueError, match="M is not a rectangular array"):
+        structure.ss_rank([[1.0], [1.0, 2.0]])
+    from ssd_edu import softmax
+    for normalize in (True, False):
+        S = softmax.causal_softmax(np.zeros((2, 0, 3)), np.zeros((2, 0, 3)), normalize=normalize)
+        assert S.shape == (2, 0, 0)
 
 
 def test_nilpotent_transition_has_no_narrow_dual():
