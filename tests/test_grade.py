@@ -140,6 +140,13 @@ def test_grade_writes_pass_fail_timeout_rows_and_exits_0(graded):
     assert package["verdict"] == "fail" and "your function calls" in package["message"]
 
 
+def test_grade_csv_has_one_line_per_row(graded):
+    _, rows, out = graded
+    lines = (out / "grades.csv").read_text().splitlines()
+    assert len(lines) == len(rows) + 1                   # the header, then one line per row
+    assert any(" | " in r["message"] for r in rows.values())
+
+
 def test_grade_reports_errors_as_rows(graded):
     _, rows, _ = graded
     assert rows[("crash.py", "one_ss_mask")]["verdict"] == "error"

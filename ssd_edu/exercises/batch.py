@@ -398,10 +398,13 @@ def format_table(rows) -> str:
 
 
 def write_csv(rows, file) -> None:
+    """One line per row: a message's lines are joined with " | " (a newline inside a quoted
+    field splits the row in some spreadsheet imports); the JSON keeps them as they are."""
     with open(file, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
         writer.writeheader()
-        writer.writerows(r.csv_row() for r in rows)
+        for r in rows:
+            writer.writerow(dict(r.csv_row(), message=" | ".join(r.message.splitlines())))
 
 
 def write_json(rows, file) -> None:
