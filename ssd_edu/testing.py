@@ -121,13 +121,26 @@ def as_float64(inputs: dict) -> dict:
 
 
 def error(expected, got) -> float:
-    """``max|got - expected| / max(1, max|expected|)`` (THEORY.md 3, error metric)."""
+    """``max|got - expected| / max(1, max|expected|)`` (THEORY.md 3, error metric).
+
+    Entries equal in both (infinities of one sign included, and NaN where NaN is expected)
+    count 0; any other non-finite difference (a NaN or inf where a number is expected) makes
+    the error inf, never NaN: ``max`` and ``>=`` skip a NaN, so a check built on this metric
+    would pass an answer that is all NaN."""
     expected = np.asarray(expected)
     got = np.asarray(got)
     if expected.size == 0:
         return 0.0
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    return float(np.max(np.abs(got.astype(np.result_type(got, expected)) - expected))) / scale
+    got, expected = np.broadcast_arrays(got.astype(np.result_type(got, expected)), expected)
+    finite = np.isfinite(expected)
+    scale = max(1.0, float(np.max(np.abs(expected), where=finite, initial=0.0)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(got - expected)
+    same = (got == expected) | (np.isnan(got) & np.isnan(expected))
+    diff = np.where(same, 0.0, diff)
+    if not np.all(np.isfinite(diff)):
+        return float("inf")
+    return float(np.max(diff)) / scale
 
 
 def relative_rms(expected, got) -> float:

@@ -582,3 +582,71 @@ def test_cli_output_into_a_closed_pipe_ends_quietly():
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+# ---- defects found by planting them all (a helper's audit of every row) -----------------------
+
+def test_planted_nan_form_is_caught(monkeypatch):
+    """An attention form that returns NaN (a dividing mask at zero decays) fails the duality
+    rows: the error metric makes a NaN infinite, where max() used to skip it."""
+    orig = ref.scalar_attention
+    monkeypatch.setattr(ref, "scalar_attention",
+                        lambda *a, **k: (np.full_like(orig(*a, **k)[0], np.nan), orig(*a, **k)[1]))
+    _fails("scalar-ssd")
+    orig_d = ref.diagonal_chunked
+
+    def nan_chunked(*a, **k):
+        y, h = orig_d(*a, **k)
+        return np.full_like(y, np.nan), h
+    monkeypatch.setattr(ref, "diagonal_chunked", nan_chunked)
+    _fails("diagonal-ssd")
+
+
+def test_planted_real_part_only_is_caught(monkeypatch):
+    orig = structure.check_lower
+
+    def real_only(M, name="M"):
+        arr = np.asarray(M)
+        return orig(arr.real if np.iscomplexobj(arr) else M, name)
+    monkeypatch.setattr(structure, "check_lower", real_only)
+    _fails("conjugate-pairs")
+
+
+def test_planted_refusal_of_a_singular_A0_is_caught(monkeypatch):
+    orig = structure.general_single_mask
+
+    def strict(A, B, C):
+        if np.linalg.matrix_rank(np.asarray(A)[0]) < np.shape(A)[-1]:
+            raise ValueError("A[0] is singular")
+        return orig(A, B, C)
+    monkeypatch.setattr(structure, "general_single_mask", strict)
+    _fails("invertible-corollary")
+
+
+def test_planted_completion_of_too_high_rank_is_caught(monkeypatch):
+    orig = exact.completion
+
+    def higher(M):
+        R, new, rest = orig(M)
+        R = [list(row) for row in R]
+        R[0][-1] += 1                        # above the diagonal: M is unchanged, rank grows
+        return R, new, rest
+    monkeypatch.setattr(exact, "completion", higher)
+    _fails("woerdeman")
+
+
+def test_planted_exact_ss_rank_too_small_is_caught(monkeypatch):
+    monkeypatch.setattr(exact, "ss_rank", lambda M: 1)
+    _fails("remark-4.1-example")
+
+
+def test_backward_row_checks_the_gradient_first(monkeypatch):
+    """A VJP that drops a term (da = 0) fails the backward row's gradient cases (the timing
+    alone would pass it)."""
+    import ssd_edu
+    from ssd_edu.theorems import backward_cost
+    orig = ssd_edu.VJPS["numpy.scalar.scan"]
+    monkeypatch.setitem(ssd_edu.VJPS, "numpy.scalar.scan",
+                        lambda *a, **k: orig(*a, **k)._replace(da=0 * orig(*a, **k).da))
+    bad = [c for c in backward_cost.gradient_cases() if not c["passed"]]
+    assert bad and all("numpy.scalar.scan" in c["detail"] for c in bad)

@@ -1,4 +1,5 @@
-"""Row for claim (ii) in training: the backward pass's time grows linearly in T.
+"""Row for claim (ii) in training: the backward pass is the gradient, and its time grows
+linearly in T.
 
 The VJPs of the NumPy reference (the reverse-time scans of both families, the diagonal chunked
 form at Q = 64) are timed at N = 4, P = 16 for each T, in one fresh single-threaded
@@ -12,7 +13,7 @@ import numpy as np
 
 from .. import VJPS
 from ..bench.timing import best_times, run_isolated
-from ..testing import make_inputs
+from ..testing import check_vjp, make_inputs
 from .cost import SLOPE_LINEAR, case_marginal_slope, decide_with_retry
 from .registry import check, summarize
 
@@ -57,9 +58,37 @@ def decide_backward_T(times) -> dict:
                      extra="all slopes in the band")
 
 
+def gradient_cases() -> list:
+    """Each timed VJP is first the gradient: :func:`ssd_edu.testing.check_vjp` (central finite
+    differences, float64) at random, zero and negative decays, T = 5 (not a multiple of the
+    chunk), odd N and P, broadcast leading axes. A timing of a wrong gradient proves nothing."""
+    cases = []
+    for key in KEYS:
+        for regime in ("random", "zero", "negative"):
+            try:
+                errors = check_vjp(key, T=5, N=3, P=3, regime=regime, chunk_size=2)
+                worst = max(errors.values())
+                cases.append(dict(measured=worst, passed=True,
+                                  detail=f"{key} {regime}: gradient error {worst:.1e}"))
+            except AssertionError as exc:
+                cases.append(dict(measured=float("inf"), passed=False,
+                                  detail=f"{key} {regime}: {str(exc).splitlines()[0]}"))
+    return cases
+
+
 @check("backward-T", "diagonal", "Training cost: the backward pass (VJP) of the scan and of the "
-       "chunked forms grows linearly in T, like the forward: SSD trains in O(T N P).",
-       "Sec. 4.3 (claim (ii)); THEORY 3.5", timed=True)
+       "chunked forms is the gradient (finite differences) and grows linearly in T, like the "
+       "forward: SSD trains in O(T N P).", "Sec. 4.3 (claim (ii)); THEORY 3.5", timed=True)
 def _backward_T(full):
-    return decide_with_retry(lambda fresh: run_isolated(
+    grads = gradient_cases()
+    out = decide_with_retry(lambda fresh: run_isolated(
         "ssd_edu.theorems.backward_cost.backward_timings", bool(full)), decide_backward_T)
+    bad = [c for c in grads if not c["passed"]]
+    worst = max(c["measured"] for c in grads)
+    out["summary"] = (f"the {len(KEYS)} VJPs match finite differences at random, zero and "
+                      f"negative decays (worst error {worst:.1e}); " + out["summary"])
+    if bad:
+        out["passed"] = False
+        out["detail"] = "; ".join(c["detail"] for c in bad[:4]) + "; " + out["detail"]
+    out["data"]["gradients"] = [c["detail"] for c in grads]
+    return out

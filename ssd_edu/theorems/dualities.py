@@ -185,8 +185,20 @@ def _conjugate_pairs(full):
     if vz != 3:  # a generic complex triangle: nu = ceil(T / 2)
         cases.append(dict(measured=float("inf"), passed=False,
                           detail=f"complex 6 x 6 triangle: nu {vz}, expected 3"))
+    # one complex mode alone (no conjugate): a genuinely complex kernel of state 1, nu = 1;
+    # its real part alone has nu 2, so a tool that dropped the imaginary part would say 2
+    T = 12
+    one = [(rng.standard_normal(T) + 1j * rng.standard_normal(T))[:, None] for _ in range(2)]
+    lam = (rng.uniform(0.9, 1, T) * np.exp(1j * rng.uniform(-3, 3, T)))[:, None]
+    M1 = ref.diagonal_kernel(lam, *one)
+    v1, v1_real = structure.nu(M1), structure.nu(M1.real)
+    if v1 != 1 or v1_real == 1:
+        cases.append(dict(measured=float("inf"), passed=False,
+                          detail=f"one complex mode: nu {v1} (expected 1; its real part "
+                                 f"{v1_real})"))
     worst = max(c["measured"] for c in cases)
     return summarize(cases, worst, 1e-9, summary=f"{sum(c['passed'] for c in cases)} of "
                      f"{len(cases)} conjugate-pair kernels are real with nu = 2 and a real "
                      f"width-2 dual (largest dual error {worst:.1e}, tolerance 1e-9); a complex "
-                     f"6 x 6 triangle has nu {vz} (expected 3)")
+                     f"6 x 6 triangle has nu {vz} (expected 3); one complex mode has nu {v1} "
+                     f"(expected 1, its real part {v1_real})")

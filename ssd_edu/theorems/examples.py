@@ -78,6 +78,8 @@ def _remark_41(full):
     Mf = ref.diagonal_kernel(np.array(REMARK_41_A, float), np.ones((4, 2)), np.ones((4, 2)))
     if not np.array_equal(Mf, np.array(REMARK_41_M, float)):
         problems.append("float diagonal_kernel differs from the printed M")
+    if exact.ss_rank(M) != 2:                      # the remark's rank, not only <= N
+        problems.append(f"exact ss_rank {exact.ss_rank(M)}, expected 2")
     if structure.new_columns(Mf) != [0, 1, 2] or structure.ss_rank(Mf) != 2:
         problems.append(f"float: new columns {structure.new_columns(Mf)}, ss_rank "
                         f"{structure.ss_rank(Mf)}")

@@ -105,6 +105,14 @@ def _invertible_corollary(full):
     rng = np.random.default_rng(4102)
     cases = [case_invertible_rewrite(A, B, C, label)
              for label, (A, B, C, N) in general_cases(rng, full).items()]
+    # A_0 never enters M (h_{-1} = 0 in the kernel): a singular A_0 must be accepted
+    A0, B0, C0 = rotations(rng, 16), *rng.standard_normal((2, 16, 2))
+    A0[0] = 0.0
+    try:
+        cases.append(case_invertible_rewrite(A0, B0, C0, "singular A_0 T=16"))
+    except ValueError as exc:
+        cases.append(dict(measured=float("inf"), passed=False,
+                          detail=f"singular A_0 refused: {exc}"))
     n_ok = len(cases)
     worst = max(c["measured"] for c in cases)
     for T in range(4, 10 if full else 8):

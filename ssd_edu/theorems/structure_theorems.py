@@ -337,7 +337,8 @@ def case_woerdeman(M, nu_fn=None, woerdeman_fn=None, expected=None) -> dict:
     problems = [p for p, bad in (
         (f"nu {v} != Woerdeman {w}", v != w),
         (f"Woerdeman {w} below the rank {lower} every completion has", w < lower),
-        (f"Woerdeman {w} above the rank {upper} of a completion", upper is None or w > upper),
+        (f"the completion's rank {upper} is not Woerdeman's {w} (it attains the minimum)",
+         upper is None or w != upper),
         (f"expected {expected}", expected is not None and w != expected)) if bad]
     return dict(measured=len(problems), threshold=0, passed=not problems,
                 detail=f"T={T}: nu {v}, Woerdeman {w}, lower bound {lower}, completion rank "
