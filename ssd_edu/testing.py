@@ -127,8 +127,11 @@ def error(expected, got) -> float:
     count 0; any other non-finite difference (a NaN or inf where a number is expected) makes
     the error inf, never NaN: ``max`` and ``>=`` skip a NaN, so a check built on this metric
     would pass an answer that is all NaN."""
-    expected = np.asarray(expected)
-    got = np.asarray(got)
+    expected, got = (np.asarray(v) for v in (expected, got))
+    # Python ints and Fractions (object arrays) are compared as floats
+    expected, got = (v.astype(np.complex128 if any(isinstance(x, complex) for x in v.flat)
+                              else np.float64) if v.dtype == object else v
+                     for v in (expected, got))
     if expected.size == 0:
         return 0.0
     got, expected = np.broadcast_arrays(got.astype(np.result_type(got, expected)), expected)

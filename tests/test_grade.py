@@ -105,6 +105,13 @@ def graded(tmp_path_factory):
     (d / "scratch.ipynb").write_text(_notebook_with_cells(
         "diagonal_scan", HELPED, before=[HELPER], after=[
             "a = np.array([0.5, 0.0])\nT = a.shape[-1]\nfirst = T + 1\n"]))
+    # an added cell with IPython-only lines and a lambda helper; another exercise's function
+    # pasted as a helper is not graded as an answer
+    (d / "ipython.ipynb").write_text(_notebook_with_cells(
+        "diagonal_scan", HELPED.replace("h = _start(x, B, initial_state)",
+                                        "h = start(x, B, initial_state)"),
+        before=[HELPER + "np.prod?\nfiles = !ls\nstart = lambda x, B, h0: _start(x, B, h0)\n"
+                "def one_ss_mask(a):\n    return a\n"]))
     # a constant made by a call in an added cell is not run: NameError, and the grader says why
     (d / "named.ipynb").write_text(_notebook_with_cells(
         "diagonal_scan", HELPED, before=[HELPER.replace("ZERO = 0.0", "ZERO = float(0)")]))
@@ -165,6 +172,9 @@ def test_grade_uses_the_students_own_helper_cells(graded):
         ("helper.ipynb", "diagonal_scan")]["message"]
     assert rows[("scratch.ipynb", "diagonal_scan")]["verdict"] == "pass", rows[
         ("scratch.ipynb", "diagonal_scan")]["message"]
+    assert rows[("ipython.ipynb", "diagonal_scan")]["verdict"] == "pass", rows[
+        ("ipython.ipynb", "diagonal_scan")]["message"]
+    assert ("ipython.ipynb", "one_ss_mask") not in rows           # a helper, not an answer
     named = rows[("named.ipynb", "diagonal_scan")]
     assert named["verdict"] == "fail" and "NameError" in named["message"]
     assert "cells you added" in named["message"]
@@ -321,3 +331,21 @@ def test_grade_keeps_a_chatty_answer_off_the_disk(tmp_path, monkeypatch):
     flood = rows["flood.py"]
     assert flood.verdict == "error" and "more than 4 MiB of output" in flood.message
     assert flood.seconds < 30
+
+
+def test_grade_runs_a_py_answer_as_a_script_runs(tmp_path):
+    """A dataclass (looked up in sys.modules, and not turned into strings by the grader's own
+    __future__ import) and ``__file__`` work as in ``python answer.py``."""
+    (tmp_path / "helpers_here.py").write_text("EPS = 0.0\n")
+    (tmp_path / "ex01_dc.py").write_text(
+        "import os, sys\n"
+        "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
+        "from dataclasses import dataclass\n"
+        "from helpers_here import EPS\n"
+        "@dataclass\nclass Box:\n    n: int\n"
+        "assert Box.__annotations__ == {'n': int}\n"
+        + _solution_source("one_ss_mask"))
+    rows = {(Path(r.file).name, r.exercise): r for r in batch.grade_paths([tmp_path], timeout=60)}
+    row = rows[("ex01_dc.py", "one_ss_mask")]
+    assert row.verdict == "pass", row.message
+    assert [k for k in rows if k[0] == "helpers_here.py"] == [("helpers_here.py", "-")]

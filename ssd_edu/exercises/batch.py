@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,11 +90,11 @@ def answer_parts(path: Path) -> list:
     * the cells tagged ``student`` (the answer),
     * the import-only cells above the first of them (e.g. "import numpy as np"),
     * from code cells the student added (no nbgrader metadata, no tag), the imports, functions,
-      classes and call-free assignments (helpers), never the other statements (scratch calls,
-      plots), which the notebook may run but the grader does not,
+      classes and assignments that call nothing outside a lambda (helpers, constants), never
+      the other statements (scratch calls, plots), which the notebook may run but the grader
+      does not; their functions are helpers, not graded answers,
 
-    IPython magics and shell lines dropped (blank lines in their place: line numbers are the
-    cell's). Raises ValueError when there is no cell tagged ``student``."""
+    IPython-only lines blanked (line numbers stay the cell's). Raises ValueError when there is no cell tagged ``student``."""
     text = path.read_text(encoding="utf-8")
     if path.suffix != ".ipynb":
         return [Part("", text)]
@@ -145,9 +146,14 @@ def intended_exercise(path: Path) -> str | None:
     return path.stem if path.stem in EXERCISES else None
 
 
+#: IPython-only lines: magics and shell lines (``%time``, ``!ls``), help (``np.prod?``) and
+#: shell or magic assignments (``files = !ls``).
+_IPYTHON_LINE = re.compile(r"^\s*([%!]|[\w.]+\?\??\s*$|[\w, ]+=\s*[%!])")
+
+
 def _cell_source(cell) -> str:
-    """A code cell's source with IPython magics and shell lines blanked (lines keep their numbers)."""
-    return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln
+    """A code cell's source with IPython-only lines blanked (lines keep their numbers)."""
+    return "\n".join("" if _IPYTHON_LINE.match(ln) else ln
                      for ln in "".join(cell.get("source", "")).splitlines())
 
 
@@ -170,11 +176,19 @@ def _definitions(source: str) -> str:
     kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     for node in body:
         call_free = (isinstance(node, (ast.Assign, ast.AnnAssign))
-                     and not any(isinstance(n, ast.Call) for n in ast.walk(node)))
+                     and not any(isinstance(n, ast.Call) for n in _outside_lambdas(node)))
         if isinstance(node, kinds) or call_free:
             top = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
             keep[top - 1:node.end_lineno] = lines[top - 1:node.end_lineno]
     return "\n".join(keep)
+
+
+def _outside_lambdas(node):
+    """The nodes under ``node`` outside lambda bodies (a call there runs only when called)."""
+    for child in ast.iter_child_nodes(node):
+        yield child
+        if not isinstance(child, ast.Lambda):
+            yield from _outside_lambdas(child)
 
 
 def exercises_defined(source: str) -> list:
@@ -262,32 +276,51 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
     row.cases_passed, row.cases_total = result["n_passed"], result["n_cases"]
     row.message, row.by_category = result["message"], result["by_category"]
     if "NameError" in row.message and path.suffix == ".ipynb":
-        row.message += (" (the grader runs only your answer cell, the import cells above it and "
-                        "the imports, functions, classes and constants of cells you added: "
-                        "define what your answer needs there)")
+        row.message += (" (the grader runs your answer cell, the import cells above it, and "
+                        "from cells you added only the imports, functions, classes and "
+                        "assignments that call nothing (constants, lambdas); an assignment that "
+                        "calls something, such as EPS = np.finfo(float).eps, is not run: put it "
+                        "in your answer cell)")
     return row
 
 
-def write_parts(parts, file: Path) -> None:
-    """The answer's parts as JSON, for the worker."""
-    file.write_text(json.dumps([part._asdict() for part in parts]), encoding="utf-8")
+def write_parts(parts, file: Path, origin: Path) -> None:
+    """The answer's parts as JSON, for the worker, with the submission's path (``__file__``)."""
+    file.write_text(json.dumps({"file": str(Path(origin).resolve()),
+                                "parts": [part._asdict() for part in parts]}), encoding="utf-8")
 
 
 def run_parts(parts, namespace: dict) -> None:
-    """Run the answer's parts in ``namespace``, in order; each is compiled under its own name,
-    so a traceback's line is the line in the student's cell. An optional part runs statement
-    by statement and skips the statements that fail."""
-    for part in parts:
-        label = part.where or "the answer"
-        tree = ast.parse(part.source, filename=label)
-        if not part.optional:
-            exec(compile(tree, label, "exec"), namespace)
-            continue
-        for node in tree.body:
-            try:
-                exec(compile(ast.Module([node], type_ignores=[]), label, "exec"), namespace)
-            except Exception:                    # noqa: BLE001 (as in the notebook: skipped)
-                pass
+    """Run the answer's parts in ``namespace``, in order, as the module ``__student__`` (in
+    ``sys.modules`` meanwhile, as a script run is: dataclasses and pickling look it up). Each
+    part is compiled under its own name, so a traceback's line is the line in the student's
+    cell, and without this module's ``__future__`` flags. An optional part runs statement by
+    statement and skips the statements that fail (SystemExit included)."""
+    import types
+
+    module = types.ModuleType("__student__")
+    module.__dict__.update(namespace)
+    previous = sys.modules.get("__student__")
+    sys.modules["__student__"] = module
+    try:
+        for part in parts:
+            label = part.where or "the answer"
+            tree = ast.parse(part.source, filename=label)
+            if not part.optional:
+                exec(compile(tree, label, "exec", dont_inherit=True), module.__dict__)
+                continue
+            for node in tree.body:
+                try:
+                    exec(compile(ast.Module([node], type_ignores=[]), label, "exec",
+                                 dont_inherit=True), module.__dict__)
+                except (Exception, SystemExit):  # noqa: BLE001 (as in the notebook: skipped)
+                    pass
+    finally:
+        namespace.update(module.__dict__)
+        if previous is None:
+            sys.modules.pop("__student__", None)
+        else:
+            sys.modules["__student__"] = previous
 
 
 class _Tail(io.TextIOBase):
@@ -309,9 +342,10 @@ def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> in
     def write(payload):
         Path(out).write_text(json.dumps(payload))
 
-    parts = [Part(**p) for p in json.loads(Path(parts_file).read_text(encoding="utf-8"))]
+    given = json.loads(Path(parts_file).read_text(encoding="utf-8"))
+    parts = [Part(**p) for p in given["parts"]]
     labels = {part.where or "the answer": part.where for part in parts}
-    namespace = {"__name__": "__student__"}
+    namespace = {"__name__": "__student__", "__file__": given["file"]}
     tail = _Tail()                                 # the student's prints: only the last few kept
     with contextlib.redirect_stdout(tail), contextlib.redirect_stderr(tail):
         try:
@@ -351,7 +385,9 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
                 except SyntaxError as exc:
                     where = f"line {exc.lineno}" + (f" of {part.where}" if part.where else "")
                     raise ValueError(f"{exc.msg} ({where})") from None
-            names = exercises_defined("\n".join(part.source for part in parts))
+            # graded: the functions of the answer itself, not the helpers of added cells (a
+            # student may paste another exercise's function there to call it)
+            names = exercises_defined("\n".join(p.source for p in parts if not p.optional))
         except (ValueError, UnicodeDecodeError) as exc:
             rows.append(Row(str(path), **unread, message=f"cannot read the answer: {exc}"))
             continue
@@ -367,7 +403,7 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
     with tempfile.TemporaryDirectory(prefix="ssd-edu-grade-") as tmp:
         for k, (path, parts, name) in enumerate(plan):
             parts_file = Path(tmp) / f"submission{k}.json"
-            write_parts(parts, parts_file)
+            write_parts(parts, parts_file, path)
             row = grade_one(path, parts_file, name, timeout, allow_package)
             rows.append(row)
             if progress:

@@ -40,6 +40,11 @@ def state_passing(abar: np.ndarray, S: np.ndarray, initial_state: np.ndarray):
     (The shapes say which axis is which: nothing is guessed from the number of axes, which
     differs when one input has fewer leading axes than another.)
     """
+    J, N = S.shape[-3], S.shape[-2]
+    if np.ndim(abar) < 2 or np.shape(abar)[-2] != J or np.shape(abar)[-1] not in (1, N):
+        raise ValueError(f"abar has shape {np.shape(abar)}; expected (..., J, N) = (..., {J}, "
+                         f"{N}) or (..., {J}, 1) for the scalar family (one decay per chunk "
+                         f"for every mode: pass abar[..., None])")
     abar = abar[..., None]                               # (..., J, N, 1): scales rows n
     H = initial_state
     H_prev = np.empty(np.broadcast_shapes(S.shape, abar.shape, H[..., None, :, :].shape),
