@@ -127,11 +127,7 @@ def error(expected, got) -> float:
     count 0; any other non-finite difference (a NaN or inf where a number is expected) makes
     the error inf, never NaN: ``max`` and ``>=`` skip a NaN, so a check built on this metric
     would pass an answer that is all NaN."""
-    expected, got = (np.asarray(v) for v in (expected, got))
-    # Python ints and Fractions (object arrays) are compared as floats
-    expected, got = (v.astype(np.complex128 if any(isinstance(x, complex) for x in v.flat)
-                              else np.float64) if v.dtype == object else v
-                     for v in (expected, got))
+    expected, got = (_numeric(np.asarray(v)) for v in (expected, got))
     if expected.size == 0:
         return 0.0
     got, expected = np.broadcast_arrays(got.astype(np.result_type(got, expected)), expected)
@@ -144,6 +140,16 @@ def error(expected, got) -> float:
     if not np.all(np.isfinite(diff)):
         return float("inf")
     return float(np.max(diff)) / scale
+
+
+def _numeric(arr: np.ndarray) -> np.ndarray:
+    """An object array (Python ints, Fractions, complex numbers) as float64 or complex128."""
+    if arr.dtype != object:
+        return arr
+    try:
+        return arr.astype(np.float64)
+    except TypeError:
+        return arr.astype(np.complex128)
 
 
 def relative_rms(expected, got) -> float:

@@ -310,28 +310,35 @@ def quadratic_limit_bytes() -> int:
     return int(env) if env else DEFAULT_QUADRATIC_LIMIT_BYTES
 
 
-def check_quadratic(form: str, batch: tuple, T: int, dtype, copies: int = 1) -> None:
-    """Refuse ``copies`` arrays of shape (*batch, T, T) if they exceed the memory limit."""
-    nbytes = int(np.prod(batch, dtype=np.int64)) * T * T * copies * np.dtype(dtype).itemsize
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"
+
+
+def _refuse_above_limit(nbytes: int, what: str, advice: str) -> None:
+    """QuadraticMemoryError ``"{what} would allocate ... ; the limit is ... {advice}"`` when
+    ``nbytes`` exceeds :func:`quadratic_limit_bytes` (the one memory test of every guard)."""
     limit = quadratic_limit_bytes()
     if nbytes > limit:
         raise QuadraticMemoryError(
-            f"{form} would allocate {nbytes / 2**30:.2f} GiB for (T, T) matrices with "
-            f"T = {T} (x has {int(np.prod(batch, dtype=np.int64))} sequences); the limit is "
-            f"{limit / 2**30:.2f} GiB (set SSD_EDU_MAX_QUADRATIC_BYTES to change it). "
-            f"Use the scan or chunked form, which need O(T) memory.")
+            f"{what.format(size=_size(nbytes))}; the limit is {_size(limit)} (set "
+            f"SSD_EDU_MAX_QUADRATIC_BYTES to change it). {advice}")
+
+
+def check_quadratic(form: str, batch: tuple, T: int, dtype, copies: int = 1) -> None:
+    """Refuse ``copies`` arrays of shape (*batch, T, T) if they exceed the memory limit."""
+    count = int(np.prod(batch, dtype=np.int64))
+    _refuse_above_limit(count * T * T * copies * np.dtype(dtype).itemsize,
+                        f"{form} would allocate {{size}} for (T, T) matrices with T = {T} (x has "
+                        f"{count} sequences)", "Use the scan or chunked form, which need O(T) "
+                        "memory.")
 
 
 def check_chunks(form: str, count: int, Q: int, dtype, copies: int = 1) -> None:
     """Refuse ``copies`` x ``count`` (Q, Q) chunk blocks if they exceed the memory limit (a
     chunk size near T makes the chunked form as quadratic as the attention form)."""
-    nbytes = int(count) * Q * Q * copies * np.dtype(dtype).itemsize
-    limit = quadratic_limit_bytes()
-    if nbytes > limit:
-        raise QuadraticMemoryError(
-            f"{form} would allocate {nbytes / 2**20:.0f} MiB for (Q, Q) chunk blocks with "
-            f"Q = {Q}; the limit is {limit / 2**20:.0f} MiB (set SSD_EDU_MAX_QUADRATIC_BYTES to "
-            f"change it). Use a smaller chunk_size (the default is 64).")
+    _refuse_above_limit(int(count) * Q * Q * copies * np.dtype(dtype).itemsize,
+                        f"{form} would allocate {{size}} for (Q, Q) chunk blocks with Q = {Q}",
+                        "Use a smaller chunk_size (the default is 64).")
 
 
 def check_cotangents(v: SSMInputs, dy, dh):

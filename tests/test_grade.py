@@ -111,7 +111,7 @@ def graded(tmp_path_factory):
         "diagonal_scan", HELPED.replace("h = _start(x, B, initial_state)",
                                         "h = start(x, B, initial_state)"),
         before=[HELPER + "np.prod?\nfiles = !ls\nstart = lambda x, B, h0: _start(x, B, h0)\n"
-                "def one_ss_mask(a):\n    return a\n"]))
+                "def one_ss_mask(a):\n    return a\nimport math; raise SystemExit(3)\n"]))
     # a constant made by a call in an added cell is not run: NameError, and the grader says why
     (d / "named.ipynb").write_text(_notebook_with_cells(
         "diagonal_scan", HELPED, before=[HELPER.replace("ZERO = 0.0", "ZERO = float(0)")]))

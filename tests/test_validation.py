@@ -179,3 +179,25 @@ def test_single_mask_and_mask_validation():
         ref.one_ss_mask(np.array(["x"]))
     with pytest.raises(ValueError, match=r"^a has shape \(3,\)"):
         ref.diagonal_single_mask(np.ones(3), np.ones((3, 2)), np.ones((3, 2)))
+
+
+def test_state_passing_refuses_a_decay_shape_it_cannot_read():
+    """The scalar family's old (..., J) decays: refused naming abar (they broadcast into a wrong
+    answer or a deep IndexError), as are a wrong J and a wrong N."""
+    S, h0 = np.ones((2, 4, 3, 2)), np.zeros((2, 3, 2))
+    for abar in (np.ones((2, 4)), np.ones((2, 5, 3)), np.ones((2, 4, 2))):
+        with pytest.raises(ValueError, match=r"abar has shape .* expected \(\.\.\., J, N\)"):
+            ref.state_passing(abar, S, h0)
+    ref.state_passing(np.ones((2, 4, 1)), S, h0)
+    ref.state_passing(np.ones((4, 3)), S, h0)              # shared by the batch
+
+
+def test_error_metric_is_infinite_for_nan_and_reads_fractions():
+    from fractions import Fraction
+    from ssd_edu.testing import error
+    assert error([1.0, 2.0], [1.0, np.nan]) == np.inf
+    assert error([1.0, -np.inf], [1.0, 0.0]) == np.inf
+    assert error([1.0, -np.inf, np.nan], [1.0, -np.inf, np.nan]) == 0.0
+    assert error(np.array([Fraction(1, 3), 2], dtype=object), [1 / 3, 2.0]) < 1e-16
+    assert error(np.array([1j, 2], dtype=object), [1j, 2]) == 0.0
+    assert error([4.0, 2.0], [4.0, 3.0]) == 0.25
