@@ -54,11 +54,15 @@ def _shape(arr) -> str:
     return str(tuple(arr.shape))
 
 
-def as_array(name: str, value, *, allow_complex: bool = False) -> np.ndarray:
+def as_array(name: str, value, *, allow_complex: bool = False,
+             allow_minus_inf: bool = False) -> np.ndarray:
     """Return ``value`` as an ndarray of a supported dtype, or raise naming ``name``.
 
     Integers and booleans become float64; float16, object and string dtypes raise TypeError;
-    complex raises TypeError unless ``allow_complex``; non-finite entries raise ValueError.
+    complex raises TypeError unless ``allow_complex``; non-finite entries raise ValueError
+    (``allow_minus_inf``: -inf is accepted, for a log-decay whose decay exp(-inf) is exactly 0).
+    A value NumPy cannot read (a torch tensor that requires grad, a bfloat16 tensor) raises
+    TypeError naming ``name``.
     """
     if value is None:
         raise TypeError(f"{name} is None; expected an array")
@@ -66,6 +70,10 @@ def as_array(name: str, value, *, allow_complex: bool = False) -> np.ndarray:
         arr = np.asarray(value)
     except ValueError as exc:                # a ragged nested list
         raise ValueError(f"{name} is not a rectangular array ({exc})") from None
+    except (TypeError, RuntimeError) as exc:  # e.g. torch: requires grad, bfloat16, on a GPU
+        raise TypeError(f"{name} ({type(value).__name__}) cannot be read as a NumPy array "
+                        f"({exc}); pass a float32 or float64 NumPy array (from a torch tensor: "
+                        f"{name}.detach().cpu().float().numpy())") from None
     kind = arr.dtype.kind
     if kind in "biu":
         arr = arr.astype(np.float64)  # documented promotion: integers are exact in float64
@@ -85,6 +93,12 @@ def as_array(name: str, value, *, allow_complex: bool = False) -> np.ndarray:
     else:
         raise TypeError(f"{name} has dtype {arr.dtype}; expected a float32 or float64 array")
     if not all_finite(arr):
+        if allow_minus_inf:
+            bad = int(np.count_nonzero(np.isnan(arr) | (arr == np.inf)))
+            if bad:
+                raise ValueError(f"{name} has {bad} entries that are NaN or +inf; a log-decay "
+                                 f"must be finite or -inf (a zero decay)")
+            return arr
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} has {bad} non-finite entries (inf or NaN); every input must "
                          f"be finite")

@@ -22,7 +22,10 @@ INF = math.inf
 BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(
     b == "cuda" and not gpu.cuda_available(), reason="no CUDA device and no CUDA simulator"))
     for b in ssd_edu.BACKENDS if f"{b}.scalar.scan" in ssd_edu.IMPLEMENTATIONS]
-FORMS = ("scan", "attention", "chunked")
+#: every registered (backend, form) of the scalar family (the diagonal family has the same keys)
+BACKEND_FORMS = [pytest.param(b.values[0], form, marks=b.marks, id=f"{b.values[0]}-{form}")
+                 for b in BACKENDS for form in ssd_edu.FORMS
+                 if f"{b.values[0]}.scalar.{form}" in ssd_edu.IMPLEMENTATIONS]
 CHUNK = 3  # never a divisor of the sequence lengths below
 
 
@@ -157,8 +160,7 @@ def test_mamba2_matches_the_loop(case, backend):
     check_mamba(mamba_case(case), backend)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("backend, form", BACKEND_FORMS)
 def test_mamba2_every_form(form, backend):
     check_mamba(mamba_case("everything", seed=1), backend, form)
 
@@ -190,9 +192,18 @@ def test_mamba2_underflow_is_exact():
 
 
 def test_mamba2_returns_out_alone_by_default():
-    kw = mamba_case("D_and_z")
+    """The default call (no final states) computes the same out: skip, gate, initial states."""
+    kw = mamba_case("everything")
     out = mamba2.chunk_scan_combined(**kw, chunk_size=CHUNK)
     assert isinstance(out, np.ndarray) and out.shape == kw["x"].shape
+    assert_close("out", mamba_loop(**kw)[0], out)
+
+
+def test_mamba2_form_of_another_backend_is_named():
+    kw = mamba_case("groups")
+    with pytest.raises(ValueError, match="form 'associative_scan' is not registered for backend "
+                                         "'numba'"):
+        mamba2.chunk_scan_combined(**kw, chunk_size=CHUNK, backend="numba", form="associative_scan")
 
 
 def test_to_ssd_is_the_crosswalk():
@@ -366,6 +377,10 @@ BAD_MAMBA = [
     ("unknown backend", dict(backend="tpu"), ValueError, "backend must be one of"),
     ("unknown form", dict(form="kernel"), ValueError, "form must be one of"),
     ("growing decay overflows", dict(A="A_pos", dt="dt_big"), ValueError, "exp(dt * A)"),
+    ("return_final_states not a flag", dict(return_final_states="yes"), TypeError,
+     "return_final_states must be"),
+    ("dstate 0", dict(B="B_N0", C="B_N0"), ValueError, "dstate (B: (2, 7, 2, 0))"),
+    ("headdim 0", dict(x="x_P0"), ValueError, "headdim (x: (2, 7, 4, 0))"),
 ]
 
 
@@ -381,7 +396,8 @@ def test_mamba2_bad_input_names_the_argument(what, change, error, message):
             "x3": np.ones((2, 7, 12)), "B_T6": np.ones((2, 6, 2, 2)),
             "dt_nan": np.where(np.arange(56).reshape(2, 7, 4) == 5, np.nan, 1.0),
             "x16": kw["x"].astype(np.float16), "A_pos": np.full(4, 10.0),
-            "dt_big": np.full((2, 7, 4), 100.0)}
+            "dt_big": np.full((2, 7, 4), 100.0), "B_N0": np.ones((2, 7, 2, 0)),
+            "x_P0": np.ones((2, 7, 4, 0))}
     kw.update({k: made.get(v, v) if isinstance(v, str) else v for k, v in change.items()})
     if "dt_big" in change.values():
         kw.update(dt_softplus=False, dt_limit=(0.0, INF))
@@ -440,8 +456,7 @@ def test_fla_matches_the_loop(kind, case, backend):
     check_fla(kind, fla_case(kind), backend, **FLA_CASES[case])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("backend, form", BACKEND_FORMS)
 @pytest.mark.parametrize("kind", ["simple", "gla"])
 def test_fla_every_form_with_an_underflowing_gate(kind, form, backend):
     arrays = fla_case(kind, seed=1, underflow=True)
@@ -455,10 +470,47 @@ def test_fla_float32(kind, backend):
     check_fla(kind, fla_case(kind, np.float32, seed=2), backend, dtype=np.float32)
 
 
-def test_fla_no_final_state_unless_asked():
-    q, k, v, g, h0 = fla_case("simple")
-    o, S = fla.simple_gla(q, k, v, g, initial_state=h0)
+@pytest.mark.parametrize("kind", ["simple", "gla"])
+def test_fla_no_final_state_unless_asked(kind):
+    """Without output_final_state the state is None, and o still starts from initial_state."""
+    q, k, v, g, h0 = fla_case(kind)
+    o, S = (fla.simple_gla if kind == "simple" else fla.gla)(q, k, v, g, initial_state=h0)
     assert S is None and o.shape == v.shape
+    assert_close("o", fla_loop(q, k, v, g, initial_state=h0)[0], o)
+
+
+@pytest.mark.parametrize("kind", ["simple", "gla"])
+def test_fla_minus_inf_gate_is_a_zero_decay(kind):
+    """A log-gate of -inf is exp(-inf) = 0 exactly, as a very negative one; NaN and +inf are not."""
+    q, k, v, g, h0 = fla_case(kind, seed=5)
+    g = np.where(np.random.default_rng(5).random(g.shape) < 0.3, -INF, g)
+    check_fla(kind, (q, k, v, g, h0))
+    fn = fla.simple_gla if kind == "simple" else fla.gla
+    name = "g" if kind == "simple" else "gk"
+    for bad in (np.nan, INF):
+        g_bad = g.copy()
+        g_bad.flat[3] = bad
+        with pytest.raises(ValueError, match=f"{name} has 1 entries that are NaN or \\+inf"):
+            fn(q, k, v, g_bad)
+
+
+def test_fla_scale_as_a_0d_array():
+    q, k, v, g, h0 = fla_case("simple", seed=6)
+    o, _ = fla.simple_gla(q, k, v, g, scale=np.array(0.3), initial_state=h0)
+    assert_close("o", fla_loop(q, k, v, g, scale=0.3, initial_state=h0)[0], o)
+    ssd = fla.to_ssd(q, k, v, g, scale=0.3)
+    np.testing.assert_allclose(ssd["C"], 0.3 * np.moveaxis(q, 2, 1), rtol=1e-15)
+
+
+def test_torch_tensors_are_named():
+    torch = pytest.importorskip("torch")
+    kw = mamba_case("groups")
+    x = torch.tensor(kw["x"], requires_grad=True)
+    with pytest.raises(TypeError, match=r"x \(Tensor\) cannot be read as a NumPy array"):
+        mamba2.chunk_scan_combined(**dict(kw, x=x), chunk_size=CHUNK)
+    q, k, v, g, h0 = fla_case("simple")
+    with pytest.raises(TypeError, match=r"q \(Tensor\) cannot be read"):
+        fla.simple_gla(torch.tensor(q).to(torch.bfloat16), k, v, g)
 
 
 def test_fla_to_ssd_is_the_crosswalk():
@@ -523,6 +575,13 @@ BAD_FLA = [
     ("gla", "NaN scale", dict(scale=math.nan), ValueError, "scale must be finite"),
     ("simple", "gate overflows", dict(g="g_big"), ValueError, "g has entries whose exp overflows"),
     ("gla", "unknown backend", dict(backend="tpu"), ValueError, "backend must be one of"),
+    # gla takes one shape of gate only, and says which
+    ("gla", "gk of another K", dict(g="g_K5"), ValueError, "gk has shape (2, 7, 3, 5); expected "
+     "(batch, T, H, K) = (2, 7, 3, 2) (a log-decay per key dimension), from q"),
+    ("simple", "output_final_state not a flag", dict(output_final_state="yes"), TypeError,
+     "output_final_state must be True or False"),
+    ("simple", "K = 0", dict(q="q_K0", k="q_K0", g="g0"), ValueError, "K (q: (2, 7, 3, 0))"),
+    ("gla", "V = 0", dict(v="v_V0"), ValueError, "V (v: (2, 7, 3, 0)) must be >= 1"),
 ]
 
 
@@ -532,12 +591,14 @@ def test_fla_bad_input_names_the_argument(kind, what, change, error, message):
     q, k, v, g, h0 = fla_case(kind)
     made = {"g4": np.zeros((2, 7, 3, 2)), "g3": np.zeros((2, 7, 3)), "v_T6": np.ones((2, 6, 3, 3)),
             "k_K3": np.ones((2, 7, 3, 3)), "h0_VK": np.ones((2, 3, 3, 2)),
-            "g_big": np.full((2, 7, 3), 1000.0)}
-    args = dict(q=q, k=k, v=v, g=g, h0=h0, scale=None, backend="numpy")
+            "g_big": np.full((2, 7, 3), 1000.0), "g_K5": np.zeros((2, 7, 3, 5)),
+            "q_K0": np.ones((2, 7, 3, 0)), "g0": np.zeros((2, 7, 3)), "v_V0": np.ones((2, 7, 3, 0))}
+    args = dict(q=q, k=k, v=v, g=g, h0=h0, scale=None, backend="numpy", output_final_state=False)
     args.update({key: made.get(val, val) if isinstance(val, str) else val
                  for key, val in change.items()})
     fn = fla.simple_gla if kind == "simple" else fla.gla
     with pytest.raises(error) as exc:
         fn(args["q"], args["k"], args["v"], args["g"], scale=args["scale"],
-           initial_state=args["h0"], backend=args["backend"])
+           initial_state=args["h0"], backend=args["backend"],
+           output_final_state=args["output_final_state"])
     assert message in str(exc.value), str(exc.value)

@@ -65,6 +65,23 @@ def test_non_finite_refused(name, arg, bad):
         call(name, d)
 
 
+class _Unreadable:
+    """Stands in for a torch tensor that requires grad: NumPy cannot read it."""
+
+    def __array__(self, dtype=None, copy=None):
+        raise RuntimeError("Can't call numpy() on Tensor that requires grad")
+
+
+@pytest.mark.parametrize("name", NUMPY_FORMS)
+@pytest.mark.parametrize("arg", ["x", "B"])
+def test_unreadable_input_names_the_argument(name, arg):
+    d = inputs(name)
+    d[arg] = _Unreadable()
+    with pytest.raises(TypeError, match=rf"^{arg} \(_Unreadable\) cannot be read as a NumPy "
+                                        rf"array \(Can't call numpy"):
+        call(name, d)
+
+
 @pytest.mark.parametrize("name", NUMPY_FORMS)
 @pytest.mark.parametrize("dtype", [np.float16, object, "U3"])
 def test_unsupported_dtype_refused(name, dtype):

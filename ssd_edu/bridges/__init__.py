@@ -21,7 +21,8 @@ h (..., N, P)      (..., headdim, dstate)       (..., K, V)                   st
                                                    return_final_states=True, backend="numba")
     o, S = fla.simple_gla(q, k, v, g, output_final_state=True)
 
-Both run the package's registered forms (``ssd_edu.IMPLEMENTATIONS``): any backend, any form.
+Both run the package's registered forms (``ssd_edu.IMPLEMENTATIONS``): the numpy, numba and cuda
+scan, attention and chunked forms, and the NumPy associative_scan.
 """
 from . import fla, mamba2
 

@@ -1,9 +1,9 @@
 """What both bridges share: pick a registered form, run it, move the head axis.
 
 The bridges never compute the SSM themselves: they map the layer's arrays to the package's
-conventions and call ``ssd_edu.IMPLEMENTATIONS["{backend}.{family}.{form}"]``, so every backend
-(numpy, numba, cuda) and every form (scan, attention, chunked) is reachable from a Mamba-2 or an
-fla call, and is tested the moment it is registered.
+conventions and call ``ssd_edu.IMPLEMENTATIONS["{backend}.{family}.{form}"]``, so every
+registered implementation (numpy, numba and cuda scan, attention and chunked; the NumPy
+associative_scan) is reachable from a Mamba-2 or an fla call; the tests run every registered key.
 """
 from __future__ import annotations
 
@@ -11,20 +11,22 @@ import numpy as np
 
 from ..validation import check_chunk_size
 
-FORMS = ("scan", "attention", "chunked")
-
 
 def registered_form(backend: str, family: str, form: str):
     """``IMPLEMENTATIONS[f"{backend}.{family}.{form}"]``, or an error naming backend or form."""
-    from .. import BACKENDS, IMPLEMENTATIONS, MISSING_BACKENDS  # the registry, looked up per call
+    from .. import BACKENDS, FORMS, IMPLEMENTATIONS, MISSING_BACKENDS  # looked up per call
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, got {form!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     key = f"{backend}.{family}.{form}"
     if key not in IMPLEMENTATIONS:
-        why = MISSING_BACKENDS.get(backend, "it is not registered")
-        raise ValueError(f"backend {backend!r} is not available here: {why}")
+        if backend in MISSING_BACKENDS:
+            raise ValueError(f"backend {backend!r} is not available here: "
+                             f"{MISSING_BACKENDS[backend]}")
+        forms = [k.split(".")[2] for k in IMPLEMENTATIONS if k.startswith(f"{backend}.{family}.")]
+        raise ValueError(f"form {form!r} is not registered for backend {backend!r}; it has "
+                         f"{forms}")
     return IMPLEMENTATIONS[key]
 
 

@@ -27,8 +27,11 @@ Conventions checked against fla's source (fla-org/flash-linear-attention,
 ``fla/ops/simple_gla/naive.py``, ``fla/ops/gla/naive.py``, ``chunk.py``): the gate is a log
 decay applied as exp(g) to the state *before* adding k v^T, the scale multiplies q and defaults
 to K^-1/2, the state is (K, V). fla's ``chunk_gla`` names the per-key gate ``g``; its naive
-recurrence calls it ``gk``, as here. Not covered: ``g_gamma``, ``cu_seqlens``,
-``state_v_first``.
+recurrence calls it ``gk``, as here. A gate of -inf is an exact zero decay (exp(-inf) = 0).
+Time-first layouts only (fla's ``head_first=False``, its default now): transpose head-first
+(batch, H, T, K) arrays first, since their shapes pass the checks with H and T swapped. NumPy
+arrays only (from a torch tensor: ``t.detach().cpu().numpy()``). Not covered: ``g_gamma``,
+``cu_seqlens``, ``state_v_first``.
 """
 from __future__ import annotations
 
@@ -40,11 +43,12 @@ from ..validation import as_array, common_dtype
 from ._forms import check_chunk, expect_shape, heads_first, registered_form, run_form, time_first
 
 
-def check_inputs(q, k, v, g, initial_state=None, *, g_name="g"):
+def check_inputs(q, k, v, g, initial_state=None, *, g_name="g", family=None):
     """Validate fla's arguments; ``g`` of shape (batch, T, H) or (batch, T, H, K) decides the
-    family. Returns (q, k, v, g, initial_state, family) in one dtype; errors name the argument."""
-    q, k, v, g = (as_array(name, val) for name, val in
-                  (("q", q), ("k", k), ("v", v), (g_name, g)))
+    family (or must fit ``family`` when given: "scalar" for simple_gla, "diagonal" for gla).
+    Returns (q, k, v, g, initial_state, family) in one dtype; errors name the argument."""
+    q, k, v = (as_array(name, val) for name, val in (("q", q), ("k", k), ("v", v)))
+    g = as_array(g_name, g, allow_minus_inf=True)        # exp(-inf) = 0: a zero decay
     h0 = None if initial_state is None else as_array("initial_state", initial_state)
     if q.ndim != 4:
         raise ValueError(f"q has shape {tuple(q.shape)}; expected (batch, T, H, K)")
@@ -56,10 +60,13 @@ def check_inputs(q, k, v, g, initial_state=None, *, g_name="g"):
     V = v.shape[3]
     if K < 1 or V < 1:
         raise ValueError(f"K (q: {tuple(q.shape)}) and V (v: {tuple(v.shape)}) must be >= 1")
-    if g.shape not in ((batch, T, H), (batch, T, H, K)):
-        raise ValueError(f"{g_name} has shape {tuple(g.shape)}; expected (batch, T, H) = "
-                         f"{(batch, T, H)} (a log-decay per head) or (batch, T, H, K) = "
-                         f"{(batch, T, H, K)} (per key dimension), from q")
+    per_head = f"(batch, T, H) = {(batch, T, H)} (a log-decay per head)"
+    per_key = f"(batch, T, H, K) = {(batch, T, H, K)} (a log-decay per key dimension)"
+    accepted = {None: ((batch, T, H), (batch, T, H, K)), "scalar": ((batch, T, H),),
+                "diagonal": ((batch, T, H, K),)}[family]
+    if g.shape not in accepted:
+        want = {None: f"{per_head} or {per_key}", "scalar": per_head, "diagonal": per_key}[family]
+        raise ValueError(f"{g_name} has shape {tuple(g.shape)}; expected {want}, from q")
     if h0 is not None:
         expect_shape("initial_state", h0, (batch, H, K, V), "(batch, H, K, V)", "from q and v")
     dtype = common_dtype(q, k, v, g, h0)
@@ -69,9 +76,11 @@ def check_inputs(q, k, v, g, initial_state=None, *, g_name="g"):
 
 
 def check_scale(scale, K: int) -> float:
-    """fla's scale: K^-1/2 when None, else a finite real number."""
+    """fla's scale: K^-1/2 when None, else a finite real number (a 0-d array is read as one)."""
     if scale is None:
         return K ** -0.5
+    if getattr(scale, "ndim", None) == 0 and hasattr(scale, "item"):
+        scale = scale.item()                               # np.array(0.5), a 0-d tensor
     if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.floating,
                                                                      np.integer)):
         raise TypeError(f"scale must be a real number or None, got {scale!r}")
@@ -113,11 +122,7 @@ def from_ssd(y, final_state=None):
 
 def _gla(family, g_name, q, k, v, g, scale, initial_state, output_final_state, backend, form,
          chunk_size):
-    q, k, v, g, h0, got = check_inputs(q, k, v, g, initial_state, g_name=g_name)
-    if got != family:
-        want = "(batch, T, H)" if family == "scalar" else "(batch, T, H, K)"
-        raise ValueError(f"{g_name} has shape {tuple(g.shape)}; expected {want} = "
-                         f"{q.shape[:3] if family == 'scalar' else q.shape} (from q)")
+    q, k, v, g, h0, _ = check_inputs(q, k, v, g, initial_state, g_name=g_name, family=family)
     scale = check_scale(scale, q.shape[-1])
     if not isinstance(output_final_state, (bool, np.bool_)):
         raise TypeError(f"output_final_state must be True or False, got {output_final_state!r}")

@@ -229,7 +229,8 @@ def chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None
     Shapes and formulas: the module docstring. Returns out (batch, seqlen, nheads, headdim), and
     ``(out, final_states)`` with final_states (batch, nheads, headdim, dstate) when
     ``return_final_states``. Any seqlen and any ``chunk_size >= 1`` (no seqlen % chunk_size
-    requirement); ``backend`` in numpy, numba, cuda and ``form`` in scan, attention, chunked pick
+    requirement); ``backend`` in numpy, numba, cuda and ``form`` in scan, attention, chunked (and
+    associative_scan, NumPy only) pick
     ``ssd_edu.IMPLEMENTATIONS[f"{backend}.scalar.{form}"]``. Computes in the common dtype of the
     inputs (float32 or float64). A decay exp(dt A) that underflows to 0 is exact (no log space).
     """
