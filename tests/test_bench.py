@@ -380,3 +380,139 @@ def test_bench_reports_the_torch_rows_skipped_without_torch(monkeypatch, capsys)
     rows = run_backward(dtypes=("float64",), backends=("numba", "torch"), families=("scalar",),
                         forms=("chunked",), **TINY)
     assert [r["status"] for r in rows] == ["ok", "skipped"] and "peers" in rows[1]["reason"]
+
+
+# ---------------------------------------------------------------- what each number is made of
+
+def test_flop_counts_in_closed_form():
+    """T = 5, N = 3, P = 2, Q = 2, each derived by hand (chunks of 2, 2, 1 steps)."""
+    from ssd_edu.bench.backward import backward_flop_count
+    forward = {"scan": 5 * 5 * 6,                                   # 5 T N P
+               "attention": 5 * 6 * 5 + 4 * 5 * 6,                  # T (T+1) (N+P) + 4 T N P
+               "chunked": 2 * (2 * 3 * 5 + 4 * 2 * 6 + 12) + (2 * 5 + 4 * 6 + 12),
+               "associative_scan": 3 * 5 * 6 + 2 * 6 * (4 + 3 + 1)}  # passes d = 1, 2, 4
+    backward = {"scan": 14 * 5 * 6,
+                "attention": 5 * 6 * 13 + 10 * 5 * 6 + 4 * 6,        # one chunk of q = 5
+                "chunked": 2 * (2 * 3 * 13 + 10 * 2 * 6 + 24) + (2 * 13 + 10 * 6 + 24),
+                # U, V (2 T N P), both scans (twice the passes), dx, dB, dC, da (8 T N P)
+                "associative_scan": 10 * 5 * 6 + 2 * 2 * 6 * (4 + 3 + 1)}
+    for form in FORMS:
+        assert bench.flop_count(form, 5, 3, 2, 2) == forward[form], form
+        assert backward_flop_count(form, 5, 3, 2, 2) == backward[form], form
+
+
+def test_rows_divide_by_the_min_and_their_own_dtypes_rate(monkeypatch):
+    """Fixed fake times through run_bench: min, median, GFLOP/s, % matmul (float32 rows by the
+    float32 rate) and the speedup (the reference's min over the kernel's)."""
+    from ssd_edu.bench import run
+    fake = {"numpy": [4.0, 1.0, 3.0, 2.0], "numba": [0.5, 0.2, 0.9, 0.4]}
+    monkeypatch.setattr(run, "_run_host", lambda row, *args: list(fake[row["backend"]]))
+    monkeypatch.setattr(run, "matmul_rate", lambda dtype: {"float64": 1e9, "float32": 4e9}[
+        str(dtype)])
+    results = bench.run_bench(dtypes=("float64", "float32"), backends=("numpy", "numba"),
+                              forms=("scan",), families=("scalar",), **TINY)
+    assert len(results) == 4
+    for r in results:
+        lo, med = (1.0, 2.5) if r["backend"] == "numpy" else (0.2, 0.45)
+        rate = 1e9 if r["dtype"] == "float64" else 4e9
+        assert (r["min_s"], r["median_s"]) == (lo, med)
+        assert r["gflops"] == pytest.approx(r["flops"] / lo / 1e9)
+        assert r["pct_matmul"] == pytest.approx(100 * r["flops"] / lo / rate)
+        assert r["speedup"] == pytest.approx(1.0 if r["backend"] == "numpy" else 5.0)
+
+
+def test_backward_rows_ratio_and_rate(monkeypatch):
+    from ssd_edu.bench import backward
+    monkeypatch.setattr(backward, "time_pair", lambda *args: (2.0, 5.0))
+    monkeypatch.setattr(backward, "matmul_rate", lambda dtype: {"float64": 1e9, "float32": 4e9}[
+        str(dtype)])
+    rows = backward.run_backward(dtypes=("float64", "float32"), backends=("numba",),
+                                 forms=("scan",), families=("scalar",), T=16, N=3, P=2,
+                                 batch=2, repeats=1, chunk_size=4)
+    for r in rows:
+        rate = 1e9 if r["dtype"] == "float64" else 4e9
+        assert (r["forward_s"], r["backward_s"], r["ratio"]) == (2.0, 5.0, 2.5)
+        assert r["flops"] == backward.backward_flop_count("scan", 16, 3, 2) * 2
+        assert r["gflops"] == pytest.approx(r["flops"] / 5.0 / 1e9)
+        assert r["pct_matmul"] == pytest.approx(100 * r["flops"] / 5.0 / rate)
+
+
+def test_backward_table_does_not_time_cuda_rows_on_the_host(monkeypatch):
+    """A cuda VJP would be timed with transfers and divided by the CPU rate: it is skipped."""
+    from ssd_edu.bench import backward
+    monkeypatch.setitem(ssd_edu.VJPS, "cuda.scalar.scan", ssd_edu.VJPS["numba.scalar.scan"])
+    monkeypatch.setitem(ssd_edu.IMPLEMENTATIONS, "cuda.scalar.scan",
+                        ssd_edu.IMPLEMENTATIONS["numba.scalar.scan"])
+    rows = backward.run_backward(dtypes=("float64",), backends=("cuda", "numba"),
+                                 forms=("scan",), families=("scalar",), T=16, N=3, P=2,
+                                 batch=2, repeats=1)
+    by = {r["name"]: r for r in rows}
+    assert by["cuda.scalar.scan"]["status"] == "skipped" and "backward_s" not in by[
+        "cuda.scalar.scan"]
+    assert by["numba.scalar.scan"]["status"] == "ok"
+
+
+def test_format_sweep_names_the_fastest_of_unequal_times():
+    from ssd_edu.bench import report
+    rows = [dict(name=n, family="scalar", dtype="float64", T=64, min_s=s, gflops=1.0)
+            for n, s in (("numba.scalar.scan", 3e-3), ("numba.scalar.attention", 1e-3),
+                         ("numba.scalar.chunked", 2e-3))]
+    line = report.format_sweep(rows).splitlines()[3]
+    assert line.split()[-1] == "numba.attention"
+
+
+def test_breakdown_reports_min_then_median(monkeypatch):
+    from ssd_edu.bench import breakdown
+    times = iter([5.0, 1.0, 3.0, 2.0])
+    monkeypatch.setattr(breakdown, "timed", lambda call: next(times))
+    assert breakdown._times(lambda: None, 4) == (1.0, 2.5)
+
+
+def test_crossover_skips_a_reference_above_the_quadratic_limit(monkeypatch, capsys):
+    """The crossover sweep names the NumPy attention it did not time (it raised before)."""
+    monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", "5000")  # T = 40 attention: 38400 bytes
+    argv = ["bench", "--sweep", "8", "40", "--sweep-N", "2", "--P", "2", "--batch", "1",
+            "--repeats", "1", "--dtype", "float64", "--family", "scalar", "--backend", "numpy",
+            "--chunk-size", "4"]
+    assert cli_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "fastest numpy scalar form, float64" in out
+    assert "not timed (not in the race at T = 40, N = 2): numpy.scalar.attention" in out
+
+
+def test_numpy_rows_load_the_checks_before_the_traced_warm_up(monkeypatch):
+    """The one-time load of the compiled finiteness pass is not charged to the first NumPy row
+    (it inflated its memory and cut its repeats)."""
+    from ssd_edu.bench import run
+    calls = []
+    real_check, real_trace = run.check_ssm, run.traced_peak
+    monkeypatch.setattr(run, "check_ssm", lambda *a, **k: calls.append("check") or
+                        real_check(*a, **k))
+    monkeypatch.setattr(run, "traced_peak", lambda fn: calls.append("trace") or real_trace(fn))
+    bench.run_bench(dtypes=("float64",), backends=("numpy",), forms=("scan",),
+                    families=("scalar",), **TINY)
+    assert calls.index("check") < calls.index("trace")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--T", "-5"], "argument --T: expected an integer >= 1, got -5"),
+    (["--chunk-size", "0"], "argument --chunk-size: expected an integer >= 1, got 0"),
+    (["--repeats", "0"], "argument --repeats: expected an integer >= 1, got 0"),
+    (["--reference-cap", "-1"], "argument --reference-cap: expected a number > 0, got -1"),
+    (["--sweep", "-4", "--sweep-N", "2"], "argument --sweep: expected an integer >= 1"),
+    (["--batch", "two"], "argument --batch: expected an integer >= 1, got 'two'"),
+])
+def test_bad_bench_arguments_are_named(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["bench", *argv])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--figure", "x.png"], "--figure draws the crossover of --sweep"),
+    (["--sweep", "8", "--sweep-N", "2", "--figure", "x.png", "--backend", "numpy"],
+     "--figure draws the numba rows"),
+])
+def test_figure_without_what_it_draws_is_refused_before_work(argv, message, capsys):
+    assert cli_main(["bench", *argv]) == 2
+    assert message in capsys.readouterr().err

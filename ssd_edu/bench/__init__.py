@@ -18,6 +18,8 @@ What is measured, for every registered implementation ``{backend}.{family}.{form
     M[t, s] x_s, on the lower triangle only, plus the initial- and final-state terms);
   - chunked:   sum over chunks of q (q + 1) (N + P) + 4 q N P + 2 N P  (intra-chunk masked
     matmul, state output and chunk state, state passing);
+  - associative_scan: 3 T N P + 2 N P per composed step, summed over the ceil(log2 T)
+    passes (U = B x^T and the output, then A U + U at the T - d later steps of pass d);
 
   mask products and rescalings (O(T N) or O(T^2)) are not counted;
 * ``% matmul``: GFLOP/s over the rate of a NumPy (BLAS) matrix multiply of the same dtype,
@@ -36,7 +38,8 @@ longer than ``reference_cap`` seconds (the prediction scales as T^2 and can be l
 effects grow with T); the repeats of every NumPy row are cut to fit the cap.
 
 Timings on a shared machine vary by tens of percent from run to run; the matmul rate is
-measured once per dtype at the start of the run (best of 10), so compare rows of one run.
+measured once per dtype, before that dtype's rows (best of 10, then a pause that lets the
+BLAS threads sleep), so compare rows of one run.
 
 Layout: :mod:`.timing` (every clock and best-of helper, isolated processes, log-log slopes;
 also used by ``verify`` and the figures), :mod:`.run` (one workload, flop counts, workspace),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from .. import FAMILIES, FORMS, MISSING_BACKENDS
 from .report import format_sweep, format_table, label
@@ -10,13 +11,37 @@ from . import run
 from .run import DEFAULTS, SWEEP_T, run_bench, sweep
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (sizes, repeats, chunk lengths)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number > 0 (seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value:g}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``python -m ssd_edu bench``."""
     d = DEFAULTS
-    parser.add_argument("--T", type=int, default=d["T"], help=f"sequence length ({d['T']})")
-    parser.add_argument("--N", type=int, default=d["N"], help=f"state size ({d['N']})")
-    parser.add_argument("--P", type=int, default=d["P"], help=f"channels per head ({d['P']})")
-    parser.add_argument("--batch", type=int, default=d["batch"],
+    parser.add_argument("--T", type=positive_int, default=d["T"],
+                        help=f"sequence length ({d['T']})")
+    parser.add_argument("--N", type=positive_int, default=d["N"], help=f"state size ({d['N']})")
+    parser.add_argument("--P", type=positive_int, default=d["P"],
+                        help=f"channels per head ({d['P']})")
+    parser.add_argument("--batch", type=positive_int, default=d["batch"],
                         help=f"sequences (batch x heads) ({d['batch']})")
     parser.add_argument("--dtype", nargs="+", default=["float64", "float32"],
                         choices=["float64", "float32"])
@@ -26,17 +51,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "package's own torch code; needs the optional `peers` extra)")
     parser.add_argument("--form", nargs="+", default=list(FORMS), choices=list(FORMS))
     parser.add_argument("--family", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
-    parser.add_argument("--chunk-size", type=int, default=d["chunk_size"],
+    parser.add_argument("--chunk-size", type=positive_int, default=d["chunk_size"],
                         help=f"chunk length Q of the chunked forms ({d['chunk_size']})")
-    parser.add_argument("--repeats", type=int, default=d["repeats"],
+    parser.add_argument("--repeats", type=positive_int, default=d["repeats"],
                         help=f"timed calls per implementation ({d['repeats']})")
-    parser.add_argument("--reference-cap", type=float, default=d["reference_cap"],
+    parser.add_argument("--reference-cap", type=positive_float, default=d["reference_cap"],
                         help="seconds the NumPy reference may spend per implementation "
                              f"({d['reference_cap']:g})")
-    parser.add_argument("--sweep", type=int, nargs="*", metavar="T",
+    parser.add_argument("--sweep", type=positive_int, nargs="*", metavar="T",
                         help="scaling table over these T (no values: "
                              f"{' '.join(map(str, SWEEP_T))})")
-    parser.add_argument("--sweep-N", type=int, nargs="+", metavar="N",
+    parser.add_argument("--sweep-N", type=positive_int, nargs="+", metavar="N",
                         help="with --sweep: also over these state sizes N, and print the "
                              "crossover table (the fastest form at each T and N)")
     parser.add_argument("--figure", metavar="PATH",
@@ -53,7 +78,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args) -> int:
-    """Run the benchmark described by parsed ``args``; print the table; 0 unless all failed."""
+    """Run the benchmark described by parsed ``args``; print the table; 0 unless all failed
+    (2, before any work, for options that cannot go together)."""
+    if args.figure and not (args.sweep is not None and args.sweep_N):
+        print("bench: --figure draws the crossover of --sweep ... --sweep-N ...; add them",
+              file=sys.stderr)
+        return 2
+    if args.figure and "numba" not in args.backend:
+        print("bench: --figure draws the numba rows; add numba to --backend", file=sys.stderr)
+        return 2
     opts = dict(N=args.N, P=args.P, batch=args.batch, dtypes=args.dtype,
                 backends=args.backend, families=args.family, forms=args.form,
                 repeats=args.repeats, chunk_size=args.chunk_size,

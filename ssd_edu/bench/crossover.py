@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import FAMILIES, FORMS, IMPLEMENTATIONS
 from ..testing import make_inputs
-from .run import DEFAULTS, SWEEP_T
+from .run import DEFAULTS, SWEEP_T, _reference_plan
 from .timing import best_times, timed
 
 SWEEP_N = (16, 64)
@@ -30,12 +30,16 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
               dtypes=("float64",), backends=("numba",), families=FAMILIES, forms=FORMS,
               repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
               seed: int = 0, progress=None, clock=time.perf_counter,
-              min_seconds: float = MIN_SECONDS, **ignored) -> list[dict]:
+              min_seconds: float = MIN_SECONDS,
+              reference_cap: float = DEFAULTS["reference_cap"], **ignored) -> list[dict]:
     """Every selected form of each backend at every (T, N): one row per form with min_s, the
     best wall-clock seconds of ``repeats`` calls (more for short calls: MIN_SECONDS per
     form) after a warm-up, the forms of one (backend,
     family, dtype, T, N) timed round-robin (:func:`ssd_edu.bench.timing.best_times`), so a
     burst of load from other processes hits them alike. Host backends only (numpy, numba).
+    A NumPy attention reference above the quadratic memory limit or predicted to take more
+    than ``reference_cap`` seconds per call is not timed: its row says why (status
+    "skipped"), and the table names it, since the race at that (T, N) ran without it.
     ``clock=time.process_time`` measures CPU time instead (with one Numba thread, the
     steadiest figure on a loaded machine: a parallel call's wall time waits for its slowest
     thread, whom other processes may have preempted)."""
@@ -54,11 +58,42 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
                 for family in families:
                     data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
                     for backend in [b for b in backends if b in ("numpy", "numba")]:
-                        names = [f"{backend}.{family}.{form}" for form in forms
-                                 if f"{backend}.{family}.{form}" in IMPLEMENTATIONS]
-                        calls = [_call(IMPLEMENTATIONS[n], data, chunk_size) for n in names]
-                        for call in calls:
-                            call()                               # compiles / loads
+                        names = []
+                        for form in forms:
+                            name = f"{backend}.{family}.{form}"
+                            if name not in IMPLEMENTATIONS:
+                                continue
+                            reason = None if backend != "numpy" else _reference_plan(
+                                IMPLEMENTATIONS[name], form, family, T, N, P, batch,
+                                np.dtype(dtype), {}, reference_cap, seed)
+                            if reason is None:
+                                names.append(name)
+                                continue
+                            rows.append(dict(name=name, backend=backend, family=family,
+                                             form=form, dtype=str(np.dtype(dtype)), T=T, N=N,
+                                             P=P, batch=batch, chunk_size=chunk_size,
+                                             status="skipped", reason=reason))
+                            if progress is not None:
+                                progress(rows[-1])
+                        calls = []
+                        for name in list(names):
+                            call = _call(IMPLEMENTATIONS[name], data, chunk_size)
+                            try:
+                                call()                           # compiles / loads
+                            except Exception as exc:  # reported; the other forms still race
+                                names.remove(name)
+                                rows.append(dict(name=name, backend=backend, family=family,
+                                                 form=name.split(".")[2],
+                                                 dtype=str(np.dtype(dtype)), T=T, N=N, P=P,
+                                                 batch=batch, chunk_size=chunk_size,
+                                                 status="skipped",
+                                                 reason=f"{type(exc).__name__}: {exc}"))
+                                if progress is not None:
+                                    progress(rows[-1])
+                                continue
+                            calls.append(call)
+                        if not calls:
+                            continue
                         round_s = sum(timed(call) for call in calls)
                         rounds = max(repeats, min(MAX_ROUNDS, int(min_seconds / round_s)))
                         best = best_times(calls, rounds, clock=clock)
@@ -108,6 +143,10 @@ def format_crossover(rows: list[dict]) -> str:
                              f"{got[0]:>12} {got[1] * 1e3:>9.2f}")
             lines.append(f"{T:>6}" + "".join(cells))
         lines.append("")
+    for r in rows:
+        if r.get("status") == "skipped":
+            lines.append(f"not timed (not in the race at T = {r['T']}, N = {r['N']}): "
+                         f"{r['name']} {r['dtype']}: {r['reason']}")
     return "\n".join(lines)
 
 

@@ -223,6 +223,7 @@ def _run_host(row, fn, data, kwargs, repeats, cap, seed):
         if reason is not None:
             row.update(status="skipped", reason=reason)
             return None
+        check_ssm(row["family"], **data)   # loads the compiled checks once, outside the trace
         seconds, peak = traced_peak(lambda: fn(**data, **kwargs))     # warm-up, traced
         row.update(mem_bytes=peak, mem="traced")
         if seconds * repeats > cap:
