@@ -29,6 +29,7 @@ from .structure import Dual, DualCheck, NoDualError, check_width, dual_verdict
 
 
 def _to_fraction(value, name: str, where: tuple) -> Fraction:
+    at = f"{name}[{', '.join(map(str, where))}]"
     if type(value) is Fraction:
         return value
     if type(value) is int:
@@ -39,10 +40,10 @@ def _to_fraction(value, name: str, where: tuple) -> Fraction:
         return Fraction(int(value)) if isinstance(value, np.integer) else Fraction(value)
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(float(value)):
-            raise ValueError(f"{name}[{where[0]}, {where[1]}] = {value!r} is not finite")
+            raise ValueError(f"{at} = {value!r} is not finite")
         return Fraction(float(value))
-    raise TypeError(f"{name}[{where[0]}, {where[1]}] = {value!r} ({type(value).__name__}) is "
-                    f"not an int, Fraction or float")
+    raise TypeError(f"{at} = {value!r} ({type(value).__name__}) is not an int, Fraction or "
+                    f"float")
 
 
 def as_fractions(M, name: str = "M", lower: bool = True) -> list:
@@ -68,7 +69,7 @@ def as_fractions(M, name: str = "M", lower: bool = True) -> list:
             for j in range(i + 1, T):
                 if rows[i][j] != 0:
                     raise ValueError(f"{name} is not lower triangular: {name}[{i}, {j}] = "
-                                     f"{rows[i][j]} above the diagonal")
+                                     f"{float(rows[i][j]):.6g} above the diagonal")
     return rows
 
 
@@ -201,11 +202,15 @@ def split_blocks(M) -> list:
 def solve(A: list, b: list):
     """One solution of ``A alpha = b`` over the rationals (free variables 0), or None.
 
-    A: list of rows of Fractions (m x n); b: m Fractions. Gauss-Jordan elimination.
+    A: m rows of n numbers, b: m numbers (ints, Fractions or floats at their binary value:
+    read as Fractions, so the elimination is exact). Gauss-Jordan elimination.
     """
+    A = as_fractions_rect(A, "A") if len(A) else []
     m = len(A)
     n = len(A[0]) if m else 0
-    aug = [list(A[i]) + [b[i]] for i in range(m)]
+    if len(b) != m:
+        raise ValueError(f"b has {len(b)} entries; expected m = {m} (the rows of A)")
+    aug = [A[i] + [_to_fraction(b[i], "b", (i,))] for i in range(m)]
     pivots = []
     r = 0
     for c in range(n):
@@ -213,7 +218,7 @@ def solve(A: list, b: list):
         if p is None:
             continue
         aug[r], aug[p] = aug[p], aug[r]
-        inv = 1 / aug[r][c]
+        inv = Fraction(1) / aug[r][c]
         aug[r] = [x * inv for x in aug[r]]
         for i in range(m):
             if i != r and aug[i][c] != 0:
@@ -331,8 +336,11 @@ def one_ss_dual(M, N) -> Dual:
 
 
 def dual_error(M, a, Q, K) -> float:
-    """``max|1SS(a) o (Q K^T) - M| / max|M|`` computed exactly (0 when M = 0), as a float."""
+    """``max|1SS(a) o (Q K^T) - M| / max|M|`` computed exactly (0 when M = 0), as a float.
+    a (T,), Q and K (T, N) must fit the T of M (ValueError naming the argument)."""
     F = as_fractions(M)
+    if len(a) != len(F):
+        raise ValueError(f"a has {len(a)} entries; expected T = {len(F)} (from M)")
     R = masked_attention(a, Q, K)
     diff = max((abs(R[i][j] - F[i][j]) for i in range(len(F)) for j in range(len(F))),
                default=Fraction(0))
@@ -385,7 +393,7 @@ def audit(M, complete: bool = True) -> dict:
 
 def one_ss_mask(a) -> list:
     """Exact 1-SS mask: ``L[t][s] = a_{s+1} ... a_t`` for t >= s, 0 above (Fractions)."""
-    a = [_to_fraction(x, "a", (i, 0)) for i, x in enumerate(a)]
+    a = [_to_fraction(x, "a", (i,)) for i, x in enumerate(a)]
     T = len(a)
     L = [[Fraction(0)] * T for _ in range(T)]
     for s in range(T):
@@ -396,11 +404,17 @@ def one_ss_mask(a) -> list:
 
 
 def masked_attention(a, Q, K) -> list:
-    """``1SS(a) o (Q K^T)`` exactly: T rows of Fractions."""
+    """``1SS(a) o (Q K^T)`` exactly: T rows of Fractions. a (T,), Q and K (T, N)."""
     L = one_ss_mask(a)
     T = len(L)
-    return [[L[t][s] * sum((Fraction(q) * Fraction(k) for q, k in zip(Q[t], K[s])),
-                           Fraction(0)) for s in range(T)] for t in range(T)]
+    Q, K = as_fractions_rect(Q, "Q"), as_fractions_rect(K, "K")
+    for name, X in (("Q", Q), ("K", K)):
+        if len(X) != T:
+            raise ValueError(f"{name} has {len(X)} rows; expected T = {T} (from a)")
+    if T and len(Q[0]) != len(K[0]):
+        raise ValueError(f"K has width {len(K[0])}; expected N = {len(Q[0])} (as Q)")
+    return [[L[t][s] * sum((q * k for q, k in zip(Q[t], K[s])), Fraction(0))
+             for s in range(T)] for t in range(T)]
 
 
 def diagonal_kernel(a, B, C) -> list:
@@ -412,6 +426,10 @@ def diagonal_kernel(a, B, C) -> list:
     B = as_fractions_rect(B, "B")
     C = as_fractions_rect(C, "C")
     T, N = len(a), len(a[0]) if a else 0
+    for name, X in (("B", B), ("C", C)):
+        if len(X) != T or (T and len(X[0]) != N):
+            raise ValueError(f"{name} has shape ({len(X)}, {len(X[0]) if X else 0}); expected "
+                             f"(T, N) = ({T}, {N}) (from a)")
     M = [[Fraction(0)] * T for _ in range(T)]
     for n in range(N):
         L = one_ss_mask([a[t][n] for t in range(T)])

@@ -54,6 +54,11 @@ def _check_qk(Q, K, scale):
                          f"K {K.shape[:-2]}") from None
     if scale is None:
         scale = 1.0 / math.sqrt(Q.shape[-1])
+    if getattr(scale, "ndim", None) == 0 and hasattr(scale, "item"):
+        scale = scale.item()                             # a 0-d array
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer,
+                                                                     np.floating)):
+        raise TypeError(f"scale must be a real number or None, got {scale!r}")
     scale = float(scale)
     if not math.isfinite(scale):
         raise ValueError(f"scale must be finite, got {scale!r}")
@@ -69,15 +74,21 @@ def causal_softmax(Q, K, scale=None, normalize: bool = True) -> np.ndarray:
     Returns (..., T, T), zero above the diagonal.
 
     The upper triangle is masked with -inf *before* exp. The normalized kernel subtracts each
-    row's causal maximum first, so it never overflows. The unnormalized one cannot: it raises
-    ValueError if some ``exp`` overflows (logit > ~709 in float64) rather than return inf.
+    row's causal maximum first, so exp never overflows; the logits themselves must be finite
+    (scale Q K^T overflowing to inf raises ValueError rather than give a NaN row). The
+    unnormalized one raises ValueError if some ``exp`` overflows (logit > ~709 in float64)
+    rather than return inf.
     """
     Q, K, scale, batch = _check_qk(Q, K, scale)
     T = Q.shape[-2]
     check_quadratic("causal_softmax", batch, T, Q.dtype, copies=2)
     causal = np.tri(T, dtype=bool)
     # G = scale Q K^T, with -inf above the diagonal (mask before exp)
-    G = np.where(causal, scale * np.einsum("...td,...sd->...ts", Q, K), -np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        G = np.where(causal, scale * np.einsum("...td,...sd->...ts", Q, K), -np.inf)
+    if not np.all(np.isfinite(G[..., causal])):
+        raise ValueError("the logits scale Q K^T overflow (inf or NaN on or below the "
+                         "diagonal); scale Q and K (or scale) down")
     if normalize:
         if T == 0:
             return np.exp(G)                     # an empty (..., 0, 0) kernel
@@ -146,6 +157,8 @@ def uniform_average(T: int) -> np.ndarray:
 def random_softmax(T: int, d: int, scale: float = 1.0, seed: int = 0,
                    normalize: bool = True) -> np.ndarray:
     """Causal softmax of Gaussian Q, K (T, d) with logits ``scale * Q K^T / sqrt(d)``: (T, T)."""
+    if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d (the query/key width) must be an integer >= 1, got {d!r}")
     rng = np.random.default_rng(seed)
     Q = rng.standard_normal((T, d))
     K = rng.standard_normal((T, d))

@@ -130,3 +130,37 @@ def test_validation():
     before = [row[:] for row in M]
     exact.one_ss_dual(M, 2)
     assert M == before
+
+
+def test_solve_is_exact_for_integer_systems():
+    """1 / int was a float division: [[3, 1], [1, 2]] alpha = [1, 1] gave 0.19999999999999998,
+    and 17% of random consistent integer systems were reported unsolvable."""
+    assert exact.solve([[3, 1], [1, 2]], [1, 1]) == [Fraction(1, 5), Fraction(2, 5)]
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        A = rng.integers(-4, 5, (3, 3)).tolist()
+        alpha = rng.integers(-3, 4, 3).tolist()
+        b = [sum(A[i][j] * alpha[j] for j in range(3)) for i in range(3)]
+        got = exact.solve(A, b)
+        assert got is not None and all(sum(Fraction(A[i][j]) * got[j] for j in range(3)) == b[i]
+                                       for i in range(3))
+    assert exact.solve([[1, 1], [2, 2]], [1, 3]) is None                  # inconsistent
+    with pytest.raises(ValueError, match="b has 1 entries; expected m = 2"):
+        exact.solve([[1, 0], [0, 1]], [1])
+
+
+def test_exact_helpers_check_their_shapes():
+    with pytest.raises(ValueError, match=r"a has 3 entries; expected T = 2 \(from M\)"):
+        exact.dual_error([[1, 0], [0, 1]], [1, 0, 5], [[1], [1], [7]], [[1], [1], [9]])
+    with pytest.raises(ValueError, match=r"K has width 1; expected N = 2 \(as Q\)"):
+        exact.masked_attention([1, 1], [[1, 2], [3, 4]], [[1], [1]])
+    with pytest.raises(ValueError, match=r"Q has 1 rows; expected T = 2"):
+        exact.masked_attention([1, 1], [[1, 2]], [[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match=r"B has shape \(2, 3\); expected \(T, N\) = \(2, 2\)"):
+        exact.diagonal_kernel([[1, 1], [1, 1]], [[1, 1, 1], [1, 1, 1]], [[1, 1], [1, 1]])
+    with pytest.raises(ValueError, match=r"C has shape \(1, 2\)"):
+        exact.diagonal_kernel([[1, 1], [1, 1]], [[1, 1], [1, 1]], [[1, 1]])
+    # a message with a tiny entry stays short
+    with pytest.raises(ValueError, match=r"M\[0, 1\] = 1e-300 above") as exc:
+        exact.as_fractions([[1, 1e-300], [0, 1]])
+    assert len(str(exc.value)) < 100

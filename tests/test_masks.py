@@ -113,3 +113,24 @@ def test_dyadic_data_all_forms_bitwise_equal(fam, seed):
             y2, h2 = ssd_edu.IMPLEMENTATIONS[f"numpy.{fam}.{form}"](**d, **kw)
             np.testing.assert_array_equal(y, y2)
             np.testing.assert_array_equal(h, h2)
+
+
+def test_log_space_and_product_helpers_validate_their_input():
+    """segsum, segsum_naive, prefix_products and suffix_products name a bad argument (they
+    returned NaN for a NaN, an object array for objects, or raised deep inside NumPy)."""
+    from ssd_edu.reference import masks
+    for fn in (masks.segsum, masks.segsum_naive):
+        with pytest.raises(ValueError, match=r"log_a has shape \(\); expected \(\.\.\., T\)"):
+            fn(0.5)
+        with pytest.raises(ValueError, match="log_a has 1 entries that are NaN or \\+inf"):
+            fn([0.0, np.nan, 0.0])
+        with pytest.raises(TypeError, match="log_a has dtype"):
+            fn(np.array(["a", "b"]))
+        assert np.exp(fn([0.0, -np.inf, 0.0]))[2, 0] == 0 or fn is masks.segsum_naive
+    for fn in (masks.prefix_products, masks.suffix_products):
+        with pytest.raises(ValueError, match=r"a has shape \(\)"):
+            fn(2.0)
+        with pytest.raises(TypeError, match="a has dtype object"):
+            fn(np.array([0.5, 1.0], dtype=object))
+        with pytest.raises(ValueError, match="a has 1 non-finite"):
+            fn([0.5, np.inf])

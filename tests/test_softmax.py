@@ -92,3 +92,24 @@ def test_row_normalization_changes_no_rank():
     S = softmax.causal_softmax(Q, K)
     E = softmax.causal_softmax(Q, K, normalize=False)
     assert structure.ss_rank(S) == structure.ss_rank(E)
+
+
+@pytest.mark.parametrize("Q, scale", [(np.array([[1e200], [1.0]]), 1.0),
+                                      (np.ones((3, 2)), 1e308)])
+def test_overflowing_logits_raise_rather_than_nan(Q, scale):
+    """Finite Q and K whose logits scale Q K^T overflow: the max-subtraction cannot save them
+    (inf - inf is NaN): an error, not a NaN row."""
+    with pytest.raises(ValueError, match="the logits scale Q K\\^T overflow"):
+        softmax.causal_softmax(Q, Q, scale=scale)
+
+
+def test_scale_and_width_are_checked():
+    Q = np.ones((3, 2))
+    for bad in ("a", True, [1.0]):
+        with pytest.raises(TypeError, match="scale must be a real number or None"):
+            softmax.causal_softmax(Q, Q, scale=bad)
+    assert np.allclose(softmax.causal_softmax(Q, Q, scale=np.array(0.5)),
+                       softmax.causal_softmax(Q, Q, scale=0.5))
+    for d in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="d \\(the query/key width\\) must be an integer"):
+            softmax.random_softmax(8, d)

@@ -30,6 +30,21 @@ def one_ss_mask(a) -> np.ndarray:
     return np.tril(np.cumprod(Z, axis=-2))
 
 
+def _log_decays(log_a) -> np.ndarray:
+    """log_a as a real (..., T) array: finite or -inf (a zero decay), or an error naming it."""
+    log_a = as_array("log_a", log_a, allow_minus_inf=True)
+    if log_a.ndim < 1:
+        raise ValueError(f"log_a has shape {tuple(log_a.shape)}; expected (..., T)")
+    return log_a
+
+
+def _decays(a) -> np.ndarray:
+    a = as_array("a", a, allow_complex=True)
+    if a.ndim < 1:
+        raise ValueError(f"a has shape {tuple(a.shape)}; expected (..., T)")
+    return a
+
+
 def segsum(log_a) -> np.ndarray:
     """Stable segment sum: ``S[..., t, s] = sum_{s < u <= t} log_a[..., u]`` (t >= s), -inf above.
 
@@ -38,7 +53,7 @@ def segsum(log_a) -> np.ndarray:
     (``log_a = -inf``) gives exactly ``exp(S) = 0`` and never NaN. Negative decays have no real
     log: use :func:`one_ss_mask` for them.
     """
-    log_a = np.asarray(log_a)
+    log_a = _log_decays(log_a)
     T = log_a.shape[-1]
     below = np.tri(T, k=-1, dtype=bool)
     # Z[u, s] = log a_u if u > s else 0
@@ -59,7 +74,7 @@ def segsum_naive(log_a) -> np.ndarray:
     relative accuracy through cancellation when ``|cs|`` grows with T (about 1e-4 at T = 4096
     in float32). Kept only to show these failures; use :func:`segsum`.
     """
-    log_a = np.asarray(log_a)
+    log_a = _log_decays(log_a)
     T = log_a.shape[-1]
     cs = np.cumsum(log_a, axis=-1)
     with np.errstate(invalid="ignore"):
@@ -74,7 +89,7 @@ def prefix_products(a, axis: int = -1) -> np.ndarray:
     ``delta_t`` carries the initial state to step t: its term in y_t is
     ``(C_t * delta_t)^T h_{-1}`` (scalar: delta is a number per t; diagonal: one per mode).
     """
-    return np.cumprod(a, axis=axis)
+    return np.cumprod(_decays(a), axis=axis)
 
 
 def suffix_products(a, axis: int = -1) -> np.ndarray:
@@ -83,7 +98,7 @@ def suffix_products(a, axis: int = -1) -> np.ndarray:
     ``gamma_s = 1SS(a)[T-1, s]``: how much of step s survives to the last step, so the final
     state is ``h_{T-1} = sum_s gamma_s B_s x_s^T + delta_{T-1} h_{-1}``.
     """
-    a = np.moveaxis(np.asarray(a), axis, -1)
+    a = np.moveaxis(_decays(a), axis, -1)
     # gamma_s = prod_{u > s} a_u: reverse cumulative product, shifted by one step
     rev = np.cumprod(a[..., :0:-1], axis=-1)[..., ::-1]
     gamma = np.concatenate([rev, np.ones_like(a[..., :1])], axis=-1)
