@@ -307,3 +307,59 @@ def test_default_tile_16(name):
     with gpu.tile_size(gpu.DEFAULT_TILE):
         y, h = call(name, d, chunk_size=7)
     check(name, d, y, h, np.dtype(np.float64))
+
+
+def test_chunked_form_refuses_a_chunk_size_of_none():
+    """None is the attention form's private value inside gpu.chunked: from a caller it is an
+    error, as in every other backend (it silently ran the attention form)."""
+    for name in ("cuda.scalar.chunked", "cuda.diagonal.chunked"):
+        d = make_inputs(family(name), 5, N=2, P=3, seed=0)
+        with pytest.raises(TypeError, match="chunk_size must be an integer >= 1, got None"):
+            call(name, d, chunk_size=None)
+
+
+@pytest.mark.parametrize("name", ["cuda.diagonal.attention", "cuda.diagonal.chunked",
+                                  "cuda.scalar.attention"])
+def test_several_mode_tiles_and_channel_blocks(name):
+    """N = 2 TILE + 1 (the diagonal mode-pair loop runs more than once: a missing barrier at
+    its end gave errors of 0.3-0.5) and P = 4 TILE + 1 (more than one channel block)."""
+    d = make_inputs(family(name), 11, N=2 * TILE + 1, P=4 * TILE + 1, regime="mixed", seed=9)
+    y, h = call(name, d)
+    check(name, d, y, h, np.dtype(np.float64))
+
+
+@pytest.mark.parametrize("fam", ["scalar", "diagonal"])
+def test_scan_with_more_chunk_groups_than_the_tile(fam):
+    """Tile 2, T = 40: the parallel scan has more chunk groups than threads along them (a
+    wrong group index gave an error of 1.0 there)."""
+    d = make_inputs(fam, 40, N=3, P=2, regime="mixed", seed=4)
+    with gpu.tile_size(2):
+        y, h = call(f"cuda.{fam}.scan", d)
+    check(f"cuda.{fam}.scan", d, y, h, np.dtype(np.float64))
+
+
+@pytest.mark.parametrize("name", CUDA_FORMS)
+def test_broadcast_device_inputs(name):
+    """Device arrays with broadcast leading axes: a B shared across heads, C and an
+    initial_state shared by every sequence (the device path's leading-index map)."""
+    from numba import cuda
+    d = make_inputs(family(name), 6, N=3, P=2, batch=(2, 2), regime="negative", seed=6)
+    d["B"], d["C"], d["initial_state"] = d["B"][:, :1], d["C"][0, 0], d["initial_state"][0, 0]
+    dev = {k: cuda.to_device(np.ascontiguousarray(v)) for k, v in d.items()}
+    y, h = call(name, dev)
+    check(name, d, y.copy_to_host(), h.copy_to_host(), np.dtype(np.float64))
+
+
+@pytest.mark.parametrize("fam", ["scalar", "diagonal"])
+@pytest.mark.parametrize("T", [17, 33])
+def test_scan_vjp_one_step_past_a_checkpoint(fam, T):
+    """T = 1 mod the scan VJP's checkpoint length (16): the last checkpoint holds one step (not
+    storing it gave da errors of 0.04-0.67)."""
+    d = make_inputs(fam, T, N=3, P=2, regime="mixed", seed=T)
+    rng = np.random.default_rng(T)
+    dy, dh = rng.standard_normal((T, 2)), rng.standard_normal((3, 2))
+    args = (d["x"], d["a"], d["B"], d["C"], dy, dh)
+    got = ssd_edu.VJPS[f"cuda.{fam}.scan"](*args, initial_state=d["initial_state"])
+    want = ssd_edu.VJPS[f"numpy.{fam}.scan"](*args, initial_state=d["initial_state"])
+    for field, g, w in zip(got._fields, got, want):
+        assert_close(f"cuda.{fam}.scan vjp {field}", w, g)

@@ -209,7 +209,8 @@ def scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None):
     the inter-chunk scan (H_{J-1} is the final state). x (..., T, P), a (..., T), B, C
     (..., T, N), initial_state (..., N, P); returns y (..., T, P) and h (..., N, P).
     """
-    return blocked("scalar", x, a, B, C, initial_state, chunk_size=chunk_size)
+    # None is the attention form's private value here: a caller's None is an error
+    return blocked("scalar", x, a, B, C, initial_state, chunk_size=check_chunk_size(chunk_size))
 
 
 def diagonal_chunked(x, a, B, C, chunk_size=64, initial_state=None):
@@ -218,4 +219,5 @@ def diagonal_chunked(x, a, B, C, chunk_size=64, initial_state=None):
     As :func:`scalar_chunked`, with per-mode gamma, abar and delta and the sum of N heads
     inside each chunk; a (..., T, N).
     """
-    return blocked("diagonal", x, a, B, C, initial_state, chunk_size=chunk_size)
+    return blocked("diagonal", x, a, B, C, initial_state,
+                   chunk_size=check_chunk_size(chunk_size))
