@@ -650,3 +650,65 @@ def test_backward_row_checks_the_gradient_first(monkeypatch):
                         lambda *a, **k: orig(*a, **k)._replace(da=0 * orig(*a, **k).da))
     bad = [c for c in backward_cost.gradient_cases() if not c["passed"]]
     assert bad and all("numpy.scalar.scan" in c["detail"] for c in bad)
+
+
+# ---- general A_t rows: each clause has its planted failure ----------------------------------
+def test_planted_dual_one_column_too_wide_is_caught(monkeypatch):
+    """thm-4.1-general asks for width N: a zero column padded on reproduces M but is N + 1."""
+    orig = structure.one_ss_dual
+
+    def wider(M, N, *args, **kwargs):
+        a, Q, K = orig(M, N, *args, **kwargs)
+        pad = np.zeros((Q.shape[0], 1))
+        return a, np.hstack([Q, pad]), np.hstack([K, pad])
+    monkeypatch.setattr(structure, "one_ss_dual", wider)
+    _fails("thm-4.1-general")
+
+
+def test_planted_dual_that_never_refuses_is_caught(monkeypatch):
+    """The nilpotent kernel has no width T - 2 dual: building a wider one instead passes M's
+    error but must fail the row (it asks for the refusal)."""
+    orig = structure.one_ss_dual
+
+    def never_refuses(M, N, *args, **kwargs):
+        try:
+            return orig(M, N, *args, **kwargs)
+        except structure.NoDualError:
+            return orig(M, len(M), *args, **kwargs)
+    monkeypatch.setattr(structure, "one_ss_dual", never_refuses)
+    assert "nilpotent" in _fails("thm-4.1-general").detail
+
+
+def test_planted_rewrite_of_a_singular_A_t_is_caught(monkeypatch):
+    """invertible-corollary asks the rewrite to refuse a singular A_t (t >= 1): a pseudo-inverse
+    in place of the refusal must fail it."""
+    def pinv_rewrite(A, B, C):
+        A, B, C = (np.asarray(v, float) for v in (A, B, C))
+        T, N = B.shape[-2:]
+        Phi, Cp, Bp = np.eye(N), np.empty((T, N)), np.empty((T, N))
+        for t in range(T):
+            if t:
+                Phi = A[t] @ Phi
+            Cp[t], Bp[t] = Phi.T @ C[t], np.linalg.pinv(Phi) @ B[t]
+        return Cp, Bp
+    monkeypatch.setattr(structure, "general_single_mask", pinv_rewrite)
+    assert "singular A_t was not refused" in _fails("invertible-corollary").detail
+
+
+def test_planted_nu_above_the_state_size_is_caught(monkeypatch):
+    orig = structure.nu
+    monkeypatch.setattr(structure, "nu", lambda M, *args, **kwargs: orig(M, *args, **kwargs) + 9)
+    _fails("invertible-corollary")
+
+
+def test_planted_realization_that_never_refuses_is_caught(monkeypatch):
+    """realize asks ss_rank > N to be refused: falling back to a larger state must fail."""
+    orig = structure.realize
+
+    def never_refuses(M, N, rtol=None):
+        try:
+            return orig(M, N, rtol)
+        except ValueError:
+            return orig(M, structure.ss_rank(M), rtol)
+    monkeypatch.setattr(structure, "realize", never_refuses)
+    assert "not refused" in _fails("realize").detail
