@@ -47,7 +47,12 @@ def general_single_mask(A, B, C) -> tuple:
             Phi = A_[..., t, :, :] @ Phi  # Phi_t = A_t Phi_{t-1}
         # C'_t = Phi_t^T C_t;  B'_t = Phi_t^{-1} B_t
         Cp[..., t, :] = np.einsum("...nm,...n->...m", Phi, C_[..., t, :])
-        Bp[..., t, :] = np.linalg.solve(Phi, B_[..., t, :, None])[..., 0]
+        try:
+            Bp[..., t, :] = np.linalg.solve(Phi, B_[..., t, :, None])[..., 0]
+        except np.linalg.LinAlgError:
+            raise ValueError(f"Phi_{t} = A_{t} ... A_1 is numerically singular (its products "
+                             f"under- or overflow) although every A_t is invertible; the "
+                             f"rewrite divides by Phi_t, so it works only at short T") from None
     return Cp, Bp
 
 

@@ -35,7 +35,10 @@ Tolerances (THEORY.md 5.6), all scaled to the matrix:
   product with an exact 0 is exactly 0) always split. So a crossing block that the rank test
   treats as zero is a split point, and split points and new columns never contradict each
   other: ``[[1, 0], [1e-20, 1]]`` splits at t = 1 (an exact zero test sees no split there;
-  both find a width-1 dual, since nu = 1 either way). Pass
+  both find a width-1 dual, since nu = 1 either way). The float verdict can also say yes
+  where the exact one says no: ``I_3`` with ``M[2, 0] = 1e-20`` has exact nu 2, no split and
+  no width-1 dual, while in floating point the 1e-20 is rank-zero, t = 1 and 2 split, and a
+  width-1 dual reproduces M to 1e-20. Pass
   ``split_tol`` (a number) for the other test, ``max|M[t:, :t]| <= split_tol * max|M|``;
   ``split_tol = 0`` is the exact zero test of Lemma 4.1.
 * **Lower triangularity.** Entries above the diagonal must be at most ``64 * eps * max|M|``

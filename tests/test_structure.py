@@ -474,3 +474,12 @@ def test_complex_general_kernel_mask_and_realization():
     M7 = np.tril(cplx(T, T))
     A_r, B_r, C_r = structure.realize(M7, structure.ss_rank(M7))
     assert np.max(np.abs(general_kernel(A_r, B_r, C_r) - M7)) <= 1e-12 * np.max(np.abs(M7))
+
+
+def test_general_single_mask_names_an_underflowing_product():
+    """A_t = 0.5 I: every A_t is invertible, but Phi_t = 0.5^t I underflows at t = 1075 (a bare
+    LinAlgError before)."""
+    T = 1100
+    A = np.tile(0.5 * np.eye(2), (T, 1, 1))
+    with pytest.raises(ValueError, match="Phi_1075 = A_1075 ... A_1 is numerically singular"):
+        structure.general_single_mask(A, np.ones((T, 2)), np.ones((T, 2)))
