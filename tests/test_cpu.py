@@ -8,6 +8,7 @@ float64 oracle on the same inputs with tau32 (ssd_edu.testing.tolerance).
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 
@@ -101,6 +102,8 @@ def test_chunked_kernel_holds_blas_to_one_thread():
     def blas_threads():
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
+    with single_threaded_blas():     # the first use loads the BLAS Numba's np.dot calls
+        pass
     before = blas_threads()
     with single_threaded_blas():
         assert blas_threads() and all(n == 1 for n in blas_threads())
@@ -197,12 +200,15 @@ def _finiteness_checks(fast, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_compiled_finiteness_pass(dtype):
-    """The validation's finiteness test of large inputs is the compiled parallel loop."""
+@pytest.mark.parametrize("variant", ["serial", "parallel"])
+def test_compiled_finiteness_pass(dtype, variant, monkeypatch):
+    """The validation's finiteness test of large inputs is the compiled loop, serial below
+    PARALLEL_MIN_SIZE entries and parallel from there (both are checked at the same sizes)."""
     from ssd_edu import validation
-    from ssd_edu.cpu._finite import all_finite
-    assert validation._FAST_FINITE is all_finite
-    _finiteness_checks(all_finite, dtype)
+    from ssd_edu.cpu import _finite
+    assert validation._FAST_FINITE is _finite.all_finite
+    monkeypatch.setattr(_finite, "PARALLEL_MIN_SIZE", 1 if variant == "parallel" else 1 << 60)
+    _finiteness_checks(_finite.all_finite, dtype)
 
 
 def test_planted_finiteness_pass_that_sees_nothing_is_caught(monkeypatch):
@@ -211,3 +217,29 @@ def test_planted_finiteness_pass_that_sees_nothing_is_caught(monkeypatch):
     monkeypatch.setattr(validation, "_FAST_FINITE", lambda v: True)
     with pytest.raises(AssertionError):
         _finiteness_checks(lambda v: True, np.float64)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one thread only")
+def test_small_calls_run_on_one_thread(monkeypatch):
+    """threads_for: below SMALL_WORK a call's kernels see one thread; the caller's count is
+    restored afterwards, also when the call raises; a large call keeps every thread."""
+    from ssd_edu.cpu import _jit, scan
+    before = numba.get_num_threads()
+    with _jit.threads_for(_jit.SMALL_WORK - 1):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+    with pytest.raises(KeyError):
+        with _jit.threads_for(0):
+            raise KeyError("inside")
+    assert numba.get_num_threads() == before
+    with _jit.threads_for(_jit.SMALL_WORK):
+        assert numba.get_num_threads() == before
+    seen = []
+    real = scan.channel_blocks
+    monkeypatch.setattr(scan, "channel_blocks", lambda nb, P: seen.append(
+        numba.get_num_threads()) or real(nb, P))
+    d = make_inputs("scalar", 64, 4, 3, (2,), seed=0)
+    y, h = ssd_edu.cpu.scalar_scan(**d)
+    y0, h0 = ssd_edu.scalar_scan(**d)
+    np.testing.assert_allclose(y, y0, rtol=1e-12, atol=1e-12)
+    assert seen == [1] and numba.get_num_threads() == before

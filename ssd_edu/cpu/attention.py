@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas
+from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas, threads_for
 from ._launch import flatten, unflatten
 from ._tiles import chunk_of_job, intra_chunk, prefix_products, suffix_products
 
@@ -163,7 +163,8 @@ def _attention(family, x, a, B, C, initial_state):
     Bg = np.empty((f.nb, f.T, f.N), dtype=f.dtype)                # O(T N) per sequence
     tot = np.empty((f.nb, tiles, f.N), dtype=f.dtype)
     h = np.zeros_like(f.h0)
-    with single_threaded_blas():                                 # np.dot inside prange threads
+    # np.dot inside prange threads; a small call (T^2 (N + P) / 2 per sequence) on one thread
+    with single_threaded_blas(), threads_for(f.nb * f.T * f.T * (f.N + f.P) // 2):
         _key_tiles_kernel(f.a, f.B, TILE, Bg, tot)
         _attention_kernel(f.x, f.a, f.B, f.C, f.h0, Bg, tot, y, TILE)
         _final_state_kernel(f.x, f.a, f.B, f.h0, h)

@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._jit import FASTMATH, JIT, at, decay, num_threads, single_threaded_blas
+from ._jit import FASTMATH, JIT, at, decay, num_threads, single_threaded_blas, threads_for
 from ._launch import chunk, flatten, unflatten
 from ..validation import check_chunks
 from ._tiles import (SUB, chunk_of_job, intra_chunk, prefix_products,  # noqa: F401 (SUB)
@@ -191,15 +191,16 @@ def _chunked(family, x, a, B, C, chunk_size, initial_state):
         return unflatten(f, y, h)
     Q = min(Q, f.T)
     J = -(-f.T // Q)
-    workers = num_threads()
-    # the (Q, Q) workspaces of every thread (W and the diagonal family's per-mode products)
-    check_chunks(f"{family}_chunked", workers, Q, f.dtype, copies=2)
-    S = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)            # S_c, then H_{c-1}
-    abar = np.empty((f.nb, J, f.N), dtype=f.dtype)
-    with single_threaded_blas():                                 # np.dot inside prange threads
-        _intra_kernel(f.x, f.a, f.B, f.C, y, S, abar, Q, 3, workers)
-        _state_passing_kernel(abar, S, h)
-        _state_output_kernel(f.a, f.C, S, y, Q, workers)
+    with threads_for(f.nb * f.T * (f.N * f.P + Q * (f.N + f.P))):  # a small call: one thread
+        workers = num_threads()
+        # the (Q, Q) workspaces of every thread (W and the diagonal family's per-mode products)
+        check_chunks(f"{family}_chunked", workers, Q, f.dtype, copies=2)
+        S = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)        # S_c, then H_{c-1}
+        abar = np.empty((f.nb, J, f.N), dtype=f.dtype)
+        with single_threaded_blas():                             # np.dot inside prange threads
+            _intra_kernel(f.x, f.a, f.B, f.C, y, S, abar, Q, 3, workers)
+            _state_passing_kernel(abar, S, h)
+            _state_output_kernel(f.a, f.C, S, y, Q, workers)
     return unflatten(f, y, h)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._jit import FASTMATH, JIT, at, decay
+from ._jit import FASTMATH, JIT, at, decay, threads_for
 from ._launch import channel_blocks, flatten, unflatten
 
 
@@ -110,7 +110,8 @@ def _scan(family, x, a, B, C, initial_state):
     f = flatten(family, x, a, B, C, initial_state)
     y = np.empty((f.nb, f.T, f.P), dtype=f.dtype)            # every entry is written
     if f.T > 0 and f.nb > 0:
-        _scan_kernel(f.x, f.a, f.B, f.C, f.h0, y, channel_blocks(f.nb, f.P))
+        with threads_for(f.nb * f.T * f.N * f.P):               # a small call: one thread
+            _scan_kernel(f.x, f.a, f.B, f.C, f.h0, y, channel_blocks(f.nb, f.P))
     return unflatten(f, y, f.h0)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._backward import channel_width, empty, finish, flatten_vjp
-from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas
+from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas, threads_for
 from ._tiles import chunk_of_job, suffix_products
 
 #: Steps between stored states (the chunk whose states are recomputed at a time). 64 rather
@@ -163,14 +163,15 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
     f = fv.f
     if f.T == 0 or f.nb == 0:
         return empty(fv)
-    width = channel_width(f.nb, f.P)
-    blocks = -(-f.P // width)
-    dx = np.empty((f.nb, f.T, f.P), dtype=f.dtype)             # every entry is written
-    da, dB, dC = (np.empty((f.nb * blocks, f.T, f.N), dtype=f.dtype) for _ in range(3))
-    g = fv.dh.copy()                                           # dh in, dh_{-1} out
-    with single_threaded_blas():                               # np.dot inside prange threads
-        _scan_backward_kernel(f.x, f.a, f.B, f.C, fv.dy, f.h0, g, CHECKPOINT,
-                              width, dx, da, dB, dC, *workspaces(f, blocks, width))
+    with threads_for(f.nb * f.T * f.N * f.P):                  # a small call: one thread
+        width = channel_width(f.nb, f.P)
+        blocks = -(-f.P // width)
+        dx = np.empty((f.nb, f.T, f.P), dtype=f.dtype)         # every entry is written
+        da, dB, dC = (np.empty((f.nb * blocks, f.T, f.N), dtype=f.dtype) for _ in range(3))
+        g = fv.dh.copy()                                       # dh in, dh_{-1} out
+        with single_threaded_blas():                           # np.dot inside prange threads
+            _scan_backward_kernel(f.x, f.a, f.B, f.C, fv.dy, f.h0, g, CHECKPOINT,
+                                  width, dx, da, dB, dC, *workspaces(f, blocks, width))
     if blocks > 1:                                             # the channel blocks' parts
         da, dB, dC = (arr.reshape(f.nb, blocks, f.T, f.N).sum(axis=1) for arr in (da, dB, dC))
     if family == "scalar":
