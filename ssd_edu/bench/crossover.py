@@ -58,7 +58,18 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
                 for family in families:
                     data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
                     for backend in [b for b in backends if b in ("numpy", "numba")]:
-                        names = []
+                        def row(name, **more):
+                            return dict(name=name, backend=backend, family=family,
+                                        form=name.split(".")[2], dtype=str(np.dtype(dtype)),
+                                        T=T, N=N, P=P, batch=batch, chunk_size=chunk_size,
+                                        **more)
+
+                        def skip(name, reason):
+                            rows.append(row(name, status="skipped", reason=reason))
+                            if progress is not None:
+                                progress(rows[-1])
+
+                        names, calls = [], []
                         for form in forms:
                             name = f"{backend}.{family}.{form}"
                             if name not in IMPLEMENTATIONS:
@@ -66,31 +77,16 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
                             reason = None if backend != "numpy" else _reference_plan(
                                 IMPLEMENTATIONS[name], form, family, T, N, P, batch,
                                 np.dtype(dtype), {}, reference_cap, seed)
-                            if reason is None:
-                                names.append(name)
+                            if reason is not None:
+                                skip(name, reason)
                                 continue
-                            rows.append(dict(name=name, backend=backend, family=family,
-                                             form=form, dtype=str(np.dtype(dtype)), T=T, N=N,
-                                             P=P, batch=batch, chunk_size=chunk_size,
-                                             status="skipped", reason=reason))
-                            if progress is not None:
-                                progress(rows[-1])
-                        calls = []
-                        for name in list(names):
                             call = _call(IMPLEMENTATIONS[name], data, chunk_size)
                             try:
                                 call()                           # compiles / loads
                             except Exception as exc:  # reported; the other forms still race
-                                names.remove(name)
-                                rows.append(dict(name=name, backend=backend, family=family,
-                                                 form=name.split(".")[2],
-                                                 dtype=str(np.dtype(dtype)), T=T, N=N, P=P,
-                                                 batch=batch, chunk_size=chunk_size,
-                                                 status="skipped",
-                                                 reason=f"{type(exc).__name__}: {exc}"))
-                                if progress is not None:
-                                    progress(rows[-1])
+                                skip(name, f"{type(exc).__name__}: {exc}")
                                 continue
+                            names.append(name)
                             calls.append(call)
                         if not calls:
                             continue
@@ -98,11 +94,8 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
                         rounds = max(repeats, min(MAX_ROUNDS, int(min_seconds / round_s)))
                         best = best_times(calls, rounds, clock=clock)
                         for name, seconds in zip(names, best):
-                            rows.append(dict(name=name, backend=backend, family=family,
-                                             form=name.split(".")[2], dtype=str(np.dtype(dtype)),
-                                             T=T, N=N, P=P, batch=batch, chunk_size=chunk_size,
-                                             min_s=seconds, clock=clock_name,
-                                             threads=threads))
+                            rows.append(row(name, min_s=seconds, clock=clock_name,
+                                            threads=threads))
                             if progress is not None:
                                 progress(rows[-1])
     return rows

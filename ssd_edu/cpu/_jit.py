@@ -19,8 +19,8 @@
   machine, a scheduler time slice when other processes keep the cores busy. Measured on 2
   cores with two busy processes (median of 30 calls): 12 ms per parallel region, so a
   T = 64, N = 4, P = 3 chunked call took 36 ms on two threads and 0.5 ms on one, and a
-  T = 2048, N = P = 16 scan 12 ms and 0.4 ms; on the idle machine one and two threads were
-  within 10% at these sizes.
+  T = 2048, N = P = 16 diagonal scan 12 ms and 0.4 ms; on the idle machine one and two
+  threads were within 10% at these sizes.
 """
 from __future__ import annotations
 
