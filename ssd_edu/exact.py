@@ -8,7 +8,8 @@ Matrices are lists of rows (or anything ``numpy.asarray`` turns into a 2-D array
 Fractions or floats; a float is taken at its exact binary value. Results are lists of rows of
 Fractions. So only integer or dyadic floats mean what they look like: a float computed with
 rounding (``0.1 + 0.2 - 0.2``, a kernel built in floating point) is exactly what it is, and a
-low-rank float kernel is usually exactly full rank here. Intended for T <= 10 or so: Gaussian elimination on Fractions is slow but exact.
+low-rank float kernel is usually exactly full rank here. Intended for T <= 10 or so: Gaussian
+elimination on Fractions is slow but exact.
 
 Ranks are computed on integers: each row is multiplied by the least common multiple of its
 denominators (a nonzero row scaling changes the rank of no submatrix), then fraction-free

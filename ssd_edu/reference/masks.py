@@ -19,9 +19,7 @@ def one_ss_mask(a) -> np.ndarray:
     up to the rounding of the products).  Returns L: (..., T, T) with
     ``L[..., t, s] = prod_{s < u <= t} a[..., u]`` for t >= s and 0 above the diagonal.
     """
-    a = as_array("a", a, allow_complex=True)
-    if a.ndim < 1:
-        raise ValueError(f"a has shape {tuple(a.shape)}; expected (..., T)")
+    a = _decays(a)
     T = a.shape[-1]
     below = np.tri(T, k=-1, dtype=bool)  # below[u, s] = u > s
     # Z[u, s] = a_u if u > s else 1
@@ -39,6 +37,7 @@ def _log_decays(log_a) -> np.ndarray:
 
 
 def _decays(a) -> np.ndarray:
+    """a as a (..., T) array of decays (real or complex, finite), or an error naming it."""
     a = as_array("a", a, allow_complex=True)
     if a.ndim < 1:
         raise ValueError(f"a has shape {tuple(a.shape)}; expected (..., T)")
