@@ -34,7 +34,7 @@ import numpy as np
 
 from . import exact
 from .structure import ss_rank
-from .validation import as_array, check_quadratic
+from .validation import as_array, check_quadratic, check_scale
 
 
 def _check_qk(Q, K, scale):
@@ -52,16 +52,7 @@ def _check_qk(Q, K, scale):
     except ValueError:
         raise ValueError(f"leading (batch) dimensions do not broadcast: Q {Q.shape[:-2]}, "
                          f"K {K.shape[:-2]}") from None
-    if scale is None:
-        scale = 1.0 / math.sqrt(Q.shape[-1])
-    if getattr(scale, "ndim", None) == 0 and hasattr(scale, "item"):
-        scale = scale.item()                             # a 0-d array
-    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer,
-                                                                     np.floating)):
-        raise TypeError(f"scale must be a real number or None, got {scale!r}")
-    scale = float(scale)
-    if not math.isfinite(scale):
-        raise ValueError(f"scale must be finite, got {scale!r}")
+    scale = 1.0 / math.sqrt(Q.shape[-1]) if scale is None else check_scale(scale)
     dtype = np.result_type(Q, K)
     return Q.astype(dtype, copy=False), K.astype(dtype, copy=False), scale, batch
 

@@ -264,6 +264,19 @@ def check_positive_int(name: str, value) -> int:
     return n
 
 
+def check_scale(scale) -> float:
+    """A logit or query scale: a finite real number (a 0-d array is read as one), as a float.
+    The callers give None its meaning (their default) before calling."""
+    if getattr(scale, "ndim", None) == 0 and hasattr(scale, "item"):
+        scale = scale.item()                               # np.array(0.5), a 0-d tensor
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer,
+                                                                     np.floating)):
+        raise TypeError(f"scale must be a real number or None, got {scale!r}")
+    if not np.isfinite(float(scale)):
+        raise ValueError(f"scale must be finite, got {scale!r}")
+    return float(scale)
+
+
 def check_chunk_size(chunk_size) -> int:
     """A chunk length Q must be an integer >= 1 (any Q works for any T, including Q > T)."""
     return check_positive_int("chunk_size", chunk_size)

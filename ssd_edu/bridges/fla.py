@@ -35,11 +35,9 @@ arrays only (from a torch tensor: ``t.detach().cpu().numpy()``). Not covered: ``
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ..validation import as_array, common_dtype
+from ..validation import as_array, check_scale as real_scale, common_dtype
 from ._forms import check_chunk, expect_shape, heads_first, registered_form, run_form, time_first
 
 
@@ -77,16 +75,7 @@ def check_inputs(q, k, v, g, initial_state=None, *, g_name="g", family=None):
 
 def check_scale(scale, K: int) -> float:
     """fla's scale: K^-1/2 when None, else a finite real number (a 0-d array is read as one)."""
-    if scale is None:
-        return K ** -0.5
-    if getattr(scale, "ndim", None) == 0 and hasattr(scale, "item"):
-        scale = scale.item()                               # np.array(0.5), a 0-d tensor
-    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.floating,
-                                                                     np.integer)):
-        raise TypeError(f"scale must be a real number or None, got {scale!r}")
-    if not math.isfinite(float(scale)):
-        raise ValueError(f"scale must be finite, got {scale!r}")
-    return float(scale)
+    return K ** -0.5 if scale is None else real_scale(scale)
 
 
 def _to_ssd(q, k, v, g, h0, scale, g_name):
