@@ -71,6 +71,11 @@ def causal_softmax(Q, K, scale=None, normalize: bool = True) -> np.ndarray:
     rather than return inf.
     """
     Q, K, scale, batch = _check_qk(Q, K, scale)
+    return _kernel(Q, K, scale, batch, normalize)
+
+
+def _kernel(Q, K, scale, batch, normalize):
+    """causal_softmax on checked arguments (Q, K (..., T, d) of one dtype; scale a float)."""
     T = Q.shape[-2]
     check_quadratic("causal_softmax", batch, T, Q.dtype, copies=2)
     causal = np.tri(T, dtype=bool)
@@ -100,11 +105,18 @@ def causal_softmax_attention(Q, K, V, scale=None, normalize: bool = True) -> np.
 
     Q, K: (..., T, d); V: (..., T, P). Returns Y: (..., T, P). O(T^2 (d + P)) time.
     """
-    S = causal_softmax(Q, K, scale, normalize)
+    Q, K, scale, batch = _check_qk(Q, K, scale)
     V = as_array("V", V)
-    if V.ndim < 2 or V.shape[-2] != S.shape[-1]:
+    T = Q.shape[-2]
+    if V.ndim < 2 or V.shape[-2] != T:
         raise ValueError(f"V has shape {tuple(V.shape)}; expected (..., T, P) with "
-                         f"T = {S.shape[-1]} as in Q, K")
+                         f"T = {T} as in Q, K")
+    try:
+        np.broadcast_shapes(batch, V.shape[:-2])
+    except ValueError:
+        raise ValueError(f"leading (batch) dimensions do not broadcast: Q, K {batch}, "
+                         f"V {V.shape[:-2]}") from None
+    S = _kernel(Q, K, scale, batch, normalize)
     # y_t = sum_{s <= t} S[t, s] v_s
     return S @ V
 

@@ -55,6 +55,30 @@ def test_validation():
         softmax.power_kernel(4, base=1)
 
 
+def test_attention_checks_v_before_the_quadratic_work(monkeypatch):
+    """A V that does not fit (its T, its batch, its entries) is refused before S is built."""
+    def no_kernel(*args):
+        raise AssertionError("the T x T kernel was built before V was checked")
+
+    monkeypatch.setattr(softmax, "_kernel", no_kernel)
+    Q = K = np.ones((2, 4, 3))
+    with pytest.raises(ValueError, match=r"V \(3,\)"):
+        softmax.causal_softmax_attention(Q, K, np.ones((3, 4, 2)))
+    with pytest.raises(ValueError, match="V has shape"):
+        softmax.causal_softmax_attention(Q, K, np.ones((2, 5, 2)))
+    with pytest.raises(ValueError, match="V has 1 non-finite"):
+        softmax.causal_softmax_attention(Q, K, np.array([[0.0], [np.nan], [0.0], [0.0]]))
+
+
+def test_attention_broadcasts_v_across_heads():
+    rng = np.random.default_rng(3)
+    Q, K = rng.standard_normal((2, 2, 5, 3)), rng.standard_normal((2, 2, 5, 3))
+    V = rng.standard_normal((5, 4))                          # one V for every head
+    Y = softmax.causal_softmax_attention(Q, K, V)
+    assert Y.shape == (2, 2, 5, 4)
+    np.testing.assert_allclose(Y[1, 0], softmax.causal_softmax(Q[1, 0], K[1, 0]) @ V)
+
+
 def test_power_kernel_entries():
     E = softmax.power_kernel(4)
     assert E[2][1] == 2 ** (3 * 2) and E[3][3] == 2 ** 16 and E[0][1] == 0
