@@ -512,7 +512,15 @@ def test_bad_bench_arguments_are_named(argv, message, capsys):
     (["--figure", "x.png"], "--figure draws the crossover of --sweep"),
     (["--sweep", "8", "--sweep-N", "2", "--figure", "x.png", "--backend", "numpy"],
      "--figure draws the numba rows"),
+    (["--backward", "--breakdown"], "--backward and --breakdown are separate runs"),
+    (["--breakdown", "--sweep", "8"], "--breakdown and --sweep are separate runs"),
+    (["--backward", "--sweep"], "--backward and --sweep are separate runs"),
+    (["--sweep-N", "2"], "--sweep-N extends --sweep"),
+    (["--sweep", "8", "--cpu-time"], "--cpu-time times the crossover"),
+    (["--breakdown", "--backend", "numpy"], "--breakdown times the numba rows"),
+    (["--breakdown", "--form", "scan"], "--breakdown times the chunked forms only"),
+    (["--breakdown", "--form", "scan", "chunked"], "--breakdown times the chunked forms only"),
 ])
-def test_figure_without_what_it_draws_is_refused_before_work(argv, message, capsys):
+def test_options_that_would_be_ignored_are_refused_before_work(argv, message, capsys):
     assert cli_main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err

@@ -77,15 +77,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="time every VJP next to its forward (ratio, %% matmul)")
 
 
+def _refusal(args):
+    """Why the options cannot go together (an option another would silently ignore), or None."""
+    modes = [m for m, on in (("--backward", args.backward), ("--breakdown", args.breakdown),
+                             ("--sweep", args.sweep is not None)) if on]
+    if len(modes) > 1:
+        return f"{' and '.join(modes)} are separate runs; pick one"
+    if args.sweep_N and args.sweep is None:
+        return "--sweep-N extends --sweep T ...; add --sweep"
+    if args.figure and not (args.sweep is not None and args.sweep_N):
+        return "--figure draws the crossover of --sweep ... --sweep-N ...; add them"
+    if args.cpu_time and not (args.sweep is not None and args.sweep_N):
+        return "--cpu-time times the crossover of --sweep ... --sweep-N ...; add them"
+    if (args.figure or args.breakdown) and "numba" not in args.backend:
+        option = "--figure draws" if args.figure else "--breakdown times"
+        return f"{option} the numba rows; add numba to --backend"
+    if args.breakdown and set(args.form) != set(FORMS) and list(args.form) != ["chunked"]:
+        return "--breakdown times the chunked forms only; drop --form or pass --form chunked"
+    return None
+
+
 def run_from_args(args) -> int:
     """Run the benchmark described by parsed ``args``; print the table; 0 unless all failed
     (2, before any work, for options that cannot go together)."""
-    if args.figure and not (args.sweep is not None and args.sweep_N):
-        print("bench: --figure draws the crossover of --sweep ... --sweep-N ...; add them",
-              file=sys.stderr)
-        return 2
-    if args.figure and "numba" not in args.backend:
-        print("bench: --figure draws the numba rows; add numba to --backend", file=sys.stderr)
+    refusal = _refusal(args)
+    if refusal:
+        print(f"bench: {refusal}", file=sys.stderr)
         return 2
     opts = dict(N=args.N, P=args.P, batch=args.batch, dtypes=args.dtype,
                 backends=args.backend, families=args.family, forms=args.form,
