@@ -176,7 +176,7 @@ def scalar_attention(x, a, B, C, initial_state=None):
 
     x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); float32/float64.
     O(T^2 (N + P)) time; extra memory O(T N) for the rescaled keys plus
-    O(TILE (KEY_BLOCK TILE + N + P)) per thread (no T x T matrix).
+    O(KEY_BLOCK TILE (TILE + N) + TILE P) per thread (no T x T matrix).
     Returns y (..., T, P) and h_{T-1} = sum_s gamma_s B_s x_s^T + delta_{T-1} h_{-1} (..., N, P).
     """
     return _attention("scalar", x, a, B, C, initial_state)
@@ -188,7 +188,7 @@ def diagonal_attention(x, a, B, C, initial_state=None):
     y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x (+ the h_{-1} term).
     x (..., T, P), a (..., T, N), B, C (..., T, N), initial_state (..., N, P); float32/float64.
     O(T^2 (N + P)) time; extra memory O(T N) for the rescaled keys plus
-    O(TILE (KEY_BLOCK TILE + N + P)) per thread (no (N, T, T) masks).
+    O(KEY_BLOCK TILE (TILE + N) + TILE P) per thread (no (N, T, T) masks).
     Returns y (..., T, P) and the final state (..., N, P).
     """
     return _attention("diagonal", x, a, B, C, initial_state)

@@ -20,7 +20,7 @@ def _attention_vjp(family, name, x, a, B, C, dy, dh, initial_state):
 
 
 def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the scalar attention form, compiled: one (T + 2)-step masked backward per sequence.
+    """VJP of the scalar attention form, compiled: the chunk backward with one chunk of T steps.
 
     x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P). Returns Grads.
     """
@@ -28,7 +28,7 @@ def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
 
 
 def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the diagonal attention form, compiled: one grid mask per mode, transposed.
+    """VJP of the diagonal attention form, compiled: one chunk of T steps, a mask per mode.
 
     x, dy (..., T, P), a, B, C (..., T, N), dh, initial_state (..., N, P). Returns Grads.
     """

@@ -52,7 +52,7 @@ from ._tiles import (SUB, chunk_of_job, intra_chunk, prefix_products,  # noqa: F
 
 @njit(**JIT)
 def intra_workspaces(Q, N, P, like):
-    """Per-thread workspaces of steps 1 and 2 (dtype of ``like``): W (Q, Q); Cc, Kt, F, G
+    """Per-thread workspaces of steps 1 and 2 (dtype of ``like``): W (Q, Q); Cc, Kt, G
     (Q, N); Bt, BG (N, Q); Xc, Y (Q, P); r (N,)."""
     dt = like.dtype
     return (np.zeros((Q, Q), dtype=dt),     # W = 1SS(a_c) o C_c B_c^T

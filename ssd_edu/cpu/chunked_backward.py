@@ -554,13 +554,15 @@ def _chunked_backward(family, fv, Q):
 def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
     """VJP of the scalar chunked form, compiled. x, dy (..., T, P), a (..., T), B, C (..., T, N),
     dh, initial_state (..., N, P); float32/float64. Returns Grads.
-    O(T Q (N + P) + T N P) time; O(J N P) extra memory per sequence, O(Q^2) per thread."""
+    O(T Q (N + P) + T N P) time; O(J N P) extra memory per sequence, O(Q^2 + Q (N + P)) per
+    thread."""
     return chunked_backward("scalar", x, a, B, C, dy, dh, initial_state,
                             check_chunk_size(chunk_size))
 
 
 def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
     """VJP of the diagonal chunked form, compiled (one mask per mode in each chunk).
-    O(T Q (N + P) + T N P) time; O(J N P) extra memory per sequence, O(Q^2 + Q N) per thread."""
+    O(T Q (N + P) + T N P) time; O(J N P) extra memory per sequence, O(Q^2 + Q (N + P)) per
+    thread."""
     return chunked_backward("diagonal", x, a, B, C, dy, dh, initial_state,
                             check_chunk_size(chunk_size))

@@ -13,8 +13,9 @@ are the tiled masked matmul of ``attention.py``, one output kernel per family re
 the chunks. :func:`plan` allocates and returns the launches; the attention form is the same
 algorithm with one chunk (Q = T), and the scan (``scan.py``) reuses steps 2 and 3.
 
-Tiles: blocks of (tile, tile) threads, threadIdx.x along the contiguous axis. Time tiles are
-aligned to multiples of the tile; a chunk boundary may fall inside one (any Q, any T).
+Tiles: blocks of (tile, tile) threads, threadIdx.x along the contiguous axis. The output
+kernels' time tiles are aligned to multiples of the tile, so a chunk boundary may fall inside
+one (any Q, any T); the chunk-state kernel's tiles start at each chunk's start.
 Threads hold register tiles of ``channel_width`` channel tiles (p, p + tile, ...), so one output
 block covers up to ``MAX_WIDTH * tile`` channels and computes its scores C B^T once for all.
 """

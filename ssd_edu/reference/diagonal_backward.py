@@ -49,8 +49,10 @@ def diagonal_attention_grads(x, a, B, C, dy, h0, dh):
 
 
 #: ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None)``: the attention form's VJP, the same
-#: mask transposed. O(N T^2 P) time, O(N T^2) memory (refused above the quadratic memory limit);
-#: the mask's gradient costs a (T + 2)^3 matmul (``backward.mask_vjp``).
+#: mask transposed. O(N T^2 P) time for dx, dB, dC and O(N T^3) for da: each mode's mask
+#: gradient is written as one (T + 2)^3 matmul (``backward.mask_vjp``), readable rather than fast
+#: (the Numba VJP gets it in O(T^2) per mode). O(N T^2) memory (refused above the quadratic
+#: memory limit).
 diagonal_attention_vjp = vjp_form("diagonal", quadratic=6, per_mode=True, name="diagonal_attention_vjp")(diagonal_attention_grads)
 
 
@@ -59,6 +61,8 @@ def diagonal_chunked_vjp(x, a, B, C, dy, h0, dh, Q):
     """VJP of the diagonal chunked form: the attention VJP per chunk, the state passing backward.
 
     ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64)``; see
-    ``backward.chunked_grads``. O(T Q N P) time, O(J N P + N T Q) memory.
+    ``backward.chunked_grads``. O(T Q N (Q + P)) time (the N T Q^2 is the attention VJP's
+    (Q + 2)^3 mask gradient per mode in each of the J chunks); O(J N P + T (N + P) + N Q^2)
+    memory besides the gradients (one chunk's masks at a time).
     """
     return chunked_grads("diagonal", diagonal_attention_grads, x, a, B, C, dy, h0, dh, Q)

@@ -46,8 +46,9 @@ def scalar_attention_grads(x, a, B, C, dy, h0, dh):
 
 
 #: ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None)``: the attention form's VJP, the same
-#: mask transposed. O(T^2 (N + P)) time, O(T^2) memory (refused above the quadratic memory limit);
-#: the mask's gradient costs a (T + 2)^3 matmul (``backward.mask_vjp``).
+#: mask transposed. O(T^2 (N + P)) time for dx, dB, dC and O(T^3) for da: the mask's gradient
+#: is written as one (T + 2)^3 matmul (``backward.mask_vjp``), readable rather than fast (the
+#: Numba VJP gets it in O(T^2)). O(T^2) memory (refused above the quadratic memory limit).
 scalar_attention_vjp = vjp_form("scalar", quadratic=6, name="scalar_attention_vjp")(scalar_attention_grads)
 
 
@@ -56,6 +57,8 @@ def scalar_chunked_vjp(x, a, B, C, dy, h0, dh, Q):
     """VJP of the scalar chunked form: the attention VJP per chunk, the state passing backward.
 
     ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64)``; see
-    ``backward.chunked_grads``. O(T Q (N + P) + T N P) time, O(J N P + T Q) memory.
+    ``backward.chunked_grads``. O(T Q (Q + N + P) + T N P) time (the T Q^2 is the attention
+    VJP's (Q + 2)^3 mask gradient in each of the J chunks); O(J N P + T (N + P) + Q^2) memory
+    besides the gradients (one chunk's masks at a time).
     """
     return chunked_grads("scalar", scalar_attention_grads, x, a, B, C, dy, h0, dh, Q)

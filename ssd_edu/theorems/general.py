@@ -34,8 +34,8 @@ def jordan_transitions(rng, T, N):
 
 
 def nilpotent_ssm(T: int) -> tuple:
-    """``A_t = [[0, 1], [0, 0]]``, ``b_t = c_t = (1, 1)``: kernel ``2 I + (ones below)``,
-    ss_rank 2 but nu = T - 1 (THEORY.md 8.1)."""
+    """``A_t = [[0, 1], [0, 0]]``, ``b_t = c_t = (1, 1)``: kernel 2 on the diagonal, 1 on the
+    first subdiagonal and 0 below (A^2 = 0), ss_rank 2 but nu = T - 1 (THEORY.md 8.1)."""
     return np.tile([[0.0, 1.0], [0.0, 0.0]], (T, 1, 1)), np.ones((T, 2)), np.ones((T, 2))
 
 
