@@ -612,6 +612,21 @@ def test_planted_real_part_only_is_caught(monkeypatch):
     _fails("conjugate-pairs")
 
 
+def test_planted_kernel_that_is_not_real_is_caught(monkeypatch):
+    """Modes that are not exact conjugates give a kernel with an imaginary part (nu is still 2
+    and a width-2 dual still fits, a complex one): the row fails (THEORY 5.3: max|Im M| <= 1e-15
+    and a real dual)."""
+    from ssd_edu.theorems import dualities
+    orig = dualities.conjugate_pair_kernel
+
+    def almost(rng, T, **kw):
+        M = orig(rng, T, **kw)
+        return M + 1e-12j * np.tril(M.real)
+    monkeypatch.setattr(dualities, "conjugate_pair_kernel", almost)
+    detail = _fails("conjugate-pairs").detail
+    assert "max|Im M| 0.0" not in detail and "real dual False" in detail
+
+
 def test_planted_refusal_of_a_singular_A0_is_caught(monkeypatch):
     orig = structure.general_single_mask
 
