@@ -248,6 +248,25 @@ def test_planted_nonzero_dinitial_state_without_initial_state_is_caught():
         check_vjp("numpy.diagonal.scan", vjp=_planted(wrong), initial_state=False)
 
 
+def test_planted_float32_gradient_is_caught():
+    """A float64 call answered with a float32 gradient is within the value tolerance; the
+    dtype check is what catches it."""
+    def wrong(good, x, a, B, C, dy, dh, h0):
+        g = good(x, a, B, C, dy, dh, initial_state=h0)
+        return g._replace(dx=g.dx.astype(np.float32))
+    with pytest.raises(AssertionError, match="dx: dtype float32"):
+        check_vjp("numpy.diagonal.scan", vjp=_planted(wrong))
+
+
+def test_planted_vjp_that_modifies_its_input_is_caught():
+    def wrong(good, x, a, B, C, dy, dh, h0):
+        g = good(x, a, B, C, dy, dh, initial_state=h0)
+        x += 1.0
+        return g
+    with pytest.raises(AssertionError, match="modified its input x"):
+        check_vjp("numpy.diagonal.scan", vjp=_planted(wrong))
+
+
 def test_mask_vjp_is_exact_at_zero_decays():
     # L = 1SS(a) with a zero: d/da_u of sum(W o L) from direct products, checked entry by entry
     a = np.array([0.3, 0.0, -0.7, 0.0, 0.9])

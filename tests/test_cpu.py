@@ -61,6 +61,20 @@ def test_wide_state_and_float32(name):
     check(name, d, 16, "one sequence, channel blocks")
 
 
+@pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
+@pytest.mark.parametrize("P, width", [(5, 2), (7, 4), (10, 4), (6, 4)])
+def test_scan_channel_blocks_with_a_partial_last_block(fam, P, width, monkeypatch):
+    """The channel split depends on the thread count, so force it: a last block narrower than
+    the others (P = 5, 7, 10, 6 in blocks of 2 or 4) is still computed, y and final state."""
+    from ssd_edu.cpu import scan
+    monkeypatch.setattr(scan, "channel_blocks", lambda nb, P_: width)
+    d = make_inputs(fam, 9, 3, P, (1,), seed=P)
+    y, h = getattr(scan, f"{fam}_scan")(**d)
+    y0, h0 = ssd_edu.oracle(fam)(**as_float64(d))
+    assert_close("y", y0, y)
+    assert_close("final state", h0, h)
+
+
 def test_import_compiles_nothing():
     code = ("import ssd_edu\nfrom ssd_edu.cpu import attention, chunked, scan\n"
             "kernels = [scan._scan_kernel, attention._attention_kernel, chunked._intra_kernel,\n"
