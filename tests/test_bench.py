@@ -181,6 +181,20 @@ def test_breakdown_times_each_step_of_the_chunked_forms(capsys):
     assert rows[-1]["share"] == 1.0
 
 
+def test_breakdown_never_prints_a_negative_rest():
+    from ssd_edu.bench import breakdown
+    base = dict(family="scalar", dtype="float64", T=8, N=2, P=2, batch=1, chunk_size=4)
+    parts = list(breakdown.STEPS) + ["checks"]
+    rows = [dict(base, part=p, min_s=0.002, median_s=0.002, share=2.0) for p in parts]
+    rows.append(dict(base, part="whole call", min_s=0.001, median_s=0.001, share=1.0))
+    out = breakdown.format_breakdown(rows)
+    rest = [line for line in out.splitlines() if "(rest)" in line][0]
+    assert "-" in rest and "%" not in rest and "9.00 ms more than the whole call" in rest
+    rows[-1]["min_s"] = 0.02
+    rest = [line for line in breakdown.format_breakdown(rows).splitlines() if "(rest)" in line][0]
+    assert rest.split()[1:] == ["10.00", "50%"]
+
+
 def test_crossover_table_and_figure(tmp_path, capsys):
     from ssd_edu.bench import crossover
     fig = tmp_path / "crossover.png"

@@ -257,3 +257,27 @@ def test_small_calls_run_on_one_thread(monkeypatch):
     y0, h0 = ssd_edu.scalar_scan(**d)
     np.testing.assert_allclose(y, y0, rtol=1e-12, atol=1e-12)
     assert seen == [1] and numba.get_num_threads() == before
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one thread only")
+def test_chunked_steps_run_on_the_threads_of_the_whole_call(monkeypatch):
+    """bench --breakdown times chunked.steps: a small workload's steps must see one thread
+    and one worker, as the whole call does (else each step pays a parallel region's wait and
+    the parts add up to more than the call)."""
+    from ssd_edu.cpu import chunked
+    seen = []
+
+    def spy(name):
+        def kernel(*args):
+            seen.append((name, numba.get_num_threads(), args[-1]))
+        return kernel
+    for name in ("_intra_kernel", "_state_passing_kernel", "_state_output_kernel"):
+        monkeypatch.setattr(chunked, name, spy(name))
+    d = make_inputs("diagonal", 40, 3, 2, (1,), seed=0)
+    steps = chunked.steps("diagonal", **d, chunk_size=8)
+    for part in ("1 intra-chunk", "2 chunk states", "3 state passing", "4 state output"):
+        steps[part]()
+    intra, passing, output = seen[0], seen[2], seen[3]
+    assert [t for _, t, _ in seen] == [1, 1, 1, 1]
+    assert intra[2] == 1 and output[2] == 1                   # workers
+    assert numba.get_num_threads() > 1

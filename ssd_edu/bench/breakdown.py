@@ -67,6 +67,10 @@ def format_breakdown(rows: list[dict]) -> str:
         for r in block:
             lines.append(f"  {r['part']:<18}{r['min_s'] * 1e3:>10.2f}{r['median_s'] * 1e3:>11.2f}"
                          f"{100 * r['share']:>8.0f}%")
-        lines.append(f"  {'(rest)':<18}{rest * 1e3:>10.2f}{'':>11}"
-                     f"{100 * rest / block[-1]['min_s']:>8.0f}%")
+        if rest >= 0:
+            lines.append(f"  {'(rest)':<18}{rest * 1e3:>10.2f}{'':>11}"
+                         f"{100 * rest / block[-1]['min_s']:>8.0f}%")
+        else:                        # parts alone slower than the call: not a time to print
+            lines.append(f"  {'(rest)':<18}{'-':>10}  the parts timed alone took "
+                         f"{-rest * 1e3:.2f} ms more than the whole call (a busy machine?)")
     return "\n".join(lines)
