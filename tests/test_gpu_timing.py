@@ -1,5 +1,7 @@
 """The GPU benchmark's arithmetic (device peaks, bytes, executed flops), its timer on the
 simulator, and the device check failing clearly without a GPU."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -76,6 +78,19 @@ def test_gpu_check_refuses_clearly_without_a_gpu(tmp_path, capsys):
     assert check.run_check(str(tmp_path / "out")) == 2
     assert "no NVIDIA GPU can run here" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_gpu_check_refuses_without_its_tests(tmp_path, capsys, monkeypatch):
+    """A regular install has no tests/: the check says so and runs nothing (it ran pytest on
+    no files, collecting whatever folder the user was in)."""
+    monkeypatch.setattr(check, "why_not", lambda: None)
+    empty = tmp_path / "site-packages" / "tests"
+    monkeypatch.setattr(check, "_tests_dir", lambda: empty)
+    assert check.run_check(str(tmp_path / "out")) == 2
+    assert "no GPU tests (test_gpu*.py)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    here = Path(__file__).parent
+    assert check._gpu_tests(here)[1] is None and check._gpu_tests(here)[0]
 
 
 def test_gpu_check_report_text():

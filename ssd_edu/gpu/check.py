@@ -57,7 +57,21 @@ def why_not() -> str | None:
 
 
 def _tests_dir() -> Path:
+    """The checkout's tests/ (next to ssd_edu/); a regular install has none."""
     return Path(__file__).resolve().parents[2] / "tests"
+
+
+def _gpu_tests(tests_dir) -> tuple:
+    """(the GPU test files, None), or ([], why they cannot run)."""
+    import importlib.util
+    tests = sorted(str(p) for p in Path(tests_dir).glob("test_gpu*.py"))
+    if not tests:
+        return [], (f"no GPU tests (test_gpu*.py) in {tests_dir}: gpu-check runs the tests of a "
+                    f"source checkout; clone the repository, install it with "
+                    f"pip install -e '.[test,cuda]' and run it there (or pass --tests DIR)")
+    if importlib.util.find_spec("pytest") is None:
+        return [], "pytest is not installed (it comes with the `test` extra)"
+    return tests, None
 
 
 def _run(cmd, log: Path, budget: float, env=None) -> dict:
@@ -173,18 +187,21 @@ def _markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_check(out_dir: str) -> int:
+def run_check(out_dir: str, tests_dir=None) -> int:
     """Run the whole check into ``out_dir``; 0 when tests and sanitizers pass, 1 if not, 2 when
-    there is no GPU here (nothing is run)."""
+    there is no GPU here or the GPU tests cannot be found (nothing is run)."""
     reason = why_not()
     if reason is not None:
         print(f"gpu-check: no NVIDIA GPU can run here: {reason}", file=sys.stderr)
+        return 2
+    tests, reason = _gpu_tests(_tests_dir() if tests_dir is None else tests_dir)
+    if reason is not None:
+        print(f"gpu-check: {reason}", file=sys.stderr)
         return 2
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SSD_EDU_REAL_GPU="1")
     env.pop("NUMBA_ENABLE_CUDASIM", None)
-    tests = sorted(str(p) for p in _tests_dir().glob("test_gpu*.py"))
     result = {"notes": []}
     result["tests"] = _run([sys.executable, "-m", "pytest", "-q", "-x", *tests], out / "tests.log",
                            TEST_BUDGET_S, env)
@@ -212,7 +229,9 @@ def run_check(out_dir: str) -> int:
 def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="DIR", default="gpu-check",
                         help="folder for report.md, report.json, roofline.png and the logs")
+    parser.add_argument("--tests", metavar="DIR", default=None,
+                        help="the folder of the GPU tests (default: tests/ of the checkout)")
 
 
 def run_from_args(args) -> int:
-    return run_check(args.out)
+    return run_check(args.out, args.tests)
