@@ -105,6 +105,10 @@ def test_compile_report_meets_the_targets(tmp_path):
     assert {r["dtype"] for r in rows} == {"float32", "float64"}
     tiled = [r for r in rows if r["tiled"]]
     assert len(tiled) >= 2 * 8, [r["kernel"] for r in tiled]
+    backward = {f"{k} ({fam})" for fam in ("scalar", "diagonal")
+                for k in ("scan backward", "attention backward", "chunk links",
+                          "state passing both ways")}
+    assert backward <= {r["kernel"] for r in rows}          # the VJPs' kernels are read too
     assert report.misses(rows) == [], report.misses(rows)
     assert all(0 < r["occupancy"] <= 1 for r in rows)
     assert not [r["kernel"] for r in rows if r["dtype"] == "float32" and r["f64_ops"]]

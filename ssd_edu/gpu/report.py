@@ -1,7 +1,7 @@
 """What the GPU kernels become on real hardware, without a GPU: ``python -m ssd_edu gpu-report``.
 
-Every kernel is compiled as the launchers build it (tile 16, both families, float32 and
-float64): numba.cuda to PTX (NVVM), NVIDIA's ``ptxas`` to machine code for the architecture
+Every kernel, forward and backward, is compiled as the launchers build it (tile 16, both
+families, float32 and float64): numba.cuda to PTX (NVVM), NVIDIA's ``ptxas`` to machine code for the architecture
 (registers, spills, static shared memory), then ``nvdisasm`` (or ``cuobjdump -sass``) to read
 the machine code. Per kernel and dtype the report gives:
 
@@ -30,7 +30,8 @@ import sys
 import tempfile
 from typing import NamedTuple
 
-from . import _device, _matmul, attention, chunked, scan
+from . import (_device, _matmul, attention, attention_backward, chunked, chunked_backward, scan,
+               scan_backward)
 from ._cuda import cuda, simulator_enabled
 
 
@@ -111,6 +112,17 @@ def kernels(dtype):
         for full, note in ((True, ""), (False, ", N % 16 > 0")):
             out.append((f"scan outputs ({fam}{note})", body(scan.scan_outputs_kernel, fam, full),
                         (a3, a3, a3, a3, a4, i, i2, a3), blk, True))
+    # the VJPs' kernels: one thread per (sequence, mode, channel) lane, no shared tiles
+    for fam in ("scalar", "diagonal"):
+        out += [(f"scan backward ({fam})", body(scan_backward.scan_backward_kernel, fam),
+                 (a3,) * 7 + (a4,) + (a3,) * 4, blk, False),
+                (f"attention backward ({fam})",
+                 body(attention_backward.attention_backward_kernel, fam), (a3,) * 12, blk, False),
+                (f"chunk links ({fam})", body(chunked_backward.chunk_links_kernel, fam),
+                 (a3,) * 7 + (a2,), blk, False),
+                (f"state passing both ways ({fam})",
+                 body(chunked_backward.state_passing_both_ways_kernel, fam),
+                 (a3, a3, a2) + (a3,) * 5, blk, False)]
     out += [
         ("state passing", chunked.state_passing_kernel.py_func,
          (a4, a3, a3, flag, i2, a4, a3), 128, False),
