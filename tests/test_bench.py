@@ -523,6 +523,34 @@ def test_bad_bench_arguments_are_named(argv, message, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
+    (["verify", "--only", "lemma-4.1", "--json", "{missing}/x.json"], "does not exist"),
+    (["verify", "--only", "lemma-4.1", "--json", "{tmp}"], "is a folder"),
+    (["bench", "--json", "{missing}/x.json"], "argument --json: the folder"),
+    (["bench", "--sweep", "8", "--sweep-N", "2", "--figure", "{missing}/c.png"],
+     "argument --figure: the folder"),
+    (["bench", "--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
+    (["grade", "{tmp}", "--csv", "{missing}/g.csv"], "argument --csv: the folder"),
+    (["grade", "{tmp}", "--json", "{missing}/g.json"], "argument --json: the folder"),
+    (["gpu-report", "--json", "{missing}/r.json"], "argument --json: the folder"),
+    (["exercises", "--out", "{file}"], "is a file; expected a folder"),
+    (["tutorials", "--out", "{file}/sub"], "is a file, so"),
+    (["figures", "--out", "{file}"], "is a file; expected a folder"),
+    (["gpu-check", "--out", "{file}"], "is a file; expected a folder"),
+])
+def test_outputs_that_cannot_be_written_are_refused_before_work(argv, message, tmp_path,
+                                                                capsys, monkeypatch):
+    """Every subcommand that writes a file checks where, before its work (verify, bench and
+    grade used to finish and then lose their results to a traceback)."""
+    from ssd_edu.theorems import cli as verify_cli
+    monkeypatch.setattr(verify_cli, "run_checks", lambda *a, **k: pytest.fail("work was done"))
+    (tmp_path / "afile").write_text("")
+    fill = dict(missing=tmp_path / "missing", tmp=tmp_path, file=tmp_path / "afile")
+    with pytest.raises(SystemExit) as exc:
+        cli_main([arg.format(**fill) for arg in argv])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
     (["--figure", "x.png"], "--figure draws the crossover of --sweep"),
     (["--sweep", "8", "--sweep-N", "2", "--figure", "x.png", "--backend", "numpy"],
      "--figure draws the numba rows"),

@@ -6,31 +6,10 @@ import json
 import sys
 
 from .. import FAMILIES, FORMS, MISSING_BACKENDS
+from .._cli import nonnegative_int, output_file, positive_float, positive_int  # noqa: F401
 from .report import format_sweep, format_table, label
 from . import run
 from .run import DEFAULTS, SWEEP_T, run_bench, sweep
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1 (sizes, repeats, chunk lengths)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a number > 0 (seconds)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value:g}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,15 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep-N", type=positive_int, nargs="+", metavar="N",
                         help="with --sweep: also over these state sizes N, and print the "
                              "crossover table (the fastest form at each T and N)")
-    parser.add_argument("--figure", metavar="PATH",
+    parser.add_argument("--figure", metavar="PATH", type=output_file,
                         help="with --sweep-N: draw the crossover figure there (PNG)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="with --sweep-N: time CPU time, not wall time (steadier on a "
                              "loaded machine, with NUMBA_NUM_THREADS=1)")
     parser.add_argument("--breakdown", action="store_true",
                         help="time the four steps of the numba chunked forms apart")
-    parser.add_argument("--json", metavar="PATH", help="also write every row as JSON")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", metavar="PATH", type=output_file,
+                        help="also write every row as JSON")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--backward", action="store_true",
                         help="time every VJP next to its forward (ratio, %% matmul)")
 

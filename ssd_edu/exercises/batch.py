@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from .._cli import output_file
 from . import EXERCISES
 
 FIELDS = ("file", "exercise", "verdict", "points", "max_points", "cases_passed", "cases_total",
@@ -451,8 +452,9 @@ def write_json(rows, file) -> None:
 def add_arguments(parser) -> None:
     parser.add_argument("paths", metavar="PATH", nargs="+",
                         help="student notebooks (.ipynb, cell tagged 'student'), .py files or folders")
-    parser.add_argument("--csv", metavar="FILE", help="write one row per (file, exercise)")
-    parser.add_argument("--json", metavar="FILE", help="write the rows as JSON")
+    parser.add_argument("--csv", metavar="FILE", type=output_file,
+                        help="write one row per (file, exercise)")
+    parser.add_argument("--json", metavar="FILE", type=output_file, help="write the rows as JSON")
     parser.add_argument("--timeout", metavar="SECONDS", type=float, default=60.0,
                         help="time limit per (file, exercise) process (default 60)")
     parser.add_argument("--allow-package", action="store_true",

@@ -14,6 +14,8 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
+from .._cli import output_dir
+
 #: kind -> (folder inside the installed package, folder inside a checkout)
 SOURCES = {"tutorials": ("notebooks/tutorials", "tutorials"),
            "exercises": ("notebooks/exercises", "tutorials/exercises")}
@@ -54,7 +56,7 @@ def hand_out(kind: str, out, force: bool = False) -> list:
 
 
 def add_arguments(parser, kind: str) -> None:
-    parser.add_argument("--out", metavar="DIR", required=True, help=f"where to write the {kind}")
+    parser.add_argument("--out", metavar="DIR", required=True, type=output_dir, help=f"where to write the {kind}")
     parser.add_argument("--force", action="store_true", help="overwrite existing notebooks")
     parser.set_defaults(kind=kind)
 

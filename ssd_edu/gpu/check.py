@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from .._cli import output_dir
 from ._cuda import simulator_enabled, unavailable_reason
 
 TEST_BUDGET_S = 180
@@ -227,7 +228,7 @@ def run_check(out_dir: str, tests_dir=None) -> int:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", metavar="DIR", default="gpu-check",
+    parser.add_argument("--out", metavar="DIR", default="gpu-check", type=output_dir,
                         help="folder for report.md, report.json, roofline.png and the logs")
     parser.add_argument("--tests", metavar="DIR", default=None,
                         help="the folder of the GPU tests (default: tests/ of the checkout)")

@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 from . import (_device, _matmul, attention, attention_backward, chunked, chunked_backward, scan,
                scan_backward)
+from .._cli import output_file
 from ._cuda import cuda, simulator_enabled
 
 
@@ -304,7 +305,8 @@ def add_arguments(parser) -> None:
     """The options of ``python -m ssd_edu gpu-report``."""
     parser.add_argument("--arch", default="sm_90", choices=sorted(ARCHS),
                         help="target architecture (default: sm_90, the H100 / H200)")
-    parser.add_argument("--json", metavar="FILE", help="also write the rows as a JSON list")
+    parser.add_argument("--json", metavar="FILE", type=output_file,
+                        help="also write the rows as a JSON list")
 
 
 def run_from_args(args) -> int:

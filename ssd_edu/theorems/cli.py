@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
+from .._cli import output_file
 from .registry import CHECKS, SECTIONS, both_numberings, format_detail, format_report, run_checks
 
 
@@ -11,7 +12,7 @@ def add_arguments(v) -> None:
     """The options of ``verify`` (the parser is built in ``ssd_edu.__main__``)."""
     v.add_argument("--full", action="store_true",
                    help="larger grids, the T = 5 enumeration (about a minute); shows progress")
-    v.add_argument("--json", metavar="PATH", help="also write the records as JSON")
+    v.add_argument("--json", metavar="PATH", type=output_file, help="also write the records as JSON")
     v.add_argument("--only", metavar="ID", nargs="+", help="run only these check ids")
     v.add_argument("--detail", metavar="ID", help="run one row and print its whole record "
                    "(ranks, sweeps, curves, timings)")
