@@ -482,6 +482,21 @@ def test_breakdown_reports_min_then_median(monkeypatch):
     assert breakdown._times(lambda: None, 4) == (1.0, 2.5)
 
 
+def test_crossover_cells_keep_the_longest_form_name_apart():
+    """A NumPy winner associative_scan (16 characters) used to run into the next cell."""
+    from ssd_edu.bench import crossover
+    rows = [dict(backend="numpy", family="scalar", dtype="float64", T=T, N=N, form=form,
+                 min_s=1e-3) for T in (64, 128) for N in (4, 8)
+            for form in ("associative_scan",)]
+    table = crossover.format_crossover(rows)
+    body = [line for line in table.splitlines() if line.strip().startswith(("64", "128"))]
+    for line in body:
+        assert line.split() == [line.split()[0], "associative_scan", "1.00",
+                                "associative_scan", "1.00"]
+    head = [line for line in table.splitlines() if "N = 4" in line][0]
+    assert len(head) == len(body[0])                         # columns line up with the head
+
+
 def test_crossover_skips_a_reference_above_the_quadratic_limit(monkeypatch, capsys):
     """The crossover sweep names the NumPy attention it did not time (it raised before)."""
     monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", "5000")  # T = 40 attention: 38400 bytes

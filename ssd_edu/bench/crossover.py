@@ -126,14 +126,17 @@ def format_crossover(rows: list[dict]) -> str:
         Ns = sorted({k[4] for k in best if k[:3] == (backend, family, dtype)})
         Ts = sorted({k[3] for k in best if k[:3] == (backend, family, dtype)})
         lines.append(f"fastest {backend} {family} form, {dtype} (min ms per call)")
-        head = f"{'T':>6}" + "".join(f"{'N = ' + str(N):>22}" for N in Ns)
+        # a cell is "form ms": as wide as the longest form name (associative_scan) and a time
+        name_w = max(len(form) for form in FORMS)
+        cell_w = 2 + name_w + 1 + 9
+        head = f"{'T':>6}" + "".join(f"{'N = ' + str(N):>{cell_w}}" for N in Ns)
         lines += [head, "-" * len(head)]
         for T in Ts:
             cells = []
             for N in Ns:
                 got = best.get((backend, family, dtype, T, N))
-                cells.append(f"{'-':>22}" if got is None else
-                             f"{got[0]:>12} {got[1] * 1e3:>9.2f}")
+                cells.append(f"{'-':>{cell_w}}" if got is None else
+                             f"  {got[0]:>{name_w}} {got[1] * 1e3:>9.2f}")
             lines.append(f"{T:>6}" + "".join(cells))
         lines.append("")
     for r in rows:
