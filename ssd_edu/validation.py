@@ -334,7 +334,16 @@ def unflatten(f: Flat, y: np.ndarray, h: np.ndarray) -> tuple:
 def quadratic_limit_bytes() -> int:
     """Most bytes a quadratic form may allocate: ``SSD_EDU_MAX_QUADRATIC_BYTES`` or 2 GiB."""
     env = os.environ.get("SSD_EDU_MAX_QUADRATIC_BYTES")
-    return int(env) if env else DEFAULT_QUADRATIC_LIMIT_BYTES
+    if not env:
+        return DEFAULT_QUADRATIC_LIMIT_BYTES
+    try:
+        limit = int(env)
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        raise ValueError(f"SSD_EDU_MAX_QUADRATIC_BYTES must be a number of bytes (an integer "
+                         f">= 0), got {env!r}")
+    return limit
 
 
 def _size(nbytes: float) -> str:
@@ -352,12 +361,13 @@ def _refuse_above_limit(nbytes: int, what: str, advice: str) -> None:
 
 
 def check_quadratic(form: str, batch: tuple, T: int, dtype, copies: int = 1) -> None:
-    """Refuse ``copies`` arrays of shape (*batch, T, T) if they exceed the memory limit."""
+    """Refuse ``copies`` arrays of shape (*batch, T, T) if they exceed the memory limit (batch:
+    the leading shape, with the modes N for per-mode masks)."""
     count = int(np.prod(batch, dtype=np.int64))
     _refuse_above_limit(count * T * T * copies * np.dtype(dtype).itemsize,
-                        f"{form} would allocate {{size}} for (T, T) matrices with T = {T} (x has "
-                        f"{count} sequences)", "Use the scan or chunked form, which need O(T) "
-                        "memory.")
+                        f"{form} would allocate {{size}} for {copies} x {count} (T, T) matrices "
+                        f"with T = {T} (leading shape {tuple(batch)})", "Use the scan or chunked "
+                        "form, which need O(T) memory.")
 
 
 def check_chunks(form: str, count: int, Q: int, dtype, copies: int = 1) -> None:

@@ -167,6 +167,25 @@ def test_kernel_memory_limit(fn, monkeypatch):
         fn(d["a"], d["B"], d["C"])
 
 
+def test_kernel_memory_message_counts_the_matrices(monkeypatch):
+    """diagonal_kernel builds one (T, T) mask per mode: the message counts them (it said
+    "x has 10 sequences" for a function without x, of 2 sequences and 5 modes)."""
+    monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", str(10_000))
+    d = make_inputs("diagonal", 64, 5, 1, batch=(2,))
+    with pytest.raises(QuadraticMemoryError, match=r"for \d+ x 10 \(T, T\) matrices with "
+                                                   r"T = 64 \(leading shape \(2, 5\)\)"):
+        ref.diagonal_kernel(d["a"], d["B"], d["C"])
+
+
+@pytest.mark.parametrize("value", ["abc", "-5", "1.5e9"])
+def test_a_bad_memory_limit_is_named(value, monkeypatch):
+    monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", value)
+    d = inputs("numpy.scalar.attention", T=8)
+    with pytest.raises(ValueError, match=f"SSD_EDU_MAX_QUADRATIC_BYTES must be a number of "
+                                         f"bytes .*got '{value}'"):
+        call("numpy.scalar.attention", d)
+
+
 @pytest.mark.parametrize("name", NUMPY_FORMS)
 def test_inputs_never_modified(name):
     d = make_inputs(name.split(".")[1], 9, 3, 2, batch=(2,), regime="zero", seed=3)
@@ -218,3 +237,18 @@ def test_error_metric_is_infinite_for_nan_and_reads_fractions():
     assert error(np.array([Fraction(1, 3), 2], dtype=object), [1 / 3, 2.0]) < 1e-16
     assert error(np.array([1j, 2], dtype=object), [1j, 2]) == 0.0
     assert error([4.0, 2.0], [4.0, 3.0]) == 0.25
+
+
+@pytest.mark.parametrize("args, kw, error, message", [
+    (("scalar", -1, 2, 2), {}, ValueError, "T must be an integer >= 0, got -1"),
+    (("scalar", 4, 2.5, 2), {}, ValueError, "N must be an integer >= 0, got 2.5"),
+    (("diagonal", 4, 2, 2, (2, -3)), {}, ValueError, r"batch\[1\] must be an integer >= 0"),
+    (("scalar", 4, 2, 2), {"dtype": "float16"}, TypeError, "dtype must be float32 or float64"),
+    (("scalar", 4, 2, 2), {"dtype": np.complex128}, TypeError, "dtype must be float32"),
+])
+def test_make_inputs_names_a_bad_size_or_dtype(args, kw, error, message):
+    """make_inputs used to pass a negative size on to NumPy ("negative dimensions are not
+    allowed") and to return float16 inputs that every form then refused."""
+    with pytest.raises(error, match=message):
+        make_inputs(*args, **kw)
+    assert make_inputs("scalar", np.int64(0), 2, 2)["x"].shape == (0, 2)
