@@ -90,6 +90,8 @@ def graded(tmp_path_factory):
     (d / "loop.py").write_text(LOOP)
     (d / "crash.py").write_text("import os\nos._exit(3)\ndef one_ss_mask(a):\n    return a\n")
     (d / "broken.py").write_text("def one_ss_mask(a:\n")
+    (d / "broken2.py").write_text("def segsum(a):\n    return a\n\ndef diagonal_scan(x:\n")
+    (d / "garbage.py").write_text("x = (\n")
     (d / "nothing.py").write_text("x = 1\n")
     (d / "package.py").write_text("import ssd_edu\ndef one_ss_mask(a):\n    return ssd_edu.one_ss_mask(a)\n")
     (d / "ex03.ipynb").write_text(_student_notebook("diagonal_scan",
@@ -158,8 +160,14 @@ def test_grade_reports_errors_as_rows(graded):
     _, rows, _ = graded
     assert rows[("crash.py", "one_ss_mask")]["verdict"] == "error"
     assert "exited with status 3" in rows[("crash.py", "one_ss_mask")]["message"]
-    assert rows[("broken.py", "-")]["verdict"] == "error"
-    assert "cannot read the answer" in rows[("broken.py", "-")]["message"]
+    # a .py that does not parse counts the points of the exercises it begins to define
+    broken = rows[("broken.py", "one_ss_mask")]
+    assert broken["verdict"] == "error" and "cannot read the answer" in broken["message"]
+    assert broken["max_points"] == str(EXERCISES["one_ss_mask"].points)
+    assert {k[1] for k in rows if k[0] == "broken2.py"} == {"segsum", "diagonal_scan"}
+    assert rows[("broken2.py", "diagonal_scan")]["max_points"] == str(
+        EXERCISES["diagonal_scan"].points)
+    assert rows[("garbage.py", "-")]["max_points"] == "0"       # no exercise to count
     assert "defines none of the exercise functions" in rows[("nothing.py", "-")]["message"]
     assert set(rows[("correct.py", "one_ss_mask")]) == set(batch.FIELDS)
 

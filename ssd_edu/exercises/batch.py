@@ -147,6 +147,17 @@ def intended_exercise(path: Path) -> str | None:
     return path.stem if path.stem in EXERCISES else None
 
 
+def _defined_in_text(path: Path) -> list:
+    """Exercise names that follow a ``def`` in the file's text, in order (for an answer that
+    does not parse, so its points can still be counted as missed)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    found = re.findall(r"\bdef\s+(\w+)\s*\(", text)
+    return [name for name in dict.fromkeys(found) if name in EXERCISES]
+
+
 #: IPython-only lines: magics and shell lines (``%time``, ``!ls``), help (``np.prod?``) and
 #: shell or magic assignments (``files = !ls``).
 _IPYTHON_LINE = re.compile(r"^\s*([%!]|[\w.]+\?\??\s*$|[\w, ]+=\s*[%!])")
@@ -390,7 +401,12 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
             # student may paste another exercise's function there to call it)
             names = exercises_defined("\n".join(p.source for p in parts if not p.optional))
         except (ValueError, UnicodeDecodeError) as exc:
-            rows.append(Row(str(path), **unread, message=f"cannot read the answer: {exc}"))
+            # a file that does not parse: its exercise from its name, else from the exercise
+            # functions it begins to define (a .py answer may hold several)
+            for name in ([intended] if intended else _defined_in_text(path)) or [None]:
+                missed = dict(unread, exercise=name, max_points=EXERCISES[name].points) \
+                    if name else unread
+                rows.append(Row(str(path), **missed, message=f"cannot read the answer: {exc}"))
             continue
         if not names:
             wanted = f"a function named {intended}" if intended else (
