@@ -89,6 +89,17 @@ def _tools_missing():
     return None
 
 
+def test_a_missing_disassembler_is_named_as_nvdisasm(monkeypatch):
+    """Neither nvdisasm nor cuobjdump: the error names nvdisasm (the wheel to install), not
+    the fallback, and says how to install it outside a checkout too."""
+    def nowhere(name):
+        raise report.MissingTool(f"{name} not found; {report.INSTALL_TOOLS}")
+    monkeypatch.setattr(report, "find_tool", nowhere)
+    with pytest.raises(report.MissingTool, match="nvdisasm not found") as exc:
+        report._disassembler()
+    assert "nvidia-cuda-nvdisasm" in str(exc.value)
+
+
 @pytest.mark.skipif(_tools_missing() is not None, reason=str(_tools_missing()))
 def test_compile_report_meets_the_targets(tmp_path):
     """Every tiled kernel at sm_90: no spills, occupancy >= 25%, <= 10 instructions per FMA;

@@ -19,7 +19,8 @@ from ..validation import check_chunk_size, flatten, unflatten
 from .timing import settle_blas
 
 #: How to get the comparison rows (printed in their ``reason`` when torch is missing).
-INSTALL_HINT = 'pip install "ssd_edu[peers]" (a CPU-only torch: see the README)'
+INSTALL_HINT = ("install torch (a CPU-only wheel is enough: see the README), or the `peers` "
+                "extra of a checkout: pip install -e '.[peers]'")
 
 
 def torch_reason() -> str | None:

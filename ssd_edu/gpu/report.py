@@ -66,6 +66,12 @@ class MissingTool(RuntimeError):
     """NVVM / ptxas / nvdisasm not found: install the ``cuda-tools`` extra."""
 
 
+#: How to get the compilers: the wheels the ``cuda-tools`` extra lists.
+INSTALL_TOOLS = ("install NVIDIA's compiler wheels: pip install -e '.[cuda-tools]' in a "
+                 "checkout, or pip install numba-cuda cuda-bindings nvidia-nvvm "
+                 "nvidia-cuda-nvrtc nvidia-cuda-nvcc nvidia-cuda-nvdisasm")
+
+
 def occupancy(arch: Arch, registers: int, shared_bytes: int, threads: int) -> float:
     """Theoretical occupancy: resident warps per SM / ``arch.warps`` for blocks of ``threads``."""
     warps = -(-threads // 32)
@@ -149,7 +155,7 @@ def find_tool(name: str) -> str:
     if found:
         return found
     raise MissingTool(f"{name} not found in the nvidia-* wheels, $CUDA_HOME/bin or PATH; "
-                      f"install the compiler wheels: pip install -e '.[cuda-tools]'")
+                      f"{INSTALL_TOOLS}")
 
 
 def _run(cmd: list) -> subprocess.CompletedProcess:
@@ -160,10 +166,14 @@ def _run(cmd: list) -> subprocess.CompletedProcess:
 
 
 def _disassembler():
+    """nvdisasm, else cuobjdump (a CUDA toolkit's); the error names nvdisasm, the one to get."""
     try:
         return [find_tool("nvdisasm"), "-c"], False
-    except MissingTool:
-        return [find_tool("cuobjdump"), "-sass"], True
+    except MissingTool as missing:
+        try:
+            return [find_tool("cuobjdump"), "-sass"], True
+        except MissingTool:
+            raise missing from None
 
 
 _INSN = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(.*?);")
@@ -231,7 +241,7 @@ def compile_report(arch: str = "sm_90") -> list:
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")
     if cuda is None:
-        raise MissingTool("numba-cuda is not installed: pip install -e '.[cuda-tools]'")
+        raise MissingTool(f"numba-cuda is not installed; {INSTALL_TOOLS}")
     if simulator_enabled():
         raise RuntimeError("the compile report needs the real numba.cuda compiler: run it in a "
                            "process without NUMBA_ENABLE_CUDASIM=1")
@@ -249,8 +259,7 @@ def compile_report(arch: str = "sm_90") -> list:
                     ptx, _ = cuda.compile_ptx(fn, sig, cc=limits.cc, launch_bounds=bounds)
                 except Exception as exc:  # NVVM missing shows up here
                     if "nvvm" in str(exc).lower() or "NvvmSupportError" in type(exc).__name__:
-                        raise MissingTool(f"NVVM not usable ({exc}); "
-                                          f"pip install -e '.[cuda-tools]'") from exc
+                        raise MissingTool(f"NVVM not usable ({exc}); {INSTALL_TOOLS}") from exc
                     raise
                 src, cubin = os.path.join(tmp, "k.ptx"), os.path.join(tmp, "k.cubin")
                 with open(src, "w") as fh:
