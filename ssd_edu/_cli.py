@@ -7,26 +7,24 @@ import os
 from pathlib import Path
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (sizes, repeats, chunk lengths)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+def integer_at_least(low: int):
+    """The argparse type of an integer >= ``low``."""
+    def integer(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") \
+                from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    return integer
 
 
-def nonnegative_int(text: str) -> int:
-    """An integer >= 0 (random seeds)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+#: An integer >= 1 (sizes, repeats, chunk lengths).
+positive_int = integer_at_least(1)
+#: An integer >= 0 (random seeds).
+nonnegative_int = integer_at_least(0)
 
 
 def positive_float(text: str) -> float:
