@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(v)
     v.set_defaults(func=_verify)
     f = sub.add_parser("figures", help="regenerate every figure (PNG) with fixed seeds")
-    f.add_argument("--out", metavar="DIR", default="figures", type=output_dir, help="output folder (default: figures)")
+    f.add_argument("--out", metavar="DIR", default="figures", type=output_dir,
+                   help="output folder (default: figures)")
     f.add_argument("--only", metavar="NAME", nargs="+", help="only these files, e.g. cost.png")
     f.add_argument("--list", action="store_true", help="list the figures and exit")
     f.set_defaults(func=_figures)

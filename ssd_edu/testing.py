@@ -69,7 +69,8 @@ def make_inputs(family: str, T: int, N: int, P: int, batch: tuple = (), *,
     (key "A" instead of "a": (*batch, T, N, N), diagonal-dominant random matrices scaled by the regime's
     decays). x, B, C, initial_state ~ N(0, 1) except regime "dyadic" (integers in [-4, 4] and
     decays in {0, +-1, +-1/2, +-1/4}: exact in floating point for T <= 8, THEORY.md 5.8).
-    Regime "complex" (diagonal family only) gives complex decays and complex B, C and initial_state.
+    Regime "complex" (diagonal family only) gives complex decays and complex B, C and
+    initial_state.
     ``dtype`` is the real dtype; complex regimes use the matching complex dtype.
     """
     if family not in ("scalar", "diagonal", "general"):

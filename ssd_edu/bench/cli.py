@@ -6,7 +6,7 @@ import json
 import sys
 
 from .. import FAMILIES, FORMS, MISSING_BACKENDS
-from .._cli import nonnegative_int, output_file, positive_float, positive_int  # noqa: F401
+from .._cli import nonnegative_int, output_file, positive_float, positive_int
 from .report import format_sweep, format_table, label
 from . import run
 from .run import DEFAULTS, SWEEP_T, run_bench, sweep

@@ -56,7 +56,8 @@ def hand_out(kind: str, out, force: bool = False) -> list:
 
 
 def add_arguments(parser, kind: str) -> None:
-    parser.add_argument("--out", metavar="DIR", required=True, type=output_dir, help=f"where to write the {kind}")
+    parser.add_argument("--out", metavar="DIR", required=True, type=output_dir,
+                        help=f"where to write the {kind}")
     parser.add_argument("--force", action="store_true", help="overwrite existing notebooks")
     parser.set_defaults(kind=kind)
 

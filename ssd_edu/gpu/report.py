@@ -1,9 +1,9 @@
 """What the GPU kernels become on real hardware, without a GPU: ``python -m ssd_edu gpu-report``.
 
 Every kernel, forward and backward, is compiled as the launchers build it (tile 16, both
-families, float32 and float64): numba.cuda to PTX (NVVM), NVIDIA's ``ptxas`` to machine code for the architecture
-(registers, spills, static shared memory), then ``nvdisasm`` (or ``cuobjdump -sass``) to read
-the machine code. Per kernel and dtype the report gives:
+families, float32 and float64): numba.cuda to PTX (NVVM), NVIDIA's ``ptxas`` to machine code
+for the architecture (registers, spills, static shared memory), then ``nvdisasm`` (or
+``cuobjdump -sass``) to read the machine code. Per kernel and dtype the report gives:
 
 * ``registers``, ``spills`` (bytes of spill stores + loads) and ``shared_bytes`` (ptxas -v);
 * ``occupancy``: resident warps / maximum warps per SM, from the architecture's limits
