@@ -27,6 +27,11 @@ def _figures(args) -> int:
         for name, (_, what) in FIGURES.items():
             print(f"{name:<24} {what}")
         return 0
+    try:                        # checked here, not by argparse: --list writes nothing
+        output_dir(args.out)
+    except argparse.ArgumentTypeError as exc:
+        print(f"error: argument --out: {exc}", file=sys.stderr)
+        return 2
     try:
         generate(args.out, args.only,
                  progress=lambda path, sec: print(f"  {path} ({sec:.1f}s)", flush=True))
@@ -45,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(v)
     v.set_defaults(func=_verify)
     f = sub.add_parser("figures", help="regenerate every figure (PNG) with fixed seeds")
-    f.add_argument("--out", metavar="DIR", default="figures", type=output_dir,
+    f.add_argument("--out", metavar="DIR", default="figures",
                    help="output folder (default: figures)")
     f.add_argument("--only", metavar="NAME", nargs="+", help="only these files, e.g. cost.png")
     f.add_argument("--list", action="store_true", help="list the figures and exit")

@@ -77,17 +77,18 @@ def make_inputs(family: str, T: int, N: int, P: int, batch: tuple = (), *,
         raise ValueError(f"family must be 'scalar', 'diagonal' or 'general', got {family!r}")
     if regime == "complex" and family != "diagonal":
         raise ValueError("regime 'complex' is for the diagonal family only")
+    batch = tuple(batch)
     for name, size in (("T", T), ("N", N), ("P", P), *((f"batch[{i}]", s)
                                                        for i, s in enumerate(batch))):
-        if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) \
-                or size < 0:
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer >= 0, got {size!r}")
+        if size < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {size!r}")
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64 (the dtypes every form takes), got "
                         f"{dtype}")
     rng = np.random.default_rng(seed)
-    batch = tuple(batch)
 
     def normal(*shape):
         if regime == "dyadic":

@@ -549,8 +549,6 @@ def test_bad_bench_arguments_are_named(argv, message, capsys):
     (["gpu-report", "--json", "{missing}/r.json"], "argument --json: the folder"),
     (["exercises", "--out", "{file}"], "is a file; expected a folder"),
     (["tutorials", "--out", "{file}/sub"], "is a file, so"),
-    (["figures", "--out", "{file}"], "is a file; expected a folder"),
-    (["gpu-check", "--out", "{file}"], "is a file; expected a folder"),
 ])
 def test_outputs_that_cannot_be_written_are_refused_before_work(argv, message, tmp_path,
                                                                 capsys, monkeypatch):
@@ -563,6 +561,23 @@ def test_outputs_that_cannot_be_written_are_refused_before_work(argv, message, t
     with pytest.raises(SystemExit) as exc:
         cli_main([arg.format(**fill) for arg in argv])
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_default_output_folder_is_checked_only_when_written(tmp_path, capsys, monkeypatch):
+    """figures --list writes nothing, so a file named like the default folder is no error;
+    figures and gpu-check check --out before their work, after the refusals that need no
+    folder (gpu-check: no GPU, no tests)."""
+    from ssd_edu.gpu import check
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "figures").write_text("")
+    assert cli_main(["figures", "--list"]) == 0
+    assert cli_main(["figures", "--only", "cost.png"]) == 2
+    assert "argument --out: figures is a file" in capsys.readouterr().err
+    monkeypatch.setattr(check, "why_not", lambda: None)
+    monkeypatch.setattr(check, "_gpu_tests", lambda d: (["tests/test_gpu.py"], None))
+    monkeypatch.setattr(check, "_run", lambda *a, **k: pytest.fail("work was done"))
+    assert cli_main(["gpu-check", "--out", "figures"]) == 2
+    assert "argument --out: figures is a file; expected a folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

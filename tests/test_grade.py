@@ -92,6 +92,8 @@ def graded(tmp_path_factory):
     (d / "broken.py").write_text("def one_ss_mask(a:\n")
     (d / "broken2.py").write_text("def segsum(a):\n    return a\n\ndef diagonal_scan(x:\n")
     (d / "garbage.py").write_text("x = (\n")
+    (d / "ex02_broken.py").write_text("def segsum(a):\n    return a\n\n"
+                                      "def diagonal_scan(a): return (\n")
     (d / "nothing.py").write_text("x = 1\n")
     (d / "package.py").write_text("import ssd_edu\ndef one_ss_mask(a):\n    return ssd_edu.one_ss_mask(a)\n")
     (d / "ex03.ipynb").write_text(_student_notebook("diagonal_scan",
@@ -168,6 +170,8 @@ def test_grade_reports_errors_as_rows(graded):
     assert rows[("broken2.py", "diagonal_scan")]["max_points"] == str(
         EXERCISES["diagonal_scan"].points)
     assert rows[("garbage.py", "-")]["max_points"] == "0"       # no exercise to count
+    # named after ex02 (segsum) and beginning diagonal_scan too: both count
+    assert {k[1] for k in rows if k[0] == "ex02_broken.py"} == {"segsum", "diagonal_scan"}
     assert "defines none of the exercise functions" in rows[("nothing.py", "-")]["message"]
     assert set(rows[("correct.py", "one_ss_mask")]) == set(batch.FIELDS)
 

@@ -241,7 +241,7 @@ def test_error_metric_is_infinite_for_nan_and_reads_fractions():
 
 @pytest.mark.parametrize("args, kw, error, message", [
     (("scalar", -1, 2, 2), {}, ValueError, "T must be an integer >= 0, got -1"),
-    (("scalar", 4, 2.5, 2), {}, ValueError, "N must be an integer >= 0, got 2.5"),
+    (("scalar", 4, 2.5, 2), {}, TypeError, "N must be an integer >= 0, got 2.5"),
     (("diagonal", 4, 2, 2, (2, -3)), {}, ValueError, r"batch\[1\] must be an integer >= 0"),
     (("scalar", 4, 2, 2), {"dtype": "float16"}, TypeError, "dtype must be float32 or float64"),
     (("scalar", 4, 2, 2), {"dtype": np.complex128}, TypeError, "dtype must be float32"),
@@ -252,3 +252,4 @@ def test_make_inputs_names_a_bad_size_or_dtype(args, kw, error, message):
     with pytest.raises(error, match=message):
         make_inputs(*args, **kw)
     assert make_inputs("scalar", np.int64(0), 2, 2)["x"].shape == (0, 2)
+    assert make_inputs("scalar", 4, 2, 3, (n for n in (2, 3)))["x"].shape == (2, 3, 4, 3)

@@ -154,6 +154,7 @@ def _defined_in_text(path: Path) -> list:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
+    # a plain search, not a parse: a ``def name(`` inside a string or a comment counts too
     found = re.findall(r"\bdef\s+(\w+)\s*\(", text)
     return [name for name in dict.fromkeys(found) if name in EXERCISES]
 
@@ -403,7 +404,8 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
         except (ValueError, UnicodeDecodeError) as exc:
             # a file that does not parse: its exercise from its name, else from the exercise
             # functions it begins to define (a .py answer may hold several)
-            for name in ([intended] if intended else _defined_in_text(path)) or [None]:
+            named = dict.fromkeys(([intended] if intended else []) + _defined_in_text(path))
+            for name in list(named) or [None]:
                 missed = dict(unread, exercise=name, max_points=EXERCISES[name].points) \
                     if name else unread
                 rows.append(Row(str(path), **missed, message=f"cannot read the answer: {exc}"))

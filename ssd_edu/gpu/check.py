@@ -16,6 +16,7 @@ Without a GPU (or on the simulator) it stops at once with exit code 2 and says w
 from __future__ import annotations
 
 import json
+from argparse import ArgumentTypeError
 import os
 import shutil
 import subprocess
@@ -199,6 +200,11 @@ def run_check(out_dir: str, tests_dir=None) -> int:
     if reason is not None:
         print(f"gpu-check: {reason}", file=sys.stderr)
         return 2
+    try:
+        output_dir(out_dir)
+    except ArgumentTypeError as exc:
+        print(f"gpu-check: argument --out: {exc}", file=sys.stderr)
+        return 2
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SSD_EDU_REAL_GPU="1")
@@ -228,7 +234,7 @@ def run_check(out_dir: str, tests_dir=None) -> int:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", metavar="DIR", default="gpu-check", type=output_dir,
+    parser.add_argument("--out", metavar="DIR", default="gpu-check",
                         help="folder for report.md, report.json, roofline.png and the logs")
     parser.add_argument("--tests", metavar="DIR", default=None,
                         help="the folder of the GPU tests (default: tests/ of the checkout)")

@@ -68,8 +68,9 @@ class MissingTool(RuntimeError):
 
 #: How to get the compilers: the wheels the ``cuda-tools`` extra lists.
 INSTALL_TOOLS = ("install NVIDIA's compiler wheels: pip install -e '.[cuda-tools]' in a "
-                 "checkout, or pip install numba-cuda cuda-bindings nvidia-nvvm "
-                 "nvidia-cuda-nvrtc nvidia-cuda-nvcc nvidia-cuda-nvdisasm")
+                 "checkout, or pip install 'numba-cuda>=0.20' 'cuda-bindings>=13,<14' "
+                 "'nvidia-nvvm>=13' 'nvidia-cuda-nvrtc>=13' 'nvidia-cuda-nvcc>=13' "
+                 "'nvidia-cuda-nvdisasm>=13'")
 
 
 def occupancy(arch: Arch, registers: int, shared_bytes: int, threads: int) -> float:
