@@ -360,14 +360,18 @@ def _refuse_above_limit(nbytes: int, what: str, advice: str) -> None:
             f"SSD_EDU_MAX_QUADRATIC_BYTES to change it). {advice}")
 
 
-def check_quadratic(form: str, batch: tuple, T: int, dtype, copies: int = 1) -> None:
-    """Refuse ``copies`` arrays of shape (*batch, T, T) if they exceed the memory limit (batch:
-    the leading shape, with the modes N for per-mode masks)."""
+def check_quadratic(form: str, batch: tuple, T: int, dtype, copies: int = 1,
+                    pad: int = 0) -> None:
+    """Refuse ``copies`` arrays of shape (*batch, T + pad, T + pad) if they exceed the memory
+    limit (batch: the leading shape, with the modes N for per-mode masks; pad: the VJPs' grid
+    has T + 2 steps)."""
     count = int(np.prod(batch, dtype=np.int64))
-    _refuse_above_limit(count * T * T * copies * np.dtype(dtype).itemsize,
-                        f"{form} would allocate {{size}} for {copies} x {count} (T, T) matrices "
-                        f"with T = {T} (leading shape {tuple(batch)})", "Use the scan or chunked "
-                        "form, which need O(T) memory.")
+    n = T + pad
+    side = "T" if pad == 0 else f"T + {pad}"
+    _refuse_above_limit(count * n * n * copies * np.dtype(dtype).itemsize,
+                        f"{form} would allocate {{size}} for {copies} x {count} ({side}, {side}) "
+                        f"matrices with T = {T} (leading shape {tuple(batch)})", "Use the scan or "
+                        "chunked form, which need O(T) memory.")
 
 
 def check_chunks(form: str, count: int, Q: int, dtype, copies: int = 1) -> None:

@@ -177,6 +177,19 @@ def test_kernel_memory_message_counts_the_matrices(monkeypatch):
         ref.diagonal_kernel(d["a"], d["B"], d["C"])
 
 
+@pytest.mark.parametrize("key", ["numpy.scalar.attention", "numba.diagonal.attention"])
+def test_vjp_memory_message_gives_the_inputs_T(key, monkeypatch):
+    """The attention VJPs allocate (T + 2, T + 2) grids; the message says so with the T of the
+    input (it said T = 66 for T = 64)."""
+    if key not in ssd_edu.VJPS:
+        pytest.skip("numba missing")
+    monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", str(10_000))
+    d = make_inputs(key.split(".")[1], 64, 3, 2, batch=(2,))
+    dy = np.ones((2, 64, 2))
+    with pytest.raises(QuadraticMemoryError, match=r"\(T \+ 2, T \+ 2\) matrices with T = 64 "):
+        ssd_edu.VJPS[key](d["x"], d["a"], d["B"], d["C"], dy)
+
+
 @pytest.mark.parametrize("value", ["abc", "-5", "1.5e9"])
 def test_a_bad_memory_limit_is_named(value, monkeypatch):
     monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", value)

@@ -59,10 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _refusal(args):
     """Why the options cannot go together (an option another would silently ignore), or None."""
+    # the sweep's own options name the sweep run, so no advice leads to another refusal
+    sweep = next((opt for opt, on in (("--sweep", args.sweep is not None),
+                                      ("--sweep-N", args.sweep_N), ("--figure", args.figure),
+                                      ("--cpu-time", args.cpu_time)) if on), None)
     modes = [m for m, on in (("--backward", args.backward), ("--breakdown", args.breakdown),
-                             ("--sweep", args.sweep is not None)) if on]
+                             (sweep, sweep)) if on]
     if len(modes) > 1:
-        return f"{' and '.join(modes)} are separate runs; pick one"
+        return f"{' and '.join(modes)} belong to separate runs; pick one"
     if args.sweep_N and args.sweep is None:
         return "--sweep-N extends --sweep T ...; add --sweep"
     if args.figure and not (args.sweep is not None and args.sweep_N):
@@ -72,7 +76,7 @@ def _refusal(args):
     if (args.figure or args.breakdown) and "numba" not in args.backend:
         option = "--figure draws" if args.figure else "--breakdown times"
         return f"{option} the numba rows; add numba to --backend"
-    if args.breakdown and set(args.form) != set(FORMS) and list(args.form) != ["chunked"]:
+    if args.breakdown and set(args.form) not in (set(FORMS), {"chunked"}):
         return "--breakdown times the chunked forms only; drop --form or pass --form chunked"
     return None
 

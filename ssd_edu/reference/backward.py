@@ -91,7 +91,7 @@ def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
                 check_chunk_blocks(vjp.__name__, family, v, rest["Q"])
             if quadratic:
                 lead = (*v.batch, v.N) if per_mode else v.batch
-                check_quadratic(vjp.__name__, lead, v.T + 2, v.dtype, copies=quadratic)
+                check_quadratic(vjp.__name__, lead, v.T, v.dtype, copies=quadratic, pad=2)
             return finish(v, *body(v.x, v.a, v.B, v.C, dy, _start_state(v), dh, **rest))
 
         vjp.__name__ = vjp.__qualname__ = name or body.__name__
