@@ -201,3 +201,19 @@ def test_algorithm1_matches_scan(T, regime):
     y2, h2 = ref.diagonal_algorithm1(**d)
     assert_close("Algorithm 1 y", y, y2)
     assert_close("Algorithm 1 state", h, h2)
+
+
+def test_diagonal_heads_sum_to_the_kernel_with_complex_decays():
+    """sum_n of the N one-mode kernels is the diagonal kernel and, applied to x, the scan's y;
+    with complex a, B, C, so a conjugate slipped into one of them shows (no reference form
+    calls diagonal_heads, and real data cannot see a conjugate)."""
+    from ssd_edu.reference.diagonal import diagonal_heads, diagonal_kernel, diagonal_scan
+    rng = np.random.default_rng(0)
+    T, N, P = 5, 3, 2
+
+    def c(*shape):
+        return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    a, B, C, x = 0.8 * c(T, N), c(T, N), c(T, N), c(T, P)
+    heads = diagonal_heads(a, B, C)                         # (N, T, T)
+    np.testing.assert_allclose(heads.sum(-3), diagonal_kernel(a, B, C), atol=1e-12)
+    np.testing.assert_allclose(heads.sum(-3) @ x, diagonal_scan(x, a, B, C)[0], atol=1e-12)
