@@ -20,6 +20,12 @@ def chunk(chunk_size) -> int:
     return check_chunk_size(chunk_size)
 
 
+def chunked_work(f, Q: int) -> int:
+    """The size of a chunked call (forward or VJP) for ``_jit.threads_for``: the state updates
+    and the intra-chunk mask entries times widths, nb T (N P + Q (N + P))."""
+    return f.nb * f.T * (f.N * f.P + Q * (f.N + f.P))
+
+
 def channel_blocks(nb: int, P: int, multiple: int = 2) -> int:
     """Channel-block width for ``prange`` over (sequence, block): the whole P when there are
     enough sequences for every thread, else P split so that every thread gets work (the

@@ -44,7 +44,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._jit import FASTMATH, JIT, at, decay, num_threads, single_threaded_blas, threads_for
-from ._launch import chunk, flatten, unflatten
+from ._launch import chunk, chunked_work, flatten, unflatten
 from ..validation import check_chunks
 from ._tiles import (SUB, chunk_of_job, intra_chunk, prefix_products,  # noqa: F401 (SUB)
                      suffix_products)
@@ -166,13 +166,13 @@ def steps(family, x, a, B, C, chunk_size=64, initial_state=None) -> dict:
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
     S = np.zeros((f.nb, J, f.N, f.P), dtype=f.dtype)
     abar = np.zeros((f.nb, J, f.N), dtype=f.dtype)
-    with threads_for(_work(f, Q)):              # the threads the whole call would use
+    with threads_for(chunked_work(f, Q)):       # the threads the whole call would use
         workers = num_threads()
     h = f.h0
 
     def run(kernel, *args):
         def call():
-            with threads_for(_work(f, Q)), single_threaded_blas():  # as in the whole call
+            with threads_for(chunked_work(f, Q)), single_threaded_blas():  # as in the whole call
                 kernel(*args)
         return call
 
@@ -181,11 +181,6 @@ def steps(family, x, a, B, C, chunk_size=64, initial_state=None) -> dict:
             "3 state passing": run(_state_passing_kernel, abar, S, h),
             "4 state output": run(_state_output_kernel, f.a, f.C, S, y, Q, workers),
             "result": lambda: unflatten(f, y, h)}
-
-
-def _work(f, Q):
-    """The size of a call for ``threads_for``: nb T (N P + Q (N + P)) multiply-adds."""
-    return f.nb * f.T * (f.N * f.P + Q * (f.N + f.P))
 
 
 def _chunked(family, x, a, B, C, chunk_size, initial_state):
@@ -197,7 +192,7 @@ def _chunked(family, x, a, B, C, chunk_size, initial_state):
         return unflatten(f, y, h)
     Q = min(Q, f.T)
     J = -(-f.T // Q)
-    with threads_for(_work(f, Q)):                                # a small call: one thread
+    with threads_for(chunked_work(f, Q)):                        # a small call: one thread
         workers = num_threads()
         # the (Q, Q) workspaces of every thread (W and the diagonal family's per-mode products)
         check_chunks(f"{family}_chunked", workers, Q, f.dtype, copies=2)

@@ -48,6 +48,7 @@ from numba.extending import overload
 
 from ._backward import empty, finish, flatten_vjp
 from ._jit import FASTMATH, JIT, num_threads, single_threaded_blas, threads_for
+from ._launch import chunked_work
 from ._tiles import chunk_of_job, prefix_products, suffix_products
 from .chunked import _state_passing_kernel
 from ..validation import check_chunk_size, check_chunks
@@ -524,7 +525,7 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
     if f.T == 0 or f.nb == 0:
         return empty(fv)
     Q = min(Q, f.T)
-    with threads_for(f.nb * f.T * (f.N * f.P + Q * (f.N + f.P))):  # a small call: one thread
+    with threads_for(chunked_work(f, Q)):                        # a small call: one thread
         return _chunked_backward(family, fv, Q)
 
 
