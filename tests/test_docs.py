@@ -9,7 +9,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-THEORY = ROOT / "docs" / "theory.md"
+DOC_PATH = ROOT / "docs" / "theory.md"
 ANCHOR = re.compile(r'^<a id="([\w-]+)"></a>\s*$', re.M)
 # the path docs/theory.md with "#a" right after it, and the anchors chained after that: "#a, #b",
 # "#a to #b", "#a and #b", also across a line break inside a comment ("#a,\n# #b")
@@ -20,7 +20,7 @@ RETIRED = re.compile("|".join(["THE" + r"ORY\.md", "DES" + r"IGN\.md"]))
 
 def anchors() -> set:
     """The explicit anchors of docs/theory.md (one ``<a id="..."></a>`` line before a heading)."""
-    return set(ANCHOR.findall(THEORY.read_text(encoding="utf-8")))
+    return set(ANCHOR.findall(DOC_PATH.read_text(encoding="utf-8")))
 
 
 def cited(text: str) -> list:
@@ -56,7 +56,7 @@ def unknown_citations(paths, known: set) -> list:
 
 
 def test_theory_anchors_are_unique_and_linked_from_contents():
-    text = THEORY.read_text(encoding="utf-8")
+    text = DOC_PATH.read_text(encoding="utf-8")
     ids = ANCHOR.findall(text)
     assert len(ids) == len(set(ids)), "duplicate anchors in docs/theory.md"
     for a in ids:
@@ -64,7 +64,7 @@ def test_theory_anchors_are_unique_and_linked_from_contents():
 
 
 def test_theory_internal_links_resolve():
-    text = THEORY.read_text(encoding="utf-8")
+    text = DOC_PATH.read_text(encoding="utf-8")
     links = set(re.findall(r"\]\(#([\w-]+)\)", text))
     assert links, "no internal links found"
     assert sorted(links - anchors()) == []
