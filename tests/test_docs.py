@@ -15,7 +15,7 @@ ANCHOR = re.compile(r'^<a id="([\w-]+)"></a>\s*$', re.M)
 # "#a to #b", "#a and #b", also across a line break inside a comment ("#a,\n# #b")
 CITE = re.compile(r"theory\.md(#[\w-]+(?:(?:\s*,\s*|\s+to\s+|\s+and\s+)(?:#:?\s+)?#[\w-]+)*)")
 # the names of the two retired working files, spelled so that this file does not cite them
-RETIRED = re.compile("|".join(["THE" + r"ORY\.md", "DES" + r"IGN\.md"]))
+RETIRED = re.compile("|".join([r"\bTHE" + r"ORY\b", r"\bDES" + r"IGN\.md"]))
 
 
 def anchors() -> set:
