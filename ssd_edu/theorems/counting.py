@@ -10,9 +10,11 @@ that sees every ufunc and ``np.einsum`` applied to them and adds up:
   exactly that space);
 * a reduction or accumulation (``sum``, ``cumprod``): one flop per input element.
 
-Functions of the decays alone (the 1-SS masks and decay products of ``reference.masks``)
-take plain arrays and are not counted, as in ``bench.flop_count``. The count is an integer
-that depends only on the shapes: the same on every machine.
+The mark passes through data movement (pad, stack, swapaxes, ...) to every result. Not
+counted, as in ``bench.flop_count``: functions of the decays alone (``reference.masks`` takes
+plain arrays), and arithmetic on an array a body allocates and fills by assignment (the
+(T + 2)^3 mask gradient of ``backward.mask_vjp``, per chunk in the chunked VJPs). The count
+is an integer fixed by the shapes: the same on every machine.
 """
 from __future__ import annotations
 
