@@ -559,7 +559,21 @@ def test_a_default_output_folder_is_checked_only_when_written(tmp_path, capsys, 
     (["--backward", "--sweep-N", "2"], "--backward and --sweep-N belong to separate runs"),
     (["--breakdown", "--figure", "x.png"], "--breakdown and --figure belong to separate runs"),
     (["--backward", "--cpu-time"], "--backward and --cpu-time belong to separate runs"),
+    (["--scaling", "--backward"], "--backward and --scaling belong to separate runs"),
 ])
 def test_options_that_would_be_ignored_are_refused_before_work(argv, message, capsys):
     assert cli_main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_scaling_prints_min_and_median_and_decides_nothing(capsys, tmp_path):
+    """``bench --scaling``: the timed growth of the forms verify counts, with its spread."""
+    path = tmp_path / "scaling.json"
+    assert cli_main(["bench", "--scaling", "8", "16", "--N", "2", "--P", "2", "--chunk-size",
+                     "4", "--repeats", "2", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "min / median ms of 2 calls" in out and "not a verdict" in out
+    assert "diagonal_chunked_vjp" in out and "PASS" not in out and "FAIL" not in out
+    result = json.loads(path.read_text())["scaling"]
+    row = result["diagonal_scan"]
+    assert result["T"] == [8, 16] and all(a <= b for a, b in zip(row["min_s"], row["median_s"]))
