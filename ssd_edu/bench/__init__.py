@@ -42,13 +42,14 @@ measured once per dtype, before that dtype's rows (best of 10, then a pause that
 BLAS threads sleep), so compare rows of one run.
 
 Layout: :mod:`.timing` (every clock and best-of helper, log-log slopes; also used by the
-figures), :mod:`.run` (one workload, flop counts, workspace),
-:mod:`.report` (tables), :mod:`.cli` (the command line), :mod:`.scaling` (``--scaling``: time
-against T of the forms whose flops ``verify`` counts, min / median, an illustration), :mod:`.breakdown` (``--breakdown``:
-the four steps of the Numba chunked forms timed apart), :mod:`.crossover` (``--sweep T..
---sweep-N N..``: the fastest form at each T and N, table and figure), :mod:`.peers` and
-:mod:`.torch_chunked` (the rows ``torch.{family}.chunked``: the same chunked algorithm in the
-package's own torch code, timed when PyTorch is installed, skipped with the reason otherwise).
+figures), :mod:`.run` (one workload, flop counts, workspace), :mod:`.report` (tables),
+:mod:`.cli` (the command line), :mod:`.scaling` (``--scaling``: time against T of the forms
+whose flops ``verify`` counts, min / median, an illustration), :mod:`.breakdown`
+(``--breakdown``: the four steps of the Numba chunked forms timed apart), :mod:`.crossover`
+(``--sweep T.. --sweep-N N..``: the fastest form at each T and N, table and figure),
+:mod:`.peers` and :mod:`.torch_chunked` (the rows ``torch.{family}.chunked``: the same chunked
+algorithm in the package's own torch code, timed when PyTorch is installed, skipped with the
+reason otherwise).
 """
 from __future__ import annotations
 
