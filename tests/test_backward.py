@@ -322,20 +322,6 @@ def test_exercise_reports_skeleton_division_and_a_wrong_gradient():
 
 
 # ------------------------------------------------------------------------------------------
-# the verify row "backward-T": linear growth passes, planted quadratic growth fails
-
-
-def test_backward_growth_row_decides_on_the_slope():
-    from ssd_edu.theorems.backward_cost import KEYS, decide_backward_T
-    Ts = [256, 512, 1024, 2048]
-    linear = {"sizes": Ts, **{k: [2e-3 + 1e-5 * T for T in Ts] for k in KEYS}}
-    assert decide_backward_T(linear)["passed"]
-    planted = dict(linear, **{KEYS[2]: [2e-3 + 1e-8 * T**2 for T in Ts]})  # quadratic backward
-    out = decide_backward_T(planted)
-    assert not out["passed"] and "numpy.diagonal.chunked backward" in out["detail"]
-
-
-# ------------------------------------------------------------------------------------------
 # the CUDA VJP kernels compile for a real GPU (PTX, no device needed; the simulator alone would
 # not see e.g. a local array whose size is not a compile-time constant)
 

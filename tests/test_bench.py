@@ -138,15 +138,6 @@ def test_bench_settles_blas_between_numpy_and_numba_rows(monkeypatch):
     assert order == ["settle", "numpy", "settle", "numba"]
 
 
-def test_run_isolated_uses_one_blas_thread():
-    from ssd_edu.bench import timing
-    env = timing.run_isolated("os.getenv", "OPENBLAS_NUM_THREADS")
-    assert env == "1"
-    assert timing.run_isolated("os.getenv", "MALLOC_MMAP_THRESHOLD_") == str(64 << 20)
-    with pytest.raises(RuntimeError, match="failed"):
-        timing.run_isolated("ssd_edu.bench.flop_count", "no such form", 1, 1, 1)
-
-
 def test_workspace_bytes_come_from_the_kernels_allocations(monkeypatch):
     """numba_workspace_bytes calls the functions the kernels allocate with: an extra buffer
     there shows up in the count (no hand-copied list to drift)."""
@@ -247,33 +238,6 @@ def test_best_times_changes_the_order_of_every_round_reproducibly():
     assert all(sorted(o) == [0, 1, 2, 3] for o in first)      # each function once per round
     assert len(set(first)) > 1 and len({o[-1] for o in first}) > 1   # not always the same last
     assert orders() == first                                  # reproducible
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings")
-def test_keep_memory_env_stops_page_faults_on_every_call():
-    """What KEEP_MEMORY_ENV is for: the NumPy chunked VJP at T = 3072 (backward-T --full times
-    it) page-faulted about 7900 fresh pages per call after a plain install, when malloc mapped
-    its temporaries afresh; with the settings it reuses them. Planted: a fixed low threshold."""
-    import subprocess
-    from ssd_edu.bench import timing
-    code = ("import resource, numpy as np, ssd_edu\n"
-            "from ssd_edu.testing import make_inputs\n"
-            "d = make_inputs('diagonal', 3072, 4, 16, seed=0)\n"
-            "dy = np.ones((3072, 16))\n"
-            "vjp = lambda: ssd_edu.VJPS['numpy.diagonal.chunked'](d['x'], d['a'], d['B'], "
-            "d['C'], dy, initial_state=d['initial_state'], chunk_size=64)\n"
-            "vjp(); vjp()\n"
-            "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-            "vjp(); vjp()\n"
-            "print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 2)")
-
-    def faults_per_call(**malloc):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-        out = subprocess.run([sys.executable, "-c", code], env=dict(env, **malloc),
-                             capture_output=True, text=True, check=True)
-        return float(out.stdout)
-    assert faults_per_call(**timing.KEEP_MEMORY_ENV) < 200
-    assert faults_per_call(MALLOC_MMAP_THRESHOLD_=str(128 << 10)) > 2000   # mapped every call
 
 
 # ------------------------------------------------------------------------------------------
@@ -595,7 +559,21 @@ def test_a_default_output_folder_is_checked_only_when_written(tmp_path, capsys, 
     (["--backward", "--sweep-N", "2"], "--backward and --sweep-N belong to separate runs"),
     (["--breakdown", "--figure", "x.png"], "--breakdown and --figure belong to separate runs"),
     (["--backward", "--cpu-time"], "--backward and --cpu-time belong to separate runs"),
+    (["--scaling", "--backward"], "--backward and --scaling belong to separate runs"),
 ])
 def test_options_that_would_be_ignored_are_refused_before_work(argv, message, capsys):
     assert cli_main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_scaling_prints_min_and_median_and_decides_nothing(capsys, tmp_path):
+    """``bench --scaling``: the timed growth of the forms verify counts, with its spread."""
+    path = tmp_path / "scaling.json"
+    assert cli_main(["bench", "--scaling", "8", "16", "--N", "2", "--P", "2", "--chunk-size",
+                     "4", "--repeats", "2", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "min / median ms of 2 calls" in out and "not a verdict" in out
+    assert "diagonal_chunked_vjp" in out and "PASS" not in out and "FAIL" not in out
+    result = json.loads(path.read_text())["scaling"]
+    row = result["diagonal_scan"]
+    assert result["T"] == [8, 16] and all(a <= b for a, b in zip(row["min_s"], row["median_s"]))

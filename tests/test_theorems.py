@@ -1,8 +1,4 @@
-"""The verify checks: each passes on the real data and fails on a planted counterexample.
-
-Timing checks are never asserted to pass here (house rule: no timing assertions in tests);
-their decision functions are tested on synthetic timings instead.
-"""
+"""The verify checks: each passes on the real data and fails on a planted counterexample."""
 import json
 from fractions import Fraction
 
@@ -13,9 +9,8 @@ from ssd_edu import exact, softmax, structure, theorems as th
 from ssd_edu import reference as ref
 from ssd_edu.__main__ import main
 from ssd_edu.reference import diagonal_kernel, one_ss_mask
-from ssd_edu.theorems import cost
+from ssd_edu.theorems import cost, counting
 
-TIMED = {"cost-T", "cost-NP", "claim-ii", "remark-4.4", "backward-T"}
 ALL_IDS = ["scalar-ssd", "diagonal-ssd", "single-mask", "single-mask-underflow",
            "conjugate-pairs", "cost-T", "cost-NP", "claim-ii", "remark-4.4", "rank-vs-ssrank",
            "remark-4.1-example", "richer-needs-zero", "prop-5.1", "lemma-4.1", "prop-4.2",
@@ -26,14 +21,11 @@ ALL_IDS = ["scalar-ssd", "diagonal-ssd", "single-mask", "single-mask-underflow",
 
 def test_every_result_has_a_check():
     assert list(th.CHECKS) == ALL_IDS
-    # the rows that time code are marked so (tutorials and tests read the mark, never a list)
-    assert {i for i, c in th.CHECKS.items() if c.timed} == TIMED
-    assert th.run_check("lemma-4.1").timed is False
     for c in th.CHECKS.values():
         assert c.statement and c.reference and c.section in th.SECTIONS
 
 
-@pytest.mark.parametrize("check_id", [i for i in ALL_IDS if i not in TIMED])
+@pytest.mark.parametrize("check_id", ALL_IDS)
 def test_check_passes_in_quick_mode(check_id):
     rec = th.run_check(check_id)
     assert rec.passed, rec.detail
@@ -89,24 +81,124 @@ def test_fine_nu_fails_on_the_zero_decay_example():
     assert th.case_fine_nu(M, 3)["passed"]
 
 
-def test_slope_decisions():
-    Ts = np.array([200, 400, 800, 1600])
-    assert th.case_slope(Ts, 1e-6 * Ts, th.SLOPE_LINEAR)["passed"]
-    assert not th.case_slope(Ts, 1e-9 * Ts**2, th.SLOPE_LINEAR)["passed"]
-    assert th.case_slope(Ts, 1e-9 * Ts**2, th.SLOPE_QUADRATIC)["passed"]
-    assert not th.case_slope(Ts, 1e-6 * Ts, th.SLOPE_QUADRATIC)["passed"]
-    assert th.loglog_slope(Ts, Ts**1.5) == pytest.approx(1.5)
-    v = np.array([32, 64, 128, 256])
-    assert th.case_marginal_slope(v, 1e-3 + 1e-5 * v, 4, 1e-3 + 4e-5, th.SLOPE_LINEAR)["passed"]
-    assert not th.case_marginal_slope(v, 1e-3 + 1e-6 * v**2, 4, 1e-3 + 1.6e-5,
-                                      th.SLOPE_LINEAR)["passed"]
-    assert not th.case_marginal_slope(v, np.full(4, 1e-3), 4, 2e-3, th.SLOPE_LINEAR)["passed"]
+# ---- the cost rows: counted flops, exact degrees -------------------------------------------
+
+def test_counted_flops_are_those_executed():
+    A, B = np.ones((3, 4)), np.ones((4, 5))
+    assert th.count_flops(lambda A, B: A @ B, A, B) == 2 * 3 * 4 * 5
+    assert th.count_flops(lambda A, B: A * 2.0 + A, A, B) == 2 * 12
+    assert th.count_flops(lambda A, B: np.einsum("...ij,jk->...ik", A, B), A, B) == 2 * 60
+    assert th.count_flops(lambda A, B: np.einsum("ij,ij->ij", A, A), A, B) == 12
+    assert th.count_flops(lambda A, B: np.einsum("ij,ij,ij->", A, A, A), A, B) == 3 * 12
+    assert th.count_flops(lambda A, B: np.sum(np.pad(A, 1)), A, B) == 5 * 6  # pad keeps the mark
+    with pytest.raises(ValueError, match="explicit"):
+        th.einsum_flops("ij,jk", A, B)
+    # the scans count 5 T N P forward and 14 T N P backward: bench's flop counts
+    from ssd_edu.bench import flop_count
+    from ssd_edu.bench.backward import backward_flop_count
+    assert th.form_flops("diagonal_scan", 7, 3, 2) == flop_count("scan", 7, 3, 2)
+    assert th.vjp_flops("diagonal_scan_vjp", 7, 3, 2) == backward_flop_count("scan", 7, 3, 2)
 
 
-def test_best_times_takes_the_minimum():
-    calls = []
-    out = th.best_times([lambda: calls.append(1)], 4, clock=iter(range(100)).__next__)
-    assert len(calls) == 4 and out == [1]
+def test_degree_of_equispaced_counts():
+    assert th.degree([5, 10, 15, 20]) == 1
+    assert th.degree([3, 12, 27, 48]) == 2
+    assert th.degree([1, 8, 27, 64]) is None                   # cubic: 4 points do not decide
+    assert th.degree([1, 8, 27, 64, 125]) == 3
+    assert th.degree([7, 7, 7]) == 0
+    assert th.degree([20, 15, 10, 5]) is None                  # a count that shrinks
+    assert th.degree([1, 2, 4, 8]) is None
+
+
+def _attention_ignoring_q(x, a, B, C, chunk_size=64, initial_state=None):
+    """A 'chunked' form that attends over the whole sequence: quadratic in T."""
+    return ref.diagonal_attention.__wrapped__(x, a, B, C, initial_state)
+
+
+def _with_mode_pairs(body):
+    """``body`` plus an (N, N) product of the keys per step: a count that grows as N^2."""
+    def planted(x, a, B, C, *args, **kwargs):
+        np.einsum("tn,tm->tnm", B, C)
+        return body(x, a, B, C, *args, **kwargs)
+    return planted
+
+
+def _planted_form(monkeypatch, name, body):
+    family, _, chunked = counting.FORMS[name]
+    monkeypatch.setitem(counting.FORMS, name, (family, body, chunked))
+
+
+def test_planted_chunked_form_quadratic_in_T(monkeypatch):
+    _planted_form(monkeypatch, "diagonal_chunked", _attention_ignoring_q)
+    assert "diagonal_chunked: count of degree 2 in T (expected 1)" in _fails("cost-T").detail
+    assert "diagonal_chunked: count of degree 2 in T" in _fails("claim-ii").detail
+
+
+def test_planted_diagonal_form_quadratic_in_N(monkeypatch):
+    _planted_form(monkeypatch, "diagonal_chunked",
+                  _with_mode_pairs(counting.FORMS["diagonal_chunked"][1]))
+    assert "diagonal_chunked: count of degree 2 in N" in _fails("cost-NP").detail
+    assert "diagonal_chunked: count of degree 2 in N" in _fails("claim-ii").detail
+    assert th.run_check("cost-T").passed                       # T is not where it goes wrong
+
+
+def test_planted_algorithm1_quadratic_in_N(monkeypatch):
+    _planted_form(monkeypatch, "algorithm1", _with_mode_pairs(counting.FORMS["algorithm1"][1]))
+    assert "algorithm1: count of degree 2 in N" in _fails("claim-ii").detail
+
+
+def test_planted_scan_off_the_bench_formula(monkeypatch):
+    """A scan that does its update twice is still linear but no longer 5 T N P."""
+    body = counting.FORMS["diagonal_scan"][1]
+
+    def twice(x, a, B, C, initial_state=None):
+        body(x, a, B, C, initial_state)
+        return body(x, a, B, C, initial_state)
+    _planted_form(monkeypatch, "diagonal_scan", twice)
+    assert "bench.flop_count" in _fails("cost-NP").detail
+
+
+def test_planted_cheap_dual(monkeypatch):
+    """A dual whose work grew linearly would contradict Remark 4.4: the row fails."""
+    monkeypatch.setattr(cost, "dual_work", lambda T: 1000 * T)
+    assert "at least x8 expected" in _fails("remark-4.4").detail
+
+
+def test_dual_work_counts_the_svds():
+    with th.counted_svds() as work:
+        np.linalg.svd(np.ones((5, 3)))
+        np.linalg.norm(np.ones((4, 2)), 2)
+        np.linalg.norm(np.ones((4, 2)))                        # Frobenius: no SVD
+    assert work[0] == 5 * 3 * 3 + 4 * 2 * 2
+    assert np.linalg.svd is not None and "counted" not in np.linalg.svd.__name__
+
+
+def test_planted_backward_quadratic_in_T(monkeypatch):
+    """A chunked VJP that ignores Q (one chunk of T steps) is an attention VJP: it fails."""
+    family, body = counting.VJPS["diagonal_chunked_vjp"]
+    monkeypatch.setitem(counting.VJPS, "diagonal_chunked_vjp",
+                        (family, lambda *args, Q: body(*args, Q=args[0].shape[-2])))
+    detail = _fails("backward-T").detail
+    assert "diagonal_chunked_vjp: count of degree 2 in T (expected 1)" in detail
+
+
+def test_no_row_reads_a_timer(monkeypatch):
+    """Every verdict is mathematics: verify runs with every clock of the package disabled (the
+    report's own stopwatch, a row's duration, is bound before and is no verdict)."""
+    import time
+    from ssd_edu.bench import timing
+
+    def timer(*args, **kwargs):
+        raise AssertionError("a verify row read a timer")
+    for name in ("perf_counter", "process_time", "time", "monotonic", "perf_counter_ns",
+                 "process_time_ns"):
+        monkeypatch.setattr(time, name, timer)
+    for name in ("timed", "best_time", "best_times", "traced_peak", "matmul_rate"):
+        monkeypatch.setattr(timing, name, timer)
+    records = th.run_checks()
+    raised = [r.id for r in records if "timer" in r.detail]
+    assert not raised and all(r.passed for r in records), [(r.id, r.detail) for r in records
+                                                            if not r.passed]
 
 
 def test_lemma_41_planted():
@@ -227,15 +319,6 @@ def test_verify_cli_fails_on_a_failing_check(tmp_path):
     finally:
         del th.CHECKS["planted-fail"]
     assert main(["verify", "--only", "no-such-check"]) == 2
-
-
-def test_timed_checks_produce_records(tmp_path):
-    # the cost checks run and report finite slopes; whether they pass is machine-dependent
-    path = tmp_path / "cost.json"
-    main(["verify", "--only", "cost-NP", "--json", str(path)])
-    rec = json.loads(path.read_text())["records"][0]
-    assert rec["id"] == "cost-NP" and np.isfinite(rec["measured"]) and "N^" in rec["summary"]
-    assert rec["data"]["timings"]["sizes"] == [32, 64, 128, 256]
 
 
 # ---- planted defects: every verify row fails when what it relies on is wrong ----------------
@@ -422,51 +505,6 @@ def test_planted_realization_with_transposed_transitions(monkeypatch):
     _fails("realize")
 
 
-# ---- the timed rows, decided on synthetic timings ----------------------------------------------
-
-def _synthetic(kind, **override):
-    Ts = [200, 400, 800, 1600]
-    if kind == "T":
-        t = dict(sizes=Ts, scan=[1e-5 * T for T in Ts], algorithm1=[4e-5 * T for T in Ts],
-                 attention=[1e-8 * T**2 for T in Ts],
-                 diagonal_chunked=[1e-3 + 2e-5 * T for T in Ts],
-                 scalar_chunked=[1e-3 + 1e-5 * T for T in Ts])
-    elif kind == "NP":
-        v = [32, 64, 128, 256]
-        t = dict(sizes=v, base=4, other=128, T=128, N=dict(base=1e-3 + 4e-6,
-                 times=[1e-3 + 1e-6 * x for x in v]),
-                 P=dict(base=1e-3 + 4e-6, times=[1e-3 + 1e-6 * x for x in v]))
-    else:
-        v = [32, 64, 128]
-        t = dict(sizes=v, N=2, dual=[1e-7 * x**3 for x in v], scan=[1e-5 * x for x in v])
-    t.update(override)
-    return t
-
-
-@pytest.mark.parametrize("check_id,kind,bad", [
-    ("cost-T", "T", dict(attention=[1e-5 * T for T in (200, 400, 800, 1600)])),
-    ("cost-NP", "NP", dict(N=dict(base=1e-3, times=[1e-3 + 1e-8 * x**2 for x in (32, 64, 128,
-                                                                              256)]))),
-    ("claim-ii", "T", dict(algorithm1=[1e-8 * T**2 for T in (200, 400, 800, 1600)])),
-    ("remark-4.4", "dual", dict(dual=[1e-5 * x for x in (32, 64, 128)])),
-])
-def test_timed_rows_pass_and_fail_on_synthetic_timings(monkeypatch, check_id, kind, bad):
-    monkeypatch.setattr(cost, "measured_timings",
-                        lambda k, full, fresh=False: _synthetic(k))
-    rec = th.run_check(check_id)
-    assert rec.passed, rec.detail
-    monkeypatch.setattr(cost, "measured_timings",
-                        lambda k, full, fresh=False: _synthetic(k, **bad))
-    _fails(check_id)
-
-
-def test_claim_ii_ratio_is_of_the_marginal_costs():
-    Ts = [200, 400, 800]
-    # a fixed overhead makes the raw ratio drift; the ratio of the T-dependent parts does not
-    assert cost.marginal_ratio(Ts, [5e-3 + 4e-5 * T for T in Ts],
-                               [1e-3 + 1e-5 * T for T in Ts]) == pytest.approx([4.0, 4.0])
-
-
 # ---- the report ----------------------------------------------------------------------------
 
 def test_icml_numbering():
@@ -528,43 +566,6 @@ def test_a_row_needs_a_statement():
     assert "planted-no-statement" not in CHECKS
     with pytest.raises(ValueError, match="section must be one of"):
         check("planted-bad-section", "Sec. 99", "words")(lambda full: None)
-
-
-def test_backward_row_passes_on_linear_and_fails_on_quadratic_timings(monkeypatch):
-    from ssd_edu.theorems import backward_cost
-    Ts = [256, 512, 1024, 2048]
-
-    def timings(**bad):
-        t = {"sizes": Ts, **{k: [2e-3 + 1e-5 * T for T in Ts] for k in backward_cost.KEYS}}
-        t.update(bad)
-        return lambda function, full: t
-    monkeypatch.setattr(backward_cost, "run_isolated", timings())
-    assert th.run_check("backward-T").passed
-    # planted: a backward whose time grows as T^2 (e.g. one that rebuilds every prefix state)
-    monkeypatch.setattr(backward_cost, "run_isolated", timings(**{
-        "numpy.diagonal.scan": [2e-3 + 1e-8 * T**2 for T in Ts]}))
-    assert "numpy.diagonal.scan backward" in _fails("backward-T").detail
-
-
-def test_timed_rows_retry_after_a_pause_and_say_which_attempt():
-    verdicts = iter([False, False, True])
-    measured, pauses = [], []
-
-    def measure(fresh):
-        measured.append(fresh)
-        return {"t": len(measured)}
-
-    def decide(times):
-        return dict(passed=next(verdicts), detail="d", data={})
-    out = cost.decide_with_retry(measure, decide, pause=pauses.append)
-    assert out["passed"] and measured == [False, True, True]
-    assert pauses == [cost.RETRY_PAUSE_S] * 2 and "attempt 3 of 3" in out["detail"]
-    assert out["data"]["timings"] == {"t": 3}
-    # a row that keeps failing is reported failed after ATTEMPTS measurements, never more
-    measured.clear()
-    out = cost.decide_with_retry(measure, lambda t: dict(passed=False, detail="d", data={}),
-                                 pause=lambda s: None)
-    assert not out["passed"] and len(measured) == cost.ATTEMPTS
 
 
 def test_cli_output_into_a_closed_pipe_ends_quietly():
@@ -656,7 +657,7 @@ def test_planted_exact_ss_rank_too_small_is_caught(monkeypatch):
 
 
 def test_backward_row_checks_the_gradient_first(monkeypatch):
-    """A VJP that drops a term (da = 0) fails the backward row's gradient cases (the timing
+    """A VJP that drops a term (da = 0) fails the backward row's gradient cases (its count
     alone would pass it)."""
     import ssd_edu
     from ssd_edu.theorems import backward_cost

@@ -41,13 +41,15 @@ Timings on a shared machine vary by tens of percent from run to run; the matmul 
 measured once per dtype, before that dtype's rows (best of 10, then a pause that lets the
 BLAS threads sleep), so compare rows of one run.
 
-Layout: :mod:`.timing` (every clock and best-of helper, isolated processes, log-log slopes;
-also used by ``verify`` and the figures), :mod:`.run` (one workload, flop counts, workspace),
-:mod:`.report` (tables), :mod:`.cli` (the command line), :mod:`.breakdown` (``--breakdown``:
-the four steps of the Numba chunked forms timed apart), :mod:`.crossover` (``--sweep T..
---sweep-N N..``: the fastest form at each T and N, table and figure), :mod:`.peers` and
-:mod:`.torch_chunked` (the rows ``torch.{family}.chunked``: the same chunked algorithm in the
-package's own torch code, timed when PyTorch is installed, skipped with the reason otherwise).
+Layout: :mod:`.timing` (every clock and best-of helper, log-log slopes; also used by the
+figures), :mod:`.run` (one workload, flop counts, workspace), :mod:`.report` (tables),
+:mod:`.cli` (the command line), :mod:`.scaling` (``--scaling``: time against T of the forms
+whose flops ``verify`` counts, min / median, an illustration), :mod:`.breakdown`
+(``--breakdown``: the four steps of the Numba chunked forms timed apart), :mod:`.crossover`
+(``--sweep T.. --sweep-N N..``: the fastest form at each T and N, table and figure),
+:mod:`.peers` and :mod:`.torch_chunked` (the rows ``torch.{family}.chunked``: the same chunked
+algorithm in the package's own torch code, timed when PyTorch is installed, skipped with the
+reason otherwise).
 """
 from __future__ import annotations
 
@@ -55,10 +57,10 @@ from .cli import add_arguments, main, run_from_args
 from .report import format_sweep, format_table
 from .run import (DEFAULTS, SWEEP_T, cuda_timing, flop_count, numba_workspace_bytes, run_bench,
                   sweep)
-from .timing import (best_time, best_times, loglog_slope, matmul_rate, run_isolated, timed,
+from .timing import (best_time, best_times, loglog_slope, matmul_rate, timed,
                      traced_peak)
 
 __all__ = ["DEFAULTS", "SWEEP_T", "add_arguments", "best_time", "best_times", "cuda_timing",
            "flop_count", "format_sweep", "format_table", "loglog_slope", "main", "matmul_rate",
-           "numba_workspace_bytes", "run_bench", "run_from_args", "run_isolated", "sweep",
+           "numba_workspace_bytes", "run_bench", "run_from_args", "sweep",
            "timed", "traced_peak"]

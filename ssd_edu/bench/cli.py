@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--backward", action="store_true",
                         help="time every VJP next to its forward (ratio, %% matmul)")
+    parser.add_argument("--scaling", type=positive_int, nargs="*", metavar="T",
+                        help="time against T (no values: 128 256 512 1024) of the NumPy forms "
+                             "and VJPs whose counted flops verify checks: min / median and "
+                             "fitted slopes, an illustration (with --N, --P, --chunk-size, "
+                             "--repeats)")
 
 
 def _refusal(args):
@@ -64,7 +69,7 @@ def _refusal(args):
                                       ("--sweep-N", args.sweep_N), ("--figure", args.figure),
                                       ("--cpu-time", args.cpu_time)) if on), None)
     modes = [m for m, on in (("--backward", args.backward), ("--breakdown", args.breakdown),
-                             (sweep, sweep)) if on]
+                             ("--scaling", args.scaling is not None), (sweep, sweep)) if on]
     if len(modes) > 1:
         return f"{' and '.join(modes)} belong to separate runs; pick one"
     if args.sweep_N and args.sweep is None:
@@ -118,6 +123,16 @@ def run_from_args(args) -> int:
             print(f"    {label(row['name'], row['dtype'])}{row['status']}: {row['reason']}",
                   flush=True)
 
+    if args.scaling is not None:
+        from .scaling import SCALING_T, format_scaling, scaling
+        result = scaling(args.scaling or SCALING_T, N=args.N, P=args.P,
+                         chunk_size=args.chunk_size, repeats=args.repeats,
+                         progress=lambda line: print(line, flush=True))
+        print(format_scaling(result))
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"scaling": result}, fh, indent=1)
+        return 0
     if args.backward:
         from .backward import format_backward, run_backward
         print(f"ssd_edu bench --backward: T = {args.T}, N = {args.N}, P = {args.P}, "

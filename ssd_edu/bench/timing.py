@@ -1,7 +1,7 @@
-"""Every timing helper of the package: one clock, best-of timing, isolated processes, slopes.
+"""Every timing helper of the package: one clock, best-of timing, slopes.
 
-The benchmark, the cost rows of ``verify`` and the cost figure all time through here, so a
-change of method (clock, repeats, thread settings) is made once:
+The benchmark and the cost figure time through here, so a change of method (clock, repeats)
+is made once (``verify`` times nothing: its cost rows count operations):
 
 * :func:`timed` - seconds of one call (wall clock, ``time.perf_counter``);
 * :func:`best_time` - best of ``repeats`` calls of one function;
@@ -11,33 +11,14 @@ change of method (clock, repeats, thread settings) is made once:
   result;
 * :func:`traced_peak` - seconds and peak Python/NumPy allocation of one call (tracemalloc);
 * :func:`matmul_rate` - flop/s of a NumPy (BLAS) matmul, the machine's practical peak;
-* :func:`run_isolated` - a function of the package run in a fresh interpreter with
-  single-threaded BLAS and a malloc that keeps freed memory, its JSON result returned
-  (spinning BLAS threads of a multithreaded matmul make times erratic on a small shared
-  machine; memory mapped afresh on every call makes time per step jump at some size);
 * :func:`loglog_slope` - the growth exponent k of ``time ~ size^k`` by least squares.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 import tracemalloc
 
 import numpy as np
-
-#: Environment of :func:`run_isolated`: one thread for every BLAS and for Numba.
-SINGLE_THREAD_ENV = dict(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                         NUMBA_NUM_THREADS="1")
-#: ... and a malloc (glibc) that keeps freed memory up to 64 MiB for the next call. By default
-#: an array above a threshold that adapts to what the process freed before is mapped afresh
-#: and page-faulted on every call: time per step then steps up at some size (measured: the
-#: NumPy chunked VJP at T = 3072, 15 -> 19-25 us per step after a plain install, 15 with more
-#: modules imported), which a growth row reads as superlinear. Other C libraries ignore these.
-KEEP_MEMORY_ENV = dict(MALLOC_MMAP_THRESHOLD_=str(64 << 20),
-                       MALLOC_TRIM_THRESHOLD_=str(128 << 20))
 
 
 def timed(call) -> float:
@@ -122,21 +103,3 @@ def loglog_slope(sizes, times) -> float:
     """Least-squares slope k of log(time) = k log(size) + const: the measured growth exponent."""
     return float(np.polyfit(np.log(np.asarray(sizes, float)), np.log(np.asarray(times, float)),
                             1)[0])
-
-
-def run_isolated(function: str, *args, timeout: float = 600):
-    """``module.function(*args)`` in a fresh interpreter with single-threaded BLAS and Numba
-    (``SINGLE_THREAD_ENV``) and a malloc that keeps freed memory (``KEEP_MEMORY_ENV``).
-
-    ``function`` is a dotted path (``"ssd_edu.theorems.cost.timings"``); ``args`` and the
-    result must be JSON-serializable. Raises RuntimeError with the child's error output.
-    """
-    module, _, name = function.rpartition(".")
-    code = (f"import json, sys, {module} as m; "
-            f"print(json.dumps(m.{name}(*json.loads(sys.argv[1]))))")
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(list(args))],
-                          env=dict(os.environ, **SINGLE_THREAD_ENV, **KEEP_MEMORY_ENV),
-                          capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"timing subprocess {function} failed: {proc.stderr.strip()[-500:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])

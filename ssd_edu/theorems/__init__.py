@@ -4,15 +4,15 @@ Layout: :mod:`.registry` holds the registry (:func:`check`, :data:`CHECKS`, :fun
 and the report; one module per group of results registers its rows on import, in this order:
 
 * :mod:`.dualities` - scalar and diagonal SSD, the single-mask rewrite, conjugate pairs;
-* :mod:`.cost` - time against T, N, P; claim (ii); Remark 4.4 (through ``ssd_edu.bench.timing``);
+* :mod:`.cost` - counted flops against T, N, P; claim (ii); Remark 4.4 (:mod:`.counting`);
 * :mod:`.examples` - the rank study, Remark 4.1, zero decays, Prop 5.1;
 * :mod:`.structure_theorems` - Lemma 4.1, Prop 4.2, Theorem 4.1, Woerdeman;
 * :mod:`.general` - Theorem 4.1 for general A_t, the invertible corollary, realization;
 * :mod:`.softmax_rank` - the softmax rank explosion;
-* :mod:`.backward_cost` - the backward pass's time against T (training cost).
+* :mod:`.backward_cost` - the backward pass's counted flops (training cost).
 
 Each row is a thin loop over data around ``case_*`` functions that take the data (a matrix,
-decays, timings) and return ``dict(measured=, threshold=, passed=, detail=)``, so that tests
+decays, counts) and return ``dict(measured=, threshold=, passed=, detail=)``, so that tests
 can feed them planted bad data.
 """
 from .registry import (CHECKS, SECTIONS, Record, both_numberings, check, failures,
@@ -20,9 +20,8 @@ from .registry import (CHECKS, SECTIONS, Record, both_numberings, check, failure
                        run_check, run_checks, summarize)
 from ._data import REMARK_41_A, REMARK_41_M, corner_matrix, planted_blocks, planted_kernel
 from .dualities import case_single_mask, case_underflow, conjugate_pair_kernel, worst_form_error
-from .cost import (DUAL_SLOPE_MIN, RATIO_BAND, SLOPE_LINEAR, SLOPE_QUADRATIC, all_timings,
-                   case_marginal_slope, case_slope, decide_claim_ii, decide_cost_NP,
-                   decide_cost_T, decide_dual_cost, timings)
+from .counting import count_flops, einsum_flops, form_flops, vjp_flops
+from .cost import DEGREE_IN_T, case_degree, counted_svds, degree, dual_work
 from .examples import (case_fine_nu, case_prop51, case_rank_vs_ssrank, case_richer_example,
                        prop51_diagonal_ssm)
 from .structure_theorems import (ENUM4_SSRANK, ENUM4_TWO_SS_NO_DUAL, ENUM4_WIDTH, ENUM5_SSRANK,
@@ -33,7 +32,6 @@ from .structure_theorems import (ENUM4_SSRANK, ENUM4_TWO_SS_NO_DUAL, ENUM4_WIDTH
 from .general import (case_general_dual, case_invertible_rewrite, case_realize,
                       dense_transitions, jordan_transitions, nilpotent_ssm, rotations)
 from .softmax_rank import case_softmax_exact, case_softmax_growth
-from .backward_cost import backward_timings, decide_backward_T
-from ..bench.timing import best_times, loglog_slope
+from .backward_cost import gradient_cases
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -17,7 +17,7 @@ def add_arguments(v) -> None:
                    help="also write the records as JSON")
     v.add_argument("--only", metavar="ID", nargs="+", help="run only these check ids")
     v.add_argument("--detail", metavar="ID", help="run one row and print its whole record "
-                   "(ranks, sweeps, curves, timings)")
+                   "(ranks, sweeps, curves, counts)")
     v.add_argument("--list", action="store_true", help="list the rows by section and exit")
     v.add_argument("--progress", action="store_true", help="print each row as it finishes "
                    "(always on with --full)")

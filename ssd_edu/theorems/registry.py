@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import textwrap
-import time
 from dataclasses import asdict, dataclass, field
+from time import perf_counter as stopwatch  # a row's duration in the report, never a verdict
 from typing import Callable
 
 #: Sections of the report, in reading order: key -> (title, where in the paper).
@@ -45,7 +45,6 @@ class Record:
     threshold: float
     passed: bool
     seconds: float
-    timed: bool = False
     summary: str = ""
     detail: str = ""
     data: dict = field(default_factory=dict)
@@ -61,24 +60,17 @@ class _Check:
     statement: str
     reference: str
     fn: Callable = field(repr=False)
-    timed: bool = False
 
 
 #: id -> registered row, in registration (reading) order.
 CHECKS: dict = {}
-#: Called with the ids about to run before every :func:`run_checks` (the cost rows forget
-#: cached timings and note which kinds of timing will be needed).
-BEFORE_RUN: list = []
 
 
-def check(id: str, section: str, statement: str | None = None, reference: str = "",
-          timed: bool = False):
+def check(id: str, section: str, statement: str | None = None, reference: str = ""):
     """Register ``fn(full) -> dict(measured=, threshold=, passed=, summary=, detail=, data=)``.
 
-    ``statement`` is the result in words; by default the row's docstring, on one line.
-    ``timed`` marks a row that times code on this machine: its verdict can change with the load
-    of a shared machine, so tests and tutorials that run the report (``Record.timed``) do not
-    assert it; ``verify`` itself does."""
+    ``statement`` is the result in words; by default the row's docstring, on one line. A row
+    decides from mathematics alone (counts, ranks, errors), never from a timer."""
     if section not in SECTIONS:
         raise ValueError(f"section must be one of {list(SECTIONS)}, got {section!r}")
 
@@ -86,7 +78,7 @@ def check(id: str, section: str, statement: str | None = None, reference: str = 
         words = statement if statement is not None else " ".join((fn.__doc__ or "").split())
         if not words:
             raise ValueError(f"check {id!r}: give a statement or a docstring")
-        CHECKS[id] = _Check(id, section, words, reference, fn, timed)
+        CHECKS[id] = _Check(id, section, words, reference, fn)
         return fn
     return wrap
 
@@ -152,7 +144,7 @@ def refused(call: Callable, error=ValueError):
 def run_check(id: str, full: bool = False) -> Record:
     """Run one registered row."""
     c = CHECKS[id]
-    start = time.perf_counter()
+    start = stopwatch()
     try:
         out = c.fn(full)
         measured, threshold = float(out["measured"]), float(out["threshold"])
@@ -162,7 +154,7 @@ def run_check(id: str, full: bool = False) -> Record:
         measured, threshold, passed = float("nan"), float("nan"), False
         detail, summary, data = f"{type(exc).__name__}: {exc}", "the check raised", {}
     return Record(c.id, c.section, c.statement, c.reference, icml_reference(c.reference),
-                  measured, threshold, passed, time.perf_counter() - start, c.timed, summary,
+                  measured, threshold, passed, stopwatch() - start, summary,
                   detail, data)
 
 
@@ -177,8 +169,6 @@ def run_checks(only=None, full: bool = False, progress: Callable | None = None,
         if unknown:
             raise ValueError(f"unknown check id(s) {unknown}; known: {list(CHECKS)}")
     ids = [i for i in CHECKS if not only or i in only]
-    for hook in BEFORE_RUN:
-        hook(ids)
     records = []
     for k, id in enumerate(ids):
         if starting is not None:

@@ -1,0 +1,178 @@
+"""Counted arithmetic: the flops a NumPy form executes, tallied while it runs.
+
+:func:`count_flops` runs a reference body on :class:`Counted` arrays, an ndarray subclass
+that sees every ufunc and ``np.einsum`` applied to them and adds up:
+
+* an elementwise ufunc (``*``, ``+``, ...): one flop per output element;
+* ``matmul`` (``@``) of (m, k) by (k, n): 2 m k n (a multiply and an add per term);
+* ``np.einsum`` with k operands over an iteration space of S index tuples: (k - 1) S
+  multiplies, plus S adds when an index is summed (NumPy's unoptimized einsum loops over
+  exactly that space);
+* a reduction or accumulation (``sum``, ``cumprod``): one flop per input element.
+
+The mark passes through data movement (pad, stack, swapaxes, ...) to every result. Not
+counted, as in ``bench.flop_count``: functions of the decays alone (``reference.masks`` takes
+plain arrays), and arithmetic on an array a body allocates and fills by assignment (the
+(T + 2)^3 mask gradient of ``backward.mask_vjp``, per chunk in the chunked VJPs). The count
+is an integer fixed by the shapes: the same on every machine.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+
+from .. import reference as ref
+from ..reference.backward import _scan_grads, chunked_grads
+from ..reference.diagonal_backward import diagonal_attention_grads
+from ..reference.scalar_backward import scalar_attention_grads
+from ..testing import make_inputs
+
+_TALLY: list = []
+
+
+def _plain(x):
+    return x.view(np.ndarray) if isinstance(x, Counted) else x
+
+
+def _wrap(x):
+    return x.view(Counted) if type(x) is np.ndarray else x
+
+
+def _add(flops: int) -> None:
+    if _TALLY:
+        _TALLY[-1] += int(flops)
+
+
+def einsum_flops(subscripts: str, *operands) -> int:
+    """Flops of an explicit ``np.einsum(subscripts, *operands)``, as stated above."""
+    inputs, arrow, output = subscripts.replace(" ", "").partition("->")
+    if not arrow:
+        raise ValueError(f"einsum {subscripts!r}: only explicit '->' subscripts are counted")
+    sizes, ellipses = {}, []
+    for term, op in zip(inputs.split(","), operands):
+        shape = np.shape(op)
+        head, dots, tail = term.partition("...")
+        if dots:
+            ellipses.append(shape[len(head):len(shape) - len(tail)])
+            shape = shape[:len(head)] + shape[len(shape) - len(tail):]
+            term = head + tail
+        sizes.update({k: max(sizes.get(k, 1), n) for k, n in zip(term, shape)})
+    space = math.prod(sizes.values()) * math.prod(np.broadcast_shapes(*ellipses))
+    summed = bool(set(sizes) - set(output))
+    return space * (len(operands) - 1 + summed)
+
+
+class Counted(np.ndarray):
+    """An ndarray whose arithmetic adds its flops to the running :func:`tally`."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        args = [_plain(x) for x in inputs]
+        outs = kwargs.get("out")
+        if outs:
+            kwargs["out"] = tuple(_plain(x) for x in outs)
+        result = getattr(ufunc, method)(*args, **kwargs)
+        if method == "__call__" and ufunc is np.matmul:
+            _add(2 * np.size(result) * np.shape(args[0])[-1])
+        elif method == "__call__":
+            _add(np.size(result))
+        else:                                            # reduce, accumulate, ...
+            _add(np.size(args[0]))
+        if outs:                                         # in place: the caller's arrays
+            return outs[0] if len(outs) == 1 else outs
+        return tuple(_wrap(r) for r in result) if isinstance(result, tuple) else _wrap(result)
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func is np.einsum:
+            _add(einsum_flops(*args))
+        elif func in _REDUCTIONS:
+            _add(np.size(args[0]))
+        result = func(*_unwrap(args), **_unwrap(kwargs))
+        return tuple(map(_wrap, result)) if isinstance(result, tuple) else _wrap(result)
+
+
+#: NumPy functions that compute (one flop per input element); every other function that
+#: meets a Counted array moves data only (pad, stack, swapaxes, ...) and passes the mark on.
+_REDUCTIONS = {np.sum, np.prod, np.cumsum, np.cumprod}
+
+
+def _unwrap(args):
+    if isinstance(args, dict):
+        return {k: _unwrap(v) for k, v in args.items()}
+    if isinstance(args, (list, tuple)):
+        return type(args)(_unwrap(x) for x in args)
+    return _plain(args)
+
+
+@contextlib.contextmanager
+def tally():
+    """``with tally() as n: ...``; ``n[0]`` is the flops counted inside the block."""
+    _TALLY.append(0)
+    box = [0]
+    try:
+        yield box
+    finally:
+        box[0] = _TALLY.pop()
+
+
+def count_flops(body, *arrays, **kwargs) -> int:
+    """Flops of ``body(*arrays, **kwargs)`` with every array argument :class:`Counted` (and
+    the checked scalar scan that Algorithm 1 calls replaced by its body, which keeps them)."""
+    with tally() as n, _unchecked_scalar_scan():
+        body(*(np.asarray(x).view(Counted) for x in arrays), **kwargs)
+    return n[0]
+
+
+@contextlib.contextmanager
+def _unchecked_scalar_scan():
+    from ..reference import diagonal
+    checked = diagonal.scalar_scan
+    diagonal.scalar_scan = checked.__wrapped__
+    try:
+        yield
+    finally:
+        diagonal.scalar_scan = checked
+
+
+#: form name -> (family, body, whether it takes the chunk size). The bodies are the reference
+#: forms without their argument checks (which would turn the inputs back into plain arrays).
+FORMS = {
+    "scalar_scan": ("scalar", ref.scalar_scan.__wrapped__, False),
+    "scalar_attention": ("scalar", ref.scalar_attention.__wrapped__, False),
+    "scalar_chunked": ("scalar", ref.scalar_chunked.__wrapped__, True),
+    "diagonal_scan": ("diagonal", ref.diagonal_scan.__wrapped__, False),
+    "algorithm1": ("diagonal", ref.diagonal_algorithm1.__wrapped__, False),
+    "diagonal_attention": ("diagonal", ref.diagonal_attention.__wrapped__, False),
+    "diagonal_chunked": ("diagonal", ref.diagonal_chunked.__wrapped__, True),
+}
+
+#: VJP name -> (family, body(x, a, B, C, dy, h0, dh[, Q])): the reference VJPs' bodies.
+VJPS = {
+    "scalar_scan_vjp": ("scalar", lambda *args: _scan_grads("scalar", *args)),
+    "diagonal_scan_vjp": ("diagonal", lambda *args: _scan_grads("diagonal", *args)),
+    "scalar_chunked_vjp": ("scalar", lambda *args, Q: chunked_grads(
+        "scalar", scalar_attention_grads, *args, Q)),
+    "diagonal_chunked_vjp": ("diagonal", lambda *args, Q: chunked_grads(
+        "diagonal", diagonal_attention_grads, *args, Q)),
+}
+
+
+def form_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:
+    """Counted flops of the reference form ``name`` (a key of :data:`FORMS`) on one sequence
+    of shape (T, N, P), chunk size Q for the chunked forms, from a nonzero initial state."""
+    family, body, chunked = FORMS[name]
+    d = make_inputs(family, T, N, P, seed=0)
+    kw = {"chunk_size": min(Q, T)} if chunked else {}
+    return count_flops(body, d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"],
+                       **kw)
+
+
+def vjp_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:
+    """Counted flops of the reference VJP ``name`` (a key of :data:`VJPS`) on one sequence."""
+    family, body = VJPS[name]
+    d = make_inputs(family, T, N, P, seed=0)
+    rng = np.random.default_rng(1)
+    dy, dh = rng.standard_normal((T, P)), rng.standard_normal((N, P))
+    kw = {"Q": min(Q, T)} if name.endswith("chunked_vjp") else {}
+    return count_flops(body, d["x"], d["a"], d["B"], d["C"], dy, d["initial_state"], dh, **kw)
