@@ -583,7 +583,7 @@ def blocked(family, x, a, B, C, *, chunk_size, initial_state):
 
 def _family(a) -> str:
     """The family of a step's decay: (..., T, 1) scalar, (..., T, N) diagonal."""
-    shape = np.shape(a)
+    shape = tuple(np.shape(a))
     if len(shape) < 2:
         raise ValueError(f"a has shape {tuple(shape)}; expected (..., T, N), or (..., T, 1) for "
                          f"the scalar family")
@@ -596,7 +596,7 @@ def _form_decay(family: str, a):
         return a
     if is_device_array(a):
         dev = as_device_array(a)
-        return dev.reshape(*dev.shape[:-1]) if dev.is_c_contiguous() else dev.copy_to_host()[..., 0]
+        return dev.reshape(*tuple(dev.shape)[:-1]) if dev.is_c_contiguous() else dev.copy_to_host()[..., 0]
     return np.asarray(a)[..., 0]
 
 
