@@ -1,25 +1,15 @@
 """What every GPU launcher does around its kernels: validate, upload, allocate, reshape back.
 
-Shapes: x (..., T, P); a (..., T) (scalar family) or (..., T, N) (diagonal family); B, C
-(..., T, N); initial_state and the final state (..., N, P); y (..., T, P). float32 and float64
-(integers and booleans are promoted to float64, as everywhere in ssd_edu); complex is refused.
+Shapes: x (..., T, P); a (..., T) (scalar family) or (..., T, N); B, C (..., T, N);
+initial_state and the final state (..., N, P); y (..., T, P). float32 and float64 (integers and
+booleans become float64); complex is refused. Inputs are never modified.
 
-Host or device: inputs may be NumPy arrays or numba device arrays (on a real GPU also any
-object with ``__cuda_array_interface__``), mixed freely. If any input is a device array the
-outputs are numba device arrays, so a caller can keep data on the GPU; otherwise they are
-NumPy arrays. Inputs are never modified.
-
-Validation: the shared checks of :mod:`ssd_edu.validation` (``check_ssm`` with
-``allow_complex=False``, ``check_chunk_size``) run before any work. A device array takes part
-through a zero-stride host stand-in of its shape and dtype, so the messages are the same
-words; the stand-in costs a host boolean temporary of one byte per element inside the
-finiteness check, never a copy of the data. Finiteness of a float device array is counted on
-the device by a reduction kernel; only when it finds inf or NaN is the array copied to the
-host, to raise the usual message. A device array whose dtype differs from the computation
-dtype, or that is not C-contiguous, is converted through the host (a slow path; pass
-contiguous arrays of one dtype to avoid it).
-
-Tile size: see :func:`tile_size`.
+Host or device: inputs may be NumPy arrays or numba device arrays (on a GPU any object with
+``__cuda_array_interface__``), mixed freely; any device input gives device outputs. Validation
+uses the shared checks of :mod:`ssd_edu.validation` before any work, a device array taking part
+through a zero-stride host stand-in of its shape and dtype (the same messages) and its
+finiteness counted on the device. A device array of another dtype, or not C-contiguous, goes
+through the host (a slow path). Tile size: see :func:`tile_size`.
 """
 from __future__ import annotations
 

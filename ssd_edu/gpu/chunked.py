@@ -596,7 +596,9 @@ def _form_decay(family: str, a):
         return a
     if is_device_array(a):
         dev = as_device_array(a)
-        return dev.reshape(*tuple(dev.shape)[:-1]) if dev.is_c_contiguous() else dev.copy_to_host()[..., 0]
+        if dev.is_c_contiguous():
+            return dev.reshape(*tuple(dev.shape)[:-1])
+        return dev.copy_to_host()[..., 0]
     return np.asarray(a)[..., 0]
 
 
