@@ -178,3 +178,18 @@ def test_attention_imports_chunked_and_not_the_reverse():
     tree = ast.parse(inspect.getsource(chunked))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not imported & {"attention", "scan"}, imported
+
+
+def test_empty_sequence_and_batch():
+    """T = 0 gives J = 0 chunks (the final state is the initial state); an empty batch gives
+    empty outputs."""
+    x, a, B = np.zeros((2, 0, 3)), np.ones((2, 0, 1)), np.zeros((2, 0, 4))
+    S, abar = chunked.chunk_states(x, a, B, chunk_size=2)
+    assert S.shape == (2, 0, 4, 3) and abar.shape == (2, 0, 1)
+    H_prev, h = chunked.state_passing(abar, S, initial_state=np.ones((4, 3)))
+    assert H_prev.shape == (2, 0, 4, 3) and np.array_equal(h, np.ones((2, 4, 3)))
+    assert chunked.chunk_output(a, B, H_prev, chunk_size=2).shape == (2, 0, 3)
+    x, a, B = np.zeros((0, 5, 3)), np.ones((0, 5, 4)), np.zeros((0, 5, 4))
+    assert chunked.intra_chunk(x, a, B, B, chunk_size=2).shape == (0, 5, 3)
+    S, abar = chunked.chunk_states(x, a, B, chunk_size=2)
+    assert S.shape == (0, 3, 4, 3) and abar.shape == (0, 3, 4)
