@@ -160,7 +160,8 @@ def test_device_array_dtype_conversion():
     # a strided device view (every other channel) goes through the host and stays unmodified
     wide = np.repeat(d["x"], 2, axis=-1)
     d_wide = cuda.to_device(wide)
-    y, h = gpu.scalar_chunked(d_wide[:, ::2], d["a"], d["B"], d["C"], 2, d["initial_state"])
+    y, h = gpu.scalar_chunked(d_wide[:, ::2], d["a"], d["B"], d["C"], chunk_size=2,
+                              initial_state=d["initial_state"])
     y0, h0 = ssd_edu.reference.scalar_scan(**d)
     assert_close("y", y0, y.copy_to_host())
     assert_close("h", h0, h.copy_to_host())

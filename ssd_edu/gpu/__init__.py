@@ -14,9 +14,9 @@ then 4 instead of 16, see :func:`tile_size`). Without a GPU and without the simu
 without numba-cuda, the functions still exist and raise :class:`CudaUnavailableError` saying
 so; ``ssd_edu.MISSING_BACKENDS["cuda"]`` gives the same reason; ``import ssd_edu`` always works.
 
-Modules mirror ``ssd_edu/cpu/``: ``scan`` (the recurrence parallel over T), ``attention`` (the
-tiled masked matmul kernels: steps 1 and 4 of the block algorithm, one chunk for attention),
-``chunked`` (chunk states, state passing and the four-step driver); each holds its launchers
+Modules mirror ``ssd_edu/cpu/``: ``scan`` (the recurrence parallel over T), ``chunked`` (the
+four steps intra_chunk, chunk_states, state_passing, chunk_output, their kernels and the
+chunked form), ``attention`` (the chunked form with one chunk); each holds its launchers
 and kernel bodies (naive loop, thread/block mapping and shared memory in each docstring).
 ``_launch`` (validation, upload, tile size, reshape back), ``_device`` (the kernel factory that
 compiles tile, family and dtype in, and the inline device helpers the tiled kernels share), ``_cuda`` (the guarded import and the one availability

@@ -1,25 +1,17 @@
 """Device code shared by the forms (private): the kernel factory, the inline helpers of the tiled
 kernels, and the finiteness count.
 
-* :func:`specialized` - turns a kernel *builder* into a cached factory: ``builder(tile, family,
-  dtype, ...)`` returns a plain Python kernel body in which the tile, the family and the dtype
-  are closure constants, so numba.cuda compiles them in: static shared arrays of
-  ``(tile, tile + 1)`` elements, inner loops of ``tile`` steps that unroll, no runtime family
-  branch. One compiled kernel per key, built on first use and kept for the process.
-* :func:`ceil_div`, :func:`split_block`, :func:`split_lane`, :func:`operands` - inline device
-  helpers that decode a block's tile indices, a thread's channel lane and a flattened batch's
-  operand rows;
-* :func:`register_tile` - the inline helpers of a (1 x WIDTH) register tile of channels: zero it,
-  load a (TILE x WIDTH TILE) tile of x into shared memory, multiply-accumulate, store;
-* :func:`count_nonfinite_kernel` - counts inf / NaN of a device array, so a device input is
-  validated without copying it to the host.
+* :func:`specialized` - a cached factory ``get(tile, family, dtype, *extra)`` compiling a kernel
+  builder's body with the tile, family and dtype as closure constants (static shared arrays of
+  ``(tile, tile + 1)``, unrolled inner loops, no runtime family branch);
+* :func:`ceil_div`, :func:`split_block`, :func:`split_lane`, :func:`operands` - decode a block's
+  tile, a thread's channel lane and a flattened batch's operand rows;
+* :func:`register_tile` - the (1 x WIDTH) register tile of channels: zero, load, accumulate, store;
+* :func:`count_nonfinite_kernel` - counts inf / NaN of a device array without copying it.
 
-Conventions of every specialized kernel: 2-D shared tiles have a pitch of ``tile + 1`` so that
-column reads hit distinct banks; ``DT(0)`` / ``DT(1)`` keep literals in the computation dtype
-(float32 kernels compute in float32 throughout); decays are used as given, every decay
-product is a direct product of the a's (THEORY 2.1: no log, no ratio, no clamp; zero and
-negative decays exact); no fastmath (subnormals survive); grids are 1-D over blocks and each
-block decodes its tile indices from ``blockIdx.x``.
+Conventions: 2-D shared tiles have a pitch of ``tile + 1`` (distinct banks); ``DT(0)`` / ``DT(1)``
+keep literals in the computation dtype; every decay product is a direct product of the a's (no
+log, no ratio, no clamp: zero and negative decays exact); no fastmath; 1-D grids of blocks.
 """
 from __future__ import annotations
 

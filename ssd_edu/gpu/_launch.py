@@ -1,25 +1,15 @@
 """What every GPU launcher does around its kernels: validate, upload, allocate, reshape back.
 
-Shapes: x (..., T, P); a (..., T) (scalar family) or (..., T, N) (diagonal family); B, C
-(..., T, N); initial_state and the final state (..., N, P); y (..., T, P). float32 and float64
-(integers and booleans are promoted to float64, as everywhere in ssd_edu); complex is refused.
+Shapes: x (..., T, P); a (..., T) (scalar family) or (..., T, N); B, C (..., T, N);
+initial_state and the final state (..., N, P); y (..., T, P). float32 and float64 (integers and
+booleans become float64); complex is refused. Inputs are never modified.
 
-Host or device: inputs may be NumPy arrays or numba device arrays (on a real GPU also any
-object with ``__cuda_array_interface__``), mixed freely. If any input is a device array the
-outputs are numba device arrays, so a caller can keep data on the GPU; otherwise they are
-NumPy arrays. Inputs are never modified.
-
-Validation: the shared checks of :mod:`ssd_edu.validation` (``check_ssm`` with
-``allow_complex=False``, ``check_chunk_size``) run before any work. A device array takes part
-through a zero-stride host stand-in of its shape and dtype, so the messages are the same
-words; the stand-in costs a host boolean temporary of one byte per element inside the
-finiteness check, never a copy of the data. Finiteness of a float device array is counted on
-the device by a reduction kernel; only when it finds inf or NaN is the array copied to the
-host, to raise the usual message. A device array whose dtype differs from the computation
-dtype, or that is not C-contiguous, is converted through the host (a slow path; pass
-contiguous arrays of one dtype to avoid it).
-
-Tile size: see :func:`tile_size`.
+Host or device: inputs may be NumPy arrays or numba device arrays (on a GPU any object with
+``__cuda_array_interface__``), mixed freely; any device input gives device outputs. Validation
+uses the shared checks of :mod:`ssd_edu.validation` before any work, a device array taking part
+through a zero-stride host stand-in of its shape and dtype (the same messages) and its
+finiteness counted on the device. A device array of another dtype, or not C-contiguous, goes
+through the host (a slow path). Tile size: see :func:`tile_size`.
 """
 from __future__ import annotations
 
@@ -29,7 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..validation import Flat, as_array, check_chunk_size, check_ssm, flatten
+from ..validation import (Flat, as_array, broadcast_batch, check_chunk_size, check_ssm,
+                          common_dtype, flatten)
 from ._cuda import as_device_array, cuda, is_device_array, require_cuda, simulator_enabled
 from ._device import count_nonfinite_kernel
 
@@ -108,7 +99,7 @@ def _check_device_finite(device: dict) -> None:
     (one reduction per array, one copy of the counts); only an array found to hold inf or NaN,
     or a strided one, is copied to the host, where ``as_array`` raises the usual message.
     """
-    names = [k for k in _NAMES if k in device]
+    names = list(device)
     count = cuda.to_device(np.zeros(len(names), dtype=np.int64))
     on_host = []
     for slot, name in enumerate(names):
@@ -200,6 +191,67 @@ def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
     h0 = dev["initial_state"] if has_h0 else cuda.to_device(np.zeros((1, 1, 1), v.dtype))
     return Launch(dev["x"], dev["a"], dev["B"], dev["C"], h0, has_h0, cuda.to_device(idx),
                   v.batch, nb, v.T, v.N, v.P, v.dtype, True)
+
+
+class Arrays(NamedTuple):
+    """Validated arrays of a chunked step on the device, leading axes broadcast and flattened."""
+
+    arrays: dict              # name -> (nb, *tail) device array in dtype
+    batch: tuple
+    nb: int
+    sizes: dict               # letter -> size (T, J, N, P)
+    dtype: np.dtype
+    on_device: bool           # return device arrays
+
+
+def prepare_arrays(layouts: dict, values: dict) -> Arrays:
+    """Validate and upload the named arrays of a chunked step (host or device, None skipped).
+
+    ``layouts`` gives each name's trailing axes as letters, e.g. ``{"S": "JNP"}``; equal letters
+    must have equal sizes, ``K`` is 1 or N (a decay's mode axis). Leading axes broadcast; a
+    broadcast device array, or one of another dtype, goes through the host.
+    """
+    device = {k: as_device_array(v) for k, v in values.items()
+              if v is not None and is_device_array(v)}
+    arrays = {k: as_array(k, _stand_in(device[k]) if k in device else v)
+              for k, v in values.items() if v is not None}
+    sizes, seen = {}, {}
+    for name, arr in arrays.items():
+        letters = layouts[name]
+        layout = "(..., " + ", ".join(letters) + ")"
+        if arr.ndim < len(letters):
+            raise ValueError(f"{name} has shape {arr.shape}; expected {layout}")
+        for letter, size in zip(letters, arr.shape[arr.ndim - len(letters):]):
+            if letter == "K":
+                continue
+            if sizes.setdefault(letter, size) != size:
+                raise ValueError(f"{name} has shape {arr.shape}; expected {layout} with "
+                                 f"{letter} = {sizes[letter]} (as in {seen[letter]})")
+            seen.setdefault(letter, name)
+    for name, arr in arrays.items():
+        if "K" in layouts[name] and arr.shape[-1] not in (1, sizes["N"]):
+            raise ValueError(f"{name} has shape {arr.shape}; expected a last axis of N = "
+                             f"{sizes['N']} (as in {seen['N']}), or 1 for the scalar family")
+    tails = {k: arr.shape[arr.ndim - len(layouts[k]):] for k, arr in arrays.items()}
+    batch = broadcast_batch(**{k: arr.shape[:arr.ndim - len(layouts[k])]
+                               for k, arr in arrays.items()})
+    dtype = common_dtype(*arrays.values())
+    if device:
+        _check_device_finite(device)
+    nb = math.prod(batch)
+    out = {}
+    for name, arr in arrays.items():
+        tail = tails[name]
+        if nb == 0:
+            continue
+        if (name in device and arr.shape[:arr.ndim - len(tail)] == batch
+                and np.dtype(device[name].dtype) == dtype and device[name].is_c_contiguous()):
+            out[name] = device[name].reshape(nb, *tail)
+            continue
+        host = device[name].copy_to_host() if name in device else arr
+        host = np.broadcast_to(host.astype(dtype, copy=False), (*batch, *tail))
+        out[name] = cuda.to_device(np.ascontiguousarray(host).reshape(nb, *tail))
+    return Arrays(out, batch, nb, sizes, np.dtype(dtype), bool(device))
 
 
 def empty_result(values, L: Launch):

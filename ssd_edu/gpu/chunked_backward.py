@@ -1,18 +1,18 @@
 """The backward of the chunked form on the GPU: scalar_chunked_vjp and diagonal_chunked_vjp.
 
-The chunked VJP of ``reference.backward.chunked_grads``, with every chunk's own backward run as
-a short reverse-time scan (one lane per (chunk, n, p)) instead of the masked matmul:
+The forward's steps run backward from the cotangents dy (of y) and dh (of the final state):
 
-    1. chunk links   S_c = sum_s gamma_s B_s x_s^T,  dHp_c = sum_t delta_t C_t dy_t^T,  abar_c
-                     (one lane per (sequence, chunk, n, p), all chunks at once)
-    2. state passing H_c = abar_c H_{c-1} + S_c forward, g_{c-1} = abar_c g_c + dHp_c backward
-                     (one lane per (sequence, n, p), over the J chunks)
-    3. every chunk   the scan VJP of the chunk from the state H_{c-1} entering it, pulled back
-                     from g_c (``scan_backward.scan_backward_kernel`` on the chunks as sequences)
+    chunk_states again + chunk_output backward (kernel chunk_links, every chunk at once):
+        S_c, abar_c from a zero start, and dH_prev_c = sum_{t in c} delta_t C_t dy_t^T
+    state_passing forward and backward (kernel state_passing_both_ways, over the J chunks):
+        H_prev[c] = H_{c-1};  dH_{J-1} = dh,  dH_{c-1} = abar_c dH_c + dH_prev_c,  dh0 = dH_{-1}
+    intra_chunk, chunk_states and chunk_output backward inside every chunk (scan_backward's
+        kernel on the chunks as sequences): the chunk's scan VJP from H_{c-1} with dH_c as the
+        cotangent of its final state gives dx, da, dB, dC
 
-So the work is parallel over T (the chunks), where the scan VJP is sequential in T per lane.
-Padding of the last chunk: x = dy = 0, a = 1, B = C = 0 (its gradients are dropped). The sums
-over lanes in step 3 are atomics (see ``scan_backward``). Host inputs only.
+One lane per (chunk, n, p), or per (sequence, n, p) for state passing: parallel over T where
+the scan VJP is sequential in T. The last chunk is padded with x = dy = 0, a = 1, B = C = 0 (its
+gradients dropped); the sums over lanes of the last pass are atomics. Host inputs only.
 """
 from __future__ import annotations
 
@@ -28,11 +28,13 @@ from .scan_backward import CHECKPOINT, scan_backward_kernel
 
 
 def _build_chunk_links(TILE, DIAG, DT):
-    """Step 1, per lane (bc, n, p) over the Q steps of chunk bc (na = n or 0)::
+    """chunk_states (step 2) again, with chunk_output's (step 4) pull-back onto H_prev.
+
+    Per lane (bc, n, p) over the Q steps of chunk bc (na = n or 0)::
 
         S = 0; delta = 1; r = 0
         for t: S = a[bc, t, na] S + B[bc, t, n] x[bc, t, p]     # S_c from a zero start
-               delta *= a[bc, t, na]; r += delta C[bc, t, n] dy[bc, t, p]   # dHp_c
+               delta *= a[bc, t, na]; r += delta C[bc, t, n] dy[bc, t, p]   # dH_prev_c
         S_out[bc, n, p] = S; dHp[bc, n, p] = r; abar[bc, na] = delta (one lane writes it)
 
     Mapping: 1-D grid over nb J * N * P lanes, blocks of TILE * TILE threads; no shared memory.
@@ -60,15 +62,15 @@ def _build_chunk_links(TILE, DIAG, DT):
 
 
 def _build_state_passing_both_ways(TILE, DIAG, DT):
-    """Step 2, per lane (b, n, p) over the J chunks of sequence b::
+    """state_passing (step 3) forward, then backward, per lane (b, n, p) over the J chunks::
 
-        H = h0[b, n, p];  for c: Hp[b J + c] = H;  H = abar_c H + S_c
-        g = dh[b, n, p];  for c from the last: G[b J + c] = g;  g = abar_c g + dHp_c
-        dh0[b, n, p] = g
+        H = h0[b, n, p];  for c: H_prev[b J + c] = H;  H = abar_c H + S_c
+        g = dh[b, n, p];  for c from the last: dH[b J + c] = g;  g = abar_c g + dHp_c
+        dh0[b, n, p] = g                              # g: the cotangent of H_{c-1}
 
     Mapping: 1-D grid over nb * N * P lanes, blocks of TILE * TILE threads.
     """
-    def state_passing_both_ways(S, dHp, abar, h0, dh, Hp, G, dh0):
+    def state_passing_both_ways(S, dHp, abar, h0, dh, H_prev, dH, dh0):
         nb, N, P = h0.shape
         b, n, na, p = split_lane(N, P, DIAG)
         if b >= nb:
@@ -76,11 +78,11 @@ def _build_state_passing_both_ways(TILE, DIAG, DT):
         J = S.shape[0] // nb
         H = h0[b, n, p]
         for c in range(J):
-            Hp[b * J + c, n, p] = H
+            H_prev[b * J + c, n, p] = H
             H = abar[b * J + c, na] * H + S[b * J + c, n, p]
         g = dh[b, n, p]
         for c in range(J - 1, -1, -1):
-            G[b * J + c, n, p] = g
+            dH[b * J + c, n, p] = g
             g = abar[b * J + c, na] * g + dHp[b * J + c, n, p]
         dh0[b, n, p] = g
 
@@ -109,31 +111,32 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
     xc, ac, Bc, Cc, dyc = (cuda.to_device(_chunks(arr, J, Q, fill)) for arr, fill in (
         (f.x, 0), (a3, 1), (f.B, 0), (f.C, 0), (fv.dy, 0)))
     nbJ, Na = f.nb * J, a3.shape[2]
-    S, dHp, Hp, G = (cuda.device_array((nbJ, f.N, f.P), dtype=f.dtype) for _ in range(4))
+    S, dHp, H_prev, dH = (cuda.device_array((nbJ, f.N, f.P), dtype=f.dtype) for _ in range(4))
     abar = cuda.device_array((nbJ, Na), dtype=f.dtype)
     dh0 = cuda.device_array((f.nb, f.N, f.P), dtype=f.dtype)
     tile = get_tile()
     threads = tile * tile
     lanes = nbJ * f.N * f.P
-    # 1. chunk links, all chunks at once
+    # chunk_states again, and chunk_output backward onto H_prev: all chunks at once
     chunk_links_kernel(tile, family, f.dtype)[-(-lanes // threads), threads](
         xc, ac, Bc, Cc, dyc, S, dHp, abar)
-    # 2. state passing, forward and backward
+    # state_passing forward (H_prev) and backward (dH_c, the cotangent of H_c; dh0)
     seq_lanes = f.nb * f.N * f.P
     state_passing_both_ways_kernel(tile, family, f.dtype)[-(-seq_lanes // threads), threads](
-        S, dHp, abar, cuda.to_device(f.h0), cuda.to_device(np.array(fv.dh)), Hp, G, dh0)
-    # 3. every chunk: a short scan VJP from H_{c-1}, pulled back from g_c
+        S, dHp, abar, cuda.to_device(f.h0), cuda.to_device(np.array(fv.dh)), H_prev, dH, dh0)
+    # intra_chunk, chunk_states and chunk_output backward: every chunk's scan VJP from H_{c-1}
+    # with dH_c as its final state's cotangent
     ck = cuda.device_array((nbJ, -(-Q // CHECKPOINT), f.N, f.P), dtype=f.dtype)
     outs = zero_gradients(nbJ, Q, fv, Na)
     scan_backward_kernel(tile, family, f.dtype)[-(-lanes // threads), threads](
-        xc, ac, Bc, Cc, dyc, Hp, G, ck, *outs)
+        xc, ac, Bc, Cc, dyc, H_prev, dH, ck, *outs)
     return finish_modes(fv, family, *(o.copy_to_host().reshape(f.nb, J * Q, -1)[:, :f.T]
                                       for o in outs), dh0.copy_to_host())
 
 
 def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
-    """VJP of the scalar chunked form on the GPU (host arrays): chunk links, state passing both
-    ways, then every chunk's short reverse scan in parallel. Returns Grads."""
+    """VJP of the scalar chunked form on the GPU (host arrays): the four steps backward (see the
+    module docstring). Returns Grads."""
     return chunked_backward("scalar", x, a, B, C, dy, dh, initial_state,
                             check_chunk_size(chunk_size))
 

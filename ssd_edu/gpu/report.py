@@ -30,7 +30,7 @@ import sys
 import tempfile
 from typing import NamedTuple
 
-from . import (_device, _matmul, attention, attention_backward, chunked, chunked_backward, scan,
+from . import (_device, _matmul, attention_backward, chunked, chunked_backward, scan,
                scan_backward)
 from .._cli import output_file
 from ._cuda import cuda, simulator_enabled
@@ -109,12 +109,12 @@ def kernels(dtype):
         out.append((f"chunk states ({fam})", body(chunked.chunk_states_kernel, fam, width),
                     (a3, a3, a3, i, i2, a4, a3), blk, True))
     out.append(("scalar output (chunked/attention)",
-                body(attention.scalar_output_kernel, "scalar", width),
+                body(chunked.scalar_output_kernel, "scalar", width, True),
                 (a3, a3, a3, a3, a4, flag, i, i2, a3), blk, True))
     out.append(("diagonal mode factors (chunked/attention)",
-                body(attention.mode_factors_kernel, "diagonal"), (a3, i, i2, a3, a3), blk, False))
+                body(chunked.mode_factors_kernel, "diagonal"), (a3, i, i2, a3, a3), blk, False))
     out.append(("diagonal output (chunked/attention)",
-                body(attention.diagonal_output_kernel, "diagonal", width),
+                body(chunked.diagonal_output_kernel, "diagonal", width, True),
                 (a3, a3, a3, a3, a3, a3, a4, flag, i, i2, a2, a3), blk, True))
     for fam in ("scalar", "diagonal"):
         for full, note in ((True, ""), (False, ", N % 16 > 0")):
