@@ -12,6 +12,7 @@ drift apart; no T x T array is stored.
 """
 from __future__ import annotations
 
+from .._keyword_only import keyword_only
 from ._cuda import cuda, device, uint64
 from ._device import ONE, ZERO, ceil_div, operands, register_tile, specialized, split_block
 
@@ -340,7 +341,8 @@ diagonal_output_kernel = specialized(_build_diagonal_output)
 
 
 
-def scalar_attention(x, a, B, C, initial_state=None):
+@keyword_only
+def scalar_attention(x, a, B, C, *, initial_state=None):
     """Masked attention on the GPU, ``y = (1SS(a) o C B^T) x + delta_t C_t^T h_{-1}``.
 
     M[t, s] = a_{s+1} ... a_t (C_t . B_s) for t >= s, delta_t = a_0 ... a_t;
@@ -353,7 +355,8 @@ def scalar_attention(x, a, B, C, initial_state=None):
     return blocked("scalar", x, a, B, C, initial_state, chunk_size=None)
 
 
-def diagonal_attention(x, a, B, C, initial_state=None):
+@keyword_only
+def diagonal_attention(x, a, B, C, *, initial_state=None):
     """The sum of N 1-SS masked attentions on the GPU (one head per mode), plus the initial state.
 
     y_t = sum_n C[t, n] (sum_{s <= t} a_n(t, s) B[s, n] x_s + delta[t, n] h_{-1}[n]),

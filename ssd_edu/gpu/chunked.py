@@ -21,6 +21,7 @@ block covers up to ``MAX_WIDTH * tile`` channels and computes its scores C B^T o
 """
 from __future__ import annotations
 
+from .._keyword_only import keyword_only
 from ._cuda import cuda, kernel, require_cuda
 from ._device import ceil_div, operands, register_tile, specialized, split_block, split_lane
 from ._launch import empty_result, finish, get_tile, prepare
@@ -202,7 +203,8 @@ def blocked(family, x, a, B, C, initial_state, chunk_size):
     return finish(L, y, h)
 
 
-def scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None):
+@keyword_only
+def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The block algorithm on the GPU: attention inside chunks of Q steps, the scan across them.
 
     Per chunk c (J = ceil(T / Q) chunks, any T and any Q >= 1; the last may be short), the four
@@ -214,7 +216,8 @@ def scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None):
     return blocked("scalar", x, a, B, C, initial_state, chunk_size=check_chunk_size(chunk_size))
 
 
-def diagonal_chunked(x, a, B, C, chunk_size=64, initial_state=None):
+@keyword_only
+def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The block algorithm on the GPU with per-mode decays (every step elementwise per mode).
 
     As :func:`scalar_chunked`, with per-mode gamma, abar and delta and the sum of N heads
