@@ -12,7 +12,8 @@ Arrays: x (..., T, P), a (..., T) scalar family or (..., T, N) diagonal family, 
 (..., T, N), state h (..., N, P), y (..., T, P), kernel M (..., T, T). Recurrence:
 h_t = A_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, with A_t = a_t I (scalar) or diag(a_t).
 
-Every form has one signature, ``y, h = f(x, a, B, C[, chunk_size], initial_state=None)``, and
+Every form has one signature, ``y, h = f(x, a, B, C, *[, chunk_size], initial_state=None)``
+(the options keyword-only: a positional one is a TypeError that names it), and
 is registered in :data:`IMPLEMENTATIONS` as ``"{backend}.{family}.{form}"`` with backend in
 (numpy, numba, cuda), family in (scalar, diagonal) and form in (scan, attention, chunked) and,
 in NumPy only, associative_scan.

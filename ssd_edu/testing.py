@@ -211,7 +211,7 @@ def keys(backend: str | None = None, family: str | None = None, form: str | None
                   if all(w is None or w == part for w, part in zip(want, k.split("."))))
 
 
-def call(key: str, inputs: dict, chunk_size: int | None = None, **override):
+def call(key: str, inputs: dict, *, chunk_size: int | None = None, **override):
     """Call implementation ``key`` on ``inputs`` (a :func:`make_inputs` dict, entries replaced
     by ``override``) with its proper arguments: ``chunk_size`` goes only to the forms that take
     one (their default when None). Returns what the implementation returns, ``(y, h)``."""
@@ -227,13 +227,13 @@ def call(key: str, inputs: dict, chunk_size: int | None = None, **override):
               **kwargs)
 
 
-def check_against_oracle(key: str, inputs: dict, chunk_size: int | None = None,
+def check_against_oracle(key: str, inputs: dict, *, chunk_size: int | None = None,
                          label: str = "") -> float:
     """Assert that ``key`` matches the float64 recurrence of its family on y and the final
     state, at the tolerance of the inputs' dtype, and returns arrays of that dtype.
     Returns the larger of the two errors."""
     from . import oracle
-    y, h = call(key, inputs, chunk_size)
+    y, h = call(key, inputs, chunk_size=chunk_size)
     y, h = np.asarray(y), np.asarray(h)
     y0, h0 = oracle(key.split(".")[1])(**as_float64(inputs))
     dtype = np.result_type(*[v for v in inputs.values() if v is not None])

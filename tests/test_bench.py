@@ -264,8 +264,8 @@ def test_torch_peer_agrees_with_the_oracle(family, T, Q, regime, initial_state, 
                     initial_state=initial_state)
     y0, h0 = ssd_edu.oracle(family)(**{k: None if v is None else v.astype(np.float64)
                                         for k, v in d.items()})
-    y, h = numpy_chunked(family, d["x"], d["a"], d["B"], d["C"], d["initial_state"],
-                         chunk_size=Q)
+    y, h = numpy_chunked(family, d["x"], d["a"], d["B"], d["C"],
+                         initial_state=d["initial_state"], chunk_size=Q)
     assert y.dtype == h.dtype == np.dtype(dtype)
     assert_close(f"torch {family} y T={T} Q={Q} {regime}", y0, y, dtype=dtype)
     assert_close(f"torch {family} h T={T} Q={Q} {regime}", h0, h, dtype=dtype)
@@ -279,10 +279,9 @@ def test_torch_peer_groups_of_chunks_agree(monkeypatch):
     from ssd_edu.bench.peers import numpy_chunked
     from ssd_edu.testing import assert_close, make_inputs
     d = make_inputs("diagonal", 50, 4, 3, (2,), regime="mixed", seed=5)
-    args = (d["x"], d["a"], d["B"], d["C"], d["initial_state"])
-    whole = numpy_chunked("diagonal", *args, chunk_size=16)
+    whole = numpy_chunked("diagonal", **d, chunk_size=16)
     monkeypatch.setattr(torch_chunked, "GROUP_ENTRIES", 1)
-    for want, got in zip(whole, numpy_chunked("diagonal", *args, chunk_size=16)):
+    for want, got in zip(whole, numpy_chunked("diagonal", **d, chunk_size=16)):
         assert_close("grouped", want, got)
 
 

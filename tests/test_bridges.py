@@ -177,7 +177,8 @@ def test_mamba2_any_chunk_size(chunk_size):
 
 def test_mamba2_underflow_is_exact():
     kw = mamba_case("underflow")
-    ssd = mamba2.to_ssd(kw["x"], kw["dt"], kw["A"], kw["B"], kw["C"], kw["initial_states"])
+    ssd = mamba2.to_ssd(kw["x"], kw["dt"], kw["A"], kw["B"], kw["C"],
+                        initial_states=kw["initial_states"])
     assert np.count_nonzero(ssd["a"] == 0.0) > 0          # the decay is exactly 0 there
     out, final = mamba2.chunk_scan_combined(**kw, chunk_size=CHUNK, return_final_states=True)
     assert np.all(np.isfinite(out)) and np.all(np.isfinite(final))
@@ -209,8 +210,9 @@ def test_mamba2_form_of_another_backend_is_named():
 def test_to_ssd_is_the_crosswalk():
     """to_ssd's arrays, entry by entry: x -> dt x, a = exp(dt A), head h reads its group, h0^T."""
     kw = mamba_case("everything", seed=4)
-    ssd = mamba2.to_ssd(kw["x"], kw["dt"], kw["A"], kw["B"], kw["C"], kw["initial_states"],
-                        dt_bias=kw["dt_bias"], dt_softplus=True, dt_limit=kw["dt_limit"])
+    ssd = mamba2.to_ssd(kw["x"], kw["dt"], kw["A"], kw["B"], kw["C"],
+                        initial_states=kw["initial_states"], dt_bias=kw["dt_bias"],
+                        dt_softplus=True, dt_limit=kw["dt_limit"])
     batch, T, H, P = kw["x"].shape
     G = kw["B"].shape[2]
     for b in range(batch):
@@ -229,8 +231,9 @@ def test_to_ssd_is_the_crosswalk():
 
 def test_to_ssd_then_any_form_then_from_ssd_is_the_layer():
     kw = mamba_case("everything", seed=5)
-    ssd = mamba2.to_ssd(kw["x"], kw["dt"], kw["A"], kw["B"], kw["C"], kw["initial_states"],
-                        dt_bias=kw["dt_bias"], dt_softplus=True, dt_limit=kw["dt_limit"])
+    ssd = mamba2.to_ssd(kw["x"], kw["dt"], kw["A"], kw["B"], kw["C"],
+                        initial_states=kw["initial_states"], dt_bias=kw["dt_bias"],
+                        dt_softplus=True, dt_limit=kw["dt_limit"])
     y, h = ssd_edu.oracle("scalar")(**ssd)
     out, final = mamba2.from_ssd(y, h, x=kw["x"], D=kw["D"], z=kw["z"])
     out0, final0 = mamba_loop(**kw)

@@ -24,7 +24,7 @@ def family(name):
 
 
 def check(name, d, chunk_size=None, label=""):
-    check_against_oracle(name, d, chunk_size, label)
+    check_against_oracle(name, d, chunk_size=chunk_size, label=label)
 
 
 def test_registry_has_every_numba_form():
@@ -161,13 +161,13 @@ def test_chunked_zero_decays_at_sub_chunk_edges(fam, dtype):
 def test_planted_rescaling_by_division_fails_at_zero_decays():
     """The check above catches the usual shortcut: keys rescaled by 1 / cumprod(a) (NaN or
     inf once a decay is 0)."""
-    def divided(x, a, B, C, chunk_size=64, initial_state=None):
+    def divided(x, a, B, C, *, chunk_size=64, initial_state=None):
         # y_t = sum_{s<=t} C_t . (delta_t / delta_s) B_s x_s + delta_t C_t h_{-1}, delta = cumprod
         with np.errstate(all="ignore"):
             delta = np.cumprod(a, axis=-2)
             scores = np.einsum("...tn,...sn->...ts", C * delta, B / delta)
         y = np.tril(scores) @ x + np.einsum("...tn,...np->...tp", C * delta, initial_state)
-        return y, ssd_edu.oracle("diagonal")(x, a, B, C, initial_state)[1]
+        return y, ssd_edu.oracle("diagonal")(x, a, B, C, initial_state=initial_state)[1]
 
     d, Q = _zeros_at_sub_chunk_edges("diagonal", np.float64)
     with pytest.raises(AssertionError):

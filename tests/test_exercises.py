@@ -117,7 +117,8 @@ def test_float64_answer_is_judged_at_the_float64_tolerance():
 
 PACKAGE_CALLS = [
     ("one_ss_mask", lambda a: ssd_edu.one_ss_mask(a), "ssd_edu.reference.masks.one_ss_mask"),
-    ("diagonal_scan", lambda x, a, B, C, h0=None: ssd_edu.diagonal_scan(x, a, B, C, h0),
+    ("diagonal_scan",
+     lambda x, a, B, C, h0=None: ssd_edu.diagonal_scan(x, a, B, C, initial_state=h0),
      "diagonal_scan"),
     ("pass_states", lambda abar, S, h0: ref.state_passing(abar, S, h0),
      "ssd_edu.reference.chunking.state_passing"),
@@ -440,7 +441,8 @@ def test_chunked_exercise_refuses_the_scan_solution_of_ex03():
     attempt = CHUNKED_MISTAKES[3][0]
     assert checks.check_chunked_scan(attempt).passed
     result = checks.check_chunked_scan(
-        lambda x, a, B, C, Q, h0=None: ssd_edu.diagonal_chunked(x, a, B, C, Q, h0))
+        lambda x, a, B, C, Q, h0=None: ssd_edu.diagonal_chunked(x, a, B, C, chunk_size=Q,
+                                                                initial_state=h0))
     assert not result.passed and "your function calls" in result.message
 
 

@@ -218,19 +218,19 @@ def test_dyadic_data_is_exact(key):
     np.testing.assert_array_equal(h, h0)
 
 
-def _shifted_decay_scan(x, a, B, C, initial_state=None):
+def _shifted_decay_scan(x, a, B, C, *, initial_state=None):
     """A plausible wrong recurrence: the decay one step late (a[t-1] instead of a[t])."""
     late = np.concatenate([np.ones_like(a[..., :1]), a[..., :-1]], axis=-1)
-    return ssd_edu.reference.scalar_scan(x, late, B, C, initial_state)
+    return ssd_edu.reference.scalar_scan(x, late, B, C, initial_state=initial_state)
 
 
-def _no_initial_state(x, a, B, C, initial_state=None):
+def _no_initial_state(x, a, B, C, *, initial_state=None):
     return ssd_edu.reference.scalar_scan(x, a, B, C)
 
 
-def _upcast(x, a, B, C, initial_state=None):
+def _upcast(x, a, B, C, *, initial_state=None):
     return ssd_edu.reference.scalar_scan(*(np.asarray(v, np.float64) for v in (x, a, B, C)),
-                                         initial_state)
+                                         initial_state=initial_state)
 
 
 @pytest.mark.parametrize("wrong, match", [(_shifted_decay_scan, "y: error"),

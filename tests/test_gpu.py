@@ -152,9 +152,11 @@ def test_device_array_dtype_conversion():
 
     d = make_inputs("scalar", 5, N=2, P=2, regime="random", seed=6)
     x32 = d["x"].astype(np.float32)
-    y, h = gpu.scalar_scan(cuda.to_device(x32), d["a"], d["B"], d["C"], d["initial_state"])
+    y, h = gpu.scalar_scan(cuda.to_device(x32), d["a"], d["B"], d["C"],
+                           initial_state=d["initial_state"])
     assert y.dtype == np.float64
-    y0, h0 = ssd_edu.reference.scalar_scan(x32, d["a"], d["B"], d["C"], d["initial_state"])
+    y0, h0 = ssd_edu.reference.scalar_scan(x32, d["a"], d["B"], d["C"],
+                                           initial_state=d["initial_state"])
     assert_close("y", y0, y.copy_to_host())
     assert_close("h", h0, h.copy_to_host())
     # a strided device view (every other channel) goes through the host and stays unmodified

@@ -23,8 +23,8 @@ def test_gpu_scan_is_bit_identical_across_runs(fam):
                     dtype=np.float32)
     fn = getattr(gpu, f"{fam}_scan")
     with gpu.tile_size(tile):
-        y1, h1 = fn(d["x"], d["a"], d["B"], d["C"], d["initial_state"])
-        y2, h2 = fn(d["x"], d["a"], d["B"], d["C"], d["initial_state"])
+        y1, h1 = fn(d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"])
+        y2, h2 = fn(d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"])
     assert np.array_equal(y1, y2) and np.array_equal(h1, h2)
     y0, h0 = ssd_edu.oracle(fam)(**d)
     assert_close("y", y0, y1, dtype=np.float32)

@@ -60,7 +60,7 @@ def test_time_kernels_and_time_cuda_run():
     d = make_inputs("diagonal", 9, N=3, P=2, seed=1)
     with gpu.tile_size(4):
         res = timing.time_kernels("diagonal", "chunked", d["x"], d["a"], d["B"], d["C"],
-                                  d["initial_state"], chunk_size=4, repeats=2)
+                                  initial_state=d["initial_state"], chunk_size=4, repeats=2)
         assert len(res["kernel_s"]) == 2 and all(s > 0 for s in res["kernel_s"])
         assert res["host_s"] > 0 and res["d2h_s"] > 0
         assert res["simulator"] == gpu.simulator_enabled()

@@ -113,7 +113,7 @@ def test_diagonal_equals_general_with_diag_A():
     d = make_inputs("diagonal", 13, N=3, P=2, batch=(2,), regime="negative", seed=9)
     A = np.einsum("btn,nm->btnm", d["a"], np.eye(3))
     y, h = ref.diagonal_scan(**d)
-    y2, h2 = ref.general_scan(d["x"], A, d["B"], d["C"], d["initial_state"])
+    y2, h2 = ref.general_scan(d["x"], A, d["B"], d["C"], initial_state=d["initial_state"])
     assert_close("general scan y", y, y2)
     assert_close("general scan state", h, h2)
     assert_close("general kernel", ref.diagonal_kernel(d["a"], d["B"], d["C"]),

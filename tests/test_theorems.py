@@ -339,16 +339,16 @@ def _shift_decay(a, axis):
 
 def test_planted_scalar_attention_with_a_shifted_mask(monkeypatch):
     orig = ref.scalar_attention
-    monkeypatch.setattr(ref, "scalar_attention", lambda x, a, B, C, initial_state=None:
-                        orig(x, _shift_decay(a, -1), B, C, initial_state))
+    monkeypatch.setattr(ref, "scalar_attention", lambda x, a, B, C, *, initial_state=None:
+                        orig(x, _shift_decay(a, -1), B, C, initial_state=initial_state))
     assert "attention" in _fails("scalar-ssd").detail
 
 
 def test_planted_algorithm1_with_the_decay_one_step_late(monkeypatch):
     # issue 11, defect 2: Algorithm 1 with a[t-1] passed every row before it was in the grid
     orig = ref.diagonal_algorithm1
-    monkeypatch.setattr(ref, "diagonal_algorithm1", lambda x, a, B, C, initial_state=None:
-                        orig(x, _shift_decay(a, -2), B, C, initial_state))
+    monkeypatch.setattr(ref, "diagonal_algorithm1", lambda x, a, B, C, *, initial_state=None:
+                        orig(x, _shift_decay(a, -2), B, C, initial_state=initial_state))
     assert "algorithm1" in _fails("diagonal-ssd").detail
 
 

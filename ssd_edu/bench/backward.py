@@ -92,7 +92,7 @@ def time_peer_pair(family, d, dy, dh, chunk_size, repeats):
     args = (family, d["x"], d["a"], d["B"], d["C"])
 
     def forward():
-        numpy_chunked(*args, d["initial_state"], chunk_size=chunk_size)
+        numpy_chunked(*args, initial_state=d["initial_state"], chunk_size=chunk_size)
 
     def backward():
         numpy_chunked_vjp(*args, dy, dh, initial_state=d["initial_state"],

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .._keyword_only import keyword_only
 from ..validation import check_chunk_size, flatten, unflatten
 from .timing import settle_blas
 
@@ -61,7 +62,8 @@ def _tensor(arr):
         return torch.from_numpy(arr)
 
 
-def numpy_chunked(family, x, a, B, C, initial_state=None, *, chunk_size=64):
+@keyword_only
+def numpy_chunked(family, x, a, B, C, *, initial_state=None, chunk_size=64):
     """The torch chunked form of ``family`` with the package's signature: x (..., T, P),
     a (..., T) or (..., T, N), B, C (..., T, N), initial_state (..., N, P) NumPy arrays,
     validated and flattened as by every backend (``validation.flatten``: the checks the Numba
@@ -79,6 +81,7 @@ def numpy_chunked(family, x, a, B, C, initial_state=None, *, chunk_size=64):
     return unflatten(f, y.numpy(), h.numpy())
 
 
+@keyword_only
 def numpy_chunked_vjp(family, x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
     """The VJP of the torch chunked form of ``family`` by torch's autograd, with the package's
     VJP signature (``ssd_edu.VJPS``): the forward recorded, then ``torch.autograd.grad`` of

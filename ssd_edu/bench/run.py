@@ -111,10 +111,10 @@ def _selected(backends, families, forms):
 def _run_torch(row, data, kwargs, repeats):
     """The torch peer row (``peers``), in torch's threads set to Numba's."""
     from .peers import numpy_chunked, torch_threads
-    args = [row["family"], *(data[k] for k in ("x", "a", "B", "C", "initial_state"))]
     with torch_threads():
-        numpy_chunked(*args, **kwargs)                                  # warm-up
-        times = [timed(lambda: numpy_chunked(*args, **kwargs)) for _ in range(repeats)]
+        numpy_chunked(row["family"], **data, **kwargs)                  # warm-up
+        times = [timed(lambda: numpy_chunked(row["family"], **data, **kwargs))
+                 for _ in range(repeats)]
     row.update(mem_bytes=None, mem="torch (not traced)")
     return times
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._keyword_only import keyword_only
 from ..validation import check_chunk_size
 
 
@@ -30,7 +31,8 @@ def registered_form(backend: str, family: str, form: str):
     return IMPLEMENTATIONS[key]
 
 
-def run_form(backend: str, family: str, form: str, chunk_size: int, ssd: dict):
+@keyword_only
+def run_form(backend: str, family: str, form: str, ssd: dict, *, chunk_size: int):
     """Run one registered form on the package-convention arrays ``ssd``: (y, final_state)."""
     fn = registered_form(backend, family, form)
     if form == "chunked":

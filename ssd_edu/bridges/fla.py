@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._keyword_only import keyword_only
 from ..validation import as_array, check_scale as real_scale, common_dtype
 from ._forms import check_chunk, expect_shape, heads_first, registered_form, run_form, time_first
 
 
-def check_inputs(q, k, v, g, initial_state=None, *, g_name="g", family=None):
+@keyword_only
+def check_inputs(q, k, v, g, *, initial_state=None, g_name="g", family=None):
     """Validate fla's arguments; ``g`` of shape (batch, T, H) or (batch, T, H, K) decides the
     family (or must fit ``family`` when given: "scalar" for simple_gla, "diagonal" for gla).
     Returns (q, k, v, g, initial_state, family) in one dtype; errors name the argument."""
@@ -90,14 +92,15 @@ def _to_ssd(q, k, v, g, h0, scale, g_name):
                 C=heads_first(scale * q), initial_state=h0)
 
 
-def to_ssd(q, k, v, g, scale=None, initial_state=None) -> dict:
+@keyword_only
+def to_ssd(q, k, v, g, scale=None, *, initial_state=None) -> dict:
     """fla's arguments -> the package's: ``dict(x, a, B, C, initial_state)``, heads before time.
 
     x = v (batch, H, T, V), B = k and C = scale q (batch, H, T, K), a = exp(g) (batch, H, T) for a
     per-head g (the scalar family) or (batch, H, T, K) for a per-key gk (the diagonal family),
     initial_state (batch, H, K, V) unchanged.
     """
-    q, k, v, g, h0, _ = check_inputs(q, k, v, g, initial_state)
+    q, k, v, g, h0, _ = check_inputs(q, k, v, g, initial_state=initial_state)
     return _to_ssd(q, k, v, g, h0, check_scale(scale, q.shape[-1]), "g")
 
 
@@ -109,19 +112,22 @@ def from_ssd(y, final_state=None):
     return time_first(y), None if final_state is None else as_array("final_state", final_state)
 
 
-def _gla(family, g_name, q, k, v, g, scale, initial_state, output_final_state, backend, form,
+def _gla(family, g_name, q, k, v, g, scale, *, initial_state, output_final_state, backend, form,
          chunk_size):
-    q, k, v, g, h0, _ = check_inputs(q, k, v, g, initial_state, g_name=g_name, family=family)
+    q, k, v, g, h0, _ = check_inputs(q, k, v, g, initial_state=initial_state, g_name=g_name,
+                                     family=family)
     scale = check_scale(scale, q.shape[-1])
     if not isinstance(output_final_state, (bool, np.bool_)):
         raise TypeError(f"output_final_state must be True or False, got {output_final_state!r}")
     chunk = check_chunk(chunk_size)
     registered_form(backend, family, form)              # a bad backend or form fails before work
-    y, h = run_form(backend, family, form, chunk, _to_ssd(q, k, v, g, h0, scale, g_name))
+    y, h = run_form(backend, family, form, _to_ssd(q, k, v, g, h0, scale, g_name),
+                    chunk_size=chunk)
     return time_first(y), (h if output_final_state else None)
 
 
-def simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False,
+@keyword_only
+def simple_gla(q, k, v, g, scale=None, *, initial_state=None, output_final_state=False,
                backend="numpy", form="chunked", chunk_size=64):
     """fla's ``chunk_simple_gla``: one log-decay g (batch, T, H) per head and step.
 
@@ -129,11 +135,13 @@ def simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=Fa
     o (batch, T, H, V), final_state (batch, H, K, V) or None unless ``output_final_state``.
     Runs ``ssd_edu.IMPLEMENTATIONS[f"{backend}.scalar.{form}"]``; any T and chunk_size >= 1.
     """
-    return _gla("scalar", "g", q, k, v, g, scale, initial_state, output_final_state, backend,
-                form, chunk_size)
+    return _gla("scalar", "g", q, k, v, g, scale, initial_state=initial_state,
+                output_final_state=output_final_state, backend=backend, form=form,
+                chunk_size=chunk_size)
 
 
-def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False,
+@keyword_only
+def gla(q, k, v, gk, scale=None, *, initial_state=None, output_final_state=False,
         backend="numpy", form="chunked", chunk_size=64):
     """fla's ``chunk_gla``: one log-decay gk (batch, T, H, K) per key dimension and step.
 
@@ -141,5 +149,6 @@ def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False,
     ``(o, final_state)`` as :func:`simple_gla`; runs
     ``ssd_edu.IMPLEMENTATIONS[f"{backend}.diagonal.{form}"]``.
     """
-    return _gla("diagonal", "gk", q, k, v, gk, scale, initial_state, output_final_state,
-                backend, form, chunk_size)
+    return _gla("diagonal", "gk", q, k, v, gk, scale, initial_state=initial_state,
+                output_final_state=output_final_state, backend=backend, form=form,
+                chunk_size=chunk_size)

@@ -43,6 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._keyword_only import keyword_only
 from ..validation import as_array, common_dtype
 from ._forms import check_chunk, expect_shape, heads_first, registered_form, run_form, time_first
 
@@ -67,7 +68,8 @@ class MambaArrays(NamedTuple):
     dtype: np.dtype
 
 
-def check_inputs(x, dt, A, B, C, D=None, z=None, dt_bias=None,
+@keyword_only
+def check_inputs(x, dt, A, B, C, D=None, z=None, dt_bias=None, *,
                  initial_states=None) -> MambaArrays:
     """Validate Mamba-2's arguments (shapes in the module docstring); errors name the argument."""
     given = dict(x=x, dt=dt, A=A, B=B, C=C, D=D, z=z, dt_bias=dt_bias,
@@ -164,7 +166,8 @@ def _to_ssd(v: MambaArrays, dt_softplus: bool, dt_limit: tuple) -> dict:
                 C=heads_first(v.C[:, :, group]), initial_state=h0)
 
 
-def to_ssd(x, dt, A, B, C, initial_states=None, *, dt_bias=None, dt_softplus=False,
+@keyword_only
+def to_ssd(x, dt, A, B, C, *, initial_states=None, dt_bias=None, dt_softplus=False,
            dt_limit=(0.0, math.inf)) -> dict:
     """Mamba-2's arguments -> the package's scalar-family arguments, heads in front of time.
 
@@ -221,7 +224,8 @@ def from_ssd(y, final_state, x=None, D=None, z=None):
     return _from_ssd(y, h, x, D, z)
 
 
-def chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None,
+@keyword_only
+def chunk_scan_combined(x, dt, A, B, C, *, chunk_size, D=None, z=None, dt_bias=None,
                         initial_states=None, dt_softplus=False, dt_limit=(0.0, math.inf),
                         return_final_states=False, backend="numpy", form="chunked"):
     """Mamba-2's ``mamba_chunk_scan_combined`` on NumPy arrays, run by a registered SSD form.
@@ -234,12 +238,12 @@ def chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None
     ``ssd_edu.IMPLEMENTATIONS[f"{backend}.scalar.{form}"]``. Computes in the common dtype of the
     inputs (float32 or float64). A decay exp(dt A) that underflows to 0 is exact (no log space).
     """
-    v = check_inputs(x, dt, A, B, C, D, z, dt_bias, initial_states)
+    v = check_inputs(x, dt, A, B, C, D, z, dt_bias, initial_states=initial_states)
     q = check_chunk(chunk_size)
     limit = check_dt_limit(dt_limit)
     softplus_on = _check_flag("dt_softplus", dt_softplus)
     return_states = _check_flag("return_final_states", return_final_states)
     registered_form(backend, "scalar", form)            # a bad backend or form fails before work
-    y, h = run_form(backend, "scalar", form, q, _to_ssd(v, softplus_on, limit))
+    y, h = run_form(backend, "scalar", form, _to_ssd(v, softplus_on, limit), chunk_size=q)
     out, final_states = _from_ssd(y, h, v.x, v.D, v.z)
     return (out, final_states) if return_states else out

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas, threads_for
 from ._launch import flatten, unflatten
 from ._tiles import chunk_of_job, intra_chunk, prefix_products, suffix_products
@@ -171,7 +172,8 @@ def _attention(family, x, a, B, C, initial_state):
     return unflatten(f, y, h)
 
 
-def scalar_attention(x, a, B, C, initial_state=None):
+@keyword_only
+def scalar_attention(x, a, B, C, *, initial_state=None):
     """Masked attention y = (1SS(a) o C B^T) x (+ the h_{-1} term), fused and tiled.
 
     x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); float32/float64.
@@ -182,7 +184,8 @@ def scalar_attention(x, a, B, C, initial_state=None):
     return _attention("scalar", x, a, B, C, initial_state)
 
 
-def diagonal_attention(x, a, B, C, initial_state=None):
+@keyword_only
+def diagonal_attention(x, a, B, C, *, initial_state=None):
     """The sum of N 1-SS masked attentions, one per mode, fused and tiled.
 
     y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x (+ the h_{-1} term).

@@ -9,6 +9,7 @@ memory per thread, refused above the quadratic memory limit.
 from __future__ import annotations
 
 
+from .._keyword_only import keyword_only
 from ..validation import check_quadratic, check_ssm
 from .chunked_backward import chunked_backward
 
@@ -19,6 +20,7 @@ def _attention_vjp(family, name, x, a, B, C, dy, dh, initial_state):
     return chunked_backward(family, x, a, B, C, dy, dh, initial_state, max(v.T, 1))
 
 
+@keyword_only
 def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     """VJP of the scalar attention form, compiled: the chunk backward with one chunk of T steps.
 
@@ -27,6 +29,7 @@ def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     return _attention_vjp("scalar", "scalar_attention_vjp", x, a, B, C, dy, dh, initial_state)
 
 
+@keyword_only
 def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     """VJP of the diagonal attention form, compiled: one chunk of T steps, a mask per mode.
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, num_threads, single_threaded_blas, threads_for
 from ._launch import chunk, chunked_work, flatten, unflatten
 from ..validation import check_chunks
@@ -154,7 +155,7 @@ def _state_output_kernel(a, C, H_prev, y, Q, workers):
                     y[b, t0 + i, p] += Y[i, p]
 
 
-def steps(family, x, a, B, C, chunk_size=64, initial_state=None) -> dict:
+def steps(family, x, a, B, C, *, chunk_size=64, initial_state=None) -> dict:
     """The four steps as separate calls on one validated workload, for timing them apart
     (``bench --breakdown``): {"1 intra-chunk": fn, "2 chunk states": fn, "3 state passing":
     fn, "4 state output": fn}, each a no-argument function that runs that step's kernel.
@@ -205,7 +206,8 @@ def _chunked(family, x, a, B, C, chunk_size, initial_state):
     return unflatten(f, y, h)
 
 
-def scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None):
+@keyword_only
+def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The scalar-family block algorithm: masked matmul in chunks of Q, recurrence across them.
 
     x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); float32/float64.
@@ -216,7 +218,8 @@ def scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None):
     return _chunked("scalar", x, a, B, C, chunk_size, initial_state)
 
 
-def diagonal_chunked(x, a, B, C, chunk_size=64, initial_state=None):
+@keyword_only
+def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The diagonal-family block algorithm (one mask per mode inside each chunk).
 
     x (..., T, P), a (..., T, N), B, C (..., T, N), initial_state (..., N, P); float32/float64.

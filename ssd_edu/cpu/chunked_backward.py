@@ -46,6 +46,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
+from .._keyword_only import keyword_only
 from ._backward import empty, finish, flatten_vjp
 from ._jit import FASTMATH, JIT, num_threads, single_threaded_blas, threads_for
 from ._launch import chunked_work
@@ -552,6 +553,7 @@ def _chunked_backward(family, fv, Q):
     return finish(fv, dx, da, dB, dC, g)
 
 
+@keyword_only
 def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
     """VJP of the scalar chunked form, compiled. x, dy (..., T, P), a (..., T), B, C (..., T, N),
     dh, initial_state (..., N, P); float32/float64. Returns Grads.
@@ -561,6 +563,7 @@ def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_siz
                             check_chunk_size(chunk_size))
 
 
+@keyword_only
 def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
     """VJP of the diagonal chunked form, compiled (one mask per mode in each chunk).
     O(T Q (N + P) + T N P) time; O(J N P) extra memory per sequence, O(Q^2 + Q (N + P)) per

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, threads_for
 from ._launch import channel_blocks, flatten, unflatten
 
@@ -115,7 +116,8 @@ def _scan(family, x, a, B, C, initial_state):
     return unflatten(f, y, f.h0)
 
 
-def scalar_scan(x, a, B, C, initial_state=None):
+@keyword_only
+def scalar_scan(x, a, B, C, *, initial_state=None):
     """The scalar-family recurrence (A_t = a_t I), compiled. O(T N P) time, O(N P) state.
 
     h_t = a_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
@@ -125,7 +127,8 @@ def scalar_scan(x, a, B, C, initial_state=None):
     return _scan("scalar", x, a, B, C, initial_state)
 
 
-def diagonal_scan(x, a, B, C, initial_state=None):
+@keyword_only
+def diagonal_scan(x, a, B, C, *, initial_state=None):
     """The diagonal-family recurrence (A_t = diag(a_t)), compiled. O(T N P) time.
 
     h_t = diag(a_t) h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._keyword_only import keyword_only
 from ._backward import channel_width, empty, finish, flatten_vjp
 from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas, threads_for
 from ._tiles import chunk_of_job, suffix_products
@@ -179,6 +180,7 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
     return finish(fv, dx, da, dB, dC, g)
 
 
+@keyword_only
 def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     """VJP of the scalar scan, compiled: the reverse-time scan with recomputed chunk states.
 
@@ -188,6 +190,7 @@ def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     return _scan_vjp("scalar", x, a, B, C, dy, dh, initial_state)
 
 
+@keyword_only
 def diagonal_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     """VJP of the diagonal scan, compiled: the reverse-time scan with recomputed chunk states.
 

@@ -59,7 +59,7 @@ def _scan_variants(x, a, B, C, h0, expected) -> list:
     h0_arr = _start(h0, h_exp.shape)
 
     def scan(a=a, B=B, C=C, h0=h0):
-        return ref.diagonal_scan(x, a, B, C, h0)
+        return ref.diagonal_scan(x, a, B, C, initial_state=h0)
 
     def shared(decay):
         return scan(a=np.broadcast_to(decay[..., None], a.shape).copy())
@@ -105,7 +105,7 @@ def _scan_case(name: str, d: dict, category: str, answer=SCAN_ANSWER, variants=_
                chunk_size=None) -> Case:
     x, a, B, C, h0 = (None if d[k] is None else np.asarray(d[k], dtype=np.float64)
                       for k in ("x", "a", "B", "C", "initial_state"))
-    expected = ref.diagonal_scan(x, a, B, C, h0)
+    expected = ref.diagonal_scan(x, a, B, C, initial_state=h0)
     args = (d["x"], d["a"], d["B"], d["C"], d["initial_state"])
     if chunk_size is not None:
         args = args[:4] + (chunk_size,) + args[4:]
@@ -172,19 +172,20 @@ def _algorithm1_variants(x, a, B, C, h0, expected) -> list:
     ones = np.ones_like(B)
     y_exp, h_exp = expected
     h0_arr = _start(h0, h_exp.shape)
-    last = ref.diagonal_scan(x, a[..., -1:], B[..., -1:], C[..., -1:], h0_arr[..., -1:, :])[0]
+    last = ref.diagonal_scan(x, a[..., -1:], B[..., -1:], C[..., -1:],
+                             initial_state=h0_arr[..., -1:, :])[0]
     return [
         ("no_C", "y is the plain sum of the mode scans H^n: weight each by its query, "
-         "y += C[:, n] o H^n", (ref.diagonal_scan(x, a, B, ones, h0)[0], h_exp)),
+         "y += C[:, n] o H^n", (ref.diagonal_scan(x, a, B, ones, initial_state=h0)[0], h_exp)),
         ("no_B", "Z = x for every mode: the input of mode n is Z = B[:, n] o x",
-         ref.diagonal_scan(x, a, ones, C, h0)),
+         ref.diagonal_scan(x, a, ones, C, initial_state=h0)),
         ("last_only", "y holds only the last mode: accumulate y += C[:, n] o H^n over all n "
          "(you overwrote y in the loop)", (last, None)),
         ("h0_row0", "every mode started from row 0 of the initial state: mode n starts from "
          "initial_state[n]", ref.diagonal_scan(
-             x, a, B, C, np.broadcast_to(h0_arr[..., :1, :], h0_arr.shape))),
+             x, a, B, C, initial_state=np.broadcast_to(h0_arr[..., :1, :], h0_arr.shape))),
         ("swapped", "B and C are swapped: Z = B[:, n] o x goes in, C[:, n] o H comes out",
-         ref.diagonal_scan(x, a, C, B, h0)),
+         ref.diagonal_scan(x, a, C, B, initial_state=h0)),
         ("ignore_h0", "initial_state is ignored: mode n's scan starts from initial_state[n]",
          ref.diagonal_scan(x, a, B, C)),
     ]
@@ -215,11 +216,11 @@ def _chunked_variants(x, a, B, C, h0, expected, Q) -> list:
     for c0 in range(0, T, Q):
         part = [v[..., c0:c0 + Q, :] for v in (x, a, B, C)]
         y_zero, S_c = ref.diagonal_scan(*part)                       # the chunk from a zero state
-        y_c, H_next = ref.diagonal_scan(*part, H)
+        y_c, H_next = ref.diagonal_scan(*part, initial_state=H)
         ys["nopass"].append(y_c if c0 == 0 else y_zero)
         ys["nodecay"].append(y_zero + np.einsum("...tn,...np->...tp", part[3], H))
         ys["after"].append(y_zero + ref.diagonal_scan(np.zeros_like(part[0]), *part[1:],
-                                                      H_next)[0])
+                                                      initial_state=H_next)[0])
         last_own, H = (H_next if c0 == 0 else S_c), H_next
     cat = {k: np.concatenate(v, axis=-2) for k, v in ys.items()}
     found = [

@@ -10,9 +10,11 @@ set of kernels serves both forms; no T x T array is stored.
 """
 from __future__ import annotations
 
+from .._keyword_only import keyword_only
 from .chunked import blocked
 
 
+@keyword_only
 def scalar_attention(x, a, B, C, *, initial_state=None):
     """Masked attention on the GPU, ``y = (1SS(a) o C B^T) x + delta_t C_t^T h_{-1}``.
 
@@ -23,6 +25,7 @@ def scalar_attention(x, a, B, C, *, initial_state=None):
     return blocked("scalar", x, a, B, C, chunk_size=None, initial_state=initial_state)
 
 
+@keyword_only
 def diagonal_attention(x, a, B, C, *, initial_state=None):
     """The sum of N 1-SS masked attentions on the GPU (one head per mode), plus the initial state.
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._keyword_only import keyword_only
 from ..cpu._backward import empty
 from ._backward import finish_modes, flatten_device_vjp, zero_gradients
 from ._cuda import cuda
@@ -93,6 +94,7 @@ def _attention_vjp(family, x, a, B, C, dy, dh, initial_state):
     return finish_modes(fv, family, *(o.copy_to_host() for o in outs), dh0.copy_to_host())
 
 
+@keyword_only
 def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     """VJP of the scalar attention form on the GPU (host arrays): the transposed-mask sums,
     entry by entry. x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state
@@ -100,6 +102,7 @@ def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     return _attention_vjp("scalar", x, a, B, C, dy, dh, initial_state)
 
 
+@keyword_only
 def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     """VJP of the diagonal attention form on the GPU (host arrays). Returns Grads."""
     return _attention_vjp("diagonal", x, a, B, C, dy, dh, initial_state)

@@ -106,7 +106,8 @@ def _benchmark(out: Path) -> dict:
         for dtype in ("float32", "float64"):
             data = make_inputs(family, T, N=N, P=P, batch=(nb,), dtype=dtype, seed=0)
             res = timing.time_kernels(family, form, data["x"], data["a"], data["B"], data["C"],
-                                      data["initial_state"], chunk_size=Q, repeats=5)
+                                      initial_state=data["initial_state"], chunk_size=Q,
+                                      repeats=5)
             best = min(res["kernel_s"])
             itemsize = 4 if dtype == "float32" else 8
             useful = nb * bench.flop_count(form, T, N, P, Q)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._keyword_only import keyword_only
 from ._cuda import as_device_array, cuda, device, is_device_array, kernel, require_cuda, uint64
 from ._device import (ONE, ZERO, ceil_div, operands, register_tile, specialized, split_block,
                       split_lane)
@@ -702,6 +703,7 @@ def chunk_output(a, C, H_prev, *, chunk_size):
     return _out([y], A.batch, A.on_device)[0]
 
 
+@keyword_only
 def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The chunked form on the GPU: steps 2 and 3, then 1 + 4 in one launch.
 
@@ -713,6 +715,7 @@ def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
                    initial_state=initial_state)
 
 
+@keyword_only
 def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """As :func:`scalar_chunked` with per-mode decays a (..., T, N): delta, gamma and abar per
     mode, the sum of N heads inside each chunk."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._keyword_only import keyword_only
 from ..cpu._backward import empty
 from ._backward import finish_modes, flatten_device_vjp, zero_gradients
 from ..validation import check_chunk_size
@@ -134,6 +135,7 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
                                       for o in outs), dh0.copy_to_host())
 
 
+@keyword_only
 def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
     """VJP of the scalar chunked form on the GPU (host arrays): the four steps backward (see the
     module docstring). Returns Grads."""
@@ -141,6 +143,7 @@ def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_siz
                             check_chunk_size(chunk_size))
 
 
+@keyword_only
 def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
     """VJP of the diagonal chunked form on the GPU (host arrays). Returns Grads."""
     return chunked_backward("diagonal", x, a, B, C, dy, dh, initial_state,

@@ -15,6 +15,7 @@ gives bit-identical output on every run (one thread sums y_t over all N modes, t
 """
 from __future__ import annotations
 
+from .._keyword_only import keyword_only
 from ._cuda import cuda, require_cuda, uint64
 from ._device import ONE, ZERO, ceil_div, operands, specialized, split_block
 from ._launch import empty_result, finish, get_tile, prepare
@@ -136,7 +137,8 @@ def _scan(family, x, a, B, C, initial_state):
     return finish(L, y, h)
 
 
-def scalar_scan(x, a, B, C, initial_state=None):
+@keyword_only
+def scalar_scan(x, a, B, C, *, initial_state=None):
     """The scalar recurrence on the GPU, parallel over (chunk, state, channel).
 
     h_t = a_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
@@ -146,7 +148,8 @@ def scalar_scan(x, a, B, C, initial_state=None):
     return _scan("scalar", x, a, B, C, initial_state)
 
 
-def diagonal_scan(x, a, B, C, initial_state=None):
+@keyword_only
+def diagonal_scan(x, a, B, C, *, initial_state=None):
     """The diagonal recurrence on the GPU, parallel over (chunk, state, channel).
 
     h_t = diag(a_t) h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._keyword_only import keyword_only
 from ..cpu._backward import empty
 from ._backward import finish_modes, flatten_device_vjp, zero_gradients
 from ._cuda import cuda
@@ -111,6 +112,7 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
     return finish_modes(fv, family, *(o.copy_to_host() for o in outs), g.copy_to_host())
 
 
+@keyword_only
 def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     """VJP of the scalar scan on the GPU (host arrays): the reverse-time scan per lane.
 
@@ -120,6 +122,7 @@ def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     return _scan_vjp("scalar", x, a, B, C, dy, dh, initial_state)
 
 
+@keyword_only
 def diagonal_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     """VJP of the diagonal scan on the GPU (host arrays): the reverse-time scan per lane.
 

@@ -155,7 +155,7 @@ def _check_repeats(repeats) -> int:
     return int(repeats)
 
 
-def time_kernels(family: str, form: str, x, a, B, C, initial_state=None, chunk_size=64,
+def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chunk_size=64,
                  repeats: int = 5) -> dict:
     """Time the kernels of ``cuda.{family}.{form}`` alone on this workload.
 

@@ -1,7 +1,8 @@
 """The plumbing every reference form shares, in one place, so that each form reads like its formula.
 
-``@ssm_form(family)`` wraps a form ``f(x, a, B, C[, chunk_size], initial_state=None)``:
+``@ssm_form(family)`` wraps a form ``f(x, a, B, C, *[, chunk_size], initial_state=None)``:
 
+* refuses a positional chunk_size or initial_state with a TypeError naming them;
 * validates the arguments once (``check_ssm`` with complex allowed, ``check_chunk_size``);
 * refuses a quadratic form above the memory limit (``quadratic=copies``), naming the function,
   and a chunked form's (Q, Q) blocks likewise (:func:`check_chunk_blocks`);
@@ -16,10 +17,10 @@
 from __future__ import annotations
 
 import functools
-import inspect
 
 import numpy as np
 
+from .._keyword_only import keyword_signature, refuse_positional
 from ..validation import (check_chunk_size, check_chunks, check_kernel, check_quadratic,
                           check_ssm)
 
@@ -49,10 +50,11 @@ def ssm_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
     """Decorator for a form of ``family``; ``quadratic=k`` guards k (T, T) arrays per sequence
     (per mode as well when ``per_mode``)."""
     def wrap(body):
-        signature = inspect.signature(body)
+        signature = keyword_signature(body)
 
         @functools.wraps(body)
         def form(*args, **kwargs):
+            refuse_positional(body.__name__, signature, args)
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             given = bound.arguments

@@ -62,7 +62,7 @@ def _associative_scan(decay, x, B, C, initial_state):
 
 
 @ssm_form("scalar")
-def scalar_associative_scan(x, a, B, C, initial_state=None):
+def scalar_associative_scan(x, a, B, C, *, initial_state=None):
     """The scalar recurrence as ceil(log2 T) passes of an associative scan.
 
     h_t = a_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t;  (a2, U2) o (a1, U1) = (a2 a1, a2 U1 + U2).
@@ -72,7 +72,7 @@ def scalar_associative_scan(x, a, B, C, initial_state=None):
 
 
 @ssm_form("diagonal")
-def diagonal_associative_scan(x, a, B, C, initial_state=None):
+def diagonal_associative_scan(x, a, B, C, *, initial_state=None):
     """The diagonal recurrence as ceil(log2 T) passes of an associative scan.
 
     h_t = diag(a_t) h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t;

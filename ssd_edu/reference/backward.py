@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._keyword_only import keyword_only
 from ..validation import check_chunk_size, check_cotangents, check_quadratic, check_ssm
 from ._common import _start_state, check_chunk_blocks
 from .chunking import from_chunks, state_passing, to_chunks
@@ -67,7 +68,8 @@ def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
     """Decorator for the body of a VJP of ``family``, as ``_common.ssm_form`` is for a form.
 
     The public function ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None[, chunk_size])``
-    validates (real dtypes; ``check_cotangents`` for dy and dh), refuses a quadratic form above
+    refuses a positional option by name, validates (real dtypes; ``check_cotangents`` for dy and
+    dh), refuses a quadratic form above
     the memory limit (``quadratic=k`` (T+2, T+2) arrays per sequence, per mode when
     ``per_mode``), answers T = 0 itself, and calls ``body(x, a, B, C, dy, h0, dh[, Q])`` with
     plain arrays (h0 and dh (*batch, N, P), zeros by default). The body returns
@@ -75,29 +77,31 @@ def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
     names the public function (default: the body's name).
     """
     def wrap(body):
-        chunked = "Q" in inspect.signature(body).parameters
-
-        def vjp(x, a, B, C, dy, dh=None, *, initial_state=None, **chunking):
-            if set(chunking) - ({"chunk_size"} if chunked else set()):
-                raise TypeError(f"{body.__name__}() got unexpected keyword arguments "
-                                f"{sorted(chunking)}")
+        def run(x, a, B, C, dy, dh, initial_state, chunking):
             v = check_ssm(family, x, a, B, C, initial_state)
             dy, dh = check_cotangents(v, dy, dh)
-            Q = check_chunk_size(chunking.get("chunk_size", 64)) if chunked else None
+            Q = check_chunk_size(chunking["chunk_size"]) if chunking else None
             if v.T == 0:
                 return empty_grads(v, dh)
-            rest = dict(Q=min(Q, v.T)) if chunked else {}      # one chunk of T steps at most
-            if chunked:
+            rest = {} if Q is None else dict(Q=min(Q, v.T))     # one chunk of T steps at most
+            if Q is not None:
                 check_chunk_blocks(vjp.__name__, family, v, rest["Q"])
             if quadratic:
                 lead = (*v.batch, v.N) if per_mode else v.batch
                 check_quadratic(vjp.__name__, lead, v.T, v.dtype, copies=quadratic, pad=2)
             return finish(v, *body(v.x, v.a, v.B, v.C, dy, _start_state(v), dh, **rest))
 
+        if "Q" in inspect.signature(body).parameters:
+            def vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
+                return run(x, a, B, C, dy, dh, initial_state, dict(chunk_size=chunk_size))
+        else:
+            def vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+                return run(x, a, B, C, dy, dh, initial_state, {})
+
         vjp.__name__ = vjp.__qualname__ = name or body.__name__
         vjp.__doc__ = body.__doc__
         vjp.__module__ = body.__module__
-        return vjp
+        return keyword_only(vjp)
     return wrap
 
 

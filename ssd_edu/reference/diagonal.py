@@ -20,7 +20,7 @@ from .scalar import scalar_scan
 
 
 @ssm_form("diagonal")
-def diagonal_scan(x, a, B, C, initial_state=None):
+def diagonal_scan(x, a, B, C, *, initial_state=None):
     """The recurrence, one step at a time: the oracle. O(T N P) time, O(N P) state.
 
     h_t = diag(a_t) h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
@@ -37,7 +37,7 @@ def diagonal_scan(x, a, B, C, initial_state=None):
 
 
 @ssm_form("diagonal")
-def diagonal_algorithm1(x, a, B, C, initial_state=None):
+def diagonal_algorithm1(x, a, B, C, *, initial_state=None):
     """The paper's Algorithm 1: N independent scalar scans, one per mode (THEORY.md 3.5).
 
         for n in range(N):
@@ -56,7 +56,8 @@ def diagonal_algorithm1(x, a, B, C, initial_state=None):
         # Z = diag(b^n) x
         Z = B[..., :, n, None] * x
         # H_t = a[t, n] H_{t-1} + Z_t: a scalar scan with one state (N = 1, B = C = 1)
-        H, h[..., n : n + 1, :] = scalar_scan(Z, a[..., n], ones, ones, h0[..., n : n + 1, :])
+        H, h[..., n : n + 1, :] = scalar_scan(Z, a[..., n], ones, ones,
+                                              initial_state=h0[..., n : n + 1, :])
         # y += diag(c^n) H
         y += C[..., :, n, None] * H
     return y, h
@@ -86,7 +87,7 @@ def diagonal_kernel(a, B, C):
 
 
 @ssm_form("diagonal", quadratic=3)
-def diagonal_attention(x, a, B, C, initial_state=None):
+def diagonal_attention(x, a, B, C, *, initial_state=None):
     """The sum of N 1-SS masked attentions, one head per mode: O(N T^2 P) time, O(T^2) memory.
 
     y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x  + (C_t o delta_t)^T h_{-1}
@@ -109,7 +110,7 @@ def diagonal_attention(x, a, B, C, initial_state=None):
 
 
 @ssm_form("diagonal")
-def diagonal_chunked(x, a, B, C, chunk_size=64, initial_state=None):
+def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The block algorithm with per-mode decays (THEORY.md 4): the scalar steps, one mask per mode.
 
       1. intra-chunk   Y_diag = sum_n diag(C_c[:, n]) 1SS(a_c[:, n]) diag(B_c[:, n]) X_c

@@ -14,7 +14,7 @@ from ._common import kernel_form, ssm_form
 
 
 @ssm_form("general")
-def general_scan(x, A, B, C, initial_state=None):
+def general_scan(x, A, B, C, *, initial_state=None):
     """The recurrence with full A_t: O(T N^2 P). Returns y (..., T, P) and h_{T-1} (..., N, P).
 
     h_t = A_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).

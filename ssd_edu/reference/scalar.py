@@ -18,7 +18,7 @@ from .masks import one_ss_mask, prefix_products, suffix_products
 
 
 @ssm_form("scalar")
-def scalar_scan(x, a, B, C, initial_state=None):
+def scalar_scan(x, a, B, C, *, initial_state=None):
     """The recurrence, one step at a time: the oracle. O(T N P) time, O(N P) state.
 
     h_t = a_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
@@ -45,7 +45,7 @@ def scalar_kernel(a, B, C):
 
 
 @ssm_form("scalar", quadratic=3)
-def scalar_attention(x, a, B, C, initial_state=None):
+def scalar_attention(x, a, B, C, *, initial_state=None):
     """Masked attention, the dual of the scan: ``y = (1SS(a) o C B^T) x`` with Q = C, K = B, V = x.
 
     O(T^2 (N + P)) time and O(T^2) memory (refused above the quadratic memory limit).
@@ -65,7 +65,7 @@ def scalar_attention(x, a, B, C, initial_state=None):
 
 
 @ssm_form("scalar")
-def scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None):
+def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The block algorithm: attention inside chunks of Q steps, the recurrence across them.
 
     With J = ceil(T / Q) chunks (a short last chunk is padded; see ``chunking``), per chunk c:
