@@ -80,9 +80,9 @@ except ModuleNotFoundError as exc:
         raise
     MISSING_BACKENDS["numba"] = f"numba is not installed ({exc}); `pip install numba`"
 else:
-    register("numba", cpu)
     from .cpu import plain as _cpu_plain  # noqa: E402  (the shortest loops, no VJPs)
     register("plain", _cpu_plain)
+    register("numba", cpu)
     from .cpu import backward as _cpu_backward  # noqa: E402
     register_vjps("numba", _cpu_backward)
 

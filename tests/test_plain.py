@@ -80,7 +80,7 @@ def _modes(a, N):
 
 
 def numpy_intra_chunk(x, a, B, C, Q):
-    """Y_diag = per chunk, the diagonal kernel M_c = sum_n 1SS(a_c[:, n]) o C_c[:, n] B_c[:, n]^T."""
+    """Y_diag = per chunk c, the diagonal kernel of the chunk times its x."""
     y = np.zeros(np.broadcast_shapes(x.shape[:-2], B.shape[:-2], a.shape[:-2]) + x.shape[-2:])
     a = _modes(a, B.shape[-1])
     for c in _chunks(x.shape[-2], Q):

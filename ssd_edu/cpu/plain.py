@@ -3,21 +3,22 @@
 The readable twin of each tuned kernel (scan.py, attention.py, chunked.py): the same signature
 and the same answer, written line for line after ssd_edu.reference (scalar.py, diagonal.py,
 chunking.py), with the equation above the line that computes it. No tiles, no workspaces, no
-BLAS; one ``prange`` over the flattened sequences b. The chunked form is its four steps
-(intra_chunk, chunk_states, state_passing, chunk_output), each also callable on its own.
+BLAS; one ``prange`` over the flattened sequences b (a small call runs on one thread). The
+chunked form is its four steps (intra_chunk, chunk_states, state_passing, chunk_output), each
+also callable on its own, with the signatures every backend shares.
 
 One loop serves both families: the scalar family's decay a_t is shared by every mode, so the
 launcher repeats it into a (nb, T, N) copy and every loop reads a[b, t, n].
 
-    y, h = ssd_edu.cpu.plain.scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None)
+    y, h = ssd_edu.cpu.plain.scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None)
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from ._jit import JIT
-from ._launch import chunk, flatten, unflatten
+from ._jit import JIT, threads_for
+from ._launch import chunk, chunked_work, flatten, unflatten
 from ..validation import as_array, broadcast_batch, common_dtype
 
 
@@ -162,7 +163,8 @@ def _family(a):
 def _run_scan(family, x, a, B, C, initial_state):
     f = flatten(family, x, a, B, C, initial_state)
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
-    _scan(f.x, _per_mode(f.a, f.N), f.B, f.C, f.h0, y)
+    with threads_for(f.nb * f.T * f.N * f.P):         # a small call: one thread
+        _scan(f.x, _per_mode(f.a, f.N), f.B, f.C, f.h0, y)
     return unflatten(f, y, f.h0)
 
 
@@ -170,7 +172,8 @@ def _run_attention(family, x, a, B, C, initial_state):
     f = flatten(family, x, a, B, C, initial_state)
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
     h = np.zeros_like(f.h0)
-    _attention(f.x, _per_mode(f.a, f.N), f.B, f.C, f.h0, h, y)
+    with threads_for(f.nb * f.T * f.T * (f.N + f.P) // 2):
+        _attention(f.x, _per_mode(f.a, f.N), f.B, f.C, f.h0, h, y)
     return unflatten(f, y, h)
 
 
@@ -183,14 +186,15 @@ def _run_chunked(family, x, a, B, C, chunk_size, initial_state):
     S = np.zeros((f.nb, J, f.N, f.P), dtype=f.dtype)
     abar = np.empty((f.nb, J, f.N), dtype=f.dtype)
     H_prev = np.empty_like(S)
-    # 1. intra-chunk: Y_diag = (1SS(a_c) o C_c B_c^T) X_c, mode by mode
-    _intra_chunk(f.x, a, f.B, f.C, Q, y)
-    # 2. chunk states: S_c = sum_s diag(gamma_s) B_s x_s^T, abar_c = prod_{u in c} a_u
-    _chunk_states(f.x, a, f.B, Q, S, abar)
-    # 3. state passing: H_c = diag(abar_c) H_{c-1} + S_c
-    _state_passing(abar, S, f.h0, H_prev)
-    # 4. state output: y = Y_diag + Y_off, Y_off[t] = (delta_t o C_t)^T H_{c-1}
-    _chunk_output(a, f.C, H_prev, Q, y)
+    with threads_for(chunked_work(f, min(Q, f.T))):
+        # 1. intra-chunk: Y_diag = (1SS(a_c) o C_c B_c^T) X_c, mode by mode
+        _intra_chunk(f.x, a, f.B, f.C, Q, y)
+        # 2. chunk states: S_c = sum_s diag(gamma_s) B_s x_s^T, abar_c = prod_{u in c} a_u
+        _chunk_states(f.x, a, f.B, Q, S, abar)
+        # 3. state passing: H_c = diag(abar_c) H_{c-1} + S_c
+        _state_passing(abar, S, f.h0, H_prev)
+        # 4. state output: y = Y_diag + Y_off, Y_off[t] = (delta_t o C_t)^T H_{c-1}
+        _chunk_output(a, f.C, H_prev, Q, y)
     return unflatten(f, y, f.h0)
 
 
