@@ -203,3 +203,15 @@ def test_step_shape_errors_name_the_argument():
         plain.chunk_output(a, C, S[:2], chunk_size=4)
     with pytest.raises(ValueError, match=r"^a has shape \(9, 3\)"):
         plain.intra_chunk(x, np.ones((9, 3)), B, C, chunk_size=4)
+
+
+def test_bench_has_plain_rows_next_to_the_numba_rows():
+    from ssd_edu import bench
+    rows = bench.run_bench(T=8, N=2, P=2, batch=1, repeats=1, dtypes=("float64",),
+                           backends=("plain", "numba"), families=("scalar",),
+                           forms=("chunked",))
+    assert [r["name"] for r in rows] == ["plain.scalar.chunked", "numba.scalar.chunked"]
+    assert all(r["status"] == "ok" for r in rows), rows
+    assert "plain.scalar.chunked" in bench.format_table(rows)
+    import inspect
+    assert "plain" in inspect.signature(bench.run_bench).parameters["backends"].default
