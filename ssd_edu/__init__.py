@@ -14,8 +14,10 @@ h_t = A_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, with A_t = a_t I (scalar) or dia
 
 Every form has one signature, ``y, h = f(x, a, B, C[, chunk_size], initial_state=None)``, and
 is registered in :data:`IMPLEMENTATIONS` as ``"{backend}.{family}.{form}"`` with backend in
-(numpy, plain, numba, cuda), family in (scalar, diagonal) and form in (scan, attention, chunked) and,
-in NumPy only, associative_scan.
+(numpy, plain, numba, cuda), family in (scalar, diagonal) and form in (scan, attention,
+chunked) and, in NumPy only, associative_scan. (plain: the shortest Numba loops, the
+readable twin of the tuned numba kernels; its forms take chunk_size and initial_state by
+keyword only.)
 """
 from __future__ import annotations
 
