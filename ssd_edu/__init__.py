@@ -15,8 +15,10 @@ h_t = A_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, with A_t = a_t I (scalar) or dia
 Every form has one signature, ``y, h = f(x, a, B, C, *[, chunk_size], initial_state=None)``
 (the options keyword-only: a positional one is a TypeError that names it), and
 is registered in :data:`IMPLEMENTATIONS` as ``"{backend}.{family}.{form}"`` with backend in
-(numpy, numba, cuda), family in (scalar, diagonal) and form in (scan, attention, chunked) and,
-in NumPy only, associative_scan.
+(numpy, plain, numba, cuda), family in (scalar, diagonal) and form in (scan, attention,
+chunked) and, in NumPy only, associative_scan. (plain: the shortest Numba loops, the
+readable twin of the tuned numba kernels; its forms take chunk_size and initial_state by
+keyword only.)
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ __version__ = "0.1.0"
 
 FAMILIES = ("scalar", "diagonal")
 FORMS = ("scan", "attention", "chunked", "associative_scan")   # the last: NumPy reference only
-BACKENDS = ("numpy", "numba", "cuda")
+BACKENDS = ("numpy", "plain", "numba", "cuda")
 
 #: "{backend}.{family}.{form}" -> callable with the reference signature.
 IMPLEMENTATIONS: dict = {}
@@ -81,6 +83,8 @@ except ModuleNotFoundError as exc:
         raise
     MISSING_BACKENDS["numba"] = f"numba is not installed ({exc}); `pip install numba`"
 else:
+    from .cpu import plain as _cpu_plain  # noqa: E402  (the shortest loops, no VJPs)
+    register("plain", _cpu_plain)
     register("numba", cpu)
     from .cpu import backward as _cpu_backward  # noqa: E402
     register_vjps("numba", _cpu_backward)

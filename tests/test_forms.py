@@ -13,7 +13,7 @@ import pytest
 import ssd_edu
 from ssd_edu.testing import assert_close, call, check_against_oracle, keys, make_inputs
 
-HOST = keys("numpy") + keys("numba")
+HOST = keys("numpy") + keys("plain") + keys("numba")
 ALL = HOST + keys("cuda")
 #: (T, N, P) of the shape tests: small for the simulator, awkward everywhere.
 SHAPE = {"cuda": (5, 3, 3)}

@@ -24,10 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"sequences (batch x heads) ({d['batch']})")
     parser.add_argument("--dtype", nargs="+", default=["float64", "float32"],
                         choices=["float64", "float32"])
-    parser.add_argument("--backend", nargs="+", default=["numpy", "numba", "cuda", "torch"],
-                        choices=["numpy", "numba", "cuda", "torch"],
-                        help="torch: the comparison rows torch.{scalar,diagonal}.chunked (the "
-                             "package's own torch code; needs the optional `peers` extra)")
+    parser.add_argument("--backend", nargs="+",
+                        default=["numpy", "plain", "numba", "cuda", "torch"],
+                        choices=["numpy", "plain", "numba", "cuda", "torch"],
+                        help="plain: the shortest Numba loops (ssd_edu.cpu.plain), the rows the "
+                             "tuned numba rows gain over; torch: the comparison rows "
+                             "torch.{scalar,diagonal}.chunked (the package's own torch code; "
+                             "needs the optional `peers` extra)")
     parser.add_argument("--form", nargs="+", default=list(FORMS), choices=list(FORMS))
     parser.add_argument("--family", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--chunk-size", type=positive_int, default=d["chunk_size"],

@@ -141,8 +141,9 @@ def _reference_plan(fn, form, family, T, N, P, batch, dtype, kwargs, cap, seed):
 
 def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS["P"],
               batch: int = DEFAULTS["batch"], dtypes=("float64", "float32"),
-              backends=("numpy", "numba", "cuda", "torch"), families=FAMILIES, forms=FORMS,
-              repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
+              backends=("numpy", "plain", "numba", "cuda", "torch"), families=FAMILIES,
+              forms=FORMS, repeats: int = DEFAULTS["repeats"],
+              chunk_size: int = DEFAULTS["chunk_size"],
               reference_cap: float = DEFAULTS["reference_cap"], seed: int = 0,
               progress=None, rates: dict | None = None) -> list[dict]:
     """Time every selected implementation on one workload; return one dict per row.
@@ -232,8 +233,12 @@ def _run_host(row, fn, data, kwargs, repeats, cap, seed):
     else:
         fn(**data, **kwargs)                                              # compiles / loads
         _, peak = traced_peak(lambda: fn(**data, **kwargs))
-        work = numba_workspace_bytes(row["form"], T, N, P, row["dtype"], row["chunk_size"] or 64)
-        row.update(mem_bytes=peak + work, mem="traced+analytic")
+        if row["backend"] == "plain":                  # no workspaces inside compiled code
+            row.update(mem_bytes=peak, mem="traced")
+        else:
+            work = numba_workspace_bytes(row["form"], T, N, P, row["dtype"],
+                                         row["chunk_size"] or 64)
+            row.update(mem_bytes=peak + work, mem="traced+analytic")
     times = [timed(lambda: fn(**data, **kwargs)) for _ in range(repeats)]
     # the shared argument checks (a finiteness scan of every input) are part of every call
     row["validate_s"] = min(timed(lambda: check_ssm(row["family"], **data)) for _ in range(3))

@@ -4,8 +4,10 @@
     y, h = ssd_edu.cpu.diagonal_attention(x, a, B, C, initial_state=None)
     y, h = ssd_edu.cpu.scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None)
 
-Modules: ``scan`` (the recurrence), ``attention`` (the fused, tiled masked matmul), ``chunked``
-(the block algorithm, its four steps numbered as in the reference), ``_tiles`` (mask tiles
+Modules: ``plain`` (every form and the four chunked steps as the shortest loops: backend
+"plain", the readable twin of each tuned kernel), ``scan`` (the recurrence), ``attention``
+(the fused, tiled masked matmul), ``chunked`` (the block algorithm, its four steps numbered
+as in the reference), ``_tiles`` (mask tiles
 from direct products), ``_launch`` (validation and flattening shared by the launchers),
 ``_jit`` (compilation settings), ``_cache`` (Numba's disk cache stamped with every source
 here), ``_finite`` (the validation's finiteness pass, compiled and parallel, installed on

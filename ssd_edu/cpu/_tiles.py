@@ -109,8 +109,10 @@ def chunk_scores(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
     W[I, :i0] = (C_I o F_I) (B o G)^T with F_I[i, n] = prod_{i0<=u<=i} a_u[n] (queries, Cc)
     and G[j, n] = prod_{j<u<i0} a_u[n] (keys, Kt (Q, N)), both direct running products, one
     gemm; the sub x sub diagonal blocks by ``modes_block``. Workspace r (N,). Compiled per
-    family."""
-    raise TypeError("chunk_scores runs inside compiled kernels only")
+    family (the overload below); this body runs the same code interpreted
+    (NUMBA_DISABLE_JIT=1)."""
+    chunk = _chunk_scores_scalar if np.ndim(a) == 1 else _chunk_scores_modes
+    chunk(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub)
 
 
 def _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):

@@ -180,6 +180,7 @@ def scalar_attention(x, a, B, C, *, initial_state=None):
     O(T^2 (N + P)) time; extra memory O(T N) for the rescaled keys plus
     O(KEY_BLOCK TILE (TILE + N) + TILE P) per thread (no T x T matrix).
     Returns y (..., T, P) and h_{T-1} = sum_s gamma_s B_s x_s^T + delta_{T-1} h_{-1} (..., N, P).
+    Plain twin: ssd_edu.cpu.plain.scalar_attention.
     """
     return _attention("scalar", x, a, B, C, initial_state)
 
@@ -193,5 +194,6 @@ def diagonal_attention(x, a, B, C, *, initial_state=None):
     O(T^2 (N + P)) time; extra memory O(T N) for the rescaled keys plus
     O(KEY_BLOCK TILE (TILE + N) + TILE P) per thread (no (N, T, T) masks).
     Returns y (..., T, P) and the final state (..., N, P).
+    Plain twin: ssd_edu.cpu.plain.diagonal_attention.
     """
     return _attention("diagonal", x, a, B, C, initial_state)

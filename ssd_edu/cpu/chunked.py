@@ -214,6 +214,7 @@ def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     O(T Q (N + P) + T N P) time, O(T N P / Q) memory for the chunk states plus
     O(Q^2 + Q (N + P)) per thread; any T, any Q >= 1.
     Returns y (..., T, P) and h_{T-1} (..., N, P).
+    Plain twin: ssd_edu.cpu.plain.scalar_chunked.
     """
     return _chunked("scalar", x, a, B, C, chunk_size, initial_state)
 
@@ -226,5 +227,6 @@ def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     O(T Q (N + P) + T N P) time, O(T N P / Q) memory for the chunk states plus
     O(Q^2 + Q (N + P)) per thread; any T, any Q >= 1.
     Returns y (..., T, P) and h_{T-1} (..., N, P).
+    Plain twin: ssd_edu.cpu.plain.diagonal_chunked.
     """
     return _chunked("diagonal", x, a, B, C, chunk_size, initial_state)

@@ -472,14 +472,18 @@ def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
 
 def chunk_workspaces(q, N, P, like, a):
     """The workspaces of one chunk's backward for the family of the decays ``a`` ((nb, T):
-    scalar, ``_scalar_workspaces``; (nb, T, N): diagonal, ``_diagonal_workspaces``)."""
-    raise TypeError("chunk_workspaces runs inside compiled kernels only")
+    scalar, ``_scalar_workspaces``; (nb, T, N): diagonal, ``_diagonal_workspaces``). Compiled
+    per family (the overload below); this body runs the same code interpreted."""
+    workspaces = _scalar_workspaces if np.ndim(a) == 2 else _diagonal_workspaces
+    return workspaces(q, N, P, like)
 
 
 def chunk_backward(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
     """One chunk's backward for the family of the sequence's decays ``a`` ((T,): scalar,
-    ``_scalar_chunk``; (T, N): diagonal, ``_diagonal_chunk``)."""
-    raise TypeError("chunk_backward runs inside compiled kernels only")
+    ``_scalar_chunk``; (T, N): diagonal, ``_diagonal_chunk``). Compiled per family (the
+    overload below); this body runs the same code interpreted."""
+    chunk = _scalar_chunk if np.ndim(a) == 1 else _diagonal_chunk
+    chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC)
 
 
 @overload(chunk_workspaces, jit_options=dict(error_model="numpy"))

@@ -123,6 +123,7 @@ def scalar_scan(x, a, B, C, *, initial_state=None):
     h_t = a_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
     x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); float32/float64.
     Returns y (..., T, P) and the final state h_{T-1} (..., N, P).
+    Plain twin: ssd_edu.cpu.plain.scalar_scan.
     """
     return _scan("scalar", x, a, B, C, initial_state)
 
@@ -134,5 +135,6 @@ def diagonal_scan(x, a, B, C, *, initial_state=None):
     h_t = diag(a_t) h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
     x (..., T, P), a (..., T, N), B, C (..., T, N), initial_state (..., N, P); float32/float64.
     Returns y (..., T, P) and the final state h_{T-1} (..., N, P).
+    Plain twin: ssd_edu.cpu.plain.diagonal_scan.
     """
     return _scan("diagonal", x, a, B, C, initial_state)

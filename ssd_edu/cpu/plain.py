@@ -1,0 +1,313 @@
+"""The plain tier (backend "plain"): every form as the shortest correct Numba loops.
+
+The readable twin of each tuned kernel (scan.py, attention.py, chunked.py): the same signature
+and the same answer, written line for line after ssd_edu.reference (scalar.py, diagonal.py,
+chunking.py), with the equation above the line that computes it. No tiles, no workspaces, no
+BLAS; one ``prange`` over the flattened sequences b (a small call runs on one thread). The
+chunked form is its four steps (intra_chunk, chunk_states, state_passing, chunk_output), each
+also callable on its own, with the signatures every backend shares.
+
+One loop serves both families: the scalar family's decay a_t is shared by every mode, so the
+launcher repeats it into a (nb, T, N) copy and every loop reads a[b, t, n].
+
+    y, h = ssd_edu.cpu.plain.scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None)
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._jit import JIT, threads_for
+from ._launch import chunk, chunked_work, flatten, unflatten
+from ..validation import as_array, broadcast_batch, common_dtype
+
+
+# ------------------------------------------------------------------ the loops (one sequence b
+# per prange iteration; x (nb, T, P), a B C (nb, T, N), h (nb, N, P), y (nb, T, P))
+
+@njit(parallel=True, **JIT)
+def _scan(x, a, B, C, h, y):
+    nb, T, P = x.shape
+    N = B.shape[2]
+    for b in prange(nb):
+        for t in range(T):
+            for n in range(N):
+                for p in range(P):
+                    # h_t = diag(a_t) h_{t-1} + B_t x_t^T
+                    h[b, n, p] = a[b, t, n] * h[b, n, p] + B[b, t, n] * x[b, t, p]
+            for p in range(P):
+                # y_t = h_t^T C_t
+                y[b, t, p] = 0
+                for n in range(N):
+                    y[b, t, p] += C[b, t, n] * h[b, n, p]
+
+
+@njit(parallel=True, **JIT)
+def _attention(x, a, B, C, h0, h, y):
+    nb, T, P = x.shape
+    N = B.shape[2]
+    for b in prange(nb):
+        L = np.empty(N, dtype=y.dtype)      # L[n] = a_n(t, s) = a_{s+1}[n] ... a_t[n]
+        for t in range(T):
+            L[:] = 1
+            for s in range(t, -1, -1):
+                # M[t, s] = sum_n C[t, n] a_n(t, s) B[s, n]
+                M = 0.0
+                for n in range(N):
+                    M += C[b, t, n] * L[n] * B[b, s, n]
+                    L[n] *= a[b, s, n]
+                # y_t += M[t, s] x_s
+                for p in range(P):
+                    y[b, t, p] += M * x[b, s, p]
+            # now L = delta_t = a_0 ... a_t:  y_t += (C_t o delta_t)^T h_{-1}
+            for n in range(N):
+                for p in range(P):
+                    y[b, t, p] += C[b, t, n] * L[n] * h0[b, n, p]
+        L[:] = 1                            # L[n] = gamma_s[n] = a_{s+1}[n] ... a_{T-1}[n]
+        for s in range(T - 1, -1, -1):
+            for n in range(N):
+                for p in range(P):
+                    # h_{T-1} = sum_s (gamma_s o B_s) x_s^T + ...
+                    h[b, n, p] += L[n] * B[b, s, n] * x[b, s, p]
+                L[n] *= a[b, s, n]
+        # ... + delta_{T-1} o h_{-1}  (L is now a_0 ... a_{T-1})
+        for n in range(N):
+            for p in range(P):
+                h[b, n, p] += L[n] * h0[b, n, p]
+
+
+@njit(parallel=True, **JIT)
+def _intra_chunk(x, a, B, C, Q, y):
+    nb, T, P = x.shape
+    N = B.shape[2]
+    for b in prange(nb):
+        L = np.empty(N, dtype=y.dtype)      # L[n] = delta_t[n] / delta_s[n] = a_{s+1} ... a_t
+        for t in range(T):
+            L[:] = 1
+            for s in range(t, (t // Q) * Q - 1, -1):        # s in chunk(t), s <= t
+                # M[t, s] = sum_n C[t, n] (delta_t[n] / delta_s[n]) B[s, n]
+                M = 0.0
+                for n in range(N):
+                    M += C[b, t, n] * L[n] * B[b, s, n]
+                    L[n] *= a[b, s, n]
+                # Y_diag[t] += M[t, s] x_s
+                for p in range(P):
+                    y[b, t, p] += M * x[b, s, p]
+
+
+@njit(parallel=True, **JIT)
+def _chunk_states(x, a, B, Q, S, abar):
+    nb, T, P = x.shape
+    N = B.shape[2]
+    for b in prange(nb):
+        for c in range(S.shape[1]):
+            for n in range(N):
+                gamma = 1.0                 # gamma_s[n] = a_{s+1}[n] ... a_{e_c}[n]
+                for s in range(min(T, c * Q + Q) - 1, c * Q - 1, -1):
+                    for p in range(P):
+                        # S_c = sum_{s in c} diag(gamma_s) B_s x_s^T
+                        S[b, c, n, p] += gamma * B[b, s, n] * x[b, s, p]
+                    gamma *= a[b, s, n]
+                # abar_c = prod_{u in c} a_u  (gamma has taken every factor of the chunk)
+                abar[b, c, n] = gamma
+
+
+@njit(parallel=True, **JIT)
+def _state_passing(abar, S, h, H_prev):
+    nb, J, N, P = S.shape
+    for b in prange(nb):
+        for c in range(J):
+            for n in range(N):
+                for p in range(P):
+                    H_prev[b, c, n, p] = h[b, n, p]
+                    # H_c = diag(abar_c) H_{c-1} + S_c
+                    h[b, n, p] = abar[b, c, n] * h[b, n, p] + S[b, c, n, p]
+
+
+@njit(parallel=True, **JIT)
+def _chunk_output(a, C, H_prev, Q, y):
+    nb, T, P = y.shape
+    N = C.shape[2]
+    for b in prange(nb):
+        for c in range(H_prev.shape[1]):
+            for n in range(N):
+                delta = 1.0                 # delta_t[n] = a_{b_c}[n] ... a_t[n]
+                for t in range(c * Q, min(T, c * Q + Q)):
+                    delta *= a[b, t, n]
+                    for p in range(P):
+                        # Y_off[t] = (delta_t o C_t)^T H_{c-1}
+                        y[b, t, p] += delta * C[b, t, n] * H_prev[b, c, n, p]
+
+
+# ------------------------------------------------------------------ launchers
+
+def _per_mode(a, N):
+    """a (nb, T) or (nb, T, K) -> a read-only (nb, T, N): a scalar decay repeated for every mode."""
+    if a.ndim == 2:
+        a = a[..., None]
+    a = np.ascontiguousarray(np.broadcast_to(a, (*a.shape[:-1], N)))
+    a.flags.writeable = False                 # one compiled type, however the input came
+    return a
+
+
+def _family(a):
+    """The family a step's decay (..., T, N or 1) belongs to, and the decay as that family takes
+    it: a last axis of 1 is the scalar family (with N = 1 the two are the same mathematics)."""
+    a = as_array("a", a)
+    if a.ndim < 2:
+        raise ValueError(f"a has shape {a.shape}; expected (..., T, N), or (..., T, 1) for the "
+                         f"scalar family (pass a[..., None])")
+    return ("scalar", a[..., 0]) if a.shape[-1] == 1 else ("diagonal", a)
+
+
+def _run_scan(family, x, a, B, C, initial_state):
+    f = flatten(family, x, a, B, C, initial_state)
+    y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
+    with threads_for(f.nb * f.T * f.N * f.P):         # a small call: one thread
+        _scan(f.x, _per_mode(f.a, f.N), f.B, f.C, f.h0, y)
+    return unflatten(f, y, f.h0)
+
+
+def _run_attention(family, x, a, B, C, initial_state):
+    f = flatten(family, x, a, B, C, initial_state)
+    y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
+    h = np.zeros_like(f.h0)
+    with threads_for(f.nb * f.T * f.T * (f.N + f.P) // 2):
+        _attention(f.x, _per_mode(f.a, f.N), f.B, f.C, f.h0, h, y)
+    return unflatten(f, y, h)
+
+
+def _run_chunked(family, x, a, B, C, chunk_size, initial_state):
+    f = flatten(family, x, a, B, C, initial_state)
+    Q = chunk(chunk_size)
+    a = _per_mode(f.a, f.N)
+    J = -(-f.T // Q)
+    y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
+    S = np.zeros((f.nb, J, f.N, f.P), dtype=f.dtype)
+    abar = np.empty((f.nb, J, f.N), dtype=f.dtype)
+    H_prev = np.empty_like(S)
+    with threads_for(chunked_work(f, min(Q, f.T))):
+        # 1. intra-chunk: Y_diag = (1SS(a_c) o C_c B_c^T) X_c, mode by mode
+        _intra_chunk(f.x, a, f.B, f.C, Q, y)
+        # 2. chunk states: S_c = sum_s diag(gamma_s) B_s x_s^T, abar_c = prod_{u in c} a_u
+        _chunk_states(f.x, a, f.B, Q, S, abar)
+        # 3. state passing: H_c = diag(abar_c) H_{c-1} + S_c
+        _state_passing(abar, S, f.h0, H_prev)
+        # 4. state output: y = Y_diag + Y_off, Y_off[t] = (delta_t o C_t)^T H_{c-1}
+        _chunk_output(a, f.C, H_prev, Q, y)
+    return unflatten(f, y, f.h0)
+
+
+def scalar_scan(x, a, B, C, *, initial_state=None):
+    """h_t = a_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t. x (..., T, P), a (..., T), B, C
+    (..., T, N), initial_state (..., N, P); returns y (..., T, P), h_{T-1} (..., N, P)."""
+    return _run_scan("scalar", x, a, B, C, initial_state)
+
+
+def diagonal_scan(x, a, B, C, *, initial_state=None):
+    """h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t; a (..., T, N), else as scalar_scan."""
+    return _run_scan("diagonal", x, a, B, C, initial_state)
+
+
+def scalar_attention(x, a, B, C, *, initial_state=None):
+    """y = (1SS(a) o C B^T) x + (delta_t C_t)^T h_{-1}, one (t, s) pair at a time: O(T^2 (N + P))
+    time, no T x T matrix. Shapes as scalar_scan."""
+    return _run_attention("scalar", x, a, B, C, initial_state)
+
+
+def diagonal_attention(x, a, B, C, *, initial_state=None):
+    """y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x + (C_t o delta_t)^T h_{-1};
+    a (..., T, N), else as scalar_attention."""
+    return _run_attention("diagonal", x, a, B, C, initial_state)
+
+
+def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
+    """The four steps (intra_chunk, chunk_states, state_passing, chunk_output) with chunks of
+    Q = chunk_size steps (any Q >= 1, any T). Shapes as scalar_scan."""
+    return _run_chunked("scalar", x, a, B, C, chunk_size, initial_state)
+
+
+def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
+    """The four steps with one decay per mode; a (..., T, N), else as scalar_chunked."""
+    return _run_chunked("diagonal", x, a, B, C, chunk_size, initial_state)
+
+
+# ------------------------------------------------------------------ the four steps, one by one
+
+def intra_chunk(x, a, B, C, *, chunk_size):
+    """1. Y_diag[t] = sum_{s in chunk(t), s <= t} (C_t . (delta_t / delta_s) B_s) x_s.
+    x (..., T, P), a (..., T, N or 1), B, C (..., T, N) -> (..., T, P)."""
+    family, a = _family(a)
+    f = flatten(family, x, a, B, C)
+    y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
+    _intra_chunk(f.x, _per_mode(f.a, f.N), f.B, f.C, chunk(chunk_size), y)
+    return unflatten(f, y, f.h0)[0]
+
+
+def chunk_states(x, a, B, *, chunk_size):
+    """2. S_c = sum_{s in c} diag(gamma_s) B_s x_s^T, abar_c = prod_{u in c} a_u.
+    x (..., T, P), a (..., T, N or 1), B (..., T, N) -> S (..., J, N, P), abar (..., J, N or 1)."""
+    family, a = _family(a)
+    f = flatten(family, x, a, B, B)
+    Q = chunk(chunk_size)
+    J = -(-f.T // Q)
+    S = np.zeros((f.nb, J, f.N, f.P), dtype=f.dtype)
+    abar = np.empty((f.nb, J, f.N), dtype=f.dtype)
+    _chunk_states(f.x, _per_mode(f.a, f.N), f.B, Q, S, abar)
+    if family == "scalar":
+        abar = abar[..., :1]                  # every mode's product is the same
+    return S.reshape(*f.batch, J, f.N, f.P), abar.reshape(*f.batch, J, abar.shape[-1])
+
+
+def state_passing(abar, S, *, initial_state=None):
+    """3. H_c = diag(abar_c) H_{c-1} + S_c, H_{-1} = initial_state (zeros if None).
+    abar (..., J, N or 1), S (..., J, N, P), initial_state (..., N, P) -> H_prev (..., J, N, P)
+    (H_prev[c] = H_{c-1}) and h = H_{J-1} (..., N, P)."""
+    S = as_array("S", S)
+    abar = as_array("abar", abar)
+    if S.ndim < 3:
+        raise ValueError(f"S has shape {S.shape}; expected (..., J, N, P)")
+    J, N, P = S.shape[-3:]
+    if abar.ndim < 2 or abar.shape[-2] != J or abar.shape[-1] not in (1, N):
+        raise ValueError(f"abar has shape {abar.shape}; expected (..., J, N) = (..., {J}, {N}) "
+                         f"or (..., {J}, 1) for the scalar family")
+    h0 = np.zeros((N, P)) if initial_state is None else as_array("initial_state", initial_state)
+    if h0.ndim < 2 or h0.shape[-2:] != (N, P):
+        raise ValueError(f"initial_state has shape {h0.shape}; expected (..., N, P) = "
+                         f"(..., {N}, {P})")
+    batch = broadcast_batch(abar=abar.shape[:-2], S=S.shape[:-3], initial_state=h0.shape[:-2])
+    dtype = common_dtype(abar, S) if initial_state is None else common_dtype(abar, S, h0)
+    nb = int(np.prod(batch, dtype=np.int64))
+
+    def flat(arr, tail):
+        return np.ascontiguousarray(np.broadcast_to(arr, (*batch, *tail)).reshape(nb, *tail),
+                                    dtype=dtype)
+
+    h = flat(h0, (N, P)).copy()               # h_{-1} in, h_{J-1} out (never the caller's)
+    H_prev = np.empty((nb, J, N, P), dtype=dtype)
+    _state_passing(flat(abar, (J, N)), flat(S, (J, N, P)), h, H_prev)
+    return H_prev.reshape(*batch, J, N, P), h.reshape(*batch, N, P)
+
+
+def chunk_output(a, C, H_prev, *, chunk_size):
+    """4. Y_off[t] = (delta_t o C_t)^T H_{c-1}, delta_t = a_{b_c} ... a_t (chunk c holds t).
+    a (..., T, N or 1), C (..., T, N), H_prev (..., J, N, P) -> (..., T, P)."""
+    family, a = _family(a)
+    H_prev = as_array("H_prev", H_prev)
+    Q = chunk(chunk_size)
+    if H_prev.ndim < 3:
+        raise ValueError(f"H_prev has shape {H_prev.shape}; expected (..., J, N, P)")
+    J, N, P = H_prev.shape[-3:]
+    # the forms' checks of a and C, with a stand-in x (..., T, P) carrying H_prev's leading
+    # axes, P and dtype
+    T = np.shape(C)[-2] if np.ndim(C) >= 2 else 0
+    x = np.broadcast_to(np.zeros((), dtype=H_prev.dtype), (*H_prev.shape[:-3], T, P))
+    f = flatten(family, x, a, C, C)
+    if J != -(-f.T // Q) or N != f.N:
+        raise ValueError(f"H_prev has shape {H_prev.shape}; expected (..., J, N, P) with "
+                         f"J = ceil(T / Q) = {-(-f.T // Q)} (T = {f.T}, Q = {Q}) and N = {f.N}")
+    Hp = np.ascontiguousarray(np.broadcast_to(H_prev, (*f.batch, J, N, P)).reshape(f.nb, J, N, P),
+                              dtype=f.dtype)
+    y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
+    _chunk_output(_per_mode(f.a, f.N), f.C, Hp, Q, y)
+    return unflatten(f, y, f.h0)[0]
