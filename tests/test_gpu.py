@@ -17,7 +17,7 @@ import pytest
 
 import ssd_edu
 from ssd_edu import gpu
-from ssd_edu.gpu import _matmul
+from ssd_edu.bench import _gpu_matmul as _matmul
 from ssd_edu.testing import as_float64, assert_close, make_inputs
 
 pytestmark = pytest.mark.skipif(not gpu.cuda_available(),
@@ -209,7 +209,7 @@ def test_matmul_kernel():
 
 
 def test_timing_helpers_run():
-    from ssd_edu.gpu import timing
+    from ssd_edu.bench import gpu_timing as timing
 
     assert gpu.cuda_available()
     d = make_inputs("scalar", 6, N=2, P=2, seed=1)

@@ -4,7 +4,7 @@ Layers, bottom up; a module imports only from its own layer or below:
 
     1  validation, vjp (the shared VJP plumbing), _cli
     2  reference/, cpu/, gpu/ (three backends that never import each other), structure, exact,
-       softmax, realization
+       softmax
     3  registry, testing, bridges/, training
     4  theorems/, exercises/, bench/ (every timing and device tool), figures
     5  ssd_edu (__init__), __main__
@@ -25,7 +25,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ssd_edu"
 LAYER = {
     "ssd_edu.validation": 1, "ssd_edu.vjp": 1, "ssd_edu._cli": 1,
     "ssd_edu.reference": 2, "ssd_edu.cpu": 2, "ssd_edu.gpu": 2, "ssd_edu.structure": 2,
-    "ssd_edu.exact": 2, "ssd_edu.softmax": 2, "ssd_edu.realization": 2,
+    "ssd_edu.exact": 2, "ssd_edu.softmax": 2,
     "ssd_edu.registry": 3, "ssd_edu.testing": 3, "ssd_edu.bridges": 3, "ssd_edu.training": 3,
     "ssd_edu.theorems": 4, "ssd_edu.exercises": 4, "ssd_edu.bench": 4, "ssd_edu.figures": 4,
     "ssd_edu.backward_figures": 4,

@@ -24,7 +24,7 @@ What is measured, for every registered implementation ``{backend}.{family}.{form
   mask products and rescalings (O(T N) or O(T^2)) are not counted;
 * ``% matmul``: GFLOP/s over the rate of a NumPy (BLAS) matrix multiply of the same dtype,
   measured in the same run: the machine's practical peak (for cuda rows: the device matmul
-  rate of ``ssd_edu.gpu.timing``);
+  rate of :mod:`.gpu_timing`);
 * speedup over the NumPy reference of the same family, form and dtype (ratio of min times);
 * ``checks``: the time of the shared argument validation alone (``check_ssm``: shapes, dtypes
   and a finiteness scan of every input), which every call of every backend includes;

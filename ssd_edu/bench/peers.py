@@ -86,7 +86,7 @@ def numpy_chunked_vjp(family, x, a, B, C, dy, dh=None, *, initial_state=None, ch
     Numba VJPs (``cpu._backward``). Returns Grads (dinitial_state zeros when none is given)."""
     import torch
 
-    from ..cpu._backward import empty, finish, flatten_vjp   # the VJP launchers' one answer
+    from ..vjp import empty, finish, flatten_vjp   # the VJP launchers' one answer
     from .torch_chunked import CHUNKED
     Q = check_chunk_size(chunk_size)
     fv = flatten_vjp(family, x, a, B, C, dy, dh, initial_state)

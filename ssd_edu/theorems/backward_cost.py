@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import VJPS
+from ..registry import VJPS
 from ..bench.timing import best_times, run_isolated
 from ..testing import check_vjp, make_inputs
 from .cost import SLOPE_LINEAR, case_marginal_slope, decide_with_retry

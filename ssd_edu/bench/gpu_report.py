@@ -30,10 +30,11 @@ import sys
 import tempfile
 from typing import NamedTuple
 
-from . import (_device, _matmul, attention, attention_backward, chunked, chunked_backward, scan,
-               scan_backward)
 from .._cli import output_file
-from ._cuda import cuda, simulator_enabled
+from ..gpu import (_device, attention, attention_backward, chunked, chunked_backward, scan,
+                   scan_backward)
+from ..gpu._cuda import cuda, simulator_enabled
+from . import _gpu_matmul as _matmul
 
 
 class Arch(NamedTuple):
