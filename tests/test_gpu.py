@@ -245,8 +245,8 @@ def test_without_gpu_and_without_simulator_a_clear_error():
         import ssd_edu
         from ssd_edu import gpu
         assert not gpu.cuda_available()
-        # not registered, and MISSING_BACKENDS says why (the one probe's words)
-        assert not [k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("cuda.")]
+        # listed, but MISSING_BACKENDS says why they cannot run (the one probe's words)
+        assert ssd_edu.testing.keys("cuda") == []
         assert ssd_edu.MISSING_BACKENDS["cuda"] == gpu.unavailable_reason(), ssd_edu.MISSING_BACKENDS
         assert "NUMBA_ENABLE_CUDASIM=1" in ssd_edu.MISSING_BACKENDS["cuda"]
         x = np.zeros((3, 2)); a = np.ones(3); B = C = np.ones((3, 2))
