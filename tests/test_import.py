@@ -63,7 +63,7 @@ def test_a_numba_entry_loads_its_backend_on_first_use():
     assert out == ["ssd_edu.cpu.scan True", "[1.0, 2.0, 3.0]"]
 
 
-def test_graders_bridges_and_numpy_rows_load_no_numba():
+def test_graders_bridges_and_verify_numpy_rows_load_no_numba():
     out = run_python(f"""
         import sys
         import numpy as np
@@ -74,7 +74,8 @@ def test_graders_bridges_and_numpy_rows_load_no_numba():
         q = k = np.ones((1, 4, 2, 3)); v = np.ones((1, 4, 2, 2)); g = np.full((1, 4, 2), -0.1)
         o, _ = fla.simple_gla(q, k, v, g, backend="numpy", form="scan")
         assert o.shape == (1, 4, 2, 2)
-        import ssd_edu.theorems
+        from ssd_edu.__main__ import main
+        assert main(["verify", "--only", "scalar-ssd", "realize"]) == 0
         {LOADED}
     """).splitlines()
     assert out[-1] == "[]", f"the NumPy-only paths loaded {out[-1]}"

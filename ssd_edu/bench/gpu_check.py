@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 from .._cli import output_dir
-from ..gpu import simulator_enabled, unavailable_reason
 
 TEST_BUDGET_S = 180
 BENCH_BUDGET_S = 150
@@ -49,6 +48,7 @@ print("sanitizer workload done")
 
 def why_not() -> str | None:
     """None when a real GPU can run the check, else the reason."""
+    from ..gpu import simulator_enabled, unavailable_reason
     reason = unavailable_reason()
     if reason is not None:
         return reason
