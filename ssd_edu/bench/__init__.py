@@ -48,6 +48,10 @@ the four steps of the Numba chunked forms timed apart), :mod:`.crossover` (``--s
 --sweep-N N..``: the fastest form at each T and N, table and figure), :mod:`.peers` and
 :mod:`.torch_chunked` (the rows ``torch.{family}.chunked``: the same chunked algorithm in the
 package's own torch code, timed when PyTorch is installed, skipped with the reason otherwise).
+The GPU tools: :mod:`.gpu_timing` (kernel-only timing, device peaks; its matmul in
+:mod:`._gpu_matmul`), :mod:`.gpu_report` (``python -m ssd_edu gpu-report``: the kernels compiled
+for sm_90 without a GPU) and :mod:`.gpu_check` (``python -m ssd_edu gpu-check``: the prepared
+run on a GPU).
 """
 from __future__ import annotations
 
