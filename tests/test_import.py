@@ -70,6 +70,8 @@ def test_graders_bridges_and_verify_numpy_rows_load_no_numba():
         from ssd_edu.exercises import check_diagonal_scan, check_one_ss_mask, solutions
         assert check_diagonal_scan(solutions.diagonal_scan).passed
         assert check_one_ss_mask(solutions.one_ss_mask).passed
+        from ssd_edu.exercises import check_scalar_scan_backward
+        assert check_scalar_scan_backward(solutions.scalar_scan_backward).passed
         from ssd_edu.bridges import fla
         q = k = np.ones((1, 4, 2, 3)); v = np.ones((1, 4, 2, 2)); g = np.full((1, 4, 2), -0.1)
         o, _ = fla.simple_gla(q, k, v, g, backend="numpy", form="scan")
