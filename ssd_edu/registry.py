@@ -161,5 +161,6 @@ def register_vjps(backend: str, module) -> None:
 
 
 def oracle(family: str):
-    """The plain recurrence of ``family`` in the NumPy reference: what every form is tested against."""
+    """The plain recurrence of ``family`` in the NumPy reference: what every form is tested
+    against."""
     return IMPLEMENTATIONS[f"numpy.{family}.scan"]

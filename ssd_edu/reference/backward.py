@@ -39,7 +39,7 @@ import inspect
 import numpy as np
 
 from ..validation import check_chunk_size, check_cotangents, check_quadratic, check_ssm
-from ..vjp import Grads, empty_broadcast, finish_broadcast
+from ..vjp import empty_broadcast, finish_broadcast
 from ._common import _start_state, check_chunk_blocks
 from .chunking import from_chunks, state_passing, to_chunks
 from .masks import one_ss_mask, prefix_products, suffix_products
