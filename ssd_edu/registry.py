@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
@@ -35,6 +34,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 @functools.lru_cache(maxsize=None)
 def _numba_installed() -> bool:
+    import importlib.util                  # not at import time: it costs as much as the rest
     return importlib.util.find_spec("numba") is not None
 
 
