@@ -5,7 +5,7 @@ Subcommands: ``verify`` (the theorem report; exits 1 if any check fails); ``figu
 ssd_edu.bench); ``grade PATH... [--csv F] [--json F] [--timeout S]`` (batch grading of
 student notebooks and .py files); ``exercises --out DIR`` and ``tutorials --out DIR`` (hand
 out the notebooks); ``gpu-report`` (the GPU kernels compiled for sm_90, no GPU needed; see
-ssd_edu.gpu.report); ``gpu-check`` (the prepared check on a machine with an NVIDIA GPU).
+ssd_edu.bench.gpu_report); ``gpu-check`` (the prepared check on a machine with an NVIDIA GPU).
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_gpu_report)
     c = sub.add_parser("gpu-check", help="on a machine with an NVIDIA GPU: GPU tests, kernel "
                        "benchmark and compute-sanitizer, one report")
-    from .gpu import check
+    from .bench import gpu_check as check
 
     check.add_arguments(c)
     c.set_defaults(func=check.run_from_args)
@@ -83,13 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _gpu_report_arguments(parser) -> None:
-    from .gpu import report
+    from .bench import gpu_report as report
 
     report.add_arguments(parser)
 
 
 def _gpu_report(args) -> int:
-    from .gpu import report
+    from .bench import gpu_report as report
 
     return report.run_from_args(args)
 

@@ -273,7 +273,7 @@ def plot_benchmark(T: int = 256, N: int = 16, P: int = 16, batch: int = 2, repea
     which.
     """
     plt = _plt()
-    from . import FAMILIES, FORMS
+    from .registry import FAMILIES, FORMS
     from .bench import run_bench
     use_gpu, gpu_note = gpu_for_benchmark()
     backends = ("numpy", "numba", "cuda") if use_gpu else ("numpy", "numba")

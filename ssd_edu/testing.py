@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .registry import IMPLEMENTATIONS, MISSING_BACKENDS, VJPS, oracle
+
 #: Decay regimes of :func:`make_inputs` (THEORY.md "hard decays").
 REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed", "complex", "dyadic")
 
@@ -204,11 +206,13 @@ def assert_close(name: str, expected, got, tol: float | None = None, dtype=None)
 
 
 def keys(backend: str | None = None, family: str | None = None, form: str | None = None) -> list:
-    """Registered ``"{backend}.{family}.{form}"`` keys, sorted, filtered by any part given."""
-    from . import IMPLEMENTATIONS
+    """Registered ``"{backend}.{family}.{form}"`` keys that can run here (their backend not in
+    ``MISSING_BACKENDS``), sorted, filtered by any part given."""
     want = (backend, family, form)
-    return sorted(k for k in IMPLEMENTATIONS
-                  if all(w is None or w == part for w, part in zip(want, k.split("."))))
+    found = [k for k in IMPLEMENTATIONS
+             if all(w is None or w == part for w, part in zip(want, k.split(".")))]
+    missing = {b for b in {k.split(".")[0] for k in found} if b in MISSING_BACKENDS}
+    return sorted(k for k in found if k.split(".")[0] not in missing)
 
 
 def call(key: str, inputs: dict, *, chunk_size: int | None = None, **override):
@@ -217,7 +221,6 @@ def call(key: str, inputs: dict, *, chunk_size: int | None = None, **override):
     one (their default when None). Returns what the implementation returns, ``(y, h)``."""
     import inspect
 
-    from . import IMPLEMENTATIONS
     fn = IMPLEMENTATIONS[key]
     args = {**inputs, **override}
     kwargs = {}
@@ -232,7 +235,6 @@ def check_against_oracle(key: str, inputs: dict, *, chunk_size: int | None = Non
     """Assert that ``key`` matches the float64 recurrence of its family on y and the final
     state, at the tolerance of the inputs' dtype, and returns arrays of that dtype.
     Returns the larger of the two errors."""
-    from . import oracle
     y, h = call(key, inputs, chunk_size=chunk_size)
     y, h = np.asarray(y), np.asarray(h)
     y0, h0 = oracle(key.split(".")[1])(**as_float64(inputs))
@@ -255,7 +257,6 @@ def finite_difference_grads(family: str, inputs: dict, dy, dh, eps: float = 1e-6
     Returns {"dx", "da", "dB", "dC", "dinitial_state"} (the last only when an initial state is
     given), each of its input's shape.
     """
-    from . import oracle
 
     if method not in ("central", "complex"):
         raise ValueError(f"method must be 'central' or 'complex', got {method!r}")
@@ -300,7 +301,6 @@ def check_vjp(key: str, T: int = 5, N: int = 3, P: int = 3, batch: tuple = (2, 2
     ``tol`` (default ``GRADIENT_TOLERANCES["finite_differences"]``). Returns {gradient: error};
     raises AssertionError naming the key and the gradient.
     """
-    from . import VJPS
 
     family, form = key.split(".")[1], key.split(".")[2]
     fn = VJPS[key] if vjp is None else vjp

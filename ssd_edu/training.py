@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import IMPLEMENTATIONS, VJPS
+from .registry import IMPLEMENTATIONS, VJPS
 
 #: Decays of the hidden diagonal SSM's modes.
 HIDDEN_DECAYS = (0.9, 0.5, -0.6, 0.0)

@@ -55,14 +55,14 @@ def _shape(arr) -> str:
 
 
 def as_array(name: str, value, *, allow_complex: bool = False,
-             allow_minus_inf: bool = False) -> np.ndarray:
+             allow_minus_inf: bool = False, finite=None) -> np.ndarray:
     """Return ``value`` as an ndarray of a supported dtype, or raise naming ``name``.
 
     Integers and booleans become float64; float16, object and string dtypes raise TypeError;
     complex raises TypeError unless ``allow_complex``; non-finite entries raise ValueError
     (``allow_minus_inf``: -inf is accepted, for a log-decay whose decay exp(-inf) is exactly 0).
     A value NumPy cannot read (a torch tensor that requires grad, a bfloat16 tensor) raises
-    TypeError naming ``name``.
+    TypeError naming ``name``. ``finite``: a compiled finiteness test, see :func:`all_finite`.
     """
     if value is None:
         raise TypeError(f"{name} is None; expected an array")
@@ -92,7 +92,7 @@ def as_array(name: str, value, *, allow_complex: bool = False,
             raise TypeError(f"{name} has dtype {arr.dtype}; expected complex64 or complex128")
     else:
         raise TypeError(f"{name} has dtype {arr.dtype}; expected a float32 or float64 array")
-    if not all_finite(arr):
+    if not all_finite(arr, finite):
         if allow_minus_inf:
             bad = int(np.count_nonzero(np.isnan(arr) | (arr == np.inf)))
             if bad:
@@ -105,24 +105,14 @@ def as_array(name: str, value, *, allow_complex: bool = False,
     return arr
 
 
-#: A compiled test ``fn(flat 1-D float array) -> bool`` for large inputs (set by ssd_edu.cpu
-#: through :func:`set_fast_finite` when numba is installed), else None.
-_FAST_FINITE = None
 #: Arrays smaller than this many entries are always tested by NumPy.
 FAST_FINITE_MIN_SIZE = 1 << 15
 
 
-def set_fast_finite(fn) -> None:
-    """Install ``fn(flat 1-D float32/float64 array) -> bool`` (every entry finite) as the fast
-    finiteness test of large contiguous real inputs; None restores NumPy alone."""
-    global _FAST_FINITE
-    _FAST_FINITE = fn
-
-
-def all_finite(arr: np.ndarray) -> bool:
-    """Every entry finite. A large C- or F-contiguous real array goes through the installed
-    compiled test (one parallel pass, no temporary); everything else through NumPy."""
-    fast = _FAST_FINITE
+def all_finite(arr: np.ndarray, fast=None) -> bool:
+    """Every entry finite. ``fast(flat 1-D float32/float64 array) -> bool`` (the Numba
+    launchers pass a compiled one-pass test, ``ssd_edu.cpu._finite``) reads a large C- or
+    F-contiguous real array with no temporary; everything else, or no ``fast``, goes to NumPy."""
     if (fast is not None and arr.dtype.kind == "f" and arr.size >= FAST_FINITE_MIN_SIZE
             and (arr.flags.c_contiguous or arr.flags.f_contiguous)):
         return bool(fast(arr.ravel(order="K")))  # a view: C or F order
@@ -199,11 +189,12 @@ def broadcast_batch(**leading) -> tuple:
         raise ValueError(f"leading (batch) dimensions do not broadcast: {shapes}") from None
 
 
-def _validate(family: str, allow_complex: bool, **given) -> tuple:
+def _validate(family: str, allow_complex: bool, finite=None, **given) -> tuple:
     """Convert, check layouts and leading dims, unify dtypes: (arrays, batch, sizes, dtype)."""
     if family not in _LAYOUTS:
         raise ValueError(f"family must be 'scalar', 'diagonal' or 'general', got {family!r}")
-    arrays = {k: as_array(k, v, allow_complex=allow_complex) for k, v in given.items()
+    arrays = {k: as_array(k, v, allow_complex=allow_complex, finite=finite)
+              for k, v in given.items()
               if not (k == "initial_state" and v is None)}
     sizes = _check_layout(family, arrays)
     batch = broadcast_batch(**{k: _lead(family, k, v) for k, v in arrays.items()})
@@ -213,15 +204,16 @@ def _validate(family: str, allow_complex: bool, **given) -> tuple:
 
 
 def check_ssm(family: str, x, a, B, C, initial_state=None, *,
-              allow_complex: bool = False) -> SSMInputs:
+              allow_complex: bool = False, finite=None) -> SSMInputs:
     """Validate the arguments of an SSM form of ``family`` in {"scalar", "diagonal", "general"}.
 
     Shapes: x (..., T, P); a (..., T) | (..., T, N) | (..., T, N, N); B, C (..., T, N);
     initial_state (..., N, P) or None. Returns an :class:`SSMInputs` in one common dtype.
+    ``finite``: a compiled finiteness test for large inputs (:func:`all_finite`).
     """
     a_name = "A" if family == "general" else "a"
-    arrays, batch, sizes, dtype = _validate(family, allow_complex, x=x, **{a_name: a}, B=B, C=C,
-                                            initial_state=initial_state)
+    arrays, batch, sizes, dtype = _validate(family, allow_complex, finite, x=x, **{a_name: a},
+                                            B=B, C=C, initial_state=initial_state)
     return SSMInputs(arrays["x"], arrays[a_name], arrays["B"], arrays["C"],
                      arrays.get("initial_state"), batch, sizes["T"], sizes["N"], sizes["P"],
                      dtype)
@@ -303,13 +295,13 @@ class Flat(NamedTuple):
     dtype: np.dtype
 
 
-def flatten(family: str, x, a, B, C, initial_state=None) -> Flat:
+def flatten(family: str, x, a, B, C, initial_state=None, *, finite=None) -> Flat:
     """check_ssm (real dtypes), then broadcast the leading axes and flatten them to nb sequences.
 
     Every input array comes back read-only, copied or not, so that a compiled kernel sees one
-    array type per dtype whatever the caller passed.
+    array type per dtype whatever the caller passed. ``finite``: as in :func:`check_ssm`.
     """
-    v = check_ssm(family, x, a, B, C, initial_state)
+    v = check_ssm(family, x, a, B, C, initial_state, finite=finite)
     nb = int(np.prod(v.batch, dtype=np.int64))
 
     def flat(arr, tail):
@@ -382,7 +374,7 @@ def check_chunks(form: str, count: int, Q: int, dtype, copies: int = 1) -> None:
                         "Use a smaller chunk_size (the default is 64).")
 
 
-def check_cotangents(v: SSMInputs, dy, dh):
+def check_cotangents(v: SSMInputs, dy, dh, *, finite=None):
     """The gradients a VJP pulls back: ``dy`` with y's shape (*batch, T, P) and ``dh`` with the
     final state's (*batch, N, P), or None for zeros. Returns both in the inputs' dtype ``v.dtype``.
     """
@@ -394,7 +386,7 @@ def check_cotangents(v: SSMInputs, dy, dh):
         if value is None and name == "dh":
             out.append(np.zeros(shape, dtype=v.dtype))
             continue
-        arr = as_array(name, value)
+        arr = as_array(name, value, finite=finite)
         if arr.shape != shape:
             raise ValueError(f"{name} has shape {_shape(arr)}; expected {shape} = {what}")
         out.append(arr.astype(v.dtype, copy=False))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import ssd_edu
+from ssd_edu import vjp
 from ssd_edu.reference import backward
 from ssd_edu.testing import GRADIENT_TOLERANCES, assert_close, check_vjp, make_inputs
 
@@ -153,10 +154,10 @@ def test_numba_scan_vjp_at_any_checkpoint_length(fam, checkpoint, batch, monkeyp
     decay at the start of a chunk of 3. One sequence on several threads splits its channels
     into blocks (partial dB, dC, da summed by the launcher); two sequences keep them whole."""
     import numba
-    from ssd_edu.cpu import _backward, scan_backward
+    from ssd_edu.cpu import _launch, scan_backward
     monkeypatch.setattr(scan_backward, "CHECKPOINT", checkpoint)
     if batch == () and numba.get_num_threads() > 1:
-        assert _backward.channel_width(1, 3) < 3             # the split path is exercised
+        assert _launch.channel_width(1, 3) < 3             # the split path is exercised
     d = make_inputs(fam, 13, 3, 3, batch, regime="mixed", seed=9)
     d["a"][(slice(None),) * len(batch) + (3,)] = 0       # step t = 3, every mode
     rng = np.random.default_rng(10)
@@ -234,7 +235,7 @@ def test_planted_unsummed_broadcast_gradient_is_caught(monkeypatch):
         grad = grad.sum(axis=tuple(range(grad.ndim - len(shape))))
         index = tuple(slice(0, 1) if n == 1 else slice(None) for n in shape)
         return grad[index]
-    monkeypatch.setattr(backward, "sum_to", sum_to_first)
+    monkeypatch.setattr(vjp, "sum_to", sum_to_first)
     with pytest.raises(AssertionError, match=r"numpy.scalar.scan dB"):
         check_vjp("numpy.scalar.scan")
     check_vjp("numpy.scalar.scan", broadcast=False)  # without broadcasting nothing is wrong

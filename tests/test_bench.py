@@ -530,7 +530,7 @@ def test_a_default_output_folder_is_checked_only_when_written(tmp_path, capsys, 
     """figures --list writes nothing, so a file named like the default folder is no error;
     figures and gpu-check check --out before their work, after the refusals that need no
     folder (gpu-check: no GPU, no tests)."""
-    from ssd_edu.gpu import check
+    from ssd_edu.bench import gpu_check as check
     monkeypatch.chdir(tmp_path)
     (tmp_path / "figures").write_text("")
     assert cli_main(["figures", "--list"]) == 0

@@ -191,14 +191,14 @@ def test_chunked_steps_run_apart_give_the_call(fam):
 
 
 def _finiteness_checks(fast, dtype):
-    """``fast`` (installed as the validation's test) finds one inf or NaN anywhere, keeps huge
+    """``fast`` (the test the launchers pass to the validation) finds one inf or NaN anywhere, keeps huge
     and subnormal values, and the error of a call is the NumPy path's."""
     from ssd_edu import validation
     n = validation.FAST_FINITE_MIN_SIZE + 37
     ok = np.ones(n, dtype)
     ok[::7] = np.finfo(dtype).max
     ok[1::7] = np.finfo(dtype).smallest_subnormal
-    assert fast(ok) and validation.all_finite(ok)
+    assert fast(ok) and validation.all_finite(ok, fast)
     for where in (0, 1, n // 2, n - 1):
         for bad in (np.inf, -np.inf, np.nan):
             v = ok.copy()
@@ -218,17 +218,16 @@ def _finiteness_checks(fast, dtype):
 def test_compiled_finiteness_pass(dtype, variant, monkeypatch):
     """The validation's finiteness test of large inputs is the compiled loop, serial below
     PARALLEL_MIN_SIZE entries and parallel from there (both are checked at the same sizes)."""
-    from ssd_edu import validation
-    from ssd_edu.cpu import _finite
-    assert validation._FAST_FINITE is _finite.all_finite
+    from ssd_edu.cpu import _finite, _launch
+    assert _launch.all_finite is _finite.all_finite      # what the launchers validate with
     monkeypatch.setattr(_finite, "PARALLEL_MIN_SIZE", 1 if variant == "parallel" else 1 << 60)
     _finiteness_checks(_finite.all_finite, dtype)
 
 
 def test_planted_finiteness_pass_that_sees_nothing_is_caught(monkeypatch):
     """The checks fail against a fast test that folds v - v away (returns True)."""
-    from ssd_edu import validation
-    monkeypatch.setattr(validation, "_FAST_FINITE", lambda v: True)
+    from ssd_edu.cpu import _launch
+    monkeypatch.setattr(_launch, "all_finite", lambda v: True)
     with pytest.raises(AssertionError):
         _finiteness_checks(lambda v: True, np.float64)
 

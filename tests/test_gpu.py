@@ -17,7 +17,7 @@ import pytest
 
 import ssd_edu
 from ssd_edu import gpu
-from ssd_edu.gpu import _matmul
+from ssd_edu.bench import _gpu_matmul as _matmul
 from ssd_edu.testing import as_float64, assert_close, make_inputs
 
 pytestmark = pytest.mark.skipif(not gpu.cuda_available(),
@@ -212,7 +212,7 @@ def test_matmul_kernel():
 
 
 def test_timing_helpers_run():
-    from ssd_edu.gpu import timing
+    from ssd_edu.bench import gpu_timing as timing
 
     assert gpu.cuda_available()
     d = make_inputs("scalar", 6, N=2, P=2, seed=1)
@@ -248,8 +248,8 @@ def test_without_gpu_and_without_simulator_a_clear_error():
         import ssd_edu
         from ssd_edu import gpu
         assert not gpu.cuda_available()
-        # not registered, and MISSING_BACKENDS says why (the one probe's words)
-        assert not [k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("cuda.")]
+        # listed, but MISSING_BACKENDS says why they cannot run (the one probe's words)
+        assert ssd_edu.testing.keys("cuda") == []
         assert ssd_edu.MISSING_BACKENDS["cuda"] == gpu.unavailable_reason(), ssd_edu.MISSING_BACKENDS
         assert "NUMBA_ENABLE_CUDASIM=1" in ssd_edu.MISSING_BACKENDS["cuda"]
         x = np.zeros((3, 2)); a = np.ones(3); B = C = np.ones((3, 2))

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ssd_edu.gpu import report
+from ssd_edu.bench import gpu_report as report
 
 SM90 = report.ARCHS["sm_90"]
 

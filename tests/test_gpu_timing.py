@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ssd_edu import bench, gpu
-from ssd_edu.gpu import check, timing
+from ssd_edu.bench import gpu_check as check, gpu_timing as timing
 from ssd_edu.testing import make_inputs
 
 H200 = timing.DeviceSpec("H200-like", (9, 0), 132, 1.98e9, 3.2e9, 6144)

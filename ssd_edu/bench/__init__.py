@@ -24,7 +24,7 @@ What is measured, for every registered implementation ``{backend}.{family}.{form
   mask products and rescalings (O(T N) or O(T^2)) are not counted;
 * ``% matmul``: GFLOP/s over the rate of a NumPy (BLAS) matrix multiply of the same dtype,
   measured in the same run: the machine's practical peak (for cuda rows: the device matmul
-  rate of ``ssd_edu.gpu.timing``);
+  rate of :mod:`.gpu_timing`);
 * speedup over the NumPy reference of the same family, form and dtype (ratio of min times);
 * ``checks``: the time of the shared argument validation alone (``check_ssm``: shapes, dtypes
   and a finiteness scan of every input), which every call of every backend includes;
@@ -49,7 +49,10 @@ whose flops ``verify`` counts, min / median, an illustration), :mod:`.breakdown`
 (``--sweep T.. --sweep-N N..``: the fastest form at each T and N, table and figure),
 :mod:`.peers` and :mod:`.torch_chunked` (the rows ``torch.{family}.chunked``: the same chunked
 algorithm in the package's own torch code, timed when PyTorch is installed, skipped with the
-reason otherwise).
+reason otherwise). The GPU tools:
+:mod:`.gpu_timing` (kernel-only timing, device peaks; its matmul in :mod:`._gpu_matmul`),
+:mod:`.gpu_report` (``python -m ssd_edu gpu-report``: the kernels compiled for sm_90 without a
+GPU) and :mod:`.gpu_check` (``python -m ssd_edu gpu-check``: the prepared run on a GPU).
 """
 from __future__ import annotations
 

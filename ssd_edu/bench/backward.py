@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from .. import FAMILIES, FORMS, IMPLEMENTATIONS, VJPS
+from ..registry import FAMILIES, FORMS, IMPLEMENTATIONS, VJPS
 from ..testing import make_inputs
 from .report import label, rate_line, timed_rows, workload_line
 from .peers import torch_reason

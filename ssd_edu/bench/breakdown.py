@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import FAMILIES, IMPLEMENTATIONS
+from ..registry import FAMILIES, IMPLEMENTATIONS
 from ..testing import make_inputs
 from ..validation import check_ssm
 from .run import DEFAULTS, flop_count

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .. import FAMILIES, FORMS, MISSING_BACKENDS
+from ..registry import FAMILIES, FORMS, MISSING_BACKENDS
 from .._cli import nonnegative_int, output_file, positive_float, positive_int
 from .report import format_sweep, format_table, label
 from . import run
@@ -180,8 +180,7 @@ def run_from_args(args) -> int:
 
 
 def _package_doc() -> str:
-    from . import __doc__ as doc
-    return doc
+    return sys.modules[__package__].__doc__      # the package is loaded before its modules
 
 
 def main(argv=None) -> int:

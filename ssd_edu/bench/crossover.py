@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .. import FAMILIES, FORMS, IMPLEMENTATIONS
+from ..registry import FAMILIES, FORMS, IMPLEMENTATIONS
 from ..testing import make_inputs
 from .run import DEFAULTS, SWEEP_T, _reference_plan
 from .timing import best_times, timed

@@ -86,10 +86,10 @@ def numpy_chunked_vjp(family, x, a, B, C, dy, dh=None, *, initial_state=None, ch
     """The VJP of the torch chunked form of ``family`` by torch's autograd, with the package's
     VJP signature (``ssd_edu.VJPS``): the forward recorded, then ``torch.autograd.grad`` of
     <dy, y> + <dh, h_T>. Validated, flattened and summed back to each input's shape as by the
-    Numba VJPs (``cpu._backward``). Returns Grads (dinitial_state zeros when none is given)."""
+    Numba VJPs (``ssd_edu.vjp``). Returns Grads (dinitial_state zeros when none is given)."""
     import torch
 
-    from ..cpu._backward import empty, finish, flatten_vjp   # the VJP launchers' one answer
+    from ..vjp import empty, finish, flatten_vjp   # the VJP launchers' one answer
     from .torch_chunked import CHUNKED
     Q = check_chunk_size(chunk_size)
     fv = flatten_vjp(family, x, a, B, C, dy, dh, initial_state)

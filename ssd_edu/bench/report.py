@@ -53,7 +53,7 @@ def format_table(results: list[dict]) -> str:
         lines.append(workload_line("workload", results[0],
                                    "median/min of the timed calls after a warm-up"))
     for (is_cuda, dtype), rate in sorted(rates.items()):
-        lines.append(rate_line(dtype, rate, "device (ssd_edu.gpu.timing)" if is_cuda
+        lines.append(rate_line(dtype, rate, "device (ssd_edu.bench.gpu_timing)" if is_cuda
                                else "NumPy/BLAS"))
     lines.append("flops counted: scan 5TNP; attention T(T+1)(N+P)+4TNP; chunked "
                  "sum_c q(q+1)(N+P)+4qNP+2NP (per sequence)")

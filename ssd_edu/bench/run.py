@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import FAMILIES, FORMS, IMPLEMENTATIONS
+from ..registry import FAMILIES, FORMS, IMPLEMENTATIONS
 from ..testing import make_inputs
 from ..validation import QuadraticMemoryError, check_quadratic, check_ssm
 from .peers import torch_reason
@@ -72,12 +72,13 @@ def numba_workspace_bytes(form: str, T: int, N: int, P: int, dtype, chunk_size: 
 
 
 # ------------------------------------------------------------------------------------------
-# the cuda branch (optional: ssd_edu.gpu.timing, guarded)
+# the cuda branch (optional: .gpu_timing, guarded)
 
 
 def cuda_timing():
     """``(timing module, None)`` when CUDA kernels can run here, else ``(None, reason)``."""
-    from ..gpu import timing, unavailable_reason  # the one CUDA probe (guards numba-cuda itself)
+    from ..gpu import unavailable_reason  # the one CUDA probe (guards numba-cuda itself)
+    from . import gpu_timing as timing
     reason = unavailable_reason()
     return (timing, None) if reason is None else (None, reason)
 

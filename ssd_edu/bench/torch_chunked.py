@@ -31,8 +31,8 @@ from __future__ import annotations
 try:
     import torch
 except ImportError as exc:  # an optional dependency: say which and how to get it
-    from .peers import INSTALL_HINT
-    raise ImportError(f"ssd_edu.bench.torch_chunked needs PyTorch: {INSTALL_HINT}") from exc
+    raise ImportError("ssd_edu.bench.torch_chunked needs PyTorch: install torch (a CPU-only "
+                      "wheel is enough), or the `peers` extra of a checkout") from exc
 
 #: Steps per sub-chunk of the diagonal family's intra-chunk step, and mask entries per group.
 SUB = 8

@@ -10,21 +10,22 @@ from __future__ import annotations
 import numpy as np
 
 from .._keyword_only import keyword_only
+from ..registry import BACKENDS, FORMS, IMPLEMENTATIONS, MISSING_BACKENDS
 from ..validation import check_chunk_size
 
 
 def registered_form(backend: str, family: str, form: str):
-    """``IMPLEMENTATIONS[f"{backend}.{family}.{form}"]``, or an error naming backend or form."""
-    from .. import BACKENDS, FORMS, IMPLEMENTATIONS, MISSING_BACKENDS  # looked up per call
+    """``IMPLEMENTATIONS[f"{backend}.{family}.{form}"]``, or an error naming backend or form.
+    Loads only the backend asked for (the NumPy one is always loaded)."""
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, got {form!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     key = f"{backend}.{family}.{form}"
+    if backend != "numpy" and backend in MISSING_BACKENDS:
+        raise ValueError(f"backend {backend!r} is not available here: "
+                         f"{MISSING_BACKENDS[backend]}")
     if key not in IMPLEMENTATIONS:
-        if backend in MISSING_BACKENDS:
-            raise ValueError(f"backend {backend!r} is not available here: "
-                             f"{MISSING_BACKENDS[backend]}")
         forms = [k.split(".")[2] for k in IMPLEMENTATIONS if k.startswith(f"{backend}.{family}.")]
         raise ValueError(f"form {form!r} is not registered for backend {backend!r}; it has "
                          f"{forms}")

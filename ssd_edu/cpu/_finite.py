@@ -8,9 +8,9 @@ again; this loop reads each entry once and keeps no temporary:
 The sum is reassociated (so it vectorizes) but no flag assumes finite values, so the
 subtraction is never folded away. Arrays of ``PARALLEL_MIN_SIZE`` entries or more are read by
 every thread; smaller ones by the calling thread alone (a parallel region costs more than
-reading them when the other cores are busy; ``_jit.threads_for``). Installed into
-:mod:`ssd_edu.validation` on import of ``ssd_edu.cpu``; arrays below
-``validation.FAST_FINITE_MIN_SIZE`` entries stay with NumPy.
+reading them when the other cores are busy; ``_jit.threads_for``). The launchers pass it to
+the validation (``_launch.flatten``); arrays below ``validation.FAST_FINITE_MIN_SIZE`` entries
+stay with NumPy.
 """
 from __future__ import annotations
 

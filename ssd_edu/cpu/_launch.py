@@ -8,11 +8,26 @@ serves every call (Numba types a read-only array apart from a writable one). The
 write only into fresh outputs: y, and the record's state ``h0`` (a fresh array that enters as
 h_{-1} and leaves as h_{T-1}), so the caller's arrays are never modified. The state stays
 (nb, N, P) from here to the kernels and back; :func:`ssd_edu.validation.unflatten` reshapes.
+The finiteness pass of the validation is the compiled one of ``_finite`` (large inputs are
+read once, with no temporary). The VJP launchers do the same with :func:`flatten_vjp` and sum
+the gradients back with :func:`ssd_edu.vjp.finish`.
 """
 from __future__ import annotations
 
-from ..validation import check_chunk_size, flatten, unflatten  # noqa: F401  (the launchers')
+from .. import validation, vjp
+from ..validation import check_chunk_size, unflatten  # noqa: F401  (the launchers')
+from ._finite import all_finite
 from ._jit import num_threads
+
+
+def flatten(family: str, x, a, B, C, initial_state=None) -> validation.Flat:
+    """:func:`ssd_edu.validation.flatten` with the compiled finiteness pass."""
+    return validation.flatten(family, x, a, B, C, initial_state, finite=all_finite)
+
+
+def flatten_vjp(family: str, x, a, B, C, dy, dh, initial_state) -> vjp.FlatVJP:
+    """:func:`ssd_edu.vjp.flatten_vjp` with the compiled finiteness pass."""
+    return vjp.flatten_vjp(family, x, a, B, C, dy, dh, initial_state, finite=all_finite)
 
 
 def chunk(chunk_size) -> int:
@@ -36,3 +51,13 @@ def channel_blocks(nb: int, P: int, multiple: int = 2) -> int:
     blocks = min(-(-2 * threads // nb), max(P // multiple, 1))
     width = -(-P // blocks)
     return max(multiple, -(-width // multiple) * multiple)
+
+
+def channel_width(nb: int, P: int) -> int:
+    """Channels per job of the scan's backward: all P when there are sequences enough for every
+    thread, else P split so that every thread gets a block (blocks write partial dB, dC, da)."""
+    threads = num_threads()
+    if nb >= threads or P == 1:
+        return P
+    blocks = min(-(-threads // nb), P)
+    return -(-P // blocks)

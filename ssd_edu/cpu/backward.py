@@ -1,5 +1,6 @@
-"""Every Numba VJP, gathered for ``ssd_edu.register_vjps("numba", ...)`` (one file per form:
-``scan_backward``, ``attention_backward``, ``chunked_backward``; launch helpers in ``_backward``)."""
+"""Every Numba VJP, gathered for the registry (``ssd_edu.VJPS["numba.{family}.{form}"]``; one
+file per form: ``scan_backward``, ``attention_backward``, ``chunked_backward``; the launch
+plumbing in ``ssd_edu.vjp`` and ``_launch``)."""
 from .attention_backward import diagonal_attention_vjp, scalar_attention_vjp
 from .chunked_backward import diagonal_chunked_vjp, scalar_chunked_vjp
 from .scan_backward import diagonal_scan_vjp, scalar_scan_vjp

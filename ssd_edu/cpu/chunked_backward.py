@@ -47,9 +47,9 @@ from numba import njit, prange
 from numba.extending import overload
 
 from .._keyword_only import keyword_only
-from ._backward import empty, finish, flatten_vjp
+from ..vjp import empty, finish
 from ._jit import FASTMATH, JIT, num_threads, single_threaded_blas, threads_for
-from ._launch import chunked_work
+from ._launch import chunked_work, flatten_vjp
 from ._tiles import chunk_of_job, prefix_products, suffix_products
 from .chunked import _state_passing_kernel
 from ..validation import check_chunk_size, check_chunks

@@ -33,8 +33,9 @@ import numpy as np
 from numba import njit, prange
 
 from .._keyword_only import keyword_only
-from ._backward import channel_width, empty, finish, flatten_vjp
+from ..vjp import empty, finish
 from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas, threads_for
+from ._launch import channel_width, flatten_vjp
 from ._tiles import chunk_of_job, suffix_products
 
 #: Steps between stored states (the chunk whose states are recomputed at a time). 64 rather

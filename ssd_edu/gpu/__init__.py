@@ -20,9 +20,9 @@ chunked form), ``attention`` (the chunked form with one chunk); each holds its l
 and kernel bodies (naive loop, thread/block mapping and shared memory in each docstring).
 ``_launch`` (validation, upload, tile size, reshape back), ``_device`` (the kernel factory that
 compiles tile, family and dtype in, and the inline device helpers the tiled kernels share), ``_cuda`` (the guarded import and the one availability
-probe), ``timing`` (the kernel benchmark and device peaks; its matmul in ``_matmul``),
-``report`` (``python -m ssd_edu gpu-report``: compiled for sm_90 without a GPU), ``check``
-(``python -m ssd_edu gpu-check``: the prepared run on a GPU).
+probe), ``_backward`` (the VJP launchers' host side, on :mod:`ssd_edu.vjp`). The tools that
+time, read and check these kernels live in :mod:`ssd_edu.bench`: ``gpu_timing``,
+``gpu_report`` (``python -m ssd_edu gpu-report``), ``gpu_check`` (``python -m ssd_edu gpu-check``).
 """
 from __future__ import annotations
 
@@ -31,11 +31,10 @@ from ._launch import DEFAULT_TILE, SIMULATOR_TILE, default_tile, get_tile, tile_
 from .attention import diagonal_attention, scalar_attention
 from .chunked import diagonal_chunked, scalar_chunked
 from .scan import diagonal_scan, scalar_scan
-from .timing import device_matmul_rate, time_cuda
 
 __all__ = [
     "CudaUnavailableError", "simulator_enabled", "cuda_available", "unavailable_reason",
-    "time_cuda", "device_matmul_rate", "tile_size", "get_tile", "default_tile", "DEFAULT_TILE",
+    "tile_size", "get_tile", "default_tile", "DEFAULT_TILE",
     "SIMULATOR_TILE",
     "scalar_scan", "scalar_attention", "scalar_chunked",
     "diagonal_scan", "diagonal_attention", "diagonal_chunked",

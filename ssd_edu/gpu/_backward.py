@@ -1,13 +1,12 @@
 """What every CUDA VJP launcher does around its kernels (host side): check the device, validate
-and flatten (``ssd_edu.cpu._backward.flatten_vjp``), give the decays a mode axis, allocate the
-zeroed gradients the kernels accumulate into, and sum the host copies back to the inputs'
-shapes (``ssd_edu.cpu._backward.finish``)."""
+and flatten (``ssd_edu.vjp.flatten_vjp``), give the decays a mode axis, allocate the zeroed
+gradients the kernels accumulate into, and sum the host copies back to the inputs' shapes
+(``ssd_edu.vjp.finish``)."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..cpu._backward import FlatVJP, finish, flatten_vjp
-from ..reference.backward import Grads
+from ..vjp import FlatVJP, Grads, finish, flatten_vjp
 from ._cuda import cuda, require_cuda
 
 

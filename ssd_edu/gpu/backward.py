@@ -1,5 +1,5 @@
-"""Every CUDA VJP, gathered for ``ssd_edu.register_vjps("cuda", ...)`` (one file per form:
-``scan_backward``, ``attention_backward``, ``chunked_backward``)."""
+"""Every CUDA VJP, gathered for the registry (``ssd_edu.VJPS["cuda.{family}.{form}"]``; one
+file per form: ``scan_backward``, ``attention_backward``, ``chunked_backward``)."""
 from .attention_backward import diagonal_attention_vjp, scalar_attention_vjp
 from .chunked_backward import diagonal_chunked_vjp, scalar_chunked_vjp
 from .scan_backward import diagonal_scan_vjp, scalar_scan_vjp

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._keyword_only import keyword_only
-from ..cpu._backward import empty
+from ..vjp import empty
 from ._backward import finish_modes, flatten_device_vjp, zero_gradients
 from ..validation import check_chunk_size
 from ._cuda import cuda

@@ -17,14 +17,14 @@ run to run (last-bit differences) and atomics serialize under contention; this i
 simple GPU backward, in the kernel-factory style of the forward (``_device.specialized``: one
 kernel per (tile, family, dtype), the family, the dtype and the local array's size fixed at
 compile time). Host inputs only (validation,
-flattening and summing back as in ``ssd_edu.cpu._backward``).
+flattening and summing back as in ``ssd_edu.vjp``).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .._keyword_only import keyword_only
-from ..cpu._backward import empty
+from ..vjp import empty
 from ._backward import finish_modes, flatten_device_vjp, zero_gradients
 from ._cuda import cuda
 from ._device import specialized, split_lane

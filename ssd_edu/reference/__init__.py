@@ -8,7 +8,8 @@ reverse-time scans, the mask's gradient, the chunked VJP driver), ``scalar_backw
 """
 from .associative import diagonal_associative_scan, scalar_associative_scan
 from .associative_backward import diagonal_associative_scan_vjp, scalar_associative_scan_vjp
-from .backward import Grads, decay_vjp, diagonal_scan_vjp, mask_vjp, scalar_scan_vjp
+from ..vjp import Grads
+from .backward import decay_vjp, diagonal_scan_vjp, mask_vjp, scalar_scan_vjp
 from .chunking import state_passing
 from .diagonal_backward import diagonal_attention_vjp, diagonal_chunked_vjp
 from .diagonal import (diagonal_algorithm1, diagonal_attention, diagonal_chunked,

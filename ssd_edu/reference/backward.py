@@ -35,32 +35,15 @@ time T, so their decay terms join the same mask on a (T + 2)-step grid (:func:`d
 from __future__ import annotations
 
 import inspect
-from typing import NamedTuple
 
 import numpy as np
 
 from .._keyword_only import keyword_only
 from ..validation import check_chunk_size, check_cotangents, check_quadratic, check_ssm
+from ..vjp import empty_broadcast, finish_broadcast
 from ._common import _start_state, check_chunk_blocks
 from .chunking import from_chunks, state_passing, to_chunks
 from .masks import one_ss_mask, prefix_products, suffix_products
-
-
-class Grads(NamedTuple):
-    """Gradients of ``<dy, y> + <dh, h_{T-1}>``, each with the shape of its input."""
-
-    dx: np.ndarray              # x's shape (..., T, P)
-    da: np.ndarray              # a's shape (..., T) or (..., T, N)
-    dB: np.ndarray              # B's shape (..., T, N)
-    dC: np.ndarray              # C's shape (..., T, N)
-    dinitial_state: np.ndarray  # initial_state's shape, or (*batch, N, P) zeros when none given
-
-
-def sum_to(grad: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sum a broadcast gradient back to an input's ``shape`` (leading and size-1 axes)."""
-    grad = grad.sum(axis=tuple(range(grad.ndim - len(shape))))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return grad.sum(axis=axes, keepdims=True) if axes else grad
 
 
 def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = False,
@@ -73,7 +56,7 @@ def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
     the memory limit (``quadratic=k`` (T+2, T+2) arrays per sequence, per mode when
     ``per_mode``), answers T = 0 itself, and calls ``body(x, a, B, C, dy, h0, dh[, Q])`` with
     plain arrays (h0 and dh (*batch, N, P), zeros by default). The body returns
-    ``(dx, da, dB, dC, dh0)`` in broadcast shapes; :func:`finish` sums them back. ``name``
+    ``(dx, da, dB, dC, dh0)`` in broadcast shapes; ``vjp.finish_broadcast`` sums them back. ``name``
     names the public function (default: the body's name).
     """
     def wrap(body):
@@ -82,14 +65,14 @@ def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
             dy, dh = check_cotangents(v, dy, dh)
             Q = check_chunk_size(chunking["chunk_size"]) if chunking else None
             if v.T == 0:
-                return empty_grads(v, dh)
+                return empty_broadcast(v, dh)
             rest = {} if Q is None else dict(Q=min(Q, v.T))     # one chunk of T steps at most
             if Q is not None:
                 check_chunk_blocks(vjp.__name__, family, v, rest["Q"])
             if quadratic:
                 lead = (*v.batch, v.N) if per_mode else v.batch
                 check_quadratic(vjp.__name__, lead, v.T, v.dtype, copies=quadratic, pad=2)
-            return finish(v, *body(v.x, v.a, v.B, v.C, dy, _start_state(v), dh, **rest))
+            return finish_broadcast(v, *body(v.x, v.a, v.B, v.C, dy, _start_state(v), dh, **rest))
 
         if "Q" in inspect.signature(body).parameters:
             def vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
@@ -103,23 +86,6 @@ def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
         vjp.__module__ = body.__module__
         return keyword_only(vjp)
     return wrap
-
-
-def finish(v, dx, da, dB, dC, dh0) -> Grads:
-    """Grads with every gradient summed back to its input's shape (zeros for no initial state)."""
-    if v.initial_state is None:
-        dh0 = np.zeros((*v.batch, v.N, v.P), dtype=v.dtype)
-    else:
-        dh0 = sum_to(dh0, v.initial_state.shape)
-    return Grads(*(np.asarray(g, dtype=v.dtype) for g in (
-        sum_to(dx, v.x.shape), sum_to(da, v.a.shape), sum_to(dB, v.B.shape),
-        sum_to(dC, v.C.shape), dh0)))
-
-
-def empty_grads(v, dh) -> Grads:
-    """The gradients of a T = 0 call: empty dx, da, dB, dC, and dh_{-1} = dh (h_{T-1} = h_{-1})."""
-    return finish(v, np.zeros(v.x.shape, v.dtype), np.zeros(v.a.shape, v.dtype),
-                  np.zeros(v.B.shape, v.dtype), np.zeros(v.C.shape, v.dtype), dh)
 
 
 def transpose(arr: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ One command, one report, within 8 minutes on an H200:
    (``SSD_EDU_REAL_GPU=1``), at most ``TEST_BUDGET_S`` seconds;
 2. the benchmark at the default workload of ``ssd_edu.bench`` (every cuda form, float32 and
    float64): kernel time alone, host and transfer time apart, flop/s and bytes/s against the
-   device's peaks (:mod:`.timing`), and a roofline figure;
+   device's peaks (:mod:`.gpu_timing`), and a roofline figure;
 3. when NVIDIA's ``compute-sanitizer`` is found, its racecheck and memcheck tools on every
    form at small sizes (tile 16, two tiles of T, N, P), at most ``SANITIZER_BUDGET_S`` each;
 
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 from .._cli import output_dir
-from ._cuda import simulator_enabled, unavailable_reason
 
 TEST_BUDGET_S = 180
 BENCH_BUDGET_S = 150
@@ -49,6 +48,7 @@ print("sanitizer workload done")
 
 def why_not() -> str | None:
     """None when a real GPU can run the check, else the reason."""
+    from ..gpu import simulator_enabled, unavailable_reason
     reason = unavailable_reason()
     if reason is not None:
         return reason
@@ -92,13 +92,14 @@ def _run(cmd, log: Path, budget: float, env=None) -> dict:
 
 
 def _benchmark(out: Path) -> dict:
-    from .. import IMPLEMENTATIONS, bench
+    from ..registry import IMPLEMENTATIONS
     from ..testing import make_inputs
-    from . import timing
+    from . import gpu_timing as timing
+    from .run import DEFAULTS, flop_count
 
     spec = timing.device_spec()
     peak = timing.peaks(spec)
-    d = bench.DEFAULTS
+    d = DEFAULTS
     T, N, P, nb, Q = d["T"], d["N"], d["P"], d["batch"], d["chunk_size"]
     rows = []
     for name in sorted(k for k in IMPLEMENTATIONS if k.startswith("cuda.")):
@@ -110,7 +111,7 @@ def _benchmark(out: Path) -> dict:
                                       repeats=5)
             best = min(res["kernel_s"])
             itemsize = 4 if dtype == "float32" else 8
-            useful = nb * bench.flop_count(form, T, N, P, Q)
+            useful = nb * flop_count(form, T, N, P, Q)
             executed = timing.executed_flops(form, family, T, N, P, nb, 16, Q)
             moved = timing.bytes_moved(form, family, T, N, P, nb, itemsize)
             rows.append({"name": name, "dtype": dtype, "kernel_s": best, "host_s": res["host_s"],

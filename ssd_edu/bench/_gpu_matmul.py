@@ -1,9 +1,9 @@
 """The timing matmul (private): a dense tiled shared-memory matmul, the practical peak that
-:func:`ssd_edu.gpu.timing.device_matmul_rate` measures next to the device's own peak."""
+:func:`ssd_edu.bench.gpu_timing.device_matmul_rate` measures next to the device's own peak."""
 from __future__ import annotations
 
-from ._cuda import cuda
-from ._device import ceil_div, register_tile, specialized
+from ..gpu._cuda import cuda
+from ..gpu._device import ceil_div, register_tile, specialized
 
 #: Tile of the reference matmul: blocks of (16, 16) threads.
 MATMUL_TILE = 16

@@ -11,7 +11,7 @@
 * :func:`bytes_moved`, :func:`executed_flops` - what the kernels must read and write once, and
   the flops they execute with padded tiles, next to the useful flops of
   :func:`ssd_edu.bench.flop_count`.
-* :func:`device_matmul_rate` - flop/s of the tiled shared-memory matmul ``_matmul``: what a
+* :func:`device_matmul_rate` - flop/s of the tiled shared-memory matmul ``_gpu_matmul``: what a
   plain CUDA kernel reaches (no tensor cores, no cuBLAS in numba.cuda).
 
 Timer: CUDA events on a real GPU. The simulator's events record nothing, so there the helpers
@@ -25,9 +25,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._cuda import cuda, require_cuda, simulator_enabled
-from ._launch import get_tile, prepare
-from ._matmul import MATMUL_TILE, launch_matmul
+from ..gpu._cuda import cuda, require_cuda, simulator_enabled
+from ..gpu._launch import get_tile, prepare
+from ._gpu_matmul import MATMUL_TILE, launch_matmul
 
 #: Largest matmul size run on the simulator (each thread is simulated in Python).
 SIMULATOR_MATMUL_N = 16
@@ -98,8 +98,8 @@ def executed_flops(form: str, family: str, T: int, N: int, P: int, nb: int, tile
     2 T Np Pw (run when there are several chunks or an initial state). Tq: each chunk rounded up to whole tiles; Np, Pw: N and P rounded up to the tile
     and to the channel block. The masks' multiplications are not counted.
     """
-    from .chunked import channel_width
-    from .scan import SCAN_CHUNK_TILES
+    from ..gpu.chunked import channel_width
+    from ..gpu.scan import SCAN_CHUNK_TILES
 
     Np = _pad(N, tile)
     Pw = _pad(P, tile * channel_width(P, tile))
@@ -163,7 +163,7 @@ def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chun
     same outputs reused), ``host_s`` (validation, flattening and upload, once), ``d2h_s``
     (copying y and h back), ``timer`` and ``simulator``.
     """
-    from . import chunked, scan
+    from ..gpu import chunked, scan
 
     require_cuda()
     repeats = _check_repeats(repeats)
@@ -211,7 +211,7 @@ def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
 def device_matmul_rate(dtype, n: int = 4096) -> float:
     """flop/s of an (n, n) @ (n, n) matmul in ``dtype`` on the device: 2 n**3 / best time.
 
-    The kernel is the tiled shared-memory matmul ``_matmul.matmul_kernel`` (blocks of
+    The kernel is the tiled shared-memory matmul ``_gpu_matmul.matmul_kernel`` (blocks of
     (16, 16) threads, a register tile of 4 outputs each): what a plain CUDA kernel reaches,
     below the device peak of :func:`peaks`. Best of 3 timed runs after a warm-up. On the
     simulator n is capped at ``SIMULATOR_MATMUL_N`` (the number is then a simulator speed).

@@ -30,10 +30,7 @@ import sys
 import tempfile
 from typing import NamedTuple
 
-from . import (_device, _matmul, attention_backward, chunked, chunked_backward, scan,
-               scan_backward)
 from .._cli import output_file
-from ._cuda import cuda, simulator_enabled
 
 
 class Arch(NamedTuple):
@@ -95,6 +92,9 @@ def _arrays():
 
 def kernels(dtype):
     """(name, python body, argument types, threads per block, tiled) of every kernel."""
+    from ..gpu import (_device, attention_backward, chunked, chunked_backward, scan,
+                       scan_backward)
+    from . import _gpu_matmul as _matmul
     nt, arr = _arrays()
     a2, a3, a4, i2 = arr(dtype, 2), arr(dtype, 3), arr(dtype, 4), arr(nt.int64, 2)
     i, flag, blk = nt.int64, nt.boolean, TILE * TILE
@@ -239,6 +239,8 @@ def compile_report(arch: str = "sm_90") -> list:
     instructions_per_fma (None without an FMA loop), tiled, threads, f64_ops, fmas.
     Raises :class:`MissingTool` when a compiler is missing, RuntimeError on the simulator.
     """
+    from ..gpu import _device
+    from ..gpu._cuda import cuda, simulator_enabled
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")
     if cuda is None:
