@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = """
 import numpy as np
 import ssd_edu
+import ssd_edu.cpu.plain
 from ssd_edu.testing import (GRADIENT_TOLERANCES, assert_close, check_against_oracle, keys,
                              make_inputs)
 

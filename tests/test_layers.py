@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ssd_edu"
 
 #: module-name prefix -> layer ("ssd_edu" itself names the package __init__ only).
 LAYER = {
-    "ssd_edu.validation": 1, "ssd_edu.vjp": 1, "ssd_edu._cli": 1,
+    "ssd_edu.validation": 1, "ssd_edu.vjp": 1, "ssd_edu._cli": 1, "ssd_edu._keyword_only": 1,
     "ssd_edu.reference": 2, "ssd_edu.cpu": 2, "ssd_edu.gpu": 2, "ssd_edu.structure": 2,
     "ssd_edu.exact": 2, "ssd_edu.softmax": 2,
     "ssd_edu.registry": 3, "ssd_edu.testing": 3, "ssd_edu.bridges": 3, "ssd_edu.training": 3,

@@ -10,7 +10,7 @@ import statistics
 
 import numpy as np
 
-from .. import VJPS
+from ..registry import VJPS
 from .. import reference as ref
 from ..testing import make_inputs
 from .timing import loglog_slope, timed

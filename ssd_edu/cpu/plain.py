@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._keyword_only import keyword_only
 from ._jit import JIT, threads_for
 from ._launch import chunk, chunked_work, flatten, unflatten
 from ..validation import as_array, broadcast_batch, common_dtype
@@ -198,35 +199,41 @@ def _run_chunked(family, x, a, B, C, chunk_size, initial_state):
     return unflatten(f, y, f.h0)
 
 
+@keyword_only
 def scalar_scan(x, a, B, C, *, initial_state=None):
     """h_t = a_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t. x (..., T, P), a (..., T), B, C
     (..., T, N), initial_state (..., N, P); returns y (..., T, P), h_{T-1} (..., N, P)."""
     return _run_scan("scalar", x, a, B, C, initial_state)
 
 
+@keyword_only
 def diagonal_scan(x, a, B, C, *, initial_state=None):
     """h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t; a (..., T, N), else as scalar_scan."""
     return _run_scan("diagonal", x, a, B, C, initial_state)
 
 
+@keyword_only
 def scalar_attention(x, a, B, C, *, initial_state=None):
     """y = (1SS(a) o C B^T) x + (delta_t C_t)^T h_{-1}, one (t, s) pair at a time: O(T^2 (N + P))
     time, no T x T matrix. Shapes as scalar_scan."""
     return _run_attention("scalar", x, a, B, C, initial_state)
 
 
+@keyword_only
 def diagonal_attention(x, a, B, C, *, initial_state=None):
     """y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x + (C_t o delta_t)^T h_{-1};
     a (..., T, N), else as scalar_attention."""
     return _run_attention("diagonal", x, a, B, C, initial_state)
 
 
+@keyword_only
 def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The four steps (intra_chunk, chunk_states, state_passing, chunk_output) with chunks of
     Q = chunk_size steps (any Q >= 1, any T). Shapes as scalar_scan."""
     return _run_chunked("scalar", x, a, B, C, chunk_size, initial_state)
 
 
+@keyword_only
 def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The four steps with one decay per mode; a (..., T, N), else as scalar_chunked."""
     return _run_chunked("diagonal", x, a, B, C, chunk_size, initial_state)
