@@ -440,7 +440,8 @@ def test_chunked_exercise_refuses_the_scan_solution_of_ex03():
     attempt = CHUNKED_MISTAKES[3][0]
     assert checks.check_chunked_scan(attempt).passed
     result = checks.check_chunked_scan(
-        lambda x, a, B, C, Q, h0=None: ssd_edu.diagonal_chunked(x, a, B, C, Q, h0))
+        lambda x, a, B, C, Q, h0=None: ssd_edu.diagonal_chunked(x, a, B, C, chunk_size=Q,
+                                                                initial_state=h0))
     assert not result.passed and "your function calls" in result.message
 
 

@@ -204,3 +204,15 @@ def test_bad_step_arguments_are_named(module):
         module.intra_chunk(x, a, B, C, chunk_size=2.0)
     with pytest.raises(TypeError):
         module.state_passing(abar, S, h0)                # initial_state is keyword-only
+
+
+@pytest.mark.parametrize("module", [ref] + list(STEP_BACKENDS.values()))
+def test_intra_chunk_refuses_chunks_above_the_quadratic_limit(module, monkeypatch):
+    """A chunk as long as T makes the intra-chunk masks quadratic: refused before any work."""
+    from ssd_edu.validation import QuadraticMemoryError
+    monkeypatch.setenv("SSD_EDU_MAX_QUADRATIC_BYTES", str(100_000))
+    rng = np.random.default_rng(0)
+    x, a, B, C = (rng.standard_normal((300, k)) for k in (2, 3, 3, 3))
+    with pytest.raises(QuadraticMemoryError, match=r"intra_chunk would allocate .* Q = 300"):
+        module.intra_chunk(x, a, B, C, chunk_size=10**6)
+    assert module.intra_chunk(x, a, B, C, chunk_size=16).shape == (300, 2)
