@@ -216,3 +216,13 @@ def test_intra_chunk_refuses_chunks_above_the_quadratic_limit(module, monkeypatc
     with pytest.raises(QuadraticMemoryError, match=r"intra_chunk would allocate .* Q = 300"):
         module.intra_chunk(x, a, B, C, chunk_size=10**6)
     assert module.intra_chunk(x, a, B, C, chunk_size=16).shape == (300, 2)
+
+
+@pytest.mark.parametrize("module", [ref] + list(STEP_BACKENDS.values()))
+def test_chunk_size_is_required_and_checked(module):
+    (x, a, B, C, h0), Q = _inputs("diagonal", "short last chunk")
+    for bad in (None, 0):
+        with pytest.raises((TypeError, ValueError), match="chunk_size"):
+            module.chunk_states(x, a, B, chunk_size=bad)
+    with pytest.raises(TypeError):
+        module.intra_chunk(x, a, B, C)

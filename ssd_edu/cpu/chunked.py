@@ -194,13 +194,14 @@ class _Steps(NamedTuple):
     dtype: np.dtype
 
 
-def _flat_step(chunk_size=None, **given) -> _Steps:
-    """check_step (real dtypes), then broadcast and flatten the leading axes. a of the scalar
-    family ((..., T, 1) with N > 1) becomes (nb, T): the scalar kernels."""
+def _flat_step(chunk_size=..., **given) -> _Steps:
+    """check_step (real dtypes) and the chunk size (none for state_passing: ``...``), then
+    broadcast and flatten the leading axes. a of the scalar family ((..., T, 1) with N > 1)
+    becomes (nb, T): the scalar kernels."""
     v = check_step(**given)
     nb = int(np.prod(v.batch, dtype=np.int64))
     T, N, P = v.sizes.get("T", 0), v.sizes["N"], v.sizes["P"]
-    Q = min(chunk(chunk_size), max(T, 1)) if chunk_size is not None else 0
+    Q = 0 if chunk_size is ... else min(chunk(chunk_size), max(T, 1))
     J = v.sizes["J"] if "J" in v.sizes else -(-T // Q)
     arrays = {}
     for name, arr in v.arrays.items():
@@ -213,7 +214,7 @@ def _flat_step(chunk_size=None, **given) -> _Steps:
 
 
 def _workers(f: _Steps):
-    """The threads a call of this size uses (``threads_for``), as a context and a count."""
+    """The threads a call of this size uses: ``threads_for`` the chunked form's work count."""
     return threads_for(chunked_work(f, max(f.Q, 1)))
 
 
