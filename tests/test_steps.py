@@ -226,3 +226,17 @@ def test_chunk_size_is_required_and_checked(module):
             module.chunk_states(x, a, B, chunk_size=bad)
     with pytest.raises(TypeError):
         module.intra_chunk(x, a, B, C)
+
+
+def test_the_chunked_exercise_may_not_call_the_package_steps():
+    """Exercise 8 asks for the four steps: composing the package's (all but state passing,
+    which the exercise may call) is refused, naming the step."""
+    from ssd_edu.exercises import checks
+
+    def attempt(x, a, B, C, chunk_size, initial_state=None):
+        y = ref.intra_chunk(x, a, B, C, chunk_size=chunk_size)
+        S, abar = ref.chunk_states(x, a, B, chunk_size=chunk_size)
+        H_prev, h = ref.state_passing(abar, S, initial_state=initial_state)
+        return y + ref.chunk_output(a, C, H_prev, chunk_size=chunk_size), h
+    result = checks.check_chunked_scan(attempt)
+    assert not result.passed and "intra_chunk" in result.message, result.message

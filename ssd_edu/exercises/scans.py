@@ -22,6 +22,9 @@ from .grading import Case, GradeResult, run_cases
 _STATE_FORBIDDEN = ("ssd_edu.reference.chunking.state_passing",)
 _DIAGONAL_FORMS = ("ssd_edu.reference.diagonal.diagonal_algorithm1",
                    "ssd_edu.reference.general.general_scan")
+#: The package's chunked steps other than state passing: what a chunked attempt writes itself.
+_CHUNK_STEPS = tuple(f"ssd_edu.{mod}.{step}" for mod in ("reference.chunking", "cpu.chunked")
+                     for step in ("intra_chunk", "chunk_states", "chunk_output"))
 
 
 def _forms(*families) -> tuple:
@@ -249,7 +252,7 @@ def check_chunked_scan(fn, allow_package: bool = False) -> GradeResult:
     """
     return run_cases("chunked_scan", fn, scan_battery(_chunked_variants, chunked=True),
                      ("x", "a", "B", "C", "chunk_size", "initial_state"),
-                     forbidden=_forms("diagonal", "scalar") + _DIAGONAL_FORMS,
+                     forbidden=_forms("diagonal", "scalar") + _DIAGONAL_FORMS + _CHUNK_STEPS,
                      allow_package=allow_package)
 
 
