@@ -391,3 +391,71 @@ def check_cotangents(v: SSMInputs, dy, dh, *, finite=None):
             raise ValueError(f"{name} has shape {_shape(arr)}; expected {shape} = {what}")
         out.append(arr.astype(v.dtype, copy=False))
     return tuple(out)
+
+
+# ------------------------------------------------------------------ the four chunked steps
+
+#: Trailing layout of the chunked steps' arguments. J = ceil(T / Q) chunks; the decays a and
+#: abar end in N (diagonal family) or 1 (scalar family: one decay shared by every mode), "m".
+_STEP_LAYOUTS = dict(x="TP", a="Tm", B="TN", C="TN", abar="Jm", S="JNP", H_prev="JNP",
+                     initial_state="NP")
+
+
+class StepInputs(NamedTuple):
+    """Validated arguments of one chunked step, in one dtype (views of the caller's arrays)."""
+
+    arrays: dict    # name -> array
+    batch: tuple    # the broadcast leading shape
+    sizes: dict     # T, J, N, P, m: the sizes the step's arguments have
+    dtype: np.dtype
+
+
+def check_step(*, allow_complex: bool = False, **given) -> StepInputs:
+    """Validate the arguments of a chunked step, given by name: x (..., T, P); a (..., T, N)
+    or (..., T, 1); B, C (..., T, N); abar (..., J, N) or (..., J, 1); S, H_prev (..., J, N, P);
+    initial_state (..., N, P) or None. Each size is the one most arguments agree on (the
+    decays vote last), so an error names the odd one out. Leading axes broadcast."""
+    arrays = {k: as_array(k, v, allow_complex=allow_complex) for k, v in given.items()
+              if not (k == "initial_state" and v is None)}
+
+    def shown(name):
+        lay = "(..., " + ", ".join(_STEP_LAYOUTS[name]).replace("m", "N") + ")"
+        return lay + (" (or a last axis of 1 for the scalar family)" if name in ("a", "abar")
+                      else "")
+    for name, arr in arrays.items():
+        _check_ndim(name, arr, len(_STEP_LAYOUTS[name]), shown(name))
+    order = sorted(arrays, key=lambda k: k in ("a", "abar"))      # the decays vote last
+    sizes = {}
+    for letter in "TJNP":
+        votes = {}
+        for name in order:
+            lay = _STEP_LAYOUTS[name]
+            if letter in lay:
+                votes.setdefault(arrays[name].shape[lay.index(letter) - len(lay)], []).append(name)
+        if not votes:
+            continue
+        sizes[letter] = size = max(votes, key=lambda v: len(votes[v]))
+        for name in order:
+            lay = _STEP_LAYOUTS[name]
+            if letter in lay and arrays[name].shape[lay.index(letter) - len(lay)] != size:
+                agree = ", ".join(votes[size])
+                raise ValueError(f"{name} has shape {_shape(arrays[name])}; expected "
+                                 f"{shown(name)} with {letter} = {size} (as in {agree})")
+    for name, letter in (("a", "T"), ("abar", "J")):
+        if name in arrays:
+            arr = arrays[name]
+            sizes["m"] = arr.shape[-1]
+            if sizes["m"] not in (1, sizes["N"]):
+                raise ValueError(f"{name} has shape {_shape(arr)}; expected (..., {letter}, N) "
+                                 f"= (..., {arr.shape[-2]}, {sizes['N']}), or (..., "
+                                 f"{letter}, 1) for the scalar family (one decay for every "
+                                 f"mode: pass a[..., None])")
+    for letter, what in (("N", "the state size N"), ("P", "the channel count P")):
+        if sizes.get(letter, 1) < 1:
+            raise ValueError(f"{what} must be >= 1; got shapes "
+                             + ", ".join(f"{k} {_shape(v)}" for k, v in arrays.items()))
+    batch = broadcast_batch(**{k: v.shape[: v.ndim - len(_STEP_LAYOUTS[k])]
+                               for k, v in arrays.items()})
+    dtype = common_dtype(*arrays.values())
+    arrays = {k: v.astype(dtype, copy=False) for k, v in arrays.items()}
+    return StepInputs(arrays, batch, sizes, dtype)

@@ -77,8 +77,10 @@ def test_scan_channel_blocks_with_a_partial_last_block(fam, P, width, monkeypatc
 
 def test_import_compiles_nothing():
     code = ("import ssd_edu\nfrom ssd_edu.cpu import attention, chunked, scan\n"
-            "kernels = [scan._scan_kernel, attention._attention_kernel, chunked._intra_kernel,\n"
-            "           chunked._state_passing_kernel, chunked._state_output_kernel]\n"
+            "kernels = [scan._scan_kernel, attention._attention_kernel,\n"
+            "           chunked._intra_chunk_and_chunk_states_kernel, chunked._intra_chunk_kernel,\n"
+            "           chunked._chunk_states_kernel, chunked._state_passing_kernel,\n"
+            "           chunked._chunk_output_kernel]\n"
             "assert all(not k.signatures for k in kernels), 'compiled at import'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -176,12 +178,12 @@ def test_planted_rescaling_by_division_fails_at_zero_decays():
 
 @pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
 def test_chunked_steps_run_apart_give_the_call(fam):
-    """chunked.steps (bench --breakdown) runs the same four kernels one at a time."""
+    """chunked.step_calls (bench --breakdown) runs the four step kernels one at a time."""
     from ssd_edu.cpu import chunked
     d = make_inputs(fam, 45, 3, 4, (2,), seed=5)
-    steps = chunked.steps(fam, **d, chunk_size=8)
-    assert list(steps) == ["1 intra-chunk", "2 chunk states", "3 state passing",
-                           "4 state output", "result"]
+    steps = chunked.step_calls(fam, **d, chunk_size=8)
+    assert list(steps) == ["intra_chunk", "chunk_states", "state_passing", "chunk_output",
+                           "result"]
     for name in list(steps)[:4]:
         steps[name]()
     y, h = steps["result"]()
@@ -260,7 +262,7 @@ def test_small_calls_run_on_one_thread(monkeypatch):
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one thread only")
 def test_chunked_steps_run_on_the_threads_of_the_whole_call(monkeypatch):
-    """bench --breakdown times chunked.steps: a small workload's steps must see one thread
+    """bench --breakdown times chunked.step_calls: a small workload's steps must see one thread
     and one worker, as the whole call does (else each step pays a parallel region's wait and
     the parts add up to more than the call)."""
     from ssd_edu.cpu import chunked
@@ -270,11 +272,12 @@ def test_chunked_steps_run_on_the_threads_of_the_whole_call(monkeypatch):
         def kernel(*args):
             seen.append((name, numba.get_num_threads(), args[-1]))
         return kernel
-    for name in ("_intra_kernel", "_state_passing_kernel", "_state_output_kernel"):
+    for name in ("_intra_chunk_kernel", "_chunk_states_kernel", "_state_passing_kernel",
+                 "_chunk_output_kernel"):
         monkeypatch.setattr(chunked, name, spy(name))
     d = make_inputs("diagonal", 40, 3, 2, (1,), seed=0)
-    steps = chunked.steps("diagonal", **d, chunk_size=8)
-    for part in ("1 intra-chunk", "2 chunk states", "3 state passing", "4 state output"):
+    steps = chunked.step_calls("diagonal", **d, chunk_size=8)
+    for part in ("intra_chunk", "chunk_states", "state_passing", "chunk_output"):
         steps[part]()
     intra, passing, output = seen[0], seen[2], seen[3]
     assert [t for _, t, _ in seen] == [1, 1, 1, 1]

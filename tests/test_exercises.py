@@ -120,7 +120,7 @@ PACKAGE_CALLS = [
     ("diagonal_scan",
      lambda x, a, B, C, h0=None: ssd_edu.diagonal_scan(x, a, B, C, initial_state=h0),
      "diagonal_scan"),
-    ("pass_states", lambda abar, S, h0: ref.state_passing(abar, S, h0),
+    ("pass_states", lambda abar, S, h0: ref.state_passing(abar, S, initial_state=h0),
      "ssd_edu.reference.chunking.state_passing"),
     ("count_new_columns", lambda M: structure.nu(M), "ssd_edu.structure.nu"),
     ("segsum", lambda la: solutions.segsum(la), "ssd_edu.exercises.solutions.segsum"),

@@ -237,9 +237,9 @@ def test_state_passing_refuses_a_decay_shape_it_cannot_read():
     S, h0 = np.ones((2, 4, 3, 2)), np.zeros((2, 3, 2))
     for abar in (np.ones((2, 4)), np.ones((2, 5, 3)), np.ones((2, 4, 2))):
         with pytest.raises(ValueError, match=r"abar has shape .* expected \(\.\.\., J, N\)"):
-            ref.state_passing(abar, S, h0)
-    ref.state_passing(np.ones((2, 4, 1)), S, h0)
-    ref.state_passing(np.ones((4, 3)), S, h0)              # shared by the batch
+            ref.state_passing(abar, S, initial_state=h0)
+    ref.state_passing(np.ones((2, 4, 1)), S, initial_state=h0)
+    ref.state_passing(np.ones((4, 3)), S, initial_state=h0)         # shared by the batch
 
 
 def test_error_metric_is_infinite_for_nan_and_reads_fractions():

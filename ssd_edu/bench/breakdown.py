@@ -1,12 +1,12 @@
 """``bench --breakdown``: where the time of a Numba chunked call goes, step by step.
 
-The four steps of the block algorithm, numbered as in the reference (1 intra-chunk, 2 chunk
-states, 3 state passing, 4 state output), are separate kernels in ``ssd_edu.cpu.chunked``;
-:func:`ssd_edu.cpu.chunked.steps` hands them out one by one on a validated workload. Each is
-timed alone (min and median of ``repeats`` runs after a warm-up; steps 1 and 2 share one
-kernel, so the decay products they both need are counted in each), next to the validation
-(``check_ssm``, with its finiteness pass) and the whole call. The rest of the call (the
-flattening copies, allocations, the thread-pool handoffs) is the whole call minus the parts.
+The four steps of the block algorithm (intra_chunk, chunk_states, state_passing, chunk_output)
+are separate kernels in ``ssd_edu.cpu.chunked``; :func:`ssd_edu.cpu.chunked.step_calls` hands
+them out one by one on a validated workload. Each is timed alone (min and median of
+``repeats`` runs after a warm-up; the whole call runs steps 1 and 2 fused in one pass), next
+to the validation (``check_ssm``, with its finiteness pass) and the whole call. The rest of
+the call (flattening copies, allocations, thread-pool handoffs) is the whole call minus the
+parts.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from ..validation import check_ssm
 from .run import DEFAULTS, flop_count
 from .timing import timed
 
-STEPS = ("1 intra-chunk", "2 chunk states", "3 state passing", "4 state output")
+#: The parts timed: "{number} {step name}".
+STEPS = ("1 intra_chunk", "2 chunk_states", "3 state_passing", "4 chunk_output")
 
 
 def _times(call, repeats):
@@ -40,8 +41,8 @@ def run_breakdown(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAU
             data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
             fn = IMPLEMENTATIONS[f"numba.{family}.chunked"]
             whole = _times(lambda: fn(**data, chunk_size=chunk_size), repeats)
-            steps = chunked.steps(family, **data, chunk_size=chunk_size)
-            parts = [(name, _times(steps[name], repeats)) for name in STEPS]
+            calls = chunked.step_calls(family, **data, chunk_size=chunk_size)
+            parts = [(name, _times(calls[name.split()[1]], repeats)) for name in STEPS]
             parts.append(("checks", _times(lambda: check_ssm(family, **data), repeats)))
             base = dict(family=family, dtype=str(np.dtype(dtype)), T=T, N=N, P=P, batch=batch,
                         chunk_size=chunk_size)

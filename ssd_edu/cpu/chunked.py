@@ -1,44 +1,21 @@
-"""The block (chunked) algorithm as Numba kernels: scalar_chunked and diagonal_chunked.
+"""The chunked (block) algorithm as Numba kernels: its four steps by name, and the two forms.
 
-The reference's four steps (``ssd_edu.reference.scalar.scalar_chunked``), numbered as there.
-For chunk c = [t0, t1) of q <= Q steps, with delta_t = prod_{t0<=u<=t} a_u (F below, the
-prefix products) and gamma_s = prod_{s<u<t1} a_u (G, the suffix products), per mode n:
+    1. y_diag    = intra_chunk(x, a, B, C, *, chunk_size)    Y_diag = (1SS(a_c) o C_c B_c^T) X_c
+    2. S, abar   = chunk_states(x, a, B, *, chunk_size)      S_c = (B_c o gamma)^T X_c
+    3. H_prev, h = state_passing(abar, S, *, initial_state)  H_c = diag(abar_c) H_{c-1} + S_c
+    4. y_off     = chunk_output(a, C, H_prev, *, chunk_size) Y_off = (C_c o delta) H_{c-1}
 
-    1. intra-chunk    Y_diag = (1SS(a_c) o C_c B_c^T) X_c                (masked matmul)
-    2. chunk states   S_c = (B_c o G)^T X_c                              (N, P)
-    3. state passing  H_c = diag(abar_c) H_{c-1} + S_c,  abar_c = prod_{u in c} a_u
-    4. state output   Y_off = (C_c o F) H_{c-1}                          (H_{-1} = h_{-1})
-
-y = Y_diag + Y_off. Three parallel kernels, so one long sequence keeps every thread busy:
-``_intra_kernel`` (steps 1 and 2, parallel over the chunks of every sequence),
-``_state_passing_kernel`` (step 3, the scan over chunks, parallel over sequences and modes;
-it overwrites S_c by H_{c-1} in place) and ``_state_output_kernel`` (step 4, parallel over
-chunks). Every product of chunk-sized matrices is a dense ``np.dot`` (BLAS gemm, held to one
-thread inside the Numba threads) into C-contiguous workspaces of the full chunk size Q; a
-short last chunk is zero-padded, so padded rows and columns contribute nothing.
-
-The mask is never built from a division. Scalar family: W = L o (C_c B_c^T), one gemm, then
-the mask L[i, j] = prod_{j<u<=i} a_u by direct products (``_tiles.scalar_mask``). Diagonal
-family (one mask per mode): the chunk is cut into sub-chunks of ``SUB`` steps; for a query
-sub-chunk I = [i0, i1) every earlier key j < i0 factors through i0,
-
-    prod_{j<u<=i} a_u[n] = prod_{i0<=u<=i} a_u[n] * prod_{j<u<i0} a_u[n]
-
-so W[I, :i0] = (C_I o F_I) (B_{:i0} o G_{:i0})^T is one gemm of queries and keys rescaled by
-direct products (each a running product from i0, forward and backward: zeros and negative
-decays are exact), and only the SUB x SUB diagonal blocks use the per-mode running products
-of ``_tiles.modes_block``.
-
-Any T and any chunk size (the last chunk may be short; Q = 1 is the scan, Q >= T the
-attention form). Extra memory: S (nb, J, N, P) and abar (nb, J, N) (J = ceil(T / Q)
-chunks), plus per thread the workspaces of :func:`intra_workspaces` and
-:func:`output_workspaces` (the bench counts them from the same functions).
-
-Cost per chunk of q steps: q (q + 1) (N + P) (intra, lower triangle) + 4 q N P (steps 2, 4)
-+ 2 N P (step 3) flops. (The dense gemm also multiplies the zero upper triangle of W: the
-bench counts only the flops the algorithm needs.)
+Within chunk c = [t0, t1): delta_t = a_{t0} ... a_t, gamma_s = a_{s+1} ... a_{t1-1}, abar_c =
+a_{t0} ... a_{t1-1}. a is (..., T, N), or (..., T, 1) for the scalar family (its kernels then).
+Each launcher validates, flattens the leading axes, runs one parallel kernel over chunks (step
+3: over sequences and modes) and reshapes back. {family}_chunked runs steps 1 and 2 fused in
+one pass over the chunks, then 3 and 4. Chunk products are np.dot (BLAS gemm, one thread
+inside the Numba threads); a short last chunk is zero-padded. The masks use direct products
+only (``_tiles``): zero and negative decays are exact.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -46,127 +23,275 @@ from numba import njit, prange
 from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, num_threads, single_threaded_blas, threads_for
 from ._launch import chunk, chunked_work, flatten, unflatten
-from ..validation import check_chunks
-from ._tiles import (SUB, chunk_of_job, intra_chunk, prefix_products,  # noqa: F401 (SUB)
-                     suffix_products)
+from ..validation import check_chunks, check_step
+from ._tiles import SUB, chunk_of_job, prefix_products, suffix_products  # noqa: F401 (SUB)
+from ._tiles import intra_chunk as intra_chunk_tile
 
 
 @njit(**JIT)
 def intra_workspaces(Q, N, P, like):
-    """Per-thread workspaces of steps 1 and 2 (dtype of ``like``): W (Q, Q); Cc, Kt, G
+    """Per-thread workspaces of steps 1 and 2 (dtype of ``like``): W (Q, Q); Cc, Kt, gamma
     (Q, N); Bt, BG (N, Q); Xc, Y (Q, P); r (N,)."""
     dt = like.dtype
     return (np.zeros((Q, Q), dtype=dt),     # W = 1SS(a_c) o C_c B_c^T
             np.zeros((Q, N), dtype=dt),     # C_c (scalar scores) or rescaled queries
             np.zeros((Q, N), dtype=dt),     # rescaled keys (diagonal family)
             np.zeros((N, Q), dtype=dt),     # B_c^T (scalar scores)
-            np.zeros((Q, P), dtype=dt),     # X_c
+            np.zeros((Q, P), dtype=dt),     # X_c, zero-padded
             np.zeros((Q, P), dtype=dt),     # Y_diag
-            np.ones((Q, N), dtype=dt),      # G, suffix products
-            np.zeros((N, Q), dtype=dt),     # (B_c o G)^T
+            np.ones((Q, N), dtype=dt),      # gamma, the suffix products
+            np.zeros((N, Q), dtype=dt),     # (B_c o gamma)^T
             np.zeros(N, dtype=dt))          # a running product over the modes
 
 
 @njit(**JIT)
 def output_workspaces(Q, N, P, like):
-    """Per-thread workspaces of step 4 (dtype of ``like``): F, CF (Q, N); Y (Q, P)."""
+    """Per-thread workspaces of step 4 (dtype of ``like``): delta, C_c o delta (Q, N); Y (Q, P)."""
     dt = like.dtype
-    return (np.ones((Q, N), dtype=dt),      # F, prefix products
-            np.zeros((Q, N), dtype=dt),     # C_c o F
+    return (np.ones((Q, N), dtype=dt),      # delta, the prefix products
+            np.zeros((Q, N), dtype=dt),     # C_c o delta
             np.zeros((Q, P), dtype=dt))     # Y_off
 
 
+@njit(fastmath=FASTMATH, **JIT)
+def _chunk_state(a, B, Xc, t0, t1, gamma, BG, S_c, abar_c):
+    """Step 2 for the chunk [t0, t1) of one sequence (Xc its zero-padded x_c (Q, P)):
+    S_c = (B_c o gamma)^T X_c (N, P) and abar_c (1 or N,)."""
+    q = t1 - t0
+    N = B.shape[1]
+    if q < BG.shape[1]:                     # the short last chunk: zero padding
+        BG[:, q:] = 0
+    # gamma[j] = a_{t0+j+1} ... a_{t1-1}
+    suffix_products(a, t0, t1, N, gamma)
+    for j in range(q):
+        for n in range(N):
+            BG[n, j] = B[t0 + j, n] * gamma[j, n]
+    # S_c = (B_c o gamma)^T X_c
+    np.dot(BG, Xc, S_c)
+    # abar_c = a_{t0} gamma[0]
+    a_first = decay(a, t0)
+    for n in range(abar_c.shape[0]):
+        abar_c[n] = at(a_first, n) * gamma[0, n]
+
+
 @njit(parallel=True, fastmath=FASTMATH, **JIT)
-def _intra_kernel(x, a, B, C, y, S, abar, Q, steps, workers):
-    """Steps 1 (if ``steps & 1``: y_c = Y_diag) and 2 (if ``steps & 2``: S[b, c] = S_c and
-    abar[b, c]) for every chunk c of every sequence b; ``workers`` jobs share the chunks."""
+def _intra_chunk_kernel(x, a, B, C, y, Q, workers):
+    """Step 1 for every chunk of every sequence: y[b, c] = Y_diag. ``workers`` jobs share
+    the chunks."""
     nb, T, P = x.shape
     N = B.shape[2]
     J = (T + Q - 1) // Q
     for worker in prange(workers):
-        W, Cc, Kt, Bt, Xc, Y, G, BG, r = intra_workspaces(Q, N, P, x)
+        W, Cc, Kt, Bt, Xc, Y, gamma, BG, r = intra_workspaces(Q, N, P, x)
+        for job in range(worker, nb * J, workers):
+            b, c, t0, t1 = chunk_of_job(job, J, Q, T)
+            # Y_diag = (1SS(a_c) o C_c B_c^T) X_c
+            intra_chunk_tile(a[b], B[b], C[b], x[b], t0, t1, W, r, Cc, Kt, Bt, Xc, Y)
+            y[b, t0:t1] = Y[:t1 - t0]
+
+
+@njit(parallel=True, fastmath=FASTMATH, **JIT)
+def _chunk_states_kernel(x, a, B, S, abar, Q, workers):
+    """Step 2 for every chunk c of every sequence b: S[b, c] = S_c, abar[b, c] = abar_c."""
+    nb, T, P = x.shape
+    N = B.shape[2]
+    J = (T + Q - 1) // Q
+    for worker in prange(workers):
+        W, Cc, Kt, Bt, Xc, Y, gamma, BG, r = intra_workspaces(Q, N, P, x)
         for job in range(worker, nb * J, workers):
             b, c, t0, t1 = chunk_of_job(job, J, Q, T)
             q = t1 - t0
-            if steps & 1:
-                # 1. intra-chunk: Y_diag = (1SS(a_c) o C_c B_c^T) X_c
-                intra_chunk(a[b], B[b], C[b], x[b], t0, t1, W, r, Cc, Kt, Bt, Xc, Y)
-                y[b, t0:t1] = Y[:q]
-            else:
-                if q < Q:                   # X_c, zero-padded, for step 2
-                    Xc[q:, :] = 0
-                Xc[:q, :] = x[b, t0:t1]
-            if steps & 2:
-                if q < Q:                   # the short last chunk: zero padding
-                    BG[:, q:] = 0
-                # 2. chunk states: S_c = (B_c o G)^T X_c,  G[j] = prod_{t0+j<u<t1} a_u
-                suffix_products(a[b], t0, t1, N, G)
-                for j in range(q):
-                    for n in range(N):
-                        BG[n, j] = B[b, t0 + j, n] * G[j, n]
-                np.dot(BG, Xc, S[b, c])
-                # abar_c = prod_{t0<=u<t1} a_u = a_{t0} G[0]
-                a_first = decay(a[b], t0)
-                for n in range(N):
-                    abar[b, c, n] = at(a_first, n) * G[0, n]
+            if q < Q:
+                Xc[q:, :] = 0
+            Xc[:q, :] = x[b, t0:t1]
+            _chunk_state(a[b], B[b], Xc, t0, t1, gamma, BG, S[b, c], abar[b, c])
+
+
+@njit(parallel=True, fastmath=FASTMATH, **JIT)
+def _intra_chunk_and_chunk_states_kernel(x, a, B, C, y, S, abar, Q, workers):
+    """Steps 1 and 2 fused, one pass over the chunks (x_c is read once): y[b, c] = Y_diag,
+    S[b, c] = S_c, abar[b, c] = abar_c."""
+    nb, T, P = x.shape
+    N = B.shape[2]
+    J = (T + Q - 1) // Q
+    for worker in prange(workers):
+        W, Cc, Kt, Bt, Xc, Y, gamma, BG, r = intra_workspaces(Q, N, P, x)
+        for job in range(worker, nb * J, workers):
+            b, c, t0, t1 = chunk_of_job(job, J, Q, T)
+            # 1. intra_chunk: Y_diag = (1SS(a_c) o C_c B_c^T) X_c (leaves X_c, padded, in Xc)
+            intra_chunk_tile(a[b], B[b], C[b], x[b], t0, t1, W, r, Cc, Kt, Bt, Xc, Y)
+            y[b, t0:t1] = Y[:t1 - t0]
+            # 2. chunk_states: S_c = (B_c o gamma)^T X_c, abar_c
+            _chunk_state(a[b], B[b], Xc, t0, t1, gamma, BG, S[b, c], abar[b, c])
 
 
 @njit(parallel=True, fastmath=FASTMATH, **JIT)
 def _state_passing_kernel(abar, S, h):
-    """Step 3 for every sequence b and mode n: S[b, c] <- H_{c-1}, h[b] <- H_{J-1} = h_{T-1}.
+    """Step 3 for every sequence b and mode n, in place: S[b, c] <- H_{c-1}, h[b] <- H_{J-1}.
 
-    abar (nb, J, N), S (nb, J, N, P) chunk states in, H_{c-1} out; h (nb, N, P) h_{-1} in."""
+    abar (nb, J, N) or (nb, J, 1) (one decay for every mode); S (nb, J, N, P) chunk states
+    in, H_{c-1} out; h (nb, N, P) h_{-1} in."""
     nb, J, N, P = S.shape
+    w = abar.shape[2]
     for job in prange(nb * N):
         b = job // N
         n = job % N
+        k = n if w == N else 0
         h_n = h[b, n]
         for c in range(J):
             S_cn = S[b, c, n]
-            abar_c = abar[b, c, n]
+            abar_c = abar[b, c, k]
             for p in range(P):
-                # 3. state passing: H_c = abar_c H_{c-1} + S_c (S_c is replaced by H_{c-1})
+                # H_c = abar_c H_{c-1} + S_c (S_c is replaced by H_{c-1})
                 s_c = S_cn[p]
                 S_cn[p] = h_n[p]
                 h_n[p] = abar_c * h_n[p] + s_c
 
 
 @njit(parallel=True, fastmath=FASTMATH, **JIT)
-def _state_output_kernel(a, C, H_prev, y, Q, workers):
-    """Step 4 for every chunk: y_c += (C_c o F) H_{c-1}, H_prev (nb, J, N, P) from step 3."""
+def _chunk_output_kernel(a, C, H_prev, y, Q, workers):
+    """Step 4 for every chunk: y_c += (C_c o delta) H_{c-1}, H_prev (nb, J, N, P)."""
     nb, J, N, P = H_prev.shape
     T = y.shape[1]
     for worker in prange(workers):
-        F, CF, Y = output_workspaces(Q, N, P, y)
+        delta, Cdelta, Y = output_workspaces(Q, N, P, y)
         for job in range(worker, nb * J, workers):
             b, c, t0, t1 = chunk_of_job(job, J, Q, T)
             q = t1 - t0
             if q < Q:
-                CF[q:, :] = 0
-            # F[i] = delta_{t0+i} = prod_{t0<=u<=t0+i} a_u
-            prefix_products(a[b], t0, t1, N, F)
+                Cdelta[q:, :] = 0
+            # delta[i] = a_{t0} ... a_{t0+i}
+            prefix_products(a[b], t0, t1, N, delta)
             for i in range(q):
                 for n in range(N):
-                    CF[i, n] = C[b, t0 + i, n] * F[i, n]
-            # 4. state output: Y_off = (C_c o F) H_{c-1}
-            np.dot(CF, H_prev[b, c], Y)
+                    Cdelta[i, n] = C[b, t0 + i, n] * delta[i, n]
+            # Y_off = (C_c o delta) H_{c-1}
+            np.dot(Cdelta, H_prev[b, c], Y)
             for i in range(q):
                 for p in range(P):
                     y[b, t0 + i, p] += Y[i, p]
 
 
-def steps(family, x, a, B, C, *, chunk_size=64, initial_state=None) -> dict:
-    """The four steps as separate calls on one validated workload, for timing them apart
-    (``bench --breakdown``): {"1 intra-chunk": fn, "2 chunk states": fn, "3 state passing":
-    fn, "4 state output": fn}, each a no-argument function that runs that step's kernel.
-    Run in order once, they compute y and h as ``{family}_chunked`` does (returned by
-    ``steps[...]["result"]()``); run again, steps 3 and 4 read the results of the last run."""
+# ---------------------------------------------------------------- launchers
+
+
+def _read_only(arr):
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
+class _Steps(NamedTuple):
+    """A step's arguments flattened to nb sequences (C-contiguous, read-only, one dtype)."""
+
+    arrays: dict    # name -> (nb, ...) array; a is (nb, T) for the scalar family's kernels
+    batch: tuple
+    nb: int
+    T: int
+    N: int
+    P: int
+    J: int
+    Q: int
+    dtype: np.dtype
+
+
+def _flat_step(chunk_size=..., **given) -> _Steps:
+    """check_step (real dtypes) and the chunk size (none for state_passing: ``...``), then
+    broadcast and flatten the leading axes. a of the scalar family ((..., T, 1) with N > 1)
+    becomes (nb, T): the scalar kernels."""
+    v = check_step(**given)
+    nb = int(np.prod(v.batch, dtype=np.int64))
+    T, N, P = v.sizes.get("T", 0), v.sizes["N"], v.sizes["P"]
+    Q = 0 if chunk_size is ... else min(chunk(chunk_size), max(T, 1))
+    J = v.sizes["J"] if "J" in v.sizes else -(-T // Q)
+    arrays = {}
+    for name, arr in v.arrays.items():
+        tail = arr.shape[-3:] if name in ("S", "H_prev") else arr.shape[-2:]
+        flat = np.broadcast_to(arr, (*v.batch, *tail)).reshape(nb, *tail)
+        if name == "a" and tail[-1] == 1 and N > 1:          # the scalar family's kernels
+            flat = flat[..., 0]
+        arrays[name] = _read_only(np.ascontiguousarray(flat))
+    return _Steps(arrays, v.batch, nb, T, N, P, J, Q, v.dtype)
+
+
+def _workers(f: _Steps):
+    """The threads a call of this size uses: ``threads_for`` the chunked form's work count."""
+    return threads_for(chunked_work(f, max(f.Q, 1)))
+
+
+def intra_chunk(x, a, B, C, *, chunk_size):
+    """Step 1: attention inside each chunk from a zero state. x (..., T, P); a (..., T, N) or
+    (..., T, 1); B, C (..., T, N); float32/float64. Returns y_diag (..., T, P):
+    Y_diag[t] = sum_{s in chunk(t), s <= t} (C_t . (delta_t / delta_s) B_s) x_s."""
+    f = _flat_step(chunk_size, x=x, a=a, B=B, C=C)
+    y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
+    if f.nb and f.T:
+        with _workers(f), single_threaded_blas():
+            workers = num_threads()
+            check_chunks("intra_chunk", workers, f.Q, f.dtype, copies=2)
+            _intra_chunk_kernel(*(f.arrays[k] for k in "x a B C".split()), y, f.Q, workers)
+    return y.reshape(*f.batch, f.T, f.P)
+
+
+def chunk_states(x, a, B, *, chunk_size):
+    """Step 2: each chunk's state from a zero start and its decay. x (..., T, P); a (..., T, N)
+    or (..., T, 1); B (..., T, N). Returns S (..., J, N, P), S_c = sum_s diag(gamma_s) B_s
+    x_s^T, and abar (..., J, N) or (..., J, 1), abar_c = prod_{u in c} a_u."""
+    f = _flat_step(chunk_size, x=x, a=a, B=B)
+    m = 1 if f.arrays["a"].ndim == 2 else f.N                  # abar's last axis, as a's
+    S = np.zeros((f.nb, f.J, f.N, f.P), dtype=f.dtype)
+    abar = np.ones((f.nb, f.J, m), dtype=f.dtype)
+    if f.nb and f.T:
+        with _workers(f), single_threaded_blas():
+            workers = num_threads()
+            _chunk_states_kernel(*(f.arrays[k] for k in "x a B".split()), S, abar, f.Q,
+                                 workers)
+    return S.reshape(*f.batch, f.J, f.N, f.P), abar.reshape(*f.batch, f.J, m)
+
+
+def state_passing(abar, S, *, initial_state=None):
+    """Step 3: H_c = diag(abar_c) H_{c-1} + S_c with H_{-1} = initial_state (zeros if None).
+    abar (..., J, N) or (..., J, 1); S (..., J, N, P). Returns H_prev (..., J, N, P),
+    H_prev[c] = H_{c-1}, and the final state h = H_{J-1} (..., N, P)."""
+    f = _flat_step(abar=abar, S=S, initial_state=initial_state)
+    H = np.array(f.arrays["S"])                                  # S_c, then H_{c-1}
+    h = np.zeros((f.nb, f.N, f.P), dtype=f.dtype)
+    if "initial_state" in f.arrays:
+        h[...] = f.arrays["initial_state"]
+    if f.nb and f.J:
+        with threads_for(f.nb * f.J * f.N * f.P):
+            _state_passing_kernel(f.arrays["abar"], H, h)
+    return H.reshape(*f.batch, f.J, f.N, f.P), h.reshape(*f.batch, f.N, f.P)
+
+
+def chunk_output(a, C, H_prev, *, chunk_size):
+    """Step 4: the output of the state entering each chunk. a (..., T, N) or (..., T, 1);
+    C (..., T, N); H_prev (..., J, N, P), J = ceil(T / chunk_size). Returns y_off
+    (..., T, P): Y_off[t] = (delta_t o C_t)^T H_{c-1}."""
+    f = _flat_step(chunk_size, a=a, C=C, H_prev=H_prev)
+    if f.J != -(-f.T // f.Q):
+        raise ValueError(f"H_prev has shape {np.shape(H_prev)}; expected (..., J, N, P) with "
+                         f"J = ceil(T / chunk_size) = {-(-f.T // f.Q)} chunks (T = {f.T})")
+    y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
+    if f.nb and f.T:
+        with _workers(f), single_threaded_blas():
+            _chunk_output_kernel(f.arrays["a"], f.arrays["C"], f.arrays["H_prev"], y, f.Q,
+                                 num_threads())
+    return y.reshape(*f.batch, f.T, f.P)
+
+
+def step_calls(family, x, a, B, C, *, chunk_size=64, initial_state=None) -> dict:
+    """The four steps' kernels as no-argument calls on one validated workload, for timing
+    them apart (``bench --breakdown``): {"intra_chunk": fn, "chunk_states": fn,
+    "state_passing": fn, "chunk_output": fn, "result": fn}. Run once in order, they compute
+    ``{family}_chunked``'s (y, h), returned by ``result()``; step 3 works in place, so a
+    second run of steps 3 and 4 reads the first run's states."""
     f = flatten(family, x, a, B, C, initial_state)
     Q = min(chunk(chunk_size), max(f.T, 1))
     J = -(-f.T // Q)
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
     S = np.zeros((f.nb, J, f.N, f.P), dtype=f.dtype)
-    abar = np.zeros((f.nb, J, f.N), dtype=f.dtype)
+    abar = np.zeros((f.nb, J, 1 if family == "scalar" else f.N), dtype=f.dtype)
     with threads_for(chunked_work(f, Q)):       # the threads the whole call would use
         workers = num_threads()
     h = f.h0
@@ -177,10 +302,10 @@ def steps(family, x, a, B, C, *, chunk_size=64, initial_state=None) -> dict:
                 kernel(*args)
         return call
 
-    return {"1 intra-chunk": run(_intra_kernel, f.x, f.a, f.B, f.C, y, S, abar, Q, 1, workers),
-            "2 chunk states": run(_intra_kernel, f.x, f.a, f.B, f.C, y, S, abar, Q, 2, workers),
-            "3 state passing": run(_state_passing_kernel, abar, S, h),
-            "4 state output": run(_state_output_kernel, f.a, f.C, S, y, Q, workers),
+    return {"intra_chunk": run(_intra_chunk_kernel, f.x, f.a, f.B, f.C, y, Q, workers),
+            "chunk_states": run(_chunk_states_kernel, f.x, f.a, f.B, S, abar, Q, workers),
+            "state_passing": run(_state_passing_kernel, _read_only(abar), S, h),
+            "chunk_output": run(_chunk_output_kernel, f.a, f.C, _read_only(S), y, Q, workers),
             "result": lambda: unflatten(f, y, h)}
 
 
@@ -198,17 +323,20 @@ def _chunked(family, x, a, B, C, chunk_size, initial_state):
         # the (Q, Q) workspaces of every thread (W and the diagonal family's per-mode products)
         check_chunks(f"{family}_chunked", workers, Q, f.dtype, copies=2)
         S = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)        # S_c, then H_{c-1}
-        abar = np.empty((f.nb, J, f.N), dtype=f.dtype)
+        abar = np.empty((f.nb, J, 1 if family == "scalar" else f.N), dtype=f.dtype)
         with single_threaded_blas():                             # np.dot inside prange threads
-            _intra_kernel(f.x, f.a, f.B, f.C, y, S, abar, Q, 3, workers)
-            _state_passing_kernel(abar, S, h)
-            _state_output_kernel(f.a, f.C, S, y, Q, workers)
+            # 1. intra_chunk and 2. chunk_states, fused: y = Y_diag, S, abar
+            _intra_chunk_and_chunk_states_kernel(f.x, f.a, f.B, f.C, y, S, abar, Q, workers)
+            # 3. state_passing: S <- H_prev, h <- H_{J-1}
+            _state_passing_kernel(_read_only(abar), S, h)
+            # 4. chunk_output: y += Y_off
+            _chunk_output_kernel(f.a, f.C, _read_only(S), y, Q, workers)
     return unflatten(f, y, h)
 
 
 @keyword_only
 def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
-    """The scalar-family block algorithm: masked matmul in chunks of Q, recurrence across them.
+    """The scalar-family block algorithm: the four steps with one decay for every mode.
 
     x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); float32/float64.
     O(T Q (N + P) + T N P) time, O(T N P / Q) memory for the chunk states plus
@@ -221,7 +349,7 @@ def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
 
 @keyword_only
 def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
-    """The diagonal-family block algorithm (one mask per mode inside each chunk).
+    """The diagonal-family block algorithm: the four steps, one mask per mode in each chunk.
 
     x (..., T, P), a (..., T, N), B, C (..., T, N), initial_state (..., N, P); float32/float64.
     O(T Q (N + P) + T N P) time, O(T N P / Q) memory for the chunk states plus

@@ -1,44 +1,18 @@
-"""The backward of the block (chunked) algorithm as Numba kernels: scalar_chunked_vjp and
-diagonal_chunked_vjp (``reference.backward.chunked_grads``, compiled).
+"""The chunked VJP as Numba kernels: the four steps of ``cpu.chunked`` run backward (4, 3, 2, 1).
 
-For chunk c = [t0, t1) of q steps (local times t, s in [0, q)), per mode n, with the prefix
-products delta_t = prod_{0<=u<=t} a_u and the suffix products gamma_s = prod_{s<u<q} a_u:
-
-1. ``_states_kernel`` (parallel over the chunks of every sequence): step 2 (S_c) and the
-   backward of step 4 (dHp_c):
-       S_c = (B_c o gamma)^T x_c,   dHp_c = (C_c o delta)^T dy_c,   abar_c = delta_{q-1}.
-2. the state passing both ways, by the forward's ``_state_passing_kernel`` (step 3):
-       H_c = abar_c o H_{c-1} + S_c                        (forward in c:  S_c -> H_{c-1})
-       g_{c-1} = abar_c o g_c + dHp_c,   g_{J-1} = dh      (backward in c: dHp_c -> g_c)
-   The second is the first run on the chunks in reverse order, so kernel 1 stores dHp_c
-   at index J-1-c and the passing leaves g_c there; g_{-1} is dh_{-1}.
-3. ``_chunks_kernel`` (parallel over the chunks; ``_scalar_chunk`` or ``_diagonal_chunk``): the
-   chunk's attention backward with initial state H = H_{c-1} and final-state gradient
-   g = g_c. With D = dy_c x_c^T (q, q), E = dy_c H^T, K = x_c g^T (q, N) and L_n the
-   chunk's mask of mode n, L_n[t, s] = prod_{s<u<=t} a_u[n]:
-       dx_s    = sum_{t>=s} M[t, s] dy_t + sum_n gamma_s[n] B_s[n] g_n,
-                 M[t, s] = sum_n C_t[n] L_n[t, s] B_s[n]
-       dC_t[n] = sum_{s<=t} L_n[t, s] D[t, s] B_s[n] + delta_t[n] E_t[n]
-       dB_s[n] = sum_{t>=s} L_n[t, s] D[t, s] C_t[n] + gamma_s[n] K_s[n]
-       da_u[n] = d/da_u of  sum_{t>=s} W[t, s] L_n[t, s] + sum_t C_t E_t delta_t
-                            + sum_s B_s K_s gamma_s + (g_n . H_n) abar
-                 with W[t, s] = D[t, s] C_t[n] B_s[n] (elementwise in n).
-   Every derivative of a product is taken as the product of the other factors, formed
-   directly (``_prefix_grad``, ``_suffix_grad``, ``_mask_grad``): no division by a decay,
-   no log, so zero and negative decays are exact.
-
-Scalar family: one mask; M = L o C_c B_c^T, L o D and W are q x q matrices, and the
-products are gemms. Diagonal family: one mask per mode; as in the forward
-(``_tiles.chunk_scores``), the chunk is cut into sub-chunks of ``SUB_BWD`` steps and for a
-query sub-chunk I = [i0, i1) and keys s < i0 the mask factors through i0,
-L_n[t, s] = F_I[t, n] G_I[s, n], F_I the prefix products from i0, G_I the suffix products
-to i0, so that block of every sum above is a gemm of D[I, :i0] with rescaled queries and
-keys; only the sub-chunk's own diagonal block is formed per mode (vectorized over n).
-
-Every chunk product is ``np.dot`` (BLAS gemm, held to one thread inside the prange
-threads) into per-thread workspaces of the chunk's size. The attention form's VJP is this
-with a single chunk (``attention_backward``). Extra memory: S, dHp (nb, J, N, P) and abar
-(nb, J, N), plus O(Q^2 + Q (N + P)) per thread.
+In chunk c = [t0, t1) (local t, s < q): delta_t = a_{t0} ... a_t, gamma_s = a_{s+1} ... a_{t1-1},
+abar_c = delta_{q-1}, L_n[t, s] = a_{s+1} ... a_t (mode n), D = dy_c x_c^T, g_c = dloss/dH_c.
+  forward recomputed   chunk_states (S_c, abar_c) and state_passing (H_prev[c] = H_{c-1})
+  4. chunk_output_vjp  dH_prev_c = (C_c o delta)^T dy_c;  dC_t += delta_t o (H_{c-1} dy_t)
+  3. state_passing_vjp g_{c-1} = abar_c o g_c + dH_prev_c, g_{J-1} = dh: the state passing
+                       over the chunks reversed;  dS_c = g_c;  dabar_c = sum_p g_c o H_{c-1}
+  2. chunk_states_vjp  dx_s += (B_s o gamma_s)^T g_c;  dB_s += gamma_s o (g_c x_s)
+  1. intra_chunk_vjp   dx = M^T dy;  dC = (L o D) B;  dB = (L o D)^T C  (M = L o C B^T)
+and da from every decay product: delta (4), abar (3), gamma (2), the masks L (1), each the
+product of the other factors (``_prefix_grad``, ``_suffix_grad``, ``_mask_grad``): no division.
+Kernels: ``_states_kernel`` (S_c, abar_c, dH_prev_c), ``_state_passing_kernel`` both ways,
+``_chunks_kernel`` (per chunk: ``_boundary_grads`` for the rest of 4, 3, 2, then step 1; the
+diagonal family in sub-chunks of SUB_BWD steps, as the forward). Chunk products are np.dot.
 """
 from __future__ import annotations
 
@@ -64,13 +38,15 @@ SUB_BWD = 16
 # per step (reference counting) and a range with negative step each made them 2-3x slower.
 
 @njit(fastmath=FASTMATH, **JIT)
-def _prefix_grad(a, u0, F, coef, da, z):
-    """da[u] += d/da_{u0+u} of sum_t coef[t] F[t], F[t] = prod_{u0<=v<=u0+t} a_v (t < m):
+def _prefix_grad(a, u0, delta, coef, da, z):
+    """da[u] += d/da_{u0+u} of sum_t coef[t] delta[t], delta[t] = prod_{u0<=v<=u0+t} a_v (t < m):
 
-        da[u] += F[u-1] z_u,   z_u = coef[u] + a_{u0+u+1} z_{u+1},   z_{m-1} = coef[m-1],  F[-1] = 1
+        da[u] += delta[u-1] z_u,   z_u = coef[u] + a_{u0+u+1} z_{u+1},   z_{m-1} = coef[m-1]
+
+    with delta[-1] = 1
 
     (the product without its factor u: the factors before u times those after, the latter
-    carried by z). F, coef, da (m, w) with m = len(coef); a (T, w) one sequence's decays (w = 1:
+    carried by z). delta, coef, da (m, w) with m = len(coef); a (T, w) one sequence's decays (w = 1:
     the scalar family's, reshaped; w = N: the diagonal's); workspace z (w,)."""
     m, w = coef.shape
     for n in range(w):
@@ -78,7 +54,7 @@ def _prefix_grad(a, u0, F, coef, da, z):
     for k in range(m - 1):
         u = m - 1 - k
         for n in range(w):
-            da[u, n] += F[u - 1, n] * z[n]
+            da[u, n] += delta[u - 1, n] * z[n]
         # z_{u-1} = coef[u-1] + a_{u0+u} z_u
         for n in range(w):
             z[n] = coef[u - 1, n] + a[u0 + u, n] * z[n]
@@ -87,12 +63,12 @@ def _prefix_grad(a, u0, F, coef, da, z):
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def _suffix_grad(a, u0, G, coef, da, z):
-    """da[u] += d/da_{u0+u} of sum_s coef[s] G[s], G[s] = prod_{s<v<m} a_{u0+v} (s < m):
+def _suffix_grad(a, u0, gamma, coef, da, z):
+    """da[u] += d/da_{u0+u} of sum_s coef[s] gamma[s], gamma[s] = prod_{s<v<m} a_{u0+v} (s < m):
 
-        da[u] += G[u] z_u,   z_u = coef[u-1] + a_{u0+u-1} z_{u-1},   z_0 = 0
+        da[u] += gamma[u] z_u,   z_u = coef[u-1] + a_{u0+u-1} z_{u-1},   z_0 = 0
 
-    (z_u = sum_{s<u} coef[s] prod_{s<v<u} a_{u0+v}). G, coef, da (m, w); a (T, w); workspace
+    (z_u = sum_{s<u} coef[s] prod_{s<v<u} a_{u0+v}). gamma, coef, da (m, w); a (T, w); workspace
     z (w,)."""
     m, w = coef.shape
     for n in range(w):
@@ -101,7 +77,7 @@ def _suffix_grad(a, u0, G, coef, da, z):
         for n in range(w):
             z[n] = coef[u - 1, n] + a[u0 + u - 1, n] * z[n]
         for n in range(w):
-            da[u, n] += G[u, n] * z[n]
+            da[u, n] += gamma[u, n] * z[n]
 
 
 @njit(fastmath=FASTMATH, **JIT)
@@ -130,46 +106,32 @@ def _mask_grad(a, t0, L, W, da, z):
 
 @njit(fastmath=FASTMATH, **JIT)
 def _boundary_grads(a, t0, delta, gamma, E, K, Bc, Cc, H, g, dB, dC, da, cw, bw, z):
-    """The chunk's initial-state and final-state terms (delta, gamma (q, w) its prefix and
-    suffix products, a (T, w), w = 1 or N; E = dy H^T, K = x g^T (q, N)):
+    """One chunk's part of steps 4, 3 and 2 backward (the state terms; step 1 is the rest).
+    delta, gamma (q, w) its prefix and suffix products, a (T, w) (w = 1 or N), H = H_{c-1},
+    g = g_c (N, P); E[t, n] = H[n] . dy_t and K[s, n] = g[n] . x_s (q, N). Writes dC, dB
+    (q, N) and da (q, w); the sums over n that share a decay run over all N when w = 1.
 
-        dC_t[n] = delta_t E_t[n],   dB_s[n] = gamma_s K_s[n]     (written, not added)
-        da_u  = d/da_u [sum_t (C_t E_t) delta_t + sum_s (B_s K_s) gamma_s + (g . H) abar]
+        4. chunk_output_vjp   dC_t = delta_t o E_t,   da += d/da sum_t (C_t o E_t) . delta_t
+        3. state_passing_vjp  dabar = sum_p g o H,    da_u += dabar delta_{u-1} gamma_u
+        2. chunk_states_vjp   dB_s = gamma_s o K_s,   da += d/da sum_s (B_s o K_s) . gamma_s
 
-    where C_t E_t, B_s K_s and g . H are summed over the modes sharing a decay (all N for
-    the scalar family, one for the diagonal); d abar / da_u = delta_{u-1} gamma_u.
-    Workspaces cw, bw, da (q, w) (da is overwritten), z (w,)."""
+    Workspaces cw (the weights C o E of delta), bw (B o K, of gamma) (q, w), z (w,)."""
     q, N = E.shape
     w = delta.shape[1]
     zero = E.dtype.type(0)
-    if w == 1:
-        for t in range(q):
-            e = zero
-            f = zero
-            for n in range(N):
-                dC[t, n] = delta[t, 0] * E[t, n]
-                e += Cc[t, n] * E[t, n]
-            for n in range(N):
-                dB[t, n] = gamma[t, 0] * K[t, n]
-                f += Bc[t, n] * K[t, n]
-            cw[t, 0] = e
-            bw[t, 0] = f
-            da[t, 0] = 0
-    else:
-        for t in range(q):
-            for n in range(N):
-                dC[t, n] = delta[t, n] * E[t, n]
-            for n in range(N):
-                cw[t, n] = Cc[t, n] * E[t, n]
-            for n in range(N):
-                dB[t, n] = gamma[t, n] * K[t, n]
-            for n in range(N):
-                bw[t, n] = Bc[t, n] * K[t, n]
-            for n in range(N):
-                da[t, n] = 0
+    for t in range(q):
+        for k in range(w):
+            da[t, k] = 0
+            cw[t, k] = 0
+            bw[t, k] = 0
+    # 4. chunk_output_vjp: dC_t = delta_t o E_t; weights cw_t = C_t o E_t (summed if w = 1)
+    for t in range(q):
+        for n in range(N):
+            k = n if w > 1 else 0
+            dC[t, n] = delta[t, k] * E[t, n]
+            cw[t, k] += Cc[t, n] * E[t, n]
     _prefix_grad(a, t0, delta, cw, da, z)
-    _suffix_grad(a, t0, gamma, bw, da, z)
-    # the corner: (g . H) abar, abar = prod_u a_u, d/da_u = delta_{u-1} gamma_u
+    # 3. state_passing_vjp: dabar = sum_p g o H; abar = delta_{u-1} a_u gamma_u
     for k in range(w):
         z[k] = 0
     for n in range(N):
@@ -182,45 +144,54 @@ def _boundary_grads(a, t0, delta, gamma, E, K, Bc, Cc, H, g, dB, dC, da, cw, bw,
     for u in range(1, q):
         for k in range(w):
             da[u, k] += z[k] * delta[u - 1, k] * gamma[u, k]
+    # 2. chunk_states_vjp: dB_s = gamma_s o K_s; weights bw_s = B_s o K_s
+    for t in range(q):
+        for n in range(N):
+            k = n if w > 1 else 0
+            dB[t, n] = gamma[t, k] * K[t, n]
+            bw[t, k] += Bc[t, n] * K[t, n]
+    _suffix_grad(a, t0, gamma, bw, da, z)
 
 
 # ---------------------------------------------------------------- kernel 1: chunk states
 
 @njit(**JIT)
 def _states_workspaces(q, N, like):
-    """Per-thread workspaces of kernel 1 for a chunk of q steps: delta, gamma, BG = B_c o
-    gamma, CF = C_c o delta (q, N)."""
+    """Per-thread workspaces of kernel 1 for a chunk of q steps: delta, gamma, Bgamma = B_c o
+    gamma, Cdelta = C_c o delta (q, N)."""
     dt = like.dtype
     return (np.empty((q, N), dtype=dt), np.empty((q, N), dtype=dt),
             np.empty((q, N), dtype=dt), np.empty((q, N), dtype=dt))
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def _chunk_state(x, a, B, C, dy, t0, t1, ws, S, dHp, abar):
+def _chunk_state(x, a, B, C, dy, t0, t1, ws, S, dH_prev, abar):
     """One chunk of kernel 1 (one sequence: x, dy (T, P), a (T,) or (T, N), B, C (T, N)):
-    S = (B_c o gamma)^T x_c, dHp = (C_c o delta)^T dy_c (N, P), abar = delta_{q-1} (N,)."""
-    delta, gamma, BG, CF = ws
+    S = (B_c o gamma)^T x_c, dH_prev = (C_c o delta)^T dy_c (N, P), abar = delta_{q-1} (N,)."""
+    delta, gamma, Bgamma, Cdelta = ws
     N = B.shape[1]
     q = t1 - t0
     prefix_products(a, t0, t1, N, delta)
     suffix_products(a, t0, t1, N, gamma)
     for i in range(q):
         for n in range(N):
-            BG[i, n] = B[t0 + i, n] * gamma[i, n]
+            Bgamma[i, n] = B[t0 + i, n] * gamma[i, n]
         for n in range(N):
-            CF[i, n] = C[t0 + i, n] * delta[i, n]
+            Cdelta[i, n] = C[t0 + i, n] * delta[i, n]
     for n in range(N):
         abar[n] = delta[q - 1, n]
-    # S_c = (B_c o gamma)^T x_c;  dHp_c = (C_c o delta)^T dy_c
-    np.dot(BG.T, x[t0:t1], S)
-    np.dot(CF.T, dy[t0:t1], dHp)
+    # chunk_states (forward): S_c = (B_c o gamma)^T x_c
+    # 4. chunk_output_vjp: dH_prev_c = (C_c o delta)^T dy_c
+    np.dot(Bgamma.T, x[t0:t1], S)
+    np.dot(Cdelta.T, dy[t0:t1], dH_prev)
 
 
 @njit(parallel=True, **JIT)
-def _states_kernel(x, a, B, C, dy, Q, workers, S, dHp, abar):
-    """Kernel 1 for every chunk c of every sequence b: S[b, c] = S_c, dHp[b, J-1-c] = dHp_c
-    (the chunks in reverse order), abar[b, c] = abar_c. x, dy (nb, T, P); a (nb, T) or
-    (nb, T, N); B, C (nb, T, N); S, dHp (nb, J, N, P); abar (nb, J, N)."""
+def _states_kernel(x, a, B, C, dy, Q, workers, S, dH_prev, abar):
+    """Kernel 1 for every chunk c of every sequence b: S[b, c] = S_c, abar[b, c] = abar_c
+    (chunk_states) and dH_prev[b, J-1-c] = dH_prev_c (the chunks in reverse order).
+    x, dy (nb, T, P); a (nb, T) or (nb, T, N); B, C (nb, T, N); S, dH_prev (nb, J, N, P);
+    abar (nb, J, N)."""
     nb, T, P = x.shape
     N = B.shape[2]
     J = (T + Q - 1) // Q
@@ -232,16 +203,17 @@ def _states_kernel(x, a, B, C, dy, Q, workers, S, dHp, abar):
             if t1 - t0 != size:                    # the short last chunk
                 size = t1 - t0
                 ws = _states_workspaces(size, N, x)
-            _chunk_state(x[b], a[b], B[b], C[b], dy[b], t0, t1, ws, S[b, c], dHp[b, J - 1 - c],
-                         abar[b, c])
+            _chunk_state(x[b], a[b], B[b], C[b], dy[b], t0, t1, ws, S[b, c],
+                         dH_prev[b, J - 1 - c], abar[b, c])
 
 
 # ---------------------------------------------------------------- kernel 3, scalar family
 
 @njit(**JIT)
 def _scalar_workspaces(q, N, P, like):
-    """Per-thread workspaces of one scalar chunk of q steps: L, Sc, D, W (q, q); dXc, Bg
-    (q, P); E, K, dCc, dBc (q, N); delta, gamma, cw, bw, da (q, 1); z (q,)."""
+    """Per-thread workspaces of one scalar chunk of q steps: L (the mask), Sc (C B^T, then
+    M), D (dy x^T, then L o D), W (D o C B^T) (q, q); dXc (M^T dy), Bg (B g) (q, P); E, K
+    (see _boundary_grads), dCc, dBc (q, N); delta, gamma, cw, bw, da (q, 1); z (q,)."""
     dt = like.dtype
     return (np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
             np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
@@ -285,15 +257,16 @@ def _scalar_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
     np.dot(Yc, H.T, E)                         # E_t = H dy_t
     np.dot(Xc, g.T, K)                         # K_s = g x_s
     a1 = a.reshape((a.shape[0], 1))            # one decay per step: width 1
+    # 4. chunk_output_vjp, 3. state_passing_vjp, 2. chunk_states_vjp: the state terms
     _boundary_grads(a1, t0, delta, gamma, E, K, Bc, Cc, H, g, dBc, dCc, dac, cw, bw, z)
+    # 1. intra_chunk_vjp: da from the mask; dx = M^T dy (+ 2.'s gamma_s B_s g)
     _mask_grad(a, t0, L, W, dac, z)
-    # dx = M^T dy + gamma_s B_s g
     np.dot(Sc.T, Yc, dXc)
     np.dot(Bc, g, Bg)
     for t in range(q):
         for p in range(Xc.shape[1]):
             dx[t0 + t, p] = dXc[t, p] + gamma[t, 0] * Bg[t, p]
-    # dC = (L o D) B + delta E;  dB = (L o D)^T C + gamma K  (the second terms in dCc, dBc)
+    # 1. dC = (L o D) B, dB = (L o D)^T C (4.'s delta E and 2.'s gamma K in dCc, dBc)
     np.dot(D, Bc, E)
     np.dot(D.T, Cc, K)
     for t in range(q):
@@ -307,9 +280,10 @@ def _scalar_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
 
 @njit(**JIT)
 def _diagonal_workspaces(q, N, P, like):
-    """Per-thread workspaces of one diagonal chunk of q steps: D, M (q, q); dXc, Bg (q, P);
-    E, K, delta, gamma, dCc, dBc, da, BG, cw, bw, Fi, Gi, KG, CF, PI, RI, lcol (q or
-    SUB_BWD, N); DI, MI (q q,) flat; z, zb (N,)."""
+    """Per-thread workspaces of one diagonal chunk of q steps: D (dy x^T), M (q, q); dXc, Bg
+    (q, P); E, K, delta, gamma, dCc, dBc, da, Bgamma, cw, bw, delta_i, gamma_i (a sub-chunk's
+    products from / to i0), Bgamma_i, Cdelta_i (keys and queries rescaled by them), PI, RI,
+    lcol (q or SUB_BWD, N); DI, MI (q q,) flat; z, zb (N,)."""
     dt = like.dtype
     m = min(q, SUB_BWD)
     return (np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
@@ -382,59 +356,59 @@ def _diagonal_block(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, lcol, z, zb):
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def _diagonal_cross(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, Fi, Gi, CF, KG, PI, RI,
-                    DI_buf, MI_buf, z):
-    """Queries t in I = [i0, i1), keys s < i0: L_n[t, s] = Fi[t, n] Gi[s, n] with
-    Fi[t] = prod_{i0<=u<=t} a_u, Gi[s] = prod_{s<u<i0} a_u, so with CF = C_I o Fi and
-    KG = B_{:i0} o Gi (gemms with D_I = D[I, :i0]):
+def _diagonal_cross(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, delta_i, gamma_i, Cdelta_i,
+                    Bgamma_i, PI, RI, DI_buf, MI_buf, z):
+    """Queries t in I = [i0, i1), keys s < i0: L_n[t, s] = delta_i[t, n] gamma_i[s, n] with
+    delta_i[t] = prod_{i0<=u<=t} a_u, gamma_i[s] = prod_{s<u<i0} a_u, so with Cdelta_i =
+    C_I o delta_i and Bgamma_i = B_{:i0} o gamma_i (gemms with D_I = D[I, :i0]):
 
-        M[I, :i0] = CF KG^T,   PI = D_I KG,   RI = D_I^T CF
-        dC_t += Fi_t o PI_t,   dB_s += Gi_s o RI_s
-        da += d/da of [sum_t (C_t o PI_t) . Fi_t]   (u in I:  ``_prefix_grad``)
-            + d/da of [sum_s (B_s o RI_s) . Gi_s]   (u < i0: ``_suffix_grad``)
+        M[I, :i0] = Cdelta_i Bgamma_i^T,   PI = D_I Bgamma_i,   RI = D_I^T Cdelta_i
+        dC_t += delta_i[t] o PI_t,   dB_s += gamma_i[s] o RI_s
+        da += d/da of [sum_t (C_t o PI_t) . delta_i[t]]   (u in I:  ``_prefix_grad``)
+            + d/da of [sum_s (B_s o RI_s) . gamma_i[s]]   (u < i0: ``_suffix_grad``)
 
-    (the block's part of the loss is sum_t CF_t . PI_t = sum_s KG_s . RI_s)."""
+    (the block's part of the loss is sum_t Cdelta_i[t] . PI_t = sum_s Bgamma_i[s] . RI_s)."""
     N = Bc.shape[1]
     m = i1 - i0
-    prefix_products(a, t0 + i0, t0 + i1, N, Fi)
-    suffix_products(a, t0, t0 + i0, N, Gi)
+    prefix_products(a, t0 + i0, t0 + i1, N, delta_i)
+    suffix_products(a, t0, t0 + i0, N, gamma_i)
     for i in range(m):
         for n in range(N):
-            CF[i, n] = Cc[i0 + i, n] * Fi[i, n]
+            Cdelta_i[i, n] = Cc[i0 + i, n] * delta_i[i, n]
     for j in range(i0):
         for n in range(N):
-            KG[j, n] = Bc[j, n] * Gi[j, n]
+            Bgamma_i[j, n] = Bc[j, n] * gamma_i[j, n]
     DI = DI_buf[:m * i0].reshape((m, i0))
     MI = MI_buf[:m * i0].reshape((m, i0))
     for i in range(m):
         for j in range(i0):
             DI[i, j] = D[i0 + i, j]
-    # M[I, :i0] = (C_I o Fi) (B o Gi)^T
-    np.dot(CF[:m], KG[:i0].T, MI)
+    # M[I, :i0] = (C_I o delta_i) (B o gamma_i)^T
+    np.dot(Cdelta_i[:m], Bgamma_i[:i0].T, MI)
     for i in range(m):
         for j in range(i0):
             M[i0 + i, j] = MI[i, j]
-    # PI = D_I (B o Gi),  RI = D_I^T (C_I o Fi)
-    np.dot(DI, KG[:i0], PI[:m])
-    np.dot(DI.T, CF[:m], RI[:i0])
+    # PI = D_I (B o gamma_i),  RI = D_I^T (C_I o delta_i)
+    np.dot(DI, Bgamma_i[:i0], PI[:m])
+    np.dot(DI.T, Cdelta_i[:m], RI[:i0])
     for i in range(m):
         for n in range(N):
-            dCc[i0 + i, n] += Fi[i, n] * PI[i, n]
-            PI[i, n] *= Cc[i0 + i, n]              # the weights of Fi in the loss
+            dCc[i0 + i, n] += delta_i[i, n] * PI[i, n]
+            PI[i, n] *= Cc[i0 + i, n]              # the weights of delta_i in the loss
     for j in range(i0):
         for n in range(N):
-            dBc[j, n] += Gi[j, n] * RI[j, n]
-            RI[j, n] *= Bc[j, n]                   # the weights of Gi
-    _prefix_grad(a, t0 + i0, Fi[:m], PI[:m], dac[i0:i1], z)
-    _suffix_grad(a, t0, Gi[:i0], RI[:i0], dac[:i0], z)
+            dBc[j, n] += gamma_i[j, n] * RI[j, n]
+            RI[j, n] *= Bc[j, n]                   # the weights of gamma_i
+    _prefix_grad(a, t0 + i0, delta_i[:m], PI[:m], dac[i0:i1], z)
+    _suffix_grad(a, t0, gamma_i[:i0], RI[:i0], dac[:i0], z)
 
 
 @njit(fastmath=FASTMATH, **JIT)
 def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
     """Kernel 3, diagonal family: chunk [t0, t1) of one sequence (a (T, N)); writes its rows
     of dx (T, P), da, dB, dC (T, N). H = H_{c-1}, g = g_c (N, P); ws: _diagonal_workspaces."""
-    (D, M, dXc, Bg, E, K, delta, gamma, dCc, dBc, dac, BG, cw, bw, Fi, Gi, KG, CF, PI, RI,
-     lcol, DI_buf, MI_buf, z, zb) = ws
+    (D, M, dXc, Bg, E, K, delta, gamma, dCc, dBc, dac, Bgamma, cw, bw, delta_i, gamma_i,
+     Bgamma_i, Cdelta_i, PI, RI, lcol, DI_buf, MI_buf, z, zb) = ws
     q = t1 - t0
     N = B.shape[1]
     Xc, Yc, Bc, Cc = x[t0:t1], dy[t0:t1], B[t0:t1], C[t0:t1]
@@ -443,7 +417,9 @@ def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
     np.dot(Xc, g.T, K)                         # K[s, n] = g_n . x_s
     prefix_products(a, t0, t1, N, delta)
     suffix_products(a, t0, t1, N, gamma)
+    # 4. chunk_output_vjp, 3. state_passing_vjp, 2. chunk_states_vjp: the state terms
     _boundary_grads(a, t0, delta, gamma, E, K, Bc, Cc, H, g, dBc, dCc, dac, cw, bw, z)
+    # 1. intra_chunk_vjp: M, dC += (L o D) B, dB += (L o D)^T C and da, sub-chunk by sub-chunk
     for t in range(q):
         for s in range(t + 1, q):
             M[t, s] = 0
@@ -451,14 +427,14 @@ def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
         i1 = min(q, i0 + SUB_BWD)
         _diagonal_block(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, lcol, z, zb)
         if i0 > 0:
-            _diagonal_cross(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, Fi, Gi, CF, KG, PI,
-                            RI, DI_buf, MI_buf, z)
-    # dx = M^T dy + (B o gamma) g
+            _diagonal_cross(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, delta_i, gamma_i,
+                            Cdelta_i, Bgamma_i, PI, RI, DI_buf, MI_buf, z)
+    # dx = M^T dy (1.) + (B o gamma) g (2.)
     for t in range(q):
         for n in range(N):
-            BG[t, n] = Bc[t, n] * gamma[t, n]
+            Bgamma[t, n] = Bc[t, n] * gamma[t, n]
     np.dot(M.T, Yc, dXc)
-    np.dot(BG, g, Bg)
+    np.dot(Bgamma, g, Bg)
     for t in range(q):
         for p in range(Xc.shape[1]):
             dx[t0 + t, p] = dXc[t, p] + Bg[t, p]
@@ -503,9 +479,9 @@ def _chunk_backward_ol(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
 
 
 @njit(parallel=True, **JIT)
-def _chunks_kernel(x, a, B, C, dy, Hp, G, Q, workers, dx, da, dB, dC):
-    """prange over (sequence, chunk): every chunk's backward, given Hp[b, c] = H_{c-1} and
-    G[b, J-1-c] = g_c. a, da (nb, T) for the scalar family, (nb, T, N) for the diagonal."""
+def _chunks_kernel(x, a, B, C, dy, H_prev, g_rev, Q, workers, dx, da, dB, dC):
+    """prange over (sequence, chunk): every chunk's backward, given H_prev[b, c] = H_{c-1} and
+    g_rev[b, J-1-c] = g_c. a, da (nb, T) for the scalar family, (nb, T, N) for the diagonal."""
     nb, T, P = x.shape
     N = B.shape[2]
     J = (T + Q - 1) // Q
@@ -517,8 +493,8 @@ def _chunks_kernel(x, a, B, C, dy, Hp, G, Q, workers, dx, da, dB, dC):
             if t1 - t0 != size:                    # the short last chunk
                 size = t1 - t0
                 ws = chunk_workspaces(size, N, P, x, a)
-            chunk_backward(x[b], a[b], B[b], C[b], dy[b], Hp[b, c], G[b, J - 1 - c], t0, t1,
-                           ws, dx[b], da[b], dB[b], dC[b])
+            chunk_backward(x[b], a[b], B[b], C[b], dy[b], H_prev[b, c], g_rev[b, J - 1 - c],
+                           t0, t1, ws, dx[b], da[b], dB[b], dC[b])
 
 
 # ---------------------------------------------------------------- launchers
@@ -541,7 +517,7 @@ def _chunked_backward(family, fv, Q):
     # the (Q, Q) workspaces of every thread (masks, scores and their gradients)
     check_chunks(f"{family}_chunked_vjp", workers, Q, f.dtype, copies=4)
     S = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)          # S_c, then H_{c-1}
-    dHp = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)        # dHp_c, then g_c (reversed c)
+    dH_prev = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)    # dH_prev_c, then g_c (c reversed)
     abar = np.empty((f.nb, J, f.N), dtype=f.dtype)
     dx = np.empty((f.nb, f.T, f.P), dtype=f.dtype)
     da = np.empty(f.a.shape, dtype=f.dtype)
@@ -549,11 +525,14 @@ def _chunked_backward(family, fv, Q):
     h = f.h0                                                   # h_{-1}, then h_{T-1}
     g = np.array(fv.dh)                                        # dh, then dh_{-1}
     with single_threaded_blas():                               # np.dot inside prange threads
-        _states_kernel(f.x, f.a, f.B, f.C, fv.dy, Q, workers, S, dHp, abar)
-        # H_c = abar_c H_{c-1} + S_c;  g_{c-1} = abar_c g_c + dHp_c (the chunks reversed)
+        # chunk_states (forward) and 4. chunk_output_vjp's dH_prev
+        _states_kernel(f.x, f.a, f.B, f.C, fv.dy, Q, workers, S, dH_prev, abar)
+        # state_passing (forward): H_c = abar_c H_{c-1} + S_c (S <- H_prev)
         _state_passing_kernel(abar, S, h)
-        _state_passing_kernel(np.ascontiguousarray(abar[:, ::-1]), dHp, g)
-        _chunks_kernel(f.x, f.a, f.B, f.C, fv.dy, S, dHp, Q, workers, dx, da, dB, dC)
+        # 3. state_passing_vjp: g_{c-1} = abar_c g_c + dH_prev_c, the chunks reversed
+        _state_passing_kernel(np.ascontiguousarray(abar[:, ::-1]), dH_prev, g)
+        # the rest of 4., 3., 2., and 1. intra_chunk_vjp, chunk by chunk
+        _chunks_kernel(f.x, f.a, f.B, f.C, fv.dy, S, dH_prev, Q, workers, dx, da, dB, dC)
     return finish(fv, dx, da, dB, dC, g)
 
 

@@ -24,6 +24,9 @@ from .grading import Case, GradeResult, run_cases
 _STATE_FORBIDDEN = ("ssd_edu.reference.chunking.state_passing",)
 _DIAGONAL_FORMS = ("ssd_edu.reference.diagonal.diagonal_algorithm1",
                    "ssd_edu.reference.general.general_scan")
+#: The package's chunked steps other than state passing: what a chunked attempt writes itself.
+_CHUNK_STEPS = tuple(f"ssd_edu.{mod}.{step}" for mod in ("reference.chunking", "cpu.chunked")
+                     for step in ("intra_chunk", "chunk_states", "chunk_output"))
 
 
 def _forms(*families) -> tuple:
@@ -255,7 +258,7 @@ def check_chunked_scan(fn, allow_package: bool = False) -> GradeResult:
     """
     return run_cases("chunked_scan", fn, scan_battery(_chunked_variants, chunked=True),
                      ("x", "a", "B", "C", "chunk_size", "initial_state"),
-                     forbidden=_forms("diagonal", "scalar") + _DIAGONAL_FORMS,
+                     forbidden=_forms("diagonal", "scalar") + _DIAGONAL_FORMS + _CHUNK_STEPS,
                      allow_package=allow_package)
 
 
@@ -270,22 +273,23 @@ _PREV_CHUNK = ("the chunk decay is abar[c-1]: the update of chunk c uses its own
 
 def _pass_case(name: str, abar, S, h0, category: str) -> Case:
     a64, S64, h64 = (np.asarray(v, dtype=np.float64) for v in (abar, S, h0))
-    Hp, Hl = ref.state_passing(a64, S64, h64)
+    Hp, Hl = ref.state_passing(a64, S64, initial_state=h64)
     ones = np.ones_like(a64[..., :1, :])
     after = np.concatenate([Hp[..., 1:, :, :], Hl[..., None, :, :]], axis=-3)
     variants = [
         ("after", "off by one chunk: H_prev[c] must be the state *entering* chunk c (H_{c-1}, "
          "with H_prev[0] = initial_state), not the state after it", (after, Hl)),
         ("ignore_h0", "initial_state is ignored: H_{-1} = initial_state",
-         ref.state_passing(a64, S64, np.zeros_like(h64))),
+         ref.state_passing(a64, S64, initial_state=np.zeros_like(h64))),
         ("decay_S", "the chunk decay also multiplies the chunk's own state: H_c = abar_c "
          "(H_{c-1} + S_c); S_c already holds the decay inside chunk c, so H_c = abar_c H_{c-1} "
-         "+ S_c", ref.state_passing(a64, a64[..., None] * S64, h64)),
+         "+ S_c", ref.state_passing(a64, a64[..., None] * S64, initial_state=h64)),
         ("last_entering", "H_last is the state entering the last chunk; apply the last update "
          "too", (Hp, Hp[..., -1, :, :])),
-        ("prev_decay", _PREV_CHUNK, ref.state_passing(np.roll(a64, 1, axis=-2), S64, h64)),
+        ("prev_decay", _PREV_CHUNK, ref.state_passing(np.roll(a64, 1, axis=-2), S64,
+                                                      initial_state=h64)),
         ("prev_decay1", _PREV_CHUNK, ref.state_passing(
-            np.concatenate([ones, a64[..., :-1, :]], -2), S64, h64)),
+            np.concatenate([ones, a64[..., :-1, :]], -2), S64, initial_state=h64)),
     ]
     return Case(name, (abar, S, h0), (Hp, Hl), PASS_ANSWER, category, variants)
 

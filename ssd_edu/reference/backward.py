@@ -42,7 +42,7 @@ from .._keyword_only import keyword_only
 from ..validation import check_chunk_size, check_cotangents, check_quadratic, check_ssm
 from ..vjp import empty_broadcast, finish_broadcast
 from ._common import _start_state, check_chunk_blocks
-from .chunking import from_chunks, state_passing, to_chunks
+from .chunking import _from_chunks, _to_chunks, chunk_states, state_passing
 from .masks import one_ss_mask, prefix_products, suffix_products
 
 
@@ -129,46 +129,115 @@ def decay_vjp(a, W, e, f, corner):
     return mask_vjp(grid, W_grid)[..., 1:-1]
 
 
-def chunked_grads(family: str, attention_grads, x, a, B, C, dy, h0, dh, Q: int):
-    """The chunked VJP: the attention VJP of every chunk, the chunks linked by the state passing
-    run backward (the four steps of the forward, in reverse order).
+def _shifted(arr: np.ndarray, first: float) -> np.ndarray:
+    """arr[..., u - 1, :] along the chunk's time axis (-2), with ``first`` at u = 0."""
+    return np.concatenate([np.full_like(arr[..., :1, :], first), arr[..., :-1, :]], axis=-2)
 
-    Forward recomputed (steps 2, 3): chunk states S_c and the states entering each chunk H_{c-1}.
-    Step 4 backward: dHp_c = sum_t delta_t C_t dy_t^T, the gradient reaching H_{c-1} through the
-    chunk's outputs. Step 3 backward: g_{c-1} = abar_c g_c + dHp_c with g_{J-1} = dh, which is the
-    state passing again, in reverse chunk order. Steps 2 and 1 backward: each chunk is an
-    attention form with initial state H_{c-1} and final-state gradient g_c, so
-    ``attention_grads(x_c, a_c, B_c, C_c, dy_c, H_{c-1}, g_c)`` gives its dx, da, dB, dC.
+
+def _per_mode(arr: np.ndarray, m: int) -> np.ndarray:
+    """A per-mode weight (..., N) summed to the decay's m modes (m = 1: the scalar family)."""
+    return arr if m == arr.shape[-1] else arr.sum(axis=-1, keepdims=True)
+
+
+def _masks(ac: np.ndarray) -> np.ndarray:
+    """(..., J, Q, m) chunked decays -> (..., J, m, Q, Q): each chunk's 1-SS mask per mode."""
+    return one_ss_mask(transpose(ac))
+
+
+def chunk_output_vjp(ac, Cc, H_prev, dyc):
+    """Step 4 backward. Y_off[t] = (delta_t o C_t)^T H_{c-1}, chunked arrays (..., J, Q, .).
+
+    dC[t, n] = delta[t, n] (H_{c-1}[n] . dy_t);  dH_prev[c] = sum_t (delta_t o C_t) dy_t^T;
+    da_u = delta_{u-1} sum_{t >= u} L[t, u] e_t with e_t = C_t o (H_{c-1} dy_t) (the
+    derivative of delta_t = delta_{u-1} a_u L[t, u]). Returns (da, dC, dH_prev).
+    """
+    delta = prefix_products(ac, axis=-2)                        # (..., J, Q, m)
+    E = np.einsum("...cnp,...ctp->...ctn", H_prev, dyc)         # E[t, n] = H_{c-1}[n] . dy_t
+    dC = delta * E
+    dH_prev = np.einsum("...ctn,...ctp->...cnp", delta * Cc, dyc)
+    e = _per_mode(Cc * E, ac.shape[-1])
+    # da_u = delta_{u-1} sum_{t >= u} L[t, u] e_t
+    da = _shifted(delta, 1) * np.einsum("...cnts,...ctn->...csn", _masks(ac), e)
+    return da, dC, dH_prev
+
+
+def state_passing_vjp(abar, H_prev, dH_prev, dh):
+    """Step 3 backward. H_c = diag(abar_c) H_{c-1} + S_c; g_c = d loss / d H_c.
+
+    g_{c-1} = diag(abar_c) g_c + dH_prev[c], g_{J-1} = dh: the state passing again, over the
+    chunks in reverse order. dS_c = g_c, dabar_c = sum_p g_c o H_{c-1}, dh_{-1} = g_{-1}.
+    Returns (dabar, dS, dinitial_state).
+    """
+    g_rev, dh0 = state_passing(np.flip(abar, -2), np.flip(dH_prev, -3), initial_state=dh)
+    g = np.flip(g_rev, -3)                                      # g[c] = g_c
+    dabar = _per_mode(np.sum(g * H_prev, axis=-1), abar.shape[-1])
+    return dabar, g, dh0
+
+
+def chunk_states_vjp(xc, ac, Bc, dS, dabar):
+    """Step 2 backward. S_c = sum_s (gamma_s o B_s) x_s^T, abar_c = prod_{u in c} a_u.
+
+    dx_s = (gamma_s o B_s)^T dS_c;  dB[s, n] = gamma[s, n] (dS_c[n] . x_s);
+    da_u = gamma_u sum_{s < u} L[u-1, s] f_s + dabar_c delta_{u-1} gamma_u with
+    f_s = B_s o (dS_c x_s) (the derivatives of gamma_s and of abar_c). Returns (dx, da, dB).
+    """
+    gamma = suffix_products(ac, axis=-2)                        # (..., J, Q, m)
+    delta = prefix_products(ac, axis=-2)
+    dx = np.einsum("...csn,...cnp->...csp", gamma * Bc, dS)
+    K = np.einsum("...cnp,...csp->...csn", dS, xc)              # K[s, n] = dS_c[n] . x_s
+    dB = gamma * K
+    f = _per_mode(Bc * K, ac.shape[-1])
+    # z_t = sum_{s <= t} L[t, s] f_s;  da_u = gamma_u z_{u-1} + dabar_c delta_{u-1} gamma_u
+    z = np.einsum("...cnts,...csn->...ctn", _masks(ac), f)
+    da = gamma * (_shifted(z, 0) + dabar[..., None, :] * _shifted(delta, 1))
+    return dx, da, dB
+
+
+def intra_chunk_vjp(xc, ac, Bc, Cc, dyc):
+    """Step 1 backward. Y_diag = sum_n (L_n o C[:, n] B[:, n]^T) X per chunk; D = dy x^T.
+
+    dx = M^T dy with M[t, s] = sum_n C[t, n] L_n[t, s] B[s, n];
+    dC[t, n] = sum_s L_n[t, s] D[t, s] B[s, n];  dB[s, n] = sum_t L_n[t, s] D[t, s] C[t, n];
+    da: the gradient of mask n with weights D[t, s] C[t, n] B[s, n] (:func:`mask_vjp`).
+    Returns (dx, da, dB, dC).
+    """
+    L = _masks(ac)                                              # (..., J, m, Q, Q)
+    D = np.einsum("...ctp,...csp->...cts", dyc, xc)             # D[t, s] = dy_t . x_s
+    M = np.einsum("...ctn,...cnts,...csn->...cts", Cc, L, Bc)
+    dx = np.einsum("...cts,...ctp->...csp", M, dyc)
+    dC = np.einsum("...cnts,...cts,...csn->...ctn", L, D, Bc)
+    dB = np.einsum("...cnts,...cts,...ctn->...csn", L, D, Cc)
+    W = np.einsum("...cts,...ctn,...csn->...cnts", D, Cc, Bc)
+    if ac.shape[-1] == 1:                                       # one mask for every mode
+        W = W.sum(axis=-3, keepdims=True)
+    da = transpose(mask_vjp(transpose(ac), W))
+    return dx, da, dB, dC
+
+
+def chunked_grads(family: str, x, a, B, C, dy, h0, dh, Q: int):
+    """The chunked VJP: the four steps of ``chunking`` run backward, 4, 3, 2, 1.
+
+    The forward's chunk states S_c and entering states H_prev are recomputed (steps 2, 3);
+    each step's VJP then adds its part of the gradients. x, dy (..., T, P); a (..., T) or
+    (..., T, N); B, C (..., T, N); h0, dh (..., N, P). Returns (dx, da, dB, dC, dh0).
     """
     T = x.shape[-2]
     a = a[..., None] if family == "scalar" else a               # (..., T, 1) or (..., T, N)
-    xc, Bc, Cc, dyc = (to_chunks(arr, Q, 0) for arr in (x, B, C, dy))
-    ac = to_chunks(a, Q, 1)                                     # (..., J, Q, 1 | N)
-    delta = prefix_products(ac, axis=-2)                        # delta_t = prod_{b_c<=u<=t} a_u
-    gamma = suffix_products(ac, axis=-2)                        # gamma_s = prod_{s<u<=e_c} a_u
-    # 2., 3. forward: S_c = sum_s gamma_s B_s x_s^T;  H_c = abar_c H_{c-1} + S_c
-    S = np.einsum("...csn,...csp->...cnp", gamma * Bc, xc)
-    H_prev, _ = state_passing(delta[..., -1, :], S, h0)
-    # 4. backward: dHp_c = sum_t delta_t C_t dy_t^T
-    dHp = np.einsum("...ctn,...ctp->...cnp", delta * Cc, dyc)
-    # 3. backward: g_{c-1} = abar_c g_c + dHp_c, g_{J-1} = dh: the state passing in reverse
-    g_rev, dh0 = state_passing(np.flip(delta[..., -1, :], -2), np.flip(dHp, -3), dh)
-    g = np.flip(g_rev, -3)                                      # g_c = d loss / d H_c
-    # 2., 1. backward: every chunk is an attention form from H_{c-1}, pulled back from g_c;
-    # one chunk at a time, so that the working set (a chunk's masks, O(N Q^2)) stays the same
-    # whatever T is
-    ac = ac[..., 0] if family == "scalar" else ac               # (..., J, Q) or (..., J, Q, N)
-    t_axis = -2 if family == "scalar" else -3                   # the chunk axis of ac and da
-
-    def chunk(arr, c):                                          # (..., J, Q | N, K) -> chunk c
-        return arr[..., c, :, :]
-    per_chunk = [attention_grads(chunk(xc, c), np.take(ac, c, axis=t_axis), chunk(Bc, c),
-                                 chunk(Cc, c), chunk(dyc, c), chunk(H_prev, c), chunk(g, c))
-                 for c in range(xc.shape[-3])]
-    dx, dB, dC = (np.stack([grads[k] for grads in per_chunk], axis=-3) for k in (0, 2, 3))
-    da = np.stack([grads[1] for grads in per_chunk], axis=t_axis)
-    da = from_chunks(da[..., None], T)[..., 0] if family == "scalar" else from_chunks(da, T)
-    return from_chunks(dx, T), da, from_chunks(dB, T), from_chunks(dC, T), dh0
+    S, abar = chunk_states(x, a, B, chunk_size=Q)
+    H_prev, _ = state_passing(abar, S, initial_state=h0)
+    xc, Bc, Cc, dyc = (_to_chunks(arr, Q, 0) for arr in (x, B, C, dy))
+    ac = _to_chunks(a, Q, 1)                                    # (..., J, Q, 1 | N)
+    # 4. chunk_output backward
+    da4, dC4, dH_prev = chunk_output_vjp(ac, Cc, H_prev, dyc)
+    # 3. state_passing backward
+    dabar, dS, dh0 = state_passing_vjp(abar, H_prev, dH_prev, dh)
+    # 2. chunk_states backward
+    dx2, da2, dB2 = chunk_states_vjp(xc, ac, Bc, dS, dabar)
+    # 1. intra_chunk backward
+    dx1, da1, dB1, dC1 = intra_chunk_vjp(xc, ac, Bc, Cc, dyc)
+    dx, da, dB, dC = (_from_chunks(g, T) for g in (dx1 + dx2, da1 + da2 + da4, dB1 + dB2,
+                                                   dC1 + dC4))
+    return dx, (da[..., 0] if family == "scalar" else da), dB, dC, dh0
 
 
 def _scan_grads(family: str, x, a, B, C, dy, h0, dh):

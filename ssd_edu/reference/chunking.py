@@ -1,56 +1,121 @@
-"""Helpers of the chunked (block) algorithm: cutting time into chunks, and state passing.
+"""The four steps of the chunked (block) algorithm, by name; ``{family}_chunked`` composes them.
 
-Chunk c covers steps ``[c Q, min(c Q + Q, T))``; there are ``J = ceil(T / Q)`` chunks. A short
-last chunk is padded to Q steps with ``x = 0, a = 1, B = C = 0``: a padded step computes
-``h_t = h_{t-1}`` and outputs 0, so neither the outputs kept nor the final state change
-(padding ``a`` with 0 would erase the state; THEORY.md section 4).
+Chunk c covers steps [b_c, e_c] = [c Q, min(c Q + Q, T) - 1]; J = ceil(T / Q) chunks. Within c:
+delta_t = a_{b_c} ... a_t, gamma_s = a_{s+1} ... a_{e_c}, abar_c = a_{b_c} ... a_{e_c}.
+
+    1. y_diag    = intra_chunk(x, a, B, C, *, chunk_size)    Y_diag = (1SS(a_c) o C_c B_c^T) X_c
+    2. S, abar   = chunk_states(x, a, B, *, chunk_size)      S_c = sum_s diag(gamma_s) B_s x_s^T
+    3. H_prev, h = state_passing(abar, S, *, initial_state)  H_c = diag(abar_c) H_{c-1} + S_c
+    4. y_off     = chunk_output(a, C, H_prev, *, chunk_size) Y_off[t] = (delta_t o C_t)^T H_{c-1}
+    y = y_diag + y_off,  h = H_{J-1}
+
+a is (..., T, N) (diagonal family) or (..., T, 1) (scalar family: a[..., None]); x (..., T, P),
+B, C (..., T, N), S and H_prev (..., J, N, P). Leading axes broadcast. A short last chunk is
+padded with x = 0, a = 1, B = C = 0: a padded step keeps the state and outputs 0 (a = 0 would
+erase the state). Einsum letters: c chunk; t, s time in the chunk; n state; p channel.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..validation import check_chunk_size, check_chunks, check_step
+from .masks import one_ss_mask, prefix_products, suffix_products
 
-def to_chunks(arr: np.ndarray, Q: int, fill: float, *, scalar: bool = False) -> np.ndarray:
-    """Pad the time axis to a multiple of Q with ``fill`` and split it into chunks.
 
-    arr: (..., T, K) -> (..., J, Q, K); with ``scalar=True`` (a scalar-family decay) the time
-    axis is the last one: (..., T) -> (..., J, Q).
-    """
-    if scalar:
-        return to_chunks(arr[..., None], Q, fill)[..., 0]
+def _to_chunks(arr: np.ndarray, Q: int, fill: float) -> np.ndarray:
+    """(..., T, K) -> (..., J, Q, K): pad the time axis to J Q steps with ``fill``, split it."""
     T = arr.shape[-2]
     J = -(-T // Q)
     pad = [(0, 0)] * (arr.ndim - 2) + [(0, J * Q - T), (0, 0)]
     return np.pad(arr, pad, constant_values=fill).reshape(*arr.shape[:-2], J, Q, arr.shape[-1])
 
 
-def from_chunks(arr: np.ndarray, T: int) -> np.ndarray:
+def _from_chunks(arr: np.ndarray, T: int) -> np.ndarray:
     """(..., J, Q, P) -> (..., T, P): merge the chunk axes and drop the padded steps."""
     J, Q = arr.shape[-3], arr.shape[-2]
     return arr.reshape(*arr.shape[:-3], J * Q, arr.shape[-1])[..., :T, :]
 
 
-def state_passing(abar: np.ndarray, S: np.ndarray, initial_state: np.ndarray):
-    """The inter-chunk scan ``H_c = diag(abar_c) H_{c-1} + S_c`` with ``H_{-1} = h_{-1}``.
+def _checked(chunk_size, **given):
+    """The validated arrays (one dtype, complex allowed), Q (at most T, at least 1), T."""
+    v = check_step(allow_complex=True, **given)
+    T = v.sizes.get("T", 0)
+    return v, min(check_chunk_size(chunk_size), max(T, 1)), T
 
-    abar: the decay across each chunk, (..., J, N) (the scalar family passes (..., J, 1): one
-    decay for every mode); S: (..., J, N, P) chunk states from a zero start; initial_state:
-    (..., N, P). Leading axes broadcast. Returns ``(H_prev, H_last)``: H_prev (..., J, N, P) is
-    the state entering chunk c (``H_{c-1}``), and H_last (..., N, P) is the final state.
-    (The shapes say which axis is which: nothing is guessed from the number of axes, which
-    differs when one input has fewer leading axes than another.)
+
+def intra_chunk(x, a, B, C, *, chunk_size):
+    """Step 1: attention inside each chunk, from a zero state. Returns y_diag (..., T, P).
+
+    Y_diag[t] = sum_{s in chunk(t), s <= t} (C_t . (delta_t / delta_s) B_s) x_s, computed as
+    (1SS(a_c) o C_c B_c^T) X_c, one mask per mode (one in all for the scalar family).
     """
-    J, N = S.shape[-3], S.shape[-2]
-    if np.ndim(abar) < 2 or np.shape(abar)[-2] != J or np.shape(abar)[-1] not in (1, N):
-        raise ValueError(f"abar has shape {np.shape(abar)}; expected (..., J, N) = (..., {J}, "
-                         f"{N}) or (..., {J}, 1) for the scalar family (one decay per chunk "
-                         f"for every mode: pass abar[..., None])")
-    abar = abar[..., None]                               # (..., J, N, 1): scales rows n
-    H = initial_state
-    H_prev = np.empty(np.broadcast_shapes(S.shape, abar.shape, H[..., None, :, :].shape),
-                      dtype=np.result_type(S, H, abar))
+    v, Q, T = _checked(chunk_size, x=x, a=a, B=B, C=C)
+    x, a, B, C = (v.arrays[k] for k in "x a B C".split())
+    # the (Q, Q) masks of every chunk, one per mode
+    check_chunks("intra_chunk", int(np.prod(v.batch, dtype=np.int64)) * v.sizes["m"], Q,
+                 v.dtype, copies=3)
+    xc, Bc, Cc = _to_chunks(x, Q, 0), _to_chunks(B, Q, 0), _to_chunks(C, Q, 0)
+    ac = _to_chunks(a, Q, 1)                                # (..., J, Q, N | 1)
+    # L_n[t, s] = a_{s+1, n} ... a_{t, n} (t >= s, same chunk)
+    L = one_ss_mask(np.swapaxes(ac, -1, -2))                # (..., J, N | 1, Q, Q)
+    # Y_diag[t] = sum_s (sum_n C[t, n] L_n[t, s] B[s, n]) x_s
+    scores = np.einsum("...ctn,...cnts,...csn->...cts", Cc, L, Bc)
+    return _from_chunks(np.einsum("...cts,...csp->...ctp", scores, xc), T)
+
+
+def chunk_states(x, a, B, *, chunk_size):
+    """Step 2: the state each chunk ends in from a zero start, and its total decay.
+
+    S_c = sum_{s in c} diag(gamma_s) B_s x_s^T  (..., J, N, P);  abar_c = prod_{u in c} a_u
+    (..., J, N), or (..., J, 1) for the scalar family.
+    """
+    v, Q, T = _checked(chunk_size, x=x, a=a, B=B)
+    x, a, B = (v.arrays[k] for k in "x a B".split())
+    xc, Bc, ac = _to_chunks(x, Q, 0), _to_chunks(B, Q, 0), _to_chunks(a, Q, 1)
+    gamma = suffix_products(ac, axis=-2)                    # (..., J, Q, N | 1)
+    # S_c = sum_s (gamma_s o B_s) x_s^T
+    S = np.einsum("...csn,...csp->...cnp", gamma * Bc, xc)
+    # abar_c = a_{b_c} ... a_{e_c}
+    abar = np.prod(ac, axis=-2)
+    lead = v.batch
+    return (np.broadcast_to(S, (*lead, *S.shape[-3:])).copy(),
+            np.broadcast_to(abar, (*lead, *abar.shape[-2:])).copy())
+
+
+def state_passing(abar, S, *, initial_state=None):
+    """Step 3: the scan across chunks, H_c = diag(abar_c) H_{c-1} + S_c, H_{-1} = initial_state.
+
+    abar (..., J, N) or (..., J, 1) (scalar family); S (..., J, N, P); initial_state
+    (..., N, P) or None (zeros). Returns H_prev (..., J, N, P) with H_prev[c] = H_{c-1}, the
+    state entering chunk c, and h = H_{J-1} (..., N, P), the final state.
+    """
+    v = check_step(allow_complex=True, abar=abar, S=S, initial_state=initial_state)
+    abar, S = v.arrays["abar"], v.arrays["S"]
+    N, P = v.sizes["N"], v.sizes["P"]
+    H = np.zeros((*v.batch, N, P), dtype=v.dtype)
+    if "initial_state" in v.arrays:
+        H[...] = v.arrays["initial_state"]
+    H_prev = np.empty((*v.batch, S.shape[-3], N, P), dtype=v.dtype)
     for c in range(S.shape[-3]):
         H_prev[..., c, :, :] = H
         # H_c = diag(abar_c) H_{c-1} + S_c
-        H = abar[..., c, :, :] * H + S[..., c, :, :]
+        H = abar[..., c, :, None] * H + S[..., c, :, :]
     return H_prev, H
+
+
+def chunk_output(a, C, H_prev, *, chunk_size):
+    """Step 4: the output of the state entering each chunk. Returns y_off (..., T, P).
+
+    Y_off[t] = (delta_t o C_t)^T H_{c-1}, with H_prev[c] = H_{c-1} (..., J, N, P) and
+    J = ceil(T / chunk_size).
+    """
+    v, Q, T = _checked(chunk_size, a=a, C=C, H_prev=H_prev)
+    a, C, H_prev = (v.arrays[k] for k in "a C H_prev".split())
+    if v.sizes["J"] != -(-T // Q):
+        raise ValueError(f"H_prev has shape {H_prev.shape}; expected (..., J, N, P) with "
+                         f"J = ceil(T / chunk_size) = {-(-T // Q)} chunks (T = {T})")
+    Cc, ac = _to_chunks(C, Q, 0), _to_chunks(a, Q, 1)
+    delta = prefix_products(ac, axis=-2)                    # (..., J, Q, N | 1)
+    # Y_off[t] = (delta_t o C_t)^T H_{c-1}
+    y_off = np.einsum("...ctn,...cnp->...ctp", delta * Cc, H_prev)
+    return _from_chunks(y_off, T)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..validation import check_kernel
 from ._common import kernel_form, ssm_form
-from .chunking import from_chunks, state_passing, to_chunks
+from .chunking import chunk_output, chunk_states, intra_chunk, state_passing
 from .masks import one_ss_mask, prefix_products, suffix_products
 from .scalar import scalar_scan
 
@@ -111,34 +111,16 @@ def diagonal_attention(x, a, B, C, *, initial_state=None):
 
 @ssm_form("diagonal")
 def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
-    """The block algorithm with per-mode decays (THEORY.md 4): the scalar steps, one mask per mode.
+    """The block algorithm with per-mode decays: the four steps of ``chunking``, one mask per mode.
 
-      1. intra-chunk   Y_diag = sum_n diag(C_c[:, n]) 1SS(a_c[:, n]) diag(B_c[:, n]) X_c
-      2. chunk states  S_c = (B_c o Gamma_c)^T X_c,  Gamma[s, n] = prod_{s<u<=e_c} a[u, n]
-      3. state passing H_c = diag(abar_c) H_{c-1} + S_c,  abar_c[n] = prod_{u in chunk c} a[u, n]
-      4. state output  Y_off[t] = (C_t o delta_t)^T H_{c-1},  delta[t, n] = prod_{b_c<=u<=t} a[u, n]
-    y = Y_diag + Y_off. O(T Q N P) time; any chunk_size >= 1 and any T.
+    y = intra_chunk + chunk_output(state_passing(chunk_states)). O(T Q N P) time; any
+    chunk_size >= 1 and any T.
     """
-    Q = chunk_size
-    xc = to_chunks(x, Q, 0)                              # (..., J, Q, P)
-    ac = to_chunks(a, Q, 1)                              # (..., J, Q, N)
-    Bc = to_chunks(B, Q, 0)                              # (..., J, Q, N)
-    Cc = to_chunks(C, Q, 0)                              # (..., J, Q, N)
-    L = one_ss_mask(np.swapaxes(ac, -1, -2))             # (..., J, N, Q, Q)
-
-    # 1. intra-chunk: Y_diag = (sum_n L_n o C[:, n] B[:, n]^T) X
-    G = np.einsum("...ctn,...cnts,...csn->...cts", Cc, L, Bc)
-    y_diag = np.einsum("...cts,...csp->...ctp", G, xc)
-    # 2. chunk states: S_c = sum_s (gamma_s o B_s) x_s^T, gamma[n, s] = L_n[e_c, s]
-    gamma = L[..., -1, :]                                # (..., J, N, Q)
-    S = np.einsum("...cns,...csn,...csp->...cnp", gamma, Bc, xc)
-    # 3. state passing: H_c = diag(abar_c) H_{c-1} + S_c, abar_c = delta_{e_c}
-    delta = prefix_products(ac, axis=-2)                 # (..., J, Q, N)
-    H_prev, h = state_passing(delta[..., -1, :], S, initial_state)
-    # 4. state to output: Y_off[t] = (C_t o delta_t)^T H_{c-1}
-    y_off = np.einsum("...ctn,...ctn,...cnp->...ctp", Cc, delta, H_prev)
-
-    return from_chunks(y_diag + y_off, x.shape[-2]), h
+    y_diag = intra_chunk(x, a, B, C, chunk_size=chunk_size)
+    S, abar = chunk_states(x, a, B, chunk_size=chunk_size)
+    H_prev, h = state_passing(abar, S, initial_state=initial_state)
+    y_off = chunk_output(a, C, H_prev, chunk_size=chunk_size)
+    return y_diag + y_off, h
 
 
 def diagonal_single_mask(a, B, C):

@@ -58,11 +58,10 @@ diagonal_attention_vjp = vjp_form("diagonal", quadratic=6, per_mode=True, name="
 
 @vjp_form("diagonal")
 def diagonal_chunked_vjp(x, a, B, C, dy, h0, dh, Q):
-    """VJP of the diagonal chunked form: the attention VJP per chunk, the state passing backward.
+    """VJP of the diagonal chunked form: the four chunked steps run backward (4, 3, 2, 1).
 
     ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64)``; see
-    ``backward.chunked_grads``. O(T Q N (Q + P)) time (the N T Q^2 is the attention VJP's
-    (Q + 2)^3 mask gradient per mode in each of the J chunks); O(J N P + T (N + P) + N Q^2)
-    memory besides the gradients (one chunk's masks at a time).
+    ``backward.chunked_grads``. O(T Q N (Q + P)) time (the N T Q^2 is the (Q, Q) mask
+    gradient of every chunk and mode); O(J N P + T N Q + T P) memory besides the gradients.
     """
-    return chunked_grads("diagonal", diagonal_attention_grads, x, a, B, C, dy, h0, dh, Q)
+    return chunked_grads("diagonal", x, a, B, C, dy, h0, dh, Q)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import kernel_form, ssm_form
-from .chunking import from_chunks, state_passing, to_chunks
+from .chunking import chunk_output, chunk_states, intra_chunk, state_passing
 from .masks import one_ss_mask, prefix_products, suffix_products
 
 
@@ -68,30 +68,13 @@ def scalar_attention(x, a, B, C, *, initial_state=None):
 def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The block algorithm: attention inside chunks of Q steps, the recurrence across them.
 
-    With J = ceil(T / Q) chunks (a short last chunk is padded; see ``chunking``), per chunk c:
-      1. intra-chunk   Y_diag = (1SS(a_c) o C_c B_c^T) X_c                  (Q x Q masked matmul)
-      2. chunk states  S_c = B_c^T diag(gamma) X_c,  gamma_s = prod_{s<u<=e_c} a_u
-      3. state passing H_c = abar_c H_{c-1} + S_c,   abar_c = prod_{u in chunk c} a_u
-      4. state output  Y_off[t] = (delta_t C_t)^T H_{c-1},  delta_t = prod_{b_c<=u<=t} a_u
-    y = Y_diag + Y_off. O(T Q (N + P) + T N P) time; any chunk_size >= 1 and any T.
+    The four steps of ``chunking`` with the decay shared by every mode, a[..., None] (..., T, 1):
+    y = intra_chunk + chunk_output(state_passing(chunk_states)). O(T Q (N + P) + T N P) time;
+    any chunk_size >= 1 and any T.
     """
-    Q = chunk_size
-    xc = to_chunks(x, Q, 0)                              # (..., J, Q, P)
-    ac = to_chunks(a, Q, 1, scalar=True)                 # (..., J, Q)
-    Bc = to_chunks(B, Q, 0)                              # (..., J, Q, N)
-    Cc = to_chunks(C, Q, 0)                              # (..., J, Q, N)
-    L = one_ss_mask(ac)                                  # (..., J, Q, Q)
-
-    # 1. intra-chunk: Y_diag = (L o C B^T) X
-    scores = np.einsum("...ctn,...csn->...cts", Cc, Bc)
-    y_diag = np.einsum("...cts,...csp->...ctp", L * scores, xc)
-    # 2. chunk states: S_c = sum_s gamma_s B_s x_s^T, gamma_s = L[e_c, s]
-    gamma = L[..., -1, :]                                # (..., J, Q)
-    S = np.einsum("...cs,...csn,...csp->...cnp", gamma, Bc, xc)
-    # 3. state passing: H_c = abar_c H_{c-1} + S_c, abar_c = delta_{e_c}
-    delta = prefix_products(ac)                          # (..., J, Q)
-    H_prev, h = state_passing(delta[..., -1, None], S, initial_state)
-    # 4. state to output: Y_off[t] = (delta_t C_t)^T H_{c-1}
-    y_off = np.einsum("...ct,...ctn,...cnp->...ctp", delta, Cc, H_prev)
-
-    return from_chunks(y_diag + y_off, x.shape[-2]), h
+    a = a[..., None]                                     # (..., T, 1): one decay for all modes
+    y_diag = intra_chunk(x, a, B, C, chunk_size=chunk_size)
+    S, abar = chunk_states(x, a, B, chunk_size=chunk_size)
+    H_prev, h = state_passing(abar, S, initial_state=initial_state)
+    y_off = chunk_output(a, C, H_prev, chunk_size=chunk_size)
+    return y_diag + y_off, h

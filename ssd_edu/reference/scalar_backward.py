@@ -54,11 +54,10 @@ scalar_attention_vjp = vjp_form("scalar", quadratic=6, name="scalar_attention_vj
 
 @vjp_form("scalar")
 def scalar_chunked_vjp(x, a, B, C, dy, h0, dh, Q):
-    """VJP of the scalar chunked form: the attention VJP per chunk, the state passing backward.
+    """VJP of the scalar chunked form: the four chunked steps run backward (4, 3, 2, 1).
 
     ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64)``; see
-    ``backward.chunked_grads``. O(T Q (Q + N + P) + T N P) time (the T Q^2 is the attention
-    VJP's (Q + 2)^3 mask gradient in each of the J chunks); O(J N P + T (N + P) + Q^2) memory
-    besides the gradients (one chunk's masks at a time).
+    ``backward.chunked_grads``. O(T Q (Q + N + P) + T N P) time (the T Q^2 is the (Q, Q)
+    mask gradient of every chunk); O(J N P + T (N + P + Q)) memory besides the gradients.
     """
-    return chunked_grads("scalar", scalar_attention_grads, x, a, B, C, dy, h0, dh, Q)
+    return chunked_grads("scalar", x, a, B, C, dy, h0, dh, Q)
