@@ -1,4 +1,4 @@
-"""The four chunked steps of ssd_edu.gpu.chunked, each against its NumPy formula, and their
+"""The four chunked steps of ssd_edu.gpu.chunked, each against the reference step, and their
 composition against the oracle.
 
 Runs on the CUDA simulator (tests/conftest.py) at the launchers' default tile (4 there, 16 on
@@ -14,6 +14,7 @@ import pytest
 import ssd_edu
 from ssd_edu import gpu
 from ssd_edu.gpu import chunked
+from ssd_edu.reference import chunking as ref_chunking
 from ssd_edu.testing import as_float64, assert_close, make_inputs
 
 pytestmark = pytest.mark.skipif(not gpu.cuda_available(),
@@ -31,48 +32,23 @@ def fast_barriers():
     sys.setswitchinterval(old)
 
 
-# The NumPy formulas of the four steps (a restatement of ssd_edu.reference.chunking's steps,
-# written out loop by loop). a is (..., T, K), K = N or 1 (the scalar family).
+# The reference's steps (ssd_edu.reference.chunking, themselves checked against plain loops of
+# each formula in test_steps.py), called as the comparisons below read them.
 
 def np_intra_chunk(x, a, B, C, Q):
-    y = np.zeros(np.broadcast_shapes(x.shape[:-1], C.shape[:-1]) + x.shape[-1:])
-    for t in range(x.shape[-2]):
-        for s in range(t // Q * Q, t + 1):
-            w = np.prod(a[..., s + 1:t + 1, :], axis=-2)            # delta_t / delta_s
-            y[..., t, :] += np.sum(C[..., t, :] * w * B[..., s, :], -1)[..., None] * x[..., s, :]
-    return y
+    return ref_chunking.intra_chunk(x, a, B, C, chunk_size=Q)
 
 
 def np_chunk_states(x, a, B, Q):
-    T, J = x.shape[-2], -(-x.shape[-2] // Q)
-    S = np.zeros(np.broadcast_shapes(x.shape[:-2], B.shape[:-2]) + (J, B.shape[-1], x.shape[-1]))
-    abar = np.ones(a.shape[:-2] + (J, a.shape[-1]))
-    for c in range(J):
-        end = min(c * Q + Q, T)
-        for s in range(c * Q, end):
-            gamma = np.prod(a[..., s + 1:end, :], axis=-2)          # gamma_s
-            S[..., c, :, :] += (gamma * B[..., s, :])[..., :, None] * x[..., s, None, :]
-        abar[..., c, :] = np.prod(a[..., c * Q:end, :], axis=-2)
-    return S, abar
+    return ref_chunking.chunk_states(x, a, B, chunk_size=Q)
 
 
 def np_state_passing(abar, S, h0):
-    H = np.zeros(S.shape[-2:]) if h0 is None else h0
-    H_prev = np.zeros(np.broadcast_shapes(S.shape, abar[..., None].shape, H[..., None, :, :].shape))
-    for c in range(S.shape[-3]):
-        H_prev[..., c, :, :] = H
-        H = abar[..., c, :, None] * H + S[..., c, :, :]
-    return H_prev, H
+    return ref_chunking.state_passing(abar, S, initial_state=h0)
 
 
 def np_chunk_output(a, C, H_prev, Q):
-    T = C.shape[-2]
-    y = np.zeros(np.broadcast_shapes(C.shape[:-2], H_prev.shape[:-3]) + (T, H_prev.shape[-1]))
-    for t in range(T):
-        c = t // Q
-        delta = np.prod(a[..., c * Q:t + 1, :], axis=-2)             # delta_t
-        y[..., t, :] = np.einsum("...n,...np->...p", delta * C[..., t, :], H_prev[..., c, :, :])
-    return y
+    return ref_chunking.chunk_output(a, C, H_prev, chunk_size=Q)
 
 
 CASES = {

@@ -16,6 +16,7 @@ from ssd_edu._keyword_only import OPTIONS, keyword_only
 from ssd_edu.bench import peers
 from ssd_edu.bridges import _forms, fla, mamba2
 from ssd_edu.cpu import backward as cpu_backward
+from ssd_edu.cpu import plain
 from ssd_edu.gpu import backward as gpu_backward
 from ssd_edu.testing import make_inputs
 
@@ -42,7 +43,13 @@ def _public(module, first=None) -> dict:
 
 BACKEND = {**_public(reference, "x"), **_public(cpu, "x"), **_public(gpu, "x"),
            **_public(cpu_backward, "x"), **_public(gpu_backward, "x")}
-FORMS = {**ssd_edu.IMPLEMENTATIONS, **{k: v for k, v in BACKEND.items() if "_vjp" not in k}}
+#: the four chunked steps of every backend -> their positional arrays
+STEP_ARRAYS = {"intra_chunk": ["x", "a", "B", "C"], "chunk_states": ["x", "a", "B"],
+               "state_passing": ["abar", "S"], "chunk_output": ["a", "C", "H_prev"]}
+STEPS = {f"{m.__name__}.{step}": getattr(m, step) for step in STEP_ARRAYS
+         for m in (reference.chunking, cpu.chunked, plain, gpu.chunked)}
+FORMS = {**ssd_edu.IMPLEMENTATIONS,
+         **{k: v for k, v in BACKEND.items() if "_vjp" not in k and k.rpartition(".")[2] not in STEP_ARRAYS}}
 VJPS = {**{f"vjp {k}": v for k, v in ssd_edu.VJPS.items()},
         **{k: v for k, v in BACKEND.items() if k.endswith("_vjp")}}
 BRIDGES = {**_public(mamba2), **_public(fla), "ssd_edu.bridges._forms.run_form": _forms.run_form}
@@ -87,6 +94,11 @@ def _check(name, fn, arrays):
 @pytest.mark.parametrize("name", sorted(FORMS))
 def test_form_options_are_keyword_only(name):
     _check(name, FORMS[name], (["x", "a", "B", "C"], ["x", "A", "B", "C"]))
+
+
+@pytest.mark.parametrize("name", sorted(STEPS))
+def test_step_options_are_keyword_only(name):
+    _check(name, STEPS[name], (STEP_ARRAYS[name.rpartition(".")[2]],))
 
 
 @pytest.mark.parametrize("name", sorted(VJPS))

@@ -219,6 +219,7 @@ def _workers(f: _Steps):
     return threads_for(chunked_work(f, max(f.Q, 1)))
 
 
+@keyword_only
 def intra_chunk(x, a, B, C, *, chunk_size):
     """Step 1: attention inside each chunk from a zero state. x (..., T, P); a (..., T, N) or
     (..., T, 1); B, C (..., T, N); float32/float64. Returns y_diag (..., T, P):
@@ -233,6 +234,7 @@ def intra_chunk(x, a, B, C, *, chunk_size):
     return y.reshape(*f.batch, f.T, f.P)
 
 
+@keyword_only
 def chunk_states(x, a, B, *, chunk_size):
     """Step 2: each chunk's state from a zero start and its decay. x (..., T, P); a (..., T, N)
     or (..., T, 1); B (..., T, N). Returns S (..., J, N, P), S_c = sum_s diag(gamma_s) B_s
@@ -249,6 +251,7 @@ def chunk_states(x, a, B, *, chunk_size):
     return S.reshape(*f.batch, f.J, f.N, f.P), abar.reshape(*f.batch, f.J, m)
 
 
+@keyword_only
 def state_passing(abar, S, *, initial_state=None):
     """Step 3: H_c = diag(abar_c) H_{c-1} + S_c with H_{-1} = initial_state (zeros if None).
     abar (..., J, N) or (..., J, 1); S (..., J, N, P). Returns H_prev (..., J, N, P),
@@ -264,6 +267,7 @@ def state_passing(abar, S, *, initial_state=None):
     return H.reshape(*f.batch, f.J, f.N, f.P), h.reshape(*f.batch, f.N, f.P)
 
 
+@keyword_only
 def chunk_output(a, C, H_prev, *, chunk_size):
     """Step 4: the output of the state entering each chunk. a (..., T, N) or (..., T, 1);
     C (..., T, N); H_prev (..., J, N, P), J = ceil(T / chunk_size). Returns y_off

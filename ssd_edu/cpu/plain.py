@@ -241,6 +241,7 @@ def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
 
 # ------------------------------------------------------------------ the four steps, one by one
 
+@keyword_only
 def intra_chunk(x, a, B, C, *, chunk_size):
     """1. Y_diag[t] = sum_{s in chunk(t), s <= t} (C_t . (delta_t / delta_s) B_s) x_s.
     x (..., T, P), a (..., T, N or 1), B, C (..., T, N) -> (..., T, P)."""
@@ -251,6 +252,7 @@ def intra_chunk(x, a, B, C, *, chunk_size):
     return unflatten(f, y, f.h0)[0]
 
 
+@keyword_only
 def chunk_states(x, a, B, *, chunk_size):
     """2. S_c = sum_{s in c} diag(gamma_s) B_s x_s^T, abar_c = prod_{u in c} a_u.
     x (..., T, P), a (..., T, N or 1), B (..., T, N) -> S (..., J, N, P), abar (..., J, N or 1)."""
@@ -266,6 +268,7 @@ def chunk_states(x, a, B, *, chunk_size):
     return S.reshape(*f.batch, J, f.N, f.P), abar.reshape(*f.batch, J, abar.shape[-1])
 
 
+@keyword_only
 def state_passing(abar, S, *, initial_state=None):
     """3. H_c = diag(abar_c) H_{c-1} + S_c, H_{-1} = initial_state (zeros if None).
     abar (..., J, N or 1), S (..., J, N, P), initial_state (..., N, P) -> H_prev (..., J, N, P)
@@ -296,6 +299,7 @@ def state_passing(abar, S, *, initial_state=None):
     return H_prev.reshape(*batch, J, N, P), h.reshape(*batch, N, P)
 
 
+@keyword_only
 def chunk_output(a, C, H_prev, *, chunk_size):
     """4. Y_off[t] = (delta_t o C_t)^T H_{c-1}, delta_t = a_{b_c} ... a_t (chunk c holds t).
     a (..., T, N or 1), C (..., T, N), H_prev (..., J, N, P) -> (..., T, P)."""

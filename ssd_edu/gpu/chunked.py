@@ -619,6 +619,7 @@ def _zeros(shapes: list, dtype, on_device: bool):
     return [cuda.to_device(arr) for arr in out] if on_device else out
 
 
+@keyword_only
 def intra_chunk(x, a, B, C, *, chunk_size):
     """Step 1: Y_diag[t] = sum_{s in chunk(t), s <= t} (C_t . (delta_t / delta_s) B_s) x_s.
 
@@ -637,6 +638,7 @@ def intra_chunk(x, a, B, C, *, chunk_size):
     return _out([y], L.batch, L.on_device)[0]
 
 
+@keyword_only
 def chunk_states(x, a, B, *, chunk_size):
     """Step 2: S_c = sum_{s in c} diag(gamma_s) B_s x_s^T and abar_c = prod_{u in c} a_u.
 
@@ -657,6 +659,7 @@ def chunk_states(x, a, B, *, chunk_size):
     return tuple(_out([S, abar], L.batch, L.on_device))
 
 
+@keyword_only
 def state_passing(abar, S, *, initial_state=None):
     """Step 3: H_c = diag(abar_c) H_{c-1} + S_c from H_{-1} = initial_state (zeros if None).
 
@@ -677,6 +680,7 @@ def state_passing(abar, S, *, initial_state=None):
     return tuple(_out([H_prev, h], A.batch, A.on_device))
 
 
+@keyword_only
 def chunk_output(a, C, H_prev, *, chunk_size):
     """Step 4: Y_off[t] = (delta_t o C_t)^T H_{c-1}, delta_t = prod_{b_c <= u <= t} a_u.
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._keyword_only import keyword_only
 from ..validation import check_chunk_size, check_chunks, check_step
 from .masks import one_ss_mask, prefix_products, suffix_products
 
@@ -43,6 +44,7 @@ def _checked(chunk_size, **given):
     return v, min(check_chunk_size(chunk_size), max(T, 1)), T
 
 
+@keyword_only
 def intra_chunk(x, a, B, C, *, chunk_size):
     """Step 1: attention inside each chunk, from a zero state. Returns y_diag (..., T, P).
 
@@ -63,6 +65,7 @@ def intra_chunk(x, a, B, C, *, chunk_size):
     return _from_chunks(np.einsum("...cts,...csp->...ctp", scores, xc), T)
 
 
+@keyword_only
 def chunk_states(x, a, B, *, chunk_size):
     """Step 2: the state each chunk ends in from a zero start, and its total decay.
 
@@ -82,6 +85,7 @@ def chunk_states(x, a, B, *, chunk_size):
             np.broadcast_to(abar, (*lead, *abar.shape[-2:])).copy())
 
 
+@keyword_only
 def state_passing(abar, S, *, initial_state=None):
     """Step 3: the scan across chunks, H_c = diag(abar_c) H_{c-1} + S_c, H_{-1} = initial_state.
 
@@ -103,6 +107,7 @@ def state_passing(abar, S, *, initial_state=None):
     return H_prev, H
 
 
+@keyword_only
 def chunk_output(a, C, H_prev, *, chunk_size):
     """Step 4: the output of the state entering each chunk. Returns y_off (..., T, P).
 
