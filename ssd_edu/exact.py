@@ -2,7 +2,8 @@
 
 The same computations as :mod:`ssd_edu.structure` (ranks, semiseparable rank, new columns,
 Woerdeman's count, split points, the minimal-rank completion and the 1-SS dual of
-Theorem 4.1), in Python integers and :class:`fractions.Fraction` (THEORY.md 3.4, 3.6-3.11, 5.8).
+Theorem 4.1), in Python integers and :class:`fractions.Fraction` (docs/theory.md#example-n2,
+#prop-4-2 to #softmax, #exact-data).
 
 Matrices are lists of rows (or anything ``numpy.asarray`` turns into a 2-D array) of ints,
 Fractions or floats; a float is taken at its exact binary value. Results are lists of rows of
@@ -271,7 +272,8 @@ def _completion(F: list) -> tuple:
 
 
 def _factor(new: list, coeff: list) -> list:
-    """K^T coefficients: R = R[:, new] K^T with unit vectors at new columns (THEORY.md 3.8)."""
+    """K^T coefficients: R = R[:, new] K^T with unit vectors at new columns
+    (docs/theory.md#theorem-4-1)."""
     r = len(new)
     K = []
     for t, alpha in enumerate(coeff):

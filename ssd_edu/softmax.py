@@ -1,4 +1,5 @@
-"""Causal softmax attention and its rank growth: why SSD stops at softmax (THEORY.md 3.11, 6.4).
+"""Causal softmax attention and its rank growth: why SSD stops at softmax (docs/theory.md#softmax,
+#experiments).
 
     logits   G = scale * Q K^T                        Q, K: (..., T, d), G: (..., T, T)
     kernel   E = tril(exp(G))                         unnormalized

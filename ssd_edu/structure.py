@@ -1,5 +1,6 @@
 """Structure of a lower-triangular kernel: semiseparable rank, new columns, split blocks, and
-the constructive 1-SS masked-attention dual of Theorem 4.1 (THEORY.md 2.3, 2.6, 3.6-3.10, 5.6).
+the constructive 1-SS masked-attention dual of Theorem 4.1 (docs/theory.md#semiseparable,
+#new-columns, #prop-4-2 to #prop-5-1, #tolerances).
 
 Every function takes one lower-triangular matrix ``M`` of shape (T, T), e.g. an SSM kernel
 (``y = M x``), and works in float64 (float32 input is promoted, but its own machine epsilon
@@ -19,7 +20,7 @@ agree unless a singular value sits at the rank threshold: a mode scaled by ~1e-1
 one block and not in the next); the minimal width of a 1-SS masked attention
 ``1SS(a) o (Q K^T)`` equal to M is ``max_k nu(M_k)`` over the split blocks M_k.
 
-Tolerances (THEORY.md 5.6), all scaled to the matrix:
+Tolerances (docs/theory.md#tolerances), all scaled to the matrix:
 
 * **Ranks.** A singular value of a block counts iff it exceeds ``rtol * s_max``, where
   ``s_max`` is the largest singular value of the *inclusive* block ``M[t:, :t+1]`` the rank
@@ -147,7 +148,8 @@ def _singular_values(block: np.ndarray) -> np.ndarray:
 
 
 def _threshold(s_incl: np.ndarray, shape: tuple, rtol: float | None, eps: float) -> float:
-    """``rtol * s_max(M[t:, :t+1])``, default rtol = eps * max(shape) (THEORY.md 5.6)."""
+    """``rtol * s_max(M[t:, :t+1])``, default rtol = eps * max(shape)
+    (docs/theory.md#tolerances)."""
     if s_incl.size == 0:
         return 0.0
     r = eps * max(shape) if rtol is None else rtol
@@ -166,7 +168,8 @@ def _pair_ranks(L: np.ndarray, t: int, rtol, eps) -> tuple:
 
 
 def ss_rank(M, rtol: float | None = None) -> int:
-    """Semiseparable rank ``max_t rank M[t:, :t+1]`` (inclusive blocks, THEORY.md 2.3).
+    """Semiseparable rank ``max_t rank M[t:, :t+1]`` (inclusive blocks,
+    docs/theory.md#semiseparable).
 
     M: (T, T) lower triangular. rtol: relative rank tolerance per block (module docstring).
     A state-N SSM kernel has ss_rank <= N; for generic data ``min(N, ceil(T / 2))``.
@@ -215,7 +218,7 @@ def nu(M, rtol: float | None = None) -> int:
 
 
 def min_completion_rank(M, rtol: float | None = None) -> int:
-    """Woerdeman's minimal completion rank of the lower triangle (THEORY.md 3.9)::
+    """Woerdeman's minimal completion rank of the lower triangle (docs/theory.md#woerdeman)::
 
         sum_{t=0}^{T-1} rank M[t:, :t+1]  -  sum_{t=0}^{T-2} rank M[t+1:, :t+1]
 
@@ -389,7 +392,7 @@ def has_one_ss_dual(M, N, rtol: float | None = None,
 def min_rank_completion(M, rtol: float | None = None) -> tuple:
     """The completion of Prop. 4.2: R equal to M on and below the diagonal with rank nu(M).
 
-    Column by column, left to right (THEORY.md 3.6): a new column gets ``R[:t, t] = 0``;
+    Column by column, left to right (docs/theory.md#prop-4-2): a new column gets ``R[:t, t] = 0``;
     otherwise solve ``M[t:, :t] alpha = M[t:, t]`` (truncated-SVD least squares, same
     threshold as the rank test) and set ``R[:t, t] = R[:t, :t] alpha``, so that column t of R
     is the same combination of earlier columns as in the lower triangle.
@@ -466,7 +469,7 @@ def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None)
     of 1e-12 is not a zero, but cutting it costs less than completing across it); a
     :class:`PoorDualWarning` says why when the error is still above :data:`DUAL_RTOL`.
 
-    Steps (THEORY.md 3.8): split M into its finest blocks; complete each block to rank
+    Steps (docs/theory.md#theorem-4-1): split M into its finest blocks; complete each block to rank
     ``nu(M_k)`` (:func:`min_rank_completion`); factor the completion by a truncated SVD,
     ``R_k = (U_r S_r^1/2)(V_r S_r^1/2)^T``; pad to N columns and stack. The mask kills the
     products across blocks. Raises :class:`NoDualError` (a ValueError) naming the block when
@@ -499,7 +502,8 @@ def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None)
                 dual, biggest = other, other_big
     _warn_if_poor(dual.error, f"the width-{N} dual", f"the completion's entries reach "
                   f"{biggest:.2g} against max|M| = {float(np.max(np.abs(L), initial=0.0)):.2g}; "
-                  f"they grow like inverse decay products inside a block (THEORY.md 3.8), so "
+                  f"they grow like inverse decay products inside a block "
+                  f"(docs/theory.md#theorem-4-1), so "
                   f"rounding is amplified. Exact arithmetic (ssd_edu.exact.one_ss_dual) or "
                   f"shorter blocks avoid it")
     return dual
@@ -590,7 +594,7 @@ def realize(M, N, rtol: float | None = None) -> tuple:
 
     M: (T, T) lower triangular with ``ss_rank(M) <= N``; N: integer >= 1. Returns
     ``(A, B, C)``, A (T, N, N), B and C (T, N), with ``general_kernel(A, B, C) == M`` up to
-    rounding (THEORY.md 8.2). For each t, factor the inclusive block
+    rounding (docs/theory.md#realization). For each t, factor the inclusive block
     ``K_t = M[t:, :t+1] = O_t R_t`` (truncated SVD, the rank tolerance of :func:`ss_rank`,
     O_t with r_t <= N orthonormal columns) and take the state ``h_t = R_t x[:t+1]``::
 

@@ -1,7 +1,8 @@
 """Test data with named decay regimes, the tolerance table, and ``assert_close``.
 
 Used by the test suite, the verify report, the benchmark and the exercise graders, so that
-"the same inputs" and "close enough" mean one thing everywhere (THEORY.md 3, 5.7, 5.8).
+"the same inputs" and "close enough" mean one thing everywhere (docs/theory.md#checks, #precision,
+#exact-data).
 """
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import numpy as np
 
 from .registry import IMPLEMENTATIONS, MISSING_BACKENDS, VJPS, oracle
 
-#: Decay regimes of :func:`make_inputs` (THEORY.md "hard decays").
+#: Decay regimes of :func:`make_inputs` (docs/theory.md#checks, "hard decays").
 REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed", "complex", "dyadic")
 
 #: Max-norm relative tolerance against the float64 oracle, per computation dtype
-#: (THEORY.md 5.7: tau64 = 1e-12 across forms, tau32 = 2e-5 against the oracle).
+#: (docs/theory.md#precision: tau64 = 1e-12 across forms, tau32 = 2e-5 against the oracle).
 TOLERANCES = {
     np.dtype(np.float64): 1e-12,
     np.dtype(np.float32): 2e-5,
@@ -70,9 +71,9 @@ def make_inputs(family: str, T: int, N: int, P: int, batch: tuple = (), *,
     family: "scalar" (a: (*batch, T)), "diagonal" (a: (*batch, T, N)) or "general"
     (key "A" instead of "a": (*batch, T, N, N), diagonal-dominant random matrices scaled by the regime's
     decays). x, B, C, initial_state ~ N(0, 1) except regime "dyadic" (integers in [-4, 4] and
-    decays in {0, +-1, +-1/2, +-1/4}: exact in floating point for T <= 8, THEORY.md 5.8).
-    Regime "complex" (diagonal family only) gives complex decays and complex B, C and
-    initial_state.
+    decays in {0, +-1, +-1/2, +-1/4}: exact in floating point for T <= 8,
+    docs/theory.md#exact-data). Regime "complex" (diagonal family only) gives complex decays and
+    complex B, C and initial_state.
     ``dtype`` is the real dtype; complex regimes use the matching complex dtype.
     """
     if family not in ("scalar", "diagonal", "general"):
@@ -133,7 +134,7 @@ def as_float64(inputs: dict) -> dict:
 
 
 def error(expected, got) -> float:
-    """``max|got - expected| / max(1, max|expected|)`` (THEORY.md 3, error metric).
+    """``max|got - expected| / max(1, max|expected|)`` (docs/theory.md#checks, error metric).
 
     Entries equal in both (infinities of one sign included, and NaN where NaN is expected)
     count 0; any other non-finite difference (a NaN or inf where a number is expected) makes

@@ -3,7 +3,7 @@
 Every public function of ssd_edu calls one of the checks below before doing any work, so a
 mistake is reported once, in the same words, whichever backend the caller picked.
 
-Rules (see DESIGN.md, "Rules of the house"):
+Rules (see docs/theory.md#conventions):
 
 * Shapes follow the package conventions: ``x (..., T, P)``, ``a (..., T)`` (scalar family) or
   ``(..., T, N)`` (diagonal family), ``B, C (..., T, N)``, ``initial_state (..., N, P)``.
@@ -14,7 +14,7 @@ Rules (see DESIGN.md, "Rules of the house"):
   exact for integers below 2**53); float16, object and string arrays are refused.
   All arrays are brought to one common dtype, ``numpy.result_type`` of the (promoted) inputs.
 * Every value must be finite: a masked matmul computes ``0 * x_future``, so one future inf or
-  NaN would poison past outputs (THEORY.md section 5.11).
+  NaN would poison past outputs (docs/theory.md#non-finite).
 * Inputs are never modified; the arrays returned here may be views of them and are only read.
 * Forms that build a (T, T) matrix refuse to allocate more than :func:`quadratic_limit_bytes`
   (default 2 GiB, environment variable ``SSD_EDU_MAX_QUADRATIC_BYTES``) and point at the scan

@@ -122,7 +122,8 @@ def test_broadcast_groups_and_odd_tile(fam):
 @pytest.mark.parametrize("name", ["cuda.scalar.attention", "cuda.diagonal.chunked",
                                   "cuda.diagonal.scan"])
 def test_dyadic_data_exact(name):
-    """Dyadic data is exact in floating point (THEORY 5.8): equality, on any device."""
+    """Dyadic data is exact in floating point (docs/theory.md#exact-data): equality, on any
+    device."""
     d = make_inputs(family(name), 6, N=5, P=2, batch=(2,), regime="dyadic", seed=2)
     y, h = call(name, d)
     y0, h0 = oracle(name, d)

@@ -70,7 +70,7 @@ def test_stable_segsum_matches_products_with_zeros():
 
 
 def test_naive_segsum_gives_nan_exactly_where_a_zero_precedes():
-    """NaN at (t, s), t >= s, iff some a_u = 0 with u <= s (THEORY.md checklist 8)."""
+    """NaN at (t, s), t >= s, iff some a_u = 0 with u <= s (docs/theory.md#checks)."""
     rng = np.random.default_rng(4)
     a = rng.uniform(0.2, 1.0, 12)
     zeros = [4, 9]
@@ -104,7 +104,8 @@ def test_prefix_and_suffix_products():
 @pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
 @pytest.mark.parametrize("seed", range(3))
 def test_dyadic_data_all_forms_bitwise_equal(fam, seed):
-    """Dyadic data (THEORY.md 5.8): every product-and-sum form is exact, so all agree under ==."""
+    """Dyadic data (docs/theory.md#exact-data): every product-and-sum form is exact, so all agree
+    under ==."""
     d = make_inputs(fam, 8, N=3, P=2, batch=(2,), regime="dyadic", seed=seed)
     y, h = ssd_edu.oracle(fam)(**d)
     for form in ("attention", "chunked"):

@@ -121,7 +121,8 @@ def _dyadic_kernels(count, seed=0):
         T = int(rng.integers(1, 8))
         d = make_inputs("diagonal", T, int(rng.integers(1, 4)), 1, regime="dyadic",
                         seed=int(rng.integers(1 << 30)))
-        yield diagonal_kernel(d["a"], d["B"], d["C"])  # exact in float64 (THEORY 5.8)
+        # exact in float64 (docs/theory.md#exact-data)
+        yield diagonal_kernel(d["a"], d["B"], d["C"])
 
 
 def test_float_structure_equals_exact_on_dyadic_kernels():
@@ -230,8 +231,8 @@ def test_split_tol_for_noisy_zeros():
 
 
 def test_split_and_rank_tolerances_agree_on_a_tiny_corner():
-    # THEORY 5.6 / issue: exact arithmetic has nu = 1 and a width-1 dual; the float verdict
-    # must agree, so the crossing entry 1e-20 (rank 0 for the rank test) is a split
+    # docs/theory.md#tolerances / issue: exact arithmetic has nu = 1 and a width-1 dual; the float
+    # verdict must agree, so the crossing entry 1e-20 (rank 0 for the rank test) is a split
     M = np.array([[1.0, 0.0], [1e-20, 1.0]])
     assert exact.nu(M.tolist()) == 1 and exact.has_one_ss_dual(M.tolist(), 1)
     assert structure.split_points(M) == [1]

@@ -615,8 +615,8 @@ def test_planted_real_part_only_is_caught(monkeypatch):
 
 def test_planted_kernel_that_is_not_real_is_caught(monkeypatch):
     """Modes that are not exact conjugates give a kernel with an imaginary part (nu is still 2
-    and a width-2 dual still fits, a complex one): the row fails (THEORY 5.3: max|Im M| <= 1e-15
-    and a real dual)."""
+    and a width-2 dual still fits, a complex one): the row fails (docs/theory.md#pitfall-complex:
+    max|Im M| <= 1e-15 and a real dual)."""
     from ssd_edu.theorems import dualities
     orig = dualities.conjugate_pair_kernel
 

@@ -2,7 +2,7 @@
 
 The package uses decays as given, heads in the leading axes, state (N, P). A Mamba-2 layer and an
 fla layer write the same recurrence with other names, layouts and a discretization or log space.
-The crosswalk (THEORY.md 1.3):
+The crosswalk (docs/theory.md#crosswalk):
 
 =================  ===========================  ============================  ===================
 ssd_edu            Mamba-2                      fla (simple_gla / gla)        meaning

@@ -1,4 +1,4 @@
-"""Numba CPU kernels of every SSD form, with the reference signature (DESIGN.md).
+"""Numba CPU kernels of every SSD form, with the reference signature (docs/theory.md#conventions).
 
     y, h = ssd_edu.cpu.scalar_scan(x, a, B, C, initial_state=None)
     y, h = ssd_edu.cpu.diagonal_attention(x, a, B, C, initial_state=None)

@@ -6,7 +6,7 @@
   ``error_model='numpy'`` (no Python division checks in inner loops), ``boundscheck=False``.
 * ``FASTMATH = {'contract', 'reassoc'}``: allows fused multiply-add and reordering of sums
   (needed to vectorize the sums over n). It never flushes subnormals to zero and never assumes
-  finite values, so tiny decays (1e-300) and long mask tails keep their values (THEORY.md 5.9).
+  finite values, so tiny decays (1e-300) and long mask tails keep their values (docs/theory.md#fma).
 * ``decay(a, t)`` / ``at(row, n)``: one kernel source for both families. In the scalar family a
   sequence's decays ``a`` are (T,) and ``decay(a, t)`` is the number a_t; in the diagonal family
   they are (T, N) and ``decay(a, t)`` is the row a_t. ``at(row, n)`` is then a_t or a[t, n].

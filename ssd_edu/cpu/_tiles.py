@@ -1,8 +1,8 @@
 """Tile pieces of the masked matmul, shared by the attention and chunked kernels.
 
-All decay products here are direct products over the steps they span (THEORY.md 2.1): no log,
-no division, so zero, negative and tiny decays are exact. For queries t >= i0 and keys s < i0
-the 1-SS mask factors through the step i0 between them,
+All decay products here are direct products over the steps they span (docs/theory.md#one-ss-mask):
+no log, no division, so zero, negative and tiny decays are exact. For queries t >= i0 and keys s <
+i0 the 1-SS mask factors through the step i0 between them,
 
     a_n(t, s) = prod_{s<u<=t} a_u[n] = prod_{i0<=u<=t} a_u[n] * prod_{s<u<i0} a_u[n]
               =            F[t, n]               *          G[s, n]

@@ -1,5 +1,6 @@
 """Graders of the duality exercises: the constructive dual of Theorem 4.1 (ex11) and the
-softmax power kernel whose semiseparable rank grows like T / 2 (ex12; THEORY.md 3.8, 3.11).
+softmax power kernel whose semiseparable rank grows like T / 2 (ex12; docs/theory.md#theorem-4-1,
+#softmax).
 
   one_ss_dual(M, N) -> (a, Q, K)     1SS(a) o (Q K^T) == M, width <= N; ValueError if none
   power_kernel(T, base=2) -> rows    E[i][j] = base^(i j) for j <= i (1-based), exact ints
@@ -205,7 +206,7 @@ def power_cases() -> list:
 
 def check_power_kernel(fn, allow_package: bool = False) -> GradeResult:
     """Grade ``fn(T, base) -> rows``: ``E[i][j] = base^((i+1)(j+1))`` for j <= i, 0 above,
-    as exact integers (THEORY.md 3.11: its exact ss_rank is ceil(T / 2)).
+    as exact integers (docs/theory.md#softmax: its exact ss_rank is ceil(T / 2)).
 
     Categories: basic, edge (T = 1, 2), extreme (entries beyond int64 and beyond float64),
     scaled (bases 3 and 10).

@@ -1,5 +1,6 @@
 """Graders of the structure exercises: new columns (ex06), the semiseparable rank (ex09) and
-split points (ex10) of a lower-triangular kernel M (T, T) (THEORY.md 2.3, 2.6, 3.7).
+split points (ex10) of a lower-triangular kernel M (T, T) (docs/theory.md#semiseparable,
+#new-columns, #lemma-4-1).
 
   count_new_columns(M) -> int     nu(M) = sum_t rank M[t:, :t+1] - rank M[t:, :t]
   ss_rank(M) -> int               max_t rank M[t:, :t+1]

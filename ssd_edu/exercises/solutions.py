@@ -141,7 +141,7 @@ def algorithm1(x, a, B, C, initial_state=None):
 
 
 def chunked_scan(x, a, B, C, chunk_size, initial_state=None):
-    """The four-step chunked algorithm of the diagonal SSM, chunk by chunk (THEORY.md 4).
+    """The four-step chunked algorithm of the diagonal SSM, chunk by chunk (docs/theory.md#chunked).
 
     For chunk c (steps b..e), with the state H entering it:
       1-2. inside the chunk from a zero state: y_c (intra-chunk outputs), S_c (its end state)
@@ -178,7 +178,8 @@ def split_points(M):
 
 
 def _complete(M):
-    """A completion R of the lower triangle of M with rank nu(M) (THEORY.md 3.6), column by column."""
+    """A completion R of the lower triangle of M with rank nu(M) (docs/theory.md#prop-4-2), column
+    by column."""
     T = M.shape[0]
     R = np.tril(M).astype(float)
     for t in range(1, T):

@@ -134,7 +134,7 @@ def fix_simulator_shared_arrays() -> bool:
 def kernel(fn):
     """``cuda.jit(cache=True)`` when numba-cuda is importable; otherwise ``fn`` unchanged.
 
-    No fastmath: it would flush subnormals to zero and change long mask tails (THEORY 5.9).
+    No fastmath: it would flush subnormals to zero and change long mask tails (docs/theory.md#fma).
     numba still contracts multiply-adds into FMA on a device, so device results differ from
     NumPy at the ulp level; compare with tolerances (or dyadic data), never bitwise.
     """

@@ -3,8 +3,8 @@
     h_t = A_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0)
 
 A single thread walking all T steps leaves the GPU idle, so the scan runs in three passes over
-chunks of ``SCAN_CHUNK_TILES * tile`` steps (THEORY 4 and 8.4; the chunks' own recurrence is
-the associative composition of the chunk maps h -> abar_c h + S_c):
+chunks of ``SCAN_CHUNK_TILES * tile`` steps (docs/theory.md#chunked, #associative-scan; the chunks'
+own recurrence is the associative composition of the chunk maps h -> abar_c h + S_c):
 
     a. chunk states  S_c, abar_c from a zero start, all chunks at once   (chunked.py, step 2)
     b. state passing H_c = abar_c H_{c-1} + S_c, the short pass over J chunks (chunked.py, step 3)

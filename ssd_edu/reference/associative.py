@@ -1,4 +1,5 @@
-"""The associative scan, a fourth form: the recurrence as a prefix product (THEORY 8.4).
+"""The associative scan, a fourth form: the recurrence as a prefix product
+(docs/theory.md#associative-scan).
 
 Each step is the affine map h -> A_t h + U_t with U_t = B_t x_t^T (N, P). Two maps compose as
 

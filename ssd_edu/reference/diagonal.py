@@ -1,4 +1,5 @@
-"""Diagonal SSM (A_t = diag(a_t)): a sum of N 1-SS masked attentions (THEORY.md 3.2-3.5, 4).
+"""Diagonal SSM (A_t = diag(a_t)): a sum of N 1-SS masked attentions (docs/theory.md#diagonal-ssd to
+#algorithm-1, #chunked).
 
     h_t = diag(a_t) h_{t-1} + B_t x_t^T          (N, P): row n of h decays by a[t, n]
     y_t = h_t^T C_t
@@ -38,7 +39,8 @@ def diagonal_scan(x, a, B, C, *, initial_state=None):
 
 @ssm_form("diagonal")
 def diagonal_algorithm1(x, a, B, C, *, initial_state=None):
-    """The paper's Algorithm 1: N independent scalar scans, one per mode (THEORY.md 3.5).
+    """The paper's Algorithm 1: N independent scalar scans, one per mode
+    (docs/theory.md#algorithm-1).
 
         for n in range(N):
             Z = B[:, n] o x                 # diag(b^n) x                       (T, P)
@@ -124,7 +126,8 @@ def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
 
 
 def diagonal_single_mask(a, B, C):
-    """The single-mask rewrite of a fine diagonal SSM (THEORY.md 3.3): returns ``(C', B')``.
+    """The single-mask rewrite of a fine diagonal SSM (docs/theory.md#single-mask): returns
+    ``(C', B')``.
 
     If a[1:, :] has no zero, with p[t, n] = a[1, n] ... a[t, n] (p[0] = 1):
         C' = C o p,   B' = B / p,   M = tril(C' B'^T)

@@ -1,4 +1,4 @@
-"""General time-varying SSM with full state matrices A_t (THEORY.md 2.4).
+"""General time-varying SSM with full state matrices A_t (docs/theory.md#sss).
 
     h_t = A_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t
     M[t, s] = C_t^T A_t A_{t-1} ... A_{s+1} B_s   (t >= s),   the N-SSS representation

@@ -67,7 +67,7 @@ def segsum_naive(log_a) -> np.ndarray:
 
     log_a: (..., T). Returns S: (..., T, T), -inf above the diagonal.
 
-    Where it breaks (THEORY.md 2.2): a zero decay ``a_u = 0`` puts ``-inf`` into every
+    Where it breaks (docs/theory.md#segsum): a zero decay ``a_u = 0`` puts ``-inf`` into every
     ``cs[t]`` with t >= u, so every entry with ``u <= s <= t`` is ``-inf - (-inf) = NaN`` -
     including all of them when ``a_0 = 0``, a decay that never enters the mask. It also loses
     relative accuracy through cancellation when ``|cs|`` grows with T (about 1e-4 at T = 4096

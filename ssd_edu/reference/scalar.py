@@ -1,4 +1,5 @@
-"""Scalar-identity SSM (A_t = a_t I_N): one model, three algorithms (THEORY.md 3.1, 4).
+"""Scalar-identity SSM (A_t = a_t I_N): one model, three algorithms (docs/theory.md#scalar-ssd,
+#chunked).
 
     h_t = a_t h_{t-1} + B_t x_t^T        (N, P)
     y_t = h_t^T C_t                      (P,)

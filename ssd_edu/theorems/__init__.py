@@ -1,4 +1,4 @@
-"""One numerical check per result of THEORY.md; ``python -m ssd_edu verify`` runs them all.
+"""One numerical check per result of docs/theory.md; ``python -m ssd_edu verify`` runs them all.
 
 Layout: :mod:`.registry` holds the registry (:func:`check`, :data:`CHECKS`, :func:`run_checks`)
 and the report; one module per group of results registers its rows on import, in this order:

@@ -1,4 +1,5 @@
-"""Named matrices and planted kernels shared by the rows (THEORY.md 3.4, 3.8, 3.10)."""
+"""Named matrices and planted kernels shared by the rows (docs/theory.md#example-n2, #theorem-4-1,
+#prop-5-1)."""
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,7 @@ def corner_matrix(T: int) -> np.ndarray:
 
 
 def named_examples() -> dict:
-    """The named matrices of THEORY.md 7.10 (as int rows) with their exact nu."""
+    """The named matrices of docs/theory.md#checks (as int rows) with their exact nu."""
     corner = corner_matrix(6).astype(int).tolist()
     return {"remark-4.1": (REMARK_41_M, 3), "I+E": (corner, 5),
             "I": (np.eye(5, dtype=int).tolist(), 5),

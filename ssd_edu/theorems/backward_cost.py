@@ -37,7 +37,7 @@ def gradient_cases() -> list:
 @check("backward-T", "diagonal", "Training cost: the backward pass (VJP) of the scan and of the "
        "chunked forms is the gradient (finite differences) and its counted flops are of degree 1 "
        "in T, N and P, like the forward's: SSD trains in O(T N P).",
-       "Sec. 4.3 (claim (ii)); THEORY 3.5")
+       "Sec. 4.3 (claim (ii)); docs/theory.md#algorithm-1")
 def _backward_T(full):
     grads = gradient_cases()
     cases, data = [], {}

@@ -1,6 +1,6 @@
-"""Rows for the dualities themselves (THEORY.md 3.1-3.3, 5.3, 5.4): every form of the scalar and
-diagonal families equals the recurrence, the fine diagonal kernel is one causal mask, and
-conjugate-pair modes give a real kernel with a real dual."""
+"""Rows for the dualities themselves (docs/theory.md#scalar-ssd to #single-mask, #pitfall-complex,
+#pitfall-underflow): every form of the scalar and diagonal families equals the recurrence, the fine
+diagonal kernel is one causal mask, and conjugate-pair modes give a real kernel with a real dual."""
 from __future__ import annotations
 
 import numpy as np
@@ -138,7 +138,8 @@ def case_underflow(a, B, C) -> dict:
                 detail=f"rewrite {nan_rewrite} NaNs, direct products {nan_products} NaNs")
 
 
-@check("single-mask-underflow", "duality", reference="Prop 4.2 proof; THEORY 5.4")
+@check("single-mask-underflow", "duality",
+       reference="Prop 4.2 proof; docs/theory.md#pitfall-underflow")
 def _single_mask_underflow(full):
     """The rewrite divides by decay products, so it breaks in floating point once they underflow
     (a = 0.5, T = 1200: p reaches 0.5^1199 = 0), while the kernel built from direct products
@@ -164,7 +165,7 @@ def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0)):
     return ref.diagonal_kernel(a, np.stack([b, b.conj()], -1), np.stack([c, c.conj()], -1))
 
 
-@check("conjugate-pairs", "duality", reference="Sec. 4.1; THEORY 5.3")
+@check("conjugate-pairs", "duality", reference="Sec. 4.1; docs/theory.md#pitfall-complex")
 def _conjugate_pairs(full):
     """A complex mode and its conjugate give a real kernel with at most 2 new columns, so a real
     width-2 single-mask dual exists; the structure tools take complex kernels (ranks over C

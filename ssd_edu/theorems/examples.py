@@ -1,6 +1,6 @@
-"""Rows for the paper's examples and counterexamples (THEORY.md 3.4, 3.10, 6.2): the N = 2,
-T = 4 example of Remark 4.1, why richer dynamics need an exact zero decay, the corrected rank
-study of App. B.3 and the state-2 SSM of Prop 5.1 that has no narrow dual."""
+"""Rows for the paper's examples and counterexamples (docs/theory.md#example-n2, #prop-5-1,
+#experiments): the N = 2, T = 4 example of Remark 4.1, why richer dynamics need an exact zero decay,
+the corrected rank study of App. B.3 and the state-2 SSM of Prop 5.1 that has no narrow dual."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -101,7 +101,7 @@ def case_fine_nu(M, N) -> dict:
     return dict(measured=v, threshold=N, passed=v <= N, detail=f"nu {v} vs N {N}")
 
 
-@check("richer-needs-zero", "duality", reference="Remark 4.1; THEORY 3.4")
+@check("richer-needs-zero", "duality", reference="Remark 4.1; docs/theory.md#example-n2")
 def _richer_needs_zero(full):
     """The extra expressiveness of diagonal over scalar SSMs at equal N needs a decay that is
     exactly zero: fine diagonal kernels have nu = ss_rank = N, and in the Remark 4.1 example any
@@ -148,7 +148,7 @@ def case_prop51(M, exact_arith: bool = True) -> dict:
     else:
         M = np.asarray(M, float)
         v, sp = structure.nu(M), structure.split_points(M)
-        if T > 128:  # long sequences: nu and splits only (THEORY 3.10), to keep it fast
+        if T > 128:  # long sequences: nu and splits only (docs/theory.md#prop-5-1), to keep it fast
             return dict(measured=v, threshold=T - 1, passed=v == T - 1 and sp == [],
                         detail=f"T={T}: nu {v}, splits {sp}")
         s = structure.ss_rank(M)

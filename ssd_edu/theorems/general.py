@@ -1,6 +1,7 @@
-"""Rows beyond diagonal A_t (THEORY.md 3.8, 8.1, 8.2): Theorem 4.1 for rotations, dense and
-Jordan-block transitions, the invertible-A_t corollary and its nilpotent counterexample, and the
-realization of every N-semiseparable matrix as a state-N SSM (N-SS => SSS)."""
+"""Rows beyond diagonal A_t (docs/theory.md#theorem-4-1, #general-a, #realization): Theorem 4.1 for
+rotations, dense and Jordan-block transitions, the invertible-A_t corollary and its nilpotent
+counterexample, and the realization of every N-semiseparable matrix as a state-N SSM (N-SS =>
+SSS)."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,7 +36,7 @@ def jordan_transitions(rng, T, N):
 
 def nilpotent_ssm(T: int) -> tuple:
     """``A_t = [[0, 1], [0, 0]]``, ``b_t = c_t = (1, 1)``: kernel 2 on the diagonal, 1 on the
-    first subdiagonal and 0 below (A^2 = 0), ss_rank 2 but nu = T - 1 (THEORY.md 8.1)."""
+    first subdiagonal and 0 below (A^2 = 0), ss_rank 2 but nu = T - 1 (docs/theory.md#general-a)."""
     return np.tile([[0.0, 1.0], [0.0, 0.0]], (T, 1, 1)), np.ones((T, 2)), np.ones((T, 2))
 
 
@@ -96,7 +97,7 @@ def case_invertible_rewrite(A, B, C, label, rewrite=None) -> dict:
                 detail=f"{label}: err {err:.1e}, nu {v} <= N = {N}")
 
 
-@check("invertible-corollary", "general", reference="Thm 4.1 (corollary); THEORY 8.1")
+@check("invertible-corollary", "general", reference="Thm 4.1 (corollary); docs/theory.md#general-a")
 def _invertible_corollary(full):
     """When every A_t (t >= 1) is invertible, M = tril(C' B'^T) with C'_t = Phi_t^T C_t and B'_s
     = Phi_s^{-1} B_s (Phi_t = A_t...A_1): one causal mask of width N, so nu <= N. The nilpotent
@@ -139,7 +140,7 @@ def case_realize(M, N, label, tol=1e-10) -> dict:
                 detail=f"{label}: round-trip error {err:.1e}")
 
 
-@check("realize", "general", reference="Dao & Gu 2024, Prop. 3.4; THEORY 8.2")
+@check("realize", "general", reference="Dao & Gu 2024, Prop. 3.4; docs/theory.md#realization")
 def _realize(full):
     """Every lower-triangular M with semiseparable rank <= N is the kernel of a time-varying SSM
     with state N (N-SS => SSS): realize(M, N) builds A_t, B_t, C_t from the inclusive blocks,

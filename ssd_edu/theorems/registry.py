@@ -83,7 +83,7 @@ def check(id: str, section: str, statement: str | None = None, reference: str = 
     return wrap
 
 
-_NOT_PAPER = ("Dao & Gu", "Woerdeman", "THEORY")
+_NOT_PAPER = ("Dao & Gu", "Woerdeman", "docs/theory.md")
 
 
 def both_numberings(reference: str) -> str:
@@ -99,7 +99,7 @@ def both_numberings(reference: str) -> str:
 def icml_reference(reference: str) -> str:
     """The ICML/PMLR numbering of an arXiv v2 reference: main-text results one section lower
     (Thm 4.1 -> Thm 3.1, Sec. 4.2-4.3 -> Sec. 3.2-3.3), appendices one letter later (App. B.3 ->
-    App. C.3). Parts naming Dao & Gu, Woerdeman or THEORY.md are left as they are."""
+    App. C.3). Parts naming Dao & Gu, Woerdeman or docs/theory.md are left as they are."""
     parts = []
     for part in reference.split("; "):
         if not any(k in part for k in _NOT_PAPER):

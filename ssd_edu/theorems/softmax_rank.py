@@ -1,5 +1,6 @@
-"""Rows for softmax attention (THEORY.md 3.11, 6.4): the exact rank explosion and the numerical
-semiseparable-rank curves, with the negative controls that show why the ordinary rank is blind."""
+"""Rows for softmax attention (docs/theory.md#softmax, #experiments): the exact rank explosion and
+the numerical semiseparable-rank curves, with the negative controls that show why the ordinary rank
+is blind."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -68,7 +69,7 @@ def _softmax_numerical(full):
     Ts = (16, 32, 64, 128, 256) if full else (16, 32, 64, 128)
     grow, sat = {}, {}
     for d in (1, 4, 16):
-        # --full: d = 4 also at logit scales 0.5, 2 and a second tolerance (THEORY 3.11)
+        # --full: d = 4 also at logit scales 0.5, 2 and a second tolerance (docs/theory.md#softmax)
         wide = full and d == 4
         for scale in ((0.5, 1.0, 2.0) if wide else (1.0,)):
             for rtol in ((None, 1e-10) if wide else (None,)):

@@ -1,5 +1,5 @@
-"""Rows for the structure theorems (THEORY.md 3.6-3.9): Lemma 4.1, Prop 4.2, Theorem 4.1 in both
-directions and exhaustively, and Woerdeman's minimal completion rank."""
+"""Rows for the structure theorems (docs/theory.md#prop-4-2 to #woerdeman): Lemma 4.1, Prop 4.2,
+Theorem 4.1 in both directions and exhaustively, and Woerdeman's minimal completion rank."""
 from __future__ import annotations
 
 import warnings
@@ -234,7 +234,7 @@ def _thm41_rejection(full):
                      f"{bad} wrong verdicts")
 
 
-#: THEORY.md 3.8: the exhaustive regression counts (T = 4 found by this enumeration).
+#: docs/theory.md#theorem-4-1: the exhaustive regression counts (T = 4 found by this enumeration).
 ENUM4_WIDTH = {0: 1, 1: 207, 2: 672, 3: 144}
 ENUM4_SSRANK = {0: 1, 1: 207, 2: 816}
 ENUM4_TWO_SS_NO_DUAL = 144
@@ -365,7 +365,8 @@ def _woerdeman(full):
         T = int(rng.integers(2, 9))
         d = make_inputs("diagonal", T, int(rng.integers(1, 4)), 1, regime="dyadic",
                         seed=int(rng.integers(1 << 30)))
-        Mf = ref.diagonal_kernel(d["a"], d["B"], d["C"])  # exact in float64 (THEORY 5.8)
+        # exact in float64 (docs/theory.md#exact-data)
+        Mf = ref.diagonal_kernel(d["a"], d["B"], d["C"])
         c = case_woerdeman(Mf.tolist())
         cases.append(c)
         v = exact.nu(Mf.tolist())
