@@ -1,23 +1,21 @@
 """NumPy reference of every SSD form: the readable oracle (no JIT, no GPU).
 
 Modules: ``masks`` (1SS mask, segsum), ``scalar`` (A_t = a_t I), ``diagonal`` (A_t = diag(a_t)),
-``general`` (full A_t), ``chunking`` (the four chunked steps by name), ``associative`` (the
-recurrence as an associative scan in log2 T passes); the backward pass: ``backward`` (Grads, the
-reverse-time scans, the mask's gradient, the chunked VJP driver), ``scalar_backward`` and
-``diagonal_backward`` (the attention and chunked VJPs), ``associative_backward``.
+``general`` (full A_t), ``chunking`` (the four chunked steps), ``associative`` (the recurrence
+as an associative scan, and its VJP), ``backward`` (the VJPs of the scan, attention and chunked
+forms).
 """
-from .associative import diagonal_associative_scan, scalar_associative_scan
-from .associative_backward import diagonal_associative_scan_vjp, scalar_associative_scan_vjp
 from ..vjp import Grads
-from .backward import decay_vjp, diagonal_scan_vjp, mask_vjp, scalar_scan_vjp
+from .associative import (diagonal_associative_scan, diagonal_associative_scan_vjp,
+                          scalar_associative_scan, scalar_associative_scan_vjp)
+from .backward import (decay_vjp, diagonal_attention_vjp, diagonal_chunked_vjp, diagonal_scan_vjp,
+                       mask_vjp, scalar_attention_vjp, scalar_chunked_vjp, scalar_scan_vjp)
 from .chunking import chunk_output, chunk_states, intra_chunk, state_passing
-from .diagonal_backward import diagonal_attention_vjp, diagonal_chunked_vjp
 from .diagonal import (diagonal_algorithm1, diagonal_attention, diagonal_chunked,
                        diagonal_heads, diagonal_kernel, diagonal_scan, diagonal_single_mask)
 from .general import general_kernel, general_scan
 from .masks import one_ss_mask, prefix_products, segsum, segsum_naive, suffix_products
 from .scalar import scalar_attention, scalar_chunked, scalar_kernel, scalar_scan
-from .scalar_backward import scalar_attention_vjp, scalar_chunked_vjp
 
 __all__ = [
     "one_ss_mask", "segsum", "segsum_naive", "prefix_products", "suffix_products",

@@ -25,8 +25,6 @@ import numpy as np
 
 from .. import reference as ref
 from ..reference.backward import _scan_grads, chunked_grads
-from ..reference.diagonal_backward import diagonal_attention_grads
-from ..reference.scalar_backward import scalar_attention_grads
 from ..testing import make_inputs
 
 _TALLY: list = []
@@ -151,10 +149,8 @@ FORMS = {
 VJPS = {
     "scalar_scan_vjp": ("scalar", lambda *args: _scan_grads("scalar", *args)),
     "diagonal_scan_vjp": ("diagonal", lambda *args: _scan_grads("diagonal", *args)),
-    "scalar_chunked_vjp": ("scalar", lambda *args, Q: chunked_grads(
-        "scalar", scalar_attention_grads, *args, Q)),
-    "diagonal_chunked_vjp": ("diagonal", lambda *args, Q: chunked_grads(
-        "diagonal", diagonal_attention_grads, *args, Q)),
+    "scalar_chunked_vjp": ("scalar", lambda *args, Q: chunked_grads("scalar", *args, Q)),
+    "diagonal_chunked_vjp": ("diagonal", lambda *args, Q: chunked_grads("diagonal", *args, Q)),
 }
 
 
