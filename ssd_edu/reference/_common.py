@@ -1,18 +1,11 @@
-"""The plumbing every reference form shares, in one place, so that each form reads like its formula.
+"""The plumbing every reference form shares, so that each form reads like its formula.
 
-``@ssm_form(family)`` wraps a form ``f(x, a, B, C, *[, chunk_size], initial_state=None)``:
-
-* refuses a positional chunk_size or initial_state with a TypeError naming them;
-* validates the arguments once (``check_ssm`` with complex allowed, ``check_chunk_size``);
-* refuses a quadratic form above the memory limit (``quadratic=copies``), naming the function,
-  and a chunked form's (Q, Q) blocks likewise (:func:`check_chunk_blocks`);
-* returns ``(zeros (..., 0, P), h_{-1})`` for an empty sequence without calling the body;
-* calls the body with plain arrays: x, a (or A), B, C in one dtype, ``chunk_size`` as an int,
-  (at most T: a longer chunk is one chunk of T steps), and ``initial_state`` as a fresh
-  (*batch, N, P) array h_{-1} (zeros by default);
-* broadcasts the body's y and h to the full leading shape (a fresh array, never a view).
-
-``@kernel_form(family)`` does the same for the kernel builders ``f(a, B, C)``.
+``@ssm_form(family)`` wraps ``f(x, a, B, C, *[, chunk_size], initial_state=None)``: refuses a
+positional option by name, validates once (complex allowed), refuses (T, T) or (Q, Q) arrays
+above the memory limit, answers T = 0 itself, calls the body with plain arrays in one dtype
+(chunk_size at most T, initial_state a fresh (*batch, N, P) h_{-1}, zeros by default) and
+broadcasts its y and h to the full leading shape. ``@kernel_form(family)`` does the same for
+the kernel builders ``f(a, B, C)``.
 """
 from __future__ import annotations
 
@@ -34,10 +27,8 @@ def _start_state(v) -> np.ndarray:
 
 
 def check_chunk_blocks(name: str, family: str, v, Q: int) -> None:
-    """A chunked form holds (Q, Q) masks and scores per chunk and sequence (per mode in the
-    diagonal family): refuse a chunk's worth above the quadratic memory limit, before any
-    work. (A chunk size near T makes the form as quadratic as the attention form; the J
-    chunks of a small Q are O(T Q), linear in T, and not counted here.)"""
+    """Refuse a chunk's (Q, Q) masks and scores (per sequence, and per mode in the diagonal
+    family) above the memory limit, before any work."""
     modes = v.N if family == "diagonal" else 1               # one mask per mode
     check_chunks(name, int(np.prod(v.batch, dtype=np.int64)) * modes, Q, v.dtype, copies=3)
 

@@ -10,9 +10,8 @@ delta_t = a_{b_c} ... a_t, gamma_s = a_{s+1} ... a_{e_c}, abar_c = a_{b_c} ... a
     y = y_diag + y_off,  h = H_{J-1}
 
 a is (..., T, N) (diagonal family) or (..., T, 1) (scalar family: a[..., None]); x (..., T, P),
-B, C (..., T, N), S and H_prev (..., J, N, P). Leading axes broadcast. A short last chunk is
-padded with x = 0, a = 1, B = C = 0: a padded step keeps the state and outputs 0 (a = 0 would
-erase the state). Einsum letters: c chunk; t, s time in the chunk; n state; p channel.
+B, C (..., T, N), S and H_prev (..., J, N, P); leading axes broadcast. A short last chunk is
+padded with x = 0, a = 1, B = C = 0 (a padded step keeps the state and outputs 0).
 """
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from .._keyword_only import keyword_only
 from ..validation import check_chunk_size, check_chunks, check_step
+from ._common import _full
 from .masks import one_ss_mask, prefix_products, suffix_products
 
 
@@ -80,9 +80,7 @@ def chunk_states(x, a, B, *, chunk_size):
     S = np.einsum("...csn,...csp->...cnp", gamma * Bc, xc)
     # abar_c = a_{b_c} ... a_{e_c}
     abar = np.prod(ac, axis=-2)
-    lead = v.batch
-    return (np.broadcast_to(S, (*lead, *S.shape[-3:])).copy(),
-            np.broadcast_to(abar, (*lead, *abar.shape[-2:])).copy())
+    return _full(S, (*v.batch, *S.shape[-3:])), _full(abar, (*v.batch, *abar.shape[-2:]))
 
 
 @keyword_only

@@ -15,9 +15,8 @@ import numpy as np
 
 from ..validation import check_kernel
 from ._common import kernel_form, ssm_form
-from .chunking import chunk_output, chunk_states, intra_chunk, state_passing
 from .masks import one_ss_mask, prefix_products, suffix_products
-from .scalar import scalar_scan
+from .scalar import chunked, scalar_scan, scan
 
 
 @ssm_form("diagonal")
@@ -27,29 +26,13 @@ def diagonal_scan(x, a, B, C, *, initial_state=None):
     h_t = diag(a_t) h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
     Returns y (..., T, P) and the final state h_{T-1} (..., N, P).
     """
-    h = initial_state                                    # (..., N, P)
-    y = np.empty((*h.shape[:-2], x.shape[-2], x.shape[-1]), dtype=h.dtype)   # (..., T, P)
-    for t in range(x.shape[-2]):
-        # h_t = diag(a_t) h_{t-1} + B_t x_t^T
-        h = a[..., t, :, None] * h + B[..., t, :, None] * x[..., t, None, :]
-        # y_t = h_t^T C_t
-        y[..., t, :] = np.einsum("...np,...n->...p", h, C[..., t, :])
-    return y, h
+    return scan(x, a, B, C, initial_state)
 
 
 @ssm_form("diagonal")
 def diagonal_algorithm1(x, a, B, C, *, initial_state=None):
-    """The paper's Algorithm 1: N independent scalar scans, one per mode
-    (docs/theory.md#algorithm-1).
-
-        for n in range(N):
-            Z = B[:, n] o x                 # diag(b^n) x                       (T, P)
-            H = scan(a[:, n], Z)            # H_t = a[t, n] H_{t-1} + Z_t = row n of h_t
-            y += C[:, n] o H                # diag(c^n) H, accumulated
-
-    y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x: the same map as the scan, computed
-    mode by mode (parallel over n and p). O(T N P) time; O(T P) extra memory per mode.
-    """
+    """The paper's Algorithm 1 (docs/theory.md#algorithm-1): N independent scalar scans,
+    y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x. O(T N P) time."""
     h0 = initial_state                                   # (..., N, P)
     y = np.zeros((*h0.shape[:-2], *x.shape[-2:]), dtype=h0.dtype)
     h = np.empty_like(h0)
@@ -67,11 +50,8 @@ def diagonal_algorithm1(x, a, B, C, *, initial_state=None):
 
 @kernel_form("diagonal", quadratic=3, per_mode=True)
 def diagonal_heads(a, B, C):
-    """The N per-mode 1-SS masked attentions: (..., N, T, T).
-
-    heads[n] = 1SS(a[:, n]) o (C[:, n] B[:, n]^T): mode n's own mask and a width-1 score with
-    query C[:, n] and key B[:, n]. Their sum over n is the kernel M.
-    """
+    """The N per-mode 1-SS masked attentions, heads[n] = 1SS(a[:, n]) o (C[:, n] B[:, n]^T):
+    (..., N, T, T). Their sum over n is the kernel M."""
     L = one_ss_mask(np.swapaxes(a, -1, -2))              # (..., N, T, T)
     # heads[n, t, s] = L_n[t, s] C[t, n] B[s, n]
     return L * np.einsum("...tn,...sn->...nts", C, B)
@@ -113,33 +93,18 @@ def diagonal_attention(x, a, B, C, *, initial_state=None):
 
 @ssm_form("diagonal")
 def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
-    """The block algorithm with per-mode decays: the four steps of ``chunking``, one mask per mode.
-
-    y = intra_chunk + chunk_output(state_passing(chunk_states)). O(T Q N P) time; any
-    chunk_size >= 1 and any T.
-    """
-    y_diag = intra_chunk(x, a, B, C, chunk_size=chunk_size)
-    S, abar = chunk_states(x, a, B, chunk_size=chunk_size)
-    H_prev, h = state_passing(abar, S, initial_state=initial_state)
-    y_off = chunk_output(a, C, H_prev, chunk_size=chunk_size)
-    return y_diag + y_off, h
+    """The block algorithm with per-mode decays: the four steps of ``chunking``, one mask per
+    mode. O(T Q N P) time; any chunk_size >= 1 and any T."""
+    return chunked(x, a, B, C, chunk_size, initial_state)
 
 
 def diagonal_single_mask(a, B, C):
-    """The single-mask rewrite of a fine diagonal SSM (docs/theory.md#single-mask): returns
-    ``(C', B')``.
+    """The single-mask rewrite (docs/theory.md#single-mask): a, B, C (..., T, N) -> (C', B').
 
-    If a[1:, :] has no zero, with p[t, n] = a[1, n] ... a[t, n] (p[0] = 1):
-        C' = C o p,   B' = B / p,   M = tril(C' B'^T)
-    one causal mask (every decay 1) of width N: undecayed linear attention. a[0] never enters.
-
-    a, B, C: (..., T, N). Returns C', B': (..., T, N).
-    Raises ValueError if some a[t >= 1, n] == 0 (the mask then splits into blocks, Lemma 4.1).
-
-    Numerical limit: p underflows at long T (a = 0.5: 0.5**1075 == 0 in float64, 0.5**150 == 0
-    in float32), after which B' = inf, C' = 0 and tril(C' B'^T) is NaN; precision degrades
-    earlier, once p is subnormal. Exact algebra, usable only while the decay product over the
-    span stays in range (within a short chunk).
+    If a[1:] has no zero, with p[t, n] = a[1, n] ... a[t, n] (p[0] = 1):
+        C' = C o p,   B' = B / p,   M = tril(C' B'^T)      one causal mask of width N
+    A zero a[t >= 1, n] is refused (the mask splits into blocks, Lemma 4.1). Exact algebra, but
+    p underflows at long T (then B' = inf and M is NaN): for short spans only.
     """
     a, B, C = check_kernel("diagonal", a, B, C, allow_complex=True)[:3]
     zeros = np.argwhere(a[..., 1:, :] == 0)

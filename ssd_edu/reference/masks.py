@@ -1,4 +1,4 @@
-"""The 1-semiseparable (1-SS) mask and its log-space cousin, segsum.
+"""The 1-semiseparable (1-SS) mask and its log-space cousin, segsum (docs/theory.md#one-ss-mask).
 
     L = 1SS(a),   L[t, s] = a_{s+1} a_{s+2} ... a_t   (t >= s; empty product = 1),   0 for t < s
 
@@ -12,14 +12,21 @@ import numpy as np
 from ..validation import as_array
 
 
-def one_ss_mask(a) -> np.ndarray:
-    """The 1-SS mask from direct products: no log, no division.
+def _decays(name: str, a, **kw) -> np.ndarray:
+    """``a`` as a (..., T) array (``as_array`` options ``kw``), or an error naming it."""
+    a = as_array(name, a, **kw)
+    if a.ndim < 1:
+        raise ValueError(f"{name} has shape {tuple(a.shape)}; expected (..., T)")
+    return a
 
-    a: (..., T) decays (real or complex; zeros, negatives, tiny and near-one values are exact
-    up to the rounding of the products).  Returns L: (..., T, T) with
+
+def one_ss_mask(a) -> np.ndarray:
+    """The 1-SS mask from direct products (no log, no division: zero and negative decays exact).
+
+    a: (..., T), real or complex. Returns L: (..., T, T),
     ``L[..., t, s] = prod_{s < u <= t} a[..., u]`` for t >= s and 0 above the diagonal.
     """
-    a = _decays(a)
+    a = _decays("a", a, allow_complex=True)
     T = a.shape[-1]
     below = np.tri(T, k=-1, dtype=bool)  # below[u, s] = u > s
     # Z[u, s] = a_u if u > s else 1
@@ -28,31 +35,13 @@ def one_ss_mask(a) -> np.ndarray:
     return np.tril(np.cumprod(Z, axis=-2))
 
 
-def _log_decays(log_a) -> np.ndarray:
-    """log_a as a real (..., T) array: finite or -inf (a zero decay), or an error naming it."""
-    log_a = as_array("log_a", log_a, allow_minus_inf=True)
-    if log_a.ndim < 1:
-        raise ValueError(f"log_a has shape {tuple(log_a.shape)}; expected (..., T)")
-    return log_a
-
-
-def _decays(a) -> np.ndarray:
-    """a as a (..., T) array of decays (real or complex, finite), or an error naming it."""
-    a = as_array("a", a, allow_complex=True)
-    if a.ndim < 1:
-        raise ValueError(f"a has shape {tuple(a.shape)}; expected (..., T)")
-    return a
-
-
 def segsum(log_a) -> np.ndarray:
     """Stable segment sum: ``S[..., t, s] = sum_{s < u <= t} log_a[..., u]`` (t >= s), -inf above.
 
-    log_a: (..., T). Returns S: (..., T, T) with ``exp(S) == 1SS(exp(log_a))``.
-    Each entry is a sum of the terms it needs and nothing is subtracted, so a zero decay
-    (``log_a = -inf``) gives exactly ``exp(S) = 0`` and never NaN. Negative decays have no real
-    log: use :func:`one_ss_mask` for them.
+    log_a: (..., T). Returns S: (..., T, T) with ``exp(S) == 1SS(exp(log_a))``. Nothing is
+    subtracted, so a zero decay (log_a = -inf) gives exp(S) = 0, never NaN.
     """
-    log_a = _log_decays(log_a)
+    log_a = _decays("log_a", log_a, allow_minus_inf=True)
     T = log_a.shape[-1]
     below = np.tri(T, k=-1, dtype=bool)
     # Z[u, s] = log a_u if u > s else 0
@@ -63,17 +52,11 @@ def segsum(log_a) -> np.ndarray:
 
 
 def segsum_naive(log_a) -> np.ndarray:
-    """Segment sum as a cumsum difference: ``S[t, s] = cs[t] - cs[s]`` with ``cs = cumsum(log_a)``.
-
-    log_a: (..., T). Returns S: (..., T, T), -inf above the diagonal.
-
-    Where it breaks (docs/theory.md#segsum): a zero decay ``a_u = 0`` puts ``-inf`` into every
-    ``cs[t]`` with t >= u, so every entry with ``u <= s <= t`` is ``-inf - (-inf) = NaN`` -
-    including all of them when ``a_0 = 0``, a decay that never enters the mask. It also loses
-    relative accuracy through cancellation when ``|cs|`` grows with T (about 1e-4 at T = 4096
-    in float32). Kept only to show these failures; use :func:`segsum`.
+    """Segment sum as a cumsum difference, ``S[t, s] = cs[t] - cs[s]``, cs = cumsum(log_a):
+    (..., T) -> (..., T, T), -inf above. Kept to show how it breaks (docs/theory.md#segsum): a
+    zero decay gives -inf - (-inf) = NaN, and long T loses accuracy by cancellation.
     """
-    log_a = _log_decays(log_a)
+    log_a = _decays("log_a", log_a, allow_minus_inf=True)
     T = log_a.shape[-1]
     cs = np.cumsum(log_a, axis=-1)
     with np.errstate(invalid="ignore"):
@@ -83,21 +66,15 @@ def segsum_naive(log_a) -> np.ndarray:
 
 
 def prefix_products(a, axis: int = -1) -> np.ndarray:
-    """Inclusive prefix products ``delta_t = a_0 a_1 ... a_t`` along ``axis`` (direct products).
-
-    ``delta_t`` carries the initial state to step t: its term in y_t is
-    ``(C_t * delta_t)^T h_{-1}`` (scalar: delta is a number per t; diagonal: one per mode).
-    """
-    return np.cumprod(_decays(a), axis=axis)
+    """Inclusive prefix products ``delta_t = a_0 a_1 ... a_t`` along ``axis``: what carries the
+    initial state to step t."""
+    return np.cumprod(_decays("a", a, allow_complex=True), axis=axis)
 
 
 def suffix_products(a, axis: int = -1) -> np.ndarray:
-    """Exclusive suffix products ``gamma_s = a_{s+1} ... a_{T-1}`` along ``axis`` (empty = 1).
-
-    ``gamma_s = 1SS(a)[T-1, s]``: how much of step s survives to the last step, so the final
-    state is ``h_{T-1} = sum_s gamma_s B_s x_s^T + delta_{T-1} h_{-1}``.
-    """
-    a = np.moveaxis(_decays(a), axis, -1)
+    """Exclusive suffix products ``gamma_s = a_{s+1} ... a_{T-1}`` along ``axis`` (empty = 1):
+    ``gamma_s = 1SS(a)[T-1, s]``, what of step s survives to the last step."""
+    a = np.moveaxis(_decays("a", a, allow_complex=True), axis, -1)
     # gamma_s = prod_{u > s} a_u: reverse cumulative product, shifted by one step
     rev = np.cumprod(a[..., :0:-1], axis=-1)[..., ::-1]
     gamma = np.concatenate([rev, np.ones_like(a[..., :1])], axis=-1)

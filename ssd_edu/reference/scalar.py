@@ -18,6 +18,26 @@ from .chunking import chunk_output, chunk_states, intra_chunk, state_passing
 from .masks import one_ss_mask, prefix_products, suffix_products
 
 
+def scan(x, a, B, C, h):
+    """The recurrence of both families, a (..., T, m) with m = 1 or N; h = h_{-1} (..., N, P)."""
+    y = np.empty((*h.shape[:-2], x.shape[-2], x.shape[-1]), dtype=h.dtype)   # (..., T, P)
+    for t in range(x.shape[-2]):
+        # h_t = diag(a_t) h_{t-1} + B_t x_t^T
+        h = a[..., t, :, None] * h + B[..., t, :, None] * x[..., t, None, :]
+        # y_t = h_t^T C_t
+        y[..., t, :] = np.einsum("...np,...n->...p", h, C[..., t, :])
+    return y, h
+
+
+def chunked(x, a, B, C, chunk_size, h0):
+    """The four steps of ``chunking``, a (..., T, m): y = y_diag + y_off, h = H_{J-1}."""
+    y_diag = intra_chunk(x, a, B, C, chunk_size=chunk_size)
+    S, abar = chunk_states(x, a, B, chunk_size=chunk_size)
+    H_prev, h = state_passing(abar, S, initial_state=h0)
+    y_off = chunk_output(a, C, H_prev, chunk_size=chunk_size)
+    return y_diag + y_off, h
+
+
 @ssm_form("scalar")
 def scalar_scan(x, a, B, C, *, initial_state=None):
     """The recurrence, one step at a time: the oracle. O(T N P) time, O(N P) state.
@@ -25,14 +45,7 @@ def scalar_scan(x, a, B, C, *, initial_state=None):
     h_t = a_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
     Returns y (..., T, P) and the final state h_{T-1} (..., N, P).
     """
-    h = initial_state                                    # (..., N, P)
-    y = np.empty((*h.shape[:-2], x.shape[-2], x.shape[-1]), dtype=h.dtype)   # (..., T, P)
-    for t in range(x.shape[-2]):
-        # h_t = a_t h_{t-1} + B_t x_t^T
-        h = a[..., t, None, None] * h + B[..., t, :, None] * x[..., t, None, :]
-        # y_t = h_t^T C_t
-        y[..., t, :] = np.einsum("...np,...n->...p", h, C[..., t, :])
-    return y, h
+    return scan(x, a[..., None], B, C, initial_state)
 
 
 @kernel_form("scalar", quadratic=3)
@@ -54,10 +67,8 @@ def scalar_attention(x, a, B, C, *, initial_state=None):
     h_{T-1} = sum_s gamma_s B_s x_s^T + delta_{T-1} h_{-1},   gamma_s = a_{s+1} ... a_{T-1}
     """
     h0 = initial_state
-    # M = 1SS(a) o (C B^T)
-    M = one_ss_mask(a) * np.einsum("...tn,...sn->...ts", C, B)
-    delta = prefix_products(a)                           # (..., T)
-    gamma = suffix_products(a)                           # (..., T)
+    M = scalar_kernel.__wrapped__(a, B, C)               # (..., T, T)
+    delta, gamma = prefix_products(a), suffix_products(a)   # (..., T)
     # y = M x + (delta_t C_t)^T h_{-1}
     y = M @ x + np.einsum("...t,...tn,...np->...tp", delta, C, h0)
     # h_{T-1} = sum_s gamma_s B_s x_s^T + delta_{T-1} h_{-1}
@@ -69,13 +80,7 @@ def scalar_attention(x, a, B, C, *, initial_state=None):
 def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The block algorithm: attention inside chunks of Q steps, the recurrence across them.
 
-    The four steps of ``chunking`` with the decay shared by every mode, a[..., None] (..., T, 1):
-    y = intra_chunk + chunk_output(state_passing(chunk_states)). O(T Q (N + P) + T N P) time;
-    any chunk_size >= 1 and any T.
+    The four steps of ``chunking`` with the decay shared by every mode, a[..., None] (..., T, 1).
+    O(T Q (N + P) + T N P) time; any chunk_size >= 1 and any T.
     """
-    a = a[..., None]                                     # (..., T, 1): one decay for all modes
-    y_diag = intra_chunk(x, a, B, C, chunk_size=chunk_size)
-    S, abar = chunk_states(x, a, B, chunk_size=chunk_size)
-    H_prev, h = state_passing(abar, S, initial_state=initial_state)
-    y_off = chunk_output(a, C, H_prev, chunk_size=chunk_size)
-    return y_diag + y_off, h
+    return chunked(x, a[..., None], B, C, chunk_size, initial_state)
