@@ -1,8 +1,5 @@
-"""Bridges: the conventions people arrive with (Mamba-2, flash-linear-attention), mapped to SSD.
-
-The package uses decays as given, heads in the leading axes, state (N, P). A Mamba-2 layer and an
-fla layer write the same recurrence with other names, layouts and a discretization or log space.
-The crosswalk (docs/theory.md#crosswalk):
+"""Bridges: Mamba-2's and flash-linear-attention's conventions mapped to SSD
+(docs/theory.md#crosswalk); both run the package's registered forms (``ssd_edu.IMPLEMENTATIONS``).
 
 =================  ===========================  ============================  ===================
 ssd_edu            Mamba-2                      fla (simple_gla / gla)        meaning
@@ -20,9 +17,6 @@ h (..., N, P)      (..., headdim, dstate)       (..., K, V)                   st
     out, final_states = mamba2.chunk_scan_combined(x, dt, A, B, C, chunk_size=64, D=D, z=z,
                                                    return_final_states=True, backend="numba")
     o, S = fla.simple_gla(q, k, v, g, output_final_state=True)
-
-Both run the package's registered forms (``ssd_edu.IMPLEMENTATIONS``): the numpy, numba and cuda
-scan, attention and chunked forms, and the NumPy associative_scan.
 """
 from . import fla, mamba2
 

@@ -1,9 +1,7 @@
-"""What both bridges share: pick a registered form, run it, move the head axis.
+"""What both bridges share: pick a registered form, run it, check shapes, move the head axis.
 
 The bridges never compute the SSM themselves: they map the layer's arrays to the package's
-conventions and call ``ssd_edu.IMPLEMENTATIONS["{backend}.{family}.{form}"]``, so every
-registered implementation (numpy, numba and cuda scan, attention and chunked; the NumPy
-associative_scan) is reachable from a Mamba-2 or an fla call; the tests run every registered key.
+conventions and call ``ssd_edu.IMPLEMENTATIONS["{backend}.{family}.{form}"]``.
 """
 from __future__ import annotations
 
@@ -41,17 +39,26 @@ def run_form(backend: str, family: str, form: str, ssd: dict, *, chunk_size: int
     return fn(**ssd)
 
 
-def check_chunk(chunk_size) -> int:
-    """The package's chunk-length check (an integer >= 1; any value works for any T)."""
-    return check_chunk_size(chunk_size)
+def check_flag(name: str, value) -> bool:
+    """``value`` as a bool, or a TypeError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def expect_shape(name: str, arr: np.ndarray, shape: tuple, layout: str, origin: str) -> None:
-    """Raise naming ``name`` unless ``arr`` has ``shape``, e.g. "dt has shape (2, 7); expected
-    (batch, seqlen, nheads) = (2, 7, 4) (from x)"."""
-    if arr.shape != tuple(shape):
+    """Raise naming ``name`` unless ``arr`` (None: not given, nothing to check) has ``shape``,
+    e.g. "dt has shape (2, 7); expected (batch, seqlen, nheads) = (2, 7, 4) (from x)"."""
+    if arr is not None and arr.shape != tuple(shape):
         raise ValueError(f"{name} has shape {tuple(arr.shape)}; expected {layout} = "
                          f"{tuple(shape)} ({origin})")
+
+
+def check_D(D, nheads: int, headdim: int, origin: str) -> None:
+    """Mamba-2's skip D: (nheads,) or (nheads, headdim), or an error naming D."""
+    if D is not None and D.shape not in ((nheads,), (nheads, headdim)):
+        raise ValueError(f"D has shape {tuple(D.shape)}; expected (nheads,) = {(nheads,)} or "
+                         f"(nheads, headdim) = {(nheads, headdim)} ({origin})")
 
 
 def heads_first(arr: np.ndarray) -> np.ndarray:

@@ -1,37 +1,17 @@
 """From flash-linear-attention (fla) to SSD: ``chunk_simple_gla`` and ``chunk_gla`` conventions.
 
-fla writes a gated linear attention in log space, time before heads::
-
-    q, k (batch, T, H, K)    v (batch, T, H, V)    state S (batch, H, K, V)
-    g  (batch, T, H)     simple_gla: one log-decay per head and step
-    gk (batch, T, H, K)  gla: one log-decay per key dimension (shared over V)
+    q, k (batch, T, H, K)   v (batch, T, H, V)   state S (batch, H, K, V)
+    g (batch, T, H): simple_gla, a log-decay per head;  gk (batch, T, H, K): gla, per key dim
 
     S_t = exp(g_t) S_{t-1} + k_t v_t^T         (gla: diag(exp(gk_t)) S_{t-1} + k_t v_t^T)
     o_t = S_t^T (scale q_t),                   scale = K^-1/2 unless given
 
-This *is* the package's recurrence h_t = A_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t: simple_gla is
-the scalar family, gla the diagonal family, and the state needs no transpose (:func:`to_ssd`):
-
-==================  =========================  ============================================
-ssd_edu             fla                        mapping
-==================  =========================  ============================================
-x (..., T, P)       v (batch, T, H, V)         x = v (the values), heads moved before time
-a (..., T[, N])     g / gk (log-decay)         a = exp(g) (scalar) or exp(gk) (diagonal)
-B (..., T, N)       k (batch, T, H, K)         B = k (the keys)
-C (..., T, N)       q (batch, T, H, K)         C = scale q (the queries, scaled)
-N, P                K, V                       N = K, P = V
-h (..., N, P)       S (batch, H, K, V)         the same layout
-==================  =========================  ============================================
-
-Conventions checked against fla's source (fla-org/flash-linear-attention,
-``fla/ops/simple_gla/naive.py``, ``fla/ops/gla/naive.py``, ``chunk.py``): the gate is a log
-decay applied as exp(g) to the state *before* adding k v^T, the scale multiplies q and defaults
-to K^-1/2, the state is (K, V). fla's ``chunk_gla`` names the per-key gate ``g``; its naive
-recurrence calls it ``gk``, as here. A gate of -inf is an exact zero decay (exp(-inf) = 0).
-Time-first layouts only (fla's ``head_first=False``, its default now): transpose head-first
-(batch, H, T, K) arrays first, since their shapes pass the checks with H and T swapped. NumPy
-arrays only (from a torch tensor: ``t.detach().cpu().numpy()``). Not covered: ``g_gamma``,
-``cu_seqlens``, ``state_v_first``.
+The package's recurrence with x = v, B = k, C = scale q, a = exp(g) and the state as is
+(:func:`to_ssd`): simple_gla is the scalar family, gla the diagonal one. As in fla's naive
+recurrences (fla-org/flash-linear-attention): the decay applies before adding k v^T, the scale
+multiplies q; a gate of -inf is an exact zero decay. Time-first layouts only (transpose
+head-first arrays first: their shapes pass the checks with H and T swapped); NumPy arrays only.
+Not covered: g_gamma, cu_seqlens, state_v_first.
 """
 from __future__ import annotations
 
@@ -39,7 +19,8 @@ import numpy as np
 
 from .._keyword_only import keyword_only
 from ..validation import as_array, check_scale as real_scale, common_dtype
-from ._forms import check_chunk, expect_shape, heads_first, registered_form, run_form, time_first
+from ._forms import (check_chunk_size, check_flag, expect_shape, heads_first, registered_form,
+                     run_form, time_first)
 
 
 @keyword_only
@@ -67,8 +48,7 @@ def check_inputs(q, k, v, g, *, initial_state=None, g_name="g", family=None):
     if g.shape not in accepted:
         want = {None: f"{per_head} or {per_key}", "scalar": per_head, "diagonal": per_key}[family]
         raise ValueError(f"{g_name} has shape {tuple(g.shape)}; expected {want}, from q")
-    if h0 is not None:
-        expect_shape("initial_state", h0, (batch, H, K, V), "(batch, H, K, V)", "from q and v")
+    expect_shape("initial_state", h0, (batch, H, K, V), "(batch, H, K, V)", "from q and v")
     dtype = common_dtype(q, k, v, g, h0)
     q, k, v, g = (arr.astype(dtype, copy=False) for arr in (q, k, v, g))
     h0 = None if h0 is None else h0.astype(dtype, copy=False)
@@ -117,9 +97,8 @@ def _gla(family, g_name, q, k, v, g, scale, *, initial_state, output_final_state
     q, k, v, g, h0, _ = check_inputs(q, k, v, g, initial_state=initial_state, g_name=g_name,
                                      family=family)
     scale = check_scale(scale, q.shape[-1])
-    if not isinstance(output_final_state, (bool, np.bool_)):
-        raise TypeError(f"output_final_state must be True or False, got {output_final_state!r}")
-    chunk = check_chunk(chunk_size)
+    output_final_state = check_flag("output_final_state", output_final_state)
+    chunk = check_chunk_size(chunk_size)
     registered_form(backend, family, form)              # a bad backend or form fails before work
     y, h = run_form(backend, family, form, _to_ssd(q, k, v, g, h0, scale, g_name),
                     chunk_size=chunk)

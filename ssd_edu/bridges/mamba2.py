@@ -1,77 +1,37 @@
 """From a Mamba-2 layer to SSD: ``mamba_chunk_scan_combined``'s conventions on NumPy arrays.
 
-Mamba-2's SSD call takes the *continuous* parameters of every head and discretizes them::
-
-    x  (batch, seqlen, nheads, headdim)     dt (batch, seqlen, nheads)     A (nheads,)
+    x, z (batch, seqlen, nheads, headdim)   dt (batch, seqlen, nheads)   A, dt_bias (nheads,)
     B, C (batch, seqlen, ngroups, dstate)   D (nheads,) | (nheads, headdim)
-    z  (batch, seqlen, nheads, headdim)     dt_bias (nheads,)
     initial_states / final states (batch, nheads, headdim, dstate)
 
     dt_t  = clamp(softplus(dt_t + dt_bias), *dt_limit)        softplus only when dt_softplus
     h_t   = exp(dt_t A_h) h_{t-1} + x_t (dt_t B_t)^T          state (headdim, dstate) = (P, N)
-    y_t   = h_t C_t + D_h x_t,    out_t = y_t * silu(z_t)     silu(z) = z sigmoid(z)
+    y_t   = h_t C_t + D_h x_t,    out_t = y_t * silu(z_t)
 
-Head h reads group g = h // (nheads // ngroups) of B and C. This is the package's scalar family
-(A_t = a_t I), one SSM per head, once the arrays are mapped (:func:`to_ssd`):
-
-==================  ================================  =====================================
-ssd_edu             Mamba-2                           mapping
-==================  ================================  =====================================
-x (..., T, P)       x (batch, seqlen, nheads, P)      x <- dt_t x_t, heads moved before time
-a (..., T)          dt, A                             a_t = exp(dt_t A_h) (zero-order decay)
-B (..., T, N)       B (batch, seqlen, ngroups, N)     B <- B of head h's group (the "key")
-C (..., T, N)       C (batch, seqlen, ngroups, N)     C <- C of head h's group (the "query")
-N, P                dstate, headdim                   N = dstate, P = headdim
-h (..., N, P)       states (..., headdim, dstate)     transposed: h = states^T
-(none)              D, z                              added outside SSD (:func:`from_ssd`)
-==================  ================================  =====================================
-
-Everything else the package computes with its registered forms, so every backend and every form
-answers a Mamba-2 call: ``chunk_scan_combined(..., backend="numba", form="attention")``.
-
-Conventions checked against Mamba-2's own source (state-spaces/mamba, ``ssd_combined.py``,
-``ssd_chunk_state.py``, ``ssd_chunk_scan.py``, ``ssd_minimal.py``): the bias is added before the
-softplus, the clamp to ``dt_limit`` comes after it and is always applied (with the default
-``(0, inf)`` a negative dt becomes 0), softplus is the identity above 20 (as torch's default),
-the input enters as ``dt x``, the skip uses the raw ``x`` and is added *before* the gate.
-Not covered: ``seq_idx`` / ``cu_seqlens`` (packed variable-length batches).
+Head h reads group h // (nheads // ngroups) of B and C. That is the scalar family, one SSM per
+head (:func:`to_ssd`): x <- dt x, a = exp(dt A), B, C of the head's group, h = states^T; D and
+z act outside the SSM (:func:`from_ssd`). As in Mamba-2's source (state-spaces/mamba): the bias
+comes before the softplus (the identity above 20), the clamp after it and always (a negative dt
+becomes 0 by default), the skip uses the raw x, before the gate. Not covered: seq_idx,
+cu_seqlens.
 """
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from types import SimpleNamespace
 
 import numpy as np
 
 from .._keyword_only import keyword_only
 from ..validation import as_array, common_dtype
-from ._forms import check_chunk, expect_shape, heads_first, registered_form, run_form, time_first
-
-#: Mamba-2's softplus is the identity above this input (torch's F.softplus threshold).
-SOFTPLUS_THRESHOLD = 20.0
-
-
-class MambaArrays(NamedTuple):
-    """Validated Mamba-2 arguments in one dtype (views of the caller's arrays)."""
-
-    x: np.ndarray                       # (batch, seqlen, nheads, headdim)
-    dt: np.ndarray                      # (batch, seqlen, nheads)
-    A: np.ndarray                       # (nheads,)
-    B: np.ndarray                       # (batch, seqlen, ngroups, dstate)
-    C: np.ndarray                       # (batch, seqlen, ngroups, dstate)
-    D: np.ndarray | None                # (nheads,) or (nheads, headdim)
-    z: np.ndarray | None                # (batch, seqlen, nheads, headdim)
-    dt_bias: np.ndarray | None          # (nheads,)
-    initial_states: np.ndarray | None   # (batch, nheads, headdim, dstate)
-    nheads: int
-    ngroups: int
-    dtype: np.dtype
-
+from ._forms import (check_chunk_size, check_D, check_flag, expect_shape, heads_first, registered_form,
+                     run_form, time_first)
 
 @keyword_only
 def check_inputs(x, dt, A, B, C, D=None, z=None, dt_bias=None, *,
-                 initial_states=None) -> MambaArrays:
-    """Validate Mamba-2's arguments (shapes in the module docstring); errors name the argument."""
+                 initial_states=None) -> SimpleNamespace:
+    """Validate Mamba-2's arguments (shapes in the module docstring), errors naming the argument:
+    a namespace of the arrays in one dtype, with nheads, ngroups and dtype."""
     given = dict(x=x, dt=dt, A=A, B=B, C=C, D=D, z=z, dt_bias=dt_bias,
                  initial_states=initial_states)
     arr = {k: None if val is None and k in ("D", "z", "dt_bias", "initial_states")
@@ -94,19 +54,14 @@ def check_inputs(x, dt, A, B, C, D=None, z=None, dt_bias=None, *,
     expect_shape("C", arr["C"], B.shape, "(batch, seqlen, ngroups, dstate)", "as B")
     expect_shape("dt", arr["dt"], (batch, seqlen, nheads), "(batch, seqlen, nheads)", "from x")
     expect_shape("A", arr["A"], (nheads,), "(nheads,)", "from x")
-    if arr["dt_bias"] is not None:
-        expect_shape("dt_bias", arr["dt_bias"], (nheads,), "(nheads,)", "from x")
-    if arr["z"] is not None:
-        expect_shape("z", arr["z"], x.shape, "(batch, seqlen, nheads, headdim)", "as x")
-    if arr["initial_states"] is not None:
-        expect_shape("initial_states", arr["initial_states"], (batch, nheads, headdim, dstate),
-                "(batch, nheads, headdim, dstate)", "from x and B")
-    if arr["D"] is not None and arr["D"].shape not in ((nheads,), (nheads, headdim)):
-        raise ValueError(f"D has shape {tuple(arr['D'].shape)}; expected (nheads,) = "
-                         f"{(nheads,)} or (nheads, headdim) = {(nheads, headdim)} (from x)")
+    expect_shape("dt_bias", arr["dt_bias"], (nheads,), "(nheads,)", "from x")
+    expect_shape("z", arr["z"], x.shape, "(batch, seqlen, nheads, headdim)", "as x")
+    expect_shape("initial_states", arr["initial_states"], (batch, nheads, headdim, dstate),
+                 "(batch, nheads, headdim, dstate)", "from x and B")
+    check_D(arr["D"], nheads, headdim, "from x")
     dtype = common_dtype(*arr.values())
     arr = {k: None if val is None else val.astype(dtype, copy=False) for k, val in arr.items()}
-    return MambaArrays(**arr, nheads=nheads, ngroups=ngroups, dtype=dtype)
+    return SimpleNamespace(**arr, nheads=nheads, ngroups=ngroups, dtype=dtype)
 
 
 def check_dt_limit(dt_limit) -> tuple:
@@ -121,24 +76,15 @@ def check_dt_limit(dt_limit) -> tuple:
     return low, high
 
 
-def _check_flag(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
 def softplus(u: np.ndarray) -> np.ndarray:
     """Mamba-2's softplus: log(1 + e^u) for u <= 20, u itself above (torch's threshold)."""
     # log(1 + e^u) = logaddexp(0, u), with no overflow for large u
-    return np.where(u <= SOFTPLUS_THRESHOLD, np.logaddexp(0.0, u), u)
+    return np.where(u <= 20.0, np.logaddexp(0.0, u), u)
 
 
 def step_sizes(dt, dt_bias=None, dt_softplus=False, dt_limit=(0.0, math.inf)) -> np.ndarray:
-    """The step dt_t that Mamba-2 uses: (batch, seqlen, nheads).
-
-    dt_t = clamp(softplus(dt_t + dt_bias), low, high): bias first, softplus only when asked, and
-    the clamp always (so with the default ``(0, inf)`` a negative raw dt becomes 0).
-    """
+    """Mamba-2's step dt_t = clamp(softplus(dt_t + dt_bias), low, high): (batch, seqlen, nheads);
+    softplus only when asked, the clamp always."""
     low, high = check_dt_limit(dt_limit)
     if dt_bias is not None:
         dt = dt + dt_bias                               # bias per head
@@ -147,8 +93,7 @@ def step_sizes(dt, dt_bias=None, dt_softplus=False, dt_limit=(0.0, math.inf)) ->
     return np.clip(dt, low, high)
 
 
-def _to_ssd(v: MambaArrays, dt_softplus: bool, dt_limit: tuple) -> dict:
-    """The mapping itself, on validated arrays (see :func:`to_ssd`)."""
+def _to_ssd(v: SimpleNamespace, dt_softplus: bool, dt_limit: tuple) -> dict:
     dt = step_sizes(v.dt, v.dt_bias, dt_softplus, dt_limit)        # (batch, T, H)
     with np.errstate(over="ignore", under="ignore"):
         # a_t = exp(dt_t A_h): the decay of head h at step t; underflow to exactly 0 is fine
@@ -176,7 +121,7 @@ def to_ssd(x, dt, A, B, C, *, initial_states=None, dt_bias=None, dt_softplus=Fal
     (each head its group's), initial_state (batch, nheads, N, P) = initial_states transposed.
     """
     v = check_inputs(x, dt, A, B, C, initial_states=initial_states, dt_bias=dt_bias)
-    return _to_ssd(v, _check_flag("dt_softplus", dt_softplus), check_dt_limit(dt_limit))
+    return _to_ssd(v, check_flag("dt_softplus", dt_softplus), check_dt_limit(dt_limit))
 
 
 def silu(z: np.ndarray) -> np.ndarray:
@@ -211,16 +156,11 @@ def from_ssd(y, final_state, x=None, D=None, z=None):
     layer = (batch, seqlen, nheads, headdim)
     if D is not None and x is None:
         raise TypeError("x is None; from_ssd needs the layer's input x to add the skip D x")
-    x = None if x is None else as_array("x", x)
-    D = None if D is None else as_array("D", D)
-    z = None if z is None else as_array("z", z)
-    if x is not None:
-        expect_shape("x", x, layer, "(batch, seqlen, nheads, headdim)", "from y")
-    if z is not None:
-        expect_shape("z", z, layer, "(batch, seqlen, nheads, headdim)", "from y")
-    if D is not None and D.shape not in ((nheads,), (nheads, headdim)):
-        raise ValueError(f"D has shape {tuple(D.shape)}; expected (nheads,) or "
-                         f"(nheads, headdim) = {(nheads, headdim)} (from y)")
+    x, D, z = (None if val is None else as_array(name, val)
+               for name, val in (("x", x), ("D", D), ("z", z)))
+    expect_shape("x", x, layer, "(batch, seqlen, nheads, headdim)", "from y")
+    expect_shape("z", z, layer, "(batch, seqlen, nheads, headdim)", "from y")
+    check_D(D, nheads, headdim, "from y")
     return _from_ssd(y, h, x, D, z)
 
 
@@ -228,21 +168,17 @@ def from_ssd(y, final_state, x=None, D=None, z=None):
 def chunk_scan_combined(x, dt, A, B, C, *, chunk_size, D=None, z=None, dt_bias=None,
                         initial_states=None, dt_softplus=False, dt_limit=(0.0, math.inf),
                         return_final_states=False, backend="numpy", form="chunked"):
-    """Mamba-2's ``mamba_chunk_scan_combined`` on NumPy arrays, run by a registered SSD form.
+    """Mamba-2's ``mamba_chunk_scan_combined`` on NumPy arrays, run by
+    ``ssd_edu.IMPLEMENTATIONS[f"{backend}.scalar.{form}"]`` (shapes: the module docstring).
 
-    Shapes and formulas: the module docstring. Returns out (batch, seqlen, nheads, headdim), and
-    ``(out, final_states)`` with final_states (batch, nheads, headdim, dstate) when
-    ``return_final_states``. Any seqlen and any ``chunk_size >= 1`` (no seqlen % chunk_size
-    requirement); ``backend`` in numpy, numba, cuda and ``form`` in scan, attention, chunked (and
-    associative_scan, NumPy only) pick
-    ``ssd_edu.IMPLEMENTATIONS[f"{backend}.scalar.{form}"]``. Computes in the common dtype of the
-    inputs (float32 or float64). A decay exp(dt A) that underflows to 0 is exact (no log space).
+    Returns out (batch, seqlen, nheads, headdim), or ``(out, final_states)`` with final_states
+    (batch, nheads, headdim, dstate) when ``return_final_states``. Any seqlen and chunk_size >= 1.
     """
     v = check_inputs(x, dt, A, B, C, D, z, dt_bias, initial_states=initial_states)
-    q = check_chunk(chunk_size)
+    q = check_chunk_size(chunk_size)
     limit = check_dt_limit(dt_limit)
-    softplus_on = _check_flag("dt_softplus", dt_softplus)
-    return_states = _check_flag("return_final_states", return_final_states)
+    softplus_on = check_flag("dt_softplus", dt_softplus)
+    return_states = check_flag("return_final_states", return_final_states)
     registered_form(backend, "scalar", form)            # a bad backend or form fails before work
     y, h = run_form(backend, "scalar", form, _to_ssd(v, softplus_on, limit), chunk_size=q)
     out, final_states = _from_ssd(y, h, v.x, v.D, v.z)

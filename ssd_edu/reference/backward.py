@@ -64,12 +64,9 @@ def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
     return wrap
 
 
-def transpose(arr: np.ndarray) -> np.ndarray:
-    """Swap the last two axes (``M^T`` of a stack of matrices)."""
+def _t(arr: np.ndarray) -> np.ndarray:
+    """``M^T`` of a stack of matrices: the last two axes swapped."""
     return np.swapaxes(arr, -1, -2)
-
-
-_t = transpose
 
 
 def mask_vjp(a: np.ndarray, W: np.ndarray) -> np.ndarray:
