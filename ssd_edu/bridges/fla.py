@@ -74,12 +74,9 @@ def _to_ssd(q, k, v, g, h0, scale, g_name):
 
 @keyword_only
 def to_ssd(q, k, v, g, scale=None, *, initial_state=None) -> dict:
-    """fla's arguments -> the package's: ``dict(x, a, B, C, initial_state)``, heads before time.
-
-    x = v (batch, H, T, V), B = k and C = scale q (batch, H, T, K), a = exp(g) (batch, H, T) for a
-    per-head g (the scalar family) or (batch, H, T, K) for a per-key gk (the diagonal family),
-    initial_state (batch, H, K, V) unchanged.
-    """
+    """fla's arguments -> ``dict(x, a, B, C, initial_state)``, heads before time: x = v, B = k,
+    C = scale q, a = exp(g) (batch, H, T) for a per-head g (scalar family) or (batch, H, T, K)
+    for a per-key gk (diagonal family), initial_state (batch, H, K, V) as is."""
     q, k, v, g, h0, _ = check_inputs(q, k, v, g, initial_state=initial_state)
     return _to_ssd(q, k, v, g, h0, check_scale(scale, q.shape[-1]), "g")
 
@@ -92,7 +89,7 @@ def from_ssd(y, final_state=None):
     return time_first(y), None if final_state is None else as_array("final_state", final_state)
 
 
-def _gla(family, g_name, q, k, v, g, scale, *, initial_state, output_final_state, backend, form,
+def _gla(family, g_name, q, k, v, g, scale, initial_state, output_final_state, backend, form,
          chunk_size):
     q, k, v, g, h0, _ = check_inputs(q, k, v, g, initial_state=initial_state, g_name=g_name,
                                      family=family)
@@ -108,26 +105,17 @@ def _gla(family, g_name, q, k, v, g, scale, *, initial_state, output_final_state
 @keyword_only
 def simple_gla(q, k, v, g, scale=None, *, initial_state=None, output_final_state=False,
                backend="numpy", form="chunked", chunk_size=64):
-    """fla's ``chunk_simple_gla``: one log-decay g (batch, T, H) per head and step.
-
-    S_t = exp(g_t) S_{t-1} + k_t v_t^T,  o_t = S_t^T (scale q_t). Returns ``(o, final_state)``:
-    o (batch, T, H, V), final_state (batch, H, K, V) or None unless ``output_final_state``.
-    Runs ``ssd_edu.IMPLEMENTATIONS[f"{backend}.scalar.{form}"]``; any T and chunk_size >= 1.
-    """
-    return _gla("scalar", "g", q, k, v, g, scale, initial_state=initial_state,
-                output_final_state=output_final_state, backend=backend, form=form,
-                chunk_size=chunk_size)
+    """fla's ``chunk_simple_gla``, g (batch, T, H), run by
+    ``IMPLEMENTATIONS[f"{backend}.scalar.{form}"]``: o (batch, T, H, V) and final_state
+    (batch, H, K, V), or None unless ``output_final_state``."""
+    return _gla("scalar", "g", q, k, v, g, scale, initial_state, output_final_state, backend,
+                form, chunk_size)
 
 
 @keyword_only
 def gla(q, k, v, gk, scale=None, *, initial_state=None, output_final_state=False,
         backend="numpy", form="chunked", chunk_size=64):
-    """fla's ``chunk_gla``: one log-decay gk (batch, T, H, K) per key dimension and step.
-
-    S_t = diag(exp(gk_t)) S_{t-1} + k_t v_t^T,  o_t = S_t^T (scale q_t). Returns
-    ``(o, final_state)`` as :func:`simple_gla`; runs
-    ``ssd_edu.IMPLEMENTATIONS[f"{backend}.diagonal.{form}"]``.
-    """
-    return _gla("diagonal", "gk", q, k, v, gk, scale, initial_state=initial_state,
-                output_final_state=output_final_state, backend=backend, form=form,
-                chunk_size=chunk_size)
+    """fla's ``chunk_gla``, gk (batch, T, H, K), run by
+    ``IMPLEMENTATIONS[f"{backend}.diagonal.{form}"]``; as :func:`simple_gla`."""
+    return _gla("diagonal", "gk", q, k, v, gk, scale, initial_state, output_final_state, backend,
+                form, chunk_size)

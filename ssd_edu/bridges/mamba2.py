@@ -24,8 +24,8 @@ import numpy as np
 
 from .._keyword_only import keyword_only
 from ..validation import as_array, common_dtype
-from ._forms import (check_chunk_size, check_D, check_flag, expect_shape, heads_first, registered_form,
-                     run_form, time_first)
+from ._forms import (check_chunk_size, check_D, check_flag, expect_shape, heads_first,
+                     registered_form, run_form, time_first)
 
 @keyword_only
 def check_inputs(x, dt, A, B, C, D=None, z=None, dt_bias=None, *,
@@ -65,7 +65,7 @@ def check_inputs(x, dt, A, B, C, D=None, z=None, dt_bias=None, *,
 
 
 def check_dt_limit(dt_limit) -> tuple:
-    """``dt_limit`` is ``(low, high)`` with low <= high (high may be inf)."""
+    """``dt_limit`` as ``(low, high)`` with low <= high, or an error naming it."""
     try:
         low, high = (float(v) for v in dt_limit)
     except (TypeError, ValueError):
@@ -114,12 +114,9 @@ def _to_ssd(v: SimpleNamespace, dt_softplus: bool, dt_limit: tuple) -> dict:
 @keyword_only
 def to_ssd(x, dt, A, B, C, *, initial_states=None, dt_bias=None, dt_softplus=False,
            dt_limit=(0.0, math.inf)) -> dict:
-    """Mamba-2's arguments -> the package's scalar-family arguments, heads in front of time.
-
-    Returns ``dict(x, a, B, C, initial_state)`` for any ``ssd_edu.IMPLEMENTATIONS["*.scalar.*"]``:
-    x (batch, nheads, T, P) = dt x, a (batch, nheads, T) = exp(dt A), B and C (batch, nheads, T, N)
-    (each head its group's), initial_state (batch, nheads, N, P) = initial_states transposed.
-    """
+    """Mamba-2's arguments -> ``dict(x, a, B, C, initial_state)`` for any scalar form: x = dt x
+    (batch, nheads, T, P), a = exp(dt A) (batch, nheads, T), B, C (batch, nheads, T, N) of each
+    head's group, initial_state = initial_states transposed (batch, nheads, N, P)."""
     v = check_inputs(x, dt, A, B, C, initial_states=initial_states, dt_bias=dt_bias)
     return _to_ssd(v, check_flag("dt_softplus", dt_softplus), check_dt_limit(dt_limit))
 
@@ -142,12 +139,9 @@ def _from_ssd(y, final_state, x, D, z):
 
 
 def from_ssd(y, final_state, x=None, D=None, z=None):
-    """The package's outputs -> Mamba-2's: ``(out, final_states)``.
-
-    y (batch, nheads, T, P) and final_state (batch, nheads, N, P) from a scalar form on
-    :func:`to_ssd`'s arrays; out (batch, seqlen, nheads, headdim) = y + D x, times silu(z) when z
-    is given (x is the layer's input, needed with D); final_states (batch, nheads, headdim, dstate).
-    """
+    """The package's y (batch, nheads, T, P), final_state (batch, nheads, N, P) -> Mamba-2's
+    ``(out, final_states)``: out = (y + D x) silu(z) (batch, seqlen, nheads, headdim), x the
+    layer's input; final_states (batch, nheads, headdim, dstate)."""
     y, h = as_array("y", y), as_array("final_state", final_state)
     if y.ndim != 4 or h.ndim != 4 or h.shape[:2] != y.shape[:2] or h.shape[-1] != y.shape[-1]:
         raise ValueError(f"y has shape {tuple(y.shape)} and final_state {tuple(h.shape)}; "

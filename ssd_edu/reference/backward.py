@@ -30,12 +30,8 @@ from .masks import one_ss_mask, prefix_products, suffix_products
 
 def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = False):
     """Decorator, as ``_common.ssm_form``: ``body(x, a, B, C, dy, h0, dh[, Q])`` becomes
-    ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None[, chunk_size=64])`` returning Grads.
-
-    Validates (dy, dh by ``check_cotangents``), refuses ``quadratic`` (T+2, T+2) arrays per
-    sequence (per mode when ``per_mode``) above the memory limit, answers T = 0, and gives the
-    body plain arrays (h0, dh (*batch, N, P), zeros by default; Q at most T).
-    """
+    ``vjp(x, a, B, C, dy, dh=None, *, initial_state=None[, chunk_size=64])`` returning Grads;
+    ``quadratic`` (T+2, T+2) arrays per sequence (per mode when ``per_mode``) are guarded."""
     def wrap(body):
         def run(x, a, B, C, dy, dh, initial_state, chunking):
             v = check_ssm(family, x, a, B, C, initial_state)

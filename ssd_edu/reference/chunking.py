@@ -85,11 +85,9 @@ def chunk_states(x, a, B, *, chunk_size):
 
 @keyword_only
 def state_passing(abar, S, *, initial_state=None):
-    """Step 3: the scan across chunks, H_c = diag(abar_c) H_{c-1} + S_c, H_{-1} = initial_state.
-
-    abar (..., J, N) or (..., J, 1) (scalar family); S (..., J, N, P); initial_state
-    (..., N, P) or None (zeros). Returns H_prev (..., J, N, P) with H_prev[c] = H_{c-1}, the
-    state entering chunk c, and h = H_{J-1} (..., N, P), the final state.
+    """Step 3: the scan across chunks, H_c = diag(abar_c) H_{c-1} + S_c, H_{-1} = initial_state
+    (zeros if None). abar (..., J, N | 1), S (..., J, N, P). Returns H_prev (..., J, N, P),
+    H_prev[c] = H_{c-1} the state entering chunk c, and the final state h = H_{J-1} (..., N, P).
     """
     v = check_step(allow_complex=True, abar=abar, S=S, initial_state=initial_state)
     abar, S = v.arrays["abar"], v.arrays["S"]

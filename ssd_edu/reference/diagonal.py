@@ -6,8 +6,6 @@
     M   = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T)          one width-1 head per mode n
 
 Shapes: x (..., T, P), a (..., T, N), B and C (..., T, N), h (..., N, P), y (..., T, P).
-Every form returns ``(y, final_state)``; complex inputs are accepted by this reference.
-Einsum letters (package-wide): t, s time (query, key); n state; p channel; c chunk.
 """
 from __future__ import annotations
 
@@ -21,11 +19,8 @@ from .scalar import chunked, scalar_scan, scan
 
 @ssm_form("diagonal")
 def diagonal_scan(x, a, B, C, *, initial_state=None):
-    """The recurrence, one step at a time: the oracle. O(T N P) time, O(N P) state.
-
-    h_t = diag(a_t) h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
-    Returns y (..., T, P) and the final state h_{T-1} (..., N, P).
-    """
+    """The recurrence h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t one step at a time:
+    the oracle. O(T N P) time. Returns y (..., T, P) and h_{T-1} (..., N, P)."""
     return scan(x, a, B, C, initial_state)
 
 

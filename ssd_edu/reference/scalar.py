@@ -5,9 +5,8 @@
     y_t = h_t^T C_t                      (P,)
     M   = 1SS(a) o (C B^T),   y = M x  + (C_t a_0 ... a_t)^T h_{-1}
 
-Shapes: x (..., T, P), a (..., T), B and C (..., T, N), h (..., N, P), y (..., T, P).
-Every form returns ``(y, final_state)``; complex inputs are accepted by this reference.
-Einsum letters (package-wide): t, s time (query, key); n state; p channel; c chunk.
+Shapes: x (..., T, P), a (..., T), B and C (..., T, N), h (..., N, P), y (..., T, P). Every
+form returns ``(y, final_state)``. Einsum letters: t, s time; n state; p channel; c chunk.
 """
 from __future__ import annotations
 
@@ -40,11 +39,8 @@ def chunked(x, a, B, C, chunk_size, h0):
 
 @ssm_form("scalar")
 def scalar_scan(x, a, B, C, *, initial_state=None):
-    """The recurrence, one step at a time: the oracle. O(T N P) time, O(N P) state.
-
-    h_t = a_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
-    Returns y (..., T, P) and the final state h_{T-1} (..., N, P).
-    """
+    """The recurrence h_t = a_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t one step at a time: the
+    oracle. O(T N P) time. Returns y (..., T, P) and h_{T-1} (..., N, P)."""
     return scan(x, a[..., None], B, C, initial_state)
 
 
@@ -78,9 +74,6 @@ def scalar_attention(x, a, B, C, *, initial_state=None):
 
 @ssm_form("scalar")
 def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
-    """The block algorithm: attention inside chunks of Q steps, the recurrence across them.
-
-    The four steps of ``chunking`` with the decay shared by every mode, a[..., None] (..., T, 1).
-    O(T Q (N + P) + T N P) time; any chunk_size >= 1 and any T.
-    """
+    """The block algorithm: attention inside chunks of Q steps, the recurrence across them
+    (the four steps with a[..., None]). O(T Q (N + P) + T N P) time; any chunk_size >= 1."""
     return chunked(x, a[..., None], B, C, chunk_size, initial_state)
