@@ -13,8 +13,7 @@ from ..validation import check_chunk_size
 
 
 def registered_form(backend: str, family: str, form: str):
-    """``IMPLEMENTATIONS[f"{backend}.{family}.{form}"]``, or an error naming backend or form.
-    Loads only the backend asked for (the NumPy one is always loaded)."""
+    """``IMPLEMENTATIONS[f"{backend}.{family}.{form}"]``, or an error naming backend or form."""
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, got {form!r}")
     if backend not in BACKENDS:

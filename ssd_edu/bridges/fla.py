@@ -6,12 +6,10 @@
     S_t = exp(g_t) S_{t-1} + k_t v_t^T         (gla: diag(exp(gk_t)) S_{t-1} + k_t v_t^T)
     o_t = S_t^T (scale q_t),                   scale = K^-1/2 unless given
 
-The package's recurrence with x = v, B = k, C = scale q, a = exp(g) and the state as is
-(:func:`to_ssd`): simple_gla is the scalar family, gla the diagonal one. As in fla's naive
-recurrences (fla-org/flash-linear-attention): the decay applies before adding k v^T, the scale
-multiplies q; a gate of -inf is an exact zero decay. Time-first layouts only (transpose
-head-first arrays first: their shapes pass the checks with H and T swapped); NumPy arrays only.
-Not covered: g_gamma, cu_seqlens, state_v_first.
+The package's recurrence with x = v, B = k, C = scale q, a = exp(g), the state as is
+(:func:`to_ssd`): simple_gla the scalar family, gla the diagonal one; a gate of -inf is a zero
+decay. Time-first layouts only (head-first shapes pass the checks with H and T swapped: transpose
+them first). Not covered: g_gamma, cu_seqlens, state_v_first.
 """
 from __future__ import annotations
 

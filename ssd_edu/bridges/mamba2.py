@@ -8,12 +8,10 @@
     h_t   = exp(dt_t A_h) h_{t-1} + x_t (dt_t B_t)^T          state (headdim, dstate) = (P, N)
     y_t   = h_t C_t + D_h x_t,    out_t = y_t * silu(z_t)
 
-Head h reads group h // (nheads // ngroups) of B and C. That is the scalar family, one SSM per
-head (:func:`to_ssd`): x <- dt x, a = exp(dt A), B, C of the head's group, h = states^T; D and
-z act outside the SSM (:func:`from_ssd`). As in Mamba-2's source (state-spaces/mamba): the bias
-comes before the softplus (the identity above 20), the clamp after it and always (a negative dt
-becomes 0 by default), the skip uses the raw x, before the gate. Not covered: seq_idx,
-cu_seqlens.
+Head h reads group h // (nheads // ngroups) of B and C: the scalar family, one SSM per head
+(:func:`to_ssd`: x <- dt x, a = exp(dt A), h = states^T); D and z act outside it (:func:`from_ssd`).
+As in state-spaces/mamba: the bias before the softplus (identity above 20), the clamp after it
+and always, the skip on the raw x before the gate. Not covered: seq_idx, cu_seqlens.
 """
 from __future__ import annotations
 
@@ -32,10 +30,9 @@ def check_inputs(x, dt, A, B, C, D=None, z=None, dt_bias=None, *,
                  initial_states=None) -> SimpleNamespace:
     """Validate Mamba-2's arguments (shapes in the module docstring), errors naming the argument:
     a namespace of the arrays in one dtype, with nheads, ngroups and dtype."""
-    given = dict(x=x, dt=dt, A=A, B=B, C=C, D=D, z=z, dt_bias=dt_bias,
-                 initial_states=initial_states)
+    arr = dict(x=x, dt=dt, A=A, B=B, C=C, D=D, z=z, dt_bias=dt_bias, initial_states=initial_states)
     arr = {k: None if val is None and k in ("D", "z", "dt_bias", "initial_states")
-           else as_array(k, val) for k, val in given.items()}
+           else as_array(k, val) for k, val in arr.items()}
     x, B = arr["x"], arr["B"]
     if x.ndim != 4:
         raise ValueError(f"x has shape {tuple(x.shape)}; expected (batch, seqlen, nheads, headdim)")

@@ -4,11 +4,9 @@ Each step is the affine map h -> A_t h + U_t with U_t = B_t x_t^T (N, P). Two ma
 
     (A2, U2) o (A1, U1) = (A2 A1, A2 U1 + U2)            (A acting on the rows of U)
 
-an associative product, so all prefixes h_t come out of ceil(log2 T) vectorized passes
-(Hillis-Steele: pass d combines every step t >= d with step t - d), with the initial state as the
-prefix element U_0 <- A_0 h_{-1} + U_0. The backward G_t = a_{t+1} o G_{t+1} + C_t dy_t^T is the
-same kind of scan run from the end, dh its prefix element. Direct products only: zero and
-negative decays stay exact. x (..., T, P), a (..., T) or (..., T, N), B, C (..., T, N);
+an associative product: all prefixes h_t in ceil(log2 T) passes (Hillis-Steele: pass d combines
+step t with t - d), h_{-1} entering as U_0 <- A_0 h_{-1} + U_0. The backward
+G_t = a_{t+1} o G_{t+1} + C_t dy_t^T is the same scan run from the end, dh its prefix element.
 O(T N P log T) time, O(T N P) memory.
 """
 from __future__ import annotations

@@ -10,9 +10,8 @@ gives the same recurrence run backward in time, C in the place of B and dy in th
     dx_t = G_t^T B_t,  dB_t = G_t x_t,  dC_t = h_t dy_t,  da_t = sum_p G_t o h_{t-1},
     dh_{-1} = a_0 o G_0                     (scalar family: da_t also summed over n)
 
-Unrolled, G_s = sum_{t >= s} L[t, s] C_t dy_t^T + gamma_s dh with L = 1SS(a): the attention and
-chunked VJPs are the same masked matmuls with the mask transposed. No division and no log: zero
-and negative decays give the exact gradient. Bodies take a as (..., T, m), m = N or 1 (scalar).
+Unrolled, G_s = sum_{t >= s} L[t, s] C_t dy_t^T + gamma_s dh (L = 1SS(a)): the attention and
+chunked VJPs are the forward's masked matmuls with the mask transposed. No division, no log.
 """
 from __future__ import annotations
 
@@ -80,13 +79,9 @@ def mask_vjp(a: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 
 def decay_vjp(a, W, e, f, corner):
-    """The gradient with respect to a of everything the decays enter in an attention form.
-
-    loss_a = sum_{t,s} W[t, s] L[t, s] + sum_t e_t delta_t + sum_s f_s gamma_s + corner delta_{T-1}
-    with L = 1SS(a), delta_t = a_0 ... a_t, gamma_s = a_{s+1} ... a_{T-1}. a, e, f (..., T);
-    W (..., T, T); corner (...,). On the grid -1, 0, ..., T with decays (1, a, 1), delta_t is
-    the mask entry (t, -1), gamma_s is (T, s), delta_{T-1} is (T, -1): one :func:`mask_vjp`.
-    """
+    """d/da of sum W o 1SS(a) + sum_t e_t delta_t + sum_s f_s gamma_s + corner delta_{T-1}:
+    a, e, f (..., T), W (..., T, T), corner (...,). On the grid -1, 0, ..., T with decays
+    (1, a, 1), delta_t is the mask entry (t, -1), gamma_s (T, s), delta_{T-1} (T, -1)."""
     T = a.shape[-1]
     one = np.ones_like(a[..., :1])
     grid = np.concatenate([one, a, one], axis=-1)                  # (..., T + 2)
@@ -111,14 +106,9 @@ def _family(family, a, grads):
 
 
 def attention_grads(x, a, B, C, dy, h0, dh):
-    """The attention form's backward: a (..., T, m); x, dy (..., T, P); B, C (..., T, N);
-    h0, dh (..., N, P). Returns (dx, da, dB, dC, dh0) in broadcast shapes. With D = dy x^T:
-
-    dx = M^T dy + (gamma o B) dh               M = sum_n L_n o C[:, n] B[:, n]^T
-    dC[t, n] = sum_s L_n[t, s] D[t, s] B[s, n] + delta[t, n] (h0[n] . dy_t)
-    dB[s, n] = sum_t L_n[t, s] D[t, s] C[t, n] + gamma[s, n] (dh[n] . x_s)
-    dh0[n] = sum_t delta[t, n] C[t, n] dy_t + delta[T-1, n] dh[n]
-    """
+    """The attention form's backward, the masked matmuls with each mask L_n transposed: a
+    (..., T, m); x, dy (..., T, P); B, C (..., T, N); h0, dh (..., N, P). Returns
+    (dx, da, dB, dC, dh0) in broadcast shapes; D = dy x^T."""
     m = a.shape[-1]
     L = one_ss_mask(_t(a))                               # (..., m, T, T): L_n
     delta, gamma = prefix_products(a, axis=-2), suffix_products(a, axis=-2)   # (..., T, m)
@@ -149,12 +139,9 @@ def _shifted(arr: np.ndarray, first: float) -> np.ndarray:
 
 
 def chunk_output_vjp(ac, Cc, H_prev, dyc):
-    """Step 4 backward. Y_off[t] = (delta_t o C_t)^T H_{c-1}, chunked arrays (..., J, Q, .).
-
-    dC[t, n] = delta[t, n] (H_{c-1}[n] . dy_t);  dH_prev[c] = sum_t (delta_t o C_t) dy_t^T;
-    da_u = delta_{u-1} sum_{t >= u} L[t, u] e_t, e_t = C_t o (H_{c-1} dy_t). Returns
-    (da, dC, dH_prev).
-    """
+    """Step 4 backward of Y_off[t] = (delta_t o C_t)^T H_{c-1} on chunked arrays: (da, dC, dH_prev),
+    dC[t, n] = delta[t, n] (H_{c-1}[n] . dy_t),  dH_prev[c] = sum_t (delta_t o C_t) dy_t^T,
+    da_u = delta_{u-1} sum_{t >= u} L[t, u] e_t  with e_t = C_t o (H_{c-1} dy_t)."""
     delta = prefix_products(ac, axis=-2)                        # (..., J, Q, m)
     E = np.einsum("...cnp,...ctp->...ctn", H_prev, dyc)         # E[t, n] = H_{c-1}[n] . dy_t
     dC = delta * E
@@ -166,10 +153,8 @@ def chunk_output_vjp(ac, Cc, H_prev, dyc):
 
 
 def state_passing_vjp(abar, H_prev, dH_prev, dh):
-    """Step 3 backward: g_{c-1} = diag(abar_c) g_c + dH_prev[c], g_{J-1} = dh (the state
-    passing over the reversed chunks); dS_c = g_c, dabar_c = sum_p g_c o H_{c-1},
-    dh_{-1} = g_{-1}. Returns (dabar, dS, dinitial_state).
-    """
+    """Step 3 backward, the state passing over reversed chunks: g_{c-1} = diag(abar_c) g_c +
+    dH_prev[c], g_{J-1} = dh; returns (dabar, dS, dh_{-1}) = (sum_p g_c o H_{c-1}, g_c, g_{-1})."""
     g_rev, dh0 = state_passing(np.flip(abar, -2), np.flip(dH_prev, -3), initial_state=dh)
     g = np.flip(g_rev, -3)                                      # g[c] = g_c
     dabar = _per_mode(np.sum(g * H_prev, axis=-1), abar.shape[-1])
@@ -177,12 +162,9 @@ def state_passing_vjp(abar, H_prev, dH_prev, dh):
 
 
 def chunk_states_vjp(xc, ac, Bc, dS, dabar):
-    """Step 2 backward. S_c = sum_s (gamma_s o B_s) x_s^T, abar_c = prod_{u in c} a_u.
-
-    dx_s = (gamma_s o B_s)^T dS_c;  dB[s, n] = gamma[s, n] (dS_c[n] . x_s);
-    da_u = gamma_u sum_{s < u} L[u-1, s] f_s + dabar_c delta_{u-1} gamma_u,
-    f_s = B_s o (dS_c x_s). Returns (dx, da, dB).
-    """
+    """Step 2 backward of S_c = sum_s (gamma_s o B_s) x_s^T, abar_c = prod_u a_u: (dx, da, dB),
+    dx_s = (gamma_s o B_s)^T dS_c,  dB[s, n] = gamma[s, n] (dS_c[n] . x_s),
+    da_u = gamma_u sum_{s < u} L[u-1, s] f_s + dabar_c delta_{u-1} gamma_u, f_s = B_s o dS_c x_s."""
     gamma = suffix_products(ac, axis=-2)                        # (..., J, Q, m)
     delta = prefix_products(ac, axis=-2)
     dx = np.einsum("...csn,...cnp->...csp", gamma * Bc, dS)
@@ -251,15 +233,13 @@ def _scan_grads(family: str, x, a, B, C, dy, h0, dh):
 
 @vjp_form("scalar")
 def scalar_scan_vjp(x, a, B, C, dy, h0, dh):
-    """VJP of the scalar scan: the reverse-time scan ``G_{t-1} = a_t G_t + C_{t-1} dy_{t-1}^T``;
-    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P): Grads."""
+    """VJP of the scalar scan: the reverse-time scan G_{t-1} = a_t G_t + C_{t-1} dy_{t-1}^T."""
     return _scan_grads("scalar", x, a, B, C, dy, h0, dh)
 
 
 @vjp_form("diagonal")
 def diagonal_scan_vjp(x, a, B, C, dy, h0, dh):
-    """VJP of the diagonal scan: ``G_{t-1} = diag(a_t) G_t + C_{t-1} dy_{t-1}^T``, backward in
-    time; shapes as the forward, a (..., T, N). Returns Grads."""
+    """VJP of the diagonal scan: the reverse-time scan G_{t-1} = a_t o G_t + C_{t-1} dy_{t-1}^T."""
     return _scan_grads("diagonal", x, a, B, C, dy, h0, dh)
 
 
@@ -279,13 +259,11 @@ def diagonal_attention_vjp(x, a, B, C, dy, h0, dh):
 
 @vjp_form("scalar")
 def scalar_chunked_vjp(x, a, B, C, dy, h0, dh, Q):
-    """VJP of the scalar chunked form: the four chunked steps run backward (4, 3, 2, 1).
-    O(T Q (Q + N + P) + T N P) time."""
+    """VJP of the scalar chunked form: the four chunked steps run backward (4, 3, 2, 1)."""
     return chunked_grads("scalar", x, a, B, C, dy, h0, dh, Q)
 
 
 @vjp_form("diagonal")
 def diagonal_chunked_vjp(x, a, B, C, dy, h0, dh, Q):
-    """VJP of the diagonal chunked form: the four chunked steps run backward (4, 3, 2, 1).
-    O(T Q N (Q + P)) time."""
+    """VJP of the diagonal chunked form: the four chunked steps run backward (4, 3, 2, 1)."""
     return chunked_grads("diagonal", x, a, B, C, dy, h0, dh, Q)

@@ -65,20 +65,15 @@ def diagonal_kernel(a, B, C):
 
 @ssm_form("diagonal", quadratic=3)
 def diagonal_attention(x, a, B, C, *, initial_state=None):
-    """The sum of N 1-SS masked attentions, one head per mode: O(N T^2 P) time, O(T^2) memory.
-
-    y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x  + (C_t o delta_t)^T h_{-1}
-    h_{T-1}[n] = sum_s gamma[s, n] B[s, n] x_s + delta[T-1, n] h_{-1}[n]
-    with delta[t, n] = a[0, n] ... a[t, n] and gamma[s, n] = a[s+1, n] ... a[T-1, n].
-    """
+    """The sum of N 1-SS masked attentions, one head per mode: O(N T^2 P) time, O(T^2) memory;
+    delta[t, n] = a[0, n] ... a[t, n], gamma[s, n] = a[s+1, n] ... a[T-1, n]."""
     h0 = initial_state
     y = np.zeros((*h0.shape[:-2], *x.shape[-2:]), dtype=h0.dtype)
     for n in range(h0.shape[-2]):
         # head n: y += C[:, n] o (1SS(a[:, n]) (B[:, n] o x))
         L_n = one_ss_mask(a[..., n])                     # (..., T, T)
         y += C[..., :, n, None] * (L_n @ (B[..., :, n, None] * x))
-    delta = prefix_products(a, axis=-2)                  # (..., T, N)
-    gamma = suffix_products(a, axis=-2)                  # (..., T, N)
+    delta, gamma = prefix_products(a, axis=-2), suffix_products(a, axis=-2)   # (..., T, N)
     # y_t += (C_t o delta_t)^T h_{-1}
     y += np.einsum("...tn,...tn,...np->...tp", C, delta, h0)
     # h_{T-1} = sum_s (gamma_s o B_s) x_s^T + delta_{T-1} o h_{-1}

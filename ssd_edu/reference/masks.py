@@ -36,11 +36,9 @@ def one_ss_mask(a) -> np.ndarray:
 
 
 def segsum(log_a) -> np.ndarray:
-    """Stable segment sum: ``S[..., t, s] = sum_{s < u <= t} log_a[..., u]`` (t >= s), -inf above.
-
-    log_a: (..., T). Returns S: (..., T, T) with ``exp(S) == 1SS(exp(log_a))``. Nothing is
-    subtracted, so a zero decay (log_a = -inf) gives exp(S) = 0, never NaN.
-    """
+    """Stable segment sum: ``S[..., t, s] = sum_{s < u <= t} log_a[..., u]`` (t >= s), -inf above;
+    (..., T) -> (..., T, T), exp(S) = 1SS(exp(log_a)). Nothing is subtracted: log_a = -inf
+    (a zero decay) gives exp(S) = 0, never NaN."""
     log_a = _decays("log_a", log_a, allow_minus_inf=True)
     T = log_a.shape[-1]
     below = np.tri(T, k=-1, dtype=bool)

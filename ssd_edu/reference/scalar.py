@@ -56,12 +56,8 @@ def scalar_kernel(a, B, C):
 
 @ssm_form("scalar", quadratic=3)
 def scalar_attention(x, a, B, C, *, initial_state=None):
-    """Masked attention, the dual of the scan: ``y = (1SS(a) o C B^T) x`` with Q = C, K = B, V = x.
-
-    O(T^2 (N + P)) time and O(T^2) memory (refused above the quadratic memory limit).
-    y_t = sum_{s <= t} M[t, s] x_s + delta_t C_t^T h_{-1},   delta_t = a_0 ... a_t
-    h_{T-1} = sum_s gamma_s B_s x_s^T + delta_{T-1} h_{-1},   gamma_s = a_{s+1} ... a_{T-1}
-    """
+    """Masked attention, the dual of the scan: ``y = (1SS(a) o C B^T) x`` with Q = C, K = B,
+    V = x, delta_t = a_0 ... a_t, gamma_s = a_{s+1} ... a_{T-1}. O(T^2 (N + P)) time."""
     h0 = initial_state
     M = scalar_kernel.__wrapped__(a, B, C)               # (..., T, T)
     delta, gamma = prefix_products(a), suffix_products(a)   # (..., T)
