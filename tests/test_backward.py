@@ -36,7 +36,8 @@ def call(key, d, dy, dh, chunk_size=2, fn=None):
 
 
 def test_every_implementation_has_a_vjp():
-    assert set(ssd_edu.VJPS) == set(ssd_edu.IMPLEMENTATIONS)
+    """Every backend but the plain tier (readable forward loops only) has a VJP per form."""
+    assert set(ssd_edu.VJPS) == {k for k in ssd_edu.IMPLEMENTATIONS if not k.startswith("plain.")}
 
 
 @pytest.mark.parametrize("key", HOST_KEYS)
