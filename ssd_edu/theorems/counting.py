@@ -1,20 +1,17 @@
 """Counted arithmetic: the flops a NumPy form executes, tallied while it runs.
 
-:func:`count_flops` runs a reference body on :class:`Counted` arrays, an ndarray subclass
-that sees every ufunc and ``np.einsum`` applied to them and adds up:
+:func:`count_flops` runs a reference body on :class:`Counted` arrays, an ndarray subclass that
+sees every ufunc and ``np.einsum`` applied to them and adds up:
 
 * an elementwise ufunc (``*``, ``+``, ...): one flop per output element;
-* ``matmul`` (``@``) of (m, k) by (k, n): 2 m k n (a multiply and an add per term);
-* ``np.einsum`` with k operands over an iteration space of S index tuples: (k - 1) S
-  multiplies, plus S adds when an index is summed (NumPy's unoptimized einsum loops over
-  exactly that space);
+* ``matmul`` (``@``) of (m, k) by (k, n): 2 m k n;
+* ``np.einsum`` with k operands over S index tuples: (k - 1) S, plus S when an index is summed;
 * a reduction or accumulation (``sum``, ``cumprod``): one flop per input element.
 
-The mark passes through data movement (pad, stack, swapaxes, ...) to every result. Not
-counted, as in ``bench.flop_count``: functions of the decays alone (``reference.masks`` takes
-plain arrays), and arithmetic on an array a body allocates and fills by assignment (the
-(T + 2)^3 mask gradient of ``backward.mask_vjp``, per chunk in the chunked VJPs). The count
-is an integer fixed by the shapes: the same on every machine.
+The mark passes through data movement (pad, stack, swapaxes, ...) and the chunked steps'
+argument checks. Not counted, as in ``bench.flop_count``: functions of the decays alone
+(``reference.masks`` takes plain arrays) and arithmetic on arrays a body fills by assignment.
+The count is an integer fixed by the shapes.
 """
 from __future__ import annotations
 
@@ -24,9 +21,8 @@ import math
 import numpy as np
 
 from .. import reference as ref
+from ..reference import chunking, diagonal
 from ..reference.backward import _scan_grads, chunked_grads
-from ..reference.diagonal_backward import diagonal_attention_grads
-from ..reference.scalar_backward import scalar_attention_grads
 from ..testing import make_inputs
 
 _TALLY: list = []
@@ -38,6 +34,14 @@ def _plain(x):
 
 def _wrap(x):
     return x.view(Counted) if type(x) is np.ndarray else x
+
+
+def _unwrap(args):
+    if isinstance(args, dict):
+        return {k: _unwrap(v) for k, v in args.items()}
+    if isinstance(args, (list, tuple)):
+        return type(args)(_unwrap(x) for x in args)
+    return _plain(args)
 
 
 def _add(flops: int) -> None:
@@ -62,6 +66,11 @@ def einsum_flops(subscripts: str, *operands) -> int:
     space = math.prod(sizes.values()) * math.prod(np.broadcast_shapes(*ellipses))
     summed = bool(set(sizes) - set(output))
     return space * (len(operands) - 1 + summed)
+
+
+#: NumPy functions that compute (one flop per input element); every other function that
+#: meets a Counted array moves data only and passes the mark on.
+_REDUCTIONS = {np.sum, np.prod, np.cumsum, np.cumprod}
 
 
 class Counted(np.ndarray):
@@ -92,19 +101,6 @@ class Counted(np.ndarray):
         return tuple(map(_wrap, result)) if isinstance(result, tuple) else _wrap(result)
 
 
-#: NumPy functions that compute (one flop per input element); every other function that
-#: meets a Counted array moves data only (pad, stack, swapaxes, ...) and passes the mark on.
-_REDUCTIONS = {np.sum, np.prod, np.cumsum, np.cumprod}
-
-
-def _unwrap(args):
-    if isinstance(args, dict):
-        return {k: _unwrap(v) for k, v in args.items()}
-    if isinstance(args, (list, tuple)):
-        return type(args)(_unwrap(x) for x in args)
-    return _plain(args)
-
-
 @contextlib.contextmanager
 def tally():
     """``with tally() as n: ...``; ``n[0]`` is the flops counted inside the block."""
@@ -116,27 +112,38 @@ def tally():
         box[0] = _TALLY.pop()
 
 
+def _counted_step(**given):
+    """``chunking.check_step`` that keeps the mark on the arrays given Counted."""
+    v = _checked_step(**given)
+    for k, arr in v.arrays.items():
+        if isinstance(given.get(k), Counted):
+            v.arrays[k] = arr.view(Counted)
+    return v
+
+
+_checked_step = chunking.check_step
+
+
+@contextlib.contextmanager
+def _keep_the_mark():
+    """Algorithm 1's checked scalar scan replaced by its body; the steps' checks keep marks."""
+    scan = diagonal.scalar_scan
+    diagonal.scalar_scan, chunking.check_step = scan.__wrapped__, _counted_step
+    try:
+        yield
+    finally:
+        diagonal.scalar_scan, chunking.check_step = scan, _checked_step
+
+
 def count_flops(body, *arrays, **kwargs) -> int:
-    """Flops of ``body(*arrays, **kwargs)`` with every array argument :class:`Counted` (and
-    the checked scalar scan that Algorithm 1 calls replaced by its body, which keeps them)."""
-    with tally() as n, _unchecked_scalar_scan():
+    """Flops of ``body(*arrays, **kwargs)`` with every array argument :class:`Counted`."""
+    with tally() as n, _keep_the_mark():
         body(*(np.asarray(x).view(Counted) for x in arrays), **kwargs)
     return n[0]
 
 
-@contextlib.contextmanager
-def _unchecked_scalar_scan():
-    from ..reference import diagonal
-    checked = diagonal.scalar_scan
-    diagonal.scalar_scan = checked.__wrapped__
-    try:
-        yield
-    finally:
-        diagonal.scalar_scan = checked
-
-
-#: form name -> (family, body, whether it takes the chunk size). The bodies are the reference
-#: forms without their argument checks (which would turn the inputs back into plain arrays).
+#: form name -> (family, body, whether it takes the chunk size): the reference forms without
+#: their argument checks (which would turn the inputs back into plain arrays).
 FORMS = {
     "scalar_scan": ("scalar", ref.scalar_scan.__wrapped__, False),
     "scalar_attention": ("scalar", ref.scalar_attention.__wrapped__, False),
@@ -151,10 +158,8 @@ FORMS = {
 VJPS = {
     "scalar_scan_vjp": ("scalar", lambda *args: _scan_grads("scalar", *args)),
     "diagonal_scan_vjp": ("diagonal", lambda *args: _scan_grads("diagonal", *args)),
-    "scalar_chunked_vjp": ("scalar", lambda *args, Q: chunked_grads(
-        "scalar", scalar_attention_grads, *args, Q)),
-    "diagonal_chunked_vjp": ("diagonal", lambda *args, Q: chunked_grads(
-        "diagonal", diagonal_attention_grads, *args, Q)),
+    "scalar_chunked_vjp": ("scalar", lambda *args, Q: chunked_grads("scalar", *args, Q)),
+    "diagonal_chunked_vjp": ("diagonal", lambda *args, Q: chunked_grads("diagonal", *args, Q)),
 }
 
 

@@ -1,11 +1,8 @@
 """The registry of ``verify`` rows and the report that prints them.
 
-A row is a function ``fn(full) -> dict`` registered with :func:`check` under an id, the
-section of the paper it belongs to, a statement in words and the paper reference (arXiv v2
-numbering; the ICML numbering is derived by :func:`icml_reference`). The dict it returns has
-``measured``, ``threshold``, ``passed`` and optionally ``summary`` (what was measured, in plain
-words), ``detail`` (the failing cases, or extra facts) and ``data`` (everything else worth
-printing with ``verify --detail ID``: ranks, sweeps, curves). :func:`run_check` wraps it into a
+A row ``fn(full) -> dict(measured, threshold, passed[, summary, detail, data])`` is registered
+with :func:`check` under an id, a section, a statement in words and the paper reference (arXiv v2
+numbering; :func:`icml_reference` derives the ICML one). :func:`run_check` wraps its dict into a
 :class:`Record`; an exception inside a row is a failed record, never a crash.
 """
 from __future__ import annotations
@@ -67,10 +64,8 @@ CHECKS: dict = {}
 
 
 def check(id: str, section: str, statement: str | None = None, reference: str = ""):
-    """Register ``fn(full) -> dict(measured=, threshold=, passed=, summary=, detail=, data=)``.
-
-    ``statement`` is the result in words; by default the row's docstring, on one line. A row
-    decides from mathematics alone (counts, ranks, errors), never from a timer."""
+    """Register a row; ``statement`` defaults to its docstring. A row decides from mathematics
+    alone (counts, ranks, errors), never from a timer."""
     if section not in SECTIONS:
         raise ValueError(f"section must be one of {list(SECTIONS)}, got {section!r}")
 
@@ -83,26 +78,23 @@ def check(id: str, section: str, statement: str | None = None, reference: str = 
     return wrap
 
 
-_NOT_PAPER = ("Dao & Gu", "Woerdeman", "docs/theory.md")
+def _paper(part: str) -> bool:
+    return not any(k in part for k in ("Dao & Gu", "Woerdeman", "docs/theory.md"))
 
 
 def both_numberings(reference: str) -> str:
-    """``"arXiv Thm 4.1 = ICML Thm 3.1; Dao & Gu 2024"``: the paper's parts in both numberings,
-    the other references as they are."""
-    parts = reference.split("; ")
-    paper = [p for p in parts if not any(k in p for k in _NOT_PAPER)]
-    other = [p for p in parts if any(k in p for k in _NOT_PAPER)]
-    shown = [f"arXiv {'; '.join(paper)} = ICML {icml_reference('; '.join(paper))}"] if paper else []
-    return "; ".join(shown + other)
+    """``"arXiv Thm 4.1 = ICML Thm 3.1; Dao & Gu 2024"``: the paper's parts in both numberings."""
+    paper = "; ".join(p for p in reference.split("; ") if _paper(p))
+    shown = [f"arXiv {paper} = ICML {icml_reference(paper)}"] if paper else []
+    return "; ".join(shown + [p for p in reference.split("; ") if not _paper(p)])
 
 
 def icml_reference(reference: str) -> str:
-    """The ICML/PMLR numbering of an arXiv v2 reference: main-text results one section lower
-    (Thm 4.1 -> Thm 3.1, Sec. 4.2-4.3 -> Sec. 3.2-3.3), appendices one letter later (App. B.3 ->
-    App. C.3). Parts naming Dao & Gu, Woerdeman or docs/theory.md are left as they are."""
+    """The ICML numbering of an arXiv v2 reference: main-text results one section lower (Thm 4.1
+    -> Thm 3.1), appendices one letter later (App. B.3 -> App. C.3); other references as is."""
     parts = []
     for part in reference.split("; "):
-        if not any(k in part for k in _NOT_PAPER):
+        if _paper(part):
             part = re.sub(r"App\. ([A-Z])", lambda m: f"App. {chr(ord(m.group(1)) + 1)}", part)
             part = re.sub(r"(?<![\w.])(\d)\.(\d+)", lambda m: f"{int(m.group(1)) - 1}.{m.group(2)}",
                           part)
@@ -114,8 +106,7 @@ def icml_reference(reference: str) -> str:
 def summarize(cases: list, measured, threshold, passed=None, summary: str = "",
               extra: str = "", data: dict | None = None, tally: bool = False) -> dict:
     """Merge case results: passed iff every case passed (unless ``passed`` is given); detail
-    lists the first failing cases, or ``extra`` when none failed; ``tally`` ends the summary
-    with "; K failures"."""
+    lists the first failing cases, else ``extra``; ``tally`` appends "; K failures"."""
     bad = [c for c in cases if not c["passed"]]
     summary += f"; {len(bad)} failures" if tally else ""
     ok = not bad if passed is None else passed
@@ -132,8 +123,7 @@ def failures(cases: list) -> int:
 
 
 def refused(call: Callable, error=ValueError):
-    """The ``error`` that ``call()`` raised, or None when it returned (a row checking that bad
-    input is refused); any other exception propagates."""
+    """The ``error`` that ``call()`` raised, or None when it returned; others propagate."""
     try:
         call()
     except error as exc:
@@ -154,16 +144,13 @@ def run_check(id: str, full: bool = False) -> Record:
         measured, threshold, passed = float("nan"), float("nan"), False
         detail, summary, data = f"{type(exc).__name__}: {exc}", "the check raised", {}
     return Record(c.id, c.section, c.statement, c.reference, icml_reference(c.reference),
-                  measured, threshold, passed, stopwatch() - start, summary,
-                  detail, data)
+                  measured, threshold, passed, stopwatch() - start, summary, detail, data)
 
 
 def run_checks(only=None, full: bool = False, progress: Callable | None = None,
                starting: Callable | None = None) -> list:
-    """Run the rows whose id is in ``only`` (all when None), in registration order.
-
-    ``starting(index, count, id)`` is called before each row and ``progress(record)`` after.
-    """
+    """Run the rows in ``only`` (all when None), in registration order; ``starting(index,
+    count, id)`` is called before each row and ``progress(record)`` after."""
     if only:
         unknown = sorted(set(only) - set(CHECKS))
         if unknown:
@@ -171,12 +158,9 @@ def run_checks(only=None, full: bool = False, progress: Callable | None = None,
     ids = [i for i in CHECKS if not only or i in only]
     records = []
     for k, id in enumerate(ids):
-        if starting is not None:
-            starting(k, len(ids), id)
-        rec = run_check(id, full)
-        if progress is not None:
-            progress(rec)
-        records.append(rec)
+        (starting or (lambda *_: None))(k, len(ids), id)
+        records.append(run_check(id, full))
+        (progress or (lambda _: None))(records[-1])
     return records
 
 
@@ -185,8 +169,7 @@ def _wrap(text: str, indent: str, width: int = 100) -> list:
 
 
 def format_report(records, mode: str = "quick") -> str:
-    """The teaching report: rows grouped by section, each with its statement in words and what
-    was measured in plain terms; failing rows also print why."""
+    """The teaching report: rows by section, statement, what was measured; why a row failed."""
     n_fail = sum(not r.passed for r in records)
     total = sum(r.seconds for r in records)
     lines = [f"ssd_edu verify ({mode}): {len(records)} results checked in {total:.1f} s: "
@@ -207,17 +190,6 @@ def format_report(records, mode: str = "quick") -> str:
     lines += ["", f"{len(records) - n_fail} passed, {n_fail} failed"
               + ("" if mode == "full" else "  (--full: larger grids, the T = 5 enumeration; "
                  "--detail ID: the whole record of one row)")]
-    return "\n".join(lines)
-
-
-def format_table(records) -> str:
-    """One line per row (id, verdict, time, plain-terms measurement): the compact view."""
-    lines = []
-    for r in records:
-        lines.append(f"{'PASS' if r.passed else 'FAIL'}  {r.id:<24} {r.seconds:6.2f}s  "
-                     f"{r.summary or r.detail}")
-    n_fail = sum(not r.passed for r in records)
-    lines.append(f"{len(records) - n_fail} passed, {n_fail} failed")
     return "\n".join(lines)
 
 
