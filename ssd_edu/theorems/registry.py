@@ -8,6 +8,7 @@ numbering; :func:`icml_reference` derives the ICML one). :func:`run_check` wraps
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 import textwrap
 from dataclasses import asdict, dataclass, field
 from time import perf_counter as stopwatch  # a row's duration in the report, never a verdict
@@ -50,13 +51,7 @@ class Record:
         return asdict(self)
 
 
-@dataclass
-class _Check:
-    id: str
-    section: str
-    statement: str
-    reference: str
-    fn: Callable = field(repr=False)
+_Check = namedtuple("_Check", "id section statement reference fn")
 
 
 #: id -> registered row, in registration (reading) order.
@@ -115,6 +110,11 @@ def summarize(cases: list, measured, threshold, passed=None, summary: str = "",
                data=dict(data or {}))
     out["data"].setdefault("cases", [c.get("detail", "") for c in cases])
     return out
+
+
+def case(passed, detail: str, measured=0.0, threshold=0) -> dict:
+    """One case of a row: ``dict(measured, threshold, passed, detail)``."""
+    return dict(measured=measured, threshold=threshold, passed=bool(passed), detail=detail)
 
 
 def failures(cases: list) -> int:
