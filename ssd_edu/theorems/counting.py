@@ -1,17 +1,10 @@
 """Counted arithmetic: the flops a NumPy form executes, tallied while it runs.
 
-:func:`count_flops` runs a reference body on :class:`Counted` arrays, an ndarray subclass that
-sees every ufunc and ``np.einsum`` applied to them and adds up:
-
-* an elementwise ufunc (``*``, ``+``, ...): one flop per output element;
-* ``matmul`` (``@``) of (m, k) by (k, n): 2 m k n;
-* ``np.einsum`` with k operands over S index tuples: (k - 1) S, plus S when an index is summed;
-* a reduction or accumulation (``sum``, ``cumprod``): one flop per input element.
-
-The mark passes through data movement (pad, stack, swapaxes, ...) and the chunked steps'
-argument checks. Not counted, as in ``bench.flop_count``: functions of the decays alone
-(``reference.masks`` takes plain arrays) and arithmetic on arrays a body fills by assignment.
-The count is an integer fixed by the shapes.
+:func:`count_flops` runs a reference body on :class:`Counted` arrays, which add one flop per
+output element of an elementwise ufunc, 2 m k n for (m, k) @ (k, n), (k - 1) S (+ S when an
+index is summed) for ``np.einsum`` of k operands over S index tuples, and one per input element
+of a reduction. Data movement (pad, stack, ...) passes the mark on. Not counted, as in
+``bench.flop_count``: functions of the decays alone and arrays a body fills by assignment.
 """
 from __future__ import annotations
 
@@ -50,7 +43,7 @@ def _add(flops: int) -> None:
 
 
 def einsum_flops(subscripts: str, *operands) -> int:
-    """Flops of an explicit ``np.einsum(subscripts, *operands)``, as stated above."""
+    """Flops of an explicit ``np.einsum(subscripts, *operands)``."""
     inputs, arrow, output = subscripts.replace(" ", "").partition("->")
     if not arrow:
         raise ValueError(f"einsum {subscripts!r}: only explicit '->' subscripts are counted")
@@ -68,8 +61,7 @@ def einsum_flops(subscripts: str, *operands) -> int:
     return space * (len(operands) - 1 + summed)
 
 
-#: NumPy functions that compute (one flop per input element); every other function that
-#: meets a Counted array moves data only and passes the mark on.
+#: NumPy functions that compute; every other function on a Counted array moves data only.
 _REDUCTIONS = {np.sum, np.prod, np.cumsum, np.cumprod}
 
 
@@ -112,16 +104,15 @@ def tally():
         box[0] = _TALLY.pop()
 
 
+_checked_step = chunking.check_step
+
+
 def _counted_step(**given):
     """``chunking.check_step`` that keeps the mark on the arrays given Counted."""
     v = _checked_step(**given)
-    for k, arr in v.arrays.items():
-        if isinstance(given.get(k), Counted):
-            v.arrays[k] = arr.view(Counted)
+    v.arrays.update({k: arr.view(Counted) for k, arr in v.arrays.items()
+                     if isinstance(given.get(k), Counted)})
     return v
-
-
-_checked_step = chunking.check_step
 
 
 @contextlib.contextmanager
@@ -144,28 +135,24 @@ def count_flops(body, *arrays, **kwargs) -> int:
 
 #: form name -> (family, body, whether it takes the chunk size): the reference forms without
 #: their argument checks (which would turn the inputs back into plain arrays).
-FORMS = {
-    "scalar_scan": ("scalar", ref.scalar_scan.__wrapped__, False),
-    "scalar_attention": ("scalar", ref.scalar_attention.__wrapped__, False),
-    "scalar_chunked": ("scalar", ref.scalar_chunked.__wrapped__, True),
-    "diagonal_scan": ("diagonal", ref.diagonal_scan.__wrapped__, False),
-    "algorithm1": ("diagonal", ref.diagonal_algorithm1.__wrapped__, False),
-    "diagonal_attention": ("diagonal", ref.diagonal_attention.__wrapped__, False),
-    "diagonal_chunked": ("diagonal", ref.diagonal_chunked.__wrapped__, True),
-}
+FORMS = {"scalar_scan": ("scalar", ref.scalar_scan.__wrapped__, False),
+         "scalar_attention": ("scalar", ref.scalar_attention.__wrapped__, False),
+         "scalar_chunked": ("scalar", ref.scalar_chunked.__wrapped__, True),
+         "diagonal_scan": ("diagonal", ref.diagonal_scan.__wrapped__, False),
+         "algorithm1": ("diagonal", ref.diagonal_algorithm1.__wrapped__, False),
+         "diagonal_attention": ("diagonal", ref.diagonal_attention.__wrapped__, False),
+         "diagonal_chunked": ("diagonal", ref.diagonal_chunked.__wrapped__, True)}
 
 #: VJP name -> (family, body(x, a, B, C, dy, h0, dh[, Q])): the reference VJPs' bodies.
-VJPS = {
-    "scalar_scan_vjp": ("scalar", lambda *args: _scan_grads("scalar", *args)),
-    "diagonal_scan_vjp": ("diagonal", lambda *args: _scan_grads("diagonal", *args)),
-    "scalar_chunked_vjp": ("scalar", lambda *args, Q: chunked_grads("scalar", *args, Q)),
-    "diagonal_chunked_vjp": ("diagonal", lambda *args, Q: chunked_grads("diagonal", *args, Q)),
-}
+VJPS = {"scalar_scan_vjp": ("scalar", lambda *args: _scan_grads("scalar", *args)),
+        "diagonal_scan_vjp": ("diagonal", lambda *args: _scan_grads("diagonal", *args)),
+        "scalar_chunked_vjp": ("scalar", lambda *args, Q: chunked_grads("scalar", *args, Q)),
+        "diagonal_chunked_vjp": ("diagonal", lambda *args, Q: chunked_grads("diagonal", *args, Q))}
 
 
 def form_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:
-    """Counted flops of the reference form ``name`` (a key of :data:`FORMS`) on one sequence
-    of shape (T, N, P), chunk size Q for the chunked forms, from a nonzero initial state."""
+    """Counted flops of the form ``name`` (a key of :data:`FORMS`) on one (T, N, P) sequence,
+    chunk size Q, from a nonzero initial state."""
     family, body, chunked = FORMS[name]
     d = make_inputs(family, T, N, P, seed=0)
     kw = {"chunk_size": min(Q, T)} if chunked else {}

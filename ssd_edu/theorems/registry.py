@@ -133,8 +133,7 @@ def refused(call: Callable, error=ValueError):
 
 def run_check(id: str, full: bool = False) -> Record:
     """Run one registered row."""
-    c = CHECKS[id]
-    start = stopwatch()
+    c, start = CHECKS[id], stopwatch()
     try:
         out = c.fn(full)
         measured, threshold = float(out["measured"]), float(out["threshold"])
@@ -158,9 +157,11 @@ def run_checks(only=None, full: bool = False, progress: Callable | None = None,
     ids = [i for i in CHECKS if not only or i in only]
     records = []
     for k, id in enumerate(ids):
-        (starting or (lambda *_: None))(k, len(ids), id)
+        if starting:
+            starting(k, len(ids), id)
         records.append(run_check(id, full))
-        (progress or (lambda _: None))(records[-1])
+        if progress:
+            progress(records[-1])
     return records
 
 
@@ -176,17 +177,14 @@ def format_report(records, mode: str = "quick") -> str:
              f"{len(records) - n_fail} hold, {n_fail} fail"]
     for key, (title, where) in SECTIONS.items():
         rows = [r for r in records if r.section == key]
-        if not rows:
-            continue
-        lines += ["", f"{title}  [{where}]"]
+        lines += ["", f"{title}  [{where}]"] if rows else []
         for r in rows:
-            lines.append(f"  {'PASS' if r.passed else 'FAIL'}  {r.id}  [{both_numberings(r.reference)}]"
-                         f"  {r.seconds:.2f} s")
-            lines += _wrap(r.statement, "        ")
-            lines += _wrap("measured: " + (r.summary or f"{r.measured:.3g} against "
-                                           f"{r.threshold:.3g}"), "        ")
-            if r.detail and not r.passed:
-                lines += _wrap("why it failed: " + r.detail, "        ")
+            lines.append(f"  {'PASS' if r.passed else 'FAIL'}  {r.id}  "
+                         f"[{both_numberings(r.reference)}]  {r.seconds:.2f} s")
+            lines += _wrap(r.statement, " " * 8) + _wrap("measured: " + (
+                r.summary or f"{r.measured:.3g} against {r.threshold:.3g}"), " " * 8)
+            lines += _wrap("why it failed: " + r.detail, " " * 8) if r.detail and not r.passed \
+                else []
     lines += ["", f"{len(records) - n_fail} passed, {n_fail} failed"
               + ("" if mode == "full" else "  (--full: larger grids, the T = 5 enumeration; "
                  "--detail ID: the whole record of one row)")]
@@ -198,8 +196,7 @@ def format_detail(record: Record) -> str:
     lines = [f"{record.id}: {'PASS' if record.passed else 'FAIL'} ({record.seconds:.2f} s)",
              f"section: {SECTIONS[record.section][0]}  [{SECTIONS[record.section][1]}]",
              f"reference: {both_numberings(record.reference)}"]
-    lines += _wrap("statement: " + record.statement, "")
-    lines += _wrap("measured: " + record.summary, "")
+    lines += _wrap("statement: " + record.statement, "") + _wrap("measured: " + record.summary, "")
     lines.append(f"measured value {record.measured:.6g}, threshold {record.threshold:.6g}")
     if record.detail:
         lines += _wrap("detail: " + record.detail, "")
