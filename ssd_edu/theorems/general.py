@@ -68,9 +68,8 @@ def case_general_dual(M, N, label) -> dict:
 
 @check("thm-4.1-general", "general", reference="Thm 4.1")
 def _thm41_general(full):
-    """Theorem 4.1 holds for any A_t, not only diagonal ones: SSMs with rotations, dense
-    invertible matrices or Jordan blocks get a width-N dual built from their kernel; the
-    nilpotent A_t = [[0, 1], [0, 0]] gets none narrower than T - 1."""
+    """Theorem 4.1 for any A_t: rotations, dense or Jordan-block SSMs get a width-N dual from
+    their kernel; the nilpotent A_t = [[0, 1], [0, 0]] none narrower than T - 1."""
     rng = np.random.default_rng(4101)
     cases = [case_general_dual(ref.general_kernel(A, B, C), A.shape[-1], label)
              for label, (A, B, C) in general_cases(rng, full).items()]
@@ -83,10 +82,8 @@ def _thm41_general(full):
                           f"nilpotent T={T}: width-{T - 2} dual "
                           f"{'refused' if raised else 'BUILT'}, least width {v.min_width}"))
     worst = max(c["measured"] for c in cases)
-    return summarize(cases, worst, 1e-9, tally=True, summary=f"{n_ok} invertible SSMs (rotations, "
-                     f"dense, Jordan; T up to {96 if full else 48}): the width-N dual rebuilds M "
-                     f"to {worst:.1e} (tolerance 1e-9); nilpotent T = 6, 12, 24: refused, least "
-                     f"width T - 1")
+    return summarize(cases, worst, 1e-9, tally=True, summary=f"{n_ok} invertible SSMs: width-N "
+                     f"duals to {worst:.1e}; nilpotent T = 6, 12, 24: least width T - 1")
 
 
 def case_invertible_rewrite(A, B, C, label, rewrite=None) -> dict:
@@ -99,10 +96,8 @@ def case_invertible_rewrite(A, B, C, label, rewrite=None) -> dict:
 
 @check("invertible-corollary", "general", reference="Thm 4.1 (corollary); docs/theory.md#general-a")
 def _invertible_corollary(full):
-    """When every A_t (t >= 1) is invertible, M = tril(C' B'^T) with C'_t = Phi_t^T C_t and B'_s
-    = Phi_s^{-1} B_s (Phi_t = A_t...A_1): one causal mask of width N, so nu <= N. The nilpotent
-    counterexample (ss_rank 2, nu = T - 1, exactly) shows invertibility, not diagonality, is
-    what a dual needs."""
+    """Invertible A_t (t >= 1): M = tril(C' B'^T), C'_t = Phi_t^T C_t, B'_s = Phi_s^{-1} B_s
+    (Phi_t = A_t...A_1), so nu <= N; nilpotent A_t: ss_rank 2 but nu = T - 1, exactly."""
     rng = np.random.default_rng(4102)
     cases = [case_invertible_rewrite(A, B, C, label)
              for label, (A, B, C) in general_cases(rng, full).items()]
@@ -119,10 +114,8 @@ def _invertible_corollary(full):
         cases.append(case(s == 2 and v == T - 1, f"nilpotent T={T}: exact ss_rank {s}, nu {v}"))
     if refused(lambda: structure.general_single_mask(*nilpotent_ssm(5))) is None:
         cases.append(case(False, "singular A_t was not refused"))
-    return summarize(cases, worst, 1e-10, tally=True, summary=f"{n_ok} invertible SSMs: tril(C' "
-                     f"B'^T) equals the kernel to {worst:.1e} (tolerance 1e-10) and nu <= N; "
-                     f"nilpotent A_t, exactly: ss_rank 2, nu = T - 1 for T = 4..{9 if full else 7}"
-                     f", and the rewrite refuses it")
+    return summarize(cases, worst, 1e-10, tally=True, summary=f"{n_ok} invertible SSMs: the "
+                     f"rewrite to {worst:.1e}, nu <= N; nilpotent: ss_rank 2, nu = T - 1, refused")
 
 
 def case_realize(M, N, label, tol=1e-10) -> dict:
@@ -135,9 +128,8 @@ def case_realize(M, N, label, tol=1e-10) -> dict:
 
 @check("realize", "general", reference="Dao & Gu 2024, Prop. 3.4; docs/theory.md#realization")
 def _realize(full):
-    """Every lower-triangular M with semiseparable rank <= N is the kernel of a time-varying SSM
-    with state N (N-SS => SSS): realize(M, N) builds A_t, B_t, C_t from the inclusive blocks,
-    even when no width-N dual exists; ss_rank > N is refused."""
+    """Every lower-triangular M with ss_rank <= N is the kernel of a state-N SSM: realize(M, N)
+    builds A_t, B_t, C_t, even without a width-N dual; ss_rank > N is refused."""
     rng = np.random.default_rng(34)
     cases = [case_realize(planted_kernel(rng, T, N, cuts=(T // 3,), low=0.7, high=1.0), N,
                           f"planted T={T} N={N}")
@@ -150,7 +142,5 @@ def _realize(full):
     if exc is None or "has rank 5 > N = 4" not in str(exc):  # a Gaussian triangle: ss_rank 5
         cases.append(case(False, f"ss_rank 5 > N = 4 not refused, or unclearly: {exc}"))
     worst = max(c["measured"] for c in cases)
-    return summarize(cases, worst, 1e-10, tally=True, summary=f"{len(cases)} round trips "
-                     f"general_kernel(realize(M, N)) = M, largest relative error {worst:.1e} "
-                     f"(tolerance 1e-10), including I + E and Remark 4.1 (state 2, yet no width-2 "
-                     f"dual); ss_rank 5 > N = 4 refused naming the block")
+    return summarize(cases, worst, 1e-10, tally=True, summary=f"{len(cases)} round trips, "
+                     f"error <= {worst:.1e} (I + E, Remark 4.1 included); ss_rank 5 > 4 refused")

@@ -32,9 +32,8 @@ def case_lemma_41(a, L=None) -> dict:
 
 @check("lemma-4.1", "duality", reference="Lemma 4.1")
 def _lemma_41(full):
-    """A zero decay a_t (t >= 1) cuts the 1-SS mask into diagonal blocks: the crossing block
-    L[t:, :t] vanishes exactly at the zeros of a[1:] (a_0 = 0 cuts nothing), and the mask inside
-    every block is fine."""
+    """A zero decay a_t (t >= 1) cuts the 1-SS mask into diagonal blocks: L[t:, :t] = 0 exactly
+    at the zeros of a[1:], and the mask inside every block is fine."""
     rng = np.random.default_rng(41)
     cases = []
     for T in (1, 2, 3, 17, 64) + ((256,) if full else ()):
@@ -43,10 +42,8 @@ def _lemma_41(full):
             a[rng.random(T) < 0.2] = 0.0
             a[0] = 0.0 if trial % 2 == 0 else a[0]
             cases.append(case_lemma_41(a))
-    bad = failures(cases)
-    return summarize(cases, bad, 0, summary=f"{bad} of {len(cases)} masks (T up to "
-                     f"{256 if full else 64}, random zeros, a_0 = 0 in half) have splits other "
-                     f"than the zeros of a[1:] or a block that is not fine")
+    return summarize(cases, failures(cases), 0, tally=True, summary=f"{len(cases)} masks (T <= "
+                     f"{256 if full else 64}, random zeros): splits at the zeros of a[1:]")
 
 
 def _dual_case(M, N, label, tol=1e-9, nu=None) -> dict:
@@ -69,9 +66,8 @@ def case_fine_dual(M, r, N, tol=1e-9) -> dict:
 
 @check("prop-4.2", "duality", reference="Prop 4.2")
 def _prop_42(full):
-    """A lower-triangular M equals a fine 1-SS mask times scores of width N exactly when it has
-    at most N new columns; the left-to-right completion builds such a dual from M alone (and
-    exactly, in rational arithmetic)."""
+    """A lower-triangular M is a fine 1-SS mask times width-N scores iff it has at most N new
+    columns; the left-to-right completion builds the dual from M alone (also exactly)."""
     rng = np.random.default_rng(42)
     cases = []
     for T in (16, 64) + ((128,) if full else ()):
@@ -93,10 +89,9 @@ def _prop_42(full):
     E = corner_matrix(12)  # negative control: I + E_{T-1,0} needs width T - 1
     cases.append(_dual_case(E, 11, "I + E_(11,0)", nu=11))
     worst = max(c["measured"] for c in cases)
-    return summarize(cases, worst, 1e-9, summary=f"{n_float} planted fine kernels (T up to "
-                     f"{128 if full else 64}): nu equals the planted width and the dual's largest "
-                     f"error is {worst:.1e} (tolerance 1e-9); {len(cases) - n_float - 1} exact "
-                     f"completions reproduce M with rank nu; I + E_(11,0) needs width 11")
+    return summarize(cases, worst, 1e-9, tally=True, summary=f"{n_float} planted fine kernels: "
+                     f"nu = planted width, dual error <= {worst:.1e}; {len(cases) - n_float - 1} "
+                     f"exact completions; I + E_(11,0) needs width 11")
 
 
 def case_thm41_necessity(M, N, cuts) -> dict:
@@ -107,26 +102,24 @@ def case_thm41_necessity(M, N, cuts) -> dict:
 
 
 def _thm41_grid(full):
-    """(T, N, number of blocks); the completion costs O(block^4), so --full cuts long kernels
-    into 4 blocks."""
+    """(T, N, number of blocks); long kernels in 4 blocks (a completion costs O(block^4))."""
     quick = [(64, N, m) for N in (1, 2, 4, 8) for m in (2, 4)]
     return quick + ([(128, 4, 4), (128, 16, 4), (256, 8, 4)] if full else [])
 
 
 @check("thm-4.1-necessity", "duality", reference="Thm 4.1 (=>)")
 def _thm41_necessity(full):
-    """If M = 1SS(a) o (Q K^T) with width N, then M is block diagonal at the zeros of a, and
-    every block has at most N new columns."""
+    """If M = 1SS(a) o (Q K^T) with width N, M is block diagonal at the zeros of a and every
+    block has at most N new columns."""
     rng = np.random.default_rng(410)
     cases = []
     for T, N, m in _thm41_grid(full):
         cuts = planted_blocks(rng, T, m)
         cases.append(case_thm41_necessity(planted_kernel(rng, T, N, cuts), N, cuts))
     worst = max(c["measured"] - c["threshold"] for c in cases)
-    return summarize(cases, worst, 0, summary=f"{len(cases) - failures(cases)} of {len(cases)} "
-                     f"planted kernels (2 or 4 blocks, T up to {256 if full else 64}): the blocks "
-                     f"found are the planted ones and the most new columns in a block is N "
-                     f"(max excess {worst})")
+    return summarize(cases, worst, 0, tally=True, summary=f"{len(cases)} planted kernels (2 or "
+                     f"4 blocks): the planted blocks found, at most N new columns each (max excess "
+                     f"{worst})")
 
 
 def case_thm41_sufficiency(M, N, tol=1e-9) -> dict:
@@ -152,9 +145,8 @@ def tiny_decay_cases(T: int = 32, seed: int = 16) -> dict:
 
 @check("thm-4.1-sufficiency", "duality", reference="Thm 4.1 (<=); Remark 4.4")
 def _thm41_sufficiency(full):
-    """Conversely, if every diagonal block has at most N new columns, a width-N 1-SS dual
-    exists: zero decays at the splits, each block completed and factored. The construction is
-    ill-conditioned: with strong decays it blows up (shown, not hidden)."""
+    """Conversely, if every block has at most N new columns a width-N dual exists (zeros at the
+    splits, each block completed); with strong decays the construction blows up (shown)."""
     rng = np.random.default_rng(411)
     cases = [case_thm41_sufficiency(planted_kernel(rng, T, N, planted_blocks(rng, T, m)), N)
              for T, N, m in _thm41_grid(full)]
@@ -170,12 +162,9 @@ def _thm41_sufficiency(full):
         dual = structure.one_ss_dual(M, N)
     big = float(np.max(np.abs(dual.Q @ dual.K.T)))
     worst, tiny = (max(c["measured"] for c in cs) for cs in (cases, cases[n_planted:]))
-    return summarize(cases, worst, 1e-9, summary=f"{n_planted} planted kernels with mild decays "
-                     f"U(0.92, 0.999): the dual built from M alone reproduces M to {worst:.1e} "
-                     f"(tolerance 1e-9); the 3 tiny-decay cases (1e-20, 1e-12) get the exact "
-                     f"verdict yes and duals good to {tiny:.1e}; with strong decays U(0.3, 0.95), "
-                     f"T = {T}, N = {N}, the completion reaches {big:.1e} and the dual's error is "
-                     f"{dual.error:.1e}",
+    return summarize(cases, worst, 1e-9, summary=f"{n_planted} planted kernels: duals to "
+                     f"{worst:.1e}; tiny decays 1e-20, 1e-12: yes, to {tiny:.1e}; strong decays "
+                     f"(T = {T}, N = {N}): completion {big:.1e}, dual error {dual.error:.1e}",
                      data=dict(blow_up=dict(T=T, N=N, max_completion=big, error=dual.error)))
 
 
@@ -193,8 +182,7 @@ def case_thm41_reject(M, N, bad_block=None) -> dict:
 @check("thm-4.1-rejection", "duality", reference="Thm 4.1 (=>, contrapositive)")
 def _thm41_rejection(full):
     """When some block has more than N new columns there is no width-N dual: the verdict is no,
-    the offending block is named and the construction refuses (a planted width-(N+1) block, the
-    Remark 4.1 block, a Gaussian triangle)."""
+    names the block, and the construction refuses."""
     rng = np.random.default_rng(412)
     cases = []
     for T, N, m in _thm41_grid(full):
@@ -211,10 +199,8 @@ def _thm41_rejection(full):
     cases.append(case_thm41_reject(M, 2, (3, 7)))
     G = np.tril(rng.standard_normal((20, 20)))  # generic: nu = ceil(T / 2) = 10
     cases.append(case_thm41_reject(G, 9, (0, 20)))
-    bad = failures(cases)
-    return summarize(cases, bad, 0, summary=f"{len(cases) - bad} of {len(cases)} matrices "
-                     f"without a width-N dual are refused with the right block named; "
-                     f"{bad} wrong verdicts")
+    return summarize(cases, failures(cases), 0, tally=True, summary=f"{len(cases)} matrices "
+                     f"without a width-N dual: refused, the block named")
 
 
 #: docs/theory.md#theorem-4-1: the exhaustive regression counts (T = 4 found by this enumeration).
@@ -266,10 +252,8 @@ def case_enumeration(matrices, expected_width=None, expected_ssrank=None,
 
 @check("thm-4.1-exhaustive", "duality", reference="Thm 4.1; Prop 4.2")
 def _thm41_exhaustive(full):
-    """Every lower-triangular 0/1 matrix (T = 4; T = 5 with --full) in exact arithmetic: the
-    completions rebuild every block with rank nu (every 4th matrix at T = 5), nu equals
-    Woerdeman's count and the sum over blocks, the stacked exact dual rebuilds M, the float
-    tools agree, and the counts of minimal dual width and ss_rank are the known ones."""
+    """Every lower-triangular 0/1 matrix (T = 4; 5 with --full), exactly: completions, nu =
+    Woerdeman = sum over blocks, the exact dual rebuilds M, float agrees, the known counts."""
     if full:
         return case_enumeration(exact.lower_01_matrices(5), ENUM5_WIDTH, ENUM5_SSRANK,
                                 ENUM5_TWO_SS_NO_DUAL, float_every=16, dual_every=64,
@@ -304,10 +288,8 @@ def case_woerdeman(M, nu_fn=None, woerdeman_fn=None, expected=None) -> dict:
 
 @check("woerdeman", "duality", reference="Woerdeman; Prop 4.2 proof")
 def _woerdeman(full):
-    """The least rank of any completion of the lower triangle is sum_t rank M[t:, :t+1] - sum_t
-    rank M[t+1:, :t+1], the number of new columns: no completion has smaller rank (the new
-    columns stay independent) and the left-to-right completion attains it; nu is additive over
-    diagonal blocks."""
+    """The least rank of a completion of the lower triangle is the number of new columns
+    (sum_t rank M[t:, :t+1] - rank M[t+1:, :t+1]), attained; nu is additive over blocks."""
     rng = np.random.default_rng(39)
     cases = [case_woerdeman(M, expected=k) for M, k in named_examples().values()]
     for trial in range(40 if full else 12):
@@ -330,7 +312,5 @@ def _woerdeman(full):
     D[:4, :4], D[4:, 4:] = REMARK_41_M, corner_matrix(6)
     if exact.nu(D.tolist()) != exact.nu(REMARK_41_M) + exact.nu(corner_matrix(6).tolist()):
         cases.append(case(False, "nu is not additive", 1))
-    bad = failures(cases)
-    return summarize(cases, bad, 0, summary=f"{bad} of {len(cases)} matrices disagree (named "
-                     f"examples with known values, exact dyadic kernels bounded from below by "
-                     f"solving and from above by a completion, float kernels of known width)")
+    return summarize(cases, failures(cases), 0, tally=True, summary=f"{len(cases)} matrices: "
+                     f"named, exact dyadic (bounded by solving and a completion), float")
