@@ -132,19 +132,15 @@ def counted_svds():
     matrix 2-norm) of an m x n matrix taken through ``numpy.linalg`` in the block."""
     svd, norm, work = np.linalg.svd, np.linalg.norm, [0]
 
-    def add(A):
-        m, n = np.shape(A)[-2:]
-        work[0] += m * n * min(m, n)
-
-    def counted_svd(A, *args, **kwargs):
-        add(A)
-        return svd(A, *args, **kwargs)
-
-    def counted_norm(A, ord=None, *args, **kwargs):
-        if ord == 2 and np.ndim(A) == 2:
-            add(A)
-        return norm(A, ord, *args, **kwargs)
-    np.linalg.svd, np.linalg.norm = counted_svd, counted_norm
+    def counted(f, takes_svd):
+        def g(A, *args, **kwargs):
+            if takes_svd(A, *args, **kwargs):
+                m, n = np.shape(A)[-2:]
+                work[0] += m * n * min(m, n)
+            return f(A, *args, **kwargs)
+        return g
+    np.linalg.svd = counted(svd, lambda *args, **kwargs: True)
+    np.linalg.norm = counted(norm, lambda A, ord=None, *a, **k: ord == 2 and np.ndim(A) == 2)
     try:
         yield work
     finally:

@@ -66,7 +66,7 @@ _REDUCTIONS = {np.sum, np.prod, np.cumsum, np.cumprod}
 
 
 class Counted(np.ndarray):
-    """An ndarray whose arithmetic adds its flops to the running :func:`tally`."""
+    """An ndarray whose arithmetic adds its flops to the running count."""
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         args = [_plain(x) for x in inputs]
@@ -93,17 +93,6 @@ class Counted(np.ndarray):
         return tuple(map(_wrap, result)) if isinstance(result, tuple) else _wrap(result)
 
 
-@contextlib.contextmanager
-def tally():
-    """``with tally() as n: ...``; ``n[0]`` is the flops counted inside the block."""
-    _TALLY.append(0)
-    box = [0]
-    try:
-        yield box
-    finally:
-        box[0] = _TALLY.pop()
-
-
 _checked_step = chunking.check_step
 
 
@@ -128,9 +117,13 @@ def _keep_the_mark():
 
 def count_flops(body, *arrays, **kwargs) -> int:
     """Flops of ``body(*arrays, **kwargs)`` with every array argument :class:`Counted`."""
-    with tally() as n, _keep_the_mark():
-        body(*(np.asarray(x).view(Counted) for x in arrays), **kwargs)
-    return n[0]
+    _TALLY.append(0)
+    try:
+        with _keep_the_mark():
+            body(*(np.asarray(x).view(Counted) for x in arrays), **kwargs)
+    finally:
+        flops = _TALLY.pop()
+    return flops
 
 
 #: form name -> (family, body, whether it takes the chunk size): the reference forms without

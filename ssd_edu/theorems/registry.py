@@ -98,16 +98,15 @@ def icml_reference(reference: str) -> str:
     return "; ".join(parts)
 
 
-def summarize(cases: list, measured, threshold, passed=None, summary: str = "",
-              extra: str = "", data: dict | None = None, tally: bool = False) -> dict:
-    """Merge case results: passed iff every case passed (unless ``passed`` is given); detail
-    lists the first failing cases, else ``extra``; ``tally`` appends "; K failures"."""
+def summarize(cases: list, measured, threshold, summary: str = "", extra: str = "",
+              data: dict | None = None, tally: bool = False) -> dict:
+    """Merge case results: passed iff every case passed; detail lists the first failing cases,
+    else ``extra``; ``tally`` appends "; K failures"."""
     bad = [c for c in cases if not c["passed"]]
     summary += f"; {len(bad)} failures" if tally else ""
-    ok = not bad if passed is None else passed
     detail = "; ".join(c["detail"] for c in bad[:4]) if bad else extra
-    out = dict(measured=measured, threshold=threshold, passed=ok, summary=summary, detail=detail,
-               data=dict(data or {}))
+    out = dict(measured=measured, threshold=threshold, passed=not bad, summary=summary,
+               detail=detail, data=dict(data or {}))
     out["data"].setdefault("cases", [c.get("detail", "") for c in cases])
     return out
 
