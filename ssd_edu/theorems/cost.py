@@ -1,9 +1,5 @@
-"""Rows for the cost claims (Sec. 4.2-4.3, Remark 4.4): counted operations, never timings.
-
-Each reference form's flops are tallied while it runs (:mod:`.counting`): an integer fixed by
-the shapes. A count at equispaced sizes is a polynomial of degree d when its (d + 1)-th finite
-differences are all 0 and its d-th positive (:func:`degree`). Times: ``bench --scaling``.
-"""
+"""Rows for the cost claims (Sec. 4.2-4.3, Remark 4.4): flops counted while the reference forms
+run (:mod:`.counting`), never timings; degrees in T, N, P read exactly by :func:`degree`."""
 from __future__ import annotations
 
 import contextlib

@@ -1,10 +1,9 @@
 """Counted arithmetic: the flops a NumPy form executes, tallied while it runs.
 
-:func:`count_flops` runs a reference body on :class:`Counted` arrays, which add one flop per
-output element of an elementwise ufunc, 2 m k n for (m, k) @ (k, n), (k - 1) S (+ S when an
-index is summed) for ``np.einsum`` of k operands over S index tuples, and one per input element
-of a reduction. Data movement (pad, stack, ...) passes the mark on. Not counted, as in
-``bench.flop_count``: functions of the decays alone and arrays a body fills by assignment.
+:func:`count_flops` runs a body on :class:`Counted` arrays: one flop per output element of an
+elementwise ufunc, 2 m k n for (m, k) @ (k, n), (k - 1) S (+ S when an index is summed) for an
+einsum of k operands over S index tuples, one per input element of a reduction. Data movement
+passes the mark on; functions of the decays alone are not counted (as in ``bench.flop_count``).
 """
 from __future__ import annotations
 

@@ -19,18 +19,17 @@ def _grid(full):
     return [(T, N, P) for T in Ts for N in Ns for P in Ps]
 
 
-def worst_form_error(family: str, full: bool, regimes) -> tuple:
-    """Max error over the grid of every form against the scan, y and final state:
-    ``(worst, where, cases)``. Diagonal: also Algorithm 1 and the sum of the heads."""
-    scan = getattr(ref, f"{family}_scan")
+def _form_row(family: str, full: bool, regimes, names: str) -> dict:
+    """Max error over the grid of every form against the scan, y and final state (diagonal:
+    also Algorithm 1 and the sum of the heads); two regimes per size in turn (three --full)."""
+    scan, kernel = getattr(ref, f"{family}_scan"), getattr(ref, f"{family}_kernel")
     forms = {"attention": getattr(ref, f"{family}_attention"),
              "chunked(Q=7)": lambda **d: getattr(ref, f"{family}_chunked")(**d, chunk_size=7)}
     if family == "diagonal":
         forms["algorithm1"] = ref.diagonal_algorithm1
-    kernel = getattr(ref, f"{family}_kernel")
     worst, where, n, k = 0.0, "", 0, 3 if full else 2
     for seed, (T, N, P) in enumerate(_grid(full)):
-        for regime in (regimes[(k * seed + i) % len(regimes)] for i in range(k)):  # in turn
+        for regime in (regimes[(k * seed + i) % len(regimes)] for i in range(k)):
             d = make_inputs(family, T, N, P, (2,), regime=regime, seed=seed)
             y, h = scan(**d)
             errs = {name: max(error(y, yy), error(h, hh))
@@ -44,11 +43,6 @@ def worst_form_error(family: str, full: bool, regimes) -> tuple:
             name, err = max(errs.items(), key=lambda kv: kv[1])
             if err >= worst:
                 worst, where = err, f"{name} at T={T} N={N} P={P} regime={regime}"
-    return worst, where, n
-
-
-def _form_row(family, full, regimes, names):
-    worst, where, n = worst_form_error(family, full, regimes)
     tol = tolerance(np.float64)
     return dict(measured=worst, threshold=tol, passed=worst <= tol,
                 summary=f"largest error {worst:.1e} against the recurrence over {n} input sets "
@@ -134,13 +128,14 @@ def _single_mask_underflow(full):
     return out
 
 
-def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0)):
-    """A diagonal SSM with one complex mode and its conjugate: a real (T, T) kernel."""
+def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0), pair: bool = True):
+    """A diagonal SSM with one complex mode and its conjugate: a real (T, T) kernel (the mode
+    alone, a complex kernel of state 1, when ``pair`` is False)."""
     lam = rng.uniform(*radius, T) * np.exp(1j * rng.uniform(-np.pi, np.pi, T))
     b = rng.standard_normal(T) + 1j * rng.standard_normal(T)
     c = rng.standard_normal(T) + 1j * rng.standard_normal(T)
-    pair = [np.stack([v, v.conj()], -1) for v in (lam, b, c)]
-    return ref.diagonal_kernel(*pair)
+    return ref.diagonal_kernel(*(np.stack([v, v.conj()], -1) if pair else v[:, None]
+                                 for v in (lam, b, c)))
 
 
 @check("conjugate-pairs", "duality", reference="Sec. 4.1; docs/theory.md#pitfall-complex")
@@ -160,10 +155,7 @@ def _conjugate_pairs(full):
     if vz != 3:  # a generic complex triangle: nu = ceil(T / 2)
         cases.append(case(False, f"complex 6 x 6 triangle: nu {vz}, expected 3", float("inf")))
     # one complex mode alone: a complex kernel of state 1, nu = 1; its real part alone has nu 2
-    T = 12
-    one = [(rng.standard_normal(T) + 1j * rng.standard_normal(T))[:, None] for _ in range(2)]
-    lam = (rng.uniform(0.9, 1, T) * np.exp(1j * rng.uniform(-3, 3, T)))[:, None]
-    M1 = ref.diagonal_kernel(lam, *one)
+    M1 = conjugate_pair_kernel(rng, 12, pair=False)
     v1, v1_real = structure.nu(M1), structure.nu(M1.real)
     if v1 != 1 or v1_real == 1:
         cases.append(case(False, f"one complex mode: nu {v1} (expected 1; its real part "

@@ -1,15 +1,13 @@
 """The registry of ``verify`` rows and the report that prints them.
 
 A row ``fn(full) -> dict(measured, threshold, passed[, summary, detail, data])`` is registered
-with :func:`check` under an id, a section, a statement in words and the paper reference (arXiv v2
-numbering; :func:`icml_reference` derives the ICML one). :func:`run_check` wraps its dict into a
-:class:`Record`; an exception inside a row is a failed record, never a crash.
-"""
+with :func:`check` (id, section, statement, arXiv v2 reference); :func:`run_check` makes it a
+:class:`Record`, an exception inside a row a failed one."""
 from __future__ import annotations
 
 import re
-from collections import namedtuple
 import textwrap
+from collections import namedtuple
 from dataclasses import asdict, dataclass, field
 from time import perf_counter as stopwatch  # a row's duration in the report, never a verdict
 from typing import Callable
