@@ -10,7 +10,7 @@ from .. import structure
 from ..bench.run import flop_count
 from . import counting
 from ._data import planted_kernel
-from .registry import check, failures, summarize
+from .registry import case, check, failures, summarize
 
 #: The forms of the cost rows and the degree of their count in T (at a fixed chunk size Q).
 DEGREE_IN_T = {"scalar_scan": 1, "scalar_attention": 2, "scalar_chunked": 1, "diagonal_scan": 1,
@@ -38,14 +38,6 @@ def degree(values) -> int | None:
     return None
 
 
-def case_degree(name: str, var: str, sizes, counts, expected: int) -> dict:
-    """Pass iff ``counts`` at the equispaced ``sizes`` are exactly of degree ``expected``."""
-    d = degree(counts)
-    return dict(measured=-1 if d is None else d, passed=d == expected,
-                detail=f"{name}: count of degree {d} in {var} (expected {expected}); "
-                       f"{var} = {list(sizes)}: {list(counts)} flops")
-
-
 def counts_in(var: str, name: str, full: bool, vjp: bool = False) -> tuple:
     """(sizes, counted flops) of form (or VJP) ``name`` as ``var`` in T, N, P varies."""
     flops = counting.vjp_flops if vjp else counting.form_flops
@@ -55,21 +47,22 @@ def counts_in(var: str, name: str, full: bool, vjp: bool = False) -> tuple:
 
 
 def degree_cases(names, variables, full, expected, vjp=False) -> tuple:
-    """:func:`case_degree` of every name as each variable varies, against ``expected(name,
-    var)``: (cases, {"name in var": counts})."""
+    """Each name's count is exactly of degree ``expected(name, var)`` as each variable varies:
+    (cases, {"name in var": counts})."""
     cases, counts = [], {}
     for var in variables:
         for name in names:
             vs, c = counts_in(var, name, full, vjp)
-            cases.append(case_degree(name, var, vs, c, expected(name, var)))
+            d, want = degree(c), expected(name, var)
+            cases.append(case(d == want, f"{name}: count of degree {d} in {var} (expected "
+                                         f"{want}); {var} = {vs}: {c} flops", d))
             counts[f"{name} in {var}"] = c
     return cases, counts
 
 
 def formula_case(name: str, var: str, counted, formula, source: str) -> dict:
     """The counted flops equal the flop formula ``source`` of ``bench``."""
-    return dict(passed=counted == formula,
-                detail=f"{name} in {var}: counted {counted}, {source} {formula}")
+    return case(counted == formula, f"{name} in {var}: counted {counted}, {source} {formula}")
 
 
 @check("cost-T", "diagonal", reference="Sec. 4.2-4.3; App. B.4")
