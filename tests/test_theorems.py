@@ -112,7 +112,7 @@ def test_degree_of_equispaced_counts():
 
 def _attention_ignoring_q(x, a, B, C, chunk_size=64, initial_state=None):
     """A 'chunked' form that attends over the whole sequence: quadratic in T."""
-    return ref.diagonal_attention.__wrapped__(x, a, B, C, initial_state)
+    return ref.diagonal_attention.__wrapped__(x, a, B, C, initial_state=initial_state)
 
 
 def _with_mode_pairs(body):
@@ -152,8 +152,8 @@ def test_planted_scan_off_the_bench_formula(monkeypatch):
     body = counting.FORMS["diagonal_scan"][1]
 
     def twice(x, a, B, C, initial_state=None):
-        body(x, a, B, C, initial_state)
-        return body(x, a, B, C, initial_state)
+        body(x, a, B, C, initial_state=initial_state)
+        return body(x, a, B, C, initial_state=initial_state)
     _planted_form(monkeypatch, "diagonal_scan", twice)
     assert "bench.flop_count" in _fails("cost-NP").detail
 
@@ -178,8 +178,8 @@ def test_planted_backward_quadratic_in_T(monkeypatch):
     family, body = counting.VJPS["diagonal_chunked_vjp"]
     monkeypatch.setitem(counting.VJPS, "diagonal_chunked_vjp",
                         (family, lambda *args, Q: body(*args, Q=args[0].shape[-2])))
-    detail = _fails("backward-T").detail
-    assert "diagonal_chunked_vjp: count of degree 2 in T (expected 1)" in detail
+    detail = _fails("backward-T").detail  # the (Q, Q) mask gradients: degree 3 or more in T
+    assert "diagonal_chunked_vjp: count of degree" in detail and "in T (expected 1)" in detail
 
 
 def test_no_row_reads_a_timer(monkeypatch):

@@ -1,37 +1,22 @@
 """One numerical check per result of docs/theory.md; ``python -m ssd_edu verify`` runs them all.
 
-Layout: :mod:`.registry` holds the registry (:func:`check`, :data:`CHECKS`, :func:`run_checks`)
-and the report; one module per group of results registers its rows on import, in this order:
-
-* :mod:`.dualities` - scalar and diagonal SSD, the single-mask rewrite, conjugate pairs;
-* :mod:`.cost` - counted flops against T, N, P; claim (ii); Remark 4.4 (:mod:`.counting`);
-* :mod:`.examples` - the rank study, Remark 4.1, zero decays, Prop 5.1;
-* :mod:`.structure_theorems` - Lemma 4.1, Prop 4.2, Theorem 4.1, Woerdeman;
-* :mod:`.general` - Theorem 4.1 for general A_t, the invertible corollary, realization;
-* :mod:`.softmax_rank` - the softmax rank explosion;
-* :mod:`.backward_cost` - the backward pass's counted flops (training cost).
-
-Each row is a thin loop over data around ``case_*`` functions that take the data (a matrix,
-decays, counts) and return ``dict(measured=, threshold=, passed=, detail=)``, so that tests
-can feed them planted bad data.
+:mod:`.registry` holds the rows and the report; each other module registers its rows on import.
+A row loops over data around ``case_*`` functions that take the data (a matrix, decays, counts)
+and return ``dict(measured=, threshold=, passed=, detail=)``: tests feed them planted bad data.
 """
-from .registry import (CHECKS, SECTIONS, Record, both_numberings, check, failures,
-                       format_detail, format_report, format_table, icml_reference, refused,
-                       run_check, run_checks, summarize)
-from ._data import REMARK_41_A, REMARK_41_M, corner_matrix, planted_blocks, planted_kernel
-from .dualities import case_single_mask, case_underflow, conjugate_pair_kernel, worst_form_error
+from .registry import (CHECKS, SECTIONS, both_numberings, check, format_detail, format_report,
+                       icml_reference, run_check, run_checks)
+from ._data import REMARK_41_A, REMARK_41_M, corner_matrix, planted_kernel
+from .dualities import case_single_mask, case_underflow
 from .counting import count_flops, einsum_flops, form_flops, vjp_flops
-from .cost import DEGREE_IN_T, case_degree, counted_svds, degree, dual_work
+from .cost import counted_svds, degree
 from .examples import (case_fine_nu, case_prop51, case_rank_vs_ssrank, case_richer_example,
                        prop51_diagonal_ssm)
-from .structure_theorems import (ENUM4_SSRANK, ENUM4_TWO_SS_NO_DUAL, ENUM4_WIDTH, ENUM5_SSRANK,
-                                 ENUM5_TWO_SS_NO_DUAL, ENUM5_WIDTH, case_enumeration,
-                                 case_fine_dual, case_lemma_41, case_thm41_necessity,
-                                 case_thm41_reject, case_thm41_sufficiency, case_woerdeman,
-                                 case_woerdeman_float)
-from .general import (case_general_dual, case_invertible_rewrite, case_realize,
-                      dense_transitions, jordan_transitions, nilpotent_ssm, rotations)
+from .structure_theorems import (ENUM5_WIDTH, case_enumeration, case_fine_dual, case_lemma_41,
+                                 case_thm41_necessity, case_thm41_reject, case_thm41_sufficiency,
+                                 case_woerdeman)
+from . import general  # noqa: F401  (registers its rows)
 from .softmax_rank import case_softmax_exact, case_softmax_growth
-from .backward_cost import gradient_cases
+from . import backward_cost  # noqa: F401  (registers its row)
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -32,10 +32,3 @@ def corner_matrix(T: int) -> np.ndarray:
     M[-1, 0] += 1.0
     return M
 
-
-def named_examples() -> dict:
-    """The named matrices of docs/theory.md#checks (as int rows) with their exact nu."""
-    corner = corner_matrix(6).astype(int).tolist()
-    return {"remark-4.1": (REMARK_41_M, 3), "I+E": (corner, 5),
-            "I": (np.eye(5, dtype=int).tolist(), 5),
-            "tril(ones)": (np.tril(np.ones((5, 5), int)).tolist(), 1)}

@@ -10,17 +10,13 @@ from .registry import CHECKS, SECTIONS, both_numberings, format_detail, format_r
 
 def add_arguments(v) -> None:
     """The options of ``verify`` (the parser is built in ``ssd_edu.__main__``)."""
-    v.add_argument("--full", action="store_true",
-                   help="larger grids, the T = 5 enumeration (a few minutes on two cores); "
-                        "shows progress")
-    v.add_argument("--json", metavar="PATH", type=output_file,
-                   help="also write the records as JSON")
+    v.add_argument("--full", action="store_true", help="larger grids, the T = 5 enumeration "
+                   "(a few minutes on two cores); shows progress")
+    v.add_argument("--json", metavar="PATH", type=output_file, help="also write the records")
     v.add_argument("--only", metavar="ID", nargs="+", help="run only these check ids")
-    v.add_argument("--detail", metavar="ID", help="run one row and print its whole record "
-                   "(ranks, sweeps, curves, counts)")
+    v.add_argument("--detail", metavar="ID", help="run one row and print its whole record")
     v.add_argument("--list", action="store_true", help="list the rows by section and exit")
-    v.add_argument("--progress", action="store_true", help="print each row as it finishes "
-                   "(always on with --full)")
+    v.add_argument("--progress", action="store_true", help="print each row as it finishes")
 
 
 def run_from_args(args) -> int:
@@ -28,25 +24,20 @@ def run_from_args(args) -> int:
     if args.list:
         for key, (title, where) in SECTIONS.items():
             print(f"{title}  [{where}]")
-            for c in CHECKS.values():
-                if c.section == key:
-                    print(f"  {c.id:<24} {both_numberings(c.reference)}")
-                    print(f"  {'':<24} {c.statement}")
+            for c in (c for c in CHECKS.values() if c.section == key):
+                print(f"  {c.id:<24} {both_numberings(c.reference)}\n  {'':<24} {c.statement}")
         return 0
-    mode = "full" if args.full else "quick"
-    only = [args.detail] if args.detail else args.only
-    show = args.progress or args.full
+    mode, show = "full" if args.full else "quick", args.progress or args.full
 
     def starting(k, n, id):
-        if show:
-            print(f"  [{k + 1}/{n}] {id} ...", end="", flush=True)
+        print(f"  [{k + 1}/{n}] {id} ...", end="", flush=True)
 
     def progress(r):
-        if show:
-            print(f" {'PASS' if r.passed else 'FAIL'} ({r.seconds:.1f} s)", flush=True)
-
+        print(f" {'PASS' if r.passed else 'FAIL'} ({r.seconds:.1f} s)", flush=True)
     try:
-        records = run_checks(only, full=args.full, progress=progress, starting=starting)
+        records = run_checks([args.detail] if args.detail else args.only, full=args.full,
+                             progress=progress if show else None,
+                             starting=starting if show else None)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,21 +1,16 @@
-"""Rows for the cost claims (Sec. 4.2-4.3, Remark 4.4): counted operations, never timings.
-
-Each reference form's flops are tallied while it runs (:mod:`.counting`); a count is an
-integer fixed by the shapes. Growth is read exactly from counts at equispaced sizes: the
-count is a polynomial of degree d in a size when its (d + 1)-th finite differences are all 0
-and its d-th are positive (:func:`degree`). Times of the same forms: ``bench --scaling``.
-"""
+"""Rows for the cost claims (Sec. 4.2-4.3, Remark 4.4): flops counted while the reference forms
+run (:mod:`.counting`), never timings; degrees in T, N, P read exactly by :func:`degree`."""
 from __future__ import annotations
 
 import contextlib
+
 import numpy as np
 
 from .. import structure
 from ..bench.run import flop_count
-from ..testing import make_inputs
 from . import counting
 from ._data import planted_kernel
-from .registry import check, failures, summarize
+from .registry import case, check, failures, summarize
 
 #: The forms of the cost rows and the degree of their count in T (at a fixed chunk size Q).
 DEGREE_IN_T = {"scalar_scan": 1, "scalar_attention": 2, "scalar_chunked": 1, "diagonal_scan": 1,
@@ -24,14 +19,10 @@ Q = 8                                   # chunk size of the chunked forms
 N0, P0 = 2, 3                           # N and P while T varies
 
 
-def sizes_T(full: bool) -> list:
-    """Equispaced sequence lengths, multiples of Q."""
-    return [16 * k for k in range(1, 6 if full else 5)]
-
-
-def sizes_NP(full: bool) -> list:
-    """Equispaced state sizes N (and channel counts P)."""
-    return list(range(1, 6 if full else 5))
+def sizes(var: str, full: bool) -> list:
+    """Equispaced T (multiples of Q) or N, P (from 2: N = 1 skips the sum over modes)."""
+    k = range(1, 6 if full else 5)
+    return [16 * i for i in k] if var == "T" else [i + 1 for i in k]
 
 
 def degree(values) -> int | None:
@@ -47,26 +38,31 @@ def degree(values) -> int | None:
     return None
 
 
-def case_degree(name: str, var: str, sizes, counts, expected: int) -> dict:
-    """Pass iff ``counts`` at the equispaced ``sizes`` are exactly of degree ``expected``."""
-    d = degree(counts)
-    return dict(measured=-1 if d is None else d, passed=d == expected,
-                detail=f"{name}: count of degree {d} in {var} (expected {expected}); "
-                       f"{var} = {list(sizes)}: {list(counts)} flops")
-
-
 def counts_in(var: str, name: str, full: bool, vjp: bool = False) -> tuple:
     """(sizes, counted flops) of form (or VJP) ``name`` as ``var`` in T, N, P varies."""
     flops = counting.vjp_flops if vjp else counting.form_flops
-    T0 = sizes_T(full)[0]
-    sizes = sizes_T(full) if var == "T" else sizes_NP(full)
+    T0, vs = sizes("T", full)[0], sizes(var, full)
     at = {"T": lambda v: (v, N0, P0), "N": lambda v: (T0, v, P0), "P": lambda v: (T0, N0, v)}
-    return sizes, [flops(name, *at[var](v), Q=Q) for v in sizes]
+    return vs, [flops(name, *at[var](v), Q=Q) for v in vs]
 
 
-def _ratio2(sizes, counts) -> str:
-    """c(2 T0) / c(T0) at the first size T0, as a decimal."""
-    return f"{counts[sizes.index(2 * sizes[0])] / counts[0]:.3f}"
+def degree_cases(names, variables, full, expected, vjp=False) -> tuple:
+    """Each name's count is exactly of degree ``expected(name, var)`` as each variable varies:
+    (cases, {"name in var": counts})."""
+    cases, counts = [], {}
+    for var in variables:
+        for name in names:
+            vs, c = counts_in(var, name, full, vjp)
+            d, want = degree(c), expected(name, var)
+            cases.append(case(d == want, f"{name}: count of degree {d} in {var} (expected "
+                                         f"{want}); {var} = {vs}: {c} flops", d))
+            counts[f"{name} in {var}"] = c
+    return cases, counts
+
+
+def formula_case(name: str, var: str, counted, formula, source: str) -> dict:
+    """The counted flops equal the flop formula ``source`` of ``bench``."""
+    return case(counted == formula, f"{name} in {var}: counted {counted}, {source} {formula}")
 
 
 @check("cost-T", "diagonal", reference="Sec. 4.2-4.3; App. B.4")
@@ -74,19 +70,15 @@ def _cost_T(full):
     """Counted flops against sequence length T (N = 2, P = 3, Q = 8): the scans, Algorithm 1
     and the chunked forms count a polynomial of degree 1 in T, the attention forms one of
     degree 2 (the paper's O(T) against O(T^2))."""
-    cases, grow = [], {}
-    for name, d in DEGREE_IN_T.items():
-        Ts, counts = counts_in("T", name, full)
-        cases.append(case_degree(name, "T", Ts, counts, d))
-        grow[name] = (counts, _ratio2(Ts, counts))
-    Ts = sizes_T(full)
-    shown = ", ".join(f"{k} {grow[k][1]}" for k in ("diagonal_scan", "algorithm1",
-                                                    "diagonal_chunked", "diagonal_attention"))
+    cases, counts = degree_cases(DEGREE_IN_T, "T", full, lambda name, var: DEGREE_IN_T[name])
+    Ts = sizes("T", full)
+    shown = ", ".join(f"{k} {counts[k + ' in T'][1] / counts[k + ' in T'][0]:.3f}" for k in
+                      ("diagonal_scan", "algorithm1", "diagonal_chunked", "diagonal_attention"))
     return summarize(cases, failures(cases), 0, summary=(
         f"counted flops at T = {Ts} are exactly of degree 1 in T for the scans, Algorithm 1 "
         f"and the chunked forms (Q = {Q}) and of degree 2 for the attention forms; "
         f"c(2T) / c(T) from T = {Ts[0]}: {shown}"), extra="every degree as expected",
-        data=dict(sizes=Ts, counts={k: v[0] for k, v in grow.items()}))
+        data=counts)
 
 
 @check("cost-NP", "diagonal", reference="Sec. 4.3 (O(TNP))")
@@ -94,24 +86,16 @@ def _cost_NP(full):
     """Counted flops against the state size N and the head dimension P: every form's count is
     of degree 1 in N and in P, and the diagonal scan's is exactly 5 T N P (the flop count of
     ``bench``): O(T N P)."""
-    cases, data = [], {}
-    for var in ("N", "P"):
-        for name in DEGREE_IN_T:
-            sizes, counts = counts_in(var, name, full)
-            cases.append(case_degree(name, var, sizes, counts, 1))
-            data[f"{name} in {var}"] = counts
-            if name == "diagonal_scan":
-                T0 = sizes_T(full)[0]
-                formula = [flop_count("scan", T0, *((v, P0) if var == "N" else (N0, v)))
-                           for v in sizes]
-                cases.append(dict(passed=counts == formula, detail=(
-                    f"diagonal_scan in {var}: counted {counts}, bench.flop_count {formula}")))
-    T0 = sizes_T(full)[0]
+    cases, counts = degree_cases(DEGREE_IN_T, "NP", full, lambda name, var: 1)
+    T0, Ns = sizes("T", full)[0], sizes("N", full)
+    for var, at in (("N", lambda v: (v, P0)), ("P", lambda v: (N0, v))):
+        formula = [flop_count("scan", T0, *at(v)) for v in Ns]
+        cases.append(formula_case("diagonal_scan", var, counts[f"diagonal_scan in {var}"],
+                                  formula, "bench.flop_count"))
     return summarize(cases, failures(cases), 0, summary=(
-        f"at T = {T0}, every form's counted flops are of degree 1 in N = {sizes_NP(full)} "
-        f"(P = {P0}) and in P (N = {N0}); the diagonal scan counts 5 T N P = "
-        f"{data['diagonal_scan in N']} at N = {sizes_NP(full)}, as bench.flop_count says"),
-        extra="every degree 1", data=data)
+        f"at T = {T0}, every form's counted flops are of degree 1 in N = {Ns} (P = {P0}) and in "
+        f"P (N = {N0}); the diagonal scan counts 5 T N P = {counts['diagonal_scan in N']}, as "
+        f"bench.flop_count says"), extra="every degree 1", data=counts)
 
 
 @check("claim-ii", "diagonal", reference="Sec. 4.3; Remarks 4.2-4.3")
@@ -119,43 +103,33 @@ def _claim_ii(full):
     """Claim (ii): diagonal SSD costs the same order as scalar SSD. The counted flops of the
     diagonal chunked form and of Algorithm 1 have the degrees of the scalar chunked form's in
     T, N and P (1, 1, 1): O(T N P), with a different constant."""
-    cases, ratios = [], {}
-    for var in ("T", "N", "P"):
-        _, base = counts_in(var, "scalar_chunked", full)
-        for name in ("diagonal_chunked", "algorithm1"):
-            sizes, counts = counts_in(var, name, full)
-            cases.append(case_degree(name, var, sizes, counts, degree(base)))
-            if var == "T":
-                ratios[name] = [round(c / b, 3) for c, b in zip(counts, base)]
-    Ts = sizes_T(full)
+    base = {var: counts_in(var, "scalar_chunked", full)[1] for var in "TNP"}
+    cases, counts = degree_cases(("diagonal_chunked", "algorithm1"), "TNP", full,
+                                 lambda name, var: degree(base[var]))
+    ratios = {k: [round(c / b, 3) for c, b in zip(counts[f"{k} in T"], base["T"])]
+              for k in ("diagonal_chunked", "algorithm1")}
     return summarize(cases, failures(cases), 0, summary=(
         f"the counted flops of the diagonal chunked form and of Algorithm 1 have degree 1 in "
-        f"T, N and P, as the scalar chunked form's; at (N, P) = ({N0}, {P0}) and T = {Ts} "
-        f"they are {ratios['diagonal_chunked']} and {ratios['algorithm1']} times the scalar "
-        f"chunked form's (the constant, reported)"), extra="same degrees",
-        data=dict(ratios=ratios))
+        f"T, N and P, as the scalar chunked form's; at (N, P) = ({N0}, {P0}) and T = "
+        f"{sizes('T', full)} they are {ratios['diagonal_chunked']} and {ratios['algorithm1']} "
+        f"times the scalar chunked form's"), extra="same degrees", data=dict(ratios=ratios))
 
 
 @contextlib.contextmanager
 def counted_svds():
     """``with counted_svds() as work:``; ``work[0]`` adds m n min(m, n) for every SVD (or
-    matrix 2-norm, an SVD) of an m x n matrix taken through ``numpy.linalg`` in the block:
-    the order of a dense SVD's operations."""
+    matrix 2-norm) of an m x n matrix taken through ``numpy.linalg`` in the block."""
     svd, norm, work = np.linalg.svd, np.linalg.norm, [0]
 
-    def add(A):
-        m, n = np.shape(A)[-2:]
-        work[0] += m * n * min(m, n)
-
-    def counted_svd(A, *args, **kwargs):
-        add(A)
-        return svd(A, *args, **kwargs)
-
-    def counted_norm(A, ord=None, *args, **kwargs):
-        if ord == 2 and np.ndim(A) == 2:
-            add(A)
-        return norm(A, ord, *args, **kwargs)
-    np.linalg.svd, np.linalg.norm = counted_svd, counted_norm
+    def counted(f, takes_svd):
+        def g(A, *args, **kwargs):
+            if takes_svd(A, *args, **kwargs):
+                m, n = np.shape(A)[-2:]
+                work[0] += m * n * min(m, n)
+            return f(A, *args, **kwargs)
+        return g
+    np.linalg.svd = counted(svd, lambda *args, **kwargs: True)
+    np.linalg.norm = counted(norm, lambda A, ord=None, *a, **k: ord == 2 and np.ndim(A) == 2)
     try:
         yield work
     finally:
@@ -163,17 +137,11 @@ def counted_svds():
 
 
 def dual_work(T: int, seed: int = 44) -> int:
-    """SVD work (:func:`counted_svds`) of ``structure.one_ss_dual`` on a planted width-2
-    kernel of size T."""
+    """SVD work of ``structure.one_ss_dual`` on a planted width-2 kernel of size T."""
     M = planted_kernel(np.random.default_rng(seed), T, 2)
     with counted_svds() as work:
         structure.one_ss_dual(M, 2)
     return work[0]
-
-
-#: Remark 4.4: the dual's work at 2T is at least this many times its work at T (cubic or
-#: faster); its operation count is about T^4 (a rank test and a solve per column).
-DUAL_GROWTH_MIN = 8
 
 
 @check("remark-4.4", "duality", reference="Remark 4.4")
@@ -186,13 +154,13 @@ def _remark_44(full):
     scan = [counting.form_flops("diagonal_scan", T, 2, 1) for T in Ts]
     cases = []
     for T, d0, d1, s0, s1 in zip(Ts, dual, dual[1:], scan, scan[1:]):
-        cases.append(dict(measured=d1 / d0, passed=d1 >= DUAL_GROWTH_MIN * d0, detail=(
-            f"dual work {d0} -> {d1} from T = {T} to {2 * T}: x{d1 / d0:.1f} (at least "
-            f"x{DUAL_GROWTH_MIN} expected)")))
+        cases.append(dict(measured=d1 / d0, passed=d1 >= 8 * d0, detail=(
+            f"dual work {d0} -> {d1} from T = {T} to {2 * T}: x{d1 / d0:.1f} (at least x8 "
+            f"expected)")))
         cases.append(dict(passed=s1 == 2 * s0, detail=f"scan flops {s0} -> {s1}"))
-    growth = [f"{b / a:.1f}" for a, b in zip(dual, dual[1:])]
-    return summarize(cases, min(c["measured"] for c in cases[::2]), DUAL_GROWTH_MIN, summary=(
+    growth = ", x".join(f"{b / a:.1f}" for a, b in zip(dual, dual[1:]))
+    return summarize(cases, min(c["measured"] for c in cases[::2]), 8, summary=(
         f"building the dual of a planted width-2 kernel at T = {Ts}: SVD work {dual} "
-        f"(x{', x'.join(growth)} per doubling of T; at least x{DUAL_GROWTH_MIN} expected) "
-        f"against the scan's {scan} flops (x2 per doubling)"),
-        extra="the dual's work grows much faster", data=dict(dual=dual, scan=scan))
+        f"(x{growth} per doubling of T; at least x8 expected) against the scan's {scan} flops "
+        f"(x2 per doubling)"), extra="the dual's work grows much faster",
+        data=dict(dual=dual, scan=scan))

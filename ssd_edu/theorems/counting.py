@@ -1,20 +1,9 @@
 """Counted arithmetic: the flops a NumPy form executes, tallied while it runs.
 
-:func:`count_flops` runs a reference body on :class:`Counted` arrays, an ndarray subclass
-that sees every ufunc and ``np.einsum`` applied to them and adds up:
-
-* an elementwise ufunc (``*``, ``+``, ...): one flop per output element;
-* ``matmul`` (``@``) of (m, k) by (k, n): 2 m k n (a multiply and an add per term);
-* ``np.einsum`` with k operands over an iteration space of S index tuples: (k - 1) S
-  multiplies, plus S adds when an index is summed (NumPy's unoptimized einsum loops over
-  exactly that space);
-* a reduction or accumulation (``sum``, ``cumprod``): one flop per input element.
-
-The mark passes through data movement (pad, stack, swapaxes, ...) to every result. Not
-counted, as in ``bench.flop_count``: functions of the decays alone (``reference.masks`` takes
-plain arrays), and arithmetic on an array a body allocates and fills by assignment (the
-(T + 2)^3 mask gradient of ``backward.mask_vjp``, per chunk in the chunked VJPs). The count
-is an integer fixed by the shapes: the same on every machine.
+:func:`count_flops` runs a body on :class:`Counted` arrays: one flop per output element of an
+elementwise ufunc, 2 m k n for (m, k) @ (k, n), (k - 1) S (+ S when an index is summed) for an
+einsum of k operands over S index tuples, one per input element of a reduction. Data movement
+passes the mark on; functions of the decays alone are not counted (as in ``bench.flop_count``).
 """
 from __future__ import annotations
 
@@ -24,6 +13,7 @@ import math
 import numpy as np
 
 from .. import reference as ref
+from ..reference import chunking, diagonal
 from ..reference.backward import _scan_grads, chunked_grads
 from ..testing import make_inputs
 
@@ -38,13 +28,21 @@ def _wrap(x):
     return x.view(Counted) if type(x) is np.ndarray else x
 
 
+def _unwrap(args):
+    if isinstance(args, dict):
+        return {k: _unwrap(v) for k, v in args.items()}
+    if isinstance(args, (list, tuple)):
+        return type(args)(_unwrap(x) for x in args)
+    return _plain(args)
+
+
 def _add(flops: int) -> None:
     if _TALLY:
         _TALLY[-1] += int(flops)
 
 
 def einsum_flops(subscripts: str, *operands) -> int:
-    """Flops of an explicit ``np.einsum(subscripts, *operands)``, as stated above."""
+    """Flops of an explicit ``np.einsum(subscripts, *operands)``."""
     inputs, arrow, output = subscripts.replace(" ", "").partition("->")
     if not arrow:
         raise ValueError(f"einsum {subscripts!r}: only explicit '->' subscripts are counted")
@@ -62,8 +60,12 @@ def einsum_flops(subscripts: str, *operands) -> int:
     return space * (len(operands) - 1 + summed)
 
 
+#: NumPy functions that compute; every other function on a Counted array moves data only.
+_REDUCTIONS = {np.sum, np.prod, np.cumsum, np.cumprod}
+
+
 class Counted(np.ndarray):
-    """An ndarray whose arithmetic adds its flops to the running :func:`tally`."""
+    """An ndarray whose arithmetic adds its flops to the running count."""
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         args = [_plain(x) for x in inputs]
@@ -90,60 +92,48 @@ class Counted(np.ndarray):
         return tuple(map(_wrap, result)) if isinstance(result, tuple) else _wrap(result)
 
 
-#: NumPy functions that compute (one flop per input element); every other function that
-#: meets a Counted array moves data only (pad, stack, swapaxes, ...) and passes the mark on.
-_REDUCTIONS = {np.sum, np.prod, np.cumsum, np.cumprod}
+_checked_step = chunking.check_step
 
 
-def _unwrap(args):
-    if isinstance(args, dict):
-        return {k: _unwrap(v) for k, v in args.items()}
-    if isinstance(args, (list, tuple)):
-        return type(args)(_unwrap(x) for x in args)
-    return _plain(args)
-
-
-@contextlib.contextmanager
-def tally():
-    """``with tally() as n: ...``; ``n[0]`` is the flops counted inside the block."""
-    _TALLY.append(0)
-    box = [0]
-    try:
-        yield box
-    finally:
-        box[0] = _TALLY.pop()
-
-
-def count_flops(body, *arrays, **kwargs) -> int:
-    """Flops of ``body(*arrays, **kwargs)`` with every array argument :class:`Counted` (and
-    the checked scalar scan that Algorithm 1 calls replaced by its body, which keeps them)."""
-    with tally() as n, _unchecked_scalar_scan():
-        body(*(np.asarray(x).view(Counted) for x in arrays), **kwargs)
-    return n[0]
+def _counted_step(**given):
+    """``chunking.check_step`` that keeps the mark on the arrays given Counted."""
+    v = _checked_step(**given)
+    v.arrays.update({k: arr.view(Counted) for k, arr in v.arrays.items()
+                     if isinstance(given.get(k), Counted)})
+    return v
 
 
 @contextlib.contextmanager
-def _unchecked_scalar_scan():
-    from ..reference import diagonal
-    checked = diagonal.scalar_scan
-    diagonal.scalar_scan = checked.__wrapped__
+def _keep_the_mark():
+    """Algorithm 1's checked scalar scan replaced by its body; the steps' checks keep marks."""
+    scan = diagonal.scalar_scan
+    diagonal.scalar_scan, chunking.check_step = scan.__wrapped__, _counted_step
     try:
         yield
     finally:
-        diagonal.scalar_scan = checked
+        diagonal.scalar_scan, chunking.check_step = scan, _checked_step
 
 
-#: form name -> (family, body, whether it takes the chunk size). The bodies are the reference
-#: forms without their argument checks (which would turn the inputs back into plain arrays).
-FORMS = {
-    "scalar_scan": ("scalar", ref.scalar_scan.__wrapped__, False),
-    "scalar_attention": ("scalar", ref.scalar_attention.__wrapped__, False),
-    "scalar_chunked": ("scalar", ref.scalar_chunked.__wrapped__, True),
-    "diagonal_scan": ("diagonal", ref.diagonal_scan.__wrapped__, False),
-    "algorithm1": ("diagonal", ref.diagonal_algorithm1.__wrapped__, False),
-    "diagonal_attention": ("diagonal", ref.diagonal_attention.__wrapped__, False),
-    "diagonal_chunked": ("diagonal", ref.diagonal_chunked.__wrapped__, True),
-}
+def count_flops(body, *arrays, **kwargs) -> int:
+    """Flops of ``body(*arrays, **kwargs)`` with every array argument :class:`Counted`."""
+    _TALLY.append(0)
+    try:
+        with _keep_the_mark():
+            body(*(np.asarray(x).view(Counted) for x in arrays), **kwargs)
+    finally:
+        flops = _TALLY.pop()
+    return flops
+
+
+#: form name -> (family, body, whether it takes the chunk size): the reference forms without
+#: their argument checks (which would turn the inputs back into plain arrays).
+FORMS = {"scalar_scan": ("scalar", ref.scalar_scan.__wrapped__, False),
+         "scalar_attention": ("scalar", ref.scalar_attention.__wrapped__, False),
+         "scalar_chunked": ("scalar", ref.scalar_chunked.__wrapped__, True),
+         "diagonal_scan": ("diagonal", ref.diagonal_scan.__wrapped__, False),
+         "algorithm1": ("diagonal", ref.diagonal_algorithm1.__wrapped__, False),
+         "diagonal_attention": ("diagonal", ref.diagonal_attention.__wrapped__, False),
+         "diagonal_chunked": ("diagonal", ref.diagonal_chunked.__wrapped__, True)}
 
 #: VJP name -> (family, body(x, a, B, C, dy, h0, dh[, Q])): the reference VJPs' bodies.
 VJPS = {
@@ -155,8 +145,8 @@ VJPS = {
 
 
 def form_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:
-    """Counted flops of the reference form ``name`` (a key of :data:`FORMS`) on one sequence
-    of shape (T, N, P), chunk size Q for the chunked forms, from a nonzero initial state."""
+    """Counted flops of the form ``name`` (a key of :data:`FORMS`) on one (T, N, P) sequence,
+    chunk size Q, from a nonzero initial state."""
     family, body, chunked = FORMS[name]
     d = make_inputs(family, T, N, P, seed=0)
     kw = {"chunk_size": min(Q, T)} if chunked else {}

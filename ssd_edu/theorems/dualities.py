@@ -8,33 +8,28 @@ import numpy as np
 from .. import reference as ref
 from .. import structure
 from ..testing import error, make_inputs, tolerance
-from .registry import check, failures, refused, summarize
+from .registry import case, check, failures, refused, summarize
 
-_GRID_QUICK = dict(T=(1, 2, 3, 17, 64), N=(1, 2, 5), P=(1, 3))
-_GRID_FULL = dict(T=(1, 2, 3, 17, 64, 256), N=(1, 2, 5, 16), P=(1, 3, 8))
 _REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed")
 
 
 def _grid(full):
-    g = _GRID_FULL if full else _GRID_QUICK
-    return [(T, N, P) for T in g["T"] for N in g["N"] for P in g["P"]]
+    Ts, Ns, Ps = ((1, 2, 3, 17, 64, 256), (1, 2, 5, 16), (1, 3, 8)) if full else \
+        ((1, 2, 3, 17, 64), (1, 2, 5), (1, 3))
+    return [(T, N, P) for T in Ts for N in Ns for P in Ps]
 
 
-def worst_form_error(family: str, full: bool, regimes) -> tuple:
-    """Max error over the grid of every form against the scan, y and final state:
-    ``(worst, where, cases)``. Diagonal: also Algorithm 1 and the sum of the heads."""
-    scan = getattr(ref, f"{family}_scan")
+def _form_row(family: str, full: bool, regimes, names: str) -> dict:
+    """Max error over the grid of every form against the scan, y and final state (diagonal:
+    also Algorithm 1 and the sum of the heads); two regimes per size in turn (three --full)."""
+    scan, kernel = getattr(ref, f"{family}_scan"), getattr(ref, f"{family}_kernel")
     forms = {"attention": getattr(ref, f"{family}_attention"),
              "chunked(Q=7)": lambda **d: getattr(ref, f"{family}_chunked")(**d, chunk_size=7)}
     if family == "diagonal":
         forms["algorithm1"] = ref.diagonal_algorithm1
-    kernel = getattr(ref, f"{family}_kernel")
-    worst, where, n = 0.0, "", 0
+    worst, where, n, k = 0.0, "", 0, 3 if full else 2
     for seed, (T, N, P) in enumerate(_grid(full)):
-        # two regimes per size (three with --full), in turn: every regime meets every T
-        k = 3 if full else 2
-        chosen = [regimes[(k * seed + i) % len(regimes)] for i in range(k)]
-        for regime in chosen:
+        for regime in (regimes[(k * seed + i) % len(regimes)] for i in range(k)):
             d = make_inputs(family, T, N, P, (2,), regime=regime, seed=seed)
             y, h = scan(**d)
             errs = {name: max(error(y, yy), error(h, hh))
@@ -48,58 +43,47 @@ def worst_form_error(family: str, full: bool, regimes) -> tuple:
             name, err = max(errs.items(), key=lambda kv: kv[1])
             if err >= worst:
                 worst, where = err, f"{name} at T={T} N={N} P={P} regime={regime}"
-    return worst, where, n
-
-
-def _form_row(family, full, regimes, names):
-    worst, where, n = worst_form_error(family, full, regimes)
     tol = tolerance(np.float64)
-    Tmax = max(_grid(full))[0]
     return dict(measured=worst, threshold=tol, passed=worst <= tol,
-                summary=f"largest error {worst:.1e} against the recurrence (tolerance {tol:g}) "
-                        f"over {n} input sets: {names}, outputs and final state, T up to "
-                        f"{Tmax}, decays {', '.join(regimes)}",
+                summary=f"largest error {worst:.1e} against the recurrence over {n} input sets "
+                        f"({names}; T <= {max(_grid(full))[0]}; decays {', '.join(regimes)})",
                 detail=f"worst: {where}", data=dict(regimes=list(regimes), grid=_grid(full)))
 
 
 @check("scalar-ssd", "scalar", reference="Prop 3.1; Dao & Gu 2024")
 def _scalar_ssd(full):
-    """When every A_t is a scalar times the identity, the recurrence, the masked attention
-    1SS(a) o (C B^T) applied to x and the chunked algorithm give the same outputs and final
-    state, for any decays (zero and negative included)."""
+    """Scalar A_t: the recurrence, the masked attention 1SS(a) o (C B^T) x and the chunked
+    algorithm give the same outputs and final state, for any decays (zero, negative)."""
     return _form_row("scalar", full, _REGIMES, "attention, chunked, kernel @ x")
 
 
 @check("diagonal-ssd", "diagonal", reference="Sec. 4.1 (diagonal SSD); Sec. 4.2 (Algorithm 1)")
 def _diagonal_ssd(full):
-    """When every A_t is diagonal, the kernel is a sum of N one-semiseparable masked attentions
-    of width 1 (one per mode); the recurrence, the sum-of-heads attention, Algorithm 1 (one scan
-    per mode) and the chunked algorithm agree, with time-varying, zero, negative and complex
-    decays."""
+    """Diagonal A_t: the kernel is a sum of N width-1 1-SS masked attentions (one per mode); the
+    recurrence, the heads, Algorithm 1 and the chunked algorithm agree, complex decays too."""
     return _form_row("diagonal", full, _REGIMES + ("complex",),
                      "attention, chunked, Algorithm 1, kernel @ x, sum of heads @ x")
 
 
-# ---- 3.3 the single-mask rewrite -----------------------------------------------------------
+def _rewritten(rewrite, a, B, C):
+    """tril(C' B'^T) for ``(C', B') = rewrite(a, B, C)`` (NaN where the rewrite underflows)."""
+    Cp, Bp = rewrite(a, B, C)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.tril(np.einsum("...tn,...sn->...ts", Cp, Bp))
+
 
 def case_single_mask(a, B, C, rewrite=None) -> dict:
     """err(tril(C' B'^T), diagonal_kernel(a, B, C)) for ``(C', B') = rewrite(a, B, C)``."""
-    rewrite = ref.diagonal_single_mask if rewrite is None else rewrite
-    Cp, Bp = rewrite(a, B, C)
-    with np.errstate(invalid="ignore", over="ignore"):
-        got = np.tril(np.einsum("...tn,...sn->...ts", Cp, Bp))
-    want = ref.diagonal_kernel(a, B, C)
-    err = error(want, got) if np.all(np.isfinite(got)) else float("inf")
+    got = _rewritten(rewrite or ref.diagonal_single_mask, a, B, C)
+    err = error(ref.diagonal_kernel(a, B, C), got) if np.all(np.isfinite(got)) else float("inf")
     T, N = np.shape(a)[-2:]
-    return dict(measured=err, threshold=1e-12, passed=err <= 1e-12,
-                detail=f"T={T} N={N}: err {err:.3g}")
+    return case(err <= 1e-12, f"T={T} N={N}: err {err:.3g}", err, 1e-12)
 
 
 @check("single-mask", "duality", reference="Prop 4.2 proof (fine mask)")
 def _single_mask(full):
-    """A diagonal SSM whose decays a[t >= 1] are all nonzero (a fine mask) is one causal linear
-    attention of width N: M = tril(C' B'^T) with C' = C o p and B' = B / p, p the cumulative
-    decay product; a_0 never matters (a_0 = 0 works), and a zero decay at t >= 1 is refused."""
+    """A diagonal SSM with every a[t >= 1] nonzero is one causal linear attention of width N:
+    M = tril(C' B'^T), C' = C o p, B' = B / p (p the decay products); a_0 never matters."""
     rng = np.random.default_rng(33)
     cases = []
     for T in (1, 2, 17, 37, 64):
@@ -114,92 +98,69 @@ def _single_mask(full):
                                               rng.standard_normal((T, N))))
     a = rng.uniform(0.5, 1.0, (17, 3))
     a[5, 1] = 0.0
-    if refused(lambda: ref.diagonal_single_mask(a, np.ones((17, 3)), np.ones((17, 3)))) is None:
-        cases.append(dict(passed=False, detail="no error for a zero decay at t = 5"))
-    worst = max(c.get("measured", 0.0) for c in cases)
-    bad = failures(cases)
-    return summarize(cases, worst, 1e-12, summary=f"largest error {worst:.1e} (tolerance 1e-12) "
-                     f"over {len(cases)} fine kernels with T up to 64, negative decays and a_0 = 0 "
-                     f"included; {bad} failed; a zero decay at t = 5 is "
-                     f"{'refused' if not any('no error' in c['detail'] for c in cases) else 'NOT refused'}",
-                     extra=f"{len(cases)} cases")
+    ok = refused(lambda: ref.diagonal_single_mask(a, np.ones((17, 3)), np.ones((17, 3))))
+    if ok is None:
+        cases.append(case(False, "no error for a zero decay at t = 5"))
+    worst = max(c["measured"] for c in cases)
+    return summarize(cases, worst, 1e-12, summary=f"largest error {worst:.1e} over {len(cases)} "
+                     f"fine kernels (T <= 64, a_0 = 0 in some); a zero decay at t = 5 "
+                     f"{'refused' if ok is not None else 'NOT refused'}", tally=True)
 
 
 def case_underflow(a, B, C) -> dict:
     """NaNs in tril(C' B'^T) of the rewrite vs in the direct-product kernel (must be 0)."""
-    Cp, Bp = ref.diagonal_single_mask(a, B, C)
-    with np.errstate(invalid="ignore", over="ignore"):
-        R = np.tril(np.einsum("...tn,...sn->...ts", Cp, Bp))
-    lower = np.tri(R.shape[-1], dtype=bool)
-    nan_rewrite = int(np.sum(np.isnan(R) & lower))
+    R = _rewritten(ref.diagonal_single_mask, a, B, C)
+    nan_rewrite = int(np.sum(np.isnan(R) & np.tri(R.shape[-1], dtype=bool)))
     nan_products = int(np.sum(~np.isfinite(ref.diagonal_kernel(a, B, C))))
-    passed = nan_rewrite >= 1 and nan_products == 0
-    return dict(measured=nan_rewrite, threshold=1, passed=passed,
-                detail=f"rewrite {nan_rewrite} NaNs, direct products {nan_products} NaNs")
+    return case(nan_rewrite >= 1 and nan_products == 0, f"rewrite {nan_rewrite} NaNs, direct "
+                f"products {nan_products} NaNs", nan_rewrite, 1)
 
 
 @check("single-mask-underflow", "duality",
        reference="Prop 4.2 proof; docs/theory.md#pitfall-underflow")
 def _single_mask_underflow(full):
-    """The rewrite divides by decay products, so it breaks in floating point once they underflow
-    (a = 0.5, T = 1200: p reaches 0.5^1199 = 0), while the kernel built from direct products
-    stays finite."""
+    """The rewrite divides by decay products, so it gives NaN once they underflow (a = 0.5,
+    T = 1200); the kernel built from direct products stays finite."""
     T = 1200
     out = case_underflow(np.full((T, 1), 0.5), np.ones((T, 1)), np.ones((T, 1)))
-    n = T * (T + 1) // 2
-    out["summary"] = (f"{out['detail'].split(',')[0].split()[1]} of the {n} lower entries of the "
-                      f"rewrite are NaN; the direct-product kernel has "
-                      f"{out['detail'].split(',')[1].split()[2]} (0.5^1074 = {0.5**1074:.3g}, "
-                      f"0.5^1075 = {0.5**1075:.3g})")
+    out["summary"] = (f"of the {T * (T + 1) // 2} lower entries: {out['detail']} (0.5^1074 = "
+                      f"{0.5**1074:.3g}, 0.5^1075 = {0.5**1075:.3g})")
     return out
 
 
-# ---- 5.3 conjugate pairs -------------------------------------------------------------------
-
-def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0)):
-    """A diagonal SSM with one complex mode and its conjugate: a real (T, T) kernel."""
+def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0), pair: bool = True):
+    """A diagonal SSM with one complex mode and its conjugate: a real (T, T) kernel (the mode
+    alone, a complex kernel of state 1, when ``pair`` is False)."""
     lam = rng.uniform(*radius, T) * np.exp(1j * rng.uniform(-np.pi, np.pi, T))
     b = rng.standard_normal(T) + 1j * rng.standard_normal(T)
     c = rng.standard_normal(T) + 1j * rng.standard_normal(T)
-    a = np.stack([lam, lam.conj()], -1)
-    return ref.diagonal_kernel(a, np.stack([b, b.conj()], -1), np.stack([c, c.conj()], -1))
+    return ref.diagonal_kernel(*(np.stack([v, v.conj()], -1) if pair else v[:, None]
+                                 for v in (lam, b, c)))
 
 
 @check("conjugate-pairs", "duality", reference="Sec. 4.1; docs/theory.md#pitfall-complex")
 def _conjugate_pairs(full):
-    """A complex mode and its conjugate give a real kernel with at most 2 new columns, so a real
-    width-2 single-mask dual exists; the structure tools take complex kernels (ranks over C
-    equal ranks over R)."""
+    """A complex mode and its conjugate give a real kernel with 2 new columns and a real width-2
+    dual; the structure tools take complex kernels (ranks over C)."""
     rng = np.random.default_rng(53)
     cases = []
     for T in (8, 24, 48) + ((96,) if full else ()):
         M = conjugate_pair_kernel(rng, T)
-        imag = float(np.max(np.abs(M.imag)))
-        v = structure.nu(M)
+        imag, v = float(np.max(np.abs(M.imag))), structure.nu(M)
         dual = structure.one_ss_dual(M, 2)
         ok = imag <= 1e-15 and v == 2 and np.isrealobj(dual.Q) and dual.error <= 1e-9
-        cases.append(dict(measured=dual.error, passed=ok,
-                          detail=f"T={T}: max|Im M| {imag:.1e}, nu {v}, real dual "
-                                 f"{np.isrealobj(dual.Q)}, dual error {dual.error:.1e}"))
-    Z = np.tril(rng.standard_normal((6, 6)) + 1j * rng.standard_normal((6, 6)))
-    vz = structure.nu(Z)
+        cases.append(case(ok, f"T={T}: max|Im M| {imag:.1e}, nu {v}, real dual "
+                              f"{np.isrealobj(dual.Q)}, dual error {dual.error:.1e}", dual.error))
+    vz = structure.nu(np.tril(rng.standard_normal((6, 6)) + 1j * rng.standard_normal((6, 6))))
     if vz != 3:  # a generic complex triangle: nu = ceil(T / 2)
-        cases.append(dict(measured=float("inf"), passed=False,
-                          detail=f"complex 6 x 6 triangle: nu {vz}, expected 3"))
-    # one complex mode alone (no conjugate): a genuinely complex kernel of state 1, nu = 1;
-    # its real part alone has nu 2, so a tool that dropped the imaginary part would say 2
-    T = 12
-    one = [(rng.standard_normal(T) + 1j * rng.standard_normal(T))[:, None] for _ in range(2)]
-    lam = (rng.uniform(0.9, 1, T) * np.exp(1j * rng.uniform(-3, 3, T)))[:, None]
-    M1 = ref.diagonal_kernel(lam, *one)
+        cases.append(case(False, f"complex 6 x 6 triangle: nu {vz}, expected 3", float("inf")))
+    # one complex mode alone: a complex kernel of state 1, nu = 1; its real part alone has nu 2
+    M1 = conjugate_pair_kernel(rng, 12, pair=False)
     v1, v1_real = structure.nu(M1), structure.nu(M1.real)
     if v1 != 1 or v1_real == 1:
-        cases.append(dict(measured=float("inf"), passed=False,
-                          detail=f"one complex mode: nu {v1} (expected 1; its real part "
-                                 f"{v1_real})"))
+        cases.append(case(False, f"one complex mode: nu {v1} (expected 1; its real part "
+                                 f"{v1_real})", float("inf")))
     worst = max(c["measured"] for c in cases)
-    return summarize(cases, worst, 1e-9, summary=f"{sum(c['passed'] for c in cases)} of "
-                     f"{len(cases)} conjugate-pair kernels are real with nu = 2 and a real "
-                     f"width-2 dual (largest dual error {worst:.1e}, tolerance 1e-9); a complex "
-                     f"6 x 6 triangle has nu {vz} (expected 3); one complex mode has nu {v1} "
-                     f"(expected 1, its real part {v1_real})")
+    return summarize(cases, worst, 1e-9, tally=True, summary=f"conjugate pairs: real kernels, "
+                     f"nu 2, real duals to {worst:.1e}; complex 6 x 6 triangle nu {vz} (3); one "
+                     f"complex mode nu {v1} (1; its real part {v1_real})")

@@ -1,7 +1,6 @@
 """Rows beyond diagonal A_t (docs/theory.md#theorem-4-1, #general-a, #realization): Theorem 4.1 for
 rotations, dense and Jordan-block transitions, the invertible-A_t corollary and its nilpotent
-counterexample, and the realization of every N-semiseparable matrix as a state-N SSM (N-SS =>
-SSS)."""
+counterexample, and the realization of every N-semiseparable matrix as a state-N SSM."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +9,9 @@ from .. import exact, structure
 from .. import reference as ref
 from ..structure import NoDualError
 from ._data import REMARK_41_M, corner_matrix, planted_kernel
-from .registry import check, refused, summarize
+from .registry import case, check, refused, summarize
+
+INF = float("inf")
 
 
 def rotations(rng, T, radius=(0.95, 1.0)):
@@ -30,138 +31,116 @@ def dense_transitions(rng, T, N, radius=0.97):
 def jordan_transitions(rng, T, N):
     """Jordan blocks ``A_t = lambda_t I + J`` (J the shift above the diagonal), lambda_t in
     (0.95, 1): invertible but not diagonalizable."""
-    lam = rng.uniform(0.95, 1.0, T)
-    return lam[:, None, None] * np.eye(N) + np.eye(N, k=1)
+    return rng.uniform(0.95, 1.0, T)[:, None, None] * np.eye(N) + np.eye(N, k=1)
 
 
 def nilpotent_ssm(T: int) -> tuple:
     """``A_t = [[0, 1], [0, 0]]``, ``b_t = c_t = (1, 1)``: kernel 2 on the diagonal, 1 on the
-    first subdiagonal and 0 below (A^2 = 0), ss_rank 2 but nu = T - 1 (docs/theory.md#general-a)."""
+    first subdiagonal, 0 below (A^2 = 0): ss_rank 2 but nu = T - 1."""
     return np.tile([[0.0, 1.0], [0.0, 0.0]], (T, 1, 1)), np.ones((T, 2)), np.ones((T, 2))
 
 
 def general_cases(rng, full) -> dict:
-    """label -> (A, B, C, N) of invertible general SSMs."""
+    """label -> (A, B, C) of invertible general SSMs."""
     out = {}
     for T in (16, 48) + ((96,) if full else ()):
-        out[f"rotations T={T}"] = (rotations(rng, T), *rng.standard_normal((2, T, 2)), 2)
-        out[f"dense N=3 T={T}"] = (dense_transitions(rng, T, 3), *rng.standard_normal((2, T, 3)), 3)
-        out[f"Jordan N=3 T={T}"] = (jordan_transitions(rng, T, 3),
-                                    *rng.standard_normal((2, T, 3)), 3)
+        out[f"rotations T={T}"] = (rotations(rng, T), *rng.standard_normal((2, T, 2)))
+        out[f"dense N=3 T={T}"] = (dense_transitions(rng, T, 3), *rng.standard_normal((2, T, 3)))
+        out[f"Jordan N=3 T={T}"] = (jordan_transitions(rng, T, 3), *rng.standard_normal((2, T, 3)))
     return out
+
+
+def _relative(M, R) -> float:
+    """max|R - M| / max|M|."""
+    return float(np.max(np.abs(R - M))) / max(1e-300, float(np.max(np.abs(M))))
 
 
 def case_general_dual(M, N, label) -> dict:
     """An invertible state-N SSM: the verdict is yes and the width-N dual rebuilds M."""
     verdict = structure.has_one_ss_dual(M, N)
     if not verdict.ok:
-        return dict(measured=float("inf"), passed=False, detail=f"{label}: {verdict.reason}")
+        return case(False, f"{label}: {verdict.reason}", INF)
     a, Q, K = structure.one_ss_dual(M, N)
     err = structure.dual_error(M, a, Q, K)
-    return dict(measured=err, passed=err <= 1e-9 and Q.shape[1] == N,
-                detail=f"{label}: nu {sum(verdict.nu)}, dual error {err:.1e}")
+    return case(err <= 1e-9 and Q.shape[1] == N,
+                f"{label}: nu {sum(verdict.nu)}, dual error {err:.1e}", err)
 
 
 @check("thm-4.1-general", "general", reference="Thm 4.1")
 def _thm41_general(full):
-    """Theorem 4.1 holds for any A_t, not only diagonal ones: SSMs with rotations, dense
-    invertible matrices or Jordan blocks get a width-N dual built from their kernel; the
-    nilpotent A_t = [[0, 1], [0, 0]] gets none narrower than T - 1."""
+    """Theorem 4.1 for any A_t: rotations, dense or Jordan-block SSMs get a width-N dual from
+    their kernel; the nilpotent A_t = [[0, 1], [0, 0]] none narrower than T - 1."""
     rng = np.random.default_rng(4101)
-    cases = [case_general_dual(ref.general_kernel(A, B, C), N, label)
-             for label, (A, B, C, N) in general_cases(rng, full).items()]
+    cases = [case_general_dual(ref.general_kernel(A, B, C), A.shape[-1], label)
+             for label, (A, B, C) in general_cases(rng, full).items()]
     n_ok = len(cases)
     for T in (6, 12, 24):
         M = ref.general_kernel(*nilpotent_ssm(T))
         v = structure.has_one_ss_dual(M, T - 2)
         raised = refused(lambda: structure.one_ss_dual(M, T - 2), NoDualError) is not None
-        cases.append(dict(measured=0.0, passed=not v.ok and raised and v.min_width == T - 1,
-                          detail=f"nilpotent T={T}: width-{T - 2} dual "
-                                 f"{'refused' if raised else 'BUILT'}, least width {v.min_width}"))
+        cases.append(case(not v.ok and raised and v.min_width == T - 1,
+                          f"nilpotent T={T}: width-{T - 2} dual "
+                          f"{'refused' if raised else 'BUILT'}, least width {v.min_width}"))
     worst = max(c["measured"] for c in cases)
-    return summarize(cases, worst, 1e-9, tally=True, summary=f"{n_ok} invertible SSMs (rotations, "
-                     f"dense, Jordan; T up to {96 if full else 48}): the width-N dual rebuilds M "
-                     f"to {worst:.1e} (tolerance 1e-9); nilpotent T = 6, 12, 24: refused, least "
-                     f"width T - 1")
+    return summarize(cases, worst, 1e-9, tally=True, summary=f"{n_ok} invertible SSMs: width-N "
+                     f"duals to {worst:.1e}; nilpotent T = 6, 12, 24: least width T - 1")
 
 
 def case_invertible_rewrite(A, B, C, label, rewrite=None) -> dict:
     """``tril(C' B'^T) == general_kernel(A, B, C)`` for the rewrite, and nu(M) <= N."""
-    rewrite = structure.general_single_mask if rewrite is None else rewrite
     M = ref.general_kernel(A, B, C)
-    Cp, Bp = rewrite(A, B, C)
-    # relative error max|tril(C' B'^T) - M| / max|M|
-    err = float(np.max(np.abs(np.tril(Cp @ Bp.T) - M))) / float(np.max(np.abs(M)))
-    v, N = structure.nu(M), A.shape[-1]
-    return dict(measured=err, passed=err <= 1e-10 and v <= N,
-                detail=f"{label}: err {err:.1e}, nu {v} <= N = {N}")
+    Cp, Bp = (rewrite or structure.general_single_mask)(A, B, C)
+    err, v, N = _relative(M, np.tril(Cp @ Bp.T)), structure.nu(M), A.shape[-1]
+    return case(err <= 1e-10 and v <= N, f"{label}: err {err:.1e}, nu {v} <= N = {N}", err)
 
 
 @check("invertible-corollary", "general", reference="Thm 4.1 (corollary); docs/theory.md#general-a")
 def _invertible_corollary(full):
-    """When every A_t (t >= 1) is invertible, M = tril(C' B'^T) with C'_t = Phi_t^T C_t and B'_s
-    = Phi_s^{-1} B_s (Phi_t = A_t...A_1): one causal mask of width N, so nu <= N. The nilpotent
-    counterexample (ss_rank 2, nu = T - 1, exactly) shows invertibility, not diagonality, is
-    what a dual needs."""
+    """Invertible A_t (t >= 1): M = tril(C' B'^T), C'_t = Phi_t^T C_t, B'_s = Phi_s^{-1} B_s
+    (Phi_t = A_t...A_1), so nu <= N; nilpotent A_t: ss_rank 2 but nu = T - 1, exactly."""
     rng = np.random.default_rng(4102)
     cases = [case_invertible_rewrite(A, B, C, label)
-             for label, (A, B, C, N) in general_cases(rng, full).items()]
-    # A_0 never enters M (h_{-1} = 0 in the kernel): a singular A_0 must be accepted
+             for label, (A, B, C) in general_cases(rng, full).items()]
     A0, B0, C0 = rotations(rng, 16), *rng.standard_normal((2, 16, 2))
-    A0[0] = 0.0
+    A0[0] = 0.0  # A_0 never enters M: a singular A_0 must be accepted
     try:
         cases.append(case_invertible_rewrite(A0, B0, C0, "singular A_0 T=16"))
     except ValueError as exc:
-        cases.append(dict(measured=float("inf"), passed=False,
-                          detail=f"singular A_0 refused: {exc}"))
-    n_ok = len(cases)
-    worst = max(c["measured"] for c in cases)
+        cases.append(case(False, f"singular A_0 refused: {exc}", INF))
+    n_ok, worst = len(cases), max(c["measured"] for c in cases)
     for T in range(4, 10 if full else 8):
         M = ref.general_kernel(*nilpotent_ssm(T)).astype(int).tolist()  # entries 0, 1, 2
         s, v = exact.ss_rank(M), exact.nu(M)
-        cases.append(dict(measured=0.0, passed=s == 2 and v == T - 1,
-                          detail=f"nilpotent T={T}: exact ss_rank {s}, nu {v}"))
+        cases.append(case(s == 2 and v == T - 1, f"nilpotent T={T}: exact ss_rank {s}, nu {v}"))
     if refused(lambda: structure.general_single_mask(*nilpotent_ssm(5))) is None:
-        cases.append(dict(measured=0.0, passed=False, detail="singular A_t was not refused"))
-    return summarize(cases, worst, 1e-10, tally=True, summary=f"{n_ok} invertible SSMs: tril(C' "
-                     f"B'^T) equals the kernel to {worst:.1e} (tolerance 1e-10) and nu <= N; "
-                     f"nilpotent A_t, exactly: ss_rank 2, nu = T - 1 for T = 4..{9 if full else 7}"
-                     f", and the rewrite refuses it")
+        cases.append(case(False, "singular A_t was not refused"))
+    return summarize(cases, worst, 1e-10, tally=True, summary=f"{n_ok} invertible SSMs: the "
+                     f"rewrite to {worst:.1e}, nu <= N; nilpotent: ss_rank 2, nu = T - 1, refused")
 
 
 def case_realize(M, N, label, tol=1e-10) -> dict:
     """``general_kernel(*realize(M, N)) == M`` to ``tol`` (relative), with shapes (T, N, N)."""
     A, B, C = structure.realize(M, N)
-    T = M.shape[0]
-    err = float(np.max(np.abs(ref.general_kernel(A, B, C) - M))) / max(1e-300,
-                                                                        float(np.max(np.abs(M))))
+    T, err = M.shape[0], _relative(M, ref.general_kernel(A, B, C))
     shapes = A.shape == (T, N, N) and B.shape == C.shape == (T, N)
-    return dict(measured=err, passed=err <= tol and shapes,
-                detail=f"{label}: round-trip error {err:.1e}")
+    return case(err <= tol and shapes, f"{label}: round-trip error {err:.1e}", err)
 
 
 @check("realize", "general", reference="Dao & Gu 2024, Prop. 3.4; docs/theory.md#realization")
 def _realize(full):
-    """Every lower-triangular M with semiseparable rank <= N is the kernel of a time-varying SSM
-    with state N (N-SS => SSS): realize(M, N) builds A_t, B_t, C_t from the inclusive blocks,
-    even when no width-N dual exists; ss_rank > N is refused."""
+    """Every lower-triangular M with ss_rank <= N is the kernel of a state-N SSM: realize(M, N)
+    builds A_t, B_t, C_t, even without a width-N dual; ss_rank > N is refused."""
     rng = np.random.default_rng(34)
-    cases = []
-    for T, N in ((8, 1), (24, 2), (48, 4)) + (((96, 8),) if full else ()):
-        cases.append(case_realize(planted_kernel(rng, T, N, cuts=(T // 3,), low=0.7, high=1.0),
-                                  N, f"planted T={T} N={N}"))
+    cases = [case_realize(planted_kernel(rng, T, N, cuts=(T // 3,), low=0.7, high=1.0), N,
+                          f"planted T={T} N={N}")
+             for T, N in ((8, 1), (24, 2), (48, 4)) + (((96, 8),) if full else ())]
     cases.append(case_realize(corner_matrix(16), 2, "I + E (nu 15, no width-2 dual)"))
     cases.append(case_realize(np.array(REMARK_41_M, float), 2, "Remark 4.1"))
     A, B, C = rotations(rng, 32), *rng.standard_normal((2, 32, 2))
     cases.append(case_realize(ref.general_kernel(A, B, C), 2, "rotations T=32"))
-    G = np.tril(rng.standard_normal((10, 10)))  # ss_rank 5
-    exc = refused(lambda: structure.realize(G, 4))
-    if exc is None:
-        cases.append(dict(measured=0.0, passed=False, detail="ss_rank 5 > N = 4 not refused"))
-    elif "has rank 5 > N = 4" not in str(exc):
-        cases.append(dict(measured=0.0, passed=False, detail=f"unclear refusal: {exc}"))
+    exc = refused(lambda: structure.realize(np.tril(rng.standard_normal((10, 10))), 4))
+    if exc is None or "has rank 5 > N = 4" not in str(exc):  # a Gaussian triangle: ss_rank 5
+        cases.append(case(False, f"ss_rank 5 > N = 4 not refused, or unclearly: {exc}"))
     worst = max(c["measured"] for c in cases)
-    return summarize(cases, worst, 1e-10, tally=True, summary=f"{len(cases)} round trips "
-                     f"general_kernel(realize(M, N)) = M, largest relative error {worst:.1e} "
-                     f"(tolerance 1e-10), including I + E and Remark 4.1 (state 2, yet no width-2 "
-                     f"dual); ss_rank 5 > N = 4 refused naming the block")
+    return summarize(cases, worst, 1e-10, tally=True, summary=f"{len(cases)} round trips, "
+                     f"error <= {worst:.1e} (I + E, Remark 4.1 included); ss_rank 5 > 4 refused")

@@ -1,17 +1,13 @@
 """The registry of ``verify`` rows and the report that prints them.
 
-A row is a function ``fn(full) -> dict`` registered with :func:`check` under an id, the
-section of the paper it belongs to, a statement in words and the paper reference (arXiv v2
-numbering; the ICML numbering is derived by :func:`icml_reference`). The dict it returns has
-``measured``, ``threshold``, ``passed`` and optionally ``summary`` (what was measured, in plain
-words), ``detail`` (the failing cases, or extra facts) and ``data`` (everything else worth
-printing with ``verify --detail ID``: ranks, sweeps, curves). :func:`run_check` wraps it into a
-:class:`Record`; an exception inside a row is a failed record, never a crash.
-"""
+A row ``fn(full) -> dict(measured, threshold, passed[, summary, detail, data])`` is registered
+with :func:`check` (id, section, statement, arXiv v2 reference); :func:`run_check` makes it a
+:class:`Record`, an exception inside a row a failed one."""
 from __future__ import annotations
 
 import re
 import textwrap
+from collections import namedtuple
 from dataclasses import asdict, dataclass, field
 from time import perf_counter as stopwatch  # a row's duration in the report, never a verdict
 from typing import Callable
@@ -53,13 +49,7 @@ class Record:
         return asdict(self)
 
 
-@dataclass
-class _Check:
-    id: str
-    section: str
-    statement: str
-    reference: str
-    fn: Callable = field(repr=False)
+_Check = namedtuple("_Check", "id section statement reference fn")
 
 
 #: id -> registered row, in registration (reading) order.
@@ -67,10 +57,8 @@ CHECKS: dict = {}
 
 
 def check(id: str, section: str, statement: str | None = None, reference: str = ""):
-    """Register ``fn(full) -> dict(measured=, threshold=, passed=, summary=, detail=, data=)``.
-
-    ``statement`` is the result in words; by default the row's docstring, on one line. A row
-    decides from mathematics alone (counts, ranks, errors), never from a timer."""
+    """Register a row; ``statement`` defaults to its docstring. A row decides from mathematics
+    alone (counts, ranks, errors), never from a timer."""
     if section not in SECTIONS:
         raise ValueError(f"section must be one of {list(SECTIONS)}, got {section!r}")
 
@@ -83,26 +71,23 @@ def check(id: str, section: str, statement: str | None = None, reference: str = 
     return wrap
 
 
-_NOT_PAPER = ("Dao & Gu", "Woerdeman", "docs/theory.md")
+def _paper(part: str) -> bool:
+    return not any(k in part for k in ("Dao & Gu", "Woerdeman", "docs/theory.md"))
 
 
 def both_numberings(reference: str) -> str:
-    """``"arXiv Thm 4.1 = ICML Thm 3.1; Dao & Gu 2024"``: the paper's parts in both numberings,
-    the other references as they are."""
-    parts = reference.split("; ")
-    paper = [p for p in parts if not any(k in p for k in _NOT_PAPER)]
-    other = [p for p in parts if any(k in p for k in _NOT_PAPER)]
-    shown = [f"arXiv {'; '.join(paper)} = ICML {icml_reference('; '.join(paper))}"] if paper else []
-    return "; ".join(shown + other)
+    """``"arXiv Thm 4.1 = ICML Thm 3.1; Dao & Gu 2024"``: the paper's parts in both numberings."""
+    paper = "; ".join(p for p in reference.split("; ") if _paper(p))
+    shown = [f"arXiv {paper} = ICML {icml_reference(paper)}"] if paper else []
+    return "; ".join(shown + [p for p in reference.split("; ") if not _paper(p)])
 
 
 def icml_reference(reference: str) -> str:
-    """The ICML/PMLR numbering of an arXiv v2 reference: main-text results one section lower
-    (Thm 4.1 -> Thm 3.1, Sec. 4.2-4.3 -> Sec. 3.2-3.3), appendices one letter later (App. B.3 ->
-    App. C.3). Parts naming Dao & Gu, Woerdeman or docs/theory.md are left as they are."""
+    """The ICML numbering of an arXiv v2 reference: main-text results one section lower (Thm 4.1
+    -> Thm 3.1), appendices one letter later (App. B.3 -> App. C.3); other references as is."""
     parts = []
     for part in reference.split("; "):
-        if not any(k in part for k in _NOT_PAPER):
+        if _paper(part):
             part = re.sub(r"App\. ([A-Z])", lambda m: f"App. {chr(ord(m.group(1)) + 1)}", part)
             part = re.sub(r"(?<![\w.])(\d)\.(\d+)", lambda m: f"{int(m.group(1)) - 1}.{m.group(2)}",
                           part)
@@ -111,19 +96,22 @@ def icml_reference(reference: str) -> str:
     return "; ".join(parts)
 
 
-def summarize(cases: list, measured, threshold, passed=None, summary: str = "",
-              extra: str = "", data: dict | None = None, tally: bool = False) -> dict:
-    """Merge case results: passed iff every case passed (unless ``passed`` is given); detail
-    lists the first failing cases, or ``extra`` when none failed; ``tally`` ends the summary
-    with "; K failures"."""
+def summarize(cases: list, measured, threshold, summary: str = "", extra: str = "",
+              data: dict | None = None, tally: bool = False) -> dict:
+    """Merge case results: passed iff every case passed; detail lists the first failing cases,
+    else ``extra``; ``tally`` appends "; K failures"."""
     bad = [c for c in cases if not c["passed"]]
     summary += f"; {len(bad)} failures" if tally else ""
-    ok = not bad if passed is None else passed
     detail = "; ".join(c["detail"] for c in bad[:4]) if bad else extra
-    out = dict(measured=measured, threshold=threshold, passed=ok, summary=summary, detail=detail,
-               data=dict(data or {}))
+    out = dict(measured=measured, threshold=threshold, passed=not bad, summary=summary,
+               detail=detail, data=dict(data or {}))
     out["data"].setdefault("cases", [c.get("detail", "") for c in cases])
     return out
+
+
+def case(passed, detail: str, measured=0.0, threshold=0) -> dict:
+    """One case of a row: ``dict(measured, threshold, passed, detail)``."""
+    return dict(measured=measured, threshold=threshold, passed=bool(passed), detail=detail)
 
 
 def failures(cases: list) -> int:
@@ -132,8 +120,7 @@ def failures(cases: list) -> int:
 
 
 def refused(call: Callable, error=ValueError):
-    """The ``error`` that ``call()`` raised, or None when it returned (a row checking that bad
-    input is refused); any other exception propagates."""
+    """The ``error`` that ``call()`` raised, or None when it returned; others propagate."""
     try:
         call()
     except error as exc:
@@ -143,8 +130,7 @@ def refused(call: Callable, error=ValueError):
 
 def run_check(id: str, full: bool = False) -> Record:
     """Run one registered row."""
-    c = CHECKS[id]
-    start = stopwatch()
+    c, start = CHECKS[id], stopwatch()
     try:
         out = c.fn(full)
         measured, threshold = float(out["measured"]), float(out["threshold"])
@@ -154,16 +140,13 @@ def run_check(id: str, full: bool = False) -> Record:
         measured, threshold, passed = float("nan"), float("nan"), False
         detail, summary, data = f"{type(exc).__name__}: {exc}", "the check raised", {}
     return Record(c.id, c.section, c.statement, c.reference, icml_reference(c.reference),
-                  measured, threshold, passed, stopwatch() - start, summary,
-                  detail, data)
+                  measured, threshold, passed, stopwatch() - start, summary, detail, data)
 
 
 def run_checks(only=None, full: bool = False, progress: Callable | None = None,
                starting: Callable | None = None) -> list:
-    """Run the rows whose id is in ``only`` (all when None), in registration order.
-
-    ``starting(index, count, id)`` is called before each row and ``progress(record)`` after.
-    """
+    """Run the rows in ``only`` (all when None), in registration order; ``starting(index,
+    count, id)`` is called before each row and ``progress(record)`` after."""
     if only:
         unknown = sorted(set(only) - set(CHECKS))
         if unknown:
@@ -171,12 +154,11 @@ def run_checks(only=None, full: bool = False, progress: Callable | None = None,
     ids = [i for i in CHECKS if not only or i in only]
     records = []
     for k, id in enumerate(ids):
-        if starting is not None:
+        if starting:
             starting(k, len(ids), id)
-        rec = run_check(id, full)
-        if progress is not None:
-            progress(rec)
-        records.append(rec)
+        records.append(run_check(id, full))
+        if progress:
+            progress(records[-1])
     return records
 
 
@@ -185,39 +167,24 @@ def _wrap(text: str, indent: str, width: int = 100) -> list:
 
 
 def format_report(records, mode: str = "quick") -> str:
-    """The teaching report: rows grouped by section, each with its statement in words and what
-    was measured in plain terms; failing rows also print why."""
+    """The teaching report: rows by section, statement, what was measured; why a row failed."""
     n_fail = sum(not r.passed for r in records)
     total = sum(r.seconds for r in records)
     lines = [f"ssd_edu verify ({mode}): {len(records)} results checked in {total:.1f} s: "
              f"{len(records) - n_fail} hold, {n_fail} fail"]
     for key, (title, where) in SECTIONS.items():
         rows = [r for r in records if r.section == key]
-        if not rows:
-            continue
-        lines += ["", f"{title}  [{where}]"]
+        lines += ["", f"{title}  [{where}]"] if rows else []
         for r in rows:
-            lines.append(f"  {'PASS' if r.passed else 'FAIL'}  {r.id}  [{both_numberings(r.reference)}]"
-                         f"  {r.seconds:.2f} s")
-            lines += _wrap(r.statement, "        ")
-            lines += _wrap("measured: " + (r.summary or f"{r.measured:.3g} against "
-                                           f"{r.threshold:.3g}"), "        ")
-            if r.detail and not r.passed:
-                lines += _wrap("why it failed: " + r.detail, "        ")
+            lines.append(f"  {'PASS' if r.passed else 'FAIL'}  {r.id}  "
+                         f"[{both_numberings(r.reference)}]  {r.seconds:.2f} s")
+            lines += _wrap(r.statement, " " * 8) + _wrap("measured: " + (
+                r.summary or f"{r.measured:.3g} against {r.threshold:.3g}"), " " * 8)
+            lines += _wrap("why it failed: " + r.detail, " " * 8) if r.detail and not r.passed \
+                else []
     lines += ["", f"{len(records) - n_fail} passed, {n_fail} failed"
               + ("" if mode == "full" else "  (--full: larger grids, the T = 5 enumeration; "
                  "--detail ID: the whole record of one row)")]
-    return "\n".join(lines)
-
-
-def format_table(records) -> str:
-    """One line per row (id, verdict, time, plain-terms measurement): the compact view."""
-    lines = []
-    for r in records:
-        lines.append(f"{'PASS' if r.passed else 'FAIL'}  {r.id:<24} {r.seconds:6.2f}s  "
-                     f"{r.summary or r.detail}")
-    n_fail = sum(not r.passed for r in records)
-    lines.append(f"{len(records) - n_fail} passed, {n_fail} failed")
     return "\n".join(lines)
 
 
@@ -226,8 +193,7 @@ def format_detail(record: Record) -> str:
     lines = [f"{record.id}: {'PASS' if record.passed else 'FAIL'} ({record.seconds:.2f} s)",
              f"section: {SECTIONS[record.section][0]}  [{SECTIONS[record.section][1]}]",
              f"reference: {both_numberings(record.reference)}"]
-    lines += _wrap("statement: " + record.statement, "")
-    lines += _wrap("measured: " + record.summary, "")
+    lines += _wrap("statement: " + record.statement, "") + _wrap("measured: " + record.summary, "")
     lines.append(f"measured value {record.measured:.6g}, threshold {record.threshold:.6g}")
     if record.detail:
         lines += _wrap("detail: " + record.detail, "")

@@ -12,10 +12,10 @@ from .. import exact, structure
 from .. import reference as ref
 from ..structure import NoDualError
 from ..testing import make_inputs
-from ._data import REMARK_41_M, named_examples, planted_blocks, planted_kernel
-from .registry import check, failures, refused, summarize
+from ._data import REMARK_41_M, corner_matrix, planted_blocks, planted_kernel
+from .registry import case, check, failures, refused, summarize
 
-# ---- 3.7 Lemma 4.1 -------------------------------------------------------------------------
+INF = float("inf")
 
 
 def case_lemma_41(a, L=None) -> dict:
@@ -26,17 +26,14 @@ def case_lemma_41(a, L=None) -> dict:
     got = structure.split_points(L)
     fine = all(np.all(L[s:e, s:e][np.tri(e - s, dtype=bool)] != 0)
                for s, e in structure.split_blocks(L))
-    passed = got == want and fine
-    return dict(measured=int(got != want) + int(not fine), threshold=0, passed=passed,
-                detail=f"T={a.shape[-1]}: splits {got}, zeros of a[1:] at {want}, "
-                       f"blocks fine: {fine}")
+    return case(got == want and fine, f"T={a.shape[-1]}: splits {got}, zeros of a[1:] at "
+                f"{want}, blocks fine: {fine}", int(got != want) + int(not fine))
 
 
 @check("lemma-4.1", "duality", reference="Lemma 4.1")
 def _lemma_41(full):
-    """A zero decay a_t (t >= 1) cuts the 1-SS mask into diagonal blocks: the crossing block
-    L[t:, :t] vanishes exactly at the zeros of a[1:] (a_0 = 0 cuts nothing), and the mask inside
-    every block is fine."""
+    """A zero decay a_t (t >= 1) cuts the 1-SS mask into diagonal blocks: L[t:, :t] = 0 exactly
+    at the zeros of a[1:], and the mask inside every block is fine."""
     rng = np.random.default_rng(41)
     cases = []
     for T in (1, 2, 3, 17, 64) + ((256,) if full else ()):
@@ -45,33 +42,32 @@ def _lemma_41(full):
             a[rng.random(T) < 0.2] = 0.0
             a[0] = 0.0 if trial % 2 == 0 else a[0]
             cases.append(case_lemma_41(a))
-    bad = failures(cases)
-    return summarize(cases, bad, 0, summary=f"{bad} of {len(cases)} masks (T up to "
-                     f"{256 if full else 64}, random zeros, a_0 = 0 in half) have splits other "
-                     f"than the zeros of a[1:] or a block that is not fine")
+    return summarize(cases, failures(cases), 0, tally=True, summary=f"{len(cases)} masks (T <= "
+                     f"{256 if full else 64}, random zeros): splits at the zeros of a[1:]")
 
 
-# ---- 3.6 Proposition 4.2 -------------------------------------------------------------------
-
-def case_fine_dual(M, r, N, tol=1e-9) -> dict:
-    """Prop 4.2 on a fine kernel of planted width r <= N: nu == r, and the width-N dual from M
-    alone reproduces it to ``tol`` (checked by rebuilding M from a, Q, K)."""
-    v = structure.nu(M)
+def _dual_case(M, N, label, tol=1e-9, nu=None) -> dict:
+    """The width-N dual built from M alone rebuilds M to ``tol`` (and ``nu(M) == nu``)."""
     try:
         a, Q, K = structure.one_ss_dual(M, N)
     except NoDualError as exc:
-        return dict(measured=float("inf"), threshold=tol, passed=False, detail=str(exc))
-    err = structure.dual_error(M, a, Q, K)
-    passed = v == r and err <= tol and Q.shape == (M.shape[0], N)
-    return dict(measured=err, threshold=tol, passed=passed,
-                detail=f"T={M.shape[0]} r={r} N={N}: nu {v}, dual error {err:.3g}")
+        return case(False, f"{label}: {exc}", INF, tol)
+    err, v = structure.dual_error(M, a, Q, K), structure.nu(M) if nu is not None else None
+    return case(v == nu and err <= tol and Q.shape == (M.shape[0], N),
+                f"{label}: " + (f"nu {v}, " if nu is not None else "") + f"dual error {err:.3g}",
+                err, tol)
+
+
+def case_fine_dual(M, r, N, tol=1e-9) -> dict:
+    """Prop 4.2 on a fine kernel of planted width r <= N: nu == r, and the width-N dual from M
+    alone reproduces it to ``tol``."""
+    return _dual_case(M, N, f"T={M.shape[0]} r={r} N={N}", tol, nu=r)
 
 
 @check("prop-4.2", "duality", reference="Prop 4.2")
 def _prop_42(full):
-    """A lower-triangular M equals a fine 1-SS mask times scores of width N exactly when it has
-    at most N new columns; the left-to-right completion builds such a dual from M alone (and
-    exactly, in rational arithmetic)."""
+    """A lower-triangular M is a fine 1-SS mask times width-N scores iff it has at most N new
+    columns; the left-to-right completion builds the dual from M alone (also exactly)."""
     rng = np.random.default_rng(42)
     cases = []
     for T in (16, 64) + ((128,) if full else ()):
@@ -88,95 +84,70 @@ def _prop_42(full):
         R, new, _ = exact.completion(M)
         ok = all(R[i][j] == M[i][j] for i in range(T) for j in range(i + 1)) and \
             exact.rank(R) == len(new) == exact.nu(M) <= r
-        cases.append(dict(measured=0.0, passed=ok, detail=f"exact T={T}: completion "
-                          f"{'reproduces M with rank nu' if ok else 'FAILED'}"))
-    T = 12  # negative control: I + E_{T-1,0} needs width T - 1
-    E = np.eye(T)
-    E[-1, 0] = 1.0
-    a, Q, K = structure.one_ss_dual(E, T - 1)
-    if structure.nu(E) != T - 1 or structure.dual_error(E, a, Q, K) > 1e-9:
-        cases.append(dict(passed=False, detail="I + E_{T-1,0}: no width T - 1 dual built"))
-    worst = max(c.get("measured", 0.0) for c in cases)
-    return summarize(cases, worst, 1e-9, summary=f"{n_float} planted fine kernels (T up to "
-                     f"{128 if full else 64}): nu equals the planted width and the dual's largest "
-                     f"error is {worst:.1e} (tolerance 1e-9); {len(cases) - n_float - 1} exact "
-                     f"completions reproduce M with rank nu; I + E_(11,0) needs width 11")
+        cases.append(case(ok, f"exact T={T}: completion "
+                              f"{'reproduces M with rank nu' if ok else 'FAILED'}"))
+    E = corner_matrix(12)  # negative control: I + E_{T-1,0} needs width T - 1
+    cases.append(_dual_case(E, 11, "I + E_(11,0)", nu=11))
+    worst = max(c["measured"] for c in cases)
+    return summarize(cases, worst, 1e-9, tally=True, summary=f"{n_float} planted fine kernels: "
+                     f"nu = planted width, dual error <= {worst:.1e}; {len(cases) - n_float - 1} "
+                     f"exact completions; I + E_(11,0) needs width 11")
 
-
-# ---- 3.8 Theorem 4.1 -----------------------------------------------------------------------
 
 def case_thm41_necessity(M, N, cuts) -> dict:
     """A width-N 1-SS dual with zeros at ``cuts``: detected splits == cuts, every nu(M_k) <= N."""
-    sp = structure.split_points(M)
-    verdict = structure.has_one_ss_dual(M, N)
-    passed = sp == sorted(cuts) and verdict.ok
-    return dict(measured=verdict.min_width, threshold=N, passed=passed,
-                detail=f"T={M.shape[0]} N={N}: splits {sp} (planted {sorted(cuts)}), "
-                       f"nu per block {verdict.nu}")
+    sp, verdict = structure.split_points(M), structure.has_one_ss_dual(M, N)
+    return case(sp == sorted(cuts) and verdict.ok, f"T={M.shape[0]} N={N}: splits {sp} "
+                f"(planted {sorted(cuts)}), nu per block {verdict.nu}", verdict.min_width, N)
 
 
 def _thm41_grid(full):
-    """(T, N, number of blocks): T = 64 with N = 1..8 and 2 or 4 blocks; --full adds longer
-    kernels cut into 4 blocks (the completion costs O(block^4), so long single blocks are
-    left to the exhaustive and Remark 4.4 rows)."""
+    """(T, N, number of blocks); long kernels in 4 blocks (a completion costs O(block^4))."""
     quick = [(64, N, m) for N in (1, 2, 4, 8) for m in (2, 4)]
     return quick + ([(128, 4, 4), (128, 16, 4), (256, 8, 4)] if full else [])
 
 
 @check("thm-4.1-necessity", "duality", reference="Thm 4.1 (=>)")
 def _thm41_necessity(full):
-    """If M = 1SS(a) o (Q K^T) with width N, then M is block diagonal at the zeros of a, and
-    every block has at most N new columns."""
+    """If M = 1SS(a) o (Q K^T) with width N, M is block diagonal at the zeros of a and every
+    block has at most N new columns."""
     rng = np.random.default_rng(410)
     cases = []
     for T, N, m in _thm41_grid(full):
         cuts = planted_blocks(rng, T, m)
         cases.append(case_thm41_necessity(planted_kernel(rng, T, N, cuts), N, cuts))
-    bad = failures(cases)
     worst = max(c["measured"] - c["threshold"] for c in cases)
-    return summarize(cases, worst, 0, summary=f"{len(cases) - bad} of {len(cases)} planted "
-                     f"kernels (2 or 4 blocks, T up to {256 if full else 64}): the blocks found "
-                     f"are the planted ones and the most new columns in a block is N "
-                     f"(max excess {worst})")
+    return summarize(cases, worst, 0, tally=True, summary=f"{len(cases)} planted kernels (2 or "
+                     f"4 blocks): the planted blocks found, at most N new columns each (max excess "
+                     f"{worst})")
 
 
-def case_thm41_sufficiency(M, N, tol=1e-9) -> dict:
+def case_thm41_sufficiency(M, N, tol=1e-9, label=None) -> dict:
     """The condition holds and the dual built from M alone reproduces it: err <= tol."""
-    verdict = structure.has_one_ss_dual(M, N)
+    verdict, label = structure.has_one_ss_dual(M, N), label or f"T={M.shape[0]} N={N}"
     if not verdict.ok:
-        return dict(measured=float("inf"), threshold=tol, passed=False, detail=verdict.reason)
-    a, Q, K = structure.one_ss_dual(M, N)
-    err = structure.dual_error(M, a, Q, K)
-    return dict(measured=err, threshold=tol, passed=err <= tol and Q.shape[1] == N,
-                detail=f"T={M.shape[0]} N={N}: dual error {err:.3g}")
-
-
-def tiny_decay_cases(T: int = 32, seed: int = 16) -> dict:
-    """label -> (M, N) whose exact verdict is yes but an exact-zero split test says no (the
-    issue's cases): ``[[1, 0], [1e-20, 1]]`` (width 1) and a planted width-2 kernel with
-    integer scores and one decay of 1e-20 or 1e-12 at t = 16 (a fine mask: nu <= 2 exactly)."""
-    rng = np.random.default_rng(seed)
-    out = {"[[1, 0], [1e-20, 1]]": (np.array([[1.0, 0.0], [1e-20, 1.0]]), 1)}
-    for value in (1e-20, 1e-12):
-        a = rng.uniform(0.92, 0.999, T)
-        a[16] = value
-        Q, K = rng.integers(-3, 4, (2, T, 2)).astype(float)
-        out[f"planted width 2, a[16] = {value:g}"] = (ref.one_ss_mask(a) * (Q @ K.T), 2)
-    return out
+        return case(False, f"{label}: {verdict.reason}", INF, tol)
+    return _dual_case(M, N, label, tol)
 
 
 @check("thm-4.1-sufficiency", "duality", reference="Thm 4.1 (<=); Remark 4.4")
 def _thm41_sufficiency(full):
-    """Conversely, if every diagonal block has at most N new columns, a width-N 1-SS dual
-    exists: zero decays at the splits, each block completed and factored. The construction is
-    ill-conditioned: with strong decays it blows up (shown, not hidden)."""
+    """Conversely, if every block has at most N new columns a width-N dual exists (zeros at the
+    splits, each block completed); with strong decays the construction blows up (shown)."""
     rng = np.random.default_rng(411)
     cases = [case_thm41_sufficiency(planted_kernel(rng, T, N, planted_blocks(rng, T, m)), N)
              for T, N, m in _thm41_grid(full)]
     n_planted = len(cases)
-    for label, (M, N) in tiny_decay_cases().items():
-        c = case_thm41_sufficiency(M, N)
-        cases.append(dict(c, detail=f"{label}: {c['detail']}"))
+    # tiny decays: the exact verdict is yes, though an exact-zero split test says no
+    cases.append(case_thm41_sufficiency(np.array([[1.0, 0.0], [1e-20, 1.0]]), 1,
+                                        label="[[1, 0], [1e-20, 1]]"))
+    rng16 = np.random.default_rng(16)
+    for value in (1e-20, 1e-12):
+        a = rng16.uniform(0.92, 0.999, 32)
+        a[16] = value
+        Q, K = rng16.integers(-3, 4, (2, 32, 2)).astype(float)
+        cases.append(case_thm41_sufficiency(ref.one_ss_mask(a) * (Q @ K.T), 2,
+                                            label=f"planted width 2, a[16] = {value:g}"))
     T, N = (128, 8) if full else (64, 4)
     M = ref.diagonal_kernel(rng.uniform(0.3, 0.95, (T, N)), rng.standard_normal((T, N)),
                             rng.standard_normal((T, N)))
@@ -184,13 +155,10 @@ def _thm41_sufficiency(full):
         warnings.simplefilter("ignore", structure.PoorDualWarning)  # the blow-up, on purpose
         dual = structure.one_ss_dual(M, N)
     big = float(np.max(np.abs(dual.Q @ dual.K.T)))
-    worst = max(c["measured"] for c in cases)
-    tiny = max(c["measured"] for c in cases[n_planted:])
-    return summarize(cases, worst, 1e-9, summary=f"{n_planted} planted kernels with mild decays "
-                     f"U(0.92, 0.999): the dual built from M alone reproduces M to {worst:.1e} "
-                     f"(tolerance 1e-9); the 3 tiny-decay cases (1e-20, 1e-12) get the exact "
-                     f"verdict yes and duals good to {tiny:.1e}; with strong decays U(0.3, 0.95), "
-                     f"T = {T}, N = {N}, the completion reaches {big:.1e} and the dual's error is "
+    worst, worst_tiny = (max(c["measured"] for c in cs) for cs in (cases, cases[n_planted:]))
+    return summarize(cases, worst, 1e-9, summary=f"{n_planted} planted kernels: duals to "
+                     f"{worst:.1e}; tiny decays 1e-20, 1e-12: yes, to {worst_tiny:.1e}; strong "
+                     f"decays (T = {T}, N = {N}): completion {big:.1e}, dual error "
                      f"{dual.error:.1e}",
                      data=dict(blow_up=dict(T=T, N=N, max_completion=big, error=dual.error)))
 
@@ -201,17 +169,15 @@ def case_thm41_reject(M, N, bad_block=None) -> dict:
     verdict = structure.has_one_ss_dual(M, N)
     raised = refused(lambda: structure.one_ss_dual(M, N), NoDualError) is not None
     named = bad_block is None or f"block [{bad_block[0]}, {bad_block[1]})" in verdict.reason
-    passed = (not verdict.ok) and raised and named
-    return dict(measured=int(not passed), threshold=0, passed=passed,
-                detail=f"T={M.shape[0]} N={N}: accepted={verdict.ok}, raised={raised}; "
-                       f"{verdict.reason}")
+    passed = not verdict.ok and raised and named
+    return case(passed, f"T={M.shape[0]} N={N}: accepted={verdict.ok}, raised={raised}; "
+                        f"{verdict.reason}", int(not passed))
 
 
 @check("thm-4.1-rejection", "duality", reference="Thm 4.1 (=>, contrapositive)")
 def _thm41_rejection(full):
     """When some block has more than N new columns there is no width-N dual: the verdict is no,
-    the offending block is named and the construction refuses (a planted width-(N+1) block, the
-    Remark 4.1 block, a Gaussian triangle)."""
+    names the block, and the construction refuses."""
     rng = np.random.default_rng(412)
     cases = []
     for T, N, m in _thm41_grid(full):
@@ -228,10 +194,8 @@ def _thm41_rejection(full):
     cases.append(case_thm41_reject(M, 2, (3, 7)))
     G = np.tril(rng.standard_normal((20, 20)))  # generic: nu = ceil(T / 2) = 10
     cases.append(case_thm41_reject(G, 9, (0, 20)))
-    bad = failures(cases)
-    return summarize(cases, bad, 0, summary=f"{len(cases) - bad} of {len(cases)} matrices "
-                     f"without a width-N dual are refused with the right block named; "
-                     f"{bad} wrong verdicts")
+    return summarize(cases, failures(cases), 0, tally=True, summary=f"{len(cases)} matrices "
+                     f"without a width-N dual: refused, the block named")
 
 
 #: docs/theory.md#theorem-4-1: the exhaustive regression counts (T = 4 found by this enumeration).
@@ -246,32 +210,27 @@ ENUM5_TWO_SS_NO_DUAL = 7776
 def case_enumeration(matrices, expected_width=None, expected_ssrank=None,
                      expected_gap=None, float_every: int = 1, dual_every: int = 0,
                      complete_every: int = 1) -> dict:
-    """Exact audit of every matrix (exact.audit, with the block completions built and checked
-    on every ``complete_every``-th); float structure against exact on every ``float_every``-th
-    matrix; the exact dual, stacked and masked, rebuilds M on every ``dual_every``-th
-    (0: never); and the counts.
-
-    measured: the number of discrepancies (identities violated, float/exact disagreements,
-    duals that do not rebuild M, counts differing from the expected ones).
-    """
-    width, ssr, gap, problems, n = Counter(), Counter(), 0, [], 0
-    for M in matrices:
-        n += 1
-        r = exact.audit(M, complete=(n - 1) % complete_every == 0)
+    """exact.audit of every matrix (block completions built on every ``complete_every``-th);
+    float structure against exact on every ``float_every``-th; the exact dual rebuilds M on
+    every ``dual_every``-th (0: never); the counts. measured: the number of discrepancies."""
+    width, ssr, gap, problems = Counter(), Counter(), 0, []
+    for n, M in enumerate(matrices):
+        r = exact.audit(M, complete=n % complete_every == 0)
         width[r["width"]] += 1
         ssr[r["ss_rank"]] += 1
         gap += r["ss_rank"] <= 2 < r["width"]
         problems += [f"{M}: {p}" for p in r["problems"]]
-        if float_every and (n - 1) % float_every == 0:
+        if float_every and n % float_every == 0:
             F = np.array(M, float)
             got = (structure.nu(F), structure.ss_rank(F), structure.min_completion_rank(F),
                    structure.has_one_ss_dual(F, max(r["width"], 1)).nu)
             if got != (r["nu"], r["ss_rank"], r["woerdeman"], r["nu_blocks"]):
                 problems.append(f"{M}: float {got} != exact")
-        if dual_every and (n - 1) % dual_every == 0:
+        if dual_every and n % dual_every == 0:
             a, Q, K = exact.one_ss_dual(M, max(r["width"], 1))
             if exact.masked_attention(a, Q, K) != exact.as_fractions(M):
                 problems.append(f"{M}: the exact dual 1SS(a) o QK^T does not rebuild M")
+    n = sum(width.values())
     for name, got, want in (("width", dict(width), expected_width),
                             ("ss_rank", dict(ssr), expected_ssrank)):
         if want is not None and got != want:
@@ -288,10 +247,8 @@ def case_enumeration(matrices, expected_width=None, expected_ssrank=None,
 
 @check("thm-4.1-exhaustive", "duality", reference="Thm 4.1; Prop 4.2")
 def _thm41_exhaustive(full):
-    """Every lower-triangular 0/1 matrix (T = 4; T = 5 with --full) in exact arithmetic: the
-    completions rebuild every block with rank nu (every 4th matrix at T = 5), nu equals
-    Woerdeman's count and the sum over blocks, the stacked exact dual rebuilds M, the float
-    tools agree, and the counts of minimal dual width and ss_rank are the known ones."""
+    """Every lower-triangular 0/1 matrix (T = 4; 5 with --full), exactly: completions, nu =
+    Woerdeman = sum over blocks, the exact dual rebuilds M, float agrees, the known counts."""
     if full:
         return case_enumeration(exact.lower_01_matrices(5), ENUM5_WIDTH, ENUM5_SSRANK,
                                 ENUM5_TWO_SS_NO_DUAL, float_every=16, dual_every=64,
@@ -300,90 +257,57 @@ def _thm41_exhaustive(full):
                             ENUM4_TWO_SS_NO_DUAL, float_every=4, dual_every=8)
 
 
-# ---- 3.9 Woerdeman -------------------------------------------------------------------------
-
-def _new_columns_by_solving(M) -> list:
-    """New columns found by solving ``M[t:, :t] alpha = M[t:, t]`` exactly (no rank code)."""
-    F = exact.as_fractions(M)
-    T = len(F)
-    new = []
-    for t in range(T):
-        col = [F[i][t] for i in range(t, T)]
-        if t == 0:
-            if any(col):
-                new.append(0)
-        elif any(col) and exact.solve([F[i][:t] for i in range(t, T)], col) is None:
-            new.append(t)
-    return new
-
-
 def case_woerdeman(M, nu_fn=None, woerdeman_fn=None, expected=None) -> dict:
-    """Woerdeman's minimal completion rank of an exact M, checked from both sides.
-
-    Equal to nu (new columns); at least: the new columns found by solving (an independent
-    path) are independent in every completion, so no completion has smaller rank; at most:
-    the exact completion has that rank and agrees with M below the diagonal; and equal to
-    ``expected`` when the true value is known.
-    """
-    nu_fn = exact.nu if nu_fn is None else nu_fn
-    woerdeman_fn = exact.min_completion_rank if woerdeman_fn is None else woerdeman_fn
-    v, w = nu_fn(M), woerdeman_fn(M)
-    lower = len(_new_columns_by_solving(M))
-    R, new, _ = exact.completion(M)
+    """Woerdeman's minimal completion rank w of an exact M: w == nu; w >= the new columns found
+    by solving ``M[t:, :t] alpha = M[t:, t]`` (independent in every completion); w == the rank
+    of the exact completion (which agrees with M below the diagonal); w == ``expected``."""
+    v = (nu_fn or exact.nu)(M)
+    w = (woerdeman_fn or exact.min_completion_rank)(M)
     F = exact.as_fractions(M)
     T = len(F)
-    upper = exact.rank(R) if all(R[i][j] == F[i][j] for i in range(T)
-                                 for j in range(i + 1)) else None
+    lower = sum(any(F[i][t] for i in range(t, T)) and (t == 0 or exact.solve(
+        [F[i][:t] for i in range(t, T)], [F[i][t] for i in range(t, T)]) is None)
+        for t in range(T))
+    R, _, _ = exact.completion(M)
+    agrees = all(R[i][j] == F[i][j] for i in range(T) for j in range(i + 1))
+    upper = exact.rank(R) if agrees else None
     problems = [p for p, bad in (
         (f"nu {v} != Woerdeman {w}", v != w),
         (f"Woerdeman {w} below the rank {lower} every completion has", w < lower),
         (f"the completion's rank {upper} is not Woerdeman's {w} (it attains the minimum)",
-         upper is None or w != upper),
+         w != upper),
         (f"expected {expected}", expected is not None and w != expected)) if bad]
-    return dict(measured=len(problems), threshold=0, passed=not problems,
-                detail=f"T={T}: nu {v}, Woerdeman {w}, lower bound {lower}, completion rank "
-                       f"{upper}" + (f": {'; '.join(problems)}" if problems else ""))
-
-
-def case_woerdeman_float(M, known: int) -> dict:
-    """Float nu and Woerdeman's count of a kernel whose minimal completion rank is ``known``."""
-    v, w = structure.nu(M), structure.min_completion_rank(M)
-    return dict(measured=abs(v - known) + abs(w - known), threshold=0,
-                passed=v == w == known, detail=f"float T={M.shape[0]}: nu {v}, Woerdeman {w}, "
-                                               f"known {known}")
+    return case(not problems, f"T={T}: nu {v}, Woerdeman {w}, lower bound {lower}, completion "
+                f"rank {upper}" + (f": {'; '.join(problems)}" if problems else ""), len(problems))
 
 
 @check("woerdeman", "duality", reference="Woerdeman; Prop 4.2 proof")
 def _woerdeman(full):
-    """The least rank of any completion of the lower triangle is sum_t rank M[t:, :t+1] - sum_t
-    rank M[t+1:, :t+1], the number of new columns: no completion has smaller rank (the new
-    columns stay independent) and the left-to-right completion attains it; nu is additive over
-    diagonal blocks."""
+    """The least rank of a completion of the lower triangle is the number of new columns
+    (sum_t rank M[t:, :t+1] - rank M[t+1:, :t+1]), attained; nu is additive over blocks."""
     rng = np.random.default_rng(39)
-    cases = [case_woerdeman(M, expected=k) for M, k in named_examples().values()]
+    named = [(REMARK_41_M, 3), (corner_matrix(6).astype(int).tolist(), 5),
+             (np.eye(5, dtype=int).tolist(), 5), (np.tril(np.ones((5, 5), int)).tolist(), 1)]
+    cases = [case_woerdeman(M, expected=k) for M, k in named]
     for trial in range(40 if full else 12):
         T = int(rng.integers(2, 9))
         d = make_inputs("diagonal", T, int(rng.integers(1, 4)), 1, regime="dyadic",
                         seed=int(rng.integers(1 << 30)))
-        # exact in float64 (docs/theory.md#exact-data)
-        Mf = ref.diagonal_kernel(d["a"], d["B"], d["C"])
-        c = case_woerdeman(Mf.tolist())
-        cases.append(c)
-        v = exact.nu(Mf.tolist())
-        if structure.nu(Mf) != v or structure.min_completion_rank(Mf) != v:
-            cases.append(dict(measured=1, passed=False, detail=f"float nu {structure.nu(Mf)}, "
-                              f"Woerdeman {structure.min_completion_rank(Mf)} != exact {v}"))
+        Mf = ref.diagonal_kernel(d["a"], d["B"], d["C"])  # exact in float64 (#exact-data)
+        cases.append(case_woerdeman(Mf.tolist()))
+        v, fv, fw = exact.nu(Mf.tolist()), structure.nu(Mf), structure.min_completion_rank(Mf)
+        if fv != v or fw != v:
+            cases.append(case(False, f"float nu {fv}, Woerdeman {fw} != exact {v}", 1))
     for widths in ((3, 3), (1, 4), (2, 5)):  # float: fine blocks of known width, nu = sum
         M = np.zeros((48, 48))
         M[:20, :20] = planted_kernel(rng, 20, widths[0])
         M[20:, 20:] = planted_kernel(rng, 28, widths[1])
-        cases.append(case_woerdeman_float(M, sum(widths)))
-    M1, M2 = np.array(REMARK_41_M), np.array(named_examples()["I+E"][0])
+        v, w, k = structure.nu(M), structure.min_completion_rank(M), sum(widths)
+        cases.append(case(v == w == k, f"float T=48: nu {v}, Woerdeman {w}, known {k}",
+                          abs(v - k) + abs(w - k)))
     D = np.zeros((10, 10), int)
-    D[:4, :4], D[4:, 4:] = M1, M2
-    if exact.nu(D.tolist()) != exact.nu(M1.tolist()) + exact.nu(M2.tolist()):
-        cases.append(dict(measured=1, passed=False, detail="nu is not additive"))
-    bad = failures(cases)
-    return summarize(cases, bad, 0, summary=f"{bad} of {len(cases)} matrices disagree (named "
-                     f"examples with known values, exact dyadic kernels bounded from below by "
-                     f"solving and from above by a completion, float kernels of known width)")
+    D[:4, :4], D[4:, 4:] = REMARK_41_M, corner_matrix(6)
+    if exact.nu(D.tolist()) != exact.nu(REMARK_41_M) + exact.nu(corner_matrix(6).tolist()):
+        cases.append(case(False, "nu is not additive", 1))
+    return summarize(cases, failures(cases), 0, tally=True, summary=f"{len(cases)} matrices: "
+                     f"named, exact dyadic (bounded by solving and a completion), float")
