@@ -1,17 +1,12 @@
-"""Exercise: write the backward of the scalar scan (grader, solution, plausible mistakes).
+"""Exercise 13: the backward of the scalar scan (grader, solution, plausible mistakes).
 
-The student writes ``scalar_scan_backward(x, a, B, C, initial_state, dy, dh)`` for one sequence,
-x, dy (T, P), a (T,), B, C (T, N), initial_state, dh (N, P), returning the gradient of
-``<dy, y> + <dh, h_{T-1}>`` of the scalar scan as ``(dx, da, dB, dC, dinitial_state)``:
+For one sequence, x, dy (T, P), a (T,), B, C (T, N), initial_state, dh (N, P), the gradient of
+``<dy, y> + <dh, h_{T-1}>`` as ``(dx, da, dB, dC, dinitial_state)``:
 
     G_{T-1} = C_{T-1} dy_{T-1}^T + dh,   G_{t-1} = a_t G_t + C_{t-1} dy_{t-1}^T
     dx_t = G_t^T B_t,  da_t = <G_t, h_{t-1}>,  dB_t = G_t x_t,  dC_t = h_t dy_t,  dh_{-1} = a_0 G_0
 
-:func:`check_scalar_scan_backward` compares each gradient with finite differences of the forward
-(complex-step differences, exact to rounding: ``testing.finite_difference_grads``) and names the
-usual mistakes (:data:`MISTAKES`). To list it in ``EXERCISES``: name "scalar_scan_backward",
-grader :func:`check_scalar_scan_backward`, solution :func:`scalar_scan_backward`, notebook
-"ex13_scalar_scan_backward.ipynb", difficulty "medium", tutorial "09_backward_is_an_ssd.ipynb".
+The grader compares with complex-step finite differences (exact to rounding).
 """
 from __future__ import annotations
 
@@ -19,7 +14,7 @@ import numpy as np
 
 from ..testing import finite_difference_grads, make_inputs
 from .answers import as_result_array, close, nonfinite_diagnosis, shape_diagnosis, worst_entry
-from .grading import Case, GradeResult, run_cases
+from .grading import Case, grader
 
 NAMES = ("dx", "da", "dB", "dC", "dinitial_state")
 LAYOUTS = ("(T, P)", "(T,)", "(T, N)", "(T, N)", "(N, P)")
@@ -28,10 +23,8 @@ FORBIDDEN = ("ssd_edu.reference.backward._scan_grads", "ssd_edu.cpu.scan_backwar
 
 
 def scalar_scan_backward(x, a, B, C, initial_state, dy, dh, *, _mistake=None):
-    """The solution: forward storing every state, then the reverse-time scan.
-
-    ``_mistake`` (for the grader only) plants one of the wrong answers of :data:`MISTAKES`.
-    """
+    """The solution: forward storing every state, then the reverse-time scan. ``_mistake``
+    (for the grader) plants one of the wrong answers of :data:`MISTAKES`."""
     T = x.shape[0]
     hs = [np.asarray(initial_state, dtype=float)]           # hs[t + 1] = h_t
     for t in range(T):
@@ -126,14 +119,8 @@ def _scaled(d: dict) -> dict:
     return {**d, "x": 1e3 * d["x"], "B": 1e-2 * d["B"]}
 
 
-def check_scalar_scan_backward(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(x, a, B, C, initial_state, dy, dh) -> (dx, da, dB, dC, dinitial_state)``.
-
-    One sequence: x, dy (T, P); a (T,); B, C (T, N); initial_state, dh (N, P). Expected values:
-    complex-step finite differences of the scalar recurrence. Cases: random, T = 1, zero,
-    negative, near-one and tiny decays, N = 1 and P = 1, a zero initial state, scaled inputs.
-    """
-    cases = [
+def backward_cases() -> list:
+    return [
         _case("T = 6, N = 3, P = 2, random decays", make_inputs("scalar", 6, 3, 2, seed=20), 1,
               "basic"),
         _case("T = 1", make_inputs("scalar", 1, 2, 3, seed=21), 2, "edge"),
@@ -151,11 +138,10 @@ def check_scalar_scan_backward(fn, allow_package: bool = False) -> GradeResult:
         _case("scaled inputs: x times 1e3, B times 1e-2", _scaled(make_inputs(
               "scalar", 6, 3, 2, seed=28)), 9, "scaled"),
     ]
-    return run_cases("scalar_scan_backward", fn, cases,
-                     ("x", "a", "B", "C", "initial_state", "dy", "dh"), forbidden=FORBIDDEN,
-                     allow_package=allow_package)
 
 
-check_scalar_scan_backward.compares = (
+check_scalar_scan_backward = grader(
+    "scalar_scan_backward", backward_cases, ("x", "a", "B", "C", "initial_state", "dy", "dh"),
+    "fn(x, a, B, C, initial_state, dy, dh) -> (dx, da, dB, dC, dinitial_state)", FORBIDDEN,
     "complex-step finite differences of the forward scan (exact to rounding; every gradient "
     "within the package's float64 tolerance `ssd_edu.testing.TOLERANCES`)")

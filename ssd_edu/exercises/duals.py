@@ -1,10 +1,6 @@
 """Graders of the duality exercises: the constructive dual of Theorem 4.1 (ex11) and the
 softmax power kernel whose semiseparable rank grows like T / 2 (ex12; docs/theory.md#theorem-4-1,
-#softmax).
-
-  one_ss_dual(M, N) -> (a, Q, K)     1SS(a) o (Q K^T) == M, width <= N; ValueError if none
-  power_kernel(T, base=2) -> rows    E[i][j] = base^(i j) for j <= i (1-based), exact ints
-"""
+#softmax)."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,16 +9,12 @@ from .. import reference as ref
 from .. import softmax, structure
 from ..testing import make_inputs
 from .answers import as_result_array, close, first_index, nonfinite_diagnosis, worst_entry
-from .grading import Case, GradeResult, run_cases
+from .grading import Case, grader
 
 DUAL_FORBIDDEN = ("ssd_edu.structure.one_ss_dual", "ssd_edu.structure.min_rank_completion",
                   "ssd_edu.exact.one_ss_dual", "ssd_edu.exact.completion",
                   "ssd_edu.structure._min_rank_completion")
 POWER_FORBIDDEN = ("ssd_edu.softmax.power_kernel", "ssd_edu.softmax.power_kernel_ranks")
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 11: the constructive dual
 
 
 class DualAnswer:
@@ -118,21 +110,10 @@ def dual_cases() -> list:
     ]
 
 
-def check_one_ss_dual(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(M, N) -> (a, Q, K)``: ``1SS(a) o (Q K^T)`` equals M on and below the
-    diagonal, with a (T,) and Q, K (T, r), r <= N; when no width-N dual exists (a block with
-    more than N new columns), ``fn`` must raise ValueError.
-
-    Categories: basic (fine kernels, the Remark 4.1 example), split blocks (a zero decay,
-    the identity), edge (T = 1, the zero matrix), no dual, extreme (entries near 1e150),
-    scaled (1e6).
-    """
-    return run_cases("one_ss_dual", fn, dual_cases(), ("M", "N"), forbidden=DUAL_FORBIDDEN,
-                     allow_package=allow_package)
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 12: the power kernel
+check_one_ss_dual = grader(
+    "one_ss_dual", dual_cases, ("M", "N"), "fn(M, N) -> (a, Q, K), a (T,), Q, K (T, r <= N), "
+    "with 1SS(a) o (Q K^T) = M on and below the diagonal; ValueError when no width-N dual exists",
+    DUAL_FORBIDDEN)
 
 
 class PowerAnswer:
@@ -204,15 +185,7 @@ def power_cases() -> list:
     ]
 
 
-def check_power_kernel(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(T, base) -> rows``: ``E[i][j] = base^((i+1)(j+1))`` for j <= i, 0 above,
-    as exact integers (docs/theory.md#softmax: its exact ss_rank is ceil(T / 2)).
-
-    Categories: basic, edge (T = 1, 2), extreme (entries beyond int64 and beyond float64),
-    scaled (bases 3 and 10).
-    """
-    return run_cases("power_kernel", fn, power_cases(), ("T", "base"),
-                     forbidden=POWER_FORBIDDEN, allow_package=allow_package)
-
-
-check_power_kernel.compares = "the exact kernel (Python ints, entry by entry)"
+check_power_kernel = grader(
+    "power_kernel", power_cases, ("T", "base"), "fn(T, base) -> rows: E[i][j] = base^((i+1)(j+1)) "
+    "for j <= i, 0 above, exact ints", POWER_FORBIDDEN,
+    "the exact kernel (Python ints, entry by entry)")

@@ -1,10 +1,5 @@
 """Graders of the mask exercises: the 1-SS mask (ex01), the stable segsum (ex02) and the
-diagonal kernel as a sum of 1-SS masked heads (ex04).
-
-  one_ss_mask(a) -> L       L[..., t, s] = a_{s+1} ... a_t (t >= s), 0 above      check_one_ss_mask
-  segsum(log_a) -> S        S[..., t, s] = sum_{s<u<=t} log_a[u], -inf above      check_segsum
-  sum_of_heads(a, B, C) -> M   M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T)       check_sum_of_heads
-"""
+diagonal kernel as a sum of 1-SS masked heads (ex04)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +7,8 @@ import numpy as np
 from .. import reference as ref
 from ..testing import make_inputs
 from .answers import ArrayAnswer, above_diagonal, close, first_index, fmt
-from .grading import Case, GradeResult, answer_tolerance, run_cases
+from .grading import Case, answer_tolerance, grader
 
-#: The package functions each exercise re-implements (calling them fails the attempt).
 MASK_FORBIDDEN = ("ssd_edu.reference.masks.one_ss_mask", "ssd_edu.reference.masks.segsum",
                   "ssd_edu.reference.masks.segsum_naive", "ssd_edu.exact.one_ss_mask")
 SEGSUM_FORBIDDEN = ("ssd_edu.reference.masks.segsum", "ssd_edu.reference.masks.segsum_naive")
@@ -89,15 +83,8 @@ def mask_cases() -> list:
     ]
 
 
-def check_one_ss_mask(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(a) -> L``: ``L[..., t, s] = a_{s+1} ... a_t`` for t >= s, 0 above; a (..., T).
-
-    Categories: basic (random, negative, all ones), edge (T = 1, all zeros), zero decays,
-    batch (leading axes), extreme (products that underflow), scaled
-    (decays of size 10), float32 (judged at the float32 tolerance when the answer is float32).
-    """
-    return run_cases("one_ss_mask", fn, mask_cases(), ("a",), forbidden=MASK_FORBIDDEN,
-                     allow_package=allow_package)
+check_one_ss_mask = grader("one_ss_mask", mask_cases, ("a",), "fn(a) -> L: L[..., t, s] = "
+                           "a_{s+1} ... a_t for t >= s, 0 above; a (..., T)", MASK_FORBIDDEN)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,15 +159,9 @@ def segsum_cases() -> list:
         ]
 
 
-def check_segsum(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(log_a) -> S``: ``S[..., t, s] = sum_{s < u <= t} log_a[u]``, -inf above.
-
-    log_a: (..., T), may contain -inf (a zero decay). Categories: basic, edge (T = 1), zero
-    decays (-inf, also at t = 0), batch, extreme (log_a <= -800, where a round trip through
-    exp underflows; -1e5 next to -inf), scaled (strong decays), float32.
-    """
-    return run_cases("segsum", fn, segsum_cases(), ("log_a",), forbidden=SEGSUM_FORBIDDEN,
-                     allow_package=allow_package)
+check_segsum = grader("segsum", segsum_cases, ("log_a",), "fn(log_a) -> S: S[..., t, s] = "
+                      "sum_{s < u <= t} log_a[u], -inf above; log_a (..., T) may hold -inf",
+                      SEGSUM_FORBIDDEN)
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,12 +232,6 @@ def heads_cases() -> list:
     ]
 
 
-def check_sum_of_heads(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(a, B, C) -> M``, the diagonal kernel as a sum of N 1-SS masked attentions.
-
-    M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T); a, B, C (..., T, N); M (..., T, T).
-    Categories: basic (random, negative), edge (T = 1, N = 1), zero decays, batch, extreme
-    (decays down to 1e-300), scaled (B times 1e6), float32.
-    """
-    return run_cases("sum_of_heads", fn, heads_cases(), ("a", "B", "C"),
-                     forbidden=HEADS_FORBIDDEN, allow_package=allow_package)
+check_sum_of_heads = grader("sum_of_heads", heads_cases, ("a", "B", "C"),
+                            "fn(a, B, C) -> M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T); "
+                            "a, B, C (..., T, N), M (..., T, T)", HEADS_FORBIDDEN)

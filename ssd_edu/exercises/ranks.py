@@ -1,14 +1,6 @@
-"""Graders of the structure exercises: new columns (ex06), the semiseparable rank (ex09) and
-split points (ex10) of a lower-triangular kernel M (T, T) (docs/theory.md#semiseparable,
-#new-columns, #lemma-4-1).
-
-  count_new_columns(M) -> int     nu(M) = sum_t rank M[t:, :t+1] - rank M[t:, :t]
-  ss_rank(M) -> int               max_t rank M[t:, :t+1]
-  split_points(M) -> list         t in 1..T-1 with M[t:, :t] == 0
-
-The expected answers come from :mod:`ssd_edu.structure`; a known mistake is the count that
-mistake gives, and the diagnosis names the mistake that explains the most cases.
-"""
+"""Graders of the structure exercises on a lower-triangular M (T, T) (docs/theory.md#semiseparable,
+#new-columns, #lemma-4-1), against :mod:`ssd_edu.structure`: new columns (ex06), the
+semiseparable rank (ex09) and split points (ex10)."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +9,7 @@ from .. import reference as ref
 from .. import structure
 from ..testing import make_inputs
 from .answers import CountAnswer, IndexListAnswer
-from .grading import Case, GradeResult, run_cases
+from .grading import Case, grader
 
 NU_FORBIDDEN = ("ssd_edu.structure.nu", "ssd_edu.structure.new_columns",
                 "ssd_edu.structure.min_completion_rank", "ssd_edu.structure.has_one_ss_dual",
@@ -78,14 +70,12 @@ def _kernels() -> dict:
     }
 
 
-def _count_cases(label: str, value, variants, answer) -> list:
-    cases = []
-    for category, kernels in _kernels().items():
-        for name, M in kernels.items():
-            expected = value(M)
-            found = [(k, d, v) for k, d, v in variants(M) if v != expected]
-            cases.append(Case(name, (M,), expected, answer, category, found))
-    return cases
+def _structure_grader(exercise, value, variants, answer, doc, forbidden, compares):
+    def cases():
+        return [Case(name, (M,), value(M), answer, category,
+                     [(k, d, v) for k, d, v in variants(M) if v != value(M)])
+                for category, kernels in _kernels().items() for name, M in kernels.items()]
+    return grader(exercise, cases, ("M",), doc, forbidden, compares)
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,17 +110,10 @@ def _nu_variants(M) -> list:
     ]
 
 
-def check_count_new_columns(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(M) -> int``, the number of new columns nu(M) of a lower-triangular M (T, T).
-
-    Column t is new iff ``rank M[t:, :t+1] > rank M[t:, :t]`` (the same rows t..T-1).
-    Categories: basic (the Remark 4.1 example, I + E_{T-1,0}, a fine diagonal kernel, a
-    split scalar kernel, a block-diagonal matrix), edge (I, tril(ones), zero matrix, T = 1, a
-    zero column), extreme (entries of size 1e-200 and 1e200), scaled (1e-9 and 1e9).
-    """
-    return run_cases("count_new_columns", fn,
-                     _count_cases("nu", structure.nu, _nu_variants, CountAnswer("nu")), ("M",),
-                     forbidden=NU_FORBIDDEN, allow_package=allow_package)
+check_count_new_columns = _structure_grader(
+    "count_new_columns", structure.nu, _nu_variants, CountAnswer("nu"),
+    "fn(M) -> nu(M), the number of t with rank M[t:, :t+1] > rank M[t:, :t]", NU_FORBIDDEN,
+    "the package's count (an integer: exactly)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,14 +135,9 @@ def _ssrank_variants(M) -> list:
     ]
 
 
-def check_ss_rank(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(M) -> int``, the semiseparable rank ``max_t rank M[t:, :t+1]`` of M (T, T).
-
-    Same matrices and categories as :func:`check_count_new_columns`.
-    """
-    return run_cases("ss_rank", fn, _count_cases("ss_rank", structure.ss_rank, _ssrank_variants,
-                                                 CountAnswer("the semiseparable rank", False)),
-                     ("M",), forbidden=SSRANK_FORBIDDEN, allow_package=allow_package)
+check_ss_rank = _structure_grader(
+    "ss_rank", structure.ss_rank, _ssrank_variants, CountAnswer("the semiseparable rank", False),
+    "fn(M) -> max_t rank M[t:, :t+1]", SSRANK_FORBIDDEN, "the package's rank (an integer: exactly)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,7 +145,7 @@ def check_ss_rank(fn, allow_package: bool = False) -> GradeResult:
 
 
 def _exact_split_points(M) -> list:
-    """The package's split points under the exact zero test (split_tol = 0), as the exercise asks."""
+    """The package's split points under the exact zero test."""
     return structure.split_points(M, split_tol=0.0)
 
 
@@ -189,17 +167,7 @@ def _split_variants(M) -> list:
     ]
 
 
-def check_split_points(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(M) -> list``: the t in 1..T-1 with ``M[t:, :t] == 0`` (exact zeros).
-
-    Same matrices and categories as :func:`check_count_new_columns`.
-    """
-    return run_cases("split_points", fn,
-                     _count_cases("split points", _exact_split_points, _split_variants,
-                                  IndexListAnswer("split points")),
-                     ("M",), forbidden=SPLIT_FORBIDDEN, allow_package=allow_package)
-
-
-check_count_new_columns.compares = "the package's count (an integer: exactly)"
-check_ss_rank.compares = "the package's rank (an integer: exactly)"
-check_split_points.compares = "the package's split points (a list of integers: exactly)"
+check_split_points = _structure_grader(
+    "split_points", _exact_split_points, _split_variants, IndexListAnswer("split points"),
+    "fn(M) -> the t in 1..T-1 with M[t:, :t] == 0", SPLIT_FORBIDDEN,
+    "the package's split points (a list of integers: exactly)")

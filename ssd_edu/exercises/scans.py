@@ -1,14 +1,6 @@
 """Graders of the recurrence exercises: the diagonal scan (ex03), state passing (ex05),
-Algorithm 1 (ex07) and the full chunked algorithm (ex08).
-
-  diagonal_scan(x, a, B, C, initial_state) -> (y, h)               check_diagonal_scan
-  pass_states(abar, S, initial_state) -> (H_prev, H_last)          check_pass_states
-  algorithm1(x, a, B, C, initial_state) -> (y, h)                  check_algorithm1
-  chunked_scan(x, a, B, C, chunk_size, initial_state) -> (y, h)    check_chunked_scan
-
-Expected answers and known-mistake variants come from the package's oracle
-(``reference.diagonal_scan``) run on altered inputs (a shifted decay, swapped B and C, ...).
-"""
+Algorithm 1 (ex07) and the chunked algorithm (ex08). A known mistake's answer is the oracle
+``reference.diagonal_scan`` run on altered inputs (a shifted decay, swapped B and C, ...)."""
 from __future__ import annotations
 
 import sys
@@ -19,19 +11,19 @@ from .. import reference as ref
 from ..registry import BACKEND_MODULES, IMPLEMENTATIONS
 from ..testing import make_inputs
 from .answers import PairAnswer
-from .grading import Case, GradeResult, run_cases
+from .grading import Case, grader
 
 _STATE_FORBIDDEN = ("ssd_edu.reference.chunking.state_passing",)
 _DIAGONAL_FORMS = ("ssd_edu.reference.diagonal.diagonal_algorithm1",
                    "ssd_edu.reference.general.general_scan")
-#: The package's chunked steps other than state passing: what a chunked attempt writes itself.
+#: The package's chunked steps other than state passing.
 _CHUNK_STEPS = tuple(f"ssd_edu.{mod}.{step}" for mod in ("reference.chunking", "cpu.chunked")
                      for step in ("intra_chunk", "chunk_states", "chunk_output"))
 
 
 def _forms(*families) -> tuple:
-    """The registered forms of these families that a scan attempt may not call, in every
-    backend loaded so far (grading itself loads no Numba or CUDA backend)."""
+    """The registered forms of these families in every backend loaded so far (grading loads
+    no Numba or CUDA backend)."""
     loaded = {b for b, (module, _, _) in BACKEND_MODULES.items() if module in sys.modules}
     return tuple(IMPLEMENTATIONS[key] for key in IMPLEMENTATIONS
                  if key.split(".")[0] in loaded and key.split(".")[1] in families)
@@ -160,16 +152,11 @@ def scan_battery(variants=_scan_variants, chunked: bool = False) -> list:
     return cases
 
 
-def check_diagonal_scan(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(x, a, B, C, initial_state=None) -> (y, h)``, the diagonal recurrence.
-
-    h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, h_{-1} = initial_state (zeros if
-    None); x (..., T, P), a, B, C (..., T, N), h (..., N, P). Categories: basic (random,
-    negative decays), edge (T = 1, no initial state, N = P = 1), zero decays, batch, extreme
-    (decays down to 1e-300; 0, 1, -1 mixed), scaled (x times 1e8), float32.
-    """
-    return run_cases("diagonal_scan", fn, scan_battery(), ("x", "a", "B", "C", "initial_state"),
-                     forbidden=_forms("diagonal") + _DIAGONAL_FORMS, allow_package=allow_package)
+_SCAN_ARGS = ("x", "a", "B", "C", "initial_state")
+check_diagonal_scan = grader(
+    "diagonal_scan", scan_battery, _SCAN_ARGS, "fn(x, a, B, C, initial_state=None) -> (y, h): "
+    "h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t; x (..., T, P), a, B, C (..., T, N)",
+    lambda: _forms("diagonal") + _DIAGONAL_FORMS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,16 +186,10 @@ def _algorithm1_variants(x, a, B, C, h0, expected) -> list:
     ]
 
 
-def check_algorithm1(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(x, a, B, C, initial_state=None) -> (y, h)``: the diagonal SSM, mode by mode.
-
-    Only the outputs are checked (against the diagonal recurrence), not the loop structure;
-    the package's diagonal forms may not be called (its scalar forms may). Categories as for
-    :func:`check_diagonal_scan`.
-    """
-    return run_cases("algorithm1", fn, scan_battery(_algorithm1_variants),
-                     ("x", "a", "B", "C", "initial_state"),
-                     forbidden=_forms("diagonal") + _DIAGONAL_FORMS, allow_package=allow_package)
+check_algorithm1 = grader(
+    "algorithm1", lambda: scan_battery(_algorithm1_variants), _SCAN_ARGS,
+    "fn(x, a, B, C, initial_state=None) -> (y, h), the diagonal SSM mode by mode (its outputs; "
+    "the package's scalar forms may be called)", lambda: _forms("diagonal") + _DIAGONAL_FORMS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,18 +229,12 @@ def _chunked_variants(x, a, B, C, h0, expected, Q) -> list:
     return found
 
 
-def check_chunked_scan(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(x, a, B, C, chunk_size, initial_state=None) -> (y, h)``: the four-step
-    chunked algorithm of the diagonal SSM, against the recurrence.
-
-    Only the outputs are checked; every package SSM form may not be called (one_ss_mask,
-    segsum and state passing may). Categories as for :func:`check_diagonal_scan` (chunk size
-    4) plus chunk sizes (a short last chunk, 1, larger than T, zero decays at chunk starts).
-    """
-    return run_cases("chunked_scan", fn, scan_battery(_chunked_variants, chunked=True),
-                     ("x", "a", "B", "C", "chunk_size", "initial_state"),
-                     forbidden=_forms("diagonal", "scalar") + _DIAGONAL_FORMS + _CHUNK_STEPS,
-                     allow_package=allow_package)
+check_chunked_scan = grader(
+    "chunked_scan", lambda: scan_battery(_chunked_variants, chunked=True),
+    ("x", "a", "B", "C", "chunk_size", "initial_state"),
+    "fn(x, a, B, C, chunk_size, initial_state=None) -> (y, h), the four-step chunked "
+    "algorithm (its outputs; one_ss_mask, segsum and state passing may be called)",
+    lambda: _forms("diagonal", "scalar") + _DIAGONAL_FORMS + _CHUNK_STEPS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,13 +295,7 @@ def pass_cases() -> list:
     ]
 
 
-def check_pass_states(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(abar, S, initial_state) -> (H_prev, H_last)``, step 3 of the chunked algorithm.
-
-    abar (..., J, N) decay across each chunk, S (..., J, N, P) chunk states from a zero start,
-    initial_state (..., N, P). H_c = abar_c H_{c-1} + S_c with H_{-1} = initial_state;
-    H_prev[c] = H_{c-1}, H_last = H_{J-1}. Categories: basic (random, negative), edge (J = 1,
-    N = P = 1), zero decays, batch, extreme (decays 1e-300), scaled (S times 1e7), float32.
-    """
-    return run_cases("pass_states", fn, pass_cases(), ("abar", "S", "initial_state"),
-                     forbidden=_STATE_FORBIDDEN, allow_package=allow_package)
+check_pass_states = grader(
+    "pass_states", pass_cases, ("abar", "S", "initial_state"),
+    "fn(abar, S, initial_state) -> (H_prev, H_last): H_c = abar_c H_{c-1} + S_c, H_prev[c] = "
+    "H_{c-1}, H_last = H_{J-1}; abar (..., J, N), S (..., J, N, P)", _STATE_FORBIDDEN)
