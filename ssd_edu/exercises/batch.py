@@ -1,15 +1,9 @@
 """Batch grading of a class: ``ssd-edu grade PATH... [--csv FILE] [--json FILE] [--timeout S]``.
 
-A PATH is a student's exercise notebook (``.ipynb``: the cells tagged ``student`` are the
-answer, with the helpers the student defined in cells of their own; :func:`answer_parts`), a
-``.py`` file, or a folder of them (searched recursively). A submission is graded on
-every exercise of :data:`ssd_edu.exercises.EXERCISES` whose function it defines at top level.
-
-Each (submission, exercise) pair runs in its own Python process under the time limit, so an
-endless loop gives a ``timeout`` row and a crash an ``error`` row, never a hung or failed run.
-One row per (file, exercise): file, exercise, verdict (pass / fail / error / timeout),
-points, max_points, cases_passed, cases_total, seconds, message. The exit status is 0 whenever
-grading finished, whatever the students scored.
+A PATH is an exercise notebook (the cells tagged ``student``, with the student's helper cells:
+:func:`answer_parts`), a ``.py`` file, or a folder of them. Each exercise function a submission
+defines is graded in its own time-limited process (an endless loop gives a ``timeout`` row, a
+crash an ``error`` row): one row of :data:`FIELDS` per (file, exercise); exit status 0.
 """
 from __future__ import annotations
 
@@ -51,13 +45,6 @@ class Row:
     message: str = ""
     by_category: dict = field(default_factory=dict)
 
-    def csv_row(self) -> dict:
-        return {k: getattr(self, k) for k in FIELDS}
-
-
-# --------------------------------------------------------------------------------------------
-# Finding the answers
-
 
 def submissions(paths) -> list:
     """The .py and .ipynb files named by ``paths`` (folders searched recursively), sorted."""
@@ -75,10 +62,9 @@ def submissions(paths) -> list:
 
 
 class Part(NamedTuple):
-    """Lines of the answer and where they come from (for messages): ``where`` is e.g. "your
-    answer cell (code cell 3)", or "" for a .py file. In an ``optional`` part (a cell the
-    student added) each statement runs on its own and one that fails is skipped, as a failing
-    scratch cell does not stop a notebook's later cells."""
+    """Answer lines and where they come from ("your answer cell (code cell 3)", "" for a .py).
+    An ``optional`` part (a cell the student added) runs statement by statement, skipping
+    failures, as a failing scratch cell does not stop a notebook."""
 
     where: str
     source: str
@@ -86,16 +72,10 @@ class Part(NamedTuple):
 
 
 def answer_parts(path: Path) -> list:
-    """The answer as :class:`Part`\\ s, in notebook order: a .py file whole; from a notebook,
-
-    * the cells tagged ``student`` (the answer),
-    * the import-only cells above the first of them (e.g. "import numpy as np"),
-    * from code cells the student added (no nbgrader metadata, no tag), the imports, functions,
-      classes and assignments that call nothing outside a lambda (helpers, constants), never
-      the other statements (scratch calls, plots), which the notebook may run but the grader
-      does not; their functions are helpers, not graded answers,
-
-    IPython-only lines blanked (line numbers stay the cell's). Raises ValueError when there is no cell tagged ``student``."""
+    """The answer as :class:`Part` s: a .py file whole; from a notebook the cells tagged
+    ``student``, the import-only cells above them, and from cells the student added (no
+    nbgrader metadata, no tag) only the definitions (:func:`_definitions`); IPython-only lines
+    blanked. ValueError when no cell is tagged ``student``."""
     text = path.read_text(encoding="utf-8")
     if path.suffix != ".ipynb":
         return [Part("", text)]
@@ -129,9 +109,8 @@ def student_source(path: Path) -> str:
 
 
 def intended_exercise(path: Path) -> str | None:
-    """The exercise a submission is for, when it says so without being parsed: the nbgrader id
-    of a handed-out notebook's answer cell ("ex03-answer"), or a file named after an exercise or
-    its notebook ("ex03_diagonal_scan.ipynb", "diagonal_scan.py"). None when it does not."""
+    """The exercise a submission names: its answer cell's nbgrader id ("ex03-answer"), or its
+    file name ("ex03_diagonal_scan.ipynb", "diagonal_scan.py"); else None."""
     prefixes = {ex.notebook.split("_")[0]: name for name, ex in EXERCISES.items()}
     ids = []
     if path.suffix == ".ipynb":
@@ -148,19 +127,16 @@ def intended_exercise(path: Path) -> str | None:
 
 
 def _defined_in_text(path: Path) -> list:
-    """Exercise names that follow a ``def`` in the file's text, in order (for an answer that
-    does not parse, so its points can still be counted as missed)."""
+    """Exercise names after a ``def`` in the text (of an answer that does not parse)."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
-    # a plain search, not a parse: a ``def name(`` inside a string or a comment counts too
     found = re.findall(r"\bdef\s+(\w+)\s*\(", text)
     return [name for name in dict.fromkeys(found) if name in EXERCISES]
 
 
-#: IPython-only lines: magics and shell lines (``%time``, ``!ls``), help (``np.prod?``) and
-#: shell or magic assignments (``files = !ls``).
+#: IPython-only lines: ``%time``, ``!ls``, ``np.prod?``, ``files = !ls``.
 _IPYTHON_LINE = re.compile(r"^\s*([%!]|[\w.]+\?\??\s*$|[\w, ]+=\s*[%!])")
 
 
@@ -179,7 +155,8 @@ def _imports_only(source: str) -> bool:
 
 
 def _definitions(source: str) -> str:
-    """The imports, functions, classes and call-free assignments of a cell, other lines blank."""
+    """The imports, functions, classes and assignments calling nothing outside a lambda (helpers,
+    constants) of a cell; other lines blank."""
     try:
         body = ast.parse(source).body
     except SyntaxError:
@@ -197,7 +174,7 @@ def _definitions(source: str) -> str:
 
 
 def _outside_lambdas(node):
-    """The nodes under ``node`` outside lambda bodies (a call there runs only when called)."""
+    """The nodes under ``node`` outside lambda bodies."""
     for child in ast.iter_child_nodes(node):
         yield child
         if not isinstance(child, ast.Lambda):
@@ -211,10 +188,6 @@ def exercises_defined(source: str) -> list:
     return [name for name in EXERCISES if name in names]
 
 
-# --------------------------------------------------------------------------------------------
-# Grading one pair in a child process
-
-
 def _child_env() -> dict:
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])  # the folder holding the ssd_edu package
@@ -223,14 +196,13 @@ def _child_env() -> dict:
     return env
 
 
-#: Bytes of output (the child's stderr, where the answer's prints are kept short) that stop a
-#: grading process: a student printing in an endless loop must not fill the disk.
+#: Bytes of output that stop a grading process (a print in an endless loop must not fill the disk).
 LOG_LIMIT = 16 << 20
 
 
 def _watch(proc, log: Path, deadline: float) -> str:
-    """Wait for ``proc``; kill it (and what it started) at the deadline or when ``log`` grows
-    past :data:`LOG_LIMIT`. Returns "", "timeout" or "output"."""
+    """Wait for ``proc``; kill its group at the deadline ("timeout") or when ``log`` passes
+    :data:`LOG_LIMIT` ("output"); "" when it ended."""
     while True:
         try:
             proc.wait(timeout=max(0.0, min(0.25, deadline - time.perf_counter())))
@@ -246,14 +218,14 @@ def _watch(proc, log: Path, deadline: float) -> str:
 
 def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
               allow_package: bool = False) -> Row:
-    """Grade ``exercise`` of the answer in ``source_file`` (its :func:`answer_parts` as JSON,
-    written by :func:`write_parts`) in a fresh process (time limited)."""
+    """Grade ``exercise`` of the answer parts in ``source_file`` (:func:`write_parts`) in a fresh
+    process under the time limit."""
     ex = EXERCISES[exercise]
     row = Row(str(path), exercise, "error", 0, ex.points)
     out = source_file.with_suffix(f".{exercise}.json")
     cmd = [sys.executable, "-m", "ssd_edu.exercises.batch", "--worker", str(source_file),
            exercise, str(out)] + ["--allow-package"] * allow_package
-    log = source_file.with_suffix(f".{exercise}.log")    # a file: a chatty answer cannot fill a pipe
+    log = source_file.with_suffix(f".{exercise}.log")    # not a pipe, which a chatty answer fills
     start = time.perf_counter()
     try:
         with open(log, "wb") as err:
@@ -298,17 +270,15 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
 
 
 def write_parts(parts, file: Path, origin: Path) -> None:
-    """The answer's parts as JSON, for the worker, with the submission's path (``__file__``)."""
+    """The parts as JSON for the worker, with the submission's path (its ``__file__``)."""
     file.write_text(json.dumps({"file": str(Path(origin).resolve()),
                                 "parts": [part._asdict() for part in parts]}), encoding="utf-8")
 
 
 def run_parts(parts, namespace: dict) -> None:
-    """Run the answer's parts in ``namespace``, in order, as the module ``__student__`` (in
-    ``sys.modules`` meanwhile, as a script run is: dataclasses and pickling look it up). Each
-    part is compiled under its own name, so a traceback's line is the line in the student's
-    cell, and without this module's ``__future__`` flags. An optional part runs statement by
-    statement and skips the statements that fail (SystemExit included)."""
+    """Run the parts in ``namespace`` as the module ``__student__`` (in ``sys.modules``, as a
+    script's is), each compiled under its own name (tracebacks give the cell's lines) without
+    this module's ``__future__`` flags; an optional part's failing statements are skipped."""
     import types
 
     module = types.ModuleType("__student__")
@@ -337,7 +307,7 @@ def run_parts(parts, namespace: dict) -> None:
 
 
 class _Tail(io.TextIOBase):
-    """A text stream that keeps only the last ``keep`` characters written to it."""
+    """A text stream keeping the last ``keep`` characters written."""
 
     def __init__(self, keep: int = 4000):
         self.keep, self.text = keep, ""
@@ -348,7 +318,7 @@ class _Tail(io.TextIOBase):
 
 
 def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> int:
-    """In the child: run the answer's parts, grade its function, write the result as JSON."""
+    """In the child: run the parts, grade the function, write the result as JSON."""
     import contextlib
     import traceback
 
@@ -374,10 +344,6 @@ def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> in
         result = EXERCISES[exercise].check(namespace[exercise], allow_package=allow_package)
     write(result.to_dict())
     return 0
-
-
-# --------------------------------------------------------------------------------------------
-# A class
 
 
 def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
@@ -453,18 +419,14 @@ def format_table(rows) -> str:
 
 
 def write_csv(rows, file) -> None:
-    """One line per row: a message's lines are joined with " | " (a newline inside a quoted
-    field splits the row in some spreadsheet imports); the JSON keeps them as they are."""
+    """One line per row (a message's lines joined with " | ": some spreadsheets split a quoted
+    newline)."""
     with open(file, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
         writer.writeheader()
         for r in rows:
-            writer.writerow(dict(r.csv_row(), message=" | ".join(r.message.splitlines())))
-
-
-def write_json(rows, file) -> None:
-    with open(file, "w", encoding="utf-8") as fh:
-        json.dump([asdict(r) for r in rows], fh, indent=2)
+            writer.writerow({k: getattr(r, k) for k in FIELDS}
+                            | {"message": " | ".join(r.message.splitlines())})
 
 
 def add_arguments(parser) -> None:
@@ -499,7 +461,8 @@ def run_from_args(args) -> int:
     if args.csv:
         write_csv(rows, args.csv)
     if args.json:
-        write_json(rows, args.json)
+        Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2),
+                                   encoding="utf-8")
     return 0
 
 
