@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..testing import finite_difference_grads, make_inputs
-from .answers import as_result_array, close, nonfinite_diagnosis, shape_diagnosis, worst_entry
+from .answers import TupleAnswer
 from .grading import Case, grader
 
 NAMES = ("dx", "da", "dB", "dC", "dinitial_state")
@@ -67,40 +67,12 @@ _DIVISION_HINT = (". Did you divide by a decay or take a log (d log a)? At a zer
                   "the direct products: da_t = <G_t, h_{t-1}>")
 
 
-class GradsAnswer:
-    """The five gradients (dx, da, dB, dC, dinitial_state), each read and compared as an array."""
-
-    def read(self, got, case):
-        if got is None:
-            return None, ("returned None: the function body is not written yet (or it forgot "
-                          "to return); return (dx, da, dB, dC, dinitial_state)")
-        if not isinstance(got, (tuple, list)) or len(got) != 5:
-            return None, "return the five gradients (dx, da, dB, dC, dinitial_state) as a tuple"
-        arrays = []
-        for what, layout, item, exp in zip(NAMES, LAYOUTS, got, case.expected):
-            arr, msg = as_result_array(item, what)
-            if arr is not None and what == "da" and arr.shape == exp.shape + (case.args[2].shape[1],):
-                msg = MISTAKES["da_per_mode"]
-            msg = msg or shape_diagnosis(arr, np.asarray(exp), what, layout)
-            msg = msg or nonfinite_diagnosis(arr, np.asarray(exp), what, {
-                "nan": _DIVISION_HINT, "inf": _DIVISION_HINT, "finite": _DIVISION_HINT})
-            if msg:
-                return None, msg
-            arrays.append(arr)
-        return tuple(arrays), None
-
-    def same(self, answer, value, case) -> bool:
-        return all(np.shape(v) == a.shape and close(a, np.asarray(v), case)
-                   for a, v in zip(answer, value))
-
-    def explain(self, answer, case) -> str:
-        for what, arr, exp in zip(NAMES, answer, case.expected):
-            if not close(arr, np.asarray(exp), case):
-                return worst_entry(arr, np.asarray(exp), what, case)
-        return "the gradients are wrong"
+def _da_per_mode(dx, da, dB, dC, dh0, case):
+    return MISTAKES["da_per_mode"] if da.shape == (*case.expected[1].shape, dB.shape[-1]) else None
 
 
-GRADS_ANSWER = GradsAnswer()
+GRADS_ANSWER = TupleAnswer(tuple(zip(NAMES, LAYOUTS)), _DIVISION_HINT, _da_per_mode,
+                           "the five gradients")
 
 
 def _case(name: str, d: dict, seed: int, category: str) -> Case:

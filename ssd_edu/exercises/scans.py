@@ -10,7 +10,7 @@ import numpy as np
 from .. import reference as ref
 from ..registry import BACKEND_MODULES, IMPLEMENTATIONS
 from ..testing import make_inputs
-from .answers import PairAnswer
+from .answers import TupleAnswer
 from .grading import Case, grader
 
 _STATE_FORBIDDEN = ("ssd_edu.reference.chunking.state_passing",)
@@ -37,7 +37,7 @@ def _state_shape_pre(y, h, case):
     return None
 
 
-SCAN_ANSWER = PairAnswer((("y", "(..., T, P)"), ("the final state h", "(..., N, P)")),
+SCAN_ANSWER = TupleAnswer((("y", "(..., T, P)"), ("the final state h", "(..., N, P)")),
                          ". The recurrence needs only products and sums: no log, no division",
                          _state_shape_pre)
 
@@ -240,7 +240,7 @@ check_chunked_scan = grader(
 # --------------------------------------------------------------------------------------------
 # Exercise 5: the chunked algorithm's state passing
 
-PASS_ANSWER = PairAnswer((("H_prev", "(..., J, N, P): the state entering each chunk"),
+PASS_ANSWER = TupleAnswer((("H_prev", "(..., J, N, P): the state entering each chunk"),
                           ("H_last", "(..., N, P): the final state")))
 _PREV_CHUNK = ("the chunk decay is abar[c-1]: the update of chunk c uses its own decay, "
                "H_c = abar_c H_{c-1} + S_c")
