@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import io
 import json
 import os
 import re
@@ -233,14 +232,11 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
                                     stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
             stopped = _watch(proc, log, start + timeout)
         row.seconds = round(time.perf_counter() - start, 2)
-        if stopped == "timeout":
-            row.verdict = "timeout"
+        if stopped:
+            row.verdict = "timeout" if stopped == "timeout" else "error"
             row.message = (f"stopped after the time limit of {timeout:g} s (an endless loop, or "
-                           f"far too slow)")
-            return row
-        if stopped == "output":
-            row.message = (f"stopped: the process wrote more than {LOG_LIMIT >> 20} MiB of "
-                           f"output (print in a loop?)")
+                           f"far too slow)" if stopped == "timeout" else f"stopped: the process "
+                           f"wrote more than {LOG_LIMIT >> 20} MiB of output (print in a loop?)")
             return row
         if not out.exists():
             with open(log, "rb") as fh:
@@ -306,17 +302,6 @@ def run_parts(parts, namespace: dict) -> None:
             sys.modules["__student__"] = previous
 
 
-class _Tail(io.TextIOBase):
-    """A text stream keeping the last ``keep`` characters written."""
-
-    def __init__(self, keep: int = 4000):
-        self.keep, self.text = keep, ""
-
-    def write(self, text: str) -> int:
-        self.text = (self.text + text)[-self.keep:]
-        return len(text)
-
-
 def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> int:
     """In the child: run the parts, grade the function, write the result as JSON."""
     import contextlib
@@ -329,8 +314,8 @@ def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> in
     parts = [Part(**p) for p in given["parts"]]
     labels = {part.where or "the answer": part.where for part in parts}
     namespace = {"__name__": "__student__", "__file__": given["file"]}
-    tail = _Tail()                                 # the student's prints: only the last few kept
-    with contextlib.redirect_stdout(tail), contextlib.redirect_stderr(tail):
+    sink = open(os.devnull, "w")                   # the student's prints: dropped
+    with sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         try:
             run_parts(parts, namespace)
         except BaseException as exc:  # any failure of the student's module body
@@ -381,18 +366,15 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
                 "none of the exercise functions (" + ", ".join(EXERCISES) + ")")
             rows.append(Row(str(path), **unread, message=f"defines {wanted}"))
         plan += [(path, parts, name) for name in names]
-    n = len(plan) + len(rows)
+    n, progress = len(plan) + len(rows), progress or (lambda i, n, row: None)
     for i, row in enumerate(rows):
-        if progress:
-            progress(i + 1, n, row)
+        progress(i + 1, n, row)
     with tempfile.TemporaryDirectory(prefix="ssd-edu-grade-") as tmp:
         for k, (path, parts, name) in enumerate(plan):
             parts_file = Path(tmp) / f"submission{k}.json"
             write_parts(parts, parts_file, path)
-            row = grade_one(path, parts_file, name, timeout, allow_package)
-            rows.append(row)
-            if progress:
-                progress(len(rows), n, row)
+            rows.append(grade_one(path, parts_file, name, timeout, allow_package))
+            progress(len(rows), n, rows[-1])
     order = {str(p): i for i, p in enumerate(files)}
     names = list(EXERCISES)
     rows.sort(key=lambda r: (order[r.file], names.index(r.exercise) if r.exercise in names else -1))
@@ -409,12 +391,11 @@ def format_table(rows) -> str:
         first = first if len(first) <= 90 else first[:87] + "..."
         lines.append(f"{r.file:<{width}}  {r.exercise:<18} {r.verdict:<8} "
                      f"{r.points:>2}/{r.max_points:<3}  {r.cases_passed:>3}/{r.cases_total:<3}  {first}")
-    totals = {}
-    for r in rows:
-        got, most = totals.get(r.file, (0, 0))
-        totals[r.file] = (got + r.points, most + r.max_points)
     lines.append("")
-    lines += [f"{f:<{width}}  total {got}/{most} points" for f, (got, most) in totals.items()]
+    for f in dict.fromkeys(r.file for r in rows):
+        mine = [r for r in rows if r.file == f]
+        lines.append(f"{f:<{width}}  total {sum(r.points for r in mine)}/"
+                     f"{sum(r.max_points for r in mine)} points")
     return "\n".join(lines)
 
 

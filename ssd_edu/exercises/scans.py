@@ -53,7 +53,7 @@ def _start(h0, shape) -> np.ndarray:
     return np.zeros(shape) if h0 is None else np.broadcast_to(h0, shape).astype(np.float64)
 
 
-def _scan_variants(x, a, B, C, h0, expected) -> list:
+def _scan_variants(x, a, B, C, h0, expected, Q=None) -> list:
     """The known mistakes of a diagonal recurrence, each as the (y, h) it produces."""
     y_exp, h_exp = expected
     h0_arr = _start(h0, h_exp.shape)
@@ -95,64 +95,51 @@ def _scan_variants(x, a, B, C, h0, expected) -> list:
     ]
 
 
-def _scan_inputs(T, N, P, batch=(), *, scale=1.0, dtype=np.float64, **kw):
-    d = make_inputs("diagonal", T, N, P, batch, dtype=dtype, **kw)
-    d["x"] = d["x"] * dtype(scale)
-    return d
-
-
-def _scan_case(name: str, d: dict, category: str, answer=SCAN_ANSWER, variants=_scan_variants,
-               chunk_size=None) -> Case:
-    x, a, B, C, h0 = (None if d[k] is None else np.asarray(d[k], dtype=np.float64)
-                      for k in ("x", "a", "B", "C", "initial_state"))
-    expected = ref.diagonal_scan(x, a, B, C, initial_state=h0)
-    args = (d["x"], d["a"], d["B"], d["C"], d["initial_state"])
-    if chunk_size is not None:
-        args = args[:4] + (chunk_size,) + args[4:]
-        found = variants(x, a, B, C, h0, expected, chunk_size)
-    else:
-        found = variants(x, a, B, C, h0, expected)
-    return Case(name, args, expected, answer, category, found)
+_SCAN_ARGS = ("x", "a", "B", "C", "initial_state")
 
 
 def scan_battery(variants=_scan_variants, chunked: bool = False) -> list:
     """The cases shared by the three recurrence exercises (``chunked`` adds chunk sizes)."""
-    def case(name, d, category, Q=None):
-        return _scan_case(name, d, category, variants=variants,
-                          chunk_size=(Q or 4) if chunked else None)
+    def case(name, category, *sizes, Q=4, scale=1.0, dtype=np.float64, **kw):
+        d = make_inputs("diagonal", *sizes, dtype=dtype, **kw)
+        d["x"] = d["x"] * dtype(scale)
+        x, a, B, C, h0 = (None if d[k] is None else np.asarray(d[k], dtype=np.float64)
+                          for k in _SCAN_ARGS)
+        expected = ref.diagonal_scan(x, a, B, C, initial_state=h0)
+        args = tuple(d[k] for k in _SCAN_ARGS)
+        args = args[:4] + (Q,) + args[4:] if chunked else args
+        return Case(name, args, expected, SCAN_ANSWER, category,
+                    variants(x, a, B, C, h0, expected, Q))
     cases = [
-        case("T = 6, N = 3, P = 2, random decays", _scan_inputs(6, 3, 2, seed=10), "basic"),
-        case("negative decays", _scan_inputs(7, 2, 2, regime="negative", seed=13), "basic"),
-        case("T = 1", _scan_inputs(1, 2, 3, seed=11), "edge"),
-        case("initial_state=None (start from zeros)",
-             _scan_inputs(5, 2, 3, seed=14, initial_state=False), "edge"),
-        case("N = 1, P = 1", _scan_inputs(9, 1, 1, seed=16), "edge"),
-        case("zero decays (a = 0 erases that mode's state)",
-             _scan_inputs(8, 3, 2, regime="zero", seed=12), "zero decays"),
-        case("leading batch axes (2, 3), T = 5, N = 2, P = 2",
-             _scan_inputs(5, 2, 2, (2, 3), regime="zero", seed=15), "batch"),
-        case("strong decays down to 1e-300, T = 10", _scan_inputs(10, 3, 2, regime="strong",
-                                                                    seed=17), "extreme"),
-        case("mixed decays 0, 1, -1, 1e-300, T = 12", _scan_inputs(12, 2, 2, regime="mixed",
-                                                                     seed=18), "extreme"),
-        case("x scaled by 1e8, T = 8", _scan_inputs(8, 2, 3, scale=1e8, seed=19), "scaled"),
-        case("float32 inputs, T = 24, N = 4, P = 3",
-             _scan_inputs(24, 4, 3, dtype=np.float32, seed=9), "float32"),
+        case("T = 6, N = 3, P = 2, random decays", "basic", 6, 3, 2, seed=10),
+        case("negative decays", "basic", 7, 2, 2, regime="negative", seed=13),
+        case("T = 1", "edge", 1, 2, 3, seed=11),
+        case("initial_state=None (start from zeros)", "edge", 5, 2, 3, seed=14,
+             initial_state=False),
+        case("N = 1, P = 1", "edge", 9, 1, 1, seed=16),
+        case("zero decays (a = 0 erases that mode's state)", "zero decays", 8, 3, 2,
+             regime="zero", seed=12),
+        case("leading batch axes (2, 3), T = 5, N = 2, P = 2", "batch", 5, 2, 2, (2, 3),
+             regime="zero", seed=15),
+        case("strong decays down to 1e-300, T = 10", "extreme", 10, 3, 2, regime="strong",
+             seed=17),
+        case("mixed decays 0, 1, -1, 1e-300, T = 12", "extreme", 12, 2, 2, regime="mixed",
+             seed=18),
+        case("x scaled by 1e8, T = 8", "scaled", 8, 2, 3, scale=1e8, seed=19),
+        case("float32 inputs, T = 24, N = 4, P = 3", "float32", 24, 4, 3, dtype=np.float32,
+             seed=9),
     ]
     if chunked:
         cases += [
-            case("T = 10, chunk_size 4: a short last chunk", _scan_inputs(10, 2, 2, seed=40),
-                 "chunk sizes", 4),
-            case("chunk_size 1", _scan_inputs(5, 2, 2, seed=41), "chunk sizes", 1),
-            case("chunk_size 16 > T = 5: one chunk", _scan_inputs(5, 2, 2, seed=42),
-                 "chunk sizes", 16),
-            case("T = 12, chunk_size 3, zero decays at chunk starts",
-                 _scan_inputs(12, 2, 2, regime="zero", seed=43), "chunk sizes", 3),
+            case("T = 10, chunk_size 4: a short last chunk", "chunk sizes", 10, 2, 2, seed=40),
+            case("chunk_size 1", "chunk sizes", 5, 2, 2, seed=41, Q=1),
+            case("chunk_size 16 > T = 5: one chunk", "chunk sizes", 5, 2, 2, seed=42, Q=16),
+            case("T = 12, chunk_size 3, zero decays at chunk starts", "chunk sizes", 12, 2, 2,
+                 regime="zero", seed=43, Q=3),
         ]
     return cases
 
 
-_SCAN_ARGS = ("x", "a", "B", "C", "initial_state")
 check_diagonal_scan = grader(
     "diagonal_scan", scan_battery, _SCAN_ARGS, "fn(x, a, B, C, initial_state=None) -> (y, h): "
     "h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t; x (..., T, P), a, B, C (..., T, N)",
@@ -163,7 +150,7 @@ check_diagonal_scan = grader(
 # Exercise 7: Algorithm 1, N scalar scans
 
 
-def _algorithm1_variants(x, a, B, C, h0, expected) -> list:
+def _algorithm1_variants(x, a, B, C, h0, expected, Q=None) -> list:
     ones = np.ones_like(B)
     y_exp, h_exp = expected
     h0_arr = _start(h0, h_exp.shape)
