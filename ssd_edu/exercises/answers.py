@@ -19,6 +19,12 @@ def first_index(mask: np.ndarray) -> tuple:
     return tuple(int(i) for i in np.argwhere(mask)[0])
 
 
+def unwritten(what: str) -> tuple:
+    """``(None, diagnosis)`` of an answer that is None."""
+    return None, ("returned None: the function body is not written yet (or it forgot to "
+                  f"return); return {what}")
+
+
 def as_result_array(got, what: str):
     """``(array, None)``, or ``(None, diagnosis)`` for None, a tuple of arrays, text, ..."""
     if got is None:
@@ -145,26 +151,28 @@ class TupleAnswer:
     def __init__(self, parts: tuple, hint: str = "", pre=None, noun: str = "the pair"):
         self.parts, self.hint, self.pre, self.noun = parts, hint, pre, noun
 
-    def read(self, got, case):
+    def arrays(self, got):
+        """``(arrays, None)`` or ``(None, diagnosis)``: the tuple's items read as arrays."""
         names = ", ".join(p[0] for p in self.parts)
         if got is None:
-            return None, ("returned None: the function body is not written yet (or it forgot "
-                          f"to return); return ({names})")
+            return unwritten(f"({names})")
         if not isinstance(got, (tuple, list)) or len(got) != len(self.parts):
             return None, f"returned a {type(got).__name__}; return {self.noun} ({names})"
-        arrays = []
-        for (what, _), item in zip(self.parts, got):
-            arr, msg = as_result_array(item, what)
-            if msg:
-                return None, msg
-            arrays.append(arr)
+        arrays = [as_result_array(item, what) for (what, _), item in zip(self.parts, got)]
+        msg = next((m for _, m in arrays if m), None)
+        return (None, msg) if msg else (tuple(a for a, _ in arrays), None)
+
+    def read(self, got, case):
+        arrays, msg = self.arrays(got)
+        if msg:
+            return None, msg
         msg = self.pre(*arrays, case) if self.pre is not None else None
         for (what, layout), arr, exp in zip(self.parts, arrays, case.expected):
             msg = msg or shape_diagnosis(arr, np.asarray(exp), what, layout)
         hints = dict.fromkeys(("nan", "inf", "finite"), self.hint)
         for (what, _), arr, exp in zip(self.parts, arrays, case.expected):
             msg = msg or nonfinite_diagnosis(arr, np.asarray(exp), what, hints)
-        return tuple(arrays), msg
+        return arrays, msg
 
     def same(self, answer, value, case) -> bool:
         return all(v is None or close(a, np.asarray(v), case) for a, v in zip(answer, value))
@@ -185,8 +193,7 @@ class CountAnswer:
 
     def read(self, got, case):
         if got is None:
-            return None, ("returned None: the function body is not written yet (or it forgot to "
-                          f"return); return {self.label}, an int")
+            return unwritten(f"{self.label}, an int")
         if isinstance(got, (list, tuple, np.ndarray)) and np.ndim(got) == 1:
             hint = (" (your list has the right length: return len(...) of it)"
                     if self.list_hint and len(got) == case.expected else "")
@@ -212,8 +219,7 @@ class IndexListAnswer:
 
     def read(self, got, case):
         if got is None:
-            return None, (f"returned None: the function body is not written yet (or it forgot "
-                          f"to return); return the list of {self.label}")
+            return unwritten(f"the list of {self.label}")
         if isinstance(got, (int, np.integer)):
             return None, f"returned the number {got}; return the list of {self.label} itself"
         try:

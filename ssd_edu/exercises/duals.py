@@ -8,7 +8,7 @@ import numpy as np
 from .. import reference as ref
 from .. import softmax, structure
 from ..testing import make_inputs
-from .answers import as_result_array, close, first_index, nonfinite_diagnosis, worst_entry
+from .answers import TupleAnswer, close, first_index, nonfinite_diagnosis, unwritten, worst_entry
 from .grading import Case, grader
 
 DUAL_FORBIDDEN = ("ssd_edu.structure.one_ss_dual", "ssd_edu.structure.min_rank_completion",
@@ -17,24 +17,19 @@ DUAL_FORBIDDEN = ("ssd_edu.structure.one_ss_dual", "ssd_edu.structure.min_rank_c
 POWER_FORBIDDEN = ("ssd_edu.softmax.power_kernel", "ssd_edu.softmax.power_kernel_ranks")
 
 
-class DualAnswer:
+class DualAnswer(TupleAnswer):
     """``(a, Q, K)`` judged by its reconstruction ``1SS(a) o (Q K^T)`` against M."""
+
+    def __init__(self):
+        super().__init__((("a", ""), ("Q", ""), ("K", "")), noun="the triple")
 
     def read(self, got, case):
         M, N = case.args
         T = M.shape[0]
-        if got is None:
-            return None, ("returned None: the function body is not written yet (or it forgot "
-                          "to return); return (a, Q, K)")
-        if not isinstance(got, (tuple, list)) or len(got) != 3:
-            return None, f"returned a {type(got).__name__}; return the triple (a, Q, K)"
-        parts = []
-        for what, item in zip(("a", "Q", "K"), got):
-            arr, msg = as_result_array(item, what)
-            if msg:
-                return None, msg
-            parts.append(arr)
-        a, Q, K = parts
+        arrays, msg = self.arrays(got)
+        if msg:
+            return None, msg
+        a, Q, K = arrays
         if a.shape != (T,):
             return None, f"a has shape {a.shape}, expected ({T},): one decay per time step"
         for what, X in (("Q", Q), ("K", K)):
@@ -124,8 +119,7 @@ class PowerAnswer:
     def read(self, got, case):
         T = case.args[0]
         if got is None:
-            return None, ("returned None: the function body is not written yet (or it forgot "
-                          "to return); return the T rows of E, lists of ints")
+            return unwritten("the T rows of E, lists of ints")
         try:
             rows = [list(row) for row in got]
         except TypeError:
