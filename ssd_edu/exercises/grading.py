@@ -118,7 +118,7 @@ def answer_tolerance(arr: np.ndarray, case: "Case | None" = None) -> tuple:
 
 
 def tolerance_note(arr: np.ndarray, case: "Case | None" = None) -> str:
-    """'the float32 tolerance 2e-05; your answer is float32' (for a failure message)."""
+    """'the float32 tolerance 2e-05; your answer is float32'."""
     tol, name = answer_tolerance(arr, case)
     note = f"the {name} tolerance {tol:.0e}; your answer is {arr.dtype}"
     if case is not None and input_dtype(case.args) != np.float64:
@@ -129,11 +129,11 @@ def tolerance_note(arr: np.ndarray, case: "Case | None" = None) -> str:
 def _resolve(dotted: str):
     module, _, attr = dotted.rpartition(".")
     if module.startswith(("ssd_edu.cpu.", "ssd_edu.gpu.")) and module not in sys.modules:
-        return None  # a compiled backend not loaded yet: grading loads none
+        return None  # grading loads no compiled backend
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError):
-        return None  # e.g. a backend that is not installed here: nothing to watch
+        return None  # not installed here: nothing to watch
 
 
 def _code_of(fn):
@@ -172,24 +172,34 @@ def _call_watching(fn, args, codes: dict) -> tuple:
     return got, (called[0] if called else None)
 
 
-def _same_input(before, after) -> bool:
-    if isinstance(before, np.ndarray):
-        return (isinstance(after, np.ndarray) and before.shape == after.shape
-                and np.array_equal(before, after, equal_nan=True))
-    return True
-
-
 @dataclass
 class _Outcome:
     case: Case
     diagnosis: str | None              # None: passed
-    matched: list = field(default_factory=list)   # keys of the variants the answer equals
-    coarse: tuple = ()                 # (the looser tolerance a passing answer was judged at,
-                                       #  why: "float32 data" or "a float32 answer")
+    matched: list = field(default_factory=list)   # [(key, diagnosis)] of the matching variants
+    coarse: tuple = ()                 # a passing answer's looser tolerance (_coarse_tolerance)
     generic: bool = False              # the fallback diagnosis (no known mistake, no format fault)
 
 
-def _judge(case: Case, got) -> _Outcome:
+def _judge(fn, case: Case, arg_names: tuple, codes: dict, allow_text: str) -> _Outcome:
+    args = copy.deepcopy(case.args)
+    try:
+        got, called = _call_watching(fn, args, codes)
+    except Exception as exc:  # the student's bug, reported rather than raised
+        if case.raises is not None and isinstance(exc, case.raises):
+            return _Outcome(case, None)
+        return _Outcome(case, f"your function raised {type(exc).__name__}: {exc}")
+    if called:
+        return _Outcome(case, f"your function calls {called}, the package's own version of what "
+                        f"this exercise asks you to write; write it yourself ({allow_text})")
+    for name, before, after in zip(arg_names, case.args, args):
+        if isinstance(before, np.ndarray) and not (
+                isinstance(after, np.ndarray) and before.shape == after.shape
+                and np.array_equal(before, after, equal_nan=True)):
+            return _Outcome(case, f"your function modified its input {name}; work on a copy "
+                            f"(inputs must never change)")
+    if case.raises is not None:
+        return _Outcome(case, f"expected {case.raises.__name__} to be raised: {case.expected}")
     answer, msg = case.kind.read(got, case)
     if msg:
         return _Outcome(case, msg)
@@ -227,28 +237,8 @@ def _is_expected(case: Case, value) -> bool:
     return msg is None and case.kind.same(answer, value, case)
 
 
-def _run_one(fn, case: Case, arg_names: tuple, codes: dict, allow_text: str) -> _Outcome:
-    args = copy.deepcopy(case.args)
-    try:
-        got, called = _call_watching(fn, args, codes)
-    except Exception as exc:  # the student's bug, reported rather than raised
-        if case.raises is not None and isinstance(exc, case.raises):
-            return _Outcome(case, None)
-        return _Outcome(case, f"your function raised {type(exc).__name__}: {exc}")
-    if called:
-        return _Outcome(case, f"your function calls {called}, the package's own version of what "
-                        f"this exercise asks you to write; write it yourself ({allow_text})")
-    for name, before, after in zip(arg_names, case.args, args):
-        if not _same_input(before, after):
-            return _Outcome(case, f"your function modified its input {name}; work on a copy "
-                            f"(inputs must never change)")
-    if case.raises is not None:
-        return _Outcome(case, f"expected {case.raises.__name__} to be raised: {case.expected}")
-    return _judge(case, got)
-
-
 def _best_diagnosis(first: _Outcome, outcomes: list) -> str:
-    """Among the mistakes the first failure matches, the one matching most failures (or all tied)."""
+    """Of the mistakes the first failure matches, the one matching most failures (or all tied)."""
     if len(first.matched) < 2:
         return first.diagnosis
     failed = [o for o in outcomes if o.diagnosis is not None]
@@ -283,7 +273,7 @@ def run_cases(exercise: str, fn: Callable, cases: list, arg_names: tuple, *,
     codes.pop(_code_of(fn), None)
     allow_text = (f"a teacher can allow this: check_{exercise}(fn, allow_package=True), or "
                   f"ssd-edu grade --allow-package")
-    outcomes = [_run_one(fn, c, arg_names, codes, allow_text) for c in cases]
+    outcomes = [_judge(fn, c, arg_names, codes, allow_text) for c in cases]
     categories = _tally(outcomes)
     failed = [(i, o) for i, o in enumerate(outcomes) if o.diagnosis is not None]
     k = n - len(failed)

@@ -15,12 +15,10 @@ SEGSUM_FORBIDDEN = ("ssd_edu.reference.masks.segsum", "ssd_edu.reference.masks.s
 HEADS_FORBIDDEN = ("ssd_edu.reference.diagonal.diagonal_kernel",
                    "ssd_edu.reference.diagonal.diagonal_heads",
                    "ssd_edu.reference.diagonal.diagonal_attention",
-                   "ssd_edu.reference.scalar.scalar_kernel", "ssd_edu.reference.general.general_kernel",
+                   "ssd_edu.reference.scalar.scalar_kernel",
+                   "ssd_edu.reference.general.general_kernel",
                    "ssd_edu.exact.diagonal_kernel", "ssd_edu.exact.masked_attention")
 
-
-# --------------------------------------------------------------------------------------------
-# Exercise 1: the 1-SS mask
 
 _MASK_NAN = (". Did you divide cumulative products (p_t / p_s) or take a log? At a zero decay, "
              "or once the products underflow, that is 0/0 = NaN; multiply the decays "
@@ -86,9 +84,6 @@ def mask_cases() -> list:
 check_one_ss_mask = grader("one_ss_mask", mask_cases, ("a",), "fn(a) -> L: L[..., t, s] = "
                            "a_{s+1} ... a_t for t >= s, 0 above; a (..., T)", MASK_FORBIDDEN)
 
-
-# --------------------------------------------------------------------------------------------
-# Exercise 2: the stable segsum
 
 _SEGSUM_HINTS = {
     "nan": (". NaN appears where a zero decay (log_a = -inf) sits at some u <= s: the cumsum "
@@ -164,9 +159,6 @@ check_segsum = grader("segsum", segsum_cases, ("log_a",), "fn(log_a) -> S: S[...
                       SEGSUM_FORBIDDEN)
 
 
-# --------------------------------------------------------------------------------------------
-# Exercise 4: the sum-of-heads kernel
-
 _HEADS_NAN = (". A NaN at a zero decay often comes from the single-mask rewrite C o p, B / p "
               "(it needs a[1:] != 0) or from a log: build each head's mask from direct products")
 
@@ -189,46 +181,42 @@ _SHARED = ("one mask shared by all modes, built from the {} of the modes' decays
            "mask 1SS(a[:, n]); the heads cannot share one mask")
 
 
-def _heads_case(name: str, d: dict, category: str) -> Case:
-    a, B, C = d["a"], d["B"], d["C"]
-    a64, B64, C64 = (np.asarray(v, dtype=np.float64) for v in (a, B, C))
-    M = ref.diagonal_kernel(a64, B64, C64)
-
-    def shared(decay):  # every head masked by one decay sequence
-        return ref.diagonal_kernel(np.broadcast_to(decay[..., None], a64.shape).copy(), B64, C64)
-    variants = [
-        ("swapped", "query and key are swapped: head n is 1SS(a[:, n]) o (C[:, n] B[:, n]^T), the "
-         "query C (output time t) on the rows and the key B (input time s) on the columns",
-         ref.diagonal_kernel(a64, C64, B64)),
-        ("mode0", "every head used the decays of mode 0: head n needs its own mask 1SS(a[:, n])",
-         shared(a64[..., 0])),
-        ("mean", _SHARED.format("mean"), shared(a64.mean(axis=-1))),
-        ("product", _SHARED.format("product"), shared(a64.prod(axis=-1))),
-        ("first", "only the first head: sum all N heads", ref.diagonal_heads(a64, B64, C64)[..., 0, :, :]),
-        ("transposed", "transposed: M must be lower triangular (row t, column s)",
-         np.swapaxes(M, -1, -2)),
-    ]
-    return Case(name, (a, B, C), M, HEADS_ANSWER, category, variants)
-
-
 def heads_cases() -> list:
-    def abc(*args, scale=1.0, dtype=np.float64, **kw):
-        d = make_inputs("diagonal", *args, dtype=dtype, **kw)
-        return dict(a=d["a"], B=d["B"] * dtype(scale), C=d["C"])
+    def case(name, category, *sizes, scale=1.0, dtype=np.float64, **kw):
+        d = make_inputs("diagonal", *sizes, dtype=dtype, **kw)
+        a, B, C = d["a"], d["B"] * dtype(scale), d["C"]
+        a64, B64, C64 = (np.asarray(v, dtype=np.float64) for v in (a, B, C))
+        M = ref.diagonal_kernel(a64, B64, C64)
+
+        def shared(decay):  # every head masked by one decay sequence
+            return ref.diagonal_kernel(np.broadcast_to(decay[..., None], a64.shape).copy(),
+                                       B64, C64)
+        variants = [
+            ("swapped", "query and key are swapped: head n is 1SS(a[:, n]) o (C[:, n] B[:, n]^T), "
+             "the query C (output time t) on the rows and the key B (input time s) on the "
+             "columns", ref.diagonal_kernel(a64, C64, B64)),
+            ("mode0", "every head used the decays of mode 0: head n needs its own mask "
+             "1SS(a[:, n])", shared(a64[..., 0])),
+            ("mean", _SHARED.format("mean"), shared(a64.mean(axis=-1))),
+            ("product", _SHARED.format("product"), shared(a64.prod(axis=-1))),
+            ("first", "only the first head: sum all N heads",
+             ref.diagonal_heads(a64, B64, C64)[..., 0, :, :]),
+            ("transposed", "transposed: M must be lower triangular (row t, column s)",
+             np.swapaxes(M, -1, -2)),
+        ]
+        return Case(name, (a, B, C), M, HEADS_ANSWER, category, variants)
     return [
-        _heads_case("T = 6, N = 3, random decays", abc(6, 3, 1, seed=20), "basic"),
-        _heads_case("negative decays", abc(6, 2, 1, regime="negative", seed=24), "basic"),
-        _heads_case("T = 1, N = 2", abc(1, 2, 1, seed=21), "edge"),
-        _heads_case("N = 1 (one head: a scalar SSM)", abc(5, 1, 1, seed=22), "edge"),
-        _heads_case("zero decays (the single-mask rewrite breaks here)",
-                    abc(8, 3, 1, regime="zero", seed=23), "zero decays"),
-        _heads_case("leading batch axes (2, 2), T = 5, N = 3", abc(5, 3, 1, (2, 2), seed=25),
-                    "batch"),
-        _heads_case("strong decays down to 1e-300, T = 12, N = 3",
-                    abc(12, 3, 1, regime="strong", seed=26), "extreme"),
-        _heads_case("B scaled by 1e6, T = 7, N = 2", abc(7, 2, 1, scale=1e6, seed=27), "scaled"),
-        _heads_case("float32 inputs, T = 16, N = 4", abc(16, 4, 1, dtype=np.float32, seed=28),
-                    "float32"),
+        case("T = 6, N = 3, random decays", "basic", 6, 3, 1, seed=20),
+        case("negative decays", "basic", 6, 2, 1, regime="negative", seed=24),
+        case("T = 1, N = 2", "edge", 1, 2, 1, seed=21),
+        case("N = 1 (one head: a scalar SSM)", "edge", 5, 1, 1, seed=22),
+        case("zero decays (the single-mask rewrite breaks here)", "zero decays", 8, 3, 1,
+             regime="zero", seed=23),
+        case("leading batch axes (2, 2), T = 5, N = 3", "batch", 5, 3, 1, (2, 2), seed=25),
+        case("strong decays down to 1e-300, T = 12, N = 3", "extreme", 12, 3, 1,
+             regime="strong", seed=26),
+        case("B scaled by 1e6, T = 7, N = 2", "scaled", 7, 2, 1, scale=1e6, seed=27),
+        case("float32 inputs, T = 16, N = 4", "float32", 16, 4, 1, dtype=np.float32, seed=28),
     ]
 
 

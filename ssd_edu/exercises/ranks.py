@@ -78,10 +78,6 @@ def _structure_grader(exercise, value, variants, answer, doc, forbidden, compare
     return grader(exercise, cases, ("M",), doc, forbidden, compares)
 
 
-# --------------------------------------------------------------------------------------------
-# Exercise 6: counting new columns
-
-
 def _nu_variants(M) -> list:
     nonzero0 = bool(np.any(M[:, 0]))
     prev = sum(_rank(M[t:, t - 1:t + 1]) - _rank(M[t:, t - 1:t]) for t in range(1, len(M)))
@@ -116,10 +112,6 @@ check_count_new_columns = _structure_grader(
     "the package's count (an integer: exactly)")
 
 
-# --------------------------------------------------------------------------------------------
-# Exercise 9: the semiseparable rank
-
-
 def _ssrank_variants(M) -> list:
     T = len(M)
     return [
@@ -138,10 +130,6 @@ def _ssrank_variants(M) -> list:
 check_ss_rank = _structure_grader(
     "ss_rank", structure.ss_rank, _ssrank_variants, CountAnswer("the semiseparable rank", False),
     "fn(M) -> max_t rank M[t:, :t+1]", SSRANK_FORBIDDEN, "the package's rank (an integer: exactly)")
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 10: split points (Lemma 4.1)
 
 
 def _exact_split_points(M) -> list:

@@ -146,10 +146,6 @@ check_diagonal_scan = grader(
     lambda: _forms("diagonal") + _DIAGONAL_FORMS)
 
 
-# --------------------------------------------------------------------------------------------
-# Exercise 7: Algorithm 1, N scalar scans
-
-
 def _algorithm1_variants(x, a, B, C, h0, expected, Q=None) -> list:
     ones = np.ones_like(B)
     y_exp, h_exp = expected
@@ -177,10 +173,6 @@ check_algorithm1 = grader(
     "algorithm1", lambda: scan_battery(_algorithm1_variants), _SCAN_ARGS,
     "fn(x, a, B, C, initial_state=None) -> (y, h), the diagonal SSM mode by mode (its outputs; "
     "the package's scalar forms may be called)", lambda: _forms("diagonal") + _DIAGONAL_FORMS)
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 8: the full chunked algorithm
 
 
 def _chunked_variants(x, a, B, C, h0, expected, Q) -> list:
@@ -223,9 +215,6 @@ check_chunked_scan = grader(
     "algorithm (its outputs; one_ss_mask, segsum and state passing may be called)",
     lambda: _forms("diagonal", "scalar") + _DIAGONAL_FORMS + _CHUNK_STEPS)
 
-
-# --------------------------------------------------------------------------------------------
-# Exercise 5: the chunked algorithm's state passing
 
 PASS_ANSWER = TupleAnswer((("H_prev", "(..., J, N, P): the state entering each chunk"),
                           ("H_last", "(..., N, P): the final state")))
