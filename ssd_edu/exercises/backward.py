@@ -75,40 +75,35 @@ GRADS_ANSWER = TupleAnswer(tuple(zip(NAMES, LAYOUTS)), _DIVISION_HINT, _da_per_m
                            "the five gradients")
 
 
-def _case(name: str, d: dict, seed: int, category: str) -> Case:
-    x, a, B, C = d["x"], d["a"], d["B"], d["C"]
-    h0 = d["initial_state"] if d["initial_state"] is not None else np.zeros((B.shape[1], x.shape[1]))
-    rng = np.random.default_rng(seed)
-    dy, dh = rng.standard_normal(x.shape), rng.standard_normal(h0.shape)
-    fd = finite_difference_grads("scalar", {**d, "initial_state": h0}, dy, dh, method="complex")
-    expected = tuple(fd["d" + k] for k in ("x", "a", "B", "C", "initial_state"))
-    variants = [(m, MISTAKES[m], scalar_scan_backward(x, a, B, C, h0, dy, dh, _mistake=m))
-                for m in MISTAKES if m != "da_per_mode"]
-    return Case(name, (x, a, B, C, h0, dy, dh), expected, GRADS_ANSWER, category, variants)
-
-
-def _scaled(d: dict) -> dict:
-    return {**d, "x": 1e3 * d["x"], "B": 1e-2 * d["B"]}
-
-
 def backward_cases() -> list:
+    def case(name, category, *sizes, seed, scaled=False, **kw):
+        d = make_inputs("scalar", *sizes, seed=seed, **kw)
+        if scaled:
+            d = {**d, "x": 1e3 * d["x"], "B": 1e-2 * d["B"]}
+        x, a, B, C = d["x"], d["a"], d["B"], d["C"]
+        h0 = d["initial_state"]
+        h0 = np.zeros((B.shape[1], x.shape[1])) if h0 is None else h0
+        rng = np.random.default_rng(seed - 19)
+        dy, dh = rng.standard_normal(x.shape), rng.standard_normal(h0.shape)
+        fd = finite_difference_grads("scalar", {**d, "initial_state": h0}, dy, dh,
+                                     method="complex")
+        expected = tuple(fd["d" + k] for k in ("x", "a", "B", "C", "initial_state"))
+        variants = [(m, MISTAKES[m], scalar_scan_backward(x, a, B, C, h0, dy, dh, _mistake=m))
+                    for m in MISTAKES if m != "da_per_mode"]
+        return Case(name, (x, a, B, C, h0, dy, dh), expected, GRADS_ANSWER, category, variants)
     return [
-        _case("T = 6, N = 3, P = 2, random decays", make_inputs("scalar", 6, 3, 2, seed=20), 1,
-              "basic"),
-        _case("T = 1", make_inputs("scalar", 1, 2, 3, seed=21), 2, "edge"),
-        _case("zero decays (a = 0 cuts the sequence)",
-              make_inputs("scalar", 7, 3, 2, regime="zero", seed=22), 3, "zero decays"),
-        _case("negative decays", make_inputs("scalar", 6, 2, 3, regime="negative", seed=23), 4,
-              "extreme"),
-        _case("decays near one", make_inputs("scalar", 5, 3, 1, regime="near_one", seed=24), 5,
-              "extreme"),
-        _case("N = 1, P = 1", make_inputs("scalar", 8, 1, 1, seed=25), 6, "edge"),
-        _case("a zero initial state",
-              make_inputs("scalar", 5, 2, 2, seed=26, initial_state=False), 7, "edge"),
-        _case("tiny decays (1e-300) and strong ones", make_inputs("scalar", 6, 2, 2,
-              regime="strong", seed=27), 8, "extreme"),
-        _case("scaled inputs: x times 1e3, B times 1e-2", _scaled(make_inputs(
-              "scalar", 6, 3, 2, seed=28)), 9, "scaled"),
+        case("T = 6, N = 3, P = 2, random decays", "basic", 6, 3, 2, seed=20),
+        case("T = 1", "edge", 1, 2, 3, seed=21),
+        case("zero decays (a = 0 cuts the sequence)", "zero decays", 7, 3, 2, regime="zero",
+             seed=22),
+        case("negative decays", "extreme", 6, 2, 3, regime="negative", seed=23),
+        case("decays near one", "extreme", 5, 3, 1, regime="near_one", seed=24),
+        case("N = 1, P = 1", "edge", 8, 1, 1, seed=25),
+        case("a zero initial state", "edge", 5, 2, 2, seed=26, initial_state=False),
+        case("tiny decays (1e-300) and strong ones", "extreme", 6, 2, 2, regime="strong",
+             seed=27),
+        case("scaled inputs: x times 1e3, B times 1e-2", "scaled", 6, 3, 2, seed=28,
+             scaled=True),
     ]
 
 

@@ -39,50 +39,45 @@ def _mask_structure(arr, case):
 
 
 MASK_ANSWER = ArrayAnswer("L", "(..., T, T)", {"nan": _MASK_NAN, "inf": _MASK_NAN},
-                          _mask_structure)
-
-
-def _mask_case(name: str, a, category: str) -> Case:
-    a = np.asarray(a)
-    a64 = a.astype(np.float64)
-    L = ref.one_ss_mask(a64)
-    shifted = np.concatenate([np.ones_like(a64[..., :1]), a64[..., :-1]], axis=-1)
-    variants = [
-        ("with_s", "off by one: your L[t, s] includes a_s; the product runs over s < u <= t, so "
-         "L[t, t] = 1 and a_s (which decays the state before x_s arrives) is left out",
-         np.tril(L * a64[..., None, :])),
-        ("early", "off by one step: your product runs over s <= u < t; it must run over "
-         "s < u <= t (L[t, t-1] = a_t)", ref.one_ss_mask(shifted)),
-        ("transposed", "transposed: L must be lower triangular, row t (query time) and column "
-         "s (key time)", np.swapaxes(L, -1, -2)),
-    ]
-    return Case(name, (a,), L, MASK_ANSWER, category, variants)
+                  _mask_structure)
 
 
 def mask_cases() -> list:
+    def case(name: str, a, category: str) -> Case:
+        a = np.asarray(a)
+        a64 = a.astype(np.float64)
+        L = ref.one_ss_mask(a64)
+        shifted = np.concatenate([np.ones_like(a64[..., :1]), a64[..., :-1]], axis=-1)
+        return Case(name, (a,), L, MASK_ANSWER, category, [
+            ("with_s", "off by one: your L[t, s] includes a_s; the product runs over s < u <= t, "
+             "so L[t, t] = 1 and a_s (which decays the state before x_s arrives) is left out",
+             np.tril(L * a64[..., None, :])),
+            ("early", "off by one step: your product runs over s <= u < t; it must run over "
+             "s < u <= t (L[t, t-1] = a_t)", ref.one_ss_mask(shifted)),
+            ("transposed", "transposed: L must be lower triangular, row t (query time) and "
+             "column s (key time)", np.swapaxes(L, -1, -2))])
     rng = np.random.default_rng(1)
     batch = np.where(rng.random((2, 3, 5)) < 0.2, 0.0, rng.uniform(-1, 1, (2, 3, 5)))
     return [
-        _mask_case("T = 5, random decays in (0.5, 1)", rng.uniform(0.5, 1, 5), "basic"),
-        _mask_case("negative decays", [0.5, -0.9, 0.8, -0.5, -1.0, 0.7], "basic"),
-        _mask_case("all decays 1: the causal mask tril(ones)", np.ones(4), "basic"),
-        _mask_case("T = 1", [0.7], "edge"),
-        _mask_case("all decays 0: the identity", np.zeros(4), "edge"),
-        _mask_case("a zero decay at t = 2", [0.9, 0.8, 0.0, 0.7, 0.6, 0.5], "zero decays"),
-        _mask_case("a_0 = 0, which never enters L", [0.0, 0.8, 0.9, 0.7, 0.6], "zero decays"),
-        _mask_case("leading batch axes, a of shape (2, 3, 5) with zeros", batch, "batch"),
-        _mask_case("T = 200, a = 0.02: tiny products (2e-340 underflows to 0)",
-                   np.full(200, 0.02), "extreme"),
-        _mask_case("decays 1e-200: the running product underflows to 0",
-                   [0.5, 1e-200, 1e-200, 0.9, 0.8, 0.7], "extreme"),
-        _mask_case("decays of size 10: products up to 1e8", rng.uniform(8, 12, 9), "scaled"),
-        _mask_case("float32 decays, T = 40", rng.uniform(0.5, 1, 40).astype(np.float32),
-                   "float32"),
+        case("T = 5, random decays in (0.5, 1)", rng.uniform(0.5, 1, 5), "basic"),
+        case("negative decays", [0.5, -0.9, 0.8, -0.5, -1.0, 0.7], "basic"),
+        case("all decays 1: the causal mask tril(ones)", np.ones(4), "basic"),
+        case("T = 1", [0.7], "edge"),
+        case("all decays 0: the identity", np.zeros(4), "edge"),
+        case("a zero decay at t = 2", [0.9, 0.8, 0.0, 0.7, 0.6, 0.5], "zero decays"),
+        case("a_0 = 0, which never enters L", [0.0, 0.8, 0.9, 0.7, 0.6], "zero decays"),
+        case("leading batch axes, a of shape (2, 3, 5) with zeros", batch, "batch"),
+        case("T = 200, a = 0.02: tiny products (2e-340 underflows to 0)",
+             np.full(200, 0.02), "extreme"),
+        case("decays 1e-200: the running product underflows to 0",
+             [0.5, 1e-200, 1e-200, 0.9, 0.8, 0.7], "extreme"),
+        case("decays of size 10: products up to 1e8", rng.uniform(8, 12, 9), "scaled"),
+        case("float32 decays, T = 40", rng.uniform(0.5, 1, 40).astype(np.float32), "float32"),
     ]
 
 
 check_one_ss_mask = grader("one_ss_mask", mask_cases, ("a",), "fn(a) -> L: L[..., t, s] = "
-                           "a_{s+1} ... a_t for t >= s, 0 above; a (..., T)", MASK_FORBIDDEN)
+                   "a_{s+1} ... a_t for t >= s, 0 above; a (..., T)", MASK_FORBIDDEN)
 
 
 _SEGSUM_HINTS = {
@@ -110,47 +105,43 @@ def _segsum_pre(arr, case):  # before the -inf pattern check, which would blame 
 SEGSUM_ANSWER = ArrayAnswer("S", "(..., T, T)", _SEGSUM_HINTS, _segsum_structure, _segsum_pre)
 
 
-def _segsum_case(name: str, log_a, category: str) -> Case:
-    log_a = np.asarray(log_a)
-    la64 = log_a.astype(np.float64)
-    S = ref.segsum(la64)
-    T = la64.shape[-1]
-    shifted = np.concatenate([np.zeros_like(la64[..., :1]), la64[..., :-1]], axis=-1)
-    with np.errstate(invalid="ignore"):
-        with_s = np.where(np.tri(T, dtype=bool), S + la64[..., None, :], -np.inf)
-    variants = [
-        ("with_s", "off by one: your S[t, s] includes log_a[s]; sum over s < u <= t, so "
-         "S[t, t] = 0", with_s),
-        ("early", "off by one step: your sum runs over s <= u < t; it must run over s < u <= t",
-         ref.segsum(shifted)),
-        ("transposed", "transposed: S[t, s] is for t >= s (row t, column s), -inf above the "
-         "diagonal", np.where(np.tri(T, dtype=bool).T, np.swapaxes(S, -1, -2), -np.inf)),
-    ]
-    return Case(name, (log_a,), S, SEGSUM_ANSWER, category, variants)
-
-
 def segsum_cases() -> list:
+    def case(name: str, log_a, category: str) -> Case:
+        log_a = np.asarray(log_a)
+        la64 = log_a.astype(np.float64)
+        S = ref.segsum(la64)
+        lower = np.tri(la64.shape[-1], dtype=bool)
+        shifted = np.concatenate([np.zeros_like(la64[..., :1]), la64[..., :-1]], axis=-1)
+        with np.errstate(invalid="ignore"):
+            with_s = np.where(lower, S + la64[..., None, :], -np.inf)
+        return Case(name, (log_a,), S, SEGSUM_ANSWER, category, [
+            ("with_s", "off by one: your S[t, s] includes log_a[s]; sum over s < u <= t, so "
+             "S[t, t] = 0", with_s),
+            ("early", "off by one step: your sum runs over s <= u < t; it must run over "
+             "s < u <= t", ref.segsum(shifted)),
+            ("transposed", "transposed: S[t, s] is for t >= s (row t, column s), -inf above the "
+             "diagonal", np.where(lower.T, np.swapaxes(S, -1, -2), -np.inf))])
     rng = np.random.default_rng(2)
     with np.errstate(divide="ignore"):
         zeros = np.log(np.where(rng.random((2, 3, 6)) < 0.25, 0.0, rng.uniform(0.3, 1, (2, 3, 6))))
         return [
-            _segsum_case("T = 5, random decays", np.log(rng.uniform(0.5, 1, 5)), "basic"),
-            _segsum_case("all decays 1 (log_a = 0)", np.zeros(4), "basic"),
-            _segsum_case("T = 60, random decays", np.log(rng.uniform(0.5, 1, 60)), "basic"),
-            _segsum_case("T = 1", [np.log(0.5)], "edge"),
-            _segsum_case("a zero decay at t = 3 (log_a[3] = -inf)",
-                         np.log([0.9, 0.8, 0.7, 0.0, 0.6, 0.5]), "zero decays"),
-            _segsum_case("a_0 = 0 (log_a[0] = -inf), which never enters the mask",
-                         np.log([0.0, 0.8, 0.9, 0.7]), "zero decays"),
-            _segsum_case("leading batch axes (2, 3, 6) with zero decays", zeros, "batch"),
-            _segsum_case("log_a = -800 and -1000: exp(log_a) underflows to 0",
-                         [-0.1, -800.0, -0.5, -1000.0, -0.2], "extreme"),
-            _segsum_case("log_a = -1e5 next to a zero decay",
-                         [-0.3, -1e5, -np.inf, -0.2, -1e5], "extreme"),
-            _segsum_case("strong decays, log_a in (-60, -20): S down to -1000",
-                         rng.uniform(-60, -20, 25), "scaled"),
-            _segsum_case("float32 log decays, T = 40",
-                         np.log(rng.uniform(0.5, 1, 40)).astype(np.float32), "float32"),
+            case("T = 5, random decays", np.log(rng.uniform(0.5, 1, 5)), "basic"),
+            case("all decays 1 (log_a = 0)", np.zeros(4), "basic"),
+            case("T = 60, random decays", np.log(rng.uniform(0.5, 1, 60)), "basic"),
+            case("T = 1", [np.log(0.5)], "edge"),
+            case("a zero decay at t = 3 (log_a[3] = -inf)",
+                 np.log([0.9, 0.8, 0.7, 0.0, 0.6, 0.5]), "zero decays"),
+            case("a_0 = 0 (log_a[0] = -inf), which never enters the mask",
+                 np.log([0.0, 0.8, 0.9, 0.7]), "zero decays"),
+            case("leading batch axes (2, 3, 6) with zero decays", zeros, "batch"),
+            case("log_a = -800 and -1000: exp(log_a) underflows to 0",
+                 [-0.1, -800.0, -0.5, -1000.0, -0.2], "extreme"),
+            case("log_a = -1e5 next to a zero decay",
+                 [-0.3, -1e5, -np.inf, -0.2, -1e5], "extreme"),
+            case("strong decays, log_a in (-60, -20): S down to -1000",
+                 rng.uniform(-60, -20, 25), "scaled"),
+            case("float32 log decays, T = 40",
+                 np.log(rng.uniform(0.5, 1, 40)).astype(np.float32), "float32"),
         ]
 
 
@@ -172,9 +163,9 @@ def _heads_pre(arr, case):
 
 
 HEADS_ANSWER = ArrayAnswer("M", "(..., T, T)", {"nan": _HEADS_NAN, "inf": _HEADS_NAN},
-                           lambda arr, case: above_diagonal(
-                               arr, 0.0, "M", "(y_t may not see x_s from the future)"),
-                           _heads_pre)
+                   lambda arr, case: above_diagonal(
+                       arr, 0.0, "M", "(y_t may not see x_s from the future)"),
+                   _heads_pre)
 
 _SHARED = ("one mask shared by all modes, built from the {} of the modes' decays: in the "
            "diagonal family each mode n decays by its own a[:, n], so head n needs its own "
@@ -190,7 +181,7 @@ def heads_cases() -> list:
 
         def shared(decay):  # every head masked by one decay sequence
             return ref.diagonal_kernel(np.broadcast_to(decay[..., None], a64.shape).copy(),
-                                       B64, C64)
+                               B64, C64)
         variants = [
             ("swapped", "query and key are swapped: head n is 1SS(a[:, n]) o (C[:, n] B[:, n]^T), "
              "the query C (output time t) on the rows and the key B (input time s) on the "
@@ -221,5 +212,5 @@ def heads_cases() -> list:
 
 
 check_sum_of_heads = grader("sum_of_heads", heads_cases, ("a", "B", "C"),
-                            "fn(a, B, C) -> M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T); "
-                            "a, B, C (..., T, N), M (..., T, T)", HEADS_FORBIDDEN)
+                    "fn(a, B, C) -> M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T); "
+                    "a, B, C (..., T, N), M (..., T, T)", HEADS_FORBIDDEN)
