@@ -46,7 +46,7 @@ class Row:
 
 
 def submissions(paths) -> list:
-    """The .py and .ipynb files named by ``paths`` (folders searched recursively), sorted."""
+    """The .py and .ipynb files under ``paths``, sorted."""
     found = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -187,14 +187,6 @@ def exercises_defined(source: str) -> list:
     return [name for name in EXERCISES if name in names]
 
 
-def _child_env() -> dict:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])  # the folder holding the ssd_edu package
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
-
-
 #: Bytes of output that stop a grading process (a print in an endless loop must not fill the disk).
 LOG_LIMIT = 16 << 20
 
@@ -217,10 +209,13 @@ def _watch(proc, log: Path, deadline: float) -> str:
 
 def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
               allow_package: bool = False) -> Row:
-    """Grade ``exercise`` of the answer parts in ``source_file`` (:func:`write_parts`) in a fresh
-    process under the time limit."""
+    """Grade ``exercise`` of the answer parts in ``source_file`` in a fresh process."""
     ex = EXERCISES[exercise]
     row = Row(str(path), exercise, "error", 0, ex.points)
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding the ssd_edu package
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.setdefault("MPLBACKEND", "Agg")
     out = source_file.with_suffix(f".{exercise}.json")
     cmd = [sys.executable, "-m", "ssd_edu.exercises.batch", "--worker", str(source_file),
            exercise, str(out)] + ["--allow-package"] * allow_package
@@ -228,7 +223,7 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
     start = time.perf_counter()
     try:
         with open(log, "wb") as err:
-            proc = subprocess.Popen(cmd, cwd=path.parent, env=_child_env(),
+            proc = subprocess.Popen(cmd, cwd=path.parent, env=env,
                                     stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
             stopped = _watch(proc, log, start + timeout)
         row.seconds = round(time.perf_counter() - start, 2)
@@ -263,12 +258,6 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
                         "calls something, such as EPS = np.finfo(float).eps, is not run: put it "
                         "in your answer cell)")
     return row
-
-
-def write_parts(parts, file: Path, origin: Path) -> None:
-    """The parts as JSON for the worker, with the submission's path (its ``__file__``)."""
-    file.write_text(json.dumps({"file": str(Path(origin).resolve()),
-                                "parts": [part._asdict() for part in parts]}), encoding="utf-8")
 
 
 def run_parts(parts, namespace: dict) -> None:
@@ -372,7 +361,8 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
     with tempfile.TemporaryDirectory(prefix="ssd-edu-grade-") as tmp:
         for k, (path, parts, name) in enumerate(plan):
             parts_file = Path(tmp) / f"submission{k}.json"
-            write_parts(parts, parts_file, path)
+            parts_file.write_text(json.dumps({"file": str(path.resolve()),     # its __file__
+                                              "parts": [p._asdict() for p in parts]}))
             rows.append(grade_one(path, parts_file, name, timeout, allow_package))
             progress(len(rows), n, rows[-1])
     order = {str(p): i for i, p in enumerate(files)}
