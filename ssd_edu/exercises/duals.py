@@ -10,6 +10,7 @@ from .. import softmax, structure
 from ..testing import make_inputs
 from .answers import TupleAnswer, close, first_index, nonfinite_diagnosis, unwritten, worst_entry
 from .grading import Case, grader
+from .ranks import REMARK, corner
 
 DUAL_FORBIDDEN = ("ssd_edu.structure.one_ss_dual", "ssd_edu.structure.min_rank_completion",
                   "ssd_edu.exact.one_ss_dual", "ssd_edu.exact.completion",
@@ -83,21 +84,18 @@ def dual_cases() -> list:
         a = rng.uniform(0.9, 1.0, (T, N))
         a[list(zero_at), :] = 0.0
         return ref.diagonal_kernel(a, d["B"], d["C"]) * scale
-    remark = [[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]]
-    corner = np.eye(5)
-    corner[-1, 0] = 1.0
     return [
         _dual_case("a fine scalar kernel, T = 6, N = 1", kernel(6, 1, 51), 1, "basic"),
         _dual_case("a fine diagonal kernel, T = 8, N = 2", kernel(8, 2, 52), 2, "basic"),
-        _dual_case("the Remark 4.1 example, N = 3", remark, 3, "basic"),
+        _dual_case("the Remark 4.1 example, N = 3", REMARK, 3, "basic"),
         _dual_case("a kernel split by a zero decay at t = 4, T = 8, N = 2",
                    kernel(8, 2, 53, zero_at=(4,)), 2, "split blocks"),
         _dual_case("the identity I_5 with N = 1 (five 1 x 1 blocks)", np.eye(5), 1,
                    "split blocks"),
         _dual_case("T = 1, M = [[3]], N = 1", [[3.0]], 1, "edge"),
         _dual_case("the zero matrix, T = 4, N = 1", np.zeros((4, 4)), 1, "edge"),
-        _dual_case("the Remark 4.1 example, N = 2: nu = 3 > 2, no dual", remark, 2, "no dual"),
-        _dual_case("I + E_{4,0} with N = 2: nu = 4 > 2, no dual", corner, 2, "no dual"),
+        _dual_case("the Remark 4.1 example, N = 2: nu = 3 > 2, no dual", REMARK, 2, "no dual"),
+        _dual_case("I + E_{4,0} with N = 2: nu = 4 > 2, no dual", corner(5), 2, "no dual"),
         _dual_case("a fine diagonal kernel times 1e150, T = 6, N = 2",
                    kernel(6, 2, 54, scale=1e150), 2, "extreme"),
         _dual_case("a fine diagonal kernel times 1e6, T = 7, N = 2", kernel(7, 2, 55, scale=1e6),

@@ -10,6 +10,7 @@ from .. import structure
 from ..testing import make_inputs
 from .answers import CountAnswer, IndexListAnswer
 from .grading import Case, grader
+from .solutions import _rank
 
 NU_FORBIDDEN = ("ssd_edu.structure.nu", "ssd_edu.structure.new_columns",
                 "ssd_edu.structure.min_completion_rank", "ssd_edu.structure.has_one_ss_dual",
@@ -21,8 +22,12 @@ SPLIT_FORBIDDEN = ("ssd_edu.structure.split_points", "ssd_edu.structure.split_bl
                    "ssd_edu.structure._split_points")
 
 
-def _rank(X) -> int:
-    return int(np.linalg.matrix_rank(X)) if X.size and np.any(X) else 0
+#: the N = 2, T = 4 example of Remark 4.1
+REMARK = np.array([[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]], float)
+
+
+def corner(T: int) -> np.ndarray:
+    return np.eye(T) + np.eye(T, k=-(T - 1))
 
 
 def _increments(M, t0: int = 0) -> int:
@@ -31,8 +36,6 @@ def _increments(M, t0: int = 0) -> int:
 
 def _kernels() -> dict:
     """The matrices of the structure batteries: category -> {name: matrix}."""
-    corner = np.eye(6)
-    corner[-1, 0] = 1.0
     d = make_inputs("diagonal", 12, 3, 1, seed=30)
     fine = ref.diagonal_kernel(np.random.default_rng(31).uniform(0.9, 1.0, (12, 3)),
                                d["B"], d["C"])
@@ -42,14 +45,14 @@ def _kernels() -> dict:
     first = np.zeros((8, 8))
     first[:4, :4] = np.tril(np.random.default_rng(33).standard_normal((4, 4))) + 3 * np.eye(4)
     first[4:, 4:] = np.eye(4)
-    remark = np.array([[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]], float)
+    remark = REMARK
     # a 0/1 matrix on which rank, ss_rank, nu, the nonzero columns and the block maximum all differ
     mixed = np.zeros((6, 6))
     mixed[[1, 2, 2, 3, 4, 4, 4, 5], [1, 0, 2, 2, 0, 3, 4, 5]] = 1.0
     return {
         "basic": {
             "the N = 2, T = 4 example of Remark 4.1": remark,
-            "I + E_{T-1,0}, T = 6 (Prop. 5.1)": corner,
+            "I + E_{T-1,0}, T = 6 (Prop. 5.1)": corner(6),
             "a random fine diagonal kernel, T = 12, N = 3": fine,
             "a scalar kernel, N = 2, with a zero decay at t = 4": split,
             "blockdiag(a dense 4 x 4 block, I_4)": first,
