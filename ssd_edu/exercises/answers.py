@@ -236,6 +236,7 @@ class IndexListAnswer:
     def explain(self, answer, case) -> str:
         missing = sorted(set(case.expected) - set(answer))
         extra = sorted(set(answer) - set(case.expected))
-        parts = [f"missing {missing}"] * bool(missing) + [f"not {self.label}: {extra}"] * bool(extra)
+        parts = ([f"missing {missing}"] * bool(missing)
+                 + [f"not {self.label}: {extra}"] * bool(extra))
         return (f"got {answer}, expected {list(case.expected)} ({'; '.join(parts)}) on M =\n"
                 f"{case.args[0]}")

@@ -380,7 +380,8 @@ def format_table(rows) -> str:
         first = r.message.splitlines()[0] if r.message else ""
         first = first if len(first) <= 90 else first[:87] + "..."
         lines.append(f"{r.file:<{width}}  {r.exercise:<18} {r.verdict:<8} "
-                     f"{r.points:>2}/{r.max_points:<3}  {r.cases_passed:>3}/{r.cases_total:<3}  {first}")
+                     f"{r.points:>2}/{r.max_points:<3}  {r.cases_passed:>3}/{r.cases_total:<3}  "
+                     f"{first}")
     lines.append("")
     for f in dict.fromkeys(r.file for r in rows):
         mine = [r for r in rows if r.file == f]
@@ -402,7 +403,7 @@ def write_csv(rows, file) -> None:
 
 def add_arguments(parser) -> None:
     parser.add_argument("paths", metavar="PATH", nargs="+",
-                        help="student notebooks (.ipynb, cell tagged 'student'), .py files or folders")
+                        help="notebooks (.ipynb, cell tagged 'student'), .py files or folders")
     parser.add_argument("--csv", metavar="FILE", type=output_file,
                         help="write one row per (file, exercise)")
     parser.add_argument("--json", metavar="FILE", type=output_file, help="write the rows as JSON")

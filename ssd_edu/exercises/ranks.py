@@ -132,7 +132,8 @@ def _ssrank_variants(M) -> list:
 
 check_ss_rank = _structure_grader(
     "ss_rank", structure.ss_rank, _ssrank_variants, CountAnswer("the semiseparable rank", False),
-    "fn(M) -> max_t rank M[t:, :t+1]", SSRANK_FORBIDDEN, "the package's rank (an integer: exactly)")
+    "fn(M) -> max_t rank M[t:, :t+1]", SSRANK_FORBIDDEN,
+    "the package's rank (an integer: exactly)")
 
 
 def _exact_split_points(M) -> list:
