@@ -127,11 +127,7 @@ def intended_exercise(path: Path) -> str | None:
 
 def _defined_in_text(path: Path) -> list:
     """Exercise names after a ``def`` in the text (of an answer that does not parse)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    found = re.findall(r"\bdef\s+(\w+)\s*\(", text)
+    found = re.findall(r"\bdef\s+(\w+)\s*\(", path.read_text("utf-8", errors="replace"))
     return [name for name in dict.fromkeys(found) if name in EXERCISES]
 
 
@@ -327,9 +323,10 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
     plan, rows = [], []
     for path in files:
         intended = intended_exercise(path)
-        # a row that cannot be graded still counts the intended exercise's points as missed
-        unread = dict(exercise=intended or "-", verdict="error",
-                      max_points=EXERCISES[intended].points if intended else 0)
+
+        def missed(name, message):  # an ungraded row still counts the exercise's points
+            return Row(str(path), name or "-", "error", 0,
+                       EXERCISES[name].points if name else 0, message=message)
         try:
             parts = answer_parts(path)
             for part in parts:                   # a syntax error, placed in its own cell
@@ -344,16 +341,13 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
         except (ValueError, UnicodeDecodeError) as exc:
             # a file that does not parse: its exercise from its name, else from the exercise
             # functions it begins to define (a .py answer may hold several)
-            named = dict.fromkeys(([intended] if intended else []) + _defined_in_text(path))
-            for name in list(named) or [None]:
-                missed = dict(unread, exercise=name, max_points=EXERCISES[name].points) \
-                    if name else unread
-                rows.append(Row(str(path), **missed, message=f"cannot read the answer: {exc}"))
+            named = dict.fromkeys([intended] * bool(intended) + _defined_in_text(path))
+            rows += [missed(name, f"cannot read the answer: {exc}") for name in named or [None]]
             continue
         if not names:
             wanted = f"a function named {intended}" if intended else (
                 "none of the exercise functions (" + ", ".join(EXERCISES) + ")")
-            rows.append(Row(str(path), **unread, message=f"defines {wanted}"))
+            rows.append(missed(intended, f"defines {wanted}"))
         plan += [(path, parts, name) for name in names]
     n, progress = len(plan) + len(rows), progress or (lambda i, n, row: None)
     for i, row in enumerate(rows):

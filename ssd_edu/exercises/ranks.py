@@ -146,7 +146,8 @@ def _split_variants(M) -> list:
     points = _exact_split_points(M)
     return [
         ("subdiagonal", "you tested only the subdiagonal entry M[t, t-1]; t is a split point when "
-         "the whole crossing block M[t:, :t] is zero", [t for t in range(1, T) if M[t, t - 1] == 0]),
+         "the whole crossing block M[t:, :t] is zero",
+         [t for t in range(1, T) if M[t, t - 1] == 0]),
         ("row", "you tested only row t, M[t, :t]; the whole crossing block M[t:, :t] (rows t..T-1) "
          "must be zero", [t for t in range(1, T) if not np.any(M[t, :t])]),
         ("zero", "t = 0 is not a split point: split points are t in 1..T-1 (the block M[0:, :0] "
