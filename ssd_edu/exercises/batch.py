@@ -256,35 +256,26 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
     return row
 
 
-def run_parts(parts, namespace: dict) -> None:
-    """Run the parts in ``namespace`` as the module ``__student__`` (in ``sys.modules``, as a
-    script's is), each compiled under its own name (tracebacks give the cell's lines) without
-    this module's ``__future__`` flags; an optional part's failing statements are skipped."""
+def run_parts(parts, file: str) -> dict:
+    """Run the parts as the module ``__student__`` of ``file`` (put in ``sys.modules``, as a
+    script's is: for the grading process only), each compiled under its own name (tracebacks
+    give the cell's lines) without this module's ``__future__`` flags; an optional part's
+    failing statements are skipped. Returns the module's namespace."""
     import types
 
-    module = types.ModuleType("__student__")
-    module.__dict__.update(namespace)
-    previous = sys.modules.get("__student__")
-    sys.modules["__student__"] = module
-    try:
-        for part in parts:
-            label = part.where or "the answer"
-            tree = ast.parse(part.source, filename=label)
-            if not part.optional:
-                exec(compile(tree, label, "exec", dont_inherit=True), module.__dict__)
-                continue
-            for node in tree.body:
-                try:
-                    exec(compile(ast.Module([node], type_ignores=[]), label, "exec",
-                                 dont_inherit=True), module.__dict__)
-                except (Exception, SystemExit):  # noqa: BLE001 (as in the notebook: skipped)
-                    pass
-    finally:
-        namespace.update(module.__dict__)
-        if previous is None:
-            sys.modules.pop("__student__", None)
-        else:
-            sys.modules["__student__"] = previous
+    module = sys.modules["__student__"] = types.ModuleType("__student__")
+    module.__file__ = file
+    for part in parts:
+        label = part.where or "the answer"
+        tree = ast.parse(part.source, filename=label)
+        for body in ([node] for node in tree.body) if part.optional else [tree.body]:
+            try:
+                exec(compile(ast.Module(body, type_ignores=[]), label, "exec", dont_inherit=True),
+                     module.__dict__)
+            except (Exception, SystemExit):  # noqa: BLE001 (as in the notebook: skipped)
+                if not part.optional:
+                    raise
+    return module.__dict__
 
 
 def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> int:
@@ -298,11 +289,10 @@ def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> in
     given = json.loads(Path(parts_file).read_text(encoding="utf-8"))
     parts = [Part(**p) for p in given["parts"]]
     labels = {part.where or "the answer": part.where for part in parts}
-    namespace = {"__name__": "__student__", "__file__": given["file"]}
     sink = open(os.devnull, "w")                   # the student's prints: dropped
     with sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         try:
-            run_parts(parts, namespace)
+            namespace = run_parts(parts, given["file"])
         except BaseException as exc:  # any failure of the student's module body
             frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in labels]
             name, line = ((exc.filename, exc.lineno) if isinstance(exc, SyntaxError)
