@@ -67,16 +67,12 @@ class DualAnswer(TupleAnswer):
         return worst_entry(R, M, "1SS(a) o (Q K^T)", case)
 
 
-def _dual_case(name: str, M, N: int, category: str) -> Case:
-    M = np.asarray(M, dtype=np.float64)
-    verdict = structure.has_one_ss_dual(M, N, split_tol=0.0)  # exact zeros
-    if not verdict:
-        return Case(name, (M, N), f"M has no width-{N} dual: {verdict.reason}", DualAnswer(),
-                    category, raises=ValueError)
-    return Case(name, (M, N), M, DualAnswer(), category)
-
-
 def dual_cases() -> list:
+    def case(name: str, M, N: int, category: str) -> Case:
+        M = np.asarray(M, dtype=np.float64)
+        verdict = structure.has_one_ss_dual(M, N, split_tol=0.0)  # exact zeros
+        return Case(name, (M, N), M if verdict else f"M has no width-{N} dual: {verdict.reason}",
+                    DualAnswer(), category, raises=None if verdict else ValueError)
     rng = np.random.default_rng(50)
 
     def kernel(T, N, seed, zero_at=(), scale=1.0):
@@ -85,21 +81,21 @@ def dual_cases() -> list:
         a[list(zero_at), :] = 0.0
         return ref.diagonal_kernel(a, d["B"], d["C"]) * scale
     return [
-        _dual_case("a fine scalar kernel, T = 6, N = 1", kernel(6, 1, 51), 1, "basic"),
-        _dual_case("a fine diagonal kernel, T = 8, N = 2", kernel(8, 2, 52), 2, "basic"),
-        _dual_case("the Remark 4.1 example, N = 3", REMARK, 3, "basic"),
-        _dual_case("a kernel split by a zero decay at t = 4, T = 8, N = 2",
-                   kernel(8, 2, 53, zero_at=(4,)), 2, "split blocks"),
-        _dual_case("the identity I_5 with N = 1 (five 1 x 1 blocks)", np.eye(5), 1,
-                   "split blocks"),
-        _dual_case("T = 1, M = [[3]], N = 1", [[3.0]], 1, "edge"),
-        _dual_case("the zero matrix, T = 4, N = 1", np.zeros((4, 4)), 1, "edge"),
-        _dual_case("the Remark 4.1 example, N = 2: nu = 3 > 2, no dual", REMARK, 2, "no dual"),
-        _dual_case("I + E_{4,0} with N = 2: nu = 4 > 2, no dual", corner(5), 2, "no dual"),
-        _dual_case("a fine diagonal kernel times 1e150, T = 6, N = 2",
-                   kernel(6, 2, 54, scale=1e150), 2, "extreme"),
-        _dual_case("a fine diagonal kernel times 1e6, T = 7, N = 2", kernel(7, 2, 55, scale=1e6),
-                   2, "scaled"),
+        case("a fine scalar kernel, T = 6, N = 1", kernel(6, 1, 51), 1, "basic"),
+        case("a fine diagonal kernel, T = 8, N = 2", kernel(8, 2, 52), 2, "basic"),
+        case("the Remark 4.1 example, N = 3", REMARK, 3, "basic"),
+        case("a kernel split by a zero decay at t = 4, T = 8, N = 2",
+             kernel(8, 2, 53, zero_at=(4,)), 2, "split blocks"),
+        case("the identity I_5 with N = 1 (five 1 x 1 blocks)", np.eye(5), 1,
+             "split blocks"),
+        case("T = 1, M = [[3]], N = 1", [[3.0]], 1, "edge"),
+        case("the zero matrix, T = 4, N = 1", np.zeros((4, 4)), 1, "edge"),
+        case("the Remark 4.1 example, N = 2: nu = 3 > 2, no dual", REMARK, 2, "no dual"),
+        case("I + E_{4,0} with N = 2: nu = 4 > 2, no dual", corner(5), 2, "no dual"),
+        case("a fine diagonal kernel times 1e150, T = 6, N = 2",
+             kernel(6, 2, 54, scale=1e150), 2, "extreme"),
+        case("a fine diagonal kernel times 1e6, T = 7, N = 2", kernel(7, 2, 55, scale=1e6), 2,
+             "scaled"),
     ]
 
 
@@ -150,30 +146,26 @@ class PowerAnswer:
         return f"E[{i}][{j}] = {rows[i][j]}, expected {exp[i][j]} (0-based indices i, j)"
 
 
-def _power_case(name: str, T: int, base: int, category: str) -> Case:
-    E = softmax.power_kernel(T, base)
-    variants = [
-        ("zero_based", "0-based exponents: the construction is 1-based, E[i][j] = base^((i+1) "
-         "(j+1)) with 0-based indices (Q_i = i, K_j = j log base for i, j = 1..T)",
-         [[base ** (i * j) if j <= i else 0 for j in range(T)] for i in range(T)]),
-        ("full", "not causal: the kernel is lower triangular, E[i][j] = 0 for j > i",
-         [[base ** ((i + 1) * (j + 1)) for j in range(T)] for i in range(T)]),
-        ("transposed", "transposed: row i is the query, E[i][j] is nonzero for j <= i",
-         [[E[j][i] for j in range(T)] for i in range(T)]),
-    ]
-    return Case(name, (T, base), E, PowerAnswer(), category, variants)
-
-
 def power_cases() -> list:
+    def case(name: str, T: int, base: int, category: str) -> Case:
+        E = softmax.power_kernel(T, base)
+        return Case(name, (T, base), E, PowerAnswer(), category, [
+            ("zero_based", "0-based exponents: the construction is 1-based, E[i][j] = "
+             "base^((i+1) (j+1)) with 0-based indices (Q_i = i, K_j = j log base for i, j = 1..T)",
+             [[base ** (i * j) if j <= i else 0 for j in range(T)] for i in range(T)]),
+            ("full", "not causal: the kernel is lower triangular, E[i][j] = 0 for j > i",
+             [[base ** ((i + 1) * (j + 1)) for j in range(T)] for i in range(T)]),
+            ("transposed", "transposed: row i is the query, E[i][j] is nonzero for j <= i",
+             [[E[j][i] for j in range(T)] for i in range(T)])])
     return [
-        _power_case("T = 4, base 2", 4, 2, "basic"),
-        _power_case("T = 6, base 2", 6, 2, "basic"),
-        _power_case("T = 1", 1, 2, "edge"),
-        _power_case("T = 2", 2, 2, "edge"),
-        _power_case("T = 9: entries up to 2^81, beyond int64", 9, 2, "extreme"),
-        _power_case("T = 40: entries up to 2^1600, beyond float64", 40, 2, "extreme"),
-        _power_case("T = 5, base 3", 5, 3, "scaled"),
-        _power_case("T = 5, base 10", 5, 10, "scaled"),
+        case("T = 4, base 2", 4, 2, "basic"),
+        case("T = 6, base 2", 6, 2, "basic"),
+        case("T = 1", 1, 2, "edge"),
+        case("T = 2", 2, 2, "edge"),
+        case("T = 9: entries up to 2^81, beyond int64", 9, 2, "extreme"),
+        case("T = 40: entries up to 2^1600, beyond float64", 40, 2, "extreme"),
+        case("T = 5, base 3", 5, 3, "scaled"),
+        case("T = 5, base 10", 5, 10, "scaled"),
     ]
 
 

@@ -222,30 +222,26 @@ _PREV_CHUNK = ("the chunk decay is abar[c-1]: the update of chunk c uses its own
                "H_c = abar_c H_{c-1} + S_c")
 
 
-def _pass_case(name: str, abar, S, h0, category: str) -> Case:
-    a64, S64, h64 = (np.asarray(v, dtype=np.float64) for v in (abar, S, h0))
-    Hp, Hl = ref.state_passing(a64, S64, initial_state=h64)
-    ones = np.ones_like(a64[..., :1, :])
-    after = np.concatenate([Hp[..., 1:, :, :], Hl[..., None, :, :]], axis=-3)
-    variants = [
-        ("after", "off by one chunk: H_prev[c] must be the state *entering* chunk c (H_{c-1}, "
-         "with H_prev[0] = initial_state), not the state after it", (after, Hl)),
-        ("ignore_h0", "initial_state is ignored: H_{-1} = initial_state",
-         ref.state_passing(a64, S64, initial_state=np.zeros_like(h64))),
-        ("decay_S", "the chunk decay also multiplies the chunk's own state: H_c = abar_c "
-         "(H_{c-1} + S_c); S_c already holds the decay inside chunk c, so H_c = abar_c H_{c-1} "
-         "+ S_c", ref.state_passing(a64, a64[..., None] * S64, initial_state=h64)),
-        ("last_entering", "H_last is the state entering the last chunk; apply the last update "
-         "too", (Hp, Hp[..., -1, :, :])),
-        ("prev_decay", _PREV_CHUNK, ref.state_passing(np.roll(a64, 1, axis=-2), S64,
-                                                      initial_state=h64)),
-        ("prev_decay1", _PREV_CHUNK, ref.state_passing(
-            np.concatenate([ones, a64[..., :-1, :]], -2), S64, initial_state=h64)),
-    ]
-    return Case(name, (abar, S, h0), (Hp, Hl), PASS_ANSWER, category, variants)
-
-
 def pass_cases() -> list:
+    def case(name: str, abar, S, h0, category: str) -> Case:
+        a64, S64, h64 = (np.asarray(v, dtype=np.float64) for v in (abar, S, h0))
+        Hp, Hl = ref.state_passing(a64, S64, initial_state=h64)
+        ones = np.ones_like(a64[..., :1, :])
+        after = np.concatenate([Hp[..., 1:, :, :], Hl[..., None, :, :]], axis=-3)
+        return Case(name, (abar, S, h0), (Hp, Hl), PASS_ANSWER, category, [
+            ("after", "off by one chunk: H_prev[c] must be the state *entering* chunk c "
+             "(H_{c-1}, with H_prev[0] = initial_state), not the state after it", (after, Hl)),
+            ("ignore_h0", "initial_state is ignored: H_{-1} = initial_state",
+             ref.state_passing(a64, S64, initial_state=np.zeros_like(h64))),
+            ("decay_S", "the chunk decay also multiplies the chunk's own state: H_c = abar_c "
+             "(H_{c-1} + S_c); S_c already holds the decay inside chunk c, so H_c = abar_c "
+             "H_{c-1} + S_c", ref.state_passing(a64, a64[..., None] * S64, initial_state=h64)),
+            ("last_entering", "H_last is the state entering the last chunk; apply the last "
+             "update too", (Hp, Hp[..., -1, :, :])),
+            ("prev_decay", _PREV_CHUNK, ref.state_passing(np.roll(a64, 1, axis=-2), S64,
+                                                          initial_state=h64)),
+            ("prev_decay1", _PREV_CHUNK, ref.state_passing(
+                np.concatenate([ones, a64[..., :-1, :]], -2), S64, initial_state=h64))])
     rng = np.random.default_rng(3)
 
     def data(J, N, P, batch=(), low=0.3, scale=1.0, dtype=np.float64):
@@ -258,16 +254,16 @@ def pass_cases() -> list:
     tiny = data(6, 2, 2)
     tiny[0][1:4, :] = 1e-300
     return [
-        _pass_case("J = 4 chunks, N = 2, P = 3", *data(4, 2, 3), "basic"),
-        _pass_case("negative chunk decays", *data(5, 2, 2, low=-1), "basic"),
-        _pass_case("one chunk (J = 1)", *data(1, 3, 2), "edge"),
-        _pass_case("N = 1, P = 1", *data(6, 1, 1), "edge"),
-        _pass_case("a chunk decay of 0 (mode 0 forgets everything before chunk 3)", *zero,
-                   "zero decays"),
-        _pass_case("leading batch axes (2, 3), J = 3", *data(3, 2, 2, batch=(2, 3)), "batch"),
-        _pass_case("chunk decays of 1e-300", *tiny, "extreme"),
-        _pass_case("chunk states scaled by 1e7", *data(4, 2, 2, scale=1e7), "scaled"),
-        _pass_case("float32 inputs, J = 8", *data(8, 3, 2, dtype=np.float32), "float32"),
+        case("J = 4 chunks, N = 2, P = 3", *data(4, 2, 3), "basic"),
+        case("negative chunk decays", *data(5, 2, 2, low=-1), "basic"),
+        case("one chunk (J = 1)", *data(1, 3, 2), "edge"),
+        case("N = 1, P = 1", *data(6, 1, 1), "edge"),
+        case("a chunk decay of 0 (mode 0 forgets everything before chunk 3)", *zero,
+             "zero decays"),
+        case("leading batch axes (2, 3), J = 3", *data(3, 2, 2, batch=(2, 3)), "batch"),
+        case("chunk decays of 1e-300", *tiny, "extreme"),
+        case("chunk states scaled by 1e7", *data(4, 2, 2, scale=1e7), "scaled"),
+        case("float32 inputs, J = 8", *data(8, 3, 2, dtype=np.float32), "float32"),
     ]
 
 
