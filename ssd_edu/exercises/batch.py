@@ -302,7 +302,7 @@ def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> in
             write({"error": f"{type(exc).__name__}: {exc}", "where": where})
             return 0
         result = EXERCISES[exercise].check(namespace[exercise], allow_package=allow_package)
-    write(result.to_dict())
+    write(asdict(result))
     return 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import importlib
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -74,10 +74,6 @@ class GradeResult:
         if not self.passed:
             raise ExerciseFailure(self)
         return self
-
-    def to_dict(self) -> dict:
-        """The fields but ``cases``, for JSON."""
-        return {k: v for k, v in asdict(self).items() if k != "cases"}
 
 
 class Case:
