@@ -9,7 +9,7 @@ import ssd_edu
 from ssd_edu import reference as ref
 from ssd_edu import structure
 from ssd_edu.exercises import EXERCISES, ExerciseFailure, GradeResult, grade, solutions
-from ssd_edu.exercises import checks
+from ssd_edu import exercises as checks
 from ssd_edu.exercises.grading import run_cases
 from ssd_edu.testing import TOLERANCES
 

@@ -14,7 +14,7 @@ import pytest
 from ssd_edu.__main__ import main
 from ssd_edu.exercises import EXERCISES, solutions
 from ssd_edu.exercises import batch, handout
-from ssd_edu.exercises.notebook import battery_text
+from ssd_edu.exercises import battery_text
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISE_DIR = ROOT / "tutorials" / "exercises"

@@ -232,7 +232,7 @@ def test_chunk_size_is_required_and_checked(module):
 def test_the_chunked_exercise_may_not_call_the_package_steps():
     """Exercise 8 asks for the four steps: composing the package's (all but state passing,
     which the exercise may call) is refused, naming the step."""
-    from ssd_edu.exercises import checks
+    from ssd_edu import exercises as checks
 
     def attempt(x, a, B, C, chunk_size, initial_state=None):
         y = ref.intra_chunk(x, a, B, C, chunk_size=chunk_size)

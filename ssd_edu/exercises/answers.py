@@ -1,11 +1,7 @@
-"""Answer kinds: how a grader reads an attempt, compares it and explains a wrong one.
-
-Every kind has ``read(got, case) -> (answer, diagnosis)`` (the format: type, shape, NaN, ...),
-``same(answer, value, case) -> bool`` (used for the expected answer and for each known-mistake
-variant) and ``explain(answer, case) -> str`` (the fallback diagnosis when no known mistake
-matches). Arrays are compared as in the test suite: the same non-finite pattern, then the
-error ``ssd_edu.testing.error`` over the finite entries at the tolerance of the answer's dtype.
-"""
+"""Answer kinds: ``read(got, case) -> (answer, diagnosis of its format)``, ``same(answer,
+value, case)`` (against the expected answer and each known mistake) and ``explain(answer, case)``
+(when no known mistake matches). Arrays match when their non-finite patterns agree and the error
+``ssd_edu.testing.error`` of the finite entries is within the answer dtype's tolerance."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,17 +11,22 @@ from .grading import answer_tolerance, tolerance_note
 
 
 def fmt(value) -> str:
-    """A plain repr of one entry: ``0.5``, ``-inf``, ``(1+2j)`` rather than ``np.float64(0.5)``."""
+    """``0.5`` rather than ``np.float64(0.5)``."""
     return repr(value.item()) if hasattr(value, "item") else repr(value)
 
 
 def first_index(mask: np.ndarray) -> tuple:
-    """The first index where ``mask`` is true, as a tuple of ints."""
     return tuple(int(i) for i in np.argwhere(mask)[0])
 
 
+def unwritten(what: str) -> tuple:
+    """``(None, diagnosis)`` of an answer that is None."""
+    return None, ("returned None: the function body is not written yet (or it forgot to "
+                  f"return); return {what}")
+
+
 def as_result_array(got, what: str):
-    """``(array, None)`` for an array-like answer, or ``(None, diagnosis)`` for None etc."""
+    """``(array, None)``, or ``(None, diagnosis)`` for None, a tuple of arrays, text, ..."""
     if got is None:
         return None, (f"{what} is None: the function body is not written yet (or it forgot "
                       f"to return)")
@@ -42,7 +43,6 @@ def as_result_array(got, what: str):
 
 def shape_diagnosis(got: np.ndarray, expected: np.ndarray, what: str,
                     layout: str) -> str | None:
-    """Say how ``got``'s shape differs from ``expected``'s, or None when they are equal."""
     if got.shape == expected.shape:
         return None
     msg = f"{what} has shape {got.shape}, expected {expected.shape} {layout}"
@@ -57,12 +57,8 @@ def shape_diagnosis(got: np.ndarray, expected: np.ndarray, what: str,
 
 def nonfinite_diagnosis(got: np.ndarray, expected: np.ndarray, what: str,
                         hints: dict) -> str | None:
-    """A non-finite pattern that differs from the expected one, or None.
-
-    Three faults, each with its hint from ``hints`` (keys "nan", "inf", "finite"): NaN where a
-    number is expected; +-inf where a finite value is expected; a finite value where +-inf is
-    expected (a clamp such as ``max(log_a, -1e4)``).
-    """
+    """NaN, inf where finite, or finite where inf is expected (each followed by ``hints``
+    "nan", "inf", "finite"), or None."""
     with np.errstate(invalid="ignore"):
         faults = (
             ("nan", np.isnan(got) & ~np.isnan(expected), "NaN"),
@@ -80,7 +76,6 @@ def nonfinite_diagnosis(got: np.ndarray, expected: np.ndarray, what: str,
 
 
 def finite_error(got: np.ndarray, expected: np.ndarray) -> float:
-    """``ssd_edu.testing.error`` over the entries where ``expected`` is finite."""
     finite = np.isfinite(expected)
     with np.errstate(invalid="ignore", over="ignore"):
         err = error(expected[finite], got[finite])
@@ -88,7 +83,6 @@ def finite_error(got: np.ndarray, expected: np.ndarray) -> float:
 
 
 def close(got: np.ndarray, expected: np.ndarray, case=None) -> bool:
-    """Same shape, the same non-finite pattern, and finite error <= the answer dtype's tolerance."""
     expected = np.asarray(expected)
     if got.shape != expected.shape:
         return False
@@ -100,7 +94,6 @@ def close(got: np.ndarray, expected: np.ndarray, case=None) -> bool:
 
 
 def worst_entry(got: np.ndarray, expected: np.ndarray, what: str, case=None) -> str:
-    """'X is wrong: error e > the float64 tolerance ..., worst at index i: got g, expected v'."""
     finite = np.isfinite(expected)
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.where(finite, np.abs(got - np.where(finite, expected, 0)), 0.0)
@@ -112,7 +105,6 @@ def worst_entry(got: np.ndarray, expected: np.ndarray, what: str, case=None) -> 
 
 
 def above_diagonal(arr: np.ndarray, fill: float, what: str, why: str) -> str | None:
-    """Diagnose entries strictly above the diagonal that differ from ``fill``."""
     T = arr.shape[-1]
     upper = np.triu(np.ones((T, T), dtype=bool), 1)
     wrong = upper & ~(arr == fill)
@@ -124,8 +116,8 @@ def above_diagonal(arr: np.ndarray, fill: float, what: str, why: str) -> str | N
 
 
 class ArrayAnswer:
-    """One array. ``structure(arr, case)`` may name a structural fault before the worst entry;
-    ``pre(arr, case)`` may name a shape-level fault before the shape check."""
+    """One array; ``pre(arr, case)`` may name a fault before the shape check, ``structure(arr,
+    case)`` one before the worst entry."""
 
     def __init__(self, what: str, layout: str, hints: dict | None = None,
                  structure=None, pre=None):
@@ -149,46 +141,48 @@ class ArrayAnswer:
         return msg or worst_entry(arr, np.asarray(case.expected), self.what, case)
 
 
-class PairAnswer:
-    """A pair of arrays such as ``(y, h)``. A variant's second item may be None (any value).
+class TupleAnswer:
+    """A tuple of arrays such as ``(y, h)``; a variant's item may be None (any value).
 
-    parts: ((name, layout), (name, layout)); pre(first, second, case) may name a fault after
-    the arrays are read and before their shapes are compared.
+    parts: ((name, layout), ...); noun: "the pair"; pre(*arrays, case) may name a fault
+    before the shapes are compared; hint follows a non-finite diagnosis.
     """
 
-    def __init__(self, parts: tuple, hint: str = "", pre=None):
-        self.parts, self.hint, self.pre = parts, hint, pre
+    def __init__(self, parts: tuple, hint: str = "", pre=None, noun: str = "the pair"):
+        self.parts, self.hint, self.pre, self.noun = parts, hint, pre, noun
+
+    def arrays(self, got):
+        """``(arrays, None)`` or ``(None, diagnosis)``: the tuple's items read as arrays."""
+        names = ", ".join(p[0] for p in self.parts)
+        if got is None:
+            return unwritten(f"({names})")
+        if not isinstance(got, (tuple, list)) or len(got) != len(self.parts):
+            return None, f"returned a {type(got).__name__}; return {self.noun} ({names})"
+        arrays = [as_result_array(item, what) for (what, _), item in zip(self.parts, got)]
+        msg = next((m for _, m in arrays if m), None)
+        return (None, msg) if msg else (tuple(a for a, _ in arrays), None)
 
     def read(self, got, case):
-        names = tuple(p[0] for p in self.parts)
-        if got is None:
-            return None, ("returned None: the function body is not written yet (or it forgot "
-                          f"to return); return ({names[0]}, {names[1]})")
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            return None, f"returned a {type(got).__name__}; return the pair ({names[0]}, {names[1]})"
-        arrays = []
-        for (what, _), item in zip(self.parts, got):
-            arr, msg = as_result_array(item, what)
-            if msg:
-                return None, msg
-            arrays.append(arr)
+        arrays, msg = self.arrays(got)
+        if msg:
+            return None, msg
         msg = self.pre(*arrays, case) if self.pre is not None else None
         for (what, layout), arr, exp in zip(self.parts, arrays, case.expected):
             msg = msg or shape_diagnosis(arr, np.asarray(exp), what, layout)
+        hints = dict.fromkeys(("nan", "inf", "finite"), self.hint)
         for (what, _), arr, exp in zip(self.parts, arrays, case.expected):
-            msg = msg or nonfinite_diagnosis(arr, np.asarray(exp), what, {
-                "nan": self.hint, "inf": self.hint, "finite": self.hint})
-        return tuple(arrays), msg
+            msg = msg or nonfinite_diagnosis(arr, np.asarray(exp), what, hints)
+        return arrays, msg
 
     def same(self, answer, value, case) -> bool:
         return all(v is None or close(a, np.asarray(v), case) for a, v in zip(answer, value))
 
     def explain(self, answer, case) -> str:
-        (first, _), (second, _) = self.parts
-        if close(answer[0], np.asarray(case.expected[0]), case):
-            return f"{first} is right but " + worst_entry(answer[1], case.expected[1], second,
-                                                          case)
-        return worst_entry(answer[0], np.asarray(case.expected[0]), first, case)
+        for k, ((what, _), arr, exp) in enumerate(zip(self.parts, answer, case.expected)):
+            if not close(arr, np.asarray(exp), case):
+                right = f"{self.parts[0][0]} is right but " if k else ""
+                return right + worst_entry(arr, np.asarray(exp), what, case)
+        return "the answer is wrong"
 
 
 class CountAnswer:
@@ -199,8 +193,7 @@ class CountAnswer:
 
     def read(self, got, case):
         if got is None:
-            return None, ("returned None: the function body is not written yet (or it forgot to "
-                          f"return); return {self.label}, an int")
+            return unwritten(f"{self.label}, an int")
         if isinstance(got, (list, tuple, np.ndarray)) and np.ndim(got) == 1:
             hint = (" (your list has the right length: return len(...) of it)"
                     if self.list_hint and len(got) == case.expected else "")
@@ -226,8 +219,7 @@ class IndexListAnswer:
 
     def read(self, got, case):
         if got is None:
-            return None, (f"returned None: the function body is not written yet (or it forgot "
-                          f"to return); return the list of {self.label}")
+            return unwritten(f"the list of {self.label}")
         if isinstance(got, (int, np.integer)):
             return None, f"returned the number {got}; return the list of {self.label} itself"
         try:
@@ -244,6 +236,7 @@ class IndexListAnswer:
     def explain(self, answer, case) -> str:
         missing = sorted(set(case.expected) - set(answer))
         extra = sorted(set(answer) - set(case.expected))
-        parts = [f"missing {missing}"] * bool(missing) + [f"not {self.label}: {extra}"] * bool(extra)
+        parts = ([f"missing {missing}"] * bool(missing)
+                 + [f"not {self.label}: {extra}"] * bool(extra))
         return (f"got {answer}, expected {list(case.expected)} ({'; '.join(parts)}) on M =\n"
                 f"{case.args[0]}")

@@ -1,25 +1,20 @@
-"""Exercise: write the backward of the scalar scan (grader, solution, plausible mistakes).
+"""Exercise 13: the backward of the scalar scan (grader, solution, plausible mistakes).
 
-The student writes ``scalar_scan_backward(x, a, B, C, initial_state, dy, dh)`` for one sequence,
-x, dy (T, P), a (T,), B, C (T, N), initial_state, dh (N, P), returning the gradient of
-``<dy, y> + <dh, h_{T-1}>`` of the scalar scan as ``(dx, da, dB, dC, dinitial_state)``:
+For one sequence, x, dy (T, P), a (T,), B, C (T, N), initial_state, dh (N, P), the gradient of
+``<dy, y> + <dh, h_{T-1}>`` as ``(dx, da, dB, dC, dinitial_state)``:
 
     G_{T-1} = C_{T-1} dy_{T-1}^T + dh,   G_{t-1} = a_t G_t + C_{t-1} dy_{t-1}^T
     dx_t = G_t^T B_t,  da_t = <G_t, h_{t-1}>,  dB_t = G_t x_t,  dC_t = h_t dy_t,  dh_{-1} = a_0 G_0
 
-:func:`check_scalar_scan_backward` compares each gradient with finite differences of the forward
-(complex-step differences, exact to rounding: ``testing.finite_difference_grads``) and names the
-usual mistakes (:data:`MISTAKES`). To list it in ``EXERCISES``: name "scalar_scan_backward",
-grader :func:`check_scalar_scan_backward`, solution :func:`scalar_scan_backward`, notebook
-"ex13_scalar_scan_backward.ipynb", difficulty "medium", tutorial "09_backward_is_an_ssd.ipynb".
+The grader compares with complex-step finite differences (exact to rounding).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..testing import finite_difference_grads, make_inputs
-from .answers import as_result_array, close, nonfinite_diagnosis, shape_diagnosis, worst_entry
-from .grading import Case, GradeResult, run_cases
+from .answers import TupleAnswer
+from .grading import Case, grader
 
 NAMES = ("dx", "da", "dB", "dC", "dinitial_state")
 LAYOUTS = ("(T, P)", "(T,)", "(T, N)", "(T, N)", "(N, P)")
@@ -28,10 +23,8 @@ FORBIDDEN = ("ssd_edu.reference.backward._scan_grads", "ssd_edu.cpu.scan_backwar
 
 
 def scalar_scan_backward(x, a, B, C, initial_state, dy, dh, *, _mistake=None):
-    """The solution: forward storing every state, then the reverse-time scan.
-
-    ``_mistake`` (for the grader only) plants one of the wrong answers of :data:`MISTAKES`.
-    """
+    """The solution: forward storing every state, then the reverse-time scan. ``_mistake``
+    (for the grader) plants one of the wrong answers of :data:`MISTAKES`."""
     T = x.shape[0]
     hs = [np.asarray(initial_state, dtype=float)]           # hs[t + 1] = h_t
     for t in range(T):
@@ -74,88 +67,48 @@ _DIVISION_HINT = (". Did you divide by a decay or take a log (d log a)? At a zer
                   "the direct products: da_t = <G_t, h_{t-1}>")
 
 
-class GradsAnswer:
-    """The five gradients (dx, da, dB, dC, dinitial_state), each read and compared as an array."""
-
-    def read(self, got, case):
-        if got is None:
-            return None, ("returned None: the function body is not written yet (or it forgot "
-                          "to return); return (dx, da, dB, dC, dinitial_state)")
-        if not isinstance(got, (tuple, list)) or len(got) != 5:
-            return None, "return the five gradients (dx, da, dB, dC, dinitial_state) as a tuple"
-        arrays = []
-        for what, layout, item, exp in zip(NAMES, LAYOUTS, got, case.expected):
-            arr, msg = as_result_array(item, what)
-            if arr is not None and what == "da" and arr.shape == exp.shape + (case.args[2].shape[1],):
-                msg = MISTAKES["da_per_mode"]
-            msg = msg or shape_diagnosis(arr, np.asarray(exp), what, layout)
-            msg = msg or nonfinite_diagnosis(arr, np.asarray(exp), what, {
-                "nan": _DIVISION_HINT, "inf": _DIVISION_HINT, "finite": _DIVISION_HINT})
-            if msg:
-                return None, msg
-            arrays.append(arr)
-        return tuple(arrays), None
-
-    def same(self, answer, value, case) -> bool:
-        return all(np.shape(v) == a.shape and close(a, np.asarray(v), case)
-                   for a, v in zip(answer, value))
-
-    def explain(self, answer, case) -> str:
-        for what, arr, exp in zip(NAMES, answer, case.expected):
-            if not close(arr, np.asarray(exp), case):
-                return worst_entry(arr, np.asarray(exp), what, case)
-        return "the gradients are wrong"
+def _da_per_mode(dx, da, dB, dC, dh0, case):
+    return MISTAKES["da_per_mode"] if da.shape == (*case.expected[1].shape, dB.shape[-1]) else None
 
 
-GRADS_ANSWER = GradsAnswer()
+GRADS_ANSWER = TupleAnswer(tuple(zip(NAMES, LAYOUTS)), _DIVISION_HINT, _da_per_mode,
+                           "the five gradients")
 
 
-def _case(name: str, d: dict, seed: int, category: str) -> Case:
-    x, a, B, C = d["x"], d["a"], d["B"], d["C"]
-    h0 = d["initial_state"] if d["initial_state"] is not None else np.zeros((B.shape[1], x.shape[1]))
-    rng = np.random.default_rng(seed)
-    dy, dh = rng.standard_normal(x.shape), rng.standard_normal(h0.shape)
-    fd = finite_difference_grads("scalar", {**d, "initial_state": h0}, dy, dh, method="complex")
-    expected = tuple(fd["d" + k] for k in ("x", "a", "B", "C", "initial_state"))
-    variants = [(m, MISTAKES[m], scalar_scan_backward(x, a, B, C, h0, dy, dh, _mistake=m))
-                for m in MISTAKES if m != "da_per_mode"]
-    return Case(name, (x, a, B, C, h0, dy, dh), expected, GRADS_ANSWER, category, variants)
-
-
-def _scaled(d: dict) -> dict:
-    return {**d, "x": 1e3 * d["x"], "B": 1e-2 * d["B"]}
-
-
-def check_scalar_scan_backward(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(x, a, B, C, initial_state, dy, dh) -> (dx, da, dB, dC, dinitial_state)``.
-
-    One sequence: x, dy (T, P); a (T,); B, C (T, N); initial_state, dh (N, P). Expected values:
-    complex-step finite differences of the scalar recurrence. Cases: random, T = 1, zero,
-    negative, near-one and tiny decays, N = 1 and P = 1, a zero initial state, scaled inputs.
-    """
-    cases = [
-        _case("T = 6, N = 3, P = 2, random decays", make_inputs("scalar", 6, 3, 2, seed=20), 1,
-              "basic"),
-        _case("T = 1", make_inputs("scalar", 1, 2, 3, seed=21), 2, "edge"),
-        _case("zero decays (a = 0 cuts the sequence)",
-              make_inputs("scalar", 7, 3, 2, regime="zero", seed=22), 3, "zero decays"),
-        _case("negative decays", make_inputs("scalar", 6, 2, 3, regime="negative", seed=23), 4,
-              "extreme"),
-        _case("decays near one", make_inputs("scalar", 5, 3, 1, regime="near_one", seed=24), 5,
-              "extreme"),
-        _case("N = 1, P = 1", make_inputs("scalar", 8, 1, 1, seed=25), 6, "edge"),
-        _case("a zero initial state",
-              make_inputs("scalar", 5, 2, 2, seed=26, initial_state=False), 7, "edge"),
-        _case("tiny decays (1e-300) and strong ones", make_inputs("scalar", 6, 2, 2,
-              regime="strong", seed=27), 8, "extreme"),
-        _case("scaled inputs: x times 1e3, B times 1e-2", _scaled(make_inputs(
-              "scalar", 6, 3, 2, seed=28)), 9, "scaled"),
+def backward_cases() -> list:
+    def case(name, category, *sizes, seed, scaled=False, **kw):
+        d = make_inputs("scalar", *sizes, seed=seed, **kw)
+        if scaled:
+            d = {**d, "x": 1e3 * d["x"], "B": 1e-2 * d["B"]}
+        x, a, B, C = d["x"], d["a"], d["B"], d["C"]
+        h0 = d["initial_state"]
+        h0 = np.zeros((B.shape[1], x.shape[1])) if h0 is None else h0
+        rng = np.random.default_rng(seed - 19)
+        dy, dh = rng.standard_normal(x.shape), rng.standard_normal(h0.shape)
+        fd = finite_difference_grads("scalar", {**d, "initial_state": h0}, dy, dh,
+                                     method="complex")
+        expected = tuple(fd["d" + k] for k in ("x", "a", "B", "C", "initial_state"))
+        variants = [(m, MISTAKES[m], scalar_scan_backward(x, a, B, C, h0, dy, dh, _mistake=m))
+                    for m in MISTAKES if m != "da_per_mode"]
+        return Case(name, (x, a, B, C, h0, dy, dh), expected, GRADS_ANSWER, category, variants)
+    return [
+        case("T = 6, N = 3, P = 2, random decays", "basic", 6, 3, 2, seed=20),
+        case("T = 1", "edge", 1, 2, 3, seed=21),
+        case("zero decays (a = 0 cuts the sequence)", "zero decays", 7, 3, 2, regime="zero",
+             seed=22),
+        case("negative decays", "extreme", 6, 2, 3, regime="negative", seed=23),
+        case("decays near one", "extreme", 5, 3, 1, regime="near_one", seed=24),
+        case("N = 1, P = 1", "edge", 8, 1, 1, seed=25),
+        case("a zero initial state", "edge", 5, 2, 2, seed=26, initial_state=False),
+        case("tiny decays (1e-300) and strong ones", "extreme", 6, 2, 2, regime="strong",
+             seed=27),
+        case("scaled inputs: x times 1e3, B times 1e-2", "scaled", 6, 3, 2, seed=28,
+             scaled=True),
     ]
-    return run_cases("scalar_scan_backward", fn, cases,
-                     ("x", "a", "B", "C", "initial_state", "dy", "dh"), forbidden=FORBIDDEN,
-                     allow_package=allow_package)
 
 
-check_scalar_scan_backward.compares = (
+check_scalar_scan_backward = grader(
+    "scalar_scan_backward", backward_cases, ("x", "a", "B", "C", "initial_state", "dy", "dh"),
+    "fn(x, a, B, C, initial_state, dy, dh) -> (dx, da, dB, dC, dinitial_state)", FORBIDDEN,
     "complex-step finite differences of the forward scan (exact to rounding; every gradient "
     "within the package's float64 tolerance `ssd_edu.testing.TOLERANCES`)")

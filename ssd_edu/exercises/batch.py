@@ -1,21 +1,14 @@
 """Batch grading of a class: ``ssd-edu grade PATH... [--csv FILE] [--json FILE] [--timeout S]``.
 
-A PATH is a student's exercise notebook (``.ipynb``: the cells tagged ``student`` are the
-answer, with the helpers the student defined in cells of their own; :func:`answer_parts`), a
-``.py`` file, or a folder of them (searched recursively). A submission is graded on
-every exercise of :data:`ssd_edu.exercises.EXERCISES` whose function it defines at top level.
-
-Each (submission, exercise) pair runs in its own Python process under the time limit, so an
-endless loop gives a ``timeout`` row and a crash an ``error`` row, never a hung or failed run.
-One row per (file, exercise): file, exercise, verdict (pass / fail / error / timeout),
-points, max_points, cases_passed, cases_total, seconds, message. The exit status is 0 whenever
-grading finished, whatever the students scored.
+A PATH is an exercise notebook (the cells tagged ``student``, with the student's helper cells:
+:func:`answer_parts`), a ``.py`` file, or a folder of them. Each exercise function a submission
+defines is graded in its own time-limited process (an endless loop gives a ``timeout`` row, a
+crash an ``error`` row): one row of :data:`FIELDS` per (file, exercise); exit status 0.
 """
 from __future__ import annotations
 
 import ast
 import csv
-import io
 import json
 import os
 import re
@@ -51,16 +44,9 @@ class Row:
     message: str = ""
     by_category: dict = field(default_factory=dict)
 
-    def csv_row(self) -> dict:
-        return {k: getattr(self, k) for k in FIELDS}
-
-
-# --------------------------------------------------------------------------------------------
-# Finding the answers
-
 
 def submissions(paths) -> list:
-    """The .py and .ipynb files named by ``paths`` (folders searched recursively), sorted."""
+    """The .py and .ipynb files under ``paths``, sorted."""
     found = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -75,10 +61,9 @@ def submissions(paths) -> list:
 
 
 class Part(NamedTuple):
-    """Lines of the answer and where they come from (for messages): ``where`` is e.g. "your
-    answer cell (code cell 3)", or "" for a .py file. In an ``optional`` part (a cell the
-    student added) each statement runs on its own and one that fails is skipped, as a failing
-    scratch cell does not stop a notebook's later cells."""
+    """Answer lines and where they come from ("your answer cell (code cell 3)", "" for a .py).
+    An ``optional`` part (a cell the student added) runs statement by statement, skipping
+    failures, as a failing scratch cell does not stop a notebook."""
 
     where: str
     source: str
@@ -86,16 +71,10 @@ class Part(NamedTuple):
 
 
 def answer_parts(path: Path) -> list:
-    """The answer as :class:`Part`\\ s, in notebook order: a .py file whole; from a notebook,
-
-    * the cells tagged ``student`` (the answer),
-    * the import-only cells above the first of them (e.g. "import numpy as np"),
-    * from code cells the student added (no nbgrader metadata, no tag), the imports, functions,
-      classes and assignments that call nothing outside a lambda (helpers, constants), never
-      the other statements (scratch calls, plots), which the notebook may run but the grader
-      does not; their functions are helpers, not graded answers,
-
-    IPython-only lines blanked (line numbers stay the cell's). Raises ValueError when there is no cell tagged ``student``."""
+    """The answer as :class:`Part` s: a .py file whole; from a notebook the cells tagged
+    ``student``, the import-only cells above them, and from cells the student added (no
+    nbgrader metadata, no tag) only the definitions (:func:`_definitions`); IPython-only lines
+    blanked. ValueError when no cell is tagged ``student``."""
     text = path.read_text(encoding="utf-8")
     if path.suffix != ".ipynb":
         return [Part("", text)]
@@ -129,9 +108,8 @@ def student_source(path: Path) -> str:
 
 
 def intended_exercise(path: Path) -> str | None:
-    """The exercise a submission is for, when it says so without being parsed: the nbgrader id
-    of a handed-out notebook's answer cell ("ex03-answer"), or a file named after an exercise or
-    its notebook ("ex03_diagonal_scan.ipynb", "diagonal_scan.py"). None when it does not."""
+    """The exercise a submission names: its answer cell's nbgrader id ("ex03-answer"), or its
+    file name ("ex03_diagonal_scan.ipynb", "diagonal_scan.py"); else None."""
     prefixes = {ex.notebook.split("_")[0]: name for name, ex in EXERCISES.items()}
     ids = []
     if path.suffix == ".ipynb":
@@ -148,19 +126,12 @@ def intended_exercise(path: Path) -> str | None:
 
 
 def _defined_in_text(path: Path) -> list:
-    """Exercise names that follow a ``def`` in the file's text, in order (for an answer that
-    does not parse, so its points can still be counted as missed)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    # a plain search, not a parse: a ``def name(`` inside a string or a comment counts too
-    found = re.findall(r"\bdef\s+(\w+)\s*\(", text)
+    """Exercise names after a ``def`` in the text (of an answer that does not parse)."""
+    found = re.findall(r"\bdef\s+(\w+)\s*\(", path.read_text("utf-8", errors="replace"))
     return [name for name in dict.fromkeys(found) if name in EXERCISES]
 
 
-#: IPython-only lines: magics and shell lines (``%time``, ``!ls``), help (``np.prod?``) and
-#: shell or magic assignments (``files = !ls``).
+#: IPython-only lines: ``%time``, ``!ls``, ``np.prod?``, ``files = !ls``.
 _IPYTHON_LINE = re.compile(r"^\s*([%!]|[\w.]+\?\??\s*$|[\w, ]+=\s*[%!])")
 
 
@@ -179,7 +150,8 @@ def _imports_only(source: str) -> bool:
 
 
 def _definitions(source: str) -> str:
-    """The imports, functions, classes and call-free assignments of a cell, other lines blank."""
+    """The imports, functions, classes and assignments calling nothing outside a lambda (helpers,
+    constants) of a cell; other lines blank."""
     try:
         body = ast.parse(source).body
     except SyntaxError:
@@ -197,7 +169,7 @@ def _definitions(source: str) -> str:
 
 
 def _outside_lambdas(node):
-    """The nodes under ``node`` outside lambda bodies (a call there runs only when called)."""
+    """The nodes under ``node`` outside lambda bodies."""
     for child in ast.iter_child_nodes(node):
         yield child
         if not isinstance(child, ast.Lambda):
@@ -211,26 +183,13 @@ def exercises_defined(source: str) -> list:
     return [name for name in EXERCISES if name in names]
 
 
-# --------------------------------------------------------------------------------------------
-# Grading one pair in a child process
-
-
-def _child_env() -> dict:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])  # the folder holding the ssd_edu package
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
-
-
-#: Bytes of output (the child's stderr, where the answer's prints are kept short) that stop a
-#: grading process: a student printing in an endless loop must not fill the disk.
+#: Bytes of output that stop a grading process (a print in an endless loop must not fill the disk).
 LOG_LIMIT = 16 << 20
 
 
 def _watch(proc, log: Path, deadline: float) -> str:
-    """Wait for ``proc``; kill it (and what it started) at the deadline or when ``log`` grows
-    past :data:`LOG_LIMIT`. Returns "", "timeout" or "output"."""
+    """Wait for ``proc``; kill its group at the deadline ("timeout") or when ``log`` passes
+    :data:`LOG_LIMIT` ("output"); "" when it ended."""
     while True:
         try:
             proc.wait(timeout=max(0.0, min(0.25, deadline - time.perf_counter())))
@@ -246,29 +205,29 @@ def _watch(proc, log: Path, deadline: float) -> str:
 
 def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
               allow_package: bool = False) -> Row:
-    """Grade ``exercise`` of the answer in ``source_file`` (its :func:`answer_parts` as JSON,
-    written by :func:`write_parts`) in a fresh process (time limited)."""
+    """Grade ``exercise`` of the answer parts in ``source_file`` in a fresh process."""
     ex = EXERCISES[exercise]
     row = Row(str(path), exercise, "error", 0, ex.points)
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding the ssd_edu package
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.setdefault("MPLBACKEND", "Agg")
     out = source_file.with_suffix(f".{exercise}.json")
     cmd = [sys.executable, "-m", "ssd_edu.exercises.batch", "--worker", str(source_file),
            exercise, str(out)] + ["--allow-package"] * allow_package
-    log = source_file.with_suffix(f".{exercise}.log")    # a file: a chatty answer cannot fill a pipe
+    log = source_file.with_suffix(f".{exercise}.log")    # not a pipe, which a chatty answer fills
     start = time.perf_counter()
     try:
         with open(log, "wb") as err:
-            proc = subprocess.Popen(cmd, cwd=path.parent, env=_child_env(),
+            proc = subprocess.Popen(cmd, cwd=path.parent, env=env,
                                     stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
             stopped = _watch(proc, log, start + timeout)
         row.seconds = round(time.perf_counter() - start, 2)
-        if stopped == "timeout":
-            row.verdict = "timeout"
+        if stopped:
+            row.verdict = "timeout" if stopped == "timeout" else "error"
             row.message = (f"stopped after the time limit of {timeout:g} s (an endless loop, or "
-                           f"far too slow)")
-            return row
-        if stopped == "output":
-            row.message = (f"stopped: the process wrote more than {LOG_LIMIT >> 20} MiB of "
-                           f"output (print in a loop?)")
+                           f"far too slow)" if stopped == "timeout" else f"stopped: the process "
+                           f"wrote more than {LOG_LIMIT >> 20} MiB of output (print in a loop?)")
             return row
         if not out.exists():
             with open(log, "rb") as fh:
@@ -297,58 +256,30 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
     return row
 
 
-def write_parts(parts, file: Path, origin: Path) -> None:
-    """The answer's parts as JSON, for the worker, with the submission's path (``__file__``)."""
-    file.write_text(json.dumps({"file": str(Path(origin).resolve()),
-                                "parts": [part._asdict() for part in parts]}), encoding="utf-8")
-
-
-def run_parts(parts, namespace: dict) -> None:
-    """Run the answer's parts in ``namespace``, in order, as the module ``__student__`` (in
-    ``sys.modules`` meanwhile, as a script run is: dataclasses and pickling look it up). Each
-    part is compiled under its own name, so a traceback's line is the line in the student's
-    cell, and without this module's ``__future__`` flags. An optional part runs statement by
-    statement and skips the statements that fail (SystemExit included)."""
+def run_parts(parts, file: str) -> dict:
+    """Run the parts as the module ``__student__`` of ``file`` (put in ``sys.modules``, as a
+    script's is: for the grading process only), each compiled under its own name (tracebacks
+    give the cell's lines) without this module's ``__future__`` flags; an optional part's
+    failing statements are skipped. Returns the module's namespace."""
     import types
 
-    module = types.ModuleType("__student__")
-    module.__dict__.update(namespace)
-    previous = sys.modules.get("__student__")
-    sys.modules["__student__"] = module
-    try:
-        for part in parts:
-            label = part.where or "the answer"
-            tree = ast.parse(part.source, filename=label)
-            if not part.optional:
-                exec(compile(tree, label, "exec", dont_inherit=True), module.__dict__)
-                continue
-            for node in tree.body:
-                try:
-                    exec(compile(ast.Module([node], type_ignores=[]), label, "exec",
-                                 dont_inherit=True), module.__dict__)
-                except (Exception, SystemExit):  # noqa: BLE001 (as in the notebook: skipped)
-                    pass
-    finally:
-        namespace.update(module.__dict__)
-        if previous is None:
-            sys.modules.pop("__student__", None)
-        else:
-            sys.modules["__student__"] = previous
-
-
-class _Tail(io.TextIOBase):
-    """A text stream that keeps only the last ``keep`` characters written to it."""
-
-    def __init__(self, keep: int = 4000):
-        self.keep, self.text = keep, ""
-
-    def write(self, text: str) -> int:
-        self.text = (self.text + text)[-self.keep:]
-        return len(text)
+    module = sys.modules["__student__"] = types.ModuleType("__student__")
+    module.__file__ = file
+    for part in parts:
+        label = part.where or "the answer"
+        tree = ast.parse(part.source, filename=label)
+        for body in ([node] for node in tree.body) if part.optional else [tree.body]:
+            try:
+                exec(compile(ast.Module(body, type_ignores=[]), label, "exec", dont_inherit=True),
+                     module.__dict__)
+            except (Exception, SystemExit):  # noqa: BLE001 (as in the notebook: skipped)
+                if not part.optional:
+                    raise
+    return module.__dict__
 
 
 def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> int:
-    """In the child: run the answer's parts, grade its function, write the result as JSON."""
+    """In the child: run the parts, grade the function, write the result as JSON."""
     import contextlib
     import traceback
 
@@ -358,11 +289,10 @@ def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> in
     given = json.loads(Path(parts_file).read_text(encoding="utf-8"))
     parts = [Part(**p) for p in given["parts"]]
     labels = {part.where or "the answer": part.where for part in parts}
-    namespace = {"__name__": "__student__", "__file__": given["file"]}
-    tail = _Tail()                                 # the student's prints: only the last few kept
-    with contextlib.redirect_stdout(tail), contextlib.redirect_stderr(tail):
+    sink = open(os.devnull, "w")                   # the student's prints: dropped
+    with sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         try:
-            run_parts(parts, namespace)
+            namespace = run_parts(parts, given["file"])
         except BaseException as exc:  # any failure of the student's module body
             frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in labels]
             name, line = ((exc.filename, exc.lineno) if isinstance(exc, SyntaxError)
@@ -372,12 +302,8 @@ def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> in
             write({"error": f"{type(exc).__name__}: {exc}", "where": where})
             return 0
         result = EXERCISES[exercise].check(namespace[exercise], allow_package=allow_package)
-    write(result.to_dict())
+    write(asdict(result))
     return 0
-
-
-# --------------------------------------------------------------------------------------------
-# A class
 
 
 def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
@@ -387,9 +313,10 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
     plan, rows = [], []
     for path in files:
         intended = intended_exercise(path)
-        # a row that cannot be graded still counts the intended exercise's points as missed
-        unread = dict(exercise=intended or "-", verdict="error",
-                      max_points=EXERCISES[intended].points if intended else 0)
+
+        def missed(name, message):  # an ungraded row still counts the exercise's points
+            return Row(str(path), name or "-", "error", 0,
+                       EXERCISES[name].points if name else 0, message=message)
         try:
             parts = answer_parts(path)
             for part in parts:                   # a syntax error, placed in its own cell
@@ -404,29 +331,24 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
         except (ValueError, UnicodeDecodeError) as exc:
             # a file that does not parse: its exercise from its name, else from the exercise
             # functions it begins to define (a .py answer may hold several)
-            named = dict.fromkeys(([intended] if intended else []) + _defined_in_text(path))
-            for name in list(named) or [None]:
-                missed = dict(unread, exercise=name, max_points=EXERCISES[name].points) \
-                    if name else unread
-                rows.append(Row(str(path), **missed, message=f"cannot read the answer: {exc}"))
+            named = dict.fromkeys([intended] * bool(intended) + _defined_in_text(path))
+            rows += [missed(name, f"cannot read the answer: {exc}") for name in named or [None]]
             continue
         if not names:
             wanted = f"a function named {intended}" if intended else (
                 "none of the exercise functions (" + ", ".join(EXERCISES) + ")")
-            rows.append(Row(str(path), **unread, message=f"defines {wanted}"))
+            rows.append(missed(intended, f"defines {wanted}"))
         plan += [(path, parts, name) for name in names]
-    n = len(plan) + len(rows)
+    n, progress = len(plan) + len(rows), progress or (lambda i, n, row: None)
     for i, row in enumerate(rows):
-        if progress:
-            progress(i + 1, n, row)
+        progress(i + 1, n, row)
     with tempfile.TemporaryDirectory(prefix="ssd-edu-grade-") as tmp:
         for k, (path, parts, name) in enumerate(plan):
             parts_file = Path(tmp) / f"submission{k}.json"
-            write_parts(parts, parts_file, path)
-            row = grade_one(path, parts_file, name, timeout, allow_package)
-            rows.append(row)
-            if progress:
-                progress(len(rows), n, row)
+            parts_file.write_text(json.dumps({"file": str(path.resolve()),     # its __file__
+                                              "parts": [p._asdict() for p in parts]}))
+            rows.append(grade_one(path, parts_file, name, timeout, allow_package))
+            progress(len(rows), n, rows[-1])
     order = {str(p): i for i, p in enumerate(files)}
     names = list(EXERCISES)
     rows.sort(key=lambda r: (order[r.file], names.index(r.exercise) if r.exercise in names else -1))
@@ -442,34 +364,30 @@ def format_table(rows) -> str:
         first = r.message.splitlines()[0] if r.message else ""
         first = first if len(first) <= 90 else first[:87] + "..."
         lines.append(f"{r.file:<{width}}  {r.exercise:<18} {r.verdict:<8} "
-                     f"{r.points:>2}/{r.max_points:<3}  {r.cases_passed:>3}/{r.cases_total:<3}  {first}")
-    totals = {}
-    for r in rows:
-        got, most = totals.get(r.file, (0, 0))
-        totals[r.file] = (got + r.points, most + r.max_points)
+                     f"{r.points:>2}/{r.max_points:<3}  {r.cases_passed:>3}/{r.cases_total:<3}  "
+                     f"{first}")
     lines.append("")
-    lines += [f"{f:<{width}}  total {got}/{most} points" for f, (got, most) in totals.items()]
+    for f in dict.fromkeys(r.file for r in rows):
+        mine = [r for r in rows if r.file == f]
+        lines.append(f"{f:<{width}}  total {sum(r.points for r in mine)}/"
+                     f"{sum(r.max_points for r in mine)} points")
     return "\n".join(lines)
 
 
 def write_csv(rows, file) -> None:
-    """One line per row: a message's lines are joined with " | " (a newline inside a quoted
-    field splits the row in some spreadsheet imports); the JSON keeps them as they are."""
+    """One line per row (a message's lines joined with " | ": some spreadsheets split a quoted
+    newline)."""
     with open(file, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
         writer.writeheader()
         for r in rows:
-            writer.writerow(dict(r.csv_row(), message=" | ".join(r.message.splitlines())))
-
-
-def write_json(rows, file) -> None:
-    with open(file, "w", encoding="utf-8") as fh:
-        json.dump([asdict(r) for r in rows], fh, indent=2)
+            writer.writerow({k: getattr(r, k) for k in FIELDS}
+                            | {"message": " | ".join(r.message.splitlines())})
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("paths", metavar="PATH", nargs="+",
-                        help="student notebooks (.ipynb, cell tagged 'student'), .py files or folders")
+                        help="notebooks (.ipynb, cell tagged 'student'), .py files or folders")
     parser.add_argument("--csv", metavar="FILE", type=output_file,
                         help="write one row per (file, exercise)")
     parser.add_argument("--json", metavar="FILE", type=output_file, help="write the rows as JSON")
@@ -499,7 +417,8 @@ def run_from_args(args) -> int:
     if args.csv:
         write_csv(rows, args.csv)
     if args.json:
-        write_json(rows, args.json)
+        Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2),
+                                   encoding="utf-8")
     return 0
 
 

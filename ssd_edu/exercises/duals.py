@@ -1,10 +1,6 @@
 """Graders of the duality exercises: the constructive dual of Theorem 4.1 (ex11) and the
 softmax power kernel whose semiseparable rank grows like T / 2 (ex12; docs/theory.md#theorem-4-1,
-#softmax).
-
-  one_ss_dual(M, N) -> (a, Q, K)     1SS(a) o (Q K^T) == M, width <= N; ValueError if none
-  power_kernel(T, base=2) -> rows    E[i][j] = base^(i j) for j <= i (1-based), exact ints
-"""
+#softmax)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +8,9 @@ import numpy as np
 from .. import reference as ref
 from .. import softmax, structure
 from ..testing import make_inputs
-from .answers import as_result_array, close, first_index, nonfinite_diagnosis, worst_entry
-from .grading import Case, GradeResult, run_cases
+from .answers import TupleAnswer, close, first_index, nonfinite_diagnosis, unwritten, worst_entry
+from .grading import Case, grader
+from .ranks import REMARK, corner
 
 DUAL_FORBIDDEN = ("ssd_edu.structure.one_ss_dual", "ssd_edu.structure.min_rank_completion",
                   "ssd_edu.exact.one_ss_dual", "ssd_edu.exact.completion",
@@ -21,28 +18,19 @@ DUAL_FORBIDDEN = ("ssd_edu.structure.one_ss_dual", "ssd_edu.structure.min_rank_c
 POWER_FORBIDDEN = ("ssd_edu.softmax.power_kernel", "ssd_edu.softmax.power_kernel_ranks")
 
 
-# --------------------------------------------------------------------------------------------
-# Exercise 11: the constructive dual
-
-
-class DualAnswer:
+class DualAnswer(TupleAnswer):
     """``(a, Q, K)`` judged by its reconstruction ``1SS(a) o (Q K^T)`` against M."""
+
+    def __init__(self):
+        super().__init__((("a", ""), ("Q", ""), ("K", "")), noun="the triple")
 
     def read(self, got, case):
         M, N = case.args
         T = M.shape[0]
-        if got is None:
-            return None, ("returned None: the function body is not written yet (or it forgot "
-                          "to return); return (a, Q, K)")
-        if not isinstance(got, (tuple, list)) or len(got) != 3:
-            return None, f"returned a {type(got).__name__}; return the triple (a, Q, K)"
-        parts = []
-        for what, item in zip(("a", "Q", "K"), got):
-            arr, msg = as_result_array(item, what)
-            if msg:
-                return None, msg
-            parts.append(arr)
-        a, Q, K = parts
+        arrays, msg = self.arrays(got)
+        if msg:
+            return None, msg
+        a, Q, K = arrays
         if a.shape != (T,):
             return None, f"a has shape {a.shape}, expected ({T},): one decay per time step"
         for what, X in (("Q", Q), ("K", K)):
@@ -79,16 +67,12 @@ class DualAnswer:
         return worst_entry(R, M, "1SS(a) o (Q K^T)", case)
 
 
-def _dual_case(name: str, M, N: int, category: str) -> Case:
-    M = np.asarray(M, dtype=np.float64)
-    verdict = structure.has_one_ss_dual(M, N, split_tol=0.0)  # exact zeros
-    if not verdict:
-        return Case(name, (M, N), f"M has no width-{N} dual: {verdict.reason}", DualAnswer(),
-                    category, raises=ValueError)
-    return Case(name, (M, N), M, DualAnswer(), category)
-
-
 def dual_cases() -> list:
+    def case(name: str, M, N: int, category: str) -> Case:
+        M = np.asarray(M, dtype=np.float64)
+        verdict = structure.has_one_ss_dual(M, N, split_tol=0.0)  # exact zeros
+        return Case(name, (M, N), M if verdict else f"M has no width-{N} dual: {verdict.reason}",
+                    DualAnswer(), category, raises=None if verdict else ValueError)
     rng = np.random.default_rng(50)
 
     def kernel(T, N, seed, zero_at=(), scale=1.0):
@@ -96,43 +80,29 @@ def dual_cases() -> list:
         a = rng.uniform(0.9, 1.0, (T, N))
         a[list(zero_at), :] = 0.0
         return ref.diagonal_kernel(a, d["B"], d["C"]) * scale
-    remark = [[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]]
-    corner = np.eye(5)
-    corner[-1, 0] = 1.0
     return [
-        _dual_case("a fine scalar kernel, T = 6, N = 1", kernel(6, 1, 51), 1, "basic"),
-        _dual_case("a fine diagonal kernel, T = 8, N = 2", kernel(8, 2, 52), 2, "basic"),
-        _dual_case("the Remark 4.1 example, N = 3", remark, 3, "basic"),
-        _dual_case("a kernel split by a zero decay at t = 4, T = 8, N = 2",
-                   kernel(8, 2, 53, zero_at=(4,)), 2, "split blocks"),
-        _dual_case("the identity I_5 with N = 1 (five 1 x 1 blocks)", np.eye(5), 1,
-                   "split blocks"),
-        _dual_case("T = 1, M = [[3]], N = 1", [[3.0]], 1, "edge"),
-        _dual_case("the zero matrix, T = 4, N = 1", np.zeros((4, 4)), 1, "edge"),
-        _dual_case("the Remark 4.1 example, N = 2: nu = 3 > 2, no dual", remark, 2, "no dual"),
-        _dual_case("I + E_{4,0} with N = 2: nu = 4 > 2, no dual", corner, 2, "no dual"),
-        _dual_case("a fine diagonal kernel times 1e150, T = 6, N = 2",
-                   kernel(6, 2, 54, scale=1e150), 2, "extreme"),
-        _dual_case("a fine diagonal kernel times 1e6, T = 7, N = 2", kernel(7, 2, 55, scale=1e6),
-                   2, "scaled"),
+        case("a fine scalar kernel, T = 6, N = 1", kernel(6, 1, 51), 1, "basic"),
+        case("a fine diagonal kernel, T = 8, N = 2", kernel(8, 2, 52), 2, "basic"),
+        case("the Remark 4.1 example, N = 3", REMARK, 3, "basic"),
+        case("a kernel split by a zero decay at t = 4, T = 8, N = 2",
+             kernel(8, 2, 53, zero_at=(4,)), 2, "split blocks"),
+        case("the identity I_5 with N = 1 (five 1 x 1 blocks)", np.eye(5), 1,
+             "split blocks"),
+        case("T = 1, M = [[3]], N = 1", [[3.0]], 1, "edge"),
+        case("the zero matrix, T = 4, N = 1", np.zeros((4, 4)), 1, "edge"),
+        case("the Remark 4.1 example, N = 2: nu = 3 > 2, no dual", REMARK, 2, "no dual"),
+        case("I + E_{4,0} with N = 2: nu = 4 > 2, no dual", corner(5), 2, "no dual"),
+        case("a fine diagonal kernel times 1e150, T = 6, N = 2",
+             kernel(6, 2, 54, scale=1e150), 2, "extreme"),
+        case("a fine diagonal kernel times 1e6, T = 7, N = 2", kernel(7, 2, 55, scale=1e6), 2,
+             "scaled"),
     ]
 
 
-def check_one_ss_dual(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(M, N) -> (a, Q, K)``: ``1SS(a) o (Q K^T)`` equals M on and below the
-    diagonal, with a (T,) and Q, K (T, r), r <= N; when no width-N dual exists (a block with
-    more than N new columns), ``fn`` must raise ValueError.
-
-    Categories: basic (fine kernels, the Remark 4.1 example), split blocks (a zero decay,
-    the identity), edge (T = 1, the zero matrix), no dual, extreme (entries near 1e150),
-    scaled (1e6).
-    """
-    return run_cases("one_ss_dual", fn, dual_cases(), ("M", "N"), forbidden=DUAL_FORBIDDEN,
-                     allow_package=allow_package)
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 12: the power kernel
+check_one_ss_dual = grader(
+    "one_ss_dual", dual_cases, ("M", "N"), "fn(M, N) -> (a, Q, K), a (T,), Q, K (T, r <= N), "
+    "with 1SS(a) o (Q K^T) = M on and below the diagonal; ValueError when no width-N dual exists",
+    DUAL_FORBIDDEN)
 
 
 class PowerAnswer:
@@ -143,8 +113,7 @@ class PowerAnswer:
     def read(self, got, case):
         T = case.args[0]
         if got is None:
-            return None, ("returned None: the function body is not written yet (or it forgot "
-                          "to return); return the T rows of E, lists of ints")
+            return unwritten("the T rows of E, lists of ints")
         try:
             rows = [list(row) for row in got]
         except TypeError:
@@ -177,42 +146,30 @@ class PowerAnswer:
         return f"E[{i}][{j}] = {rows[i][j]}, expected {exp[i][j]} (0-based indices i, j)"
 
 
-def _power_case(name: str, T: int, base: int, category: str) -> Case:
-    E = softmax.power_kernel(T, base)
-    variants = [
-        ("zero_based", "0-based exponents: the construction is 1-based, E[i][j] = base^((i+1) "
-         "(j+1)) with 0-based indices (Q_i = i, K_j = j log base for i, j = 1..T)",
-         [[base ** (i * j) if j <= i else 0 for j in range(T)] for i in range(T)]),
-        ("full", "not causal: the kernel is lower triangular, E[i][j] = 0 for j > i",
-         [[base ** ((i + 1) * (j + 1)) for j in range(T)] for i in range(T)]),
-        ("transposed", "transposed: row i is the query, E[i][j] is nonzero for j <= i",
-         [[E[j][i] for j in range(T)] for i in range(T)]),
-    ]
-    return Case(name, (T, base), E, PowerAnswer(), category, variants)
-
-
 def power_cases() -> list:
+    def case(name: str, T: int, base: int, category: str) -> Case:
+        E = softmax.power_kernel(T, base)
+        return Case(name, (T, base), E, PowerAnswer(), category, [
+            ("zero_based", "0-based exponents: the construction is 1-based, E[i][j] = "
+             "base^((i+1) (j+1)) with 0-based indices (Q_i = i, K_j = j log base for i, j = 1..T)",
+             [[base ** (i * j) if j <= i else 0 for j in range(T)] for i in range(T)]),
+            ("full", "not causal: the kernel is lower triangular, E[i][j] = 0 for j > i",
+             [[base ** ((i + 1) * (j + 1)) for j in range(T)] for i in range(T)]),
+            ("transposed", "transposed: row i is the query, E[i][j] is nonzero for j <= i",
+             [[E[j][i] for j in range(T)] for i in range(T)])])
     return [
-        _power_case("T = 4, base 2", 4, 2, "basic"),
-        _power_case("T = 6, base 2", 6, 2, "basic"),
-        _power_case("T = 1", 1, 2, "edge"),
-        _power_case("T = 2", 2, 2, "edge"),
-        _power_case("T = 9: entries up to 2^81, beyond int64", 9, 2, "extreme"),
-        _power_case("T = 40: entries up to 2^1600, beyond float64", 40, 2, "extreme"),
-        _power_case("T = 5, base 3", 5, 3, "scaled"),
-        _power_case("T = 5, base 10", 5, 10, "scaled"),
+        case("T = 4, base 2", 4, 2, "basic"),
+        case("T = 6, base 2", 6, 2, "basic"),
+        case("T = 1", 1, 2, "edge"),
+        case("T = 2", 2, 2, "edge"),
+        case("T = 9: entries up to 2^81, beyond int64", 9, 2, "extreme"),
+        case("T = 40: entries up to 2^1600, beyond float64", 40, 2, "extreme"),
+        case("T = 5, base 3", 5, 3, "scaled"),
+        case("T = 5, base 10", 5, 10, "scaled"),
     ]
 
 
-def check_power_kernel(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(T, base) -> rows``: ``E[i][j] = base^((i+1)(j+1))`` for j <= i, 0 above,
-    as exact integers (docs/theory.md#softmax: its exact ss_rank is ceil(T / 2)).
-
-    Categories: basic, edge (T = 1, 2), extreme (entries beyond int64 and beyond float64),
-    scaled (bases 3 and 10).
-    """
-    return run_cases("power_kernel", fn, power_cases(), ("T", "base"),
-                     forbidden=POWER_FORBIDDEN, allow_package=allow_package)
-
-
-check_power_kernel.compares = "the exact kernel (Python ints, entry by entry)"
+check_power_kernel = grader(
+    "power_kernel", power_cases, ("T", "base"), "fn(T, base) -> rows: E[i][j] = base^((i+1)(j+1)) "
+    "for j <= i, 0 above, exact ints", POWER_FORBIDDEN,
+    "the exact kernel (Python ints, entry by entry)")

@@ -1,23 +1,12 @@
 """The grading engine: run a student's function on every case of a battery and say what is wrong.
 
-A grader (``check_one_ss_mask(fn)`` and friends) builds a list of :class:`Case` objects and calls
-:func:`run_cases`. Each case holds the arguments, the expected answer (computed by the package,
-never hard-coded), a *category* ("basic", "edge", "extreme", "scaled", "float32", ...), the
-known mistakes as *variants* (the answer that mistake would give on this case) and an *answer
-kind* (:mod:`ssd_edu.exercises.answers`) that reads, compares and explains the attempt.
-
-Every case runs, whatever the order, so "passed k of n" is a property of the attempt. The
-message names the first failing case and its diagnosis; when the attempt matches a known
-mistake, the diagnosis names the mistake that explains the most failing cases of the battery
-(a mistake is recognized by its pattern across cases, not by one number). The tally follows,
-per category.
-
-Tolerance: an answer is judged at the package's tolerance for its own dtype
-(``ssd_edu.testing.TOLERANCES``: a float32 answer at the float32 tolerance), with the error
-``ssd_edu.testing.error``; a failure message says which tolerance was applied.
-
-An attempt that calls the package function it is meant to re-implement fails every case with a
-message saying so, unless the teacher passes ``allow_package=True``.
+A grader builds :class:`Case` objects (arguments, the expected answer computed by the package, a
+category, the known mistakes as *variants*, an answer kind of :mod:`.answers`) and calls
+:func:`run_cases`. Every case runs, so "passed k of n" is a property of the attempt; the message
+names the first failing case and its diagnosis (among the known mistakes it matches, the one that
+explains the most failing cases), then the tally by category. Arrays are judged at the package's
+tolerance for the answer's dtype (``ssd_edu.testing.TOLERANCES``). An attempt that calls the
+package function it re-implements fails, unless ``allow_package=True``.
 """
 from __future__ import annotations
 
@@ -31,7 +20,7 @@ import numpy as np
 
 from ..testing import TOLERANCES
 
-#: Hints added when every failing case lies in one category: the mistake is about that kind of data.
+#: Hints added when every failing case lies in one category.
 CATEGORY_HINTS = {
     "scaled": ("it fails only on the scaled cases: a tolerance or threshold in your code is "
                "absolute; make it relative to the size of the data (e.g. to the largest "
@@ -57,14 +46,9 @@ class ExerciseFailure(AssertionError):
 
 @dataclass
 class GradeResult:
-    """The outcome of one grader run.
-
-    passed: every case passed. n_cases: the size of the battery. n_passed: how many cases
-    passed (all cases always run). case: the first failing case ("" when passed).
-    by_category: category -> (passed, total). failures: [(case name, diagnosis), ...].
-    cases: [(case name, category), ...], the whole battery in order.
-    message: "all N cases passed" or the first failure's diagnosis plus the tally.
-    """
+    """The outcome of one grader run: true when every case passed; ``case`` the first failing
+    case; by_category: category -> (passed, total); failures: [(case, diagnosis)]; cases:
+    [(case, category)], the battery in order; message: the verdict a student reads."""
 
     exercise: str
     passed: bool
@@ -91,33 +75,18 @@ class GradeResult:
             raise ExerciseFailure(self)
         return self
 
-    def to_dict(self) -> dict:
-        """A JSON-ready dict (what ``ssd-edu grade --json`` writes per row)."""
-        return {"exercise": self.exercise, "passed": self.passed, "n_passed": self.n_passed,
-                "n_cases": self.n_cases, "case": self.case, "message": self.message,
-                "by_category": {k: list(v) for k, v in self.by_category.items()},
-                "failures": [list(f) for f in self.failures]}
-
 
 class Case:
-    """One test case: ``fn(*args)`` is read and judged by ``kind`` against ``expected``.
+    """``fn(*args)`` read and judged by ``kind`` (:mod:`.answers`) against ``expected``.
 
-    name: what the case exercises (shown in the diagnosis, e.g. "zero decay at t = 2").
-    kind: an answer kind of :mod:`ssd_edu.exercises.answers` (read, same, explain).
-    category: its group in the tally ("basic", "edge", "zero decays", "extreme", ...).
-    variants: [(key, description, value)]: the answer each known mistake gives on this case.
-    raises: when set, the right answer is to raise this exception type (then expected is the
-    reason shown when it does not).
+    variants: [(key, diagnosis, the answer that mistake gives)]. raises: the right answer is
+    to raise this exception type (then ``expected`` is the reason shown when it does not).
     """
 
     def __init__(self, name: str, args: tuple, expected, kind, category: str = "basic",
                  variants=(), raises: type | None = None):
         self.name, self.args, self.expected, self.kind = name, args, expected, kind
         self.category, self.variants, self.raises = category, list(variants), raises
-
-
-# --------------------------------------------------------------------------------------------
-# Tolerance: the package's table, by the answer's dtype
 
 
 def _table_entry(dtype) -> tuple:
@@ -136,13 +105,8 @@ def input_dtype(args) -> np.dtype:
 
 
 def answer_tolerance(arr: np.ndarray, case: "Case | None" = None) -> tuple:
-    """``(tol, dtype name)`` from :data:`ssd_edu.testing.TOLERANCES`: the entry of the answer's
-    dtype, or of the case's inputs when they are coarser (float32 inputs allow float32 error
-    in a float64 answer).
-
-    Integer and boolean answers are judged as float64; float16 as float32 (the table's
-    coarsest entry); a dtype missing from the table (longdouble) as float64.
-    """
+    """``(tol, dtype name)``: the TOLERANCES entry of the answer's dtype, or of the case's
+    inputs when coarser; integers as float64, float16 as float32, longdouble as float64."""
     entry = _table_entry(arr.dtype)
     if case is not None:
         entry = max(entry, _table_entry(input_dtype(case.args)))
@@ -150,7 +114,7 @@ def answer_tolerance(arr: np.ndarray, case: "Case | None" = None) -> tuple:
 
 
 def tolerance_note(arr: np.ndarray, case: "Case | None" = None) -> str:
-    """'the float32 tolerance 2e-05; your answer is float32' (for a failure message)."""
+    """'the float32 tolerance 2e-05; your answer is float32'."""
     tol, name = answer_tolerance(arr, case)
     note = f"the {name} tolerance {tol:.0e}; your answer is {arr.dtype}"
     if case is not None and input_dtype(case.args) != np.float64:
@@ -158,18 +122,14 @@ def tolerance_note(arr: np.ndarray, case: "Case | None" = None) -> str:
     return note
 
 
-# --------------------------------------------------------------------------------------------
-# Calls to the package function the exercise re-implements
-
-
 def _resolve(dotted: str):
     module, _, attr = dotted.rpartition(".")
     if module.startswith(("ssd_edu.cpu.", "ssd_edu.gpu.")) and module not in sys.modules:
-        return None  # a compiled backend not loaded yet: grading loads none
+        return None  # grading loads no compiled backend
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError):
-        return None  # e.g. a backend that is not installed here: nothing to watch
+        return None  # not installed here: nothing to watch
 
 
 def _code_of(fn):
@@ -180,10 +140,7 @@ def _code_of(fn):
 
 
 def watched_codes(names) -> dict:
-    """code object -> dotted name, for the package functions an attempt may not call.
-
-    names: dotted names ("ssd_edu.reference.masks.one_ss_mask") or the functions themselves.
-    """
+    """code object -> dotted name of the package functions (dotted names or functions)."""
     codes = {}
     for entry in names:
         fn = _resolve(entry) if isinstance(entry, str) else entry
@@ -211,28 +168,34 @@ def _call_watching(fn, args, codes: dict) -> tuple:
     return got, (called[0] if called else None)
 
 
-# --------------------------------------------------------------------------------------------
-# Running a battery
-
-
-def _same_input(before, after) -> bool:
-    if isinstance(before, np.ndarray):
-        return (isinstance(after, np.ndarray) and before.shape == after.shape
-                and np.array_equal(before, after, equal_nan=True))
-    return True
-
-
 @dataclass
 class _Outcome:
     case: Case
     diagnosis: str | None              # None: passed
-    matched: list = field(default_factory=list)   # keys of the variants the answer equals
-    coarse: tuple = ()                 # (the looser tolerance a passing answer was judged at,
-                                       #  why: "float32 data" or "a float32 answer")
+    matched: list = field(default_factory=list)   # [(key, diagnosis)] of the matching variants
+    coarse: tuple = ()                 # a passing answer's looser tolerance (_coarse_tolerance)
     generic: bool = False              # the fallback diagnosis (no known mistake, no format fault)
 
 
-def _judge(case: Case, got) -> _Outcome:
+def _judge(fn, case: Case, arg_names: tuple, codes: dict, allow_text: str) -> _Outcome:
+    args = copy.deepcopy(case.args)
+    try:
+        got, called = _call_watching(fn, args, codes)
+    except Exception as exc:  # the student's bug, reported rather than raised
+        if case.raises is not None and isinstance(exc, case.raises):
+            return _Outcome(case, None)
+        return _Outcome(case, f"your function raised {type(exc).__name__}: {exc}")
+    if called:
+        return _Outcome(case, f"your function calls {called}, the package's own version of what "
+                        f"this exercise asks you to write; write it yourself ({allow_text})")
+    for name, before, after in zip(arg_names, case.args, args):
+        if isinstance(before, np.ndarray) and not (
+                isinstance(after, np.ndarray) and before.shape == after.shape
+                and np.array_equal(before, after, equal_nan=True)):
+            return _Outcome(case, f"your function modified its input {name}; work on a copy "
+                            f"(inputs must never change)")
+    if case.raises is not None:
+        return _Outcome(case, f"expected {case.raises.__name__} to be raised: {case.expected}")
     answer, msg = case.kind.read(got, case)
     if msg:
         return _Outcome(case, msg)
@@ -248,8 +211,8 @@ def _judge(case: Case, got) -> _Outcome:
 
 
 def _coarse_tolerance(answer, case: Case) -> tuple:
-    """('the float32 tolerance 2e-05', why) when an array answer was judged looser than
-    float64: why is "float32 data", or "a float32 answer" (to float64 data)."""
+    """('the float32 tolerance 2e-05', "float32 data" or "a float32 answer") when an array
+    answer was judged looser than float64."""
     arr = answer[0] if isinstance(answer, tuple) and answer else answer
     if not isinstance(arr, np.ndarray):
         return ()
@@ -270,29 +233,8 @@ def _is_expected(case: Case, value) -> bool:
     return msg is None and case.kind.same(answer, value, case)
 
 
-def _run_one(fn, case: Case, arg_names: tuple, codes: dict, allow_text: str) -> _Outcome:
-    args = copy.deepcopy(case.args)
-    try:
-        got, called = _call_watching(fn, args, codes)
-    except Exception as exc:  # the student's bug, reported rather than raised
-        if case.raises is not None and isinstance(exc, case.raises):
-            return _Outcome(case, None)
-        return _Outcome(case, f"your function raised {type(exc).__name__}: {exc}")
-    if called:
-        return _Outcome(case, f"your function calls {called}, the package's own version of what "
-                        f"this exercise asks you to write; write it yourself ({allow_text})")
-    for name, before, after in zip(arg_names, case.args, args):
-        if not _same_input(before, after):
-            return _Outcome(case, f"your function modified its input {name}; work on a copy "
-                            f"(inputs must never change)")
-    if case.raises is not None:
-        return _Outcome(case, f"expected {case.raises.__name__} to be raised: {case.expected}")
-    return _judge(case, got)
-
-
 def _best_diagnosis(first: _Outcome, outcomes: list) -> str:
-    """The first failure's diagnosis, choosing among the mistakes it matches the one that
-    explains the most failing cases (ties: all of them)."""
+    """Of the mistakes the first failure matches, the one matching most failures (or all tied)."""
     if len(first.matched) < 2:
         return first.diagnosis
     failed = [o for o in outcomes if o.diagnosis is not None]
@@ -312,28 +254,23 @@ def _tally(outcomes: list) -> dict:
 
 def run_cases(exercise: str, fn: Callable, cases: list, arg_names: tuple, *,
               forbidden=(), allow_package: bool = False) -> GradeResult:
-    """Run ``fn`` on every case; diagnose the first failure; tally passes by category.
-
-    The function gets fresh copies of the arguments; an exception, a modified input, a call
-    to one of the ``forbidden`` package functions (dotted names; ignored with
-    ``allow_package=True``) or a wrong answer fails that case. Returns a :class:`GradeResult`.
-    """
+    """Run ``fn`` on fresh copies of every case's arguments; an exception, a modified input, a
+    call to a ``forbidden`` package function (unless ``allow_package``) or a wrong answer fails
+    the case. Returns the :class:`GradeResult`."""
     n = len(cases)
-    categories = {c.category: (0, 0) for c in cases}
     battery = [(c.name, c.category) for c in cases]
     if not callable(fn):
         return GradeResult(exercise, False, n, 0, f"{exercise}: expected a function, got "
                            f"{type(fn).__name__}", cases[0].name if cases else "",
-                           {k: (0, v) for k, v in _tally([_Outcome(c, "") for c in cases]).items()},
-                           cases=battery)
+                           _tally([_Outcome(c, "") for c in cases]), cases=battery)
     # the package's versions, and the reference solution (unless it is the attempt itself)
     codes = {} if allow_package else watched_codes(
         (*forbidden, f"ssd_edu.exercises.solutions.{exercise}"))
     codes.pop(_code_of(fn), None)
     allow_text = (f"a teacher can allow this: check_{exercise}(fn, allow_package=True), or "
                   f"ssd-edu grade --allow-package")
-    outcomes = [_run_one(fn, c, arg_names, codes, allow_text) for c in cases]
-    categories.update(_tally(outcomes))
+    outcomes = [_judge(fn, c, arg_names, codes, allow_text) for c in cases]
+    categories = _tally(outcomes)
     failed = [(i, o) for i, o in enumerate(outcomes) if o.diagnosis is not None]
     k = n - len(failed)
     if not failed:
@@ -359,11 +296,24 @@ def run_cases(exercise: str, fn: Callable, cases: list, arg_names: tuple, *,
 
 
 def grade(check: Callable, fn: Callable, **options) -> GradeResult:
-    """Run ``check(fn, **options)``, print its verdict and return the :class:`GradeResult`.
-
-    Made for notebooks (never raises): ``grade(check_one_ss_mask, one_ss_mask)`` prints
-    "one_ss_mask: all 12 cases passed" or the diagnosis of the first failing case and the tally.
-    """
+    """Run ``check(fn, **options)``, print its verdict and return it (never raises)."""
     result = check(fn, **options)
     print(result.message)
     return result
+
+
+def grader(exercise: str, cases: Callable, arg_names: tuple, doc: str, forbidden=(),
+           compares: str | None = None) -> Callable:
+    """``check_<exercise>(fn, allow_package=False) -> GradeResult`` running ``cases()``.
+
+    forbidden: dotted names, or a function giving them at grading time. compares: what the
+    notebook says the answer is compared with (default: the package at its tolerance).
+    """
+    def check(fn, allow_package: bool = False) -> GradeResult:
+        return run_cases(exercise, fn, cases(), arg_names, allow_package=allow_package,
+                         forbidden=forbidden() if callable(forbidden) else forbidden)
+    check.__name__ = check.__qualname__ = f"check_{exercise}"
+    check.__doc__ = f"Grade {doc}."
+    if compares:
+        check.compares = compares
+    return check

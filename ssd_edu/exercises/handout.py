@@ -1,12 +1,7 @@
 """Handing out the notebooks: ``ssd-edu exercises --out DIR`` and ``ssd-edu tutorials --out DIR``.
 
-Where the notebooks come from. The one copy that people edit is the checkout's ``tutorials/``
-(tutorials) and ``tutorials/exercises/`` (exercises). ``ssd_edu/notebooks/tutorials`` and
-``ssd_edu/notebooks/exercises`` are links to those two folders, declared as package data in
-setup.cfg, so a wheel carries the notebooks' contents and a regular (non-editable)
-``pip install`` has them; there is one copy, so the two can never drift apart. From a checkout
-(editable install or ``PYTHONPATH``) the links lead to the checkout's folders; where a checkout
-lost its links (an archive without symlinks) the folders themselves are used.
+The one copy is the checkout's ``tutorials/`` (and ``tutorials/exercises/``); the package data
+``ssd_edu/notebooks/{tutorials,exercises}`` links to them, so a wheel carries them.
 """
 from __future__ import annotations
 

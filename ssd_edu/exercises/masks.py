@@ -1,10 +1,5 @@
 """Graders of the mask exercises: the 1-SS mask (ex01), the stable segsum (ex02) and the
-diagonal kernel as a sum of 1-SS masked heads (ex04).
-
-  one_ss_mask(a) -> L       L[..., t, s] = a_{s+1} ... a_t (t >= s), 0 above      check_one_ss_mask
-  segsum(log_a) -> S        S[..., t, s] = sum_{s<u<=t} log_a[u], -inf above      check_segsum
-  sum_of_heads(a, B, C) -> M   M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T)       check_sum_of_heads
-"""
+diagonal kernel as a sum of 1-SS masked heads (ex04)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,21 +7,18 @@ import numpy as np
 from .. import reference as ref
 from ..testing import make_inputs
 from .answers import ArrayAnswer, above_diagonal, close, first_index, fmt
-from .grading import Case, GradeResult, answer_tolerance, run_cases
+from .grading import Case, answer_tolerance, grader
 
-#: The package functions each exercise re-implements (calling them fails the attempt).
 MASK_FORBIDDEN = ("ssd_edu.reference.masks.one_ss_mask", "ssd_edu.reference.masks.segsum",
                   "ssd_edu.reference.masks.segsum_naive", "ssd_edu.exact.one_ss_mask")
 SEGSUM_FORBIDDEN = ("ssd_edu.reference.masks.segsum", "ssd_edu.reference.masks.segsum_naive")
 HEADS_FORBIDDEN = ("ssd_edu.reference.diagonal.diagonal_kernel",
                    "ssd_edu.reference.diagonal.diagonal_heads",
                    "ssd_edu.reference.diagonal.diagonal_attention",
-                   "ssd_edu.reference.scalar.scalar_kernel", "ssd_edu.reference.general.general_kernel",
+                   "ssd_edu.reference.scalar.scalar_kernel",
+                   "ssd_edu.reference.general.general_kernel",
                    "ssd_edu.exact.diagonal_kernel", "ssd_edu.exact.masked_attention")
 
-
-# --------------------------------------------------------------------------------------------
-# Exercise 1: the 1-SS mask
 
 _MASK_NAN = (". Did you divide cumulative products (p_t / p_s) or take a log? At a zero decay, "
              "or once the products underflow, that is 0/0 = NaN; multiply the decays "
@@ -47,61 +39,46 @@ def _mask_structure(arr, case):
 
 
 MASK_ANSWER = ArrayAnswer("L", "(..., T, T)", {"nan": _MASK_NAN, "inf": _MASK_NAN},
-                          _mask_structure)
-
-
-def _mask_case(name: str, a, category: str) -> Case:
-    a = np.asarray(a)
-    a64 = a.astype(np.float64)
-    L = ref.one_ss_mask(a64)
-    shifted = np.concatenate([np.ones_like(a64[..., :1]), a64[..., :-1]], axis=-1)
-    variants = [
-        ("with_s", "off by one: your L[t, s] includes a_s; the product runs over s < u <= t, so "
-         "L[t, t] = 1 and a_s (which decays the state before x_s arrives) is left out",
-         np.tril(L * a64[..., None, :])),
-        ("early", "off by one step: your product runs over s <= u < t; it must run over "
-         "s < u <= t (L[t, t-1] = a_t)", ref.one_ss_mask(shifted)),
-        ("transposed", "transposed: L must be lower triangular, row t (query time) and column "
-         "s (key time)", np.swapaxes(L, -1, -2)),
-    ]
-    return Case(name, (a,), L, MASK_ANSWER, category, variants)
+                  _mask_structure)
 
 
 def mask_cases() -> list:
+    def case(name: str, a, category: str) -> Case:
+        a = np.asarray(a)
+        a64 = a.astype(np.float64)
+        L = ref.one_ss_mask(a64)
+        shifted = np.concatenate([np.ones_like(a64[..., :1]), a64[..., :-1]], axis=-1)
+        return Case(name, (a,), L, MASK_ANSWER, category, [
+            ("with_s", "off by one: your L[t, s] includes a_s; the product runs over s < u <= t, "
+             "so L[t, t] = 1 and a_s (which decays the state before x_s arrives) is left out",
+             np.tril(L * a64[..., None, :])),
+            ("early", "off by one step: your product runs over s <= u < t; it must run over "
+             "s < u <= t (L[t, t-1] = a_t)", ref.one_ss_mask(shifted)),
+            ("transposed", "transposed: L must be lower triangular, row t (query time) and "
+             "column s (key time)", np.swapaxes(L, -1, -2))])
     rng = np.random.default_rng(1)
     batch = np.where(rng.random((2, 3, 5)) < 0.2, 0.0, rng.uniform(-1, 1, (2, 3, 5)))
     return [
-        _mask_case("T = 5, random decays in (0.5, 1)", rng.uniform(0.5, 1, 5), "basic"),
-        _mask_case("negative decays", [0.5, -0.9, 0.8, -0.5, -1.0, 0.7], "basic"),
-        _mask_case("all decays 1: the causal mask tril(ones)", np.ones(4), "basic"),
-        _mask_case("T = 1", [0.7], "edge"),
-        _mask_case("all decays 0: the identity", np.zeros(4), "edge"),
-        _mask_case("a zero decay at t = 2", [0.9, 0.8, 0.0, 0.7, 0.6, 0.5], "zero decays"),
-        _mask_case("a_0 = 0, which never enters L", [0.0, 0.8, 0.9, 0.7, 0.6], "zero decays"),
-        _mask_case("leading batch axes, a of shape (2, 3, 5) with zeros", batch, "batch"),
-        _mask_case("T = 200, a = 0.02: tiny products (2e-340 underflows to 0)",
-                   np.full(200, 0.02), "extreme"),
-        _mask_case("decays 1e-200: the running product underflows to 0",
-                   [0.5, 1e-200, 1e-200, 0.9, 0.8, 0.7], "extreme"),
-        _mask_case("decays of size 10: products up to 1e8", rng.uniform(8, 12, 9), "scaled"),
-        _mask_case("float32 decays, T = 40", rng.uniform(0.5, 1, 40).astype(np.float32),
-                   "float32"),
+        case("T = 5, random decays in (0.5, 1)", rng.uniform(0.5, 1, 5), "basic"),
+        case("negative decays", [0.5, -0.9, 0.8, -0.5, -1.0, 0.7], "basic"),
+        case("all decays 1: the causal mask tril(ones)", np.ones(4), "basic"),
+        case("T = 1", [0.7], "edge"),
+        case("all decays 0: the identity", np.zeros(4), "edge"),
+        case("a zero decay at t = 2", [0.9, 0.8, 0.0, 0.7, 0.6, 0.5], "zero decays"),
+        case("a_0 = 0, which never enters L", [0.0, 0.8, 0.9, 0.7, 0.6], "zero decays"),
+        case("leading batch axes, a of shape (2, 3, 5) with zeros", batch, "batch"),
+        case("T = 200, a = 0.02: tiny products (2e-340 underflows to 0)",
+             np.full(200, 0.02), "extreme"),
+        case("decays 1e-200: the running product underflows to 0",
+             [0.5, 1e-200, 1e-200, 0.9, 0.8, 0.7], "extreme"),
+        case("decays of size 10: products up to 1e8", rng.uniform(8, 12, 9), "scaled"),
+        case("float32 decays, T = 40", rng.uniform(0.5, 1, 40).astype(np.float32), "float32"),
     ]
 
 
-def check_one_ss_mask(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(a) -> L``: ``L[..., t, s] = a_{s+1} ... a_t`` for t >= s, 0 above; a (..., T).
+check_one_ss_mask = grader("one_ss_mask", mask_cases, ("a",), "fn(a) -> L: L[..., t, s] = "
+                   "a_{s+1} ... a_t for t >= s, 0 above; a (..., T)", MASK_FORBIDDEN)
 
-    Categories: basic (random, negative, all ones), edge (T = 1, all zeros), zero decays,
-    batch (leading axes), extreme (products that underflow), scaled
-    (decays of size 10), float32 (judged at the float32 tolerance when the answer is float32).
-    """
-    return run_cases("one_ss_mask", fn, mask_cases(), ("a",), forbidden=MASK_FORBIDDEN,
-                     allow_package=allow_package)
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 2: the stable segsum
 
 _SEGSUM_HINTS = {
     "nan": (". NaN appears where a zero decay (log_a = -inf) sits at some u <= s: the cumsum "
@@ -128,63 +105,50 @@ def _segsum_pre(arr, case):  # before the -inf pattern check, which would blame 
 SEGSUM_ANSWER = ArrayAnswer("S", "(..., T, T)", _SEGSUM_HINTS, _segsum_structure, _segsum_pre)
 
 
-def _segsum_case(name: str, log_a, category: str) -> Case:
-    log_a = np.asarray(log_a)
-    la64 = log_a.astype(np.float64)
-    S = ref.segsum(la64)
-    T = la64.shape[-1]
-    shifted = np.concatenate([np.zeros_like(la64[..., :1]), la64[..., :-1]], axis=-1)
-    with np.errstate(invalid="ignore"):
-        with_s = np.where(np.tri(T, dtype=bool), S + la64[..., None, :], -np.inf)
-    variants = [
-        ("with_s", "off by one: your S[t, s] includes log_a[s]; sum over s < u <= t, so "
-         "S[t, t] = 0", with_s),
-        ("early", "off by one step: your sum runs over s <= u < t; it must run over s < u <= t",
-         ref.segsum(shifted)),
-        ("transposed", "transposed: S[t, s] is for t >= s (row t, column s), -inf above the "
-         "diagonal", np.where(np.tri(T, dtype=bool).T, np.swapaxes(S, -1, -2), -np.inf)),
-    ]
-    return Case(name, (log_a,), S, SEGSUM_ANSWER, category, variants)
-
-
 def segsum_cases() -> list:
+    def case(name: str, log_a, category: str) -> Case:
+        log_a = np.asarray(log_a)
+        la64 = log_a.astype(np.float64)
+        S = ref.segsum(la64)
+        lower = np.tri(la64.shape[-1], dtype=bool)
+        shifted = np.concatenate([np.zeros_like(la64[..., :1]), la64[..., :-1]], axis=-1)
+        with np.errstate(invalid="ignore"):
+            with_s = np.where(lower, S + la64[..., None, :], -np.inf)
+        return Case(name, (log_a,), S, SEGSUM_ANSWER, category, [
+            ("with_s", "off by one: your S[t, s] includes log_a[s]; sum over s < u <= t, so "
+             "S[t, t] = 0", with_s),
+            ("early", "off by one step: your sum runs over s <= u < t; it must run over "
+             "s < u <= t", ref.segsum(shifted)),
+            ("transposed", "transposed: S[t, s] is for t >= s (row t, column s), -inf above the "
+             "diagonal", np.where(lower.T, np.swapaxes(S, -1, -2), -np.inf))])
     rng = np.random.default_rng(2)
     with np.errstate(divide="ignore"):
         zeros = np.log(np.where(rng.random((2, 3, 6)) < 0.25, 0.0, rng.uniform(0.3, 1, (2, 3, 6))))
         return [
-            _segsum_case("T = 5, random decays", np.log(rng.uniform(0.5, 1, 5)), "basic"),
-            _segsum_case("all decays 1 (log_a = 0)", np.zeros(4), "basic"),
-            _segsum_case("T = 60, random decays", np.log(rng.uniform(0.5, 1, 60)), "basic"),
-            _segsum_case("T = 1", [np.log(0.5)], "edge"),
-            _segsum_case("a zero decay at t = 3 (log_a[3] = -inf)",
-                         np.log([0.9, 0.8, 0.7, 0.0, 0.6, 0.5]), "zero decays"),
-            _segsum_case("a_0 = 0 (log_a[0] = -inf), which never enters the mask",
-                         np.log([0.0, 0.8, 0.9, 0.7]), "zero decays"),
-            _segsum_case("leading batch axes (2, 3, 6) with zero decays", zeros, "batch"),
-            _segsum_case("log_a = -800 and -1000: exp(log_a) underflows to 0",
-                         [-0.1, -800.0, -0.5, -1000.0, -0.2], "extreme"),
-            _segsum_case("log_a = -1e5 next to a zero decay",
-                         [-0.3, -1e5, -np.inf, -0.2, -1e5], "extreme"),
-            _segsum_case("strong decays, log_a in (-60, -20): S down to -1000",
-                         rng.uniform(-60, -20, 25), "scaled"),
-            _segsum_case("float32 log decays, T = 40",
-                         np.log(rng.uniform(0.5, 1, 40)).astype(np.float32), "float32"),
+            case("T = 5, random decays", np.log(rng.uniform(0.5, 1, 5)), "basic"),
+            case("all decays 1 (log_a = 0)", np.zeros(4), "basic"),
+            case("T = 60, random decays", np.log(rng.uniform(0.5, 1, 60)), "basic"),
+            case("T = 1", [np.log(0.5)], "edge"),
+            case("a zero decay at t = 3 (log_a[3] = -inf)",
+                 np.log([0.9, 0.8, 0.7, 0.0, 0.6, 0.5]), "zero decays"),
+            case("a_0 = 0 (log_a[0] = -inf), which never enters the mask",
+                 np.log([0.0, 0.8, 0.9, 0.7]), "zero decays"),
+            case("leading batch axes (2, 3, 6) with zero decays", zeros, "batch"),
+            case("log_a = -800 and -1000: exp(log_a) underflows to 0",
+                 [-0.1, -800.0, -0.5, -1000.0, -0.2], "extreme"),
+            case("log_a = -1e5 next to a zero decay",
+                 [-0.3, -1e5, -np.inf, -0.2, -1e5], "extreme"),
+            case("strong decays, log_a in (-60, -20): S down to -1000",
+                 rng.uniform(-60, -20, 25), "scaled"),
+            case("float32 log decays, T = 40",
+                 np.log(rng.uniform(0.5, 1, 40)).astype(np.float32), "float32"),
         ]
 
 
-def check_segsum(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(log_a) -> S``: ``S[..., t, s] = sum_{s < u <= t} log_a[u]``, -inf above.
+check_segsum = grader("segsum", segsum_cases, ("log_a",), "fn(log_a) -> S: S[..., t, s] = "
+                      "sum_{s < u <= t} log_a[u], -inf above; log_a (..., T) may hold -inf",
+                      SEGSUM_FORBIDDEN)
 
-    log_a: (..., T), may contain -inf (a zero decay). Categories: basic, edge (T = 1), zero
-    decays (-inf, also at t = 0), batch, extreme (log_a <= -800, where a round trip through
-    exp underflows; -1e5 next to -inf), scaled (strong decays), float32.
-    """
-    return run_cases("segsum", fn, segsum_cases(), ("log_a",), forbidden=SEGSUM_FORBIDDEN,
-                     allow_package=allow_package)
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 4: the sum-of-heads kernel
 
 _HEADS_NAN = (". A NaN at a zero decay often comes from the single-mask rewrite C o p, B / p "
               "(it needs a[1:] != 0) or from a log: build each head's mask from direct products")
@@ -199,64 +163,54 @@ def _heads_pre(arr, case):
 
 
 HEADS_ANSWER = ArrayAnswer("M", "(..., T, T)", {"nan": _HEADS_NAN, "inf": _HEADS_NAN},
-                           lambda arr, case: above_diagonal(
-                               arr, 0.0, "M", "(y_t may not see x_s from the future)"),
-                           _heads_pre)
+                   lambda arr, case: above_diagonal(
+                       arr, 0.0, "M", "(y_t may not see x_s from the future)"),
+                   _heads_pre)
 
 _SHARED = ("one mask shared by all modes, built from the {} of the modes' decays: in the "
            "diagonal family each mode n decays by its own a[:, n], so head n needs its own "
            "mask 1SS(a[:, n]); the heads cannot share one mask")
 
 
-def _heads_case(name: str, d: dict, category: str) -> Case:
-    a, B, C = d["a"], d["B"], d["C"]
-    a64, B64, C64 = (np.asarray(v, dtype=np.float64) for v in (a, B, C))
-    M = ref.diagonal_kernel(a64, B64, C64)
-
-    def shared(decay):  # every head masked by one decay sequence
-        return ref.diagonal_kernel(np.broadcast_to(decay[..., None], a64.shape).copy(), B64, C64)
-    variants = [
-        ("swapped", "query and key are swapped: head n is 1SS(a[:, n]) o (C[:, n] B[:, n]^T), the "
-         "query C (output time t) on the rows and the key B (input time s) on the columns",
-         ref.diagonal_kernel(a64, C64, B64)),
-        ("mode0", "every head used the decays of mode 0: head n needs its own mask 1SS(a[:, n])",
-         shared(a64[..., 0])),
-        ("mean", _SHARED.format("mean"), shared(a64.mean(axis=-1))),
-        ("product", _SHARED.format("product"), shared(a64.prod(axis=-1))),
-        ("first", "only the first head: sum all N heads", ref.diagonal_heads(a64, B64, C64)[..., 0, :, :]),
-        ("transposed", "transposed: M must be lower triangular (row t, column s)",
-         np.swapaxes(M, -1, -2)),
-    ]
-    return Case(name, (a, B, C), M, HEADS_ANSWER, category, variants)
-
-
 def heads_cases() -> list:
-    def abc(*args, scale=1.0, dtype=np.float64, **kw):
-        d = make_inputs("diagonal", *args, dtype=dtype, **kw)
-        return dict(a=d["a"], B=d["B"] * dtype(scale), C=d["C"])
+    def case(name, category, *sizes, scale=1.0, dtype=np.float64, **kw):
+        d = make_inputs("diagonal", *sizes, dtype=dtype, **kw)
+        a, B, C = d["a"], d["B"] * dtype(scale), d["C"]
+        a64, B64, C64 = (np.asarray(v, dtype=np.float64) for v in (a, B, C))
+        M = ref.diagonal_kernel(a64, B64, C64)
+
+        def shared(decay):  # every head masked by one decay sequence
+            return ref.diagonal_kernel(np.broadcast_to(decay[..., None], a64.shape).copy(),
+                               B64, C64)
+        variants = [
+            ("swapped", "query and key are swapped: head n is 1SS(a[:, n]) o (C[:, n] B[:, n]^T), "
+             "the query C (output time t) on the rows and the key B (input time s) on the "
+             "columns", ref.diagonal_kernel(a64, C64, B64)),
+            ("mode0", "every head used the decays of mode 0: head n needs its own mask "
+             "1SS(a[:, n])", shared(a64[..., 0])),
+            ("mean", _SHARED.format("mean"), shared(a64.mean(axis=-1))),
+            ("product", _SHARED.format("product"), shared(a64.prod(axis=-1))),
+            ("first", "only the first head: sum all N heads",
+             ref.diagonal_heads(a64, B64, C64)[..., 0, :, :]),
+            ("transposed", "transposed: M must be lower triangular (row t, column s)",
+             np.swapaxes(M, -1, -2)),
+        ]
+        return Case(name, (a, B, C), M, HEADS_ANSWER, category, variants)
     return [
-        _heads_case("T = 6, N = 3, random decays", abc(6, 3, 1, seed=20), "basic"),
-        _heads_case("negative decays", abc(6, 2, 1, regime="negative", seed=24), "basic"),
-        _heads_case("T = 1, N = 2", abc(1, 2, 1, seed=21), "edge"),
-        _heads_case("N = 1 (one head: a scalar SSM)", abc(5, 1, 1, seed=22), "edge"),
-        _heads_case("zero decays (the single-mask rewrite breaks here)",
-                    abc(8, 3, 1, regime="zero", seed=23), "zero decays"),
-        _heads_case("leading batch axes (2, 2), T = 5, N = 3", abc(5, 3, 1, (2, 2), seed=25),
-                    "batch"),
-        _heads_case("strong decays down to 1e-300, T = 12, N = 3",
-                    abc(12, 3, 1, regime="strong", seed=26), "extreme"),
-        _heads_case("B scaled by 1e6, T = 7, N = 2", abc(7, 2, 1, scale=1e6, seed=27), "scaled"),
-        _heads_case("float32 inputs, T = 16, N = 4", abc(16, 4, 1, dtype=np.float32, seed=28),
-                    "float32"),
+        case("T = 6, N = 3, random decays", "basic", 6, 3, 1, seed=20),
+        case("negative decays", "basic", 6, 2, 1, regime="negative", seed=24),
+        case("T = 1, N = 2", "edge", 1, 2, 1, seed=21),
+        case("N = 1 (one head: a scalar SSM)", "edge", 5, 1, 1, seed=22),
+        case("zero decays (the single-mask rewrite breaks here)", "zero decays", 8, 3, 1,
+             regime="zero", seed=23),
+        case("leading batch axes (2, 2), T = 5, N = 3", "batch", 5, 3, 1, (2, 2), seed=25),
+        case("strong decays down to 1e-300, T = 12, N = 3", "extreme", 12, 3, 1,
+             regime="strong", seed=26),
+        case("B scaled by 1e6, T = 7, N = 2", "scaled", 7, 2, 1, scale=1e6, seed=27),
+        case("float32 inputs, T = 16, N = 4", "float32", 16, 4, 1, dtype=np.float32, seed=28),
     ]
 
 
-def check_sum_of_heads(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(a, B, C) -> M``, the diagonal kernel as a sum of N 1-SS masked attentions.
-
-    M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T); a, B, C (..., T, N); M (..., T, T).
-    Categories: basic (random, negative), edge (T = 1, N = 1), zero decays, batch, extreme
-    (decays down to 1e-300), scaled (B times 1e6), float32.
-    """
-    return run_cases("sum_of_heads", fn, heads_cases(), ("a", "B", "C"),
-                     forbidden=HEADS_FORBIDDEN, allow_package=allow_package)
+check_sum_of_heads = grader("sum_of_heads", heads_cases, ("a", "B", "C"),
+                    "fn(a, B, C) -> M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T); "
+                    "a, B, C (..., T, N), M (..., T, T)", HEADS_FORBIDDEN)

@@ -1,14 +1,6 @@
-"""Graders of the structure exercises: new columns (ex06), the semiseparable rank (ex09) and
-split points (ex10) of a lower-triangular kernel M (T, T) (docs/theory.md#semiseparable,
-#new-columns, #lemma-4-1).
-
-  count_new_columns(M) -> int     nu(M) = sum_t rank M[t:, :t+1] - rank M[t:, :t]
-  ss_rank(M) -> int               max_t rank M[t:, :t+1]
-  split_points(M) -> list         t in 1..T-1 with M[t:, :t] == 0
-
-The expected answers come from :mod:`ssd_edu.structure`; a known mistake is the count that
-mistake gives, and the diagnosis names the mistake that explains the most cases.
-"""
+"""Graders of the structure exercises on a lower-triangular M (T, T) (docs/theory.md#semiseparable,
+#new-columns, #lemma-4-1), against :mod:`ssd_edu.structure`: new columns (ex06), the
+semiseparable rank (ex09) and split points (ex10)."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +9,8 @@ from .. import reference as ref
 from .. import structure
 from ..testing import make_inputs
 from .answers import CountAnswer, IndexListAnswer
-from .grading import Case, GradeResult, run_cases
+from .grading import Case, grader
+from .solutions import _rank
 
 NU_FORBIDDEN = ("ssd_edu.structure.nu", "ssd_edu.structure.new_columns",
                 "ssd_edu.structure.min_completion_rank", "ssd_edu.structure.has_one_ss_dual",
@@ -29,8 +22,12 @@ SPLIT_FORBIDDEN = ("ssd_edu.structure.split_points", "ssd_edu.structure.split_bl
                    "ssd_edu.structure._split_points")
 
 
-def _rank(X) -> int:
-    return int(np.linalg.matrix_rank(X)) if X.size and np.any(X) else 0
+#: the N = 2, T = 4 example of Remark 4.1
+REMARK = np.array([[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]], float)
+
+
+def corner(T: int) -> np.ndarray:
+    return np.eye(T) + np.eye(T, k=-(T - 1))
 
 
 def _increments(M, t0: int = 0) -> int:
@@ -39,8 +36,6 @@ def _increments(M, t0: int = 0) -> int:
 
 def _kernels() -> dict:
     """The matrices of the structure batteries: category -> {name: matrix}."""
-    corner = np.eye(6)
-    corner[-1, 0] = 1.0
     d = make_inputs("diagonal", 12, 3, 1, seed=30)
     fine = ref.diagonal_kernel(np.random.default_rng(31).uniform(0.9, 1.0, (12, 3)),
                                d["B"], d["C"])
@@ -50,14 +45,14 @@ def _kernels() -> dict:
     first = np.zeros((8, 8))
     first[:4, :4] = np.tril(np.random.default_rng(33).standard_normal((4, 4))) + 3 * np.eye(4)
     first[4:, 4:] = np.eye(4)
-    remark = np.array([[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]], float)
+    remark = REMARK
     # a 0/1 matrix on which rank, ss_rank, nu, the nonzero columns and the block maximum all differ
     mixed = np.zeros((6, 6))
     mixed[[1, 2, 2, 3, 4, 4, 4, 5], [1, 0, 2, 2, 0, 3, 4, 5]] = 1.0
     return {
         "basic": {
             "the N = 2, T = 4 example of Remark 4.1": remark,
-            "I + E_{T-1,0}, T = 6 (Prop. 5.1)": corner,
+            "I + E_{T-1,0}, T = 6 (Prop. 5.1)": corner(6),
             "a random fine diagonal kernel, T = 12, N = 3": fine,
             "a scalar kernel, N = 2, with a zero decay at t = 4": split,
             "blockdiag(a dense 4 x 4 block, I_4)": first,
@@ -78,18 +73,12 @@ def _kernels() -> dict:
     }
 
 
-def _count_cases(label: str, value, variants, answer) -> list:
-    cases = []
-    for category, kernels in _kernels().items():
-        for name, M in kernels.items():
-            expected = value(M)
-            found = [(k, d, v) for k, d, v in variants(M) if v != expected]
-            cases.append(Case(name, (M,), expected, answer, category, found))
-    return cases
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 6: counting new columns
+def _structure_grader(exercise, value, variants, answer, doc, forbidden, compares):
+    def cases():
+        return [Case(name, (M,), value(M), answer, category,
+                     [(k, d, v) for k, d, v in variants(M) if v != value(M)])
+                for category, kernels in _kernels().items() for name, M in kernels.items()]
+    return grader(exercise, cases, ("M",), doc, forbidden, compares)
 
 
 def _nu_variants(M) -> list:
@@ -120,21 +109,10 @@ def _nu_variants(M) -> list:
     ]
 
 
-def check_count_new_columns(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(M) -> int``, the number of new columns nu(M) of a lower-triangular M (T, T).
-
-    Column t is new iff ``rank M[t:, :t+1] > rank M[t:, :t]`` (the same rows t..T-1).
-    Categories: basic (the Remark 4.1 example, I + E_{T-1,0}, a fine diagonal kernel, a
-    split scalar kernel, a block-diagonal matrix), edge (I, tril(ones), zero matrix, T = 1, a
-    zero column), extreme (entries of size 1e-200 and 1e200), scaled (1e-9 and 1e9).
-    """
-    return run_cases("count_new_columns", fn,
-                     _count_cases("nu", structure.nu, _nu_variants, CountAnswer("nu")), ("M",),
-                     forbidden=NU_FORBIDDEN, allow_package=allow_package)
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 9: the semiseparable rank
+check_count_new_columns = _structure_grader(
+    "count_new_columns", structure.nu, _nu_variants, CountAnswer("nu"),
+    "fn(M) -> nu(M), the number of t with rank M[t:, :t+1] > rank M[t:, :t]", NU_FORBIDDEN,
+    "the package's count (an integer: exactly)")
 
 
 def _ssrank_variants(M) -> list:
@@ -152,22 +130,14 @@ def _ssrank_variants(M) -> list:
     ]
 
 
-def check_ss_rank(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(M) -> int``, the semiseparable rank ``max_t rank M[t:, :t+1]`` of M (T, T).
-
-    Same matrices and categories as :func:`check_count_new_columns`.
-    """
-    return run_cases("ss_rank", fn, _count_cases("ss_rank", structure.ss_rank, _ssrank_variants,
-                                                 CountAnswer("the semiseparable rank", False)),
-                     ("M",), forbidden=SSRANK_FORBIDDEN, allow_package=allow_package)
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 10: split points (Lemma 4.1)
+check_ss_rank = _structure_grader(
+    "ss_rank", structure.ss_rank, _ssrank_variants, CountAnswer("the semiseparable rank", False),
+    "fn(M) -> max_t rank M[t:, :t+1]", SSRANK_FORBIDDEN,
+    "the package's rank (an integer: exactly)")
 
 
 def _exact_split_points(M) -> list:
-    """The package's split points under the exact zero test (split_tol = 0), as the exercise asks."""
+    """The package's split points under the exact zero test."""
     return structure.split_points(M, split_tol=0.0)
 
 
@@ -176,7 +146,8 @@ def _split_variants(M) -> list:
     points = _exact_split_points(M)
     return [
         ("subdiagonal", "you tested only the subdiagonal entry M[t, t-1]; t is a split point when "
-         "the whole crossing block M[t:, :t] is zero", [t for t in range(1, T) if M[t, t - 1] == 0]),
+         "the whole crossing block M[t:, :t] is zero",
+         [t for t in range(1, T) if M[t, t - 1] == 0]),
         ("row", "you tested only row t, M[t, :t]; the whole crossing block M[t:, :t] (rows t..T-1) "
          "must be zero", [t for t in range(1, T) if not np.any(M[t, :t])]),
         ("zero", "t = 0 is not a split point: split points are t in 1..T-1 (the block M[0:, :0] "
@@ -189,17 +160,7 @@ def _split_variants(M) -> list:
     ]
 
 
-def check_split_points(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(M) -> list``: the t in 1..T-1 with ``M[t:, :t] == 0`` (exact zeros).
-
-    Same matrices and categories as :func:`check_count_new_columns`.
-    """
-    return run_cases("split_points", fn,
-                     _count_cases("split points", _exact_split_points, _split_variants,
-                                  IndexListAnswer("split points")),
-                     ("M",), forbidden=SPLIT_FORBIDDEN, allow_package=allow_package)
-
-
-check_count_new_columns.compares = "the package's count (an integer: exactly)"
-check_ss_rank.compares = "the package's rank (an integer: exactly)"
-check_split_points.compares = "the package's split points (a list of integers: exactly)"
+check_split_points = _structure_grader(
+    "split_points", _exact_split_points, _split_variants, IndexListAnswer("split points"),
+    "fn(M) -> the t in 1..T-1 with M[t:, :t] == 0", SPLIT_FORBIDDEN,
+    "the package's split points (a list of integers: exactly)")

@@ -1,14 +1,6 @@
 """Graders of the recurrence exercises: the diagonal scan (ex03), state passing (ex05),
-Algorithm 1 (ex07) and the full chunked algorithm (ex08).
-
-  diagonal_scan(x, a, B, C, initial_state) -> (y, h)               check_diagonal_scan
-  pass_states(abar, S, initial_state) -> (H_prev, H_last)          check_pass_states
-  algorithm1(x, a, B, C, initial_state) -> (y, h)                  check_algorithm1
-  chunked_scan(x, a, B, C, chunk_size, initial_state) -> (y, h)    check_chunked_scan
-
-Expected answers and known-mistake variants come from the package's oracle
-(``reference.diagonal_scan``) run on altered inputs (a shifted decay, swapped B and C, ...).
-"""
+Algorithm 1 (ex07) and the chunked algorithm (ex08). A known mistake's answer is the oracle
+``reference.diagonal_scan`` run on altered inputs (a shifted decay, swapped B and C, ...)."""
 from __future__ import annotations
 
 import sys
@@ -18,20 +10,20 @@ import numpy as np
 from .. import reference as ref
 from ..registry import BACKEND_MODULES, IMPLEMENTATIONS
 from ..testing import make_inputs
-from .answers import PairAnswer
-from .grading import Case, GradeResult, run_cases
+from .answers import TupleAnswer
+from .grading import Case, grader
 
 _STATE_FORBIDDEN = ("ssd_edu.reference.chunking.state_passing",)
 _DIAGONAL_FORMS = ("ssd_edu.reference.diagonal.diagonal_algorithm1",
                    "ssd_edu.reference.general.general_scan")
-#: The package's chunked steps other than state passing: what a chunked attempt writes itself.
+#: The package's chunked steps other than state passing.
 _CHUNK_STEPS = tuple(f"ssd_edu.{mod}.{step}" for mod in ("reference.chunking", "cpu.chunked")
                      for step in ("intra_chunk", "chunk_states", "chunk_output"))
 
 
 def _forms(*families) -> tuple:
-    """The registered forms of these families that a scan attempt may not call, in every
-    backend loaded so far (grading itself loads no Numba or CUDA backend)."""
+    """The registered forms of these families in every backend loaded so far (grading loads
+    no Numba or CUDA backend)."""
     loaded = {b for b, (module, _, _) in BACKEND_MODULES.items() if module in sys.modules}
     return tuple(IMPLEMENTATIONS[key] for key in IMPLEMENTATIONS
                  if key.split(".")[0] in loaded and key.split(".")[1] in families)
@@ -45,7 +37,7 @@ def _state_shape_pre(y, h, case):
     return None
 
 
-SCAN_ANSWER = PairAnswer((("y", "(..., T, P)"), ("the final state h", "(..., N, P)")),
+SCAN_ANSWER = TupleAnswer((("y", "(..., T, P)"), ("the final state h", "(..., N, P)")),
                          ". The recurrence needs only products and sums: no log, no division",
                          _state_shape_pre)
 
@@ -61,7 +53,7 @@ def _start(h0, shape) -> np.ndarray:
     return np.zeros(shape) if h0 is None else np.broadcast_to(h0, shape).astype(np.float64)
 
 
-def _scan_variants(x, a, B, C, h0, expected) -> list:
+def _scan_variants(x, a, B, C, h0, expected, Q=None) -> list:
     """The known mistakes of a diagonal recurrence, each as the (y, h) it produces."""
     y_exp, h_exp = expected
     h0_arr = _start(h0, h_exp.shape)
@@ -103,80 +95,58 @@ def _scan_variants(x, a, B, C, h0, expected) -> list:
     ]
 
 
-def _scan_inputs(T, N, P, batch=(), *, scale=1.0, dtype=np.float64, **kw):
-    d = make_inputs("diagonal", T, N, P, batch, dtype=dtype, **kw)
-    d["x"] = d["x"] * dtype(scale)
-    return d
-
-
-def _scan_case(name: str, d: dict, category: str, answer=SCAN_ANSWER, variants=_scan_variants,
-               chunk_size=None) -> Case:
-    x, a, B, C, h0 = (None if d[k] is None else np.asarray(d[k], dtype=np.float64)
-                      for k in ("x", "a", "B", "C", "initial_state"))
-    expected = ref.diagonal_scan(x, a, B, C, initial_state=h0)
-    args = (d["x"], d["a"], d["B"], d["C"], d["initial_state"])
-    if chunk_size is not None:
-        args = args[:4] + (chunk_size,) + args[4:]
-        found = variants(x, a, B, C, h0, expected, chunk_size)
-    else:
-        found = variants(x, a, B, C, h0, expected)
-    return Case(name, args, expected, answer, category, found)
+_SCAN_ARGS = ("x", "a", "B", "C", "initial_state")
 
 
 def scan_battery(variants=_scan_variants, chunked: bool = False) -> list:
     """The cases shared by the three recurrence exercises (``chunked`` adds chunk sizes)."""
-    def case(name, d, category, Q=None):
-        return _scan_case(name, d, category, variants=variants,
-                          chunk_size=(Q or 4) if chunked else None)
+    def case(name, category, *sizes, Q=4, scale=1.0, dtype=np.float64, **kw):
+        d = make_inputs("diagonal", *sizes, dtype=dtype, **kw)
+        d["x"] = d["x"] * dtype(scale)
+        x, a, B, C, h0 = (None if d[k] is None else np.asarray(d[k], dtype=np.float64)
+                          for k in _SCAN_ARGS)
+        expected = ref.diagonal_scan(x, a, B, C, initial_state=h0)
+        args = tuple(d[k] for k in _SCAN_ARGS)
+        args = args[:4] + (Q,) + args[4:] if chunked else args
+        return Case(name, args, expected, SCAN_ANSWER, category,
+                    variants(x, a, B, C, h0, expected, Q))
     cases = [
-        case("T = 6, N = 3, P = 2, random decays", _scan_inputs(6, 3, 2, seed=10), "basic"),
-        case("negative decays", _scan_inputs(7, 2, 2, regime="negative", seed=13), "basic"),
-        case("T = 1", _scan_inputs(1, 2, 3, seed=11), "edge"),
-        case("initial_state=None (start from zeros)",
-             _scan_inputs(5, 2, 3, seed=14, initial_state=False), "edge"),
-        case("N = 1, P = 1", _scan_inputs(9, 1, 1, seed=16), "edge"),
-        case("zero decays (a = 0 erases that mode's state)",
-             _scan_inputs(8, 3, 2, regime="zero", seed=12), "zero decays"),
-        case("leading batch axes (2, 3), T = 5, N = 2, P = 2",
-             _scan_inputs(5, 2, 2, (2, 3), regime="zero", seed=15), "batch"),
-        case("strong decays down to 1e-300, T = 10", _scan_inputs(10, 3, 2, regime="strong",
-                                                                    seed=17), "extreme"),
-        case("mixed decays 0, 1, -1, 1e-300, T = 12", _scan_inputs(12, 2, 2, regime="mixed",
-                                                                     seed=18), "extreme"),
-        case("x scaled by 1e8, T = 8", _scan_inputs(8, 2, 3, scale=1e8, seed=19), "scaled"),
-        case("float32 inputs, T = 24, N = 4, P = 3",
-             _scan_inputs(24, 4, 3, dtype=np.float32, seed=9), "float32"),
+        case("T = 6, N = 3, P = 2, random decays", "basic", 6, 3, 2, seed=10),
+        case("negative decays", "basic", 7, 2, 2, regime="negative", seed=13),
+        case("T = 1", "edge", 1, 2, 3, seed=11),
+        case("initial_state=None (start from zeros)", "edge", 5, 2, 3, seed=14,
+             initial_state=False),
+        case("N = 1, P = 1", "edge", 9, 1, 1, seed=16),
+        case("zero decays (a = 0 erases that mode's state)", "zero decays", 8, 3, 2,
+             regime="zero", seed=12),
+        case("leading batch axes (2, 3), T = 5, N = 2, P = 2", "batch", 5, 2, 2, (2, 3),
+             regime="zero", seed=15),
+        case("strong decays down to 1e-300, T = 10", "extreme", 10, 3, 2, regime="strong",
+             seed=17),
+        case("mixed decays 0, 1, -1, 1e-300, T = 12", "extreme", 12, 2, 2, regime="mixed",
+             seed=18),
+        case("x scaled by 1e8, T = 8", "scaled", 8, 2, 3, scale=1e8, seed=19),
+        case("float32 inputs, T = 24, N = 4, P = 3", "float32", 24, 4, 3, dtype=np.float32,
+             seed=9),
     ]
     if chunked:
         cases += [
-            case("T = 10, chunk_size 4: a short last chunk", _scan_inputs(10, 2, 2, seed=40),
-                 "chunk sizes", 4),
-            case("chunk_size 1", _scan_inputs(5, 2, 2, seed=41), "chunk sizes", 1),
-            case("chunk_size 16 > T = 5: one chunk", _scan_inputs(5, 2, 2, seed=42),
-                 "chunk sizes", 16),
-            case("T = 12, chunk_size 3, zero decays at chunk starts",
-                 _scan_inputs(12, 2, 2, regime="zero", seed=43), "chunk sizes", 3),
+            case("T = 10, chunk_size 4: a short last chunk", "chunk sizes", 10, 2, 2, seed=40),
+            case("chunk_size 1", "chunk sizes", 5, 2, 2, seed=41, Q=1),
+            case("chunk_size 16 > T = 5: one chunk", "chunk sizes", 5, 2, 2, seed=42, Q=16),
+            case("T = 12, chunk_size 3, zero decays at chunk starts", "chunk sizes", 12, 2, 2,
+                 regime="zero", seed=43, Q=3),
         ]
     return cases
 
 
-def check_diagonal_scan(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(x, a, B, C, initial_state=None) -> (y, h)``, the diagonal recurrence.
-
-    h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, h_{-1} = initial_state (zeros if
-    None); x (..., T, P), a, B, C (..., T, N), h (..., N, P). Categories: basic (random,
-    negative decays), edge (T = 1, no initial state, N = P = 1), zero decays, batch, extreme
-    (decays down to 1e-300; 0, 1, -1 mixed), scaled (x times 1e8), float32.
-    """
-    return run_cases("diagonal_scan", fn, scan_battery(), ("x", "a", "B", "C", "initial_state"),
-                     forbidden=_forms("diagonal") + _DIAGONAL_FORMS, allow_package=allow_package)
+check_diagonal_scan = grader(
+    "diagonal_scan", scan_battery, _SCAN_ARGS, "fn(x, a, B, C, initial_state=None) -> (y, h): "
+    "h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t; x (..., T, P), a, B, C (..., T, N)",
+    lambda: _forms("diagonal") + _DIAGONAL_FORMS)
 
 
-# --------------------------------------------------------------------------------------------
-# Exercise 7: Algorithm 1, N scalar scans
-
-
-def _algorithm1_variants(x, a, B, C, h0, expected) -> list:
+def _algorithm1_variants(x, a, B, C, h0, expected, Q=None) -> list:
     ones = np.ones_like(B)
     y_exp, h_exp = expected
     h0_arr = _start(h0, h_exp.shape)
@@ -199,20 +169,10 @@ def _algorithm1_variants(x, a, B, C, h0, expected) -> list:
     ]
 
 
-def check_algorithm1(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(x, a, B, C, initial_state=None) -> (y, h)``: the diagonal SSM, mode by mode.
-
-    Only the outputs are checked (against the diagonal recurrence), not the loop structure;
-    the package's diagonal forms may not be called (its scalar forms may). Categories as for
-    :func:`check_diagonal_scan`.
-    """
-    return run_cases("algorithm1", fn, scan_battery(_algorithm1_variants),
-                     ("x", "a", "B", "C", "initial_state"),
-                     forbidden=_forms("diagonal") + _DIAGONAL_FORMS, allow_package=allow_package)
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 8: the full chunked algorithm
+check_algorithm1 = grader(
+    "algorithm1", lambda: scan_battery(_algorithm1_variants), _SCAN_ARGS,
+    "fn(x, a, B, C, initial_state=None) -> (y, h), the diagonal SSM mode by mode (its outputs; "
+    "the package's scalar forms may be called)", lambda: _forms("diagonal") + _DIAGONAL_FORMS)
 
 
 def _chunked_variants(x, a, B, C, h0, expected, Q) -> list:
@@ -248,53 +208,40 @@ def _chunked_variants(x, a, B, C, h0, expected, Q) -> list:
     return found
 
 
-def check_chunked_scan(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(x, a, B, C, chunk_size, initial_state=None) -> (y, h)``: the four-step
-    chunked algorithm of the diagonal SSM, against the recurrence.
-
-    Only the outputs are checked; every package SSM form may not be called (one_ss_mask,
-    segsum and state passing may). Categories as for :func:`check_diagonal_scan` (chunk size
-    4) plus chunk sizes (a short last chunk, 1, larger than T, zero decays at chunk starts).
-    """
-    return run_cases("chunked_scan", fn, scan_battery(_chunked_variants, chunked=True),
-                     ("x", "a", "B", "C", "chunk_size", "initial_state"),
-                     forbidden=_forms("diagonal", "scalar") + _DIAGONAL_FORMS + _CHUNK_STEPS,
-                     allow_package=allow_package)
+check_chunked_scan = grader(
+    "chunked_scan", lambda: scan_battery(_chunked_variants, chunked=True),
+    ("x", "a", "B", "C", "chunk_size", "initial_state"),
+    "fn(x, a, B, C, chunk_size, initial_state=None) -> (y, h), the four-step chunked "
+    "algorithm (its outputs; one_ss_mask, segsum and state passing may be called)",
+    lambda: _forms("diagonal", "scalar") + _DIAGONAL_FORMS + _CHUNK_STEPS)
 
 
-# --------------------------------------------------------------------------------------------
-# Exercise 5: the chunked algorithm's state passing
-
-PASS_ANSWER = PairAnswer((("H_prev", "(..., J, N, P): the state entering each chunk"),
+PASS_ANSWER = TupleAnswer((("H_prev", "(..., J, N, P): the state entering each chunk"),
                           ("H_last", "(..., N, P): the final state")))
 _PREV_CHUNK = ("the chunk decay is abar[c-1]: the update of chunk c uses its own decay, "
                "H_c = abar_c H_{c-1} + S_c")
 
 
-def _pass_case(name: str, abar, S, h0, category: str) -> Case:
-    a64, S64, h64 = (np.asarray(v, dtype=np.float64) for v in (abar, S, h0))
-    Hp, Hl = ref.state_passing(a64, S64, initial_state=h64)
-    ones = np.ones_like(a64[..., :1, :])
-    after = np.concatenate([Hp[..., 1:, :, :], Hl[..., None, :, :]], axis=-3)
-    variants = [
-        ("after", "off by one chunk: H_prev[c] must be the state *entering* chunk c (H_{c-1}, "
-         "with H_prev[0] = initial_state), not the state after it", (after, Hl)),
-        ("ignore_h0", "initial_state is ignored: H_{-1} = initial_state",
-         ref.state_passing(a64, S64, initial_state=np.zeros_like(h64))),
-        ("decay_S", "the chunk decay also multiplies the chunk's own state: H_c = abar_c "
-         "(H_{c-1} + S_c); S_c already holds the decay inside chunk c, so H_c = abar_c H_{c-1} "
-         "+ S_c", ref.state_passing(a64, a64[..., None] * S64, initial_state=h64)),
-        ("last_entering", "H_last is the state entering the last chunk; apply the last update "
-         "too", (Hp, Hp[..., -1, :, :])),
-        ("prev_decay", _PREV_CHUNK, ref.state_passing(np.roll(a64, 1, axis=-2), S64,
-                                                      initial_state=h64)),
-        ("prev_decay1", _PREV_CHUNK, ref.state_passing(
-            np.concatenate([ones, a64[..., :-1, :]], -2), S64, initial_state=h64)),
-    ]
-    return Case(name, (abar, S, h0), (Hp, Hl), PASS_ANSWER, category, variants)
-
-
 def pass_cases() -> list:
+    def case(name: str, abar, S, h0, category: str) -> Case:
+        a64, S64, h64 = (np.asarray(v, dtype=np.float64) for v in (abar, S, h0))
+        Hp, Hl = ref.state_passing(a64, S64, initial_state=h64)
+        ones = np.ones_like(a64[..., :1, :])
+        after = np.concatenate([Hp[..., 1:, :, :], Hl[..., None, :, :]], axis=-3)
+        return Case(name, (abar, S, h0), (Hp, Hl), PASS_ANSWER, category, [
+            ("after", "off by one chunk: H_prev[c] must be the state *entering* chunk c "
+             "(H_{c-1}, with H_prev[0] = initial_state), not the state after it", (after, Hl)),
+            ("ignore_h0", "initial_state is ignored: H_{-1} = initial_state",
+             ref.state_passing(a64, S64, initial_state=np.zeros_like(h64))),
+            ("decay_S", "the chunk decay also multiplies the chunk's own state: H_c = abar_c "
+             "(H_{c-1} + S_c); S_c already holds the decay inside chunk c, so H_c = abar_c "
+             "H_{c-1} + S_c", ref.state_passing(a64, a64[..., None] * S64, initial_state=h64)),
+            ("last_entering", "H_last is the state entering the last chunk; apply the last "
+             "update too", (Hp, Hp[..., -1, :, :])),
+            ("prev_decay", _PREV_CHUNK, ref.state_passing(np.roll(a64, 1, axis=-2), S64,
+                                                          initial_state=h64)),
+            ("prev_decay1", _PREV_CHUNK, ref.state_passing(
+                np.concatenate([ones, a64[..., :-1, :]], -2), S64, initial_state=h64))])
     rng = np.random.default_rng(3)
 
     def data(J, N, P, batch=(), low=0.3, scale=1.0, dtype=np.float64):
@@ -307,26 +254,20 @@ def pass_cases() -> list:
     tiny = data(6, 2, 2)
     tiny[0][1:4, :] = 1e-300
     return [
-        _pass_case("J = 4 chunks, N = 2, P = 3", *data(4, 2, 3), "basic"),
-        _pass_case("negative chunk decays", *data(5, 2, 2, low=-1), "basic"),
-        _pass_case("one chunk (J = 1)", *data(1, 3, 2), "edge"),
-        _pass_case("N = 1, P = 1", *data(6, 1, 1), "edge"),
-        _pass_case("a chunk decay of 0 (mode 0 forgets everything before chunk 3)", *zero,
-                   "zero decays"),
-        _pass_case("leading batch axes (2, 3), J = 3", *data(3, 2, 2, batch=(2, 3)), "batch"),
-        _pass_case("chunk decays of 1e-300", *tiny, "extreme"),
-        _pass_case("chunk states scaled by 1e7", *data(4, 2, 2, scale=1e7), "scaled"),
-        _pass_case("float32 inputs, J = 8", *data(8, 3, 2, dtype=np.float32), "float32"),
+        case("J = 4 chunks, N = 2, P = 3", *data(4, 2, 3), "basic"),
+        case("negative chunk decays", *data(5, 2, 2, low=-1), "basic"),
+        case("one chunk (J = 1)", *data(1, 3, 2), "edge"),
+        case("N = 1, P = 1", *data(6, 1, 1), "edge"),
+        case("a chunk decay of 0 (mode 0 forgets everything before chunk 3)", *zero,
+             "zero decays"),
+        case("leading batch axes (2, 3), J = 3", *data(3, 2, 2, batch=(2, 3)), "batch"),
+        case("chunk decays of 1e-300", *tiny, "extreme"),
+        case("chunk states scaled by 1e7", *data(4, 2, 2, scale=1e7), "scaled"),
+        case("float32 inputs, J = 8", *data(8, 3, 2, dtype=np.float32), "float32"),
     ]
 
 
-def check_pass_states(fn, allow_package: bool = False) -> GradeResult:
-    """Grade ``fn(abar, S, initial_state) -> (H_prev, H_last)``, step 3 of the chunked algorithm.
-
-    abar (..., J, N) decay across each chunk, S (..., J, N, P) chunk states from a zero start,
-    initial_state (..., N, P). H_c = abar_c H_{c-1} + S_c with H_{-1} = initial_state;
-    H_prev[c] = H_{c-1}, H_last = H_{J-1}. Categories: basic (random, negative), edge (J = 1,
-    N = P = 1), zero decays, batch, extreme (decays 1e-300), scaled (S times 1e7), float32.
-    """
-    return run_cases("pass_states", fn, pass_cases(), ("abar", "S", "initial_state"),
-                     forbidden=_STATE_FORBIDDEN, allow_package=allow_package)
+check_pass_states = grader(
+    "pass_states", pass_cases, ("abar", "S", "initial_state"),
+    "fn(abar, S, initial_state) -> (H_prev, H_last): H_c = abar_c H_{c-1} + S_c, H_prev[c] = "
+    "H_{c-1}, H_last = H_{J-1}; abar (..., J, N), S (..., J, N, P)", _STATE_FORBIDDEN)

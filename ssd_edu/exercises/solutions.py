@@ -1,23 +1,14 @@
-"""Reference solutions of the classroom exercises, written the way a student would: plain loops.
-
-A teacher can run them through the graders (``check_one_ss_mask(one_ss_mask)`` passes) or
-paste them into the exercise notebooks (with the private helper ``_ssm_start`` of the
-recurrences, and ``_rank`` / ``count_new_columns`` / ``split_points`` for the structure ones).
-They are deliberately *not* the package's vectorized forms: each one is the definition,
-computed entry by entry, so a student can compare.
-"""
+"""Reference solutions of the exercises, written as a student would: the definitions in plain
+loops, not the package's vectorized forms (the recurrences share ``_ssm_start``)."""
 from __future__ import annotations
 
 import numpy as np
 
-from .backward import scalar_scan_backward  # noqa: F401  (exercise 13's solution lives with its grader)
+from .backward import scalar_scan_backward  # noqa: F401  (exercise 13's, with its grader)
 
 
 def one_ss_mask(a):
-    """L[..., t, s] = a_{s+1} ... a_t for t >= s and 0 above; a: (..., T) -> L: (..., T, T).
-
-    Column by column, a running product: L[t, t] = 1, L[t, s] = L[t-1, s] a_t.
-    """
+    """L[..., t, s] = a_{s+1} ... a_t for t >= s, 0 above; a (..., T) -> L (..., T, T)."""
     a = np.asarray(a)
     T = a.shape[-1]
     L = np.zeros(a.shape + (T,), dtype=np.result_type(a, 1.0))
@@ -30,10 +21,9 @@ def one_ss_mask(a):
 
 
 def segsum(log_a):
-    """S[..., t, s] = sum_{s < u <= t} log_a[u] for t >= s and -inf above; (..., T) -> (..., T, T).
+    """S[..., t, s] = sum_{s < u <= t} log_a[u] for t >= s, -inf above; (..., T) -> (..., T, T).
 
-    A running sum down each column: nothing is subtracted, so -inf (a zero decay) only ever
-    meets finite numbers or another -inf, and no NaN can appear.
+    A running sum (nothing subtracted, so -inf never meets -inf in a difference: no NaN).
     """
     log_a = np.asarray(log_a, dtype=float)
     T = log_a.shape[-1]
@@ -58,10 +48,9 @@ def _ssm_start(x, a, B, C, initial_state):
 
 
 def diagonal_scan(x, a, B, C, initial_state=None):
-    """The diagonal recurrence; x (..., T, P), a B C (..., T, N) -> y (..., T, P), h (..., N, P).
+    """h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, h_{-1} = initial_state or 0.
 
-    h_t = diag(a_t) h_{t-1} + B_t x_t^T,  y_t = h_t^T C_t,  h_{-1} = initial_state or 0.
-    """
+    x (..., T, P), a, B, C (..., T, N) -> y (..., T, P), h (..., N, P)."""
     (x, a, B, C), (T, P, N), h, y = _ssm_start(x, a, B, C, initial_state)
     for t in range(T):
         # h_t = diag(a_t) h_{t-1} + B_t x_t^T   (row n of h decays by a[t, n])
@@ -72,7 +61,7 @@ def diagonal_scan(x, a, B, C, initial_state=None):
 
 
 def sum_of_heads(a, B, C):
-    """The diagonal kernel M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T); (..., T, N) -> (..., T, T)."""
+    """M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T); (..., T, N) -> (..., T, T)."""
     a, B, C = (np.asarray(v) for v in (a, B, C))
     N = a.shape[-1]
     M = 0.0
@@ -84,11 +73,8 @@ def sum_of_heads(a, B, C):
 
 
 def pass_states(abar, S, initial_state):
-    """The inter-chunk scan H_c = abar_c H_{c-1} + S_c, H_{-1} = initial_state.
-
-    abar (..., J, N), S (..., J, N, P), initial_state (..., N, P). Returns H_prev (..., J, N, P)
-    (H_prev[c] = H_{c-1}, the state entering chunk c) and H_last = H_{J-1} (..., N, P).
-    """
+    """H_c = abar_c H_{c-1} + S_c from H_{-1} = initial_state (..., N, P); abar (..., J, N),
+    S (..., J, N, P) -> H_prev (..., J, N, P) (H_prev[c] = H_{c-1}), H_last = H_{J-1}."""
     abar, S = np.asarray(abar), np.asarray(S)
     J = S.shape[-3]
     H = np.broadcast_to(np.asarray(initial_state, dtype=float), S.shape[:-3] + S.shape[-2:])
@@ -101,11 +87,7 @@ def pass_states(abar, S, initial_state):
 
 
 def count_new_columns(M):
-    """nu(M): how many columns t have M[t:, t] outside the span of M[t:, :t]. M: (T, T) -> int.
-
-    Column t is new iff appending it to the block M[t:, :t] raises the rank (both restricted
-    to the same rows t..T-1). Both ranks use one threshold, taken from the larger block.
-    """
+    """nu(M): the t with rank M[t:, :t+1] > rank M[t:, :t] (one threshold for both ranks)."""
     M = np.asarray(M, dtype=float)
     T = M.shape[-1]
     count = 0
@@ -121,11 +103,8 @@ def count_new_columns(M):
 
 
 def algorithm1(x, a, B, C, initial_state=None):
-    """The paper's Algorithm 1: the diagonal SSM as N scalar scans, one per mode n.
-
-    Z = B[:, n] o x;  H_t = a[t, n] H_{t-1} + Z_t (H_{-1} = initial_state[n]);  y += C[:, n] o H.
-    x (..., T, P), a B C (..., T, N) -> y (..., T, P), h (..., N, P) (h[n] = the last H of mode n).
-    """
+    """Algorithm 1, one scalar scan per mode n: Z = B[:, n] o x, H_t = a[t, n] H_{t-1} + Z_t
+    from initial_state[n], y += C[:, n] o H; h[n] = the last H. Shapes as diagonal_scan."""
     (x, a, B, C), (T, P, N), h0, y = _ssm_start(x, a, B, C, initial_state)
     h = np.zeros_like(h0)
     for n in range(N):
@@ -141,13 +120,9 @@ def algorithm1(x, a, B, C, initial_state=None):
 
 
 def chunked_scan(x, a, B, C, chunk_size, initial_state=None):
-    """The four-step chunked algorithm of the diagonal SSM, chunk by chunk (docs/theory.md#chunked).
-
-    For chunk c (steps b..e), with the state H entering it:
-      1-2. inside the chunk from a zero state: y_c (intra-chunk outputs), S_c (its end state)
-      3.   H_c = diag(abar_c) H + S_c, abar_c[n] = prod_{u in chunk} a[u, n]
-      4.   y_c[t] += (C_t o delta_t)^T H, delta_t[n] = prod_{b <= u <= t} a[u, n]
-    """
+    """The four-step chunked algorithm (docs/theory.md#chunked), for each chunk b..e entered
+    with state H: 1-2. y_c, S_c from a zero state; 3. H_c = diag(abar_c) H + S_c;
+    4. y_c[t] += (C_t o delta_t)^T H, delta_t = prod_{b <= u <= t} a_u."""
     (x, a, B, C), (T, P, N), H, y = _ssm_start(x, a, B, C, initial_state)
     for b in range(0, T, chunk_size):
         e = min(b + chunk_size, T)
@@ -161,7 +136,6 @@ def chunked_scan(x, a, B, C, chunk_size, initial_state=None):
 
 
 def _rank(X) -> int:
-    """rank of X with NumPy's relative default tolerance; 0 for an empty or zero block."""
     return int(np.linalg.matrix_rank(X)) if X.size and np.any(X) else 0
 
 
@@ -178,8 +152,7 @@ def split_points(M):
 
 
 def _complete(M):
-    """A completion R of the lower triangle of M with rank nu(M) (docs/theory.md#prop-4-2), column
-    by column."""
+    """A rank-nu(M) completion of M's lower triangle (docs/theory.md#prop-4-2)."""
     T = M.shape[0]
     R = np.tril(M).astype(float)
     for t in range(1, T):
@@ -194,11 +167,8 @@ def _complete(M):
 
 
 def one_ss_dual(M, N):
-    """The constructive dual of Theorem 4.1: (a, Q, K) with 1SS(a) o (Q K^T) == M, width N.
-
-    a = 0 at the split points, 1 elsewhere; each block is completed to rank nu(M_k) and
-    factored by a truncated SVD. Raises ValueError when some block has nu(M_k) > N.
-    """
+    """(a, Q, K) with 1SS(a) o (Q K^T) == M, width N (Theorem 4.1): a = 0 at the split points,
+    each block completed to rank nu(M_k), factored by SVD; ValueError if nu(M_k) > N."""
     M = np.asarray(M, dtype=float)
     T = M.shape[0]
     cuts = [0, *split_points(M), T]
