@@ -1,18 +1,14 @@
 """The backward of the attention form on the GPU: scalar_attention_vjp, diagonal_attention_vjp.
 
-The attention form's gradient is the masked matmul with the mask transposed: unrolled, the
-gradient flowing into the state and the state itself are
+The masked matmul with the mask transposed: unrolled, the state's cotangent and the state are
 
-    G_u = sum_{t >= u} L[t, u] C_t dy_t^T + gamma_u dh         (the transposed mask, L = 1SS(a))
-    h_u = sum_{s <= u} L[u, s] B_s x_s^T + delta_u h_{-1}      (the mask)
+    G_u = sum_{t >= u} L[t, u] C_t dy_t^T + gamma_u dh         (L = 1SS(a))
+    h_u = sum_{s <= u} L[u, s] B_s x_s^T + delta_u h_{-1}
 
-and then dx_u = G_u^T B_u (so dx = M^T dy + ...), dB_u = G_u x_u, dC_u = h_u dy_u,
-da_u = <G_u, h_{u-1}>, dh_{-1} = a_0 G_0 (``reference.backward``). One thread per (sequence b,
-step u, state n, channel p) entry computes its G_u[n, p] and h_{u-1}[n, p] as these masked sums,
-with the mask entries formed as running products along the sum (no division, no log), and
-h_u = a_u h_{u-1} + B_u x_u. Work O(T^2 N P) (the forward's masked matmul is O(T^2 (N + P)):
-this first GPU backward is entry by entry, without the matmul's reuse), no T x T buffer; the
-sums over n and p are atomics (see ``scan_backward``). Host inputs only.
+then dx_u = G_u^T B_u, dB_u = G_u x_u, dC_u = h_u dy_u, da_u = <G_u, h_{u-1}>,
+dh_{-1} = a_0 G_0. One thread per (b, u, n, p) entry forms its G_u and h_{u-1} as these masked
+sums (mask entries as running products), work O(T^2 N P), no T x T buffer; the sums over n and
+p are atomics. Host inputs only.
 """
 from __future__ import annotations
 
@@ -27,8 +23,7 @@ from ._launch import get_tile
 
 
 def _build_attention_backward(TILE, DIAG, DT):
-    """The kernel of one (tile, family, dtype). Naive loop it computes, per entry (b, u, n, p)
-    (na = n, or 0 in the scalar family)::
+    """The kernel of one (tile, family, dtype). Per entry (b, u, n, p), na = n or 0::
 
         G = sum_{t >= u} L[t, u] C[b, t, n] dy[b, t, p] + L[T-1, u] dh[b, n, p]
         hp = sum_{s < u} L[u-1, s] B[b, s, n] x[b, s, p] + L[u-1, -1] h0[b, n, p]
@@ -36,8 +31,7 @@ def _build_attention_backward(TILE, DIAG, DT):
         dx[b, u, p] += G B[b, u, n];  dB[b, u, n] += G x[b, u, p]
         dC[b, u, n] += h dy[b, u, p];  da[b, u, na] += G hp;  dh0[b, n, p] = a[b, 0, na] G (u = 0)
 
-    Mapping: 1-D grid over nb * T * N * P entries (p fastest), blocks of TILE * TILE threads.
-    Shared, local: none.
+    Mapping: a 1-D grid over nb T N P entries (p fastest). Shared, local: none.
     """
     def body(x, a, B, C, dy, h0, dh, dx, da, dB, dC, dh0):
         nb, T, P = x.shape
@@ -55,7 +49,7 @@ def _build_attention_backward(TILE, DIAG, DT):
                 mask *= a[b, t, na]
             G += mask * C[b, t, n] * dy[b, t, p]
         G += mask * dh[b, n, p]
-        # h_{u-1} = sum_{s < u} L[u-1, s] B_s x_s^T + delta_{u-1} h_{-1}  (L[u-1, s] = a_{s+1} ... a_{u-1})
+        # h_{u-1} = sum_{s < u} L[u-1, s] B_s x_s^T + delta_{u-1} h_{-1}
         mask = DT(1)
         hp = DT(0)
         for s in range(u - 1, -1, -1):
@@ -96,13 +90,14 @@ def _attention_vjp(family, x, a, B, C, dy, dh, initial_state):
 
 @keyword_only
 def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the scalar attention form on the GPU (host arrays): the transposed-mask sums,
-    entry by entry. x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state
-    (..., N, P). Returns Grads."""
+    """VJP of the scalar attention form on the GPU (host arrays): the transposed-mask sums.
+
+    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads.
+    """
     return _attention_vjp("scalar", x, a, B, C, dy, dh, initial_state)
 
 
 @keyword_only
 def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the diagonal attention form on the GPU (host arrays). Returns Grads."""
+    """As :func:`scalar_attention_vjp` with a (..., T, N)."""
     return _attention_vjp("diagonal", x, a, B, C, dy, dh, initial_state)

@@ -1,18 +1,15 @@
 """The backward of the chunked form on the GPU: scalar_chunked_vjp and diagonal_chunked_vjp.
 
-The forward's steps run backward from the cotangents dy (of y) and dh (of the final state):
+The forward's steps run backward from the cotangents dy and dh:
 
-    chunk_states again + chunk_output backward (kernel chunk_links, every chunk at once):
-        S_c, abar_c from a zero start, and dH_prev_c = sum_{t in c} delta_t C_t dy_t^T
-    state_passing forward and backward (kernel state_passing_both_ways, over the J chunks):
-        H_prev[c] = H_{c-1};  dH_{J-1} = dh,  dH_{c-1} = abar_c dH_c + dH_prev_c,  dh0 = dH_{-1}
-    intra_chunk, chunk_states and chunk_output backward inside every chunk (scan_backward's
-        kernel on the chunks as sequences): the chunk's scan VJP from H_{c-1} with dH_c as the
-        cotangent of its final state gives dx, da, dB, dC
+    chunk_links (every chunk at once): S_c, abar_c again, and chunk_output's pull-back
+        dH_prev_c = sum_{t in c} delta_t C_t dy_t^T
+    state_passing_both_ways (over J chunks): H_prev[c] = H_{c-1};
+        dH_{J-1} = dh,  dH_{c-1} = abar_c dH_c + dH_prev_c,  dh0 = dH_{-1}
+    intra_chunk, chunk_states, chunk_output backward: scan_backward's kernel on the chunks as
+        sequences, from H_{c-1} with dH_c as the final state's cotangent: dx, da, dB, dC
 
-One lane per (chunk, n, p), or per (sequence, n, p) for state passing: parallel over T where
-the scan VJP is sequential in T. The last chunk is padded with x = dy = 0, a = 1, B = C = 0 (its
-gradients dropped); the sums over lanes of the last pass are atomics. Host inputs only.
+The last chunk is padded with x = dy = 0, a = 1, B = C = 0. Host inputs only.
 """
 from __future__ import annotations
 
@@ -34,11 +31,11 @@ def _build_chunk_links(TILE, DIAG, DT):
     Per lane (bc, n, p) over the Q steps of chunk bc (na = n or 0)::
 
         S = 0; delta = 1; r = 0
-        for t: S = a[bc, t, na] S + B[bc, t, n] x[bc, t, p]     # S_c from a zero start
-               delta *= a[bc, t, na]; r += delta C[bc, t, n] dy[bc, t, p]   # dH_prev_c
-        S_out[bc, n, p] = S; dHp[bc, n, p] = r; abar[bc, na] = delta (one lane writes it)
+        for t: S = a[bc, t, na] S + B[bc, t, n] x[bc, t, p]
+               delta *= a[bc, t, na]; r += delta C[bc, t, n] dy[bc, t, p]
+        S_out[bc, n, p] = S; dHp[bc, n, p] = r; abar[bc, na] = delta
 
-    Mapping: 1-D grid over nb J * N * P lanes, blocks of TILE * TILE threads; no shared memory.
+    Mapping: a 1-D grid over nb J N P lanes. Shared: none.
     """
     def chunk_links(x, a, B, C, dy, S, dHp, abar):
         nbJ, Q, P = x.shape
@@ -67,9 +64,7 @@ def _build_state_passing_both_ways(TILE, DIAG, DT):
 
         H = h0[b, n, p];  for c: H_prev[b J + c] = H;  H = abar_c H + S_c
         g = dh[b, n, p];  for c from the last: dH[b J + c] = g;  g = abar_c g + dHp_c
-        dh0[b, n, p] = g                              # g: the cotangent of H_{c-1}
-
-    Mapping: 1-D grid over nb * N * P lanes, blocks of TILE * TILE threads.
+        dh0[b, n, p] = g
     """
     def state_passing_both_ways(S, dHp, abar, h0, dh, H_prev, dH, dh0):
         nb, N, P = h0.shape
@@ -137,14 +132,13 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
 
 @keyword_only
 def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
-    """VJP of the scalar chunked form on the GPU (host arrays): the four steps backward (see the
-    module docstring). Returns Grads."""
+    """VJP of the scalar chunked form on the GPU (host arrays): the four steps backward."""
     return chunked_backward("scalar", x, a, B, C, dy, dh, initial_state,
                             check_chunk_size(chunk_size))
 
 
 @keyword_only
 def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
-    """VJP of the diagonal chunked form on the GPU (host arrays). Returns Grads."""
+    """As :func:`scalar_chunked_vjp` with a (..., T, N)."""
     return chunked_backward("diagonal", x, a, B, C, dy, dh, initial_state,
                             check_chunk_size(chunk_size))

@@ -1,23 +1,15 @@
 """The backward of the recurrence on the GPU: scalar_scan_vjp and diagonal_scan_vjp.
 
-The reverse-time scan of ``reference.backward`` (G_t = d loss / d h_t):
+The reverse-time scan (G_t = d loss / d h_t):
 
     G_t = a_{t+1} o G_{t+1} + C_t dy_t^T     (G_{T-1} = C_{T-1} dy_{T-1}^T + dh)
     dx_t = G_t^T B_t,  dB_t = G_t x_t,  dC_t = h_t dy_t,  da_t = sum_p G_t o h_{t-1},
     dh_{-1} = a_0 o G_0
 
-One thread per independent (sequence b, state n, channel p) lane, as the lanes of the forward:
-a forward pass keeps the state entering every chunk of ``CHECKPOINT`` steps (global, O(J N P));
-then chunk by chunk from the last, the lane recomputes its ``CHECKPOINT`` states into a local
-array (compile-time size) and sweeps them backward. No division by a decay, no log.
-
-The sums over lanes (dx over n; dB, dC, da over p; da also over n in the scalar family) are
-``cuda.atomic.add`` into zeroed outputs: correct, but the order of the additions varies from
-run to run (last-bit differences) and atomics serialize under contention; this is the first,
-simple GPU backward, in the kernel-factory style of the forward (``_device.specialized``: one
-kernel per (tile, family, dtype), the family, the dtype and the local array's size fixed at
-compile time). Host inputs only (validation,
-flattening and summing back as in ``ssd_edu.vjp``).
+One thread per (sequence b, state n, channel p) lane: a forward pass keeps the state entering
+every chunk of ``CHECKPOINT`` steps, then chunk by chunk from the last the lane recomputes its
+states into a local array and sweeps them backward. The sums over lanes are ``cuda.atomic.add``
+(the order of the additions varies: last-bit differences between runs). Host inputs only.
 """
 from __future__ import annotations
 
@@ -35,10 +27,7 @@ CHECKPOINT = 16
 
 
 def _build_scan_backward(TILE, DIAG, DT):
-    """The kernel of one (tile, family, dtype): ``DIAG`` picks the decay a[b, t, n] (diagonal)
-    or a[b, t, 0] (scalar) at compile time, ``DT`` types the local array and the literals.
-
-    Naive loop it computes, per lane (b, n, p) (na = n, or 0 in the scalar family)::
+    """The kernel of one (tile, family, dtype). Per lane (b, n, p), na = n (diagonal) or 0::
 
         h = h0[b, n, p]; ck[b, c, n, p] = h entering chunk c    # forward, t = 0 .. T-1
         g = dh[b, n, p]
@@ -49,8 +38,7 @@ def _build_scan_backward(TILE, DIAG, DT):
             g = a[b, t, na] G
         dh0[b, n, p] = g
 
-    Mapping: 1-D grid over nb * N * P lanes (p fastest: x, dy loads coalesced), blocks of
-    TILE * TILE threads. Local: the chunk's CHECKPOINT + 1 states. Shared: none.
+    Mapping: a 1-D grid over nb N P lanes (p fastest). Local: CHECKPOINT + 1 states.
     """
     Q = CHECKPOINT
     STATES = CHECKPOINT + 1                      # a closure constant: the local array's size
@@ -116,16 +104,12 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
 def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     """VJP of the scalar scan on the GPU (host arrays): the reverse-time scan per lane.
 
-    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P). Returns Grads.
-    O(T N P) work, O(J N P) extra device memory (J = ceil(T / CHECKPOINT)).
+    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads.
     """
     return _scan_vjp("scalar", x, a, B, C, dy, dh, initial_state)
 
 
 @keyword_only
 def diagonal_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the diagonal scan on the GPU (host arrays): the reverse-time scan per lane.
-
-    x, dy (..., T, P), a, B, C (..., T, N), dh, initial_state (..., N, P). Returns Grads.
-    """
+    """As :func:`scalar_scan_vjp` with a (..., T, N)."""
     return _scan_vjp("diagonal", x, a, B, C, dy, dh, initial_state)
