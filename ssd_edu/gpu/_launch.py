@@ -1,15 +1,11 @@
 """What every GPU launcher does around its kernels: validate, upload, allocate, reshape back.
 
-Shapes: x (..., T, P); a (..., T) (scalar family) or (..., T, N); B, C (..., T, N);
-initial_state and the final state (..., N, P); y (..., T, P). float32 and float64 (integers and
-booleans become float64); complex is refused. Inputs are never modified.
-
-Host or device: inputs may be NumPy arrays or numba device arrays (on a GPU any object with
-``__cuda_array_interface__``), mixed freely; any device input gives device outputs. Validation
-uses the shared checks of :mod:`ssd_edu.validation` before any work, a device array taking part
-through a zero-stride host stand-in of its shape and dtype (the same messages) and its
-finiteness counted on the device. A device array of another dtype, or not C-contiguous, goes
-through the host (a slow path). Tile size: see :func:`tile_size`.
+Shapes: x (..., T, P); a (..., T) or (..., T, N); B, C (..., T, N); initial_state and the
+final state (..., N, P); y (..., T, P); float32 or float64. Inputs may be NumPy or numba device
+arrays (on a GPU any ``__cuda_array_interface__``), mixed; any device input gives device
+outputs. Device arrays are validated through zero-stride host stand-ins (the same messages)
+and their finiteness counted on the device; one of another dtype, or strided, goes through
+the host.
 """
 from __future__ import annotations
 
@@ -50,11 +46,8 @@ def get_tile() -> int:
 def tile_size(tile: int):
     """Use ``tile`` (1..16) for the kernels launched inside the ``with`` block.
 
-    Blocks are (tile, tile) threads; the tile is a compile-time constant of every tiled kernel,
-    so the first launch at a new tile compiles its kernels (then they are cached for the
-    process). Outside any ``with tile_size(...)`` the tile is
-    :func:`default_tile`: 16 on a GPU, 4 on the CUDA simulator (each simulated thread runs in
-    Python, so small blocks are much faster there).
+    Blocks are (tile, tile) threads; the tile is compiled into every tiled kernel (the first
+    launch at a new tile compiles). Outside: :func:`default_tile` (16 on a GPU, 4 on the simulator).
     """
     if isinstance(tile, (bool, np.bool_)) or not isinstance(tile, (int, np.integer)):
         raise TypeError(f"tile must be an integer in 1..{MAX_TILE}, got {tile!r}")
@@ -93,11 +86,8 @@ def _stand_in(arr):
 
 
 def _check_device_finite(device: dict) -> None:
-    """Raise the shared non-finite message if a float device array holds inf or NaN.
-
-    ``device`` maps argument names to device arrays. The entries are counted on the device
-    (one reduction per array, one copy of the counts); only an array found to hold inf or NaN,
-    or a strided one, is copied to the host, where ``as_array`` raises the usual message.
+    """Raise the shared non-finite message if a float device array of ``device`` (name -> array)
+    holds inf or NaN: counted on the device, only a failing (or strided) array copied to the host.
     """
     names = list(device)
     count = cuda.to_device(np.zeros(len(names), dtype=np.int64))
@@ -148,9 +138,8 @@ def _from_flat(family: str, f: Flat, has_h0: bool) -> Launch:
 def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
     """Validate, then move everything to the GPU.
 
-    Host inputs go through :func:`ssd_edu.validation.flatten` (the record the Numba launchers
-    use too). Device inputs are validated through host stand-ins and stay where they are: their
-    own leading axes are kept and ``idx`` maps each flat sequence b to them (no broadcast copy).
+    Host inputs go through :func:`ssd_edu.validation.flatten`. Device inputs are validated through
+    stand-ins and stay where they are: ``idx`` maps each flat sequence b to their own leading axes.
     """
     values = dict(zip(_NAMES, (x, a, B, C, initial_state)))
     device = {k: as_device_array(v) for k, v in values.items()
@@ -207,9 +196,8 @@ class Arrays(NamedTuple):
 def prepare_arrays(layouts: dict, values: dict) -> Arrays:
     """Validate and upload the named arrays of a chunked step (host or device, None skipped).
 
-    ``layouts`` gives each name's trailing axes as letters, e.g. ``{"S": "JNP"}``; equal letters
-    must have equal sizes, ``K`` is 1 or N (a decay's mode axis). Leading axes broadcast; a
-    broadcast device array, or one of another dtype, goes through the host.
+    ``layouts`` gives each name's trailing axes as letters (``{"S": "JNP"}``); equal letters have
+    equal sizes, ``K`` is 1 or N. Leading axes broadcast (through the host for a device array).
     """
     device = {k: as_device_array(v) for k, v in values.items()
               if v is not None and is_device_array(v)}
@@ -255,7 +243,7 @@ def prepare_arrays(layouts: dict, values: dict) -> Arrays:
 
 
 def empty_result(values, L: Launch):
-    """y and the final state when there is nothing to compute (T = 0 or an empty batch)."""
+    """y and the final state when T = 0 or the batch is empty."""
     y = np.zeros((*L.batch, L.T, L.P), dtype=L.dtype)
     h = np.zeros((*L.batch, L.N, L.P), dtype=L.dtype)
     h0 = values[4]
