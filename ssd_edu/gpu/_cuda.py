@@ -48,9 +48,7 @@ def unavailable_reason() -> str | None:
     if cuda is None:
         return (f"numba-cuda is not installed ({_IMPORT_ERROR}); install it with "
                 f"`pip install numba-cuda`. " + _HOW_TO)
-    if simulator_enabled():
-        return None
-    if cuda.is_available():
+    if simulator_enabled() or cuda.is_available():
         return None
     env = os.environ.get("NUMBA_ENABLE_CUDASIM")
     late = (f" (NUMBA_ENABLE_CUDASIM={env!r} is set now, but numba read its configuration "

@@ -73,7 +73,7 @@ def split_lane(N, P, diag):
 
 @device
 def operands(idx, b):
-    """The rows ``(ix, ia, iB, iC)`` of x, a, B and C that flattened batch b reads (``idx[:4, b]``)."""
+    """The rows ``(ix, ia, iB, iC)`` of x, a, B, C that flat batch b reads (``idx[:4, b]``)."""
     return idx[0, b], idx[1, b], idx[2, b], idx[3, b]
 
 

@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..validation import (Flat, as_array, broadcast_batch, check_chunk_size, check_ssm,
-                          common_dtype, flatten)
+from ..validation import (_STEP_LAYOUTS, Flat, as_array, check_chunk_size, check_ssm,
+                          check_step, flatten)
 from ._cuda import as_device_array, cuda, is_device_array, require_cuda, simulator_enabled
 from ._device import count_nonfinite_kernel
 
@@ -155,27 +155,19 @@ def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
         check_chunk_size(chunk_size)
     _check_device_finite(device)
     nb = math.prod(v.batch)
-    Na = 1 if family == "scalar" else v.N
-    arrays = {"x": v.x, "a": v.a, "B": v.B, "C": v.C, "initial_state": v.initial_state}
-    tails = {"x": (v.T, v.P), "a": (v.T, Na), "B": (v.T, v.N), "C": (v.T, v.N),
-             "initial_state": (v.N, v.P)}
-    leads = {}
-    for name, arr in arrays.items():
-        if arr is not None:
-            leads[name] = arr.shape[:arr.ndim - (1 if (name == "a" and family == "scalar") else 2)]
     if nb == 0 or v.T == 0:
         return Launch(*(None,) * 5, v.initial_state is not None, None, v.batch, nb, v.T, v.N,
                       v.P, v.dtype, True)
-    dev = {}
-    for name, arr in arrays.items():
-        if arr is None:
-            continue
-        shape3 = (math.prod(leads[name]), *tails[name])
-        dev[name] = _upload(values[name], arr, shape3, v.dtype)
-    idx = np.zeros((5, nb), dtype=np.int64)
-    for row, name in enumerate(_NAMES):
-        if name in leads:
-            idx[row] = _leading_index(leads[name], v.batch)
+    Na = 1 if family == "scalar" else v.N
+    tails = ((v.T, v.P), (v.T, Na), (v.T, v.N), (v.T, v.N), (v.N, v.P))
+    dev, idx = {}, np.zeros((5, nb), dtype=np.int64)
+    for row, (name, arr, tail) in enumerate(zip(_NAMES, (v.x, v.a, v.B, v.C, v.initial_state),
+                                                tails)):
+        if arr is not None:
+            # this input's own leading axes (the scalar family's a has one trailing axis)
+            lead = arr.shape[:arr.ndim - (1 if (name == "a" and family == "scalar") else 2)]
+            dev[name] = _upload(values[name], arr, (math.prod(lead), *tail), v.dtype)
+            idx[row] = _leading_index(lead, v.batch)
     has_h0 = "initial_state" in dev
     h0 = dev["initial_state"] if has_h0 else cuda.to_device(np.zeros((1, 1, 1), v.dtype))
     return Launch(dev["x"], dev["a"], dev["B"], dev["C"], h0, has_h0, cuda.to_device(idx),
@@ -193,53 +185,29 @@ class Arrays(NamedTuple):
     on_device: bool           # return device arrays
 
 
-def prepare_arrays(layouts: dict, values: dict) -> Arrays:
-    """Validate and upload the named arrays of a chunked step (host or device, None skipped).
-
-    ``layouts`` gives each name's trailing axes as letters (``{"S": "JNP"}``); equal letters have
-    equal sizes, ``K`` is 1 or N. Leading axes broadcast (through the host for a device array).
-    """
+def prepare_arrays(values: dict) -> Arrays:
+    """Validate (:func:`ssd_edu.validation.check_step`) and upload the named arrays of a chunked
+    step, host or device; leading axes broadcast (through the host for a device array)."""
     device = {k: as_device_array(v) for k, v in values.items()
               if v is not None and is_device_array(v)}
-    arrays = {k: as_array(k, _stand_in(device[k]) if k in device else v)
-              for k, v in values.items() if v is not None}
-    sizes, seen = {}, {}
-    for name, arr in arrays.items():
-        letters = layouts[name]
-        layout = "(..., " + ", ".join(letters) + ")"
-        if arr.ndim < len(letters):
-            raise ValueError(f"{name} has shape {arr.shape}; expected {layout}")
-        for letter, size in zip(letters, arr.shape[arr.ndim - len(letters):]):
-            if letter == "K":
-                continue
-            if sizes.setdefault(letter, size) != size:
-                raise ValueError(f"{name} has shape {arr.shape}; expected {layout} with "
-                                 f"{letter} = {sizes[letter]} (as in {seen[letter]})")
-            seen.setdefault(letter, name)
-    for name, arr in arrays.items():
-        if "K" in layouts[name] and arr.shape[-1] not in (1, sizes["N"]):
-            raise ValueError(f"{name} has shape {arr.shape}; expected a last axis of N = "
-                             f"{sizes['N']} (as in {seen['N']}), or 1 for the scalar family")
-    tails = {k: arr.shape[arr.ndim - len(layouts[k]):] for k, arr in arrays.items()}
-    batch = broadcast_batch(**{k: arr.shape[:arr.ndim - len(layouts[k])]
-                               for k, arr in arrays.items()})
-    dtype = common_dtype(*arrays.values())
+    v = check_step(**{k: _stand_in(device[k]) if k in device else arr
+                      for k, arr in values.items()})
     if device:
         _check_device_finite(device)
-    nb = math.prod(batch)
+    nb = math.prod(v.batch)
     out = {}
-    for name, arr in arrays.items():
-        tail = tails[name]
+    for name, arr in v.arrays.items():
+        tail = arr.shape[arr.ndim - len(_STEP_LAYOUTS[name]):]
         if nb == 0:
             continue
-        if (name in device and arr.shape[:arr.ndim - len(tail)] == batch
-                and np.dtype(device[name].dtype) == dtype and device[name].is_c_contiguous()):
+        if (name in device and arr.shape[:arr.ndim - len(tail)] == v.batch
+                and np.dtype(device[name].dtype) == v.dtype and device[name].is_c_contiguous()):
             out[name] = device[name].reshape(nb, *tail)
             continue
         host = device[name].copy_to_host() if name in device else arr
-        host = np.broadcast_to(host.astype(dtype, copy=False), (*batch, *tail))
+        host = np.broadcast_to(host.astype(v.dtype, copy=False), (*v.batch, *tail))
         out[name] = cuda.to_device(np.ascontiguousarray(host).reshape(nb, *tail))
-    return Arrays(out, batch, nb, sizes, np.dtype(dtype), bool(device))
+    return Arrays(out, v.batch, nb, v.sizes, np.dtype(v.dtype), bool(device))
 
 
 def empty_result(values, L: Launch):

@@ -24,6 +24,12 @@ from ._cuda import cuda
 from ._device import specialized, split_lane
 from ._launch import get_tile
 
+def _on_lanes(factory, family: str, dtype, lanes: int, *args):
+    """Launch ``factory``'s kernel on a 1-D grid of ``lanes`` threads, blocks of tile**2."""
+    tile = get_tile()
+    factory(tile, family, dtype)[-(-lanes // tile**2), tile**2](*args)
+
+
 #: Steps between stored states; also the size of each lane's local array of states.
 CHECKPOINT = 16
 
@@ -89,16 +95,12 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
     f = fv.f
     if f.T == 0 or f.nb == 0:
         return empty(fv)
-    J = -(-f.T // CHECKPOINT)
     dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (f.x, a3, f.B, f.C, fv.dy,
                                                                    f.h0)]
     g = cuda.to_device(np.array(fv.dh))
-    ck = cuda.device_array((f.nb, J, f.N, f.P), dtype=f.dtype)
+    ck = cuda.device_array((f.nb, -(-f.T // CHECKPOINT), f.N, f.P), dtype=f.dtype)
     outs = zero_gradients(f.nb, f.T, fv, a3.shape[2])
-    tile = get_tile()
-    lanes = f.nb * f.N * f.P
-    scan_backward_kernel(tile, family, f.dtype)[-(-lanes // tile**2), tile**2](*dev, g, ck,
-                                                                            *outs)
+    _on_lanes(scan_backward_kernel, family, f.dtype, f.nb * f.N * f.P, *dev, g, ck, *outs)
     return finish_modes(fv, family, *(o.copy_to_host() for o in outs), g.copy_to_host())
 
 
@@ -180,10 +182,8 @@ def _attention_vjp(family, x, a, B, C, dy, dh, initial_state):
         f.x, a3, f.B, f.C, fv.dy, f.h0, fv.dh)]
     outs = zero_gradients(f.nb, f.T, fv, a3.shape[2])
     dh0 = cuda.device_array((f.nb, f.N, f.P), dtype=f.dtype)
-    tile = get_tile()
-    lanes = f.nb * f.T * f.N * f.P
-    attention_backward_kernel(tile, family, f.dtype)[-(-lanes // tile**2), tile**2](
-        *dev, *outs, dh0)
+    _on_lanes(attention_backward_kernel, family, f.dtype, f.nb * f.T * f.N * f.P, *dev, *outs,
+              dh0)
     return finish_modes(fv, family, *(o.copy_to_host() for o in outs), dh0.copy_to_host())
 
 
@@ -293,22 +293,18 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
     S, dHp, H_prev, dH = (cuda.device_array((nbJ, f.N, f.P), dtype=f.dtype) for _ in range(4))
     abar = cuda.device_array((nbJ, Na), dtype=f.dtype)
     dh0 = cuda.device_array((f.nb, f.N, f.P), dtype=f.dtype)
-    tile = get_tile()
-    threads = tile * tile
     lanes = nbJ * f.N * f.P
     # chunk_states again, and chunk_output backward onto H_prev: all chunks at once
-    chunk_links_kernel(tile, family, f.dtype)[-(-lanes // threads), threads](
-        xc, ac, Bc, Cc, dyc, S, dHp, abar)
+    _on_lanes(chunk_links_kernel, family, f.dtype, lanes, xc, ac, Bc, Cc, dyc, S, dHp, abar)
     # state_passing forward (H_prev) and backward (dH_c, the cotangent of H_c; dh0)
-    seq_lanes = f.nb * f.N * f.P
-    state_passing_both_ways_kernel(tile, family, f.dtype)[-(-seq_lanes // threads), threads](
-        S, dHp, abar, cuda.to_device(f.h0), cuda.to_device(np.array(fv.dh)), H_prev, dH, dh0)
+    _on_lanes(state_passing_both_ways_kernel, family, f.dtype, f.nb * f.N * f.P, S, dHp, abar,
+              cuda.to_device(f.h0), cuda.to_device(np.array(fv.dh)), H_prev, dH, dh0)
     # intra_chunk, chunk_states and chunk_output backward: every chunk's scan VJP from H_{c-1}
     # with dH_c as its final state's cotangent
     ck = cuda.device_array((nbJ, -(-Q // CHECKPOINT), f.N, f.P), dtype=f.dtype)
     outs = zero_gradients(nbJ, Q, fv, Na)
-    scan_backward_kernel(tile, family, f.dtype)[-(-lanes // threads), threads](
-        xc, ac, Bc, Cc, dyc, H_prev, dH, ck, *outs)
+    _on_lanes(scan_backward_kernel, family, f.dtype, lanes, xc, ac, Bc, Cc, dyc, H_prev, dH, ck,
+              *outs)
     return finish_modes(fv, family, *(o.copy_to_host().reshape(f.nb, J * Q, -1)[:, :f.T]
                                       for o in outs), dh0.copy_to_host())
 
