@@ -113,10 +113,8 @@ def fix_simulator_shared_arrays() -> bool:
 
 
 def kernel(fn):
-    """``cuda.jit(cache=True)`` when numba-cuda is importable; otherwise ``fn`` unchanged.
-
-    No fastmath: it would flush subnormals to zero (docs/theory.md#fma); device FMA contraction
-    still makes results differ from NumPy at the ulp level.
+    """``cuda.jit(cache=True)``, or ``fn`` without numba-cuda. No fastmath: it would flush
+    subnormals to zero (docs/theory.md#fma).
     """
     if cuda is None:
         return fn
@@ -124,10 +122,8 @@ def kernel(fn):
 
 
 def device(fn):
-    """An inline device function: ``cuda.jit(device=True, inline="always")``, or ``fn``.
-
-    Inlined at the Numba IR level: closure constants stay compile-time constants, and the compile
-    report needs no driver. Not for ``cache=True`` kernels (their cache keys on one file).
+    """``cuda.jit(device=True, inline="always")``, or ``fn``: inlined at the Numba IR level, so
+    closure constants stay constants and the compile report needs no driver.
     """
     if cuda is None:
         return fn

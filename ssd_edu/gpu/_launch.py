@@ -15,8 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..validation import (_STEP_LAYOUTS, Flat, as_array, check_chunk_size, check_ssm,
-                          check_step, flatten)
+from ..validation import _STEP_LAYOUTS, as_array, check_chunk_size, check_ssm, check_step
 from ._cuda import as_device_array, cuda, is_device_array, require_cuda, simulator_enabled
 from ._device import count_nonfinite_kernel
 
@@ -124,40 +123,26 @@ def _upload(value, host, shape3: tuple, dtype):
     return cuda.to_device(np.ascontiguousarray(host, dtype=dtype).reshape(shape3))
 
 
-def _from_flat(family: str, f: Flat, has_h0: bool) -> Launch:
-    """Host inputs: the shared flattened record of :func:`ssd_edu.validation.flatten`, uploaded."""
-    if f.nb == 0 or f.T == 0:
-        return Launch(*(None,) * 5, has_h0, None, f.batch, f.nb, f.T, f.N, f.P, f.dtype, False)
-    a3 = f.a.reshape(f.nb, f.T, 1 if family == "scalar" else f.N)
-    idx = np.broadcast_to(np.arange(f.nb, dtype=np.int64), (5, f.nb))   # row b is sequence b
-    dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (f.x, a3, f.B, f.C, f.h0)]
-    return Launch(*dev, has_h0, cuda.to_device(np.ascontiguousarray(idx)), f.batch, f.nb, f.T,
-                  f.N, f.P, f.dtype, False)
-
-
 def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
     """Validate, then move everything to the GPU.
 
-    Host inputs go through :func:`ssd_edu.validation.flatten`. Device inputs are validated through
-    stand-ins and stay where they are: ``idx`` maps each flat sequence b to their own leading axes.
+    Each input is uploaded (or, on the device, kept) with its own leading axes; ``idx`` maps
+    each flat sequence b to them (no broadcast copy). Device inputs are validated through
+    stand-ins.
     """
     values = dict(zip(_NAMES, (x, a, B, C, initial_state)))
     device = {k: as_device_array(v) for k, v in values.items()
               if v is not None and is_device_array(v)}
-    if not device:
-        f = flatten(family, x, a, B, C, initial_state)
-        if chunk_size is not None:
-            check_chunk_size(chunk_size)
-        return _from_flat(family, f, initial_state is not None)
     checked = {k: _stand_in(device[k]) if k in device else v for k, v in values.items()}
     v = check_ssm(family, *(checked[k] for k in _NAMES), allow_complex=False)
     if chunk_size is not None:
         check_chunk_size(chunk_size)
-    _check_device_finite(device)
+    if device:
+        _check_device_finite(device)
     nb = math.prod(v.batch)
     if nb == 0 or v.T == 0:
         return Launch(*(None,) * 5, v.initial_state is not None, None, v.batch, nb, v.T, v.N,
-                      v.P, v.dtype, True)
+                      v.P, v.dtype, bool(device))
     Na = 1 if family == "scalar" else v.N
     tails = ((v.T, v.P), (v.T, Na), (v.T, v.N), (v.T, v.N), (v.N, v.P))
     dev, idx = {}, np.zeros((5, nb), dtype=np.int64)
@@ -171,7 +156,7 @@ def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
     has_h0 = "initial_state" in dev
     h0 = dev["initial_state"] if has_h0 else cuda.to_device(np.zeros((1, 1, 1), v.dtype))
     return Launch(dev["x"], dev["a"], dev["B"], dev["C"], h0, has_h0, cuda.to_device(idx),
-                  v.batch, nb, v.T, v.N, v.P, v.dtype, True)
+                  v.batch, nb, v.T, v.N, v.P, v.dtype, bool(device))
 
 
 class Arrays(NamedTuple):
