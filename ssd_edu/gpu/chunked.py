@@ -368,8 +368,7 @@ def _build_diagonal_output(TILE, DIAG, DT, WIDTH, INTRA):
                                 score += m
                         cuda.syncthreads()
                 else:
-                    # rows of this thread's steps: one base address each, unsigned mode index
-                    B_s = B[iB, min(sl, T - 1)]
+                    B_s = B[iB, min(sl, T - 1)]              # rows: one base address each
                     gamma_s = gamma_tile[b, min(sl, T - 1)]
                     u0 = max(c0, start0)
                     gamma_u = gamma_tile[b, u0]
@@ -409,8 +408,7 @@ def _build_diagonal_output(TILE, DIAG, DT, WIDTH, INTRA):
                 accumulate(acc, m_s[ty], x_s)
                 cuda.syncthreads()
         if not INTRA:
-            # step 4 alone: spans[blk, n] = prod_{start0 <= u < r0} a[u, n], as the column loop
-            # leaves it: the product of delta_tile at the last step of each tile in between
+            # step 4 alone: spans[blk, n] = prod_{start0 <= u < r0} a[u, n] (delta_tile products)
             if ty == 0:
                 for n in range(tx, N, TILE):
                     sp = DT(1)
