@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..validation import _STEP_LAYOUTS, as_array, check_chunk_size, check_ssm, check_step
+from ..validation import (_STEP_LAYOUTS, as_array, check_chunk_size, check_positive_int,
+                          check_ssm, check_step)
 from ._cuda import as_device_array, cuda, is_device_array, require_cuda, simulator_enabled
 from ._device import count_nonfinite_kernel
 
@@ -48,12 +49,9 @@ def tile_size(tile: int):
     Blocks are (tile, tile) threads; the tile is compiled into every tiled kernel (the first
     launch at a new tile compiles). Outside: :func:`default_tile` (16 on a GPU, 4 on the simulator).
     """
-    if isinstance(tile, (bool, np.bool_)) or not isinstance(tile, (int, np.integer)):
-        raise TypeError(f"tile must be an integer in 1..{MAX_TILE}, got {tile!r}")
-    if not 1 <= tile <= MAX_TILE:
+    if check_positive_int("tile", tile) > MAX_TILE:
         raise ValueError(f"tile must be an integer in 1..{MAX_TILE}, got {tile}")
-    old = _settings["tile"]
-    _settings["tile"] = int(tile)
+    old, _settings["tile"] = _settings["tile"], int(tile)
     try:
         yield int(tile)
     finally:
