@@ -3,9 +3,9 @@
 Shapes: x (..., T, P); a (..., T) or (..., T, N); B, C (..., T, N); initial_state and the
 final state (..., N, P); y (..., T, P); float32 or float64 (integers become float64, complex
 is refused); inputs are never modified. Inputs may be NumPy or numba device arrays (on a GPU
-any ``__cuda_array_interface__``), mixed; any device input gives device outputs. Device arrays are validated through zero-stride host stand-ins (the same messages)
-and their finiteness counted on the device; one of another dtype, or strided, goes through
-the host.
+any ``__cuda_array_interface__``), mixed; any device input gives device outputs. Device
+arrays are validated through zero-stride host stand-ins (the same messages) and their
+finiteness counted on the device; one of another dtype, or strided, goes through the host.
 """
 from __future__ import annotations
 
