@@ -330,16 +330,16 @@ def test_exercise_reports_skeleton_division_and_a_wrong_gradient():
 _PTX_SCRIPT = """
 import json
 from numba import cuda, types as nt
-from ssd_edu.gpu import attention_backward as ab, chunked_backward as cb, scan_backward as sb
+from ssd_edu.gpu import backward as gb
 out = {}
 for dt in (nt.float64, nt.float32):
     a2, a3, a4 = (nt.Array(dt, d, "C") for d in (2, 3, 4))
     r3 = nt.Array(dt, 3, "C", readonly=True)
     for diag in (True, False):
-        jobs = {"scan": (sb._build_scan_backward, (r3,) * 5 + (a3, a3, a4) + (a3,) * 4),
-                "links": (cb._build_chunk_links, (a3,) * 7 + (a2,)),
-                "passing": (cb._build_state_passing_both_ways, (a3, a3, a2) + (a3,) * 5),
-                "attention": (ab._build_attention_backward, (a3,) * 12)}
+        jobs = {"scan": (gb._build_scan_backward, (r3,) * 5 + (a3, a3, a4) + (a3,) * 4),
+                "links": (gb._build_chunk_links, (a3,) * 7 + (a2,)),
+                "passing": (gb._build_state_passing_both_ways, (a3, a3, a2) + (a3,) * 5),
+                "attention": (gb._build_attention_backward, (a3,) * 12)}
         for name, (build, sig) in jobs.items():
             ptx, _ = cuda.compile_ptx(build(16, diag, dt), sig, cc=(8, 0))
             out[f"{name} {dt} {'diagonal' if diag else 'scalar'}"] = ".f64" in ptx

@@ -92,8 +92,7 @@ def _arrays():
 
 def kernels(dtype):
     """(name, python body, argument types, threads per block, tiled) of every kernel."""
-    from ..gpu import (_device, attention_backward, chunked, chunked_backward, scan,
-                       scan_backward)
+    from ..gpu import _device, backward, chunked, scan
     from . import _gpu_matmul as _matmul
     nt, arr = _arrays()
     a2, a3, a4, i2 = arr(dtype, 2), arr(dtype, 3), arr(dtype, 4), arr(nt.int64, 2)
@@ -122,14 +121,14 @@ def kernels(dtype):
                         (a3, a3, a3, a3, a4, i, i2, a3), blk, True))
     # the VJPs' kernels: one thread per (sequence, mode, channel) lane, no shared tiles
     for fam in ("scalar", "diagonal"):
-        out += [(f"scan backward ({fam})", body(scan_backward.scan_backward_kernel, fam),
+        out += [(f"scan backward ({fam})", body(backward.scan_backward_kernel, fam),
                  (a3,) * 7 + (a4,) + (a3,) * 4, blk, False),
                 (f"attention backward ({fam})",
-                 body(attention_backward.attention_backward_kernel, fam), (a3,) * 12, blk, False),
-                (f"chunk links ({fam})", body(chunked_backward.chunk_links_kernel, fam),
+                 body(backward.attention_backward_kernel, fam), (a3,) * 12, blk, False),
+                (f"chunk links ({fam})", body(backward.chunk_links_kernel, fam),
                  (a3,) * 7 + (a2,), blk, False),
                 (f"state passing both ways ({fam})",
-                 body(chunked_backward.state_passing_both_ways_kernel, fam),
+                 body(backward.state_passing_both_ways_kernel, fam),
                  (a3, a3, a2) + (a3,) * 5, blk, False)]
     out += [
         ("state passing", chunked.state_passing_kernel.py_func,

@@ -1,7 +1,6 @@
-"""What every CUDA VJP launcher does around its kernels (host side): check the device, validate
-and flatten (``ssd_edu.vjp.flatten_vjp``), give the decays a mode axis, allocate the zeroed
-gradients the kernels accumulate into, and sum the host copies back to the inputs' shapes
-(``ssd_edu.vjp.finish``)."""
+"""Host side of every CUDA VJP: validate and flatten (``ssd_edu.vjp.flatten_vjp``), allocate the
+zeroed gradients the kernels accumulate into, sum back (``ssd_edu.vjp.finish``).
+"""
 from __future__ import annotations
 
 import numpy as np

@@ -1,20 +1,11 @@
-"""The one place that imports numba.cuda: a guarded import, the one availability probe, decorators
-(``kernel``, ``device``).
+"""The one place that imports numba.cuda: a guarded import, the one availability probe
+(:func:`unavailable_reason`, which ``ssd_edu.MISSING_BACKENDS["cuda"]`` and the benchmark ask
+too), and the decorators ``kernel`` and ``device``.
 
-:func:`unavailable_reason` is the only answer in ssd_edu to "can CUDA kernels run here?":
-:func:`cuda_available`, ``ssd_edu.MISSING_BACKENDS["cuda"]``, the benchmark and the figures all
-ask it.
-
-``import ssd_edu`` must work on a machine without numba-cuda and without a GPU. So numba.cuda
-is imported here inside ``try``; when it is missing, the kernel bodies stay plain Python
-functions that are never launched, because every launcher calls :func:`require_cuda` first
-and that raises :class:`CudaUnavailableError`, which says how to run on the simulator.
-
-Simulator: with ``NUMBA_ENABLE_CUDASIM=1`` set before numba is first imported, numba runs
-every CUDA thread in Python on the CPU (slow; use tiny sizes). The same code then runs
-unchanged on a real GPU. Importing this module with the simulator on also replaces the
-simulator's shared-array allocator with a locked one (:func:`fix_simulator_shared_arrays`):
-numba-cuda's races between the threads of a block and gives wrong results at random under load.
+Without numba-cuda the kernel bodies stay plain Python functions, never launched: every
+launcher calls :func:`require_cuda` first. With ``NUMBA_ENABLE_CUDASIM=1`` set before numba is
+first imported, every CUDA thread runs in Python on numba's simulator; this module then
+installs a locked shared-array allocator there (:func:`fix_simulator_shared_arrays`).
 """
 from __future__ import annotations
 
@@ -57,9 +48,7 @@ def unavailable_reason() -> str | None:
     if cuda is None:
         return (f"numba-cuda is not installed ({_IMPORT_ERROR}); install it with "
                 f"`pip install numba-cuda`. " + _HOW_TO)
-    if simulator_enabled():
-        return None
-    if cuda.is_available():
+    if simulator_enabled() or cuda.is_available():
         return None
     env = os.environ.get("NUMBA_ENABLE_CUDASIM")
     late = (f" (NUMBA_ENABLE_CUDASIM={env!r} is set now, but numba read its configuration "
@@ -82,15 +71,11 @@ def require_cuda() -> None:
 def _locked_shared_array(original):
     """A thread-safe replacement for the simulator's ``FakeCUDAShared.array``.
 
-    The simulator runs the threads of a block as Python threads that share one allocation table
-    per launch, keyed by the (file, line) that calls ``cuda.shared.array``. numba-cuda 0.30 looks
-    the key up and inserts a new array in two steps without a lock, so when the interpreter
-    switches threads between them (more often on a loaded machine), two threads of the first
-    block create two arrays for the same line: one thread then writes and reads a private copy
-    that the others never see, and its outputs are wrong (intermittently, in the first tile).
-    Here the look-up and the insert happen under one lock, keyed the same way; dynamic shared
-    memory (shape 0) needs no key and goes to ``original``, as does any request with an
-    ``alignment`` (which the simulator rejects).
+    The simulator's threads of a block share one allocation table keyed by the (file, line) of
+    ``cuda.shared.array``; numba-cuda looks the key up and inserts without a lock, so two threads
+    can create two arrays for one line (wrong results at random under load). Here look-up and
+    insert happen under one lock; dynamic shared memory (shape 0) and ``alignment`` requests go
+    to ``original``.
     """
     lock = threading.Lock()
 
@@ -117,11 +102,7 @@ def _numpy_dtype(dtype):
 
 
 def fix_simulator_shared_arrays() -> bool:
-    """Install :func:`_locked_shared_array` in the simulator (once); True when it is installed.
-
-    Applied on import of this module whenever the simulator is on: without it, tests of the
-    kernels fail at random under load (a race in numba-cuda, not in the kernels).
-    """
+    """Install :func:`_locked_shared_array` in the simulator (once); True when it is."""
     if not simulator_enabled():
         return False
     from numba.cuda.simulator import kernelapi
@@ -132,11 +113,8 @@ def fix_simulator_shared_arrays() -> bool:
 
 
 def kernel(fn):
-    """``cuda.jit(cache=True)`` when numba-cuda is importable; otherwise ``fn`` unchanged.
-
-    No fastmath: it would flush subnormals to zero and change long mask tails (docs/theory.md#fma).
-    numba still contracts multiply-adds into FMA on a device, so device results differ from
-    NumPy at the ulp level; compare with tolerances (or dyadic data), never bitwise.
+    """``cuda.jit(cache=True)``, or ``fn`` without numba-cuda. No fastmath: it would flush
+    subnormals to zero (docs/theory.md#fma).
     """
     if cuda is None:
         return fn
@@ -144,15 +122,8 @@ def kernel(fn):
 
 
 def device(fn):
-    """An inline device function: ``cuda.jit(device=True, inline="always")``; ``fn`` unchanged
-    without numba-cuda.
-
-    ``inline="always"`` splices the body into the calling kernel at the Numba IR level, before
-    typing, so the kernel compiles as if the helper were written out in it: closure constants
-    stay compile-time constants, and the compile report still compiles without a GPU (a plain
-    ``device=True`` function asks the CUDA driver for the device's compute capability when a
-    kernel calling it is typed, which fails where no driver is installed). Not for ``cache=True``
-    kernels: Numba keys their cache on the kernel's own file only.
+    """``cuda.jit(device=True, inline="always")``, or ``fn``: inlined at the Numba IR level, so
+    closure constants stay constants and the compile report needs no driver.
     """
     if cuda is None:
         return fn

@@ -1,17 +1,8 @@
-"""Device code shared by the forms (private): the kernel factory, the inline helpers of the tiled
-kernels, and the finiteness count.
-
-* :func:`specialized` - a cached factory ``get(tile, family, dtype, *extra)`` compiling a kernel
-  builder's body with the tile, family and dtype as closure constants (static shared arrays of
-  ``(tile, tile + 1)``, unrolled inner loops, no runtime family branch);
-* :func:`ceil_div`, :func:`split_block`, :func:`split_lane`, :func:`operands` - decode a block's
-  tile, a thread's channel lane and a flattened batch's operand rows;
-* :func:`register_tile` - the (1 x WIDTH) register tile of channels: zero, load, accumulate, store;
-* :func:`count_nonfinite_kernel` - counts inf / NaN of a device array without copying it.
-
-Conventions: 2-D shared tiles have a pitch of ``tile + 1`` (distinct banks); ``DT(0)`` / ``DT(1)``
-keep literals in the computation dtype; every decay product is a direct product of the a's (no
-log, no ratio, no clamp: zero and negative decays exact); no fastmath; 1-D grids of blocks.
+"""Device code the kernels share (private): the kernel factory :func:`specialized` (tile, family
+and dtype compiled in as closure constants), the index helpers, the (1 x WIDTH) register tile of
+channels, and the finiteness count. Shared 2-D tiles have a pitch of ``tile + 1``; ``DT(0)``,
+``DT(1)`` keep literals in the computation dtype; decay products are direct products of the a's
+(no log, no ratio: zero and negative decays exact); no fastmath; 1-D grids of blocks.
 """
 from __future__ import annotations
 
@@ -23,42 +14,29 @@ import numpy as np
 from ._cuda import cuda, device, kernel, simulator_enabled, uint64
 
 
-def numba_dtype(dtype):
-    """The numba scalar type of a NumPy float dtype (the closure constant ``DT`` of a kernel)."""
-    from numba import from_dtype
-    return from_dtype(np.dtype(dtype))
-
-
-#: Unsigned loop counters for the inner loops over a tile (``k = ZERO; while k < TILE: ...;
-#: k += ONE``): numba types ``range`` indices as signed 64-bit and adds the negative-index
-#: wraparound to every subscript, which keeps LLVM from unrolling the loop; an unsigned
-#: counter against a compile-time bound has neither, so the loop unrolls into one FMA and
-#: its shared-memory loads per step.
+#: Unsigned counters for the inner loops over a tile (``k = ZERO; while k < TILE: ...``): numba's
+#: signed ``range`` indices add a negative-index wraparound to every subscript, which keeps LLVM
+#: from unrolling the loop; an unsigned counter against a compile-time bound unrolls.
 ZERO = uint64(0)
 ONE = uint64(1)
 
-#: Every specialized kernel asks ptxas for at least this many resident blocks of tile**2
-#: threads per SM (``launch_bounds``): at tile 16, registers <= 128 and occupancy >= 25%.
-MIN_BLOCKS = 2
-
 
 def launch_bounds(tile: int) -> tuple:
-    """(threads per block, minimum resident blocks per SM) of a specialized kernel."""
-    return (tile * tile, MIN_BLOCKS)
+    """(threads per block, minimum resident blocks per SM): at tile 16, registers <= 128."""
+    return (tile * tile, 2)
 
 
 def specialized(builder):
     """A cached factory ``get(tile, family, dtype, *extra) -> compiled kernel`` for ``builder``.
 
-    ``builder(tile, diagonal, DT, *extra)`` returns the kernel body (``diagonal`` is True for the
-    diagonal family, ``DT`` the numba dtype). The result is ``cuda.jit`` of that body with
-    :func:`launch_bounds` (or the body itself without numba-cuda, never launched);
-    ``get.builder`` is kept for the compile report, which compiles the same bodies for a named
-    architecture.
+    ``builder(tile, diagonal, DT, *extra)`` returns the kernel body, compiled with
+    :func:`launch_bounds` (the body itself without numba-cuda); ``get.builder`` is kept for the
+    compile report.
     """
     @functools.lru_cache(maxsize=None)
     def get(tile: int, family: str, dtype, *extra):
-        body = builder(int(tile), family == "diagonal", numba_dtype(dtype), *extra)
+        from numba import from_dtype
+        body = builder(int(tile), family == "diagonal", from_dtype(np.dtype(dtype)), *extra)
         if cuda is None:
             return body
         if simulator_enabled():  # the simulator runs the body as Python: no launch bounds
@@ -86,10 +64,8 @@ def split_block(n_fast, n_mid):
 
 @device
 def split_lane(N, P, diag):
-    """This thread's lane ``cuda.grid(1) = (rest N + n) P + p`` of a 1-D grid over channel lanes
-    (p fastest: coalesced loads), as ``(rest, n, na, p)`` with ``na = n if diag else 0`` (the
-    decay's mode column); ``rest`` (the sequence, or sequence and step) is past its range in
-    the threads beyond the last lane."""
+    """This thread's lane ``cuda.grid(1) = (rest N + n) P + p`` (p fastest) as
+    ``(rest, n, na, p)``, ``na = n if diag else 0``; ``rest`` may be past its range."""
     lane = cuda.grid(1)
     n = (lane // P) % N
     return lane // (N * P), n, n if diag else 0, lane % P
@@ -97,7 +73,7 @@ def split_lane(N, P, diag):
 
 @device
 def operands(idx, b):
-    """The rows ``(ix, ia, iB, iC)`` of x, a, B and C that flattened batch b reads (``idx[:4, b]``)."""
+    """The rows ``(ix, ia, iB, iC)`` of x, a, B, C that flat batch b reads (``idx[:4, b]``)."""
     return idx[0, b], idx[1, b], idx[2, b], idx[3, b]
 
 
@@ -105,17 +81,11 @@ def operands(idx, b):
 def register_tile(TILE, WIDTH, DT):
     """Inline helpers ``(zeros, load, accumulate, store)`` of a (1 x WIDTH) register tile.
 
-    Thread (ty, tx) of a (TILE, TILE) block owns the WIDTH channels ``p0 + w TILE`` (w < WIDTH,
-    ``p0`` includes tx) of one row; the tile of its block's columns in shared memory is
-    ``x_s`` (TILE x WIDTH TILE), row k holding one step (or one k of a matmul):
-
-    * ``acc = zeros()`` - the register tile, acc[w] = 0;
-    * ``load(x_s, rows, s, stop, p0, P)`` - x_s[ty, w TILE + tx] = rows[s, p0 + w TILE], 0 for
-      s >= stop or a channel >= P (each thread row loads its step s);
-    * ``accumulate(acc, coef, x_s)`` - acc[w] += sum_k coef[k] x_s[k, w TILE + tx], the product of
-      a row (or column) view ``coef`` of TILE shared values with the tile: one FMA and its
-      shared loads per step (unsigned counters, see ZERO);
-    * ``store(out, acc, p0, P)`` - out[p0 + w TILE] = acc[w] for the channels < P.
+    Thread (ty, tx) owns channels ``p0 + w TILE`` (w < WIDTH, ``p0`` includes tx) of one row;
+    ``x_s`` (TILE x WIDTH TILE) holds one step (or one k of a matmul) per row:
+    ``load(x_s, rows, s, stop, p0, P)``: x_s[ty, w TILE + tx] = rows[s, p0 + w TILE] (0 past
+    stop or P); ``accumulate(acc, coef, x_s)``: acc[w] += sum_k coef[k] x_s[k, w TILE + tx];
+    ``store(out, acc, p0, P)``: out[p0 + w TILE] = acc[w] for channels < P.
     """
     @device
     def zeros():
@@ -156,12 +126,8 @@ def register_tile(TILE, WIDTH, DT):
 
 @kernel
 def count_nonfinite_kernel(flat, count, slot):
-    """``count[slot] += number of inf / NaN entries of flat``, to validate a float device array
-    without copying it to the host.
-
-    Naive loop: ``for i: count[slot] += not isfinite(flat[i])``.
-    Mapping: a 1-D grid-stride loop; each thread counts in a register and adds its count with
-    one atomic (an integer count: the order of the additions cannot change it). Shared: none.
+    """``count[slot] += number of inf / NaN entries of flat`` (a device array, not copied): a
+    grid-stride loop, one atomic per thread (an integer count: order-independent).
     """
     found = 0
     for i in range(cuda.grid(1), flat.size, cuda.gridsize(1)):

@@ -1,15 +1,11 @@
 """What every GPU launcher does around its kernels: validate, upload, allocate, reshape back.
 
-Shapes: x (..., T, P); a (..., T) (scalar family) or (..., T, N); B, C (..., T, N);
-initial_state and the final state (..., N, P); y (..., T, P). float32 and float64 (integers and
-booleans become float64); complex is refused. Inputs are never modified.
-
-Host or device: inputs may be NumPy arrays or numba device arrays (on a GPU any object with
-``__cuda_array_interface__``), mixed freely; any device input gives device outputs. Validation
-uses the shared checks of :mod:`ssd_edu.validation` before any work, a device array taking part
-through a zero-stride host stand-in of its shape and dtype (the same messages) and its
-finiteness counted on the device. A device array of another dtype, or not C-contiguous, goes
-through the host (a slow path). Tile size: see :func:`tile_size`.
+Shapes: x (..., T, P); a (..., T) or (..., T, N); B, C (..., T, N); initial_state and the
+final state (..., N, P); y (..., T, P); float32 or float64 (integers become float64, complex
+is refused); inputs are never modified. Inputs may be NumPy or numba device arrays (on a GPU
+any ``__cuda_array_interface__``), mixed; any device input gives device outputs. Device
+arrays are validated through zero-stride host stand-ins (the same messages) and their
+finiteness counted on the device; one of another dtype, or strided, goes through the host.
 """
 from __future__ import annotations
 
@@ -19,8 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..validation import (Flat, as_array, broadcast_batch, check_chunk_size, check_ssm,
-                          common_dtype, flatten)
+from ..validation import (_STEP_LAYOUTS, as_array, check_chunk_size, check_positive_int,
+                          check_ssm, check_step)
 from ._cuda import as_device_array, cuda, is_device_array, require_cuda, simulator_enabled
 from ._device import count_nonfinite_kernel
 
@@ -50,18 +46,12 @@ def get_tile() -> int:
 def tile_size(tile: int):
     """Use ``tile`` (1..16) for the kernels launched inside the ``with`` block.
 
-    Blocks are (tile, tile) threads; the tile is a compile-time constant of every tiled kernel,
-    so the first launch at a new tile compiles its kernels (then they are cached for the
-    process). Outside any ``with tile_size(...)`` the tile is
-    :func:`default_tile`: 16 on a GPU, 4 on the CUDA simulator (each simulated thread runs in
-    Python, so small blocks are much faster there).
+    Blocks are (tile, tile) threads; the tile is compiled into every tiled kernel (the first
+    launch at a new tile compiles). Outside: :func:`default_tile` (16 on a GPU, 4 on the simulator).
     """
-    if isinstance(tile, (bool, np.bool_)) or not isinstance(tile, (int, np.integer)):
-        raise TypeError(f"tile must be an integer in 1..{MAX_TILE}, got {tile!r}")
-    if not 1 <= tile <= MAX_TILE:
+    if check_positive_int("tile", tile) > MAX_TILE:
         raise ValueError(f"tile must be an integer in 1..{MAX_TILE}, got {tile}")
-    old = _settings["tile"]
-    _settings["tile"] = int(tile)
+    old, _settings["tile"] = _settings["tile"], int(tile)
     try:
         yield int(tile)
     finally:
@@ -93,11 +83,8 @@ def _stand_in(arr):
 
 
 def _check_device_finite(device: dict) -> None:
-    """Raise the shared non-finite message if a float device array holds inf or NaN.
-
-    ``device`` maps argument names to device arrays. The entries are counted on the device
-    (one reduction per array, one copy of the counts); only an array found to hold inf or NaN,
-    or a strided one, is copied to the host, where ``as_array`` raises the usual message.
+    """Raise the shared non-finite message if a float device array of ``device`` (name -> array)
+    holds inf or NaN: counted on the device, only a failing (or strided) array copied to the host.
     """
     names = list(device)
     count = cuda.to_device(np.zeros(len(names), dtype=np.int64))
@@ -134,63 +121,40 @@ def _upload(value, host, shape3: tuple, dtype):
     return cuda.to_device(np.ascontiguousarray(host, dtype=dtype).reshape(shape3))
 
 
-def _from_flat(family: str, f: Flat, has_h0: bool) -> Launch:
-    """Host inputs: the shared flattened record of :func:`ssd_edu.validation.flatten`, uploaded."""
-    if f.nb == 0 or f.T == 0:
-        return Launch(*(None,) * 5, has_h0, None, f.batch, f.nb, f.T, f.N, f.P, f.dtype, False)
-    a3 = f.a.reshape(f.nb, f.T, 1 if family == "scalar" else f.N)
-    idx = np.broadcast_to(np.arange(f.nb, dtype=np.int64), (5, f.nb))   # row b is sequence b
-    dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (f.x, a3, f.B, f.C, f.h0)]
-    return Launch(*dev, has_h0, cuda.to_device(np.ascontiguousarray(idx)), f.batch, f.nb, f.T,
-                  f.N, f.P, f.dtype, False)
-
-
 def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
     """Validate, then move everything to the GPU.
 
-    Host inputs go through :func:`ssd_edu.validation.flatten` (the record the Numba launchers
-    use too). Device inputs are validated through host stand-ins and stay where they are: their
-    own leading axes are kept and ``idx`` maps each flat sequence b to them (no broadcast copy).
+    Each input is uploaded (or, on the device, kept) with its own leading axes; ``idx`` maps
+    each flat sequence b to them (no broadcast copy). Device inputs are validated through
+    stand-ins.
     """
     values = dict(zip(_NAMES, (x, a, B, C, initial_state)))
     device = {k: as_device_array(v) for k, v in values.items()
               if v is not None and is_device_array(v)}
-    if not device:
-        f = flatten(family, x, a, B, C, initial_state)
-        if chunk_size is not None:
-            check_chunk_size(chunk_size)
-        return _from_flat(family, f, initial_state is not None)
     checked = {k: _stand_in(device[k]) if k in device else v for k, v in values.items()}
     v = check_ssm(family, *(checked[k] for k in _NAMES), allow_complex=False)
     if chunk_size is not None:
         check_chunk_size(chunk_size)
-    _check_device_finite(device)
+    if device:
+        _check_device_finite(device)
     nb = math.prod(v.batch)
-    Na = 1 if family == "scalar" else v.N
-    arrays = {"x": v.x, "a": v.a, "B": v.B, "C": v.C, "initial_state": v.initial_state}
-    tails = {"x": (v.T, v.P), "a": (v.T, Na), "B": (v.T, v.N), "C": (v.T, v.N),
-             "initial_state": (v.N, v.P)}
-    leads = {}
-    for name, arr in arrays.items():
-        if arr is not None:
-            leads[name] = arr.shape[:arr.ndim - (1 if (name == "a" and family == "scalar") else 2)]
     if nb == 0 or v.T == 0:
         return Launch(*(None,) * 5, v.initial_state is not None, None, v.batch, nb, v.T, v.N,
-                      v.P, v.dtype, True)
-    dev = {}
-    for name, arr in arrays.items():
-        if arr is None:
-            continue
-        shape3 = (math.prod(leads[name]), *tails[name])
-        dev[name] = _upload(values[name], arr, shape3, v.dtype)
-    idx = np.zeros((5, nb), dtype=np.int64)
-    for row, name in enumerate(_NAMES):
-        if name in leads:
-            idx[row] = _leading_index(leads[name], v.batch)
+                      v.P, v.dtype, bool(device))
+    Na = 1 if family == "scalar" else v.N
+    tails = ((v.T, v.P), (v.T, Na), (v.T, v.N), (v.T, v.N), (v.N, v.P))
+    dev, idx = {}, np.zeros((5, nb), dtype=np.int64)
+    for row, (name, arr, tail) in enumerate(zip(_NAMES, (v.x, v.a, v.B, v.C, v.initial_state),
+                                                tails)):
+        if arr is not None:
+            # this input's own leading axes (the scalar family's a has one trailing axis)
+            lead = arr.shape[:arr.ndim - (1 if (name == "a" and family == "scalar") else 2)]
+            dev[name] = _upload(values[name], arr, (math.prod(lead), *tail), v.dtype)
+            idx[row] = _leading_index(lead, v.batch)
     has_h0 = "initial_state" in dev
     h0 = dev["initial_state"] if has_h0 else cuda.to_device(np.zeros((1, 1, 1), v.dtype))
     return Launch(dev["x"], dev["a"], dev["B"], dev["C"], h0, has_h0, cuda.to_device(idx),
-                  v.batch, nb, v.T, v.N, v.P, v.dtype, True)
+                  v.batch, nb, v.T, v.N, v.P, v.dtype, bool(device))
 
 
 class Arrays(NamedTuple):
@@ -204,58 +168,33 @@ class Arrays(NamedTuple):
     on_device: bool           # return device arrays
 
 
-def prepare_arrays(layouts: dict, values: dict) -> Arrays:
-    """Validate and upload the named arrays of a chunked step (host or device, None skipped).
-
-    ``layouts`` gives each name's trailing axes as letters, e.g. ``{"S": "JNP"}``; equal letters
-    must have equal sizes, ``K`` is 1 or N (a decay's mode axis). Leading axes broadcast; a
-    broadcast device array, or one of another dtype, goes through the host.
-    """
+def prepare_arrays(values: dict) -> Arrays:
+    """Validate (:func:`ssd_edu.validation.check_step`) and upload the named arrays of a chunked
+    step, host or device; leading axes broadcast (through the host for a device array)."""
     device = {k: as_device_array(v) for k, v in values.items()
               if v is not None and is_device_array(v)}
-    arrays = {k: as_array(k, _stand_in(device[k]) if k in device else v)
-              for k, v in values.items() if v is not None}
-    sizes, seen = {}, {}
-    for name, arr in arrays.items():
-        letters = layouts[name]
-        layout = "(..., " + ", ".join(letters) + ")"
-        if arr.ndim < len(letters):
-            raise ValueError(f"{name} has shape {arr.shape}; expected {layout}")
-        for letter, size in zip(letters, arr.shape[arr.ndim - len(letters):]):
-            if letter == "K":
-                continue
-            if sizes.setdefault(letter, size) != size:
-                raise ValueError(f"{name} has shape {arr.shape}; expected {layout} with "
-                                 f"{letter} = {sizes[letter]} (as in {seen[letter]})")
-            seen.setdefault(letter, name)
-    for name, arr in arrays.items():
-        if "K" in layouts[name] and arr.shape[-1] not in (1, sizes["N"]):
-            raise ValueError(f"{name} has shape {arr.shape}; expected a last axis of N = "
-                             f"{sizes['N']} (as in {seen['N']}), or 1 for the scalar family")
-    tails = {k: arr.shape[arr.ndim - len(layouts[k]):] for k, arr in arrays.items()}
-    batch = broadcast_batch(**{k: arr.shape[:arr.ndim - len(layouts[k])]
-                               for k, arr in arrays.items()})
-    dtype = common_dtype(*arrays.values())
+    v = check_step(**{k: _stand_in(device[k]) if k in device else arr
+                      for k, arr in values.items()})
     if device:
         _check_device_finite(device)
-    nb = math.prod(batch)
+    nb = math.prod(v.batch)
     out = {}
-    for name, arr in arrays.items():
-        tail = tails[name]
+    for name, arr in v.arrays.items():
+        tail = arr.shape[arr.ndim - len(_STEP_LAYOUTS[name]):]
         if nb == 0:
             continue
-        if (name in device and arr.shape[:arr.ndim - len(tail)] == batch
-                and np.dtype(device[name].dtype) == dtype and device[name].is_c_contiguous()):
+        if (name in device and arr.shape[:arr.ndim - len(tail)] == v.batch
+                and np.dtype(device[name].dtype) == v.dtype and device[name].is_c_contiguous()):
             out[name] = device[name].reshape(nb, *tail)
             continue
         host = device[name].copy_to_host() if name in device else arr
-        host = np.broadcast_to(host.astype(dtype, copy=False), (*batch, *tail))
+        host = np.broadcast_to(host.astype(v.dtype, copy=False), (*v.batch, *tail))
         out[name] = cuda.to_device(np.ascontiguousarray(host).reshape(nb, *tail))
-    return Arrays(out, batch, nb, sizes, np.dtype(dtype), bool(device))
+    return Arrays(out, v.batch, nb, v.sizes, np.dtype(v.dtype), bool(device))
 
 
 def empty_result(values, L: Launch):
-    """y and the final state when there is nothing to compute (T = 0 or an empty batch)."""
+    """y and the final state when T = 0 or the batch is empty."""
     y = np.zeros((*L.batch, L.T, L.P), dtype=L.dtype)
     h = np.zeros((*L.batch, L.N, L.P), dtype=L.dtype)
     h0 = values[4]

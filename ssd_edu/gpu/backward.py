@@ -1,8 +1,323 @@
-"""Every CUDA VJP, gathered for the registry (``ssd_edu.VJPS["cuda.{family}.{form}"]``; one
-file per form: ``scan_backward``, ``attention_backward``, ``chunked_backward``)."""
-from .attention_backward import diagonal_attention_vjp, scalar_attention_vjp
-from .chunked_backward import diagonal_chunked_vjp, scalar_chunked_vjp
-from .scan_backward import diagonal_scan_vjp, scalar_scan_vjp
+"""Every CUDA VJP, one per form (``ssd_edu.VJPS["cuda.{family}.{form}"]``; host arrays in).
 
-__all__ = ["scalar_scan_vjp", "diagonal_scan_vjp", "scalar_attention_vjp",
-           "diagonal_attention_vjp", "scalar_chunked_vjp", "diagonal_chunked_vjp"]
+scan: the reverse-time scan, G_t = d loss / d h_t,
+
+    G_t = a_{t+1} o G_{t+1} + C_t dy_t^T     (G_{T-1} = C_{T-1} dy_{T-1}^T + dh)
+    dx_t = G_t^T B_t,  dB_t = G_t x_t,  dC_t = h_t dy_t,  da_t = sum_p G_t o h_{t-1},
+    dh_{-1} = a_0 o G_0
+
+one thread per (b, n, p) lane, recomputing its states from checkpoints every ``CHECKPOINT``
+steps. attention: per (b, u, n, p) entry, G_u and h_{u-1} as masked sums (the mask transposed
+for G). chunked: the four steps backward (chunk_links, state_passing_both_ways, then the scan's
+kernel on every chunk from H_{c-1} with dH_c as its final cotangent). Sums over lanes are
+``cuda.atomic.add``: the order of the additions varies (last-bit differences between runs).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._keyword_only import keyword_only
+from ..validation import check_chunk_size
+from ..vjp import empty
+from ._backward import finish_modes, flatten_device_vjp, zero_gradients
+from ._cuda import cuda
+from ._device import specialized, split_lane
+from ._launch import get_tile
+
+def _on_lanes(factory, family: str, dtype, lanes: int, *args):
+    """Launch ``factory``'s kernel on a 1-D grid of ``lanes`` threads, blocks of tile**2."""
+    tile = get_tile()
+    factory(tile, family, dtype)[-(-lanes // tile**2), tile**2](*args)
+
+
+#: Steps between stored states; also the size of each lane's local array of states.
+CHECKPOINT = 16
+
+
+def _build_scan_backward(TILE, DIAG, DT):
+    """The kernel of one (tile, family, dtype). Per lane (b, n, p), na = n (diagonal) or 0::
+
+        h = h0[b, n, p]; ck[b, c, n, p] = h entering chunk c    # forward, t = 0 .. T-1
+        g = dh[b, n, p]
+        for t = T-1 .. 0:                                        # h_t, h_{t-1} recomputed
+            G = g + C[b, t, n] dy[b, t, p]                       # G_t
+            dx[b, t, p] += G B[b, t, n];   dB[b, t, n] += G x[b, t, p]
+            dC[b, t, n] += h_t dy[b, t, p]; da[b, t, na] += G h_{t-1}
+            g = a[b, t, na] G
+        dh0[b, n, p] = g
+
+    Mapping: a 1-D grid over nb N P lanes (p fastest). Local: CHECKPOINT + 1 states.
+    """
+    Q = CHECKPOINT
+    STATES = CHECKPOINT + 1                      # a closure constant: the local array's size
+
+    def body(x, a, B, C, dy, h0, g, ck, dx, da, dB, dC):
+        nb, T, P = x.shape
+        N = B.shape[2]
+        b, n, na, p = split_lane(N, P, DIAG)
+        if b >= nb:
+            return
+        J = (T + Q - 1) // Q
+        # forward: h_t = a_t h_{t-1} + B_t x_t, keeping the state entering each chunk
+        h = h0[b, n, p]
+        for t in range(T):
+            if t % Q == 0:
+                ck[b, t // Q, n, p] = h
+            h = a[b, t, na] * h + B[b, t, n] * x[b, t, p]
+        hc = cuda.local.array(STATES, DT)         # hc[i] = h_{t0+i-1}
+        gv = g[b, n, p]                          # a_{t+1} G_{t+1}; dh at t = T-1
+        for c in range(J - 1, -1, -1):
+            t0 = c * Q
+            q = min(Q, T - t0)
+            hc[0] = ck[b, c, n, p]
+            for i in range(q):
+                hc[i + 1] = a[b, t0 + i, na] * hc[i] + B[b, t0 + i, n] * x[b, t0 + i, p]
+            for i in range(q - 1, -1, -1):
+                t = t0 + i
+                # G_t = a_{t+1} G_{t+1} + C_t dy_t^T
+                G = gv + C[b, t, n] * dy[b, t, p]
+                # dx_t = G_t^T B_t, dB_t = G_t x_t, dC_t = h_t dy_t, da_t = G_t o h_{t-1}
+                cuda.atomic.add(dx, (b, t, p), G * B[b, t, n])
+                cuda.atomic.add(dB, (b, t, n), G * x[b, t, p])
+                cuda.atomic.add(dC, (b, t, n), hc[i + 1] * dy[b, t, p])
+                cuda.atomic.add(da, (b, t, na), G * hc[i])
+                gv = a[b, t, na] * G
+        g[b, n, p] = gv                          # dh_{-1} = a_0 G_0
+
+    return body
+
+
+scan_backward_kernel = specialized(_build_scan_backward)
+
+
+def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
+    fv, a3 = flatten_device_vjp(family, x, a, B, C, dy, dh, initial_state)   # a3 (nb, T, 1 | N)
+    f = fv.f
+    if f.T == 0 or f.nb == 0:
+        return empty(fv)
+    dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (f.x, a3, f.B, f.C, fv.dy,
+                                                                   f.h0)]
+    g = cuda.to_device(np.array(fv.dh))
+    ck = cuda.device_array((f.nb, -(-f.T // CHECKPOINT), f.N, f.P), dtype=f.dtype)
+    outs = zero_gradients(f.nb, f.T, fv, a3.shape[2])
+    _on_lanes(scan_backward_kernel, family, f.dtype, f.nb * f.N * f.P, *dev, g, ck, *outs)
+    return finish_modes(fv, family, *(o.copy_to_host() for o in outs), g.copy_to_host())
+
+
+@keyword_only
+def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+    """VJP of the scalar scan on the GPU (host arrays): the reverse-time scan per lane.
+
+    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads.
+    """
+    return _scan_vjp("scalar", x, a, B, C, dy, dh, initial_state)
+
+
+@keyword_only
+def diagonal_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+    """As :func:`scalar_scan_vjp` with a (..., T, N)."""
+    return _scan_vjp("diagonal", x, a, B, C, dy, dh, initial_state)
+
+
+# ---------------------------------------------------------------------------------------------
+# The attention form: G_u = sum_{t >= u} L[t, u] C_t dy_t^T + gamma_u dh (L = 1SS(a)),
+# h_u = sum_{s <= u} L[u, s] B_s x_s^T + delta_u h_{-1}; dx_u = G_u^T B_u, ... as the scan
+
+def _build_attention_backward(TILE, DIAG, DT):
+    """The kernel of one (tile, family, dtype). Per entry (b, u, n, p), na = n or 0::
+
+        G = sum_{t >= u} L[t, u] C[b, t, n] dy[b, t, p] + L[T-1, u] dh[b, n, p]
+        hp = sum_{s < u} L[u-1, s] B[b, s, n] x[b, s, p] + L[u-1, -1] h0[b, n, p]
+        h = a[b, u, na] hp + B[b, u, n] x[b, u, p]
+        dx[b, u, p] += G B[b, u, n];  dB[b, u, n] += G x[b, u, p]
+        dC[b, u, n] += h dy[b, u, p];  da[b, u, na] += G hp;  dh0[b, n, p] = a[b, 0, na] G (u = 0)
+
+    Mapping: a 1-D grid over nb T N P entries (p fastest). Shared, local: none.
+    """
+    def body(x, a, B, C, dy, h0, dh, dx, da, dB, dC, dh0):
+        nb, T, P = x.shape
+        N = B.shape[2]
+        bu, n, na, p = split_lane(N, P, DIAG)       # bu = b T + u
+        if bu >= nb * T:
+            return
+        u = bu % T
+        b = bu // T
+        # G_u = sum_{t >= u} L[t, u] C_t dy_t^T + gamma_u dh   (L[t, u] = a_{u+1} ... a_t)
+        mask = DT(1)
+        G = DT(0)
+        for t in range(u, T):
+            if t > u:
+                mask *= a[b, t, na]
+            G += mask * C[b, t, n] * dy[b, t, p]
+        G += mask * dh[b, n, p]
+        # h_{u-1} = sum_{s < u} L[u-1, s] B_s x_s^T + delta_{u-1} h_{-1}
+        mask = DT(1)
+        hp = DT(0)
+        for s in range(u - 1, -1, -1):
+            hp += mask * B[b, s, n] * x[b, s, p]
+            mask *= a[b, s, na]
+        hp += mask * h0[b, n, p]
+        # h_u = a_u h_{u-1} + B_u x_u^T
+        h = a[b, u, na] * hp + B[b, u, n] * x[b, u, p]
+        # dx_u = G_u^T B_u, dB_u = G_u x_u, dC_u = h_u dy_u, da_u = <G_u, h_{u-1}>
+        cuda.atomic.add(dx, (b, u, p), G * B[b, u, n])
+        cuda.atomic.add(dB, (b, u, n), G * x[b, u, p])
+        cuda.atomic.add(dC, (b, u, n), h * dy[b, u, p])
+        cuda.atomic.add(da, (b, u, na), G * hp)
+        if u == 0:
+            dh0[b, n, p] = a[b, 0, na] * G           # dh_{-1} = a_0 G_0
+
+    return body
+
+
+attention_backward_kernel = specialized(_build_attention_backward)
+
+
+def _attention_vjp(family, x, a, B, C, dy, dh, initial_state):
+    fv, a3 = flatten_device_vjp(family, x, a, B, C, dy, dh, initial_state)   # a3 (nb, T, 1 | N)
+    f = fv.f
+    if f.T == 0 or f.nb == 0:
+        return empty(fv)
+    dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (
+        f.x, a3, f.B, f.C, fv.dy, f.h0, fv.dh)]
+    outs = zero_gradients(f.nb, f.T, fv, a3.shape[2])
+    dh0 = cuda.device_array((f.nb, f.N, f.P), dtype=f.dtype)
+    _on_lanes(attention_backward_kernel, family, f.dtype, f.nb * f.T * f.N * f.P, *dev, *outs,
+              dh0)
+    return finish_modes(fv, family, *(o.copy_to_host() for o in outs), dh0.copy_to_host())
+
+
+@keyword_only
+def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+    """VJP of the scalar attention form on the GPU (host arrays): the transposed-mask sums.
+
+    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads.
+    """
+    return _attention_vjp("scalar", x, a, B, C, dy, dh, initial_state)
+
+
+@keyword_only
+def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+    """As :func:`scalar_attention_vjp` with a (..., T, N)."""
+    return _attention_vjp("diagonal", x, a, B, C, dy, dh, initial_state)
+
+
+# ---------------------------------------------------------------------------------------------
+# The chunked form, its steps backward: chunk_links (S_c, abar_c again, and chunk_output's
+# pull-back dH_prev_c = sum_{t in c} delta_t C_t dy_t^T), state_passing_both_ways
+# (dH_{c-1} = abar_c dH_c + dH_prev_c), then the scan's kernel on every chunk (the last chunk
+# padded with x = dy = 0, a = 1, B = C = 0).
+
+def _build_chunk_links(TILE, DIAG, DT):
+    """chunk_states (step 2) again, with chunk_output's (step 4) pull-back onto H_prev.
+
+    Per lane (bc, n, p) over the Q steps of chunk bc (na = n or 0)::
+
+        S = 0; delta = 1; r = 0
+        for t: S = a[bc, t, na] S + B[bc, t, n] x[bc, t, p]
+               delta *= a[bc, t, na]; r += delta C[bc, t, n] dy[bc, t, p]
+        S_out[bc, n, p] = S; dHp[bc, n, p] = r; abar[bc, na] = delta
+
+    Mapping: a 1-D grid over nb J N P lanes. Shared: none.
+    """
+    def chunk_links(x, a, B, C, dy, S, dHp, abar):
+        nbJ, Q, P = x.shape
+        N = B.shape[2]
+        bc, n, na, p = split_lane(N, P, DIAG)
+        if bc >= nbJ:
+            return
+        s = DT(0)
+        delta = DT(1)
+        r = DT(0)
+        for t in range(Q):
+            av = a[bc, t, na]
+            s = av * s + B[bc, t, n] * x[bc, t, p]
+            delta *= av
+            r += delta * C[bc, t, n] * dy[bc, t, p]
+        S[bc, n, p] = s
+        dHp[bc, n, p] = r
+        if p == 0 and n == na:
+            abar[bc, na] = delta
+
+    return chunk_links
+
+
+def _build_state_passing_both_ways(TILE, DIAG, DT):
+    """state_passing (step 3) forward, then backward, per lane (b, n, p) over the J chunks::
+
+        H = h0[b, n, p];  for c: H_prev[b J + c] = H;  H = abar_c H + S_c
+        g = dh[b, n, p];  for c from the last: dH[b J + c] = g;  g = abar_c g + dHp_c
+        dh0[b, n, p] = g
+    """
+    def state_passing_both_ways(S, dHp, abar, h0, dh, H_prev, dH, dh0):
+        nb, N, P = h0.shape
+        b, n, na, p = split_lane(N, P, DIAG)
+        if b >= nb:
+            return
+        J = S.shape[0] // nb
+        H = h0[b, n, p]
+        for c in range(J):
+            H_prev[b * J + c, n, p] = H
+            H = abar[b * J + c, na] * H + S[b * J + c, n, p]
+        g = dh[b, n, p]
+        for c in range(J - 1, -1, -1):
+            dH[b * J + c, n, p] = g
+            g = abar[b * J + c, na] * g + dHp[b * J + c, n, p]
+        dh0[b, n, p] = g
+
+    return state_passing_both_ways
+
+
+chunk_links_kernel = specialized(_build_chunk_links)
+state_passing_both_ways_kernel = specialized(_build_state_passing_both_ways)
+
+
+def _chunks(arr, J, Q, fill):
+    """(nb, T, K) -> (nb J, Q, K), the last chunk padded with ``fill``."""
+    nb, T, K = arr.shape
+    out = np.full((nb, J * Q, K), fill, dtype=arr.dtype)
+    out[:, :T] = arr
+    return out.reshape(nb * J, Q, K)
+
+
+def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
+    fv, a3 = flatten_device_vjp(family, x, a, B, C, dy, dh, initial_state)   # a3 (nb, T, 1 | N)
+    f = fv.f
+    if f.T == 0 or f.nb == 0:
+        return empty(fv)
+    Q = min(Q, f.T)
+    J = -(-f.T // Q)
+    xc, ac, Bc, Cc, dyc = (cuda.to_device(_chunks(arr, J, Q, fill)) for arr, fill in (
+        (f.x, 0), (a3, 1), (f.B, 0), (f.C, 0), (fv.dy, 0)))
+    nbJ, Na = f.nb * J, a3.shape[2]
+    S, dHp, H_prev, dH = (cuda.device_array((nbJ, f.N, f.P), dtype=f.dtype) for _ in range(4))
+    abar = cuda.device_array((nbJ, Na), dtype=f.dtype)
+    dh0 = cuda.device_array((f.nb, f.N, f.P), dtype=f.dtype)
+    lanes = nbJ * f.N * f.P
+    # chunk_states again, and chunk_output backward onto H_prev: all chunks at once
+    _on_lanes(chunk_links_kernel, family, f.dtype, lanes, xc, ac, Bc, Cc, dyc, S, dHp, abar)
+    # state_passing forward (H_prev) and backward (dH_c, the cotangent of H_c; dh0)
+    _on_lanes(state_passing_both_ways_kernel, family, f.dtype, f.nb * f.N * f.P, S, dHp, abar,
+              cuda.to_device(f.h0), cuda.to_device(np.array(fv.dh)), H_prev, dH, dh0)
+    # intra_chunk, chunk_states and chunk_output backward: every chunk's scan VJP from H_{c-1}
+    # with dH_c as its final state's cotangent
+    ck = cuda.device_array((nbJ, -(-Q // CHECKPOINT), f.N, f.P), dtype=f.dtype)
+    outs = zero_gradients(nbJ, Q, fv, Na)
+    _on_lanes(scan_backward_kernel, family, f.dtype, lanes, xc, ac, Bc, Cc, dyc, H_prev, dH, ck,
+              *outs)
+    return finish_modes(fv, family, *(o.copy_to_host().reshape(f.nb, J * Q, -1)[:, :f.T]
+                                      for o in outs), dh0.copy_to_host())
+
+
+@keyword_only
+def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
+    """VJP of the scalar chunked form on the GPU (host arrays): the four steps backward."""
+    return chunked_backward("scalar", x, a, B, C, dy, dh, initial_state,
+                            check_chunk_size(chunk_size))
+
+
+@keyword_only
+def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
+    """As :func:`scalar_chunked_vjp` with a (..., T, N)."""
+    return chunked_backward("diagonal", x, a, B, C, dy, dh, initial_state,
+                            check_chunk_size(chunk_size))

@@ -7,12 +7,9 @@ For chunk c of Q steps (J = ceil(T / Q) chunks, the last may be short), per mode
     3. state_passing  H_c = diag(abar_c) H_{c-1} + S_c,   H_prev[c] = H_{c-1}
     4. chunk_output   Y_off[t] = (delta_t o C_t)^T H_{c-1}
 
-Kernels (tile, family and dtype compiled in by ``_device.specialized``): step 2 and step 3 have
-one each; steps 1 and 4 share one tiled output kernel per family (INTRA compiled in, the state
-term switched at run time), which the chunked form launches once for both. Blocks of (tile,
-tile) threads, threadIdx.x along the contiguous axis, ``channel_width`` channel tiles per
-thread. Shapes: x (..., T, P), a (..., T, N) or (..., T, 1) (scalar family), B, C (..., T, N);
-S, H_prev (..., J, N, P), abar (..., J, N or 1). The attention form is one chunk (Q = T).
+Steps 2 and 3 have a kernel each; steps 1 and 4 share one tiled output kernel per family,
+launched once for both. The attention form is one chunk (Q = T). Shapes: x (..., T, P),
+a (..., T, N) or (..., T, 1), B, C (..., T, N); S, H_prev (..., J, N, P), abar (..., J, N or 1).
 """
 from __future__ import annotations
 
@@ -37,20 +34,15 @@ def channel_width(P: int, tile: int) -> int:
 def _build_chunk_states(TILE, DIAG, DT, WIDTH):
     """Step 2 (chunk_states): chunk states from a zero start, and each chunk's decay.
 
-    Naive loop (chunk c covers s in [c Q, e_c], e_c = min(c Q + Q, T) - 1)::
+    Naive loop (chunk c covers s in [c Q, e_c])::
 
         for b, c, n, p:
             S[b, c, n, p] = sum_{s in chunk c} gamma[s, n] B[b, s, n] x[b, s, p]
-            # gamma[s, n] = prod_{s < u <= e_c} a[b, u, n]
-        for b, c, n:
-            abar[b, c, n] = prod_{u in chunk c} a[b, u, n]
+        abar[b, c, n] = prod_{u in chunk c} a[b, u, n]
 
-    Mapping: block (TILE, TILE) threads; thread (ty, tx) owns the mode n0 + ty and a register
-    tile of WIDTH channels p0 + tx + w TILE; grid.x = nb * J * n-tiles * channel blocks. The
-    block walks its chunk backwards in time tiles of TILE steps from the chunk start and carries
-    run[n] = product of a over the later tiles. Shared: a, B o
-    gamma and x of one time tile; gamma from suffix products, one thread per mode (direct
-    products: zero decays exact). Steps past the chunk end are padded with a = 1, B = x = 0.
+    Mapping: thread (ty, tx) owns mode n0 + ty and channels p0 + tx + w TILE (w < WIDTH); the
+    block walks its chunk backwards in time tiles, carrying run[n] = prod of a over later tiles.
+    Shared: a, B o gamma and x of one time tile.
     """
     PITCH = TILE + 1
     WIDE = TILE * WIDTH
@@ -113,17 +105,16 @@ chunk_states_kernel = specialized(_build_chunk_states)
 def state_passing_kernel(S, abar, h0, has_h0, idx, H_prev, h_last):
     """Step 3 (state_passing): ``H_c = abar_c H_{c-1} + S_c`` from ``H_{-1} = h0``.
 
-    Naive loop it computes (abar[b, c, 0] in the scalar family)::
+    Naive loop (abar[b, c, 0] in the scalar family)::
 
         for b, n, p:
             H = h0[b, n, p] if has_h0 else 0
             for c in range(J):
-                H_prev[b, c, n, p] = H                  # the state entering chunk c
-                H = abar[b, c, n] * H + S[b, c, n, p]   # H_c = abar_c H_{c-1} + S_c
-            h_last[b, n, p] = H                         # the final state
+                H_prev[b, c, n, p] = H
+                H = abar[b, c, n] * H + S[b, c, n, p]
+            h_last[b, n, p] = H
 
-    Mapping: one thread per (b, n, p) lane, p fastest (coalesced), a 1-D grid; the state in a
-    register; a fixed order, so the result is the same on every run. Shared: none.
+    Mapping: one thread per (b, n, p) lane, p fastest. Shared: none.
     """
     nb, J, N, P = S.shape
     b, n, na, p = split_lane(N, P, abar.shape[2] > 1)
@@ -144,11 +135,9 @@ def state_passing_kernel(S, abar, h0, has_h0, idx, H_prev, h_last):
 
 @device
 def output_tile(T, P, Q, TILE, WIDE):
-    """The output tile of this block: ``(b, p0, rt, r0, t, start0, start_t)``.
-
-    Block (rest, rt, pb) of ``split_block`` covers batch b, rows r0 = rt TILE ... r0 + TILE - 1
-    and channels pb WIDE ... ; thread (ty, tx) owns row t = r0 + ty from channel p0 = pb WIDE + tx
-    on. start0 and start_t are the chunk starts of rows r0 and t (chunks of Q steps).
+    """This block's output tile ``(b, p0, rt, r0, t, start0, start_t)``: batch b, rows r0 ...
+    r0 + TILE - 1 (tile rt), thread row t = r0 + ty from channel p0 on; start0, start_t are the
+    chunk starts of rows r0 and t.
     """
     pb, rt, b = split_block(ceil_div(P, WIDE), ceil_div(T, TILE))
     r0 = rt * TILE
@@ -157,36 +146,22 @@ def output_tile(T, P, Q, TILE, WIDE):
 
 
 def _build_scalar_output(TILE, DIAG, DT, WIDTH, INTRA):
-    """Steps 1 (intra_chunk) and 4 (chunk_output), scalar family, in one kernel.
+    """Steps 1 (intra_chunk, INTRA at compile time) and 4 (chunk_output, ``with_state`` at run
+    time), scalar family, in one kernel (Q >= T and H_prev[b, 0] = h0: the attention form).
 
-    Naive loop (chunk c(t) = t // Q starts at start(t) = c(t) Q; with Q >= T and
-    H_prev[b, 0] = h0 it is the attention form)::
+    Naive loop (chunk c(t) = t // Q starts at start(t))::
 
         for b, t, p:
             y[b, t, p] = sum_{s = start(t)}^{t} (prod_{s < u <= t} a[b, u]) (C[b, t] . B[b, s])
                                                 x[b, s, p]                          # step 1
                        + delta[b, t] (C[b, t] . H_prev[b, c(t), :, p])              # step 4
-            # delta[b, t] = prod_{start(t) <= u <= t} a[b, u]
 
-    Step 1 runs when INTRA (compile time), step 4 when ``with_state`` (run time): the chunked
-    form runs both, intra_chunk INTRA with ``with_state`` False, chunk_output INTRA False
-    (then x and B are not read: the launcher passes y and C in their places).
-
-    Mapping: block (TILE, TILE) threads; thread (ty, tx) owns the rows t = r0 + ty and the
-    register tile of channels p0 + tx + w TILE (w < WIDTH), and in the score phase the score
-    (t, s = c0 + tx). grid.x = nb * row tiles * channel blocks. The block visits the column
-    tiles from its diagonal tile back to the chunk start: only tiles on or below the diagonal;
-    no T x T array exists. Per column tile: scores G = C_I B_K^T (once for all its channels),
-    the mask, then y += (L o G) X_K.
-
-    The mask from shared prefix and suffix products (direct products): off the diagonal tile
-    L[t, s] = delta_row[t] span gamma_col[s], with delta_row[t] = prod_{max(r0, start(t)) <= u
-    <= t} a_u (delta_t within the row tile), gamma_col[s] = prod_{s < u <= c1} a_u (gamma_s
-    within the column tile ending at c1), span = prod_{c1 < u < r0} a_u carried from one column
-    tile to the next; on the diagonal tile prod_{s < u <= t} a_u (at most TILE - 1 factors).
-    Step 4's factor is delta_t = delta_row[t] prod_{start(t) <= u < r0} a_u.
-    Shared: C (t x n), B (s x n), masked scores (t x s), x (s x WIDTH TILE channels), a,
-    delta_row, gamma_col.
+    Mapping: thread (ty, tx) owns row t = r0 + ty and channels p0 + tx + w TILE (w < WIDTH).
+    The block visits column tiles from its diagonal tile back to the chunk start: scores
+    G = C_I B_K^T, the mask, then y += (L o G) X_K. Off the diagonal tile
+    L[t, s] = delta_row[t] span gamma_col[s] (prefix / suffix products within the tiles, span
+    carried across column tiles); on it, the direct product. With INTRA False the launcher
+    passes y and C in place of x and B (not read).
     """
     PITCH = TILE + 1
     WIDE = TILE * WIDTH
@@ -289,18 +264,13 @@ scalar_output_kernel = specialized(_build_scalar_output)
 
 
 def _build_mode_factors(TILE, DIAG, DT):
-    """The per-mode mask factors of the diagonal output kernel, once per (step, mode): delta
-    and gamma restricted to each time tile [t0, t0 + TILE) (start(t) the start of t's chunk).
-
-    Naive loop::
+    """The diagonal output kernel's mask factors: delta, gamma within time tile [t0, t0 + TILE)::
 
         for b, t, n:
-            delta_tile[b, t, n] = prod_{max(t0(t), start(t)) <= u <= t} a[b, u, n]   # prefix
-            gamma_tile[b, t, n] = prod_{t < u <= t0(t) + TILE - 1} a[b, u, n]        # suffix
+            delta_tile[b, t, n] = prod_{max(t0(t), start(t)) <= u <= t} a[b, u, n]
+            gamma_tile[b, t, n] = prod_{t < u <= t0(t) + TILE - 1} a[b, u, n]
 
-    (a past T counts as 1.) Mapping: block (TILE, TILE) threads; thread (ty, tx) walks the
-    TILE steps of time tile ``group * TILE + ty`` for the mode n0 + tx (coalesced over modes);
-    grid.x = nb * tile groups * n-tiles. Direct products only. Shared: none.
+    Mapping: thread (ty, tx) walks time tile ``group TILE + ty`` for mode n0 + tx. Shared: none.
     """
 
     def mode_factors(a, Q, idx, delta_tile, gamma_tile):
@@ -331,31 +301,19 @@ mode_factors_kernel = specialized(_build_mode_factors)
 
 
 def _build_diagonal_output(TILE, DIAG, DT, WIDTH, INTRA):
-    """Steps 1 (intra_chunk) and 4 (chunk_output), diagonal family: the sum of N 1-SS heads
-    inside the chunk, plus the entering state (with Q >= T it is the attention form).
+    """Steps 1 and 4, diagonal family: the sum of N 1-SS heads inside the chunk, plus the
+    entering state (INTRA and ``with_state`` as in the scalar kernel).
 
-    Naive loop (chunk c(t) = t // Q starts at start(t) = c(t) Q)::
+    Naive loop::
 
         for b, t, p:
             y[b, t, p] = sum_n sum_{s = start(t)}^{t} C[b, t, n] (prod_{s < u <= t} a[b, u, n])
                                                        B[b, s, n] x[b, s, p]        # step 1
                        + sum_n C[b, t, n] delta[b, t, n] H_prev[b, c(t), n, p]      # step 4
-            # delta[b, t, n] = prod_{start(t) <= u <= t} a[b, u, n]
 
-    INTRA and ``with_state`` as in the scalar kernel.
-
-    Mapping: as the scalar kernel (block (TILE, TILE), rows t = r0 + ty, a register tile of
-    WIDTH channel tiles per thread, column tiles from the diagonal back to the chunk start).
-    For each column tile the scores are summed over ALL modes first and applied to x once:
-    off the diagonal tile scores[t, s] = sum_n (C[t, n] delta_tile[t, n] span[n]) (B[s, n]
-    gamma_tile[s, n]) with the factors of :func:`_build_mode_factors` and span[n] =
-    prod_{c1 < u < r0} a[u, n], carried across column tiles in the block's own row of the
-    global workspace ``spans`` (N values, any N); on the diagonal tile each (t, s, n)
-    multiplies its at most TILE - 1 factors directly. Direct products only: no ratio, no log.
-    Step 4's factor is delta[t, n] = delta_tile[t, n] prod_{start(t) <= u < r0} a[u, n].
-    Three phases, so that the off-diagonal mode loop is a tight loop: the diagonal tile, the
-    column tiles below it, the entering state. Shared: a, C, B of the diagonal tile (or
-    C delta_tile span and B gamma_tile of a column tile), the summed scores, x of the column tile.
+    Mapping as the scalar kernel; per column tile the scores are summed over all modes first:
+    off the diagonal scores[t, s] = sum_n (C delta_tile span)[t, n] (B gamma_tile)[s, n], span[n]
+    carried in the block's row of ``spans``; on the diagonal the direct products.
     """
     PITCH = TILE + 1
     PAIR = 2 * TILE + 1                                # two mode tiles per step off the diagonal
@@ -410,8 +368,7 @@ def _build_diagonal_output(TILE, DIAG, DT, WIDTH, INTRA):
                                 score += m
                         cuda.syncthreads()
                 else:
-                    # rows of this thread's steps: one base address each, unsigned mode index
-                    B_s = B[iB, min(sl, T - 1)]
+                    B_s = B[iB, min(sl, T - 1)]              # rows: one base address each
                     gamma_s = gamma_tile[b, min(sl, T - 1)]
                     u0 = max(c0, start0)
                     gamma_u = gamma_tile[b, u0]
@@ -451,8 +408,7 @@ def _build_diagonal_output(TILE, DIAG, DT, WIDTH, INTRA):
                 accumulate(acc, m_s[ty], x_s)
                 cuda.syncthreads()
         if not INTRA:
-            # step 4 alone: spans[blk, n] = prod_{start0 <= u < r0} a[u, n], as the column loop
-            # leaves it: the product of delta_tile at the last step of each tile in between
+            # step 4 alone: spans[blk, n] = prod_{start0 <= u < r0} a[u, n] (delta_tile products)
             if ty == 0:
                 for n in range(tx, N, TILE):
                     sp = DT(1)
@@ -498,8 +454,9 @@ diagonal_output_kernel = specialized(_build_diagonal_output)
 # Host side: the launches of each step, the four public steps, and their composition.
 
 def output_launcher(family: str, L: Launch, Q: int, tile: int, intra: bool):
-    """Allocate the output kernel's workspaces; return ``out(x, B, H_prev, with_state, y)``,
-    which launches step 1 (if ``intra``) and step 4 (if ``with_state``) into y (nb, T, P)."""
+    """``out(x, B, H_prev, with_state, y)``: step 1 (if ``intra``) and step 4 (if ``with_state``)
+    into y (nb, T, P), its workspaces allocated once.
+    """
     width = channel_width(L.P, tile)
     n_rt = -(-L.T // tile)
     n_out = L.nb * n_rt * -(-L.P // (tile * width))   # row tiles x channel blocks of width tiles
@@ -525,7 +482,7 @@ def output_launcher(family: str, L: Launch, Q: int, tile: int, intra: bool):
 
 
 def states_launcher(family: str, L: Launch, Q: int, tile: int):
-    """Return ``states(S, abar)``, the launch of step 2 on all chunks at once."""
+    """``states(S, abar)``: step 2 on all chunks at once."""
     J = -(-L.T // Q)
     width = channel_width(L.P, tile)
     grid = L.nb * J * -(-L.N // tile) * -(-L.P // (tile * width))
@@ -537,49 +494,54 @@ def states_launcher(family: str, L: Launch, Q: int, tile: int):
 
 
 def pass_states(S, abar, h0, has_h0, idx, H_prev, h):
-    """Launch step 3: one thread per (sequence, mode, channel) lane."""
+    """Step 3: one thread per (sequence, mode, channel) lane."""
     lanes = S.shape[0] * S.shape[2] * S.shape[3]
     if lanes:
         threads = min(128, lanes)
         state_passing_kernel[-(-lanes // threads), threads](S, abar, h0, has_h0, idx, H_prev, h)
 
 
-def plan(family: str, L: Launch, Q: int, tile: int):
-    """Allocate the workspaces of the chunked form; return ``(run, y, h)``.
-
-    ``run()`` launches the kernels only (nothing is allocated, validated or copied), so the
-    benchmark can time it alone; y (nb, T, P) and h (nb, N, P) are filled by each ``run()``.
-    """
+def plan(family: str, L: Launch, Q: int, tile: int, last=None):
+    """Allocate the workspaces; return ``(run, y, h)``, ``run()`` launching steps 2, 3 and
+    ``last(H_prev, y)`` (default: steps 1 + 4 in one launch) and nothing else (what the
+    benchmark times)."""
     J = -(-L.T // Q)
-    S = cuda.device_array((L.nb, J, L.N, L.P), dtype=L.dtype)
+    S, H_prev = (cuda.device_array((L.nb, J, L.N, L.P), dtype=L.dtype) for _ in range(2))
     abar = cuda.device_array((L.nb, J, L.a.shape[2]), dtype=L.dtype)
-    H_prev = cuda.device_array((L.nb, J, L.N, L.P), dtype=L.dtype)
     h = cuda.device_array((L.nb, L.N, L.P), dtype=L.dtype)
     y = cuda.device_array((L.nb, L.T, L.P), dtype=L.dtype)
     states = states_launcher(family, L, Q, tile)
-    output = output_launcher(family, L, Q, tile, intra=True)
-    with_state = J > 1 or L.has_h0          # else every H_prev is zero
+    if last is None:
+        output = output_launcher(family, L, Q, tile, intra=True)
+        with_state = J > 1 or L.has_h0          # else every H_prev is zero
+
+        def last(H_prev, y):
+            output(L.x, L.B, H_prev, with_state, y)
 
     def run():
         states(S, abar)                                            # 2. chunk_states
         pass_states(S, abar, L.h0, L.has_h0, L.idx, H_prev, h)     # 3. state_passing
-        output(L.x, L.B, H_prev, with_state, y)                    # 1 + 4 in one launch
+        last(H_prev, y)
 
     return run, y, h
 
 
-def blocked(family, x, a, B, C, *, chunk_size, initial_state):
-    """The chunked form on the device; ``chunk_size=None`` is the attention form (Q = T)."""
+def launch(family: str, values: tuple, chunk_size, make_plan):
+    """Validate and upload (x, a, B, C, initial_state), run ``make_plan(L, tile)``, reshape."""
     require_cuda()
-    values = (x, a, B, C, initial_state)
     L = prepare(family, *values, chunk_size=chunk_size)
     if L.nb == 0 or L.T == 0:
         return empty_result(values, L)
-    # one chunk covers everything when Q >= T (and in the attention form)
-    Q = L.T if chunk_size is None else min(check_chunk_size(chunk_size), L.T)
-    run, y, h = plan(family, L, Q, get_tile())
+    run, y, h = make_plan(L, get_tile())
     run()
     return finish(L, y, h)
+
+
+def blocked(family, x, a, B, C, *, chunk_size, initial_state):
+    """The chunked form on the device; ``chunk_size=None`` is the attention form (Q = T)."""
+    def make_plan(L, tile):
+        return plan(family, L, L.T if chunk_size is None else min(chunk_size, L.T), tile)
+    return launch(family, (x, a, B, C, initial_state), chunk_size, make_plan)
 
 
 def _family(a) -> str:
@@ -604,12 +566,12 @@ def _form_decay(family: str, a):
 
 
 def _identity(nb: int):
-    """The operand rows of the kernels when every input has all nb sequences: row b is b."""
+    """Operand rows when every input has all nb sequences: row b is b."""
     return cuda.to_device(np.ascontiguousarray(np.broadcast_to(np.arange(nb), (5, nb))))
 
 
 def _out(arrays: list, batch: tuple, on_device: bool):
-    """Flat (nb, ...) device results -> (*batch, ...), host arrays unless the inputs were not."""
+    """Flat (nb, ...) results -> (*batch, ...), on the host unless the inputs were not."""
     out = [arr.reshape(*batch, *arr.shape[1:]) for arr in arrays]
     return out if on_device else [arr.copy_to_host() for arr in out]
 
@@ -623,8 +585,7 @@ def _zeros(shapes: list, dtype, on_device: bool):
 def intra_chunk(x, a, B, C, *, chunk_size):
     """Step 1: Y_diag[t] = sum_{s in chunk(t), s <= t} (C_t . (delta_t / delta_s) B_s) x_s.
 
-    Per chunk (1SS(a_c) o C_c B_c^T) X_c (mode by mode for the diagonal family), the masks from
-    direct products. x (..., T, P), a (..., T, N) or (..., T, 1), B, C (..., T, N) -> (..., T, P).
+    x (..., T, P), a (..., T, N) or (..., T, 1), B, C (..., T, N) -> (..., T, P).
     """
     require_cuda()
     Q = check_chunk_size(chunk_size)
@@ -642,8 +603,7 @@ def intra_chunk(x, a, B, C, *, chunk_size):
 def chunk_states(x, a, B, *, chunk_size):
     """Step 2: S_c = sum_{s in c} diag(gamma_s) B_s x_s^T and abar_c = prod_{u in c} a_u.
 
-    x (..., T, P), a (..., T, N) or (..., T, 1), B (..., T, N) -> S (..., J, N, P),
-    abar (..., J, N) or (..., J, 1).
+    x (..., T, P), a (..., T, N or 1), B (..., T, N) -> S (..., J, N, P), abar (..., J, N or 1).
     """
     require_cuda()
     Q = check_chunk_size(chunk_size)
@@ -663,12 +623,11 @@ def chunk_states(x, a, B, *, chunk_size):
 def state_passing(abar, S, *, initial_state=None):
     """Step 3: H_c = diag(abar_c) H_{c-1} + S_c from H_{-1} = initial_state (zeros if None).
 
-    abar (..., J, N) or (..., J, 1), S (..., J, N, P), initial_state (..., N, P) ->
-    H_prev (..., J, N, P) with H_prev[c] = H_{c-1}, and the final state h = H_{J-1} (..., N, P).
+    abar (..., J, N or 1), S (..., J, N, P), initial_state (..., N, P) -> H_prev (..., J, N, P)
+    (H_prev[c] = H_{c-1}) and h = H_{J-1} (..., N, P).
     """
     require_cuda()
-    A = prepare_arrays({"abar": "JK", "S": "JNP", "initial_state": "NP"},
-                       {"abar": abar, "S": S, "initial_state": initial_state})
+    A = prepare_arrays({"abar": abar, "S": S, "initial_state": initial_state})
     J, N, P = A.sizes["J"], A.sizes["N"], A.sizes["P"]
     if A.nb == 0:
         return tuple(_zeros([(*A.batch, J, N, P), (*A.batch, N, P)], A.dtype, A.on_device))
@@ -684,14 +643,12 @@ def state_passing(abar, S, *, initial_state=None):
 def chunk_output(a, C, H_prev, *, chunk_size):
     """Step 4: Y_off[t] = (delta_t o C_t)^T H_{c-1}, delta_t = prod_{b_c <= u <= t} a_u.
 
-    a (..., T, N) or (..., T, 1), C (..., T, N), H_prev (..., J, N, P) with J = ceil(T / Q)
-    -> (..., T, P).
+    a (..., T, N or 1), C (..., T, N), H_prev (..., J, N, P), J = ceil(T / Q) -> (..., T, P).
     """
     require_cuda()
     Q = check_chunk_size(chunk_size)
     family = _family(a)
-    A = prepare_arrays({"a": "TK", "C": "TN", "H_prev": "JNP"},
-                       {"a": a, "C": C, "H_prev": H_prev})
+    A = prepare_arrays({"a": a, "C": C, "H_prev": H_prev})
     T, N, P, J = A.sizes["T"], A.sizes["N"], A.sizes["P"], A.sizes["J"]
     if J != -(-T // Q):
         raise ValueError(f"H_prev has shape {tuple(np.shape(H_prev))}; expected (..., J, N, P) "
@@ -709,10 +666,9 @@ def chunk_output(a, C, H_prev, *, chunk_size):
 
 @keyword_only
 def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
-    """The chunked form on the GPU: steps 2 and 3, then 1 + 4 in one launch.
+    """The chunked form on the GPU: y = Y_diag + Y_off and h = H_{J-1}.
 
-    x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); any T and Q >= 1.
-    Returns y = Y_diag + Y_off (..., T, P) and the final state h = H_{J-1} (..., N, P).
+    x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); any T, Q >= 1.
     """
     # None is the attention form's private value here: a caller's None is an error
     return blocked("scalar", x, a, B, C, chunk_size=check_chunk_size(chunk_size),
@@ -721,7 +677,6 @@ def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
 
 @keyword_only
 def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
-    """As :func:`scalar_chunked` with per-mode decays a (..., T, N): delta, gamma and abar per
-    mode, the sum of N heads inside each chunk."""
+    """As :func:`scalar_chunked` with per-mode decays a (..., T, N)."""
     return blocked("diagonal", x, a, B, C, chunk_size=check_chunk_size(chunk_size),
                    initial_state=initial_state)
