@@ -1,12 +1,9 @@
 """``bench --sweep ... --sweep-N ...``: which form is fastest where, over T and N.
 
-Every form timed at every (T, N), round-robin (see :func:`crossover`); the crossover table
-names the fastest form of each backend there (min seconds per call, same run), and
-:func:`plot_crossover` draws the time per call against T, one panel per family and N, with
-the winner marked (``--figure PATH``; the repository's copy is ``figures/crossover.png``).
+Every form timed at every (T, N), round-robin; the table names the fastest form of each
+backend there and :func:`plot_crossover` draws time against T, one panel per family and N.
 Scan costs O(T N P), attention O(T^2 (N + P)), chunked O(T Q (N + P) + T N P): attention wins
-at short T, the chunked form (matmuls) and the scan (no extra flops) beyond; where exactly is
-a property of this machine and its load, which is what the sweep measures.
+at short T, the chunked form and the scan beyond; where exactly is what the sweep measures.
 """
 from __future__ import annotations
 
@@ -20,8 +17,7 @@ from .run import DEFAULTS, SWEEP_T, _reference_plan
 from .timing import best_times, timed
 
 SWEEP_N = (16, 64)
-#: Short calls are repeated for at least MIN_SECONDS (at most MAX_ROUNDS rounds), so that a
-#: burst of load from other processes cannot cover every one of them.
+#: Short calls are repeated for at least MIN_SECONDS (at most MAX_ROUNDS rounds).
 MIN_SECONDS = 1.0
 MAX_ROUNDS = 200
 
@@ -32,17 +28,11 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
               seed: int = 0, progress=None, clock=time.perf_counter,
               min_seconds: float = MIN_SECONDS,
               reference_cap: float = DEFAULTS["reference_cap"], **ignored) -> list[dict]:
-    """Every selected form of each backend at every (T, N): one row per form with min_s, the
-    best wall-clock seconds of ``repeats`` calls (more for short calls: MIN_SECONDS per
-    form) after a warm-up, the forms of one (backend,
-    family, dtype, T, N) timed round-robin (:func:`ssd_edu.bench.timing.best_times`), so a
-    burst of load from other processes hits them alike. Host backends only (numpy, numba).
-    A NumPy attention reference above the quadratic memory limit or predicted to take more
-    than ``reference_cap`` seconds per call is not timed: its row says why (status
-    "skipped"), and the table names it, since the race at that (T, N) ran without it.
-    ``clock=time.process_time`` measures CPU time instead (with one Numba thread, the
-    steadiest figure on a loaded machine: a parallel call's wall time waits for its slowest
-    thread, whom other processes may have preempted)."""
+    """Every selected form of each host backend at every (T, N): one row per form, min_s the
+    best ``clock`` seconds of ``repeats`` calls (more for short calls: ``min_seconds`` per
+    form) after a warm-up, the forms of one (backend, family, dtype, T, N) timed round-robin.
+    A NumPy attention skipped by the memory limit or ``reference_cap`` gets a "skipped" row.
+    ``clock=time.process_time`` (with one Numba thread) is steadiest on a loaded machine."""
     from .. import cpu  # noqa: F401  (numba rows need it; the thread count is recorded)
     import numba
     threads = numba.get_num_threads()

@@ -1,23 +1,13 @@
 """What the GPU kernels become on real hardware, without a GPU: ``python -m ssd_edu gpu-report``.
 
-Every kernel, forward and backward, is compiled as the launchers build it (tile 16, both
-families, float32 and float64): numba.cuda to PTX (NVVM), NVIDIA's ``ptxas`` to machine code
-for the architecture (registers, spills, static shared memory), then ``nvdisasm`` (or
-``cuobjdump -sass``) to read the machine code. Per kernel and dtype the report gives:
-
-* ``registers``, ``spills`` (bytes of spill stores + loads) and ``shared_bytes`` (ptxas -v);
-* ``occupancy``: resident warps / maximum warps per SM, from the architecture's limits
-  (:data:`ARCHS`: registers, shared memory, warps and blocks per SM) and the block size;
-* ``instructions_per_fma``: the hot loop is the innermost loop of the machine code (a backward
-  branch with no loop inside it) holding the most FMA instructions (FFMA / DFMA); the value is
-  its instruction count over its FMA count (a loop unrolled by the compiler counts as the loop
-  around it);
-* ``f64_ops``: PTX lines with a double-precision operation (0 for float32 means the kernel
-  computes in single precision throughout).
-
-Targets for every tiled kernel (:data:`TARGETS`): no spills, occupancy >= 25%, at most 10
-instructions per FMA. Needs numba-cuda and the compiler wheels of the ``cuda-tools`` extra
-(NVVM, NVRTC, ptxas, nvdisasm); no GPU. Run it in a process without NUMBA_ENABLE_CUDASIM=1.
+Every kernel, forward and backward (tile 16, both families, float32 and float64), compiled
+as the launchers build it: numba.cuda to PTX, ``ptxas -v`` to machine code (registers,
+spills, static shared memory), ``nvdisasm`` (or ``cuobjdump -sass``) to read it. Per kernel:
+``occupancy`` = resident warps / maximum warps per SM (the limits of :data:`ARCHS`);
+``instructions_per_fma`` = instructions / FMAs of the hot loop (the innermost loop of the
+machine code with the most FFMA / DFMA); ``f64_ops`` = PTX lines with a double operation.
+Targets for tiled kernels (:data:`TARGETS`): no spills, occupancy >= 25%, <= 10 instructions
+per FMA. Needs the ``cuda-tools`` extra, no GPU, and no NUMBA_ENABLE_CUDASIM=1.
 """
 from __future__ import annotations
 

@@ -1,22 +1,12 @@
 """The GPU benchmark: kernel time alone, with the device's own peaks as denominators.
 
-* :func:`time_kernels` - one form on one workload: the inputs validated and uploaded once
-  (``host_s``, reported apart), outputs allocated once and reused, then CUDA events around the
-  kernels alone (``kernel_s``); the copy of the outputs back (``d2h_s``) apart again.
-* :func:`time_cuda` - the same for a launcher called as the benchmark calls it
-  (``python -m ssd_edu bench --backend cuda``).
-* :func:`device_spec` / :func:`peaks` - SM count, clock, FMA units per SM (float32, float64)
-  and memory bus of the device: peak flop/s = SMs x clock x FMA per SM x 2, bandwidth =
-  2 x memory clock x bus width (double data rate).
-* :func:`bytes_moved`, :func:`executed_flops` - what the kernels must read and write once, and
-  the flops they execute with padded tiles, next to the useful flops of
-  :func:`ssd_edu.bench.flop_count`.
-* :func:`device_matmul_rate` - flop/s of the tiled shared-memory matmul ``_gpu_matmul``: what a
-  plain CUDA kernel reaches (no tensor cores, no cuBLAS in numba.cuda).
-
-Timer: CUDA events on a real GPU. The simulator's events record nothing, so there the helpers
-use ``time.perf_counter`` around ``cuda.synchronize()``; simulator times measure the Python
-simulation, not a GPU (``"timer"`` says which).
+:func:`time_kernels` times one form's kernels by CUDA events on validated, uploaded inputs
+(``host_s`` and the copy back ``d2h_s`` apart); :func:`time_cuda` does so for a launcher as the
+benchmark calls it. :func:`peaks`: flop/s = SMs x clock x FMA units per SM x 2, bandwidth =
+2 x memory clock x bus width. :func:`bytes_moved` and :func:`executed_flops` (padded tiles)
+stand next to the useful ``flop_count``; :func:`device_matmul_rate` times the tiled matmul of
+``_gpu_matmul`` (no cuBLAS in numba.cuda). On the simulator the timer is ``perf_counter``
+around ``cuda.synchronize()`` and measures the Python simulation (``"timer"`` says which).
 """
 from __future__ import annotations
 

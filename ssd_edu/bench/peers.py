@@ -1,12 +1,8 @@
-"""Comparison rows of ``python -m ssd_edu bench``: the chunked form written with PyTorch.
+"""The torch comparison rows of ``python -m ssd_edu bench``: ``torch.{family}.chunked``.
 
-An engineer comparing the Numba kernels with the library they would reach for sees the rows
-``torch.scalar.chunked`` and ``torch.diagonal.chunked``: the package's own short torch code
-(:mod:`.torch_chunked`) for the same four steps as ``ssd_edu.reference`` and
-``ssd_edu.cpu.chunked``, at the same workload, behind the same validation as every backend,
-in torch's own BLAS with its threads set to Numba's; ``--backward`` times their gradients by
-torch's autograd. PyTorch is optional (the ``peers`` extra, never required): without it the
-rows are reported as skipped, with the reason.
+The package's own torch code (:mod:`.torch_chunked`) behind the package's signature and
+validation, in torch's threads set to Numba's; ``--backward`` times its gradients by torch's
+autograd. PyTorch is optional (the ``peers`` extra): without it the rows say why they skip.
 """
 from __future__ import annotations
 
