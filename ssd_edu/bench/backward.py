@@ -19,7 +19,7 @@ from ..registry import FAMILIES, FORMS, IMPLEMENTATIONS, VJPS
 from ..testing import make_inputs
 from .report import label, rate_line, timed_rows, workload_line
 from .peers import torch_reason
-from .run import DEFAULTS, PEER_ROWS, flop_count
+from .run import DEFAULTS, PEER_ROWS, chunk_lengths, flop_count, selected
 from .timing import best_times, matmul_rate
 
 #: Longest sequence for which the NumPy attention VJP is timed.
@@ -27,31 +27,20 @@ NUMPY_ATTENTION_MAX_T = 512
 
 
 def backward_flop_count(form: str, T: int, N: int, P: int, chunk_size: int = 64) -> int:
-    """Flops of one sequence's backward (mask products not counted, as for the forward):
-
-    * scan: 14 T N P (the recomputed forward 3, then per (t, n, p): G 2, dx 2, dB 2, dC 2,
-      da 2, the decayed G 1);
-    * chunked, per chunk of q steps: q (q + 1) (3 N + 2 P) (on the lower triangle: the scores
-      C B^T, D = dy x^T, M^T dy, (L o D) B, (L o D)^T C) + 10 q N P (chunk state, dH, the
-      state terms of dx, dB, dC) + 4 N P (the state passing, both ways);
-    * attention: the chunked count with one chunk (q = T);
-    * associative_scan: U = B x^T and V = C dy^T (2 T N P), the two prefix scans (states
-      forward, gradients backward: twice the forward's passes, 2 N P per composed step) and
-      8 T N P (dx, dB, dC, da); no output y (the forward's other 2 T N P).
-    """
+    """Flops of one sequence's backward (mask products not counted): scan 14 T N P (the
+    recomputed forward 3; G, dx, dB, dC, da 2 each; the decayed G 1); chunked sum over chunks
+    of q (q + 1) (3 N + 2 P) (scores, dy x^T, M^T dy, (L o D) B, (L o D)^T C on the lower
+    triangle) + 10 q N P (chunk state, dH, state terms) + 4 N P (both state passings);
+    attention: one chunk; associative_scan: U, V (2 T N P), twice the forward's passes, and
+    dx, dB, dC, da (8 T N P)."""
     if form == "scan":
         return 14 * T * N * P
     if form == "associative_scan":
         passes = flop_count(form, T, N, P) - 3 * T * N * P        # the forward's passes alone
         return 2 * passes + 10 * T * N * P
-    if form == "attention":
-        chunk_size = max(T, 1)
     if form in ("attention", "chunked"):
-        total = 0
-        for t0 in range(0, T, chunk_size):
-            q = min(chunk_size, T - t0)
-            total += q * (q + 1) * (3 * N + 2 * P) + 10 * q * N * P + 4 * N * P
-        return total
+        return sum(q * (q + 1) * (3 * N + 2 * P) + 10 * q * N * P + 4 * N * P
+                   for q in chunk_lengths(T, max(T, 1) if form == "attention" else chunk_size))
     raise ValueError(f"form must be one of {FORMS}, got {form!r}")
 
 
@@ -98,10 +87,8 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
     rows = []
     for dtype in [np.dtype(d) for d in dtypes]:
         rate = matmul_rate(dtype)
-        for key in [*sorted(VJPS), *PEER_ROWS]:
+        for key in selected(backends, families, forms, [*sorted(VJPS), *PEER_ROWS]):
             backend, family, form = key.split(".")
-            if backend not in backends or family not in families or form not in forms:
-                continue
             row = dict(name=key, dtype=str(dtype), T=T, N=N, P=P, batch=batch,
                        flops=backward_flop_count(form, T, N, P, chunk_size) * batch,
                        forward_flops=flop_count(form, T, N, P, chunk_size) * batch,

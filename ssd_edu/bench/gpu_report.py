@@ -24,16 +24,17 @@ from .._cli import output_file
 
 
 class Arch(NamedTuple):
-    """Per-SM limits of one architecture (CUDA occupancy calculator, compute capability X.Y)."""
-
+    """Per-SM limits (CUDA occupancy calculator): resident warps and blocks, 32-bit registers,
+    shared bytes; bytes reserved per block; allocation units of registers (per warp) and
+    shared memory (per block)."""
     cc: tuple
-    warps: int            # resident warps per SM
-    blocks: int           # resident blocks per SM
-    registers: int        # 32-bit registers per SM
-    shared: int           # bytes of shared memory per SM
-    reserved: int = 1024  # bytes of shared memory the system reserves per block
-    reg_unit: int = 256   # registers are allocated per warp in units of this many
-    smem_unit: int = 128  # shared memory is allocated per block in units of this many bytes
+    warps: int
+    blocks: int
+    registers: int
+    shared: int
+    reserved: int = 1024
+    reg_unit: int = 256
+    smem_unit: int = 128
 
 
 ARCHS = {
@@ -51,7 +52,6 @@ TILE = 16
 
 class MissingTool(RuntimeError):
     """NVVM / ptxas / nvdisasm not found: install the ``cuda-tools`` extra."""
-
 
 #: How to get the compilers: the wheels the ``cuda-tools`` extra lists.
 INSTALL_TOOLS = ("install NVIDIA's compiler wheels: pip install -e '.[cuda-tools]' in a "
@@ -131,8 +131,7 @@ def kernels(dtype):
 
 
 def find_tool(name: str) -> str:
-    """Path of an NVIDIA command-line tool: the nvidia-* wheels first (they match the NVVM that
-    numba uses), then $CUDA_HOME/bin, then PATH."""
+    """Path of an NVIDIA tool: the nvidia-* wheels (matching numba's NVVM), $CUDA_HOME/bin, PATH."""
     roots = []
     for path in sys.path:
         roots += sorted(glob.glob(os.path.join(path, "nvidia", "*", "bin")), reverse=True)
@@ -173,11 +172,8 @@ _TARGET = re.compile(r"BRA\w*(?:\.\w+)*\s+`?\(?(\.L_\w+)")
 
 
 def hot_loop(sass: str) -> dict:
-    """The innermost loop with the most FMAs: ``{"instructions", "fmas", "per_fma"}``.
-
-    Instructions are the lines ``/*addr*/ OPCODE ...;`` of the disassembly; a loop is the range
-    from a label to a branch back to it; innermost means no other loop inside the range.
-    """
+    """The innermost loop (label to a branch back, no loop inside) with the most FMAs, over the
+    lines ``/*addr*/ OPCODE ...;`` of ``sass``: ``{"instructions", "fmas", "per_fma"}``."""
     insns, labels, branches = [], {}, []
     pending = []
     for line in sass.splitlines():
@@ -213,22 +209,18 @@ def hot_loop(sass: str) -> dict:
 
 
 def _ptxas_info(text: str) -> dict:
-    regs = re.search(r"Used (\d+) registers", text)
-    smem = re.search(r"(\d+) bytes smem", text)
-    stores = re.search(r"(\d+) bytes spill stores", text)
-    loads = re.search(r"(\d+) bytes spill loads", text)
-    return {"registers": int(regs.group(1)) if regs else 0,
-            "shared_bytes": int(smem.group(1)) if smem else 0,
-            "spills": (int(stores.group(1)) if stores else 0) + (int(loads.group(1)) if loads else 0)}
+    def number(pattern):
+        found = re.search(pattern, text)
+        return int(found.group(1)) if found else 0
+    return {"registers": number(r"Used (\d+) registers"),
+            "shared_bytes": number(r"(\d+) bytes smem"),
+            "spills": number(r"(\d+) bytes spill stores") + number(r"(\d+) bytes spill loads")}
 
 
 def compile_report(arch: str = "sm_90") -> list:
-    """Compile every kernel for ``arch`` in float32 and float64; one dict per (kernel, dtype).
-
-    Keys: kernel, dtype, registers, spills, shared_bytes, occupancy (0 to 1),
-    instructions_per_fma (None without an FMA loop), tiled, threads, f64_ops, fmas.
-    Raises :class:`MissingTool` when a compiler is missing, RuntimeError on the simulator.
-    """
+    """Every kernel compiled for ``arch`` in float32 and float64: one dict per (kernel, dtype)
+    (registers, spills, shared_bytes, occupancy, instructions_per_fma, fmas, f64_ops, tiled,
+    threads). :class:`MissingTool` when a compiler is missing, RuntimeError on the simulator."""
     from ..gpu import _device
     from ..gpu._cuda import cuda, simulator_enabled
     if arch not in ARCHS:

@@ -19,11 +19,10 @@ from ..gpu._cuda import cuda, require_cuda, simulator_enabled
 from ..gpu._launch import get_tile, prepare
 from ._gpu_matmul import MATMUL_TILE, launch_matmul
 
-#: Largest matmul size run on the simulator (each thread is simulated in Python).
+#: Largest matmul size run on the simulator.
 SIMULATOR_MATMUL_N = 16
 
-#: FMA units per SM, (float32, float64), by compute capability (CUDA programming guide,
-#: arithmetic instruction throughput).
+#: FMA units per SM, (float32, float64), by compute capability (CUDA programming guide).
 FMA_PER_SM = {(6, 0): (64, 32), (7, 0): (64, 32), (7, 5): (64, 2), (8, 0): (64, 32),
               (8, 6): (128, 2), (8, 7): (128, 2), (8, 9): (128, 2), (9, 0): (128, 64),
               (10, 0): (128, 64), (12, 0): (128, 2)}
@@ -31,7 +30,6 @@ FMA_PER_SM = {(6, 0): (64, 32), (7, 0): (64, 32), (7, 5): (64, 2), (8, 0): (64, 
 
 class DeviceSpec(NamedTuple):
     """What the peaks are computed from (numba device attributes)."""
-
     name: str
     cc: tuple
     sms: int
@@ -80,14 +78,12 @@ def _pad(n: int, m: int) -> int:
 
 def executed_flops(form: str, family: str, T: int, N: int, P: int, nb: int, tile: int,
                    chunk_size: int = 64, initial_state: bool = True) -> int:
-    """Flops the kernels execute, padded tiles included (multiply-adds count 2).
+    """Flops the kernels execute, padded tiles included (a multiply-add counts 2; masks not).
 
-    scan: chunk states 2 Tq Np Pw, state passing 2 J N P, outputs 5 T Np P (h update and y);
-    attention / chunked: chunk states, state passing, and per (row tile, column tile) pair
-    visited the scores 2 tile^2 Np and the product 2 tile^2 Pw, plus the entering state
-    2 T Np Pw (run when there are several chunks or an initial state). Tq: each chunk rounded up to whole tiles; Np, Pw: N and P rounded up to the tile
-    and to the channel block. The masks' multiplications are not counted.
-    """
+    Chunk states 2 Tq Np Pw and state passing 2 J N P, then scan: outputs 5 T Np P; attention /
+    chunked: per visited (row tile, column tile) 2 tile^2 (Np + Pw), plus the entering state
+    2 T Np Pw (several chunks or an initial state). Tq: chunks rounded up to whole tiles; Np,
+    Pw: N, P rounded up to the tile and the channel block."""
     from ..gpu.chunked import channel_width
     from ..gpu.scan import SCAN_CHUNK_TILES
 
@@ -114,8 +110,8 @@ def executed_flops(form: str, family: str, T: int, N: int, P: int, nb: int, tile
 
 
 class _Timer:
-    """Seconds between ``start()`` and ``stop()``: CUDA events on a GPU, synchronized wall clock
-    on the simulator."""
+    """Seconds from ``start()`` to ``stop()``: CUDA events, or synchronized wall clock on the
+    simulator."""
 
     def __init__(self):
         self.events = not simulator_enabled()
@@ -147,12 +143,9 @@ def _check_repeats(repeats) -> int:
 
 def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chunk_size=64,
                  repeats: int = 5) -> dict:
-    """Time the kernels of ``cuda.{family}.{form}`` alone on this workload.
-
-    Returns ``kernel_s`` (``repeats`` seconds, kernels only: pre-validated device inputs, the
-    same outputs reused), ``host_s`` (validation, flattening and upload, once), ``d2h_s``
-    (copying y and h back), ``timer`` and ``simulator``.
-    """
+    """Time the kernels of ``cuda.{family}.{form}`` alone: ``kernel_s`` (``repeats`` seconds
+    on uploaded inputs, outputs reused), ``host_s`` (validation and upload), ``d2h_s`` (copying
+    y and h back), ``timer`` and ``simulator``."""
     from ..gpu import chunked, scan
 
     require_cuda()
@@ -186,11 +179,8 @@ def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chun
 
 
 def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
-    """Time the launcher ``fn`` (one of ``ssd_edu.gpu``'s forms) as the benchmark calls it.
-
-    ``kernel_s`` is the kernels alone (:func:`time_kernels`); ``transfer_s`` = ``h2d_s`` (the
-    validation and upload of the inputs) + ``d2h_s``.
-    """
+    """:func:`time_kernels` of the launcher ``fn`` (a form of ``ssd_edu.gpu``), with
+    ``transfer_s`` = ``h2d_s`` (validation and upload) + ``d2h_s``."""
     repeats = _check_repeats(repeats)
     family, _, form = fn.__name__.partition("_")
     out = time_kernels(family, form, *args, repeats=repeats, **kwargs)
@@ -199,13 +189,8 @@ def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
 
 
 def device_matmul_rate(dtype, n: int = 4096) -> float:
-    """flop/s of an (n, n) @ (n, n) matmul in ``dtype`` on the device: 2 n**3 / best time.
-
-    The kernel is the tiled shared-memory matmul ``_gpu_matmul.matmul_kernel`` (blocks of
-    (16, 16) threads, a register tile of 4 outputs each): what a plain CUDA kernel reaches,
-    below the device peak of :func:`peaks`. Best of 3 timed runs after a warm-up. On the
-    simulator n is capped at ``SIMULATOR_MATMUL_N`` (the number is then a simulator speed).
-    """
+    """flop/s of the device's tiled matmul ``_gpu_matmul`` in ``dtype``: 2 n^3 / best of 3
+    runs after a warm-up (n capped at ``SIMULATOR_MATMUL_N`` on the simulator)."""
     require_cuda()
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):

@@ -1,14 +1,9 @@
 """The benchmark's tables: one workload (:func:`format_table`) and a sweep over T."""
 from __future__ import annotations
 
-#: Width of the implementation column: the longest key, ``numpy.diagonal.associative_scan``
-#: (31 characters), and a space (a test checks that every key of IMPLEMENTATIONS fits).
-NAME_W = 32
-
-
-#: Width of a column of the sweep table: a key without its family (numpy.associative_scan,
-#: 22 characters) and two spaces.
-SWEEP_W = 24
+#: Column widths: the longest key (numpy.diagonal.associative_scan) and a space; in the sweep
+#: table a key without its family (numpy.associative_scan) and two spaces.
+NAME_W, SWEEP_W = 32, 24
 
 
 def label(name: str, dtype: str) -> str:
@@ -31,8 +26,7 @@ def rate_line(dtype, rate: float, where: str) -> str:
 
 
 def timed_rows(head: str, rows: list[dict], timed_key: str, row_line) -> list[str]:
-    """``head``, its rule, then ``row_line(r)`` for every row that has ``timed_key`` and the
-    status and reason of every row that does not (skipped or failed)."""
+    """``head``, its rule, then ``row_line(r)`` of each row with ``timed_key``, else its status."""
     lines = [head, "-" * len(head)]
     for r in rows:
         if timed_key in r:
@@ -63,7 +57,6 @@ def format_table(results: list[dict]) -> str:
 
 
 def _table_row(r: dict) -> str:
-    """One timed row of :func:`format_table`."""
     speed = _fmt(r.get("speedup"), ".1f") + ("x" if r.get("speedup") is not None else "")
     mem = r.get("mem_bytes")
     note = r.get("mem", "")
