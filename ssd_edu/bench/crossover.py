@@ -7,13 +7,15 @@ at short T, the chunked form and the scan beyond; where exactly is what the swee
 """
 from __future__ import annotations
 
+import itertools
 import time
+from functools import partial
 
 import numpy as np
 
 from ..registry import FAMILIES, FORMS, IMPLEMENTATIONS
 from ..testing import make_inputs
-from .run import DEFAULTS, SWEEP_T, _reference_plan
+from .run import DEFAULTS, SWEEP_T, _reference_plan, selected
 from .timing import best_times, timed
 
 SWEEP_N = (16, 64)
@@ -35,65 +37,47 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
     ``clock=time.process_time`` (with one Numba thread) is steadiest on a loaded machine."""
     from .. import cpu  # noqa: F401  (numba rows need it; the thread count is recorded)
     import numba
-    threads = numba.get_num_threads()
-    clock_name = "cpu" if clock is time.process_time else "wall"
+    more = dict(clock="cpu" if clock is time.process_time else "wall",
+                threads=numba.get_num_threads())
+    progress = progress or (lambda row: None)
     rows = []
     for N in Ns:
-        if progress is not None:
-            progress({"sweep_N": N})
+        progress({"sweep_N": N})
         for T in Ts:
-            if progress is not None:
-                progress({"sweep_T": T})
-            for dtype in dtypes:
-                for family in families:
-                    data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
-                    for backend in [b for b in backends if b in ("numpy", "numba")]:
-                        def row(name, **more):
-                            return dict(name=name, backend=backend, family=family,
-                                        form=name.split(".")[2], dtype=str(np.dtype(dtype)),
-                                        T=T, N=N, P=P, batch=batch, chunk_size=chunk_size,
-                                        **more)
-
-                        def skip(name, reason):
-                            rows.append(row(name, status="skipped", reason=reason))
-                            if progress is not None:
-                                progress(rows[-1])
-
-                        names, calls = [], []
-                        for form in forms:
-                            name = f"{backend}.{family}.{form}"
-                            if name not in IMPLEMENTATIONS:
-                                continue
-                            reason = None if backend != "numpy" else _reference_plan(
-                                IMPLEMENTATIONS[name], form, family, T, N, P, batch,
-                                np.dtype(dtype), {}, reference_cap, seed)
-                            if reason is not None:
-                                skip(name, reason)
-                                continue
-                            call = _call(IMPLEMENTATIONS[name], data, chunk_size)
-                            try:
-                                call()                           # compiles / loads
-                            except Exception as exc:  # reported; the other forms still race
-                                skip(name, f"{type(exc).__name__}: {exc}")
-                                continue
-                            names.append(name)
-                            calls.append(call)
-                        if not calls:
-                            continue
-                        round_s = sum(timed(call) for call in calls)
-                        rounds = max(repeats, min(MAX_ROUNDS, int(min_seconds / round_s)))
-                        best = best_times(calls, rounds, clock=clock)
-                        for name, seconds in zip(names, best):
-                            rows.append(row(name, min_s=seconds, clock=clock_name,
-                                            threads=threads))
-                            if progress is not None:
-                                progress(rows[-1])
+            progress({"sweep_T": T})
+            for dtype, family in itertools.product(dtypes, families):
+                data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
+                for backend in [b for b in backends if b in ("numpy", "numba")]:
+                    base = dict(backend=backend, family=family, dtype=str(np.dtype(dtype)), T=T,
+                                N=N, P=P, batch=batch, chunk_size=chunk_size)
+                    race = {}
+                    for name in selected([backend], [family], forms, IMPLEMENTATIONS):
+                        fn, form = IMPLEMENTATIONS[name], name.split(".")[2]
+                        call = partial(fn, **data, **(
+                            {"chunk_size": chunk_size} if form == "chunked" else {}))
+                        try:
+                            reason = backend == "numpy" and _reference_plan(
+                                fn, form, family, T, N, P, batch, np.dtype(dtype), {},
+                                reference_cap, seed)
+                            if not reason:
+                                call()                               # compiles / loads
+                                race[name] = call
+                        except Exception as exc:  # reported; the other forms still race
+                            reason = f"{type(exc).__name__}: {exc}"
+                        if reason:
+                            rows.append(dict(base, name=name, form=form, status="skipped",
+                                             reason=reason))
+                            progress(rows[-1])
+                    if not race:
+                        continue
+                    round_s = sum(timed(call) for call in race.values())
+                    rounds = max(repeats, min(MAX_ROUNDS, int(min_seconds / round_s)))
+                    best = best_times(list(race.values()), rounds, clock=clock)
+                    for name, seconds in zip(race, best):
+                        rows.append(dict(base, name=name, form=name.split(".")[2],
+                                         min_s=seconds, **more))
+                        progress(rows[-1])
     return rows
-
-
-def _call(fn, data, chunk_size):
-    kwargs = {"chunk_size": chunk_size} if fn.__name__.endswith("chunked") else {}
-    return lambda: fn(**data, **kwargs)
 
 
 def winners(rows: list[dict]) -> dict:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from argparse import ArgumentTypeError
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -35,8 +34,7 @@ for name in sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("cuda.")):
     d = make_inputs(family, 35, N=19, P=18, batch=(2,), regime="mixed", seed=1)
     kw = {"chunk_size": 20} if form == "chunked" else {}
     with gpu.tile_size(16):
-        gpu_fn = ssd_edu.IMPLEMENTATIONS[name]
-        gpu_fn(d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"], **kw)
+        ssd_edu.IMPLEMENTATIONS[name](d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"], **kw)
 print("sanitizer workload done")
 """
 
@@ -44,13 +42,9 @@ print("sanitizer workload done")
 def why_not() -> str | None:
     """None when a real GPU can run the check, else the reason."""
     from ..gpu import simulator_enabled, unavailable_reason
-    reason = unavailable_reason()
-    if reason is not None:
-        return reason
-    if simulator_enabled():
-        return ("the numba CUDA simulator is active (NUMBA_ENABLE_CUDASIM=1): the device check "
-                "needs a real NVIDIA GPU")
-    return None
+    simulator = ("the numba CUDA simulator is active (NUMBA_ENABLE_CUDASIM=1): the device check "
+                 "needs a real NVIDIA GPU")
+    return unavailable_reason() or (simulator if simulator_enabled() else None)
 
 
 def _tests_dir() -> Path:
@@ -146,14 +140,11 @@ def _roofline(rows, peak, path: Path) -> None:
 
 
 def _sanitizer() -> str | None:
-    found = shutil.which("compute-sanitizer")
-    if found:
-        return found
-    for root in [os.environ.get("CUDA_HOME", ""), "/usr/local/cuda"]:
-        candidate = os.path.join(root, "bin", "compute-sanitizer")
-        if root and os.path.isfile(candidate):
-            return candidate
-    return None
+    from .gpu_report import MissingTool, find_tool
+    try:
+        return find_tool("compute-sanitizer")
+    except MissingTool:
+        return None
 
 
 def _markdown(result: dict) -> str:
@@ -189,24 +180,21 @@ def _markdown(result: dict) -> str:
 def run_check(out_dir: str, tests_dir=None) -> int:
     """Run the whole check into ``out_dir``; 0 when tests and sanitizers pass, 1 if not, 2 when
     there is no GPU here or the GPU tests cannot be found (nothing is run)."""
-    reason = why_not()
-    if reason is not None:
-        print(f"gpu-check: no NVIDIA GPU can run here: {reason}", file=sys.stderr)
-        return 2
-    tests, reason = _gpu_tests(_tests_dir() if tests_dir is None else tests_dir)
-    if reason is not None:
-        print(f"gpu-check: {reason}", file=sys.stderr)
-        return 2
+    gpu = why_not()
+    tests, reason = (([], f"no NVIDIA GPU can run here: {gpu}") if gpu else
+                     _gpu_tests(_tests_dir() if tests_dir is None else tests_dir))
     try:
-        output_dir(out_dir)
+        reason or output_dir(out_dir)
     except ArgumentTypeError as exc:
-        print(f"gpu-check: argument --out: {exc}", file=sys.stderr)
+        reason = f"argument --out: {exc}"
+    if reason:
+        print(f"gpu-check: {reason}", file=sys.stderr)
         return 2
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SSD_EDU_REAL_GPU="1")
     env.pop("NUMBA_ENABLE_CUDASIM", None)
-    result = {"notes": []}
+    result = {"notes": [], "sanitizer": {}}
     result["tests"] = _run([sys.executable, "-m", "pytest", "-q", "-x", *tests], out / "tests.log",
                            TEST_BUDGET_S, env)
     try:
@@ -214,7 +202,6 @@ def run_check(out_dir: str, tests_dir=None) -> int:
     except Exception as exc:  # the report still says what happened
         result["notes"].append(f"benchmark failed: {type(exc).__name__}: {exc}")
     sanitizer = _sanitizer()
-    result["sanitizer"] = {}
     if sanitizer is None:
         result["notes"].append("compute-sanitizer not found: racecheck / memcheck not run")
     else:

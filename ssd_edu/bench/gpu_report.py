@@ -14,7 +14,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -131,21 +130,19 @@ def kernels(dtype):
 
 
 def find_tool(name: str) -> str:
-    """Path of an NVIDIA tool: the nvidia-* wheels (matching numba's NVVM), $CUDA_HOME/bin, PATH."""
+    """Path of an NVIDIA tool: the nvidia-* wheels (matching numba's NVVM) first."""
     roots = []
     for path in sys.path:
         roots += sorted(glob.glob(os.path.join(path, "nvidia", "*", "bin")), reverse=True)
     roots += [os.path.join(os.environ[k], "bin") for k in ("CUDA_HOME", "CUDA_PATH")
               if os.environ.get(k)]
-    for root in roots:
+    roots += [*os.environ.get("PATH", "").split(os.pathsep), "/usr/local/cuda/bin"]
+    for root in filter(None, roots):
         candidate = os.path.join(root, name)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    found = shutil.which(name)
-    if found:
-        return found
-    raise MissingTool(f"{name} not found in the nvidia-* wheels, $CUDA_HOME/bin or PATH; "
-                      f"{INSTALL_TOOLS}")
+    raise MissingTool(f"{name} not found in the nvidia-* wheels, $CUDA_HOME/bin, PATH or "
+                      f"/usr/local/cuda/bin; {INSTALL_TOOLS}")
 
 
 def _run(cmd: list) -> subprocess.CompletedProcess:

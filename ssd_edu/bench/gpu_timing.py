@@ -52,12 +52,10 @@ def device_spec() -> DeviceSpec:
 
 def peaks(spec: DeviceSpec) -> dict:
     """{"float32": flop/s, "float64": flop/s, "bandwidth": bytes/s} of ``spec``."""
-    fp32, fp64 = FMA_PER_SM.get(tuple(spec.cc), (None, None))
-    out = {"bandwidth": 2.0 * spec.memory_clock_hz * spec.bus_bits / 8}
-    for dtype, units in (("float32", fp32), ("float64", fp64)):
-        # an FMA is 2 flops
-        out[dtype] = None if units is None else 2.0 * spec.sms * spec.clock_hz * units
-    return out
+    units = FMA_PER_SM.get(tuple(spec.cc), (None, None))
+    out = {dtype: None if u is None else 2.0 * spec.sms * spec.clock_hz * u    # FMA: 2 flops
+           for dtype, u in zip(("float32", "float64"), units)}
+    return dict(out, bandwidth=2.0 * spec.memory_clock_hz * spec.bus_bits / 8)
 
 
 def device_peaks() -> dict:
@@ -68,8 +66,7 @@ def device_peaks() -> dict:
 def bytes_moved(form: str, family: str, T: int, N: int, P: int, nb: int, itemsize: int) -> int:
     """Bytes every implementation must move at least: read x, a, B, C, h0, write y, h, once."""
     na = 1 if family == "scalar" else N
-    elements = T * P + T * na + 2 * T * N + 2 * N * P + T * P
-    return nb * elements * itemsize
+    return nb * (2 * T * P + T * na + 2 * T * N + 2 * N * P) * itemsize
 
 
 def _pad(n: int, m: int) -> int:
@@ -86,24 +83,17 @@ def executed_flops(form: str, family: str, T: int, N: int, P: int, nb: int, tile
     Pw: N, P rounded up to the tile and the channel block."""
     from ..gpu.chunked import channel_width
     from ..gpu.scan import SCAN_CHUNK_TILES
+    from .run import chunk_lengths
 
-    Np = _pad(N, tile)
-    Pw = _pad(P, tile * channel_width(P, tile))
-    if form == "scan":
-        Q = SCAN_CHUNK_TILES * tile
-    elif form == "attention":
-        Q = T
-    else:
-        Q = min(chunk_size, T)
-    J = -(-T // Q)
-    Tq = sum(_pad(min(Q, T - c * Q), tile) for c in range(J))
-    states = 2 * Tq * Np * Pw + 2 * J * N * P
+    Np, Pw = _pad(N, tile), _pad(P, tile * channel_width(P, tile))
+    Q = {"scan": SCAN_CHUNK_TILES * tile, "attention": T}.get(form, min(chunk_size, T))
+    qs = chunk_lengths(T, Q)
+    J = len(qs)
+    states = 2 * sum(_pad(q, tile) for q in qs) * Np * Pw + 2 * J * N * P
     if form == "scan":
         return nb * (states + 5 * T * Np * P)
-    pairs = 0
-    for rt in range(-(-T // tile)):
-        first = ((rt * tile) // Q) * Q // tile      # the tile of the chunk start of row tile rt
-        pairs += rt - first + 1
+    # row tile rt visits the column tiles from the one of its chunk's start to itself
+    pairs = sum(rt - ((rt * tile) // Q) * Q // tile + 1 for rt in range(-(-T // tile)))
     blocks = pairs * (2 * tile * tile * Np + 2 * tile * tile * Pw)
     entering = 2 * T * Np * Pw if (J > 1 or initial_state) else 0
     return nb * (states + blocks + entering)
