@@ -17,7 +17,7 @@ import numpy as np
 
 from ..registry import FAMILIES, FORMS, IMPLEMENTATIONS, VJPS
 from ..testing import make_inputs
-from .report import label, rate_line, timed_rows, workload_line
+from .report import label, preamble, timed_rows
 from .peers import torch_reason
 from .run import DEFAULTS, PEER_ROWS, chunk_lengths, flop_count, selected
 from .timing import best_times, matmul_rate
@@ -121,15 +121,9 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
 
 def format_backward(rows: list[dict]) -> str:
     """The table of :func:`run_backward` rows."""
-    lines = []
-    if rows:
-        lines.append(workload_line("backward vs forward", rows[0],
-                                   "best of round-robin calls (wall clock)"))
-    for dtype in dict.fromkeys(r["dtype"] for r in rows):
-        rate = next(r["matmul_flops"] for r in rows if r["dtype"] == dtype)
-        lines.append(rate_line(dtype, rate, "NumPy/BLAS"))
-    lines.append("backward flops: scan 14TNP; chunked sum_c q(q+1)(3N+2P)+10qNP+4NP; "
-                 "attention: one chunk; associative_scan: 2 x forward + 8TNP")
+    lines = preamble("backward vs forward", rows, "best of round-robin calls (wall clock)",
+                     "backward, scan 14TNP; chunked sum_c q(q+1)(3N+2P)+10qNP+4NP; attention: "
+                     "one chunk; associative_scan: 2 x forward + 8TNP")
     head = (f"{label('implementation', 'dtype')}{'forward ms':>11}{'backward ms':>13}"
             f"{'bwd/fwd':>9}{'GFLOP/s':>9}{'%matmul':>9}")
     return "\n".join(lines + timed_rows(head, rows, "backward_s", lambda r: (

@@ -70,22 +70,14 @@ def occupancy(arch: Arch, registers: int, shared_bytes: int, threads: int) -> fl
     return blocks * warps / arch.warps
 
 
-def _arrays():
-    from numba import types as nt
-
-    def arr(dt, ndim):
-        return nt.Array(dt, ndim, "C")
-
-    return nt, arr
-
-
 def kernels(dtype):
     """(name, python body, argument types, threads per block, tiled) of every kernel."""
     from ..gpu import (_device, attention_backward, chunked, chunked_backward, scan,
                        scan_backward)
     from . import _gpu_matmul as _matmul
-    nt, arr = _arrays()
-    a2, a3, a4, i2 = arr(dtype, 2), arr(dtype, 3), arr(dtype, 4), arr(nt.int64, 2)
+    from numba import types as nt
+    a1, a2, a3, a4 = (nt.Array(dtype, ndim, "C") for ndim in (1, 2, 3, 4))
+    i1, i2 = nt.Array(nt.int64, 1, "C"), nt.Array(nt.int64, 2, "C")
     i, flag, blk = nt.int64, nt.boolean, TILE * TILE
     width = chunked.MAX_WIDTH
 
@@ -124,7 +116,7 @@ def kernels(dtype):
         ("state passing", chunked.state_passing_kernel.py_func,
          (a4, a3, a3, flag, i2, a4, a3), 128, False),
         ("count non-finite", _device.count_nonfinite_kernel.py_func,
-         (arr(dtype, 1), arr(nt.int64, 1), i), 256, False),
+         (a1, i1, i), 256, False),
     ]
     return out
 
@@ -155,10 +147,10 @@ def _run(cmd: list) -> subprocess.CompletedProcess:
 def _disassembler():
     """nvdisasm, else cuobjdump (a CUDA toolkit's); the error names nvdisasm, the one to get."""
     try:
-        return [find_tool("nvdisasm"), "-c"], False
+        return [find_tool("nvdisasm"), "-c"]
     except MissingTool as missing:
         try:
-            return [find_tool("cuobjdump"), "-sass"], True
+            return [find_tool("cuobjdump"), "-sass"]
         except MissingTool:
             raise missing from None
 
@@ -231,7 +223,7 @@ def compile_report(arch: str = "sm_90") -> list:
 
     limits = ARCHS[arch]
     ptxas = find_tool("ptxas")
-    disasm, is_cuobjdump = _disassembler()
+    disasm = _disassembler()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in (nt.float32, nt.float64):
@@ -247,9 +239,8 @@ def compile_report(arch: str = "sm_90") -> list:
                 with open(src, "w") as fh:
                     fh.write(ptx)
                 info = _run([ptxas, f"-arch={arch}", "-v", src, "-o", cubin])
-                sass = _run(disasm + [cubin]).stdout
                 row = _ptxas_info(info.stdout + info.stderr)
-                loop = hot_loop(sass)
+                loop = hot_loop(_run(disasm + [cubin]).stdout)
                 f64 = sum(1 for line in ptx.splitlines() if re.search(r"\.f64\b", line))
                 rows.append({"kernel": name, "dtype": str(dtype), **row,
                              "occupancy": occupancy(limits, row["registers"],

@@ -124,6 +124,15 @@ class _Timer:
         cuda.synchronize()
         return time.perf_counter() - self._begin
 
+    def times(self, call, repeats: int = 1) -> list:
+        """Seconds of each of ``repeats`` calls of ``call()``."""
+        out = []
+        for _ in range(repeats):
+            self.start()
+            call()
+            out.append(self.stop())
+        return out
+
 
 def _check_repeats(repeats) -> int:
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
@@ -155,15 +164,8 @@ def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chun
         run, y, h = chunked.plan(family, L, Q, tile)
     run()                                           # warm-up: compiles the kernels
     cuda.synchronize()
-    kernel_s = []
-    for _ in range(repeats):
-        timer.start()
-        run()
-        kernel_s.append(timer.stop())
-    timer.start()
-    y.copy_to_host()
-    h.copy_to_host()
-    d2h = timer.stop()
+    kernel_s = timer.times(run, repeats)
+    d2h = timer.times(lambda: (y.copy_to_host(), h.copy_to_host()))[0]
     return {"kernel_s": kernel_s, "host_s": host, "d2h_s": d2h, "timer": timer.name,
             "simulator": simulator_enabled()}
 
@@ -194,11 +196,5 @@ def device_matmul_rate(dtype, n: int = 4096) -> float:
     B = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
     out = cuda.device_array((n, n), dtype=dtype)
     launch_matmul(A, B, out, tile)                   # warm-up: compiles the kernel
-    timer = _Timer()
-    best = float("inf")
-    for _ in range(3):
-        timer.start()
-        launch_matmul(A, B, out, tile)
-        best = min(best, timer.stop())
-    return 2.0 * n**3 / best
+    return 2.0 * n**3 / min(_Timer().times(lambda: launch_matmul(A, B, out, tile), 3))
 
