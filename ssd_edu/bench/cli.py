@@ -25,13 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         key = name.replace("-", "_")
         parser.add_argument(f"--{name}", type=positive_int, default=d[key],
                             help=f"{help} ({d[key]})")
-    parser.add_argument("--dtype", nargs="+", default=["float64", "float32"],
-                        choices=["float64", "float32"])
-    parser.add_argument("--backend", nargs="+", default=BACKENDS, choices=BACKENDS,
-                        help="plain: the shortest Numba loops (ssd_edu.cpu.plain); torch: the "
-                             "package's torch chunked forms (needs the optional `peers` extra)")
-    parser.add_argument("--form", nargs="+", default=list(FORMS), choices=list(FORMS))
-    parser.add_argument("--family", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    for name, choices in (("dtype", ["float64", "float32"]), ("backend", BACKENDS),
+                          ("form", list(FORMS)), ("family", list(FAMILIES))):
+        parser.add_argument(f"--{name}", nargs="+", default=choices, choices=choices)
     parser.add_argument("--reference-cap", type=positive_float, default=d["reference_cap"],
                         help="seconds the NumPy reference may spend per implementation "
                              f"({d['reference_cap']:g})")

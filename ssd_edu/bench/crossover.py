@@ -144,6 +144,7 @@ def draw_crossover(rows: list[dict], backend: str = "numba"):
     families = list(dict.fromkeys(r["family"] for r in timed_rows))
     Ns = sorted({r["N"] for r in timed_rows})
     best = winners(timed_rows)
+    r0 = timed_rows[0]
     fig, axes = plt.subplots(len(families), len(Ns), figsize=(4.2 * len(Ns), 3.2 * len(families)),
                              squeeze=False, sharex=True)
     colors = {"scan": "tab:blue", "attention": "tab:orange", "chunked": "tab:green"}
@@ -160,13 +161,11 @@ def draw_crossover(rows: list[dict], backend: str = "numba"):
                 wins = [p for p in pts if best[(backend, family, dtype, p[0], N)][0] == form]
                 ax.loglog([p[0] for p in wins], [1e3 * p[1] for p in wins], "o", ms=9,
                           mfc="none", color=colors[form])
-            r0 = timed_rows[0]
             ax.set_title(f"{backend} {family}, N = {N}, P = {r0['P']}, {dtype}", fontsize=9)
             ax.set_xlabel("T")
             ax.set_ylabel("ms per call (min)")
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=7)
-    r0 = timed_rows[0]
     fig.suptitle(f"where each form is fastest ({r0['batch']} sequences, Q = "
                  f"{r0.get('chunk_size') or 64}, {r0.get('threads', '?')} thread(s), "
                  f"{r0.get('clock', 'wall')} time; ringed: fastest; one run on this machine)",

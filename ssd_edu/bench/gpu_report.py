@@ -254,16 +254,15 @@ def compile_report(arch: str = "sm_90") -> list:
 def misses(rows: list) -> list:
     """Human-readable misses of :data:`TARGETS` by the tiled kernels (empty: all met)."""
     out = []
-    for r in rows:
-        if not r["tiled"]:
-            continue
-        if r["spills"] > TARGETS["spills"]:
-            out.append(f"{r['kernel']} {r['dtype']}: {r['spills']} bytes of spills")
-        if r["occupancy"] < TARGETS["occupancy"]:
-            out.append(f"{r['kernel']} {r['dtype']}: occupancy {r['occupancy']:.1%}")
+    for r in [r for r in rows if r["tiled"]]:
         ipf = r["instructions_per_fma"]
-        if ipf is None or ipf > TARGETS["instructions_per_fma"]:
-            out.append(f"{r['kernel']} {r['dtype']}: {ipf} instructions per FMA")
+        for missed, what in ((r["spills"] > TARGETS["spills"], f"{r['spills']} bytes of spills"),
+                             (r["occupancy"] < TARGETS["occupancy"],
+                              f"occupancy {r['occupancy']:.1%}"),
+                             (ipf is None or ipf > TARGETS["instructions_per_fma"],
+                              f"{ipf} instructions per FMA")):
+            if missed:
+                out.append(f"{r['kernel']} {r['dtype']}: {what}")
     return out
 
 

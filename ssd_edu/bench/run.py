@@ -90,7 +90,6 @@ def selected(backends, families, forms, names) -> list:
 
 
 def _run_torch(row, data, kwargs, repeats):
-    """The torch peer row (``peers``), in torch's threads set to Numba's."""
     from .peers import numpy_chunked, torch_threads
     with torch_threads():
         numpy_chunked(row["family"], **data, **kwargs)                  # warm-up
@@ -134,9 +133,7 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     rates = {} if rates is None else rates
-    timing, cuda_reason = (None, None)
-    if "cuda" in backends:
-        timing, cuda_reason = cuda_timing()
+    timing, cuda_reason = cuda_timing() if "cuda" in backends else (None, None)
     names = selected(backends, families, forms, [*IMPLEMENTATIONS, *PEER_ROWS])
     results = []
     for dtype in [np.dtype(d) for d in dtypes]:
@@ -182,7 +179,11 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
             results.append(row)
             if progress is not None:
                 progress(row)
-    _speedups(results)
+    ref = {(r["family"], r["form"], r["dtype"]): r["min_s"] for r in results
+           if r["backend"] == "numpy" and "min_s" in r}
+    for r in results:
+        base = ref.get((r["family"], r["form"], r["dtype"]))
+        r["speedup"] = base / r["min_s"] if base is not None and "min_s" in r else None
     return results
 
 
@@ -214,14 +215,6 @@ def _run_host(row, fn, data, kwargs, repeats, cap, seed):
     # the shared argument checks (a finiteness scan of every input) are part of every call
     row["validate_s"] = min(timed(lambda: check_ssm(row["family"], **data)) for _ in range(3))
     return times
-
-
-def _speedups(results):
-    ref = {(r["family"], r["form"], r["dtype"], r["T"]): r["min_s"] for r in results
-           if r["backend"] == "numpy" and "min_s" in r}
-    for r in results:
-        base = ref.get((r["family"], r["form"], r["dtype"], r["T"]))
-        r["speedup"] = base / r["min_s"] if base is not None and "min_s" in r else None
 
 
 def sweep(Ts=SWEEP_T, progress=None, **kwargs) -> list[dict]:
