@@ -83,11 +83,10 @@ def executed_flops(form: str, family: str, T: int, N: int, P: int, nb: int, tile
     Pw: N, P rounded up to the tile and the channel block."""
     from ..gpu.chunked import channel_width
     from ..gpu.scan import SCAN_CHUNK_TILES
-    from .run import chunk_lengths
 
     Np, Pw = _pad(N, tile), _pad(P, tile * channel_width(P, tile))
     Q = {"scan": SCAN_CHUNK_TILES * tile, "attention": T}.get(form, min(chunk_size, T))
-    qs = chunk_lengths(T, Q)
+    qs = [min(Q, T - t0) for t0 in range(0, T, Q)]                   # the chunk lengths
     J = len(qs)
     states = 2 * sum(_pad(q, tile) for q in qs) * Np * Pw + 2 * J * N * P
     if form == "scan":
