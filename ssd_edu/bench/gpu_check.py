@@ -34,7 +34,7 @@ for name in sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("cuda.")):
     d = make_inputs(family, 35, N=19, P=18, batch=(2,), regime="mixed", seed=1)
     kw = {"chunk_size": 20} if form == "chunked" else {}
     with gpu.tile_size(16):
-        ssd_edu.IMPLEMENTATIONS[name](d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"], **kw)
+        ssd_edu.IMPLEMENTATIONS[name](**d, **kw)
 print("sanitizer workload done")
 """
 
@@ -99,13 +99,11 @@ def _benchmark(out: Path) -> dict:
                                       initial_state=data["initial_state"], chunk_size=Q,
                                       repeats=5)
             best = min(res["kernel_s"])
-            itemsize = 4 if dtype == "float32" else 8
             useful = nb * flop_count(form, T, N, P, Q)
-            executed = timing.executed_flops(form, family, T, N, P, nb, 16, Q)
-            moved = timing.bytes_moved(form, family, T, N, P, nb, itemsize)
+            moved = timing.bytes_moved(form, family, T, N, P, nb, data["x"].itemsize)
             rows.append({"name": name, "dtype": dtype, "kernel_s": best, "host_s": res["host_s"],
-                         "d2h_s": res["d2h_s"], "useful_flops": useful,
-                         "executed_flops": executed, "bytes": moved,
+                         "d2h_s": res["d2h_s"], "useful_flops": useful, "bytes": moved,
+                         "executed_flops": timing.executed_flops(form, family, T, N, P, nb, 16, Q),
                          "flops_per_s": useful / best, "bytes_per_s": moved / best,
                          "of_peak_flops": useful / best / peak[dtype] if peak[dtype] else None,
                          "of_peak_bandwidth": moved / best / peak["bandwidth"]})
