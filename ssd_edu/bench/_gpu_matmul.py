@@ -1,25 +1,17 @@
-"""The timing matmul (private): a dense tiled shared-memory matmul, the practical peak that
-:func:`ssd_edu.bench.gpu_timing.device_matmul_rate` measures next to the device's own peak."""
+"""The timing matmul: a tiled shared-memory matmul, the practical peak of ``device_matmul_rate``."""
 from __future__ import annotations
 
 from ..gpu._cuda import cuda
 from ..gpu._device import ceil_div, register_tile, specialized
 
-#: Tile of the reference matmul: blocks of (16, 16) threads.
-MATMUL_TILE = 16
-#: Column tiles per thread (a register tile of 1 x MATMUL_WIDTH outputs).
-MATMUL_WIDTH = 4
+#: Blocks of (MATMUL_TILE, MATMUL_TILE) threads; MATMUL_WIDTH column tiles per thread.
+MATMUL_TILE, MATMUL_WIDTH = 16, 4
 
 
 def _build_matmul(TILE, DIAG, DT, WIDTH):
-    """``out = A @ B`` for (m, k) x (k, n): the shared-memory tiled matmul.
-
-    Naive loop: ``for i, j: out[i, j] = sum_k A[i, k] B[k, j]``.
-    Mapping: block (TILE, TILE) threads; thread (ty, tx) owns out[i0 + ty, j0 + tx + w TILE]
-    for w < WIDTH (a register tile); grid.x = row tiles * column blocks of WIDTH TILE. Shared:
-    a (TILE x TILE) tile of A and a (TILE x WIDTH TILE) tile of B per step along k. (No cuBLAS
-    in numba.cuda; a vendor BLAS with tensor cores is several times faster.) ``DIAG`` unused.
-    """
+    """``out = A @ B`` for (m, k) x (k, n), tiled in shared memory: block (TILE, TILE) threads,
+    thread (ty, tx) owns out[i0 + ty, j0 + tx + w TILE] for w < WIDTH (a register tile); per step
+    along k an (TILE x TILE) tile of A and a (TILE x WIDTH TILE) tile of B. ``DIAG`` unused."""
     PITCH = TILE + 1
     WIDE = TILE * WIDTH
     zeros, load, accumulate, store = register_tile(TILE, WIDTH, DT)

@@ -1,62 +1,46 @@
 """``python -m ssd_edu bench --backward``: every VJP timed next to its forward.
 
-For every selected key of ``ssd_edu.VJPS`` (same workload as the forward bench: ``batch``
-sequences, random decays in [0.5, 1), an initial state, random dy and dh), the forward
-``IMPLEMENTATIONS[key]`` and the backward ``VJPS[key]`` are warmed up (compiled), then timed
-round-robin (one call of each per round, best of ``repeats``, wall clock), so a burst of load
-from other processes hits both alike. Reported: both times, the ratio backward / forward (the
-training cost over the inference cost; target <= 3 for the scan and chunked forms on the CPU),
-and the backward's GFLOP/s and % of the BLAS matmul rate, with the flops of
-:func:`backward_flop_count`. With PyTorch installed, the rows ``torch.{family}.chunked`` time
-the package's torch chunked forms (``peers``) and their gradients by torch's autograd.
-
-The NumPy attention VJPs are skipped above T = 512: their mask gradient is a (T + 2)^3 matmul
-per mode (readable, not fast). :func:`backward_growth` measures the backward's growth exponent
-in T (the training cost of claim (ii): linear for the scan and chunked forms).
+For every selected key of ``ssd_edu.VJPS`` (the forward bench's workload plus random dy, dh)
+the forward and the backward are warmed up, then timed round-robin (best of ``repeats``, wall
+clock). Reported: both times, backward / forward, and the backward's GFLOP/s and % of the
+BLAS matmul rate (flops of :func:`backward_flop_count`). With PyTorch installed the rows
+``torch.{family}.chunked`` time the package's torch chunked forms and their autograd VJPs.
+The NumPy attention VJPs are skipped above T = 512 (their mask gradient is O(T^3)).
 """
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
+from functools import partial
 
 import numpy as np
 
 from ..registry import FAMILIES, FORMS, IMPLEMENTATIONS, VJPS
 from ..testing import make_inputs
-from .report import label, rate_line, timed_rows, workload_line
+from .report import label, preamble, timed_rows
 from .peers import torch_reason
-from .run import DEFAULTS, PEER_ROWS, flop_count
-from .timing import best_times, loglog_slope, matmul_rate
+from .run import DEFAULTS, PEER_ROWS, chunk_lengths, flop_count, selected
+from .timing import best_times, matmul_rate
 
 #: Longest sequence for which the NumPy attention VJP is timed.
 NUMPY_ATTENTION_MAX_T = 512
 
 
 def backward_flop_count(form: str, T: int, N: int, P: int, chunk_size: int = 64) -> int:
-    """Flops of one sequence's backward (mask products not counted, as for the forward):
-
-    * scan: 14 T N P (the recomputed forward 3, then per (t, n, p): G 2, dx 2, dB 2, dC 2,
-      da 2, the decayed G 1);
-    * chunked, per chunk of q steps: q (q + 1) (3 N + 2 P) (on the lower triangle: the scores
-      C B^T, D = dy x^T, M^T dy, (L o D) B, (L o D)^T C) + 10 q N P (chunk state, dH, the
-      state terms of dx, dB, dC) + 4 N P (the state passing, both ways);
-    * attention: the chunked count with one chunk (q = T);
-    * associative_scan: U = B x^T and V = C dy^T (2 T N P), the two prefix scans (states
-      forward, gradients backward: twice the forward's passes, 2 N P per composed step) and
-      8 T N P (dx, dB, dC, da); no output y (the forward's other 2 T N P).
-    """
+    """Flops of one sequence's backward (mask products not counted): scan 14 T N P (the
+    recomputed forward 3; G, dx, dB, dC, da 2 each; the decayed G 1); chunked sum over chunks
+    of q (q + 1) (3 N + 2 P) (scores, dy x^T, M^T dy, (L o D) B, (L o D)^T C on the lower
+    triangle) + 10 q N P (chunk state, dH, state terms) + 4 N P (both state passings);
+    attention: one chunk; associative_scan: U, V (2 T N P), twice the forward's passes, and
+    dx, dB, dC, da (8 T N P)."""
     if form == "scan":
         return 14 * T * N * P
     if form == "associative_scan":
         passes = flop_count(form, T, N, P) - 3 * T * N * P        # the forward's passes alone
         return 2 * passes + 10 * T * N * P
-    if form == "attention":
-        chunk_size = max(T, 1)
     if form in ("attention", "chunked"):
-        total = 0
-        for t0 in range(0, T, chunk_size):
-            q = min(chunk_size, T - t0)
-            total += q * (q + 1) * (3 * N + 2 * P) + 10 * q * N * P + 4 * N * P
-        return total
+        return sum(q * (q + 1) * (3 * N + 2 * P) + 10 * q * N * P + 4 * N * P
+                   for q in chunk_lengths(T, max(T, 1) if form == "attention" else chunk_size))
     raise ValueError(f"form must be one of {FORMS}, got {form!r}")
 
 
@@ -69,11 +53,17 @@ def _workload(family, T, N, P, batch, dtype, seed):
 
 
 def time_pair(key, d, dy, dh, chunk_size, repeats):
-    """(forward seconds, backward seconds) of ``key``: warm-up, then best of round-robin calls."""
-    kwargs = {"chunk_size": chunk_size} if key.endswith(".chunked") else {}
+    """(forward seconds, backward seconds) of ``key``: warm-up, then best of round-robin calls.
+    A torch row times ``peers.numpy_chunked`` (no grad) and its VJP by torch's autograd."""
+    backend, family, form = key.split(".")
+    kwargs = {"chunk_size": chunk_size} if form == "chunked" else {}
+    if backend == "torch":
+        from .peers import numpy_chunked, numpy_chunked_vjp, torch_threads
+        fwd, bwd = partial(numpy_chunked, family), partial(numpy_chunked_vjp, family)
+        context = torch_threads()
+    else:
+        fwd, bwd, context = IMPLEMENTATIONS[key], VJPS[key], nullcontext()
     args = (d["x"], d["a"], d["B"], d["C"])
-    fwd = IMPLEMENTATIONS[key]
-    bwd = VJPS[key]
 
     def forward():
         fwd(*args, initial_state=d["initial_state"], **kwargs)
@@ -81,25 +71,8 @@ def time_pair(key, d, dy, dh, chunk_size, repeats):
     def backward():
         bwd(*args, dy, dh, initial_state=d["initial_state"], **kwargs)
 
-    forward(), backward()                                       # compile / load
-    return tuple(best_times([forward, backward], repeats, clock=time.perf_counter))
-
-
-def time_peer_pair(family, d, dy, dh, chunk_size, repeats):
-    """(forward, backward) seconds of a torch row: ``peers.numpy_chunked`` (no grad) and its
-    VJP by torch's autograd (the recorded forward, then the backward), round-robin."""
-    from .peers import numpy_chunked, numpy_chunked_vjp, torch_threads
-    args = (family, d["x"], d["a"], d["B"], d["C"])
-
-    def forward():
-        numpy_chunked(*args, initial_state=d["initial_state"], chunk_size=chunk_size)
-
-    def backward():
-        numpy_chunked_vjp(*args, dy, dh, initial_state=d["initial_state"],
-                          chunk_size=chunk_size)
-
-    with torch_threads():
-        forward(), backward()                                   # warm-up
+    with context:
+        forward(), backward()                                   # compile / load / warm-up
         return tuple(best_times([forward, backward], repeats, clock=time.perf_counter))
 
 
@@ -114,10 +87,8 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
     rows = []
     for dtype in [np.dtype(d) for d in dtypes]:
         rate = matmul_rate(dtype)
-        for key in [*sorted(VJPS), *PEER_ROWS]:
+        for key in selected(backends, families, forms, [*sorted(VJPS), *PEER_ROWS]):
             backend, family, form = key.split(".")
-            if backend not in backends or family not in families or form not in forms:
-                continue
             row = dict(name=key, dtype=str(dtype), T=T, N=N, P=P, batch=batch,
                        flops=backward_flop_count(form, T, N, P, chunk_size) * batch,
                        forward_flops=flop_count(form, T, N, P, chunk_size) * batch,
@@ -136,9 +107,7 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                 try:
                     d, dy, dh = _workload(family, T, N, P, batch, dtype, seed)
                     reps = min(repeats, 2) if backend == "numpy" else repeats
-                    fwd_s, bwd_s = (time_peer_pair(family, d, dy, dh, chunk_size, reps)
-                                    if backend == "torch" else
-                                    time_pair(key, d, dy, dh, chunk_size, reps))
+                    fwd_s, bwd_s = time_pair(key, d, dy, dh, chunk_size, reps)
                     row.update(forward_s=fwd_s, backward_s=bwd_s, ratio=bwd_s / fwd_s,
                                gflops=row["flops"] / bwd_s / 1e9,
                                pct_matmul=100.0 * row["flops"] / bwd_s / rate)
@@ -152,40 +121,12 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
 
 def format_backward(rows: list[dict]) -> str:
     """The table of :func:`run_backward` rows."""
-    lines = []
-    if rows:
-        lines.append(workload_line("backward vs forward", rows[0],
-                                   "best of round-robin calls (wall clock)"))
-    for dtype in dict.fromkeys(r["dtype"] for r in rows):
-        rate = next(r["matmul_flops"] for r in rows if r["dtype"] == dtype)
-        lines.append(rate_line(dtype, rate, "NumPy/BLAS"))
-    lines.append("backward flops: scan 14TNP; chunked sum_c q(q+1)(3N+2P)+10qNP+4NP; "
-                 "attention: one chunk; associative_scan: 2 x forward + 8TNP")
+    lines = preamble("backward vs forward", rows, "best of round-robin calls (wall clock)",
+                     "backward, scan 14TNP; chunked sum_c q(q+1)(3N+2P)+10qNP+4NP; attention: "
+                     "one chunk; associative_scan: 2 x forward + 8TNP")
     head = (f"{label('implementation', 'dtype')}{'forward ms':>11}{'backward ms':>13}"
             f"{'bwd/fwd':>9}{'GFLOP/s':>9}{'%matmul':>9}")
     return "\n".join(lines + timed_rows(head, rows, "backward_s", lambda r: (
         f"{label(r['name'], r['dtype'])}{r['forward_s'] * 1e3:>11.2f}"
         f"{r['backward_s'] * 1e3:>13.2f}{r['ratio']:>8.2f}x{r['gflops']:>9.2f}"
         f"{r['pct_matmul']:>8.1f}%")))
-
-
-def backward_growth(key: str = "numba.diagonal.scan", Ts=(256, 512, 1024, 2048), N: int = 16,
-                    P: int = 16, batch: int = 2, chunk_size: int = 64, repeats: int = 5,
-                    seed: int = 0) -> dict:
-    """The backward's growth exponent in T: {"T": Ts, "seconds": [...], "slope": k}.
-
-    Times ``VJPS[key]`` (best of ``repeats`` round-robin rounds over the sizes, in CPU time,
-    so load from other processes hits every size alike) and fits time ~ T^k. The training cost
-    of claim (ii): k is about 1 for the scan and chunked forms (2 for the attention form).
-    """
-    family = key.split(".")[1]
-    kwargs = {"chunk_size": chunk_size} if key.endswith(".chunked") else {}
-    calls = []
-    for T in Ts:
-        d, dy, dh = _workload(family, T, N, P, batch, np.float64, seed)
-        calls.append(lambda d=d, dy=dy, dh=dh: VJPS[key](d["x"], d["a"], d["B"], d["C"], dy,
-                                                         dh, initial_state=d["initial_state"],
-                                                         **kwargs))
-    calls[0]()                                                  # compile / load
-    seconds = best_times(calls, repeats)
-    return {"T": list(Ts), "seconds": seconds, "slope": loglog_slope(Ts, seconds)}

@@ -1,12 +1,9 @@
 """``bench --breakdown``: where the time of a Numba chunked call goes, step by step.
 
-The four steps of the block algorithm (intra_chunk, chunk_states, state_passing, chunk_output)
-are separate kernels in ``ssd_edu.cpu.chunked``; :func:`ssd_edu.cpu.chunked.step_calls` hands
-them out one by one on a validated workload. Each is timed alone (min and median of
-``repeats`` runs after a warm-up; the whole call runs steps 1 and 2 fused in one pass), next
-to the validation (``check_ssm``, with its finiteness pass) and the whole call. The rest of
-the call (flattening copies, allocations, thread-pool handoffs) is the whole call minus the
-parts.
+The four steps (intra_chunk, chunk_states, state_passing, chunk_output) are separate kernels
+handed out by ``ssd_edu.cpu.chunked.step_calls``; each is timed alone (min and median of
+``repeats`` runs after a warm-up), next to the validation (``check_ssm``) and the whole call
+(which fuses steps 1 and 2). The rest (copies, allocations, thread handoffs) is the difference.
 """
 from __future__ import annotations
 

@@ -1,27 +1,25 @@
 """``bench --sweep ... --sweep-N ...``: which form is fastest where, over T and N.
 
-Every form timed at every (T, N), round-robin (see :func:`crossover`); the crossover table
-names the fastest form of each backend there (min seconds per call, same run), and
-:func:`plot_crossover` draws the time per call against T, one panel per family and N, with
-the winner marked (``--figure PATH``; the repository's copy is ``figures/crossover.png``).
+Every form timed at every (T, N), round-robin; the table names the fastest form of each
+backend there and :func:`plot_crossover` draws time against T, one panel per family and N.
 Scan costs O(T N P), attention O(T^2 (N + P)), chunked O(T Q (N + P) + T N P): attention wins
-at short T, the chunked form (matmuls) and the scan (no extra flops) beyond; where exactly is
-a property of this machine and its load, which is what the sweep measures.
+at short T, the chunked form and the scan beyond; where exactly is what the sweep measures.
 """
 from __future__ import annotations
 
+import itertools
 import time
+from functools import partial
 
 import numpy as np
 
 from ..registry import FAMILIES, FORMS, IMPLEMENTATIONS
 from ..testing import make_inputs
-from .run import DEFAULTS, SWEEP_T, _reference_plan
+from .run import DEFAULTS, SWEEP_T, _reference_plan, selected
 from .timing import best_times, timed
 
 SWEEP_N = (16, 64)
-#: Short calls are repeated for at least MIN_SECONDS (at most MAX_ROUNDS rounds), so that a
-#: burst of load from other processes cannot cover every one of them.
+#: Short calls are repeated for at least MIN_SECONDS (at most MAX_ROUNDS rounds).
 MIN_SECONDS = 1.0
 MAX_ROUNDS = 200
 
@@ -32,78 +30,54 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
               seed: int = 0, progress=None, clock=time.perf_counter,
               min_seconds: float = MIN_SECONDS,
               reference_cap: float = DEFAULTS["reference_cap"], **ignored) -> list[dict]:
-    """Every selected form of each backend at every (T, N): one row per form with min_s, the
-    best wall-clock seconds of ``repeats`` calls (more for short calls: MIN_SECONDS per
-    form) after a warm-up, the forms of one (backend,
-    family, dtype, T, N) timed round-robin (:func:`ssd_edu.bench.timing.best_times`), so a
-    burst of load from other processes hits them alike. Host backends only (numpy, numba).
-    A NumPy attention reference above the quadratic memory limit or predicted to take more
-    than ``reference_cap`` seconds per call is not timed: its row says why (status
-    "skipped"), and the table names it, since the race at that (T, N) ran without it.
-    ``clock=time.process_time`` measures CPU time instead (with one Numba thread, the
-    steadiest figure on a loaded machine: a parallel call's wall time waits for its slowest
-    thread, whom other processes may have preempted)."""
+    """Every selected form of each host backend at every (T, N): one row per form, min_s the
+    best ``clock`` seconds of ``repeats`` calls (more for short calls: ``min_seconds`` per
+    form) after a warm-up, the forms of one (backend, family, dtype, T, N) timed round-robin.
+    A NumPy attention skipped by the memory limit or ``reference_cap`` gets a "skipped" row.
+    ``clock=time.process_time`` (with one Numba thread) is steadiest on a loaded machine."""
     from .. import cpu  # noqa: F401  (numba rows need it; the thread count is recorded)
     import numba
-    threads = numba.get_num_threads()
-    clock_name = "cpu" if clock is time.process_time else "wall"
+    more = dict(clock="cpu" if clock is time.process_time else "wall",
+                threads=numba.get_num_threads())
+    progress = progress or (lambda row: None)
     rows = []
     for N in Ns:
-        if progress is not None:
-            progress({"sweep_N": N})
+        progress({"sweep_N": N})
         for T in Ts:
-            if progress is not None:
-                progress({"sweep_T": T})
-            for dtype in dtypes:
-                for family in families:
-                    data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
-                    for backend in [b for b in backends if b in ("numpy", "numba")]:
-                        def row(name, **more):
-                            return dict(name=name, backend=backend, family=family,
-                                        form=name.split(".")[2], dtype=str(np.dtype(dtype)),
-                                        T=T, N=N, P=P, batch=batch, chunk_size=chunk_size,
-                                        **more)
-
-                        def skip(name, reason):
-                            rows.append(row(name, status="skipped", reason=reason))
-                            if progress is not None:
-                                progress(rows[-1])
-
-                        names, calls = [], []
-                        for form in forms:
-                            name = f"{backend}.{family}.{form}"
-                            if name not in IMPLEMENTATIONS:
-                                continue
-                            reason = None if backend != "numpy" else _reference_plan(
-                                IMPLEMENTATIONS[name], form, family, T, N, P, batch,
-                                np.dtype(dtype), {}, reference_cap, seed)
-                            if reason is not None:
-                                skip(name, reason)
-                                continue
-                            call = _call(IMPLEMENTATIONS[name], data, chunk_size)
-                            try:
-                                call()                           # compiles / loads
-                            except Exception as exc:  # reported; the other forms still race
-                                skip(name, f"{type(exc).__name__}: {exc}")
-                                continue
-                            names.append(name)
-                            calls.append(call)
-                        if not calls:
-                            continue
-                        round_s = sum(timed(call) for call in calls)
-                        rounds = max(repeats, min(MAX_ROUNDS, int(min_seconds / round_s)))
-                        best = best_times(calls, rounds, clock=clock)
-                        for name, seconds in zip(names, best):
-                            rows.append(row(name, min_s=seconds, clock=clock_name,
-                                            threads=threads))
-                            if progress is not None:
-                                progress(rows[-1])
+            progress({"sweep_T": T})
+            for dtype, family in itertools.product(dtypes, families):
+                data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
+                for backend in [b for b in backends if b in ("numpy", "numba")]:
+                    base = dict(backend=backend, family=family, dtype=str(np.dtype(dtype)), T=T,
+                                N=N, P=P, batch=batch, chunk_size=chunk_size)
+                    race = {}
+                    for name in selected([backend], [family], forms, IMPLEMENTATIONS):
+                        fn, form = IMPLEMENTATIONS[name], name.split(".")[2]
+                        call = partial(fn, **data, **(
+                            {"chunk_size": chunk_size} if form == "chunked" else {}))
+                        try:
+                            reason = backend == "numpy" and _reference_plan(
+                                fn, form, family, T, N, P, batch, np.dtype(dtype), {},
+                                reference_cap, seed)
+                            if not reason:
+                                call()                               # compiles / loads
+                                race[name] = call
+                        except Exception as exc:  # reported; the other forms still race
+                            reason = f"{type(exc).__name__}: {exc}"
+                        if reason:
+                            rows.append(dict(base, name=name, form=form, status="skipped",
+                                             reason=reason))
+                            progress(rows[-1])
+                    if not race:
+                        continue
+                    round_s = sum(timed(call) for call in race.values())
+                    rounds = max(repeats, min(MAX_ROUNDS, int(min_seconds / round_s)))
+                    best = best_times(list(race.values()), rounds, clock=clock)
+                    for name, seconds in zip(race, best):
+                        rows.append(dict(base, name=name, form=name.split(".")[2],
+                                         min_s=seconds, **more))
+                        progress(rows[-1])
     return rows
-
-
-def _call(fn, data, chunk_size):
-    kwargs = {"chunk_size": chunk_size} if fn.__name__.endswith("chunked") else {}
-    return lambda: fn(**data, **kwargs)
 
 
 def winners(rows: list[dict]) -> dict:
@@ -170,6 +144,7 @@ def draw_crossover(rows: list[dict], backend: str = "numba"):
     families = list(dict.fromkeys(r["family"] for r in timed_rows))
     Ns = sorted({r["N"] for r in timed_rows})
     best = winners(timed_rows)
+    r0 = timed_rows[0]
     fig, axes = plt.subplots(len(families), len(Ns), figsize=(4.2 * len(Ns), 3.2 * len(families)),
                              squeeze=False, sharex=True)
     colors = {"scan": "tab:blue", "attention": "tab:orange", "chunked": "tab:green"}
@@ -186,13 +161,11 @@ def draw_crossover(rows: list[dict], backend: str = "numba"):
                 wins = [p for p in pts if best[(backend, family, dtype, p[0], N)][0] == form]
                 ax.loglog([p[0] for p in wins], [1e3 * p[1] for p in wins], "o", ms=9,
                           mfc="none", color=colors[form])
-            r0 = timed_rows[0]
             ax.set_title(f"{backend} {family}, N = {N}, P = {r0['P']}, {dtype}", fontsize=9)
             ax.set_xlabel("T")
             ax.set_ylabel("ms per call (min)")
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=7)
-    r0 = timed_rows[0]
     fig.suptitle(f"where each form is fastest ({r0['batch']} sequences, Q = "
                  f"{r0.get('chunk_size') or 64}, {r0.get('threads', '?')} thread(s), "
                  f"{r0.get('clock', 'wall')} time; ringed: fastest; one run on this machine)",

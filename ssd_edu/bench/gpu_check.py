@@ -1,24 +1,19 @@
 """The prepared device check: ``python -m ssd_edu gpu-check --out DIR`` on a machine with a GPU.
 
-One command, one report, within 8 minutes on an H200:
+1. the GPU tests (tests/test_gpu*.py) on the real GPU at tile 16 (``SSD_EDU_REAL_GPU=1``);
+2. the benchmark at the default workload, every cuda form in float32 and float64: kernel
+   time alone, host and transfer apart, flop/s and bytes/s against the device's peaks
+   (:mod:`.gpu_timing`), and a roofline figure;
+3. NVIDIA's ``compute-sanitizer`` racecheck and memcheck on every form at small sizes, if found.
 
-1. the GPU tests (tests/test_gpu*.py) on the real GPU at the default tile 16
-   (``SSD_EDU_REAL_GPU=1``), at most ``TEST_BUDGET_S`` seconds;
-2. the benchmark at the default workload of ``ssd_edu.bench`` (every cuda form, float32 and
-   float64): kernel time alone, host and transfer time apart, flop/s and bytes/s against the
-   device's peaks (:mod:`.gpu_timing`), and a roofline figure;
-3. when NVIDIA's ``compute-sanitizer`` is found, its racecheck and memcheck tools on every
-   form at small sizes (tile 16, two tiles of T, N, P), at most ``SANITIZER_BUDGET_S`` each;
-
-and writes ``DIR/report.md``, ``DIR/report.json``, ``DIR/roofline.png`` and the raw logs.
-Without a GPU (or on the simulator) it stops at once with exit code 2 and says why.
+Writes ``DIR/report.md``, ``report.json``, ``roofline.png`` and the logs; each step has a time
+budget. Without a real GPU it stops at once with exit code 2 and says why.
 """
 from __future__ import annotations
 
 import json
 from argparse import ArgumentTypeError
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +22,6 @@ from pathlib import Path
 from .._cli import output_dir
 
 TEST_BUDGET_S = 180
-BENCH_BUDGET_S = 150
 SANITIZER_BUDGET_S = 60
 
 #: The small workload each sanitizer tool runs: every cuda form once, at tile 16.
@@ -40,8 +34,7 @@ for name in sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("cuda.")):
     d = make_inputs(family, 35, N=19, P=18, batch=(2,), regime="mixed", seed=1)
     kw = {"chunk_size": 20} if form == "chunked" else {}
     with gpu.tile_size(16):
-        gpu_fn = ssd_edu.IMPLEMENTATIONS[name]
-        gpu_fn(d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"], **kw)
+        ssd_edu.IMPLEMENTATIONS[name](**d, **kw)
 print("sanitizer workload done")
 """
 
@@ -49,13 +42,9 @@ print("sanitizer workload done")
 def why_not() -> str | None:
     """None when a real GPU can run the check, else the reason."""
     from ..gpu import simulator_enabled, unavailable_reason
-    reason = unavailable_reason()
-    if reason is not None:
-        return reason
-    if simulator_enabled():
-        return ("the numba CUDA simulator is active (NUMBA_ENABLE_CUDASIM=1): the device check "
-                "needs a real NVIDIA GPU")
-    return None
+    simulator = ("the numba CUDA simulator is active (NUMBA_ENABLE_CUDASIM=1): the device check "
+                 "needs a real NVIDIA GPU")
+    return unavailable_reason() or (simulator if simulator_enabled() else None)
 
 
 def _tests_dir() -> Path:
@@ -110,13 +99,11 @@ def _benchmark(out: Path) -> dict:
                                       initial_state=data["initial_state"], chunk_size=Q,
                                       repeats=5)
             best = min(res["kernel_s"])
-            itemsize = 4 if dtype == "float32" else 8
             useful = nb * flop_count(form, T, N, P, Q)
-            executed = timing.executed_flops(form, family, T, N, P, nb, 16, Q)
-            moved = timing.bytes_moved(form, family, T, N, P, nb, itemsize)
+            moved = timing.bytes_moved(form, family, T, N, P, nb, data["x"].itemsize)
             rows.append({"name": name, "dtype": dtype, "kernel_s": best, "host_s": res["host_s"],
-                         "d2h_s": res["d2h_s"], "useful_flops": useful,
-                         "executed_flops": executed, "bytes": moved,
+                         "d2h_s": res["d2h_s"], "useful_flops": useful, "bytes": moved,
+                         "executed_flops": timing.executed_flops(form, family, T, N, P, nb, 16, Q),
                          "flops_per_s": useful / best, "bytes_per_s": moved / best,
                          "of_peak_flops": useful / best / peak[dtype] if peak[dtype] else None,
                          "of_peak_bandwidth": moved / best / peak["bandwidth"]})
@@ -151,14 +138,11 @@ def _roofline(rows, peak, path: Path) -> None:
 
 
 def _sanitizer() -> str | None:
-    found = shutil.which("compute-sanitizer")
-    if found:
-        return found
-    for root in [os.environ.get("CUDA_HOME", ""), "/usr/local/cuda"]:
-        candidate = os.path.join(root, "bin", "compute-sanitizer")
-        if root and os.path.isfile(candidate):
-            return candidate
-    return None
+    from .gpu_report import MissingTool, find_tool
+    try:
+        return find_tool("compute-sanitizer")
+    except MissingTool:
+        return None
 
 
 def _markdown(result: dict) -> str:
@@ -194,24 +178,21 @@ def _markdown(result: dict) -> str:
 def run_check(out_dir: str, tests_dir=None) -> int:
     """Run the whole check into ``out_dir``; 0 when tests and sanitizers pass, 1 if not, 2 when
     there is no GPU here or the GPU tests cannot be found (nothing is run)."""
-    reason = why_not()
-    if reason is not None:
-        print(f"gpu-check: no NVIDIA GPU can run here: {reason}", file=sys.stderr)
-        return 2
-    tests, reason = _gpu_tests(_tests_dir() if tests_dir is None else tests_dir)
-    if reason is not None:
-        print(f"gpu-check: {reason}", file=sys.stderr)
-        return 2
+    gpu = why_not()
+    tests, reason = (([], f"no NVIDIA GPU can run here: {gpu}") if gpu else
+                     _gpu_tests(_tests_dir() if tests_dir is None else tests_dir))
     try:
-        output_dir(out_dir)
+        reason or output_dir(out_dir)
     except ArgumentTypeError as exc:
-        print(f"gpu-check: argument --out: {exc}", file=sys.stderr)
+        reason = f"argument --out: {exc}"
+    if reason:
+        print(f"gpu-check: {reason}", file=sys.stderr)
         return 2
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SSD_EDU_REAL_GPU="1")
     env.pop("NUMBA_ENABLE_CUDASIM", None)
-    result = {"notes": []}
+    result = {"notes": [], "sanitizer": {}}
     result["tests"] = _run([sys.executable, "-m", "pytest", "-q", "-x", *tests], out / "tests.log",
                            TEST_BUDGET_S, env)
     try:
@@ -219,7 +200,6 @@ def run_check(out_dir: str, tests_dir=None) -> int:
     except Exception as exc:  # the report still says what happened
         result["notes"].append(f"benchmark failed: {type(exc).__name__}: {exc}")
     sanitizer = _sanitizer()
-    result["sanitizer"] = {}
     if sanitizer is None:
         result["notes"].append("compute-sanitizer not found: racecheck / memcheck not run")
     else:

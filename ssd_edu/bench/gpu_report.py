@@ -1,30 +1,19 @@
 """What the GPU kernels become on real hardware, without a GPU: ``python -m ssd_edu gpu-report``.
 
-Every kernel, forward and backward, is compiled as the launchers build it (tile 16, both
-families, float32 and float64): numba.cuda to PTX (NVVM), NVIDIA's ``ptxas`` to machine code
-for the architecture (registers, spills, static shared memory), then ``nvdisasm`` (or
-``cuobjdump -sass``) to read the machine code. Per kernel and dtype the report gives:
-
-* ``registers``, ``spills`` (bytes of spill stores + loads) and ``shared_bytes`` (ptxas -v);
-* ``occupancy``: resident warps / maximum warps per SM, from the architecture's limits
-  (:data:`ARCHS`: registers, shared memory, warps and blocks per SM) and the block size;
-* ``instructions_per_fma``: the hot loop is the innermost loop of the machine code (a backward
-  branch with no loop inside it) holding the most FMA instructions (FFMA / DFMA); the value is
-  its instruction count over its FMA count (a loop unrolled by the compiler counts as the loop
-  around it);
-* ``f64_ops``: PTX lines with a double-precision operation (0 for float32 means the kernel
-  computes in single precision throughout).
-
-Targets for every tiled kernel (:data:`TARGETS`): no spills, occupancy >= 25%, at most 10
-instructions per FMA. Needs numba-cuda and the compiler wheels of the ``cuda-tools`` extra
-(NVVM, NVRTC, ptxas, nvdisasm); no GPU. Run it in a process without NUMBA_ENABLE_CUDASIM=1.
+Every kernel, forward and backward (tile 16, both families, float32 and float64), compiled
+as the launchers build it: numba.cuda to PTX, ``ptxas -v`` to machine code (registers,
+spills, static shared memory), ``nvdisasm`` (or ``cuobjdump -sass``) to read it. Per kernel:
+``occupancy`` = resident warps / maximum warps per SM (the limits of :data:`ARCHS`);
+``instructions_per_fma`` = instructions / FMAs of the hot loop (the innermost loop of the
+machine code with the most FFMA / DFMA); ``f64_ops`` = PTX lines with a double operation.
+Targets for tiled kernels (:data:`TARGETS`): no spills, occupancy >= 25%, <= 10 instructions
+per FMA. Needs the ``cuda-tools`` extra, no GPU, and no NUMBA_ENABLE_CUDASIM=1.
 """
 from __future__ import annotations
 
 import glob
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,16 +23,17 @@ from .._cli import output_file
 
 
 class Arch(NamedTuple):
-    """Per-SM limits of one architecture (CUDA occupancy calculator, compute capability X.Y)."""
-
+    """Per-SM limits (CUDA occupancy calculator): resident warps and blocks, 32-bit registers,
+    shared bytes; bytes reserved per block; allocation units of registers (per warp) and
+    shared memory (per block)."""
     cc: tuple
-    warps: int            # resident warps per SM
-    blocks: int           # resident blocks per SM
-    registers: int        # 32-bit registers per SM
-    shared: int           # bytes of shared memory per SM
-    reserved: int = 1024  # bytes of shared memory the system reserves per block
-    reg_unit: int = 256   # registers are allocated per warp in units of this many
-    smem_unit: int = 128  # shared memory is allocated per block in units of this many bytes
+    warps: int
+    blocks: int
+    registers: int
+    shared: int
+    reserved: int = 1024
+    reg_unit: int = 256
+    smem_unit: int = 128
 
 
 ARCHS = {
@@ -61,7 +51,6 @@ TILE = 16
 
 class MissingTool(RuntimeError):
     """NVVM / ptxas / nvdisasm not found: install the ``cuda-tools`` extra."""
-
 
 #: How to get the compilers: the wheels the ``cuda-tools`` extra lists.
 INSTALL_TOOLS = ("install NVIDIA's compiler wheels: pip install -e '.[cuda-tools]' in a "
@@ -81,21 +70,13 @@ def occupancy(arch: Arch, registers: int, shared_bytes: int, threads: int) -> fl
     return blocks * warps / arch.warps
 
 
-def _arrays():
-    from numba import types as nt
-
-    def arr(dt, ndim):
-        return nt.Array(dt, ndim, "C")
-
-    return nt, arr
-
-
 def kernels(dtype):
     """(name, python body, argument types, threads per block, tiled) of every kernel."""
     from ..gpu import _device, backward, chunked, scan
     from . import _gpu_matmul as _matmul
-    nt, arr = _arrays()
-    a2, a3, a4, i2 = arr(dtype, 2), arr(dtype, 3), arr(dtype, 4), arr(nt.int64, 2)
+    from numba import types as nt
+    a1, a2, a3, a4 = (nt.Array(dtype, ndim, "C") for ndim in (1, 2, 3, 4))
+    i1, i2 = nt.Array(nt.int64, 1, "C"), nt.Array(nt.int64, 2, "C")
     i, flag, blk = nt.int64, nt.boolean, TILE * TILE
     width = chunked.MAX_WIDTH
 
@@ -134,28 +115,25 @@ def kernels(dtype):
         ("state passing", chunked.state_passing_kernel.py_func,
          (a4, a3, a3, flag, i2, a4, a3), 128, False),
         ("count non-finite", _device.count_nonfinite_kernel.py_func,
-         (arr(dtype, 1), arr(nt.int64, 1), i), 256, False),
+         (a1, i1, i), 256, False),
     ]
     return out
 
 
 def find_tool(name: str) -> str:
-    """Path of an NVIDIA command-line tool: the nvidia-* wheels first (they match the NVVM that
-    numba uses), then $CUDA_HOME/bin, then PATH."""
+    """Path of an NVIDIA tool: the nvidia-* wheels (matching numba's NVVM) first."""
     roots = []
     for path in sys.path:
         roots += sorted(glob.glob(os.path.join(path, "nvidia", "*", "bin")), reverse=True)
     roots += [os.path.join(os.environ[k], "bin") for k in ("CUDA_HOME", "CUDA_PATH")
               if os.environ.get(k)]
-    for root in roots:
+    roots += [*os.environ.get("PATH", "").split(os.pathsep), "/usr/local/cuda/bin"]
+    for root in filter(None, roots):
         candidate = os.path.join(root, name)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    found = shutil.which(name)
-    if found:
-        return found
-    raise MissingTool(f"{name} not found in the nvidia-* wheels, $CUDA_HOME/bin or PATH; "
-                      f"{INSTALL_TOOLS}")
+    raise MissingTool(f"{name} not found in the nvidia-* wheels, $CUDA_HOME/bin, PATH or "
+                      f"/usr/local/cuda/bin; {INSTALL_TOOLS}")
 
 
 def _run(cmd: list) -> subprocess.CompletedProcess:
@@ -168,10 +146,10 @@ def _run(cmd: list) -> subprocess.CompletedProcess:
 def _disassembler():
     """nvdisasm, else cuobjdump (a CUDA toolkit's); the error names nvdisasm, the one to get."""
     try:
-        return [find_tool("nvdisasm"), "-c"], False
+        return [find_tool("nvdisasm"), "-c"]
     except MissingTool as missing:
         try:
-            return [find_tool("cuobjdump"), "-sass"], True
+            return [find_tool("cuobjdump"), "-sass"]
         except MissingTool:
             raise missing from None
 
@@ -182,11 +160,8 @@ _TARGET = re.compile(r"BRA\w*(?:\.\w+)*\s+`?\(?(\.L_\w+)")
 
 
 def hot_loop(sass: str) -> dict:
-    """The innermost loop with the most FMAs: ``{"instructions", "fmas", "per_fma"}``.
-
-    Instructions are the lines ``/*addr*/ OPCODE ...;`` of the disassembly; a loop is the range
-    from a label to a branch back to it; innermost means no other loop inside the range.
-    """
+    """The innermost loop (label to a branch back, no loop inside) with the most FMAs, over the
+    lines ``/*addr*/ OPCODE ...;`` of ``sass``: ``{"instructions", "fmas", "per_fma"}``."""
     insns, labels, branches = [], {}, []
     pending = []
     for line in sass.splitlines():
@@ -222,22 +197,18 @@ def hot_loop(sass: str) -> dict:
 
 
 def _ptxas_info(text: str) -> dict:
-    regs = re.search(r"Used (\d+) registers", text)
-    smem = re.search(r"(\d+) bytes smem", text)
-    stores = re.search(r"(\d+) bytes spill stores", text)
-    loads = re.search(r"(\d+) bytes spill loads", text)
-    return {"registers": int(regs.group(1)) if regs else 0,
-            "shared_bytes": int(smem.group(1)) if smem else 0,
-            "spills": (int(stores.group(1)) if stores else 0) + (int(loads.group(1)) if loads else 0)}
+    def number(pattern):
+        found = re.search(pattern, text)
+        return int(found.group(1)) if found else 0
+    return {"registers": number(r"Used (\d+) registers"),
+            "shared_bytes": number(r"(\d+) bytes smem"),
+            "spills": number(r"(\d+) bytes spill stores") + number(r"(\d+) bytes spill loads")}
 
 
 def compile_report(arch: str = "sm_90") -> list:
-    """Compile every kernel for ``arch`` in float32 and float64; one dict per (kernel, dtype).
-
-    Keys: kernel, dtype, registers, spills, shared_bytes, occupancy (0 to 1),
-    instructions_per_fma (None without an FMA loop), tiled, threads, f64_ops, fmas.
-    Raises :class:`MissingTool` when a compiler is missing, RuntimeError on the simulator.
-    """
+    """Every kernel compiled for ``arch`` in float32 and float64: one dict per (kernel, dtype)
+    (registers, spills, shared_bytes, occupancy, instructions_per_fma, fmas, f64_ops, tiled,
+    threads). :class:`MissingTool` when a compiler is missing, RuntimeError on the simulator."""
     from ..gpu import _device
     from ..gpu._cuda import cuda, simulator_enabled
     if arch not in ARCHS:
@@ -251,7 +222,7 @@ def compile_report(arch: str = "sm_90") -> list:
 
     limits = ARCHS[arch]
     ptxas = find_tool("ptxas")
-    disasm, is_cuobjdump = _disassembler()
+    disasm = _disassembler()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in (nt.float32, nt.float64):
@@ -267,9 +238,8 @@ def compile_report(arch: str = "sm_90") -> list:
                 with open(src, "w") as fh:
                     fh.write(ptx)
                 info = _run([ptxas, f"-arch={arch}", "-v", src, "-o", cubin])
-                sass = _run(disasm + [cubin]).stdout
                 row = _ptxas_info(info.stdout + info.stderr)
-                loop = hot_loop(sass)
+                loop = hot_loop(_run(disasm + [cubin]).stdout)
                 f64 = sum(1 for line in ptx.splitlines() if re.search(r"\.f64\b", line))
                 rows.append({"kernel": name, "dtype": str(dtype), **row,
                              "occupancy": occupancy(limits, row["registers"],
@@ -283,16 +253,15 @@ def compile_report(arch: str = "sm_90") -> list:
 def misses(rows: list) -> list:
     """Human-readable misses of :data:`TARGETS` by the tiled kernels (empty: all met)."""
     out = []
-    for r in rows:
-        if not r["tiled"]:
-            continue
-        if r["spills"] > TARGETS["spills"]:
-            out.append(f"{r['kernel']} {r['dtype']}: {r['spills']} bytes of spills")
-        if r["occupancy"] < TARGETS["occupancy"]:
-            out.append(f"{r['kernel']} {r['dtype']}: occupancy {r['occupancy']:.1%}")
+    for r in [r for r in rows if r["tiled"]]:
         ipf = r["instructions_per_fma"]
-        if ipf is None or ipf > TARGETS["instructions_per_fma"]:
-            out.append(f"{r['kernel']} {r['dtype']}: {ipf} instructions per FMA")
+        for missed, what in ((r["spills"] > TARGETS["spills"], f"{r['spills']} bytes of spills"),
+                             (r["occupancy"] < TARGETS["occupancy"],
+                              f"occupancy {r['occupancy']:.1%}"),
+                             (ipf is None or ipf > TARGETS["instructions_per_fma"],
+                              f"{ipf} instructions per FMA")):
+            if missed:
+                out.append(f"{r['kernel']} {r['dtype']}: {what}")
     return out
 
 

@@ -1,22 +1,12 @@
 """The GPU benchmark: kernel time alone, with the device's own peaks as denominators.
 
-* :func:`time_kernels` - one form on one workload: the inputs validated and uploaded once
-  (``host_s``, reported apart), outputs allocated once and reused, then CUDA events around the
-  kernels alone (``kernel_s``); the copy of the outputs back (``d2h_s``) apart again.
-* :func:`time_cuda` - the same for a launcher called as the benchmark calls it
-  (``python -m ssd_edu bench --backend cuda``).
-* :func:`device_spec` / :func:`peaks` - SM count, clock, FMA units per SM (float32, float64)
-  and memory bus of the device: peak flop/s = SMs x clock x FMA per SM x 2, bandwidth =
-  2 x memory clock x bus width (double data rate).
-* :func:`bytes_moved`, :func:`executed_flops` - what the kernels must read and write once, and
-  the flops they execute with padded tiles, next to the useful flops of
-  :func:`ssd_edu.bench.flop_count`.
-* :func:`device_matmul_rate` - flop/s of the tiled shared-memory matmul ``_gpu_matmul``: what a
-  plain CUDA kernel reaches (no tensor cores, no cuBLAS in numba.cuda).
-
-Timer: CUDA events on a real GPU. The simulator's events record nothing, so there the helpers
-use ``time.perf_counter`` around ``cuda.synchronize()``; simulator times measure the Python
-simulation, not a GPU (``"timer"`` says which).
+:func:`time_kernels` times one form's kernels by CUDA events on validated, uploaded inputs
+(``host_s`` and the copy back ``d2h_s`` apart); :func:`time_cuda` does so for a launcher as the
+benchmark calls it. :func:`peaks`: flop/s = SMs x clock x FMA units per SM x 2, bandwidth =
+2 x memory clock x bus width. :func:`bytes_moved` and :func:`executed_flops` (padded tiles)
+stand next to the useful ``flop_count``; :func:`device_matmul_rate` times the tiled matmul of
+``_gpu_matmul`` (no cuBLAS in numba.cuda). On the simulator the timer is ``perf_counter``
+around ``cuda.synchronize()`` and measures the Python simulation (``"timer"`` says which).
 """
 from __future__ import annotations
 
@@ -29,11 +19,10 @@ from ..gpu._cuda import cuda, require_cuda, simulator_enabled
 from ..gpu._launch import get_tile, prepare
 from ._gpu_matmul import MATMUL_TILE, launch_matmul
 
-#: Largest matmul size run on the simulator (each thread is simulated in Python).
+#: Largest matmul size run on the simulator.
 SIMULATOR_MATMUL_N = 16
 
-#: FMA units per SM, (float32, float64), by compute capability (CUDA programming guide,
-#: arithmetic instruction throughput).
+#: FMA units per SM, (float32, float64), by compute capability (CUDA programming guide).
 FMA_PER_SM = {(6, 0): (64, 32), (7, 0): (64, 32), (7, 5): (64, 2), (8, 0): (64, 32),
               (8, 6): (128, 2), (8, 7): (128, 2), (8, 9): (128, 2), (9, 0): (128, 64),
               (10, 0): (128, 64), (12, 0): (128, 2)}
@@ -41,7 +30,6 @@ FMA_PER_SM = {(6, 0): (64, 32), (7, 0): (64, 32), (7, 5): (64, 2), (8, 0): (64, 
 
 class DeviceSpec(NamedTuple):
     """What the peaks are computed from (numba device attributes)."""
-
     name: str
     cc: tuple
     sms: int
@@ -64,12 +52,10 @@ def device_spec() -> DeviceSpec:
 
 def peaks(spec: DeviceSpec) -> dict:
     """{"float32": flop/s, "float64": flop/s, "bandwidth": bytes/s} of ``spec``."""
-    fp32, fp64 = FMA_PER_SM.get(tuple(spec.cc), (None, None))
-    out = {"bandwidth": 2.0 * spec.memory_clock_hz * spec.bus_bits / 8}
-    for dtype, units in (("float32", fp32), ("float64", fp64)):
-        # an FMA is 2 flops
-        out[dtype] = None if units is None else 2.0 * spec.sms * spec.clock_hz * units
-    return out
+    units = FMA_PER_SM.get(tuple(spec.cc), (None, None))
+    out = {dtype: None if u is None else 2.0 * spec.sms * spec.clock_hz * u    # FMA: 2 flops
+           for dtype, u in zip(("float32", "float64"), units)}
+    return dict(out, bandwidth=2.0 * spec.memory_clock_hz * spec.bus_bits / 8)
 
 
 def device_peaks() -> dict:
@@ -80,8 +66,7 @@ def device_peaks() -> dict:
 def bytes_moved(form: str, family: str, T: int, N: int, P: int, nb: int, itemsize: int) -> int:
     """Bytes every implementation must move at least: read x, a, B, C, h0, write y, h, once."""
     na = 1 if family == "scalar" else N
-    elements = T * P + T * na + 2 * T * N + 2 * N * P + T * P
-    return nb * elements * itemsize
+    return nb * (2 * T * P + T * na + 2 * T * N + 2 * N * P) * itemsize
 
 
 def _pad(n: int, m: int) -> int:
@@ -90,42 +75,32 @@ def _pad(n: int, m: int) -> int:
 
 def executed_flops(form: str, family: str, T: int, N: int, P: int, nb: int, tile: int,
                    chunk_size: int = 64, initial_state: bool = True) -> int:
-    """Flops the kernels execute, padded tiles included (multiply-adds count 2).
+    """Flops the kernels execute, padded tiles included (a multiply-add counts 2; masks not).
 
-    scan: chunk states 2 Tq Np Pw, state passing 2 J N P, outputs 5 T Np P (h update and y);
-    attention / chunked: chunk states, state passing, and per (row tile, column tile) pair
-    visited the scores 2 tile^2 Np and the product 2 tile^2 Pw, plus the entering state
-    2 T Np Pw (run when there are several chunks or an initial state). Tq: each chunk rounded up to whole tiles; Np, Pw: N and P rounded up to the tile
-    and to the channel block. The masks' multiplications are not counted.
-    """
+    Chunk states 2 Tq Np Pw and state passing 2 J N P, then scan: outputs 5 T Np P; attention /
+    chunked: per visited (row tile, column tile) 2 tile^2 (Np + Pw), plus the entering state
+    2 T Np Pw (several chunks or an initial state). Tq: chunks rounded up to whole tiles; Np,
+    Pw: N, P rounded up to the tile and the channel block."""
     from ..gpu.chunked import channel_width
     from ..gpu.scan import SCAN_CHUNK_TILES
 
-    Np = _pad(N, tile)
-    Pw = _pad(P, tile * channel_width(P, tile))
-    if form == "scan":
-        Q = SCAN_CHUNK_TILES * tile
-    elif form == "attention":
-        Q = T
-    else:
-        Q = min(chunk_size, T)
-    J = -(-T // Q)
-    Tq = sum(_pad(min(Q, T - c * Q), tile) for c in range(J))
-    states = 2 * Tq * Np * Pw + 2 * J * N * P
+    Np, Pw = _pad(N, tile), _pad(P, tile * channel_width(P, tile))
+    Q = {"scan": SCAN_CHUNK_TILES * tile, "attention": T}.get(form, min(chunk_size, T))
+    qs = [min(Q, T - t0) for t0 in range(0, T, Q)]                   # the chunk lengths
+    J = len(qs)
+    states = 2 * sum(_pad(q, tile) for q in qs) * Np * Pw + 2 * J * N * P
     if form == "scan":
         return nb * (states + 5 * T * Np * P)
-    pairs = 0
-    for rt in range(-(-T // tile)):
-        first = ((rt * tile) // Q) * Q // tile      # the tile of the chunk start of row tile rt
-        pairs += rt - first + 1
+    # row tile rt visits the column tiles from the one of its chunk's start to itself
+    pairs = sum(rt - ((rt * tile) // Q) * Q // tile + 1 for rt in range(-(-T // tile)))
     blocks = pairs * (2 * tile * tile * Np + 2 * tile * tile * Pw)
     entering = 2 * T * Np * Pw if (J > 1 or initial_state) else 0
     return nb * (states + blocks + entering)
 
 
 class _Timer:
-    """Seconds between ``start()`` and ``stop()``: CUDA events on a GPU, synchronized wall clock
-    on the simulator."""
+    """Seconds from ``start()`` to ``stop()``: CUDA events, or synchronized wall clock on the
+    simulator."""
 
     def __init__(self):
         self.events = not simulator_enabled()
@@ -148,6 +123,15 @@ class _Timer:
         cuda.synchronize()
         return time.perf_counter() - self._begin
 
+    def times(self, call, repeats: int = 1) -> list:
+        """Seconds of each of ``repeats`` calls of ``call()``."""
+        out = []
+        for _ in range(repeats):
+            self.start()
+            call()
+            out.append(self.stop())
+        return out
+
 
 def _check_repeats(repeats) -> int:
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
@@ -157,12 +141,9 @@ def _check_repeats(repeats) -> int:
 
 def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chunk_size=64,
                  repeats: int = 5) -> dict:
-    """Time the kernels of ``cuda.{family}.{form}`` alone on this workload.
-
-    Returns ``kernel_s`` (``repeats`` seconds, kernels only: pre-validated device inputs, the
-    same outputs reused), ``host_s`` (validation, flattening and upload, once), ``d2h_s``
-    (copying y and h back), ``timer`` and ``simulator``.
-    """
+    """Time the kernels of ``cuda.{family}.{form}`` alone: ``kernel_s`` (``repeats`` seconds
+    on uploaded inputs, outputs reused), ``host_s`` (validation and upload), ``d2h_s`` (copying
+    y and h back), ``timer`` and ``simulator``."""
     from ..gpu import chunked, scan
 
     require_cuda()
@@ -182,25 +163,15 @@ def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chun
         run, y, h = chunked.plan(family, L, Q, tile)
     run()                                           # warm-up: compiles the kernels
     cuda.synchronize()
-    kernel_s = []
-    for _ in range(repeats):
-        timer.start()
-        run()
-        kernel_s.append(timer.stop())
-    timer.start()
-    y.copy_to_host()
-    h.copy_to_host()
-    d2h = timer.stop()
+    kernel_s = timer.times(run, repeats)
+    d2h = timer.times(lambda: (y.copy_to_host(), h.copy_to_host()))[0]
     return {"kernel_s": kernel_s, "host_s": host, "d2h_s": d2h, "timer": timer.name,
             "simulator": simulator_enabled()}
 
 
 def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
-    """Time the launcher ``fn`` (one of ``ssd_edu.gpu``'s forms) as the benchmark calls it.
-
-    ``kernel_s`` is the kernels alone (:func:`time_kernels`); ``transfer_s`` = ``h2d_s`` (the
-    validation and upload of the inputs) + ``d2h_s``.
-    """
+    """:func:`time_kernels` of the launcher ``fn`` (a form of ``ssd_edu.gpu``), with
+    ``transfer_s`` = ``h2d_s`` (validation and upload) + ``d2h_s``."""
     repeats = _check_repeats(repeats)
     family, _, form = fn.__name__.partition("_")
     out = time_kernels(family, form, *args, repeats=repeats, **kwargs)
@@ -209,13 +180,8 @@ def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
 
 
 def device_matmul_rate(dtype, n: int = 4096) -> float:
-    """flop/s of an (n, n) @ (n, n) matmul in ``dtype`` on the device: 2 n**3 / best time.
-
-    The kernel is the tiled shared-memory matmul ``_gpu_matmul.matmul_kernel`` (blocks of
-    (16, 16) threads, a register tile of 4 outputs each): what a plain CUDA kernel reaches,
-    below the device peak of :func:`peaks`. Best of 3 timed runs after a warm-up. On the
-    simulator n is capped at ``SIMULATOR_MATMUL_N`` (the number is then a simulator speed).
-    """
+    """flop/s of the device's tiled matmul ``_gpu_matmul`` in ``dtype``: 2 n^3 / best of 3
+    runs after a warm-up (n capped at ``SIMULATOR_MATMUL_N`` on the simulator)."""
     require_cuda()
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -229,11 +195,5 @@ def device_matmul_rate(dtype, n: int = 4096) -> float:
     B = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
     out = cuda.device_array((n, n), dtype=dtype)
     launch_matmul(A, B, out, tile)                   # warm-up: compiles the kernel
-    timer = _Timer()
-    best = float("inf")
-    for _ in range(3):
-        timer.start()
-        launch_matmul(A, B, out, tile)
-        best = min(best, timer.stop())
-    return 2.0 * n**3 / best
+    return 2.0 * n**3 / min(_Timer().times(lambda: launch_matmul(A, B, out, tile), 3))
 

@@ -1,12 +1,8 @@
-"""Comparison rows of ``python -m ssd_edu bench``: the chunked form written with PyTorch.
+"""The torch comparison rows of ``python -m ssd_edu bench``: ``torch.{family}.chunked``.
 
-An engineer comparing the Numba kernels with the library they would reach for sees the rows
-``torch.scalar.chunked`` and ``torch.diagonal.chunked``: the package's own short torch code
-(:mod:`.torch_chunked`) for the same four steps as ``ssd_edu.reference`` and
-``ssd_edu.cpu.chunked``, at the same workload, behind the same validation as every backend,
-in torch's own BLAS with its threads set to Numba's; ``--backward`` times their gradients by
-torch's autograd. PyTorch is optional (the ``peers`` extra, never required): without it the
-rows are reported as skipped, with the reason.
+The package's own torch code (:mod:`.torch_chunked`) behind the package's signature and
+validation, in torch's threads set to Numba's; ``--backward`` times its gradients by torch's
+autograd. PyTorch is optional (the ``peers`` extra): without it the rows say why they skip.
 """
 from __future__ import annotations
 
@@ -19,24 +15,21 @@ from .._keyword_only import keyword_only
 from ..validation import check_chunk_size, flatten, unflatten
 from .timing import settle_blas
 
-#: How to get the comparison rows (printed in their ``reason`` when torch is missing).
-INSTALL_HINT = ("install torch (a CPU-only wheel is enough: see the README), or the `peers` "
-                "extra of a checkout: pip install -e '.[peers]'")
-
 
 def torch_reason() -> str | None:
     """None when PyTorch can be imported, else why the torch rows are skipped."""
     try:
         import torch  # noqa: F401
     except Exception as exc:  # ImportError, or a broken install
-        return f"PyTorch not available ({type(exc).__name__}: {exc}); {INSTALL_HINT}"
+        return (f"PyTorch not available ({type(exc).__name__}: {exc}); install torch (a "
+                "CPU-only wheel is enough), or the `peers` extra: pip install -e '.[peers]'")
     return None
 
 
 @contextmanager
 def torch_threads():
-    """torch's threads set to Numba's for the calls inside; restored after, then a pause
-    (torch's BLAS threads spin after its matmuls, as NumPy's do: ``timing.settle_blas``)."""
+    """torch's threads set to Numba's for the calls inside, with ``settle_blas`` before and
+    after (BLAS threads spin after matmuls)."""
     import torch
     try:
         import numba
@@ -45,7 +38,7 @@ def torch_threads():
         threads = torch.get_num_threads()
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    settle_blas()                # Numba's and NumPy's threads asleep before torch is timed
+    settle_blas()
     try:
         yield
     finally:
@@ -54,8 +47,7 @@ def torch_threads():
 
 
 def _tensor(arr):
-    """A torch view of a NumPy array (the package's validated inputs are read-only views,
-    which torch warns about; nothing here writes to them)."""
+    """A torch view of a (read-only: torch warns; nothing writes to it) NumPy array."""
     import torch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -64,10 +56,8 @@ def _tensor(arr):
 
 @keyword_only
 def numpy_chunked(family, x, a, B, C, *, initial_state=None, chunk_size=64):
-    """The torch chunked form of ``family`` with the package's signature: x (..., T, P),
-    a (..., T) or (..., T, N), B, C (..., T, N), initial_state (..., N, P) NumPy arrays,
-    validated and flattened as by every backend (``validation.flatten``: the checks the Numba
-    rows pay too). Returns y (..., T, P) and h_{T-1} (..., N, P) as NumPy arrays."""
+    """The torch chunked form of ``family`` with the package's signature and validation:
+    NumPy x (..., T, P), a, B, C, initial_state -> y (..., T, P), h_{T-1} (..., N, P)."""
     import torch
 
     from .torch_chunked import CHUNKED
@@ -83,13 +73,11 @@ def numpy_chunked(family, x, a, B, C, *, initial_state=None, chunk_size=64):
 
 @keyword_only
 def numpy_chunked_vjp(family, x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
-    """The VJP of the torch chunked form of ``family`` by torch's autograd, with the package's
-    VJP signature (``ssd_edu.VJPS``): the forward recorded, then ``torch.autograd.grad`` of
-    <dy, y> + <dh, h_T>. Validated, flattened and summed back to each input's shape as by the
-    Numba VJPs (``ssd_edu.vjp``). Returns Grads (dinitial_state zeros when none is given)."""
+    """The VJP of :func:`numpy_chunked` by torch's autograd (gradient of <dy, y> + <dh, h_T>),
+    with the signature and validation of ``ssd_edu.VJPS``; returns Grads."""
     import torch
 
-    from ..vjp import empty, finish, flatten_vjp   # the VJP launchers' one answer
+    from ..vjp import empty, finish, flatten_vjp
     from .torch_chunked import CHUNKED
     Q = check_chunk_size(chunk_size)
     fv = flatten_vjp(family, x, a, B, C, dy, dh, initial_state)

@@ -1,14 +1,9 @@
 """The benchmark's tables: one workload (:func:`format_table`) and a sweep over T."""
 from __future__ import annotations
 
-#: Width of the implementation column: the longest key, ``numpy.diagonal.associative_scan``
-#: (31 characters), and a space (a test checks that every key of IMPLEMENTATIONS fits).
-NAME_W = 32
-
-
-#: Width of a column of the sweep table: a key without its family (numpy.associative_scan,
-#: 22 characters) and two spaces.
-SWEEP_W = 24
+#: Column widths: the longest key (numpy.diagonal.associative_scan) and a space; in the sweep
+#: table a key without its family (numpy.associative_scan) and two spaces.
+NAME_W, SWEEP_W = 32, 24
 
 
 def label(name: str, dtype: str) -> str:
@@ -20,19 +15,24 @@ def _fmt(value, spec, missing="-"):
     return missing if value is None else format(value, spec)
 
 
-def workload_line(label: str, r0: dict, how: str) -> str:
-    """``"{label}: {batch} sequences, T = .., N = .., P = ..; {how}"`` for a table's first row."""
-    return f"{label}: {r0['batch']} sequences, T = {r0['T']}, N = {r0['N']}, P = {r0['P']}; {how}"
-
-
-def rate_line(dtype, rate: float, where: str) -> str:
-    """The matmul rate a table's %matmul column is relative to."""
-    return f"matmul rate {dtype}: {rate / 1e9:.1f} GFLOP/s ({where}, same run)"
+def preamble(title: str, rows: list[dict], how: str, flops: str) -> list[str]:
+    """A table's first lines: the workload of ``rows[0]``, the matmul rate of each device and
+    dtype (what %matmul divides by), and the flops counted."""
+    lines = []
+    if rows:
+        r0 = rows[0]
+        lines.append(f"{title}: {r0['batch']} sequences, T = {r0['T']}, N = {r0['N']}, "
+                     f"P = {r0['P']}; {how}")
+    rates = {(r.get("backend") == "cuda", r["dtype"]): r["matmul_flops"] for r in rows
+             if "matmul_flops" in r}
+    for (is_cuda, dtype), rate in sorted(rates.items()):
+        where = "device (ssd_edu.bench.gpu_timing)" if is_cuda else "NumPy/BLAS"
+        lines.append(f"matmul rate {dtype}: {rate / 1e9:.1f} GFLOP/s ({where}, same run)")
+    return lines + [f"flops counted: {flops}"]
 
 
 def timed_rows(head: str, rows: list[dict], timed_key: str, row_line) -> list[str]:
-    """``head``, its rule, then ``row_line(r)`` for every row that has ``timed_key`` and the
-    status and reason of every row that does not (skipped or failed)."""
+    """``head``, its rule, then ``row_line(r)`` of each row with ``timed_key``, else its status."""
     lines = [head, "-" * len(head)]
     for r in rows:
         if timed_key in r:
@@ -44,26 +44,15 @@ def timed_rows(head: str, rows: list[dict], timed_key: str, row_line) -> list[st
 
 def format_table(results: list[dict]) -> str:
     """A readable table of :func:`run_bench` rows, with the matmul rates and flop counts."""
-    lines = []
-    rates = {}
-    for r in results:
-        if "matmul_flops" in r:
-            rates[(r["backend"] == "cuda", r["dtype"])] = r["matmul_flops"]
-    if results:
-        lines.append(workload_line("workload", results[0],
-                                   "median/min of the timed calls after a warm-up"))
-    for (is_cuda, dtype), rate in sorted(rates.items()):
-        lines.append(rate_line(dtype, rate, "device (ssd_edu.bench.gpu_timing)" if is_cuda
-                               else "NumPy/BLAS"))
-    lines.append("flops counted: scan 5TNP; attention T(T+1)(N+P)+4TNP; chunked "
-                 "sum_c q(q+1)(N+P)+4qNP+2NP (per sequence)")
+    lines = preamble("workload", results, "median/min of the timed calls after a warm-up",
+                     "scan 5TNP; attention T(T+1)(N+P)+4TNP; chunked sum_c q(q+1)(N+P)+4qNP+2NP "
+                     "(per sequence)")
     head = (f"{label('implementation', 'dtype')}{'median ms':>11}{'min ms':>10}{'GFLOP':>9}"
             f"{'GFLOP/s':>9}{'%matmul':>9}{'vs numpy':>10}{'extra MiB':>11}  note")
     return "\n".join(lines + timed_rows(head, results, "min_s", _table_row))
 
 
 def _table_row(r: dict) -> str:
-    """One timed row of :func:`format_table`."""
     speed = _fmt(r.get("speedup"), ".1f") + ("x" if r.get("speedup") is not None else "")
     mem = r.get("mem_bytes")
     note = r.get("mem", "")

@@ -9,31 +9,29 @@ from ..validation import QuadraticMemoryError, check_quadratic, check_ssm
 from .peers import torch_reason
 from .timing import matmul_rate, settle_blas, timed, traced_peak
 
-#: Rows of other libraries (``peers``), timed next to the package's at the same workload:
-#: name -> (family, form). Their backend ("torch") is optional and never registered.
-PEER_ROWS = {"torch.scalar.chunked": ("scalar", "chunked"),
-             "torch.diagonal.chunked": ("diagonal", "chunked")}
+#: The torch rows (``peers``), timed next to the package's; torch is optional, never registered.
+PEER_ROWS = ("torch.scalar.chunked", "torch.diagonal.chunked")
 
 DEFAULTS = dict(T=2048, N=64, P=64, batch=8, chunk_size=64, repeats=5, reference_cap=20.0)
 SWEEP_T = (64, 128, 256, 512, 1024, 2048, 4096)
 
 
-# ------------------------------------------------------------------------------------------
-# what is counted
+def chunk_lengths(T: int, chunk_size: int) -> list:
+    """The lengths q of the chunks of ``chunk_size`` steps (the last one may be shorter)."""
+    return [min(chunk_size, T - t0) for t0 in range(0, T, chunk_size)]
 
 
 def flop_count(form: str, T: int, N: int, P: int, chunk_size: int = 64) -> int:
-    """Flops of one sequence (see the module docstring for what is counted)."""
+    """Flops of one sequence: scan 5 T N P; attention T (T + 1) (N + P) + 4 T N P; chunked
+    sum_c q (q + 1) (N + P) + 4 q N P + 2 N P; associative_scan 3 T N P + 2 N P per composed
+    step of its passes. Mask products and rescalings are not counted."""
     if form == "scan":
         return 5 * T * N * P
     if form == "attention":
         return T * (T + 1) * (N + P) + 4 * T * N * P
     if form == "chunked":
-        total = 0
-        for t0 in range(0, T, chunk_size):
-            q = min(chunk_size, T - t0)
-            total += q * (q + 1) * (N + P) + 4 * q * N * P + 2 * N * P
-        return total
+        return sum(q * (q + 1) * (N + P) + 4 * q * N * P + 2 * N * P
+                   for q in chunk_lengths(T, chunk_size))
     if form == "associative_scan":
         # U_t = B_t x_t^T and y_t = h_t^T C_t (3 T N P), then per pass d = 1, 2, 4, ... < T
         # the T - d later steps each compose A U + U (2 N P; the products of A not counted)
@@ -44,16 +42,9 @@ def flop_count(form: str, T: int, N: int, P: int, chunk_size: int = 64) -> int:
 
 def numba_workspace_bytes(form: str, T: int, N: int, P: int, dtype, chunk_size: int = 64,
                           threads: int | None = None) -> int:
-    """Bytes the Numba kernels allocate inside compiled code (not seen by tracemalloc).
-
-    ``threads`` times the per-thread workspaces, measured by calling the very functions the
-    kernels allocate them with (so the count cannot drift from the kernels): scan
-    ``cpu.scan.state_rows`` (a job's state columns, counted at the full width P); attention
-    ``cpu.attention.tile_workspaces``; chunked the larger of ``cpu.chunked.intra_workspaces``
-    (steps 1, 2) and ``output_workspaces`` (step 4), which never run at the same time. The
-    O(T) arrays of attention and chunked (rescaled keys, chunk states) are NumPy arrays,
-    traced.
-    """
+    """Bytes the Numba kernels allocate inside compiled code (not seen by tracemalloc):
+    ``threads`` times the per-thread workspaces, counted by calling the functions the kernels
+    allocate them with (chunked: the larger of steps 1-2 and step 4, which never overlap)."""
     from ..cpu import attention, chunked, scan
     if threads is None:
         import numba
@@ -71,10 +62,6 @@ def numba_workspace_bytes(form: str, T: int, N: int, P: int, dtype, chunk_size: 
     return threads * sum(int(w.nbytes) for w in arrays)
 
 
-# ------------------------------------------------------------------------------------------
-# the cuda branch (optional: .gpu_timing, guarded)
-
-
 def cuda_timing():
     """``(timing module, None)`` when CUDA kernels can run here, else ``(None, reason)``."""
     from ..gpu import unavailable_reason  # the one CUDA probe (guards numba-cuda itself)
@@ -83,34 +70,26 @@ def cuda_timing():
     return (timing, None) if reason is None else (None, reason)
 
 
-def _run_cuda(timing, fn, data, kwargs, repeats, dtype, rates) -> dict:
+def _run_cuda(row, timing, fn, data, kwargs, repeats, rates) -> list:
+    """The kernel times of a cuda row (fills ``row``: transfers, the device's rates)."""
     args = (data["x"], data["a"], data["B"], data["C"])
     out = timing.time_cuda(fn, args, dict(kwargs, initial_state=data["initial_state"]), repeats)
-    key = ("cuda", str(dtype))
+    key = ("cuda", row["dtype"])
     if key not in rates:
-        rates[key] = timing.device_matmul_rate(dtype)
-    extra = {"transfer_s": float(out["transfer_s"]), "timer": out.get("timer", ""),
-             "simulator": bool(out.get("simulator", False)), "matmul_flops": rates[key],
-             # the device's own peak (SMs x clock x FMA units x 2), None on the simulator
-             "peak_flops": timing.device_peaks().get(str(dtype))}
-    return {"times": [float(t) for t in out["kernel_s"]], **extra}
+        rates[key] = timing.device_matmul_rate(row["dtype"])
+    row.update(transfer_s=float(out["transfer_s"]), timer=out["timer"],
+               simulator=bool(out["simulator"]), matmul_flops=rates[key], mem_bytes=None,
+               mem="", peak_flops=timing.device_peaks().get(row["dtype"]))
+    return [float(t) for t in out["kernel_s"]]
 
 
-# ------------------------------------------------------------------------------------------
-# one workload
-
-
-def _selected(backends, families, forms):
-    names = []
-    for name in [*IMPLEMENTATIONS, *PEER_ROWS]:
-        backend, family, form = name.split(".")
-        if backend in backends and family in families and form in forms:
-            names.append(name)
-    return names
+def selected(backends, families, forms, names) -> list:
+    """The ``names`` "{backend}.{family}.{form}" with each part selected."""
+    return [name for name in names if all(part in chosen for part, chosen in
+                                          zip(name.split("."), (backends, families, forms)))]
 
 
 def _run_torch(row, data, kwargs, repeats):
-    """The torch peer row (``peers``), in torch's threads set to Numba's."""
     from .peers import numpy_chunked, torch_threads
     with torch_threads():
         numpy_chunked(row["family"], **data, **kwargs)                  # warm-up
@@ -147,20 +126,15 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
               chunk_size: int = DEFAULTS["chunk_size"],
               reference_cap: float = DEFAULTS["reference_cap"], seed: int = 0,
               progress=None, rates: dict | None = None) -> list[dict]:
-    """Time every selected implementation on one workload; return one dict per row.
-
-    Workload: ``batch`` sequences of length T, state N, channels P, random decays in
-    [0.5, 1) (``make_inputs``, regime "random") and an initial state. ``progress`` is called
-    with each finished row. Rows that did not run have ``status`` "skipped" and a ``reason``.
-    ``rates`` caches the matmul rates between calls (``sweep`` passes one dict).
-    """
+    """Time every selected implementation on one workload: ``batch`` sequences of
+    ``make_inputs`` (random decays in [0.5, 1), an initial state); one dict per row, passed to
+    ``progress`` when done. Rows that did not run have ``status`` "skipped" and a ``reason``.
+    ``rates`` caches the matmul rates between calls."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     rates = {} if rates is None else rates
-    timing, cuda_reason = (None, None)
-    if "cuda" in backends:
-        timing, cuda_reason = cuda_timing()
-    names = _selected(backends, families, forms)
+    timing, cuda_reason = cuda_timing() if "cuda" in backends else (None, None)
+    names = selected(backends, families, forms, [*IMPLEMENTATIONS, *PEER_ROWS])
     results = []
     for dtype in [np.dtype(d) for d in dtypes]:
         if ("cpu", str(dtype)) not in rates:
@@ -180,23 +154,16 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
                        T=T, N=N, P=P, batch=batch, chunk_size=chunk_size if form == "chunked"
                        else None, flops=flop_count(form, T, N, P, chunk_size) * batch,
                        status="ok", reason="")
-            if backend == "cuda" and timing is None:
-                row.update(status="skipped", reason=cuda_reason)
-                results.append(row)
-                continue
-            peer_reason = torch_reason() if backend == "torch" else None
-            if peer_reason is not None:
-                row.update(status="skipped", reason=peer_reason)
-                results.append(row)
-                continue
+            skip = {"cuda": cuda_reason, "torch": backend == "torch" and torch_reason()}
             try:
-                if backend == "torch":
+                if skip.get(backend):
+                    row.update(status="skipped", reason=skip[backend])
+                    times = None
+                elif backend == "torch":
                     times = _run_torch(row, data[family], kwargs, repeats)
                     row["matmul_flops"] = cpu_rate
                 elif backend == "cuda":
-                    out = _run_cuda(timing, fn, data[family], kwargs, repeats, dtype, rates)
-                    times = out.pop("times")
-                    row.update(out, mem_bytes=None, mem="")
+                    times = _run_cuda(row, timing, fn, data[family], kwargs, repeats, rates)
                 else:
                     times = _run_host(row, fn, data[family], kwargs, repeats, reference_cap,
                                       seed)
@@ -212,7 +179,11 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
             results.append(row)
             if progress is not None:
                 progress(row)
-    _speedups(results)
+    ref = {(r["family"], r["form"], r["dtype"]): r["min_s"] for r in results
+           if r["backend"] == "numpy" and "min_s" in r}
+    for r in results:
+        base = ref.get((r["family"], r["form"], r["dtype"]))
+        r["speedup"] = base / r["min_s"] if base is not None and "min_s" in r else None
     return results
 
 
@@ -244,14 +215,6 @@ def _run_host(row, fn, data, kwargs, repeats, cap, seed):
     # the shared argument checks (a finiteness scan of every input) are part of every call
     row["validate_s"] = min(timed(lambda: check_ssm(row["family"], **data)) for _ in range(3))
     return times
-
-
-def _speedups(results):
-    ref = {(r["family"], r["form"], r["dtype"], r["T"]): r["min_s"] for r in results
-           if r["backend"] == "numpy" and "min_s" in r}
-    for r in results:
-        base = ref.get((r["family"], r["form"], r["dtype"], r["T"]))
-        r["speedup"] = base / r["min_s"] if base is not None and "min_s" in r else None
 
 
 def sweep(Ts=SWEEP_T, progress=None, **kwargs) -> list[dict]:

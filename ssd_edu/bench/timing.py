@@ -1,17 +1,9 @@
 """Every timing helper of the package: one clock, best-of timing, slopes.
 
-The benchmark and the cost figure time through here, so a change of method (clock, repeats)
-is made once (``verify`` times nothing: its cost rows count operations):
-
-* :func:`timed` - seconds of one call (wall clock, ``time.perf_counter``);
-* :func:`best_time` - best of ``repeats`` calls of one function;
-* :func:`best_times` - best of ``repeats`` rounds over several functions, one call of each per
-  round (round-robin, each round in a new seeded order), in CPU time by default: a burst of
-  load from other processes then hits every size alike, and preemption cannot inflate the
-  result;
-* :func:`traced_peak` - seconds and peak Python/NumPy allocation of one call (tracemalloc);
-* :func:`matmul_rate` - flop/s of a NumPy (BLAS) matmul, the machine's practical peak;
-* :func:`loglog_slope` - the growth exponent k of ``time ~ size^k`` by least squares.
+:func:`timed` (wall seconds of one call), :func:`best_time` and :func:`best_times` (best of
+``repeats`` rounds, round-robin over several functions), :func:`traced_peak` (seconds and
+peak Python/NumPy allocation), :func:`matmul_rate` (flop/s of a BLAS matmul, the practical
+peak) and :func:`loglog_slope` (k of ``time ~ size^k``). ``verify`` times nothing.
 """
 from __future__ import annotations
 
@@ -34,20 +26,16 @@ def best_time(fn, repeats: int, clock=time.perf_counter) -> float:
 
 
 def best_times(fns, repeats: int, clock=time.process_time) -> list:
-    """Best of ``repeats`` runs of each of ``fns``, taken round-robin (one run of each per
-    round, each round in a new order drawn from a fixed seed), so that a burst of load from
-    other processes hits every size alike, also when it recurs with the period of a round.
-
-    The default clock is the CPU time of this process, which other processes on a shared
-    machine cannot inflate by preempting it (wall-clock time can, unevenly across sizes).
+    """Best of ``repeats`` runs of each of ``fns``, one run of each per round, each round in a
+    new order from a fixed seed, so that a burst of load (also one that recurs with the period
+    of a round) hits every function alike. The default clock, this process's CPU time, is not
+    inflated by other processes preempting it.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     best = [float("inf")] * len(fns)
     order = np.random.default_rng(0)
     for _ in range(repeats):
-        # each round in a new (seeded) order: interference that recurs with the period of a
-        # round would otherwise hit the same function, e.g. the largest size, every round
         for i in order.permutation(len(fns)):
             start = clock()
             fns[i]()
@@ -68,12 +56,8 @@ def traced_peak(call) -> tuple[float, int]:
     return seconds, int(peak)
 
 
-#: Seconds to wait after a BLAS matmul before timing anything else. OpenBLAS's worker threads
-#: busy-wait for a while after a call before they sleep; on a 2-core machine they take a core
-#: from Numba's threads. Measured here (numba diagonal scan, float32, 8 x T 2048, N = P = 64,
-#: 2 threads, best of 5): 7-8 ms fresh, 11-12 ms right after a float64 or a float32 matmul,
-#: 8 ms 0.5 s after it, 8 ms after a matmul limited to one BLAS thread. This is the "float32
-#: slower after float64" of issue 14: not the dtype, the spinning threads of the matmul before.
+#: Seconds to wait after a BLAS matmul before timing anything else: OpenBLAS's worker threads
+#: busy-wait for a while after a call, taking cores from Numba's threads.
 BLAS_SETTLE_S = 0.5
 
 
@@ -83,12 +67,8 @@ def settle_blas() -> None:
 
 
 def matmul_rate(dtype, n: int = 1024, repeats: int = 10) -> float:
-    """flop/s of an (n, n) @ (n, n) NumPy matmul in ``dtype``: 2 n^3 / best of ``repeats``.
-
-    The BLAS matmul is the practical peak of this machine; measured once per dtype and run,
-    never interleaved with the timed kernels, and followed by :data:`BLAS_SETTLE_S` seconds of
-    sleep so that BLAS's spinning threads are asleep before anything else is timed.
-    """
+    """flop/s of an (n, n) @ (n, n) NumPy matmul in ``dtype``: 2 n^3 / best of ``repeats``,
+    then :func:`settle_blas`."""
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(0)
     A = rng.standard_normal((n, n)).astype(dtype)

@@ -1,30 +1,18 @@
 """The chunked form written with PyTorch, both families: the torch rows of the benchmark.
 
-The package's own short torch code for the four steps of ``ssd_edu.reference`` and
-``ssd_edu.cpu.chunked`` (driven by :mod:`.peers`). For chunk c of Q steps (the last one padded
-with a = 1, x = B = C = 0, which leaves y and the final state unchanged), all chunks at once:
+For chunk c of Q steps (the last padded with a = 1, x = B = C = 0), all chunks at once:
 
-    L[i, j] = prod_{j<u<=i} a_u          (i >= j, 0 above): cumprod down the rows of
-                                          R[u, j] = a_u (u > j), 1 (u <= j)
+    L[i, j] = prod_{j<u<=i} a_u  (i >= j, 0 above): cumprod down i of a_u (u > j) or 1
     1. intra-chunk    Y_diag = (L o C_c B_c^T) X_c        (diagonal: one L per mode n)
     2. chunk states   S_c = (B_c o gamma)^T X_c,   gamma_j = prod_{j<u<Q} a_u
-    3. state passing  H_c = abar_c o H_{c-1} + S_c,  abar_c = prod_{u in c} a_u  (a loop over c)
+    3. state passing  H_c = abar_c o H_{c-1} + S_c,  abar_c = prod_{u in c} a_u
     4. state output   Y_off = (C_c o delta) H_{c-1},  delta_i = prod_{0<=u<=i} a_u
 
-The diagonal family's step 1 uses sub-chunks of ``SUB`` steps as ``cpu.chunked`` does: for a
-query sub-chunk k and an earlier key sub-chunk m the per-mode product factors through the
-sub-chunks between them,
-
-    prod_{j<u<=i} a_u[n] = F[k, i, n] * Pk[k, m, n] * G[m, j, n]
-    F = inclusive products from the start of sub-chunk k, G = exclusive products to the end
-    of sub-chunk m, Pk[k, m] = prod_{m<l<k} (product over sub-chunk l)
-
-so those blocks are one batched matmul of rescaled queries and keys; only the SUB x SUB
-diagonal blocks form per-mode masks, and chunks are processed in groups of about
-``GROUP_ENTRIES`` mask entries (these sizes were the fastest measured here: SUB 8 ran 93 ms
-against 135-174 ms for 4 and 16 at the default workload, groups of 2^20 against 2^22-2^24).
-Direct products only (no log, no division), so zero and negative decays are exact, as in the
-package's own forms. Every function takes torch tensors with exactly one batch axis and T >= 1.
+The diagonal step 1 cuts chunks into sub-chunks of ``SUB`` steps: for query sub-chunk k and
+key sub-chunk m < k, prod_{j<u<=i} a_u[n] = F[k, i, n] Pk[k, m, n] G[m, j, n] (F inclusive
+products from the start of k, G exclusive products to the end of m, Pk the sub-chunks
+between), one batched matmul; only the diagonal blocks form per-mode masks. Direct products
+only (no log, no division), so zero and negative decays are exact. Tensors have one batch axis.
 """
 from __future__ import annotations
 
@@ -34,7 +22,7 @@ except ImportError as exc:  # an optional dependency: say which and how to get i
     raise ImportError("ssd_edu.bench.torch_chunked needs PyTorch: install torch (a CPU-only "
                       "wheel is enough), or the `peers` extra of a checkout") from exc
 
-#: Steps per sub-chunk of the diagonal family's intra-chunk step, and mask entries per group.
+#: Steps per sub-chunk of the diagonal intra-chunk step, and mask entries per group of chunks.
 SUB = 8
 GROUP_ENTRIES = 1 << 20
 
@@ -59,8 +47,8 @@ def _segment_products(a, dim):
 
 def _state_passing(abar, S, h):
     """H_c = abar_c o H_{c-1} + S_c from H_{-1} = h: returns (H_{c-1} for every c, H_{J-1}).
-    abar (b, J) or (b, J, N), S (b, J, N, P). (unbind and stack rather than writes into one
-    (b, J, N, P) buffer, which autograd would copy back at every chunk: O(J^2 N P))"""
+    abar (b, J) or (b, J, N), S (b, J, N, P). (A stack, not writes into one buffer, which
+    autograd would copy at every chunk.)"""
     H_prev = []
     for abar_c, S_c in zip(abar.unbind(1), S.unbind(1)):
         H_prev.append(h)
