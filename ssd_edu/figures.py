@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from . import reference as ref
-from .backward_figures import plot_training
 from .bench.timing import best_time, loglog_slope
 from .testing import make_inputs
+from .training import HIDDEN_DECAYS, fit
 
 DPI = 80
 
@@ -322,6 +322,26 @@ def plot_crossover(Ts=(64, 128, 256, 512, 1024, 2048), Ns=(16, 64), batch: int =
     finally:
         numba.set_num_threads(threads)
     return draw_crossover(rows)
+
+
+def plot_training(steps: int = 300, N: int = 4, seed: int = 0, results: dict | None = None):
+    """Tutorial 09: loss curves of a diagonal and a scalar learner of state size N fitted by Adam
+    (``training.fit``) to a hidden diagonal SSM. ``results`` ({family: fit result}) reuses fits."""
+    plt = _plt()
+    results = results or {}
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for family, style in (("diagonal", "-"), ("scalar", "--")):
+        run = results.get(family) or fit(family, steps=steps, N=N, seed=seed)
+        losses = run["losses"]
+        ax.semilogy(losses, style, label=f"{family} learner, N = {N} "
+                                          f"(final {losses[-1]:.1e})")
+    ax.set_xlabel("Adam step")
+    ax.set_ylabel("mean squared error")
+    ax.set_title(f"fitting a hidden diagonal SSM (decays {', '.join(map(str, HIDDEN_DECAYS))})",
+                 fontsize=10)
+    ax.legend()
+    fig.tight_layout()
+    return fig
 
 
 # --------------------------------------------------------------------------------------------
