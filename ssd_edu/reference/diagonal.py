@@ -141,7 +141,8 @@ def diagonal_single_mask(a, B, C):
     earlier, once p is subnormal. Exact algebra, usable only while the decay product over the
     span stays in range (within a short chunk).
     """
-    a, B, C = check_kernel("diagonal", a, B, C, allow_complex=True)[:3]
+    v = check_kernel("diagonal", a, B, C, allow_complex=True)
+    a, B, C = v.a, v.B, v.C
     zeros = np.argwhere(a[..., 1:, :] == 0)
     if zeros.size:
         where = tuple(int(i) for i in zeros[0])
