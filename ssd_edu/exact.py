@@ -15,7 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .structure import Dual, DualCheck, NoDualError, check_width, dual_verdict
+from .structure import Dual, DualCheck, NoDualError, dual_verdict
+from .validation import check_positive_int
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,7 +278,7 @@ def _dual_check(F: list, N: int) -> DualCheck:
 
 def has_one_ss_dual(M, N) -> DualCheck:
     """Theorem 4.1 exactly: a :class:`ssd_edu.structure.DualCheck`."""
-    N = check_width(N)
+    N = check_positive_int("N", N)
     return _dual_check(as_fractions(M), N)
 
 
@@ -286,7 +287,7 @@ def one_ss_dual(M, N) -> Dual:
     ``1SS(a) o (Q K^T) == M`` (error 0.0). Per block, Q_k = R_k[:, new] and K_k^T the
     coefficients of every column in the new ones, padded to width N; NoDualError as the float
     twin."""
-    N = check_width(N)
+    N = check_positive_int("N", N)
     F = as_fractions(M)
     verdict = _dual_check(F, N)
     if not verdict.ok:

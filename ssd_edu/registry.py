@@ -3,12 +3,9 @@
     y, h = IMPLEMENTATIONS["numba.scalar.chunked"](x, a, B, C, chunk_size=64)
     g = VJPS["numba.scalar.chunked"](x, a, B, C, dy, dh=None, initial_state=None, chunk_size=64)
 
-The keys come from a static table (:data:`BACKEND_MODULES`: backend -> module and forms), so
-listing them imports no backend; a value imports its backend's module on first access (Numba
-and numba.cuda load only when a numba, plain or cuda entry is used). A backend whose package
-is not installed lists no keys; :data:`MISSING_BACKENDS` says why, probing on access. The cuda
-entries are listed whenever numba is installed: without a device (or the simulator) their
-functions raise ``CudaUnavailableError`` with the reason that ``MISSING_BACKENDS["cuda"]`` gives.
+Keys come from the static table :data:`BACKEND_MODULES`, so listing them imports no backend; a
+value imports its module on first access. A backend whose package is missing lists no keys
+(:data:`MISSING_BACKENDS` says why); cuda entries without a device raise ``CudaUnavailableError``.
 """
 from __future__ import annotations
 
@@ -54,11 +51,8 @@ def _listed(backend: str) -> bool:
 
 
 class Registry(MutableMapping):
-    """``"{backend}.{family}.{form}"`` -> callable; a backend's module is imported on first access.
-
-    ``suffix`` is appended to the function names (``"_vjp"`` for VJPS). Entries set by hand
-    (:func:`register`, a test's monkeypatch) take precedence and can be deleted again.
-    """
+    """``"{backend}.{family}.{form}"`` -> callable, imported on first access; ``suffix`` ends the
+    function names ("_vjp"). Entries set by hand take precedence and can be deleted."""
 
     def __init__(self, suffix: str = "", vjps: bool = False):
         self._suffix, self._vjps = suffix, vjps
@@ -157,6 +151,5 @@ def register_vjps(backend: str, module) -> None:
 
 
 def oracle(family: str):
-    """The plain recurrence of ``family`` in the NumPy reference: what every form is tested
-    against."""
+    """The plain recurrence of ``family`` in the NumPy reference, what every form is tested against."""
     return IMPLEMENTATIONS[f"numpy.{family}.scan"]

@@ -77,13 +77,9 @@ def check_lower(M, name: str = "M") -> tuple:
     return np.tril(arr), eps
 
 
-def check_width(N, name: str = "N") -> int:
-    """A dual width / state size: an integer >= 1."""
-    return check_positive_int(name, N)
-
-
-def _check_tol(name: str, value, allow_none: bool) -> float | None:
-    if value is None and allow_none:
+def _tol(name: str, value) -> float | None:
+    """A tolerance: None, or a finite number >= 0."""
+    if value is None:
         return None
     try:
         v = float(value)
@@ -128,7 +124,7 @@ def ss_rank(M, rtol: float | None = None) -> int:
     """Semiseparable rank ``max_t rank M[t:, :t+1]`` of a (T, T) lower-triangular M; blocks are
     visited largest-first, stopping when none left can beat the best."""
     L, eps = check_lower(M)
-    rtol = _check_tol("rtol", rtol, True)
+    rtol = _tol("rtol", rtol)
     T = L.shape[0]
     best = 0
     for t in sorted(range(T), key=lambda t: -min(T - t, t + 1)):
@@ -145,7 +141,7 @@ def new_columns(M, rtol: float | None = None) -> list:
     """Indices t with ``rank M[t:, :t+1] > rank M[t:, :t]`` (Def. 4.2), both ranks under the
     inclusive block's threshold; ``len(new_columns(M))`` is nu(M). O(T^4) worst case."""
     L, eps = check_lower(M)
-    return _new_columns(L, eps, _check_tol("rtol", rtol, True))
+    return _new_columns(L, eps, _tol("rtol", rtol))
 
 
 def _new_columns(L: np.ndarray, eps: float, rtol) -> list:
@@ -170,7 +166,7 @@ def min_completion_rank(M, rtol: float | None = None) -> int:
 
     An independent cross-check (``numpy.linalg.matrix_rank``), with the thresholds of nu."""
     L, eps = check_lower(M)
-    rtol = _check_tol("rtol", rtol, True)
+    rtol = _tol("rtol", rtol)
     T = L.shape[0]
     # thresholds of the inclusive blocks, thr[t] = rtol * s_max(M[t:, :t+1])
     thr = []
@@ -242,16 +238,16 @@ def split_points(M, split_tol: float | None = None, rtol: float | None = None) -
     threshold of :func:`new_columns`, or ``max|M[t:, :t]| <= split_tol * max|M|`` when
     ``split_tol`` is a number (0: the exact zero test). O(T^2) plus norms of near-zero blocks."""
     L, eps = check_lower(M)
-    split_tol = _check_tol("split_tol", split_tol, True)
-    rtol = _check_tol("rtol", rtol, True)
+    split_tol = _tol("split_tol", split_tol)
+    rtol = _tol("rtol", rtol)
     return _split_points(L, eps, rtol, split_tol)
 
 
 def split_blocks(M, split_tol: float | None = None, rtol: float | None = None) -> list:
     """The finest blocks ``[(start, stop), ...]`` with M = blockdiag(M[start:stop, start:stop])."""
     L, eps = check_lower(M)
-    return _split_blocks(L, eps, _check_tol("rtol", rtol, True),
-                         _check_tol("split_tol", split_tol, True))
+    return _split_blocks(L, eps, _tol("rtol", rtol),
+                         _tol("split_tol", split_tol))
 
 
 def _split_blocks(L: np.ndarray, eps: float, rtol, split_tol) -> list:
@@ -307,9 +303,9 @@ def has_one_ss_dual(M, N, rtol: float | None = None,
     """Theorem 4.1: ``M = 1SS(a) o (Q K^T)`` with Q, K of width N exists iff every finest split
     block has ``nu(M_k) <= N``. Returns a :class:`DualCheck`."""
     L, eps = check_lower(M)
-    N = check_width(N)
-    return _dual_check(L, eps, N, _check_tol("rtol", rtol, True),
-                       _check_tol("split_tol", split_tol, True))
+    N = check_positive_int("N", N)
+    return _dual_check(L, eps, N, _tol("rtol", rtol),
+                       _tol("split_tol", split_tol))
 
 
 def min_rank_completion(M, rtol: float | None = None) -> tuple:
@@ -318,7 +314,7 @@ def min_rank_completion(M, rtol: float | None = None) -> tuple:
     ``M[t:, :t] alpha = M[t:, t]`` (truncated SVD) and set ``R[:t, t] = R[:t, :t] alpha``.
     Ill-conditioned: upper entries grow like inverse decay products."""
     L, eps = check_lower(M)
-    return _min_rank_completion(L, eps, _check_tol("rtol", rtol, True))
+    return _min_rank_completion(L, eps, _tol("rtol", rtol))
 
 
 def _min_rank_completion(L: np.ndarray, eps: float, rtol) -> tuple:
@@ -362,12 +358,6 @@ class Dual:
         return iter((self.a, self.Q, self.K))
 
 
-def _warn_if_poor(error: float, what: str, why: str) -> None:
-    if error > DUAL_RTOL:
-        warnings.warn(f"{what} reproduces M only to relative error {error:.2g} (> {DUAL_RTOL:g}): "
-                      f"{why}", PoorDualWarning, stacklevel=3)
-
-
 def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None) -> Dual:
     """Theorem 4.1's constructive dual (docs/theory.md#theorem-4-1): a :class:`Dual` with
     ``one_ss_mask(a) * (Q @ K.T) == M`` up to ``dual.error``; a = 0 at the split points, else 1.
@@ -378,9 +368,9 @@ def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None)
     blocks below ``NEAR_SPLIT * max|M|`` is tried; a :class:`PoorDualWarning` if still poor.
     O(T^4); accurate only for mild decays (an existence proof, not an algorithm)."""
     L, eps = check_lower(M)
-    N = check_width(N)
-    rtol = _check_tol("rtol", rtol, True)
-    split_tol = _check_tol("split_tol", split_tol, True)
+    N = check_positive_int("N", N)
+    rtol = _tol("rtol", rtol)
+    split_tol = _tol("split_tol", split_tol)
     verdict = _dual_check(L, eps, N, rtol, split_tol)
     if not verdict.ok:
         raise NoDualError(f"M has no 1-SS masked-attention dual of width N = {N}: "
@@ -394,12 +384,13 @@ def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None)
             other, other_big = _build_dual(L, eps, N, rtol, near)
             if other.error < dual.error:
                 dual, biggest = other, other_big
-    _warn_if_poor(dual.error, f"the width-{N} dual", f"the completion's entries reach "
-                  f"{biggest:.2g} against max|M| = {float(np.max(np.abs(L), initial=0.0)):.2g}; "
-                  f"they grow like inverse decay products inside a block "
-                  f"(docs/theory.md#theorem-4-1), so "
-                  f"rounding is amplified. Exact arithmetic (ssd_edu.exact.one_ss_dual) or "
-                  f"shorter blocks avoid it")
+    if dual.error > DUAL_RTOL:
+        warnings.warn(f"the width-{N} dual reproduces M only to relative error {dual.error:.2g} "
+                      f"(> {DUAL_RTOL:g}): the completion's entries reach {biggest:.2g} against "
+                      f"max|M| = {float(np.max(np.abs(L), initial=0.0)):.2g}; they grow like "
+                      f"inverse decay products inside a block (docs/theory.md#theorem-4-1), so "
+                      f"rounding is amplified. Exact arithmetic (ssd_edu.exact.one_ss_dual) or "
+                      f"shorter blocks avoid it", PoorDualWarning, stacklevel=2)
     return dual
 
 
@@ -437,9 +428,7 @@ def dual_error(M, a, Q, K) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Beyond diagonal A_t: the corollary of Theorem 4.1 for invertible A_t
-# (one causal mask of width N, so a width-N 1-SS dual exists) and the realization of every
-# N-semiseparable M as the kernel of a time-varying state-N SSM (N-SS => SSS), dual or not.
+# Beyond diagonal A_t: invertible A_t (Theorem 4.1's corollary) and N-SS => SSS
 
 
 def general_single_mask(A, B, C) -> tuple:
@@ -484,8 +473,8 @@ def realize(M, N, rtol: float | None = None) -> tuple:
 
     padded to N x N. ValueError names the inclusive block whose rank exceeds N."""
     L, eps = check_lower(M)
-    N = check_width(N)
-    rtol = _check_tol("rtol", rtol, True)
+    N = check_positive_int("N", N)
+    rtol = _tol("rtol", rtol)
     T = L.shape[0]
     A = np.zeros((T, N, N), dtype=L.dtype)
     B = np.zeros((T, N), dtype=L.dtype)
@@ -510,4 +499,4 @@ def realize(M, N, rtol: float | None = None) -> tuple:
 __all__ = ["ss_rank", "new_columns", "nu", "min_completion_rank", "split_points",
            "split_blocks", "has_one_ss_dual", "DualCheck", "min_rank_completion",
            "one_ss_dual", "Dual", "dual_error", "NoDualError", "PoorDualWarning", "DUAL_RTOL",
-           "general_single_mask", "realize", "check_lower", "check_width"]
+           "general_single_mask", "realize", "check_lower"]
