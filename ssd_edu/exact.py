@@ -19,7 +19,6 @@ from .structure import Dual, DualCheck, NoDualError, dual_verdict
 from .validation import check_positive_int
 
 
-# --------------------------------------------------------------------------------------------
 # Conversion and checks
 
 
@@ -121,7 +120,6 @@ def rank(M) -> int:
     return _rank_int(_integer_rows(as_fractions_rect(M, "M")))
 
 
-# --------------------------------------------------------------------------------------------
 # Semiseparable rank, new columns, Woerdeman, splits
 
 
@@ -180,7 +178,6 @@ def split_blocks(M) -> list:
     return _blocks(as_fractions(M))
 
 
-# --------------------------------------------------------------------------------------------
 # Completion and dual
 
 

@@ -41,7 +41,6 @@ def draw_matrix(ax, M, title: str, *, lower_only: bool = True, cmap: str = "RdBu
     return im
 
 
-# --------------------------------------------------------------------------------------------
 # Kernels as pictures
 
 
@@ -140,7 +139,6 @@ def plot_split_blocks(M=None, N: int = 2, seed: int = 5):
     return fig
 
 
-# --------------------------------------------------------------------------------------------
 # Rank: SSM vs softmax
 
 
@@ -177,7 +175,6 @@ def plot_ssrank(Ts=(8, 16, 32, 64, 128, 256), N: int = 4, ds=(1, 4, 16), seed: i
     return fig
 
 
-# --------------------------------------------------------------------------------------------
 # Cost
 
 
@@ -221,7 +218,6 @@ def plot_cost(Ts=(128, 256, 512, 1024, 2048), N: int = 4, P: int = 16, repeats: 
     return fig
 
 
-# --------------------------------------------------------------------------------------------
 # Benchmark: reference vs CPU vs GPU
 
 
@@ -313,7 +309,6 @@ def plot_training(steps: int = 300, N: int = 4, seed: int = 0, results: dict | N
     return fig
 
 
-# --------------------------------------------------------------------------------------------
 # The registry and the command
 
 

@@ -45,7 +45,6 @@ class PoorDualWarning(UserWarning):
     """A constructed dual reproduces M only to a relative error above :data:`DUAL_RTOL`."""
 
 
-# --------------------------------------------------------------------------------------------
 # Argument checks
 
 
@@ -90,7 +89,6 @@ def _tol(name: str, value) -> float | None:
     return v
 
 
-# --------------------------------------------------------------------------------------------
 # Ranks of the inclusive / strict blocks
 
 
@@ -188,7 +186,6 @@ def min_completion_rank(M, rtol: float | None = None) -> int:
     return total
 
 
-# --------------------------------------------------------------------------------------------
 # Split points and blocks (Lemma 4.1)
 
 
@@ -255,7 +252,6 @@ def _split_blocks(L: np.ndarray, eps: float, rtol, split_tol) -> list:
     return [(cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1) if cuts[k + 1] > cuts[k]]
 
 
-# --------------------------------------------------------------------------------------------
 # Theorem 4.1: the condition and the constructive dual
 
 
@@ -427,7 +423,6 @@ def dual_error(M, a, Q, K) -> float:
     return diff / scale if scale > 0 else diff
 
 
-# --------------------------------------------------------------------------------------------
 # Beyond diagonal A_t: invertible A_t (Theorem 4.1's corollary) and N-SS => SSS
 
 

@@ -187,7 +187,6 @@ def assert_close(name: str, expected, got, tol: float | None = None, dtype=None)
     return err
 
 
-# --------------------------------------------------------------------------------------------
 # One harness for every registered implementation
 
 

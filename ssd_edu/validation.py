@@ -356,7 +356,7 @@ def check_cotangents(v: SSMInputs, dy, dh, *, finite=None):
     return tuple(out)
 
 
-# ------------------------------------------------------------------ the four chunked steps
+# the four chunked steps
 
 #: Trailing layout of the chunked steps' arguments. J = ceil(T / Q) chunks; the decays a and
 #: abar end in N (diagonal family) or 1 (scalar family: one decay shared by every mode), "m".
