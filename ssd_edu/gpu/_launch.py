@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..validation import (Flat, as_array, broadcast_batch, check_chunk_size, check_ssm,
-                          common_dtype, flatten)
+from ..validation import (_STEP_LAYOUTS, Flat, as_array, check_chunk_size, check_ssm,
+                          check_step, flatten)
 from ._cuda import as_device_array, cuda, is_device_array, require_cuda, simulator_enabled
 from ._device import count_nonfinite_kernel
 
@@ -204,38 +204,16 @@ class Arrays(NamedTuple):
     on_device: bool           # return device arrays
 
 
-def prepare_arrays(layouts: dict, values: dict) -> Arrays:
-    """Validate and upload the named arrays of a chunked step (host or device, None skipped).
-
-    ``layouts`` gives each name's trailing axes as letters, e.g. ``{"S": "JNP"}``; equal letters
-    must have equal sizes, ``K`` is 1 or N (a decay's mode axis). Leading axes broadcast; a
-    broadcast device array, or one of another dtype, goes through the host.
-    """
+def prepare_arrays(values: dict) -> Arrays:
+    """Validate the named arrays of a chunked step with ``validation.check_step`` (device arrays
+    through host stand-ins; None skipped) and upload them, leading axes broadcast and flattened;
+    a broadcast device array, or one of another dtype, goes through the host."""
     device = {k: as_device_array(v) for k, v in values.items()
               if v is not None and is_device_array(v)}
-    arrays = {k: as_array(k, _stand_in(device[k]) if k in device else v)
-              for k, v in values.items() if v is not None}
-    sizes, seen = {}, {}
-    for name, arr in arrays.items():
-        letters = layouts[name]
-        layout = "(..., " + ", ".join(letters) + ")"
-        if arr.ndim < len(letters):
-            raise ValueError(f"{name} has shape {arr.shape}; expected {layout}")
-        for letter, size in zip(letters, arr.shape[arr.ndim - len(letters):]):
-            if letter == "K":
-                continue
-            if sizes.setdefault(letter, size) != size:
-                raise ValueError(f"{name} has shape {arr.shape}; expected {layout} with "
-                                 f"{letter} = {sizes[letter]} (as in {seen[letter]})")
-            seen.setdefault(letter, name)
-    for name, arr in arrays.items():
-        if "K" in layouts[name] and arr.shape[-1] not in (1, sizes["N"]):
-            raise ValueError(f"{name} has shape {arr.shape}; expected a last axis of N = "
-                             f"{sizes['N']} (as in {seen['N']}), or 1 for the scalar family")
-    tails = {k: arr.shape[arr.ndim - len(layouts[k]):] for k, arr in arrays.items()}
-    batch = broadcast_batch(**{k: arr.shape[:arr.ndim - len(layouts[k])]
-                               for k, arr in arrays.items()})
-    dtype = common_dtype(*arrays.values())
+    v = check_step(**{k: _stand_in(device[k]) if k in device else val
+                      for k, val in values.items()})
+    arrays, batch, dtype = v.arrays, v.batch, v.dtype
+    tails = {k: arr.shape[arr.ndim - len(_STEP_LAYOUTS[k]):] for k, arr in arrays.items()}
     if device:
         _check_device_finite(device)
     nb = math.prod(batch)
@@ -251,7 +229,7 @@ def prepare_arrays(layouts: dict, values: dict) -> Arrays:
         host = device[name].copy_to_host() if name in device else arr
         host = np.broadcast_to(host.astype(dtype, copy=False), (*batch, *tail))
         out[name] = cuda.to_device(np.ascontiguousarray(host).reshape(nb, *tail))
-    return Arrays(out, batch, nb, sizes, np.dtype(dtype), bool(device))
+    return Arrays(out, batch, nb, v.sizes, np.dtype(dtype), bool(device))
 
 
 def empty_result(values, L: Launch):

@@ -667,8 +667,7 @@ def state_passing(abar, S, *, initial_state=None):
     H_prev (..., J, N, P) with H_prev[c] = H_{c-1}, and the final state h = H_{J-1} (..., N, P).
     """
     require_cuda()
-    A = prepare_arrays({"abar": "JK", "S": "JNP", "initial_state": "NP"},
-                       {"abar": abar, "S": S, "initial_state": initial_state})
+    A = prepare_arrays({"abar": abar, "S": S, "initial_state": initial_state})
     J, N, P = A.sizes["J"], A.sizes["N"], A.sizes["P"]
     if A.nb == 0:
         return tuple(_zeros([(*A.batch, J, N, P), (*A.batch, N, P)], A.dtype, A.on_device))
@@ -690,8 +689,7 @@ def chunk_output(a, C, H_prev, *, chunk_size):
     require_cuda()
     Q = check_chunk_size(chunk_size)
     family = _family(a)
-    A = prepare_arrays({"a": "TK", "C": "TN", "H_prev": "JNP"},
-                       {"a": a, "C": C, "H_prev": H_prev})
+    A = prepare_arrays({"a": a, "C": C, "H_prev": H_prev})
     T, N, P, J = A.sizes["T"], A.sizes["N"], A.sizes["P"], A.sizes["J"]
     if J != -(-T // Q):
         raise ValueError(f"H_prev has shape {tuple(np.shape(H_prev))}; expected (..., J, N, P) "
