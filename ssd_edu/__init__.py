@@ -17,7 +17,7 @@ from .reference import (diagonal_attention, diagonal_chunked, diagonal_heads, di
                         one_ss_mask, scalar_attention, scalar_chunked, scalar_kernel, scalar_scan,
                         segsum, segsum_naive)
 from .registry import (BACKENDS, FAMILIES, FORMS, IMPLEMENTATIONS, MISSING_BACKENDS, VJPS,
-                       oracle, register, register_vjps)
+                       oracle)
 from .validation import QuadraticMemoryError
 from .vjp import Grads
 
@@ -35,8 +35,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "register", "oracle",
-    "VJPS", "register_vjps", "Grads",
+    "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "oracle",
+    "VJPS", "Grads",
     "reference",
     "QuadraticMemoryError",
     "one_ss_mask", "segsum", "segsum_naive",

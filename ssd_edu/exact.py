@@ -28,10 +28,10 @@ def _to_fraction(value, name: str, where: tuple) -> Fraction:
         return value
     if type(value) is int:
         return Fraction(value)
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, (bool, np.bool_, np.integer)):
         return Fraction(int(value))
-    if isinstance(value, (numbers.Rational, np.integer)):
-        return Fraction(int(value)) if isinstance(value, np.integer) else Fraction(value)
+    if isinstance(value, numbers.Rational):
+        return Fraction(value)
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(float(value)):
             raise ValueError(f"{at} = {value!r} is not finite")
@@ -125,9 +125,11 @@ def rank(M) -> int:
 
 def ss_rank(M) -> int:
     """Exact semiseparable rank ``max_t rank M[t:, :t+1]`` of a lower-triangular M."""
-    Z = _integer_rows(as_fractions(M))
-    T = len(Z)
-    return max((_rank_int(_block(Z, t, T, 0, t + 1)) for t in range(T)), default=0)
+    return _ss_rank(_integer_rows(as_fractions(M)))
+
+
+def _ss_rank(Z: list) -> int:
+    return max((_rank_int(_block(Z, t, len(Z), 0, t + 1)) for t in range(len(Z))), default=0)
 
 
 def _new_columns_int(Z: list) -> list:
@@ -324,9 +326,8 @@ def audit(M, complete: bool = True) -> dict:
     block with rank nu, Woerdeman == nu, nu additive over blocks, ss_rank <= width <= nu).
     ``complete=False`` counts new columns by ranks instead of building the completions."""
     F = as_fractions(M)
-    T = len(F)
     Z = _integer_rows(F)
-    ssr = max((_rank_int(_block(Z, t, T, 0, t + 1)) for t in range(T)), default=0)
+    ssr = _ss_rank(Z)
     nu_m = len(_new_columns_int(Z))
     wd = _woerdeman(Z)
     blocks = _blocks(F)
@@ -380,7 +381,7 @@ def masked_attention(a, Q, K) -> list:
 
 
 def diagonal_kernel(a, B, C) -> list:
-    """Exact diagonal SSM kernel ``M[t][s] = sum_n C[t][n] alpha_n(t, s) B[s][n]``; a, B, C (T, N)."""
+    """Exact diagonal kernel ``M[t][s] = sum_n C[t][n] alpha_n(t, s) B[s][n]``; a, B, C (T, N)."""
     a = as_fractions_rect(a, "a")
     B = as_fractions_rect(B, "B")
     C = as_fractions_rect(C, "C")

@@ -51,7 +51,8 @@ def plot_scalar_ssd(T: int = 12, N: int = 2, seed: int = 0):
     a, B, C = d["a"], d["B"], d["C"]
     a[T // 2] = 0.0  # one zero decay: the mask splits into two blocks
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
-    draw_matrix(axes[0], ref.one_ss_mask(a), f"1-SS mask L = 1SS(a)\n(a zero decay at t = {T // 2})",
+    draw_matrix(axes[0], ref.one_ss_mask(a),
+                f"1-SS mask L = 1SS(a)\n(a zero decay at t = {T // 2})",
                 cmap="viridis", symmetric=False)
     draw_matrix(axes[1], C @ B.T, f"scores C B^T (width N = {N})", lower_only=False)
     draw_matrix(axes[2], ref.scalar_kernel(a, B, C), "kernel M = L o (C B^T), y = M x")

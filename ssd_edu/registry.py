@@ -52,7 +52,8 @@ def _listed(backend: str) -> bool:
 
 class Registry(MutableMapping):
     """``"{backend}.{family}.{form}"`` -> callable, imported on first access; ``suffix`` ends the
-    function names ("_vjp"). Entries set by hand take precedence and can be deleted."""
+    function names ("_vjp"). Entries set by hand (``IMPLEMENTATIONS[key] = fn``) take
+    precedence and can be deleted."""
 
     def __init__(self, suffix: str = "", vjps: bool = False):
         self._suffix, self._vjps = suffix, vjps
@@ -132,24 +133,6 @@ VJPS = Registry("_vjp", vjps=True)
 MISSING_BACKENDS = _Missing()
 
 
-def _register_into(registry, backend: str, module, suffix: str = "") -> None:
-    for family in FAMILIES:
-        for form in FORMS:
-            fn = getattr(module, f"{family}_{form}{suffix}", None)
-            if fn is not None:
-                registry[f"{backend}.{family}.{form}"] = fn
-
-
-def register(backend: str, module) -> None:
-    """Add every ``{family}_{form}`` function that ``module`` defines under ``backend``."""
-    _register_into(IMPLEMENTATIONS, backend, module)
-
-
-def register_vjps(backend: str, module) -> None:
-    """Add every ``{family}_{form}_vjp`` function that ``module`` defines under ``backend``."""
-    _register_into(VJPS, backend, module, "_vjp")
-
-
 def oracle(family: str):
-    """The plain recurrence of ``family`` in the NumPy reference, what every form is tested against."""
+    """The NumPy reference's recurrence of ``family``: what every form is tested against."""
     return IMPLEMENTATIONS[f"numpy.{family}.scan"]

@@ -162,10 +162,6 @@ def _check_layout(family: str, arrays: dict) -> dict:
     return sizes
 
 
-def _lead(family: str, name: str, arr: np.ndarray) -> tuple:
-    return arr.shape[: arr.ndim - len(_LAYOUTS[family][name])]
-
-
 def broadcast_batch(**leading) -> tuple:
     """Broadcast the leading shapes given as ``name=shape``; raise naming every argument."""
     try:
@@ -185,7 +181,8 @@ def _record(family: str, allow_complex: bool, finite, **given) -> SSMInputs:
                                                     allow_complex=allow_complex, finite=finite)
               for k, v in given.items() if not (k == "initial_state" and v is None)}
     sizes = _check_layout(family, arrays)
-    batch = broadcast_batch(**{k: _lead(family, k, v) for k, v in arrays.items()})
+    batch = broadcast_batch(**{k: v.shape[: v.ndim - len(_LAYOUTS[family][k])]
+                               for k, v in arrays.items()})
     dtype = common_dtype(*arrays.values())
     arrays = {k: v.astype(dtype, copy=False) for k, v in arrays.items()}
     return SSMInputs(arrays.get("x"), arrays[a_name], arrays["B"], arrays["C"],

@@ -1,11 +1,9 @@
-"""What every vector-Jacobian product (VJP) of every backend shares: the answer and its plumbing.
+"""What every VJP shares: the answer :class:`Grads` and its plumbing.
 
     g = vjp(x, a, B, C, dy, dh=None, *, initial_state=None[, chunk_size=64])
-    g.dx, g.da, g.dB, g.dC, g.dinitial_state          # each with the shape of its input
 
-A broadcast input (a B shared across heads) gets one gradient, the per-sequence gradients
-summed back to its shape (:func:`sum_to`, :func:`finish`). The Numba and CUDA launchers
-flatten the batch to nb sequences first (:func:`flatten_vjp`).
+A broadcast input (a B shared across heads) gets one gradient, summed back to its shape
+(:func:`finish`); the Numba and CUDA launchers flatten the batch first (:func:`flatten_vjp`).
 """
 from __future__ import annotations
 
