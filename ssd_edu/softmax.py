@@ -75,7 +75,7 @@ def _kernel(Q, K, scale, batch, normalize):
 
 
 def causal_softmax_attention(Q, K, V, scale=None, normalize: bool = True) -> np.ndarray:
-    """``Y = S V``, S from :func:`causal_softmax`; Q, K (..., T, d), V (..., T, P) -> (..., T, P)."""
+    """``Y = S V`` (S: :func:`causal_softmax`); Q, K (..., T, d), V (..., T, P) -> (..., T, P)."""
     Q, K, scale, batch = _check_qk(Q, K, scale)
     V = as_array("V", V)
     T = Q.shape[-2]
