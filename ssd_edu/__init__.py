@@ -1,23 +1,11 @@
 """ssd_edu: structured state-space duality (SSD), made to run, agree and be measured.
 
-Glossary of dimension letters (one set, everywhere; also the package's einsum letters)::
-
-    T   sequence length              t, s   time index (query t, key s)
-    N   state size (modes of A)      n      state index
-    P   channels per head (head dim) p      channel index
-    H   heads (independent SSMs)     ...    leading batch / head axes
-    Q   chunk length                 c      chunk index (J = ceil(T / Q) chunks)
-
-Arrays: x (..., T, P), a (..., T) scalar family or (..., T, N) diagonal family, B and C
-(..., T, N), state h (..., N, P), y (..., T, P), kernel M (..., T, T). Recurrence:
-h_t = A_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, with A_t = a_t I (scalar) or diag(a_t).
-
-Every form has one signature, ``y, h = f(x, a, B, C, *[, chunk_size], initial_state=None)``
-(the options keyword-only: a positional one is a TypeError that names it), and
-is registered in :data:`IMPLEMENTATIONS` as ``"{backend}.{family}.{form}"`` with backend in
-(numpy, plain, numba, cuda), family in (scalar, diagonal) and form in (scan, attention, chunked)
-and, in NumPy only, associative_scan. Importing ssd_edu loads NumPy and the reference only: the
-Numba and CUDA backends load on first use (``ssd_edu.cpu``, ``ssd_edu.gpu`` or a registry entry).
+Letters: T length, N state size, P channels, H heads, Q chunk length (J = ceil(T / Q) chunks);
+t, s time, n state, p channel, c chunk. Arrays: x (..., T, P); a (..., T) scalar family or
+(..., T, N) diagonal; B, C (..., T, N); h (..., N, P); y (..., T, P); kernel M (..., T, T).
+h_t = A_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, A_t = a_t I or diag(a_t). Every form is
+``y, h = f(x, a, B, C, *[, chunk_size], initial_state=None)``, registered in
+:data:`IMPLEMENTATIONS` as ``"{backend}.{family}.{form}"``; Numba and CUDA load on first use.
 """
 from __future__ import annotations
 
@@ -29,7 +17,7 @@ from .reference import (diagonal_attention, diagonal_chunked, diagonal_heads, di
                         one_ss_mask, scalar_attention, scalar_chunked, scalar_kernel, scalar_scan,
                         segsum, segsum_naive)
 from .registry import (BACKENDS, FAMILIES, FORMS, IMPLEMENTATIONS, MISSING_BACKENDS, VJPS,
-                       oracle, register, register_vjps)
+                       oracle)
 from .validation import QuadraticMemoryError
 from .vjp import Grads
 
@@ -47,8 +35,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "register", "oracle",
-    "VJPS", "register_vjps", "Grads",
+    "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "oracle",
+    "VJPS", "Grads",
     "reference",
     "QuadraticMemoryError",
     "one_ss_mask", "segsum", "segsum_naive",

@@ -1,12 +1,5 @@
-"""Command line: ``python -m ssd_edu verify [--full] [--detail ID] [--json PATH] [--only ID ...]``.
-
-Subcommands: ``verify`` (the theorem report; exits 1 if any check fails); ``figures [--out DIR]``
-(regenerates every PNG of figures/); ``bench`` (timings of every implementation; see
-ssd_edu.bench); ``grade PATH... [--csv F] [--json F] [--timeout S]`` (batch grading of
-student notebooks and .py files); ``exercises --out DIR`` and ``tutorials --out DIR`` (hand
-out the notebooks); ``gpu-report`` (the GPU kernels compiled for sm_90, no GPU needed; see
-ssd_edu.bench.gpu_report); ``gpu-check`` (the prepared check on a machine with an NVIDIA GPU).
-"""
+"""Command line: ``python -m ssd_edu {verify, figures, bench, grade, exercises, tutorials,
+gpu-report, gpu-check} ...``; ``--help`` on each describes it."""
 from __future__ import annotations
 
 import argparse
@@ -71,8 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
         h.set_defaults(func=handout.run_from_args)
     r = sub.add_parser("gpu-report", help="compile every GPU kernel for an architecture and "
                        "report registers, spills, shared memory, occupancy, instructions per FMA")
-    _gpu_report_arguments(r)
-    r.set_defaults(func=_gpu_report)
+    from .bench import gpu_report
+
+    gpu_report.add_arguments(r)
+    r.set_defaults(func=gpu_report.run_from_args)
     c = sub.add_parser("gpu-check", help="on a machine with an NVIDIA GPU: GPU tests, kernel "
                        "benchmark and compute-sanitizer, one report")
     from .bench import gpu_check as check
@@ -80,18 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_arguments(c)
     c.set_defaults(func=check.run_from_args)
     return parser
-
-
-def _gpu_report_arguments(parser) -> None:
-    from .bench import gpu_report as report
-
-    report.add_arguments(parser)
-
-
-def _gpu_report(args) -> int:
-    from .bench import gpu_report as report
-
-    return report.run_from_args(args)
 
 
 def main(argv=None) -> int:

@@ -1,10 +1,8 @@
 """The options every form, VJP and bridge takes as keywords only: chunk_size and initial_state.
 
-``f(x, a, B, C, *, chunk_size=64, initial_state=None)``: the arrays are positional, the options
-are not, so that no positional slot means chunk_size in one form and initial_state in another.
-:func:`keyword_only` wraps such a function and answers a positional option with a TypeError
-that names it (Python's own message only counts the arguments); :func:`refuse_positional` is
-the same check for a wrapper that binds the arguments itself (with :func:`keyword_signature`).
+:func:`keyword_only` wraps ``f(x, a, B, C, *, chunk_size=64, initial_state=None)`` and answers
+a positional option with a TypeError naming it; :func:`refuse_positional` is the same check for
+a wrapper that binds its arguments itself (with :func:`keyword_signature`).
 """
 from __future__ import annotations
 
@@ -25,9 +23,8 @@ def _positional(signature: inspect.Signature) -> list:
 
 
 def refuse_positional(name: str, signature: inspect.Signature, args: tuple) -> None:
-    """Raise TypeError naming the keyword-only options when ``args`` holds more positional
-    arguments than ``signature`` takes, e.g. ``scalar_chunked() takes chunk_size and
-    initial_state as keywords only ...: call scalar_chunked(x, a, B, C, chunk_size=64, ...)``."""
+    """TypeError naming the keyword-only options when ``args`` holds more positional arguments
+    than ``signature`` takes."""
     positional = _positional(signature)
     options = _options(signature)
     if len(args) <= len(positional) or not options:
@@ -56,9 +53,7 @@ def keyword_signature(fn) -> inspect.Signature:
 
 
 def keyword_only(fn):
-    """Decorator: ``fn``, whose options (:data:`OPTIONS`) follow ``*`` in its def line, with the
-    clear TypeError of :func:`refuse_positional` for a positional option. ``inspect.signature``
-    of the result is ``fn``'s."""
+    """Decorator: ``fn`` (options after ``*``) with :func:`refuse_positional`'s error."""
     signature = keyword_signature(fn)
     limit = len(_positional(signature))
 

@@ -1,20 +1,10 @@
-"""Exact rational arithmetic for small matrices: the structure theorems with no tolerance at all.
+"""The structure theorems of :mod:`ssd_edu.structure` in exact rational arithmetic, with no
+tolerance (docs/theory.md#example-n2, #prop-4-2 to #softmax, #exact-data).
 
-The same computations as :mod:`ssd_edu.structure` (ranks, semiseparable rank, new columns,
-Woerdeman's count, split points, the minimal-rank completion and the 1-SS dual of
-Theorem 4.1), in Python integers and :class:`fractions.Fraction` (docs/theory.md#example-n2,
-#prop-4-2 to #softmax, #exact-data).
-
-Matrices are lists of rows (or anything ``numpy.asarray`` turns into a 2-D array) of ints,
-Fractions or floats; a float is taken at its exact binary value. Results are lists of rows of
-Fractions. So only integer or dyadic floats mean what they look like: a float computed with
-rounding (``0.1 + 0.2 - 0.2``, a kernel built in floating point) is exactly what it is, and a
-low-rank float kernel is usually exactly full rank here. Intended for T <= 10 or so: Gaussian
-elimination on Fractions is slow but exact.
-
-Ranks are computed on integers: each row is multiplied by the least common multiple of its
-denominators (a nonzero row scaling changes the rank of no submatrix), then fraction-free
-elimination with gcd reduction keeps the integers small.
+Matrices are lists of rows (or 2-D arrays) of ints, Fractions or floats (a float at its exact
+binary value, so a float kernel built with rounding is usually exactly full rank); results are
+rows of Fractions. For T <= 10 or so. Ranks scale each row to integers by the lcm of its
+denominators (no submatrix changes rank), then eliminate fraction-free with gcd reduction.
 """
 from __future__ import annotations
 
@@ -25,10 +15,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from .structure import Dual, DualCheck, NoDualError, check_width, dual_verdict
+from .structure import Dual, DualCheck, NoDualError, dual_verdict
+from .validation import check_positive_int
 
 
-# --------------------------------------------------------------------------------------------
 # Conversion and checks
 
 
@@ -38,10 +28,10 @@ def _to_fraction(value, name: str, where: tuple) -> Fraction:
         return value
     if type(value) is int:
         return Fraction(value)
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, (bool, np.bool_, np.integer)):
         return Fraction(int(value))
-    if isinstance(value, (numbers.Rational, np.integer)):
-        return Fraction(int(value)) if isinstance(value, np.integer) else Fraction(value)
+    if isinstance(value, numbers.Rational):
+        return Fraction(value)
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(float(value)):
             raise ValueError(f"{at} = {value!r} is not finite")
@@ -51,11 +41,8 @@ def _to_fraction(value, name: str, where: tuple) -> Fraction:
 
 
 def as_fractions(M, name: str = "M", lower: bool = True) -> list:
-    """M as a list of T rows of T Fractions; with ``lower`` it must be exactly lower triangular.
-
-    Raises ValueError naming ``name`` for a non-square shape, a non-finite entry, or a nonzero
-    entry above the diagonal; TypeError for entries that are not numbers.
-    """
+    """M as T rows of T Fractions (with ``lower``: exactly lower triangular), or an error
+    naming ``name``."""
     if isinstance(M, (list, tuple)) and all(isinstance(r, (list, tuple)) for r in M):
         raw = M  # the fast path for lists of rows (enumerations)
         if any(len(r) != len(raw) for r in raw):
@@ -130,23 +117,19 @@ def _block(Z: list, r0: int, r1: int, c0: int, c1: int) -> list:
 
 def rank(M) -> int:
     """The exact rank of any (possibly rectangular) matrix of ints, Fractions or floats."""
-    arr = np.asarray(M, dtype=object)
-    if arr.ndim != 2:
-        raise ValueError(f"M has shape {tuple(arr.shape)}; expected a 2-D matrix")
-    rows = [[_to_fraction(arr[i, j], "M", (i, j)) for j in range(arr.shape[1])]
-            for i in range(arr.shape[0])]
-    return _rank_int(_integer_rows(rows))
+    return _rank_int(_integer_rows(as_fractions_rect(M, "M")))
 
 
-# --------------------------------------------------------------------------------------------
 # Semiseparable rank, new columns, Woerdeman, splits
 
 
 def ss_rank(M) -> int:
     """Exact semiseparable rank ``max_t rank M[t:, :t+1]`` of a lower-triangular M."""
-    Z = _integer_rows(as_fractions(M))
-    T = len(Z)
-    return max((_rank_int(_block(Z, t, T, 0, t + 1)) for t in range(T)), default=0)
+    return _ss_rank(_integer_rows(as_fractions(M)))
+
+
+def _ss_rank(Z: list) -> int:
+    return max((_rank_int(_block(Z, t, len(Z), 0, t + 1)) for t in range(len(Z))), default=0)
 
 
 def _new_columns_int(Z: list) -> list:
@@ -194,21 +177,15 @@ def split_points(M) -> list:
 
 def split_blocks(M) -> list:
     """The finest blocks ``[(start, stop), ...]`` cut at the exact split points."""
-    F = as_fractions(M)
-    cuts = [0, *_split_points(F), len(F)]
-    return [(cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1) if cuts[k + 1] > cuts[k]]
+    return _blocks(as_fractions(M))
 
 
-# --------------------------------------------------------------------------------------------
 # Completion and dual
 
 
 def solve(A: list, b: list):
     """One solution of ``A alpha = b`` over the rationals (free variables 0), or None.
-
-    A: m rows of n numbers, b: m numbers (ints, Fractions or floats at their binary value:
-    read as Fractions, so the elimination is exact). Gauss-Jordan elimination.
-    """
+    A: m rows of n numbers; b: m numbers. Gauss-Jordan elimination."""
     A = as_fractions_rect(A, "A") if len(A) else []
     m = len(A)
     n = len(A[0]) if m else 0
@@ -241,13 +218,9 @@ def solve(A: list, b: list):
 
 
 def completion(M) -> tuple:
-    """The exact minimal-rank completion (Prop. 4.2): ``(R, new, coeff)``.
-
-    R: T rows of Fractions, equal to M on and below the diagonal, with rank ``nu(M)``.
-    new: the new columns. coeff: for each column t, ``None`` if t is new (then
-    ``R[:t, t] = 0``), else the alpha with ``R[:, t] = R[:, :t] alpha`` (also
-    ``M[t:, t] = M[t:, :t] alpha``).
-    """
+    """Prop. 4.2 exactly: ``(R, new, coeff)``, R equal to M on and below the diagonal with rank
+    nu(M); coeff[t] is None for a new column t (``R[:t, t] = 0``), else the alpha with
+    ``R[:, t] = R[:, :t] alpha``."""
     return _completion(as_fractions(M))
 
 
@@ -303,22 +276,17 @@ def _dual_check(F: list, N: int) -> DualCheck:
 
 
 def has_one_ss_dual(M, N) -> DualCheck:
-    """Theorem 4.1 exactly: a :class:`ssd_edu.structure.DualCheck` (truthy iff a width-N 1-SS
-    dual exists; ``reason``, ``blocks``, ``nu`` per block, ``min_width``), as the float twin."""
-    N = check_width(N)
+    """Theorem 4.1 exactly: a :class:`ssd_edu.structure.DualCheck`."""
+    N = check_positive_int("N", N)
     return _dual_check(as_fractions(M), N)
 
 
 def one_ss_dual(M, N) -> Dual:
-    """The exact dual: a :class:`ssd_edu.structure.Dual` ``(a, Q, K)`` of lists of Fractions
-    with ``1SS(a) o (Q K^T) == M`` exactly (``error`` is 0.0, checked by rebuilding M).
-
-    a: T entries (0 at split points, 1 elsewhere); Q, K: T rows of N entries. Per block,
-    Q_k = R_k[:, new] and K_k^T the coefficients of every column in the new ones, padded with
-    zero columns to width N. Raises :class:`ssd_edu.structure.NoDualError` (a ValueError)
-    naming the block when some block has more than N new columns, as the float twin does.
-    """
-    N = check_width(N)
+    """The exact dual: a :class:`ssd_edu.structure.Dual` of Fraction lists with
+    ``1SS(a) o (Q K^T) == M`` (error 0.0). Per block, Q_k = R_k[:, new] and K_k^T the
+    coefficients of every column in the new ones, padded to width N; NoDualError as the float
+    twin."""
+    N = check_positive_int("N", N)
     F = as_fractions(M)
     verdict = _dual_check(F, N)
     if not verdict.ok:
@@ -341,8 +309,7 @@ def one_ss_dual(M, N) -> Dual:
 
 
 def dual_error(M, a, Q, K) -> float:
-    """``max|1SS(a) o (Q K^T) - M| / max|M|`` computed exactly (0 when M = 0), as a float.
-    a (T,), Q and K (T, N) must fit the T of M (ValueError naming the argument)."""
+    """``max|1SS(a) o (Q K^T) - M| / max|M|`` computed exactly (0 when M = 0), as a float."""
     F = as_fractions(M)
     if len(a) != len(F):
         raise ValueError(f"a has {len(a)} entries; expected T = {len(F)} (from M)")
@@ -354,22 +321,13 @@ def dual_error(M, a, Q, K) -> float:
 
 
 def audit(M, complete: bool = True) -> dict:
-    """Every exact structure quantity of one lower-triangular M, with the Theorem 4.1 checks.
-
-    ``complete=False`` skips building the completions (the slow part), counting the new
-    columns of each block by ranks instead.
-
-    Returns a dict: ss_rank, nu (new columns of M), woerdeman (min_completion_rank),
-    blocks, nu_blocks (nu per finest block), width (``max nu_blocks``, the least width of a
-    1-SS dual), and ``problems``: a list of violated identities, empty when all hold:
-    the completion of every block reproduces the block with ``==`` and has rank
-    ``nu(block)``; Woerdeman's count equals nu; nu is additive over the blocks;
-    ``ss_rank <= width <= nu``.
-    """
+    """Every exact structure quantity of M: a dict of ss_rank, nu, woerdeman, blocks, nu_blocks,
+    width (max nu_blocks) and ``problems``, the violated identities (completion equal to each
+    block with rank nu, Woerdeman == nu, nu additive over blocks, ss_rank <= width <= nu).
+    ``complete=False`` counts new columns by ranks instead of building the completions."""
     F = as_fractions(M)
-    T = len(F)
     Z = _integer_rows(F)
-    ssr = max((_rank_int(_block(Z, t, T, 0, t + 1)) for t in range(T)), default=0)
+    ssr = _ss_rank(Z)
     nu_m = len(_new_columns_int(Z))
     wd = _woerdeman(Z)
     blocks = _blocks(F)
@@ -423,10 +381,7 @@ def masked_attention(a, Q, K) -> list:
 
 
 def diagonal_kernel(a, B, C) -> list:
-    """Exact diagonal SSM kernel ``M[t][s] = sum_n C[t][n] alpha_n(t, s) B[s][n]``.
-
-    a, B, C: T rows of N numbers each (ints, Fractions or floats).
-    """
+    """Exact diagonal kernel ``M[t][s] = sum_n C[t][n] alpha_n(t, s) B[s][n]``; a, B, C (T, N)."""
     a = as_fractions_rect(a, "a")
     B = as_fractions_rect(B, "B")
     C = as_fractions_rect(C, "C")

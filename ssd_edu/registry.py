@@ -3,12 +3,9 @@
     y, h = IMPLEMENTATIONS["numba.scalar.chunked"](x, a, B, C, chunk_size=64)
     g = VJPS["numba.scalar.chunked"](x, a, B, C, dy, dh=None, initial_state=None, chunk_size=64)
 
-The keys come from a static table (:data:`BACKEND_MODULES`: backend -> module and forms), so
-listing them imports no backend; a value imports its backend's module on first access (Numba
-and numba.cuda load only when a numba, plain or cuda entry is used). A backend whose package
-is not installed lists no keys; :data:`MISSING_BACKENDS` says why, probing on access. The cuda
-entries are listed whenever numba is installed: without a device (or the simulator) their
-functions raise ``CudaUnavailableError`` with the reason that ``MISSING_BACKENDS["cuda"]`` gives.
+Keys come from the static table :data:`BACKEND_MODULES`, so listing them imports no backend; a
+value imports its module on first access. A backend whose package is missing lists no keys
+(:data:`MISSING_BACKENDS` says why); cuda entries without a device raise ``CudaUnavailableError``.
 """
 from __future__ import annotations
 
@@ -54,11 +51,9 @@ def _listed(backend: str) -> bool:
 
 
 class Registry(MutableMapping):
-    """``"{backend}.{family}.{form}"`` -> callable; a backend's module is imported on first access.
-
-    ``suffix`` is appended to the function names (``"_vjp"`` for VJPS). Entries set by hand
-    (:func:`register`, a test's monkeypatch) take precedence and can be deleted again.
-    """
+    """``"{backend}.{family}.{form}"`` -> callable, imported on first access; ``suffix`` ends the
+    function names ("_vjp"). Entries set by hand (``IMPLEMENTATIONS[key] = fn``) take
+    precedence and can be deleted."""
 
     def __init__(self, suffix: str = "", vjps: bool = False):
         self._suffix, self._vjps = suffix, vjps
@@ -138,25 +133,6 @@ VJPS = Registry("_vjp", vjps=True)
 MISSING_BACKENDS = _Missing()
 
 
-def _register_into(registry, backend: str, module, suffix: str = "") -> None:
-    for family in FAMILIES:
-        for form in FORMS:
-            fn = getattr(module, f"{family}_{form}{suffix}", None)
-            if fn is not None:
-                registry[f"{backend}.{family}.{form}"] = fn
-
-
-def register(backend: str, module) -> None:
-    """Add every ``{family}_{form}`` function that ``module`` defines under ``backend``."""
-    _register_into(IMPLEMENTATIONS, backend, module)
-
-
-def register_vjps(backend: str, module) -> None:
-    """Add every ``{family}_{form}_vjp`` function that ``module`` defines under ``backend``."""
-    _register_into(VJPS, backend, module, "_vjp")
-
-
 def oracle(family: str):
-    """The plain recurrence of ``family`` in the NumPy reference: what every form is tested
-    against."""
+    """The NumPy reference's recurrence of ``family``: what every form is tested against."""
     return IMPLEMENTATIONS[f"numpy.{family}.scan"]

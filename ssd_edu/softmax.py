@@ -5,26 +5,11 @@
     kernel   E = tril(exp(G))                         unnormalized
     softmax  S = D^{-1} E,   D = diag(row sums of E)  normalized; y = S V
 
-**Which rank.** An SSM with state N bounds the *semiseparable* rank of its kernel,
-``ss_rank(M) = max_t rank M[t:, :t+1] <= N`` (:func:`ssd_edu.structure.ss_rank`). The ordinary
-rank says nothing here: every lower-triangular matrix with a nonzero diagonal is nonsingular,
-so its rank is T. Causal softmax has a positive diagonal, hence rank T; so do ``tril(ones)``
-(the causal mask of a state-1 SSM) and uniform causal averaging ``S[t, s] = 1 / (t + 1)``,
-both of which have ss_rank 1. The paper's numerical study (App. B.5) measures the ordinary rank
-and therefore cannot tell softmax from a one-state SSM. Row scaling by ``D^{-1}`` changes the
-rank of no submatrix, so normalized and unnormalized kernels have the same ranks; the
-obstruction is ``exp``.
-
-**The exact statement.** With width-1 logits ``Q_i = i``, ``K_j = j log 2`` (1-based), the
-unnormalized kernel is the integer matrix ``E[i, j] = 2^(i j)`` (j <= i). Every inclusive block is
-a submatrix of the strictly totally positive kernel ``2^(x y)`` on distinct nodes, hence of full
-rank ``min(T - t, t + 1)``: ``ss_rank = ceil(T / 2)`` exactly (:func:`power_kernel`), so no SSM
-with state ``N < ceil(T / 2)`` has this kernel. Only exact arithmetic can check it: ``2^(i j)``
-spans hundreds of orders of magnitude.
-
-**Numerically** ``exp(x y)`` over a bounded range is close to low rank: with Gaussian Q, K
-(logits scaled by ``1 / sqrt(d)``) the numerical ss_rank grows like T/2 for head dims d >= 4
-but saturates for d = 1 (about 8, 14, 18 at T = 16, 64, 256): see :func:`ssrank_curve`.
+A state-N SSM bounds the semiseparable rank ``max_t rank M[t:, :t+1] <= N``; the ordinary rank
+is T for every causal kernel with a nonzero diagonal (softmax, and tril(ones), whose ss_rank is
+1). Exactly: with ``Q_i = i``, ``K_j = j log 2`` the kernel ``E[i, j] = 2^(i j)`` has ss_rank
+ceil(T / 2) (:func:`power_kernel`). Numerically, Gaussian Q, K give ss_rank ~ T/2 for head dims
+d >= 4 and saturate for d = 1 (:func:`ssrank_curve`).
 """
 from __future__ import annotations
 
@@ -35,7 +20,7 @@ import numpy as np
 
 from . import exact
 from .structure import ss_rank
-from .validation import as_array, check_quadratic, check_scale
+from .validation import as_array, broadcast_batch, check_quadratic, check_scale
 
 
 def _check_qk(Q, K, scale):
@@ -48,29 +33,17 @@ def _check_qk(Q, K, scale):
                          f"(..., {Q.shape[-2]}, {Q.shape[-1]}) as in Q")
     if Q.shape[-1] < 1:
         raise ValueError(f"Q has shape {tuple(Q.shape)}; the head dim d (last axis) must be >= 1")
-    try:
-        batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2])
-    except ValueError:
-        raise ValueError(f"leading (batch) dimensions do not broadcast: Q {Q.shape[:-2]}, "
-                         f"K {K.shape[:-2]}") from None
+    batch = broadcast_batch(Q=Q.shape[:-2], K=K.shape[:-2])
     scale = 1.0 / math.sqrt(Q.shape[-1]) if scale is None else check_scale(scale)
     dtype = np.result_type(Q, K)
     return Q.astype(dtype, copy=False), K.astype(dtype, copy=False), scale, batch
 
 
 def causal_softmax(Q, K, scale=None, normalize: bool = True) -> np.ndarray:
-    """The causal softmax kernel: S = D^{-1} tril(exp(scale Q K^T)) (or E = tril(exp(...))).
-
-    Q, K: (..., T, d) queries and keys; scale: logit scale, default ``1 / sqrt(d)``;
-    normalize: divide each row by its sum (the softmax) or not (the unnormalized kernel E).
-    Returns (..., T, T), zero above the diagonal.
-
-    The upper triangle is masked with -inf *before* exp. The normalized kernel subtracts each
-    row's causal maximum first, so exp never overflows; the logits themselves must be finite
-    (scale Q K^T overflowing to inf raises ValueError rather than give a NaN row). The
-    unnormalized one raises ValueError if some ``exp`` overflows (logit > ~709 in float64)
-    rather than return inf.
-    """
+    """S = D^{-1} tril(exp(scale Q K^T)) (or, without ``normalize``, E = tril(exp(...))).
+    Q, K (..., T, d); scale defaults to 1 / sqrt(d); returns (..., T, T), zero above the
+    diagonal. Masked with -inf before exp; the normalized kernel subtracts each row's maximum.
+    ValueError if the logits, or the unnormalized exp, overflow."""
     Q, K, scale, batch = _check_qk(Q, K, scale)
     return _kernel(Q, K, scale, batch, normalize)
 
@@ -102,33 +75,22 @@ def _kernel(Q, K, scale, batch, normalize):
 
 
 def causal_softmax_attention(Q, K, V, scale=None, normalize: bool = True) -> np.ndarray:
-    """Causal softmax attention ``Y = S V`` with S from :func:`causal_softmax`.
-
-    Q, K: (..., T, d); V: (..., T, P). Returns Y: (..., T, P). O(T^2 (d + P)) time.
-    """
+    """``Y = S V`` (S: :func:`causal_softmax`); Q, K (..., T, d), V (..., T, P) -> (..., T, P)."""
     Q, K, scale, batch = _check_qk(Q, K, scale)
     V = as_array("V", V)
     T = Q.shape[-2]
     if V.ndim < 2 or V.shape[-2] != T:
         raise ValueError(f"V has shape {tuple(V.shape)}; expected (..., T, P) with "
                          f"T = {T} as in Q, K")
-    try:
-        np.broadcast_shapes(batch, V.shape[:-2])
-    except ValueError:
-        raise ValueError(f"leading (batch) dimensions do not broadcast: Q, K {batch}, "
-                         f"V {V.shape[:-2]}") from None
+    broadcast_batch(**{"Q, K": batch, "V": V.shape[:-2]})
     S = _kernel(Q, K, scale, batch, normalize)
     # y_t = sum_{s <= t} S[t, s] v_s
     return S @ V
 
 
 def power_kernel(T: int, base: int = 2, normalize: bool = False) -> list:
-    """The paper's construction in exact integers: ``E[i][j] = base^(i j)`` for j <= i (1-based).
-
-    This is ``tril(exp(Q K^T))`` with width-1 logits ``Q_i = i``, ``K_j = j log(base)``.
-    Returns T rows (Python ints, or Fractions with ``normalize=True``: each row divided by its
-    sum, the causal softmax). Its exact ``ss_rank`` is ``ceil(T / 2)`` and its rank is T.
-    """
+    """``E[i][j] = base^(i j)`` for j <= i (1-based), exact ints (Fractions with ``normalize``):
+    tril(exp(Q K^T)) with ``Q_i = i``, ``K_j = j log(base)``; ss_rank ceil(T / 2), rank T."""
     if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T must be an integer >= 1, got {T!r}")
     if isinstance(base, bool) or not isinstance(base, (int, np.integer)) or base < 2:
@@ -149,10 +111,7 @@ def power_kernel_ranks(T: int, normalize: bool = False) -> tuple:
 
 
 def uniform_average(T: int) -> np.ndarray:
-    """Uniform causal averaging ``S[t, s] = 1 / (t + 1)`` (s <= t): rank T but ss_rank 1.
-
-    The softmax of all-zero logits; the negative control that shows the ordinary rank is blind.
-    """
+    """``S[t, s] = 1 / (t + 1)`` (s <= t), the softmax of zero logits: rank T but ss_rank 1."""
     if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T must be an integer >= 1, got {T!r}")
     return np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
@@ -171,12 +130,8 @@ def random_softmax(T: int, d: int, scale: float = 1.0, seed: int = 0,
 
 def ssrank_curve(Ts, d: int, scale: float = 1.0, seed: int = 0, rtol=None,
                  normalize: bool = True) -> list:
-    """Numerical ss_rank of :func:`random_softmax` for each T in ``Ts`` (one head dim d).
-
-    rtol: the rank tolerance of :func:`ssd_edu.structure.ss_rank` (default: eps * block size
-    relative to each block's largest singular value). For d >= 4 the curve tracks T/2; for
-    d = 1 it saturates, because exp(x y) on a bounded range is numerically low rank.
-    """
+    """Numerical ss_rank (tolerance ``rtol`` of ``structure.ss_rank``) of :func:`random_softmax`
+    for each T in ``Ts``."""
     return [ss_rank(random_softmax(T, d, scale, seed + T, normalize), rtol) for T in Ts]
 
 

@@ -1,56 +1,19 @@
-"""Structure of a lower-triangular kernel: semiseparable rank, new columns, split blocks, and
-the constructive 1-SS masked-attention dual of Theorem 4.1 (docs/theory.md#semiseparable,
-#new-columns, #prop-4-2 to #prop-5-1, #tolerances).
+"""Structure of a lower-triangular (T, T) kernel M (y = M x), in float64: semiseparable rank,
+new columns, split blocks, and the constructive 1-SS dual of Theorem 4.1
+(docs/theory.md#semiseparable, #new-columns, #prop-4-2 to #prop-5-1). Exact versions: ssd_edu.exact.
 
-Every function takes one lower-triangular matrix ``M`` of shape (T, T), e.g. an SSM kernel
-(``y = M x``), and works in float64 (float32 input is promoted, but its own machine epsilon
-sets the tolerances). The exact counterparts, with no tolerance at all, are in
-:mod:`ssd_edu.exact`.
+    ss_rank(M)        max_t rank M[t:, :t+1]                     (inclusive blocks)
+    column t is new   M[t:, t] not in colspan M[t:, :t]          (Def. 4.2)
+    nu(M)             #new columns;  ss_rank(M) <= nu(M) <= #nonzero columns
+    split point t     t in 1..T-1 with M[t:, :t] == 0            (Lemma 4.1)
 
-Definitions (0-based; ``M[t:, :t+1]`` is rows t..T-1, columns 0..t)::
-
-    inclusive block   M[t:, :t+1]     the maximal submatrices on or below the diagonal
-    ss_rank(M)        max_t rank M[t:, :t+1]                          (semiseparable rank)
-    column t is new   M[t:, t] not in colspan M[t:, :t]       (same rows t..T-1, Def. 4.2)
-    nu(M)             #new columns = sum_t rank M[t:, :t+1] - rank M[t:, :t]
-    split point t     t in 1..T-1 with M[t:, :t] == 0         (the crossing block vanishes)
-
-In exact arithmetic ``ss_rank(M) <= nu(M) <= #nonzero columns`` always (the float versions
-agree unless a singular value sits at the rank threshold: a mode scaled by ~1e-14 can count in
-one block and not in the next); the minimal width of a 1-SS masked attention
-``1SS(a) o (Q K^T)`` equal to M is ``max_k nu(M_k)`` over the split blocks M_k.
-
-Tolerances (docs/theory.md#tolerances), all scaled to the matrix:
-
-* **Ranks.** A singular value of a block counts iff it exceeds ``rtol * s_max``, where
-  ``s_max`` is the largest singular value of the *inclusive* block ``M[t:, :t+1]`` the rank
-  belongs to. The default ``rtol = eps * max(M[t:, :t+1].shape)`` is NumPy's ``matrix_rank``
-  default (eps of the input dtype). Both ranks of a pair ``M[t:, :t+1]``, ``M[t:, :t]`` use
-  this one threshold; since singular values interlace when a column is appended, each
-  new-column indicator is then 0 or 1. The input's eps is kept through every helper a
-  function calls (the blocks of a float32 matrix are ranked with float32's eps). Split points
-  are computed on ``M / max|M|``, so no verdict depends on the overall scale of M.
-* **Split points** use the same threshold: t is a split point iff the crossing block
-  ``M[t:, :t]`` has rank 0 under the threshold of the pair it belongs to, i.e.
-  ``s_max(M[t:, :t]) <= rtol * s_max(M[t:, :t+1])``. Exact zeros (from zero decays: an IEEE
-  product with an exact 0 is exactly 0) always split. So a crossing block that the rank test
-  treats as zero is a split point, and split points and new columns never contradict each
-  other: ``[[1, 0], [1e-20, 1]]`` splits at t = 1 (an exact zero test sees no split there;
-  both find a width-1 dual, since nu = 1 either way). The float verdict can also say yes
-  where the exact one says no: ``I_3`` with ``M[2, 0] = 1e-20`` has exact nu 2, no split and
-  no width-1 dual, while in floating point the 1e-20 is rank-zero, t = 1 and 2 split, and a
-  width-1 dual reproduces M to 1e-20. Pass
-  ``split_tol`` (a number) for the other test, ``max|M[t:, :t]| <= split_tol * max|M|``;
-  ``split_tol = 0`` is the exact zero test of Lemma 4.1.
-* **Lower triangularity.** Entries above the diagonal must be at most ``64 * eps * max|M|``
-  in magnitude; they are then ignored (the functions read ``tril(M)``).
-* **Complex kernels** are accepted (ranks over C equal ranks over R for a real matrix). An
-  imaginary part within ``64 * eps * max|M|`` (the residue of conjugate-pair modes computed in
-  complex arithmetic) is dropped, so such a kernel is treated as the real matrix it is.
-
-Where float ranks are trustworthy: T <= 256 with decays >= 0.9 (>= 0.99 up to T = 512); beyond
-that, tiny mask entries (products of many decays) fall under any tolerance, and only exact
-arithmetic (:mod:`ssd_edu.exact`) decides.
+The least width of a dual ``1SS(a) o (Q K^T) = M`` is max_k nu(M_k) over the split blocks M_k.
+Tolerances (docs/theory.md#tolerances): a singular value counts iff it exceeds
+``rtol * s_max(M[t:, :t+1])`` (default rtol = eps * max(shape), eps of the input dtype); a split
+point is a crossing block of rank 0 under that threshold (``split_tol``: the test
+``max|M[t:, :t]| <= split_tol * max|M|``). Entries above the diagonal up to 64 eps max|M| are
+dropped, and so is an imaginary part that small. Float ranks are trustworthy for T <= 256 with
+decays >= 0.9; beyond that only exact arithmetic decides.
 """
 from __future__ import annotations
 
@@ -82,20 +45,13 @@ class PoorDualWarning(UserWarning):
     """A constructed dual reproduces M only to a relative error above :data:`DUAL_RTOL`."""
 
 
-# --------------------------------------------------------------------------------------------
 # Argument checks
 
 
 def check_lower(M, name: str = "M") -> tuple:
-    """Validate a (T, T) lower-triangular matrix; return ``(tril(M), eps)``.
-
-    The result is float64, or complex128 for a complex M whose imaginary part exceeds
-    ``UPPER_RTOL_EPS * eps * max|M|`` (a smaller one is dropped: module docstring).
-    Raises TypeError for non-numeric dtypes, ValueError (naming ``name``) for a non-square
-    shape, non-finite entries, or entries above the diagonal larger than
-    ``UPPER_RTOL_EPS * eps * max|M|``. ``eps`` is the machine epsilon of the input dtype
-    (float64 for integer input).
-    """
+    """Validate a (T, T) lower-triangular matrix; return ``(tril(M), eps)`` in float64 (complex128
+    if the imaginary part is not negligible). ValueError names ``name`` for a non-square shape,
+    non-finite entries or entries above the diagonal beyond ``UPPER_RTOL_EPS * eps * max|M|``."""
     arr = as_array(name, M, allow_complex=True)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise ValueError(f"{name} has shape {tuple(arr.shape)}; expected a square (T, T) matrix")
@@ -120,13 +76,9 @@ def check_lower(M, name: str = "M") -> tuple:
     return np.tril(arr), eps
 
 
-def check_width(N, name: str = "N") -> int:
-    """A dual width / state size must be an integer >= 1 (``validation.check_positive_int``)."""
-    return check_positive_int(name, N)
-
-
-def _check_tol(name: str, value, allow_none: bool) -> float | None:
-    if value is None and allow_none:
+def _tol(name: str, value) -> float | None:
+    """A tolerance: None, or a finite number >= 0."""
+    if value is None:
         return None
     try:
         v = float(value)
@@ -137,7 +89,6 @@ def _check_tol(name: str, value, allow_none: bool) -> float | None:
     return v
 
 
-# --------------------------------------------------------------------------------------------
 # Ranks of the inclusive / strict blocks
 
 
@@ -168,15 +119,10 @@ def _pair_ranks(L: np.ndarray, t: int, rtol, eps) -> tuple:
 
 
 def ss_rank(M, rtol: float | None = None) -> int:
-    """Semiseparable rank ``max_t rank M[t:, :t+1]`` (inclusive blocks,
-    docs/theory.md#semiseparable).
-
-    M: (T, T) lower triangular. rtol: relative rank tolerance per block (module docstring).
-    A state-N SSM kernel has ss_rank <= N; for generic data ``min(N, ceil(T / 2))``.
-    Blocks are visited largest-first, stopping once ``min(T - t, t + 1)`` cannot beat the best.
-    """
+    """Semiseparable rank ``max_t rank M[t:, :t+1]`` of a (T, T) lower-triangular M; blocks are
+    visited largest-first, stopping when none left can beat the best."""
     L, eps = check_lower(M)
-    rtol = _check_tol("rtol", rtol, True)
+    rtol = _tol("rtol", rtol)
     T = L.shape[0]
     best = 0
     for t in sorted(range(T), key=lambda t: -min(T - t, t + 1)):
@@ -190,20 +136,14 @@ def ss_rank(M, rtol: float | None = None) -> int:
 
 
 def new_columns(M, rtol: float | None = None) -> list:
-    """Indices of the new columns (paper Def. 4.2): t with ``M[t:, t] not in colspan M[t:, :t]``.
-
-    M: (T, T) lower triangular. Column t is new iff ``rank M[t:, :t+1] > rank M[t:, :t]``,
-    both ranks under the one threshold of the inclusive block (module docstring). Column 0
-    is new iff it is nonzero; a zero column is never new. ``len(new_columns(M))`` is nu(M).
-    Cost: T pairs of SVDs, O(T^4) in the worst case.
-    """
+    """Indices t with ``rank M[t:, :t+1] > rank M[t:, :t]`` (Def. 4.2), both ranks under the
+    inclusive block's threshold; ``len(new_columns(M))`` is nu(M). O(T^4) worst case."""
     L, eps = check_lower(M)
-    return _new_columns(L, eps, _check_tol("rtol", rtol, True))
+    return _new_columns(L, eps, _tol("rtol", rtol))
 
 
 def _new_columns(L: np.ndarray, eps: float, rtol) -> list:
-    """:func:`new_columns` of a validated L, with the machine epsilon of the caller's input
-    (the helpers below pass it on, so a float32 matrix keeps its tolerance throughout)."""
+    """new_columns of a validated L, ranked with the caller's eps."""
     new = []
     for t in range(L.shape[0]):
         r_incl, r_strict = _pair_ranks(L, t, rtol, eps)
@@ -218,17 +158,13 @@ def nu(M, rtol: float | None = None) -> int:
 
 
 def min_completion_rank(M, rtol: float | None = None) -> int:
-    """Woerdeman's minimal completion rank of the lower triangle (docs/theory.md#woerdeman)::
+    """Woerdeman's minimal completion rank (docs/theory.md#woerdeman), equal to nu(M)::
 
         sum_{t=0}^{T-1} rank M[t:, :t+1]  -  sum_{t=0}^{T-2} rank M[t+1:, :t+1]
 
-    the least rank of any matrix R equal to M on and below the diagonal. It equals nu(M); this
-    is an independent code path (its own loops and ``numpy.linalg.matrix_rank``) used as a
-    cross-check. The block ``M[t+1:, :t+1]`` is ranked with the threshold of the inclusive
-    block ``M[t+1:, :t+2]`` that contains it, so both paths share one tolerance.
-    """
+    An independent cross-check (``numpy.linalg.matrix_rank``), with the thresholds of nu."""
     L, eps = check_lower(M)
-    rtol = _check_tol("rtol", rtol, True)
+    rtol = _tol("rtol", rtol)
     T = L.shape[0]
     # thresholds of the inclusive blocks, thr[t] = rtol * s_max(M[t:, :t+1])
     thr = []
@@ -250,7 +186,6 @@ def min_completion_rank(M, rtol: float | None = None) -> int:
     return total
 
 
-# --------------------------------------------------------------------------------------------
 # Split points and blocks (Lemma 4.1)
 
 
@@ -296,29 +231,20 @@ def _split_points(L: np.ndarray, eps: float, rtol, split_tol) -> list:
 
 
 def split_points(M, split_tol: float | None = None, rtol: float | None = None) -> list:
-    """The t in 1..T-1 where the crossing block ``M[t:, :t]`` vanishes.
-
-    M: (T, T) lower triangular. Default (``split_tol=None``): the crossing block has rank 0
-    under the rank threshold of its pair, ``s_max(M[t:, :t]) <= rtol * s_max(M[t:, :t+1])``
-    with the rank tolerance ``rtol`` of :func:`new_columns` (module docstring), so splits and
-    new columns never contradict each other. With a number ``split_tol``:
-    ``max|M[t:, :t]| <= split_tol * max|M|`` (``split_tol = 0``: the exact zero test).
-    Cost O(T^2), plus two matrix norms for each t whose crossing block is nearly zero.
-    """
+    """The t in 1..T-1 where the crossing block ``M[t:, :t]`` vanishes: rank 0 under the
+    threshold of :func:`new_columns`, or ``max|M[t:, :t]| <= split_tol * max|M|`` when
+    ``split_tol`` is a number (0: the exact zero test). O(T^2) plus norms of near-zero blocks."""
     L, eps = check_lower(M)
-    split_tol = _check_tol("split_tol", split_tol, True)
-    rtol = _check_tol("rtol", rtol, True)
+    split_tol = _tol("split_tol", split_tol)
+    rtol = _tol("rtol", rtol)
     return _split_points(L, eps, rtol, split_tol)
 
 
 def split_blocks(M, split_tol: float | None = None, rtol: float | None = None) -> list:
-    """The finest consecutive blocks ``[(start, stop), ...]`` with M = blockdiag(M_k).
-
-    ``M_k = M[start:stop, start:stop]``; the blocks cut [0, T) at :func:`split_points`.
-    """
+    """The finest blocks ``[(start, stop), ...]`` with M = blockdiag(M[start:stop, start:stop])."""
     L, eps = check_lower(M)
-    return _split_blocks(L, eps, _check_tol("rtol", rtol, True),
-                         _check_tol("split_tol", split_tol, True))
+    return _split_blocks(L, eps, _tol("rtol", rtol),
+                         _tol("split_tol", split_tol))
 
 
 def _split_blocks(L: np.ndarray, eps: float, rtol, split_tol) -> list:
@@ -326,18 +252,13 @@ def _split_blocks(L: np.ndarray, eps: float, rtol, split_tol) -> list:
     return [(cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1) if cuts[k + 1] > cuts[k]]
 
 
-# --------------------------------------------------------------------------------------------
 # Theorem 4.1: the condition and the constructive dual
 
 
 @dataclass
 class DualCheck:
-    """Result of :func:`has_one_ss_dual`; true iff a width-N 1-SS masked-attention dual exists.
-
-    ok: the verdict. reason: one sentence, naming the offending block when ``ok`` is false.
-    blocks: the finest split blocks ``(start, stop)``. nu: new columns per block.
-    min_width: ``max(nu)``, the least width of any 1-SS dual (0 for M = 0).
-    """
+    """Theorem 4.1's verdict (truthy iff a width-N dual exists): ``reason`` names the offending
+    block; ``blocks`` the finest split blocks, ``nu`` their new-column counts."""
 
     ok: bool
     reason: str
@@ -354,8 +275,7 @@ class DualCheck:
 
 
 def dual_verdict(N: int, blocks: list, news: list) -> DualCheck:
-    """Theorem 4.1's verdict from the finest blocks and the new columns of each (absolute
-    indices); shared by this module and :mod:`ssd_edu.exact`, so both say it the same way."""
+    """Theorem 4.1's verdict from the finest blocks and their new columns (shared with exact)."""
     nus = [len(cols) for cols in news]
     for (start, stop), k, cols in zip(blocks, nus, news):
         if k > N:
@@ -376,34 +296,21 @@ def _dual_check(L, eps, N, rtol, split_tol) -> DualCheck:
 
 def has_one_ss_dual(M, N, rtol: float | None = None,
                     split_tol: float | None = None) -> DualCheck:
-    """Theorem 4.1: do ``a`` and ``Q, K`` of width N with ``M = 1SS(a) o (Q K^T)`` exist?
-
-    Yes iff (i) M is block diagonal over its finest split blocks (always true of the finest
-    split) and (ii) every block M_k has ``nu(M_k) <= N``. Returns a :class:`DualCheck`
-    (truthy iff a dual exists) whose ``reason`` names the first block with too many new
-    columns. M: (T, T) lower triangular; N: integer >= 1.
-    """
+    """Theorem 4.1: ``M = 1SS(a) o (Q K^T)`` with Q, K of width N exists iff every finest split
+    block has ``nu(M_k) <= N``. Returns a :class:`DualCheck`."""
     L, eps = check_lower(M)
-    N = check_width(N)
-    return _dual_check(L, eps, N, _check_tol("rtol", rtol, True),
-                       _check_tol("split_tol", split_tol, True))
+    N = check_positive_int("N", N)
+    return _dual_check(L, eps, N, _tol("rtol", rtol),
+                       _tol("split_tol", split_tol))
 
 
 def min_rank_completion(M, rtol: float | None = None) -> tuple:
-    """The completion of Prop. 4.2: R equal to M on and below the diagonal with rank nu(M).
-
-    Column by column, left to right (docs/theory.md#prop-4-2): a new column gets ``R[:t, t] = 0``;
-    otherwise solve ``M[t:, :t] alpha = M[t:, t]`` (truncated-SVD least squares, same
-    threshold as the rank test) and set ``R[:t, t] = R[:t, :t] alpha``, so that column t of R
-    is the same combination of earlier columns as in the lower triangle.
-    Returns ``(R, new)``: R (T, T) float64 and the list of new columns.
-
-    Numerical limit: the completion is intrinsically ill-conditioned. For a fine width-1
-    block it is unique, with ``R[s, t] = q_s k_t / alpha(t, s)``: the upper entries grow like
-    inverse decay products (about 1e28 at T = 128 with decays in U(0.3, 0.95)).
-    """
+    """Prop. 4.2 (docs/theory.md#prop-4-2): ``(R, new)``, R (T, T) equal to M on and below the
+    diagonal with rank nu(M). A new column gets ``R[:t, t] = 0``; otherwise solve
+    ``M[t:, :t] alpha = M[t:, t]`` (truncated SVD) and set ``R[:t, t] = R[:t, :t] alpha``.
+    Ill-conditioned: upper entries grow like inverse decay products."""
     L, eps = check_lower(M)
-    return _min_rank_completion(L, eps, _check_tol("rtol", rtol, True))
+    return _min_rank_completion(L, eps, _tol("rtol", rtol))
 
 
 def _min_rank_completion(L: np.ndarray, eps: float, rtol) -> tuple:
@@ -434,12 +341,8 @@ def _min_rank_completion(L: np.ndarray, eps: float, rtol) -> tuple:
 
 @dataclass(frozen=True)
 class Dual:
-    """A 1-SS masked-attention dual of M: ``1SS(a) o (Q K^T)`` reproduces M.
-
-    a: (T,) decays, 0 at the split points and 1 elsewhere; Q, K: (T, N); error: the relative
-    reconstruction error ``max|1SS(a) o (Q K^T) - M| / max|M|`` (0 for M = 0, exactly 0 from
-    :func:`ssd_edu.exact.one_ss_dual`); N: the width. Unpacks as ``a, Q, K = dual``.
-    """
+    """A dual ``1SS(a) o (Q K^T)`` of M: a (T,), Q, K (T, N); ``error`` the relative
+    reconstruction error. Unpacks as ``a, Q, K = dual``."""
 
     a: object
     Q: object
@@ -451,42 +354,19 @@ class Dual:
         return iter((self.a, self.Q, self.K))
 
 
-def _warn_if_poor(error: float, what: str, why: str) -> None:
-    if error > DUAL_RTOL:
-        warnings.warn(f"{what} reproduces M only to relative error {error:.2g} (> {DUAL_RTOL:g}): "
-                      f"{why}", PoorDualWarning, stacklevel=3)
-
-
 def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None) -> Dual:
-    """The constructive dual of Theorem 4.1: a :class:`Dual` ``(a, Q, K)`` with
-    ``1SS(a) o (Q K^T) == M``, and its relative reconstruction error.
+    """Theorem 4.1's constructive dual (docs/theory.md#theorem-4-1): a :class:`Dual` with
+    ``one_ss_mask(a) * (Q @ K.T) == M`` up to ``dual.error``; a = 0 at the split points, else 1.
 
-    M: (T, T) lower triangular; N: the width, integer >= 1. Returns a (T,) with a = 0 at
-    the split points and 1 elsewhere, and Q, K (T, N), such that
-    ``one_ss_mask(a) * (Q @ K.T)`` equals M on and below the diagonal (and 0 above), up to
-    ``dual.error``. When that error exceeds :data:`DUAL_RTOL` and M has crossing blocks below
-    ``NEAR_SPLIT * max|M|``, a dual cut there too is tried and kept if better (a decay
-    of 1e-12 is not a zero, but cutting it costs less than completing across it); a
-    :class:`PoorDualWarning` says why when the error is still above :data:`DUAL_RTOL`.
-
-    Steps (docs/theory.md#theorem-4-1): split M into its finest blocks; complete each block to rank
-    ``nu(M_k)`` (:func:`min_rank_completion`); factor the completion by a truncated SVD,
-    ``R_k = (U_r S_r^1/2)(V_r S_r^1/2)^T``; pad to N columns and stack. The mask kills the
-    products across blocks. Raises :class:`NoDualError` (a ValueError) naming the block when
-    some ``nu(M_k) > N``.
-
-    Cost: a rank test and a solve on a (T - t) x t matrix per column, O(T^3) each and about
-    O(T^4) in total, against O(T N P) for running the SSM itself (Remark 4.4).
-
-    Numerical limits: the completion's upper entries grow like inverse decay products, so the
-    reconstruction is accurate (error ~1e-12) for mild decays (T = 128, N = 8, decays in
-    U(0.92, 0.999)) and useless for strong ones (decays in U(0.3, 0.95): entries ~1e28, error
-    ~1e13). It is an existence proof, not an algorithm for long sequences.
-    """
+    Split M into its finest blocks, complete each to rank nu(M_k) (:func:`min_rank_completion`),
+    factor ``R_k = (U_r S_r^1/2)(V_r S_r^1/2)^T``, pad to N columns. Raises :class:`NoDualError`
+    when some nu(M_k) > N. If the error exceeds :data:`DUAL_RTOL`, a dual cut also at crossing
+    blocks below ``NEAR_SPLIT * max|M|`` is tried; a :class:`PoorDualWarning` if still poor.
+    O(T^4); accurate only for mild decays (an existence proof, not an algorithm)."""
     L, eps = check_lower(M)
-    N = check_width(N)
-    rtol = _check_tol("rtol", rtol, True)
-    split_tol = _check_tol("split_tol", split_tol, True)
+    N = check_positive_int("N", N)
+    rtol = _tol("rtol", rtol)
+    split_tol = _tol("split_tol", split_tol)
     verdict = _dual_check(L, eps, N, rtol, split_tol)
     if not verdict.ok:
         raise NoDualError(f"M has no 1-SS masked-attention dual of width N = {N}: "
@@ -500,12 +380,13 @@ def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None)
             other, other_big = _build_dual(L, eps, N, rtol, near)
             if other.error < dual.error:
                 dual, biggest = other, other_big
-    _warn_if_poor(dual.error, f"the width-{N} dual", f"the completion's entries reach "
-                  f"{biggest:.2g} against max|M| = {float(np.max(np.abs(L), initial=0.0)):.2g}; "
-                  f"they grow like inverse decay products inside a block "
-                  f"(docs/theory.md#theorem-4-1), so "
-                  f"rounding is amplified. Exact arithmetic (ssd_edu.exact.one_ss_dual) or "
-                  f"shorter blocks avoid it")
+    if dual.error > DUAL_RTOL:
+        warnings.warn(f"the width-{N} dual reproduces M only to relative error {dual.error:.2g} "
+                      f"(> {DUAL_RTOL:g}): the completion's entries reach {biggest:.2g} against "
+                      f"max|M| = {float(np.max(np.abs(L), initial=0.0)):.2g}; they grow like "
+                      f"inverse decay products inside a block (docs/theory.md#theorem-4-1), so "
+                      f"rounding is amplified. Exact arithmetic (ssd_edu.exact.one_ss_dual) or "
+                      f"shorter blocks avoid it", PoorDualWarning, stacklevel=2)
     return dual
 
 
@@ -542,26 +423,16 @@ def dual_error(M, a, Q, K) -> float:
     return diff / scale if scale > 0 else diff
 
 
-# --------------------------------------------------------------------------------------------
-# Beyond diagonal A_t: the corollary of Theorem 4.1 for invertible A_t
-# (one causal mask of width N, so a width-N 1-SS dual exists) and the realization of every
-# N-semiseparable M as the kernel of a time-varying state-N SSM (N-SS => SSS), dual or not.
+# Beyond diagonal A_t: invertible A_t (Theorem 4.1's corollary) and N-SS => SSS
 
 
 def general_single_mask(A, B, C) -> tuple:
-    """The corollary of Theorem 4.1 for invertible ``A_t``: ``(C', B')`` with
-    ``general_kernel(A, B, C) == tril(C' B'^T)``, one causal mask of width N.
+    """Corollary of Theorem 4.1 for invertible ``A_t``: ``(C', B')`` with
+    ``general_kernel(A, B, C) == tril(C' B'^T)``. A (..., T, N, N); B, C (..., T, N)::
 
-    A: (..., T, N, N); B, C: (..., T, N). With ``Phi_t = A_t A_{t-1} ... A_1`` (``Phi_0 = I``)::
+        Phi_t = A_t ... A_1,   C'_t = Phi_t^T C_t,   B'_s = Phi_s^{-1} B_s
 
-        M[t, s] = C_t^T A_t ... A_{s+1} B_s = C_t^T Phi_t Phi_s^{-1} B_s
-        C'_t = Phi_t^T C_t,   B'_s = Phi_s^{-1} B_s
-
-    so ``nu(M) <= N`` and a width-N 1-SS dual exists: invertibility, not diagonality, is what
-    a dual needs. A_0 never enters M. Raises ValueError naming the step when some A_t
-    (t >= 1) is singular. Like :func:`ssd_edu.reference.diagonal_single_mask` it divides by
-    decay products, so it is a proof device, usable only at short T.
-    """
+    ValueError names the step when some A_t (t >= 1) is singular. Short T only."""
     v = check_kernel("general", A, B, C, allow_complex=True)
     A_, B_, C_ = v.a, v.B, v.C
     N = A_.shape[-1]
@@ -590,24 +461,15 @@ def general_single_mask(A, B, C) -> tuple:
 
 
 def realize(M, N, rtol: float | None = None) -> tuple:
-    """A state-N time-varying SSM whose kernel is M (N-SS => SSS; Dao & Gu Prop. 3.4).
+    """A state-N SSM ``(A, B, C)`` (A (T, N, N); B, C (T, N)) whose kernel is M, when
+    ``ss_rank(M) <= N`` (docs/theory.md#realization). Factor ``M[t:, :t+1] = O_t R_t``::
 
-    M: (T, T) lower triangular with ``ss_rank(M) <= N``; N: integer >= 1. Returns
-    ``(A, B, C)``, A (T, N, N), B and C (T, N), with ``general_kernel(A, B, C) == M`` up to
-    rounding (docs/theory.md#realization). For each t, factor the inclusive block
-    ``K_t = M[t:, :t+1] = O_t R_t`` (truncated SVD, the rank tolerance of :func:`ss_rank`,
-    O_t with r_t <= N orthonormal columns) and take the state ``h_t = R_t x[:t+1]``::
+        C_t = O_t[0, :],   B_t = R_t[:, t],   A_t = O_t^H O_{t-1}[1:, :]
 
-        C_t = O_t[0, :]              (y_t = K_t[0] x[:t+1])
-        B_t = R_t[:, t]
-        A_t = O_t^H O_{t-1}[1:, :]   (R_t[:, :t] = O_t^H K_{t-1}[1:] = A_t R_{t-1})
-
-    padded with zeros to N x N (A_0 = 0: it never enters M). Raises ValueError naming the
-    inclusive block whose rank exceeds N. Cost: one SVD per t, O(T^4) in all.
-    """
+    padded to N x N. ValueError names the inclusive block whose rank exceeds N."""
     L, eps = check_lower(M)
-    N = check_width(N)
-    rtol = _check_tol("rtol", rtol, True)
+    N = check_positive_int("N", N)
+    rtol = _tol("rtol", rtol)
     T = L.shape[0]
     A = np.zeros((T, N, N), dtype=L.dtype)
     B = np.zeros((T, N), dtype=L.dtype)
@@ -632,4 +494,4 @@ def realize(M, N, rtol: float | None = None) -> tuple:
 __all__ = ["ss_rank", "new_columns", "nu", "min_completion_rank", "split_points",
            "split_blocks", "has_one_ss_dual", "DualCheck", "min_rank_completion",
            "one_ss_dual", "Dual", "dual_error", "NoDualError", "PoorDualWarning", "DUAL_RTOL",
-           "general_single_mask", "realize", "check_lower", "check_width"]
+           "general_single_mask", "realize", "check_lower"]

@@ -1,8 +1,5 @@
-"""Test data with named decay regimes, the tolerance table, and ``assert_close``.
-
-Used by the test suite, the verify report, the benchmark and the exercise graders, so that
-"the same inputs" and "close enough" mean one thing everywhere (docs/theory.md#checks, #precision,
-#exact-data).
+"""Test data with named decay regimes, the tolerance table, ``assert_close`` and the harness that
+checks any registered implementation (docs/theory.md#checks, #precision, #exact-data).
 """
 from __future__ import annotations
 
@@ -66,15 +63,11 @@ def _decays(rng, regime: str, shape: tuple) -> np.ndarray:
 def make_inputs(family: str, T: int, N: int, P: int, batch: tuple = (), *,
                 regime: str = "random", dtype=np.float64, seed: int = 0,
                 initial_state: bool = True) -> dict:
-    """Random SSM inputs as a dict with keys x, a, B, C, initial_state (same ``batch``).
+    """Random SSM inputs {x, a (A for "general"), B, C, initial_state} with leading ``batch``.
 
-    family: "scalar" (a: (*batch, T)), "diagonal" (a: (*batch, T, N)) or "general"
-    (key "A" instead of "a": (*batch, T, N, N), diagonal-dominant random matrices scaled by the regime's
-    decays). x, B, C, initial_state ~ N(0, 1) except regime "dyadic" (integers in [-4, 4] and
-    decays in {0, +-1, +-1/2, +-1/4}: exact in floating point for T <= 8,
-    docs/theory.md#exact-data). Regime "complex" (diagonal family only) gives complex decays and
-    complex B, C and initial_state.
-    ``dtype`` is the real dtype; complex regimes use the matching complex dtype.
+    a: (*batch, T) scalar, (*batch, T, N) diagonal; A (*batch, T, N, N) general (diagonal plus a
+    small full part). Values N(0, 1); regime "dyadic": integers in [-4, 4] and decays in
+    {0, +-1, +-1/2, +-1/4}, exact for T <= 8; "complex" (diagonal only): complex a, B, C, state.
     """
     if family not in ("scalar", "diagonal", "general"):
         raise ValueError(f"family must be 'scalar', 'diagonal' or 'general', got {family!r}")
@@ -134,12 +127,8 @@ def as_float64(inputs: dict) -> dict:
 
 
 def error(expected, got) -> float:
-    """``max|got - expected| / max(1, max|expected|)`` (docs/theory.md#checks, error metric).
-
-    Entries equal in both (infinities of one sign included, and NaN where NaN is expected)
-    count 0; any other non-finite difference (a NaN or inf where a number is expected) makes
-    the error inf, never NaN: ``max`` and ``>=`` skip a NaN, so a check built on this metric
-    would pass an answer that is all NaN."""
+    """``max|got - expected| / max(1, max|expected|)`` (docs/theory.md#checks); entries equal in
+    both count 0 and any other non-finite difference makes it inf, never NaN."""
     expected, got = (_numeric(np.asarray(v)) for v in (expected, got))
     if expected.size == 0:
         return 0.0
@@ -174,14 +163,10 @@ def relative_rms(expected, got) -> float:
 
 
 def assert_close(name: str, expected, got, tol: float | None = None, dtype=None) -> float:
-    """Raise AssertionError naming ``name`` unless ``got`` matches ``expected`` within ``tol``.
-
-    ``tol`` defaults to :func:`tolerance` of ``dtype`` (or of ``got``'s dtype). Checks, in
-    order: shape, NaN/inf where the expected value is finite, then the error metric.
-    Returns the measured error so callers can report it.
-    """
-    expected = np.asarray(expected)
-    got = np.asarray(got)
+    """AssertionError naming ``name`` unless shapes match, no value is non-finite where the
+    expected one is finite, and :func:`error` <= ``tol`` (default: :func:`tolerance` of
+    ``dtype`` or of got's). Returns the error."""
+    expected, got = np.asarray(expected), np.asarray(got)
     if got.shape != expected.shape:
         raise AssertionError(f"{name}: shape {got.shape}, expected {expected.shape}")
     if tol is None:
@@ -202,13 +187,11 @@ def assert_close(name: str, expected, got, tol: float | None = None, dtype=None)
     return err
 
 
-# --------------------------------------------------------------------------------------------
 # One harness for every registered implementation
 
 
 def keys(backend: str | None = None, family: str | None = None, form: str | None = None) -> list:
-    """Registered ``"{backend}.{family}.{form}"`` keys that can run here (their backend not in
-    ``MISSING_BACKENDS``), sorted, filtered by any part given."""
+    """Registered keys whose backend can run here, sorted, filtered by any part given."""
     want = (backend, family, form)
     found = [k for k in IMPLEMENTATIONS
              if all(w is None or w == part for w, part in zip(want, k.split(".")))]
@@ -217,9 +200,8 @@ def keys(backend: str | None = None, family: str | None = None, form: str | None
 
 
 def call(key: str, inputs: dict, *, chunk_size: int | None = None, **override):
-    """Call implementation ``key`` on ``inputs`` (a :func:`make_inputs` dict, entries replaced
-    by ``override``) with its proper arguments: ``chunk_size`` goes only to the forms that take
-    one (their default when None). Returns what the implementation returns, ``(y, h)``."""
+    """Call ``key`` on ``inputs`` (entries replaced by ``override``); ``chunk_size`` goes only to
+    the forms that take one. Returns ``(y, h)``."""
     import inspect
 
     fn = IMPLEMENTATIONS[key]
@@ -233,9 +215,8 @@ def call(key: str, inputs: dict, *, chunk_size: int | None = None, **override):
 
 def check_against_oracle(key: str, inputs: dict, *, chunk_size: int | None = None,
                          label: str = "") -> float:
-    """Assert that ``key`` matches the float64 recurrence of its family on y and the final
-    state, at the tolerance of the inputs' dtype, and returns arrays of that dtype.
-    Returns the larger of the two errors."""
+    """Assert ``key`` matches the float64 recurrence of its family on y and the final state, at
+    the tolerance of the inputs' dtype, in that dtype. Returns the larger error."""
     y, h = call(key, inputs, chunk_size=chunk_size)
     y, h = np.asarray(y), np.asarray(h)
     y0, h0 = oracle(key.split(".")[1])(**as_float64(inputs))
@@ -249,15 +230,9 @@ def check_against_oracle(key: str, inputs: dict, *, chunk_size: int | None = Non
 
 def finite_difference_grads(family: str, inputs: dict, dy, dh, eps: float = 1e-6, *,
                             method: str = "central") -> dict:
-    """Finite differences of ``<dy, y> + <dh, h_{T-1}>`` of the float64 oracle, entry by entry.
-
-    inputs: a dict as :func:`make_inputs` returns (float64, real). ``method="central"``:
-    (loss(+eps) - loss(-eps)) / (2 eps), error about 1e-9. ``method="complex"``: the complex
-    step Im loss(i h) / h with h = 1e-30 (the oracle takes complex inputs; the loss is
-    polynomial in every input, so this is exact to rounding: no difference is taken).
-    Returns {"dx", "da", "dB", "dC", "dinitial_state"} (the last only when an initial state is
-    given), each of its input's shape.
-    """
+    """Finite differences of ``<dy, y> + <dh, h_{T-1}>`` of the float64 oracle: "central"
+    (loss(+eps) - loss(-eps)) / (2 eps), or the "complex" step Im loss(i h) / h, h = 1e-30.
+    Returns {"dx", "da", "dB", "dC"[, "dinitial_state"]}, each of its input's shape."""
 
     if method not in ("central", "complex"):
         raise ValueError(f"method must be 'central' or 'complex', got {method!r}")
@@ -292,16 +267,10 @@ def finite_difference_grads(family: str, inputs: dict, dy, dh, eps: float = 1e-6
 def check_vjp(key: str, T: int = 5, N: int = 3, P: int = 3, batch: tuple = (2, 2), *,
               regime: str = "random", chunk_size: int = 2, initial_state: bool = True,
               broadcast: bool = True, seed: int = 0, vjp=None, tol: float | None = None) -> dict:
-    """Check ``ssd_edu.VJPS[key]`` (or ``vjp``) against central finite differences, in float64.
-
-    The inputs are :func:`make_inputs` of ``key``'s family and ``regime``; with ``broadcast`` (and
-    at least two batch axes) B and C get a size-1 last batch axis (Mamba's groups) and the initial
-    state drops the first batch axis, so their gradients must be summed back. dy and dh are random.
-    Checks each gradient's shape and dtype, that ``dinitial_state`` is zeros when no initial state
-    is given, and the error (:func:`error`) of each against the differences of the oracle, at most
-    ``tol`` (default ``GRADIENT_TOLERANCES["finite_differences"]``). Returns {gradient: error};
-    raises AssertionError naming the key and the gradient.
-    """
+    """Check ``VJPS[key]`` (or ``vjp``) against finite differences in float64: shape, dtype, no
+    input modified, zeros for no initial state, error <= ``tol`` for each gradient. With
+    ``broadcast`` (two batch axes or more) B, C and the state are broadcast, so their gradients
+    must be summed back. Returns {gradient: error}."""
 
     family, form = key.split(".")[1], key.split(".")[2]
     fn = VJPS[key] if vjp is None else vjp

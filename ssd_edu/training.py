@@ -1,11 +1,7 @@
-"""Training a small SSM with its VJP: the backward pass at work (tutorial 09).
-
-A hidden diagonal SSM with N = 4 time-invariant modes (decays ``HIDDEN_DECAYS``, one of them
-negative and one exactly zero) maps random input sequences x (batch, T, 1) to targets. A
-learner of the same state size, scalar or diagonal, with parameters ``a`` ((N,) diagonal,
-(1,) scalar), ``B`` and ``C`` (N,) shared by every step, is fitted by Adam to the mean squared
-error. Gradients come from ``ssd_edu.VJPS``: a parameter shared by every step is tiled over
-time in the forward, so its gradient is the VJP's summed over t.
+"""Training a small SSM with its VJP (tutorial 09): a learner (scalar or diagonal, parameters a,
+B, C shared by every step) fitted by Adam to a hidden diagonal SSM with decays
+``HIDDEN_DECAYS``. A shared parameter is tiled over time, so its gradient is the VJP's summed
+over t.
 """
 from __future__ import annotations
 
@@ -38,11 +34,8 @@ def predict(family: str, params: dict, x, key: str = "numpy.{}.scan"):
 
 
 def loss_and_grads(family: str, params: dict, x, target, key: str = "numpy.{}.scan"):
-    """(loss, grads): loss = mean (y - target)^2, and its gradient with respect to each parameter.
-
-    dy = 2 (y - target) / size; the VJP gives da, dB, dC per step, summed over t (the parameters
-    are shared by every step).
-    """
+    """(loss, grads): loss = mean (y - target)^2 and its gradient per parameter (the VJP's, with
+    dy = 2 (y - target) / size, summed over t)."""
     a, B, C = _tiled(family, params, x.shape[-2])
     y = IMPLEMENTATIONS[key.format(family)](x, a, B, C)[0]
     r = y - target
@@ -65,11 +58,8 @@ def adam_step(params: dict, grads: dict, state: dict, lr: float = 0.02,
 
 def fit(family: str, steps: int = 300, N: int = 4, T: int = 48, batch: int = 8,
         lr: float = 0.02, seed: int = 0) -> dict:
-    """Fit a ``family`` learner of state size N to the hidden SSM by ``steps`` Adam steps.
-
-    Returns {"losses": (steps + 1,) training loss before each step and at the end,
-    "params": the learner's final parameters, "hidden": the target's parameters}.
-    """
+    """Fit a ``family`` learner of state size N by ``steps`` Adam steps: {"losses" (steps + 1,),
+    "params", "hidden"}."""
     rng = np.random.default_rng(seed + 1)
     x = rng.standard_normal((batch, T, 1))
     hidden = hidden_ssm(N, seed)

@@ -1,24 +1,11 @@
-"""Input validation shared by every form and every backend.
+"""The argument checks every form and backend shares, so a mistake reads the same everywhere.
 
-Every public function of ssd_edu calls one of the checks below before doing any work, so a
-mistake is reported once, in the same words, whichever backend the caller picked.
-
-Rules (see docs/theory.md#conventions):
-
-* Shapes follow the package conventions: ``x (..., T, P)``, ``a (..., T)`` (scalar family) or
-  ``(..., T, N)`` (diagonal family), ``B, C (..., T, N)``, ``initial_state (..., N, P)``.
-  The leading ``...`` axes must broadcast against each other (a size-1 head axis on B and C is
-  Mamba's "groups"); the output carries the broadcast leading shape.
-* dtypes: float32 and float64; complex64 / complex128 only where a function says it supports
-  them (the NumPy reference). Boolean and integer inputs are promoted to float64 (documented,
-  exact for integers below 2**53); float16, object and string arrays are refused.
-  All arrays are brought to one common dtype, ``numpy.result_type`` of the (promoted) inputs.
-* Every value must be finite: a masked matmul computes ``0 * x_future``, so one future inf or
-  NaN would poison past outputs (docs/theory.md#non-finite).
-* Inputs are never modified; the arrays returned here may be views of them and are only read.
-* Forms that build a (T, T) matrix refuse to allocate more than :func:`quadratic_limit_bytes`
-  (default 2 GiB, environment variable ``SSD_EDU_MAX_QUADRATIC_BYTES``) and point at the scan
-  and chunked forms instead.
+Shapes (docs/theory.md#conventions): x (..., T, P); a (..., T) scalar or (..., T, N) diagonal
+family; B, C (..., T, N); initial_state (..., N, P); the leading axes broadcast. Real inputs
+are float32 or float64 (bool and int promoted to float64; complex only where a function says
+so); all come back in one dtype (``numpy.result_type``), finite (docs/theory.md#non-finite),
+never modified. A (T, T) form refuses more than :func:`quadratic_limit_bytes` (2 GiB, or
+``SSD_EDU_MAX_QUADRATIC_BYTES``).
 """
 from __future__ import annotations
 
@@ -36,9 +23,10 @@ class QuadraticMemoryError(ValueError, MemoryError):
 
 
 class SSMInputs(NamedTuple):
-    """Validated, dtype-unified inputs of one SSM call (views of the caller's arrays)."""
+    """Validated inputs in one dtype (views of the caller's arrays); x, initial_state and P are
+    None for a kernel builder's (a, B, C)."""
 
-    x: np.ndarray  # (..., T, P)
+    x: np.ndarray | None  # (..., T, P)
     a: np.ndarray  # (..., T) scalar family, (..., T, N) diagonal family, (..., T, N, N) general
     B: np.ndarray  # (..., T, N)
     C: np.ndarray  # (..., T, N)
@@ -46,7 +34,7 @@ class SSMInputs(NamedTuple):
     batch: tuple  # broadcast leading shape
     T: int
     N: int
-    P: int
+    P: int | None
     dtype: np.dtype
 
 
@@ -56,14 +44,9 @@ def _shape(arr) -> str:
 
 def as_array(name: str, value, *, allow_complex: bool = False,
              allow_minus_inf: bool = False, finite=None) -> np.ndarray:
-    """Return ``value`` as an ndarray of a supported dtype, or raise naming ``name``.
-
-    Integers and booleans become float64; float16, object and string dtypes raise TypeError;
-    complex raises TypeError unless ``allow_complex``; non-finite entries raise ValueError
-    (``allow_minus_inf``: -inf is accepted, for a log-decay whose decay exp(-inf) is exactly 0).
-    A value NumPy cannot read (a torch tensor that requires grad, a bfloat16 tensor) raises
-    TypeError naming ``name``. ``finite``: a compiled finiteness test, see :func:`all_finite`.
-    """
+    """``value`` as an ndarray (int and bool -> float64), or TypeError / ValueError naming ``name``
+    for another dtype, complex (unless ``allow_complex``) or non-finite entries (``-inf`` allowed
+    with ``allow_minus_inf``, a log-decay). ``finite``: see :func:`all_finite`."""
     if value is None:
         raise TypeError(f"{name} is None; expected an array")
     try:
@@ -110,9 +93,8 @@ FAST_FINITE_MIN_SIZE = 1 << 15
 
 
 def all_finite(arr: np.ndarray, fast=None) -> bool:
-    """Every entry finite. ``fast(flat 1-D float32/float64 array) -> bool`` (the Numba
-    launchers pass a compiled one-pass test, ``ssd_edu.cpu._finite``) reads a large C- or
-    F-contiguous real array with no temporary; everything else, or no ``fast``, goes to NumPy."""
+    """Every entry finite; ``fast(flat real array) -> bool``, a compiled one-pass test, reads
+    large contiguous arrays (no temporary); the rest goes to NumPy."""
     if (fast is not None and arr.dtype.kind == "f" and arr.size >= FAST_FINITE_MIN_SIZE
             and (arr.flags.c_contiguous or arr.flags.f_contiguous)):
         return bool(fast(arr.ravel(order="K")))  # a view: C or F order
@@ -138,19 +120,12 @@ _LAYOUTS = {
 }
 
 
-def _check_layout(family: str, arrays: dict) -> dict:
-    """Check every array's trailing axes against its layout; return the sizes {T, N, P}.
-
-    Each size is the value most arguments agree on, so an error names the odd one out, e.g.
-    "x has shape (2, 5, 3); expected (..., T, P) with T = 6 (as in a, B, C)".
-    """
-    layouts = {k: _LAYOUTS[family][k] for k in arrays}
-    for name, arr in arrays.items():
-        layout = "(..., " + ", ".join(layouts[name]) + ")"
-        _check_ndim(name, arr, len(layouts[name]), layout + f" for the {family} family"
-                    if name in ("a", "A") else layout)
+def _vote(arrays: dict, layouts: dict, letters: str, shown) -> dict:
+    """Each size {letter: size} is the one most arguments agree on (in the order of ``arrays``
+    on a tie), so an error names the odd one out: "x has shape (2, 5, 3); expected (..., T, P)
+    with T = 6 (as in a, B, C)". ``shown(name)``: the layout an error shows."""
     sizes = {}
-    for letter in "TNP":
+    for letter in letters:
         votes = {}  # size -> names of arguments that have it
         for name, arr in arrays.items():
             for axis, l in enumerate(layouts[name]):
@@ -158,15 +133,26 @@ def _check_layout(family: str, arrays: dict) -> dict:
                     votes.setdefault(arr.shape[axis - len(layouts[name])], []).append(name)
         if not votes:
             continue
-        size = max(votes, key=lambda v: len(set(votes[v])))
-        sizes[letter] = size
+        sizes[letter] = size = max(votes, key=lambda v: len(set(votes[v])))
         for name, arr in arrays.items():
             for axis, l in enumerate(layouts[name]):
                 if l == letter and arr.shape[axis - len(layouts[name])] != size:
                     agree = ", ".join(dict.fromkeys(n for n in votes[size] if n != name))
-                    layout = "(..., " + ", ".join(layouts[name]) + ")"
-                    raise ValueError(f"{name} has shape {_shape(arr)}; expected {layout} with "
-                                     f"{letter} = {size} (as in {agree or name})")
+                    raise ValueError(f"{name} has shape {_shape(arr)}; expected {shown(name)} "
+                                     f"with {letter} = {size} (as in {agree or name})")
+    return sizes
+
+
+def _check_layout(family: str, arrays: dict) -> dict:
+    """Check every array's trailing axes against its layout; return the sizes {T, N, P}."""
+    layouts = {k: _LAYOUTS[family][k] for k in arrays}
+
+    def shown(name):
+        return "(..., " + ", ".join(layouts[name]) + ")"
+    for name, arr in arrays.items():
+        _check_ndim(name, arr, len(layouts[name]), shown(name) + f" for the {family} family"
+                    if name in ("a", "A") else shown(name))
+    sizes = _vote(arrays, layouts, "TNP", shown)
     if sizes.get("N", 1) < 1:
         raise ValueError(f"B has shape {_shape(arrays['B'])}; the state size N (last axis) "
                          f"must be >= 1")
@@ -174,10 +160,6 @@ def _check_layout(family: str, arrays: dict) -> dict:
         raise ValueError(f"x has shape {_shape(arrays['x'])}; the channel count P (last axis) "
                          f"must be >= 1")
     return sizes
-
-
-def _lead(family: str, name: str, arr: np.ndarray) -> tuple:
-    return arr.shape[: arr.ndim - len(_LAYOUTS[family][name])]
 
 
 def broadcast_batch(**leading) -> tuple:
@@ -189,57 +171,39 @@ def broadcast_batch(**leading) -> tuple:
         raise ValueError(f"leading (batch) dimensions do not broadcast: {shapes}") from None
 
 
-def _validate(family: str, allow_complex: bool, finite=None, **given) -> tuple:
-    """Convert, check layouts and leading dims, unify dtypes: (arrays, batch, sizes, dtype)."""
+def _record(family: str, allow_complex: bool, finite, **given) -> SSMInputs:
+    """Convert, check layouts and leading dims, unify dtypes: the one record of check_ssm and
+    check_kernel (``given`` calls the decays ``a``, stored as ``A`` for the general family)."""
     if family not in _LAYOUTS:
         raise ValueError(f"family must be 'scalar', 'diagonal' or 'general', got {family!r}")
-    arrays = {k: as_array(k, v, allow_complex=allow_complex, finite=finite)
-              for k, v in given.items()
-              if not (k == "initial_state" and v is None)}
+    a_name = "A" if family == "general" else "a"
+    arrays = {(a_name if k == "a" else k): as_array(a_name if k == "a" else k, v,
+                                                    allow_complex=allow_complex, finite=finite)
+              for k, v in given.items() if not (k == "initial_state" and v is None)}
     sizes = _check_layout(family, arrays)
-    batch = broadcast_batch(**{k: _lead(family, k, v) for k, v in arrays.items()})
+    batch = broadcast_batch(**{k: v.shape[: v.ndim - len(_LAYOUTS[family][k])]
+                               for k, v in arrays.items()})
     dtype = common_dtype(*arrays.values())
     arrays = {k: v.astype(dtype, copy=False) for k, v in arrays.items()}
-    return arrays, batch, sizes, dtype
+    return SSMInputs(arrays.get("x"), arrays[a_name], arrays["B"], arrays["C"],
+                     arrays.get("initial_state"), batch, sizes["T"], sizes["N"],
+                     sizes.get("P"), dtype)
 
 
 def check_ssm(family: str, x, a, B, C, initial_state=None, *,
               allow_complex: bool = False, finite=None) -> SSMInputs:
-    """Validate the arguments of an SSM form of ``family`` in {"scalar", "diagonal", "general"}.
-
-    Shapes: x (..., T, P); a (..., T) | (..., T, N) | (..., T, N, N); B, C (..., T, N);
-    initial_state (..., N, P) or None. Returns an :class:`SSMInputs` in one common dtype.
-    ``finite``: a compiled finiteness test for large inputs (:func:`all_finite`).
-    """
-    a_name = "A" if family == "general" else "a"
-    arrays, batch, sizes, dtype = _validate(family, allow_complex, finite, x=x, **{a_name: a},
-                                            B=B, C=C, initial_state=initial_state)
-    return SSMInputs(arrays["x"], arrays[a_name], arrays["B"], arrays["C"],
-                     arrays.get("initial_state"), batch, sizes["T"], sizes["N"], sizes["P"],
-                     dtype)
+    """Validate the arguments of an SSM form of ``family`` ("scalar", "diagonal", "general"):
+    x (..., T, P); a (..., T) | (..., T, N) | (..., T, N, N) (named A); B, C (..., T, N);
+    initial_state (..., N, P) or None. ``finite``: see :func:`all_finite`."""
+    return _record(family, allow_complex, finite, x=x, a=a, B=B, C=C,
+                   initial_state=initial_state)
 
 
-class KernelInputs(NamedTuple):
-    """Validated inputs of a kernel (sequence-mixing matrix) builder."""
-
-    a: np.ndarray   # (..., T) | (..., T, N) | (..., T, N, N)
-    B: np.ndarray   # (..., T, N)
-    C: np.ndarray   # (..., T, N)
-    batch: tuple    # broadcast leading shape of a, B, C
-    T: int
-    N: int
-    dtype: np.dtype
+def check_kernel(family: str, a, B, C, *, allow_complex: bool = False) -> SSMInputs:
+    """Validate the (a, B, C) of a kernel builder: :func:`check_ssm` with no x and no state."""
+    return _record(family, allow_complex, None, a=a, B=B, C=C)
 
 
-def check_kernel(family: str, a, B, C, *, allow_complex: bool = False) -> KernelInputs:
-    """Validate (a, B, C) of ``family``: a (..., T) | (..., T, N) | (..., T, N, N); B, C (..., T, N).
-
-    Returns a :class:`KernelInputs` in one common dtype.
-    """
-    a_name = "A" if family == "general" else "a"
-    arrays, batch, sizes, dtype = _validate(family, allow_complex, **{a_name: a}, B=B, C=C)
-    return KernelInputs(arrays[a_name], arrays["B"], arrays["C"], batch, sizes["T"],
-                        sizes["N"], dtype)
 
 
 def check_positive_int(name: str, value) -> int:
@@ -275,12 +239,8 @@ def check_chunk_size(chunk_size) -> int:
 
 
 class Flat(NamedTuple):
-    """Validated inputs with the leading axes broadcast and flattened to nb sequences.
-
-    The one record the Numba and CUDA launchers share. Inputs are C-contiguous read-only
-    arrays (views of the caller's arrays where no copy was needed); ``h0`` is a fresh
-    writable array (zeros when no initial state was given), so kernels may update it.
-    """
+    """The Numba and CUDA launchers' record: inputs broadcast and flattened to nb sequences,
+    C-contiguous and read-only; ``h0`` a fresh writable array (zeros when none was given)."""
 
     x: np.ndarray   # (nb, T, P)
     a: np.ndarray   # (nb, T) scalar family, (nb, T, N) diagonal family
@@ -295,20 +255,25 @@ class Flat(NamedTuple):
     dtype: np.dtype
 
 
-def flatten(family: str, x, a, B, C, initial_state=None, *, finite=None) -> Flat:
-    """check_ssm (real dtypes), then broadcast the leading axes and flatten them to nb sequences.
+def read_only(arr: np.ndarray) -> np.ndarray:
+    """A C-contiguous read-only view (a copy if needed): every kernel input is one, so a compiled
+    kernel sees one array type per dtype whatever the caller passed."""
+    out = np.ascontiguousarray(arr).view()
+    out.flags.writeable = False
+    return out
 
-    Every input array comes back read-only, copied or not, so that a compiled kernel sees one
-    array type per dtype whatever the caller passed. ``finite``: as in :func:`check_ssm`.
-    """
-    v = check_ssm(family, x, a, B, C, initial_state, finite=finite)
+
+def flatten(family: str, x, a, B, C, initial_state=None, *, finite=None) -> Flat:
+    """:func:`check_ssm` (real dtypes), then the leading axes broadcast and flattened."""
+    return flat_inputs(family, check_ssm(family, x, a, B, C, initial_state, finite=finite))
+
+
+def flat_inputs(family: str, v: SSMInputs) -> Flat:
+    """The :class:`Flat` record of checked inputs ``v``."""
     nb = int(np.prod(v.batch, dtype=np.int64))
 
     def flat(arr, tail):
-        out = np.ascontiguousarray(np.broadcast_to(arr, (*v.batch, *tail)).reshape(nb, *tail))
-        out = out.view()
-        out.flags.writeable = False
-        return out
+        return read_only(np.broadcast_to(arr, (*v.batch, *tail)).reshape(nb, *tail))
 
     a_tail = (v.T,) if family == "scalar" else (v.T, v.N)
     h0 = np.zeros((nb, v.N, v.P), dtype=v.dtype)
@@ -343,8 +308,7 @@ def _size(nbytes: float) -> str:
 
 
 def _refuse_above_limit(nbytes: int, what: str, advice: str) -> None:
-    """QuadraticMemoryError ``"{what} would allocate ... ; the limit is ... {advice}"`` when
-    ``nbytes`` exceeds :func:`quadratic_limit_bytes` (the one memory test of every guard)."""
+    """QuadraticMemoryError when ``nbytes`` exceeds :func:`quadratic_limit_bytes`."""
     limit = quadratic_limit_bytes()
     if nbytes > limit:
         raise QuadraticMemoryError(
@@ -354,9 +318,7 @@ def _refuse_above_limit(nbytes: int, what: str, advice: str) -> None:
 
 def check_quadratic(form: str, batch: tuple, T: int, dtype, copies: int = 1,
                     pad: int = 0) -> None:
-    """Refuse ``copies`` arrays of shape (*batch, T + pad, T + pad) if they exceed the memory
-    limit (batch: the leading shape, with the modes N for per-mode masks; pad: the VJPs' grid
-    has T + 2 steps)."""
+    """Refuse ``copies`` (*batch, T + pad, T + pad) arrays above the memory limit."""
     count = int(np.prod(batch, dtype=np.int64))
     n = T + pad
     side = "T" if pad == 0 else f"T + {pad}"
@@ -367,17 +329,15 @@ def check_quadratic(form: str, batch: tuple, T: int, dtype, copies: int = 1,
 
 
 def check_chunks(form: str, count: int, Q: int, dtype, copies: int = 1) -> None:
-    """Refuse ``copies`` x ``count`` (Q, Q) chunk blocks if they exceed the memory limit (a
-    chunk size near T makes the chunked form as quadratic as the attention form)."""
+    """Refuse ``copies`` x ``count`` (Q, Q) chunk blocks above the memory limit."""
     _refuse_above_limit(int(count) * Q * Q * copies * np.dtype(dtype).itemsize,
                         f"{form} would allocate {{size}} for (Q, Q) chunk blocks with Q = {Q}",
                         "Use a smaller chunk_size (the default is 64).")
 
 
 def check_cotangents(v: SSMInputs, dy, dh, *, finite=None):
-    """The gradients a VJP pulls back: ``dy`` with y's shape (*batch, T, P) and ``dh`` with the
-    final state's (*batch, N, P), or None for zeros. Returns both in the inputs' dtype ``v.dtype``.
-    """
+    """The cotangents a VJP pulls back, in ``v.dtype``: dy (*batch, T, P) and dh (*batch, N, P)
+    (None: zeros)."""
     expected = {"dy": ((*v.batch, v.T, v.P), "(*batch, T, P), the shape of y"),
                 "dh": ((*v.batch, v.N, v.P), "(*batch, N, P), the shape of the final state")}
     out = []
@@ -393,7 +353,7 @@ def check_cotangents(v: SSMInputs, dy, dh, *, finite=None):
     return tuple(out)
 
 
-# ------------------------------------------------------------------ the four chunked steps
+# the four chunked steps
 
 #: Trailing layout of the chunked steps' arguments. J = ceil(T / Q) chunks; the decays a and
 #: abar end in N (diagonal family) or 1 (scalar family: one decay shared by every mode), "m".
@@ -425,22 +385,7 @@ def check_step(*, allow_complex: bool = False, **given) -> StepInputs:
     for name, arr in arrays.items():
         _check_ndim(name, arr, len(_STEP_LAYOUTS[name]), shown(name))
     order = sorted(arrays, key=lambda k: k in ("a", "abar"))      # the decays vote last
-    sizes = {}
-    for letter in "TJNP":
-        votes = {}
-        for name in order:
-            lay = _STEP_LAYOUTS[name]
-            if letter in lay:
-                votes.setdefault(arrays[name].shape[lay.index(letter) - len(lay)], []).append(name)
-        if not votes:
-            continue
-        sizes[letter] = size = max(votes, key=lambda v: len(votes[v]))
-        for name in order:
-            lay = _STEP_LAYOUTS[name]
-            if letter in lay and arrays[name].shape[lay.index(letter) - len(lay)] != size:
-                agree = ", ".join(votes[size])
-                raise ValueError(f"{name} has shape {_shape(arrays[name])}; expected "
-                                 f"{shown(name)} with {letter} = {size} (as in {agree})")
+    sizes = _vote({k: arrays[k] for k in order}, _STEP_LAYOUTS, "TJNP", shown)
     for name, letter in (("a", "T"), ("abar", "J")):
         if name in arrays:
             arr = arrays[name]

@@ -141,8 +141,8 @@ def test_bad_input_names_the_argument():
         chunked.chunk_output(a, d["C"], np.zeros((2, 2, 3, 1)), chunk_size=Q)
     with pytest.raises(ValueError, match=r"^abar has shape \(2, 1, 2\)"):
         chunked.state_passing(np.ones((2, 1, 2)), np.zeros((2, 1, 3, 1)))
-    with pytest.raises(ValueError, match=r"^abar has shape .* J = 2 \(as in S\)"):   # as check_step
-        chunked.state_passing(np.ones((2, 1, 3)), np.zeros((2, 2, 3, 1)))
+    with pytest.raises(ValueError, match=r"^abar has shape \(2, 1, 3\); .* J = 2 \(as in S\)"):
+        chunked.state_passing(np.ones((2, 1, 3)), np.zeros((2, 2, 3, 1)))   # the decays vote last
     with pytest.raises(ValueError, match="chunk_size must be an integer >= 1"):
         chunked.intra_chunk(d["x"], a, d["B"], d["C"], chunk_size=0)
     with pytest.raises(TypeError):

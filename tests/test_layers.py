@@ -28,7 +28,6 @@ LAYER = {
     "ssd_edu.exact": 2, "ssd_edu.softmax": 2,
     "ssd_edu.registry": 3, "ssd_edu.testing": 3, "ssd_edu.bridges": 3, "ssd_edu.training": 3,
     "ssd_edu.theorems": 4, "ssd_edu.exercises": 4, "ssd_edu.bench": 4, "ssd_edu.figures": 4,
-    "ssd_edu.backward_figures": 4,
     "ssd_edu.__main__": 5, "ssd_edu": 5,
 }
 BACKENDS = ("ssd_edu.reference", "ssd_edu.cpu", "ssd_edu.gpu")

@@ -23,7 +23,7 @@ from numba import njit, prange
 from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, num_threads, single_threaded_blas, threads_for
 from ._launch import chunk, chunked_work, flatten, unflatten
-from ..validation import check_chunks, check_step
+from ..validation import check_chunks, check_step, read_only
 from ._tiles import SUB, chunk_of_job, prefix_products, suffix_products  # noqa: F401 (SUB)
 from ._tiles import intra_chunk as intra_chunk_tile
 
@@ -175,12 +175,6 @@ def _chunk_output_kernel(a, C, H_prev, y, Q, workers):
 # ---------------------------------------------------------------- launchers
 
 
-def _read_only(arr):
-    view = arr.view()
-    view.flags.writeable = False
-    return view
-
-
 class _Steps(NamedTuple):
     """A step's arguments flattened to nb sequences (C-contiguous, read-only, one dtype)."""
 
@@ -210,7 +204,7 @@ def _flat_step(chunk_size=..., **given) -> _Steps:
         flat = np.broadcast_to(arr, (*v.batch, *tail)).reshape(nb, *tail)
         if name == "a" and tail[-1] == 1 and N > 1:          # the scalar family's kernels
             flat = flat[..., 0]
-        arrays[name] = _read_only(np.ascontiguousarray(flat))
+        arrays[name] = read_only(flat)
     return _Steps(arrays, v.batch, nb, T, N, P, J, Q, v.dtype)
 
 
@@ -308,8 +302,8 @@ def step_calls(family, x, a, B, C, *, chunk_size=64, initial_state=None) -> dict
 
     return {"intra_chunk": run(_intra_chunk_kernel, f.x, f.a, f.B, f.C, y, Q, workers),
             "chunk_states": run(_chunk_states_kernel, f.x, f.a, f.B, S, abar, Q, workers),
-            "state_passing": run(_state_passing_kernel, _read_only(abar), S, h),
-            "chunk_output": run(_chunk_output_kernel, f.a, f.C, _read_only(S), y, Q, workers),
+            "state_passing": run(_state_passing_kernel, read_only(abar), S, h),
+            "chunk_output": run(_chunk_output_kernel, f.a, f.C, read_only(S), y, Q, workers),
             "result": lambda: unflatten(f, y, h)}
 
 
@@ -332,9 +326,9 @@ def _chunked(family, x, a, B, C, chunk_size, initial_state):
             # 1. intra_chunk and 2. chunk_states, fused: y = Y_diag, S, abar
             _intra_chunk_and_chunk_states_kernel(f.x, f.a, f.B, f.C, y, S, abar, Q, workers)
             # 3. state_passing: S <- H_prev, h <- H_{J-1}
-            _state_passing_kernel(_read_only(abar), S, h)
+            _state_passing_kernel(read_only(abar), S, h)
             # 4. chunk_output: y += Y_off
-            _chunk_output_kernel(f.a, f.C, _read_only(S), y, Q, workers)
+            _chunk_output_kernel(f.a, f.C, read_only(S), y, Q, workers)
     return unflatten(f, y, h)
 
 

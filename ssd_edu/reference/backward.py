@@ -21,7 +21,7 @@ import numpy as np
 
 from .._keyword_only import keyword_only
 from ..validation import check_chunk_size, check_cotangents, check_quadratic, check_ssm
-from ..vjp import empty_broadcast, finish_broadcast
+from ..vjp import empty, finish
 from ._common import _start_state, check_chunk_blocks
 from .chunking import _from_chunks, _to_chunks, chunk_states, state_passing
 from .masks import one_ss_mask, prefix_products, suffix_products
@@ -37,14 +37,14 @@ def vjp_form(family: str, *, quadratic: int | None = None, per_mode: bool = Fals
             dy, dh = check_cotangents(v, dy, dh)
             rest = {k: check_chunk_size(q) for k, q in chunking.items()}
             if v.T == 0:
-                return empty_broadcast(v, dh)
+                return empty(v, dh)
             if rest:
                 rest["Q"] = min(rest["Q"], v.T)          # one chunk of T steps at most
                 check_chunk_blocks(vjp.__name__, family, v, rest["Q"])
             if quadratic:
                 lead = (*v.batch, v.N) if per_mode else v.batch
                 check_quadratic(vjp.__name__, lead, v.T, v.dtype, copies=quadratic, pad=2)
-            return finish_broadcast(v, *body(v.x, v.a, v.B, v.C, dy, _start_state(v), dh, **rest))
+            return finish(v, *body(v.x, v.a, v.B, v.C, dy, _start_state(v), dh, **rest))
 
         if "Q" in inspect.signature(body).parameters:
             def vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):

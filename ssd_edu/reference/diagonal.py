@@ -96,7 +96,8 @@ def diagonal_single_mask(a, B, C):
     A zero a[t >= 1, n] is refused (the mask splits into blocks, Lemma 4.1). Exact algebra, but
     p underflows at long T (then B' = inf and M is NaN): for short spans only.
     """
-    a, B, C = check_kernel("diagonal", a, B, C, allow_complex=True)[:3]
+    v = check_kernel("diagonal", a, B, C, allow_complex=True)
+    a, B, C = v.a, v.B, v.C
     zeros = np.argwhere(a[..., 1:, :] == 0)
     if zeros.size:
         where = tuple(int(i) for i in zeros[0])
