@@ -13,7 +13,7 @@ the Numba threads); a short last chunk is zero-padded; masks use direct products
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
@@ -147,18 +147,9 @@ def _read_only(arr):
     return view
 
 
-class Steps(NamedTuple):
-    """A step's arguments flattened to nb sequences (C-contiguous, read-only, one dtype)."""
-
-    arrays: dict    # name -> (nb, ...) array; a is (nb, T) for the scalar family's kernels
-    batch: tuple
-    nb: int
-    T: int
-    N: int
-    P: int
-    J: int
-    Q: int
-    dtype: np.dtype
+#: A step's arguments flattened to nb sequences (C-contiguous, read-only, one dtype): arrays
+#: maps each name to its (nb, ...) array (a is (nb, T) for the scalar family's kernels).
+Steps = namedtuple("Steps", "arrays batch nb T N P J Q dtype")
 
 
 def flat_step(chunk_size=..., **given) -> Steps:

@@ -1,14 +1,9 @@
 """The plain tier (backend "plain"): every form as the shortest correct Numba loops.
 
-The readable twin of each tuned kernel (scan.py, attention.py, chunked.py): the same signature
-and the same answer, written line for line after ssd_edu.reference (scalar.py, diagonal.py,
-chunking.py), with the equation above the line that computes it. No tiles, no workspaces, no
-BLAS; one ``prange`` over the flattened sequences b (a small call runs on one thread). The
-chunked form is its four steps (intra_chunk, chunk_states, state_passing, chunk_output), each
-also callable on its own, with the signatures every backend shares.
-
-One loop serves both families: the scalar family's decay a_t is shared by every mode, so the
-launcher repeats it into a (nb, T, N) copy and every loop reads a[b, t, n].
+The readable twin of each tuned kernel, written line for line after ssd_edu.reference with the
+equation above the line that computes it: no tiles, no workspaces, no BLAS, one ``prange`` over
+the sequences b. The chunked form is its four steps, each also callable on its own. One loop
+serves both families: the scalar family's decay is repeated into a (nb, T, N) copy.
 
     y, h = ssd_edu.cpu.plain.scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None)
 """

@@ -126,14 +126,6 @@ def _scan_backward_kernel(x, a, B, C, dy, h0, g, Q, width, dx, da, dB, dC, ck_bu
                                 da[job], dB[job], dC[job], p0, p1, ck_buf[job], H_buf[job])
 
 
-def workspaces(f, blocks, width):
-    """The jobs' checkpoints (jobs, J N w) and chunk states (jobs, (CHECKPOINT + 1) N w),
-    allocated in the calling thread (not freed and page-faulted again by every worker)."""
-    jobs, J = f.nb * blocks, -(-f.T // CHECKPOINT)
-    return (np.empty((jobs, J * f.N * width), dtype=f.dtype),
-            np.empty((jobs, (CHECKPOINT + 1) * f.N * width), dtype=f.dtype))
-
-
 def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
     fv = flatten_vjp(family, x, a, B, C, dy, dh, initial_state)
     f = fv.f
@@ -145,9 +137,13 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
         dx = np.empty((f.nb, f.T, f.P), dtype=f.dtype)         # every entry is written
         da, dB, dC = (np.empty((f.nb * blocks, f.T, f.N), dtype=f.dtype) for _ in range(3))
         g = fv.dh.copy()                                       # dh in, dh_{-1} out
+        # the jobs' checkpoints and chunk states, allocated here rather than in each worker
+        # (where they would be freed and page-faulted in again every call)
+        ck = np.empty((f.nb * blocks, -(-f.T // CHECKPOINT) * f.N * width), dtype=f.dtype)
+        H = np.empty((f.nb * blocks, (CHECKPOINT + 1) * f.N * width), dtype=f.dtype)
         with single_threaded_blas():                           # np.dot inside prange threads
             _scan_backward_kernel(f.x, f.a, f.B, f.C, fv.dy, f.h0, g, CHECKPOINT,
-                                  width, dx, da, dB, dC, *workspaces(f, blocks, width))
+                                  width, dx, da, dB, dC, ck, H)
     if blocks > 1:                                             # the channel blocks' parts
         da, dB, dC = (arr.reshape(f.nb, blocks, f.T, f.N).sum(axis=1) for arr in (da, dB, dC))
     if family == "scalar":
