@@ -6,12 +6,10 @@ With G_t = d loss / d h_t, the reverse-time scan
     dx_t = G_t^T B_t,  dB_t = G_t x_t,  dC_t = h_t dy_t,  da_t = sum_p G_t o h_{t-1},
     dh_{-1} = a_0 o G_0
 
-needs h_{t-1} and h_t. Running the recurrence backward would divide by a_t, so the states are
-recomputed: a forward pass stores the state entering every chunk of CHECKPOINT steps (one gemm
-per chunk), then each chunk, from the last, is recomputed into a (CHECKPOINT + 1, N, w) buffer
-and swept backward. Jobs are (sequence, block of w channels); the state is kept as (N, w) rows
-so that the sums over p (dB, dC, da) run in registers; the launcher sums the blocks' partial
-dB, dC, da (and the scalar family's da over n). Extra memory O(J N P + T N).
+needs h_{t-1} and h_t; the states are recomputed (no division by a_t): the state entering every
+chunk of CHECKPOINT steps is stored, then each chunk, from the last, is recomputed and swept
+backward. Jobs are (sequence, block of w channels) with (N, w) state rows, so that the sums over
+p run in registers; the launcher sums the blocks' partial dB, dC, da. Extra memory O(J N P + T N).
 """
 from __future__ import annotations
 
