@@ -78,8 +78,8 @@ def test_scan_channel_blocks_with_a_partial_last_block(fam, P, width, monkeypatc
 def test_import_compiles_nothing():
     code = ("import ssd_edu\nfrom ssd_edu.cpu import attention, chunked, scan\n"
             "kernels = [scan._scan_kernel, attention._attention_kernel,\n"
-            "           chunked._intra_chunk_and_chunk_states_kernel, chunked._intra_chunk_kernel,\n"
-            "           chunked._chunk_states_kernel, chunked._state_passing_kernel,\n"
+            "           chunked._intra_chunk_and_chunk_states_kernel,\n"
+            "           chunked._state_passing_kernel,\n"
             "           chunked._chunk_output_kernel]\n"
             "assert all(not k.signatures for k in kernels), 'compiled at import'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -129,7 +129,7 @@ def test_chunked_kernel_holds_blas_to_one_thread():
 def _zeros_at_sub_chunk_edges(family_name, dtype):
     """Diagonal/scalar inputs whose zero decays sit at, just before and just after the edges
     of the chunked kernel's sub-chunks (and a whole chunk's worth of near-one decays)."""
-    from ssd_edu.cpu.chunked import SUB
+    from ssd_edu.cpu._tiles import SUB
     T, N, P, Q = 3 * 64 + 5, 6, 5, 64
     d = make_inputs(family_name, T, N, P, (1,), regime="near_one", dtype=dtype, seed=11)
     a = d["a"].copy()
@@ -272,7 +272,7 @@ def test_chunked_steps_run_on_the_threads_of_the_whole_call(monkeypatch):
         def kernel(*args):
             seen.append((name, numba.get_num_threads(), args[-1]))
         return kernel
-    for name in ("_intra_chunk_kernel", "_chunk_states_kernel", "_state_passing_kernel",
+    for name in ("_intra_chunk_and_chunk_states_kernel", "_state_passing_kernel",
                  "_chunk_output_kernel"):
         monkeypatch.setattr(chunked, name, spy(name))
     d = make_inputs("diagonal", 40, 3, 2, (1,), seed=0)

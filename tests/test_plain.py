@@ -197,7 +197,8 @@ def test_step_shape_errors_name_the_argument():
         plain.state_passing(abar[:, :1].repeat(5, axis=1), S)
     with pytest.raises(ValueError, match=r"^initial_state has shape \(3, 2\)"):
         plain.state_passing(abar, S, initial_state=h0.T)
-    with pytest.raises(ValueError, match=r"^H_prev has shape \(2, 2, 3\).*J = ceil\(T / Q\) = 3"):
+    with pytest.raises(ValueError, match=r"^H_prev has shape \(2, 2, 3\).*J = ceil\(T / chunk_size"
+                                         r"\) = 3"):
         plain.chunk_output(a, C, S[:2], chunk_size=4)
     with pytest.raises(ValueError, match=r"^a has shape \(9, 3\)"):
         plain.intra_chunk(x, np.ones((9, 3)), B, C, chunk_size=4)

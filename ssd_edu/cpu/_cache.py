@@ -1,15 +1,10 @@
-"""Numba's on-disk cache, keyed on every source a kernel may inline (no stale machine code).
+"""Numba's on-disk cache, stamped with every source a kernel may inline (no stale machine code).
 
-Numba stamps a cached kernel with the modification time and size of the one file that
-defines the jitted function. The kernels here inline helpers from ``_tiles.py`` and
-``_jit.py``, so an edit of a helper alone (or an upgrade that leaves the kernel's file as it
-was) would load the old machine code. The locators below are Numba's own three (a
-``NUMBA_CACHE_DIR``, the ``__pycache__`` beside the source, the user-wide cache), with one
-change for the files of this directory: the stamp is :data:`SOURCE_STAMP`, a SHA-256 of every
-``ssd_edu/cpu/*.py`` and the package version. Any edit of any of them makes every cached
-index here stale, so each kernel compiles again on its next call (Numba's own index also
-carries the Numba version). Functions outside this directory are untouched: the locators
-decline them and Numba's defaults run as before.
+Numba stamps a cached kernel with its own file only, but the kernels here inline helpers of
+``_tiles.py`` and ``_jit.py``. The locators below are Numba's three (``NUMBA_CACHE_DIR``, the
+``__pycache__`` beside the source, the user-wide cache) with one change for this directory: the
+stamp is :data:`SOURCE_STAMP`, a SHA-256 of the package version and every ``ssd_edu/cpu/*.py``,
+so any edit recompiles every kernel here. Functions elsewhere keep Numba's defaults.
 """
 from __future__ import annotations
 
@@ -52,19 +47,9 @@ class _PackageStamp:
         return super().from_function(py_func, py_file)
 
 
-class UserProvidedLocator(_PackageStamp, caching.UserProvidedCacheLocator):
-    """NUMBA_CACHE_DIR, stamped with the package sources."""
-
-
-class InTreeLocator(_PackageStamp, caching.InTreeCacheLocator):
-    """ssd_edu/cpu/__pycache__, stamped with the package sources."""
-
-
-class UserWideLocator(_PackageStamp, caching.UserWideCacheLocator):
-    """The user-wide Numba cache, stamped with the package sources."""
-
-
-LOCATORS = (UserProvidedLocator, InTreeLocator, UserWideLocator)
+LOCATORS = tuple(type(base.__name__, (_PackageStamp, base), {})
+                 for base in (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator,
+                              caching.UserWideCacheLocator))
 
 
 def install() -> None:

@@ -1,16 +1,9 @@
-"""The finiteness test of the shared validation as one compiled pass.
-
-``np.all(np.isfinite(arr))`` writes a boolean temporary of the input's size and reads it
-again; this loop reads each entry once and keeps no temporary:
+"""The validation's finiteness test as one compiled pass, with no temporary:
 
     finite(v)  <=>  sum_i (v_i - v_i) == 0        (inf - inf and NaN - NaN are NaN)
 
-The sum is reassociated (so it vectorizes) but no flag assumes finite values, so the
-subtraction is never folded away. Arrays of ``PARALLEL_MIN_SIZE`` entries or more are read by
-every thread; smaller ones by the calling thread alone (a parallel region costs more than
-reading them when the other cores are busy; ``_jit.threads_for``). The launchers pass it to
-the validation (``_launch.flatten``); arrays below ``validation.FAST_FINITE_MIN_SIZE`` entries
-stay with NumPy.
+The sum is reassociated (so it vectorizes) but no flag assumes finite values. Arrays of
+``PARALLEL_MIN_SIZE`` entries or more are read by every thread, smaller ones by one.
 """
 from __future__ import annotations
 
@@ -18,8 +11,6 @@ from numba import njit, prange
 
 from ._jit import JIT
 
-#: Entries from which the pass runs on every thread (an input of the default benchmark
-#: workload, 8 x 2048 x 64, is one such array).
 PARALLEL_MIN_SIZE = 1 << 20
 
 

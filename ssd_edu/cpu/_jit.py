@@ -1,26 +1,16 @@
-"""Compilation settings and small compile-time helpers shared by every Numba CPU kernel.
+"""Compilation settings and compile-time helpers shared by every Numba CPU kernel.
 
-* ``JIT``: ``cache=True`` (compiled once per signature, then loaded from disk; the cache is
-  stamped with a hash of every ``ssd_edu/cpu/*.py``, see ``_cache``, so an edited helper
-  never loads stale machine code),
-  ``error_model='numpy'`` (no Python division checks in inner loops), ``boundscheck=False``.
-* ``FASTMATH = {'contract', 'reassoc'}``: allows fused multiply-add and reordering of sums
-  (needed to vectorize the sums over n). It never flushes subnormals to zero and never assumes
-  finite values, so tiny decays (1e-300) and long mask tails keep their values (docs/theory.md#fma).
-* ``decay(a, t)`` / ``at(row, n)``: one kernel source for both families. In the scalar family a
-  sequence's decays ``a`` are (T,) and ``decay(a, t)`` is the number a_t; in the diagonal family
-  they are (T, N) and ``decay(a, t)`` is the row a_t. ``at(row, n)`` is then a_t or a[t, n].
-  Numba picks the branch from the argument types at compile time.
-* ``single_threaded_blas()``: a kernel that calls ``np.dot`` runs BLAS inside every Numba
-  thread; a multi-threaded BLAS under each of them oversubscribes the cores (measured 2-5x
-  slower for chunks of Q >= 128 on 2 cores). The launcher holds BLAS to one thread meanwhile.
-* ``threads_for(work)``: a call smaller than ``SMALL_WORK`` runs its parallel kernels on one
-  thread. Every parallel region waits for its slowest thread: microseconds on an idle
-  machine, a scheduler time slice when other processes keep the cores busy. Measured on 2
-  cores with two busy processes (median of 30 calls): 12 ms per parallel region, so a
-  T = 64, N = 4, P = 3 chunked call took 36 ms on two threads and 0.5 ms on one, and a
-  T = 2048, N = P = 16 diagonal scan 12 ms and 0.4 ms; on the idle machine one and two
-  threads were within 10% at these sizes.
+* ``JIT``: cached (the cache stamped with every ``ssd_edu/cpu/*.py``, see ``_cache``), no
+  Python division checks, no bounds checks, no GIL.
+* ``FASTMATH = {'contract', 'reassoc'}``: fused multiply-add and reordered sums (so that the
+  sums over n vectorize); subnormals and non-finite values keep their meaning
+  (docs/theory.md#fma).
+* ``decay(a, t)`` / ``at(row, n)``: one kernel source for both families: a sequence's decays
+  are (T,) (scalar: ``decay`` is the number a_t) or (T, N) (diagonal: the row a_t), and
+  ``at(row, n)`` is a_t or a[t, n]; Numba picks the branch from the types at compile time.
+* ``single_threaded_blas()``: BLAS on one thread inside the Numba threads (no oversubscription).
+* ``threads_for(work)``: a call of less than ``SMALL_WORK`` runs on one thread (a parallel
+  region waits for its slowest thread, a scheduler time slice on a busy machine).
 """
 from __future__ import annotations
 
@@ -61,20 +51,16 @@ def _at_ol(row, n):
     return lambda row, n: row
 
 
-def num_threads() -> int:
-    """Threads Numba's parallel loops use."""
-    return numba.get_num_threads()
+num_threads = numba.get_num_threads
 
-
-#: Work (state updates, or mask entries times widths: a launcher's own count) below which a
-#: call runs on one thread (about a millisecond of one thread's work).
+#: Work (state updates, or mask entries times widths) below which a call runs on one thread.
 SMALL_WORK = 1 << 22
 
 
 @contextlib.contextmanager
 def threads_for(work: int):
-    """Numba's threads for one call: all of them, or one when ``work`` < ``SMALL_WORK``.
-    Numba's thread count is thread-local, so another thread's calls are not affected."""
+    """Numba's threads for one call: all of them, or one when ``work`` < ``SMALL_WORK``
+    (Numba's thread count is thread-local: other threads are not affected)."""
     if work >= SMALL_WORK or numba.get_num_threads() == 1:
         yield
         return

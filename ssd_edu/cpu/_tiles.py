@@ -1,18 +1,12 @@
 """Tile pieces of the masked matmul, shared by the attention and chunked kernels.
 
-All decay products here are direct products over the steps they span (docs/theory.md#one-ss-mask):
-no log, no division, so zero, negative and tiny decays are exact. For queries t >= i0 and keys s <
-i0 the 1-SS mask factors through the step i0 between them,
+Decay products are direct products (docs/theory.md#one-ss-mask): no log, no division, so zero,
+negative and tiny decays are exact. For queries t >= i0 and keys s < i0 the mask factors,
 
-    a_n(t, s) = prod_{s<u<=t} a_u[n] = prod_{i0<=u<=t} a_u[n] * prod_{s<u<i0} a_u[n]
-              =            F[t, n]               *          G[s, n]
+    a_n(t, s) = prod_{i0<=u<=t} a_u[n] * prod_{s<u<i0} a_u[n] = F[t, n] * G[s, n]
 
-so that block is one matmul of rescaled queries and keys, (C o F) (B o G)^T. Inside a
-diagonal block (s, t on the same side) the products are formed directly: for the scalar
-family one mask after a gemm (``scalar_mask``), for the diagonal family per mode, column by
-column (``modes_block``). ``intra_chunk`` is the masked matmul of one chunk (or tile):
-``chunk_scores`` builds W = 1SS(a_c) o C_c B_c^T, one gemm applies it to x_c. ``a`` is one
-sequence's decays: (T,) for the scalar family, (T, N) for the diagonal.
+so that block is one matmul (C o F) (B o G)^T; a diagonal block forms its products directly.
+``a`` is one sequence's decays: (T,) for the scalar family, (T, N) for the diagonal.
 """
 from __future__ import annotations
 
@@ -22,15 +16,13 @@ from numba.extending import overload
 
 from ._jit import FASTMATH, JIT, at, decay
 
-#: Steps per sub-chunk of the diagonal family's intra-chunk matmuls (``chunk_scores``).
-SUB = 16
+SUB = 16                  # steps per sub-chunk of the diagonal family's chunk_scores
 
 
 @njit(**JIT)
 def chunk_of_job(job, J, Q, T):
-    """Job ``job`` of a kernel parallel over chunks: sequence b = job // J, chunk c = job % J,
-    its steps [t0, t1) with t0 = c Q, t1 = min(T, t0 + Q). (Key tiles and channel blocks
-    are split the same way: Q the tile length or block width, T the steps or channels.)"""
+    """Job -> sequence b = job // J, chunk c = job % J, steps [t0, t1) = [c Q, min(T, c Q + Q))
+    (also for key tiles and channel blocks: Q the tile or block width, T the length)."""
     b = job // J
     c = job % J
     t0 = c * Q
@@ -61,8 +53,7 @@ def suffix_products(a, s0, s1, N, G):
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
 def scalar_mask(a, t0, q, W):
-    """W[i, j] *= L[i, j] = prod_{t0+j < u <= t0+i} a_u for j < i < q (scalar family): one
-    product per step down column j; the diagonal (L = 1) and the entries above stay as they are."""
+    """W[i, j] *= L[i, j] = prod_{t0+j < u <= t0+i} a_u for j < i < q (scalar family)."""
     for j in range(q):
         mask = W.dtype.type(1)
         for i in range(j + 1, q):
@@ -73,10 +64,7 @@ def scalar_mask(a, t0, q, W):
 @njit(fastmath=FASTMATH, **JIT)
 def modes_block(a, B, C, t0, t1, W, w0, r):
     """W[w0+i, w0+j] = sum_n C[t0+i, n] prod_{t0+j<u<=t0+i} a_u[n] B[t0+j, n] for j <= i < q,
-    0 for i < j (q = t1 - t0; diagonal family, a (T, N); workspace r (N,)).
-
-    Column j carries r[n] = B[t0+j, n] prod_{t0+j < u <= t0+i} a_u[n] down the rows, one
-    product per step: O(q^2 N), no division."""
+    0 for i < j (q = t1 - t0; a (T, N)). Column j carries r[n] (N,) down the rows."""
     q = t1 - t0
     N = B.shape[1]
     zero = W.dtype.type(0)
@@ -100,17 +88,10 @@ def modes_block(a, B, C, t0, t1, W, w0, r):
 
 
 def chunk_scores(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
-    """The chunked kernel's intra-chunk matrix: W[:q, :q] = 1SS(a_c) o C_c B_c^T, zero above
-    the diagonal and in the padding (rows and columns >= q), q = t1 - t0, W (Q, Q).
-
-    Scalar family: the scores C_c B_c^T are one gemm of the zero-padded copies Cc (Q, N) and
-    Bt (N, Q), then masked in place (``scalar_mask``). Diagonal family: sub-chunks of ``sub``
-    steps; for query sub-chunk I = [i0, i1) and keys j < i0 the mask factors through i0,
-    W[I, :i0] = (C_I o F_I) (B o G)^T with F_I[i, n] = prod_{i0<=u<=i} a_u[n] (queries, Cc)
-    and G[j, n] = prod_{j<u<i0} a_u[n] (keys, Kt (Q, N)), both direct running products, one
-    gemm; the sub x sub diagonal blocks by ``modes_block``. Workspace r (N,). Compiled per
-    family (the overload below); this body runs the same code interpreted
-    (NUMBA_DISABLE_JIT=1)."""
+    """W (Q, Q): W[:q, :q] = 1SS(a_c) o C_c B_c^T (q = t1 - t0), zero above the diagonal and
+    in the padding. Scalar: one gemm of the padded Cc (Q, N), Bt (N, Q), then the mask.
+    Diagonal: sub-chunks I of ``sub`` steps, W[I, :i0] = (C_I o F_I) (B o G)^T (Cc, Kt (Q, N))
+    and the diagonal blocks by ``modes_block``. Compiled per family (the overload below)."""
     chunk = _chunk_scores_scalar if np.ndim(a) == 1 else _chunk_scores_modes
     chunk(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub)
 
@@ -173,9 +154,8 @@ def _chunk_scores_ol(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
 
 @njit(fastmath=FASTMATH, **JIT)
 def intra_chunk(a, B, C, x, t0, t1, W, r, Cc, Kt, Bt, Xc, Y):
-    """Y[:q] = (1SS(a_c) o C_c B_c^T) x_c for the steps [t0, t1) (q = t1 - t0 <= Q): the
-    scores of ``chunk_scores`` (sub-chunks of SUB), then one gemm with the zero-padded copy
-    Xc (Q, P) of x_c. Workspaces W (Q, Q), r (N,), Cc, Kt (Q, N), Bt (N, Q), Y (Q, P)."""
+    """Y[:q] = (1SS(a_c) o C_c B_c^T) x_c for the steps [t0, t1): ``chunk_scores``, then one
+    gemm with Xc (Q, P), x_c zero-padded. Workspaces W (Q, Q), r (N,), Cc, Kt (Q, N), Bt (N, Q)."""
     q = t1 - t0
     if q < Xc.shape[0]:                     # a short chunk: zero padding
         Xc[q:, :] = 0

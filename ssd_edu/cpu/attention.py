@@ -1,27 +1,13 @@
 """Masked attention as a fused, tiled Numba kernel: scalar_attention and diagonal_attention.
 
-    y = M x + (C_t o delta_t)^T h_{-1},   M = 1SS(a) o C B^T  (scalar)
-                                          M = sum_n 1SS(a[:, n]) o C[:, n] B[:, n]^T  (diagonal)
+    y = M x + (C_t o delta_t)^T h_{-1},   M = sum_n 1SS(a[:, n]) o C[:, n] B[:, n]^T
 
-The T x T mask and score matrices are never formed. Time is cut into tiles of ``TILE`` steps;
-for a query tile I = [t0, t1) every earlier key s < t0 factors through t0 by direct products,
-
-    prod_{s<u<=t} a_u[n] = F[t, n] * prod_{s<u<t0} a_u[n],   F[t, n] = prod_{t0<=u<=t} a_u[n]
-
-so the off-diagonal part of y_I is two gemms per block of up to ``KEY_BLOCK`` key tiles:
-W = (C_I o F) K^T and y_I += W x_K, with the keys K[s, n] = B[s, n] prod_{s<u<t0} a_u[n]
-built from a first pass's keys rescaled to their own tile's end, Bg = B o G (nb, T, N), and
-each tile's decay product tot (nb, T / TILE, N): K = Bg o mid with mid the product of the
-tiles in between. The diagonal tile is the chunked form's intra-chunk step (``_tiles``:
-a gemm then the mask for the scalar family, sub-chunk gemms for the diagonal family), and
-the final state one gemm (B o gamma)^T x per sequence. No division anywhere: zero and
-negative decays are exact. BLAS runs one thread inside the Numba threads.
-Extra memory: O(T N) per sequence (Bg, the size of B), plus per thread the workspaces of
-:func:`tile_workspaces`, an O(T N) key array in the final-state pass and a
-(TILE, KEY_BLOCK TILE) block of scores; never O(T^2).
-
-Flops, counted on the lower triangle: T (T + 1) (N + P) (T (T + 1) / 2 pairs (t, s), each a
-score C_t . B_s of 2N flops and a term M[t, s] x_s of 2P), plus 4 T N P for the state terms.
+(one mask for the scalar family), never formed. For a query tile I = [t0, t0 + TILE) every
+earlier key s factors through t0 (``_tiles``): y_I += ((C_I o F) K^T) x_K, two gemms per block
+of KEY_BLOCK key tiles, F[t] = prod_{t0<=u<=t} a_u, K[s] = B_s o prod_{s<u<t0} a_u (from a
+first pass: Bg = B o G, each tile rescaled to its end, and each tile's product tot). The
+diagonal tile is the chunked form's intra-chunk step; the final state one gemm (B o gamma)^T x.
+No division; extra memory O(T N) per sequence plus ``tile_workspaces`` per thread.
 """
 from __future__ import annotations
 
@@ -33,17 +19,13 @@ from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas, threads_for
 from ._launch import flatten, unflatten
 from ._tiles import chunk_of_job, intra_chunk, prefix_products, suffix_products
 
-#: Steps per tile of the fused masked matmul, and key tiles per block of its off-diagonal gemms.
-TILE = 64
-KEY_BLOCK = 16
+TILE = 64                 # steps per tile
+KEY_BLOCK = 16            # key tiles per block of the off-diagonal gemms
 
 
 @njit(**JIT)
 def tile_workspaces(T_tile, N, P, like):
-    """Per-job workspaces of the attention kernel (dtype of ``like``): the diagonal tile's
-    W (T_tile, T_tile), Cc, Kt (T_tile, N), Bt (N, T_tile), Xc, Y (T_tile, P), r (N,)
-    (``_tiles.intra_chunk``); the rescaled queries Cq (T_tile, N), one block of rescaled
-    keys K (KEY_BLOCK T_tile, N) and mid (N,). The bench counts them from here."""
+    """Per-job workspaces of the attention kernel (dtype of ``like``; the bench counts them)."""
     dt = like.dtype
     return (np.zeros((T_tile, T_tile), dtype=dt),           # W, the diagonal tile's scores
             np.zeros((T_tile, N), dtype=dt),                # C (scalar) / rescaled queries
@@ -59,9 +41,8 @@ def tile_workspaces(T_tile, N, P, like):
 
 @njit(parallel=True, fastmath=FASTMATH, **JIT)
 def _key_tiles_kernel(a, B, T_tile, Bg, tot):
-    """Per key tile [s0, s1): Bg[s, n] = B[s, n] G[s, n] with G[s, n] = prod_{s<u<s1} a_u[n]
-    (keys rescaled to the tile's end), and tot[k, n] = prod_{u in tile k} a_u[n] for key
-    tile k."""
+    """Per key tile k = [s0, s1): Bg[s, n] = B[s, n] prod_{s<u<s1} a_u[n] (keys rescaled to the
+    tile's end) and tot[k, n] = prod_{u in tile k} a_u[n]."""
     nb, T, N = B.shape
     tiles = (T + T_tile - 1) // T_tile
     for job in prange(nb * tiles):
@@ -134,10 +115,8 @@ def _attention_kernel(x, a, B, C, h0, Bg, tot, y, T_tile):
 
 @njit(parallel=True, fastmath=FASTMATH, **JIT)
 def _final_state_kernel(x, a, B, h0, h):
-    """h_{T-1} = (B o gamma)^T x + diag(delta_{T-1}) h_{-1}, one gemm per sequence.
-
-    gamma_s[n] = prod_{u > s} a_u[n] is carried backwards by one product per step; at the
-    end it is delta_{T-1}[n] = prod_u a_u[n]."""
+    """h_{T-1} = (B o gamma)^T x + diag(delta_{T-1}) h_{-1}, gamma_s[n] = prod_{u > s} a_u[n]
+    carried backwards (at the end it is delta_{T-1})."""
     nb, T, P = x.shape
     N = B.shape[2]
     for b in prange(nb):
@@ -174,26 +153,14 @@ def _attention(family, x, a, B, C, initial_state):
 
 @keyword_only
 def scalar_attention(x, a, B, C, *, initial_state=None):
-    """Masked attention y = (1SS(a) o C B^T) x (+ the h_{-1} term), fused and tiled.
-
-    x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); float32/float64.
-    O(T^2 (N + P)) time; extra memory O(T N) for the rescaled keys plus
-    O(KEY_BLOCK TILE (TILE + N) + TILE P) per thread (no T x T matrix).
-    Returns y (..., T, P) and h_{T-1} = sum_s gamma_s B_s x_s^T + delta_{T-1} h_{-1} (..., N, P).
-    Plain twin: ssd_edu.cpu.plain.scalar_attention.
-    """
+    """y = (1SS(a) o C B^T) x + (the h_{-1} term), fused and tiled: O(T^2 (N + P)) time, O(T N)
+    extra memory. x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P).
+    Returns y (..., T, P) and h_{T-1} (..., N, P). Plain twin: ssd_edu.cpu.plain."""
     return _attention("scalar", x, a, B, C, initial_state)
 
 
 @keyword_only
 def diagonal_attention(x, a, B, C, *, initial_state=None):
-    """The sum of N 1-SS masked attentions, one per mode, fused and tiled.
-
-    y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x (+ the h_{-1} term).
-    x (..., T, P), a (..., T, N), B, C (..., T, N), initial_state (..., N, P); float32/float64.
-    O(T^2 (N + P)) time; extra memory O(T N) for the rescaled keys plus
-    O(KEY_BLOCK TILE (TILE + N) + TILE P) per thread (no (N, T, T) masks).
-    Returns y (..., T, P) and the final state (..., N, P).
-    Plain twin: ssd_edu.cpu.plain.diagonal_attention.
-    """
+    """y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x + (the h_{-1} term), fused and
+    tiled; a (..., T, N), else as scalar_attention."""
     return _attention("diagonal", x, a, B, C, initial_state)

@@ -1,6 +1,4 @@
-"""Every Numba VJP, gathered for the registry (``ssd_edu.VJPS["numba.{family}.{form}"]``; one
-file per form: ``scan_backward``, ``attention_backward``, ``chunked_backward``; the launch
-plumbing in ``ssd_edu.vjp`` and ``_launch``)."""
+"""Every Numba VJP, gathered for the registry (``ssd_edu.VJPS["numba.{family}.{form}"]``)."""
 from .attention_backward import diagonal_attention_vjp, scalar_attention_vjp
 from .chunked_backward import diagonal_chunked_vjp, scalar_chunked_vjp
 from .scan_backward import diagonal_scan_vjp, scalar_scan_vjp

@@ -7,15 +7,13 @@
 
 Within chunk c = [t0, t1): delta_t = a_{t0} ... a_t, gamma_s = a_{s+1} ... a_{t1-1}, abar_c =
 a_{t0} ... a_{t1-1}. a is (..., T, N), or (..., T, 1) for the scalar family (its kernels then).
-Each launcher validates, flattens the leading axes, runs one parallel kernel over chunks (step
-3: over sequences and modes) and reshapes back. {family}_chunked runs steps 1 and 2 fused in
-one pass over the chunks, then 3 and 4. Chunk products are np.dot (BLAS gemm, one thread
-inside the Numba threads); a short last chunk is zero-padded. The masks use direct products
-only (``_tiles``): zero and negative decays are exact.
+One parallel kernel per step over the chunks (step 3: over sequences and modes); steps 1 and 2
+share one kernel, fused in {family}_chunked. Chunk products are np.dot (one BLAS thread inside
+the Numba threads); a short last chunk is zero-padded; masks use direct products (``_tiles``).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
@@ -24,14 +22,13 @@ from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, num_threads, single_threaded_blas, threads_for
 from ._launch import chunk, chunked_work, flatten, unflatten
 from ..validation import check_chunks, check_step, read_only
-from ._tiles import SUB, chunk_of_job, prefix_products, suffix_products  # noqa: F401 (SUB)
+from ._tiles import chunk_of_job, prefix_products, suffix_products
 from ._tiles import intra_chunk as intra_chunk_tile
 
 
 @njit(**JIT)
 def intra_workspaces(Q, N, P, like):
-    """Per-thread workspaces of steps 1 and 2 (dtype of ``like``): W (Q, Q); Cc, Kt, gamma
-    (Q, N); Bt, BG (N, Q); Xc, Y (Q, P); r (N,)."""
+    """Per-thread workspaces of steps 1 and 2 (dtype of ``like``)."""
     dt = like.dtype
     return (np.zeros((Q, Q), dtype=dt),     # W = 1SS(a_c) o C_c B_c^T
             np.zeros((Q, N), dtype=dt),     # C_c (scalar scores) or rescaled queries
@@ -46,7 +43,7 @@ def intra_workspaces(Q, N, P, like):
 
 @njit(**JIT)
 def output_workspaces(Q, N, P, like):
-    """Per-thread workspaces of step 4 (dtype of ``like``): delta, C_c o delta (Q, N); Y (Q, P)."""
+    """Per-thread workspaces of step 4 (dtype of ``like``)."""
     dt = like.dtype
     return (np.ones((Q, N), dtype=dt),      # delta, the prefix products
             np.zeros((Q, N), dtype=dt),     # C_c o delta
@@ -55,7 +52,7 @@ def output_workspaces(Q, N, P, like):
 
 @njit(fastmath=FASTMATH, **JIT)
 def _chunk_state(a, B, Xc, t0, t1, gamma, BG, S_c, abar_c):
-    """Step 2 for the chunk [t0, t1) of one sequence (Xc its zero-padded x_c (Q, P)):
+    """Step 2 for the chunk [t0, t1) of one sequence, Xc (Q, P) its x_c zero-padded:
     S_c = (B_c o gamma)^T X_c (N, P) and abar_c (1 or N,)."""
     q = t1 - t0
     N = B.shape[1]
@@ -75,9 +72,9 @@ def _chunk_state(a, B, Xc, t0, t1, gamma, BG, S_c, abar_c):
 
 
 @njit(parallel=True, fastmath=FASTMATH, **JIT)
-def _intra_chunk_kernel(x, a, B, C, y, Q, workers):
-    """Step 1 for every chunk of every sequence: y[b, c] = Y_diag. ``workers`` jobs share
-    the chunks."""
+def _intra_chunk_and_chunk_states_kernel(x, a, B, C, y, S, abar, Q, intra, states, workers):
+    """Steps 1 (if ``intra``: y[b, c] = Y_diag) and 2 (if ``states``: S[b, c] = S_c, abar[b, c]
+    = abar_c) for every chunk c of every sequence b, in one pass; ``workers`` jobs."""
     nb, T, P = x.shape
     N = B.shape[2]
     J = (T + Q - 1) // Q
@@ -85,52 +82,22 @@ def _intra_chunk_kernel(x, a, B, C, y, Q, workers):
         W, Cc, Kt, Bt, Xc, Y, gamma, BG, r = intra_workspaces(Q, N, P, x)
         for job in range(worker, nb * J, workers):
             b, c, t0, t1 = chunk_of_job(job, J, Q, T)
-            # Y_diag = (1SS(a_c) o C_c B_c^T) X_c
-            intra_chunk_tile(a[b], B[b], C[b], x[b], t0, t1, W, r, Cc, Kt, Bt, Xc, Y)
-            y[b, t0:t1] = Y[:t1 - t0]
-
-
-@njit(parallel=True, fastmath=FASTMATH, **JIT)
-def _chunk_states_kernel(x, a, B, S, abar, Q, workers):
-    """Step 2 for every chunk c of every sequence b: S[b, c] = S_c, abar[b, c] = abar_c."""
-    nb, T, P = x.shape
-    N = B.shape[2]
-    J = (T + Q - 1) // Q
-    for worker in prange(workers):
-        W, Cc, Kt, Bt, Xc, Y, gamma, BG, r = intra_workspaces(Q, N, P, x)
-        for job in range(worker, nb * J, workers):
-            b, c, t0, t1 = chunk_of_job(job, J, Q, T)
-            q = t1 - t0
-            if q < Q:
-                Xc[q:, :] = 0
-            Xc[:q, :] = x[b, t0:t1]
-            _chunk_state(a[b], B[b], Xc, t0, t1, gamma, BG, S[b, c], abar[b, c])
-
-
-@njit(parallel=True, fastmath=FASTMATH, **JIT)
-def _intra_chunk_and_chunk_states_kernel(x, a, B, C, y, S, abar, Q, workers):
-    """Steps 1 and 2 fused, one pass over the chunks (x_c is read once): y[b, c] = Y_diag,
-    S[b, c] = S_c, abar[b, c] = abar_c."""
-    nb, T, P = x.shape
-    N = B.shape[2]
-    J = (T + Q - 1) // Q
-    for worker in prange(workers):
-        W, Cc, Kt, Bt, Xc, Y, gamma, BG, r = intra_workspaces(Q, N, P, x)
-        for job in range(worker, nb * J, workers):
-            b, c, t0, t1 = chunk_of_job(job, J, Q, T)
-            # 1. intra_chunk: Y_diag = (1SS(a_c) o C_c B_c^T) X_c (leaves X_c, padded, in Xc)
-            intra_chunk_tile(a[b], B[b], C[b], x[b], t0, t1, W, r, Cc, Kt, Bt, Xc, Y)
-            y[b, t0:t1] = Y[:t1 - t0]
-            # 2. chunk_states: S_c = (B_c o gamma)^T X_c, abar_c
-            _chunk_state(a[b], B[b], Xc, t0, t1, gamma, BG, S[b, c], abar[b, c])
+            if intra:
+                # 1. intra_chunk: Y_diag = (1SS(a_c) o C_c B_c^T) X_c (leaves X_c, padded, in Xc)
+                intra_chunk_tile(a[b], B[b], C[b], x[b], t0, t1, W, r, Cc, Kt, Bt, Xc, Y)
+                y[b, t0:t1] = Y[:t1 - t0]
+            else:                                  # X_c, zero-padded
+                Xc[t1 - t0:, :] = 0
+                Xc[:t1 - t0, :] = x[b, t0:t1]
+            if states:
+                # 2. chunk_states: S_c = (B_c o gamma)^T X_c, abar_c
+                _chunk_state(a[b], B[b], Xc, t0, t1, gamma, BG, S[b, c], abar[b, c])
 
 
 @njit(parallel=True, fastmath=FASTMATH, **JIT)
 def _state_passing_kernel(abar, S, h):
-    """Step 3 for every sequence b and mode n, in place: S[b, c] <- H_{c-1}, h[b] <- H_{J-1}.
-
-    abar (nb, J, N) or (nb, J, 1) (one decay for every mode); S (nb, J, N, P) chunk states
-    in, H_{c-1} out; h (nb, N, P) h_{-1} in."""
+    """Step 3 for every sequence b and mode n, in place: S[b, c] = S_c in, H_{c-1} out; h[b] =
+    h_{-1} in, H_{J-1} out. abar (nb, J, N) or (nb, J, 1)."""
     nb, J, N, P = S.shape
     w = abar.shape[2]
     for job in prange(nb * N):
@@ -174,30 +141,23 @@ def _chunk_output_kernel(a, C, H_prev, y, Q, workers):
 
 # ---------------------------------------------------------------- launchers
 
-
-class _Steps(NamedTuple):
-    """A step's arguments flattened to nb sequences (C-contiguous, read-only, one dtype)."""
-
-    arrays: dict    # name -> (nb, ...) array; a is (nb, T) for the scalar family's kernels
-    batch: tuple
-    nb: int
-    T: int
-    N: int
-    P: int
-    J: int
-    Q: int
-    dtype: np.dtype
+#: A step's arguments flattened to nb sequences (C-contiguous, read-only, one dtype): arrays
+#: maps each name to its (nb, ...) array (a is (nb, T) for the scalar family's kernels).
+Steps = namedtuple("Steps", "arrays batch nb T N P J Q dtype")
 
 
-def _flat_step(chunk_size=..., **given) -> _Steps:
-    """check_step (real dtypes) and the chunk size (none for state_passing: ``...``), then
-    broadcast and flatten the leading axes. a of the scalar family ((..., T, 1) with N > 1)
-    becomes (nb, T): the scalar kernels."""
+def flat_step(chunk_size=..., **given) -> Steps:
+    """check_step (real dtypes), the chunk size (``...`` for state_passing, which has none) and
+    J = ceil(T / Q) against H_prev; then the leading axes broadcast and flattened. a of the
+    scalar family ((..., T, 1) with N > 1) becomes (nb, T)."""
     v = check_step(**given)
     nb = int(np.prod(v.batch, dtype=np.int64))
     T, N, P = v.sizes.get("T", 0), v.sizes["N"], v.sizes["P"]
     Q = 0 if chunk_size is ... else min(chunk(chunk_size), max(T, 1))
-    J = v.sizes["J"] if "J" in v.sizes else -(-T // Q)
+    J = v.sizes["J"] if chunk_size is ... else -(-T // Q)
+    if v.sizes.get("J", J) != J:
+        raise ValueError(f"H_prev has shape {np.shape(given['H_prev'])}; expected (..., J, N, P) "
+                         f"with J = ceil(T / chunk_size) = {J} chunks (T = {T})")
     arrays = {}
     for name, arr in v.arrays.items():
         tail = arr.shape[-3:] if name in ("S", "H_prev") else arr.shape[-2:]
@@ -205,12 +165,25 @@ def _flat_step(chunk_size=..., **given) -> _Steps:
         if name == "a" and tail[-1] == 1 and N > 1:          # the scalar family's kernels
             flat = flat[..., 0]
         arrays[name] = read_only(flat)
-    return _Steps(arrays, v.batch, nb, T, N, P, J, Q, v.dtype)
+    return Steps(arrays, v.batch, nb, T, N, P, J, Q, v.dtype)
 
 
-def _workers(f: _Steps):
-    """The threads a call of this size uses: ``threads_for`` the chunked form's work count."""
-    return threads_for(chunked_work(f, max(f.Q, 1)))
+def _steps_1_2(f, intra, states):
+    """Run steps 1 and/or 2 on the flattened arguments ``f``; returns y, S, abar (those not run
+    are empty)."""
+    m = 1 if f.arrays["a"].ndim == 2 else f.N                  # abar's last axis, as a's
+    y = np.zeros((f.nb, f.T, f.P) if intra else (0, 0, 0), dtype=f.dtype)
+    S = np.zeros((f.nb, f.J, f.N, f.P) if states else (0, 0, 0, 0), dtype=f.dtype)
+    abar = np.ones((f.nb, f.J, m) if states else (0, 0, 0), dtype=f.dtype)
+    if f.nb and f.T:
+        with threads_for(chunked_work(f, f.Q)), single_threaded_blas():
+            workers = num_threads()
+            if intra:
+                check_chunks("intra_chunk", workers, f.Q, f.dtype, copies=2)
+            x, a, B = (f.arrays[k] for k in "x a B".split())
+            _intra_chunk_and_chunk_states_kernel(x, a, B, f.arrays.get("C", B), y, S, abar,
+                                                 f.Q, intra, states, workers)
+    return y, S, abar
 
 
 @keyword_only
@@ -218,14 +191,8 @@ def intra_chunk(x, a, B, C, *, chunk_size):
     """Step 1: attention inside each chunk from a zero state. x (..., T, P); a (..., T, N) or
     (..., T, 1); B, C (..., T, N); float32/float64. Returns y_diag (..., T, P):
     Y_diag[t] = sum_{s in chunk(t), s <= t} (C_t . (delta_t / delta_s) B_s) x_s."""
-    f = _flat_step(chunk_size, x=x, a=a, B=B, C=C)
-    y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
-    if f.nb and f.T:
-        with _workers(f), single_threaded_blas():
-            workers = num_threads()
-            check_chunks("intra_chunk", workers, f.Q, f.dtype, copies=2)
-            _intra_chunk_kernel(*(f.arrays[k] for k in "x a B C".split()), y, f.Q, workers)
-    return y.reshape(*f.batch, f.T, f.P)
+    f = flat_step(chunk_size, x=x, a=a, B=B, C=C)
+    return _steps_1_2(f, True, False)[0].reshape(*f.batch, f.T, f.P)
 
 
 @keyword_only
@@ -233,16 +200,9 @@ def chunk_states(x, a, B, *, chunk_size):
     """Step 2: each chunk's state from a zero start and its decay. x (..., T, P); a (..., T, N)
     or (..., T, 1); B (..., T, N). Returns S (..., J, N, P), S_c = sum_s diag(gamma_s) B_s
     x_s^T, and abar (..., J, N) or (..., J, 1), abar_c = prod_{u in c} a_u."""
-    f = _flat_step(chunk_size, x=x, a=a, B=B)
-    m = 1 if f.arrays["a"].ndim == 2 else f.N                  # abar's last axis, as a's
-    S = np.zeros((f.nb, f.J, f.N, f.P), dtype=f.dtype)
-    abar = np.ones((f.nb, f.J, m), dtype=f.dtype)
-    if f.nb and f.T:
-        with _workers(f), single_threaded_blas():
-            workers = num_threads()
-            _chunk_states_kernel(*(f.arrays[k] for k in "x a B".split()), S, abar, f.Q,
-                                 workers)
-    return S.reshape(*f.batch, f.J, f.N, f.P), abar.reshape(*f.batch, f.J, m)
+    f = flat_step(chunk_size, x=x, a=a, B=B)
+    _, S, abar = _steps_1_2(f, False, True)
+    return S.reshape(*f.batch, f.J, f.N, f.P), abar.reshape(*f.batch, f.J, abar.shape[-1])
 
 
 @keyword_only
@@ -250,7 +210,7 @@ def state_passing(abar, S, *, initial_state=None):
     """Step 3: H_c = diag(abar_c) H_{c-1} + S_c with H_{-1} = initial_state (zeros if None).
     abar (..., J, N) or (..., J, 1); S (..., J, N, P). Returns H_prev (..., J, N, P),
     H_prev[c] = H_{c-1}, and the final state h = H_{J-1} (..., N, P)."""
-    f = _flat_step(abar=abar, S=S, initial_state=initial_state)
+    f = flat_step(abar=abar, S=S, initial_state=initial_state)
     H = np.array(f.arrays["S"])                                  # S_c, then H_{c-1}
     h = np.zeros((f.nb, f.N, f.P), dtype=f.dtype)
     if "initial_state" in f.arrays:
@@ -266,24 +226,20 @@ def chunk_output(a, C, H_prev, *, chunk_size):
     """Step 4: the output of the state entering each chunk. a (..., T, N) or (..., T, 1);
     C (..., T, N); H_prev (..., J, N, P), J = ceil(T / chunk_size). Returns y_off
     (..., T, P): Y_off[t] = (delta_t o C_t)^T H_{c-1}."""
-    f = _flat_step(chunk_size, a=a, C=C, H_prev=H_prev)
-    if f.J != -(-f.T // f.Q):
-        raise ValueError(f"H_prev has shape {np.shape(H_prev)}; expected (..., J, N, P) with "
-                         f"J = ceil(T / chunk_size) = {-(-f.T // f.Q)} chunks (T = {f.T})")
+    f = flat_step(chunk_size, a=a, C=C, H_prev=H_prev)
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
     if f.nb and f.T:
-        with _workers(f), single_threaded_blas():
+        with threads_for(chunked_work(f, f.Q)), single_threaded_blas():
             _chunk_output_kernel(f.arrays["a"], f.arrays["C"], f.arrays["H_prev"], y, f.Q,
                                  num_threads())
     return y.reshape(*f.batch, f.T, f.P)
 
 
 def step_calls(family, x, a, B, C, *, chunk_size=64, initial_state=None) -> dict:
-    """The four steps' kernels as no-argument calls on one validated workload, for timing
-    them apart (``bench --breakdown``): {"intra_chunk": fn, "chunk_states": fn,
-    "state_passing": fn, "chunk_output": fn, "result": fn}. Run once in order, they compute
-    ``{family}_chunked``'s (y, h), returned by ``result()``; step 3 works in place, so a
-    second run of steps 3 and 4 reads the first run's states."""
+    """The four steps' kernels as no-argument calls on one validated workload, for timing them
+    apart (``bench --breakdown``): {"intra_chunk", "chunk_states", "state_passing",
+    "chunk_output", "result"}. Run once in order, they compute ``{family}_chunked``'s (y, h),
+    returned by ``result()``; step 3 works in place (a second run reads the first's states)."""
     f = flatten(family, x, a, B, C, initial_state)
     Q = min(chunk(chunk_size), max(f.T, 1))
     J = -(-f.T // Q)
@@ -300,8 +256,11 @@ def step_calls(family, x, a, B, C, *, chunk_size=64, initial_state=None) -> dict
                 kernel(*args)
         return call
 
-    return {"intra_chunk": run(_intra_chunk_kernel, f.x, f.a, f.B, f.C, y, Q, workers),
-            "chunk_states": run(_chunk_states_kernel, f.x, f.a, f.B, S, abar, Q, workers),
+    steps_1_2 = _intra_chunk_and_chunk_states_kernel
+    return {"intra_chunk": run(steps_1_2, f.x, f.a, f.B, f.C, y, S, abar, Q, True, False,
+                               workers),
+            "chunk_states": run(steps_1_2, f.x, f.a, f.B, f.C, y, S, abar, Q, False, True,
+                                workers),
             "state_passing": run(_state_passing_kernel, read_only(abar), S, h),
             "chunk_output": run(_chunk_output_kernel, f.a, f.C, read_only(S), y, Q, workers),
             "result": lambda: unflatten(f, y, h)}
@@ -324,7 +283,8 @@ def _chunked(family, x, a, B, C, chunk_size, initial_state):
         abar = np.empty((f.nb, J, 1 if family == "scalar" else f.N), dtype=f.dtype)
         with single_threaded_blas():                             # np.dot inside prange threads
             # 1. intra_chunk and 2. chunk_states, fused: y = Y_diag, S, abar
-            _intra_chunk_and_chunk_states_kernel(f.x, f.a, f.B, f.C, y, S, abar, Q, workers)
+            _intra_chunk_and_chunk_states_kernel(f.x, f.a, f.B, f.C, y, S, abar, Q, True, True,
+                                                 workers)
             # 3. state_passing: S <- H_prev, h <- H_{J-1}
             _state_passing_kernel(read_only(abar), S, h)
             # 4. chunk_output: y += Y_off
@@ -335,24 +295,14 @@ def _chunked(family, x, a, B, C, chunk_size, initial_state):
 @keyword_only
 def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
     """The scalar-family block algorithm: the four steps with one decay for every mode.
-
-    x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); float32/float64.
-    O(T Q (N + P) + T N P) time, O(T N P / Q) memory for the chunk states plus
-    O(Q^2 + Q (N + P)) per thread; any T, any Q >= 1.
-    Returns y (..., T, P) and h_{T-1} (..., N, P).
-    Plain twin: ssd_edu.cpu.plain.scalar_chunked.
-    """
+    x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); any T, any Q >= 1.
+    Returns y (..., T, P) and h_{T-1} (..., N, P). O(T Q (N + P) + T N P) time, O(T N P / Q)
+    memory for the chunk states. Plain twin: ssd_edu.cpu.plain."""
     return _chunked("scalar", x, a, B, C, chunk_size, initial_state)
 
 
 @keyword_only
 def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
-    """The diagonal-family block algorithm: the four steps, one mask per mode in each chunk.
-
-    x (..., T, P), a (..., T, N), B, C (..., T, N), initial_state (..., N, P); float32/float64.
-    O(T Q (N + P) + T N P) time, O(T N P / Q) memory for the chunk states plus
-    O(Q^2 + Q (N + P)) per thread; any T, any Q >= 1.
-    Returns y (..., T, P) and h_{T-1} (..., N, P).
-    Plain twin: ssd_edu.cpu.plain.diagonal_chunked.
-    """
+    """The diagonal-family block algorithm, one mask per mode in each chunk; a (..., T, N),
+    else as scalar_chunked."""
     return _chunked("diagonal", x, a, B, C, chunk_size, initial_state)

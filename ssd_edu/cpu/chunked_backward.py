@@ -8,11 +8,9 @@ abar_c = delta_{q-1}, L_n[t, s] = a_{s+1} ... a_t (mode n), D = dy_c x_c^T, g_c 
                        over the chunks reversed;  dS_c = g_c;  dabar_c = sum_p g_c o H_{c-1}
   2. chunk_states_vjp  dx_s += (B_s o gamma_s)^T g_c;  dB_s += gamma_s o (g_c x_s)
   1. intra_chunk_vjp   dx = M^T dy;  dC = (L o D) B;  dB = (L o D)^T C  (M = L o C B^T)
-and da from every decay product: delta (4), abar (3), gamma (2), the masks L (1), each the
-product of the other factors (``_prefix_grad``, ``_suffix_grad``, ``_mask_grad``): no division.
-Kernels: ``_states_kernel`` (S_c, abar_c, dH_prev_c), ``_state_passing_kernel`` both ways,
-``_chunks_kernel`` (per chunk: ``_boundary_grads`` for the rest of 4, 3, 2, then step 1; the
-diagonal family in sub-chunks of SUB_BWD steps, as the forward). Chunk products are np.dot.
+and da from every decay product (delta, abar, gamma, the masks L), each the product of the
+other factors: no division. Kernels: ``_states_kernel``, ``_state_passing_kernel`` both ways,
+``_chunks_kernel`` (per chunk: the rest of 4, 3, 2, then 1; diagonal in sub-chunks of SUB_BWD).
 """
 from __future__ import annotations
 
@@ -28,14 +26,11 @@ from ._tiles import chunk_of_job, prefix_products, suffix_products
 from .chunked import _state_passing_kernel
 from ..validation import check_chunk_size, check_chunks
 
-#: Steps per sub-chunk of the diagonal family's chunk backward (``_diagonal_chunk``).
-SUB_BWD = 16
+SUB_BWD = 16              # steps per sub-chunk of the diagonal family's chunk backward
 
 
 # ---------------------------------------------------------------- derivatives of products
-
-# Inner loops here index 2-D arrays directly and count up (u = m - 1 - k): a row view
-# per step (reference counting) and a range with negative step each made them 2-3x slower.
+# (inner loops index 2-D arrays directly and count up: row views and negative steps are slower)
 
 @njit(fastmath=FASTMATH, **JIT)
 def _prefix_grad(a, u0, delta, coef, da, z):
@@ -43,11 +38,7 @@ def _prefix_grad(a, u0, delta, coef, da, z):
 
         da[u] += delta[u-1] z_u,   z_u = coef[u] + a_{u0+u+1} z_{u+1},   z_{m-1} = coef[m-1]
 
-    with delta[-1] = 1
-
-    (the product without its factor u: the factors before u times those after, the latter
-    carried by z). delta, coef, da (m, w) with m = len(coef); a (T, w) one sequence's decays (w = 1:
-    the scalar family's, reshaped; w = N: the diagonal's); workspace z (w,)."""
+    (delta[-1] = 1). delta, coef, da (m, w); a (T, w) (w = 1: scalar; N: diagonal); z (w,)."""
     m, w = coef.shape
     for n in range(w):
         z[n] = coef[m - 1, n]
@@ -68,8 +59,7 @@ def _suffix_grad(a, u0, gamma, coef, da, z):
 
         da[u] += gamma[u] z_u,   z_u = coef[u-1] + a_{u0+u-1} z_{u-1},   z_0 = 0
 
-    (z_u = sum_{s<u} coef[s] prod_{s<v<u} a_{u0+v}). gamma, coef, da (m, w); a (T, w); workspace
-    z (w,)."""
+    gamma, coef, da (m, w); a (T, w); workspace z (w,)."""
     m, w = coef.shape
     for n in range(w):
         z[n] = 0
@@ -83,11 +73,9 @@ def _suffix_grad(a, u0, gamma, coef, da, z):
 @njit(fastmath=FASTMATH, **JIT)
 def _mask_grad(a, t0, L, W, da, z):
     """da[u, 0] += d/da_{t0+u} of sum_{s<=t} W[t, s] L[t, s], L[t, s] = prod_{s<v<=t} a_{t0+v}
-    (one scalar mask, (q, q), lower triangle read; a (T,)):
+    (the scalar mask (q, q); a (T,); workspace z (q,)):
 
-        da_u = sum_{s<u} Z[u, s] L[u-1, s],   Z[u, s] = W[u, s] + a_{t0+u+1} Z[u+1, s]
-
-    (Z[u, s] = sum_{t>=u} W[t, s] prod_{u<v<=t} a_v, the transposed mask). Workspace z (q,)."""
+        da_u = sum_{s<u} Z[u, s] L[u-1, s],   Z[u, s] = W[u, s] + a_{t0+u+1} Z[u+1, s]"""
     q = W.shape[0]
     for k in range(q - 1):
         u = q - 1 - k
@@ -106,16 +94,14 @@ def _mask_grad(a, t0, L, W, da, z):
 
 @njit(fastmath=FASTMATH, **JIT)
 def _boundary_grads(a, t0, delta, gamma, E, K, Bc, Cc, H, g, dB, dC, da, cw, bw, z):
-    """One chunk's part of steps 4, 3 and 2 backward (the state terms; step 1 is the rest).
-    delta, gamma (q, w) its prefix and suffix products, a (T, w) (w = 1 or N), H = H_{c-1},
-    g = g_c (N, P); E[t, n] = H[n] . dy_t and K[s, n] = g[n] . x_s (q, N). Writes dC, dB
-    (q, N) and da (q, w); the sums over n that share a decay run over all N when w = 1.
+    """One chunk's steps 4, 3, 2 backward (the state terms). delta, gamma (q, w), a (T, w)
+    (w = 1 or N), H = H_{c-1}, g = g_c (N, P), E[t, n] = H[n] . dy_t, K[s, n] = g[n] . x_s:
 
         4. chunk_output_vjp   dC_t = delta_t o E_t,   da += d/da sum_t (C_t o E_t) . delta_t
         3. state_passing_vjp  dabar = sum_p g o H,    da_u += dabar delta_{u-1} gamma_u
         2. chunk_states_vjp   dB_s = gamma_s o K_s,   da += d/da sum_s (B_s o K_s) . gamma_s
 
-    Workspaces cw (the weights C o E of delta), bw (B o K, of gamma) (q, w), z (w,)."""
+    Writes dC, dB (q, N), da (q, w); workspaces cw, bw (q, w), z (w,)."""
     q, N = E.shape
     w = delta.shape[1]
     zero = E.dtype.type(0)
@@ -157,8 +143,7 @@ def _boundary_grads(a, t0, delta, gamma, E, K, Bc, Cc, H, g, dB, dC, da, cw, bw,
 
 @njit(**JIT)
 def _states_workspaces(q, N, like):
-    """Per-thread workspaces of kernel 1 for a chunk of q steps: delta, gamma, Bgamma = B_c o
-    gamma, Cdelta = C_c o delta (q, N)."""
+    """Workspaces of kernel 1, chunk of q steps: delta, gamma, B_c o gamma, C_c o delta (q, N)."""
     dt = like.dtype
     return (np.empty((q, N), dtype=dt), np.empty((q, N), dtype=dt),
             np.empty((q, N), dtype=dt), np.empty((q, N), dtype=dt))
@@ -166,8 +151,7 @@ def _states_workspaces(q, N, like):
 
 @njit(fastmath=FASTMATH, **JIT)
 def _chunk_state(x, a, B, C, dy, t0, t1, ws, S, dH_prev, abar):
-    """One chunk of kernel 1 (one sequence: x, dy (T, P), a (T,) or (T, N), B, C (T, N)):
-    S = (B_c o gamma)^T x_c, dH_prev = (C_c o delta)^T dy_c (N, P), abar = delta_{q-1} (N,)."""
+    """One chunk: S = (B_c o gamma)^T x_c, dH_prev = (C_c o delta)^T dy_c, abar = delta_{q-1}."""
     delta, gamma, Bgamma, Cdelta = ws
     N = B.shape[1]
     q = t1 - t0
@@ -188,10 +172,8 @@ def _chunk_state(x, a, B, C, dy, t0, t1, ws, S, dH_prev, abar):
 
 @njit(parallel=True, **JIT)
 def _states_kernel(x, a, B, C, dy, Q, workers, S, dH_prev, abar):
-    """Kernel 1 for every chunk c of every sequence b: S[b, c] = S_c, abar[b, c] = abar_c
-    (chunk_states) and dH_prev[b, J-1-c] = dH_prev_c (the chunks in reverse order).
-    x, dy (nb, T, P); a (nb, T) or (nb, T, N); B, C (nb, T, N); S, dH_prev (nb, J, N, P);
-    abar (nb, J, N)."""
+    """Kernel 1, every chunk c of every sequence b: S[b, c] = S_c, abar[b, c] = abar_c and
+    dH_prev[b, J-1-c] = dH_prev_c (chunks reversed). S, dH_prev (nb, J, N, P), abar (nb, J, N)."""
     nb, T, P = x.shape
     N = B.shape[2]
     J = (T + Q - 1) // Q
@@ -211,9 +193,7 @@ def _states_kernel(x, a, B, C, dy, Q, workers, S, dH_prev, abar):
 
 @njit(**JIT)
 def _scalar_workspaces(q, N, P, like):
-    """Per-thread workspaces of one scalar chunk of q steps: L (the mask), Sc (C B^T, then
-    M), D (dy x^T, then L o D), W (D o C B^T) (q, q); dXc (M^T dy), Bg (B g) (q, P); E, K
-    (see _boundary_grads), dCc, dBc (q, N); delta, gamma, cw, bw, da (q, 1); z (q,)."""
+    """Per-thread workspaces of one scalar chunk of q steps (named in ``_scalar_chunk``)."""
     dt = like.dtype
     return (np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
             np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
@@ -228,7 +208,7 @@ def _scalar_workspaces(q, N, P, like):
 @njit(fastmath=FASTMATH, **JIT)
 def _scalar_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
     """Kernel 3, scalar family: chunk [t0, t1) of one sequence (a (T,)); writes its rows of
-    dx (T, P), da (T,), dB, dC (T, N). H = H_{c-1}, g = g_c (N, P); ws: _scalar_workspaces."""
+    dx (T, P), da (T,), dB, dC (T, N). H = H_{c-1}, g = g_c (N, P)."""
     L, Sc, D, W, dXc, Bg, E, K, dCc, dBc, delta, gamma, cw, bw, dac, z = ws
     q = t1 - t0
     Xc, Yc, Bc, Cc = x[t0:t1], dy[t0:t1], B[t0:t1], C[t0:t1]
@@ -280,10 +260,7 @@ def _scalar_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
 
 @njit(**JIT)
 def _diagonal_workspaces(q, N, P, like):
-    """Per-thread workspaces of one diagonal chunk of q steps: D (dy x^T), M (q, q); dXc, Bg
-    (q, P); E, K, delta, gamma, dCc, dBc, da, Bgamma, cw, bw, delta_i, gamma_i (a sub-chunk's
-    products from / to i0), Bgamma_i, Cdelta_i (keys and queries rescaled by them), PI, RI,
-    lcol (q or SUB_BWD, N); DI, MI (q q,) flat; z, zb (N,)."""
+    """Per-thread workspaces of one diagonal chunk of q steps (named in ``_diagonal_chunk``)."""
     dt = like.dtype
     m = min(q, SUB_BWD)
     return (np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
@@ -303,16 +280,14 @@ def _diagonal_workspaces(q, N, P, like):
 
 @njit(fastmath=FASTMATH, **JIT)
 def _diagonal_block(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, lcol, z, zb):
-    """The sub-chunk I = [i0, i1)'s own block (t, s in I, s <= t), per mode, vectorized over
-    n. Column s carries l = L_n[t, s] = a_t[n] L_n[t-1, s] down the rows t (lcol), then
+    """The sub-chunk I = [i0, i1)'s own block (t, s in I, s <= t), per mode. Column s carries
+    l = L_n[t, s] = a_t[n] L_n[t-1, s] down the rows t (lcol (m, N)), then
 
         M[t, s] = sum_n C_t[n] l B_s[n],   dC_t[n] += D[t, s] l B_s[n]     (rows down)
         dB_s[n] += sum_t D[t, s] l C_t[n]                                 (rows up)
         da_u[n] += L_n[u-1, s] Z_u[n],   Z_u = W[u, s] + a_{u+1}[n] Z_{u+1}   (rows up, u > s)
 
-    with W[u, s] = D[u, s] C_u[n] B_s[n]: the derivative of sum_{t>=s} W[t, s] L_n[t, s],
-    as in ``_prefix_grad``. Each loop over n touches few arrays, so that it vectorizes.
-    Workspaces lcol (m, N) (m = i1 - i0), z, zb (N,)."""
+    with W[u, s] = D[u, s] C_u[n] B_s[n]. Workspaces z, zb (N,)."""
     N = Bc.shape[1]
     m = i1 - i0
     for j in range(m):
@@ -359,15 +334,11 @@ def _diagonal_block(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, lcol, z, zb):
 def _diagonal_cross(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, delta_i, gamma_i, Cdelta_i,
                     Bgamma_i, PI, RI, DI_buf, MI_buf, z):
     """Queries t in I = [i0, i1), keys s < i0: L_n[t, s] = delta_i[t, n] gamma_i[s, n] with
-    delta_i[t] = prod_{i0<=u<=t} a_u, gamma_i[s] = prod_{s<u<i0} a_u, so with Cdelta_i =
-    C_I o delta_i and Bgamma_i = B_{:i0} o gamma_i (gemms with D_I = D[I, :i0]):
+    delta_i[t] = prod_{i0<=u<=t} a_u, gamma_i[s] = prod_{s<u<i0} a_u; gemms with D_I = D[I, :i0]:
 
         M[I, :i0] = Cdelta_i Bgamma_i^T,   PI = D_I Bgamma_i,   RI = D_I^T Cdelta_i
         dC_t += delta_i[t] o PI_t,   dB_s += gamma_i[s] o RI_s
-        da += d/da of [sum_t (C_t o PI_t) . delta_i[t]]   (u in I:  ``_prefix_grad``)
-            + d/da of [sum_s (B_s o RI_s) . gamma_i[s]]   (u < i0: ``_suffix_grad``)
-
-    (the block's part of the loss is sum_t Cdelta_i[t] . PI_t = sum_s Bgamma_i[s] . RI_s)."""
+        da += d/da [sum_t (C_t o PI_t) . delta_i[t] + sum_s (B_s o RI_s) . gamma_i[s]]"""
     N = Bc.shape[1]
     m = i1 - i0
     prefix_products(a, t0 + i0, t0 + i1, N, delta_i)
@@ -406,7 +377,7 @@ def _diagonal_cross(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, delta_i, gamma_i
 @njit(fastmath=FASTMATH, **JIT)
 def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
     """Kernel 3, diagonal family: chunk [t0, t1) of one sequence (a (T, N)); writes its rows
-    of dx (T, P), da, dB, dC (T, N). H = H_{c-1}, g = g_c (N, P); ws: _diagonal_workspaces."""
+    of dx (T, P), da, dB, dC (T, N). H = H_{c-1}, g = g_c (N, P)."""
     (D, M, dXc, Bg, E, K, delta, gamma, dCc, dBc, dac, Bgamma, cw, bw, delta_i, gamma_i,
      Bgamma_i, Cdelta_i, PI, RI, lcol, DI_buf, MI_buf, z, zb) = ws
     q = t1 - t0
@@ -447,17 +418,15 @@ def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
 # ---------------------------------------------------------------- kernel 3, either family
 
 def chunk_workspaces(q, N, P, like, a):
-    """The workspaces of one chunk's backward for the family of the decays ``a`` ((nb, T):
-    scalar, ``_scalar_workspaces``; (nb, T, N): diagonal, ``_diagonal_workspaces``). Compiled
-    per family (the overload below); this body runs the same code interpreted."""
+    """The workspaces of one chunk's backward for the family of ``a`` ((nb, T) scalar, (nb, T,
+    N) diagonal). Compiled per family (the overload below); this body runs interpreted."""
     workspaces = _scalar_workspaces if np.ndim(a) == 2 else _diagonal_workspaces
     return workspaces(q, N, P, like)
 
 
 def chunk_backward(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
-    """One chunk's backward for the family of the sequence's decays ``a`` ((T,): scalar,
-    ``_scalar_chunk``; (T, N): diagonal, ``_diagonal_chunk``). Compiled per family (the
-    overload below); this body runs the same code interpreted."""
+    """One chunk's backward for the family of ``a`` ((T,) scalar, (T, N) diagonal). Compiled
+    per family (the overload below); this body runs interpreted."""
     chunk = _scalar_chunk if np.ndim(a) == 1 else _diagonal_chunk
     chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC)
 
@@ -480,8 +449,7 @@ def _chunk_backward_ol(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
 
 @njit(parallel=True, **JIT)
 def _chunks_kernel(x, a, B, C, dy, H_prev, g_rev, Q, workers, dx, da, dB, dC):
-    """prange over (sequence, chunk): every chunk's backward, given H_prev[b, c] = H_{c-1} and
-    g_rev[b, J-1-c] = g_c. a, da (nb, T) for the scalar family, (nb, T, N) for the diagonal."""
+    """Every chunk's backward, given H_prev[b, c] = H_{c-1} and g_rev[b, J-1-c] = g_c."""
     nb, T, P = x.shape
     N = B.shape[2]
     J = (T + Q - 1) // Q
@@ -506,50 +474,41 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
     if f.T == 0 or f.nb == 0:
         return empty(fv)
     Q = min(Q, f.T)
-    with threads_for(chunked_work(f, Q)):                        # a small call: one thread
-        return _chunked_backward(family, fv, Q)
-
-
-def _chunked_backward(family, fv, Q):
-    f = fv.f
     J = -(-f.T // Q)
-    workers = min(num_threads(), f.nb * J)
-    # the (Q, Q) workspaces of every thread (masks, scores and their gradients)
-    check_chunks(f"{family}_chunked_vjp", workers, Q, f.dtype, copies=4)
-    S = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)          # S_c, then H_{c-1}
-    dH_prev = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)    # dH_prev_c, then g_c (c reversed)
-    abar = np.empty((f.nb, J, f.N), dtype=f.dtype)
-    dx = np.empty((f.nb, f.T, f.P), dtype=f.dtype)
-    da = np.empty(f.a.shape, dtype=f.dtype)
-    dB, dC = (np.empty((f.nb, f.T, f.N), dtype=f.dtype) for _ in range(2))
-    h = f.h0                                                   # h_{-1}, then h_{T-1}
-    g = np.array(fv.dh)                                        # dh, then dh_{-1}
-    with single_threaded_blas():                               # np.dot inside prange threads
-        # chunk_states (forward) and 4. chunk_output_vjp's dH_prev
-        _states_kernel(f.x, f.a, f.B, f.C, fv.dy, Q, workers, S, dH_prev, abar)
-        # state_passing (forward): H_c = abar_c H_{c-1} + S_c (S <- H_prev)
-        _state_passing_kernel(abar, S, h)
-        # 3. state_passing_vjp: g_{c-1} = abar_c g_c + dH_prev_c, the chunks reversed
-        _state_passing_kernel(np.ascontiguousarray(abar[:, ::-1]), dH_prev, g)
-        # the rest of 4., 3., 2., and 1. intra_chunk_vjp, chunk by chunk
-        _chunks_kernel(f.x, f.a, f.B, f.C, fv.dy, S, dH_prev, Q, workers, dx, da, dB, dC)
+    with threads_for(chunked_work(f, Q)):                        # a small call: one thread
+        workers = min(num_threads(), f.nb * J)
+        # the (Q, Q) workspaces of every thread (masks, scores and their gradients)
+        check_chunks(f"{family}_chunked_vjp", workers, Q, f.dtype, copies=4)
+        S = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)          # S_c, then H_{c-1}
+        dH_prev = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)    # dH_prev_c, then g_c reversed
+        abar = np.empty((f.nb, J, f.N), dtype=f.dtype)
+        dx = np.empty((f.nb, f.T, f.P), dtype=f.dtype)
+        da = np.empty(f.a.shape, dtype=f.dtype)
+        dB, dC = (np.empty((f.nb, f.T, f.N), dtype=f.dtype) for _ in range(2))
+        h = f.h0                                                   # h_{-1}, then h_{T-1}
+        g = np.array(fv.dh)                                        # dh, then dh_{-1}
+        with single_threaded_blas():                               # np.dot inside prange
+            # chunk_states (forward) and 4. chunk_output_vjp's dH_prev
+            _states_kernel(f.x, f.a, f.B, f.C, fv.dy, Q, workers, S, dH_prev, abar)
+            # state_passing (forward): H_c = abar_c H_{c-1} + S_c (S <- H_prev)
+            _state_passing_kernel(abar, S, h)
+            # 3. state_passing_vjp: g_{c-1} = abar_c g_c + dH_prev_c, the chunks reversed
+            _state_passing_kernel(np.ascontiguousarray(abar[:, ::-1]), dH_prev, g)
+            # the rest of 4., 3., 2., and 1. intra_chunk_vjp, chunk by chunk
+            _chunks_kernel(f.x, f.a, f.B, f.C, fv.dy, S, dH_prev, Q, workers, dx, da, dB, dC)
     return finish(fv, dx, da, dB, dC, g)
 
 
 @keyword_only
 def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
-    """VJP of the scalar chunked form, compiled. x, dy (..., T, P), a (..., T), B, C (..., T, N),
-    dh, initial_state (..., N, P); float32/float64. Returns Grads.
-    O(T Q (N + P) + T N P) time; O(J N P) extra memory per sequence, O(Q^2 + Q (N + P)) per
-    thread."""
+    """VJP of the scalar chunked form. x, dy (..., T, P), a (..., T), B, C (..., T, N), dh,
+    initial_state (..., N, P). Returns Grads. O(T Q (N + P) + T N P) time."""
     return chunked_backward("scalar", x, a, B, C, dy, dh, initial_state,
                             check_chunk_size(chunk_size))
 
 
 @keyword_only
 def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
-    """VJP of the diagonal chunked form, compiled (one mask per mode in each chunk).
-    O(T Q (N + P) + T N P) time; O(J N P) extra memory per sequence, O(Q^2 + Q (N + P)) per
-    thread."""
+    """VJP of the diagonal chunked form; a (..., T, N), else as scalar_chunked_vjp."""
     return chunked_backward("diagonal", x, a, B, C, dy, dh, initial_state,
                             check_chunk_size(chunk_size))

@@ -1,14 +1,9 @@
 """The plain tier (backend "plain"): every form as the shortest correct Numba loops.
 
-The readable twin of each tuned kernel (scan.py, attention.py, chunked.py): the same signature
-and the same answer, written line for line after ssd_edu.reference (scalar.py, diagonal.py,
-chunking.py), with the equation above the line that computes it. No tiles, no workspaces, no
-BLAS; one ``prange`` over the flattened sequences b (a small call runs on one thread). The
-chunked form is its four steps (intra_chunk, chunk_states, state_passing, chunk_output), each
-also callable on its own, with the signatures every backend shares.
-
-One loop serves both families: the scalar family's decay a_t is shared by every mode, so the
-launcher repeats it into a (nb, T, N) copy and every loop reads a[b, t, n].
+The readable twin of each tuned kernel, written line for line after ssd_edu.reference with the
+equation above the line that computes it: no tiles, no workspaces, no BLAS, one ``prange`` over
+the sequences b. The chunked form is its four steps, each also callable on its own. One loop
+serves both families: the scalar family's decay is repeated into a (nb, T, N) copy.
 
     y, h = ssd_edu.cpu.plain.scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None)
 """
@@ -20,7 +15,7 @@ from numba import njit, prange
 from .._keyword_only import keyword_only
 from ._jit import JIT, threads_for
 from ._launch import chunk, chunked_work, flatten, unflatten
-from ..validation import as_array, broadcast_batch, common_dtype
+from .chunked import flat_step
 
 
 # ------------------------------------------------------------------ the loops (one sequence b
@@ -143,22 +138,13 @@ def _chunk_output(a, C, H_prev, Q, y):
 # ------------------------------------------------------------------ launchers
 
 def _per_mode(a, N):
-    """a (nb, T) or (nb, T, K) -> a read-only (nb, T, N): a scalar decay repeated for every mode."""
+    """a (nb, T) or (nb, T, K) -> a read-only (nb, T, N): a scalar decay repeated for every mode
+    (abar (nb, J, 1 or N) likewise)."""
     if a.ndim == 2:
         a = a[..., None]
     a = np.ascontiguousarray(np.broadcast_to(a, (*a.shape[:-1], N)))
     a.flags.writeable = False                 # one compiled type, however the input came
     return a
-
-
-def _family(a):
-    """The family a step's decay (..., T, N or 1) belongs to, and the decay as that family takes
-    it: a last axis of 1 is the scalar family (with N = 1 the two are the same mathematics)."""
-    a = as_array("a", a)
-    if a.ndim < 2:
-        raise ValueError(f"a has shape {a.shape}; expected (..., T, N), or (..., T, 1) for the "
-                         f"scalar family (pass a[..., None])")
-    return ("scalar", a[..., 0]) if a.shape[-1] == 1 else ("diagonal", a)
 
 
 def _run_scan(family, x, a, B, C, initial_state):
@@ -245,27 +231,24 @@ def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
 def intra_chunk(x, a, B, C, *, chunk_size):
     """1. Y_diag[t] = sum_{s in chunk(t), s <= t} (C_t . (delta_t / delta_s) B_s) x_s.
     x (..., T, P), a (..., T, N or 1), B, C (..., T, N) -> (..., T, P)."""
-    family, a = _family(a)
-    f = flatten(family, x, a, B, C)
+    f = flat_step(chunk_size, x=x, a=a, B=B, C=C)
+    x, a, B, C = (f.arrays[k] for k in "x a B C".split())
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
-    _intra_chunk(f.x, _per_mode(f.a, f.N), f.B, f.C, chunk(chunk_size), y)
-    return unflatten(f, y, f.h0)[0]
+    _intra_chunk(x, _per_mode(a, f.N), B, C, f.Q, y)
+    return y.reshape(*f.batch, f.T, f.P)
 
 
 @keyword_only
 def chunk_states(x, a, B, *, chunk_size):
     """2. S_c = sum_{s in c} diag(gamma_s) B_s x_s^T, abar_c = prod_{u in c} a_u.
     x (..., T, P), a (..., T, N or 1), B (..., T, N) -> S (..., J, N, P), abar (..., J, N or 1)."""
-    family, a = _family(a)
-    f = flatten(family, x, a, B, B)
-    Q = chunk(chunk_size)
-    J = -(-f.T // Q)
-    S = np.zeros((f.nb, J, f.N, f.P), dtype=f.dtype)
-    abar = np.empty((f.nb, J, f.N), dtype=f.dtype)
-    _chunk_states(f.x, _per_mode(f.a, f.N), f.B, Q, S, abar)
-    if family == "scalar":
-        abar = abar[..., :1]                  # every mode's product is the same
-    return S.reshape(*f.batch, J, f.N, f.P), abar.reshape(*f.batch, J, abar.shape[-1])
+    f = flat_step(chunk_size, x=x, a=a, B=B)
+    S = np.zeros((f.nb, f.J, f.N, f.P), dtype=f.dtype)
+    abar = np.empty((f.nb, f.J, f.N), dtype=f.dtype)
+    _chunk_states(f.arrays["x"], _per_mode(f.arrays["a"], f.N), f.arrays["B"], f.Q, S, abar)
+    if f.arrays["a"].ndim == 2:
+        abar = abar[..., :1]                  # the scalar family: every mode's product is the same
+    return S.reshape(*f.batch, f.J, f.N, f.P), abar.reshape(*f.batch, f.J, abar.shape[-1])
 
 
 @keyword_only
@@ -273,52 +256,20 @@ def state_passing(abar, S, *, initial_state=None):
     """3. H_c = diag(abar_c) H_{c-1} + S_c, H_{-1} = initial_state (zeros if None).
     abar (..., J, N or 1), S (..., J, N, P), initial_state (..., N, P) -> H_prev (..., J, N, P)
     (H_prev[c] = H_{c-1}) and h = H_{J-1} (..., N, P)."""
-    S = as_array("S", S)
-    abar = as_array("abar", abar)
-    if S.ndim < 3:
-        raise ValueError(f"S has shape {S.shape}; expected (..., J, N, P)")
-    J, N, P = S.shape[-3:]
-    if abar.ndim < 2 or abar.shape[-2] != J or abar.shape[-1] not in (1, N):
-        raise ValueError(f"abar has shape {abar.shape}; expected (..., J, N) = (..., {J}, {N}) "
-                         f"or (..., {J}, 1) for the scalar family")
-    h0 = np.zeros((N, P)) if initial_state is None else as_array("initial_state", initial_state)
-    if h0.ndim < 2 or h0.shape[-2:] != (N, P):
-        raise ValueError(f"initial_state has shape {h0.shape}; expected (..., N, P) = "
-                         f"(..., {N}, {P})")
-    batch = broadcast_batch(abar=abar.shape[:-2], S=S.shape[:-3], initial_state=h0.shape[:-2])
-    dtype = common_dtype(abar, S) if initial_state is None else common_dtype(abar, S, h0)
-    nb = int(np.prod(batch, dtype=np.int64))
-
-    def flat(arr, tail):
-        return np.ascontiguousarray(np.broadcast_to(arr, (*batch, *tail)).reshape(nb, *tail),
-                                    dtype=dtype)
-
-    h = flat(h0, (N, P)).copy()               # h_{-1} in, h_{J-1} out (never the caller's)
-    H_prev = np.empty((nb, J, N, P), dtype=dtype)
-    _state_passing(flat(abar, (J, N)), flat(S, (J, N, P)), h, H_prev)
-    return H_prev.reshape(*batch, J, N, P), h.reshape(*batch, N, P)
+    f = flat_step(abar=abar, S=S, initial_state=initial_state)
+    h = np.zeros((f.nb, f.N, f.P), dtype=f.dtype)    # h_{-1} in, h_{J-1} out
+    if "initial_state" in f.arrays:
+        h[...] = f.arrays["initial_state"]
+    H_prev = np.empty((f.nb, f.J, f.N, f.P), dtype=f.dtype)
+    _state_passing(_per_mode(f.arrays["abar"], f.N), f.arrays["S"], h, H_prev)
+    return H_prev.reshape(*f.batch, f.J, f.N, f.P), h.reshape(*f.batch, f.N, f.P)
 
 
 @keyword_only
 def chunk_output(a, C, H_prev, *, chunk_size):
     """4. Y_off[t] = (delta_t o C_t)^T H_{c-1}, delta_t = a_{b_c} ... a_t (chunk c holds t).
     a (..., T, N or 1), C (..., T, N), H_prev (..., J, N, P) -> (..., T, P)."""
-    family, a = _family(a)
-    H_prev = as_array("H_prev", H_prev)
-    Q = chunk(chunk_size)
-    if H_prev.ndim < 3:
-        raise ValueError(f"H_prev has shape {H_prev.shape}; expected (..., J, N, P)")
-    J, N, P = H_prev.shape[-3:]
-    # the forms' checks of a and C, with a stand-in x (..., T, P) carrying H_prev's leading
-    # axes, P and dtype
-    T = np.shape(C)[-2] if np.ndim(C) >= 2 else 0
-    x = np.broadcast_to(np.zeros((), dtype=H_prev.dtype), (*H_prev.shape[:-3], T, P))
-    f = flatten(family, x, a, C, C)
-    if J != -(-f.T // Q) or N != f.N:
-        raise ValueError(f"H_prev has shape {H_prev.shape}; expected (..., J, N, P) with "
-                         f"J = ceil(T / Q) = {-(-f.T // Q)} (T = {f.T}, Q = {Q}) and N = {f.N}")
-    Hp = np.ascontiguousarray(np.broadcast_to(H_prev, (*f.batch, J, N, P)).reshape(f.nb, J, N, P),
-                              dtype=f.dtype)
+    f = flat_step(chunk_size, a=a, C=C, H_prev=H_prev)
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
-    _chunk_output(_per_mode(f.a, f.N), f.C, Hp, Q, y)
-    return unflatten(f, y, f.h0)[0]
+    _chunk_output(_per_mode(f.arrays["a"], f.N), f.arrays["C"], f.arrays["H_prev"], f.Q, y)
+    return y.reshape(*f.batch, f.T, f.P)

@@ -2,19 +2,11 @@
 
     h_t = A_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t        A_t = a_t I  or  diag(a_t)
 
-Work is split over (sequence b, channel block) with ``prange``: the recurrence is independent
-across sequences and across the channels p. The state is (N, P) as everywhere; each job keeps
-its channels' state as rows ``hp[p, :]`` of a local copy (contiguous over n), updated in
-place, and ``y[t, p] = sum_n C[t, n] h_t[n, p]`` is a vectorized sum.
-The loop order keeps the arithmetic fed: two time steps per pass over a state row, so each
-state entry is loaded and stored once per two steps and stays in a register in between, while
-the rows B_t, C_t, B_{t+1}, C_{t+1} stay in L1 cache for all the channels. (Two channels per
-pass as well was slower: more accumulators than registers.)
-The inner loop over n is a multiply, a multiply-add and a multiply-add per step.
-
-Decays are used as given (a product per step: zeros, negatives and 1e-300 are exact).
-Extra memory: the state (nb, N, P), a per-job copy of its columns, and the contiguous copies
-of the inputs the launcher makes when they are broadcast or strided; no O(T) workspace.
+``prange`` over (sequence, channel block): the recurrence is independent across sequences and
+channels. A job keeps its channels' state as rows ``hp[p, :]`` (contiguous over n) and advances
+each row two steps per pass, so a state entry stays in a register between the two steps.
+Decays are used as given (zeros, negatives and 1e-300 are exact). Extra memory: the state and
+a per-job copy of its columns; no O(T) workspace.
 """
 from __future__ import annotations
 
@@ -62,12 +54,8 @@ def state_rows(w, N, like):
 
 @njit(fastmath=FASTMATH, **JIT)
 def _scan_channels(x, a, B, C, h, y, p0, p1):
-    """One sequence, channels [p0, p1): y[t, p] = sum_n C[t, n] h_t[n, p].
-
-    x (T, P), a (T,) or (T, N), B, C (T, N), h (N, P) updated in place, y (T, P).
-    The job's state columns h[:, p0:p1] are worked on as rows ``hp[p - p0, :]`` of a local
-    (p1 - p0, N) copy, so the sum over n runs along contiguous memory; copied back at the end.
-    """
+    """One sequence, channels [p0, p1): y[t, p] = sum_n C[t, n] h_t[n, p]. x, y (T, P), a (T,)
+    or (T, N), B, C (T, N), h (N, P) updated in place (through rows hp (p1 - p0, N))."""
     T = x.shape[0]
     N = B.shape[1]
     hp = state_rows(p1 - p0, N, h)
@@ -96,8 +84,7 @@ def _scan_kernel(x, a, B, C, h, y, width):
     nb, T, P = x.shape
     blocks = (P + width - 1) // width
     if blocks == 1:
-        # whole sequences (a separate loop: with the channel range fixed to [0, P) the
-        # compiled loop is measurably faster)
+        # whole sequences (a separate loop: with the channel range fixed it runs faster)
         for b in prange(nb):
             _scan_channels(x[b], a[b], B[b], C[b], h[b], y[b], 0, P)
     else:
@@ -118,23 +105,13 @@ def _scan(family, x, a, B, C, initial_state):
 
 @keyword_only
 def scalar_scan(x, a, B, C, *, initial_state=None):
-    """The scalar-family recurrence (A_t = a_t I), compiled. O(T N P) time, O(N P) state.
-
-    h_t = a_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
+    """h_t = a_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t, h_{-1} = initial_state (default 0).
     x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); float32/float64.
-    Returns y (..., T, P) and the final state h_{T-1} (..., N, P).
-    Plain twin: ssd_edu.cpu.plain.scalar_scan.
-    """
+    Returns y (..., T, P) and h_{T-1} (..., N, P). O(T N P) time. Plain twin: cpu.plain."""
     return _scan("scalar", x, a, B, C, initial_state)
 
 
 @keyword_only
 def diagonal_scan(x, a, B, C, *, initial_state=None):
-    """The diagonal-family recurrence (A_t = diag(a_t)), compiled. O(T N P) time.
-
-    h_t = diag(a_t) h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
-    x (..., T, P), a (..., T, N), B, C (..., T, N), initial_state (..., N, P); float32/float64.
-    Returns y (..., T, P) and the final state h_{T-1} (..., N, P).
-    Plain twin: ssd_edu.cpu.plain.diagonal_scan.
-    """
+    """h_t = diag(a_t) h_{t-1} + B_t x_t^T, y_t = h_t^T C_t; a (..., T, N), else as scalar_scan."""
     return _scan("diagonal", x, a, B, C, initial_state)

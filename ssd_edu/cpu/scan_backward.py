@@ -1,31 +1,15 @@
 """The backward of the recurrence as a Numba kernel: scalar_scan_vjp and diagonal_scan_vjp.
 
-The reverse-time scan of ``reference.backward`` (G_t = d loss / d h_t, the gradient flowing
-into the state):
+With G_t = d loss / d h_t, the reverse-time scan
 
     G_t = a_{t+1} o G_{t+1} + C_t dy_t^T        (G_{T-1} = C_{T-1} dy_{T-1}^T + dh)
     dx_t = G_t^T B_t,  dB_t = G_t x_t,  dC_t = h_t dy_t,  da_t = sum_p G_t o h_{t-1},
     dh_{-1} = a_0 o G_0
 
-needs h_{t-1} and h_t going backward. Running the recurrence backward would divide by a_t (0
-for a zero decay), so the states are *recomputed*: a forward pass stores only the state
-entering every chunk of ``CHECKPOINT`` steps (O(J N P), J = ceil(T / CHECKPOINT)), chunk to
-chunk as in the chunked form (one gemm per chunk: the chunk state (B_c o G)^T X_c); then, chunk
-by chunk from the last, the chunk's states are recomputed into a (CHECKPOINT + 1, N, w) buffer
-(per job, independent of T; dC_t = h_t dy_t is summed on the way) and the chunk is swept
-backward one step at a time. Extra memory: O(J N P) checkpoints and O(CHECKPOINT N P) per job
-(allocated by the launcher, :func:`workspaces`), plus O(T N) (da per mode; the partial dB, dC,
-da of channel blocks). The scalar family's decays stay (T,) (read through ``decay`` / ``at``
-as in the forward); its kernel writes da per mode as the diagonal one does, and da_t is their
-sum over n.
-
-Work is split over (sequence, channel block of w channels): the recurrence is independent
-across channels, and the channel blocks of one sequence write partial dB, dC, da that the
-launcher sums. The state is kept as (N, w) rows, contiguous over the channels p, because three
-of the four sums of a step (dB_t, dC_t, da_t) run over p: they accumulate in registers, and
-only dx_t (a sum over n) is a row in memory. The inner loops read row views ``x[t, p0:p1]``
-(an index ``p0 + p`` would keep Numba's negative-index wraparound and stop vectorization).
-Measured (bench --backward, default workload): see the report of issue 16.
+needs h_{t-1} and h_t; the states are recomputed (no division by a_t): the state entering every
+chunk of CHECKPOINT steps is stored, then each chunk, from the last, is recomputed and swept
+backward. Jobs are (sequence, block of w channels) with (N, w) state rows, so that the sums over
+p run in registers; the launcher sums the blocks' partial dB, dC, da. Extra memory O(J N P + T N).
 """
 from __future__ import annotations
 
@@ -38,23 +22,16 @@ from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas, threads_for
 from ._launch import channel_width, flatten_vjp
 from ._tiles import chunk_of_job, suffix_products
 
-#: Steps between stored states (the chunk whose states are recomputed at a time). 64 rather
-#: than 16: the checkpoint gemm (N x Q) @ (Q x w) amortizes its call; measured (one thread,
-#: T 2048, N = P = 64, kernel only, best of 7, 3 runs): float64 9.0-9.4 ms at 16, 8.1-8.7 at
-#: 64; float32 5.0-5.2 at 16, 4.7-4.9 at 64 (the step-by-step checkpoint pass: 9.0-9.4, 5.0-5.2).
-CHECKPOINT = 64
+CHECKPOINT = 64           # steps between stored states
 
 
 @njit(fastmath=FASTMATH, **JIT)
 def _checkpoints(x, a, B, Q, ck, p0):
-    """The state entering every chunk of Q steps, one gemm per chunk as in the chunked form:
+    """The state entering every chunk of Q steps (channels [p0, p0 + w)), as the chunked form:
 
-        S_c = (B_c o G)^T X_c,   G[j, n] = prod_{t0+j<u<t1} a_u[n]
-        h_{t1-1} = abar_c o h_{t0-1} + S_c,   abar_c = prod_{t0<=u<t1} a_u = a_{t0} o G[0]
+        h_{t1-1} = abar_c o h_{t0-1} + (B_c o G)^T X_c,   G[j, n] = prod_{t0+j<u<t1} a_u[n]
 
-    (direct products, no division: exact at zero decays). x (T, P), a (T,) or (T, N), B (T, N) read;
-    ck (J, N, w): ck[0] = h_{-1} given, ck[c] = h_{cQ-1} written for c >= 1 (channels
-    [p0, p0 + w)); only full chunks are summed (the last chunk's end state is not needed)."""
+    with abar_c = a_{t0} o G[0]. ck (J, N, w): ck[0] = h_{-1} given, ck[c] = h_{cQ-1} written."""
     N = B.shape[1]
     J, _, w = ck.shape
     dt = x.dtype
@@ -78,11 +55,9 @@ def _checkpoints(x, a, B, Q, ck, p0):
 
 @njit(fastmath=FASTMATH, **JIT)
 def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1, ck_buf, H_buf):
-    """One sequence, channels [p0, p1). x, dy (T, P); a (T,) or (T, N), B, C (T, N); h0 (N, P) read;
-    g (N, P): dh in, dh_{-1} out (columns p0..p1); dx (T, P), da, dB, dC (T, N) written (da,
-    dB, dC: this block's part of the sum over channels). State rows (N, w), contiguous over p:
-    the sums over p (dB, dC, da) run in registers, the sum over n (dx) along a row.
-    ck_buf, H_buf: the job's workspaces, flat, at least J N w and (Q + 1) N w entries."""
+    """One sequence, channels [p0, p1). x, dy (T, P); a (T,) or (T, N), B, C (T, N); h0 (N, P);
+    g (N, P): dh in, dh_{-1} out; writes dx (T, P) and this block's part of da, dB, dC (T, N).
+    ck_buf, H_buf: the job's flat workspaces (J N w and (Q + 1) N w entries)."""
     T, N = B.shape
     w = p1 - p0
     J = (T + Q - 1) // Q
@@ -140,24 +115,13 @@ def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1, ck
 
 @njit(parallel=True, **JIT)
 def _scan_backward_kernel(x, a, B, C, dy, h0, g, Q, width, dx, da, dB, dC, ck_buf, H_buf):
-    """prange over (sequence, block of ``width`` channels); da, dB, dC (nb * blocks, T, N);
-    ck_buf, H_buf (nb * blocks, ...) the jobs' workspaces (``workspaces``)."""
+    """prange over (sequence, block of ``width`` channels); da, dB, dC (nb * blocks, T, N)."""
     nb, T, P = x.shape
     blocks = (P + width - 1) // width
     for job in prange(nb * blocks):
         s, _, p0, p1 = chunk_of_job(job, blocks, width, P)
         _scan_backward_channels(x[s], a[s], B[s], C[s], dy[s], h0[s], g[s], Q, dx[s],
                                 da[job], dB[job], dC[job], p0, p1, ck_buf[job], H_buf[job])
-
-
-def workspaces(f, blocks, width):
-    """The jobs' checkpoints (jobs, J N w) and chunk states (jobs, (Q + 1) N w), Q =
-    ``CHECKPOINT``: allocated here, in the calling thread, rather than by each job in its
-    worker thread, where glibc returns them to the system after every call and the next call
-    page-faults them in again (~1500 faults a call at the default workload)."""
-    jobs, J = f.nb * blocks, -(-f.T // CHECKPOINT)
-    return (np.empty((jobs, J * f.N * width), dtype=f.dtype),
-            np.empty((jobs, (CHECKPOINT + 1) * f.N * width), dtype=f.dtype))
 
 
 def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
@@ -171,9 +135,13 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
         dx = np.empty((f.nb, f.T, f.P), dtype=f.dtype)         # every entry is written
         da, dB, dC = (np.empty((f.nb * blocks, f.T, f.N), dtype=f.dtype) for _ in range(3))
         g = fv.dh.copy()                                       # dh in, dh_{-1} out
+        # the jobs' checkpoints and chunk states, allocated here rather than in each worker
+        # (where they would be freed and page-faulted in again every call)
+        ck = np.empty((f.nb * blocks, -(-f.T // CHECKPOINT) * f.N * width), dtype=f.dtype)
+        H = np.empty((f.nb * blocks, (CHECKPOINT + 1) * f.N * width), dtype=f.dtype)
         with single_threaded_blas():                           # np.dot inside prange threads
             _scan_backward_kernel(f.x, f.a, f.B, f.C, fv.dy, f.h0, g, CHECKPOINT,
-                                  width, dx, da, dB, dC, *workspaces(f, blocks, width))
+                                  width, dx, da, dB, dC, ck, H)
     if blocks > 1:                                             # the channel blocks' parts
         da, dB, dC = (arr.reshape(f.nb, blocks, f.T, f.N).sum(axis=1) for arr in (da, dB, dC))
     if family == "scalar":
@@ -183,19 +151,12 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
 
 @keyword_only
 def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the scalar scan, compiled: the reverse-time scan with recomputed chunk states.
-
-    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P); float32 or
-    float64. Returns Grads. O(T N P) time, O(T N + J N P) extra memory.
-    """
+    """VJP of the scalar scan: the reverse-time scan with recomputed chunk states. x, dy
+    (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P). Returns Grads."""
     return _scan_vjp("scalar", x, a, B, C, dy, dh, initial_state)
 
 
 @keyword_only
 def diagonal_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the diagonal scan, compiled: the reverse-time scan with recomputed chunk states.
-
-    x, dy (..., T, P), a, B, C (..., T, N), dh, initial_state (..., N, P); float32 or float64.
-    Returns Grads. O(T N P) time, O(T N + J N P) extra memory.
-    """
+    """VJP of the diagonal scan; a (..., T, N), else as scalar_scan_vjp."""
     return _scan_vjp("diagonal", x, a, B, C, dy, dh, initial_state)
