@@ -217,7 +217,7 @@ def test_grade_prints_progress_and_a_summary_table(graded):
 def test_student_source_from_a_notebook(tmp_path):
     path = tmp_path / "a.ipynb"
     path.write_text(_student_notebook("segsum", "def segsum(log_a):\n    return log_a\n"))
-    source = batch.student_source(path)
+    source = "\n".join(p.source for p in batch.answer_parts(path))
     assert "%matplotlib" not in source and "def segsum" in source
     assert source.startswith("import numpy as np\nfrom ssd_edu.exercises import grade")
     parts = batch.answer_parts(path)
@@ -227,7 +227,7 @@ def test_student_source_from_a_notebook(tmp_path):
     assert batch.exercises_defined(source) == ["segsum"]
     (tmp_path / "b.ipynb").write_text(json.dumps({"cells": [], "nbformat": 4}))
     with pytest.raises(ValueError, match="tagged 'student'"):
-        batch.student_source(tmp_path / "b.ipynb")
+        batch.answer_parts(tmp_path / "b.ipynb")
 
 
 def test_grade_refuses_a_missing_path(tmp_path, capsys):
@@ -257,7 +257,7 @@ def test_handout_prefers_the_packaged_copy(tmp_path, monkeypatch):
     (package / "notebooks" / "exercises").mkdir(parents=True)
     (package / "notebooks" / "exercises" / "ex01_x.ipynb").write_text("{}")
     monkeypatch.setattr(handout.resources, "files", lambda name: package)
-    assert handout.notebooks("exercises") == [package / "notebooks" / "exercises" / "ex01_x.ipynb"]
+    assert handout.notebook_dir("exercises") == package / "notebooks" / "exercises"
     with pytest.raises(FileNotFoundError, match="no tutorials notebooks"):
         handout.notebook_dir("tutorials")
 

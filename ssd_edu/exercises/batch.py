@@ -8,6 +8,7 @@ crash an ``error`` row): one row of :data:`FIELDS` per (file, exercise); exit st
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import json
 import os
@@ -31,8 +32,6 @@ SKIP_DIRS = {".ipynb_checkpoints", "__pycache__"}
 
 @dataclass
 class Row:
-    """One graded (file, exercise) pair."""
-
     file: str
     exercise: str
     verdict: str
@@ -61,10 +60,8 @@ def submissions(paths) -> list:
 
 
 class Part(NamedTuple):
-    """Answer lines and where they come from ("your answer cell (code cell 3)", "" for a .py).
-    An ``optional`` part (a cell the student added) runs statement by statement, skipping
-    failures, as a failing scratch cell does not stop a notebook."""
-
+    """Answer lines and where from ("your answer cell (code cell 3)", "" for a .py); an
+    ``optional`` part (a cell the student added) runs statement by statement, skipping failures."""
     where: str
     source: str
     optional: bool = False
@@ -89,11 +86,14 @@ def answer_parts(path: Path) -> list:
     first, answers = tagged.index(True), sum(tagged)
     parts = []
     for k, (cell, is_answer) in enumerate(zip(code, tagged)):
-        source, meta = _cell_source(cell), cell.get("metadata", {})
+        meta = cell.get("metadata", {})
+        source = "\n".join("" if _IPYTHON_LINE.match(ln) else ln   # lines keep their numbers
+                           for ln in "".join(cell.get("source", "")).splitlines())
         if is_answer:
             name = "your answer cell" if answers == 1 else "an answer cell"
             parts.append(Part(f"{name} (code cell {k + 1})", source))
-        elif k < first and _imports_only(source):
+        elif k < first and (body := _parse(source)) and all(
+                isinstance(n, (ast.Import, ast.ImportFrom)) for n in body):
             parts.append(Part(f"the import cell (code cell {k + 1})", source))
         elif "nbgrader" not in meta and not meta.get("tags"):
             helpers = _definitions(source)
@@ -102,64 +102,40 @@ def answer_parts(path: Path) -> list:
     return parts
 
 
-def student_source(path: Path) -> str:
-    """The answer's Python source: :func:`answer_parts` joined."""
-    return "\n".join(part.source for part in answer_parts(path)) + "\n"
-
-
 def intended_exercise(path: Path) -> str | None:
     """The exercise a submission names: its answer cell's nbgrader id ("ex03-answer"), or its
     file name ("ex03_diagonal_scan.ipynb", "diagonal_scan.py"); else None."""
     prefixes = {ex.notebook.split("_")[0]: name for name, ex in EXERCISES.items()}
     ids = []
-    if path.suffix == ".ipynb":
-        try:
-            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-            ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells
-                   if "student" in c.get("metadata", {}).get("tags", [])]
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            ids = []
+    with contextlib.suppress(ValueError, KeyError, TypeError, UnicodeDecodeError):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]  # a .py: ValueError
+        ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells
+               if "student" in c.get("metadata", {}).get("tags", [])]
     for name in [i.split("-")[0] for i in ids] + [path.stem.split("_")[0]]:
         if name in prefixes:
             return prefixes[name]
     return path.stem if path.stem in EXERCISES else None
 
 
-def _defined_in_text(path: Path) -> list:
-    """Exercise names after a ``def`` in the text (of an answer that does not parse)."""
-    found = re.findall(r"\bdef\s+(\w+)\s*\(", path.read_text("utf-8", errors="replace"))
-    return [name for name in dict.fromkeys(found) if name in EXERCISES]
-
-
 #: IPython-only lines: ``%time``, ``!ls``, ``np.prod?``, ``files = !ls``.
 _IPYTHON_LINE = re.compile(r"^\s*([%!]|[\w.]+\?\??\s*$|[\w, ]+=\s*[%!])")
 
 
-def _cell_source(cell) -> str:
-    """A code cell's source with IPython-only lines blanked (lines keep their numbers)."""
-    return "\n".join("" if _IPYTHON_LINE.match(ln) else ln
-                     for ln in "".join(cell.get("source", "")).splitlines())
-
-
-def _imports_only(source: str) -> bool:
+def _parse(source: str) -> list:
+    """The statements of a cell; [] for a broken (scratch) cell, which defines nothing."""
     try:
-        body = ast.parse(source).body
+        return ast.parse(source).body
     except SyntaxError:
-        return False
-    return bool(body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body)
+        return []
 
 
 def _definitions(source: str) -> str:
     """The imports, functions, classes and assignments calling nothing outside a lambda (helpers,
     constants) of a cell; other lines blank."""
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return ""                                  # a broken scratch cell defines nothing
     lines = source.splitlines()
     keep = [""] * len(lines)
     kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    for node in body:
+    for node in _parse(source):
         call_free = (isinstance(node, (ast.Assign, ast.AnnAssign))
                      and not any(isinstance(n, ast.Call) for n in _outside_lambdas(node)))
         if isinstance(node, kinds) or call_free:
@@ -187,22 +163,6 @@ def exercises_defined(source: str) -> list:
 LOG_LIMIT = 16 << 20
 
 
-def _watch(proc, log: Path, deadline: float) -> str:
-    """Wait for ``proc``; kill its group at the deadline ("timeout") or when ``log`` passes
-    :data:`LOG_LIMIT` ("output"); "" when it ended."""
-    while True:
-        try:
-            proc.wait(timeout=max(0.0, min(0.25, deadline - time.perf_counter())))
-            return ""
-        except subprocess.TimeoutExpired:
-            reason = ("timeout" if time.perf_counter() >= deadline
-                      else "output" if log.stat().st_size > LOG_LIMIT else "")
-            if reason:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                return reason
-
-
 def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
               allow_package: bool = False) -> Row:
     """Grade ``exercise`` of the answer parts in ``source_file`` in a fresh process."""
@@ -216,12 +176,18 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
     cmd = [sys.executable, "-m", "ssd_edu.exercises.batch", "--worker", str(source_file),
            exercise, str(out)] + ["--allow-package"] * allow_package
     log = source_file.with_suffix(f".{exercise}.log")    # not a pipe, which a chatty answer fills
-    start = time.perf_counter()
+    start, stopped = time.perf_counter(), ""
     try:
         with open(log, "wb") as err:
             proc = subprocess.Popen(cmd, cwd=path.parent, env=env,
                                     stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-            stopped = _watch(proc, log, start + timeout)
+            while proc.poll() is None and not stopped:  # kill at the deadline or LOG_LIMIT
+                time.sleep(0.05)
+                stopped = ("timeout" if time.perf_counter() >= start + timeout
+                           else "output" if log.stat().st_size > LOG_LIMIT else "")
+            if stopped:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         row.seconds = round(time.perf_counter() - start, 2)
         if stopped:
             row.verdict = "timeout" if stopped == "timeout" else "error"
@@ -256,53 +222,43 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
     return row
 
 
-def run_parts(parts, file: str) -> dict:
-    """Run the parts as the module ``__student__`` of ``file`` (put in ``sys.modules``, as a
-    script's is: for the grading process only), each compiled under its own name (tracebacks
-    give the cell's lines) without this module's ``__future__`` flags; an optional part's
-    failing statements are skipped. Returns the module's namespace."""
-    import types
-
-    module = sys.modules["__student__"] = types.ModuleType("__student__")
-    module.__file__ = file
-    for part in parts:
-        label = part.where or "the answer"
-        tree = ast.parse(part.source, filename=label)
-        for body in ([node] for node in tree.body) if part.optional else [tree.body]:
-            try:
-                exec(compile(ast.Module(body, type_ignores=[]), label, "exec", dont_inherit=True),
-                     module.__dict__)
-            except (Exception, SystemExit):  # noqa: BLE001 (as in the notebook: skipped)
-                if not part.optional:
-                    raise
-    return module.__dict__
-
-
 def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> int:
-    """In the child: run the parts, grade the function, write the result as JSON."""
-    import contextlib
+    """In the child: run the parts as the module ``__student__`` of the submission's file (in
+    ``sys.modules``, as a script's is), each compiled under its own label (tracebacks give the
+    cell's lines) without this module's ``__future__`` flags; an optional part's failing
+    statements are skipped. Grade the function and write the result as JSON to ``out``."""
     import traceback
-
-    def write(payload):
-        Path(out).write_text(json.dumps(payload))
+    import types
 
     given = json.loads(Path(parts_file).read_text(encoding="utf-8"))
     parts = [Part(**p) for p in given["parts"]]
     labels = {part.where or "the answer": part.where for part in parts}
+    module = sys.modules["__student__"] = types.ModuleType("__student__")
+    module.__file__ = given["file"]
     sink = open(os.devnull, "w")                   # the student's prints: dropped
     with sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         try:
-            namespace = run_parts(parts, given["file"])
+            for part in parts:
+                label = part.where or "the answer"
+                tree = ast.parse(part.source, filename=label)
+                for body in ([node] for node in tree.body) if part.optional else [tree.body]:
+                    try:
+                        exec(compile(ast.Module(body, type_ignores=[]), label, "exec",
+                                     dont_inherit=True), module.__dict__)
+                    except (Exception, SystemExit):  # noqa: BLE001 (as in a notebook: skipped)
+                        if not part.optional:
+                            raise
         except BaseException as exc:  # any failure of the student's module body
             frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in labels]
             name, line = ((exc.filename, exc.lineno) if isinstance(exc, SyntaxError)
                           else (frames[-1].filename, frames[-1].lineno) if frames else (None, None))
             where = "?" if line is None else f"line {line}" + (
                 f" of {labels[name]}" if labels.get(name) else "")
-            write({"error": f"{type(exc).__name__}: {exc}", "where": where})
+            Path(out).write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}",
+                                             "where": where}))
             return 0
-        result = EXERCISES[exercise].check(namespace[exercise], allow_package=allow_package)
-    write(asdict(result))
+        result = EXERCISES[exercise].check(module.__dict__[exercise], allow_package=allow_package)
+    Path(out).write_text(json.dumps(asdict(result)))
     return 0
 
 
@@ -331,7 +287,9 @@ def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
         except (ValueError, UnicodeDecodeError) as exc:
             # a file that does not parse: its exercise from its name, else from the exercise
             # functions it begins to define (a .py answer may hold several)
-            named = dict.fromkeys([intended] * bool(intended) + _defined_in_text(path))
+            found = re.findall(r"\bdef\s+(\w+)\s*\(", path.read_text("utf-8", errors="replace"))
+            named = dict.fromkeys([intended] * bool(intended)
+                                  + [name for name in found if name in EXERCISES])
             rows += [missed(name, f"cannot read the answer: {exc}") for name in named or [None]]
             continue
         if not names:
@@ -374,17 +332,6 @@ def format_table(rows) -> str:
     return "\n".join(lines)
 
 
-def write_csv(rows, file) -> None:
-    """One line per row (a message's lines joined with " | ": some spreadsheets split a quoted
-    newline)."""
-    with open(file, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: getattr(r, k) for k in FIELDS}
-                            | {"message": " | ".join(r.message.splitlines())})
-
-
 def add_arguments(parser) -> None:
     parser.add_argument("paths", metavar="PATH", nargs="+",
                         help="notebooks (.ipynb, cell tagged 'student'), .py files or folders")
@@ -398,12 +345,11 @@ def add_arguments(parser) -> None:
 
 
 def run_from_args(args) -> int:
-    if not args.timeout > 0:
-        print(f"error: --timeout must be > 0, got {args.timeout}", file=sys.stderr)
-        return 2
     try:
+        if not args.timeout > 0:
+            raise ValueError(f"--timeout must be > 0, got {args.timeout}")
         files = submissions(args.paths)
-    except FileNotFoundError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"ssd-edu grade: {len(files)} submission file(s), time limit {args.timeout:g} s each",
@@ -414,8 +360,12 @@ def run_from_args(args) -> int:
               f"({row.cases_passed}/{row.cases_total} cases, {row.seconds:.1f} s)", flush=True)
     rows = grade_paths(args.paths, args.timeout, args.allow_package, progress)
     print(format_table(rows))
-    if args.csv:
-        write_csv(rows, args.csv)
+    if args.csv:  # a message's lines joined with " | ": some spreadsheets split a quoted newline
+        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=FIELDS)
+            writer.writeheader()
+            writer.writerows({k: getattr(r, k) for k in FIELDS}
+                             | {"message": " | ".join(r.message.splitlines())} for r in rows)
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2),
                                    encoding="utf-8")

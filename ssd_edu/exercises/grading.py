@@ -10,6 +10,7 @@ package function it re-implements fails, unless ``allow_package=True``.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import sys
@@ -21,18 +22,18 @@ import numpy as np
 from ..testing import TOLERANCES
 
 #: Hints added when every failing case lies in one category.
+_RELATIVE = ("make it relative to the size of the data (e.g. to the largest singular value or "
+             "max|M|)")
 CATEGORY_HINTS = {
-    "scaled": ("it fails only on the scaled cases: a tolerance or threshold in your code is "
-               "absolute; make it relative to the size of the data (e.g. to the largest "
-               "singular value or max|M|)"),
-    "extreme": ("it fails only on the extreme-value cases: something over- or underflows "
-                "(a division of tiny products, exp of a large negative log, a clamp)"),
-    "extreme+scaled": ("it fails only on the scaled and extreme-value cases: a tolerance or "
-                       "threshold in your code is absolute (or something over- or underflows); "
-                       "make it relative to the size of the data (e.g. to the largest singular "
-                       "value or max|M|)"),
-    "float32": ("it fails only on the float32 inputs: compute in the input's precision or "
-                "higher, and do not compare floats with ==") ,
+    "scaled": "it fails only on the scaled cases: a tolerance or threshold in your code is "
+              "absolute; " + _RELATIVE,
+    "extreme": "it fails only on the extreme-value cases: something over- or underflows "
+               "(a division of tiny products, exp of a large negative log, a clamp)",
+    "extreme+scaled": "it fails only on the scaled and extreme-value cases: a tolerance or "
+                      "threshold in your code is absolute (or something over- or underflows); "
+                      + _RELATIVE,
+    "float32": "it fails only on the float32 inputs: compute in the input's precision or "
+               "higher, and do not compare floats with ==",
 }
 
 
@@ -123,13 +124,12 @@ def tolerance_note(arr: np.ndarray, case: "Case | None" = None) -> str:
 
 
 def _resolve(dotted: str):
+    """The function; None when not importable or in a compiled backend not loaded yet."""
     module, _, attr = dotted.rpartition(".")
     if module.startswith(("ssd_edu.cpu.", "ssd_edu.gpu.")) and module not in sys.modules:
-        return None  # grading loads no compiled backend
-    try:
+        return None
+    with contextlib.suppress(ImportError, AttributeError):
         return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return None  # not installed here: nothing to watch
 
 
 def _code_of(fn):
@@ -144,10 +144,9 @@ def watched_codes(names) -> dict:
     codes = {}
     for entry in names:
         fn = _resolve(entry) if isinstance(entry, str) else entry
-        code = _code_of(fn)
-        if code is not None:
-            dotted = entry if isinstance(entry, str) else f"{fn.__module__}.{fn.__qualname__}"
-            codes.setdefault(code, dotted)
+        if _code_of(fn) is not None:
+            codes.setdefault(_code_of(fn), entry if isinstance(entry, str)
+                             else f"{fn.__module__}.{fn.__qualname__}")
     return codes
 
 
@@ -284,10 +283,8 @@ def run_cases(exercise: str, fn: Callable, cases: list, arg_names: tuple, *,
     i, first = failed[0]
     diagnosis = _best_diagnosis(first, outcomes)
     bad_categories = "+".join(sorted({o.case.category for _, o in failed}))
-    if k and first.generic:
-        hint = CATEGORY_HINTS.get(bad_categories)
-        if hint:
-            diagnosis += f". Note: {hint}"
+    if k and first.generic and bad_categories in CATEGORY_HINTS:
+        diagnosis += f". Note: {CATEGORY_HINTS[bad_categories]}"
     tally = ", ".join(f"{cat} {p}/{t}" for cat, (p, t) in categories.items())
     message = (f"{exercise}: case {i + 1}/{n} ({first.case.name}) failed: {diagnosis}\n"
                f"{exercise}: passed {k} of {n} cases ({tally})")
@@ -297,8 +294,7 @@ def run_cases(exercise: str, fn: Callable, cases: list, arg_names: tuple, *,
 
 def grade(check: Callable, fn: Callable, **options) -> GradeResult:
     """Run ``check(fn, **options)``, print its verdict and return it (never raises)."""
-    result = check(fn, **options)
-    print(result.message)
+    print((result := check(fn, **options)).message)
     return result
 
 

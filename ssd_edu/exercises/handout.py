@@ -6,6 +6,7 @@ The one copy is the checkout's ``tutorials/`` (and ``tutorials/exercises/``); th
 from __future__ import annotations
 
 import shutil
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -30,18 +31,10 @@ def notebook_dir(kind: str) -> Path:
                             f"a checkout")
 
 
-def notebooks(kind: str) -> list:
-    """The ``kind`` notebooks, sorted by name."""
-    return sorted(notebook_dir(kind).glob("*.ipynb"))
-
-
 def hand_out(kind: str, out, force: bool = False) -> list:
     """Copy every ``kind`` notebook into the folder ``out`` (created); returns the new paths.
-
-    Existing files are kept (ValueError naming them) unless ``force``.
-    """
-    out = Path(out)
-    sources = notebooks(kind)
+    Existing files are kept (ValueError naming them) unless ``force``."""
+    out, sources = Path(out), sorted(notebook_dir(kind).glob("*.ipynb"))
     clash = [out / p.name for p in sources if (out / p.name).exists()]
     if clash and not force:
         raise ValueError(f"{len(clash)} file(s) already exist in {out} (first: {clash[0].name}); "
@@ -58,8 +51,6 @@ def add_arguments(parser, kind: str) -> None:
 
 
 def run_from_args(args) -> int:
-    import sys
-
     try:
         written = hand_out(args.kind, args.out, args.force)
     except (ValueError, FileNotFoundError) as exc:

@@ -12,21 +12,19 @@ from .answers import CountAnswer, IndexListAnswer
 from .grading import Case, grader
 from .solutions import _rank
 
-NU_FORBIDDEN = ("ssd_edu.structure.nu", "ssd_edu.structure.new_columns",
-                "ssd_edu.structure.min_completion_rank", "ssd_edu.structure.has_one_ss_dual",
-                "ssd_edu.exact.nu", "ssd_edu.exact.new_columns",
-                "ssd_edu.exact.min_completion_rank", "ssd_edu.structure._new_columns")
+NU_FORBIDDEN = (*(f"ssd_edu.{m}.{f}" for m in ("structure", "exact")
+                  for f in ("nu", "new_columns", "min_completion_rank")),
+                "ssd_edu.structure.has_one_ss_dual", "ssd_edu.structure._new_columns")
 SSRANK_FORBIDDEN = ("ssd_edu.structure.ss_rank", "ssd_edu.exact.ss_rank")
-SPLIT_FORBIDDEN = ("ssd_edu.structure.split_points", "ssd_edu.structure.split_blocks",
-                   "ssd_edu.exact.split_points", "ssd_edu.exact.split_blocks",
-                   "ssd_edu.structure._split_points")
+SPLIT_FORBIDDEN = (*(f"ssd_edu.{m}.{f}" for m in ("structure", "exact")
+                     for f in ("split_points", "split_blocks")), "ssd_edu.structure._split_points")
 
 
 #: the N = 2, T = 4 example of Remark 4.1
 REMARK = np.array([[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]], float)
 
 
-def corner(T: int) -> np.ndarray:
+def corner(T: int) -> np.ndarray:  # I + E_{T-1,0}
     return np.eye(T) + np.eye(T, k=-(T - 1))
 
 
@@ -45,19 +43,18 @@ def _kernels() -> dict:
     first = np.zeros((8, 8))
     first[:4, :4] = np.tril(np.random.default_rng(33).standard_normal((4, 4))) + 3 * np.eye(4)
     first[4:, 4:] = np.eye(4)
-    remark = REMARK
     # a 0/1 matrix on which rank, ss_rank, nu, the nonzero columns and the block maximum all differ
     mixed = np.zeros((6, 6))
     mixed[[1, 2, 2, 3, 4, 4, 4, 5], [1, 0, 2, 2, 0, 3, 4, 5]] = 1.0
     return {
         "basic": {
-            "the N = 2, T = 4 example of Remark 4.1": remark,
+            "the N = 2, T = 4 example of Remark 4.1": REMARK,
             "I + E_{T-1,0}, T = 6 (Prop. 5.1)": corner(6),
             "a random fine diagonal kernel, T = 12, N = 3": fine,
             "a scalar kernel, N = 2, with a zero decay at t = 4": split,
             "blockdiag(a dense 4 x 4 block, I_4)": first,
             "a 0/1 matrix with zeros on the diagonal, T = 6": mixed,
-            "blockdiag(the Remark 4.1 example, twice)": np.kron(np.eye(2), remark)},
+            "blockdiag(the Remark 4.1 example, twice)": np.kron(np.eye(2), REMARK)},
         "edge": {
             "the identity I_5": np.eye(5),
             "tril(ones(5)), the causal mask": np.tril(np.ones((5, 5))),
@@ -65,8 +62,8 @@ def _kernels() -> dict:
             "T = 1, M = [[3]]": np.array([[3.0]]),
             "diag(1, 0, 1, 1): a zero column": np.diag([1.0, 0.0, 1.0, 1.0])},
         "extreme": {
-            "the Remark 4.1 example times 1e-200": remark * 1e-200,
-            "the Remark 4.1 example times 1e200": remark * 1e200},
+            "the Remark 4.1 example times 1e-200": REMARK * 1e-200,
+            "the Remark 4.1 example times 1e200": REMARK * 1e200},
         "scaled": {
             "the fine diagonal kernel times 1e-9": fine * 1e-9,
             "the fine diagonal kernel times 1e9": fine * 1e9},
@@ -136,14 +133,9 @@ check_ss_rank = _structure_grader(
     "the package's rank (an integer: exactly)")
 
 
-def _exact_split_points(M) -> list:
-    """The package's split points under the exact zero test."""
-    return structure.split_points(M, split_tol=0.0)
-
-
 def _split_variants(M) -> list:
     T = len(M)
-    points = _exact_split_points(M)
+    points = structure.split_points(M, split_tol=0.0)
     return [
         ("subdiagonal", "you tested only the subdiagonal entry M[t, t-1]; t is a split point when "
          "the whole crossing block M[t:, :t] is zero",
@@ -161,6 +153,7 @@ def _split_variants(M) -> list:
 
 
 check_split_points = _structure_grader(
-    "split_points", _exact_split_points, _split_variants, IndexListAnswer("split points"),
+    "split_points", lambda M: structure.split_points(M, split_tol=0.0), _split_variants,
+    IndexListAnswer("split points"),
     "fn(M) -> the t in 1..T-1 with M[t:, :t] == 0", SPLIT_FORBIDDEN,
     "the package's split points (a list of integers: exactly)")
