@@ -21,7 +21,6 @@ from .scans import check_algorithm1, check_chunked_scan, check_diagonal_scan, ch
 class Exercise(NamedTuple):
     """The function a student writes (``name``), its grader, solution, notebook, points,
     difficulty and the tutorial whose "Try it yourself" cell points here."""
-
     name: str
     check: Callable
     solution: Callable

@@ -10,8 +10,7 @@ from ..testing import error
 from .grading import answer_tolerance, tolerance_note
 
 
-def fmt(value) -> str:
-    """``0.5`` rather than ``np.float64(0.5)``."""
+def fmt(value) -> str:  # 0.5 rather than np.float64(0.5)
     return repr(value.item()) if hasattr(value, "item") else repr(value)
 
 
@@ -20,9 +19,8 @@ def first_index(mask: np.ndarray) -> tuple:
 
 
 def unwritten(what: str) -> tuple:
-    """``(None, diagnosis)`` of an answer that is None."""
-    return None, ("returned None: the function body is not written yet (or it forgot to "
-                  f"return); return {what}")
+    return None, ("returned None: the function body is not written yet (or it forgot to return); "
+                  f"return {what}")
 
 
 def as_result_array(got, what: str):
@@ -60,18 +58,17 @@ def nonfinite_diagnosis(got: np.ndarray, expected: np.ndarray, what: str,
     """NaN, inf where finite, or finite where inf is expected (each followed by ``hints``
     "nan", "inf", "finite"), or None."""
     with np.errstate(invalid="ignore"):
-        faults = (
-            ("nan", np.isnan(got) & ~np.isnan(expected), "NaN"),
-            ("inf", np.isinf(got) & np.isfinite(expected), "an infinite value"),
-            ("finite", np.isfinite(got) & np.isinf(expected), "a finite value"),
-        )
-    for key, bad, kind in faults:
+        faults = (("nan", np.isnan(got) & ~np.isnan(expected), "NaN", "a finite value"),
+                  ("inf", np.isinf(got) & np.isfinite(expected), "an infinite value",
+                   "a finite value"),
+                  ("finite", np.isfinite(got) & np.isinf(expected), "a finite value",
+                   "an infinite value"))
+    for key, bad, kind, wanted in faults:
         if np.any(bad):
             idx = first_index(bad)
-            return (f"{what} has {int(bad.sum())} entries that are {kind} where "
-                    f"{'an infinite value' if key == 'finite' else 'a finite value'} is expected "
-                    f"(first at index {idx}: got {fmt(got[idx])}, expected {fmt(expected[idx])})"
-                    + hints.get(key, ""))
+            return (f"{what} has {int(bad.sum())} entries that are {kind} where {wanted} is "
+                    f"expected (first at index {idx}: got {fmt(got[idx])}, expected "
+                    f"{fmt(expected[idx])})" + hints.get(key, ""))
     return None
 
 
@@ -105,9 +102,7 @@ def worst_entry(got: np.ndarray, expected: np.ndarray, what: str, case=None) -> 
 
 
 def above_diagonal(arr: np.ndarray, fill: float, what: str, why: str) -> str | None:
-    T = arr.shape[-1]
-    upper = np.triu(np.ones((T, T), dtype=bool), 1)
-    wrong = upper & ~(arr == fill)
+    wrong = np.triu(np.ones(arr.shape[-2:], dtype=bool), 1) & (arr != fill)
     if not np.any(wrong):
         return None
     idx = first_index(wrong)
@@ -118,7 +113,6 @@ def above_diagonal(arr: np.ndarray, fill: float, what: str, why: str) -> str | N
 class ArrayAnswer:
     """One array; ``pre(arr, case)`` may name a fault before the shape check, ``structure(arr,
     case)`` one before the worst entry."""
-
     def __init__(self, what: str, layout: str, hints: dict | None = None,
                  structure=None, pre=None):
         self.what, self.layout, self.hints = what, layout, hints or {}
@@ -147,7 +141,6 @@ class TupleAnswer:
     parts: ((name, layout), ...); noun: "the pair"; pre(*arrays, case) may name a fault
     before the shapes are compared; hint follows a non-finite diagnosis.
     """
-
     def __init__(self, parts: tuple, hint: str = "", pre=None, noun: str = "the pair"):
         self.parts, self.hint, self.pre, self.noun = parts, hint, pre, noun
 
@@ -185,9 +178,17 @@ class TupleAnswer:
         return "the answer is wrong"
 
 
-class CountAnswer:
-    """An integer count; ``label`` names it in the diagnosis (e.g. "nu")."""
+class ExactAnswer:
+    """An answer compared exactly (a count, a list of ints); ``label`` names it."""
+    def __init__(self, label: str = ""):
+        self.label = label
 
+    def same(self, answer, value, case) -> bool:
+        return answer == value
+
+
+class CountAnswer(ExactAnswer):
+    """An integer count, e.g. "nu"."""
     def __init__(self, label: str, list_hint: bool = True):
         self.label, self.list_hint = label, list_hint
 
@@ -204,19 +205,12 @@ class CountAnswer:
             return None, f"returned {got!r}; expected an integer count"
         return int(got), None
 
-    def same(self, answer, value, case) -> bool:
-        return answer == value
-
     def explain(self, answer, case) -> str:
         return f"got {answer}, expected {self.label} = {case.expected} on M =\n{case.args[0]}"
 
 
-class IndexListAnswer:
+class IndexListAnswer(ExactAnswer):
     """An increasing list of indices (e.g. split points)."""
-
-    def __init__(self, label: str):
-        self.label = label
-
     def read(self, got, case):
         if got is None:
             return unwritten(f"the list of {self.label}")
@@ -229,9 +223,6 @@ class IndexListAnswer:
         if any(b <= a for a, b in zip(items, items[1:])):
             return None, f"returned {items}; list the {self.label} once each, in increasing order"
         return items, None
-
-    def same(self, answer, value, case) -> bool:
-        return answer == list(value)
 
     def explain(self, answer, case) -> str:
         missing = sorted(set(case.expected) - set(answer))

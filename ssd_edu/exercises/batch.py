@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from .._cli import output_file
+from .._cli import output_file, positive_float
 from . import EXERCISES
 
 FIELDS = ("file", "exercise", "verdict", "points", "max_points", "cases_passed", "cases_total",
@@ -338,7 +338,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--csv", metavar="FILE", type=output_file,
                         help="write one row per (file, exercise)")
     parser.add_argument("--json", metavar="FILE", type=output_file, help="write the rows as JSON")
-    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=60.0,
+    parser.add_argument("--timeout", metavar="SECONDS", type=positive_float, default=60.0,
                         help="time limit per (file, exercise) process (default 60)")
     parser.add_argument("--allow-package", action="store_true",
                         help="let answers call the package function they re-implement")
@@ -346,10 +346,8 @@ def add_arguments(parser) -> None:
 
 def run_from_args(args) -> int:
     try:
-        if not args.timeout > 0:
-            raise ValueError(f"--timeout must be > 0, got {args.timeout}")
         files = submissions(args.paths)
-    except (ValueError, FileNotFoundError) as exc:
+    except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"ssd-edu grade: {len(files)} submission file(s), time limit {args.timeout:g} s each",

@@ -8,7 +8,8 @@ import numpy as np
 from .. import reference as ref
 from .. import softmax, structure
 from ..testing import make_inputs
-from .answers import TupleAnswer, close, first_index, nonfinite_diagnosis, unwritten, worst_entry
+from .answers import (ExactAnswer, TupleAnswer, close, first_index, nonfinite_diagnosis,
+                      unwritten, worst_entry)
 from .grading import Case, grader
 from .ranks import REMARK, corner
 
@@ -20,7 +21,6 @@ POWER_FORBIDDEN = ("ssd_edu.softmax.power_kernel", "ssd_edu.softmax.power_kernel
 
 class DualAnswer(TupleAnswer):
     """``(a, Q, K)`` judged by its reconstruction ``1SS(a) o (Q K^T)`` against M."""
-
     def __init__(self):
         super().__init__((("a", ""), ("Q", ""), ("K", "")), noun="the triple")
 
@@ -105,9 +105,8 @@ check_one_ss_dual = grader(
     DUAL_FORBIDDEN)
 
 
-class PowerAnswer:
+class PowerAnswer(ExactAnswer):
     """T rows of T exact integers."""
-
     category_hints = False  # explain() names the cause (int64 overflow, causality, indices)
 
     def read(self, got, case):
@@ -129,9 +128,6 @@ class PowerAnswer:
                 if not isinstance(v, (int, np.integer)):
                     return None, f"E[{i}][{j}] is {v!r}; expected an integer"
         return [[int(v) for v in row] for row in rows], None
-
-    def same(self, rows, value, case) -> bool:
-        return rows == value
 
     def explain(self, rows, case) -> str:
         exp = case.expected

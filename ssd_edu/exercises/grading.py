@@ -39,7 +39,6 @@ CATEGORY_HINTS = {
 
 class ExerciseFailure(AssertionError):
     """Raised by :meth:`GradeResult.raise_if_failed` for a wrong attempt; carries the result."""
-
     def __init__(self, result: "GradeResult"):
         super().__init__(result.message)
         self.result = result
@@ -50,7 +49,6 @@ class GradeResult:
     """The outcome of one grader run: true when every case passed; ``case`` the first failing
     case; by_category: category -> (passed, total); failures: [(case, diagnosis)]; cases:
     [(case, category)], the battery in order; message: the verdict a student reads."""
-
     exercise: str
     passed: bool
     n_cases: int
@@ -83,7 +81,6 @@ class Case:
     variants: [(key, diagnosis, the answer that mistake gives)]. raises: the right answer is
     to raise this exception type (then ``expected`` is the reason shown when it does not).
     """
-
     def __init__(self, name: str, args: tuple, expected, kind, category: str = "basic",
                  variants=(), raises: type | None = None):
         self.name, self.args, self.expected, self.kind = name, args, expected, kind
@@ -91,12 +88,10 @@ class Case:
 
 
 def _table_entry(dtype) -> tuple:
-    dtype = np.result_type(dtype, np.float32)
-    tol = TOLERANCES.get(np.dtype(dtype))
-    if tol is None:
-        dtype = np.complex128 if np.issubdtype(dtype, np.complexfloating) else np.float64
-        tol = TOLERANCES[np.dtype(dtype)]
-    return tol, np.dtype(dtype).name
+    dtype = np.dtype(np.result_type(dtype, np.float32))
+    if dtype not in TOLERANCES:
+        dtype = np.dtype(np.complex128 if dtype.kind == "c" else np.float64)
+    return TOLERANCES[dtype], dtype.name
 
 
 def input_dtype(args) -> np.dtype:
@@ -109,9 +104,7 @@ def answer_tolerance(arr: np.ndarray, case: "Case | None" = None) -> tuple:
     """``(tol, dtype name)``: the TOLERANCES entry of the answer's dtype, or of the case's
     inputs when coarser; integers as float64, float16 as float32, longdouble as float64."""
     entry = _table_entry(arr.dtype)
-    if case is not None:
-        entry = max(entry, _table_entry(input_dtype(case.args)))
-    return entry
+    return entry if case is None else max(entry, _table_entry(input_dtype(case.args)))
 
 
 def tolerance_note(arr: np.ndarray, case: "Case | None" = None) -> str:
@@ -152,8 +145,7 @@ def watched_codes(names) -> dict:
 
 def _call_watching(fn, args, codes: dict) -> tuple:
     """``(result, called)``: run ``fn(*args)``; ``called`` names a watched function it called."""
-    called = []
-    previous = sys.getprofile()
+    called, previous = [], sys.getprofile()
 
     def profiler(frame, event, arg):
         if event == "call" and frame.f_code in codes and not called:

@@ -21,10 +21,8 @@ def one_ss_mask(a):
 
 
 def segsum(log_a):
-    """S[..., t, s] = sum_{s < u <= t} log_a[u] for t >= s, -inf above; (..., T) -> (..., T, T).
-
-    A running sum (nothing subtracted, so -inf never meets -inf in a difference: no NaN).
-    """
+    """S[..., t, s] = sum_{s < u <= t} log_a[u] for t >= s, -inf above; (..., T) -> (..., T, T);
+    a running sum: nothing subtracted, so -inf never meets -inf (no NaN)."""
     log_a = np.asarray(log_a, dtype=float)
     T = log_a.shape[-1]
     S = np.full(log_a.shape + (T,), -np.inf)
