@@ -61,11 +61,9 @@ COMPARES = ("the package (arrays within the package's tolerance `ssd_edu.testing
 def battery_text(name: str) -> str:
     """The notebook's "What the grader checks" paragraph: the grader's cases by category."""
     ex = EXERCISES[name]
-    result = ex.check(ex.solution)
-    groups = {}
-    for case, category in result.cases:
+    groups, n = {}, len(battery := ex.check(ex.solution).cases)
+    for case, category in battery:
         groups.setdefault(category, []).append(case)
-    n = len(result.cases)
     lines = [f"**What the grader checks.** `{ex.check.__name__}` runs your function on {n} cases "
              f"and compares it with {getattr(ex.check, 'compares', COMPARES)}. A call to the "
              f"package's own version fails. It prints `all {n} cases passed`, or the first "

@@ -12,12 +12,10 @@ from .grading import Case, answer_tolerance, grader
 MASK_FORBIDDEN = ("ssd_edu.reference.masks.one_ss_mask", "ssd_edu.reference.masks.segsum",
                   "ssd_edu.reference.masks.segsum_naive", "ssd_edu.exact.one_ss_mask")
 SEGSUM_FORBIDDEN = ("ssd_edu.reference.masks.segsum", "ssd_edu.reference.masks.segsum_naive")
-HEADS_FORBIDDEN = ("ssd_edu.reference.diagonal.diagonal_kernel",
-                   "ssd_edu.reference.diagonal.diagonal_heads",
-                   "ssd_edu.reference.diagonal.diagonal_attention",
-                   "ssd_edu.reference.scalar.scalar_kernel",
-                   "ssd_edu.reference.general.general_kernel",
-                   "ssd_edu.exact.diagonal_kernel", "ssd_edu.exact.masked_attention")
+HEADS_FORBIDDEN = (*(f"ssd_edu.reference.diagonal.diagonal_{f}"
+                     for f in ("kernel", "heads", "attention")),
+                   "ssd_edu.reference.scalar.scalar_kernel", "ssd_edu.exact.diagonal_kernel",
+                   "ssd_edu.reference.general.general_kernel", "ssd_edu.exact.masked_attention")
 
 
 _MASK_NAN = (". Did you divide cumulative products (p_t / p_s) or take a log? At a zero decay, "

@@ -72,8 +72,7 @@ def _kernels() -> dict:
 
 def _structure_grader(exercise, value, variants, answer, doc, forbidden, compares):
     def cases():
-        return [Case(name, (M,), value(M), answer, category,
-                     [(k, d, v) for k, d, v in variants(M) if v != value(M)])
+        return [Case(name, (M,), value(M), answer, category, variants(M))
                 for category, kernels in _kernels().items() for name, M in kernels.items()]
     return grader(exercise, cases, ("M",), doc, forbidden, compares)
 
