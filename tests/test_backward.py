@@ -176,6 +176,7 @@ def test_numba_scan_vjp_at_any_checkpoint_length(fam, checkpoint, batch, monkeyp
                      tol=GRADIENT_TOLERANCES["across_forms"])
 
 
+@pytest.mark.slow          # compiles the scan backward afresh (uncached) on every run
 def test_planted_stale_checkpoint_is_caught(monkeypatch):
     """The planted mistake: a backward that recomputes every chunk from the state entering the
     sequence (a stale checkpoint) must fail the test above."""
