@@ -19,10 +19,10 @@ from ssd_edu.bridges import _forms, fla, mamba2
 from ssd_edu.testing import assert_close
 
 INF = math.inf
+NO_CUDA = pytest.mark.skipif(not gpu.cuda_available(),
+                             reason="no CUDA device and no CUDA simulator")
 #: cuda (on the simulator) carries the `cuda` marker (setup.cfg)
-BACKENDS = [pytest.param(b, marks=[pytest.mark.skipif(not gpu.cuda_available(),
-                                                      reason="no CUDA device and no CUDA simulator"),
-                                   pytest.mark.cuda] if b == "cuda" else [])
+BACKENDS = [pytest.param(b, marks=[NO_CUDA, pytest.mark.cuda] if b == "cuda" else [])
             for b in ssd_edu.BACKENDS if f"{b}.scalar.scan" in ssd_edu.IMPLEMENTATIONS]
 #: the float32 runs: the compiled backends' (a second compilation of each kernel) carry `slow`
 BACKENDS_F32 = [b if b.values[0] in ("numpy", "cuda") else
