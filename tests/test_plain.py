@@ -123,7 +123,7 @@ STEP_CASES = [("scalar", 1, 4), ("scalar", 13, 4), ("diagonal", 13, 5), ("diagon
 
 
 @pytest.mark.parametrize("fam, T, Q", STEP_CASES)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
 def test_each_step_against_its_formula(fam, T, Q, dtype):
     x, a, B, C, h0 = _step_inputs(fam, T, 3, 5, (2,), dtype)
     f64 = [v.astype(np.float64) for v in (x, a, B, C, h0)]
