@@ -11,6 +11,11 @@ from ssd_edu.testing import GRADIENT_TOLERANCES, assert_close, check_vjp, make_i
 KEYS = sorted(ssd_edu.VJPS)
 HOST_KEYS = [k for k in KEYS if not k.startswith("cuda.")]
 CUDA_KEYS = [k for k in KEYS if k.startswith("cuda.")]
+#: for the markers (setup.cfg): CUDA VJPs on the simulator beyond one case carry `cuda`; float32
+#: twins of the compiled VJPs (a second compilation of each kernel) carry `slow`
+KEYS_MARKED = [pytest.param(k, marks=pytest.mark.cuda) if k in CUDA_KEYS else k for k in KEYS]
+HOST_KEYS_F32 = [k if k.startswith("numpy.") else pytest.param(k, marks=pytest.mark.slow)
+                 for k in HOST_KEYS]
 
 #: (T, N, P, regime, initial_state): T = 1, T not a multiple of the chunk (2), odd N and P,
 #: zero, negative, near-one, tiny and mixed decays, with and without an initial state.
@@ -49,13 +54,15 @@ def test_vjp_matches_finite_differences(key, T, N, P, regime, initial_state):
 
 
 @pytest.mark.parametrize("key", CUDA_KEYS)
-@pytest.mark.parametrize("regime", ["random", "zero", "negative"])
+@pytest.mark.parametrize("regime", ["random", pytest.param("zero", marks=pytest.mark.cuda),
+                                    pytest.param("negative", marks=pytest.mark.cuda)])
 def test_cuda_vjp_matches_finite_differences(key, regime):
     check_vjp(key, T=3, N=2, P=3, batch=(1, 2), regime=regime)
 
 
 @pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
-@pytest.mark.parametrize("regime", ["random", "zero", "negative", "mixed"])
+@pytest.mark.parametrize("regime", [pytest.param("random", marks=pytest.mark.cuda),  # + CUDA
+                                    "zero", "negative", "mixed"])
 def test_all_forms_of_a_family_agree(fam, regime):
     d = make_inputs(fam, 37, 5, 3, (2,), regime=regime, seed=4)
     rng = np.random.default_rng(5)
@@ -69,7 +76,7 @@ def test_all_forms_of_a_family_agree(fam, regime):
                          tol=GRADIENT_TOLERANCES["across_forms"])
 
 
-@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("key", KEYS_MARKED)
 def test_shared_decays_and_long_chunks(key):
     """Decays shared by every sequence (a with no batch axis) and a chunk far longer than T
     give the scan's gradients, each summed back to its input's shape. (The reference's chunked
@@ -110,7 +117,7 @@ def test_numba_sub_chunks_match_the_reference(fam, regime):
                          tol=GRADIENT_TOLERANCES["across_forms"])
 
 
-@pytest.mark.parametrize("key", HOST_KEYS)
+@pytest.mark.parametrize("key", HOST_KEYS_F32)
 def test_float32_gradients(key):
     d = make_inputs(family(key), 40, 4, 3, (2,), regime="random", seed=6, dtype=np.float32)
     rng = np.random.default_rng(7)
@@ -170,6 +177,7 @@ def test_numba_scan_vjp_at_any_checkpoint_length(fam, checkpoint, batch, monkeyp
                      tol=GRADIENT_TOLERANCES["across_forms"])
 
 
+@pytest.mark.slow          # compiles the scan backward afresh (uncached) on every run
 def test_planted_stale_checkpoint_is_caught(monkeypatch):
     """The planted mistake: a backward that recomputes every chunk from the state entering the
     sequence (a stale checkpoint) must fail the test above."""
@@ -347,6 +355,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.report
 def test_cuda_vjp_kernels_compile_to_ptx():
     import json
     import os

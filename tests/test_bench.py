@@ -13,6 +13,7 @@ from ssd_edu.__main__ import main as cli_main
 TINY = dict(T=16, N=3, P=2, batch=2, repeats=1, chunk_size=4)
 
 
+@pytest.mark.slow          # float32 rows: a second compilation of every kernel
 def test_run_bench_tiny_every_host_implementation():
     results = bench.run_bench(dtypes=("float64", "float32"), backends=("numpy", "numba"),
                               **TINY)
@@ -52,6 +53,7 @@ def test_reference_skipped_above_the_quadratic_limit(monkeypatch):
     assert fast["status"] == "ok" and fast["speedup"] is None
 
 
+@pytest.mark.slow          # float32
 def test_cli_json_and_sweep(tmp_path, capsys):
     path = tmp_path / "bench.json"
     argv = ["bench", "--T", "8", "--N", "2", "--P", "3", "--batch", "1", "--repeats", "1",
@@ -156,6 +158,7 @@ def test_workspace_bytes_come_from_the_kernels_allocations(monkeypatch):
     assert bench.numba_workspace_bytes("scan", 100, N, P, "float32", threads=1) == N * P * 4
 
 
+@pytest.mark.slow          # float32 steps
 def test_breakdown_times_each_step_of_the_chunked_forms(capsys):
     from ssd_edu.bench import breakdown
     argv = ["bench", "--breakdown", "--T", "40", "--N", "3", "--P", "2", "--batch", "1",

@@ -19,9 +19,14 @@ from ssd_edu.bridges import _forms, fla, mamba2
 from ssd_edu.testing import assert_close
 
 INF = math.inf
-BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(
-    b == "cuda" and not gpu.cuda_available(), reason="no CUDA device and no CUDA simulator"))
-    for b in ssd_edu.BACKENDS if f"{b}.scalar.scan" in ssd_edu.IMPLEMENTATIONS]
+NO_CUDA = pytest.mark.skipif(not gpu.cuda_available(),
+                             reason="no CUDA device and no CUDA simulator")
+#: cuda (on the simulator) carries the `cuda` marker (setup.cfg)
+BACKENDS = [pytest.param(b, marks=[NO_CUDA, pytest.mark.cuda] if b == "cuda" else [])
+            for b in ssd_edu.BACKENDS if f"{b}.scalar.scan" in ssd_edu.IMPLEMENTATIONS]
+#: the float32 runs: the compiled backends' (a second compilation of each kernel) carry `slow`
+BACKENDS_F32 = [b if b.values[0] in ("numpy", "cuda") else
+                pytest.param(*b.values, marks=pytest.mark.slow) for b in BACKENDS]
 #: every registered (backend, form) of the scalar family (the diagonal family has the same keys)
 BACKEND_FORMS = [pytest.param(b.values[0], form, marks=b.marks, id=f"{b.values[0]}-{form}")
                  for b in BACKENDS for form in ssd_edu.FORMS
@@ -165,7 +170,7 @@ def test_mamba2_every_form(form, backend):
     check_mamba(mamba_case("everything", seed=1), backend, form)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS_F32)
 def test_mamba2_float32(backend):
     check_mamba(mamba_case("everything", np.float32, seed=2), backend, dtype=np.float32)
 
@@ -467,7 +472,7 @@ def test_fla_every_form_with_an_underflowing_gate(kind, form, backend):
     check_fla(kind, arrays, backend, form)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS_F32)
 @pytest.mark.parametrize("kind", ["simple", "gla"])
 def test_fla_float32(kind, backend):
     check_fla(kind, fla_case(kind, np.float32, seed=2), backend, dtype=np.float32)

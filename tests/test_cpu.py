@@ -32,6 +32,7 @@ def test_registry_has_every_numba_form():
                          if g != "associative_scan"}   # that form: NumPy reference only
 
 
+@pytest.mark.slow          # the grid; tests/test_forms.py has each key's default-run sweep
 @pytest.mark.parametrize("name", NUMBA)
 def test_awkward_sizes_and_chunks(name):
     chunks = (1, 3, 7, 16, 64, 105) if name.endswith("chunked") else (None,)
@@ -42,6 +43,7 @@ def test_awkward_sizes_and_chunks(name):
                 check(name, d, Q, f"T={T} N={N} P={P} batch={batch} Q={Q}")
 
 
+@pytest.mark.slow          # float32 too: a second compilation of every kernel
 @pytest.mark.parametrize("name", NUMBA)
 @pytest.mark.parametrize("regime", HARD_REGIMES)
 def test_decay_regimes(name, regime):
@@ -51,6 +53,7 @@ def test_decay_regimes(name, regime):
             check(name, d, Q, f"{regime} {np.dtype(dtype)} T={T}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NUMBA)
 def test_wide_state_and_float32(name):
     """N = 67: the float32 scan keeps 64 modes in registers and 3 in memory; odd P."""
@@ -151,7 +154,7 @@ def _check_against_oracle(fn, fam, d, Q, label):
 
 
 @pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
 def test_chunked_zero_decays_at_sub_chunk_edges(fam, dtype):
     """The intra-chunk matmuls rescale queries and keys by direct products: zeros and sign
     flips at sub-chunk edges are exact; one sequence (parallel over its chunks)."""
@@ -215,7 +218,7 @@ def _finiteness_checks(fast, dtype):
             ssd_edu.cpu.scalar_scan(x, d["a"], d["B"], d["C"])
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("variant", ["serial", "parallel"])
 def test_compiled_finiteness_pass(dtype, variant, monkeypatch):
     """The validation's finiteness test of large inputs is the compiled loop, serial below

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import ssd_edu
 
 CHILD = """
@@ -63,6 +65,7 @@ def _edit_helper_and_rerun(tmp: Path):
     return first, cached, edited
 
 
+@pytest.mark.slow          # compiles the scan kernel afresh, twice
 def test_editing_an_inlined_helper_recompiles_the_kernel(tmp_path):
     _copy_package(tmp_path)
     first, cached, edited = _edit_helper_and_rerun(tmp_path)
@@ -71,6 +74,7 @@ def test_editing_an_inlined_helper_recompiles_the_kernel(tmp_path):
     assert edited == (True, 0)                # the helper changed: compiled again, new result
 
 
+@pytest.mark.slow
 def test_planted_default_numba_stamp_serves_stale_code(tmp_path):
     """Without the package's locators (Numba's own stamp: the kernel's file only), the edit
     of the helper is not seen: the cached kernel still computes with the old decay."""

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow          # every figure, the timed ones included
 def test_cli_writes_every_figure(tmp_path, capsys):
     assert main(["figures", "--out", str(tmp_path / "out")]) == 0
     written = sorted(p.name for p in (tmp_path / "out").iterdir())

@@ -15,6 +15,18 @@ from ssd_edu.testing import assert_close, call, check_against_oracle, keys, make
 
 HOST = keys("numpy") + keys("plain") + keys("numba")
 ALL = HOST + keys("cuda")
+
+
+def marked(names):
+    """The keys as parameters: the CUDA entries (on the simulator) carry the `cuda` marker."""
+    return [pytest.param(k, marks=pytest.mark.cuda) if k.startswith("cuda.") else k
+            for k in names]
+
+
+ALL_MARKED = marked(ALL)
+#: float32 twins of the compiled entries (a second compilation of each kernel) carry `slow`
+HOST_F32 = [k if k.startswith("numpy.") else pytest.param(k, marks=pytest.mark.slow)
+            for k in HOST]
 #: (T, N, P) of the shape tests: small for the simulator, awkward everywhere.
 SHAPE = {"cuda": (5, 3, 3)}
 REAL_REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed")
@@ -43,14 +55,15 @@ def test_matches_the_recurrence(key, T, regime):
 
 
 @pytest.mark.parametrize("key", keys("cuda"))
-@pytest.mark.parametrize("T, regime", [(1, "random"), (5, "zero"), (9, "negative"),
-                                       (18, "mixed")])
+@pytest.mark.parametrize("T, regime", [(1, "random"), (5, "zero"),
+                                       pytest.param(9, "negative", marks=pytest.mark.cuda),
+                                       pytest.param(18, "mixed", marks=pytest.mark.cuda)])
 def test_cuda_matches_the_recurrence(key, T, regime):
     d = make_inputs(family(key), T, N=3, P=5, batch=(2,), regime=regime, seed=T)
     check_against_oracle(key, d, chunk_size=4, label=f"T={T} {regime}")
 
 
-@pytest.mark.parametrize("key", HOST)
+@pytest.mark.parametrize("key", HOST_F32)
 @pytest.mark.parametrize("regime", ["random", "zero", "negative", "near_one"])
 def test_float32_against_the_float64_recurrence(key, regime):
     d = make_inputs(family(key), 100, N=5, P=3, batch=(2,), regime=regime,
@@ -58,7 +71,7 @@ def test_float32_against_the_float64_recurrence(key, regime):
     check_against_oracle(key, d, chunk_size=16, label=f"float32 {regime}")
 
 
-@pytest.mark.parametrize("key", keys(form="chunked"))
+@pytest.mark.parametrize("key", marked(keys(form="chunked")))
 @pytest.mark.parametrize("T, Q", [(1, 1), (17, 1), (17, 3), (37, 5), (64, 16), (64, 64),
                                   (100, 7), (100, 101), (37, 200), (5, 10**6)])
 def test_any_chunk_size_for_any_T(key, T, Q):
@@ -68,7 +81,7 @@ def test_any_chunk_size_for_any_T(key, T, Q):
     check_against_oracle(key, d, chunk_size=Q, label=f"T={T} Q={Q}")
 
 
-@pytest.mark.parametrize("key", ALL)
+@pytest.mark.parametrize("key", ALL_MARKED)
 @pytest.mark.parametrize("batch", [(), (3,), (2, 3)])
 def test_leading_axes_and_odd_sizes(key, batch):
     T, N, P = SHAPE.get(key.split(".")[0], (17, 5, 7))
@@ -78,7 +91,7 @@ def test_leading_axes_and_odd_sizes(key, batch):
     check_against_oracle(key, d, chunk_size=4, label=f"batch={batch}")
 
 
-@pytest.mark.parametrize("key", ALL)
+@pytest.mark.parametrize("key", ALL_MARKED)
 def test_grouped_B_C_broadcast_over_heads(key):
     """B, C with a size-1 head axis (Mamba's groups) broadcast against x of shape (b, H, T, P)."""
     d = make_inputs(family(key), 5, N=3, P=2, batch=(2, 3), seed=2)
@@ -100,7 +113,7 @@ SHARED = [("shared decays", lambda d: dict(d, a=d["a"][0])),
                                            initial_state=np.stack([d["initial_state"]] * 2, 1)))]
 
 
-@pytest.mark.parametrize("key", ALL)
+@pytest.mark.parametrize("key", ALL_MARKED)
 @pytest.mark.parametrize("case", [c[0] for c in SHARED])
 def test_inputs_with_fewer_leading_axes_broadcast(key, case):
     d = dict(SHARED)[case](make_inputs(family(key), 7, N=3, P=2, batch=(2,), regime="zero", seed=6))
@@ -114,7 +127,7 @@ def test_inputs_with_fewer_leading_axes_broadcast(key, case):
         assert_close(f"{key} {case} Q={Q} state", h0, h)
 
 
-@pytest.mark.parametrize("key", ALL)
+@pytest.mark.parametrize("key", ALL_MARKED)
 def test_empty_sequence_returns_a_copy_of_the_initial_state(key):
     d = make_inputs(family(key), 0, N=3, P=2, batch=(2,))
     y, h = call(key, d, chunk_size=4)
@@ -123,7 +136,7 @@ def test_empty_sequence_returns_a_copy_of_the_initial_state(key):
     assert not np.shares_memory(h, d["initial_state"])
 
 
-@pytest.mark.parametrize("key", ALL)
+@pytest.mark.parametrize("key", ALL_MARKED)
 def test_zero_initial_state_equals_the_default(key):
     d = make_inputs(family(key), 11, N=3, P=2, batch=(2,), initial_state=False)
     y1, h1 = call(key, d, chunk_size=4)
@@ -161,7 +174,7 @@ def test_causality(key, tau):
     assert not np.array_equal(y[:, tau:], y2[:, tau:])
 
 
-@pytest.mark.parametrize("key", ALL)
+@pytest.mark.parametrize("key", ALL_MARKED)
 def test_strided_inputs_are_read_and_never_modified(key):
     fam = family(key)
     rng = np.random.default_rng(3)
@@ -207,7 +220,7 @@ def test_errors_are_the_reference_errors(key):
                 call(key, d, chunk_size=q)
 
 
-@pytest.mark.parametrize("key", ALL)
+@pytest.mark.parametrize("key", ALL_MARKED)
 def test_dyadic_data_is_exact(key):
     """Dyadic decays and small integers are exact in floating point for T <= 8: every form and
     backend must give the oracle's numbers to the last bit."""

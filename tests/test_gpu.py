@@ -20,8 +20,9 @@ from ssd_edu import gpu
 from ssd_edu.bench import _gpu_matmul as _matmul
 from ssd_edu.testing import as_float64, assert_close, make_inputs
 
-pytestmark = pytest.mark.skipif(not gpu.cuda_available(),
-                                reason="no CUDA device and no CUDA simulator")
+pytestmark = [pytest.mark.skipif(not gpu.cuda_available(),
+                                 reason="no CUDA device and no CUDA simulator"),
+              pytest.mark.cuda]
 
 CUDA_FORMS = sorted(k for k in ssd_edu.IMPLEMENTATIONS if k.startswith("cuda."))
 TILE = 4

@@ -100,6 +100,7 @@ def test_a_missing_disassembler_is_named_as_nvdisasm(monkeypatch):
     assert "nvidia-cuda-nvdisasm" in str(exc.value)
 
 
+@pytest.mark.report
 @pytest.mark.skipif(_tools_missing() is not None, reason=str(_tools_missing()))
 def test_compile_report_meets_the_targets(tmp_path):
     """Every tiled kernel at sm_90: no spills, occupancy >= 25%, <= 10 instructions per FMA;

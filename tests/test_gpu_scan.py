@@ -11,6 +11,7 @@ from ssd_edu.reference import associative
 from ssd_edu.testing import assert_close, make_inputs
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not gpu.cuda_available(), reason="no CUDA device and no CUDA simulator")
 @pytest.mark.parametrize("fam", ssd_edu.FAMILIES)
 def test_gpu_scan_is_bit_identical_across_runs(fam):

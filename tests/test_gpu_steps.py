@@ -17,8 +17,9 @@ from ssd_edu.gpu import chunked
 from ssd_edu.reference import chunking as ref_chunking
 from ssd_edu.testing import as_float64, assert_close, make_inputs
 
-pytestmark = pytest.mark.skipif(not gpu.cuda_available(),
-                                reason="no CUDA device and no CUDA simulator")
+pytestmark = [pytest.mark.skipif(not gpu.cuda_available(),
+                                 reason="no CUDA device and no CUDA simulator"),
+              pytest.mark.cuda]
 
 TILE = gpu.default_tile()
 

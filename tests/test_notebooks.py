@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
 EXERCISE_NBS = sorted((ROOT / "tutorials" / "exercises").glob("*.ipynb"))
 TIMEOUT_S = 120  # per cell
+#: the one tutorial the default run executes (the cheapest); the others carry `notebook`
+CHEAPEST = "01_scalar_ssd.ipynb"
 KERNEL = "ssd-edu-test"
 
 
@@ -97,8 +99,9 @@ def test_tutorial_shape(path):
     assert body[-1].cell_type == "markdown" and "What you saw" in body[-1].source
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p if p.name == CHEAPEST else
+                                  pytest.param(p, marks=pytest.mark.notebook) for p in TUTORIALS],
+                         ids=lambda p: p.name)
 def test_tutorial_executes(path, kernel_dir):
     nb = nbformat.read(path, as_version=4)
     execute(nb, path, kernel_dir)

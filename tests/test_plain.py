@@ -28,7 +28,8 @@ def test_every_form_is_registered_and_there_are_no_vjps():
 @pytest.mark.parametrize("key", PLAIN)
 @pytest.mark.parametrize("dtype, regime", [(np.float64, r) for r in ("random", "zero",
                                                                      "negative", "mixed")]
-                         + [(np.float32, r) for r in ("random", "zero", "negative")])
+                         + [pytest.param(np.float32, r, marks=pytest.mark.slow)
+                            for r in ("random", "zero", "negative")])
 @pytest.mark.parametrize("T, Q", [(1, 64), (1, 1), (7, 3), (16, 4), (13, 64), (40, 7)])
 def test_matches_the_recurrence(key, dtype, regime, T, Q):
     d = make_inputs(family(key), T, N=3, P=5, batch=(2,), regime=regime, dtype=dtype, seed=T)
@@ -122,7 +123,7 @@ STEP_CASES = [("scalar", 1, 4), ("scalar", 13, 4), ("diagonal", 13, 5), ("diagon
 
 
 @pytest.mark.parametrize("fam, T, Q", STEP_CASES)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
 def test_each_step_against_its_formula(fam, T, Q, dtype):
     x, a, B, C, h0 = _step_inputs(fam, T, 3, 5, (2,), dtype)
     f64 = [v.astype(np.float64) for v in (x, a, B, C, h0)]

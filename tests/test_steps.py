@@ -159,7 +159,7 @@ def test_reference_step_in_float32(step, family):
     _close(expected, getattr(ref, step)(*args, **kw), np.float32)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("step", STEPS)
