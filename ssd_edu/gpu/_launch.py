@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import NamedTuple
+from collections import namedtuple
 
 import numpy as np
 
 from ..validation import (_STEP_LAYOUTS, as_array, check_chunk_size, check_positive_int,
                           check_ssm, check_step)
-from ._cuda import as_device_array, cuda, is_device_array, require_cuda, simulator_enabled
+from ._cuda import as_device_array, cuda, is_device_array, simulator_enabled
 from ._device import count_nonfinite_kernel
 
 #: Default tile on a GPU: blocks of (16, 16) threads, eight warps (gpu-report's target
@@ -58,23 +58,10 @@ def tile_size(tile: int):
         _settings["tile"] = old
 
 
-class Launch(NamedTuple):
-    """Validated inputs on the device, as the kernels read them."""
-
-    x: object                 # (nx, T, P)
-    a: object                 # (na, T, 1) scalar family, (na, T, N) diagonal family
-    B: object                 # (nB, T, N)
-    C: object                 # (nC, T, N)
-    h0: object                # (nh, N, P), or a (1, 1, 1) placeholder when has_h0 is False
-    has_h0: bool
-    idx: object               # (5, nb) int64: flat leading index of x, a, B, C, h0 per batch b
-    batch: tuple
-    nb: int
-    T: int
-    N: int
-    P: int
-    dtype: np.dtype
-    on_device: bool           # return device arrays
+#: Validated inputs on the device, as the kernels read them: x (nx, T, P), a (na, T, 1 | N),
+#: B, C (nB | nC, T, N), h0 (nh, N, P) (a (1, 1, 1) placeholder unless has_h0), idx (5, nb)
+#: int64 (the row of x, a, B, C, h0 that sequence b reads); on_device: return device arrays.
+Launch = namedtuple("Launch", "x a B C h0 has_h0 idx batch nb T N P dtype on_device")
 
 
 def _stand_in(arr):
@@ -157,15 +144,9 @@ def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
                   v.batch, nb, v.T, v.N, v.P, v.dtype, bool(device))
 
 
-class Arrays(NamedTuple):
-    """Validated arrays of a chunked step on the device, leading axes broadcast and flattened."""
-
-    arrays: dict              # name -> (nb, *tail) device array in dtype
-    batch: tuple
-    nb: int
-    sizes: dict               # letter -> size (T, J, N, P)
-    dtype: np.dtype
-    on_device: bool           # return device arrays
+#: Validated arrays of a chunked step on the device: arrays (name -> (nb, *tail) in dtype,
+#: leading axes broadcast and flattened), sizes (letter -> size); on_device as Launch.
+Arrays = namedtuple("Arrays", "arrays batch nb sizes dtype on_device")
 
 
 def prepare_arrays(values: dict) -> Arrays:
@@ -193,23 +174,22 @@ def prepare_arrays(values: dict) -> Arrays:
     return Arrays(out, v.batch, nb, v.sizes, np.dtype(v.dtype), bool(device))
 
 
+def zero_outputs(shapes: list, dtype, on_device: bool) -> tuple:
+    """Zero arrays of ``shapes``, on the device if ``on_device``."""
+    out = [np.zeros(shape, dtype=dtype) for shape in shapes]
+    return tuple(cuda.to_device(arr) for arr in out) if on_device else tuple(out)
+
+
 def empty_result(values, L: Launch):
-    """y and the final state when T = 0 or the batch is empty."""
-    y = np.zeros((*L.batch, L.T, L.P), dtype=L.dtype)
-    h = np.zeros((*L.batch, L.N, L.P), dtype=L.dtype)
+    """y and the final state (the initial state, or zeros) when T = 0 or the batch is empty."""
+    y, h = zero_outputs([(*L.batch, L.T, L.P), (*L.batch, L.N, L.P)], L.dtype, False)
     h0 = values[4]
     if h0 is not None and h.size:
-        h0 = as_device_array(h0).copy_to_host() if is_device_array(h0) else np.asarray(h0)
-        h[...] = h0
-    if L.on_device:
-        return cuda.to_device(y), cuda.to_device(h)
-    return y, h
+        h[...] = as_device_array(h0).copy_to_host() if is_device_array(h0) else np.asarray(h0)
+    return (cuda.to_device(y), cuda.to_device(h)) if L.on_device else (y, h)
 
 
-def finish(L: Launch, y, h):
-    """Reshape the flat-batch outputs; device arrays stay on the device only if inputs were."""
-    y = y.reshape(*L.batch, L.T, L.P)
-    h = h.reshape(*L.batch, L.N, L.P)
-    if L.on_device:
-        return y, h
-    return y.copy_to_host(), h.copy_to_host()
+def finish(arrays: list, batch: tuple, on_device: bool) -> tuple:
+    """Flat (nb, ...) results -> (*batch, ...), on the host unless the inputs were not."""
+    out = [arr.reshape(*batch, *arr.shape[1:]) for arr in arrays]
+    return tuple(out if on_device else [arr.copy_to_host() for arr in out])

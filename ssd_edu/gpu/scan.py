@@ -19,20 +19,16 @@ SCAN_CHUNK_TILES = 4
 
 
 def _build_scan_outputs(TILE, DIAG, DT, FULL):
-    """Pass c: the recurrence inside every chunk from the state entering it.
+    """Pass c: the recurrence inside every chunk from the state entering it::
 
-    Naive loop (chunk c covers [c Q, min(c Q + Q, T)))::
+        for b, c, p, n-tile [n0, n0 + TILE) in order:
+            h[n] = H_prev[b, c, n, p]                          # H_{c-1}
+            for t in chunk c:
+                h[n] = a[b, t, n] h[n] + B[b, t, n] x[b, t, p]
+                y[b, t, p] += sum_{n in tile} C[b, t, n] h[n]
 
-        for b, c, p:
-            for n-tile [n0, n0 + TILE):                        # in order
-                h[n] = H_prev[b, c, n, p]                      # H_{c-1}
-                for t in chunk c:
-                    h[n] = a[b, t, n] h[n] + B[b, t, n] x[b, t, p]
-                    y[b, t, p] += sum_{n in tile} C[b, t, n] h[n]
-
-    ``FULL`` (N a multiple of TILE) drops the guard for modes past N. Mapping: thread (ty, tx)
-    = (chunk c0 + ty, channel p0 + tx) keeps TILE states in registers and sums y_t itself.
-    Shared: none.
+    Thread (ty, tx) = (chunk c0 + ty, channel p0 + tx) keeps TILE states in registers;
+    ``FULL`` (N a multiple of TILE) drops the guard for modes past N.
     """
 
     def scan_outputs(x, a, B, C, H_prev, Q, idx, y):
