@@ -67,13 +67,22 @@ def require_cuda() -> None:
         raise CudaUnavailableError(reason)
 
 
-def _locked_shared_array(original):
-    """A thread-safe ``FakeCUDAShared.array``: the simulator's threads of a block share one
-    allocation table keyed by the (file, line) of ``cuda.shared.array``, looked up and filled
-    without a lock (two arrays for one line under load); here under one lock. Dynamic shared
-    memory (shape 0) and ``alignment`` requests go to ``original``.
+def fix_simulator_shared_arrays() -> bool:
+    """Make the simulator's ``FakeCUDAShared.array`` thread-safe (once); True when simulating.
+
+    The threads of a block share one allocation table keyed by the (file, line) of
+    ``cuda.shared.array``, looked up and filled without a lock (two arrays for one line under
+    load); here under one lock. Shape 0 and ``alignment`` requests go to ``array.original``.
     """
-    lock = threading.Lock()
+    if not simulator_enabled():
+        return False
+    from numba.core import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+    shared = kernelapi.FakeCUDAShared
+    if hasattr(shared.array, "original"):
+        return True
+    original, lock = shared.array, threading.Lock()
 
     def array(self, shape, dtype, alignment=None):
         if shape == 0 or alignment is not None:
@@ -88,20 +97,8 @@ def _locked_shared_array(original):
                 found = self._allocations[key] = np.empty(shape, np_dtype)
         return found
 
-    from numba.core import types
-    from numba.np import numpy_support
     array.original = original
-    return array
-
-
-def fix_simulator_shared_arrays() -> bool:
-    """Install :func:`_locked_shared_array` in the simulator (once); True when it is."""
-    if not simulator_enabled():
-        return False
-    from numba.cuda.simulator import kernelapi
-    shared = kernelapi.FakeCUDAShared
-    if not hasattr(shared.array, "original"):
-        shared.array = _locked_shared_array(shared.array)
+    shared.array = array
     return True
 
 

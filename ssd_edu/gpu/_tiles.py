@@ -2,10 +2,9 @@
 
     Y[t] = sum_{s in c(t), s <= t} (C_t . (delta_t / delta_s) B_s) x_s + (delta_t o C_t)^T H_{c-1}
 
-A block owns TILE rows t and WIDTH channel tiles of y; it walks the column tiles from its diagonal
-tile back to the chunk start (scores C B^T, the mask, then y += (L o G) X), then adds the
-entering state. The attention form is one chunk (Q = T). Shapes: x (nb, T, P), a (na, T, N or 1),
-B, C (nB, T, N), H_prev (nb, J, N, P) -> y (nb, T, P).
+A block owns TILE rows and WIDTH channel tiles of y; it walks the column tiles from its diagonal
+tile back to the chunk start (scores C B^T, the mask, y += (L o G) X), then adds the entering
+state. The attention form is one chunk (Q = T). x (nb, T, P), H_prev (nb, J, N, P) -> y (nb, T, P).
 """
 from __future__ import annotations
 
@@ -13,8 +12,7 @@ from ._cuda import cuda, device, uint64
 from ._device import ONE, ZERO, ceil_div, operands, register_tile, specialized, split_block
 from ._launch import Launch
 
-#: At most this many channel tiles per output block (a register tile of 1 x MAX_WIDTH outputs).
-MAX_WIDTH = 4
+MAX_WIDTH = 4         # at most this many channel tiles per output block (1 x MAX_WIDTH registers)
 
 
 def channel_width(P: int, tile: int) -> int:
@@ -329,8 +327,7 @@ diagonal_output_kernel = specialized(_build_diagonal_output)
 
 def output_launcher(family: str, L: Launch, Q: int, tile: int, intra: bool):
     """``out(x, B, H_prev, with_state, y)``: step 1 (if ``intra``) and step 4 (if ``with_state``)
-    into y (nb, T, P), its workspaces allocated once.
-    """
+    into y (nb, T, P), its workspaces allocated once."""
     width = channel_width(L.P, tile)
     n_rt = -(-L.T // tile)
     n_out = L.nb * n_rt * -(-L.P // (tile * width))   # row tiles x channel blocks of width tiles

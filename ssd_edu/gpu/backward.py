@@ -6,11 +6,10 @@ scan: the reverse-time scan, G_t = d loss / d h_t,
     dx_t = G_t^T B_t,  dB_t = G_t x_t,  dC_t = h_t dy_t,  da_t = sum_p G_t o h_{t-1},
     dh_{-1} = a_0 o G_0
 
-one thread per (b, n, p) lane, recomputing its states from checkpoints every ``CHECKPOINT``
-steps. attention: per (b, u, n, p) entry, G_u and h_{u-1} as masked sums (the mask transposed
-for G). chunked: the four steps backward (chunk_links, state_passing_both_ways, then the scan's
-kernel on every chunk from H_{c-1} with dH_c as its final cotangent). Sums over lanes are
-``cuda.atomic.add``: the order of the additions varies (last-bit differences between runs).
+one thread per (b, n, p) lane, states recomputed from checkpoints. attention: per (b, u, n, p)
+entry, G_u and h_{u-1} as masked sums. chunked: the steps backward (chunk_links,
+state_passing_both_ways, then the scan's kernel per chunk from H_{c-1} with dH_c as its final
+cotangent). Sums over lanes are ``cuda.atomic.add`` (last-bit differences between runs).
 """
 from __future__ import annotations
 
@@ -31,15 +30,14 @@ def _on_lanes(factory, family: str, dtype, lanes: int, *args):
 
 
 def _flatten(family: str, *args):
-    """``(fv, f, a3)``: the flattened VJP arguments (after :func:`require_cuda`), ``fv.f`` and
-    the decays as (nb, T, 1 | N), one layout for both families."""
+    """``(fv, fv.f, a3)``: the flattened VJP arguments, the decays a3 (nb, T, 1 | N)."""
     require_cuda()
     fv = flatten_vjp(family, *args)
     return fv, fv.f, (fv.f.a[..., None] if family == "scalar" else fv.f.a)
 
 
 def _zero_gradients(rows: int, steps: int, f, Na: int) -> list:
-    """Device zeros for dx (rows, steps, P), da (rows, steps, Na), dB and dC (rows, steps, N)."""
+    """Device zeros for dx, da, dB, dC: (rows, steps, P | Na | N | N)."""
     return [cuda.to_device(np.zeros((rows, steps, K), dtype=f.dtype)) for K in (f.P, Na, f.N, f.N)]
 
 
@@ -48,8 +46,7 @@ def _finish(fv, family: str, dx, da, dB, dC, dh0):
     return finish(fv, dx, da[..., 0] if family == "scalar" else da, dB, dC, dh0)
 
 
-#: Steps between stored states; also the size of each lane's local array of states.
-CHECKPOINT = 16
+CHECKPOINT = 16                          # steps between stored states (+ 1: the local array)
 
 
 def _build_scan_backward(TILE, DIAG, DT):
@@ -110,10 +107,8 @@ scan_backward_kernel = specialized(_build_scan_backward)
 
 @keyword_only
 def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the scalar scan on the GPU (host arrays): the reverse-time scan per lane.
-
-    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads.
-    """
+    """VJP of the scalar scan on the GPU (host arrays), the reverse-time scan per lane:
+    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads."""
     return _form_vjp("scan", "scalar", x, a, B, C, dy, dh, initial_state)
 
 
@@ -198,10 +193,8 @@ def _form_vjp(form, family, x, a, B, C, dy, dh, initial_state):
 
 @keyword_only
 def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the scalar attention form on the GPU (host arrays): the transposed-mask sums.
-
-    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads.
-    """
+    """VJP of the scalar attention form on the GPU (host arrays), the transposed-mask sums:
+    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads."""
     return _form_vjp("attention", "scalar", x, a, B, C, dy, dh, initial_state)
 
 
@@ -303,8 +296,7 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
     # state_passing forward (H_prev) and backward (dH_c, the cotangent of H_c; dh0)
     _on_lanes(state_passing_both_ways_kernel, family, f.dtype, f.nb * f.N * f.P, S, dHp, abar,
               cuda.to_device(f.h0), cuda.to_device(np.array(fv.dh)), H_prev, dH, dh0)
-    # intra_chunk, chunk_states and chunk_output backward: every chunk's scan VJP from H_{c-1}
-    # with dH_c as its final state's cotangent
+    # steps 1, 2 and 4 backward: every chunk's scan VJP from H_{c-1}, dH_c its final cotangent
     ck = cuda.device_array((nbJ, -(-Q // CHECKPOINT), f.N, f.P), dtype=f.dtype)
     outs = _zero_gradients(nbJ, Q, f, Na)
     _on_lanes(scan_backward_kernel, family, f.dtype, lanes, xc, ac, Bc, Cc, dyc, H_prev, dH, ck,

@@ -8,8 +8,8 @@ For chunk c of Q steps (J = ceil(T / Q) chunks, the last may be short), per mode
     4. chunk_output   Y_off[t] = (delta_t o C_t)^T H_{c-1}
 
 Steps 2 and 3 have a kernel each; steps 1 and 4 share one tiled output kernel per family
-(``_tiles.py``), launched once for both. Shapes: x (..., T, P), a (..., T, N) or (..., T, 1),
-B, C (..., T, N); S, H_prev (..., J, N, P), abar (..., J, N or 1).
+(``_tiles.py``). Shapes: x (..., T, P), a (..., T, N or 1), B, C (..., T, N); S, H_prev
+(..., J, N, P), abar (..., J, N or 1).
 """
 from __future__ import annotations
 
@@ -108,9 +108,6 @@ def state_passing_kernel(S, abar, h0, has_h0, idx, H_prev, h_last):
     h_last[b, n, p] = H
 
 
-# ---------------------------------------------------------------------------------------------
-# Host side: the launches of each step, the four public steps, and their composition.
-
 def states_launcher(family: str, L: Launch, Q: int, tile: int):
     """``states(S, abar)``: step 2 on all chunks at once."""
     J = -(-L.T // Q)
@@ -132,9 +129,8 @@ def pass_states(S, abar, h0, has_h0, idx, H_prev, h):
 
 
 def plan(family: str, L: Launch, Q: int, tile: int, last=None):
-    """Allocate the workspaces; return ``(run, y, h)``, ``run()`` launching steps 2, 3 and
-    ``last(H_prev, y)`` (default: steps 1 + 4 in one launch) and nothing else (what the
-    benchmark times)."""
+    """``(run, y, h)``, workspaces allocated: ``run()`` launches steps 2, 3 and
+    ``last(H_prev, y)`` (default: steps 1 + 4 in one launch), nothing else (what is timed)."""
     J = -(-L.T // Q)
     S, H_prev = (cuda.device_array((L.nb, J, L.N, L.P), dtype=L.dtype) for _ in range(2))
     abar = cuda.device_array((L.nb, J, L.a.shape[2]), dtype=L.dtype)
@@ -281,10 +277,8 @@ def chunk_output(a, C, H_prev, *, chunk_size):
 
 @keyword_only
 def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
-    """The chunked form on the GPU: y = Y_diag + Y_off and h = H_{J-1}.
-
-    x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); any T, Q >= 1.
-    """
+    """The chunked form on the GPU, y = Y_diag + Y_off and h = H_{J-1}: x (..., T, P),
+    a (..., T), B, C (..., T, N), initial_state (..., N, P); any T, Q >= 1."""
     # None is the attention form's private value here: a caller's None is an error
     return blocked("scalar", x, a, B, C, chunk_size=check_chunk_size(chunk_size),
                    initial_state=initial_state)
