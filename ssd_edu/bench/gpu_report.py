@@ -72,13 +72,13 @@ def occupancy(arch: Arch, registers: int, shared_bytes: int, threads: int) -> fl
 
 def kernels(dtype):
     """(name, python body, argument types, threads per block, tiled) of every kernel."""
-    from ..gpu import _device, backward, chunked, scan
+    from ..gpu import _device, _tiles, backward, chunked, scan
     from . import _gpu_matmul as _matmul
     from numba import types as nt
     a1, a2, a3, a4 = (nt.Array(dtype, ndim, "C") for ndim in (1, 2, 3, 4))
     i1, i2 = nt.Array(nt.int64, 1, "C"), nt.Array(nt.int64, 2, "C")
     i, flag, blk = nt.int64, nt.boolean, TILE * TILE
-    width = chunked.MAX_WIDTH
+    width = _tiles.MAX_WIDTH
 
     def body(factory, family, *extra):
         return factory.builder(TILE, family == "diagonal", dtype, *extra)
@@ -89,12 +89,12 @@ def kernels(dtype):
         out.append((f"chunk states ({fam})", body(chunked.chunk_states_kernel, fam, width),
                     (a3, a3, a3, i, i2, a4, a3), blk, True))
     out.append(("scalar output (chunked/attention)",
-                body(chunked.scalar_output_kernel, "scalar", width, True),
+                body(_tiles.scalar_output_kernel, "scalar", width, True),
                 (a3, a3, a3, a3, a4, flag, i, i2, a3), blk, True))
     out.append(("diagonal mode factors (chunked/attention)",
-                body(chunked.mode_factors_kernel, "diagonal"), (a3, i, i2, a3, a3), blk, False))
+                body(_tiles.mode_factors_kernel, "diagonal"), (a3, i, i2, a3, a3), blk, False))
     out.append(("diagonal output (chunked/attention)",
-                body(chunked.diagonal_output_kernel, "diagonal", width, True),
+                body(_tiles.diagonal_output_kernel, "diagonal", width, True),
                 (a3, a3, a3, a3, a3, a3, a4, flag, i, i2, a2, a3), blk, True))
     for fam in ("scalar", "diagonal"):
         for full, note in ((True, ""), (False, ", N % 16 > 0")):

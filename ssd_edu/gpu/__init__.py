@@ -3,13 +3,11 @@
     y, h = ssd_edu.gpu.scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None)
 
 Names and shapes as :mod:`ssd_edu.reference`; registered as ``"cuda.{family}.{form}"`` when
-CUDA can run here. NumPy or numba device arrays in (device in gives device out). Without a GPU,
+CUDA can run here; NumPy or numba device arrays in (device in gives device out). Without a GPU,
 ``NUMBA_ENABLE_CUDASIM=1`` (set before numba is imported) runs everything on numba's simulator
-(tiny sizes; default tile 4, see :func:`tile_size`); without either, the functions raise
-:class:`CudaUnavailableError` and ``import ssd_edu`` still works. Modules mirror
-``ssd_edu/cpu/``: ``scan``, ``attention``, ``chunked`` (the four steps), ``backward`` (their
-VJPs); ``_launch`` (validation, upload), ``_device`` (kernel factory, device helpers), ``_cuda``
-(the guarded import).
+(tiny sizes, tile 4); without either, the functions raise :class:`CudaUnavailableError`.
+Modules mirror ``ssd_edu/cpu/``: ``scan``, ``attention``, ``chunked`` (the four steps),
+``_tiles`` (steps 1 and 4), ``backward``; ``_launch``, ``_device``, ``_cuda`` (the helpers).
 """
 from __future__ import annotations
 

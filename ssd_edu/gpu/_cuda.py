@@ -1,11 +1,10 @@
-"""The one place that imports numba.cuda: a guarded import, the one availability probe
-(:func:`unavailable_reason`, which ``ssd_edu.MISSING_BACKENDS["cuda"]`` and the benchmark ask
-too), and the decorators ``kernel`` and ``device``.
+"""The one place that imports numba.cuda: a guarded import, the availability probe
+(:func:`unavailable_reason`), and the decorators ``kernel`` and ``device``.
 
-Without numba-cuda the kernel bodies stay plain Python functions, never launched: every
-launcher calls :func:`require_cuda` first. With ``NUMBA_ENABLE_CUDASIM=1`` set before numba is
-first imported, every CUDA thread runs in Python on numba's simulator; this module then
-installs a locked shared-array allocator there (:func:`fix_simulator_shared_arrays`).
+Without numba-cuda the kernel bodies stay plain Python, never launched (every launcher calls
+:func:`require_cuda` first). With ``NUMBA_ENABLE_CUDASIM=1`` set before numba is first imported,
+every CUDA thread runs in Python on numba's simulator, with a locked shared-array allocator
+(:func:`fix_simulator_shared_arrays`).
 """
 from __future__ import annotations
 
@@ -68,16 +67,22 @@ def require_cuda() -> None:
         raise CudaUnavailableError(reason)
 
 
-def _locked_shared_array(original):
-    """A thread-safe replacement for the simulator's ``FakeCUDAShared.array``.
+def fix_simulator_shared_arrays() -> bool:
+    """Make the simulator's ``FakeCUDAShared.array`` thread-safe (once); True when simulating.
 
-    The simulator's threads of a block share one allocation table keyed by the (file, line) of
-    ``cuda.shared.array``; numba-cuda looks the key up and inserts without a lock, so two threads
-    can create two arrays for one line (wrong results at random under load). Here look-up and
-    insert happen under one lock; dynamic shared memory (shape 0) and ``alignment`` requests go
-    to ``original``.
+    The threads of a block share one allocation table keyed by the (file, line) of
+    ``cuda.shared.array``, looked up and filled without a lock (two arrays for one line under
+    load); here under one lock. Shape 0 and ``alignment`` requests go to ``array.original``.
     """
-    lock = threading.Lock()
+    if not simulator_enabled():
+        return False
+    from numba.core import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+    shared = kernelapi.FakeCUDAShared
+    if hasattr(shared.array, "original"):
+        return True
+    original, lock = shared.array, threading.Lock()
 
     def array(self, shape, dtype, alignment=None):
         if shape == 0 or alignment is not None:
@@ -87,44 +92,26 @@ def _locked_shared_array(original):
         with lock:
             found = self._allocations.get(key)
             if found is None:
-                found = self._allocations[key] = np.empty(shape, _numpy_dtype(dtype))
+                np_dtype = (numpy_support.as_dtype(dtype) if isinstance(dtype, types.Type)
+                            else np.dtype(dtype))
+                found = self._allocations[key] = np.empty(shape, np_dtype)
         return found
 
     array.original = original
-    return array
-
-
-def _numpy_dtype(dtype):
-    """The NumPy dtype of a numba scalar type or of anything ``np.dtype`` accepts."""
-    from numba.core import types
-    from numba.np import numpy_support
-    return numpy_support.as_dtype(dtype) if isinstance(dtype, types.Type) else np.dtype(dtype)
-
-
-def fix_simulator_shared_arrays() -> bool:
-    """Install :func:`_locked_shared_array` in the simulator (once); True when it is."""
-    if not simulator_enabled():
-        return False
-    from numba.cuda.simulator import kernelapi
-    shared = kernelapi.FakeCUDAShared
-    if not hasattr(shared.array, "original"):
-        shared.array = _locked_shared_array(shared.array)
+    shared.array = array
     return True
 
 
 def kernel(fn):
-    """``cuda.jit(cache=True)``, or ``fn`` without numba-cuda. No fastmath: it would flush
-    subnormals to zero (docs/theory.md#fma).
-    """
+    """``cuda.jit(cache=True)``, or ``fn`` without numba-cuda; no fastmath (docs/theory.md#fma)."""
     if cuda is None:
         return fn
     return cuda.jit(cache=True)(fn)
 
 
 def device(fn):
-    """``cuda.jit(device=True, inline="always")``, or ``fn``: inlined at the Numba IR level, so
-    closure constants stay constants and the compile report needs no driver.
-    """
+    """``cuda.jit(device=True, inline="always")`` (Numba IR inlining: closure constants stay
+    constants), or ``fn`` without numba-cuda."""
     if cuda is None:
         return fn
     return cuda.jit(device=True, inline="always")(fn)

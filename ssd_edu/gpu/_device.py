@@ -1,8 +1,7 @@
-"""Device code the kernels share (private): the kernel factory :func:`specialized` (tile, family
-and dtype compiled in as closure constants), the index helpers, the (1 x WIDTH) register tile of
-channels, and the finiteness count. Shared 2-D tiles have a pitch of ``tile + 1``; ``DT(0)``,
-``DT(1)`` keep literals in the computation dtype; decay products are direct products of the a's
-(no log, no ratio: zero and negative decays exact); no fastmath; 1-D grids of blocks.
+"""Device code the kernels share: the kernel factory :func:`specialized` (tile, family and dtype
+compiled in as closure constants), index helpers, the (1 x WIDTH) register tile of channels, the
+finiteness count. Shared 2-D tiles have a pitch of ``tile + 1``; decay products are direct
+products of the a's (no log, no ratio: zero and negative decays exact); 1-D grids of blocks.
 """
 from __future__ import annotations
 
@@ -14,9 +13,8 @@ import numpy as np
 from ._cuda import cuda, device, kernel, simulator_enabled, uint64
 
 
-#: Unsigned counters for the inner loops over a tile (``k = ZERO; while k < TILE: ...``): numba's
-#: signed ``range`` indices add a negative-index wraparound to every subscript, which keeps LLVM
-#: from unrolling the loop; an unsigned counter against a compile-time bound unrolls.
+#: Unsigned loop counters (``k = ZERO; while k < TILE: ...``): numba's signed ``range`` adds a
+#: negative-index wraparound to every subscript, which keeps LLVM from unrolling the loop.
 ZERO = uint64(0)
 ONE = uint64(1)
 
@@ -27,12 +25,9 @@ def launch_bounds(tile: int) -> tuple:
 
 
 def specialized(builder):
-    """A cached factory ``get(tile, family, dtype, *extra) -> compiled kernel`` for ``builder``.
-
-    ``builder(tile, diagonal, DT, *extra)`` returns the kernel body, compiled with
-    :func:`launch_bounds` (the body itself without numba-cuda); ``get.builder`` is kept for the
-    compile report.
-    """
+    """A cached factory ``get(tile, family, dtype, *extra)``: the body
+    ``builder(tile, diagonal, DT, *extra)`` compiled with :func:`launch_bounds` (the body itself
+    without numba-cuda); ``get.builder`` is kept for the compile report."""
     @functools.lru_cache(maxsize=None)
     def get(tile: int, family: str, dtype, *extra):
         from numba import from_dtype
@@ -64,8 +59,7 @@ def split_block(n_fast, n_mid):
 
 @device
 def split_lane(N, P, diag):
-    """This thread's lane ``cuda.grid(1) = (rest N + n) P + p`` (p fastest) as
-    ``(rest, n, na, p)``, ``na = n if diag else 0``; ``rest`` may be past its range."""
+    """``(rest, n, na = n if diag else 0, p)`` of lane ``cuda.grid(1) = (rest N + n) P + p``."""
     lane = cuda.grid(1)
     n = (lane // P) % N
     return lane // (N * P), n, n if diag else 0, lane % P
@@ -79,13 +73,10 @@ def operands(idx, b):
 
 @functools.lru_cache(maxsize=None)
 def register_tile(TILE, WIDTH, DT):
-    """Inline helpers ``(zeros, load, accumulate, store)`` of a (1 x WIDTH) register tile.
-
-    Thread (ty, tx) owns channels ``p0 + w TILE`` (w < WIDTH, ``p0`` includes tx) of one row;
-    ``x_s`` (TILE x WIDTH TILE) holds one step (or one k of a matmul) per row:
-    ``load(x_s, rows, s, stop, p0, P)``: x_s[ty, w TILE + tx] = rows[s, p0 + w TILE] (0 past
-    stop or P); ``accumulate(acc, coef, x_s)``: acc[w] += sum_k coef[k] x_s[k, w TILE + tx];
-    ``store(out, acc, p0, P)``: out[p0 + w TILE] = acc[w] for channels < P.
+    """Inline ``(zeros, load, accumulate, store)`` of a (1 x WIDTH) register tile: thread (ty, tx)
+    owns channels ``p0 + w TILE`` (w < WIDTH, p0 includes tx); x_s (TILE x WIDTH TILE) holds one
+    step per row. load: x_s[ty, w TILE + tx] = rows[s, p0 + w TILE] (0 past stop or P);
+    accumulate: acc[w] += sum_k coef[k] x_s[k, w TILE + tx]; store: out[p0 + w TILE] = acc[w].
     """
     @device
     def zeros():
@@ -126,9 +117,8 @@ def register_tile(TILE, WIDTH, DT):
 
 @kernel
 def count_nonfinite_kernel(flat, count, slot):
-    """``count[slot] += number of inf / NaN entries of flat`` (a device array, not copied): a
-    grid-stride loop, one atomic per thread (an integer count: order-independent).
-    """
+    """``count[slot] += number of inf / NaN entries of flat``: a grid-stride loop, one atomic
+    per thread."""
     found = 0
     for i in range(cuda.grid(1), flat.size, cuda.gridsize(1)):
         if not math.isfinite(flat[i]):

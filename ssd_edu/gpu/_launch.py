@@ -1,30 +1,26 @@
 """What every GPU launcher does around its kernels: validate, upload, allocate, reshape back.
 
 Shapes: x (..., T, P); a (..., T) or (..., T, N); B, C (..., T, N); initial_state and the
-final state (..., N, P); y (..., T, P); float32 or float64 (integers become float64, complex
-is refused); inputs are never modified. Inputs may be NumPy or numba device arrays (on a GPU
-any ``__cuda_array_interface__``), mixed; any device input gives device outputs. Device
-arrays are validated through zero-stride host stand-ins (the same messages) and their
-finiteness counted on the device; one of another dtype, or strided, goes through the host.
+final state (..., N, P); y (..., T, P); float32 or float64 (complex refused); inputs never
+modified. NumPy or numba device arrays (on a GPU any ``__cuda_array_interface__``), mixed; any
+device input gives device outputs; one of another dtype, or strided, goes through the host.
 """
 from __future__ import annotations
 
 import contextlib
 import math
-from typing import NamedTuple
+from collections import namedtuple
 
 import numpy as np
 
 from ..validation import (_STEP_LAYOUTS, as_array, check_chunk_size, check_positive_int,
                           check_ssm, check_step)
-from ._cuda import as_device_array, cuda, is_device_array, require_cuda, simulator_enabled
+from ._cuda import as_device_array, cuda, is_device_array, simulator_enabled
 from ._device import count_nonfinite_kernel
 
-#: Default tile on a GPU: blocks of (16, 16) threads, eight warps (gpu-report's target
-#: occupancy and instruction counts are for this tile).
+#: Default tile on a GPU: blocks of (16, 16) threads (what gpu-report's targets are for).
 DEFAULT_TILE = 16
-#: Default tile on the CUDA simulator, which runs every thread of a block in Python.
-SIMULATOR_TILE = 4
+SIMULATOR_TILE = 4          # the simulator runs every thread of a block in Python
 MAX_TILE = 16
 
 _settings = {"tile": None}  # None: the default of the machine (see default_tile)
@@ -44,11 +40,8 @@ def get_tile() -> int:
 
 @contextlib.contextmanager
 def tile_size(tile: int):
-    """Use ``tile`` (1..16) for the kernels launched inside the ``with`` block.
-
-    Blocks are (tile, tile) threads; the tile is compiled into every tiled kernel (the first
-    launch at a new tile compiles). Outside: :func:`default_tile` (16 on a GPU, 4 on the simulator).
-    """
+    """Use ``tile`` (1..16) for the kernels launched inside the ``with`` block: blocks of
+    (tile, tile) threads, the tile compiled in (a new tile compiles). Else :func:`default_tile`."""
     if check_positive_int("tile", tile) > MAX_TILE:
         raise ValueError(f"tile must be an integer in 1..{MAX_TILE}, got {tile}")
     old, _settings["tile"] = _settings["tile"], int(tile)
@@ -58,34 +51,22 @@ def tile_size(tile: int):
         _settings["tile"] = old
 
 
-class Launch(NamedTuple):
-    """Validated inputs on the device, as the kernels read them."""
-
-    x: object                 # (nx, T, P)
-    a: object                 # (na, T, 1) scalar family, (na, T, N) diagonal family
-    B: object                 # (nB, T, N)
-    C: object                 # (nC, T, N)
-    h0: object                # (nh, N, P), or a (1, 1, 1) placeholder when has_h0 is False
-    has_h0: bool
-    idx: object               # (5, nb) int64: flat leading index of x, a, B, C, h0 per batch b
-    batch: tuple
-    nb: int
-    T: int
-    N: int
-    P: int
-    dtype: np.dtype
-    on_device: bool           # return device arrays
+#: Validated inputs on the device, as the kernels read them: x (nx, T, P), a (na, T, 1 | N),
+#: B, C (nB | nC, T, N), h0 (nh, N, P) (a (1, 1, 1) placeholder unless has_h0), idx (5, nb)
+#: int64 (the row of x, a, B, C, h0 that sequence b reads); on_device: return device arrays.
+Launch = namedtuple("Launch", "x a B C h0 has_h0 idx batch nb T N P dtype on_device")
 
 
-def _stand_in(arr):
-    """A zero-stride host array with the shape and dtype of device array ``arr``."""
-    return np.broadcast_to(np.zeros((), dtype=arr.dtype), arr.shape)
-
-
-def _check_device_finite(device: dict) -> None:
-    """Raise the shared non-finite message if a float device array of ``device`` (name -> array)
-    holds inf or NaN: counted on the device, only a failing (or strided) array copied to the host.
-    """
+def _checked(values: dict, check):
+    """``(check(host values), device)``: device arrays (name -> array) checked through zero-stride
+    host stand-ins, then counted for inf / NaN on the device (only a failing or strided array is
+    copied to the host, to raise the shared message)."""
+    device = {k: as_device_array(v) for k, v in values.items()
+              if v is not None and is_device_array(v)}
+    v = check({k: np.broadcast_to(np.zeros((), dtype=device[k].dtype), device[k].shape)
+               if k in device else arr for k, arr in values.items()})
+    if not device:
+        return v, device
     names = list(device)
     count = cuda.to_device(np.zeros(len(names), dtype=np.int64))
     on_host = []
@@ -99,16 +80,11 @@ def _check_device_finite(device: dict) -> None:
         threads = min(256, arr.size)
         blocks = min(1024, -(-arr.size // threads))
         count_nonfinite_kernel[blocks, threads](arr.reshape(arr.size), count, slot)
-    found = count.copy_to_host() if names else []
+    found = count.copy_to_host()
     for slot, name in enumerate(names):
         if found[slot] or name in on_host:
             as_array(name, device[name].copy_to_host())  # raises (or passes: all finite)
-
-
-def _leading_index(lead: tuple, batch: tuple) -> np.ndarray:
-    """For each flat index b of ``batch``, the flat index into the leading axes ``lead``."""
-    own = np.arange(math.prod(lead), dtype=np.int64).reshape(lead)
-    return np.broadcast_to(own, batch).reshape(-1)
+    return v, device
 
 
 def _upload(value, host, shape3: tuple, dtype):
@@ -122,21 +98,13 @@ def _upload(value, host, shape3: tuple, dtype):
 
 
 def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
-    """Validate, then move everything to the GPU.
-
-    Each input is uploaded (or, on the device, kept) with its own leading axes; ``idx`` maps
-    each flat sequence b to them (no broadcast copy). Device inputs are validated through
-    stand-ins.
-    """
+    """Validate, then move everything to the GPU: each input with its own leading axes, ``idx``
+    mapping each flat sequence b to them (no broadcast copy)."""
     values = dict(zip(_NAMES, (x, a, B, C, initial_state)))
-    device = {k: as_device_array(v) for k, v in values.items()
-              if v is not None and is_device_array(v)}
-    checked = {k: _stand_in(device[k]) if k in device else v for k, v in values.items()}
-    v = check_ssm(family, *(checked[k] for k in _NAMES), allow_complex=False)
+    v, device = _checked(values, lambda checked: check_ssm(
+        family, *(checked[k] for k in _NAMES), allow_complex=False))
     if chunk_size is not None:
         check_chunk_size(chunk_size)
-    if device:
-        _check_device_finite(device)
     nb = math.prod(v.batch)
     if nb == 0 or v.T == 0:
         return Launch(*(None,) * 5, v.initial_state is not None, None, v.batch, nb, v.T, v.N,
@@ -150,33 +118,23 @@ def prepare(family: str, x, a, B, C, initial_state, chunk_size=None) -> Launch:
             # this input's own leading axes (the scalar family's a has one trailing axis)
             lead = arr.shape[:arr.ndim - (1 if (name == "a" and family == "scalar") else 2)]
             dev[name] = _upload(values[name], arr, (math.prod(lead), *tail), v.dtype)
-            idx[row] = _leading_index(lead, v.batch)
+            # for each flat sequence b, the flat index into this input's leading axes
+            idx[row] = np.broadcast_to(np.arange(math.prod(lead)).reshape(lead), v.batch).ravel()
     has_h0 = "initial_state" in dev
     h0 = dev["initial_state"] if has_h0 else cuda.to_device(np.zeros((1, 1, 1), v.dtype))
     return Launch(dev["x"], dev["a"], dev["B"], dev["C"], h0, has_h0, cuda.to_device(idx),
                   v.batch, nb, v.T, v.N, v.P, v.dtype, bool(device))
 
 
-class Arrays(NamedTuple):
-    """Validated arrays of a chunked step on the device, leading axes broadcast and flattened."""
-
-    arrays: dict              # name -> (nb, *tail) device array in dtype
-    batch: tuple
-    nb: int
-    sizes: dict               # letter -> size (T, J, N, P)
-    dtype: np.dtype
-    on_device: bool           # return device arrays
+#: Validated arrays of a chunked step on the device: arrays (name -> (nb, *tail) in dtype,
+#: leading axes broadcast and flattened), sizes (letter -> size); on_device as Launch.
+Arrays = namedtuple("Arrays", "arrays batch nb sizes dtype on_device")
 
 
 def prepare_arrays(values: dict) -> Arrays:
     """Validate (:func:`ssd_edu.validation.check_step`) and upload the named arrays of a chunked
     step, host or device; leading axes broadcast (through the host for a device array)."""
-    device = {k: as_device_array(v) for k, v in values.items()
-              if v is not None and is_device_array(v)}
-    v = check_step(**{k: _stand_in(device[k]) if k in device else arr
-                      for k, arr in values.items()})
-    if device:
-        _check_device_finite(device)
+    v, device = _checked(values, lambda checked: check_step(**checked))
     nb = math.prod(v.batch)
     out = {}
     for name, arr in v.arrays.items():
@@ -193,23 +151,22 @@ def prepare_arrays(values: dict) -> Arrays:
     return Arrays(out, v.batch, nb, v.sizes, np.dtype(v.dtype), bool(device))
 
 
+def zero_outputs(shapes: list, dtype, on_device: bool) -> tuple:
+    """Zero arrays of ``shapes``, on the device if ``on_device``."""
+    out = [np.zeros(shape, dtype=dtype) for shape in shapes]
+    return tuple(cuda.to_device(arr) for arr in out) if on_device else tuple(out)
+
+
 def empty_result(values, L: Launch):
-    """y and the final state when T = 0 or the batch is empty."""
-    y = np.zeros((*L.batch, L.T, L.P), dtype=L.dtype)
-    h = np.zeros((*L.batch, L.N, L.P), dtype=L.dtype)
+    """y and the final state (the initial state, or zeros) when T = 0 or the batch is empty."""
+    y, h = zero_outputs([(*L.batch, L.T, L.P), (*L.batch, L.N, L.P)], L.dtype, False)
     h0 = values[4]
     if h0 is not None and h.size:
-        h0 = as_device_array(h0).copy_to_host() if is_device_array(h0) else np.asarray(h0)
-        h[...] = h0
-    if L.on_device:
-        return cuda.to_device(y), cuda.to_device(h)
-    return y, h
+        h[...] = as_device_array(h0).copy_to_host() if is_device_array(h0) else np.asarray(h0)
+    return (cuda.to_device(y), cuda.to_device(h)) if L.on_device else (y, h)
 
 
-def finish(L: Launch, y, h):
-    """Reshape the flat-batch outputs; device arrays stay on the device only if inputs were."""
-    y = y.reshape(*L.batch, L.T, L.P)
-    h = h.reshape(*L.batch, L.N, L.P)
-    if L.on_device:
-        return y, h
-    return y.copy_to_host(), h.copy_to_host()
+def finish(arrays: list, batch: tuple, on_device: bool) -> tuple:
+    """Flat (nb, ...) results -> (*batch, ...), on the host unless the inputs were not."""
+    out = [arr.reshape(*batch, *arr.shape[1:]) for arr in arrays]
+    return tuple(out if on_device else [arr.copy_to_host() for arr in out])

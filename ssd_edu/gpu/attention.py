@@ -13,17 +13,13 @@ from .chunked import blocked
 
 @keyword_only
 def scalar_attention(x, a, B, C, *, initial_state=None):
-    """Masked attention on the GPU, ``y = (1SS(a) o C B^T) x + delta_t C_t^T h_{-1}``.
-
-    x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); returns y and h.
-    """
+    """Masked attention on the GPU, ``y = (1SS(a) o C B^T) x + delta_t C_t^T h_{-1}``, and h:
+    x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P)."""
     return blocked("scalar", x, a, B, C, chunk_size=None, initial_state=initial_state)
 
 
 @keyword_only
 def diagonal_attention(x, a, B, C, *, initial_state=None):
-    """The sum of N 1-SS masked attentions on the GPU (one per mode), plus the initial state.
-
-    Shapes as :func:`scalar_attention` with a (..., T, N).
-    """
+    """The sum of N 1-SS masked attentions on the GPU (one per mode), plus the initial state;
+    shapes as :func:`scalar_attention` with a (..., T, N)."""
     return blocked("diagonal", x, a, B, C, chunk_size=None, initial_state=initial_state)

@@ -6,11 +6,10 @@ scan: the reverse-time scan, G_t = d loss / d h_t,
     dx_t = G_t^T B_t,  dB_t = G_t x_t,  dC_t = h_t dy_t,  da_t = sum_p G_t o h_{t-1},
     dh_{-1} = a_0 o G_0
 
-one thread per (b, n, p) lane, recomputing its states from checkpoints every ``CHECKPOINT``
-steps. attention: per (b, u, n, p) entry, G_u and h_{u-1} as masked sums (the mask transposed
-for G). chunked: the four steps backward (chunk_links, state_passing_both_ways, then the scan's
-kernel on every chunk from H_{c-1} with dH_c as its final cotangent). Sums over lanes are
-``cuda.atomic.add``: the order of the additions varies (last-bit differences between runs).
+one thread per (b, n, p) lane, states recomputed from checkpoints. attention: per (b, u, n, p)
+entry, G_u and h_{u-1} as masked sums. chunked: the steps backward (chunk_links,
+state_passing_both_ways, then the scan's kernel per chunk from H_{c-1} with dH_c as its final
+cotangent). Sums over lanes are ``cuda.atomic.add`` (last-bit differences between runs).
 """
 from __future__ import annotations
 
@@ -18,11 +17,11 @@ import numpy as np
 
 from .._keyword_only import keyword_only
 from ..validation import check_chunk_size
-from ..vjp import empty
-from ._backward import finish_modes, flatten_device_vjp, zero_gradients
-from ._cuda import cuda
+from ..vjp import empty, finish, flatten_vjp
+from ._cuda import cuda, require_cuda
 from ._device import specialized, split_lane
 from ._launch import get_tile
+
 
 def _on_lanes(factory, family: str, dtype, lanes: int, *args):
     """Launch ``factory``'s kernel on a 1-D grid of ``lanes`` threads, blocks of tile**2."""
@@ -30,12 +29,28 @@ def _on_lanes(factory, family: str, dtype, lanes: int, *args):
     factory(tile, family, dtype)[-(-lanes // tile**2), tile**2](*args)
 
 
-#: Steps between stored states; also the size of each lane's local array of states.
-CHECKPOINT = 16
+def _flatten(family: str, *args):
+    """``(fv, fv.f, a3)``: the flattened VJP arguments, the decays a3 (nb, T, 1 | N)."""
+    require_cuda()
+    fv = flatten_vjp(family, *args)
+    return fv, fv.f, (fv.f.a[..., None] if family == "scalar" else fv.f.a)
+
+
+def _zero_gradients(rows: int, steps: int, f, Na: int) -> list:
+    """Device zeros for dx, da, dB, dC: (rows, steps, P | Na | N | N)."""
+    return [cuda.to_device(np.zeros((rows, steps, K), dtype=f.dtype)) for K in (f.P, Na, f.N, f.N)]
+
+
+def _finish(fv, family: str, dx, da, dB, dC, dh0):
+    """Host gradients of the nb sequences -> Grads; the scalar family's da loses its mode axis."""
+    return finish(fv, dx, da[..., 0] if family == "scalar" else da, dB, dC, dh0)
+
+
+CHECKPOINT = 16                          # steps between stored states (+ 1: the local array)
 
 
 def _build_scan_backward(TILE, DIAG, DT):
-    """The kernel of one (tile, family, dtype). Per lane (b, n, p), na = n (diagonal) or 0::
+    """Per lane (b, n, p), na = n (diagonal) or 0::
 
         h = h0[b, n, p]; ck[b, c, n, p] = h entering chunk c    # forward, t = 0 .. T-1
         g = dh[b, n, p]
@@ -90,41 +105,24 @@ def _build_scan_backward(TILE, DIAG, DT):
 scan_backward_kernel = specialized(_build_scan_backward)
 
 
-def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
-    fv, a3 = flatten_device_vjp(family, x, a, B, C, dy, dh, initial_state)   # a3 (nb, T, 1 | N)
-    f = fv.f
-    if f.T == 0 or f.nb == 0:
-        return empty(fv)
-    dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (f.x, a3, f.B, f.C, fv.dy,
-                                                                   f.h0)]
-    g = cuda.to_device(np.array(fv.dh))
-    ck = cuda.device_array((f.nb, -(-f.T // CHECKPOINT), f.N, f.P), dtype=f.dtype)
-    outs = zero_gradients(f.nb, f.T, fv, a3.shape[2])
-    _on_lanes(scan_backward_kernel, family, f.dtype, f.nb * f.N * f.P, *dev, g, ck, *outs)
-    return finish_modes(fv, family, *(o.copy_to_host() for o in outs), g.copy_to_host())
-
-
 @keyword_only
 def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the scalar scan on the GPU (host arrays): the reverse-time scan per lane.
-
-    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads.
-    """
-    return _scan_vjp("scalar", x, a, B, C, dy, dh, initial_state)
+    """VJP of the scalar scan on the GPU (host arrays), the reverse-time scan per lane:
+    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads."""
+    return _form_vjp("scan", "scalar", x, a, B, C, dy, dh, initial_state)
 
 
 @keyword_only
 def diagonal_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     """As :func:`scalar_scan_vjp` with a (..., T, N)."""
-    return _scan_vjp("diagonal", x, a, B, C, dy, dh, initial_state)
+    return _form_vjp("scan", "diagonal", x, a, B, C, dy, dh, initial_state)
 
 
 # ---------------------------------------------------------------------------------------------
-# The attention form: G_u = sum_{t >= u} L[t, u] C_t dy_t^T + gamma_u dh (L = 1SS(a)),
-# h_u = sum_{s <= u} L[u, s] B_s x_s^T + delta_u h_{-1}; dx_u = G_u^T B_u, ... as the scan
+# The attention form: G_u and h_{u-1} as masked sums (L = 1SS(a)), then the scan's gradients
 
 def _build_attention_backward(TILE, DIAG, DT):
-    """The kernel of one (tile, family, dtype). Per entry (b, u, n, p), na = n or 0::
+    """Per entry (b, u, n, p), na = n (diagonal) or 0::
 
         G = sum_{t >= u} L[t, u] C[b, t, n] dy[b, t, p] + L[T-1, u] dh[b, n, p]
         hp = sum_{s < u} L[u-1, s] B[b, s, n] x[b, s, p] + L[u-1, -1] h0[b, n, p]
@@ -173,45 +171,45 @@ def _build_attention_backward(TILE, DIAG, DT):
 attention_backward_kernel = specialized(_build_attention_backward)
 
 
-def _attention_vjp(family, x, a, B, C, dy, dh, initial_state):
-    fv, a3 = flatten_device_vjp(family, x, a, B, C, dy, dh, initial_state)   # a3 (nb, T, 1 | N)
-    f = fv.f
+def _form_vjp(form, family, x, a, B, C, dy, dh, initial_state):
+    """The scan's or the attention form's VJP: one kernel over lanes, then the sums back."""
+    fv, f, a3 = _flatten(family, x, a, B, C, dy, dh, initial_state)
     if f.T == 0 or f.nb == 0:
         return empty(fv)
-    dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (
-        f.x, a3, f.B, f.C, fv.dy, f.h0, fv.dh)]
-    outs = zero_gradients(f.nb, f.T, fv, a3.shape[2])
-    dh0 = cuda.device_array((f.nb, f.N, f.P), dtype=f.dtype)
-    _on_lanes(attention_backward_kernel, family, f.dtype, f.nb * f.T * f.N * f.P, *dev, *outs,
-              dh0)
-    return finish_modes(fv, family, *(o.copy_to_host() for o in outs), dh0.copy_to_host())
+    dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (f.x, a3, f.B, f.C, fv.dy,
+                                                                   f.h0)]
+    g = cuda.to_device(np.array(fv.dh))               # the scan's kernel writes dh_{-1} over it
+    outs = _zero_gradients(f.nb, f.T, f, a3.shape[2])
+    if form == "scan":
+        ck = cuda.device_array((f.nb, -(-f.T // CHECKPOINT), f.N, f.P), dtype=f.dtype)
+        _on_lanes(scan_backward_kernel, family, f.dtype, f.nb * f.N * f.P, *dev, g, ck, *outs)
+        dh0 = g
+    else:
+        dh0 = cuda.device_array((f.nb, f.N, f.P), dtype=f.dtype)
+        _on_lanes(attention_backward_kernel, family, f.dtype, f.nb * f.T * f.N * f.P, *dev, g,
+                  *outs, dh0)
+    return _finish(fv, family, *(o.copy_to_host() for o in outs), dh0.copy_to_host())
 
 
 @keyword_only
 def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the scalar attention form on the GPU (host arrays): the transposed-mask sums.
-
-    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads.
-    """
-    return _attention_vjp("scalar", x, a, B, C, dy, dh, initial_state)
+    """VJP of the scalar attention form on the GPU (host arrays), the transposed-mask sums:
+    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads."""
+    return _form_vjp("attention", "scalar", x, a, B, C, dy, dh, initial_state)
 
 
 @keyword_only
 def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     """As :func:`scalar_attention_vjp` with a (..., T, N)."""
-    return _attention_vjp("diagonal", x, a, B, C, dy, dh, initial_state)
+    return _form_vjp("attention", "diagonal", x, a, B, C, dy, dh, initial_state)
 
 
 # ---------------------------------------------------------------------------------------------
-# The chunked form, its steps backward: chunk_links (S_c, abar_c again, and chunk_output's
-# pull-back dH_prev_c = sum_{t in c} delta_t C_t dy_t^T), state_passing_both_ways
-# (dH_{c-1} = abar_c dH_c + dH_prev_c), then the scan's kernel on every chunk (the last chunk
-# padded with x = dy = 0, a = 1, B = C = 0).
+# The chunked form: its steps backward on chunks padded with x = dy = 0, a = 1, B = C = 0
 
 def _build_chunk_links(TILE, DIAG, DT):
-    """chunk_states (step 2) again, with chunk_output's (step 4) pull-back onto H_prev.
-
-    Per lane (bc, n, p) over the Q steps of chunk bc (na = n or 0)::
+    """Step 2 again, and step 4's pull-back dHp_c = sum_{t in c} delta_t C_t dy_t^T, per lane
+    (bc, n, p) over the Q steps of chunk bc (na = n or 0)::
 
         S = 0; delta = 1; r = 0
         for t: S = a[bc, t, na] S + B[bc, t, n] x[bc, t, p]
@@ -243,7 +241,7 @@ def _build_chunk_links(TILE, DIAG, DT):
 
 
 def _build_state_passing_both_ways(TILE, DIAG, DT):
-    """state_passing (step 3) forward, then backward, per lane (b, n, p) over the J chunks::
+    """Step 3 forward, then backward (dH_{c-1} = abar_c dH_c + dHp_c), per lane (b, n, p)::
 
         H = h0[b, n, p];  for c: H_prev[b J + c] = H;  H = abar_c H + S_c
         g = dh[b, n, p];  for c from the last: dH[b J + c] = g;  g = abar_c g + dHp_c
@@ -281,8 +279,7 @@ def _chunks(arr, J, Q, fill):
 
 
 def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
-    fv, a3 = flatten_device_vjp(family, x, a, B, C, dy, dh, initial_state)   # a3 (nb, T, 1 | N)
-    f = fv.f
+    fv, f, a3 = _flatten(family, x, a, B, C, dy, dh, initial_state)
     if f.T == 0 or f.nb == 0:
         return empty(fv)
     Q = min(Q, f.T)
@@ -299,13 +296,12 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
     # state_passing forward (H_prev) and backward (dH_c, the cotangent of H_c; dh0)
     _on_lanes(state_passing_both_ways_kernel, family, f.dtype, f.nb * f.N * f.P, S, dHp, abar,
               cuda.to_device(f.h0), cuda.to_device(np.array(fv.dh)), H_prev, dH, dh0)
-    # intra_chunk, chunk_states and chunk_output backward: every chunk's scan VJP from H_{c-1}
-    # with dH_c as its final state's cotangent
+    # steps 1, 2 and 4 backward: every chunk's scan VJP from H_{c-1}, dH_c its final cotangent
     ck = cuda.device_array((nbJ, -(-Q // CHECKPOINT), f.N, f.P), dtype=f.dtype)
-    outs = zero_gradients(nbJ, Q, fv, Na)
+    outs = _zero_gradients(nbJ, Q, f, Na)
     _on_lanes(scan_backward_kernel, family, f.dtype, lanes, xc, ac, Bc, Cc, dyc, H_prev, dH, ck,
               *outs)
-    return finish_modes(fv, family, *(o.copy_to_host().reshape(f.nb, J * Q, -1)[:, :f.T]
+    return _finish(fv, family, *(o.copy_to_host().reshape(f.nb, J * Q, -1)[:, :f.T]
                                       for o in outs), dh0.copy_to_host())
 
 

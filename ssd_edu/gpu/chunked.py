@@ -7,42 +7,31 @@ For chunk c of Q steps (J = ceil(T / Q) chunks, the last may be short), per mode
     3. state_passing  H_c = diag(abar_c) H_{c-1} + S_c,   H_prev[c] = H_{c-1}
     4. chunk_output   Y_off[t] = (delta_t o C_t)^T H_{c-1}
 
-Steps 2 and 3 have a kernel each; steps 1 and 4 share one tiled output kernel per family,
-launched once for both. The attention form is one chunk (Q = T). Shapes: x (..., T, P),
-a (..., T, N) or (..., T, 1), B, C (..., T, N); S, H_prev (..., J, N, P), abar (..., J, N or 1).
+Steps 2 and 3 have a kernel each; steps 1 and 4 share one tiled output kernel per family
+(``_tiles.py``). Shapes: x (..., T, P), a (..., T, N or 1), B, C (..., T, N); S, H_prev
+(..., J, N, P), abar (..., J, N or 1).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .._keyword_only import keyword_only
-from ._cuda import as_device_array, cuda, device, is_device_array, kernel, require_cuda, uint64
-from ._device import (ONE, ZERO, ceil_div, operands, register_tile, specialized, split_block,
-                      split_lane)
-from ._launch import Launch, empty_result, finish, get_tile, prepare, prepare_arrays
+from ._cuda import as_device_array, cuda, is_device_array, kernel, require_cuda
+from ._device import ceil_div, operands, register_tile, specialized, split_block, split_lane
+from ._launch import (Launch, empty_result, finish, get_tile, prepare, prepare_arrays,
+                      zero_outputs)
+from ._tiles import channel_width, output_launcher
 from ..validation import check_chunk_size
-
-#: At most this many channel tiles per output block (a register tile of 1 x MAX_WIDTH outputs).
-MAX_WIDTH = 4
-
-
-def channel_width(P: int, tile: int) -> int:
-    """Channel tiles per output block: all of P when P <= MAX_WIDTH * tile (scores once)."""
-    return max(1, min(MAX_WIDTH, -(-P // tile)))
 
 
 def _build_chunk_states(TILE, DIAG, DT, WIDTH):
-    """Step 2 (chunk_states): chunk states from a zero start, and each chunk's decay.
+    """Step 2: chunk states from a zero start, and each chunk's decay::
 
-    Naive loop (chunk c covers s in [c Q, e_c])::
-
-        for b, c, n, p:
-            S[b, c, n, p] = sum_{s in chunk c} gamma[s, n] B[b, s, n] x[b, s, p]
+        S[b, c, n, p] = sum_{s in chunk c} gamma[s, n] B[b, s, n] x[b, s, p]
         abar[b, c, n] = prod_{u in chunk c} a[b, u, n]
 
-    Mapping: thread (ty, tx) owns mode n0 + ty and channels p0 + tx + w TILE (w < WIDTH); the
-    block walks its chunk backwards in time tiles, carrying run[n] = prod of a over later tiles.
-    Shared: a, B o gamma and x of one time tile.
+    Thread (ty, tx) owns mode n0 + ty, channels p0 + tx + w TILE (w < WIDTH); the block walks
+    its chunk backwards in time tiles, run[n] = prod of a over the later tiles.
     """
     PITCH = TILE + 1
     WIDE = TILE * WIDTH
@@ -103,19 +92,8 @@ chunk_states_kernel = specialized(_build_chunk_states)
 
 @kernel
 def state_passing_kernel(S, abar, h0, has_h0, idx, H_prev, h_last):
-    """Step 3 (state_passing): ``H_c = abar_c H_{c-1} + S_c`` from ``H_{-1} = h0``.
-
-    Naive loop (abar[b, c, 0] in the scalar family)::
-
-        for b, n, p:
-            H = h0[b, n, p] if has_h0 else 0
-            for c in range(J):
-                H_prev[b, c, n, p] = H
-                H = abar[b, c, n] * H + S[b, c, n, p]
-            h_last[b, n, p] = H
-
-    Mapping: one thread per (b, n, p) lane, p fastest. Shared: none.
-    """
+    """Step 3: ``H_c = abar_c H_{c-1} + S_c`` from ``H_{-1} = h0`` (or 0), H_prev[b, c] = H_{c-1},
+    h_last[b] = H_{J-1}; one thread per (b, n, p) lane, p fastest."""
     nb, J, N, P = S.shape
     b, n, na, p = split_lane(N, P, abar.shape[2] > 1)
     if b >= nb:
@@ -128,357 +106,6 @@ def state_passing_kernel(S, abar, h0, has_h0, idx, H_prev, h_last):
         # H_c = abar_c H_{c-1} + S_c
         H = abar[b, c, na] * H + S[b, c, n, p]
     h_last[b, n, p] = H
-
-
-# ---------------------------------------------------------------------------------------------
-# Steps 1 and 4: the tiled output kernels (one per family; the attention form is one chunk).
-
-@device
-def output_tile(T, P, Q, TILE, WIDE):
-    """This block's output tile ``(b, p0, rt, r0, t, start0, start_t)``: batch b, rows r0 ...
-    r0 + TILE - 1 (tile rt), thread row t = r0 + ty from channel p0 on; start0, start_t are the
-    chunk starts of rows r0 and t.
-    """
-    pb, rt, b = split_block(ceil_div(P, WIDE), ceil_div(T, TILE))
-    r0 = rt * TILE
-    t = r0 + cuda.threadIdx.y
-    return b, pb * WIDE + cuda.threadIdx.x, rt, r0, t, (r0 // Q) * Q, (t // Q) * Q
-
-
-def _build_scalar_output(TILE, DIAG, DT, WIDTH, INTRA):
-    """Steps 1 (intra_chunk, INTRA at compile time) and 4 (chunk_output, ``with_state`` at run
-    time), scalar family, in one kernel (Q >= T and H_prev[b, 0] = h0: the attention form).
-
-    Naive loop (chunk c(t) = t // Q starts at start(t))::
-
-        for b, t, p:
-            y[b, t, p] = sum_{s = start(t)}^{t} (prod_{s < u <= t} a[b, u]) (C[b, t] . B[b, s])
-                                                x[b, s, p]                          # step 1
-                       + delta[b, t] (C[b, t] . H_prev[b, c(t), :, p])              # step 4
-
-    Mapping: thread (ty, tx) owns row t = r0 + ty and channels p0 + tx + w TILE (w < WIDTH).
-    The block visits column tiles from its diagonal tile back to the chunk start: scores
-    G = C_I B_K^T, the mask, then y += (L o G) X_K. Off the diagonal tile
-    L[t, s] = delta_row[t] span gamma_col[s] (prefix / suffix products within the tiles, span
-    carried across column tiles); on it, the direct product. With INTRA False the launcher
-    passes y and C in place of x and B (not read).
-    """
-    PITCH = TILE + 1
-    WIDE = TILE * WIDTH
-    zeros, load, accumulate, store = register_tile(TILE, WIDTH, DT)
-
-    def scalar_output(x, a, B, C, H_prev, with_state, Q, idx, y):
-        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        _, T, P = x.shape
-        N = B.shape[2]
-        b, p0, rt, r0, t, start0, start_t = output_tile(T, P, Q, TILE, WIDE)
-        ix, ia, iB, iC = operands(idx, b)
-        c_s = cuda.shared.array((TILE, PITCH), DT)     # C of the row tile      (t x n)
-        b_s = cuda.shared.array((TILE, PITCH), DT)     # B of the column tile   (s x n)
-        m_s = cuda.shared.array((TILE, PITCH), DT)     # masked scores          (t x s)
-        x_s = cuda.shared.array((TILE, WIDE), DT)      # x of the column tile   (s x p)
-        ar_s = cuda.shared.array(TILE, DT)             # a of the row tile
-        dr_s = cuda.shared.array(TILE, DT)             # delta_row[t]
-        ac_s = cuda.shared.array(TILE, DT)             # a of the column tile
-        gc_s = cuda.shared.array(TILE, DT)             # gamma_col[s]
-        acc = zeros()
-        if ty == 0:
-            ar_s[tx] = a[ia, r0 + tx, 0] if r0 + tx < T else DT(1)
-        cuda.syncthreads()
-        if ty == 0 and tx == 0:
-            # delta_row[k] = prod_{max(r0, start(r0 + k)) <= u <= r0 + k} a_u   (prefix products)
-            d = DT(1)
-            for k in range(TILE):
-                if (r0 + k) % Q == 0:
-                    d = DT(1)
-                d *= ar_s[k]
-                dr_s[k] = d
-        span = DT(1)                                   # prod_{c1 < u < r0} a_u
-        if not INTRA:
-            # step 4 alone: span = prod_{start0 <= u < r0} a_u, as the column loop leaves it
-            for u in range(start0, r0):
-                span *= a[ia, u, 0]
-            cuda.syncthreads()
-        if INTRA:                                      # step 1: the column tiles
-            for kt in range(rt, start0 // TILE - 1, -1):
-                c0 = kt * TILE
-                s = c0 + tx                            # the key of this thread's score
-                sl = c0 + ty                           # the step this thread row loads
-                if ty == 0:
-                    ac_s[tx] = a[ia, s, 0] if s < T else DT(1)
-                load(x_s, x[ix], sl, T, p0, P)
-                # scores C_t . B_s, over n-tiles
-                dot = DT(0)
-                for n0 in range(0, N, TILE):
-                    nn = n0 + tx
-                    c_s[ty, tx] = C[iC, t, nn] if t < T and nn < N else DT(0)
-                    b_s[ty, tx] = B[iB, sl, nn] if sl < T and nn < N else DT(0)
-                    cuda.syncthreads()
-                    k = ZERO
-                    while k < TILE:
-                        dot += c_s[ty, k] * b_s[tx, k]
-                        k += ONE
-                    cuda.syncthreads()
-                if ty == 0:
-                    # gamma_col[k] = prod_{c0 + k < u <= c1} a_u   (suffix products)
-                    g = DT(1)
-                    for k in range(tx + 1, TILE):
-                        g *= ac_s[k]
-                    gc_s[tx] = g
-                cuda.syncthreads()
-                # L[t, s] = prod_{s < u <= t} a_u for start(t) <= s <= t, else 0
-                L = DT(0)
-                if t < T and s >= start_t and s <= t:
-                    if kt == rt:
-                        L = DT(1)
-                        for u in range(s + 1, t + 1):
-                            L *= ar_s[u - r0]
-                    else:
-                        L = dr_s[ty] * span * gc_s[tx]
-                m_s[ty, tx] = L * dot
-                cuda.syncthreads()
-                # y_t += sum_s (L o C B^T)[t, s] x_s
-                accumulate(acc, m_s[ty], x_s)
-                if kt < rt:
-                    # span *= prod_{max(c0, start0) <= u <= c1} a_u   (inside the chunk of start0)
-                    k0 = max(c0, start0) - c0
-                    span *= gc_s[k0] * ac_s[k0]
-                cuda.syncthreads()
-        if t < T:
-            if with_state:
-                # y_t += delta_t C_t^T H_{c(t)-1},  delta_t = prod_{start(t) <= u <= t} a_u
-                delta = dr_s[ty] * (span if start_t < r0 else DT(1))
-                c = t // Q
-                for n in range(N):
-                    cn = delta * C[iC, t, n]
-                    for w in range(WIDTH):
-                        p = p0 + w * TILE
-                        if p < P:
-                            acc[w] += cn * H_prev[b, c, n, p]
-            store(y[b, t], acc, p0, P)
-
-    return scalar_output
-
-
-scalar_output_kernel = specialized(_build_scalar_output)
-
-
-def _build_mode_factors(TILE, DIAG, DT):
-    """The diagonal output kernel's mask factors: delta, gamma within time tile [t0, t0 + TILE)::
-
-        for b, t, n:
-            delta_tile[b, t, n] = prod_{max(t0(t), start(t)) <= u <= t} a[b, u, n]
-            gamma_tile[b, t, n] = prod_{t < u <= t0(t) + TILE - 1} a[b, u, n]
-
-    Mapping: thread (ty, tx) walks time tile ``group TILE + ty`` for mode n0 + tx. Shared: none.
-    """
-
-    def mode_factors(a, Q, idx, delta_tile, gamma_tile):
-        _, T, N = a.shape
-        n_tt = ceil_div(T, TILE)                       # time tiles, in groups of TILE
-        nt, gt, b = split_block(ceil_div(N, TILE), ceil_div(n_tt, TILE))
-        n = nt * TILE + cuda.threadIdx.x
-        tt = gt * TILE + cuda.threadIdx.y
-        if n >= N or tt >= n_tt:
-            return
-        ia = idx[1, b]
-        t0 = tt * TILE
-        d = DT(1)
-        for t in range(t0, min(t0 + TILE, T)):
-            if t % Q == 0:
-                d = DT(1)
-            d *= a[ia, t, n]
-            delta_tile[b, t, n] = d
-        g = DT(1)
-        for t in range(min(t0 + TILE, T) - 1, t0 - 1, -1):
-            gamma_tile[b, t, n] = g
-            g *= a[ia, t, n]
-
-    return mode_factors
-
-
-mode_factors_kernel = specialized(_build_mode_factors)
-
-
-def _build_diagonal_output(TILE, DIAG, DT, WIDTH, INTRA):
-    """Steps 1 and 4, diagonal family: the sum of N 1-SS heads inside the chunk, plus the
-    entering state (INTRA and ``with_state`` as in the scalar kernel).
-
-    Naive loop::
-
-        for b, t, p:
-            y[b, t, p] = sum_n sum_{s = start(t)}^{t} C[b, t, n] (prod_{s < u <= t} a[b, u, n])
-                                                       B[b, s, n] x[b, s, p]        # step 1
-                       + sum_n C[b, t, n] delta[b, t, n] H_prev[b, c(t), n, p]      # step 4
-
-    Mapping as the scalar kernel; per column tile the scores are summed over all modes first:
-    off the diagonal scores[t, s] = sum_n (C delta_tile span)[t, n] (B gamma_tile)[s, n], span[n]
-    carried in the block's row of ``spans``; on the diagonal the direct products.
-    """
-    PITCH = TILE + 1
-    PAIR = 2 * TILE + 1                                # two mode tiles per step off the diagonal
-    WIDE = TILE * WIDTH
-    zeros, load, accumulate, store = register_tile(TILE, WIDTH, DT)
-
-    def diagonal_output(x, a, B, C, delta_tile, gamma_tile, H_prev, with_state, Q, idx, spans, y):
-        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        _, T, P = x.shape
-        N = B.shape[2]
-        b, p0, rt, r0, t, start0, start_t = output_tile(T, P, Q, TILE, WIDE)
-        ix, ia, iB, iC = operands(idx, b)
-        blk = cuda.blockIdx.x                          # this block's row of spans
-        ar_s = cuda.shared.array((TILE, PITCH), DT)    # a of the diagonal tile   (u x n)
-        cf_s = cuda.shared.array((TILE, PAIR), DT)     # C, or C delta_tile span   (t x n)
-        bg_s = cuda.shared.array((TILE, PAIR), DT)     # B, or B gamma_tile        (s x n)
-        m_s = cuda.shared.array((TILE, PITCH), DT)     # scores summed over modes  (t x s)
-        x_s = cuda.shared.array((TILE, WIDE), DT)      # x of the column tile      (s x p)
-        acc = zeros()
-        first = start0 // TILE                         # the column tile of the chunk start
-        UN = uint64(N)
-        UTILE = uint64(TILE)
-        UPAIR = uint64(2 * TILE)
-        utx = uint64(tx)
-        C_t = C[iC, min(t, T - 1)]                     # row t of C and delta_tile
-        delta_t = delta_tile[b, min(t, T - 1)]
-        span_row = spans[blk]
-        row_ok = t < T
-        if INTRA:                                      # step 1: the column tiles
-            for kt in range(rt, first - 1, -1):
-                c0 = kt * TILE
-                s = c0 + tx                            # the key of this thread's score
-                sl = c0 + ty                           # the step this thread row loads
-                load(x_s, x[ix], sl, T, p0, P)
-                score = DT(0)                          # scores[t, s], summed over all modes
-                if kt == rt:
-                    for n0 in range(0, N, TILE):
-                        nn = n0 + tx                   # the mode this thread loads
-                        okr = t < T and nn < N
-                        ar_s[ty, tx] = a[ia, t, nn] if okr else DT(1)
-                        cf_s[ty, tx] = C[iC, t, nn] if okr else DT(0)
-                        bg_s[ty, tx] = B[iB, sl, nn] if sl < T and nn < N else DT(0)
-                        if ty == 0:
-                            spans[blk, nn] = DT(1)
-                        cuda.syncthreads()
-                        # scores[t, s] += sum_n C[t, n] (prod_{s < u <= t} a[u, n]) B[s, n]
-                        if t < T and s >= start_t and s <= t:
-                            for k in range(TILE):
-                                m = cf_s[ty, k] * bg_s[tx, k]
-                                for u in range(s + 1, t + 1):
-                                    m *= ar_s[u - r0, k]
-                                score += m
-                        cuda.syncthreads()
-                else:
-                    B_s = B[iB, min(sl, T - 1)]              # rows: one base address each
-                    gamma_s = gamma_tile[b, min(sl, T - 1)]
-                    u0 = max(c0, start0)
-                    gamma_u = gamma_tile[b, u0]
-                    a_u = a[ia, u0]
-                    nn = utx
-                    while nn < UN + utx:   # two mode tiles per step: modes nn, nn + TILE
-                        # span[n] = prod_{c1 < u < r0} a[u, n]   (spans: whole mode pairs)
-                        j = ZERO
-                        while j < 2:
-                            n = nn + j * UTILE
-                            ok = n < UN
-                            sp = span_row[n]
-                            cf_s[ty, j * UTILE + utx] = (C_t[n] * delta_t[n] * sp
-                                                         if ok and row_ok else DT(0))
-                            bg_s[ty, j * UTILE + utx] = (B_s[n] * gamma_s[n]
-                                                         if ok and sl < T else DT(0))
-                            j += ONE
-                        cuda.syncthreads()
-                        if ty == 0:                    # after every thread has read span[n]
-                            j = ZERO
-                            while j < 2:
-                                n = nn + j * UTILE
-                                if n < UN:
-                                    # span[n] *= prod_{max(c0, start0) <= u <= c1} a[u, n]
-                                    span_row[n] = span_row[n] * gamma_u[n] * a_u[n]
-                                j += ONE
-                        # scores[t, s] += sum_n (C delta_tile span)[t, n] (B gamma_tile)[s, n]
-                        k = ZERO
-                        while k < 2 * TILE:            # unsigned counters: see _device
-                            score += cf_s[ty, k] * bg_s[tx, k]
-                            k += ONE
-                        cuda.syncthreads()
-                        nn += UPAIR
-                m_s[ty, tx] = score if t < T and s >= start_t else DT(0)
-                cuda.syncthreads()
-                # y_t += sum_s scores[t, s] x_s
-                accumulate(acc, m_s[ty], x_s)
-                cuda.syncthreads()
-        if not INTRA:
-            # step 4 alone: spans[blk, n] = prod_{start0 <= u < r0} a[u, n] (delta_tile products)
-            if ty == 0:
-                for n in range(tx, N, TILE):
-                    sp = DT(1)
-                    for kt in range(first, rt):
-                        sp *= delta_tile[b, kt * TILE + TILE - 1, n]
-                    spans[blk, n] = sp
-            cuda.syncthreads()
-        if with_state:
-            c = t // Q
-            for n0 in range(0, N, TILE):
-                nn = n0 + tx
-                # delta[t, n] = delta_tile[t, n] prod_{start(t) <= u < r0} a[u, n]
-                if t < T and nn < N:
-                    cf_s[ty, tx] = C[iC, t, nn] * delta_tile[b, t, nn] * (
-                        spans[blk, nn] if start_t < r0 else DT(1))
-                cuda.syncthreads()
-                if t < T:
-                    # y_t += sum_n C[t, n] delta[t, n] H_{c(t)-1}[n, p]
-                    first_n = uint64(n0)
-                    k = ZERO
-                    while k < TILE:
-                        n = first_n + k
-                        if n < UN:
-                            cd = cf_s[ty, k]
-                            w = ZERO
-                            while w < WIDTH:
-                                p = p0 + w * TILE
-                                if p < P:
-                                    acc[w] += cd * H_prev[b, c, n, p]
-                                w += ONE
-                        k += ONE
-                cuda.syncthreads()
-        if t < T:
-            store(y[b, t], acc, p0, P)
-
-    return diagonal_output
-
-
-diagonal_output_kernel = specialized(_build_diagonal_output)
-
-
-# ---------------------------------------------------------------------------------------------
-# Host side: the launches of each step, the four public steps, and their composition.
-
-def output_launcher(family: str, L: Launch, Q: int, tile: int, intra: bool):
-    """``out(x, B, H_prev, with_state, y)``: step 1 (if ``intra``) and step 4 (if ``with_state``)
-    into y (nb, T, P), its workspaces allocated once.
-    """
-    width = channel_width(L.P, tile)
-    n_rt = -(-L.T // tile)
-    n_out = L.nb * n_rt * -(-L.P // (tile * width))   # row tiles x channel blocks of width tiles
-    if family == "scalar":
-        output = scalar_output_kernel(tile, family, L.dtype, width, intra)
-
-        def out(x, B, H_prev, with_state, y):
-            output[n_out, (tile, tile)](x, L.a, B, L.C, H_prev, with_state, Q, L.idx, y)
-        return out
-    output = diagonal_output_kernel(tile, family, L.dtype, width, intra)
-    factors = mode_factors_kernel(tile, family, L.dtype)
-    n_factor = L.nb * -(-n_rt // tile) * -(-L.N // tile)
-    spans = cuda.device_array((n_out, -(-L.N // (2 * tile)) * 2 * tile), dtype=L.dtype)
-    delta_tile = cuda.device_array((L.nb, L.T, L.N), dtype=L.dtype)
-    gamma_tile = cuda.device_array((L.nb, L.T, L.N), dtype=L.dtype)
-
-    def out(x, B, H_prev, with_state, y):
-        # delta and gamma within each time tile (the masks' per-mode factors)
-        factors[n_factor, (tile, tile)](L.a, Q, L.idx, delta_tile, gamma_tile)
-        output[n_out, (tile, tile)](x, L.a, B, L.C, delta_tile, gamma_tile, H_prev, with_state,
-                                    Q, L.idx, spans, y)
-    return out
 
 
 def states_launcher(family: str, L: Launch, Q: int, tile: int):
@@ -502,9 +129,8 @@ def pass_states(S, abar, h0, has_h0, idx, H_prev, h):
 
 
 def plan(family: str, L: Launch, Q: int, tile: int, last=None):
-    """Allocate the workspaces; return ``(run, y, h)``, ``run()`` launching steps 2, 3 and
-    ``last(H_prev, y)`` (default: steps 1 + 4 in one launch) and nothing else (what the
-    benchmark times)."""
+    """``(run, y, h)``, workspaces allocated: ``run()`` launches steps 2, 3 and
+    ``last(H_prev, y)`` (default: steps 1 + 4 in one launch), nothing else (what is timed)."""
     J = -(-L.T // Q)
     S, H_prev = (cuda.device_array((L.nb, J, L.N, L.P), dtype=L.dtype) for _ in range(2))
     abar = cuda.device_array((L.nb, J, L.a.shape[2]), dtype=L.dtype)
@@ -534,14 +160,13 @@ def launch(family: str, values: tuple, chunk_size, make_plan):
         return empty_result(values, L)
     run, y, h = make_plan(L, get_tile())
     run()
-    return finish(L, y, h)
+    return finish([y, h], L.batch, L.on_device)
 
 
 def blocked(family, x, a, B, C, *, chunk_size, initial_state):
     """The chunked form on the device; ``chunk_size=None`` is the attention form (Q = T)."""
-    def make_plan(L, tile):
-        return plan(family, L, L.T if chunk_size is None else min(chunk_size, L.T), tile)
-    return launch(family, (x, a, B, C, initial_state), chunk_size, make_plan)
+    return launch(family, (x, a, B, C, initial_state), chunk_size, lambda L, tile: plan(
+        family, L, L.T if chunk_size is None else min(chunk_size, L.T), tile))
 
 
 def _family(a) -> str:
@@ -553,32 +178,23 @@ def _family(a) -> str:
     return "scalar" if shape[-1] == 1 else "diagonal"
 
 
-def _form_decay(family: str, a):
-    """The decay as the forms take it: (..., T, 1) -> (..., T) for the scalar family."""
-    if family == "diagonal":
-        return a
-    if is_device_array(a):
+def _prepare_step(x, a, B, C, chunk_size):
+    """``(Q, family, L)``: the inputs of steps 1 and 2 validated and uploaded, the scalar
+    family's decay (..., T, 1) as the forms take it, (..., T)."""
+    require_cuda()
+    Q, family = check_chunk_size(chunk_size), _family(a)
+    if family == "scalar" and is_device_array(a):
         dev = as_device_array(a)
-        if dev.is_c_contiguous():
-            return dev.reshape(*tuple(dev.shape)[:-1])
-        return dev.copy_to_host()[..., 0]
-    return np.asarray(a)[..., 0]
+        a = dev.reshape(*tuple(dev.shape)[:-1]) if dev.is_c_contiguous() else (
+            dev.copy_to_host()[..., 0])
+    elif family == "scalar":
+        a = np.asarray(a)[..., 0]
+    return Q, family, prepare(family, x, a, B, C, None)
 
 
 def _identity(nb: int):
     """Operand rows when every input has all nb sequences: row b is b."""
     return cuda.to_device(np.ascontiguousarray(np.broadcast_to(np.arange(nb), (5, nb))))
-
-
-def _out(arrays: list, batch: tuple, on_device: bool):
-    """Flat (nb, ...) results -> (*batch, ...), on the host unless the inputs were not."""
-    out = [arr.reshape(*batch, *arr.shape[1:]) for arr in arrays]
-    return out if on_device else [arr.copy_to_host() for arr in out]
-
-
-def _zeros(shapes: list, dtype, on_device: bool):
-    out = [np.zeros(shape, dtype=dtype) for shape in shapes]
-    return [cuda.to_device(arr) for arr in out] if on_device else out
 
 
 @keyword_only
@@ -587,16 +203,13 @@ def intra_chunk(x, a, B, C, *, chunk_size):
 
     x (..., T, P), a (..., T, N) or (..., T, 1), B, C (..., T, N) -> (..., T, P).
     """
-    require_cuda()
-    Q = check_chunk_size(chunk_size)
-    family = _family(a)
-    L = prepare(family, x, _form_decay(family, a), B, C, None)
+    Q, family, L = _prepare_step(x, a, B, C, chunk_size)
     if L.nb == 0 or L.T == 0:
-        return _zeros([(*L.batch, L.T, L.P)], L.dtype, L.on_device)[0]
+        return zero_outputs([(*L.batch, L.T, L.P)], L.dtype, L.on_device)[0]
     y = cuda.device_array((L.nb, L.T, L.P), dtype=L.dtype)
     no_state = cuda.device_array((1, 1, 1, 1), dtype=L.dtype)        # not read
     output_launcher(family, L, min(Q, L.T), get_tile(), intra=True)(L.x, L.B, no_state, False, y)
-    return _out([y], L.batch, L.on_device)[0]
+    return finish([y], L.batch, L.on_device)[0]
 
 
 @keyword_only
@@ -605,18 +218,16 @@ def chunk_states(x, a, B, *, chunk_size):
 
     x (..., T, P), a (..., T, N or 1), B (..., T, N) -> S (..., J, N, P), abar (..., J, N or 1).
     """
-    require_cuda()
-    Q = check_chunk_size(chunk_size)
-    family = _family(a)
-    L = prepare(family, x, _form_decay(family, a), B, B, None)   # B stands in for C (not read)
+    Q, family, L = _prepare_step(x, a, B, B, chunk_size)   # B stands in for C (not read)
     J, Na = -(-L.T // Q), (1 if family == "scalar" else L.N)
     if L.nb == 0 or L.T == 0:
-        return tuple(_zeros([(*L.batch, J, L.N, L.P), (*L.batch, J, Na)], L.dtype, L.on_device))
+        return zero_outputs([(*L.batch, J, L.N, L.P), (*L.batch, J, Na)], L.dtype,
+                            L.on_device)
     Q = min(Q, L.T)
     S = cuda.device_array((L.nb, J, L.N, L.P), dtype=L.dtype)
     abar = cuda.device_array((L.nb, J, Na), dtype=L.dtype)
     states_launcher(family, L, Q, get_tile())(S, abar)
-    return tuple(_out([S, abar], L.batch, L.on_device))
+    return finish([S, abar], L.batch, L.on_device)
 
 
 @keyword_only
@@ -630,13 +241,13 @@ def state_passing(abar, S, *, initial_state=None):
     A = prepare_arrays({"abar": abar, "S": S, "initial_state": initial_state})
     J, N, P = A.sizes["J"], A.sizes["N"], A.sizes["P"]
     if A.nb == 0:
-        return tuple(_zeros([(*A.batch, J, N, P), (*A.batch, N, P)], A.dtype, A.on_device))
+        return zero_outputs([(*A.batch, J, N, P), (*A.batch, N, P)], A.dtype, A.on_device)
     has_h0 = initial_state is not None
     h0 = A.arrays["initial_state"] if has_h0 else cuda.to_device(np.zeros((1, 1, 1), A.dtype))
     H_prev = cuda.device_array((A.nb, J, N, P), dtype=A.dtype)
     h = cuda.device_array((A.nb, N, P), dtype=A.dtype)
     pass_states(A.arrays["S"], A.arrays["abar"], h0, has_h0, _identity(A.nb), H_prev, h)
-    return tuple(_out([H_prev, h], A.batch, A.on_device))
+    return finish([H_prev, h], A.batch, A.on_device)
 
 
 @keyword_only
@@ -654,22 +265,20 @@ def chunk_output(a, C, H_prev, *, chunk_size):
         raise ValueError(f"H_prev has shape {tuple(np.shape(H_prev))}; expected (..., J, N, P) "
                          f"with J = ceil(T / chunk_size) = {-(-T // Q)} (T = {T} as in a)")
     if A.nb == 0 or T == 0:
-        return _zeros([(*A.batch, T, P)], A.dtype, A.on_device)[0]
+        return zero_outputs([(*A.batch, T, P)], A.dtype, A.on_device)[0]
     L = Launch(None, A.arrays["a"], None, A.arrays["C"], None, False, _identity(A.nb), A.batch,
                A.nb, T, N, P, A.dtype, A.on_device)
     y = cuda.device_array((A.nb, T, P), dtype=A.dtype)
     # step 4 alone: the kernel reads neither x nor B (y and C stand in for their shapes)
     output_launcher(family, L, min(Q, T), get_tile(), intra=False)(y, L.C, A.arrays["H_prev"],
                                                                    True, y)
-    return _out([y], A.batch, A.on_device)[0]
+    return finish([y], A.batch, A.on_device)[0]
 
 
 @keyword_only
 def scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
-    """The chunked form on the GPU: y = Y_diag + Y_off and h = H_{J-1}.
-
-    x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P); any T, Q >= 1.
-    """
+    """The chunked form on the GPU, y = Y_diag + Y_off and h = H_{J-1}: x (..., T, P),
+    a (..., T), B, C (..., T, N), initial_state (..., N, P); any T, Q >= 1."""
     # None is the attention form's private value here: a caller's None is an error
     return blocked("scalar", x, a, B, C, chunk_size=check_chunk_size(chunk_size),
                    initial_state=initial_state)

@@ -3,9 +3,8 @@
     h_t = A_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0)
 
 Three passes over chunks of ``SCAN_CHUNK_TILES * tile`` steps (docs/theory.md#chunked,
-#associative-scan): a. chunk states S_c, abar_c (chunked.py, step 2); b. state passing
-H_c = abar_c H_{c-1} + S_c (step 3); c. each chunk re-runs its steps from H_{c-1} (below).
-Every sum in a fixed order, no atomics: bit-identical output on every run.
+#associative-scan): a. chunk states S_c, abar_c (chunked.py, step 2); b. state passing (step 3);
+c. each chunk re-runs its steps from H_{c-1}. No atomics: bit-identical output on every run.
 """
 from __future__ import annotations
 
@@ -14,25 +13,20 @@ from . import chunked
 from ._cuda import cuda, uint64
 from ._device import ONE, ZERO, ceil_div, operands, specialized, split_block
 
-#: Scan chunk length in tiles: chunks of 4 tiles (64 steps at the default tile).
-SCAN_CHUNK_TILES = 4
+SCAN_CHUNK_TILES = 4        # scan chunk length in tiles (64 steps at the default tile)
 
 
 def _build_scan_outputs(TILE, DIAG, DT, FULL):
-    """Pass c: the recurrence inside every chunk from the state entering it.
+    """Pass c: the recurrence inside every chunk from the state entering it::
 
-    Naive loop (chunk c covers [c Q, min(c Q + Q, T)))::
+        for b, c, p, n-tile [n0, n0 + TILE) in order:
+            h[n] = H_prev[b, c, n, p]                          # H_{c-1}
+            for t in chunk c:
+                h[n] = a[b, t, n] h[n] + B[b, t, n] x[b, t, p]
+                y[b, t, p] += sum_{n in tile} C[b, t, n] h[n]
 
-        for b, c, p:
-            for n-tile [n0, n0 + TILE):                        # in order
-                h[n] = H_prev[b, c, n, p]                      # H_{c-1}
-                for t in chunk c:
-                    h[n] = a[b, t, n] h[n] + B[b, t, n] x[b, t, p]
-                    y[b, t, p] += sum_{n in tile} C[b, t, n] h[n]
-
-    ``FULL`` (N a multiple of TILE) drops the guard for modes past N. Mapping: thread (ty, tx)
-    = (chunk c0 + ty, channel p0 + tx) keeps TILE states in registers and sums y_t itself.
-    Shared: none.
+    Thread (ty, tx) = (chunk c0 + ty, channel p0 + tx) keeps TILE states in registers;
+    ``FULL`` (N a multiple of TILE) drops the guard for modes past N.
     """
 
     def scan_outputs(x, a, B, C, H_prev, Q, idx, y):
@@ -95,12 +89,9 @@ def plan(family: str, L, tile: int):
 
 @keyword_only
 def scalar_scan(x, a, B, C, *, initial_state=None):
-    """The scalar recurrence on the GPU, parallel over (chunk, state, channel).
-
-    h_t = a_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
+    """The scalar recurrence on the GPU, h_t = a_t h_{t-1} + B_t x_t^T, y_t = h_t^T C_t:
     x (..., T, P), a (..., T), B, C (..., T, N), initial_state (..., N, P) -> y (..., T, P),
-    h_{T-1} (..., N, P); bit-identical across runs.
-    """
+    h_{T-1} (..., N, P)."""
     return chunked.launch("scalar", (x, a, B, C, initial_state), None,
                           lambda L, tile: plan("scalar", L, tile))
 
