@@ -110,12 +110,6 @@ def _richer_needs_zero(full):
                      data=dict(sweep=sweep))
 
 
-def case_fine_nu(M, N) -> dict:
-    """A fine diagonal state-N kernel has nu(M) <= N (the single-mask rewrite)."""
-    v = structure.nu(M)
-    return case(v <= N, f"nu {v} vs N {N}", v, N)
-
-
 def case_prop51(M, exact_arith: bool = True) -> dict:
     """nu = T - 1, ss_rank 2, strict semiseparable rank 1, no split points (beyond T = 128 in
     floating point: nu and splits only, to keep it fast)."""

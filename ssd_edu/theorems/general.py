@@ -10,8 +10,7 @@ from .. import reference as ref
 from ..structure import NoDualError
 from ._data import REMARK_41_M, corner_matrix, planted_kernel
 from .registry import case, check, refused, summarize
-
-INF = float("inf")
+from .structure_theorems import case_thm41_sufficiency
 
 
 def rotations(rng, T, radius=(0.95, 1.0)):
@@ -55,23 +54,12 @@ def _relative(M, R) -> float:
     return float(np.max(np.abs(R - M))) / max(1e-300, float(np.max(np.abs(M))))
 
 
-def case_general_dual(M, N, label) -> dict:
-    """An invertible state-N SSM: the verdict is yes and the width-N dual rebuilds M."""
-    verdict = structure.has_one_ss_dual(M, N)
-    if not verdict.ok:
-        return case(False, f"{label}: {verdict.reason}", INF)
-    a, Q, K = structure.one_ss_dual(M, N)
-    err = structure.dual_error(M, a, Q, K)
-    return case(err <= 1e-9 and Q.shape[1] == N,
-                f"{label}: nu {sum(verdict.nu)}, dual error {err:.1e}", err)
-
-
 @check("thm-4.1-general", "general", reference="Thm 4.1")
 def _thm41_general(full):
     """Theorem 4.1 for any A_t: rotations, dense or Jordan-block SSMs get a width-N dual from
     their kernel; the nilpotent A_t = [[0, 1], [0, 0]] none narrower than T - 1."""
     rng = np.random.default_rng(4101)
-    cases = [case_general_dual(ref.general_kernel(A, B, C), A.shape[-1], label)
+    cases = [case_thm41_sufficiency(ref.general_kernel(A, B, C), A.shape[-1], label=label)
              for label, (A, B, C) in general_cases(rng, full).items()]
     n_ok = len(cases)
     for T in (6, 12, 24):
@@ -106,7 +94,7 @@ def _invertible_corollary(full):
     try:
         cases.append(case_invertible_rewrite(A0, B0, C0, "singular A_0 T=16"))
     except ValueError as exc:
-        cases.append(case(False, f"singular A_0 refused: {exc}", INF))
+        cases.append(case(False, f"singular A_0 refused: {exc}", float("inf")))
     n_ok, worst = len(cases), max(c["measured"] for c in cases)
     for T in range(4, 10 if full else 8):
         M = ref.general_kernel(*nilpotent_ssm(T)).astype(int).tolist()  # entries 0, 1, 2

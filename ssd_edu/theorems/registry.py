@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections import namedtuple
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from time import perf_counter as stopwatch  # a row's duration in the report, never a verdict
 from typing import Callable
 
@@ -45,15 +45,9 @@ class Record:
     detail: str = ""
     data: dict = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 _Check = namedtuple("_Check", "id section statement reference fn")
-
-
-#: id -> registered row, in registration (reading) order.
-CHECKS: dict = {}
+CHECKS: dict = {}  #: id -> registered row, in registration (reading) order
 
 
 def check(id: str, section: str, statement: str | None = None, reference: str = ""):
@@ -115,7 +109,6 @@ def case(passed, detail: str, measured=0.0, threshold=0) -> dict:
 
 
 def failures(cases: list) -> int:
-    """How many of ``cases`` failed."""
     return sum(not c["passed"] for c in cases)
 
 
@@ -129,7 +122,6 @@ def refused(call: Callable, error=ValueError):
 
 
 def run_check(id: str, full: bool = False) -> Record:
-    """Run one registered row."""
     c, start = CHECKS[id], stopwatch()
     try:
         out = c.fn(full)
@@ -143,22 +135,17 @@ def run_check(id: str, full: bool = False) -> Record:
                   measured, threshold, passed, stopwatch() - start, summary, detail, data)
 
 
-def run_checks(only=None, full: bool = False, progress: Callable | None = None,
-               starting: Callable | None = None) -> list:
-    """Run the rows in ``only`` (all when None), in registration order; ``starting(index,
-    count, id)`` is called before each row and ``progress(record)`` after."""
-    if only:
-        unknown = sorted(set(only) - set(CHECKS))
-        if unknown:
-            raise ValueError(f"unknown check id(s) {unknown}; known: {list(CHECKS)}")
-    ids = [i for i in CHECKS if not only or i in only]
-    records = []
+def run_checks(only=None, full: bool = False, progress: Callable = lambda *args: None) -> list:
+    """Run the rows in ``only`` (all when None), in registration order; ``progress(index, count,
+    id, None)`` is called before each row and ``progress(index, count, id, record)`` after."""
+    unknown = sorted(set(only or ()) - set(CHECKS))
+    if unknown:
+        raise ValueError(f"unknown check id(s) {unknown}; known: {list(CHECKS)}")
+    ids, records = [i for i in CHECKS if not only or i in only], []
     for k, id in enumerate(ids):
-        if starting:
-            starting(k, len(ids), id)
+        progress(k, len(ids), id, None)
         records.append(run_check(id, full))
-        if progress:
-            progress(records[-1])
+        progress(k, len(ids), id, records[-1])
     return records
 
 
@@ -168,8 +155,7 @@ def _wrap(text: str, indent: str, width: int = 100) -> list:
 
 def format_report(records, mode: str = "quick") -> str:
     """The teaching report: rows by section, statement, what was measured; why a row failed."""
-    n_fail = sum(not r.passed for r in records)
-    total = sum(r.seconds for r in records)
+    n_fail, total = sum(not r.passed for r in records), sum(r.seconds for r in records)
     lines = [f"ssd_edu verify ({mode}): {len(records)} results checked in {total:.1f} s: "
              f"{len(records) - n_fail} hold, {n_fail} fail"]
     for key, (title, where) in SECTIONS.items():

@@ -198,18 +198,15 @@ def _thm41_rejection(full):
                      f"without a width-N dual: refused, the block named")
 
 
-#: docs/theory.md#theorem-4-1: the exhaustive regression counts (T = 4 found by this enumeration).
-ENUM4_WIDTH = {0: 1, 1: 207, 2: 672, 3: 144}
-ENUM4_SSRANK = {0: 1, 1: 207, 2: 816}
-ENUM4_TWO_SS_NO_DUAL = 144
-ENUM5_WIDTH = {0: 1, 1: 1087, 2: 12768, 3: 18048, 4: 864}
-ENUM5_SSRANK = {0: 1, 1: 1087, 2: 20544, 3: 11136}
-ENUM5_TWO_SS_NO_DUAL = 7776
+#: docs/theory.md#theorem-4-1: T -> the exhaustive counts (width, ss_rank, 2-SS without a width-2
+#: dual; T = 4 found by this enumeration).
+ENUM_COUNTS = {4: ({0: 1, 1: 207, 2: 672, 3: 144}, {0: 1, 1: 207, 2: 816}, 144),
+               5: ({0: 1, 1: 1087, 2: 12768, 3: 18048, 4: 864},
+                   {0: 1, 1: 1087, 2: 20544, 3: 11136}, 7776)}
 
 
-def case_enumeration(matrices, expected_width=None, expected_ssrank=None,
-                     expected_gap=None, float_every: int = 1, dual_every: int = 0,
-                     complete_every: int = 1) -> dict:
+def case_enumeration(matrices, expected_width=None, expected_ssrank=None, expected_gap=None,
+                     float_every: int = 1, dual_every: int = 0, complete_every: int = 1) -> dict:
     """exact.audit of every matrix (block completions built on every ``complete_every``-th);
     float structure against exact on every ``float_every``-th; the exact dual rebuilds M on
     every ``dual_every``-th (0: never); the counts. measured: the number of discrepancies."""
@@ -249,12 +246,8 @@ def case_enumeration(matrices, expected_width=None, expected_ssrank=None,
 def _thm41_exhaustive(full):
     """Every lower-triangular 0/1 matrix (T = 4; 5 with --full), exactly: completions, nu =
     Woerdeman = sum over blocks, the exact dual rebuilds M, float agrees, the known counts."""
-    if full:
-        return case_enumeration(exact.lower_01_matrices(5), ENUM5_WIDTH, ENUM5_SSRANK,
-                                ENUM5_TWO_SS_NO_DUAL, float_every=16, dual_every=64,
-                                complete_every=4)
-    return case_enumeration(exact.lower_01_matrices(4), ENUM4_WIDTH, ENUM4_SSRANK,
-                            ENUM4_TWO_SS_NO_DUAL, float_every=4, dual_every=8)
+    T, every = (5, (16, 64, 4)) if full else (4, (4, 8, 1))
+    return case_enumeration(exact.lower_01_matrices(T), *ENUM_COUNTS[T], *every)
 
 
 def case_woerdeman(M, nu_fn=None, woerdeman_fn=None, expected=None) -> dict:
