@@ -20,10 +20,6 @@ from ..testing import make_inputs
 _TALLY: list = []
 
 
-def _plain(x):
-    return x.view(np.ndarray) if isinstance(x, Counted) else x
-
-
 def _wrap(x):
     return x.view(Counted) if type(x) is np.ndarray else x
 
@@ -33,7 +29,7 @@ def _unwrap(args):
         return {k: _unwrap(v) for k, v in args.items()}
     if isinstance(args, (list, tuple)):
         return type(args)(_unwrap(x) for x in args)
-    return _plain(args)
+    return args.view(np.ndarray) if isinstance(args, Counted) else args
 
 
 def _add(flops: int) -> None:
@@ -60,18 +56,13 @@ def einsum_flops(subscripts: str, *operands) -> int:
     return space * (len(operands) - 1 + summed)
 
 
-#: NumPy functions that compute; every other function on a Counted array moves data only.
-_REDUCTIONS = {np.sum, np.prod, np.cumsum, np.cumprod}
-
-
 class Counted(np.ndarray):
     """An ndarray whose arithmetic adds its flops to the running count."""
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        args = [_plain(x) for x in inputs]
-        outs = kwargs.get("out")
+        args, outs = _unwrap(inputs), kwargs.get("out")
         if outs:
-            kwargs["out"] = tuple(_plain(x) for x in outs)
+            kwargs["out"] = _unwrap(outs)
         result = getattr(ufunc, method)(*args, **kwargs)
         if method == "__call__" and ufunc is np.matmul:
             _add(2 * np.size(result) * np.shape(args[0])[-1])
@@ -86,32 +77,27 @@ class Counted(np.ndarray):
     def __array_function__(self, func, types, args, kwargs):
         if func is np.einsum:
             _add(einsum_flops(*args))
-        elif func in _REDUCTIONS:
+        elif func in (np.sum, np.prod, np.cumsum, np.cumprod):  # the rest move data only
             _add(np.size(args[0]))
         result = func(*_unwrap(args), **_unwrap(kwargs))
         return tuple(map(_wrap, result)) if isinstance(result, tuple) else _wrap(result)
 
 
-_checked_step = chunking.check_step
-
-
-def _counted_step(**given):
-    """``chunking.check_step`` that keeps the mark on the arrays given Counted."""
-    v = _checked_step(**given)
-    v.arrays.update({k: arr.view(Counted) for k, arr in v.arrays.items()
-                     if isinstance(given.get(k), Counted)})
-    return v
-
-
 @contextlib.contextmanager
 def _keep_the_mark():
     """Algorithm 1's checked scalar scan replaced by its body; the steps' checks keep marks."""
-    scan = diagonal.scalar_scan
-    diagonal.scalar_scan, chunking.check_step = scan.__wrapped__, _counted_step
+    scan, checked_step = diagonal.scalar_scan, chunking.check_step
+
+    def counted_step(**given):
+        v = checked_step(**given)
+        v.arrays.update({k: arr.view(Counted) for k, arr in v.arrays.items()
+                         if isinstance(given.get(k), Counted)})
+        return v
+    diagonal.scalar_scan, chunking.check_step = scan.__wrapped__, counted_step
     try:
         yield
     finally:
-        diagonal.scalar_scan, chunking.check_step = scan, _checked_step
+        diagonal.scalar_scan, chunking.check_step = scan, checked_step
 
 
 def count_flops(body, *arrays, **kwargs) -> int:
@@ -127,13 +113,10 @@ def count_flops(body, *arrays, **kwargs) -> int:
 
 #: form name -> (family, body, whether it takes the chunk size): the reference forms without
 #: their argument checks (which would turn the inputs back into plain arrays).
-FORMS = {"scalar_scan": ("scalar", ref.scalar_scan.__wrapped__, False),
-         "scalar_attention": ("scalar", ref.scalar_attention.__wrapped__, False),
-         "scalar_chunked": ("scalar", ref.scalar_chunked.__wrapped__, True),
-         "diagonal_scan": ("diagonal", ref.diagonal_scan.__wrapped__, False),
-         "algorithm1": ("diagonal", ref.diagonal_algorithm1.__wrapped__, False),
-         "diagonal_attention": ("diagonal", ref.diagonal_attention.__wrapped__, False),
-         "diagonal_chunked": ("diagonal", ref.diagonal_chunked.__wrapped__, True)}
+FORMS = {f"{family}_{form}": (family, getattr(ref, f"{family}_{form}").__wrapped__,
+                              form == "chunked")
+         for family in ("scalar", "diagonal") for form in ("scan", "attention", "chunked")}
+FORMS["algorithm1"] = ("diagonal", ref.diagonal_algorithm1.__wrapped__, False)
 
 #: VJP name -> (family, body(x, a, B, C, dy, h0, dh[, Q])): the reference VJPs' bodies.
 VJPS = {
@@ -157,8 +140,7 @@ def form_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:
 def vjp_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:
     """Counted flops of the reference VJP ``name`` (a key of :data:`VJPS`) on one sequence."""
     family, body = VJPS[name]
-    d = make_inputs(family, T, N, P, seed=0)
-    rng = np.random.default_rng(1)
+    d, rng = make_inputs(family, T, N, P, seed=0), np.random.default_rng(1)
     dy, dh = rng.standard_normal((T, P)), rng.standard_normal((N, P))
     kw = {"Q": min(Q, T)} if name.endswith("chunked_vjp") else {}
     return count_flops(body, d["x"], d["a"], d["B"], d["C"], dy, d["initial_state"], dh, **kw)

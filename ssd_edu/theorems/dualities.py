@@ -14,8 +14,7 @@ _REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed")
 
 
 def _grid(full):
-    Ts, Ns, Ps = ((1, 2, 3, 17, 64, 256), (1, 2, 5, 16), (1, 3, 8)) if full else \
-        ((1, 2, 3, 17, 64), (1, 2, 5), (1, 3))
+    Ts, Ns, Ps = ((1, 2, 3, 17, 64) + (256,) * full, (1, 2, 5) + (16,) * full, (1, 3) + (8,) * full)
     return [(T, N, P) for T in Ts for N in Ns for P in Ps]
 
 
@@ -89,9 +88,7 @@ def _single_mask(full):
     for T in (1, 2, 17, 37, 64):
         for N in (1, 3, 5):
             for sign in (False, True):
-                a = rng.uniform(0.5, 1.0, (T, N))
-                if sign:
-                    a *= rng.choice([-1.0, 1.0], (T, N))
+                a = rng.uniform(0.5, 1.0, (T, N)) * (rng.choice([-1.0, 1.0], (T, N)) if sign else 1)
                 if N == 3:
                     a[0] = 0.0  # a_0 never enters M: the rewrite must accept it
                 cases.append(case_single_mask(a, rng.standard_normal((T, N)),

@@ -21,18 +21,6 @@ def rotations(rng, T, radius=(0.95, 1.0)):
                      np.stack([r * np.sin(th), r * np.cos(th)], -1)], -2)
 
 
-def dense_transitions(rng, T, N, radius=0.97):
-    """Dense invertible A_t: random orthogonal matrices times ``radius`` plus a small shear."""
-    Q = np.linalg.qr(rng.standard_normal((T, N, N)))[0]
-    return radius * Q + 0.05 * np.triu(rng.standard_normal((T, N, N)), 1)
-
-
-def jordan_transitions(rng, T, N):
-    """Jordan blocks ``A_t = lambda_t I + J`` (J the shift above the diagonal), lambda_t in
-    (0.95, 1): invertible but not diagonalizable."""
-    return rng.uniform(0.95, 1.0, T)[:, None, None] * np.eye(N) + np.eye(N, k=1)
-
-
 def nilpotent_ssm(T: int) -> tuple:
     """``A_t = [[0, 1], [0, 0]]``, ``b_t = c_t = (1, 1)``: kernel 2 on the diagonal, 1 on the
     first subdiagonal, 0 below (A^2 = 0): ss_rank 2 but nu = T - 1."""
@@ -40,17 +28,20 @@ def nilpotent_ssm(T: int) -> tuple:
 
 
 def general_cases(rng, full) -> dict:
-    """label -> (A, B, C) of invertible general SSMs."""
+    """label -> (A, B, C) of invertible SSMs: rotations; dense A_t (orthogonal times 0.97 plus a
+    small shear); Jordan blocks lambda_t I + J, lambda_t in (0.95, 1) (not diagonalizable)."""
     out = {}
     for T in (16, 48) + ((96,) if full else ()):
         out[f"rotations T={T}"] = (rotations(rng, T), *rng.standard_normal((2, T, 2)))
-        out[f"dense N=3 T={T}"] = (dense_transitions(rng, T, 3), *rng.standard_normal((2, T, 3)))
-        out[f"Jordan N=3 T={T}"] = (jordan_transitions(rng, T, 3), *rng.standard_normal((2, T, 3)))
+        dense = 0.97 * np.linalg.qr(rng.standard_normal((T, 3, 3)))[0] + \
+            0.05 * np.triu(rng.standard_normal((T, 3, 3)), 1)
+        out[f"dense N=3 T={T}"] = (dense, *rng.standard_normal((2, T, 3)))
+        jordan = rng.uniform(0.95, 1.0, T)[:, None, None] * np.eye(3) + np.eye(3, k=1)
+        out[f"Jordan N=3 T={T}"] = (jordan, *rng.standard_normal((2, T, 3)))
     return out
 
 
-def _relative(M, R) -> float:
-    """max|R - M| / max|M|."""
+def _relative(M, R) -> float:  # max|R - M| / max|M|
     return float(np.max(np.abs(R - M))) / max(1e-300, float(np.max(np.abs(M))))
 
 
