@@ -21,9 +21,8 @@ def planted_kernel(rng, T: int, N: int, cuts=(), width=None, low=0.92, high=0.99
 
 
 def planted_blocks(rng, T, m):
-    """m - 1 sorted cut points in [8, T - 8): m blocks of at least 8 rows."""
-    return sorted(int(c) for c in rng.choice(np.arange(8, T - 7), m - 1, replace=False)) \
-        if m > 1 else []
+    """m - 1 sorted cut points in [8, T - 8): m blocks of at least 8 rows (m >= 2)."""
+    return sorted(int(c) for c in rng.choice(np.arange(8, T - 7), m - 1, replace=False))
 
 
 def corner_matrix(T: int) -> np.ndarray:

@@ -1,10 +1,7 @@
-"""Counted arithmetic: the flops a NumPy form executes, tallied while it runs.
-
-:func:`count_flops` runs a body on :class:`Counted` arrays: one flop per output element of an
-elementwise ufunc, 2 m k n for (m, k) @ (k, n), (k - 1) S (+ S when an index is summed) for an
-einsum of k operands over S index tuples, one per input element of a reduction. Data movement
-passes the mark on; functions of the decays alone are not counted (as in ``bench.flop_count``).
-"""
+"""Counted arithmetic: :func:`count_flops` runs a NumPy body on :class:`Counted` arrays, one flop
+per output element of an elementwise ufunc, 2 m k n for (m, k) @ (k, n), (k - 1) S (+ S when an
+index is summed) for an einsum of k operands over S index tuples, one per input element of a
+reduction. Data movement passes the mark on; functions of the decays alone are not counted."""
 from __future__ import annotations
 
 import contextlib

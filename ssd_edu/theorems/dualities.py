@@ -38,8 +38,7 @@ def _form_row(family: str, full: bool, regimes, names: str) -> dict:
             if family == "diagonal":
                 errs["sum of heads @ x"] = error(
                     y0, ref.diagonal_heads(d["a"], d["B"], d["C"]).sum(-3) @ d["x"])
-            n += 1
-            name, err = max(errs.items(), key=lambda kv: kv[1])
+            n, (name, err) = n + 1, max(errs.items(), key=lambda kv: kv[1])
             if err >= worst:
                 worst, where = err, f"{name} at T={T} N={N} P={P} regime={regime}"
     tol = tolerance(np.float64)
@@ -83,8 +82,7 @@ def case_single_mask(a, B, C, rewrite=None) -> dict:
 def _single_mask(full):
     """A diagonal SSM with every a[t >= 1] nonzero is one causal linear attention of width N:
     M = tril(C' B'^T), C' = C o p, B' = B / p (p the decay products); a_0 never matters."""
-    rng = np.random.default_rng(33)
-    cases = []
+    rng, cases = np.random.default_rng(33), []
     for T in (1, 2, 17, 37, 64):
         for N in (1, 3, 5):
             for sign in (False, True):
@@ -129,8 +127,7 @@ def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0), pair: bool = True):
     """A diagonal SSM with one complex mode and its conjugate: a real (T, T) kernel (the mode
     alone, a complex kernel of state 1, when ``pair`` is False)."""
     lam = rng.uniform(*radius, T) * np.exp(1j * rng.uniform(-np.pi, np.pi, T))
-    b = rng.standard_normal(T) + 1j * rng.standard_normal(T)
-    c = rng.standard_normal(T) + 1j * rng.standard_normal(T)
+    b, c = (rng.standard_normal(T) + 1j * rng.standard_normal(T) for _ in range(2))
     return ref.diagonal_kernel(*(np.stack([v, v.conj()], -1) if pair else v[:, None]
                                  for v in (lam, b, c)))
 
@@ -139,8 +136,7 @@ def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0), pair: bool = True):
 def _conjugate_pairs(full):
     """A complex mode and its conjugate give a real kernel with 2 new columns and a real width-2
     dual; the structure tools take complex kernels (ranks over C)."""
-    rng = np.random.default_rng(53)
-    cases = []
+    rng, cases = np.random.default_rng(53), []
     for T in (8, 24, 48) + ((96,) if full else ()):
         M = conjugate_pair_kernel(rng, T)
         imag, v = float(np.max(np.abs(M.imag))), structure.nu(M)

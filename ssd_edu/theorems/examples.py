@@ -26,13 +26,10 @@ def case_rank_vs_ssrank(M, N) -> dict:
 def _rank_vs_ssrank(full):
     """A state-N SSM kernel has ordinary rank T but semiseparable rank N (the paper's rank study
     measured the wrong rank); a 1-SS mask has semiseparable rank 1."""
-    rng = np.random.default_rng(62)
-    cases, T = [], 24
-    for N in (2, 3, 5):
-        # the paper's setting: B = C = 1, time-invariant distinct decays
-        a = np.tile(np.linspace(0.6, 0.95, N), (T, 1))
-        cases.append(case_rank_vs_ssrank(ref.diagonal_kernel(a, np.ones((T, N)),
-                                                             np.ones((T, N))), N))
+    rng, cases, T = np.random.default_rng(62), [], 24
+    for N in (2, 3, 5):  # the paper's setting: B = C = 1, time-invariant distinct decays
+        a, ones = np.tile(np.linspace(0.6, 0.95, N), (T, 1)), np.ones((T, N))
+        cases.append(case_rank_vs_ssrank(ref.diagonal_kernel(a, ones, ones), N))
         for seed in range(3 if full else 1):  # time-varying decays, Gaussian B, C
             a = rng.uniform(0.6, 1.0, (T, N))
             cases.append(case_rank_vs_ssrank(ref.diagonal_kernel(
@@ -60,9 +57,8 @@ def _remark_41(full):
     semiseparable rank 2 but 3 new columns and no split: no scalar SSM of state 2 (no width-2
     1-SS dual) has its kernel, though width 3 works."""
     M = exact.diagonal_kernel(REMARK_41_A, np.ones((4, 2), int), np.ones((4, 2), int))
-    out = case_richer_example(M, 2)
+    out, dual = case_richer_example(M, 2), exact.one_ss_dual(M, 3)
     Mf = ref.diagonal_kernel(np.array(REMARK_41_A, float), np.ones((4, 2)), np.ones((4, 2)))
-    dual = exact.one_ss_dual(M, 3)
     rebuilt = exact.masked_attention(dual.a, dual.Q, dual.K) == M
     problems = [p for p, bad in (
         ("exact kernel differs from the printed M", M != exact.as_fractions(REMARK_41_M)),
@@ -84,15 +80,14 @@ def _remark_41(full):
 def _richer_needs_zero(full):
     """Diagonal beats scalar at equal N only with an exact zero decay: fine kernels have nu =
     N, and Remark 4.1 with eps > 0 for its zeros has nu = 2; only eps = 0 gives 3."""
-    rng = np.random.default_rng(34)
-    cases, T = [], 24
+    rng, cases, T = np.random.default_rng(34), [], 24
     for N in (1, 2, 4):
         for seed in range(3 if full else 1):
             a = rng.uniform(0.9, 1.0, (T, N))
             M = ref.diagonal_kernel(a, rng.standard_normal((T, N)), rng.standard_normal((T, N)))
             v, s = structure.nu(M), structure.ss_rank(M)
-            cases.append(case(v == s == N, f"fine T={T} N={N}: nu {v}, ss_rank {s} (expected "
-                                           f"both {N})", v, N))
+            cases.append(case(v == s == N, f"fine T={T} N={N}: nu {v}, ss_rank {s} (expected both "
+                                           f"{N})", v, N))
     sweep = {}
     for eps in (1e-3, 1e-6, 1e-9, 0.0):
         a = np.where(np.array(REMARK_41_A) == 0, eps, 1.0)

@@ -1,8 +1,6 @@
-"""The registry of ``verify`` rows and the report that prints them.
-
-A row ``fn(full) -> dict(measured, threshold, passed[, summary, detail, data])`` is registered
-with :func:`check` (id, section, statement, arXiv v2 reference); :func:`run_check` makes it a
-:class:`Record`, an exception inside a row a failed one."""
+"""The ``verify`` rows and their report. A row ``fn(full) -> dict(measured, threshold, passed[,
+summary, detail, data])`` is registered with :func:`check` (id, section, statement, arXiv v2
+reference); :func:`run_check` makes it a :class:`Record` (an exception: a failed one)."""
 from __future__ import annotations
 
 import re
@@ -125,14 +123,13 @@ def run_check(id: str, full: bool = False) -> Record:
     c, start = CHECKS[id], stopwatch()
     try:
         out = c.fn(full)
-        measured, threshold = float(out["measured"]), float(out["threshold"])
-        passed, detail = bool(out["passed"]), str(out.get("detail", ""))
-        summary, data = str(out.get("summary", "")), dict(out.get("data", {}))
+        result = (float(out["measured"]), float(out["threshold"]), bool(out["passed"]))
+        words = (str(out.get("summary", "")), str(out.get("detail", "")), dict(out.get("data", {})))
     except Exception as exc:  # reported as a failure with the reason
-        measured, threshold, passed = float("nan"), float("nan"), False
-        detail, summary, data = f"{type(exc).__name__}: {exc}", "the check raised", {}
+        result = (float("nan"), float("nan"), False)
+        words = ("the check raised", f"{type(exc).__name__}: {exc}", {})
     return Record(c.id, c.section, c.statement, c.reference, icml_reference(c.reference),
-                  measured, threshold, passed, stopwatch() - start, summary, detail, data)
+                  *result, stopwatch() - start, *words)
 
 
 def run_checks(only=None, full: bool = False, progress: Callable = lambda *args: None) -> list:
@@ -149,8 +146,8 @@ def run_checks(only=None, full: bool = False, progress: Callable = lambda *args:
     return records
 
 
-def _wrap(text: str, indent: str, width: int = 100) -> list:
-    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent) or [indent]
+def _wrap(text: str, indent: str) -> list:
+    return textwrap.wrap(text, 100, initial_indent=indent, subsequent_indent=indent) or [indent]
 
 
 def format_report(records, mode: str = "quick") -> str:
@@ -181,12 +178,10 @@ def format_detail(record: Record) -> str:
              f"reference: {both_numberings(record.reference)}"]
     lines += _wrap("statement: " + record.statement, "") + _wrap("measured: " + record.summary, "")
     lines.append(f"measured value {record.measured:.6g}, threshold {record.threshold:.6g}")
-    if record.detail:
-        lines += _wrap("detail: " + record.detail, "")
+    lines += _wrap("detail: " + record.detail, "") if record.detail else []
     for key, value in record.data.items():
         if isinstance(value, (list, tuple)) and value and not isinstance(value[0], (int, float)):
-            lines.append(f"{key}:")
-            lines += [f"  {v}" for v in value]
+            lines += [f"{key}:"] + [f"  {v}" for v in value]
         else:
             lines += _wrap(f"{key}: {value}", "")
     return "\n".join(lines)

@@ -34,8 +34,7 @@ def case_lemma_41(a, L=None) -> dict:
 def _lemma_41(full):
     """A zero decay a_t (t >= 1) cuts the 1-SS mask into diagonal blocks: L[t:, :t] = 0 exactly
     at the zeros of a[1:], and the mask inside every block is fine."""
-    rng = np.random.default_rng(41)
-    cases = []
+    rng, cases = np.random.default_rng(41), []
     for T in (1, 2, 3, 17, 64) + ((256,) if full else ()):
         for trial in range(4 if full else 2):
             a = rng.uniform(0.3, 1.0, T) * rng.choice([-1.0, 1.0], T)
@@ -68,8 +67,7 @@ def case_fine_dual(M, r, N, tol=1e-9) -> dict:
 def _prop_42(full):
     """A lower-triangular M is a fine 1-SS mask times width-N scores iff it has at most N new
     columns; the left-to-right completion builds the dual from M alone (also exactly)."""
-    rng = np.random.default_rng(42)
-    cases = []
+    rng, cases = np.random.default_rng(42), []
     for T in (16, 64) + ((128,) if full else ()):
         for N in (1, 2, 4, 8):
             r = int(rng.integers(1, min(N, T // 2) + 1))
@@ -101,18 +99,16 @@ def case_thm41_necessity(M, N, cuts) -> dict:
                 f"(planted {sorted(cuts)}), nu per block {verdict.nu}", verdict.min_width, N)
 
 
-def _thm41_grid(full):
-    """(T, N, number of blocks); long kernels in 4 blocks (a completion costs O(block^4))."""
-    quick = [(64, N, m) for N in (1, 2, 4, 8) for m in (2, 4)]
-    return quick + ([(128, 4, 4), (128, 16, 4), (256, 8, 4)] if full else [])
+def _thm41_grid(full):  # (T, N, number of blocks); long kernels in 4 (a completion is O(block^4))
+    return [(64, N, m) for N in (1, 2, 4, 8) for m in (2, 4)] + \
+        ([(128, 4, 4), (128, 16, 4), (256, 8, 4)] if full else [])
 
 
 @check("thm-4.1-necessity", "duality", reference="Thm 4.1 (=>)")
 def _thm41_necessity(full):
     """If M = 1SS(a) o (Q K^T) with width N, M is block diagonal at the zeros of a and every
     block has at most N new columns."""
-    rng = np.random.default_rng(410)
-    cases = []
+    rng, cases = np.random.default_rng(410), []
     for T, N, m in _thm41_grid(full):
         cuts = planted_blocks(rng, T, m)
         cases.append(case_thm41_necessity(planted_kernel(rng, T, N, cuts), N, cuts))
@@ -168,8 +164,8 @@ def case_thm41_reject(M, N, bad_block=None) -> dict:
     one_ss_dual raises NoDualError."""
     verdict = structure.has_one_ss_dual(M, N)
     raised = refused(lambda: structure.one_ss_dual(M, N), NoDualError) is not None
-    named = bad_block is None or f"block [{bad_block[0]}, {bad_block[1]})" in verdict.reason
-    passed = not verdict.ok and raised and named
+    passed = not verdict.ok and raised and (
+        bad_block is None or f"block [{bad_block[0]}, {bad_block[1]})" in verdict.reason)
     return case(passed, f"T={M.shape[0]} N={N}: accepted={verdict.ok}, raised={raised}; "
                         f"{verdict.reason}", int(not passed))
 
@@ -178,8 +174,7 @@ def case_thm41_reject(M, N, bad_block=None) -> dict:
 def _thm41_rejection(full):
     """When some block has more than N new columns there is no width-N dual: the verdict is no,
     names the block, and the construction refuses."""
-    rng = np.random.default_rng(412)
-    cases = []
+    rng, cases = np.random.default_rng(412), []
     for T, N, m in _thm41_grid(full):
         cuts = planted_blocks(rng, T, m)
         M = planted_kernel(rng, T, N, cuts)
@@ -254,8 +249,7 @@ def case_woerdeman(M, nu_fn=None, woerdeman_fn=None, expected=None) -> dict:
     """Woerdeman's minimal completion rank w of an exact M: w == nu; w >= the new columns found
     by solving ``M[t:, :t] alpha = M[t:, t]`` (independent in every completion); w == the rank
     of the exact completion (which agrees with M below the diagonal); w == ``expected``."""
-    v = (nu_fn or exact.nu)(M)
-    w = (woerdeman_fn or exact.min_completion_rank)(M)
+    v, w = (nu_fn or exact.nu)(M), (woerdeman_fn or exact.min_completion_rank)(M)
     F = exact.as_fractions(M)
     T = len(F)
     lower = sum(any(F[i][t] for i in range(t, T)) and (t == 0 or exact.solve(
