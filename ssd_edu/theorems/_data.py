@@ -13,10 +13,9 @@ REMARK_41_M = [[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]]
 
 def planted_kernel(rng, T: int, N: int, cuts=(), width=None, low=0.92, high=0.999):
     """``1SS(a) o (Q K^T)`` with a = 0 at ``cuts``, fine decays elsewhere, Q, K (T, width)."""
-    width = N if width is None else width
     a = rng.uniform(low, high, T)
     a[list(cuts)] = 0.0
-    Q, K = rng.standard_normal((T, width)), rng.standard_normal((T, width))
+    Q, K = rng.standard_normal((T, width or N)), rng.standard_normal((T, width or N))
     return ref.one_ss_mask(a) * (Q @ K.T)
 
 

@@ -108,20 +108,18 @@ def count_flops(body, *arrays, **kwargs) -> int:
     return flops
 
 
+FAMILIES = ("scalar", "diagonal")
 #: form name -> (family, body, whether it takes the chunk size): the reference forms without
 #: their argument checks (which would turn the inputs back into plain arrays).
 FORMS = {f"{family}_{form}": (family, getattr(ref, f"{family}_{form}").__wrapped__,
                               form == "chunked")
-         for family in ("scalar", "diagonal") for form in ("scan", "attention", "chunked")}
+         for family in FAMILIES for form in ("scan", "attention", "chunked")}
 FORMS["algorithm1"] = ("diagonal", ref.diagonal_algorithm1.__wrapped__, False)
 
 #: VJP name -> (family, body(x, a, B, C, dy, h0, dh[, Q])): the reference VJPs' bodies.
-VJPS = {
-    "scalar_scan_vjp": ("scalar", lambda *args: _scan_grads("scalar", *args)),
-    "diagonal_scan_vjp": ("diagonal", lambda *args: _scan_grads("diagonal", *args)),
-    "scalar_chunked_vjp": ("scalar", lambda *args, Q: chunked_grads("scalar", *args, Q)),
-    "diagonal_chunked_vjp": ("diagonal", lambda *args, Q: chunked_grads("diagonal", *args, Q)),
-}
+VJPS = {f"{f}_scan_vjp": (f, lambda *args, f=f: _scan_grads(f, *args)) for f in FAMILIES}
+VJPS.update({f"{f}_chunked_vjp": (f, lambda *args, Q, f=f: chunked_grads(f, *args, Q))
+             for f in FAMILIES})
 
 
 def form_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:

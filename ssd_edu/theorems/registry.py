@@ -12,8 +12,7 @@ from typing import Callable
 
 #: Sections of the report, in reading order: key -> (title, where in the paper).
 SECTIONS = {
-    "scalar": ("Scalar SSD: the recurrence is a masked attention",
-               "arXiv Sec. 3 / ICML Sec. 2"),
+    "scalar": ("Scalar SSD: the recurrence is a masked attention", "arXiv Sec. 3 / ICML Sec. 2"),
     "diagonal": ("Diagonal SSD: N one-semiseparable heads, Algorithm 1 and its cost",
                  "arXiv Sec. 4.1-4.3 / ICML Sec. 3.1-3.3"),
     "rank": ("Which rank an SSM bounds", "arXiv Def. 3.1, App. B.3 / ICML Def. 2.1, App. C.3"),
@@ -77,15 +76,11 @@ def both_numberings(reference: str) -> str:
 def icml_reference(reference: str) -> str:
     """The ICML numbering of an arXiv v2 reference: main-text results one section lower (Thm 4.1
     -> Thm 3.1), appendices one letter later (App. B.3 -> App. C.3); other references as is."""
-    parts = []
-    for part in reference.split("; "):
-        if _paper(part):
-            part = re.sub(r"App\. ([A-Z])", lambda m: f"App. {chr(ord(m.group(1)) + 1)}", part)
-            part = re.sub(r"(?<![\w.])(\d)\.(\d+)", lambda m: f"{int(m.group(1)) - 1}.{m.group(2)}",
-                          part)
-            part = re.sub(r"Sec\. (\d)(?![\d.])", lambda m: f"Sec. {int(m.group(1)) - 1}", part)
-        parts.append(part)
-    return "; ".join(parts)
+    def icml(part):
+        part = re.sub(r"App\. ([A-Z])", lambda m: f"App. {chr(ord(m[1]) + 1)}", part)
+        part = re.sub(r"(?<![\w.])(\d)\.(\d+)", lambda m: f"{int(m[1]) - 1}.{m[2]}", part)
+        return re.sub(r"Sec\. (\d)(?![\d.])", lambda m: f"Sec. {int(m[1]) - 1}", part)
+    return "; ".join(icml(p) if _paper(p) else p for p in reference.split("; "))
 
 
 def summarize(cases: list, measured, threshold, summary: str = "", extra: str = "",
