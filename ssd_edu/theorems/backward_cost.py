@@ -6,8 +6,8 @@ from __future__ import annotations
 from ..bench.backward import backward_flop_count
 from ..testing import check_vjp
 from . import counting
-from .cost import N0, P0, Q, degree_cases, formula_case, sizes
-from .registry import check, failures, summarize
+from .cost import N0, P0, Q, degree_cases, sizes
+from .registry import case, check, failures, summarize
 
 KEYS = ("numpy.diagonal.scan", "numpy.scalar.scan", "numpy.diagonal.chunked")
 
@@ -36,8 +36,9 @@ def _backward_T(full):
     grads = gradient_cases()
     cases, data = degree_cases(counting.VJPS, "TNP", full, lambda name, var: 1, vjp=True)
     Ts, scan = sizes("T", full), data["diagonal_scan_vjp in T"]
-    cases.append(formula_case("diagonal_scan_vjp", "T", scan, [
-        backward_flop_count("scan", T, N0, P0) for T in Ts], "bench's backward_flop_count"))
+    formula = [backward_flop_count("scan", T, N0, P0) for T in Ts]
+    cases.append(case(scan == formula, f"diagonal_scan_vjp in T: counted {scan}, bench's "
+                      f"backward_flop_count {formula}"))
     n_ok = len(grads) - failures(grads)
     worst = max((c["measured"] for c in grads if c["passed"]), default=float("nan"))
     out = summarize(grads + cases, failures(grads + cases), 0, summary=(

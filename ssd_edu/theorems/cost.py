@@ -15,8 +15,7 @@ from .registry import case, check, failures, summarize
 #: The forms of the cost rows and the degree of their count in T (at a fixed chunk size Q).
 DEGREE_IN_T = {"scalar_scan": 1, "scalar_attention": 2, "scalar_chunked": 1, "diagonal_scan": 1,
                "algorithm1": 1, "diagonal_attention": 2, "diagonal_chunked": 1}
-Q = 8                                   # chunk size of the chunked forms
-N0, P0 = 2, 3                           # N and P while T varies
+Q, N0, P0 = 8, 2, 3  # the chunk size of the chunked forms; N and P while T varies
 
 
 def sizes(var: str, full: bool) -> list:
@@ -60,11 +59,6 @@ def degree_cases(names, variables, full, expected, vjp=False) -> tuple:
     return cases, counts
 
 
-def formula_case(name: str, var: str, counted, formula, source: str) -> dict:
-    """The counted flops equal the flop formula ``source`` of ``bench``."""
-    return case(counted == formula, f"{name} in {var}: counted {counted}, {source} {formula}")
-
-
 @check("cost-T", "diagonal", reference="Sec. 4.2-4.3; App. B.4")
 def _cost_T(full):
     """Counted flops against sequence length T (N = 2, P = 3, Q = 8): the scans, Algorithm 1
@@ -89,9 +83,8 @@ def _cost_NP(full):
     cases, counts = degree_cases(DEGREE_IN_T, "NP", full, lambda name, var: 1)
     T0, Ns = sizes("T", full)[0], sizes("N", full)
     for var, at in (("N", lambda v: (v, P0)), ("P", lambda v: (N0, v))):
-        formula = [flop_count("scan", T0, *at(v)) for v in Ns]
-        cases.append(formula_case("diagonal_scan", var, counts[f"diagonal_scan in {var}"],
-                                  formula, "bench.flop_count"))
+        c, f = counts[f"diagonal_scan in {var}"], [flop_count("scan", T0, *at(v)) for v in Ns]
+        cases.append(case(c == f, f"diagonal_scan in {var}: counted {c}, bench.flop_count {f}"))
     return summarize(cases, failures(cases), 0, summary=(
         f"at T = {T0}, every form's counted flops are of degree 1 in N = {Ns} (P = {P0}) and in "
         f"P (N = {N0}); the diagonal scan counts 5 T N P = {counts['diagonal_scan in N']}, as "
