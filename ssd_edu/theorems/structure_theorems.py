@@ -45,22 +45,18 @@ def _lemma_41(full):
                      f"{256 if full else 64}, random zeros): splits at the zeros of a[1:]")
 
 
-def _dual_case(M, N, label, tol=1e-9, nu=None) -> dict:
-    """The width-N dual built from M alone rebuilds M to ``tol`` (and ``nu(M) == nu``)."""
+def case_fine_dual(M, r, N, tol=1e-9, label=None) -> dict:
+    """Prop 4.2 on a fine kernel of planted width r <= N: nu == r (r None: not checked), and the
+    width-N dual from M alone reproduces it to ``tol``."""
+    label = label or f"T={M.shape[0]} r={r} N={N}"
     try:
         a, Q, K = structure.one_ss_dual(M, N)
     except NoDualError as exc:
         return case(False, f"{label}: {exc}", INF, tol)
-    err, v = structure.dual_error(M, a, Q, K), structure.nu(M) if nu is not None else None
-    return case(v == nu and err <= tol and Q.shape == (M.shape[0], N),
-                f"{label}: " + (f"nu {v}, " if nu is not None else "") + f"dual error {err:.3g}",
+    err, v = structure.dual_error(M, a, Q, K), structure.nu(M) if r is not None else None
+    return case(v == r and err <= tol and Q.shape == (M.shape[0], N),
+                f"{label}: " + (f"nu {v}, " if r is not None else "") + f"dual error {err:.3g}",
                 err, tol)
-
-
-def case_fine_dual(M, r, N, tol=1e-9) -> dict:
-    """Prop 4.2 on a fine kernel of planted width r <= N: nu == r, and the width-N dual from M
-    alone reproduces it to ``tol``."""
-    return _dual_case(M, N, f"T={M.shape[0]} r={r} N={N}", tol, nu=r)
 
 
 @check("prop-4.2", "duality", reference="Prop 4.2")
@@ -71,8 +67,8 @@ def _prop_42(full):
     for T in (16, 64) + ((128,) if full else ()):
         for N in (1, 2, 4, 8):
             r = int(rng.integers(1, min(N, T // 2) + 1))
-            cases.append(case_fine_dual(planted_kernel(rng, T, N, width=r, low=0.9, high=1.0),
-                                        r, N))
+            M = planted_kernel(rng, T, N, width=r, low=0.9, high=1.0)
+            cases.append(case_fine_dual(M, r, N))
     n_float = len(cases)
     for T in range(2, 9 if full else 7):  # exact data: dyadic fine decays, integer scores
         r = int(rng.integers(1, max(1, T // 2) + 1))
@@ -84,8 +80,8 @@ def _prop_42(full):
             exact.rank(R) == len(new) == exact.nu(M) <= r
         cases.append(case(ok, f"exact T={T}: completion "
                               f"{'reproduces M with rank nu' if ok else 'FAILED'}"))
-    E = corner_matrix(12)  # negative control: I + E_{T-1,0} needs width T - 1
-    cases.append(_dual_case(E, 11, "I + E_(11,0)", nu=11))
+    # negative control: I + E_{T-1,0} needs width T - 1
+    cases.append(case_fine_dual(corner_matrix(12), 11, 11, label="I + E_(11,0)"))
     worst = max(c["measured"] for c in cases)
     return summarize(cases, worst, 1e-9, tally=True, summary=f"{n_float} planted fine kernels: "
                      f"nu = planted width, dual error <= {worst:.1e}; {len(cases) - n_float - 1} "
@@ -123,7 +119,7 @@ def case_thm41_sufficiency(M, N, tol=1e-9, label=None) -> dict:
     verdict, label = structure.has_one_ss_dual(M, N), label or f"T={M.shape[0]} N={N}"
     if not verdict.ok:
         return case(False, f"{label}: {verdict.reason}", INF, tol)
-    return _dual_case(M, N, label, tol)
+    return case_fine_dual(M, None, N, tol, label)
 
 
 @check("thm-4.1-sufficiency", "duality", reference="Thm 4.1 (<=); Remark 4.4")
