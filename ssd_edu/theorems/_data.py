@@ -26,7 +26,5 @@ def planted_blocks(rng, T, m):
 
 def corner_matrix(T: int) -> np.ndarray:
     """``I_T + E_{T-1,0}``: the identity with a one in the bottom-left corner (Prop 5.1)."""
-    M = np.eye(T)
-    M[-1, 0] += 1.0
-    return M
+    return np.eye(T) + np.eye(T, k=1 - T)
 

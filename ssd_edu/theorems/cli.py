@@ -11,8 +11,8 @@ from .registry import CHECKS, SECTIONS, both_numberings, format_detail, format_r
 
 def add_arguments(v) -> None:
     """The options of ``verify`` (the parser is built in ``ssd_edu.__main__``)."""
-    v.add_argument("--full", action="store_true", help="larger grids, the T = 5 enumeration "
-                   "(a few minutes on two cores); shows progress")
+    v.add_argument("--full", action="store_true",
+                   help="larger grids, the T = 5 enumeration (minutes); shows progress")
     v.add_argument("--json", metavar="PATH", type=output_file, help="also write the records")
     v.add_argument("--only", metavar="ID", nargs="+", help="run only these check ids")
     v.add_argument("--detail", metavar="ID", help="run one row and print its whole record")

@@ -147,10 +147,9 @@ def _remark_44(full):
     scan = [counting.form_flops("diagonal_scan", T, 2, 1) for T in Ts]
     cases = []
     for T, d0, d1, s0, s1 in zip(Ts, dual, dual[1:], scan, scan[1:]):
-        cases.append(dict(measured=d1 / d0, passed=d1 >= 8 * d0, detail=(
-            f"dual work {d0} -> {d1} from T = {T} to {2 * T}: x{d1 / d0:.1f} (at least x8 "
-            f"expected)")))
-        cases.append(dict(passed=s1 == 2 * s0, detail=f"scan flops {s0} -> {s1}"))
+        cases += [case(d1 >= 8 * d0, f"dual work {d0} -> {d1} from T = {T} to {2 * T}: "
+                       f"x{d1 / d0:.1f} (at least x8 expected)", d1 / d0),
+                  case(s1 == 2 * s0, f"scan flops {s0} -> {s1}")]
     growth = ", x".join(f"{b / a:.1f}" for a, b in zip(dual, dual[1:]))
     return summarize(cases, min(c["measured"] for c in cases[::2]), 8, summary=(
         f"building the dual of a planted width-2 kernel at T = {Ts}: SVD work {dual} "

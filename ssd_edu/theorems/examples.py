@@ -90,9 +90,8 @@ def _richer_needs_zero(full):
                                            f"{N})", v, N))
     sweep = {}
     for eps in (1e-3, 1e-6, 1e-9, 0.0):
-        a = np.where(np.array(REMARK_41_A) == 0, eps, 1.0)
-        sweep[f"{eps:g}"] = v = structure.nu(ref.diagonal_kernel(a, np.ones((4, 2)),
-                                                                 np.ones((4, 2))))
+        a, ones = np.where(np.array(REMARK_41_A) == 0, eps, 1.0), np.ones((4, 2))
+        sweep[f"{eps:g}"] = v = structure.nu(ref.diagonal_kernel(a, ones, ones))
         if v != (2 if eps > 0 else 3):
             cases.append(case(False, f"eps={eps:g}: nu {v}, expected {2 if eps > 0 else 3}"))
     a = [[Fraction(1, 10**9) if x == 0 else 1 for x in row] for row in REMARK_41_A]

@@ -43,15 +43,14 @@ def _softmax_exact(full):
 def case_softmax_growth(Ts, curves: dict, min_fraction: float = 0.25) -> dict:
     """Every curve (label -> ss_ranks over Ts) is a possible ss_rank (at most ceil(T/2)) and
     grows: ss_rank(T_max) >= min_fraction * T_max."""
-    bound = min_fraction * Ts[-1]
-    worst = min(v[-1] for v in curves.values())
+    bound, worst = min_fraction * Ts[-1], min(v[-1] for v in curves.values())
     low = [k for k, v in curves.items() if v[-1] < bound]
     impossible = [k for k, v in curves.items() if any(s > -(-T // 2) for s, T in zip(v, Ts))]
     detail = "; ".join(([f"ss_rank at T={Ts[-1]} below {bound:g} for {low}"] if low else []) + (
         [f"ss_rank above ceil(T/2) (not a semiseparable rank) for {impossible}"]
         if impossible else []))
-    return case(not low and not impossible,
-                detail or f"min ss_rank at T={Ts[-1]}: {worst}", worst, bound)
+    return case(not low and not impossible, detail or f"min ss_rank at T={Ts[-1]}: {worst}", worst,
+                bound)
 
 
 @check("softmax-numerical", "limits", reference="Sec. 5 (corrected App. B.5)")
@@ -59,8 +58,7 @@ def _softmax_numerical(full):
     """Numerically, causal softmax of random queries and keys with head dim d >= 4 has
     semiseparable rank growing like T/2 (d = 1 saturates: exp(xy) on a bounded range is nearly
     low rank); the same rank function gives 1 for uniform averaging and 4 for a state-4 SSM."""
-    Ts = (16, 32, 64, 128, 256) if full else (16, 32, 64, 128)
-    grow, sat = {}, {}
+    Ts, grow, sat = (16, 32, 64, 128, 256) if full else (16, 32, 64, 128), {}, {}
     for d in (1, 4, 16):  # --full: d = 4 also at logit scales 0.5, 2 and a second tolerance
         for scale, rtol in [(1.0, None)] + ([(0.5, None), (2.0, None), (0.5, 1e-10), (1.0, 1e-10),
                                             (2.0, 1e-10)] if full and d == 4 else []):
@@ -75,11 +73,9 @@ def _softmax_numerical(full):
         controls[f"state-4 kernel T={T}"] = (
             softmax.ss_rank(ref.scalar_kernel(d4["a"], d4["B"], d4["C"])), 4)
         controls[f"uniform averaging T={T}, ordinary rank"] = (int(np.linalg.matrix_rank(U)), T)
-    failed = [f"{k}: {got} (expected {want})" for k, (got, want) in controls.items()
-              if got != want]
+    failed = [f"{k}: {got} (expected {want})" for k, (got, want) in controls.items() if got != want]
     if failed:
-        out["passed"], out["detail"] = False, out["detail"] + "; failed controls: " + \
-            ", ".join(failed)
+        out.update(passed=False, detail=out["detail"] + "; failed controls: " + ", ".join(failed))
     last = [v[-1] for v in grow.values()]
     out["summary"] = (f"at T = {Ts[-1]}: ss_rank {min(last)}..{max(last)} for d >= 4 (at least "
                       f"T/4 = {Ts[-1] // 4} required, at most ceil(T/2) = {Ts[-1] // 2} "
