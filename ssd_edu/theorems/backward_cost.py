@@ -41,11 +41,10 @@ def _backward_T(full):
                       f"backward_flop_count {formula}"))
     n_ok = len(grads) - failures(grads)
     worst = max((c["measured"] for c in grads if c["passed"]), default=float("nan"))
-    out = summarize(grads + cases, failures(grads + cases), 0, summary=(
+    return summarize(grads + cases, failures(grads + cases), 0, summary=(
         f"{n_ok} of {len(grads)} gradient checks of the {len(KEYS)} VJPs match finite "
         f"differences (worst passing error {worst:.1e}); the counted flops of the "
         f"{len(counting.VJPS)} scan and chunked VJPs (Q = {Q}) are of degree 1 in T = {Ts}, in N "
         f"and in P; the diagonal scan's VJP counts 14 T N P = {scan}, as bench's "
-        f"backward_flop_count says"), extra="gradients match, every degree 1", data=data)
-    out["data"]["gradients"] = [c["detail"] for c in grads]
-    return out
+        f"backward_flop_count says"), extra="gradients match, every degree 1",
+        data=dict(data, gradients=[c["detail"] for c in grads]))

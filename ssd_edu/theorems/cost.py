@@ -61,9 +61,8 @@ def degree_cases(names, variables, full, expected, vjp=False) -> tuple:
 
 @check("cost-T", "diagonal", reference="Sec. 4.2-4.3; App. B.4")
 def _cost_T(full):
-    """Counted flops against sequence length T (N = 2, P = 3, Q = 8): the scans, Algorithm 1
-    and the chunked forms count a polynomial of degree 1 in T, the attention forms one of
-    degree 2 (the paper's O(T) against O(T^2))."""
+    """Counted flops against sequence length T: the scans, Algorithm 1 and the chunked forms
+    count a polynomial of degree 1 in T, the attention forms one of degree 2 (O(T) vs O(T^2))."""
     cases, counts = degree_cases(DEGREE_IN_T, "T", full, lambda name, var: DEGREE_IN_T[name])
     Ts = sizes("T", full)
     shown = ", ".join(f"{k} {counts[k + ' in T'][1] / counts[k + ' in T'][0]:.3f}" for k in
@@ -78,8 +77,7 @@ def _cost_T(full):
 @check("cost-NP", "diagonal", reference="Sec. 4.3 (O(TNP))")
 def _cost_NP(full):
     """Counted flops against the state size N and the head dimension P: every form's count is
-    of degree 1 in N and in P, and the diagonal scan's is exactly 5 T N P (the flop count of
-    ``bench``): O(T N P)."""
+    of degree 1 in N and in P, the diagonal scan's exactly bench's 5 T N P: O(T N P)."""
     cases, counts = degree_cases(DEGREE_IN_T, "NP", full, lambda name, var: 1)
     T0, Ns = sizes("T", full)[0], sizes("N", full)
     for var, at in (("N", lambda v: (v, P0)), ("P", lambda v: (N0, v))):
@@ -93,9 +91,8 @@ def _cost_NP(full):
 
 @check("claim-ii", "diagonal", reference="Sec. 4.3; Remarks 4.2-4.3")
 def _claim_ii(full):
-    """Claim (ii): diagonal SSD costs the same order as scalar SSD. The counted flops of the
-    diagonal chunked form and of Algorithm 1 have the degrees of the scalar chunked form's in
-    T, N and P (1, 1, 1): O(T N P), with a different constant."""
+    """Claim (ii): diagonal SSD costs the order of scalar SSD: the counted flops of the diagonal
+    chunked form and of Algorithm 1 have degree 1 in T, N and P, as the scalar chunked form's."""
     base = {var: counts_in(var, "scalar_chunked", full)[1] for var in "TNP"}
     cases, counts = degree_cases(("diagonal_chunked", "algorithm1"), "TNP", full,
                                  lambda name, var: degree(base[var]))
@@ -139,9 +136,8 @@ def dual_work(T: int, seed: int = 44) -> int:
 
 @check("remark-4.4", "duality", reference="Remark 4.4")
 def _remark_44(full):
-    """Remark 4.4: the constructive dual of Theorem 4.1 is far more expensive than running the
-    SSM: doubling T multiplies its counted SVD work by at least 8 (about T^4: a rank test and
-    a solve per column), the scan's counted flops by exactly 2."""
+    """Remark 4.4: the constructive dual of Theorem 4.1 costs far more than the SSM: doubling T
+    multiplies its counted SVD work by at least 8 (about T^4), the scan's counted flops by 2."""
     Ts = [16, 32, 64, 128] if full else [16, 32, 64]
     dual = [dual_work(T) for T in Ts]
     scan = [counting.form_flops("diagonal_scan", T, 2, 1) for T in Ts]

@@ -9,7 +9,6 @@ import numpy as np
 
 from .. import exact, structure
 from .. import reference as ref
-from ..structure import NoDualError
 from ..testing import make_inputs
 from ._data import REMARK_41_A, REMARK_41_M, corner_matrix
 from .registry import case, check, failures, refused, summarize
@@ -53,9 +52,8 @@ def case_richer_example(M, N=2) -> dict:
 
 @check("remark-4.1-example", "duality", reference="Remark 4.1")
 def _remark_41(full):
-    """The diagonal SSM with N = 2, T = 4, B = C = 1 and decays (1, 0, 1) and (0, 1, 0) has
-    semiseparable rank 2 but 3 new columns and no split: no scalar SSM of state 2 (no width-2
-    1-SS dual) has its kernel, though width 3 works."""
+    """The diagonal SSM with N = 2, T = 4, B = C = 1, decays (1, 0, 1) and (0, 1, 0) has ss_rank
+    2 but 3 new columns and no split: no width-2 1-SS dual has its kernel, though width 3 does."""
     M = exact.diagonal_kernel(REMARK_41_A, np.ones((4, 2), int), np.ones((4, 2), int))
     out, dual = case_richer_example(M, 2), exact.one_ss_dual(M, 3)
     Mf = ref.diagonal_kernel(np.array(REMARK_41_A, float), np.ones((4, 2)), np.ones((4, 2)))
@@ -148,7 +146,7 @@ def _prop51(full):
                  "chunked": ref.diagonal_chunked(x, a, B, C, chunk_size=3)[0]}
         cases += [case(False, f"diagonal {name} does not give I + E at T={T}", 0, T - 1)
                   for name, got in forms.items() if not np.array_equal(got, M)]
-        if refused(lambda: structure.one_ss_dual(M, T - 2), NoDualError) is None:
+        if refused(lambda: structure.one_ss_dual(M, T - 2), structure.NoDualError) is None:
             cases.append(case(False, f"a width-{T - 2} dual was built at T={T}", 0, T - 1))
     worst = min(c["measured"] - c["threshold"] for c in cases)
     return summarize(cases, worst, 0, tally=True, summary=f"nu = T - 1, ss_rank 2, no split "

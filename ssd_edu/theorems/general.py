@@ -7,7 +7,6 @@ import numpy as np
 
 from .. import exact, structure
 from .. import reference as ref
-from ..structure import NoDualError
 from ._data import REMARK_41_M, corner_matrix, planted_kernel
 from .registry import case, check, refused, summarize
 from .structure_theorems import case_thm41_sufficiency
@@ -56,7 +55,7 @@ def _thm41_general(full):
     for T in (6, 12, 24):
         M = ref.general_kernel(*nilpotent_ssm(T))
         v = structure.has_one_ss_dual(M, T - 2)
-        raised = refused(lambda: structure.one_ss_dual(M, T - 2), NoDualError) is not None
+        raised = refused(lambda: structure.one_ss_dual(M, T - 2), structure.NoDualError) is not None
         cases.append(case(not v.ok and raised and v.min_width == T - 1,
                           f"nilpotent T={T}: width-{T - 2} dual "
                           f"{'refused' if raised else 'BUILT'}, least width {v.min_width}"))

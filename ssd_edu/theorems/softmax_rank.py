@@ -22,9 +22,8 @@ def case_softmax_exact(E) -> dict:
 
 @check("softmax-exact", "limits", reference="Sec. 5 (corrected App. B.5)")
 def _softmax_exact(full):
-    """Causal softmax with rank-1 logits (the paper's E[i, j] = exp(i j), here 2^(i j) in exact
-    integers) has semiseparable rank ceil(T/2), normalized or not: no SSM with fewer states has
-    this kernel. Uniform averaging, also of rank T, has ss_rank 1."""
+    """Causal softmax with rank-1 logits (2^(i j) exactly, for the paper's exp(i j)) has ss_rank
+    ceil(T/2), normalized or not: no SSM of fewer states has it; uniform averaging has ss_rank 1."""
     Ts = range(4, 11 if full else 9)
     cases = [case_softmax_exact(softmax.power_kernel(T, normalize=norm))
              for T in Ts for norm in (False, True)]
@@ -55,9 +54,8 @@ def case_softmax_growth(Ts, curves: dict, min_fraction: float = 0.25) -> dict:
 
 @check("softmax-numerical", "limits", reference="Sec. 5 (corrected App. B.5)")
 def _softmax_numerical(full):
-    """Numerically, causal softmax of random queries and keys with head dim d >= 4 has
-    semiseparable rank growing like T/2 (d = 1 saturates: exp(xy) on a bounded range is nearly
-    low rank); the same rank function gives 1 for uniform averaging and 4 for a state-4 SSM."""
+    """Numerically, causal softmax of random queries and keys with head dim d >= 4 has ss_rank
+    growing like T/2 (d = 1 saturates); the same rank gives 1 for uniform averaging, 4 for N = 4."""
     Ts, grow, sat = (16, 32, 64, 128, 256) if full else (16, 32, 64, 128), {}, {}
     for d in (1, 4, 16):  # --full: d = 4 also at logit scales 0.5, 2 and a second tolerance
         for scale, rtol in [(1.0, None)] + ([(0.5, None), (2.0, None), (0.5, 1e-10), (1.0, 1e-10),

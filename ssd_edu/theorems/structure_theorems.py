@@ -10,12 +10,9 @@ import numpy as np
 
 from .. import exact, structure
 from .. import reference as ref
-from ..structure import NoDualError
 from ..testing import make_inputs
 from ._data import REMARK_41_M, corner_matrix, planted_blocks, planted_kernel
 from .registry import case, check, failures, refused, summarize
-
-INF = float("inf")
 
 
 def case_lemma_41(a, L=None) -> dict:
@@ -51,8 +48,8 @@ def case_fine_dual(M, r, N, tol=1e-9, label=None) -> dict:
     label = label or f"T={M.shape[0]} r={r} N={N}"
     try:
         a, Q, K = structure.one_ss_dual(M, N)
-    except NoDualError as exc:
-        return case(False, f"{label}: {exc}", INF, tol)
+    except structure.NoDualError as exc:
+        return case(False, f"{label}: {exc}", float("inf"), tol)
     err, v = structure.dual_error(M, a, Q, K), structure.nu(M) if r is not None else None
     return case(v == r and err <= tol and Q.shape == (M.shape[0], N),
                 f"{label}: " + (f"nu {v}, " if r is not None else "") + f"dual error {err:.3g}",
@@ -118,7 +115,7 @@ def case_thm41_sufficiency(M, N, tol=1e-9, label=None) -> dict:
     """The condition holds and the dual built from M alone reproduces it: err <= tol."""
     verdict, label = structure.has_one_ss_dual(M, N), label or f"T={M.shape[0]} N={N}"
     if not verdict.ok:
-        return case(False, f"{label}: {verdict.reason}", INF, tol)
+        return case(False, f"{label}: {verdict.reason}", float("inf"), tol)
     return case_fine_dual(M, None, N, tol, label)
 
 
@@ -159,7 +156,7 @@ def case_thm41_reject(M, N, bad_block=None) -> dict:
     """No width-N dual: has_one_ss_dual is false (naming ``bad_block`` if given) and
     one_ss_dual raises NoDualError."""
     verdict = structure.has_one_ss_dual(M, N)
-    raised = refused(lambda: structure.one_ss_dual(M, N), NoDualError) is not None
+    raised = refused(lambda: structure.one_ss_dual(M, N), structure.NoDualError) is not None
     passed = not verdict.ok and raised and (
         bad_block is None or f"block [{bad_block[0]}, {bad_block[1]})" in verdict.reason)
     return case(passed, f"T={M.shape[0]} N={N}: accepted={verdict.ok}, raised={raised}; "
