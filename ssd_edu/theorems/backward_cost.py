@@ -13,8 +13,7 @@ KEYS = ("numpy.diagonal.scan", "numpy.scalar.scan", "numpy.diagonal.chunked")
 
 
 def gradient_cases() -> list:
-    """Each counted VJP is first the gradient: :func:`ssd_edu.testing.check_vjp` at random, zero
-    and negative decays, T = 5 (not a multiple of the chunk), odd N and P."""
+    """``check_vjp`` of each VJP at random, zero and negative decays, T = 5, N = P = 3."""
     cases = []
     for key in KEYS:
         for regime in ("random", "zero", "negative"):

@@ -25,9 +25,8 @@ def sizes(var: str, full: bool) -> list:
 
 
 def degree(values) -> int | None:
-    """Degree d of the polynomial through ``values`` at equispaced points: the (d + 1)-th
-    finite differences are all 0 and the d-th positive; None when no d < len(values) - 1
-    fits (too few points, or a count that does not grow)."""
+    """Degree d of the polynomial through ``values`` at equispaced points (the (d + 1)-th
+    differences all 0, the d-th positive); None when no d < len(values) - 1 fits."""
     diffs = [int(v) for v in values]
     for d in range(len(diffs) - 1):
         nxt = [b - a for a, b in zip(diffs, diffs[1:])]
@@ -46,8 +45,7 @@ def counts_in(var: str, name: str, full: bool, vjp: bool = False) -> tuple:
 
 
 def degree_cases(names, variables, full, expected, vjp=False) -> tuple:
-    """Each name's count is exactly of degree ``expected(name, var)`` as each variable varies:
-    (cases, {"name in var": counts})."""
+    """(cases, {"name in var": counts}): each count of degree ``expected(name, var)`` exactly."""
     cases, counts = [], {}
     for var in variables:
         for name in names:
@@ -107,8 +105,7 @@ def _claim_ii(full):
 
 @contextlib.contextmanager
 def counted_svds():
-    """``with counted_svds() as work:``; ``work[0]`` adds m n min(m, n) for every SVD (or
-    matrix 2-norm) of an m x n matrix taken through ``numpy.linalg`` in the block."""
+    """``with counted_svds() as work:`` adds m n min(m, n) to ``work[0]`` per SVD or 2-norm."""
     svd, norm, work = np.linalg.svd, np.linalg.norm, [0]
 
     def counted(f, takes_svd):

@@ -123,8 +123,7 @@ VJPS.update({f"{f}_chunked_vjp": (f, lambda *args, Q, f=f: chunked_grads(f, *arg
 
 
 def form_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:
-    """Counted flops of the form ``name`` (a key of :data:`FORMS`) on one (T, N, P) sequence,
-    chunk size Q, from a nonzero initial state."""
+    """Counted flops of the form ``name`` (in :data:`FORMS`) on one (T, N, P) sequence, chunk Q."""
     family, body, chunked = FORMS[name]
     d = make_inputs(family, T, N, P, seed=0)
     kw = {"chunk_size": min(Q, T)} if chunked else {}

@@ -19,8 +19,7 @@ def _grid(full):
 
 
 def _form_row(family: str, full: bool, regimes, names: str) -> dict:
-    """Max error over the grid of every form against the scan, y and final state (diagonal:
-    also Algorithm 1 and the sum of the heads); two regimes per size in turn (three --full)."""
+    """Max error of every form against the scan (y and final state) over the grid and regimes."""
     scan, kernel = getattr(ref, f"{family}_scan"), getattr(ref, f"{family}_kernel")
     forms = {"attention": getattr(ref, f"{family}_attention"),
              "chunked(Q=7)": lambda **d: getattr(ref, f"{family}_chunked")(**d, chunk_size=7)}
@@ -124,8 +123,7 @@ def _single_mask_underflow(full):
 
 
 def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0), pair: bool = True):
-    """A diagonal SSM with one complex mode and its conjugate: a real (T, T) kernel (the mode
-    alone, a complex kernel of state 1, when ``pair`` is False)."""
+    """The real (T, T) kernel of a complex mode and its conjugate (the mode alone: not ``pair``)."""
     lam = rng.uniform(*radius, T) * np.exp(1j * rng.uniform(-np.pi, np.pi, T))
     b, c = (rng.standard_normal(T) + 1j * rng.standard_normal(T) for _ in range(2))
     return ref.diagonal_kernel(*(np.stack([v, v.conj()], -1) if pair else v[:, None]

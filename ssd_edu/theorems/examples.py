@@ -103,8 +103,7 @@ def _richer_needs_zero(full):
 
 
 def case_prop51(M, exact_arith: bool = True) -> dict:
-    """nu = T - 1, ss_rank 2, strict semiseparable rank 1, no split points (beyond T = 128 in
-    floating point: nu and splits only, to keep it fast)."""
+    """nu = T - 1, ss_rank 2, strict rank 1, no split (float beyond T = 128: nu and splits)."""
     T = len(M)
     if exact_arith:
         v, s, sp = exact.nu(M), exact.ss_rank(M), exact.split_points(M)

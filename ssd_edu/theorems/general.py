@@ -21,8 +21,7 @@ def rotations(rng, T, radius=(0.95, 1.0)):
 
 
 def nilpotent_ssm(T: int) -> tuple:
-    """``A_t = [[0, 1], [0, 0]]``, ``b_t = c_t = (1, 1)``: kernel 2 on the diagonal, 1 on the
-    first subdiagonal, 0 below (A^2 = 0): ss_rank 2 but nu = T - 1."""
+    """``A_t = [[0, 1], [0, 0]]``, ``b_t = c_t = (1, 1)``: ss_rank 2 but nu = T - 1 (A^2 = 0)."""
     return np.tile([[0.0, 1.0], [0.0, 0.0]], (T, 1, 1)), np.ones((T, 2)), np.ones((T, 2))
 
 

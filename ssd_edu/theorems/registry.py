@@ -48,8 +48,7 @@ CHECKS: dict = {}  #: id -> registered row, in registration (reading) order
 
 
 def check(id: str, section: str, statement: str | None = None, reference: str = ""):
-    """Register a row; ``statement`` defaults to its docstring. A row decides from mathematics
-    alone (counts, ranks, errors), never from a timer."""
+    """Register a row (``statement``: its docstring by default); it decides by math, not time."""
     if section not in SECTIONS:
         raise ValueError(f"section must be one of {list(SECTIONS)}, got {section!r}")
 
@@ -85,8 +84,7 @@ def icml_reference(reference: str) -> str:
 
 def summarize(cases: list, measured, threshold, summary: str = "", extra: str = "",
               data: dict | None = None, tally: bool = False) -> dict:
-    """Merge case results: passed iff every case passed; detail lists the first failing cases,
-    else ``extra``; ``tally`` appends "; K failures"."""
+    """Passed iff every case passed; detail: the first failures or ``extra``; tally: K failures."""
     bad = [c for c in cases if not c["passed"]]
     summary += f"; {len(bad)} failures" if tally else ""
     detail = "; ".join(c["detail"] for c in bad[:4]) if bad else extra
@@ -128,8 +126,7 @@ def run_check(id: str, full: bool = False) -> Record:
 
 
 def run_checks(only=None, full: bool = False, progress: Callable = lambda *args: None) -> list:
-    """Run the rows in ``only`` (all when None), in registration order; ``progress(index, count,
-    id, None)`` is called before each row and ``progress(index, count, id, record)`` after."""
+    """Run the rows in ``only`` (all: None); ``progress(k, n, id, record or None)`` around each."""
     unknown = sorted(set(only or ()) - set(CHECKS))
     if unknown:
         raise ValueError(f"unknown check id(s) {unknown}; known: {list(CHECKS)}")

@@ -40,8 +40,7 @@ def _softmax_exact(full):
 
 
 def case_softmax_growth(Ts, curves: dict, min_fraction: float = 0.25) -> dict:
-    """Every curve (label -> ss_ranks over Ts) is a possible ss_rank (at most ceil(T/2)) and
-    grows: ss_rank(T_max) >= min_fraction * T_max."""
+    """Every curve (label -> ss_ranks over Ts) stays <= ceil(T/2) and ends >= min_fraction T."""
     bound, worst = min_fraction * Ts[-1], min(v[-1] for v in curves.values())
     low = [k for k, v in curves.items() if v[-1] < bound]
     impossible = [k for k, v in curves.items() if any(s > -(-T // 2) for s, T in zip(v, Ts))]

@@ -153,8 +153,7 @@ def _thm41_sufficiency(full):
 
 
 def case_thm41_reject(M, N, bad_block=None) -> dict:
-    """No width-N dual: has_one_ss_dual is false (naming ``bad_block`` if given) and
-    one_ss_dual raises NoDualError."""
+    """No width-N dual: has_one_ss_dual says no (naming ``bad_block``), one_ss_dual refuses."""
     verdict = structure.has_one_ss_dual(M, N)
     raised = refused(lambda: structure.one_ss_dual(M, N), structure.NoDualError) is not None
     passed = not verdict.ok and raised and (
@@ -239,9 +238,8 @@ def _thm41_exhaustive(full):
 
 
 def case_woerdeman(M, nu_fn=None, woerdeman_fn=None, expected=None) -> dict:
-    """Woerdeman's minimal completion rank w of an exact M: w == nu; w >= the new columns found
-    by solving ``M[t:, :t] alpha = M[t:, t]`` (independent in every completion); w == the rank
-    of the exact completion (which agrees with M below the diagonal); w == ``expected``."""
+    """Woerdeman's rank w of an exact M: w == nu, >= the columns ``M[t:, :t] alpha = M[t:, t]``
+    cannot solve, == the rank of the exact completion (agreeing with M), == ``expected``."""
     v, w = (nu_fn or exact.nu)(M), (woerdeman_fn or exact.min_completion_rank)(M)
     F = exact.as_fractions(M)
     T = len(F)
