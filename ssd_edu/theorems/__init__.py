@@ -1,6 +1,5 @@
 """One numerical check per result of docs/theory.md; ``python -m ssd_edu verify`` runs them all.
-Each module registers its rows (:mod:`.registry`); a row loops over data around ``case_*``
-functions (data in, ``dict(measured, threshold, passed, detail)`` out) that tests feed bad data."""
+Rows (:mod:`.registry`) loop over data around ``case_*`` functions, which tests feed bad data."""
 from .registry import (CHECKS, SECTIONS, both_numberings, check, format_detail, format_report,
                        icml_reference, run_check, run_checks)
 from ._data import REMARK_41_A, REMARK_41_M, corner_matrix, planted_kernel

@@ -1,7 +1,7 @@
-"""Counted arithmetic: :func:`count_flops` runs a NumPy body on :class:`Counted` arrays, one flop
-per output element of an elementwise ufunc, 2 m k n for (m, k) @ (k, n), (k - 1) S (+ S when an
-index is summed) for an einsum of k operands over S index tuples, one per input element of a
-reduction. Data movement passes the mark on; functions of the decays alone are not counted."""
+"""Counted arithmetic: :func:`count_flops` runs a NumPy body on :class:`Counted` arrays: 1 flop per
+ufunc output, 2 m k n per (m, k) @ (k, n), (k - 1) S (+ S if an index is summed) per einsum of k
+operands over S index tuples, 1 per reduction input; moved data keeps the mark; functions of the
+decays alone are not counted (as in ``bench.flop_count``)."""
 from __future__ import annotations
 
 import contextlib

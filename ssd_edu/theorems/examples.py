@@ -16,8 +16,7 @@ from .registry import case, check, failures, refused, summarize
 
 def case_rank_vs_ssrank(M, N) -> dict:
     """The corrected App. B.3 check: rank(M) == T while ss_rank(M) == nu(M) == N."""
-    T = M.shape[-1]
-    r, s, v = int(np.linalg.matrix_rank(M)), structure.ss_rank(M), structure.nu(M)
+    T, r, s, v = M.shape[-1], int(np.linalg.matrix_rank(M)), structure.ss_rank(M), structure.nu(M)
     return case(r == T and s == N and v == N, f"T={T} N={N}: rank {r}, ss_rank {s}, nu {v}", s, N)
 
 
@@ -137,12 +136,10 @@ def _prop51(full):
     cases += [case_prop51(corner_matrix(T), exact_arith=False) for T in long_T]
     for T in (4, 6, 9):
         M, (a, B, C), x = corner_matrix(T), prop51_diagonal_ssm(T), np.eye(T)  # y = M x = M
-        forms = {"kernel": ref.diagonal_kernel(a, B, C),
-                 "heads": ref.diagonal_heads(a, B, C).sum(-3),
-                 "scan": ref.diagonal_scan(x, a, B, C)[0],
-                 "attention": ref.diagonal_attention(x, a, B, C)[0],
-                 "algorithm1": ref.diagonal_algorithm1(x, a, B, C)[0],
-                 "chunked": ref.diagonal_chunked(x, a, B, C, chunk_size=3)[0]}
+        forms = {k: getattr(ref, f"diagonal_{k}")(x, a, B, C)[0]
+                 for k in ("scan", "attention", "algorithm1")}
+        forms.update(kernel=ref.diagonal_kernel(a, B, C), heads=ref.diagonal_heads(a, B, C).sum(-3),
+                     chunked=ref.diagonal_chunked(x, a, B, C, chunk_size=3)[0])
         cases += [case(False, f"diagonal {name} does not give I + E at T={T}", 0, T - 1)
                   for name, got in forms.items() if not np.array_equal(got, M)]
         if refused(lambda: structure.one_ss_dual(M, T - 2), structure.NoDualError) is None:

@@ -26,8 +26,7 @@ def nilpotent_ssm(T: int) -> tuple:
 
 
 def general_cases(rng, full) -> dict:
-    """label -> (A, B, C) of invertible SSMs: rotations; dense A_t (orthogonal times 0.97 plus a
-    small shear); Jordan blocks lambda_t I + J, lambda_t in (0.95, 1) (not diagonalizable)."""
+    """label -> (A, B, C): rotations, dense (orthogonal + shear), Jordan blocks (invertible A_t)."""
     out = {}
     for T in (16, 48) + ((96,) if full else ()):
         out[f"rotations T={T}"] = (rotations(rng, T), *rng.standard_normal((2, T, 2)))
@@ -55,9 +54,9 @@ def _thm41_general(full):
         M = ref.general_kernel(*nilpotent_ssm(T))
         v = structure.has_one_ss_dual(M, T - 2)
         raised = refused(lambda: structure.one_ss_dual(M, T - 2), structure.NoDualError) is not None
-        cases.append(case(not v.ok and raised and v.min_width == T - 1,
-                          f"nilpotent T={T}: width-{T - 2} dual "
-                          f"{'refused' if raised else 'BUILT'}, least width {v.min_width}"))
+        cases.append(case(not v.ok and raised and v.min_width == T - 1, f"nilpotent T={T}: "
+                          f"width-{T - 2} dual {'refused' if raised else 'BUILT'}, least width "
+                          f"{v.min_width}"))
     worst = max(c["measured"] for c in cases)
     return summarize(cases, worst, 1e-9, tally=True, summary=f"{n_ok} invertible SSMs: width-N "
                      f"duals to {worst:.1e}; nilpotent T = 6, 12, 24: least width T - 1")

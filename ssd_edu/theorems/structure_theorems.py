@@ -19,8 +19,7 @@ def case_lemma_41(a, L=None) -> dict:
     """split_points(1SS(a)) == {t >= 1 : a_t = 0}, and every block is fine (no zero below)."""
     a = np.asarray(a, float)
     L = ref.one_ss_mask(a) if L is None else np.asarray(L, float)
-    want = [t for t in range(1, a.shape[-1]) if a[t] == 0]
-    got = structure.split_points(L)
+    want, got = [t for t in range(1, a.shape[-1]) if a[t] == 0], structure.split_points(L)
     fine = all(np.all(L[s:e, s:e][np.tri(e - s, dtype=bool)] != 0)
                for s, e in structure.split_blocks(L))
     return case(got == want and fine, f"T={a.shape[-1]}: splits {got}, zeros of a[1:] at "
@@ -43,8 +42,7 @@ def _lemma_41(full):
 
 
 def case_fine_dual(M, r, N, tol=1e-9, label=None) -> dict:
-    """Prop 4.2 on a fine kernel of planted width r <= N: nu == r (r None: not checked), and the
-    width-N dual from M alone reproduces it to ``tol``."""
+    """Prop 4.2: nu == r (the planted width; None: unchecked); the width-N dual rebuilds M."""
     label = label or f"T={M.shape[0]} r={r} N={N}"
     try:
         a, Q, K = structure.one_ss_dual(M, N)
@@ -170,9 +168,8 @@ def _thm41_rejection(full):
     for T, N, m in _thm41_grid(full):
         cuts = planted_blocks(rng, T, m)
         M = planted_kernel(rng, T, N, cuts)
-        edges = [0, *cuts, T]
-        k = int(rng.integers(len(edges) - 1))
-        s, e = edges[k], edges[k + 1]
+        k = int(rng.integers(len(cuts) + 1))
+        s, e = [0, *cuts, T][k:k + 2]
         if e - s >= 2 * N + 2:  # a fine block of width N + 1 has nu = N + 1
             M[s:e, s:e] = planted_kernel(rng, e - s, N + 1)
             cases.append(case_thm41_reject(M, N, (s, e)))
@@ -194,9 +191,8 @@ ENUM_COUNTS = {4: ({0: 1, 1: 207, 2: 672, 3: 144}, {0: 1, 1: 207, 2: 816}, 144),
 
 def case_enumeration(matrices, expected_width=None, expected_ssrank=None, expected_gap=None,
                      float_every: int = 1, dual_every: int = 0, complete_every: int = 1) -> dict:
-    """exact.audit of every matrix (block completions built on every ``complete_every``-th);
-    float structure against exact on every ``float_every``-th; the exact dual rebuilds M on
-    every ``dual_every``-th (0: never); the counts. measured: the number of discrepancies."""
+    """exact.audit of every matrix (completions on every ``complete_every``-th), float against
+    exact on every ``float_every``-th, the exact dual on every ``dual_every``-th (0: never)."""
     width, ssr, gap, problems = Counter(), Counter(), 0, []
     for n, M in enumerate(matrices):
         r = exact.audit(M, complete=n % complete_every == 0)
