@@ -19,11 +19,10 @@ def gradient_cases() -> list:
         for regime in ("random", "zero", "negative"):
             try:
                 worst = max(check_vjp(key, T=5, N=3, P=3, regime=regime, chunk_size=2).values())
-                cases.append(dict(measured=worst, passed=True,
-                                  detail=f"{key} {regime}: gradient error {worst:.1e}"))
+                cases.append(case(True, f"{key} {regime}: gradient error {worst:.1e}", worst))
             except AssertionError as exc:
-                cases.append(dict(measured=float("inf"), passed=False,
-                                  detail=f"{key} {regime}: {str(exc).splitlines()[0]}"))
+                cases.append(case(False, f"{key} {regime}: {str(exc).splitlines()[0]}",
+                                  float("inf")))
     return cases
 
 

@@ -136,9 +136,8 @@ def _remark_44(full):
     """Remark 4.4: the constructive dual of Theorem 4.1 costs far more than the SSM: doubling T
     multiplies its counted SVD work by at least 8 (about T^4), the scan's counted flops by 2."""
     Ts = [16, 32, 64, 128] if full else [16, 32, 64]
-    dual = [dual_work(T) for T in Ts]
+    cases, dual = [], [dual_work(T) for T in Ts]
     scan = [counting.form_flops("diagonal_scan", T, 2, 1) for T in Ts]
-    cases = []
     for T, d0, d1, s0, s1 in zip(Ts, dual, dual[1:], scan, scan[1:]):
         cases += [case(d1 >= 8 * d0, f"dual work {d0} -> {d1} from T = {T} to {2 * T}: "
                        f"x{d1 / d0:.1f} (at least x8 expected)", d1 / d0),

@@ -49,8 +49,7 @@ def einsum_flops(subscripts: str, *operands) -> int:
             term = head + tail
         sizes.update({k: max(sizes.get(k, 1), n) for k, n in zip(term, shape)})
     space = math.prod(sizes.values()) * math.prod(np.broadcast_shapes(*ellipses))
-    summed = bool(set(sizes) - set(output))
-    return space * (len(operands) - 1 + summed)
+    return space * (len(operands) - 1 + bool(set(sizes) - set(output)))  # + 1 if an index is summed
 
 
 class Counted(np.ndarray):
@@ -125,8 +124,7 @@ VJPS.update({f"{f}_chunked_vjp": (f, lambda *args, Q, f=f: chunked_grads(f, *arg
 def form_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:
     """Counted flops of the form ``name`` (in :data:`FORMS`) on one (T, N, P) sequence, chunk Q."""
     family, body, chunked = FORMS[name]
-    d = make_inputs(family, T, N, P, seed=0)
-    kw = {"chunk_size": min(Q, T)} if chunked else {}
+    d, kw = make_inputs(family, T, N, P, seed=0), {"chunk_size": min(Q, T)} if chunked else {}
     return count_flops(body, d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"],
                        **kw)
 

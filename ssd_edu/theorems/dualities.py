@@ -8,7 +8,7 @@ import numpy as np
 from .. import reference as ref
 from .. import structure
 from ..testing import error, make_inputs, tolerance
-from .registry import case, check, failures, refused, summarize
+from .registry import case, check, refused, summarize
 
 _REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed")
 
@@ -73,8 +73,7 @@ def case_single_mask(a, B, C, rewrite=None) -> dict:
     """err(tril(C' B'^T), diagonal_kernel(a, B, C)) for ``(C', B') = rewrite(a, B, C)``."""
     got = _rewritten(rewrite or ref.diagonal_single_mask, a, B, C)
     err = error(ref.diagonal_kernel(a, B, C), got) if np.all(np.isfinite(got)) else float("inf")
-    T, N = np.shape(a)[-2:]
-    return case(err <= 1e-12, f"T={T} N={N}: err {err:.3g}", err, 1e-12)
+    return case(err <= 1e-12, f"(T, N) = {np.shape(a)[-2:]}: err {err:.3g}", err, 1e-12)
 
 
 @check("single-mask", "duality", reference="Prop 4.2 proof (fine mask)")
@@ -117,9 +116,8 @@ def _single_mask_underflow(full):
     T = 1200); the kernel built from direct products stays finite."""
     T = 1200
     out = case_underflow(np.full((T, 1), 0.5), np.ones((T, 1)), np.ones((T, 1)))
-    out["summary"] = (f"of the {T * (T + 1) // 2} lower entries: {out['detail']} (0.5^1074 = "
-                      f"{0.5**1074:.3g}, 0.5^1075 = {0.5**1075:.3g})")
-    return out
+    return dict(out, summary=f"of the {T * (T + 1) // 2} lower entries: {out['detail']} (0.5^1074 "
+                f"= {0.5**1074:.3g}, 0.5^1075 = {0.5**1075:.3g})")
 
 
 def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0), pair: bool = True):

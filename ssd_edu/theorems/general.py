@@ -14,8 +14,7 @@ from .structure_theorems import case_thm41_sufficiency
 
 def rotations(rng, T, radius=(0.95, 1.0)):
     """``A_t = r_t R(theta_t)``: 2 x 2 scaled rotations, (T, 2, 2)."""
-    th = rng.uniform(-np.pi, np.pi, T)
-    r = rng.uniform(*radius, T)
+    th, r = rng.uniform(-np.pi, np.pi, T), rng.uniform(*radius, T)
     return np.stack([np.stack([r * np.cos(th), -r * np.sin(th)], -1),
                      np.stack([r * np.sin(th), r * np.cos(th)], -1)], -2)
 

@@ -28,7 +28,6 @@ SECTIONS = {
 @dataclass
 class Record:
     """The outcome of one row, as printed by ``verify`` and written by ``--json``."""
-
     id: str
     section: str
     statement: str

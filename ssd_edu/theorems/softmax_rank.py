@@ -61,8 +61,7 @@ def _softmax_numerical(full):
                                             (2.0, 1e-10)] if full and d == 4 else []):
             (grow if d >= 4 else sat)[f"d={d} scale={scale:g} rtol={rtol or 'default'}"] = \
                 softmax.ssrank_curve(Ts, d, scale, rtol=rtol)
-    out = case_softmax_growth(Ts, grow)
-    controls = {}
+    out, controls = case_softmax_growth(Ts, grow), {}
     for T in (16, 64):  # measured with the rank function the curves use
         U = softmax.uniform_average(T)
         d4 = make_inputs("scalar", T, 4, 1, regime="random", seed=T)
@@ -74,11 +73,9 @@ def _softmax_numerical(full):
     if failed:
         out.update(passed=False, detail=out["detail"] + "; failed controls: " + ", ".join(failed))
     last = [v[-1] for v in grow.values()]
-    out["summary"] = (f"at T = {Ts[-1]}: ss_rank {min(last)}..{max(last)} for d >= 4 (at least "
-                      f"T/4 = {Ts[-1] // 4} required, at most ceil(T/2) = {Ts[-1] // 2} "
-                      f"possible); d = 1 saturates at {max(v[-1] for v in sat.values())}; "
-                      f"controls {'FAIL' if failed else 'hold'} (uniform averaging ss_rank 1, "
-                      f"state-4 SSM 4)")
-    out["data"] = dict(T=list(Ts), growing=grow, saturating=sat,
-                       controls={k: v[0] for k, v in controls.items()})
-    return out
+    return dict(out, summary=(
+        f"at T = {Ts[-1]}: ss_rank {min(last)}..{max(last)} for d >= 4 (at least T/4 = "
+        f"{Ts[-1] // 4} required, at most ceil(T/2) = {Ts[-1] // 2} possible); d = 1 saturates "
+        f"at {max(v[-1] for v in sat.values())}; controls {'FAIL' if failed else 'hold'} (uniform "
+        f"averaging ss_rank 1, state-4 SSM 4)"), data=dict(T=list(Ts), growing=grow,
+        saturating=sat, controls={k: v[0] for k, v in controls.items()}))

@@ -145,8 +145,7 @@ def _thm41_sufficiency(full):
     worst, worst_tiny = (max(c["measured"] for c in cs) for cs in (cases, cases[n_planted:]))
     return summarize(cases, worst, 1e-9, summary=f"{n_planted} planted kernels: duals to "
                      f"{worst:.1e}; tiny decays 1e-20, 1e-12: yes, to {worst_tiny:.1e}; strong "
-                     f"decays (T = {T}, N = {N}): completion {big:.1e}, dual error "
-                     f"{dual.error:.1e}",
+                     f"decays (T = {T}, N = {N}): completion {big:.1e}, error {dual.error:.1e}",
                      data=dict(blow_up=dict(T=T, N=N, max_completion=big, error=dual.error)))
 
 
