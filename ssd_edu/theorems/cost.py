@@ -15,8 +15,7 @@ from .registry import case, check, failures, summarize
 #: The forms of the cost rows and the degree of their count in T (at a fixed chunk size Q).
 DEGREE_IN_T = {"scalar_scan": 1, "scalar_attention": 2, "scalar_chunked": 1, "diagonal_scan": 1,
                "algorithm1": 1, "diagonal_attention": 2, "diagonal_chunked": 1}
-Q = 8                                   # chunk size of the chunked forms
-N0, P0 = 2, 3                           # N and P while T varies
+Q, N0, P0 = 8, 2, 3  # the chunk size of the chunked forms; N and P while T varies
 
 
 def sizes(var: str, full: bool) -> list:
@@ -26,9 +25,8 @@ def sizes(var: str, full: bool) -> list:
 
 
 def degree(values) -> int | None:
-    """Degree d of the polynomial through ``values`` at equispaced points: the (d + 1)-th
-    finite differences are all 0 and the d-th positive; None when no d < len(values) - 1
-    fits (too few points, or a count that does not grow)."""
+    """Degree d of the polynomial through ``values`` at equispaced points (the (d + 1)-th
+    differences all 0, the d-th positive); None when no d < len(values) - 1 fits."""
     diffs = [int(v) for v in values]
     for d in range(len(diffs) - 1):
         nxt = [b - a for a, b in zip(diffs, diffs[1:])]
@@ -47,8 +45,7 @@ def counts_in(var: str, name: str, full: bool, vjp: bool = False) -> tuple:
 
 
 def degree_cases(names, variables, full, expected, vjp=False) -> tuple:
-    """Each name's count is exactly of degree ``expected(name, var)`` as each variable varies:
-    (cases, {"name in var": counts})."""
+    """(cases, {"name in var": counts}): each count of degree ``expected(name, var)`` exactly."""
     cases, counts = [], {}
     for var in variables:
         for name in names:
@@ -60,16 +57,10 @@ def degree_cases(names, variables, full, expected, vjp=False) -> tuple:
     return cases, counts
 
 
-def formula_case(name: str, var: str, counted, formula, source: str) -> dict:
-    """The counted flops equal the flop formula ``source`` of ``bench``."""
-    return case(counted == formula, f"{name} in {var}: counted {counted}, {source} {formula}")
-
-
 @check("cost-T", "diagonal", reference="Sec. 4.2-4.3; App. B.4")
 def _cost_T(full):
-    """Counted flops against sequence length T (N = 2, P = 3, Q = 8): the scans, Algorithm 1
-    and the chunked forms count a polynomial of degree 1 in T, the attention forms one of
-    degree 2 (the paper's O(T) against O(T^2))."""
+    """Counted flops against sequence length T: the scans, Algorithm 1 and the chunked forms
+    count a polynomial of degree 1 in T, the attention forms one of degree 2 (O(T) vs O(T^2))."""
     cases, counts = degree_cases(DEGREE_IN_T, "T", full, lambda name, var: DEGREE_IN_T[name])
     Ts = sizes("T", full)
     shown = ", ".join(f"{k} {counts[k + ' in T'][1] / counts[k + ' in T'][0]:.3f}" for k in
@@ -84,14 +75,12 @@ def _cost_T(full):
 @check("cost-NP", "diagonal", reference="Sec. 4.3 (O(TNP))")
 def _cost_NP(full):
     """Counted flops against the state size N and the head dimension P: every form's count is
-    of degree 1 in N and in P, and the diagonal scan's is exactly 5 T N P (the flop count of
-    ``bench``): O(T N P)."""
+    of degree 1 in N and in P, the diagonal scan's exactly bench's 5 T N P: O(T N P)."""
     cases, counts = degree_cases(DEGREE_IN_T, "NP", full, lambda name, var: 1)
     T0, Ns = sizes("T", full)[0], sizes("N", full)
     for var, at in (("N", lambda v: (v, P0)), ("P", lambda v: (N0, v))):
-        formula = [flop_count("scan", T0, *at(v)) for v in Ns]
-        cases.append(formula_case("diagonal_scan", var, counts[f"diagonal_scan in {var}"],
-                                  formula, "bench.flop_count"))
+        c, f = counts[f"diagonal_scan in {var}"], [flop_count("scan", T0, *at(v)) for v in Ns]
+        cases.append(case(c == f, f"diagonal_scan in {var}: counted {c}, bench.flop_count {f}"))
     return summarize(cases, failures(cases), 0, summary=(
         f"at T = {T0}, every form's counted flops are of degree 1 in N = {Ns} (P = {P0}) and in "
         f"P (N = {N0}); the diagonal scan counts 5 T N P = {counts['diagonal_scan in N']}, as "
@@ -100,9 +89,8 @@ def _cost_NP(full):
 
 @check("claim-ii", "diagonal", reference="Sec. 4.3; Remarks 4.2-4.3")
 def _claim_ii(full):
-    """Claim (ii): diagonal SSD costs the same order as scalar SSD. The counted flops of the
-    diagonal chunked form and of Algorithm 1 have the degrees of the scalar chunked form's in
-    T, N and P (1, 1, 1): O(T N P), with a different constant."""
+    """Claim (ii): diagonal SSD costs the order of scalar SSD: the counted flops of the diagonal
+    chunked form and of Algorithm 1 have degree 1 in T, N and P, as the scalar chunked form's."""
     base = {var: counts_in(var, "scalar_chunked", full)[1] for var in "TNP"}
     cases, counts = degree_cases(("diagonal_chunked", "algorithm1"), "TNP", full,
                                  lambda name, var: degree(base[var]))
@@ -117,8 +105,7 @@ def _claim_ii(full):
 
 @contextlib.contextmanager
 def counted_svds():
-    """``with counted_svds() as work:``; ``work[0]`` adds m n min(m, n) for every SVD (or
-    matrix 2-norm) of an m x n matrix taken through ``numpy.linalg`` in the block."""
+    """``with counted_svds() as work:`` adds m n min(m, n) to ``work[0]`` per SVD or 2-norm."""
     svd, norm, work = np.linalg.svd, np.linalg.norm, [0]
 
     def counted(f, takes_svd):
@@ -146,18 +133,15 @@ def dual_work(T: int, seed: int = 44) -> int:
 
 @check("remark-4.4", "duality", reference="Remark 4.4")
 def _remark_44(full):
-    """Remark 4.4: the constructive dual of Theorem 4.1 is far more expensive than running the
-    SSM: doubling T multiplies its counted SVD work by at least 8 (about T^4: a rank test and
-    a solve per column), the scan's counted flops by exactly 2."""
+    """Remark 4.4: the constructive dual of Theorem 4.1 costs far more than the SSM: doubling T
+    multiplies its counted SVD work by at least 8 (about T^4), the scan's counted flops by 2."""
     Ts = [16, 32, 64, 128] if full else [16, 32, 64]
-    dual = [dual_work(T) for T in Ts]
+    cases, dual = [], [dual_work(T) for T in Ts]
     scan = [counting.form_flops("diagonal_scan", T, 2, 1) for T in Ts]
-    cases = []
     for T, d0, d1, s0, s1 in zip(Ts, dual, dual[1:], scan, scan[1:]):
-        cases.append(dict(measured=d1 / d0, passed=d1 >= 8 * d0, detail=(
-            f"dual work {d0} -> {d1} from T = {T} to {2 * T}: x{d1 / d0:.1f} (at least x8 "
-            f"expected)")))
-        cases.append(dict(passed=s1 == 2 * s0, detail=f"scan flops {s0} -> {s1}"))
+        cases += [case(d1 >= 8 * d0, f"dual work {d0} -> {d1} from T = {T} to {2 * T}: "
+                       f"x{d1 / d0:.1f} (at least x8 expected)", d1 / d0),
+                  case(s1 == 2 * s0, f"scan flops {s0} -> {s1}")]
     growth = ", x".join(f"{b / a:.1f}" for a, b in zip(dual, dual[1:]))
     return summarize(cases, min(c["measured"] for c in cases[::2]), 8, summary=(
         f"building the dual of a planted width-2 kernel at T = {Ts}: SVD work {dual} "

@@ -1,10 +1,7 @@
-"""Counted arithmetic: the flops a NumPy form executes, tallied while it runs.
-
-:func:`count_flops` runs a body on :class:`Counted` arrays: one flop per output element of an
-elementwise ufunc, 2 m k n for (m, k) @ (k, n), (k - 1) S (+ S when an index is summed) for an
-einsum of k operands over S index tuples, one per input element of a reduction. Data movement
-passes the mark on; functions of the decays alone are not counted (as in ``bench.flop_count``).
-"""
+"""Counted arithmetic: :func:`count_flops` runs a NumPy body on :class:`Counted` arrays: 1 flop per
+ufunc output, 2 m k n per (m, k) @ (k, n), (k - 1) S (+ S if an index is summed) per einsum of k
+operands over S index tuples, 1 per reduction input; moved data keeps the mark; functions of the
+decays alone are not counted (as in ``bench.flop_count``)."""
 from __future__ import annotations
 
 import contextlib
@@ -20,10 +17,6 @@ from ..testing import make_inputs
 _TALLY: list = []
 
 
-def _plain(x):
-    return x.view(np.ndarray) if isinstance(x, Counted) else x
-
-
 def _wrap(x):
     return x.view(Counted) if type(x) is np.ndarray else x
 
@@ -33,7 +26,7 @@ def _unwrap(args):
         return {k: _unwrap(v) for k, v in args.items()}
     if isinstance(args, (list, tuple)):
         return type(args)(_unwrap(x) for x in args)
-    return _plain(args)
+    return args.view(np.ndarray) if isinstance(args, Counted) else args
 
 
 def _add(flops: int) -> None:
@@ -56,22 +49,16 @@ def einsum_flops(subscripts: str, *operands) -> int:
             term = head + tail
         sizes.update({k: max(sizes.get(k, 1), n) for k, n in zip(term, shape)})
     space = math.prod(sizes.values()) * math.prod(np.broadcast_shapes(*ellipses))
-    summed = bool(set(sizes) - set(output))
-    return space * (len(operands) - 1 + summed)
-
-
-#: NumPy functions that compute; every other function on a Counted array moves data only.
-_REDUCTIONS = {np.sum, np.prod, np.cumsum, np.cumprod}
+    return space * (len(operands) - 1 + bool(set(sizes) - set(output)))  # + 1 if an index is summed
 
 
 class Counted(np.ndarray):
     """An ndarray whose arithmetic adds its flops to the running count."""
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        args = [_plain(x) for x in inputs]
-        outs = kwargs.get("out")
+        args, outs = _unwrap(inputs), kwargs.get("out")
         if outs:
-            kwargs["out"] = tuple(_plain(x) for x in outs)
+            kwargs["out"] = _unwrap(outs)
         result = getattr(ufunc, method)(*args, **kwargs)
         if method == "__call__" and ufunc is np.matmul:
             _add(2 * np.size(result) * np.shape(args[0])[-1])
@@ -86,32 +73,27 @@ class Counted(np.ndarray):
     def __array_function__(self, func, types, args, kwargs):
         if func is np.einsum:
             _add(einsum_flops(*args))
-        elif func in _REDUCTIONS:
+        elif func in (np.sum, np.prod, np.cumsum, np.cumprod):  # the rest move data only
             _add(np.size(args[0]))
         result = func(*_unwrap(args), **_unwrap(kwargs))
         return tuple(map(_wrap, result)) if isinstance(result, tuple) else _wrap(result)
 
 
-_checked_step = chunking.check_step
-
-
-def _counted_step(**given):
-    """``chunking.check_step`` that keeps the mark on the arrays given Counted."""
-    v = _checked_step(**given)
-    v.arrays.update({k: arr.view(Counted) for k, arr in v.arrays.items()
-                     if isinstance(given.get(k), Counted)})
-    return v
-
-
 @contextlib.contextmanager
 def _keep_the_mark():
     """Algorithm 1's checked scalar scan replaced by its body; the steps' checks keep marks."""
-    scan = diagonal.scalar_scan
-    diagonal.scalar_scan, chunking.check_step = scan.__wrapped__, _counted_step
+    scan, checked_step = diagonal.scalar_scan, chunking.check_step
+
+    def counted_step(**given):
+        v = checked_step(**given)
+        v.arrays.update({k: arr.view(Counted) for k, arr in v.arrays.items()
+                         if isinstance(given.get(k), Counted)})
+        return v
+    diagonal.scalar_scan, chunking.check_step = scan.__wrapped__, counted_step
     try:
         yield
     finally:
-        diagonal.scalar_scan, chunking.check_step = scan, _checked_step
+        diagonal.scalar_scan, chunking.check_step = scan, checked_step
 
 
 def count_flops(body, *arrays, **kwargs) -> int:
@@ -125,31 +107,24 @@ def count_flops(body, *arrays, **kwargs) -> int:
     return flops
 
 
+FAMILIES = ("scalar", "diagonal")
 #: form name -> (family, body, whether it takes the chunk size): the reference forms without
 #: their argument checks (which would turn the inputs back into plain arrays).
-FORMS = {"scalar_scan": ("scalar", ref.scalar_scan.__wrapped__, False),
-         "scalar_attention": ("scalar", ref.scalar_attention.__wrapped__, False),
-         "scalar_chunked": ("scalar", ref.scalar_chunked.__wrapped__, True),
-         "diagonal_scan": ("diagonal", ref.diagonal_scan.__wrapped__, False),
-         "algorithm1": ("diagonal", ref.diagonal_algorithm1.__wrapped__, False),
-         "diagonal_attention": ("diagonal", ref.diagonal_attention.__wrapped__, False),
-         "diagonal_chunked": ("diagonal", ref.diagonal_chunked.__wrapped__, True)}
+FORMS = {f"{family}_{form}": (family, getattr(ref, f"{family}_{form}").__wrapped__,
+                              form == "chunked")
+         for family in FAMILIES for form in ("scan", "attention", "chunked")}
+FORMS["algorithm1"] = ("diagonal", ref.diagonal_algorithm1.__wrapped__, False)
 
 #: VJP name -> (family, body(x, a, B, C, dy, h0, dh[, Q])): the reference VJPs' bodies.
-VJPS = {
-    "scalar_scan_vjp": ("scalar", lambda *args: _scan_grads("scalar", *args)),
-    "diagonal_scan_vjp": ("diagonal", lambda *args: _scan_grads("diagonal", *args)),
-    "scalar_chunked_vjp": ("scalar", lambda *args, Q: chunked_grads("scalar", *args, Q)),
-    "diagonal_chunked_vjp": ("diagonal", lambda *args, Q: chunked_grads("diagonal", *args, Q)),
-}
+VJPS = {f"{f}_scan_vjp": (f, lambda *args, f=f: _scan_grads(f, *args)) for f in FAMILIES}
+VJPS.update({f"{f}_chunked_vjp": (f, lambda *args, Q, f=f: chunked_grads(f, *args, Q))
+             for f in FAMILIES})
 
 
 def form_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:
-    """Counted flops of the form ``name`` (a key of :data:`FORMS`) on one (T, N, P) sequence,
-    chunk size Q, from a nonzero initial state."""
+    """Counted flops of the form ``name`` (in :data:`FORMS`) on one (T, N, P) sequence, chunk Q."""
     family, body, chunked = FORMS[name]
-    d = make_inputs(family, T, N, P, seed=0)
-    kw = {"chunk_size": min(Q, T)} if chunked else {}
+    d, kw = make_inputs(family, T, N, P, seed=0), {"chunk_size": min(Q, T)} if chunked else {}
     return count_flops(body, d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"],
                        **kw)
 
@@ -157,8 +132,7 @@ def form_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:
 def vjp_flops(name: str, T: int, N: int, P: int, Q: int = 8) -> int:
     """Counted flops of the reference VJP ``name`` (a key of :data:`VJPS`) on one sequence."""
     family, body = VJPS[name]
-    d = make_inputs(family, T, N, P, seed=0)
-    rng = np.random.default_rng(1)
+    d, rng = make_inputs(family, T, N, P, seed=0), np.random.default_rng(1)
     dy, dh = rng.standard_normal((T, P)), rng.standard_normal((N, P))
     kw = {"Q": min(Q, T)} if name.endswith("chunked_vjp") else {}
     return count_flops(body, d["x"], d["a"], d["B"], d["C"], dy, d["initial_state"], dh, **kw)

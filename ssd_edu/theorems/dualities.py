@@ -8,20 +8,18 @@ import numpy as np
 from .. import reference as ref
 from .. import structure
 from ..testing import error, make_inputs, tolerance
-from .registry import case, check, failures, refused, summarize
+from .registry import case, check, refused, summarize
 
 _REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed")
 
 
 def _grid(full):
-    Ts, Ns, Ps = ((1, 2, 3, 17, 64, 256), (1, 2, 5, 16), (1, 3, 8)) if full else \
-        ((1, 2, 3, 17, 64), (1, 2, 5), (1, 3))
+    Ts, Ns, Ps = ((1, 2, 3, 17, 64) + (256,) * full, (1, 2, 5) + (16,) * full, (1, 3) + (8,) * full)
     return [(T, N, P) for T in Ts for N in Ns for P in Ps]
 
 
 def _form_row(family: str, full: bool, regimes, names: str) -> dict:
-    """Max error over the grid of every form against the scan, y and final state (diagonal:
-    also Algorithm 1 and the sum of the heads); two regimes per size in turn (three --full)."""
+    """Max error of every form against the scan (y and final state) over the grid and regimes."""
     scan, kernel = getattr(ref, f"{family}_scan"), getattr(ref, f"{family}_kernel")
     forms = {"attention": getattr(ref, f"{family}_attention"),
              "chunked(Q=7)": lambda **d: getattr(ref, f"{family}_chunked")(**d, chunk_size=7)}
@@ -39,8 +37,7 @@ def _form_row(family: str, full: bool, regimes, names: str) -> dict:
             if family == "diagonal":
                 errs["sum of heads @ x"] = error(
                     y0, ref.diagonal_heads(d["a"], d["B"], d["C"]).sum(-3) @ d["x"])
-            n += 1
-            name, err = max(errs.items(), key=lambda kv: kv[1])
+            n, (name, err) = n + 1, max(errs.items(), key=lambda kv: kv[1])
             if err >= worst:
                 worst, where = err, f"{name} at T={T} N={N} P={P} regime={regime}"
     tol = tolerance(np.float64)
@@ -76,22 +73,18 @@ def case_single_mask(a, B, C, rewrite=None) -> dict:
     """err(tril(C' B'^T), diagonal_kernel(a, B, C)) for ``(C', B') = rewrite(a, B, C)``."""
     got = _rewritten(rewrite or ref.diagonal_single_mask, a, B, C)
     err = error(ref.diagonal_kernel(a, B, C), got) if np.all(np.isfinite(got)) else float("inf")
-    T, N = np.shape(a)[-2:]
-    return case(err <= 1e-12, f"T={T} N={N}: err {err:.3g}", err, 1e-12)
+    return case(err <= 1e-12, f"(T, N) = {np.shape(a)[-2:]}: err {err:.3g}", err, 1e-12)
 
 
 @check("single-mask", "duality", reference="Prop 4.2 proof (fine mask)")
 def _single_mask(full):
     """A diagonal SSM with every a[t >= 1] nonzero is one causal linear attention of width N:
     M = tril(C' B'^T), C' = C o p, B' = B / p (p the decay products); a_0 never matters."""
-    rng = np.random.default_rng(33)
-    cases = []
+    rng, cases = np.random.default_rng(33), []
     for T in (1, 2, 17, 37, 64):
         for N in (1, 3, 5):
             for sign in (False, True):
-                a = rng.uniform(0.5, 1.0, (T, N))
-                if sign:
-                    a *= rng.choice([-1.0, 1.0], (T, N))
+                a = rng.uniform(0.5, 1.0, (T, N)) * (rng.choice([-1.0, 1.0], (T, N)) if sign else 1)
                 if N == 3:
                     a[0] = 0.0  # a_0 never enters M: the rewrite must accept it
                 cases.append(case_single_mask(a, rng.standard_normal((T, N)),
@@ -123,17 +116,14 @@ def _single_mask_underflow(full):
     T = 1200); the kernel built from direct products stays finite."""
     T = 1200
     out = case_underflow(np.full((T, 1), 0.5), np.ones((T, 1)), np.ones((T, 1)))
-    out["summary"] = (f"of the {T * (T + 1) // 2} lower entries: {out['detail']} (0.5^1074 = "
-                      f"{0.5**1074:.3g}, 0.5^1075 = {0.5**1075:.3g})")
-    return out
+    return dict(out, summary=f"of the {T * (T + 1) // 2} lower entries: {out['detail']} (0.5^1074 "
+                f"= {0.5**1074:.3g}, 0.5^1075 = {0.5**1075:.3g})")
 
 
 def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0), pair: bool = True):
-    """A diagonal SSM with one complex mode and its conjugate: a real (T, T) kernel (the mode
-    alone, a complex kernel of state 1, when ``pair`` is False)."""
+    """The real (T, T) kernel of a complex mode and its conjugate (the mode alone: not ``pair``)."""
     lam = rng.uniform(*radius, T) * np.exp(1j * rng.uniform(-np.pi, np.pi, T))
-    b = rng.standard_normal(T) + 1j * rng.standard_normal(T)
-    c = rng.standard_normal(T) + 1j * rng.standard_normal(T)
+    b, c = (rng.standard_normal(T) + 1j * rng.standard_normal(T) for _ in range(2))
     return ref.diagonal_kernel(*(np.stack([v, v.conj()], -1) if pair else v[:, None]
                                  for v in (lam, b, c)))
 
@@ -142,8 +132,7 @@ def conjugate_pair_kernel(rng, T: int, radius=(0.9, 1.0), pair: bool = True):
 def _conjugate_pairs(full):
     """A complex mode and its conjugate give a real kernel with 2 new columns and a real width-2
     dual; the structure tools take complex kernels (ranks over C)."""
-    rng = np.random.default_rng(53)
-    cases = []
+    rng, cases = np.random.default_rng(53), []
     for T in (8, 24, 48) + ((96,) if full else ()):
         M = conjugate_pair_kernel(rng, T)
         imag, v = float(np.max(np.abs(M.imag))), structure.nu(M)

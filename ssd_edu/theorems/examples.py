@@ -9,7 +9,6 @@ import numpy as np
 
 from .. import exact, structure
 from .. import reference as ref
-from ..structure import NoDualError
 from ..testing import make_inputs
 from ._data import REMARK_41_A, REMARK_41_M, corner_matrix
 from .registry import case, check, failures, refused, summarize
@@ -17,8 +16,7 @@ from .registry import case, check, failures, refused, summarize
 
 def case_rank_vs_ssrank(M, N) -> dict:
     """The corrected App. B.3 check: rank(M) == T while ss_rank(M) == nu(M) == N."""
-    T = M.shape[-1]
-    r, s, v = int(np.linalg.matrix_rank(M)), structure.ss_rank(M), structure.nu(M)
+    T, r, s, v = M.shape[-1], int(np.linalg.matrix_rank(M)), structure.ss_rank(M), structure.nu(M)
     return case(r == T and s == N and v == N, f"T={T} N={N}: rank {r}, ss_rank {s}, nu {v}", s, N)
 
 
@@ -26,13 +24,10 @@ def case_rank_vs_ssrank(M, N) -> dict:
 def _rank_vs_ssrank(full):
     """A state-N SSM kernel has ordinary rank T but semiseparable rank N (the paper's rank study
     measured the wrong rank); a 1-SS mask has semiseparable rank 1."""
-    rng = np.random.default_rng(62)
-    cases, T = [], 24
-    for N in (2, 3, 5):
-        # the paper's setting: B = C = 1, time-invariant distinct decays
-        a = np.tile(np.linspace(0.6, 0.95, N), (T, 1))
-        cases.append(case_rank_vs_ssrank(ref.diagonal_kernel(a, np.ones((T, N)),
-                                                             np.ones((T, N))), N))
+    rng, cases, T = np.random.default_rng(62), [], 24
+    for N in (2, 3, 5):  # the paper's setting: B = C = 1, time-invariant distinct decays
+        a, ones = np.tile(np.linspace(0.6, 0.95, N), (T, 1)), np.ones((T, N))
+        cases.append(case_rank_vs_ssrank(ref.diagonal_kernel(a, ones, ones), N))
         for seed in range(3 if full else 1):  # time-varying decays, Gaussian B, C
             a = rng.uniform(0.6, 1.0, (T, N))
             cases.append(case_rank_vs_ssrank(ref.diagonal_kernel(
@@ -56,13 +51,11 @@ def case_richer_example(M, N=2) -> dict:
 
 @check("remark-4.1-example", "duality", reference="Remark 4.1")
 def _remark_41(full):
-    """The diagonal SSM with N = 2, T = 4, B = C = 1 and decays (1, 0, 1) and (0, 1, 0) has
-    semiseparable rank 2 but 3 new columns and no split: no scalar SSM of state 2 (no width-2
-    1-SS dual) has its kernel, though width 3 works."""
+    """The diagonal SSM with N = 2, T = 4, B = C = 1, decays (1, 0, 1) and (0, 1, 0) has ss_rank
+    2 but 3 new columns and no split: no width-2 1-SS dual has its kernel, though width 3 does."""
     M = exact.diagonal_kernel(REMARK_41_A, np.ones((4, 2), int), np.ones((4, 2), int))
-    out = case_richer_example(M, 2)
+    out, dual = case_richer_example(M, 2), exact.one_ss_dual(M, 3)
     Mf = ref.diagonal_kernel(np.array(REMARK_41_A, float), np.ones((4, 2)), np.ones((4, 2)))
-    dual = exact.one_ss_dual(M, 3)
     rebuilt = exact.masked_attention(dual.a, dual.Q, dual.K) == M
     problems = [p for p, bad in (
         ("exact kernel differs from the printed M", M != exact.as_fractions(REMARK_41_M)),
@@ -84,20 +77,18 @@ def _remark_41(full):
 def _richer_needs_zero(full):
     """Diagonal beats scalar at equal N only with an exact zero decay: fine kernels have nu =
     N, and Remark 4.1 with eps > 0 for its zeros has nu = 2; only eps = 0 gives 3."""
-    rng = np.random.default_rng(34)
-    cases, T = [], 24
+    rng, cases, T = np.random.default_rng(34), [], 24
     for N in (1, 2, 4):
         for seed in range(3 if full else 1):
             a = rng.uniform(0.9, 1.0, (T, N))
             M = ref.diagonal_kernel(a, rng.standard_normal((T, N)), rng.standard_normal((T, N)))
             v, s = structure.nu(M), structure.ss_rank(M)
-            cases.append(case(v == s == N, f"fine T={T} N={N}: nu {v}, ss_rank {s} (expected "
-                                           f"both {N})", v, N))
+            cases.append(case(v == s == N, f"fine T={T} N={N}: nu {v}, ss_rank {s} (expected both "
+                                           f"{N})", v, N))
     sweep = {}
     for eps in (1e-3, 1e-6, 1e-9, 0.0):
-        a = np.where(np.array(REMARK_41_A) == 0, eps, 1.0)
-        sweep[f"{eps:g}"] = v = structure.nu(ref.diagonal_kernel(a, np.ones((4, 2)),
-                                                                 np.ones((4, 2))))
+        a, ones = np.where(np.array(REMARK_41_A) == 0, eps, 1.0), np.ones((4, 2))
+        sweep[f"{eps:g}"] = v = structure.nu(ref.diagonal_kernel(a, ones, ones))
         if v != (2 if eps > 0 else 3):
             cases.append(case(False, f"eps={eps:g}: nu {v}, expected {2 if eps > 0 else 3}"))
     a = [[Fraction(1, 10**9) if x == 0 else 1 for x in row] for row in REMARK_41_A]
@@ -110,15 +101,8 @@ def _richer_needs_zero(full):
                      data=dict(sweep=sweep))
 
 
-def case_fine_nu(M, N) -> dict:
-    """A fine diagonal state-N kernel has nu(M) <= N (the single-mask rewrite)."""
-    v = structure.nu(M)
-    return case(v <= N, f"nu {v} vs N {N}", v, N)
-
-
 def case_prop51(M, exact_arith: bool = True) -> dict:
-    """nu = T - 1, ss_rank 2, strict semiseparable rank 1, no split points (beyond T = 128 in
-    floating point: nu and splits only, to keep it fast)."""
+    """nu = T - 1, ss_rank 2, strict rank 1, no split (float beyond T = 128: nu and splits)."""
     T = len(M)
     if exact_arith:
         v, s, sp = exact.nu(M), exact.ss_rank(M), exact.split_points(M)
@@ -152,15 +136,13 @@ def _prop51(full):
     cases += [case_prop51(corner_matrix(T), exact_arith=False) for T in long_T]
     for T in (4, 6, 9):
         M, (a, B, C), x = corner_matrix(T), prop51_diagonal_ssm(T), np.eye(T)  # y = M x = M
-        forms = {"kernel": ref.diagonal_kernel(a, B, C),
-                 "heads": ref.diagonal_heads(a, B, C).sum(-3),
-                 "scan": ref.diagonal_scan(x, a, B, C)[0],
-                 "attention": ref.diagonal_attention(x, a, B, C)[0],
-                 "algorithm1": ref.diagonal_algorithm1(x, a, B, C)[0],
-                 "chunked": ref.diagonal_chunked(x, a, B, C, chunk_size=3)[0]}
+        forms = {k: getattr(ref, f"diagonal_{k}")(x, a, B, C)[0]
+                 for k in ("scan", "attention", "algorithm1")}
+        forms.update(kernel=ref.diagonal_kernel(a, B, C), heads=ref.diagonal_heads(a, B, C).sum(-3),
+                     chunked=ref.diagonal_chunked(x, a, B, C, chunk_size=3)[0])
         cases += [case(False, f"diagonal {name} does not give I + E at T={T}", 0, T - 1)
                   for name, got in forms.items() if not np.array_equal(got, M)]
-        if refused(lambda: structure.one_ss_dual(M, T - 2), NoDualError) is None:
+        if refused(lambda: structure.one_ss_dual(M, T - 2), structure.NoDualError) is None:
             cases.append(case(False, f"a width-{T - 2} dual was built at T={T}", 0, T - 1))
     worst = min(c["measured"] - c["threshold"] for c in cases)
     return summarize(cases, worst, 0, tally=True, summary=f"nu = T - 1, ss_rank 2, no split "

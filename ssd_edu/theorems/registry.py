@@ -1,21 +1,18 @@
-"""The registry of ``verify`` rows and the report that prints them.
-
-A row ``fn(full) -> dict(measured, threshold, passed[, summary, detail, data])`` is registered
-with :func:`check` (id, section, statement, arXiv v2 reference); :func:`run_check` makes it a
-:class:`Record`, an exception inside a row a failed one."""
+"""The ``verify`` rows and their report. A row ``fn(full) -> dict(measured, threshold, passed[,
+summary, detail, data])`` is registered with :func:`check` (id, section, statement, arXiv v2
+reference); :func:`run_check` makes it a :class:`Record` (an exception: a failed one)."""
 from __future__ import annotations
 
 import re
 import textwrap
 from collections import namedtuple
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from time import perf_counter as stopwatch  # a row's duration in the report, never a verdict
 from typing import Callable
 
 #: Sections of the report, in reading order: key -> (title, where in the paper).
 SECTIONS = {
-    "scalar": ("Scalar SSD: the recurrence is a masked attention",
-               "arXiv Sec. 3 / ICML Sec. 2"),
+    "scalar": ("Scalar SSD: the recurrence is a masked attention", "arXiv Sec. 3 / ICML Sec. 2"),
     "diagonal": ("Diagonal SSD: N one-semiseparable heads, Algorithm 1 and its cost",
                  "arXiv Sec. 4.1-4.3 / ICML Sec. 3.1-3.3"),
     "rank": ("Which rank an SSM bounds", "arXiv Def. 3.1, App. B.3 / ICML Def. 2.1, App. C.3"),
@@ -31,7 +28,6 @@ SECTIONS = {
 @dataclass
 class Record:
     """The outcome of one row, as printed by ``verify`` and written by ``--json``."""
-
     id: str
     section: str
     statement: str
@@ -45,20 +41,13 @@ class Record:
     detail: str = ""
     data: dict = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 _Check = namedtuple("_Check", "id section statement reference fn")
-
-
-#: id -> registered row, in registration (reading) order.
-CHECKS: dict = {}
+CHECKS: dict = {}  #: id -> registered row, in registration (reading) order
 
 
 def check(id: str, section: str, statement: str | None = None, reference: str = ""):
-    """Register a row; ``statement`` defaults to its docstring. A row decides from mathematics
-    alone (counts, ranks, errors), never from a timer."""
+    """Register a row (``statement``: its docstring by default); it decides by math, not time."""
     if section not in SECTIONS:
         raise ValueError(f"section must be one of {list(SECTIONS)}, got {section!r}")
 
@@ -85,21 +74,16 @@ def both_numberings(reference: str) -> str:
 def icml_reference(reference: str) -> str:
     """The ICML numbering of an arXiv v2 reference: main-text results one section lower (Thm 4.1
     -> Thm 3.1), appendices one letter later (App. B.3 -> App. C.3); other references as is."""
-    parts = []
-    for part in reference.split("; "):
-        if _paper(part):
-            part = re.sub(r"App\. ([A-Z])", lambda m: f"App. {chr(ord(m.group(1)) + 1)}", part)
-            part = re.sub(r"(?<![\w.])(\d)\.(\d+)", lambda m: f"{int(m.group(1)) - 1}.{m.group(2)}",
-                          part)
-            part = re.sub(r"Sec\. (\d)(?![\d.])", lambda m: f"Sec. {int(m.group(1)) - 1}", part)
-        parts.append(part)
-    return "; ".join(parts)
+    def icml(part):
+        part = re.sub(r"App\. ([A-Z])", lambda m: f"App. {chr(ord(m[1]) + 1)}", part)
+        part = re.sub(r"(?<![\w.])(\d)\.(\d+)", lambda m: f"{int(m[1]) - 1}.{m[2]}", part)
+        return re.sub(r"Sec\. (\d)(?![\d.])", lambda m: f"Sec. {int(m[1]) - 1}", part)
+    return "; ".join(icml(p) if _paper(p) else p for p in reference.split("; "))
 
 
 def summarize(cases: list, measured, threshold, summary: str = "", extra: str = "",
               data: dict | None = None, tally: bool = False) -> dict:
-    """Merge case results: passed iff every case passed; detail lists the first failing cases,
-    else ``extra``; ``tally`` appends "; K failures"."""
+    """Passed iff every case passed; detail: the first failures or ``extra``; tally: K failures."""
     bad = [c for c in cases if not c["passed"]]
     summary += f"; {len(bad)} failures" if tally else ""
     detail = "; ".join(c["detail"] for c in bad[:4]) if bad else extra
@@ -115,7 +99,6 @@ def case(passed, detail: str, measured=0.0, threshold=0) -> dict:
 
 
 def failures(cases: list) -> int:
-    """How many of ``cases`` failed."""
     return sum(not c["passed"] for c in cases)
 
 
@@ -129,47 +112,38 @@ def refused(call: Callable, error=ValueError):
 
 
 def run_check(id: str, full: bool = False) -> Record:
-    """Run one registered row."""
     c, start = CHECKS[id], stopwatch()
     try:
         out = c.fn(full)
-        measured, threshold = float(out["measured"]), float(out["threshold"])
-        passed, detail = bool(out["passed"]), str(out.get("detail", ""))
-        summary, data = str(out.get("summary", "")), dict(out.get("data", {}))
+        result = (float(out["measured"]), float(out["threshold"]), bool(out["passed"]))
+        words = (str(out.get("summary", "")), str(out.get("detail", "")), dict(out.get("data", {})))
     except Exception as exc:  # reported as a failure with the reason
-        measured, threshold, passed = float("nan"), float("nan"), False
-        detail, summary, data = f"{type(exc).__name__}: {exc}", "the check raised", {}
+        result = (float("nan"), float("nan"), False)
+        words = ("the check raised", f"{type(exc).__name__}: {exc}", {})
     return Record(c.id, c.section, c.statement, c.reference, icml_reference(c.reference),
-                  measured, threshold, passed, stopwatch() - start, summary, detail, data)
+                  *result, stopwatch() - start, *words)
 
 
-def run_checks(only=None, full: bool = False, progress: Callable | None = None,
-               starting: Callable | None = None) -> list:
-    """Run the rows in ``only`` (all when None), in registration order; ``starting(index,
-    count, id)`` is called before each row and ``progress(record)`` after."""
-    if only:
-        unknown = sorted(set(only) - set(CHECKS))
-        if unknown:
-            raise ValueError(f"unknown check id(s) {unknown}; known: {list(CHECKS)}")
-    ids = [i for i in CHECKS if not only or i in only]
-    records = []
+def run_checks(only=None, full: bool = False, progress: Callable = lambda *args: None) -> list:
+    """Run the rows in ``only`` (all: None); ``progress(k, n, id, record or None)`` around each."""
+    unknown = sorted(set(only or ()) - set(CHECKS))
+    if unknown:
+        raise ValueError(f"unknown check id(s) {unknown}; known: {list(CHECKS)}")
+    ids, records = [i for i in CHECKS if not only or i in only], []
     for k, id in enumerate(ids):
-        if starting:
-            starting(k, len(ids), id)
+        progress(k, len(ids), id, None)
         records.append(run_check(id, full))
-        if progress:
-            progress(records[-1])
+        progress(k, len(ids), id, records[-1])
     return records
 
 
-def _wrap(text: str, indent: str, width: int = 100) -> list:
-    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent) or [indent]
+def _wrap(text: str, indent: str) -> list:
+    return textwrap.wrap(text, 100, initial_indent=indent, subsequent_indent=indent) or [indent]
 
 
 def format_report(records, mode: str = "quick") -> str:
     """The teaching report: rows by section, statement, what was measured; why a row failed."""
-    n_fail = sum(not r.passed for r in records)
-    total = sum(r.seconds for r in records)
+    n_fail, total = sum(not r.passed for r in records), sum(r.seconds for r in records)
     lines = [f"ssd_edu verify ({mode}): {len(records)} results checked in {total:.1f} s: "
              f"{len(records) - n_fail} hold, {n_fail} fail"]
     for key, (title, where) in SECTIONS.items():
@@ -195,12 +169,10 @@ def format_detail(record: Record) -> str:
              f"reference: {both_numberings(record.reference)}"]
     lines += _wrap("statement: " + record.statement, "") + _wrap("measured: " + record.summary, "")
     lines.append(f"measured value {record.measured:.6g}, threshold {record.threshold:.6g}")
-    if record.detail:
-        lines += _wrap("detail: " + record.detail, "")
+    lines += _wrap("detail: " + record.detail, "") if record.detail else []
     for key, value in record.data.items():
         if isinstance(value, (list, tuple)) and value and not isinstance(value[0], (int, float)):
-            lines.append(f"{key}:")
-            lines += [f"  {v}" for v in value]
+            lines += [f"{key}:"] + [f"  {v}" for v in value]
         else:
             lines += _wrap(f"{key}: {value}", "")
     return "\n".join(lines)

@@ -22,9 +22,8 @@ def case_softmax_exact(E) -> dict:
 
 @check("softmax-exact", "limits", reference="Sec. 5 (corrected App. B.5)")
 def _softmax_exact(full):
-    """Causal softmax with rank-1 logits (the paper's E[i, j] = exp(i j), here 2^(i j) in exact
-    integers) has semiseparable rank ceil(T/2), normalized or not: no SSM with fewer states has
-    this kernel. Uniform averaging, also of rank T, has ss_rank 1."""
+    """Causal softmax with rank-1 logits (2^(i j) exactly, for the paper's exp(i j)) has ss_rank
+    ceil(T/2), normalized or not: no SSM of fewer states has it; uniform averaging has ss_rank 1."""
     Ts = range(4, 11 if full else 9)
     cases = [case_softmax_exact(softmax.power_kernel(T, normalize=norm))
              for T in Ts for norm in (False, True)]
@@ -41,33 +40,28 @@ def _softmax_exact(full):
 
 
 def case_softmax_growth(Ts, curves: dict, min_fraction: float = 0.25) -> dict:
-    """Every curve (label -> ss_ranks over Ts) is a possible ss_rank (at most ceil(T/2)) and
-    grows: ss_rank(T_max) >= min_fraction * T_max."""
-    bound = min_fraction * Ts[-1]
-    worst = min(v[-1] for v in curves.values())
+    """Every curve (label -> ss_ranks over Ts) stays <= ceil(T/2) and ends >= min_fraction T."""
+    bound, worst = min_fraction * Ts[-1], min(v[-1] for v in curves.values())
     low = [k for k, v in curves.items() if v[-1] < bound]
     impossible = [k for k, v in curves.items() if any(s > -(-T // 2) for s, T in zip(v, Ts))]
     detail = "; ".join(([f"ss_rank at T={Ts[-1]} below {bound:g} for {low}"] if low else []) + (
         [f"ss_rank above ceil(T/2) (not a semiseparable rank) for {impossible}"]
         if impossible else []))
-    return case(not low and not impossible,
-                detail or f"min ss_rank at T={Ts[-1]}: {worst}", worst, bound)
+    return case(not low and not impossible, detail or f"min ss_rank at T={Ts[-1]}: {worst}", worst,
+                bound)
 
 
 @check("softmax-numerical", "limits", reference="Sec. 5 (corrected App. B.5)")
 def _softmax_numerical(full):
-    """Numerically, causal softmax of random queries and keys with head dim d >= 4 has
-    semiseparable rank growing like T/2 (d = 1 saturates: exp(xy) on a bounded range is nearly
-    low rank); the same rank function gives 1 for uniform averaging and 4 for a state-4 SSM."""
-    Ts = (16, 32, 64, 128, 256) if full else (16, 32, 64, 128)
-    grow, sat = {}, {}
+    """Numerically, causal softmax of random queries and keys with head dim d >= 4 has ss_rank
+    growing like T/2 (d = 1 saturates); the same rank gives 1 for uniform averaging, 4 for N = 4."""
+    Ts, grow, sat = (16, 32, 64, 128, 256) if full else (16, 32, 64, 128), {}, {}
     for d in (1, 4, 16):  # --full: d = 4 also at logit scales 0.5, 2 and a second tolerance
         for scale, rtol in [(1.0, None)] + ([(0.5, None), (2.0, None), (0.5, 1e-10), (1.0, 1e-10),
                                             (2.0, 1e-10)] if full and d == 4 else []):
             (grow if d >= 4 else sat)[f"d={d} scale={scale:g} rtol={rtol or 'default'}"] = \
                 softmax.ssrank_curve(Ts, d, scale, rtol=rtol)
-    out = case_softmax_growth(Ts, grow)
-    controls = {}
+    out, controls = case_softmax_growth(Ts, grow), {}
     for T in (16, 64):  # measured with the rank function the curves use
         U = softmax.uniform_average(T)
         d4 = make_inputs("scalar", T, 4, 1, regime="random", seed=T)
@@ -75,17 +69,13 @@ def _softmax_numerical(full):
         controls[f"state-4 kernel T={T}"] = (
             softmax.ss_rank(ref.scalar_kernel(d4["a"], d4["B"], d4["C"])), 4)
         controls[f"uniform averaging T={T}, ordinary rank"] = (int(np.linalg.matrix_rank(U)), T)
-    failed = [f"{k}: {got} (expected {want})" for k, (got, want) in controls.items()
-              if got != want]
+    failed = [f"{k}: {got} (expected {want})" for k, (got, want) in controls.items() if got != want]
     if failed:
-        out["passed"], out["detail"] = False, out["detail"] + "; failed controls: " + \
-            ", ".join(failed)
+        out.update(passed=False, detail=out["detail"] + "; failed controls: " + ", ".join(failed))
     last = [v[-1] for v in grow.values()]
-    out["summary"] = (f"at T = {Ts[-1]}: ss_rank {min(last)}..{max(last)} for d >= 4 (at least "
-                      f"T/4 = {Ts[-1] // 4} required, at most ceil(T/2) = {Ts[-1] // 2} "
-                      f"possible); d = 1 saturates at {max(v[-1] for v in sat.values())}; "
-                      f"controls {'FAIL' if failed else 'hold'} (uniform averaging ss_rank 1, "
-                      f"state-4 SSM 4)")
-    out["data"] = dict(T=list(Ts), growing=grow, saturating=sat,
-                       controls={k: v[0] for k, v in controls.items()})
-    return out
+    return dict(out, summary=(
+        f"at T = {Ts[-1]}: ss_rank {min(last)}..{max(last)} for d >= 4 (at least T/4 = "
+        f"{Ts[-1] // 4} required, at most ceil(T/2) = {Ts[-1] // 2} possible); d = 1 saturates "
+        f"at {max(v[-1] for v in sat.values())}; controls {'FAIL' if failed else 'hold'} (uniform "
+        f"averaging ss_rank 1, state-4 SSM 4)"), data=dict(T=list(Ts), growing=grow,
+        saturating=sat, controls={k: v[0] for k, v in controls.items()}))

@@ -10,20 +10,16 @@ import numpy as np
 
 from .. import exact, structure
 from .. import reference as ref
-from ..structure import NoDualError
 from ..testing import make_inputs
 from ._data import REMARK_41_M, corner_matrix, planted_blocks, planted_kernel
 from .registry import case, check, failures, refused, summarize
-
-INF = float("inf")
 
 
 def case_lemma_41(a, L=None) -> dict:
     """split_points(1SS(a)) == {t >= 1 : a_t = 0}, and every block is fine (no zero below)."""
     a = np.asarray(a, float)
     L = ref.one_ss_mask(a) if L is None else np.asarray(L, float)
-    want = [t for t in range(1, a.shape[-1]) if a[t] == 0]
-    got = structure.split_points(L)
+    want, got = [t for t in range(1, a.shape[-1]) if a[t] == 0], structure.split_points(L)
     fine = all(np.all(L[s:e, s:e][np.tri(e - s, dtype=bool)] != 0)
                for s, e in structure.split_blocks(L))
     return case(got == want and fine, f"T={a.shape[-1]}: splits {got}, zeros of a[1:] at "
@@ -34,8 +30,7 @@ def case_lemma_41(a, L=None) -> dict:
 def _lemma_41(full):
     """A zero decay a_t (t >= 1) cuts the 1-SS mask into diagonal blocks: L[t:, :t] = 0 exactly
     at the zeros of a[1:], and the mask inside every block is fine."""
-    rng = np.random.default_rng(41)
-    cases = []
+    rng, cases = np.random.default_rng(41), []
     for T in (1, 2, 3, 17, 64) + ((256,) if full else ()):
         for trial in range(4 if full else 2):
             a = rng.uniform(0.3, 1.0, T) * rng.choice([-1.0, 1.0], T)
@@ -46,35 +41,29 @@ def _lemma_41(full):
                      f"{256 if full else 64}, random zeros): splits at the zeros of a[1:]")
 
 
-def _dual_case(M, N, label, tol=1e-9, nu=None) -> dict:
-    """The width-N dual built from M alone rebuilds M to ``tol`` (and ``nu(M) == nu``)."""
+def case_fine_dual(M, r, N, tol=1e-9, label=None) -> dict:
+    """Prop 4.2: nu == r (the planted width; None: unchecked); the width-N dual rebuilds M."""
+    label = label or f"T={M.shape[0]} r={r} N={N}"
     try:
         a, Q, K = structure.one_ss_dual(M, N)
-    except NoDualError as exc:
-        return case(False, f"{label}: {exc}", INF, tol)
-    err, v = structure.dual_error(M, a, Q, K), structure.nu(M) if nu is not None else None
-    return case(v == nu and err <= tol and Q.shape == (M.shape[0], N),
-                f"{label}: " + (f"nu {v}, " if nu is not None else "") + f"dual error {err:.3g}",
+    except structure.NoDualError as exc:
+        return case(False, f"{label}: {exc}", float("inf"), tol)
+    err, v = structure.dual_error(M, a, Q, K), structure.nu(M) if r is not None else None
+    return case(v == r and err <= tol and Q.shape == (M.shape[0], N),
+                f"{label}: " + (f"nu {v}, " if r is not None else "") + f"dual error {err:.3g}",
                 err, tol)
-
-
-def case_fine_dual(M, r, N, tol=1e-9) -> dict:
-    """Prop 4.2 on a fine kernel of planted width r <= N: nu == r, and the width-N dual from M
-    alone reproduces it to ``tol``."""
-    return _dual_case(M, N, f"T={M.shape[0]} r={r} N={N}", tol, nu=r)
 
 
 @check("prop-4.2", "duality", reference="Prop 4.2")
 def _prop_42(full):
     """A lower-triangular M is a fine 1-SS mask times width-N scores iff it has at most N new
     columns; the left-to-right completion builds the dual from M alone (also exactly)."""
-    rng = np.random.default_rng(42)
-    cases = []
+    rng, cases = np.random.default_rng(42), []
     for T in (16, 64) + ((128,) if full else ()):
         for N in (1, 2, 4, 8):
             r = int(rng.integers(1, min(N, T // 2) + 1))
-            cases.append(case_fine_dual(planted_kernel(rng, T, N, width=r, low=0.9, high=1.0),
-                                        r, N))
+            M = planted_kernel(rng, T, N, width=r, low=0.9, high=1.0)
+            cases.append(case_fine_dual(M, r, N))
     n_float = len(cases)
     for T in range(2, 9 if full else 7):  # exact data: dyadic fine decays, integer scores
         r = int(rng.integers(1, max(1, T // 2) + 1))
@@ -86,8 +75,8 @@ def _prop_42(full):
             exact.rank(R) == len(new) == exact.nu(M) <= r
         cases.append(case(ok, f"exact T={T}: completion "
                               f"{'reproduces M with rank nu' if ok else 'FAILED'}"))
-    E = corner_matrix(12)  # negative control: I + E_{T-1,0} needs width T - 1
-    cases.append(_dual_case(E, 11, "I + E_(11,0)", nu=11))
+    # negative control: I + E_{T-1,0} needs width T - 1
+    cases.append(case_fine_dual(corner_matrix(12), 11, 11, label="I + E_(11,0)"))
     worst = max(c["measured"] for c in cases)
     return summarize(cases, worst, 1e-9, tally=True, summary=f"{n_float} planted fine kernels: "
                      f"nu = planted width, dual error <= {worst:.1e}; {len(cases) - n_float - 1} "
@@ -101,18 +90,16 @@ def case_thm41_necessity(M, N, cuts) -> dict:
                 f"(planted {sorted(cuts)}), nu per block {verdict.nu}", verdict.min_width, N)
 
 
-def _thm41_grid(full):
-    """(T, N, number of blocks); long kernels in 4 blocks (a completion costs O(block^4))."""
-    quick = [(64, N, m) for N in (1, 2, 4, 8) for m in (2, 4)]
-    return quick + ([(128, 4, 4), (128, 16, 4), (256, 8, 4)] if full else [])
+def _thm41_grid(full):  # (T, N, number of blocks); long kernels in 4 (a completion is O(block^4))
+    return [(64, N, m) for N in (1, 2, 4, 8) for m in (2, 4)] + \
+        ([(128, 4, 4), (128, 16, 4), (256, 8, 4)] if full else [])
 
 
 @check("thm-4.1-necessity", "duality", reference="Thm 4.1 (=>)")
 def _thm41_necessity(full):
     """If M = 1SS(a) o (Q K^T) with width N, M is block diagonal at the zeros of a and every
     block has at most N new columns."""
-    rng = np.random.default_rng(410)
-    cases = []
+    rng, cases = np.random.default_rng(410), []
     for T, N, m in _thm41_grid(full):
         cuts = planted_blocks(rng, T, m)
         cases.append(case_thm41_necessity(planted_kernel(rng, T, N, cuts), N, cuts))
@@ -126,8 +113,8 @@ def case_thm41_sufficiency(M, N, tol=1e-9, label=None) -> dict:
     """The condition holds and the dual built from M alone reproduces it: err <= tol."""
     verdict, label = structure.has_one_ss_dual(M, N), label or f"T={M.shape[0]} N={N}"
     if not verdict.ok:
-        return case(False, f"{label}: {verdict.reason}", INF, tol)
-    return _dual_case(M, N, label, tol)
+        return case(False, f"{label}: {verdict.reason}", float("inf"), tol)
+    return case_fine_dual(M, None, N, tol, label)
 
 
 @check("thm-4.1-sufficiency", "duality", reference="Thm 4.1 (<=); Remark 4.4")
@@ -158,18 +145,16 @@ def _thm41_sufficiency(full):
     worst, worst_tiny = (max(c["measured"] for c in cs) for cs in (cases, cases[n_planted:]))
     return summarize(cases, worst, 1e-9, summary=f"{n_planted} planted kernels: duals to "
                      f"{worst:.1e}; tiny decays 1e-20, 1e-12: yes, to {worst_tiny:.1e}; strong "
-                     f"decays (T = {T}, N = {N}): completion {big:.1e}, dual error "
-                     f"{dual.error:.1e}",
+                     f"decays (T = {T}, N = {N}): completion {big:.1e}, error {dual.error:.1e}",
                      data=dict(blow_up=dict(T=T, N=N, max_completion=big, error=dual.error)))
 
 
 def case_thm41_reject(M, N, bad_block=None) -> dict:
-    """No width-N dual: has_one_ss_dual is false (naming ``bad_block`` if given) and
-    one_ss_dual raises NoDualError."""
+    """No width-N dual: has_one_ss_dual says no (naming ``bad_block``), one_ss_dual refuses."""
     verdict = structure.has_one_ss_dual(M, N)
-    raised = refused(lambda: structure.one_ss_dual(M, N), NoDualError) is not None
-    named = bad_block is None or f"block [{bad_block[0]}, {bad_block[1]})" in verdict.reason
-    passed = not verdict.ok and raised and named
+    raised = refused(lambda: structure.one_ss_dual(M, N), structure.NoDualError) is not None
+    passed = not verdict.ok and raised and (
+        bad_block is None or f"block [{bad_block[0]}, {bad_block[1]})" in verdict.reason)
     return case(passed, f"T={M.shape[0]} N={N}: accepted={verdict.ok}, raised={raised}; "
                         f"{verdict.reason}", int(not passed))
 
@@ -178,14 +163,12 @@ def case_thm41_reject(M, N, bad_block=None) -> dict:
 def _thm41_rejection(full):
     """When some block has more than N new columns there is no width-N dual: the verdict is no,
     names the block, and the construction refuses."""
-    rng = np.random.default_rng(412)
-    cases = []
+    rng, cases = np.random.default_rng(412), []
     for T, N, m in _thm41_grid(full):
         cuts = planted_blocks(rng, T, m)
         M = planted_kernel(rng, T, N, cuts)
-        edges = [0, *cuts, T]
-        k = int(rng.integers(len(edges) - 1))
-        s, e = edges[k], edges[k + 1]
+        k = int(rng.integers(len(cuts) + 1))
+        s, e = [0, *cuts, T][k:k + 2]
         if e - s >= 2 * N + 2:  # a fine block of width N + 1 has nu = N + 1
             M[s:e, s:e] = planted_kernel(rng, e - s, N + 1)
             cases.append(case_thm41_reject(M, N, (s, e)))
@@ -198,21 +181,17 @@ def _thm41_rejection(full):
                      f"without a width-N dual: refused, the block named")
 
 
-#: docs/theory.md#theorem-4-1: the exhaustive regression counts (T = 4 found by this enumeration).
-ENUM4_WIDTH = {0: 1, 1: 207, 2: 672, 3: 144}
-ENUM4_SSRANK = {0: 1, 1: 207, 2: 816}
-ENUM4_TWO_SS_NO_DUAL = 144
-ENUM5_WIDTH = {0: 1, 1: 1087, 2: 12768, 3: 18048, 4: 864}
-ENUM5_SSRANK = {0: 1, 1: 1087, 2: 20544, 3: 11136}
-ENUM5_TWO_SS_NO_DUAL = 7776
+#: docs/theory.md#theorem-4-1: T -> the exhaustive counts (width, ss_rank, 2-SS without a width-2
+#: dual; T = 4 found by this enumeration).
+ENUM_COUNTS = {4: ({0: 1, 1: 207, 2: 672, 3: 144}, {0: 1, 1: 207, 2: 816}, 144),
+               5: ({0: 1, 1: 1087, 2: 12768, 3: 18048, 4: 864},
+                   {0: 1, 1: 1087, 2: 20544, 3: 11136}, 7776)}
 
 
-def case_enumeration(matrices, expected_width=None, expected_ssrank=None,
-                     expected_gap=None, float_every: int = 1, dual_every: int = 0,
-                     complete_every: int = 1) -> dict:
-    """exact.audit of every matrix (block completions built on every ``complete_every``-th);
-    float structure against exact on every ``float_every``-th; the exact dual rebuilds M on
-    every ``dual_every``-th (0: never); the counts. measured: the number of discrepancies."""
+def case_enumeration(matrices, expected_width=None, expected_ssrank=None, expected_gap=None,
+                     float_every: int = 1, dual_every: int = 0, complete_every: int = 1) -> dict:
+    """exact.audit of every matrix (completions on every ``complete_every``-th), float against
+    exact on every ``float_every``-th, the exact dual on every ``dual_every``-th (0: never)."""
     width, ssr, gap, problems = Counter(), Counter(), 0, []
     for n, M in enumerate(matrices):
         r = exact.audit(M, complete=n % complete_every == 0)
@@ -249,20 +228,14 @@ def case_enumeration(matrices, expected_width=None, expected_ssrank=None,
 def _thm41_exhaustive(full):
     """Every lower-triangular 0/1 matrix (T = 4; 5 with --full), exactly: completions, nu =
     Woerdeman = sum over blocks, the exact dual rebuilds M, float agrees, the known counts."""
-    if full:
-        return case_enumeration(exact.lower_01_matrices(5), ENUM5_WIDTH, ENUM5_SSRANK,
-                                ENUM5_TWO_SS_NO_DUAL, float_every=16, dual_every=64,
-                                complete_every=4)
-    return case_enumeration(exact.lower_01_matrices(4), ENUM4_WIDTH, ENUM4_SSRANK,
-                            ENUM4_TWO_SS_NO_DUAL, float_every=4, dual_every=8)
+    T, every = (5, (16, 64, 4)) if full else (4, (4, 8, 1))
+    return case_enumeration(exact.lower_01_matrices(T), *ENUM_COUNTS[T], *every)
 
 
 def case_woerdeman(M, nu_fn=None, woerdeman_fn=None, expected=None) -> dict:
-    """Woerdeman's minimal completion rank w of an exact M: w == nu; w >= the new columns found
-    by solving ``M[t:, :t] alpha = M[t:, t]`` (independent in every completion); w == the rank
-    of the exact completion (which agrees with M below the diagonal); w == ``expected``."""
-    v = (nu_fn or exact.nu)(M)
-    w = (woerdeman_fn or exact.min_completion_rank)(M)
+    """Woerdeman's rank w of an exact M: w == nu, >= the columns ``M[t:, :t] alpha = M[t:, t]``
+    cannot solve, == the rank of the exact completion (agreeing with M), == ``expected``."""
+    v, w = (nu_fn or exact.nu)(M), (woerdeman_fn or exact.min_completion_rank)(M)
     F = exact.as_fractions(M)
     T = len(F)
     lower = sum(any(F[i][t] for i in range(t, T)) and (t == 0 or exact.solve(
