@@ -167,23 +167,14 @@ def min_completion_rank(M, rtol: float | None = None) -> int:
     rtol = _tol("rtol", rtol)
     T = L.shape[0]
     # thresholds of the inclusive blocks, thr[t] = rtol * s_max(M[t:, :t+1])
-    thr = []
-    for t in range(T):
-        incl = L[t:, : t + 1]
-        s_max = float(np.linalg.norm(incl, 2))
-        thr.append((eps * max(incl.shape) if rtol is None else rtol) * s_max)
+    thr = [(eps * max(T - t, t + 1) if rtol is None else rtol) * np.linalg.norm(L[t:, : t + 1], 2)
+           for t in range(T)]
 
-    def rank(block, tol):
-        if block.size == 0 or not np.any(block):
-            return 0
-        return int(np.linalg.matrix_rank(block, tol=tol))
+    def rank(block, t):
+        return int(np.linalg.matrix_rank(block, tol=thr[t])) if np.any(block) else 0
 
-    total = 0
-    for t in range(T):
-        total += rank(L[t:, : t + 1], thr[t])
-    for t in range(T - 1):
-        total -= rank(L[t + 1:, : t + 1], thr[t + 1])
-    return total
+    return (sum(rank(L[t:, : t + 1], t) for t in range(T))
+            - sum(rank(L[t + 1:, : t + 1], t + 1) for t in range(T - 1)))
 
 
 # Split points and blocks (Lemma 4.1)
@@ -235,16 +226,13 @@ def split_points(M, split_tol: float | None = None, rtol: float | None = None) -
     threshold of :func:`new_columns`, or ``max|M[t:, :t]| <= split_tol * max|M|`` when
     ``split_tol`` is a number (0: the exact zero test). O(T^2) plus norms of near-zero blocks."""
     L, eps = check_lower(M)
-    split_tol = _tol("split_tol", split_tol)
-    rtol = _tol("rtol", rtol)
-    return _split_points(L, eps, rtol, split_tol)
+    return _split_points(L, eps, _tol("rtol", rtol), _tol("split_tol", split_tol))
 
 
 def split_blocks(M, split_tol: float | None = None, rtol: float | None = None) -> list:
     """The finest blocks ``[(start, stop), ...]`` with M = blockdiag(M[start:stop, start:stop])."""
     L, eps = check_lower(M)
-    return _split_blocks(L, eps, _tol("rtol", rtol),
-                         _tol("split_tol", split_tol))
+    return _split_blocks(L, eps, _tol("rtol", rtol), _tol("split_tol", split_tol))
 
 
 def _split_blocks(L: np.ndarray, eps: float, rtol, split_tol) -> list:
@@ -300,8 +288,7 @@ def has_one_ss_dual(M, N, rtol: float | None = None,
     block has ``nu(M_k) <= N``. Returns a :class:`DualCheck`."""
     L, eps = check_lower(M)
     N = check_positive_int("N", N)
-    return _dual_check(L, eps, N, _tol("rtol", rtol),
-                       _tol("split_tol", split_tol))
+    return _dual_check(L, eps, N, _tol("rtol", rtol), _tol("split_tol", split_tol))
 
 
 def min_rank_completion(M, rtol: float | None = None) -> tuple:
@@ -357,12 +344,9 @@ class Dual:
 def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None) -> Dual:
     """Theorem 4.1's constructive dual (docs/theory.md#theorem-4-1): a :class:`Dual` with
     ``one_ss_mask(a) * (Q @ K.T) == M`` up to ``dual.error``; a = 0 at the split points, else 1.
-
-    Split M into its finest blocks, complete each to rank nu(M_k) (:func:`min_rank_completion`),
-    factor ``R_k = (U_r S_r^1/2)(V_r S_r^1/2)^T``, pad to N columns. Raises :class:`NoDualError`
-    when some nu(M_k) > N. If the error exceeds :data:`DUAL_RTOL`, a dual cut also at crossing
-    blocks below ``NEAR_SPLIT * max|M|`` is tried; a :class:`PoorDualWarning` if still poor.
-    O(T^4); accurate only for mild decays (an existence proof, not an algorithm)."""
+    Complete each finest block to rank nu(M_k), factor ``R_k = (U_r S_r^1/2)(V_r S_r^1/2)^T``,
+    pad to N columns. :class:`NoDualError` when some nu(M_k) > N; above :data:`DUAL_RTOL` error,
+    also cut below ``NEAR_SPLIT * max|M|``, then :class:`PoorDualWarning`. O(T^4)."""
     L, eps = check_lower(M)
     N = check_positive_int("N", N)
     rtol = _tol("rtol", rtol)
