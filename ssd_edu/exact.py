@@ -1,10 +1,8 @@
 """The structure theorems of :mod:`ssd_edu.structure` in exact rational arithmetic, with no
-tolerance (docs/theory.md#example-n2, #prop-4-2 to #softmax, #exact-data).
-
-Matrices are lists of rows (or 2-D arrays) of ints, Fractions or floats (a float at its exact
-binary value, so a float kernel built with rounding is usually exactly full rank); results are
-rows of Fractions. For T <= 10 or so. Ranks scale each row to integers by the lcm of its
-denominators (no submatrix changes rank), then eliminate fraction-free with gcd reduction.
+tolerance (docs/theory.md#example-n2, #prop-4-2 to #softmax, #exact-data). Matrices: lists of
+rows (or 2-D arrays) of ints, Fractions or floats (at their exact binary value); results: rows of
+Fractions. Ranks scale each row to integers by the lcm of its denominators, then eliminate
+fraction-free with gcd reduction. For T <= 10 or so.
 """
 from __future__ import annotations
 
@@ -281,9 +279,8 @@ def has_one_ss_dual(M, N) -> DualCheck:
 
 def one_ss_dual(M, N) -> Dual:
     """The exact dual: a :class:`ssd_edu.structure.Dual` of Fraction lists with
-    ``1SS(a) o (Q K^T) == M`` (error 0.0). Per block, Q_k = R_k[:, new] and K_k^T the
-    coefficients of every column in the new ones, padded to width N; NoDualError as the float
-    twin."""
+    ``1SS(a) o (Q K^T) == M`` (error 0.0): per block Q_k = R_k[:, new], K_k^T the coefficients
+    of every column in the new ones, padded to width N."""
     N = check_positive_int("N", N)
     F = as_fractions(M)
     verdict = _dual_check(F, N)
@@ -369,9 +366,9 @@ def masked_attention(a, Q, K) -> list:
     L = one_ss_mask(a)
     T = len(L)
     Q, K = as_fractions_rect(Q, "Q"), as_fractions_rect(K, "K")
-    for name, X in (("Q", Q), ("K", K)):
-        if len(X) != T:
-            raise ValueError(f"{name} has {len(X)} rows; expected T = {T} (from a)")
+    if len(Q) != T or len(K) != T:
+        name, X = ("Q", Q) if len(Q) != T else ("K", K)
+        raise ValueError(f"{name} has {len(X)} rows; expected T = {T} (from a)")
     if T and len(Q[0]) != len(K[0]):
         raise ValueError(f"K has width {len(K[0])}; expected N = {len(Q[0])} (as Q)")
     return [[L[t][s] * sum((q * k for q, k in zip(Q[t], K[s])), Fraction(0))
@@ -380,9 +377,7 @@ def masked_attention(a, Q, K) -> list:
 
 def diagonal_kernel(a, B, C) -> list:
     """Exact diagonal kernel ``M[t][s] = sum_n C[t][n] alpha_n(t, s) B[s][n]``; a, B, C (T, N)."""
-    a = as_fractions_rect(a, "a")
-    B = as_fractions_rect(B, "B")
-    C = as_fractions_rect(C, "C")
+    a, B, C = (as_fractions_rect(X, name) for X, name in ((a, "a"), (B, "B"), (C, "C")))
     T, N = len(a), len(a[0]) if a else 0
     for name, X in (("B", B), ("C", C)):
         if len(X) != T or (T and len(X[0]) != N):

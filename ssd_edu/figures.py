@@ -60,8 +60,7 @@ def _side_note(fig, text: str):
 
 def plot_scalar_ssd(T: int = 12, N: int = 2, seed: int = 0):
     """Scalar SSD in three panels: the 1-SS mask L, the scores C B^T, and M = L o C B^T."""
-    d = make_inputs("scalar", T, N, 1, seed=seed)
-    a, B, C = d["a"], d["B"], d["C"]
+    a, B, C = map(make_inputs("scalar", T, N, 1, seed=seed).get, "aBC")
     a[T // 2] = 0.0  # one zero decay: the mask splits into two blocks
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
     draw_matrix(axes[0], ref.one_ss_mask(a),
@@ -76,8 +75,7 @@ def plot_scalar_ssd(T: int = 12, N: int = 2, seed: int = 0):
 
 def plot_diagonal_heads(T: int = 12, N: int = 3, seed: int = 1):
     """A diagonal SSM as the sum of its N heads 1SS(a[:, n]) o (C[:, n] B[:, n]^T)."""
-    d = make_inputs("diagonal", T, N, 1, seed=seed)
-    a, B, C = d["a"], d["B"], d["C"]
+    a, B, C = map(make_inputs("diagonal", T, N, 1, seed=seed).get, "aBC")
     a[:, 0] = np.linspace(0.95, 0.99, T)  # a slow mode
     a[:, -1] = np.linspace(0.2, 0.4, T)   # a fast mode
     heads = ref.diagonal_heads(a, B, C)   # (N, T, T)
@@ -240,13 +238,13 @@ def plot_benchmark(T: int = 256, N: int = 16, P: int = 16, batch: int = 2, repea
                      repeats=repeats)
     times = {(r["backend"], r["family"], r["form"]): r.get("min_s") for r in rows}
     groups = [(family, form) for family in FAMILIES for form in FORMS]
-    labels = {"numpy": "NumPy reference", "numba": "Numba CPU", "cuda": "numba.cuda GPU"}
     fig, ax = plt.subplots(figsize=(8.4, 4.4))
     width = 0.8 / len(backends)
-    for i, backend in enumerate(backends):
+    for i, (backend, label) in enumerate(zip(backends, ("NumPy reference", "Numba CPU",
+                                                          "numba.cuda GPU"))):
         xs = [g + (i - (len(backends) - 1) / 2) * width for g in range(len(groups))]
         ys = [times.get((backend, f, m)) or np.nan for f, m in groups]
-        ax.bar(xs, [1e3 * y for y in ys], width, label=labels[backend])
+        ax.bar(xs, [1e3 * y for y in ys], width, label=label)
         if backend != "numpy":
             for x_, y_, (f, m) in zip(xs, ys, groups):
                 base = times.get(("numpy", f, m))

@@ -8,12 +8,8 @@ new columns, split blocks, and the constructive 1-SS dual of Theorem 4.1
     split point t     t in 1..T-1 with M[t:, :t] == 0            (Lemma 4.1)
 
 The least width of a dual ``1SS(a) o (Q K^T) = M`` is max_k nu(M_k) over the split blocks M_k.
-Tolerances (docs/theory.md#tolerances): a singular value counts iff it exceeds
-``rtol * s_max(M[t:, :t+1])`` (default rtol = eps * max(shape), eps of the input dtype); a split
-point is a crossing block of rank 0 under that threshold (``split_tol``: the test
-``max|M[t:, :t]| <= split_tol * max|M|``). Entries above the diagonal up to 64 eps max|M| are
-dropped, and so is an imaginary part that small. Float ranks are trustworthy for T <= 256 with
-decays >= 0.9; beyond that only exact arithmetic decides.
+A singular value counts iff it exceeds ``rtol * s_max(M[t:, :t+1])`` (default rtol = eps *
+max(shape); docs/theory.md#tolerances); a split point is a crossing block of rank 0 under it.
 """
 from __future__ import annotations
 
@@ -93,29 +89,24 @@ def _tol(name: str, value) -> float | None:
 
 
 def _singular_values(block: np.ndarray) -> np.ndarray:
-    if block.size == 0:
-        return np.zeros(0)
-    return np.linalg.svd(block, compute_uv=False)
+    return np.linalg.svd(block, compute_uv=False) if block.size else np.zeros(0)
 
 
 def _threshold(s_incl: np.ndarray, shape: tuple, rtol: float | None, eps: float) -> float:
     """``rtol * s_max(M[t:, :t+1])``, default rtol = eps * max(shape)
     (docs/theory.md#tolerances)."""
-    if s_incl.size == 0:
-        return 0.0
     r = eps * max(shape) if rtol is None else rtol
-    return r * float(s_incl[0])
+    return r * float(s_incl[0]) if s_incl.size else 0.0
 
 
-def _pair_ranks(L: np.ndarray, t: int, rtol, eps) -> tuple:
-    """(rank M[t:, :t+1], rank M[t:, :t]) under the one threshold of the inclusive block."""
+def _is_new(L: np.ndarray, t: int, rtol, eps) -> bool:
+    """rank M[t:, :t+1] > rank M[t:, :t] under the one threshold of the inclusive block."""
     incl = L[t:, : t + 1]
     s_incl = _singular_values(incl)
-    thr = _threshold(s_incl, incl.shape, rtol, eps)
     if s_incl.size == 0 or s_incl[0] == 0:
-        return 0, 0
-    s_strict = _singular_values(L[t:, :t])
-    return int(np.sum(s_incl > thr)), int(np.sum(s_strict > thr))
+        return False
+    thr = _threshold(s_incl, incl.shape, rtol, eps)
+    return int(np.sum(s_incl > thr)) > int(np.sum(_singular_values(L[t:, :t]) > thr))
 
 
 def ss_rank(M, rtol: float | None = None) -> int:
@@ -144,12 +135,7 @@ def new_columns(M, rtol: float | None = None) -> list:
 
 def _new_columns(L: np.ndarray, eps: float, rtol) -> list:
     """new_columns of a validated L, ranked with the caller's eps."""
-    new = []
-    for t in range(L.shape[0]):
-        r_incl, r_strict = _pair_ranks(L, t, rtol, eps)
-        if r_incl > r_strict:
-            new.append(t)
-    return new
+    return [t for t in range(L.shape[0]) if _is_new(L, t, rtol, eps)]
 
 
 def nu(M, rtol: float | None = None) -> int:

@@ -94,8 +94,7 @@ def make_inputs(family: str, T: int, N: int, P: int, batch: tuple = (), *,
             out = out + 1j * rng.standard_normal(shape)
         return out
 
-    a_shape = {"scalar": (*batch, T), "diagonal": (*batch, T, N), "general": (*batch, T, N)}
-    a = _decays(rng, regime, a_shape[family])
+    a = _decays(rng, regime, (*batch, T) if family == "scalar" else (*batch, T, N))
     if regime == "zero" and T > 0:
         forced = sorted({0, min(1, T - 1), T // 2, T - 1})
         if family == "scalar":
@@ -111,10 +110,8 @@ def make_inputs(family: str, T: int, N: int, P: int, batch: tuple = (), *,
            "B": normal(*batch, T, N), "C": normal(*batch, T, N),
            "initial_state": normal(*batch, N, P) if initial_state else None}
     cdtype = np.result_type(dtype, np.complex64)
-    for key, value in out.items():
-        if value is not None:
-            out[key] = value.astype(cdtype if np.iscomplexobj(value) else dtype)
-    return out
+    return {k: None if v is None else v.astype(cdtype if np.iscomplexobj(v) else dtype)
+            for k, v in out.items()}
 
 
 def as_float64(inputs: dict) -> dict:
@@ -279,9 +276,8 @@ def check_vjp(key: str, T: int = 5, N: int = 3, P: int = 3, batch: tuple = (2, 2
             raise AssertionError(f"{key}: the VJP modified its input {k}")
     fd = finite_difference_grads(family, d, dy, dh)
     if not initial_state:
-        zeros = np.zeros((*batch, N, P))
-        assert_close(f"{key} dinitial_state (no initial state: zeros)", zeros,
-                     g.dinitial_state, tol=0.0)
+        assert_close(f"{key} dinitial_state (no initial state: zeros)",
+                     np.zeros((*batch, N, P)), g.dinitial_state, tol=0.0)
     errors = {}
     for name, expected in fd.items():
         got = np.asarray(getattr(g, name))
