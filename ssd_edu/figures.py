@@ -99,10 +99,9 @@ def plot_chunked_blocks(T: int = 16, Q: int = 4, N: int = 2, seed: int = 2):
     J = -(-T // Q)
     for j in range(J):
         for k in range(j + 1):
-            edge = "tab:orange" if j == k else "tab:green"
+            edge, label = ("tab:orange", "1") if j == k else ("tab:green", "2-4")
             ax.add_patch(Rectangle((k * Q - 0.5, j * Q - 0.5), Q, Q, fill=False, lw=2,
                                    edgecolor=edge))
-            label = "1" if j == k else "2-4"
             ax.text(k * Q + Q / 2 - 0.5, j * Q + Q / 2 - 0.5, label, ha="center", va="center",
                     fontsize=9, color=edge, fontweight="bold")
     return _side_note(fig, "orange, step 1: intra-chunk attention,\none Q x Q masked matmul "
@@ -128,8 +127,7 @@ def plot_split_blocks(M=None, N: int = 2, seed: int = 5):
     fig, ax = plt.subplots(figsize=(7.8, 4.8))
     draw_matrix(ax, M, f"split blocks and new columns (N = {N})", colorbar=False)
     for (start, stop), k in zip(verdict.blocks, verdict.nu):
-        bad = k > N
-        edge = "tab:red" if bad else "tab:green"
+        edge = "tab:red" if k > N else "tab:green"
         ax.add_patch(Rectangle((start - 0.5, start - 0.5), stop - start, stop - start,
                                fill=False, lw=2.5, edgecolor=edge))
         cols = [start + c for c in structure.new_columns(M[start:stop, start:stop])]
@@ -152,11 +150,9 @@ def plot_ssrank(Ts=(8, 16, 32, 64, 128, 256), N: int = 4, ds=(1, 4, 16), seed: i
     from . import softmax, structure
     Ts = list(Ts)
     rng = np.random.default_rng(seed)
-    ssm = []
-    for T in Ts:
-        M = ref.diagonal_kernel(rng.uniform(0.9, 1.0, (T, N)), rng.standard_normal((T, N)),
-                                rng.standard_normal((T, N)))
-        ssm.append(structure.ss_rank(M))
+    ssm = [structure.ss_rank(ref.diagonal_kernel(rng.uniform(0.9, 1.0, (T, N)),
+                                                 rng.standard_normal((T, N)),
+                                                 rng.standard_normal((T, N)))) for T in Ts]
     fig, ax = plt.subplots(figsize=(5.8, 4.2))
     for d, marker in zip(ds, "os^"):
         ax.plot(Ts, softmax.ssrank_curve(Ts, d, seed=seed), marker=marker,
