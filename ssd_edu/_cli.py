@@ -7,35 +7,27 @@ import os
 from pathlib import Path
 
 
-def integer_at_least(low: int):
-    """The argparse type of an integer >= ``low``."""
-    def integer(text: str) -> int:
+def _bounded(kind, low, strict: bool = False):
+    """The argparse type of a ``kind`` (int or float) >= ``low`` (> with ``strict``)."""
+    what = f"{'an integer' if kind is int else 'a number'} {'>' if strict else '>='} {low}"
+
+    def parse(text: str):
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") \
-                from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (value > low if strict else value >= low):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value:g}")
         return value
-    return integer
+    return parse
 
 
 #: An integer >= 1 (sizes, repeats, chunk lengths).
-positive_int = integer_at_least(1)
+positive_int = _bounded(int, 1)
 #: An integer >= 0 (random seeds).
-nonnegative_int = integer_at_least(0)
-
-
-def positive_float(text: str) -> float:
-    """A number > 0 (seconds)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value:g}")
-    return value
+nonnegative_int = _bounded(int, 0)
+#: A number > 0 (seconds).
+positive_float = _bounded(float, 0, strict=True)
 
 
 def output_file(text: str) -> str:

@@ -1,10 +1,8 @@
 """The structure theorems of :mod:`ssd_edu.structure` in exact rational arithmetic, with no
-tolerance (docs/theory.md#example-n2, #prop-4-2 to #softmax, #exact-data).
-
-Matrices are lists of rows (or 2-D arrays) of ints, Fractions or floats (a float at its exact
-binary value, so a float kernel built with rounding is usually exactly full rank); results are
-rows of Fractions. For T <= 10 or so. Ranks scale each row to integers by the lcm of its
-denominators (no submatrix changes rank), then eliminate fraction-free with gcd reduction.
+tolerance (docs/theory.md#example-n2, #prop-4-2 to #softmax, #exact-data). Matrices: lists of
+rows (or 2-D arrays) of ints, Fractions or floats (at their exact binary value); results: rows of
+Fractions. Ranks scale each row to integers by the lcm of its denominators, then eliminate
+fraction-free with gcd reduction. For T <= 10 or so.
 """
 from __future__ import annotations
 
@@ -23,38 +21,40 @@ from .validation import check_positive_int
 
 
 def _to_fraction(value, name: str, where: tuple) -> Fraction:
-    at = f"{name}[{', '.join(map(str, where))}]"
     if type(value) is Fraction:
         return value
-    if type(value) is int:
-        return Fraction(value)
-    if isinstance(value, (bool, np.bool_, np.integer)):
+    if isinstance(value, (int, np.bool_, np.integer)):
         return Fraction(int(value))
     if isinstance(value, numbers.Rational):
         return Fraction(value)
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(float(value)):
-            raise ValueError(f"{at} = {value!r} is not finite")
-        return Fraction(float(value))
-    raise TypeError(f"{at} = {value!r} ({type(value).__name__}) is not an int, Fraction or "
-                    f"float")
+    at = f"{name}[{', '.join(map(str, where))}] = {value!r}"
+    if not isinstance(value, (float, np.floating)):
+        raise TypeError(f"{at} ({type(value).__name__}) is not an int, Fraction or float")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{at} is not finite")
+    return Fraction(float(value))
+
+
+def as_fractions_rect(X, name: str) -> list:
+    """A 2-D array (or list of rows) of numbers as a list of rows of Fractions (any shape)."""
+    if isinstance(X, (list, tuple)) and all(isinstance(r, (list, tuple)) for r in X):
+        if any(len(r) != len(X[0]) for r in X):      # the fast path for lists of rows
+            raise ValueError(f"{name} has rows of lengths {[len(r) for r in X]}")
+    else:
+        X = np.asarray(X, dtype=object)
+        if X.ndim != 2:
+            raise ValueError(f"{name} has shape {tuple(X.shape)}; expected a 2-D (T, N) array")
+    return [[_to_fraction(x, name, (i, j)) for j, x in enumerate(row)] for i, row in enumerate(X)]
 
 
 def as_fractions(M, name: str = "M", lower: bool = True) -> list:
     """M as T rows of T Fractions (with ``lower``: exactly lower triangular), or an error
     naming ``name``."""
-    if isinstance(M, (list, tuple)) and all(isinstance(r, (list, tuple)) for r in M):
-        raw = M  # the fast path for lists of rows (enumerations)
-        if any(len(r) != len(raw) for r in raw):
-            raise ValueError(f"{name} has rows of lengths {[len(r) for r in raw]}; expected a "
-                             f"square (T, T) matrix")
-    else:
-        raw = np.asarray(M, dtype=object)
-        if raw.ndim != 2 or raw.shape[0] != raw.shape[1]:
-            raise ValueError(f"{name} has shape {tuple(raw.shape)}; expected a square (T, T) "
-                             f"matrix")
-    T = len(raw)
-    rows = [[_to_fraction(raw[i][j], name, (i, j)) for j in range(T)] for i in range(T)]
+    rows = as_fractions_rect(M, name)
+    T = len(rows)
+    if T and len(rows[0]) != T:
+        raise ValueError(f"{name} has shape ({T}, {len(rows[0])}); expected a square (T, T) "
+                         f"matrix")
     if lower:
         for i in range(T):
             for j in range(i + 1, T):
@@ -74,15 +74,10 @@ def _integer_rows(rows: list) -> list:
     return out
 
 
-@lru_cache(maxsize=1 << 16)
-def _rank_key(key: tuple) -> int:
-    return _rank_elim(key)
-
-
 def _rank_int(rows: list) -> int:
     """Rank of an integer matrix (list of rows); small ones are memoized (enumerations)."""
     if len(rows) * (len(rows[0]) if rows else 0) <= 36:
-        return _rank_key(tuple(map(tuple, rows)))
+        return _rank_memo(tuple(map(tuple, rows)))
     return _rank_elim(rows)
 
 
@@ -111,8 +106,17 @@ def _rank_elim(rows) -> int:
     return rank
 
 
-def _block(Z: list, r0: int, r1: int, c0: int, c1: int) -> list:
-    return [row[c0:c1] for row in Z[r0:r1]]
+_rank_memo = lru_cache(maxsize=1 << 16)(_rank_elim)
+
+
+def _corner(Z: list, t: int, c: int) -> list:
+    """The block ``Z[t:, :c]``."""
+    return [row[:c] for row in Z[t:]]
+
+
+def _is_new(Z: list, t: int) -> bool:
+    """Column t is new: ``rank Z[t:, :t+1] > rank Z[t:, :t]``."""
+    return _rank_int(_corner(Z, t, t + 1)) > _rank_int(_corner(Z, t, t))
 
 
 def rank(M) -> int:
@@ -129,16 +133,11 @@ def ss_rank(M) -> int:
 
 
 def _ss_rank(Z: list) -> int:
-    return max((_rank_int(_block(Z, t, len(Z), 0, t + 1)) for t in range(len(Z))), default=0)
+    return max((_rank_int(_corner(Z, t, t + 1)) for t in range(len(Z))), default=0)
 
 
 def _new_columns_int(Z: list) -> list:
-    T = len(Z)
-    new = []
-    for t in range(T):
-        if _rank_int(_block(Z, t, T, 0, t + 1)) > _rank_int(_block(Z, t, T, 0, t)):
-            new.append(t)
-    return new
+    return [t for t in range(len(Z)) if _is_new(Z, t)]
 
 
 def new_columns(M) -> list:
@@ -157,12 +156,9 @@ def min_completion_rank(M) -> int:
 
 
 def _woerdeman(Z: list) -> int:
-    T = len(Z)
-    # sum_{t=0}^{T-1} rank M[t:, :t+1]
-    inclusive = sum(_rank_int([row[: t + 1] for row in Z[t:]]) for t in range(T))
-    # sum_{t=0}^{T-2} rank M[t+1:, :t+1]
-    below = sum(_rank_int([row[: t + 1] for row in Z[t + 1:]]) for t in range(T - 1))
-    return inclusive - below
+    # sum_{t=0}^{T-1} rank M[t:, :t+1]  -  sum_{t=0}^{T-2} rank M[t+1:, :t+1]
+    return (sum(_rank_int(_corner(Z, t, t + 1)) for t in range(len(Z)))
+            - sum(_rank_int(_corner(Z, t + 1, t + 1)) for t in range(len(Z) - 1)))
 
 
 def _split_points(F: list) -> list:
@@ -230,7 +226,7 @@ def _completion(F: list) -> tuple:
     R = [row[:] for row in F]
     new, coeff = [], []
     for t in range(T):
-        if _rank_int(_block(Z, t, T, 0, t + 1)) > _rank_int(_block(Z, t, T, 0, t)):
+        if _is_new(Z, t):
             new.append(t)
             coeff.append(None)  # R[:t, t] = 0
             continue
@@ -283,9 +279,8 @@ def has_one_ss_dual(M, N) -> DualCheck:
 
 def one_ss_dual(M, N) -> Dual:
     """The exact dual: a :class:`ssd_edu.structure.Dual` of Fraction lists with
-    ``1SS(a) o (Q K^T) == M`` (error 0.0). Per block, Q_k = R_k[:, new] and K_k^T the
-    coefficients of every column in the new ones, padded to width N; NoDualError as the float
-    twin."""
+    ``1SS(a) o (Q K^T) == M`` (error 0.0): per block Q_k = R_k[:, new], K_k^T the coefficients
+    of every column in the new ones, padded to width N."""
     N = check_positive_int("N", N)
     F = as_fractions(M)
     verdict = _dual_check(F, N)
@@ -371,9 +366,9 @@ def masked_attention(a, Q, K) -> list:
     L = one_ss_mask(a)
     T = len(L)
     Q, K = as_fractions_rect(Q, "Q"), as_fractions_rect(K, "K")
-    for name, X in (("Q", Q), ("K", K)):
-        if len(X) != T:
-            raise ValueError(f"{name} has {len(X)} rows; expected T = {T} (from a)")
+    if len(Q) != T or len(K) != T:
+        name, X = ("Q", Q) if len(Q) != T else ("K", K)
+        raise ValueError(f"{name} has {len(X)} rows; expected T = {T} (from a)")
     if T and len(Q[0]) != len(K[0]):
         raise ValueError(f"K has width {len(K[0])}; expected N = {len(Q[0])} (as Q)")
     return [[L[t][s] * sum((q * k for q, k in zip(Q[t], K[s])), Fraction(0))
@@ -382,9 +377,7 @@ def masked_attention(a, Q, K) -> list:
 
 def diagonal_kernel(a, B, C) -> list:
     """Exact diagonal kernel ``M[t][s] = sum_n C[t][n] alpha_n(t, s) B[s][n]``; a, B, C (T, N)."""
-    a = as_fractions_rect(a, "a")
-    B = as_fractions_rect(B, "B")
-    C = as_fractions_rect(C, "C")
+    a, B, C = (as_fractions_rect(X, name) for X, name in ((a, "a"), (B, "B"), (C, "C")))
     T, N = len(a), len(a[0]) if a else 0
     for name, X in (("B", B), ("C", C)):
         if len(X) != T or (T and len(X[0]) != N):
@@ -397,15 +390,6 @@ def diagonal_kernel(a, B, C) -> list:
             for s in range(t + 1):
                 M[t][s] += C[t][n] * L[t][s] * B[s][n]
     return M
-
-
-def as_fractions_rect(X, name: str) -> list:
-    """A 2-D array of numbers as a list of rows of Fractions (any shape)."""
-    arr = np.asarray(X, dtype=object)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} has shape {tuple(arr.shape)}; expected a 2-D (T, N) array")
-    return [[_to_fraction(arr[i, j], name, (i, j)) for j in range(arr.shape[1])]
-            for i in range(arr.shape[0])]
 
 
 def lower_01_matrices(T: int):

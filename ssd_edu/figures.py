@@ -9,18 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+import matplotlib.pyplot as plt
+from matplotlib.patches import Rectangle
+
 from . import reference as ref
 from .bench.timing import best_time, loglog_slope
 from .testing import make_inputs
 from .training import HIDDEN_DECAYS, fit
 
 DPI = 80
-
-
-def _plt():
-    """pyplot with the active backend (inline in Jupyter; :func:`generate` uses Agg)."""
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def draw_matrix(ax, M, title: str, *, lower_only: bool = True, cmap: str = "RdBu_r",
@@ -41,14 +38,29 @@ def draw_matrix(ax, M, title: str, *, lower_only: bool = True, cmap: str = "RdBu
     return im
 
 
+def _finish(ax, xlabel: str, ylabel: str, title: str, legend: int | None = None):
+    """Label ``ax``, add its legend (font size ``legend``), lay out its figure; return it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=legend)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def _side_note(fig, text: str):
+    """The picture on the left, ``text`` on the right."""
+    fig.subplots_adjust(left=0.02, right=0.62)
+    fig.text(0.64, 0.5, text, fontsize=8, va="center")
+    return fig
+
+
 # Kernels as pictures
 
 
 def plot_scalar_ssd(T: int = 12, N: int = 2, seed: int = 0):
     """Scalar SSD in three panels: the 1-SS mask L, the scores C B^T, and M = L o C B^T."""
-    plt = _plt()
-    d = make_inputs("scalar", T, N, 1, seed=seed)
-    a, B, C = d["a"], d["B"], d["C"]
+    a, B, C = map(make_inputs("scalar", T, N, 1, seed=seed).get, "aBC")
     a[T // 2] = 0.0  # one zero decay: the mask splits into two blocks
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
     draw_matrix(axes[0], ref.one_ss_mask(a),
@@ -63,9 +75,7 @@ def plot_scalar_ssd(T: int = 12, N: int = 2, seed: int = 0):
 
 def plot_diagonal_heads(T: int = 12, N: int = 3, seed: int = 1):
     """A diagonal SSM as the sum of its N heads 1SS(a[:, n]) o (C[:, n] B[:, n]^T)."""
-    plt = _plt()
-    d = make_inputs("diagonal", T, N, 1, seed=seed)
-    a, B, C = d["a"], d["B"], d["C"]
+    a, B, C = map(make_inputs("diagonal", T, N, 1, seed=seed).get, "aBC")
     a[:, 0] = np.linspace(0.95, 0.99, T)  # a slow mode
     a[:, -1] = np.linspace(0.2, 0.4, T)   # a fast mode
     heads = ref.diagonal_heads(a, B, C)   # (N, T, T)
@@ -82,8 +92,6 @@ def plot_diagonal_heads(T: int = 12, N: int = 3, seed: int = 1):
 
 def plot_chunked_blocks(T: int = 16, Q: int = 4, N: int = 2, seed: int = 2):
     """The chunked algorithm on M: Q x Q diagonal blocks (step 1), low-rank blocks (steps 2-4)."""
-    plt = _plt()
-    from matplotlib.patches import Rectangle
     d = make_inputs("scalar", T, N, 1, seed=seed)
     M = ref.scalar_kernel(d["a"], d["B"], d["C"])
     fig, ax = plt.subplots(figsize=(7.6, 4.6))
@@ -91,26 +99,22 @@ def plot_chunked_blocks(T: int = 16, Q: int = 4, N: int = 2, seed: int = 2):
     J = -(-T // Q)
     for j in range(J):
         for k in range(j + 1):
-            edge = "tab:orange" if j == k else "tab:green"
+            edge, label = ("tab:orange", "1") if j == k else ("tab:green", "2-4")
             ax.add_patch(Rectangle((k * Q - 0.5, j * Q - 0.5), Q, Q, fill=False, lw=2,
                                    edgecolor=edge))
-            label = "1" if j == k else "2-4"
             ax.text(k * Q + Q / 2 - 0.5, j * Q + Q / 2 - 0.5, label, ha="center", va="center",
                     fontsize=9, color=edge, fontweight="bold")
-    fig.subplots_adjust(left=0.02, right=0.62)
-    fig.text(0.64, 0.5, "orange, step 1: intra-chunk attention,\none Q x Q masked matmul per chunk"
-             "\n\ngreen, steps 2-4: blocks of rank <= N,\n"
-             "M[t, s] = (C_t delta_t)(abar ...)(gamma_s B_s)\n"
-             "2. chunk states S_c (B scaled by gamma)\n3. state passing H_c = abar_c H_{c-1} + S_c"
-             "\n4. state to output (C scaled by delta)", fontsize=8, va="center")
-    return fig
+    return _side_note(fig, "orange, step 1: intra-chunk attention,\none Q x Q masked matmul "
+                      "per chunk\n\ngreen, steps 2-4: blocks of rank <= N,\n"
+                      "M[t, s] = (C_t delta_t)(abar ...)(gamma_s B_s)\n"
+                      "2. chunk states S_c (B scaled by gamma)\n"
+                      "3. state passing H_c = abar_c H_{c-1} + S_c\n"
+                      "4. state to output (C scaled by delta)")
 
 
 def plot_split_blocks(M=None, N: int = 2, seed: int = 5):
     """Finest split blocks (Lemma 4.1) and new columns (Def. 4.2) drawn on M; a block with more
     than N new columns in red. Default M: three planted blocks, the last Remark 4.1's example."""
-    plt = _plt()
-    from matplotlib.patches import Rectangle
     from . import structure
     if M is None:
         rng = np.random.default_rng(seed)
@@ -123,21 +127,18 @@ def plot_split_blocks(M=None, N: int = 2, seed: int = 5):
     fig, ax = plt.subplots(figsize=(7.8, 4.8))
     draw_matrix(ax, M, f"split blocks and new columns (N = {N})", colorbar=False)
     for (start, stop), k in zip(verdict.blocks, verdict.nu):
-        bad = k > N
-        edge = "tab:red" if bad else "tab:green"
+        edge = "tab:red" if k > N else "tab:green"
         ax.add_patch(Rectangle((start - 0.5, start - 0.5), stop - start, stop - start,
                                fill=False, lw=2.5, edgecolor=edge))
         cols = [start + c for c in structure.new_columns(M[start:stop, start:stop])]
         ax.plot(cols, cols, "o", ms=7, mfc="none", mec="k", mew=1.5)
         ax.text(stop - 0.2, start - 0.3, f"nu = {k}", color=edge, fontsize=9, va="top",
                 ha="left", fontweight="bold")
-    fig.subplots_adjust(left=0.02, right=0.62)
-    fig.text(0.64, 0.5, "rectangles: the finest blocks,\ncut where M[t:, :t] = 0 (Lemma 4.1)\n\n"
-             "circles: new columns of each block,\nM[t:, t] not in span M[t:, :t]\n\n"
-             f"green: nu <= N = {N}; red: nu > N\n\nTheorem 4.1: a width-{N} 1-SS dual exists\n"
-             f"iff every block is green: here {'yes' if verdict.ok else 'no'}", fontsize=8,
-             va="center")
-    return fig
+    return _side_note(fig, "rectangles: the finest blocks,\ncut where M[t:, :t] = 0 (Lemma 4.1)"
+                      "\n\ncircles: new columns of each block,\nM[t:, t] not in span M[t:, :t]"
+                      f"\n\ngreen: nu <= N = {N}; red: nu > N\n\nTheorem 4.1: a width-{N} 1-SS "
+                      f"dual exists\niff every block is green: here "
+                      f"{'yes' if verdict.ok else 'no'}")
 
 
 # Rank: SSM vs softmax
@@ -146,15 +147,12 @@ def plot_split_blocks(M=None, N: int = 2, seed: int = 5):
 def plot_ssrank(Ts=(8, 16, 32, 64, 128, 256), N: int = 4, ds=(1, 4, 16), seed: int = 0):
     """Semiseparable rank against T: flat at N for a diagonal SSM, growing for causal softmax
     (:func:`ssd_edu.softmax.ssrank_curve` per head dim d)."""
-    plt = _plt()
     from . import softmax, structure
     Ts = list(Ts)
     rng = np.random.default_rng(seed)
-    ssm = []
-    for T in Ts:
-        M = ref.diagonal_kernel(rng.uniform(0.9, 1.0, (T, N)), rng.standard_normal((T, N)),
-                                rng.standard_normal((T, N)))
-        ssm.append(structure.ss_rank(M))
+    ssm = [structure.ss_rank(ref.diagonal_kernel(rng.uniform(0.9, 1.0, (T, N)),
+                                                 rng.standard_normal((T, N)),
+                                                 rng.standard_normal((T, N)))) for T in Ts]
     fig, ax = plt.subplots(figsize=(5.8, 4.2))
     for d, marker in zip(ds, "os^"):
         ax.plot(Ts, softmax.ssrank_curve(Ts, d, seed=seed), marker=marker,
@@ -168,12 +166,8 @@ def plot_ssrank(Ts=(8, 16, 32, 64, 128, 256), N: int = 4, ds=(1, 4, 16), seed: i
     ticks = [2 ** k for k in range(1, int(np.log2(max(Ts))) + 1)]
     ax.set_yticks(ticks, [str(v) for v in ticks])
     ax.minorticks_off()
-    ax.set_xlabel("sequence length T")
-    ax.set_ylabel("semiseparable rank (numerical)")
-    ax.set_title("State size needed: flat for an SSM, ~T/2 for softmax", fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _finish(ax, "sequence length T", "semiseparable rank (numerical)",
+                   "State size needed: flat for an SSM, ~T/2 for softmax", legend=7)
 
 
 # Cost
@@ -184,23 +178,18 @@ def measure_cost(Ts=(128, 256, 512, 1024), N: int = 4, P: int = 16, chunk_size: 
     """Best-of-``repeats`` seconds of the scalar reference forms at each T: {"T", "scan",
     "attention", "chunked", "slopes"} (log-log slopes, about 1, 2, 1)."""
     Ts = np.asarray(Ts)
-    out = {"T": Ts, "scan": [], "attention": [], "chunked": []}
-    for T in Ts:
-        d = make_inputs("scalar", int(T), N, P, seed=seed, initial_state=False)
-        out["scan"].append(best_time(lambda: ref.scalar_scan(**d), repeats))
-        out["attention"].append(best_time(lambda: ref.scalar_attention(**d), repeats))
-        out["chunked"].append(best_time(lambda: ref.scalar_chunked(**d, chunk_size=chunk_size),
-                                         repeats))
-    out["slopes"] = {}
+    inputs = [make_inputs("scalar", int(T), N, P, seed=seed, initial_state=False) for T in Ts]
+    out = {"T": Ts, "slopes": {}}
     for form in ("scan", "attention", "chunked"):
-        out[form] = np.asarray(out[form])
+        fn = getattr(ref, f"scalar_{form}")
+        kw = {"chunk_size": chunk_size} if form == "chunked" else {}
+        out[form] = np.array([best_time(lambda: fn(**d, **kw), repeats) for d in inputs])
         out["slopes"][form] = loglog_slope(Ts, out[form])
     return out
 
 
 def plot_cost(Ts=(128, 256, 512, 1024, 2048), N: int = 4, P: int = 16, repeats: int = 3):
     """Log-log time of the scan, attention and chunked reference forms against T."""
-    plt = _plt()
     cost = measure_cost(Ts, N, P, repeats=repeats)
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
     for form, marker in (("scan", "o"), ("attention", "s"), ("chunked", "^")):
@@ -211,12 +200,8 @@ def plot_cost(Ts=(128, 256, 512, 1024, 2048), N: int = 4, P: int = 16, repeats: 
     ax.loglog(cost["T"], cost["chunked"][0] * (cost["T"] / T0), "k--", lw=1, label="T guide")
     ax.set_xticks(cost["T"], [str(int(T)) for T in cost["T"]])
     ax.minorticks_off()
-    ax.set_xlabel("sequence length T")
-    ax.set_ylabel("seconds (best of %d)" % repeats)
-    ax.set_title(f"NumPy reference, scalar family, N = {N}, P = {P}", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(ax, "sequence length T", f"seconds (best of {repeats})",
+                   f"NumPy reference, scalar family, N = {N}, P = {P}", legend=8)
 
 
 # Benchmark: reference vs CPU vs GPU
@@ -241,7 +226,6 @@ def plot_benchmark(T: int = 256, N: int = 16, P: int = 16, batch: int = 2, repea
                    dtype: str = "float64"):
     """Milliseconds per call of every form, NumPy vs Numba vs GPU (``bench.run_bench``); GPU bars
     only on a real GPU."""
-    plt = _plt()
     from .registry import FAMILIES, FORMS
     from .bench import run_bench
     use_gpu, gpu_note = gpu_for_benchmark()
@@ -250,13 +234,13 @@ def plot_benchmark(T: int = 256, N: int = 16, P: int = 16, batch: int = 2, repea
                      repeats=repeats)
     times = {(r["backend"], r["family"], r["form"]): r.get("min_s") for r in rows}
     groups = [(family, form) for family in FAMILIES for form in FORMS]
-    labels = {"numpy": "NumPy reference", "numba": "Numba CPU", "cuda": "numba.cuda GPU"}
     fig, ax = plt.subplots(figsize=(8.4, 4.4))
     width = 0.8 / len(backends)
-    for i, backend in enumerate(backends):
+    for i, (backend, label) in enumerate(zip(backends, ("NumPy reference", "Numba CPU",
+                                                          "numba.cuda GPU"))):
         xs = [g + (i - (len(backends) - 1) / 2) * width for g in range(len(groups))]
         ys = [times.get((backend, f, m)) or np.nan for f, m in groups]
-        ax.bar(xs, [1e3 * y for y in ys], width, label=labels[backend])
+        ax.bar(xs, [1e3 * y for y in ys], width, label=label)
         if backend != "numpy":
             for x_, y_, (f, m) in zip(xs, ys, groups):
                 base = times.get(("numpy", f, m))
@@ -293,7 +277,6 @@ def plot_crossover(Ts=(64, 128, 256, 512, 1024, 2048), Ns=(16, 64), batch: int =
 def plot_training(steps: int = 300, N: int = 4, seed: int = 0, results: dict | None = None):
     """Tutorial 09: loss curves of a diagonal and a scalar learner of state size N fitted by Adam
     (``training.fit``) to a hidden diagonal SSM. ``results`` ({family: fit result}) reuses fits."""
-    plt = _plt()
     results = results or {}
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for family, style in (("diagonal", "-"), ("scalar", "--")):
@@ -301,13 +284,8 @@ def plot_training(steps: int = 300, N: int = 4, seed: int = 0, results: dict | N
         losses = run["losses"]
         ax.semilogy(losses, style, label=f"{family} learner, N = {N} "
                                           f"(final {losses[-1]:.1e})")
-    ax.set_xlabel("Adam step")
-    ax.set_ylabel("mean squared error")
-    ax.set_title(f"fitting a hidden diagonal SSM (decays {', '.join(map(str, HIDDEN_DECAYS))})",
-                 fontsize=10)
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return _finish(ax, "Adam step", "mean squared error",
+                   f"fitting a hidden diagonal SSM (decays {', '.join(map(str, HIDDEN_DECAYS))})")
 
 
 # The registry and the command

@@ -45,11 +45,6 @@ def _why_missing(backend: str) -> str | None:
     return None
 
 
-def _listed(backend: str) -> bool:
-    """A backend's keys are listed when its package is installed (cuda: probed on use only)."""
-    return _why_missing("numba" if backend == "cuda" else backend) is None
-
-
 class Registry(MutableMapping):
     """``"{backend}.{family}.{form}"`` -> callable, imported on first access; ``suffix`` ends the
     function names ("_vjp"). Entries set by hand (``IMPLEMENTATIONS[key] = fn``) take
@@ -64,7 +59,8 @@ class Registry(MutableMapping):
         out = {}
         for backend, (forms_module, vjp_module, forms) in BACKEND_MODULES.items():
             module = vjp_module if self._vjps else forms_module
-            if module is None or not _listed(backend):
+            # keys are listed when the package is installed (cuda: probed on use only)
+            if module is None or _why_missing("numba" if backend == "cuda" else backend):
                 continue
             for family in FAMILIES:
                 for form in forms:
@@ -77,8 +73,7 @@ class Registry(MutableMapping):
         if key in self._removed:
             raise KeyError(key)
         module, name = self._static()[key]                     # KeyError for an unknown key
-        fn = self._loaded[key] = getattr(importlib.import_module(module), name)
-        return fn
+        return self._loaded.setdefault(key, getattr(importlib.import_module(module), name))
 
     def __setitem__(self, key, fn):
         self._removed.discard(key)

@@ -8,12 +8,8 @@ new columns, split blocks, and the constructive 1-SS dual of Theorem 4.1
     split point t     t in 1..T-1 with M[t:, :t] == 0            (Lemma 4.1)
 
 The least width of a dual ``1SS(a) o (Q K^T) = M`` is max_k nu(M_k) over the split blocks M_k.
-Tolerances (docs/theory.md#tolerances): a singular value counts iff it exceeds
-``rtol * s_max(M[t:, :t+1])`` (default rtol = eps * max(shape), eps of the input dtype); a split
-point is a crossing block of rank 0 under that threshold (``split_tol``: the test
-``max|M[t:, :t]| <= split_tol * max|M|``). Entries above the diagonal up to 64 eps max|M| are
-dropped, and so is an imaginary part that small. Float ranks are trustworthy for T <= 256 with
-decays >= 0.9; beyond that only exact arithmetic decides.
+A singular value counts iff it exceeds ``rtol * s_max(M[t:, :t+1])`` (default rtol = eps *
+max(shape); docs/theory.md#tolerances); a split point is a crossing block of rank 0 under it.
 """
 from __future__ import annotations
 
@@ -93,29 +89,24 @@ def _tol(name: str, value) -> float | None:
 
 
 def _singular_values(block: np.ndarray) -> np.ndarray:
-    if block.size == 0:
-        return np.zeros(0)
-    return np.linalg.svd(block, compute_uv=False)
+    return np.linalg.svd(block, compute_uv=False) if block.size else np.zeros(0)
 
 
 def _threshold(s_incl: np.ndarray, shape: tuple, rtol: float | None, eps: float) -> float:
     """``rtol * s_max(M[t:, :t+1])``, default rtol = eps * max(shape)
     (docs/theory.md#tolerances)."""
-    if s_incl.size == 0:
-        return 0.0
     r = eps * max(shape) if rtol is None else rtol
-    return r * float(s_incl[0])
+    return r * float(s_incl[0]) if s_incl.size else 0.0
 
 
-def _pair_ranks(L: np.ndarray, t: int, rtol, eps) -> tuple:
-    """(rank M[t:, :t+1], rank M[t:, :t]) under the one threshold of the inclusive block."""
+def _is_new(L: np.ndarray, t: int, rtol, eps) -> bool:
+    """rank M[t:, :t+1] > rank M[t:, :t] under the one threshold of the inclusive block."""
     incl = L[t:, : t + 1]
     s_incl = _singular_values(incl)
-    thr = _threshold(s_incl, incl.shape, rtol, eps)
     if s_incl.size == 0 or s_incl[0] == 0:
-        return 0, 0
-    s_strict = _singular_values(L[t:, :t])
-    return int(np.sum(s_incl > thr)), int(np.sum(s_strict > thr))
+        return False
+    thr = _threshold(s_incl, incl.shape, rtol, eps)
+    return int(np.sum(s_incl > thr)) > int(np.sum(_singular_values(L[t:, :t]) > thr))
 
 
 def ss_rank(M, rtol: float | None = None) -> int:
@@ -144,12 +135,7 @@ def new_columns(M, rtol: float | None = None) -> list:
 
 def _new_columns(L: np.ndarray, eps: float, rtol) -> list:
     """new_columns of a validated L, ranked with the caller's eps."""
-    new = []
-    for t in range(L.shape[0]):
-        r_incl, r_strict = _pair_ranks(L, t, rtol, eps)
-        if r_incl > r_strict:
-            new.append(t)
-    return new
+    return [t for t in range(L.shape[0]) if _is_new(L, t, rtol, eps)]
 
 
 def nu(M, rtol: float | None = None) -> int:
@@ -167,23 +153,14 @@ def min_completion_rank(M, rtol: float | None = None) -> int:
     rtol = _tol("rtol", rtol)
     T = L.shape[0]
     # thresholds of the inclusive blocks, thr[t] = rtol * s_max(M[t:, :t+1])
-    thr = []
-    for t in range(T):
-        incl = L[t:, : t + 1]
-        s_max = float(np.linalg.norm(incl, 2))
-        thr.append((eps * max(incl.shape) if rtol is None else rtol) * s_max)
+    thr = [(eps * max(T - t, t + 1) if rtol is None else rtol) * np.linalg.norm(L[t:, : t + 1], 2)
+           for t in range(T)]
 
-    def rank(block, tol):
-        if block.size == 0 or not np.any(block):
-            return 0
-        return int(np.linalg.matrix_rank(block, tol=tol))
+    def rank(block, t):
+        return int(np.linalg.matrix_rank(block, tol=thr[t])) if np.any(block) else 0
 
-    total = 0
-    for t in range(T):
-        total += rank(L[t:, : t + 1], thr[t])
-    for t in range(T - 1):
-        total -= rank(L[t + 1:, : t + 1], thr[t + 1])
-    return total
+    return (sum(rank(L[t:, : t + 1], t) for t in range(T))
+            - sum(rank(L[t + 1:, : t + 1], t + 1) for t in range(T - 1)))
 
 
 # Split points and blocks (Lemma 4.1)
@@ -235,16 +212,13 @@ def split_points(M, split_tol: float | None = None, rtol: float | None = None) -
     threshold of :func:`new_columns`, or ``max|M[t:, :t]| <= split_tol * max|M|`` when
     ``split_tol`` is a number (0: the exact zero test). O(T^2) plus norms of near-zero blocks."""
     L, eps = check_lower(M)
-    split_tol = _tol("split_tol", split_tol)
-    rtol = _tol("rtol", rtol)
-    return _split_points(L, eps, rtol, split_tol)
+    return _split_points(L, eps, _tol("rtol", rtol), _tol("split_tol", split_tol))
 
 
 def split_blocks(M, split_tol: float | None = None, rtol: float | None = None) -> list:
     """The finest blocks ``[(start, stop), ...]`` with M = blockdiag(M[start:stop, start:stop])."""
     L, eps = check_lower(M)
-    return _split_blocks(L, eps, _tol("rtol", rtol),
-                         _tol("split_tol", split_tol))
+    return _split_blocks(L, eps, _tol("rtol", rtol), _tol("split_tol", split_tol))
 
 
 def _split_blocks(L: np.ndarray, eps: float, rtol, split_tol) -> list:
@@ -300,8 +274,7 @@ def has_one_ss_dual(M, N, rtol: float | None = None,
     block has ``nu(M_k) <= N``. Returns a :class:`DualCheck`."""
     L, eps = check_lower(M)
     N = check_positive_int("N", N)
-    return _dual_check(L, eps, N, _tol("rtol", rtol),
-                       _tol("split_tol", split_tol))
+    return _dual_check(L, eps, N, _tol("rtol", rtol), _tol("split_tol", split_tol))
 
 
 def min_rank_completion(M, rtol: float | None = None) -> tuple:
@@ -357,12 +330,9 @@ class Dual:
 def one_ss_dual(M, N, rtol: float | None = None, split_tol: float | None = None) -> Dual:
     """Theorem 4.1's constructive dual (docs/theory.md#theorem-4-1): a :class:`Dual` with
     ``one_ss_mask(a) * (Q @ K.T) == M`` up to ``dual.error``; a = 0 at the split points, else 1.
-
-    Split M into its finest blocks, complete each to rank nu(M_k) (:func:`min_rank_completion`),
-    factor ``R_k = (U_r S_r^1/2)(V_r S_r^1/2)^T``, pad to N columns. Raises :class:`NoDualError`
-    when some nu(M_k) > N. If the error exceeds :data:`DUAL_RTOL`, a dual cut also at crossing
-    blocks below ``NEAR_SPLIT * max|M|`` is tried; a :class:`PoorDualWarning` if still poor.
-    O(T^4); accurate only for mild decays (an existence proof, not an algorithm)."""
+    Complete each finest block to rank nu(M_k), factor ``R_k = (U_r S_r^1/2)(V_r S_r^1/2)^T``,
+    pad to N columns. :class:`NoDualError` when some nu(M_k) > N; above :data:`DUAL_RTOL` error,
+    also cut below ``NEAR_SPLIT * max|M|``, then :class:`PoorDualWarning`. O(T^4)."""
     L, eps = check_lower(M)
     N = check_positive_int("N", N)
     rtol = _tol("rtol", rtol)

@@ -60,12 +60,10 @@ def as_array(name: str, value, *, allow_complex: bool = False,
     kind = arr.dtype.kind
     if kind in "biu":
         arr = arr.astype(np.float64)  # documented promotion: integers are exact in float64
-    elif kind == "f":
-        if arr.dtype.itemsize < 4:
-            raise TypeError(f"{name} has dtype {arr.dtype}; expected float32 or float64 "
-                            f"(convert with {name}.astype(np.float32))")
-        if arr.dtype.itemsize > 8:
-            raise TypeError(f"{name} has dtype {arr.dtype}; expected float32 or float64")
+    elif kind == "f" and arr.dtype.itemsize not in (4, 8):
+        raise TypeError(f"{name} has dtype {arr.dtype}; expected float32 or float64"
+                        + (f" (convert with {name}.astype(np.float32))"
+                           if arr.dtype.itemsize < 4 else ""))
     elif kind == "c":
         if not allow_complex:
             raise TypeError(f"{name} has complex dtype {arr.dtype}; this function supports "
@@ -73,7 +71,7 @@ def as_array(name: str, value, *, allow_complex: bool = False,
                             f"diagonal NumPy reference)")
         if arr.dtype.itemsize > 16:
             raise TypeError(f"{name} has dtype {arr.dtype}; expected complex64 or complex128")
-    else:
+    elif kind != "f":
         raise TypeError(f"{name} has dtype {arr.dtype}; expected a float32 or float64 array")
     if not all_finite(arr, finite):
         if allow_minus_inf:
@@ -171,6 +169,13 @@ def broadcast_batch(**leading) -> tuple:
         raise ValueError(f"leading (batch) dimensions do not broadcast: {shapes}") from None
 
 
+def _unify(arrays: dict, layouts: dict) -> tuple:
+    """(the arrays in one dtype, their broadcast leading shape, the dtype)."""
+    batch = broadcast_batch(**{k: v.shape[: v.ndim - len(layouts[k])] for k, v in arrays.items()})
+    dtype = common_dtype(*arrays.values())
+    return {k: v.astype(dtype, copy=False) for k, v in arrays.items()}, batch, dtype
+
+
 def _record(family: str, allow_complex: bool, finite, **given) -> SSMInputs:
     """Convert, check layouts and leading dims, unify dtypes: the one record of check_ssm and
     check_kernel (``given`` calls the decays ``a``, stored as ``A`` for the general family)."""
@@ -181,10 +186,7 @@ def _record(family: str, allow_complex: bool, finite, **given) -> SSMInputs:
                                                     allow_complex=allow_complex, finite=finite)
               for k, v in given.items() if not (k == "initial_state" and v is None)}
     sizes = _check_layout(family, arrays)
-    batch = broadcast_batch(**{k: v.shape[: v.ndim - len(_LAYOUTS[family][k])]
-                               for k, v in arrays.items()})
-    dtype = common_dtype(*arrays.values())
-    arrays = {k: v.astype(dtype, copy=False) for k, v in arrays.items()}
+    arrays, batch, dtype = _unify(arrays, _LAYOUTS[family])
     return SSMInputs(arrays.get("x"), arrays[a_name], arrays["B"], arrays["C"],
                      arrays.get("initial_state"), batch, sizes["T"], sizes["N"],
                      sizes.get("P"), dtype)
@@ -202,8 +204,6 @@ def check_ssm(family: str, x, a, B, C, initial_state=None, *,
 def check_kernel(family: str, a, B, C, *, allow_complex: bool = False) -> SSMInputs:
     """Validate the (a, B, C) of a kernel builder: :func:`check_ssm` with no x and no state."""
     return _record(family, allow_complex, None, a=a, B=B, C=C)
-
-
 
 
 def check_positive_int(name: str, value) -> int:
@@ -293,14 +293,10 @@ def quadratic_limit_bytes() -> int:
     env = os.environ.get("SSD_EDU_MAX_QUADRATIC_BYTES")
     if not env:
         return DEFAULT_QUADRATIC_LIMIT_BYTES
-    try:
-        limit = int(env)
-    except ValueError:
-        limit = -1
-    if limit < 0:
+    if not env.strip().isdigit():
         raise ValueError(f"SSD_EDU_MAX_QUADRATIC_BYTES must be a number of bytes (an integer "
                          f">= 0), got {env!r}")
-    return limit
+    return int(env)
 
 
 def _size(nbytes: float) -> str:
@@ -338,11 +334,10 @@ def check_chunks(form: str, count: int, Q: int, dtype, copies: int = 1) -> None:
 def check_cotangents(v: SSMInputs, dy, dh, *, finite=None):
     """The cotangents a VJP pulls back, in ``v.dtype``: dy (*batch, T, P) and dh (*batch, N, P)
     (None: zeros)."""
-    expected = {"dy": ((*v.batch, v.T, v.P), "(*batch, T, P), the shape of y"),
-                "dh": ((*v.batch, v.N, v.P), "(*batch, N, P), the shape of the final state")}
     out = []
-    for name, value in (("dy", dy), ("dh", dh)):
-        shape, what = expected[name]
+    for name, value, shape, what in (
+            ("dy", dy, (*v.batch, v.T, v.P), "(*batch, T, P), the shape of y"),
+            ("dh", dh, (*v.batch, v.N, v.P), "(*batch, N, P), the shape of the final state")):
         if value is None and name == "dh":
             out.append(np.zeros(shape, dtype=v.dtype))
             continue
@@ -399,8 +394,5 @@ def check_step(*, allow_complex: bool = False, **given) -> StepInputs:
         if sizes.get(letter, 1) < 1:
             raise ValueError(f"{what} must be >= 1; got shapes "
                              + ", ".join(f"{k} {_shape(v)}" for k, v in arrays.items()))
-    batch = broadcast_batch(**{k: v.shape[: v.ndim - len(_STEP_LAYOUTS[k])]
-                               for k, v in arrays.items()})
-    dtype = common_dtype(*arrays.values())
-    arrays = {k: v.astype(dtype, copy=False) for k, v in arrays.items()}
+    arrays, batch, dtype = _unify(arrays, _STEP_LAYOUTS)
     return StepInputs(arrays, batch, sizes, dtype)
