@@ -1,9 +1,7 @@
 """``bench --breakdown``: where the time of a Numba chunked call goes, step by step.
 
-The four steps (intra_chunk, chunk_states, state_passing, chunk_output) are separate kernels
-handed out by ``ssd_edu.cpu.chunked.step_calls``; each is timed alone (min and median of
-``repeats`` runs after a warm-up), next to the validation (``check_ssm``) and the whole call
-(which fuses steps 1 and 2). The rest (copies, allocations, thread handoffs) is the difference.
+Each step kernel of ``ssd_edu.cpu.chunked.step_calls`` timed alone (min and median after a
+warm-up), next to ``check_ssm`` and the whole call; the rest is the difference.
 """
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
 """``bench --sweep ... --sweep-N ...``: which form is fastest where, over T and N.
 
-Every form timed at every (T, N), round-robin; the table names the fastest form of each
-backend there and :func:`plot_crossover` draws time against T, one panel per family and N.
-Scan costs O(T N P), attention O(T^2 (N + P)), chunked O(T Q (N + P) + T N P): attention wins
-at short T, the chunked form and the scan beyond; where exactly is what the sweep measures.
+Scan costs O(T N P), attention O(T^2 (N + P)), chunked O(T Q (N + P) + T N P): every form is
+timed round-robin at every (T, N) to find where attention stops winning.
 """
 from __future__ import annotations
 
@@ -19,8 +17,6 @@ from .run import DEFAULTS, SWEEP_T, _reference_plan, selected
 from .timing import best_times, timed
 
 SWEEP_N = (16, 64)
-#: Short calls are repeated for at least MIN_SECONDS (at most MAX_ROUNDS rounds).
-MIN_SECONDS = 1.0
 MAX_ROUNDS = 200
 
 
@@ -28,7 +24,7 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
               dtypes=("float64",), backends=("numba",), families=FAMILIES, forms=FORMS,
               repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
               seed: int = 0, progress=None, clock=time.perf_counter,
-              min_seconds: float = MIN_SECONDS,
+              min_seconds: float = 1.0,
               reference_cap: float = DEFAULTS["reference_cap"], **ignored) -> list[dict]:
     """Every selected form of each host backend at every (T, N): one row per form, min_s the
     best ``clock`` seconds of ``repeats`` calls (more for short calls: ``min_seconds`` per

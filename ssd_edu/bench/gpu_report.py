@@ -1,13 +1,10 @@
 """What the GPU kernels become on real hardware, without a GPU: ``python -m ssd_edu gpu-report``.
 
-Every kernel, forward and backward (tile 16, both families, float32 and float64), compiled
-as the launchers build it: numba.cuda to PTX, ``ptxas -v`` to machine code (registers,
-spills, static shared memory), ``nvdisasm`` (or ``cuobjdump -sass``) to read it. Per kernel:
-``occupancy`` = resident warps / maximum warps per SM (the limits of :data:`ARCHS`);
-``instructions_per_fma`` = instructions / FMAs of the hot loop (the innermost loop of the
-machine code with the most FFMA / DFMA); ``f64_ops`` = PTX lines with a double operation.
-Targets for tiled kernels (:data:`TARGETS`): no spills, occupancy >= 25%, <= 10 instructions
-per FMA. Needs the ``cuda-tools`` extra, no GPU, and no NUMBA_ENABLE_CUDASIM=1.
+Every kernel (tile 16, both families, float32 and float64) compiled as the launchers build it:
+numba.cuda to PTX, ``ptxas -v`` (registers, spills, shared memory), ``nvdisasm`` to read the
+machine code. ``occupancy`` = resident warps / maximum warps per SM (:data:`ARCHS`);
+``instructions_per_fma`` over the innermost loop with the most FMAs; ``f64_ops`` = PTX lines
+with a double operation. Needs the ``cuda-tools`` extra, no GPU, no NUMBA_ENABLE_CUDASIM=1.
 """
 from __future__ import annotations
 

@@ -1,12 +1,8 @@
 """The GPU benchmark: kernel time alone, with the device's own peaks as denominators.
 
-:func:`time_kernels` times one form's kernels by CUDA events on validated, uploaded inputs
-(``host_s`` and the copy back ``d2h_s`` apart); :func:`time_cuda` does so for a launcher as the
-benchmark calls it. :func:`peaks`: flop/s = SMs x clock x FMA units per SM x 2, bandwidth =
-2 x memory clock x bus width. :func:`bytes_moved` and :func:`executed_flops` (padded tiles)
-stand next to the useful ``flop_count``; :func:`device_matmul_rate` times the tiled matmul of
-``_gpu_matmul`` (no cuBLAS in numba.cuda). On the simulator the timer is ``perf_counter``
-around ``cuda.synchronize()`` and measures the Python simulation (``"timer"`` says which).
+:func:`time_kernels` times one form's kernels on uploaded inputs (CUDA events; on the simulator
+wall clock around ``cuda.synchronize()``). :func:`peaks`: flop/s = SMs x clock x FMA units x 2,
+bandwidth = 2 x memory clock x bus width. :func:`device_matmul_rate` times ``_gpu_matmul``.
 """
 from __future__ import annotations
 
@@ -98,45 +94,25 @@ def executed_flops(form: str, family: str, T: int, N: int, P: int, nb: int, tile
     return nb * (states + blocks + entering)
 
 
-class _Timer:
-    """Seconds from ``start()`` to ``stop()``: CUDA events, or synchronized wall clock on the
-    simulator."""
-
-    def __init__(self):
-        self.events = not simulator_enabled()
-        self.name = "cuda events" if self.events else "perf_counter + synchronize (simulator)"
-
-    def start(self):
-        if self.events:
-            self._begin = cuda.event()
-            self._begin.record()
-        else:
+def _times(call, repeats: int = 1) -> list:
+    """Seconds of each of ``repeats`` calls of ``call()``: CUDA events, or wall clock around
+    ``cuda.synchronize()`` on the simulator."""
+    out = []
+    for _ in range(repeats):
+        if simulator_enabled():
             cuda.synchronize()
-            self._begin = time.perf_counter()
-
-    def stop(self) -> float:
-        if self.events:
-            end = cuda.event()
+            begin = time.perf_counter()
+            call()
+            cuda.synchronize()
+            out.append(time.perf_counter() - begin)
+        else:
+            begin, end = cuda.event(), cuda.event()
+            begin.record()
+            call()
             end.record()
             end.synchronize()
-            return cuda.event_elapsed_time(self._begin, end) / 1e3
-        cuda.synchronize()
-        return time.perf_counter() - self._begin
-
-    def times(self, call, repeats: int = 1) -> list:
-        """Seconds of each of ``repeats`` calls of ``call()``."""
-        out = []
-        for _ in range(repeats):
-            self.start()
-            call()
-            out.append(self.stop())
-        return out
-
-
-def _check_repeats(repeats) -> int:
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    return int(repeats)
+            out.append(cuda.event_elapsed_time(begin, end) / 1e3)
+    return out
 
 
 def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chunk_size=64,
@@ -147,12 +123,11 @@ def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chun
     from ..gpu import chunked, scan
 
     require_cuda()
-    repeats = _check_repeats(repeats)
-    timer = _Timer()
-    timer.start()
-    L = prepare(family, x, a, B, C, initial_state,
-                chunk_size=chunk_size if form == "chunked" else None)
-    host = timer.stop()
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    Q, plan = chunk_size if form == "chunked" else None, []
+    host = _times(lambda: plan.append(prepare(family, x, a, B, C, initial_state, chunk_size=Q)))[0]
+    L = plan[0]
     tile = get_tile()
     if L.nb == 0 or L.T == 0:
         raise ValueError("nothing to time: the batch or T is empty")
@@ -163,16 +138,16 @@ def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chun
         run, y, h = chunked.plan(family, L, Q, tile)
     run()                                           # warm-up: compiles the kernels
     cuda.synchronize()
-    kernel_s = timer.times(run, repeats)
-    d2h = timer.times(lambda: (y.copy_to_host(), h.copy_to_host()))[0]
-    return {"kernel_s": kernel_s, "host_s": host, "d2h_s": d2h, "timer": timer.name,
-            "simulator": simulator_enabled()}
+    kernel_s = _times(run, int(repeats))
+    d2h = _times(lambda: (y.copy_to_host(), h.copy_to_host()))[0]
+    sim = simulator_enabled()
+    return {"kernel_s": kernel_s, "host_s": host, "d2h_s": d2h, "simulator": sim,
+            "timer": "perf_counter + synchronize (simulator)" if sim else "cuda events"}
 
 
 def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
     """:func:`time_kernels` of the launcher ``fn`` (a form of ``ssd_edu.gpu``), with
     ``transfer_s`` = ``h2d_s`` (validation and upload) + ``d2h_s``."""
-    repeats = _check_repeats(repeats)
     family, _, form = fn.__name__.partition("_")
     out = time_kernels(family, form, *args, repeats=repeats, **kwargs)
     out.update(h2d_s=out["host_s"], transfer_s=out["host_s"] + out["d2h_s"])
@@ -195,5 +170,5 @@ def device_matmul_rate(dtype, n: int = 4096) -> float:
     B = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
     out = cuda.device_array((n, n), dtype=dtype)
     launch_matmul(A, B, out, tile)                   # warm-up: compiles the kernel
-    return 2.0 * n**3 / min(_Timer().times(lambda: launch_matmul(A, B, out, tile), 3))
+    return 2.0 * n**3 / min(_times(lambda: launch_matmul(A, B, out, tile), 3))
 

@@ -1,9 +1,5 @@
-"""The torch comparison rows of ``python -m ssd_edu bench``: ``torch.{family}.chunked``.
-
-The package's own torch code (:mod:`.torch_chunked`) behind the package's signature and
-validation, in torch's threads set to Numba's; ``--backward`` times its gradients by torch's
-autograd. PyTorch is optional (the ``peers`` extra): without it the rows say why they skip.
-"""
+"""The optional torch rows of ``bench``: ``torch.{family}.chunked`` (:mod:`.torch_chunked`)
+behind the package's signature and validation; ``--backward`` times torch's autograd."""
 from __future__ import annotations
 
 import warnings

@@ -1,8 +1,5 @@
-"""``bench --scaling``: time against T of the NumPy forms and VJPs whose counted flops
-``verify`` checks (cost-T, claim-ii, backward-T), with the spread over repeats.
-
-An illustration of this machine, never a verdict: min and median ms per T, and the log-log
-slope k of ``time ~ T^k`` fitted to each (the exact growth is the count's, in ``verify``).
+"""``bench --scaling``: min and median ms against T of the NumPy forms and VJPs whose flops
+``verify`` counts, and the log-log slope k of ``time ~ T^k`` (this machine, not a verdict).
 """
 from __future__ import annotations
 

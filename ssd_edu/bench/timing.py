@@ -1,10 +1,4 @@
-"""Every timing helper of the package: one clock, best-of timing, slopes.
-
-:func:`timed` (wall seconds of one call), :func:`best_time` and :func:`best_times` (best of
-``repeats`` rounds, round-robin over several functions), :func:`traced_peak` (seconds and
-peak Python/NumPy allocation), :func:`matmul_rate` (flop/s of a BLAS matmul, the practical
-peak) and :func:`loglog_slope` (k of ``time ~ size^k``). ``verify`` times nothing.
-"""
+"""Every timing helper of the package: one clock, best-of timing, peak memory, slopes."""
 from __future__ import annotations
 
 import time
