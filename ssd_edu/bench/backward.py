@@ -63,7 +63,7 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
     """One row per (key, dtype): forward and backward seconds, ratio, GFLOP/s, % matmul.
     With "torch" in ``backends``, the peer rows ``torch.{family}.chunked`` (autograd) come
     last, or say why they were skipped."""
-    rows = []
+    rows, progress = [], progress or (lambda row: None)
     for dtype in [np.dtype(d) for d in dtypes]:
         rate = matmul_rate(dtype)
         for key in selected(backends, families, forms, [*sorted(VJPS), *PEER_ROWS]):
@@ -96,8 +96,7 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                 except Exception as exc:  # a failing entry is reported, the others still run
                     row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
             rows.append(row)
-            if progress is not None:
-                progress(row)
+            progress(row)
     return rows
 
 

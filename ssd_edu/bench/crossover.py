@@ -53,7 +53,7 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
                             {"chunk_size": chunk_size} if form == "chunked" else {}))
                         try:
                             reason = backend == "numpy" and _reference_plan(
-                                fn, form, family, T, N, P, batch, np.dtype(dtype), {},
+                                fn, form, family, T, N, P, batch, np.dtype(dtype),
                                 reference_cap, seed)
                             if not reason:
                                 call()                               # compiles / loads
@@ -79,9 +79,7 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
 def winners(rows: list[dict]) -> dict:
     """{(backend, family, dtype, T, N): (fastest form, its min seconds)} over the timed rows."""
     best = {}
-    for r in rows:
-        if "min_s" not in r:
-            continue
+    for r in (r for r in rows if "min_s" in r):
         key = (r["backend"], r["family"], r["dtype"], r["T"], r["N"])
         if key not in best or r["min_s"] < best[key][1]:
             best[key] = (r["form"], r["min_s"])
@@ -90,30 +88,22 @@ def winners(rows: list[dict]) -> dict:
 
 def format_crossover(rows: list[dict]) -> str:
     """One table per (backend, family, dtype): rows T, columns N, the fastest form (and ms)."""
-    best = winners(rows)
-    lines = []
-    for backend, family, dtype in sorted({k[:3] for k in best}):
-        Ns = sorted({k[4] for k in best if k[:3] == (backend, family, dtype)})
-        Ts = sorted({k[3] for k in best if k[:3] == (backend, family, dtype)})
-        lines.append(f"fastest {backend} {family} form, {dtype} (min ms per call)")
-        # a cell is "form ms": as wide as the longest form name (associative_scan) and a time
-        name_w = max(len(form) for form in FORMS)
-        cell_w = 2 + name_w + 1 + 9
+    best, lines = winners(rows), []
+    name_w = max(len(form) for form in FORMS)        # a cell is "form ms"
+    cell_w = 2 + name_w + 1 + 9
+    for key in sorted({k[:3] for k in best}):
+        Ns = sorted({k[4] for k in best if k[:3] == key})
+        lines.append(f"fastest {key[0]} {key[1]} form, {key[2]} (min ms per call)")
         head = f"{'T':>6}" + "".join(f"{'N = ' + str(N):>{cell_w}}" for N in Ns)
         lines += [head, "-" * len(head)]
-        for T in Ts:
-            cells = []
-            for N in Ns:
-                got = best.get((backend, family, dtype, T, N))
-                cells.append(f"{'-':>{cell_w}}" if got is None else
-                             f"  {got[0]:>{name_w}} {got[1] * 1e3:>9.2f}")
-            lines.append(f"{T:>6}" + "".join(cells))
+        for T in sorted({k[3] for k in best if k[:3] == key}):
+            got = [best.get((*key, T, N)) for N in Ns]
+            lines.append(f"{T:>6}" + "".join(f"{'-':>{cell_w}}" if g is None else
+                                             f"  {g[0]:>{name_w}} {g[1] * 1e3:>9.2f}" for g in got))
         lines.append("")
-    for r in rows:
-        if r.get("status") == "skipped":
-            lines.append(f"not timed (not in the race at T = {r['T']}, N = {r['N']}): "
-                         f"{r['name']} {r['dtype']}: {r['reason']}")
-    return "\n".join(lines)
+    return "\n".join(lines + [f"not timed (not in the race at T = {r['T']}, N = {r['N']}): "
+                              f"{r['name']} {r['dtype']}: {r['reason']}"
+                              for r in rows if r.get("status") == "skipped"])
 
 
 def plot_crossover(rows: list[dict], path: str, backend: str = "numba") -> str:

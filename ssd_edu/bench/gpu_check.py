@@ -79,16 +79,13 @@ def _benchmark(out: Path) -> dict:
     from .run import DEFAULTS, flop_count
 
     spec = timing.device_spec()
-    peak = timing.peaks(spec)
+    peak, rows = timing.peaks(spec), []
     T, N, P, nb, Q = (DEFAULTS[k] for k in ("T", "N", "P", "batch", "chunk_size"))
-    rows = []
     for name in sorted(k for k in IMPLEMENTATIONS if k.startswith("cuda.")):
         family, form = name.split(".")[1:]
         for dtype in ("float32", "float64"):
             data = make_inputs(family, T, N=N, P=P, batch=(nb,), dtype=dtype, seed=0)
-            res = timing.time_kernels(family, form, data["x"], data["a"], data["B"], data["C"],
-                                      initial_state=data["initial_state"], chunk_size=Q,
-                                      repeats=5)
+            res = timing.time_kernels(family, form, **data, chunk_size=Q, repeats=5)
             best = min(res["kernel_s"])
             useful = nb * flop_count(form, T, N, P, Q)
             moved = timing.bytes_moved(form, family, T, N, P, nb, data["x"].itemsize)
@@ -137,9 +134,8 @@ def _markdown(result: dict) -> str:
     t = result["tests"]
     lines += [f"tests (tile 16, real GPU): exit {t['returncode']} in {t['seconds']} s: "
               f"{t['last_line']}", ""]
-    for tool, r in result.get("sanitizer", {}).items():
-        lines.append(f"compute-sanitizer {tool}: exit {r['returncode']} in {r['seconds']} s: "
-                     f"{r['last_line']}")
+    lines += [f"compute-sanitizer {tool}: exit {r['returncode']} in {r['seconds']} s: "
+              f"{r['last_line']}" for tool, r in result.get("sanitizer", {}).items()]
     if "bench" in result:
         w = result["bench"]["workload"]
         lines += ["", f"benchmark: {w}", "",
@@ -153,8 +149,7 @@ def _markdown(result: dict) -> str:
                          f"{r['flops_per_s'] / 1e9:.1f} | {pf} | {r['bytes_per_s'] / 1e9:.1f} | "
                          f"{100 * r['of_peak_bandwidth']:.1f} | "
                          f"{r['executed_flops'] / r['useful_flops']:.2f} |")
-    for note in result.get("notes", []):
-        lines.append(f"- {note}")
+    lines += [f"- {note}" for note in result.get("notes", [])]
     return "\n".join(lines) + "\n"
 
 

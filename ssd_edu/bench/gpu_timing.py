@@ -15,9 +15,6 @@ from ..gpu._cuda import cuda, require_cuda, simulator_enabled
 from ..gpu._launch import get_tile, prepare
 from ._gpu_matmul import MATMUL_TILE, launch_matmul
 
-#: Largest matmul size run on the simulator.
-SIMULATOR_MATMUL_N = 16
-
 #: FMA units per SM, (float32, float64), by compute capability (CUDA programming guide).
 FMA_PER_SM = {(6, 0): (64, 32), (7, 0): (64, 32), (7, 5): (64, 2), (8, 0): (64, 32),
               (8, 6): (128, 2), (8, 7): (128, 2), (8, 9): (128, 2), (9, 0): (128, 64),
@@ -71,26 +68,22 @@ def _pad(n: int, m: int) -> int:
 
 def executed_flops(form: str, family: str, T: int, N: int, P: int, nb: int, tile: int,
                    chunk_size: int = 64, initial_state: bool = True) -> int:
-    """Flops the kernels execute, padded tiles included (a multiply-add counts 2; masks not).
-
-    Chunk states 2 Tq Np Pw and state passing 2 J N P, then scan: outputs 5 T Np P; attention /
-    chunked: per visited (row tile, column tile) 2 tile^2 (Np + Pw), plus the entering state
-    2 T Np Pw (several chunks or an initial state). Tq: chunks rounded up to whole tiles; Np,
-    Pw: N, P rounded up to the tile and the channel block."""
+    """Flops the kernels execute, padded tiles included (masks not counted): chunk states
+    2 Tq Np Pw, state passing 2 J N P, then scan 5 T Np P, or per visited (row, column) tile
+    pair 2 tile^2 (Np + Pw) plus the entering state 2 T Np Pw. Tq, Np, Pw: T, N, P padded."""
     from ..gpu.chunked import channel_width
     from ..gpu.scan import SCAN_CHUNK_TILES
 
     Np, Pw = _pad(N, tile), _pad(P, tile * channel_width(P, tile))
     Q = {"scan": SCAN_CHUNK_TILES * tile, "attention": T}.get(form, min(chunk_size, T))
     qs = [min(Q, T - t0) for t0 in range(0, T, Q)]                   # the chunk lengths
-    J = len(qs)
-    states = 2 * sum(_pad(q, tile) for q in qs) * Np * Pw + 2 * J * N * P
+    states = 2 * sum(_pad(q, tile) for q in qs) * Np * Pw + 2 * len(qs) * N * P
     if form == "scan":
         return nb * (states + 5 * T * Np * P)
     # row tile rt visits the column tiles from the one of its chunk's start to itself
     pairs = sum(rt - ((rt * tile) // Q) * Q // tile + 1 for rt in range(-(-T // tile)))
     blocks = pairs * (2 * tile * tile * Np + 2 * tile * tile * Pw)
-    entering = 2 * T * Np * Pw if (J > 1 or initial_state) else 0
+    entering = 2 * T * Np * Pw if (len(qs) > 1 or initial_state) else 0
     return nb * (states + blocks + entering)
 
 
@@ -156,14 +149,14 @@ def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
 
 def device_matmul_rate(dtype, n: int = 4096) -> float:
     """flop/s of the device's tiled matmul ``_gpu_matmul`` in ``dtype``: 2 n^3 / best of 3
-    runs after a warm-up (n capped at ``SIMULATOR_MATMUL_N`` on the simulator)."""
+    runs after a warm-up (n capped at 16 on the simulator)."""
     require_cuda()
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    n = int(min(n, SIMULATOR_MATMUL_N)) if simulator_enabled() else int(n)
+    n = int(min(n, 16)) if simulator_enabled() else int(n)
     tile = min(MATMUL_TILE, n)
     rng = np.random.default_rng(0)
     A = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
