@@ -115,9 +115,8 @@ def kernels(dtype):
 
 def find_tool(name: str) -> str:
     """Path of an NVIDIA tool: the nvidia-* wheels (matching numba's NVVM) first."""
-    roots = []
-    for path in sys.path:
-        roots += sorted(glob.glob(os.path.join(path, "nvidia", "*", "bin")), reverse=True)
+    roots = [r for path in sys.path
+             for r in sorted(glob.glob(os.path.join(path, "nvidia", "*", "bin")), reverse=True)]
     roots += [os.path.join(os.environ[k], "bin") for k in ("CUDA_HOME", "CUDA_PATH")
               if os.environ.get(k)]
     roots += [*os.environ.get("PATH", "").split(os.pathsep), "/usr/local/cuda/bin"]

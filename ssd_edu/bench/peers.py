@@ -27,13 +27,12 @@ def torch_threads():
     """torch's threads set to Numba's for the calls inside, with ``settle_blas`` before and
     after (BLAS threads spin after matmuls)."""
     import torch
+    before = torch.get_num_threads()
     try:
         import numba
-        threads = numba.get_num_threads()
+        torch.set_num_threads(numba.get_num_threads())
     except ImportError:          # the NumPy reference alone: torch keeps its own count
-        threads = torch.get_num_threads()
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+        pass
     settle_blas()
     try:
         yield
