@@ -60,9 +60,8 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                  backends=("numpy", "numba", "torch"), families=FAMILIES, forms=FORMS,
                  repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
                  seed: int = 0, progress=None) -> list[dict]:
-    """One row per (key, dtype): forward and backward seconds, ratio, GFLOP/s, % matmul.
-    With "torch" in ``backends``, the peer rows ``torch.{family}.chunked`` (autograd) come
-    last, or say why they were skipped."""
+    """One row per (key, dtype): forward and backward seconds, ratio, GFLOP/s, % matmul; the
+    torch rows (autograd) last."""
     rows, progress = [], progress or (lambda row: None)
     for dtype in [np.dtype(d) for d in dtypes]:
         rate = matmul_rate(dtype)

@@ -26,11 +26,9 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
               seed: int = 0, progress=None, clock=time.perf_counter,
               min_seconds: float = 1.0,
               reference_cap: float = DEFAULTS["reference_cap"], **ignored) -> list[dict]:
-    """Every selected form of each host backend at every (T, N): one row per form, min_s the
-    best ``clock`` seconds of ``repeats`` calls (more for short calls: ``min_seconds`` per
-    form) after a warm-up, the forms of one (backend, family, dtype, T, N) timed round-robin.
-    A NumPy attention skipped by the memory limit or ``reference_cap`` gets a "skipped" row.
-    ``clock=time.process_time`` (with one Numba thread) is steadiest on a loaded machine."""
+    """Every selected form of each host backend at every (T, N), timed round-robin: one row per
+    form, min_s the best ``clock`` seconds of ``repeats`` calls (more for short calls:
+    ``min_seconds`` per form) after a warm-up; a NumPy attention not run gets a "skipped" row."""
     from .. import cpu  # noqa: F401  (numba rows need it; the thread count is recorded)
     import numba
     more = dict(clock="cpu" if clock is time.process_time else "wall",
