@@ -114,7 +114,7 @@ def test_timing_helpers_measure_what_they_say():
 
 
 def test_matmul_rate_lets_blas_threads_sleep_before_returning(monkeypatch):
-    """BLAS threads spin after a matmul and slow whatever is timed next (BLAS_SETTLE_S):
+    """BLAS threads spin after a matmul and slow whatever is timed next (settle_blas):
     matmul_rate settles after its timed matmuls, as its last step."""
     from ssd_edu.bench import timing
     events = []

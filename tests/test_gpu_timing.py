@@ -85,8 +85,7 @@ def test_gpu_check_refuses_without_its_tests(tmp_path, capsys, monkeypatch):
     no files, collecting whatever folder the user was in)."""
     monkeypatch.setattr(check, "why_not", lambda: None)
     empty = tmp_path / "site-packages" / "tests"
-    monkeypatch.setattr(check, "_tests_dir", lambda: empty)
-    assert check.run_check(str(tmp_path / "out")) == 2
+    assert check.run_check(str(tmp_path / "out"), empty) == 2
     assert "no GPU tests (test_gpu*.py)" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     here = Path(__file__).parent

@@ -1,19 +1,12 @@
 """Benchmark: the NumPy reference, the Numba CPU kernels and the numba.cuda kernels side by side.
 
 ``python -m ssd_edu bench`` (options: ``--help``), or ``run_bench(T=512, batch=2)`` then
-``format_table``. Per implementation ``{backend}.{family}.{form}`` and dtype: median and min
-seconds of ``repeats`` calls after a warm-up; GFLOP/s = :func:`flop_count` / min seconds
-(scan 5 T N P; attention T (T + 1) (N + P) + 4 T N P; chunked sum_c q (q + 1) (N + P) +
-4 q N P + 2 N P; mask products not counted); ``% matmul`` against a BLAS (or device) matmul
-of the same dtype; speedup over the NumPy reference; ``checks``, the time of ``check_ssm``
-alone; peak extra memory (tracemalloc, plus the Numba kernels' own workspaces). NumPy
-attention forms are skipped above the quadratic-memory limit or a predicted ``reference_cap``.
-
-Modules: timing (clocks, best-of, slopes), run (one workload), report (tables), cli,
-scaling (``--scaling``), breakdown (``--breakdown``), crossover (``--sweep-N``), backward
-(``--backward``), peers and torch_chunked (the optional torch rows), gpu_timing and
-_gpu_matmul (kernel-only timing, device peaks), gpu_report (``gpu-report``), gpu_check
-(``gpu-check``).
+``format_table``. Per ``{backend}.{family}.{form}`` and dtype: median and min seconds of
+``repeats`` calls after a warm-up; GFLOP/s = :func:`flop_count` / min seconds; ``% matmul``
+against a BLAS (or device) matmul of the same dtype; speedup over the NumPy reference; the time
+of ``check_ssm`` alone; peak extra memory (tracemalloc plus the Numba workspaces).
+Other modes: ``--sweep``, ``--sweep-N`` (crossover), ``--backward``, ``--breakdown``,
+``--scaling``; ``gpu-report`` and ``gpu-check`` for the GPU kernels.
 """
 from __future__ import annotations
 

@@ -1,11 +1,8 @@
 """``python -m ssd_edu bench --backward``: every VJP timed next to its forward.
 
-For every selected key of ``ssd_edu.VJPS`` (the forward bench's workload plus random dy, dh)
-the forward and the backward are warmed up, then timed round-robin (best of ``repeats``, wall
-clock). Reported: both times, backward / forward, and the backward's GFLOP/s and % of the
-BLAS matmul rate (flops of :func:`backward_flop_count`). With PyTorch installed the rows
-``torch.{family}.chunked`` time the package's torch chunked forms and their autograd VJPs.
-The NumPy attention VJPs are skipped above T = 512 (their mask gradient is O(T^3)).
+Each selected key of ``ssd_edu.VJPS`` (plus the torch autograd rows) on the forward bench's
+workload and random dy, dh: forward and backward warmed up, then timed round-robin; reported
+with backward / forward, GFLOP/s (:func:`backward_flop_count`) and % of the matmul rate.
 """
 from __future__ import annotations
 
@@ -22,17 +19,13 @@ from .peers import torch_reason
 from .run import DEFAULTS, PEER_ROWS, chunk_lengths, flop_count, selected
 from .timing import best_times, matmul_rate
 
-#: Longest sequence for which the NumPy attention VJP is timed.
 NUMPY_ATTENTION_MAX_T = 512
 
 
 def backward_flop_count(form: str, T: int, N: int, P: int, chunk_size: int = 64) -> int:
-    """Flops of one sequence's backward (mask products not counted): scan 14 T N P (the
-    recomputed forward 3; G, dx, dB, dC, da 2 each; the decayed G 1); chunked sum over chunks
-    of q (q + 1) (3 N + 2 P) (scores, dy x^T, M^T dy, (L o D) B, (L o D)^T C on the lower
-    triangle) + 10 q N P (chunk state, dH, state terms) + 4 N P (both state passings);
-    attention: one chunk; associative_scan: U, V (2 T N P), twice the forward's passes, and
-    dx, dB, dC, da (8 T N P)."""
+    """Flops of one sequence's backward (mask products not counted): scan 14 T N P; chunked
+    sum_c q (q + 1) (3 N + 2 P) + 10 q N P + 4 N P (attention: one chunk); associative_scan
+    twice the forward's passes + 10 T N P."""
     if form == "scan":
         return 14 * T * N * P
     if form == "associative_scan":
@@ -42,14 +35,6 @@ def backward_flop_count(form: str, T: int, N: int, P: int, chunk_size: int = 64)
         return sum(q * (q + 1) * (3 * N + 2 * P) + 10 * q * N * P + 4 * N * P
                    for q in chunk_lengths(T, max(T, 1) if form == "attention" else chunk_size))
     raise ValueError(f"form must be one of {FORMS}, got {form!r}")
-
-
-def _workload(family, T, N, P, batch, dtype, seed):
-    d = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    dy = rng.standard_normal((batch, T, P)).astype(dtype)
-    dh = rng.standard_normal((batch, N, P)).astype(dtype)
-    return d, dy, dh
 
 
 def time_pair(key, d, dy, dh, chunk_size, repeats):
@@ -63,14 +48,8 @@ def time_pair(key, d, dy, dh, chunk_size, repeats):
         context = torch_threads()
     else:
         fwd, bwd, context = IMPLEMENTATIONS[key], VJPS[key], nullcontext()
-    args = (d["x"], d["a"], d["B"], d["C"])
-
-    def forward():
-        fwd(*args, initial_state=d["initial_state"], **kwargs)
-
-    def backward():
-        bwd(*args, dy, dh, initial_state=d["initial_state"], **kwargs)
-
+    args, kwargs = (d["x"], d["a"], d["B"], d["C"]), dict(kwargs, initial_state=d["initial_state"])
+    forward, backward = partial(fwd, *args, **kwargs), partial(bwd, *args, dy, dh, **kwargs)
     with context:
         forward(), backward()                                   # compile / load / warm-up
         return tuple(best_times([forward, backward], repeats, clock=time.perf_counter))
@@ -81,10 +60,9 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                  backends=("numpy", "numba", "torch"), families=FAMILIES, forms=FORMS,
                  repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
                  seed: int = 0, progress=None) -> list[dict]:
-    """One row per (key, dtype): forward and backward seconds, ratio, GFLOP/s, % matmul.
-    With "torch" in ``backends``, the peer rows ``torch.{family}.chunked`` (autograd) come
-    last, or say why they were skipped."""
-    rows = []
+    """One row per (key, dtype): forward and backward seconds, ratio, GFLOP/s, % matmul; the
+    torch rows (autograd) last."""
+    rows, progress = [], progress or (lambda row: None)
     for dtype in [np.dtype(d) for d in dtypes]:
         rate = matmul_rate(dtype)
         for key in selected(backends, families, forms, [*sorted(VJPS), *PEER_ROWS]):
@@ -105,7 +83,10 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                            "gradient is a (T + 2)^3 matmul per mode")
             else:
                 try:
-                    d, dy, dh = _workload(family, T, N, P, batch, dtype, seed)
+                    d = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
+                    rng = np.random.default_rng(seed + 1)
+                    dy, dh = (rng.standard_normal((batch, *s)).astype(dtype)
+                              for s in ((T, P), (N, P)))
                     reps = min(repeats, 2) if backend == "numpy" else repeats
                     fwd_s, bwd_s = time_pair(key, d, dy, dh, chunk_size, reps)
                     row.update(forward_s=fwd_s, backward_s=bwd_s, ratio=bwd_s / fwd_s,
@@ -114,8 +95,7 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                 except Exception as exc:  # a failing entry is reported, the others still run
                     row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
             rows.append(row)
-            if progress is not None:
-                progress(row)
+            progress(row)
     return rows
 
 

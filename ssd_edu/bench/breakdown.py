@@ -1,9 +1,7 @@
 """``bench --breakdown``: where the time of a Numba chunked call goes, step by step.
 
-The four steps (intra_chunk, chunk_states, state_passing, chunk_output) are separate kernels
-handed out by ``ssd_edu.cpu.chunked.step_calls``; each is timed alone (min and median of
-``repeats`` runs after a warm-up), next to the validation (``check_ssm``) and the whole call
-(which fuses steps 1 and 2). The rest (copies, allocations, thread handoffs) is the difference.
+Each step kernel of ``ssd_edu.cpu.chunked.step_calls`` timed alone (min and median after a
+warm-up), next to ``check_ssm`` and the whole call; the rest is the difference.
 """
 from __future__ import annotations
 
@@ -15,7 +13,6 @@ from ..validation import check_ssm
 from .run import DEFAULTS, flop_count
 from .timing import timed
 
-#: The parts timed: "{number} {step name}".
 STEPS = ("1 intra_chunk", "2 chunk_states", "3 state_passing", "4 chunk_output")
 
 
@@ -41,10 +38,10 @@ def run_breakdown(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAU
             calls = chunked.step_calls(family, **data, chunk_size=chunk_size)
             parts = [(name, _times(calls[name.split()[1]], repeats)) for name in STEPS]
             parts.append(("checks", _times(lambda: check_ssm(family, **data), repeats)))
-            base = dict(family=family, dtype=str(np.dtype(dtype)), T=T, N=N, P=P, batch=batch,
-                        chunk_size=chunk_size)
             for name, (lo, med) in parts + [("whole call", whole)]:
-                rows.append(dict(base, part=name, min_s=lo, median_s=med, share=lo / whole[0]))
+                rows.append(dict(family=family, dtype=str(np.dtype(dtype)), T=T, N=N, P=P,
+                                 batch=batch, chunk_size=chunk_size, part=name, min_s=lo,
+                                 median_s=med, share=lo / whole[0]))
             rows[-1]["flops"] = flop_count("chunked", T, N, P, chunk_size) * batch
     return rows
 
@@ -60,11 +57,10 @@ def format_breakdown(rows: list[dict]) -> str:
         block = [r for r in rows if r["family"] == family and r["dtype"] == dtype]
         lines.append(f"numba.{family}.chunked {dtype}")
         head = f"  {'part':<18}{'min ms':>10}{'median ms':>11}{'of call':>9}"
-        lines += [head, "  " + "-" * (len(head) - 2)]
+        lines += [head, "  " + "-" * (len(head) - 2)] + [
+            f"  {r['part']:<18}{r['min_s'] * 1e3:>10.2f}{r['median_s'] * 1e3:>11.2f}"
+            f"{100 * r['share']:>8.0f}%" for r in block]
         rest = block[-1]["min_s"] - sum(r["min_s"] for r in block[:-1])
-        for r in block:
-            lines.append(f"  {r['part']:<18}{r['min_s'] * 1e3:>10.2f}{r['median_s'] * 1e3:>11.2f}"
-                         f"{100 * r['share']:>8.0f}%")
         if rest >= 0:
             lines.append(f"  {'(rest)':<18}{rest * 1e3:>10.2f}{'':>11}"
                          f"{100 * rest / block[-1]['min_s']:>8.0f}%")

@@ -31,25 +31,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-cap", type=positive_float, default=d["reference_cap"],
                         help="seconds the NumPy reference may spend per implementation "
                              f"({d['reference_cap']:g})")
-    parser.add_argument("--sweep", type=positive_int, nargs="*", metavar="T",
-                        help=f"scaling table over these T (none: {' '.join(map(str, SWEEP_T))})")
-    parser.add_argument("--sweep-N", type=positive_int, nargs="+", metavar="N",
-                        help="with --sweep: also over these N; the fastest form at each T, N")
-    parser.add_argument("--figure", metavar="PATH", type=output_file,
-                        help="with --sweep-N: draw the crossover figure there (PNG)")
-    parser.add_argument("--cpu-time", action="store_true",
-                        help="with --sweep-N: time CPU time, not wall time")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="time the four steps of the numba chunked forms apart")
-    parser.add_argument("--json", metavar="PATH", type=output_file,
-                        help="also write every row as JSON")
+    for name, nargs, help in (
+            ("sweep", "*", f"scaling table over these T (none: {' '.join(map(str, SWEEP_T))})"),
+            ("sweep-N", "+", "with --sweep: also over these N; the fastest form at each T, N"),
+            ("scaling", "*", "time against T (none: 128 256 512 1024) of the NumPy forms and "
+             "VJPs whose flops verify counts (with --N, --P, --chunk-size, --repeats)")):
+        parser.add_argument(f"--{name}", type=positive_int, nargs=nargs,
+                            metavar="N" if name == "sweep-N" else "T", help=help)
+    for name, help in (("figure", "with --sweep-N: draw the crossover figure there (PNG)"),
+                       ("json", "also write every row as JSON")):
+        parser.add_argument(f"--{name}", metavar="PATH", type=output_file, help=help)
+    for name, help in (("cpu-time", "with --sweep-N: time CPU time, not wall time"),
+                       ("breakdown", "time the four steps of the numba chunked forms apart"),
+                       ("backward", "time every VJP next to its forward (ratio, %% matmul)")):
+        parser.add_argument(f"--{name}", action="store_true", help=help)
     parser.add_argument("--seed", type=nonnegative_int, default=0)
-    parser.add_argument("--backward", action="store_true",
-                        help="time every VJP next to its forward (ratio, %% matmul)")
-    parser.add_argument("--scaling", type=positive_int, nargs="*", metavar="T",
-                        help="time against T (none: 128 256 512 1024) of the NumPy forms and "
-                             "VJPs whose flops verify counts (with --N, --P, --chunk-size, "
-                             "--repeats)")
 
 
 def _refusal(args):

@@ -1,9 +1,7 @@
 """``bench --sweep ... --sweep-N ...``: which form is fastest where, over T and N.
 
-Every form timed at every (T, N), round-robin; the table names the fastest form of each
-backend there and :func:`plot_crossover` draws time against T, one panel per family and N.
-Scan costs O(T N P), attention O(T^2 (N + P)), chunked O(T Q (N + P) + T N P): attention wins
-at short T, the chunked form and the scan beyond; where exactly is what the sweep measures.
+Scan costs O(T N P), attention O(T^2 (N + P)), chunked O(T Q (N + P) + T N P): every form is
+timed round-robin at every (T, N) to find where attention stops winning.
 """
 from __future__ import annotations
 
@@ -19,8 +17,6 @@ from .run import DEFAULTS, SWEEP_T, _reference_plan, selected
 from .timing import best_times, timed
 
 SWEEP_N = (16, 64)
-#: Short calls are repeated for at least MIN_SECONDS (at most MAX_ROUNDS rounds).
-MIN_SECONDS = 1.0
 MAX_ROUNDS = 200
 
 
@@ -28,13 +24,11 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
               dtypes=("float64",), backends=("numba",), families=FAMILIES, forms=FORMS,
               repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
               seed: int = 0, progress=None, clock=time.perf_counter,
-              min_seconds: float = MIN_SECONDS,
+              min_seconds: float = 1.0,
               reference_cap: float = DEFAULTS["reference_cap"], **ignored) -> list[dict]:
-    """Every selected form of each host backend at every (T, N): one row per form, min_s the
-    best ``clock`` seconds of ``repeats`` calls (more for short calls: ``min_seconds`` per
-    form) after a warm-up, the forms of one (backend, family, dtype, T, N) timed round-robin.
-    A NumPy attention skipped by the memory limit or ``reference_cap`` gets a "skipped" row.
-    ``clock=time.process_time`` (with one Numba thread) is steadiest on a loaded machine."""
+    """Every selected form of each host backend at every (T, N), timed round-robin: one row per
+    form, min_s the best ``clock`` seconds of ``repeats`` calls (more for short calls:
+    ``min_seconds`` per form) after a warm-up; a NumPy attention not run gets a "skipped" row."""
     from .. import cpu  # noqa: F401  (numba rows need it; the thread count is recorded)
     import numba
     more = dict(clock="cpu" if clock is time.process_time else "wall",
@@ -57,7 +51,7 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
                             {"chunk_size": chunk_size} if form == "chunked" else {}))
                         try:
                             reason = backend == "numpy" and _reference_plan(
-                                fn, form, family, T, N, P, batch, np.dtype(dtype), {},
+                                fn, form, family, T, N, P, batch, np.dtype(dtype),
                                 reference_cap, seed)
                             if not reason:
                                 call()                               # compiles / loads
@@ -83,9 +77,7 @@ def crossover(Ts=SWEEP_T, Ns=SWEEP_N, P: int = DEFAULTS["P"], batch: int = DEFAU
 def winners(rows: list[dict]) -> dict:
     """{(backend, family, dtype, T, N): (fastest form, its min seconds)} over the timed rows."""
     best = {}
-    for r in rows:
-        if "min_s" not in r:
-            continue
+    for r in (r for r in rows if "min_s" in r):
         key = (r["backend"], r["family"], r["dtype"], r["T"], r["N"])
         if key not in best or r["min_s"] < best[key][1]:
             best[key] = (r["form"], r["min_s"])
@@ -94,30 +86,22 @@ def winners(rows: list[dict]) -> dict:
 
 def format_crossover(rows: list[dict]) -> str:
     """One table per (backend, family, dtype): rows T, columns N, the fastest form (and ms)."""
-    best = winners(rows)
-    lines = []
-    for backend, family, dtype in sorted({k[:3] for k in best}):
-        Ns = sorted({k[4] for k in best if k[:3] == (backend, family, dtype)})
-        Ts = sorted({k[3] for k in best if k[:3] == (backend, family, dtype)})
-        lines.append(f"fastest {backend} {family} form, {dtype} (min ms per call)")
-        # a cell is "form ms": as wide as the longest form name (associative_scan) and a time
-        name_w = max(len(form) for form in FORMS)
-        cell_w = 2 + name_w + 1 + 9
+    best, lines = winners(rows), []
+    name_w = max(len(form) for form in FORMS)        # a cell is "form ms"
+    cell_w = 2 + name_w + 1 + 9
+    for key in sorted({k[:3] for k in best}):
+        Ns = sorted({k[4] for k in best if k[:3] == key})
+        lines.append(f"fastest {key[0]} {key[1]} form, {key[2]} (min ms per call)")
         head = f"{'T':>6}" + "".join(f"{'N = ' + str(N):>{cell_w}}" for N in Ns)
         lines += [head, "-" * len(head)]
-        for T in Ts:
-            cells = []
-            for N in Ns:
-                got = best.get((backend, family, dtype, T, N))
-                cells.append(f"{'-':>{cell_w}}" if got is None else
-                             f"  {got[0]:>{name_w}} {got[1] * 1e3:>9.2f}")
-            lines.append(f"{T:>6}" + "".join(cells))
+        for T in sorted({k[3] for k in best if k[:3] == key}):
+            got = [best.get((*key, T, N)) for N in Ns]
+            lines.append(f"{T:>6}" + "".join(f"{'-':>{cell_w}}" if g is None else
+                                             f"  {g[0]:>{name_w}} {g[1] * 1e3:>9.2f}" for g in got))
         lines.append("")
-    for r in rows:
-        if r.get("status") == "skipped":
-            lines.append(f"not timed (not in the race at T = {r['T']}, N = {r['N']}): "
-                         f"{r['name']} {r['dtype']}: {r['reason']}")
-    return "\n".join(lines)
+    return "\n".join(lines + [f"not timed (not in the race at T = {r['T']}, N = {r['N']}): "
+                              f"{r['name']} {r['dtype']}: {r['reason']}"
+                              for r in rows if r.get("status") == "skipped"])
 
 
 def plot_crossover(rows: list[dict], path: str, backend: str = "numba") -> str:

@@ -1,13 +1,10 @@
 """The prepared device check: ``python -m ssd_edu gpu-check --out DIR`` on a machine with a GPU.
 
 1. the GPU tests (tests/test_gpu*.py) on the real GPU at tile 16 (``SSD_EDU_REAL_GPU=1``);
-2. the benchmark at the default workload, every cuda form in float32 and float64: kernel
-   time alone, host and transfer apart, flop/s and bytes/s against the device's peaks
-   (:mod:`.gpu_timing`), and a roofline figure;
-3. NVIDIA's ``compute-sanitizer`` racecheck and memcheck on every form at small sizes, if found.
-
-Writes ``DIR/report.md``, ``report.json``, ``roofline.png`` and the logs; each step has a time
-budget. Without a real GPU it stops at once with exit code 2 and says why.
+2. every cuda form timed in float32 and float64 (:mod:`.gpu_timing`), and a roofline figure;
+3. ``compute-sanitizer`` racecheck and memcheck at small sizes, if found.
+Writes ``DIR/report.md``, ``report.json``, ``roofline.png`` and the logs. Without a real GPU it
+stops at once with exit code 2 and says why.
 """
 from __future__ import annotations
 
@@ -20,6 +17,7 @@ import time
 from pathlib import Path
 
 from .._cli import output_dir
+from .gpu_report import MissingTool, find_tool
 
 TEST_BUDGET_S = 180
 SANITIZER_BUDGET_S = 60
@@ -47,11 +45,6 @@ def why_not() -> str | None:
     return unavailable_reason() or (simulator if simulator_enabled() else None)
 
 
-def _tests_dir() -> Path:
-    """The checkout's tests/ (next to ssd_edu/); a regular install has none."""
-    return Path(__file__).resolve().parents[2] / "tests"
-
-
 def _gpu_tests(tests_dir) -> tuple:
     """(the GPU test files, None), or ([], why they cannot run)."""
     import importlib.util
@@ -71,9 +64,8 @@ def _run(cmd, log: Path, budget: float, env=None) -> dict:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=budget, env=env)
         code, text = out.returncode, out.stdout + out.stderr
     except subprocess.TimeoutExpired as exc:
-        code = "timeout"
-        text = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) \
-            else (exc.stdout or "")
+        code, text = "timeout", exc.stdout or ""
+        text = text.decode(errors="replace") if isinstance(text, bytes) else text
     log.write_text(text)
     tail = [line for line in text.strip().splitlines() if line.strip()][-1:] or [""]
     return {"returncode": code, "seconds": round(time.perf_counter() - start, 1),
@@ -87,17 +79,13 @@ def _benchmark(out: Path) -> dict:
     from .run import DEFAULTS, flop_count
 
     spec = timing.device_spec()
-    peak = timing.peaks(spec)
-    d = DEFAULTS
-    T, N, P, nb, Q = d["T"], d["N"], d["P"], d["batch"], d["chunk_size"]
-    rows = []
+    peak, rows = timing.peaks(spec), []
+    T, N, P, nb, Q = (DEFAULTS[k] for k in ("T", "N", "P", "batch", "chunk_size"))
     for name in sorted(k for k in IMPLEMENTATIONS if k.startswith("cuda.")):
         family, form = name.split(".")[1:]
         for dtype in ("float32", "float64"):
             data = make_inputs(family, T, N=N, P=P, batch=(nb,), dtype=dtype, seed=0)
-            res = timing.time_kernels(family, form, data["x"], data["a"], data["B"], data["C"],
-                                      initial_state=data["initial_state"], chunk_size=Q,
-                                      repeats=5)
+            res = timing.time_kernels(family, form, **data, chunk_size=Q, repeats=5)
             best = min(res["kernel_s"])
             useful = nb * flop_count(form, T, N, P, Q)
             moved = timing.bytes_moved(form, family, T, N, P, nb, data["x"].itemsize)
@@ -137,14 +125,6 @@ def _roofline(rows, peak, path: Path) -> None:
     plt.close(fig)
 
 
-def _sanitizer() -> str | None:
-    from .gpu_report import MissingTool, find_tool
-    try:
-        return find_tool("compute-sanitizer")
-    except MissingTool:
-        return None
-
-
 def _markdown(result: dict) -> str:
     lines = ["# ssd_edu gpu-check", ""]
     dev = result.get("bench", {}).get("device")
@@ -154,9 +134,8 @@ def _markdown(result: dict) -> str:
     t = result["tests"]
     lines += [f"tests (tile 16, real GPU): exit {t['returncode']} in {t['seconds']} s: "
               f"{t['last_line']}", ""]
-    for tool, r in result.get("sanitizer", {}).items():
-        lines.append(f"compute-sanitizer {tool}: exit {r['returncode']} in {r['seconds']} s: "
-                     f"{r['last_line']}")
+    lines += [f"compute-sanitizer {tool}: exit {r['returncode']} in {r['seconds']} s: "
+              f"{r['last_line']}" for tool, r in result.get("sanitizer", {}).items()]
     if "bench" in result:
         w = result["bench"]["workload"]
         lines += ["", f"benchmark: {w}", "",
@@ -170,8 +149,7 @@ def _markdown(result: dict) -> str:
                          f"{r['flops_per_s'] / 1e9:.1f} | {pf} | {r['bytes_per_s'] / 1e9:.1f} | "
                          f"{100 * r['of_peak_bandwidth']:.1f} | "
                          f"{r['executed_flops'] / r['useful_flops']:.2f} |")
-    for note in result.get("notes", []):
-        lines.append(f"- {note}")
+    lines += [f"- {note}" for note in result.get("notes", [])]
     return "\n".join(lines) + "\n"
 
 
@@ -180,7 +158,7 @@ def run_check(out_dir: str, tests_dir=None) -> int:
     there is no GPU here or the GPU tests cannot be found (nothing is run)."""
     gpu = why_not()
     tests, reason = (([], f"no NVIDIA GPU can run here: {gpu}") if gpu else
-                     _gpu_tests(_tests_dir() if tests_dir is None else tests_dir))
+                     _gpu_tests(tests_dir or Path(__file__).resolve().parents[2] / "tests"))
     try:
         reason or output_dir(out_dir)
     except ArgumentTypeError as exc:
@@ -199,14 +177,15 @@ def run_check(out_dir: str, tests_dir=None) -> int:
         result["bench"] = _benchmark(out)
     except Exception as exc:  # the report still says what happened
         result["notes"].append(f"benchmark failed: {type(exc).__name__}: {exc}")
-    sanitizer = _sanitizer()
-    if sanitizer is None:
+    try:
+        sanitizer = find_tool("compute-sanitizer")
+    except MissingTool:
         result["notes"].append("compute-sanitizer not found: racecheck / memcheck not run")
-    else:
-        for tool in ("racecheck", "memcheck"):
-            result["sanitizer"][tool] = _run(
-                [sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, "-c",
-                 SANITIZER_SCRIPT], out / f"sanitizer_{tool}.log", SANITIZER_BUDGET_S, env)
+        sanitizer = None
+    for tool in ("racecheck", "memcheck") if sanitizer else ():
+        result["sanitizer"][tool] = _run(
+            [sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, "-c",
+             SANITIZER_SCRIPT], out / f"sanitizer_{tool}.log", SANITIZER_BUDGET_S, env)
     (out / "report.json").write_text(json.dumps(result, indent=2, default=str))
     (out / "report.md").write_text(_markdown(result))
     print(_markdown(result))

@@ -1,13 +1,10 @@
 """What the GPU kernels become on real hardware, without a GPU: ``python -m ssd_edu gpu-report``.
 
-Every kernel, forward and backward (tile 16, both families, float32 and float64), compiled
-as the launchers build it: numba.cuda to PTX, ``ptxas -v`` to machine code (registers,
-spills, static shared memory), ``nvdisasm`` (or ``cuobjdump -sass``) to read it. Per kernel:
-``occupancy`` = resident warps / maximum warps per SM (the limits of :data:`ARCHS`);
-``instructions_per_fma`` = instructions / FMAs of the hot loop (the innermost loop of the
-machine code with the most FFMA / DFMA); ``f64_ops`` = PTX lines with a double operation.
-Targets for tiled kernels (:data:`TARGETS`): no spills, occupancy >= 25%, <= 10 instructions
-per FMA. Needs the ``cuda-tools`` extra, no GPU, and no NUMBA_ENABLE_CUDASIM=1.
+Every kernel (tile 16, both families, float32 and float64) compiled as the launchers build it:
+numba.cuda to PTX, ``ptxas -v`` (registers, spills, shared memory), ``nvdisasm`` to read the
+machine code. ``occupancy`` = resident warps / maximum warps per SM (:data:`ARCHS`);
+``instructions_per_fma`` over the innermost loop with the most FMAs; ``f64_ops`` = PTX lines
+with a double operation. Needs the ``cuda-tools`` extra, no GPU, no NUMBA_ENABLE_CUDASIM=1.
 """
 from __future__ import annotations
 
@@ -23,25 +20,21 @@ from .._cli import output_file
 
 
 class Arch(NamedTuple):
-    """Per-SM limits (CUDA occupancy calculator): resident warps and blocks, 32-bit registers,
-    shared bytes; bytes reserved per block; allocation units of registers (per warp) and
+    """Per-SM limits (CUDA occupancy calculator): resident warps and blocks, shared bytes,
+    32-bit registers; bytes reserved per block; allocation units of registers (per warp) and
     shared memory (per block)."""
     cc: tuple
     warps: int
     blocks: int
-    registers: int
     shared: int
+    registers: int = 65536
     reserved: int = 1024
     reg_unit: int = 256
     smem_unit: int = 128
 
 
-ARCHS = {
-    "sm_80": Arch((8, 0), 64, 32, 65536, 167936),
-    "sm_86": Arch((8, 6), 48, 16, 65536, 102400),
-    "sm_89": Arch((8, 9), 48, 24, 65536, 102400),
-    "sm_90": Arch((9, 0), 64, 32, 65536, 233472),
-}
+ARCHS = {"sm_80": Arch((8, 0), 64, 32, 167936), "sm_86": Arch((8, 6), 48, 16, 102400),
+         "sm_89": Arch((8, 9), 48, 24, 102400), "sm_90": Arch((9, 0), 64, 32, 233472)}
 
 #: What every tiled kernel must reach (tests/test_gpu_report.py asserts it).
 TARGETS = {"spills": 0, "occupancy": 0.25, "instructions_per_fma": 10.0}
@@ -122,9 +115,8 @@ def kernels(dtype):
 
 def find_tool(name: str) -> str:
     """Path of an NVIDIA tool: the nvidia-* wheels (matching numba's NVVM) first."""
-    roots = []
-    for path in sys.path:
-        roots += sorted(glob.glob(os.path.join(path, "nvidia", "*", "bin")), reverse=True)
+    roots = [r for path in sys.path
+             for r in sorted(glob.glob(os.path.join(path, "nvidia", "*", "bin")), reverse=True)]
     roots += [os.path.join(os.environ[k], "bin") for k in ("CUDA_HOME", "CUDA_PATH")
               if os.environ.get(k)]
     roots += [*os.environ.get("PATH", "").split(os.pathsep), "/usr/local/cuda/bin"]
@@ -162,8 +154,7 @@ _TARGET = re.compile(r"BRA\w*(?:\.\w+)*\s+`?\(?(\.L_\w+)")
 def hot_loop(sass: str) -> dict:
     """The innermost loop (label to a branch back, no loop inside) with the most FMAs, over the
     lines ``/*addr*/ OPCODE ...;`` of ``sass``: ``{"instructions", "fmas", "per_fma"}``."""
-    insns, labels, branches = [], {}, []
-    pending = []
+    insns, labels, branches, pending = [], {}, [], []
     for line in sass.splitlines():
         m = _LABEL.match(line)
         if m:
@@ -172,9 +163,8 @@ def hot_loop(sass: str) -> dict:
         m = _INSN.search(line)
         if not m:
             continue
-        addr, text = int(m.group(1), 16), m.group(2).strip()
-        for lab in pending:
-            labels[lab] = len(insns)
+        text = m.group(2).strip()
+        labels.update((lab, len(insns)) for lab in pending)
         pending = []
         t = _TARGET.search(text)
         if t:
@@ -184,25 +174,19 @@ def hot_loop(sass: str) -> dict:
     inner = [(lo, hi) for lo, hi in loops
              if not any((a, b) != (lo, hi) and lo <= a and b <= hi for a, b in loops)]
 
-    def opcode(text):
-        return text.split()[1] if text.startswith("@") else text.split()[0]
-
     best = None
     for lo, hi in inner:
         body = insns[lo:hi + 1]
-        fmas = sum(1 for t in body if opcode(t).startswith(("FFMA", "DFMA", "HFMA")))
+        fmas = sum(1 for t in body                 # the opcode follows a predicate @P0
+                   if t.split()[t.startswith("@")].startswith(("FFMA", "DFMA", "HFMA")))
         if fmas and (best is None or fmas > best["fmas"]):
             best = {"instructions": len(body), "fmas": fmas, "per_fma": len(body) / fmas}
     return best or {"instructions": 0, "fmas": 0, "per_fma": None}
 
 
-def _ptxas_info(text: str) -> dict:
-    def number(pattern):
-        found = re.search(pattern, text)
-        return int(found.group(1)) if found else 0
-    return {"registers": number(r"Used (\d+) registers"),
-            "shared_bytes": number(r"(\d+) bytes smem"),
-            "spills": number(r"(\d+) bytes spill stores") + number(r"(\d+) bytes spill loads")}
+def _number(pattern: str, text: str) -> int:
+    found = re.search(pattern, text)
+    return int(found.group(1)) if found else 0
 
 
 def compile_report(arch: str = "sm_90") -> list:
@@ -238,7 +222,11 @@ def compile_report(arch: str = "sm_90") -> list:
                 with open(src, "w") as fh:
                     fh.write(ptx)
                 info = _run([ptxas, f"-arch={arch}", "-v", src, "-o", cubin])
-                row = _ptxas_info(info.stdout + info.stderr)
+                text = info.stdout + info.stderr
+                row = {"registers": _number(r"Used (\d+) registers", text),
+                       "shared_bytes": _number(r"(\d+) bytes smem", text),
+                       "spills": sum(_number(rf"(\d+) bytes spill {kind}", text)
+                                     for kind in ("stores", "loads"))}
                 loop = hot_loop(_run(disasm + [cubin]).stdout)
                 f64 = sum(1 for line in ptx.splitlines() if re.search(r"\.f64\b", line))
                 rows.append({"kernel": name, "dtype": str(dtype), **row,
@@ -255,13 +243,11 @@ def misses(rows: list) -> list:
     out = []
     for r in [r for r in rows if r["tiled"]]:
         ipf = r["instructions_per_fma"]
-        for missed, what in ((r["spills"] > TARGETS["spills"], f"{r['spills']} bytes of spills"),
-                             (r["occupancy"] < TARGETS["occupancy"],
-                              f"occupancy {r['occupancy']:.1%}"),
-                             (ipf is None or ipf > TARGETS["instructions_per_fma"],
-                              f"{ipf} instructions per FMA")):
-            if missed:
-                out.append(f"{r['kernel']} {r['dtype']}: {what}")
+        out += [f"{r['kernel']} {r['dtype']}: {what}" for missed, what in (
+            (r["spills"] > TARGETS["spills"], f"{r['spills']} bytes of spills"),
+            (r["occupancy"] < TARGETS["occupancy"], f"occupancy {r['occupancy']:.1%}"),
+            (ipf is None or ipf > TARGETS["instructions_per_fma"], f"{ipf} instructions per FMA"))
+            if missed]
     return out
 
 
@@ -304,6 +290,5 @@ def run_from_args(args) -> int:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)
     missed = misses(rows)
-    for line in missed:
-        print(f"target missed: {line}")
+    print("".join(f"target missed: {line}\n" for line in missed), end="")
     return 1 if missed else 0

@@ -1,12 +1,8 @@
 """The GPU benchmark: kernel time alone, with the device's own peaks as denominators.
 
-:func:`time_kernels` times one form's kernels by CUDA events on validated, uploaded inputs
-(``host_s`` and the copy back ``d2h_s`` apart); :func:`time_cuda` does so for a launcher as the
-benchmark calls it. :func:`peaks`: flop/s = SMs x clock x FMA units per SM x 2, bandwidth =
-2 x memory clock x bus width. :func:`bytes_moved` and :func:`executed_flops` (padded tiles)
-stand next to the useful ``flop_count``; :func:`device_matmul_rate` times the tiled matmul of
-``_gpu_matmul`` (no cuBLAS in numba.cuda). On the simulator the timer is ``perf_counter``
-around ``cuda.synchronize()`` and measures the Python simulation (``"timer"`` says which).
+:func:`time_kernels` times one form's kernels on uploaded inputs (CUDA events; on the simulator
+wall clock around ``cuda.synchronize()``). :func:`peaks`: flop/s = SMs x clock x FMA units x 2,
+bandwidth = 2 x memory clock x bus width. :func:`device_matmul_rate` times ``_gpu_matmul``.
 """
 from __future__ import annotations
 
@@ -18,9 +14,6 @@ import numpy as np
 from ..gpu._cuda import cuda, require_cuda, simulator_enabled
 from ..gpu._launch import get_tile, prepare
 from ._gpu_matmul import MATMUL_TILE, launch_matmul
-
-#: Largest matmul size run on the simulator.
-SIMULATOR_MATMUL_N = 16
 
 #: FMA units per SM, (float32, float64), by compute capability (CUDA programming guide).
 FMA_PER_SM = {(6, 0): (64, 32), (7, 0): (64, 32), (7, 5): (64, 2), (8, 0): (64, 32),
@@ -75,68 +68,44 @@ def _pad(n: int, m: int) -> int:
 
 def executed_flops(form: str, family: str, T: int, N: int, P: int, nb: int, tile: int,
                    chunk_size: int = 64, initial_state: bool = True) -> int:
-    """Flops the kernels execute, padded tiles included (a multiply-add counts 2; masks not).
-
-    Chunk states 2 Tq Np Pw and state passing 2 J N P, then scan: outputs 5 T Np P; attention /
-    chunked: per visited (row tile, column tile) 2 tile^2 (Np + Pw), plus the entering state
-    2 T Np Pw (several chunks or an initial state). Tq: chunks rounded up to whole tiles; Np,
-    Pw: N, P rounded up to the tile and the channel block."""
+    """Flops the kernels execute, padded tiles included (masks not counted): chunk states
+    2 Tq Np Pw, state passing 2 J N P, then scan 5 T Np P, or per visited (row, column) tile
+    pair 2 tile^2 (Np + Pw) plus the entering state 2 T Np Pw. Tq, Np, Pw: T, N, P padded."""
     from ..gpu.chunked import channel_width
     from ..gpu.scan import SCAN_CHUNK_TILES
 
     Np, Pw = _pad(N, tile), _pad(P, tile * channel_width(P, tile))
     Q = {"scan": SCAN_CHUNK_TILES * tile, "attention": T}.get(form, min(chunk_size, T))
     qs = [min(Q, T - t0) for t0 in range(0, T, Q)]                   # the chunk lengths
-    J = len(qs)
-    states = 2 * sum(_pad(q, tile) for q in qs) * Np * Pw + 2 * J * N * P
+    states = 2 * sum(_pad(q, tile) for q in qs) * Np * Pw + 2 * len(qs) * N * P
     if form == "scan":
         return nb * (states + 5 * T * Np * P)
     # row tile rt visits the column tiles from the one of its chunk's start to itself
     pairs = sum(rt - ((rt * tile) // Q) * Q // tile + 1 for rt in range(-(-T // tile)))
     blocks = pairs * (2 * tile * tile * Np + 2 * tile * tile * Pw)
-    entering = 2 * T * Np * Pw if (J > 1 or initial_state) else 0
+    entering = 2 * T * Np * Pw if (len(qs) > 1 or initial_state) else 0
     return nb * (states + blocks + entering)
 
 
-class _Timer:
-    """Seconds from ``start()`` to ``stop()``: CUDA events, or synchronized wall clock on the
-    simulator."""
-
-    def __init__(self):
-        self.events = not simulator_enabled()
-        self.name = "cuda events" if self.events else "perf_counter + synchronize (simulator)"
-
-    def start(self):
-        if self.events:
-            self._begin = cuda.event()
-            self._begin.record()
-        else:
+def _times(call, repeats: int = 1) -> list:
+    """Seconds of each of ``repeats`` calls of ``call()``: CUDA events, or wall clock around
+    ``cuda.synchronize()`` on the simulator."""
+    out = []
+    for _ in range(repeats):
+        if simulator_enabled():
             cuda.synchronize()
-            self._begin = time.perf_counter()
-
-    def stop(self) -> float:
-        if self.events:
-            end = cuda.event()
+            begin = time.perf_counter()
+            call()
+            cuda.synchronize()
+            out.append(time.perf_counter() - begin)
+        else:
+            begin, end = cuda.event(), cuda.event()
+            begin.record()
+            call()
             end.record()
             end.synchronize()
-            return cuda.event_elapsed_time(self._begin, end) / 1e3
-        cuda.synchronize()
-        return time.perf_counter() - self._begin
-
-    def times(self, call, repeats: int = 1) -> list:
-        """Seconds of each of ``repeats`` calls of ``call()``."""
-        out = []
-        for _ in range(repeats):
-            self.start()
-            call()
-            out.append(self.stop())
-        return out
-
-
-def _check_repeats(repeats) -> int:
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    return int(repeats)
+            out.append(cuda.event_elapsed_time(begin, end) / 1e3)
+    return out
 
 
 def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chunk_size=64,
@@ -147,12 +116,11 @@ def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chun
     from ..gpu import chunked, scan
 
     require_cuda()
-    repeats = _check_repeats(repeats)
-    timer = _Timer()
-    timer.start()
-    L = prepare(family, x, a, B, C, initial_state,
-                chunk_size=chunk_size if form == "chunked" else None)
-    host = timer.stop()
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    Q, plan = chunk_size if form == "chunked" else None, []
+    host = _times(lambda: plan.append(prepare(family, x, a, B, C, initial_state, chunk_size=Q)))[0]
+    L = plan[0]
     tile = get_tile()
     if L.nb == 0 or L.T == 0:
         raise ValueError("nothing to time: the batch or T is empty")
@@ -163,16 +131,16 @@ def time_kernels(family: str, form: str, x, a, B, C, *, initial_state=None, chun
         run, y, h = chunked.plan(family, L, Q, tile)
     run()                                           # warm-up: compiles the kernels
     cuda.synchronize()
-    kernel_s = timer.times(run, repeats)
-    d2h = timer.times(lambda: (y.copy_to_host(), h.copy_to_host()))[0]
-    return {"kernel_s": kernel_s, "host_s": host, "d2h_s": d2h, "timer": timer.name,
-            "simulator": simulator_enabled()}
+    kernel_s = _times(run, int(repeats))
+    d2h = _times(lambda: (y.copy_to_host(), h.copy_to_host()))[0]
+    sim = simulator_enabled()
+    return {"kernel_s": kernel_s, "host_s": host, "d2h_s": d2h, "simulator": sim,
+            "timer": "perf_counter + synchronize (simulator)" if sim else "cuda events"}
 
 
 def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
     """:func:`time_kernels` of the launcher ``fn`` (a form of ``ssd_edu.gpu``), with
     ``transfer_s`` = ``h2d_s`` (validation and upload) + ``d2h_s``."""
-    repeats = _check_repeats(repeats)
     family, _, form = fn.__name__.partition("_")
     out = time_kernels(family, form, *args, repeats=repeats, **kwargs)
     out.update(h2d_s=out["host_s"], transfer_s=out["host_s"] + out["d2h_s"])
@@ -181,19 +149,19 @@ def time_cuda(fn, args: tuple, kwargs: dict, repeats: int) -> dict:
 
 def device_matmul_rate(dtype, n: int = 4096) -> float:
     """flop/s of the device's tiled matmul ``_gpu_matmul`` in ``dtype``: 2 n^3 / best of 3
-    runs after a warm-up (n capped at ``SIMULATOR_MATMUL_N`` on the simulator)."""
+    runs after a warm-up (n capped at 16 on the simulator)."""
     require_cuda()
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    n = int(min(n, SIMULATOR_MATMUL_N)) if simulator_enabled() else int(n)
+    n = int(min(n, 16)) if simulator_enabled() else int(n)
     tile = min(MATMUL_TILE, n)
     rng = np.random.default_rng(0)
     A = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
     B = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
     out = cuda.device_array((n, n), dtype=dtype)
     launch_matmul(A, B, out, tile)                   # warm-up: compiles the kernel
-    return 2.0 * n**3 / min(_Timer().times(lambda: launch_matmul(A, B, out, tile), 3))
+    return 2.0 * n**3 / min(_times(lambda: launch_matmul(A, B, out, tile), 3))
 

@@ -1,9 +1,5 @@
-"""The torch comparison rows of ``python -m ssd_edu bench``: ``torch.{family}.chunked``.
-
-The package's own torch code (:mod:`.torch_chunked`) behind the package's signature and
-validation, in torch's threads set to Numba's; ``--backward`` times its gradients by torch's
-autograd. PyTorch is optional (the ``peers`` extra): without it the rows say why they skip.
-"""
+"""The optional torch rows of ``bench``: ``torch.{family}.chunked`` (:mod:`.torch_chunked`)
+behind the package's signature and validation; ``--backward`` times torch's autograd."""
 from __future__ import annotations
 
 import warnings
@@ -31,13 +27,12 @@ def torch_threads():
     """torch's threads set to Numba's for the calls inside, with ``settle_blas`` before and
     after (BLAS threads spin after matmuls)."""
     import torch
+    before = torch.get_num_threads()
     try:
         import numba
-        threads = numba.get_num_threads()
+        torch.set_num_threads(numba.get_num_threads())
     except ImportError:          # the NumPy reference alone: torch keeps its own count
-        threads = torch.get_num_threads()
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+        pass
     settle_blas()
     try:
         yield

@@ -1,8 +1,7 @@
 """The benchmark's tables: one workload (:func:`format_table`) and a sweep over T."""
 from __future__ import annotations
 
-#: Column widths: the longest key (numpy.diagonal.associative_scan) and a space; in the sweep
-#: table a key without its family (numpy.associative_scan) and two spaces.
+#: Column widths: the longest key and a space; in the sweep, a key without its family and two.
 NAME_W, SWEEP_W = 32, 24
 
 
@@ -11,18 +10,11 @@ def label(name: str, dtype: str) -> str:
     return f"{name:<{NAME_W}}{dtype:<9}"
 
 
-def _fmt(value, spec, missing="-"):
-    return missing if value is None else format(value, spec)
-
-
 def preamble(title: str, rows: list[dict], how: str, flops: str) -> list[str]:
     """A table's first lines: the workload of ``rows[0]``, the matmul rate of each device and
     dtype (what %matmul divides by), and the flops counted."""
-    lines = []
-    if rows:
-        r0 = rows[0]
-        lines.append(f"{title}: {r0['batch']} sequences, T = {r0['T']}, N = {r0['N']}, "
-                     f"P = {r0['P']}; {how}")
+    lines = [f"{title}: {r['batch']} sequences, T = {r['T']}, N = {r['N']}, P = {r['P']}; {how}"
+             for r in rows[:1]]
     rates = {(r.get("backend") == "cuda", r["dtype"]): r["matmul_flops"] for r in rows
              if "matmul_flops" in r}
     for (is_cuda, dtype), rate in sorted(rates.items()):
@@ -33,13 +25,9 @@ def preamble(title: str, rows: list[dict], how: str, flops: str) -> list[str]:
 
 def timed_rows(head: str, rows: list[dict], timed_key: str, row_line) -> list[str]:
     """``head``, its rule, then ``row_line(r)`` of each row with ``timed_key``, else its status."""
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        if timed_key in r:
-            lines.append(row_line(r))
-        else:
-            lines.append(f"{label(r['name'], r['dtype'])}{r['status']}: {r['reason']}")
-    return lines
+    return [head, "-" * len(head)] + [
+        row_line(r) if timed_key in r else f"{label(r['name'], r['dtype'])}{r['status']}: "
+        f"{r['reason']}" for r in rows]
 
 
 def format_table(results: list[dict]) -> str:
@@ -53,8 +41,8 @@ def format_table(results: list[dict]) -> str:
 
 
 def _table_row(r: dict) -> str:
-    speed = _fmt(r.get("speedup"), ".1f") + ("x" if r.get("speedup") is not None else "")
-    mem = r.get("mem_bytes")
+    speed = "-" if r.get("speedup") is None else f"{r['speedup']:.1f}x"
+    mem = "-" if r.get("mem_bytes") is None else f"{r['mem_bytes'] / 2**20:.1f}"
     note = r.get("mem", "")
     if r["backend"] == "cuda":
         note = f"transfer {r['transfer_s'] * 1e3:.2f} ms" + (
@@ -66,7 +54,7 @@ def _table_row(r: dict) -> str:
     return (
         f"{label(r['name'], r['dtype'])}{r['median_s'] * 1e3:>11.2f}{r['min_s'] * 1e3:>10.2f}"
         f"{r['flops'] / 1e9:>9.3f}{r['gflops']:>9.2f}{r['pct_matmul']:>8.1f}%{speed:>10}"
-        f"{_fmt(None if mem is None else mem / 2**20, '.1f'):>11}  {note}")
+        f"{mem:>11}  {note}")
 
 
 def format_sweep(results: list[dict]) -> str:
@@ -75,22 +63,20 @@ def format_sweep(results: list[dict]) -> str:
     keys = sorted({(r["family"], r["dtype"]) for r in results})
     for family, dtype in keys:
         rows = [r for r in results if r["family"] == family and r["dtype"] == dtype]
-        names = list(dict.fromkeys(r["name"] for r in rows))
-        Ts = sorted({r["T"] for r in rows})
-        short = [n.replace(f".{family}.", ".") for n in names]
+        short = {r["name"]: r["name"].replace(f".{family}.", ".") for r in rows}
         lines.append(f"{family} family, {dtype}: min ms per call (GFLOP/s)")
-        head = f"{'T':>6}" + "".join(f"{s:>{SWEEP_W}}" for s in short) + "  fastest"
+        head = f"{'T':>6}" + "".join(f"{s:>{SWEEP_W}}" for s in short.values()) + "  fastest"
         lines += [head, "-" * len(head)]
-        for T in Ts:
+        for T in sorted({r["T"] for r in rows}):
             cells, best = [], None
-            for n in names:
+            for n in short:
                 r = next((r for r in rows if r["name"] == n and r["T"] == T), None)
                 if r is None or "min_s" not in r:
                     cells.append(f"{'skipped' if r else '-':>{SWEEP_W}}")
                     continue
                 cells.append(f"{r['min_s'] * 1e3:>{SWEEP_W - 9}.2f} ({r['gflops']:>6.1f})")
-                if best is None or r["min_s"] < best[1]:
-                    best = (n.replace(f".{family}.", "."), r["min_s"])
+                best = min(best or (short[n], r["min_s"]), (short[n], r["min_s"]),
+                           key=lambda b: b[1])
             lines.append(f"{T:>6}" + "".join(cells) + f"  {best[0] if best else '-'}")
         lines.append("")
     return "\n".join(lines)

@@ -42,9 +42,8 @@ def flop_count(form: str, T: int, N: int, P: int, chunk_size: int = 64) -> int:
 
 def numba_workspace_bytes(form: str, T: int, N: int, P: int, dtype, chunk_size: int = 64,
                           threads: int | None = None) -> int:
-    """Bytes the Numba kernels allocate inside compiled code (not seen by tracemalloc):
-    ``threads`` times the per-thread workspaces, counted by calling the functions the kernels
-    allocate them with (chunked: the larger of steps 1-2 and step 4, which never overlap)."""
+    """Bytes the Numba kernels allocate inside compiled code (unseen by tracemalloc): ``threads``
+    times the per-thread workspaces (chunked: the larger of steps 1-2 and step 4)."""
     from ..cpu import attention, chunked, scan
     if threads is None:
         import numba
@@ -74,12 +73,11 @@ def _run_cuda(row, timing, fn, data, kwargs, repeats, rates) -> list:
     """The kernel times of a cuda row (fills ``row``: transfers, the device's rates)."""
     args = (data["x"], data["a"], data["B"], data["C"])
     out = timing.time_cuda(fn, args, dict(kwargs, initial_state=data["initial_state"]), repeats)
-    key = ("cuda", row["dtype"])
-    if key not in rates:
-        rates[key] = timing.device_matmul_rate(row["dtype"])
+    if ("cuda", row["dtype"]) not in rates:
+        rates["cuda", row["dtype"]] = timing.device_matmul_rate(row["dtype"])
     row.update(transfer_s=float(out["transfer_s"]), timer=out["timer"],
-               simulator=bool(out["simulator"]), matmul_flops=rates[key], mem_bytes=None,
-               mem="", peak_flops=timing.device_peaks().get(row["dtype"]))
+               simulator=bool(out["simulator"]), matmul_flops=rates["cuda", row["dtype"]],
+               mem_bytes=None, mem="", peak_flops=timing.device_peaks().get(row["dtype"]))
     return [float(t) for t in out["kernel_s"]]
 
 
@@ -99,24 +97,22 @@ def _run_torch(row, data, kwargs, repeats):
     return times
 
 
-def _reference_plan(fn, form, family, T, N, P, batch, dtype, kwargs, cap, seed):
-    """None if the NumPy reference may run, else the reason it is skipped."""
+def _reference_plan(fn, form, family, T, N, P, batch, dtype, cap, seed):
+    """None if the NumPy reference may run, else the reason it is skipped (attention only)."""
     if form != "attention":
         return None
     try:
         check_quadratic(f"numpy {family}_attention", (batch,), T, dtype, copies=3)
     except QuadraticMemoryError as exc:
         return f"quadratic memory: {str(exc).split(';')[0]}"
-    Tp = min(T, 256)
-    if Tp < T:
-        probe = make_inputs(family, Tp, N, P, (batch,), dtype=dtype, seed=seed)
-        fn(**probe, **kwargs)
-        seconds = min(timed(lambda: fn(**probe, **kwargs)) for _ in range(2))
-        predicted = seconds * (T / Tp) ** 2
-        if predicted > cap:
-            return (f"predicted {predicted:.0f} s per call (from T = {Tp}) > reference cap "
-                    f"{cap:g} s")
-    return None
+    Tp = 256
+    if T <= Tp:
+        return None
+    probe = make_inputs(family, Tp, N, P, (batch,), dtype=dtype, seed=seed)
+    fn(**probe)
+    predicted = min(timed(lambda: fn(**probe)) for _ in range(2)) * (T / Tp) ** 2
+    return (f"predicted {predicted:.0f} s per call (from T = {Tp}) > reference cap {cap:g} s"
+            if predicted > cap else None)
 
 
 def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS["P"],
@@ -126,20 +122,18 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
               chunk_size: int = DEFAULTS["chunk_size"],
               reference_cap: float = DEFAULTS["reference_cap"], seed: int = 0,
               progress=None, rates: dict | None = None) -> list[dict]:
-    """Time every selected implementation on one workload: ``batch`` sequences of
-    ``make_inputs`` (random decays in [0.5, 1), an initial state); one dict per row, passed to
-    ``progress`` when done. Rows that did not run have ``status`` "skipped" and a ``reason``.
-    ``rates`` caches the matmul rates between calls."""
+    """Time every selected implementation on ``batch`` sequences of ``make_inputs``: one dict
+    per row, passed to ``progress`` when done (``status`` "skipped" and a ``reason`` if it did
+    not run). ``rates`` caches the matmul rates between calls."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    rates = {} if rates is None else rates
+    rates, progress = {} if rates is None else rates, progress or (lambda row: None)
     timing, cuda_reason = cuda_timing() if "cuda" in backends else (None, None)
     names = selected(backends, families, forms, [*IMPLEMENTATIONS, *PEER_ROWS])
     results = []
     for dtype in [np.dtype(d) for d in dtypes]:
         if ("cpu", str(dtype)) not in rates:
-            rates[("cpu", str(dtype))] = matmul_rate(dtype)
-        cpu_rate = rates[("cpu", str(dtype))]
+            rates["cpu", str(dtype)] = matmul_rate(dtype)
         data = {fam: make_inputs(fam, T, N, P, (batch,), dtype=dtype, seed=seed)
                 for fam in families}
         previous = None
@@ -161,13 +155,13 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
                     times = None
                 elif backend == "torch":
                     times = _run_torch(row, data[family], kwargs, repeats)
-                    row["matmul_flops"] = cpu_rate
+                    row["matmul_flops"] = rates["cpu", str(dtype)]
                 elif backend == "cuda":
                     times = _run_cuda(row, timing, fn, data[family], kwargs, repeats, rates)
                 else:
                     times = _run_host(row, fn, data[family], kwargs, repeats, reference_cap,
                                       seed)
-                    row["matmul_flops"] = cpu_rate
+                    row["matmul_flops"] = rates["cpu", str(dtype)]
             except Exception as exc:  # a failing entry is reported, the others still run
                 row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
                 times = None
@@ -177,8 +171,7 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
                 row["gflops"] = row["flops"] / row["min_s"] / 1e9
                 row["pct_matmul"] = 100.0 * row["flops"] / row["min_s"] / row["matmul_flops"]
             results.append(row)
-            if progress is not None:
-                progress(row)
+            progress(row)
     ref = {(r["family"], r["form"], r["dtype"]): r["min_s"] for r in results
            if r["backend"] == "numpy" and "min_s" in r}
     for r in results:
@@ -192,7 +185,7 @@ def _run_host(row, fn, data, kwargs, repeats, cap, seed):
     T, N, P, batch = row["T"], row["N"], row["P"], row["batch"]
     if row["backend"] == "numpy":
         reason = _reference_plan(fn, row["form"], row["family"], T, N, P, batch,
-                                 np.dtype(row["dtype"]), kwargs, cap, seed)
+                                 np.dtype(row["dtype"]), cap, seed)
         if reason is not None:
             row.update(status="skipped", reason=reason)
             return None
@@ -219,10 +212,8 @@ def _run_host(row, fn, data, kwargs, repeats, cap, seed):
 
 def sweep(Ts=SWEEP_T, progress=None, **kwargs) -> list[dict]:
     """:func:`run_bench` for each T in ``Ts`` (other arguments as for run_bench)."""
-    rates: dict = {}
-    results = []
+    rates, results, progress = {}, [], progress or (lambda row: None)
     for T in Ts:
-        if progress is not None:
-            progress({"sweep_T": T})
+        progress({"sweep_T": T})
         results += run_bench(T=T, progress=progress, rates=rates, **kwargs)
     return results

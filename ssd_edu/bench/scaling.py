@@ -1,8 +1,5 @@
-"""``bench --scaling``: time against T of the NumPy forms and VJPs whose counted flops
-``verify`` checks (cost-T, claim-ii, backward-T), with the spread over repeats.
-
-An illustration of this machine, never a verdict: min and median ms per T, and the log-log
-slope k of ``time ~ T^k`` fitted to each (the exact growth is the count's, in ``verify``).
+"""``bench --scaling``: min and median ms against T of the NumPy forms and VJPs whose flops
+``verify`` counts, and the log-log slope k of ``time ~ T^k`` (this machine, not a verdict).
 """
 from __future__ import annotations
 
@@ -35,6 +32,7 @@ def scaling(Ts=SCALING_T, N: int = 4, P: int = 16, chunk_size: int = 64, repeats
     """{"T": Ts, name: {"min_s": [...], "median_s": [...], "slope_min": k, "slope_median": k}}:
     seconds per call (wall clock, after one untimed call) over ``repeats`` calls at each T."""
     out = {"T": list(Ts), "N": N, "P": P, "chunk_size": chunk_size, "repeats": repeats}
+    progress = progress or (lambda line: None)
     for name in names:
         family, call = CALLS[name]
         mins, medians = [], []
@@ -45,9 +43,8 @@ def scaling(Ts=SCALING_T, N: int = 4, P: int = 16, chunk_size: int = 64, repeats
             times = [timed(lambda: call(d, dy, chunk_size)) for _ in range(repeats)]
             mins.append(min(times))
             medians.append(statistics.median(times))
-            if progress is not None:
-                progress(f"  {name} T = {T}: min {mins[-1] * 1e3:.2f} ms, median "
-                         f"{medians[-1] * 1e3:.2f} ms")
+            progress(f"  {name} T = {T}: min {mins[-1] * 1e3:.2f} ms, median "
+                     f"{medians[-1] * 1e3:.2f} ms")
         out[name] = dict(min_s=mins, median_s=medians, slope_min=loglog_slope(Ts, mins),
                          slope_median=loglog_slope(Ts, medians))
     return out
@@ -55,14 +52,12 @@ def scaling(Ts=SCALING_T, N: int = 4, P: int = 16, chunk_size: int = 64, repeats
 
 def format_scaling(result: dict) -> str:
     """Min / median ms per T for each form, and the fitted slopes of both."""
-    Ts = result["T"]
-    names = [k for k in CALLS if k in result]
-    head = f"{'form':<22}" + "".join(f"{T:>18}" for T in Ts) + "   T^k (min / median)"
+    head = f"{'form':<22}" + "".join(f"{T:>18}" for T in result["T"]) + "   T^k (min / median)"
     lines = [f"time against T (N = {result['N']}, P = {result['P']}, Q = "
              f"{result['chunk_size']}; min / median ms of {result['repeats']} calls): an "
              f"illustration of this machine, not a verdict (verify counts the operations)",
              head, "-" * len(head)]
-    for name in names:
+    for name in [k for k in CALLS if k in result]:
         r = result[name]
         cells = "".join(f"{a * 1e3:>8.2f} /{b * 1e3:>8.2f}" for a, b in zip(r["min_s"],
                                                                           r["median_s"]))

@@ -1,10 +1,4 @@
-"""Every timing helper of the package: one clock, best-of timing, slopes.
-
-:func:`timed` (wall seconds of one call), :func:`best_time` and :func:`best_times` (best of
-``repeats`` rounds, round-robin over several functions), :func:`traced_peak` (seconds and
-peak Python/NumPy allocation), :func:`matmul_rate` (flop/s of a BLAS matmul, the practical
-peak) and :func:`loglog_slope` (k of ``time ~ size^k``). ``verify`` times nothing.
-"""
+"""Every timing helper of the package: one clock, best-of timing, peak memory, slopes."""
 from __future__ import annotations
 
 import time
@@ -27,10 +21,8 @@ def best_time(fn, repeats: int, clock=time.perf_counter) -> float:
 
 def best_times(fns, repeats: int, clock=time.process_time) -> list:
     """Best of ``repeats`` runs of each of ``fns``, one run of each per round, each round in a
-    new order from a fixed seed, so that a burst of load (also one that recurs with the period
-    of a round) hits every function alike. The default clock, this process's CPU time, is not
-    inflated by other processes preempting it.
-    """
+    new order from a fixed seed (a burst of load hits every function alike). The default clock,
+    this process's CPU time, is not inflated by other processes preempting it."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     best = [float("inf")] * len(fns)
@@ -56,14 +48,10 @@ def traced_peak(call) -> tuple[float, int]:
     return seconds, int(peak)
 
 
-#: Seconds to wait after a BLAS matmul before timing anything else: OpenBLAS's worker threads
-#: busy-wait for a while after a call, taking cores from Numba's threads.
-BLAS_SETTLE_S = 0.5
-
-
 def settle_blas() -> None:
-    """Sleep :data:`BLAS_SETTLE_S` so that BLAS's spinning threads are asleep before a timing."""
-    time.sleep(BLAS_SETTLE_S)
+    """Sleep half a second: OpenBLAS's worker threads busy-wait for a while after a call,
+    taking cores from Numba's threads."""
+    time.sleep(0.5)
 
 
 def matmul_rate(dtype, n: int = 1024, repeats: int = 10) -> float:

@@ -8,11 +8,9 @@ For chunk c of Q steps (the last padded with a = 1, x = B = C = 0), all chunks a
     3. state passing  H_c = abar_c o H_{c-1} + S_c,  abar_c = prod_{u in c} a_u
     4. state output   Y_off = (C_c o delta) H_{c-1},  delta_i = prod_{0<=u<=i} a_u
 
-The diagonal step 1 cuts chunks into sub-chunks of ``SUB`` steps: for query sub-chunk k and
-key sub-chunk m < k, prod_{j<u<=i} a_u[n] = F[k, i, n] Pk[k, m, n] G[m, j, n] (F inclusive
-products from the start of k, G exclusive products to the end of m, Pk the sub-chunks
-between), one batched matmul; only the diagonal blocks form per-mode masks. Direct products
-only (no log, no division), so zero and negative decays are exact. Tensors have one batch axis.
+The diagonal step 1 cuts chunks into sub-chunks of ``SUB`` steps: only the diagonal blocks
+form per-mode masks, the others one batched matmul (:func:`_diagonal_intra`). Direct products
+only (no log, no division): zero and negative decays are exact. Tensors have one batch axis.
 """
 from __future__ import annotations
 
@@ -22,9 +20,8 @@ except ImportError as exc:  # an optional dependency: say which and how to get i
     raise ImportError("ssd_edu.bench.torch_chunked needs PyTorch: install torch (a CPU-only "
                       "wheel is enough), or the `peers` extra of a checkout") from exc
 
-#: Steps per sub-chunk of the diagonal intra-chunk step, and mask entries per group of chunks.
-SUB = 8
-GROUP_ENTRIES = 1 << 20
+#: The diagonal step 1: steps per sub-chunk, and mask entries per group of chunks.
+SUB, GROUP_ENTRIES = 8, 1 << 20
 
 
 def _pad_chunks(v, Q, value=0.0):
