@@ -16,7 +16,8 @@ from numba import njit, prange
 
 from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas, threads_for
-from ._launch import flatten, unflatten
+from ._launch import flatten
+from ..validation import unflatten
 from ._tiles import chunk_of_job, intra_chunk, prefix_products, suffix_products
 
 TILE = 64                 # steps per tile

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
-from numba.extending import overload
 
 from .._keyword_only import keyword_only
 from ..vjp import empty, finish
@@ -417,34 +416,22 @@ def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
 
 # ---------------------------------------------------------------- kernel 3, either family
 
+@njit(**JIT)
 def chunk_workspaces(q, N, P, like, a):
     """The workspaces of one chunk's backward for the family of ``a`` ((nb, T) scalar, (nb, T,
-    N) diagonal). Compiled per family (the overload below); this body runs interpreted."""
-    workspaces = _scalar_workspaces if np.ndim(a) == 2 else _diagonal_workspaces
-    return workspaces(q, N, P, like)
-
-
-def chunk_backward(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
-    """One chunk's backward for the family of ``a`` ((T,) scalar, (T, N) diagonal). Compiled
-    per family (the overload below); this body runs interpreted."""
-    chunk = _scalar_chunk if np.ndim(a) == 1 else _diagonal_chunk
-    chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC)
-
-
-@overload(chunk_workspaces, jit_options=dict(error_model="numpy"))
-def _chunk_workspaces_ol(q, N, P, like, a):
+    N) diagonal; Numba compiles only the branch of ``a.ndim``)."""
     if a.ndim == 2:
-        return lambda q, N, P, like, a: _scalar_workspaces(q, N, P, like)
-    return lambda q, N, P, like, a: _diagonal_workspaces(q, N, P, like)
+        return _scalar_workspaces(q, N, P, like)
+    return _diagonal_workspaces(q, N, P, like)
 
 
-@overload(chunk_backward, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
-def _chunk_backward_ol(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
-    chunk = _scalar_chunk if a.ndim == 1 else _diagonal_chunk
-
-    def impl(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
-        chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC)
-    return impl
+@njit(fastmath=FASTMATH, **JIT)
+def chunk_backward(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
+    """One chunk's backward for the family of ``a`` ((T,) scalar, (T, N) diagonal)."""
+    if a.ndim == 1:
+        _scalar_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC)
+    else:
+        _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC)
 
 
 @njit(parallel=True, **JIT)

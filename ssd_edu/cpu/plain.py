@@ -14,8 +14,9 @@ from numba import njit, prange
 
 from .._keyword_only import keyword_only
 from ._jit import JIT, threads_for
-from ._launch import chunk, chunked_work, flatten, unflatten
+from ._launch import chunked_work, flatten
 from .chunked import flat_step
+from ..validation import check_chunk_size, unflatten
 
 
 # ------------------------------------------------------------------ the loops (one sequence b
@@ -166,7 +167,7 @@ def _run_attention(family, x, a, B, C, initial_state):
 
 def _run_chunked(family, x, a, B, C, chunk_size, initial_state):
     f = flatten(family, x, a, B, C, initial_state)
-    Q = chunk(chunk_size)
+    Q = check_chunk_size(chunk_size)
     a = _per_mode(f.a, f.N)
     J = -(-f.T // Q)
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)

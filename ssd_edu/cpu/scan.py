@@ -15,7 +15,8 @@ from numba import njit, prange
 
 from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, threads_for
-from ._launch import channel_blocks, flatten, unflatten
+from ._launch import channel_width, flatten
+from ..validation import unflatten
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
@@ -99,7 +100,7 @@ def _scan(family, x, a, B, C, initial_state):
     y = np.empty((f.nb, f.T, f.P), dtype=f.dtype)            # every entry is written
     if f.T > 0 and f.nb > 0:
         with threads_for(f.nb * f.T * f.N * f.P):               # a small call: one thread
-            _scan_kernel(f.x, f.a, f.B, f.C, f.h0, y, channel_blocks(f.nb, f.P))
+            _scan_kernel(f.x, f.a, f.B, f.C, f.h0, y, channel_width(f.nb, f.P, 2, 2))
     return unflatten(f, y, f.h0)
 
 
