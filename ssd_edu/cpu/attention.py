@@ -2,12 +2,9 @@
 
     y = M x + (C_t o delta_t)^T h_{-1},   M = sum_n 1SS(a[:, n]) o C[:, n] B[:, n]^T
 
-(one mask for the scalar family), never formed. For a query tile I = [t0, t0 + TILE) every
-earlier key s factors through t0 (``_tiles``): y_I += ((C_I o F) K^T) x_K, two gemms per block
-of KEY_BLOCK key tiles, F[t] = prod_{t0<=u<=t} a_u, K[s] = B_s o prod_{s<u<t0} a_u (from a
-first pass: Bg = B o G, each tile rescaled to its end, and each tile's product tot). The
-diagonal tile is the chunked form's intra-chunk step; the final state one gemm (B o gamma)^T x.
-No division; extra memory O(T N) per sequence plus ``tile_workspaces`` per thread.
+never formed. For a query tile I = [t0, t0 + TILE) every earlier key s factors through t0:
+y_I += ((C_I o F) K^T) x_K, F[t] = prod_{t0<=u<=t} a_u, K[s] = B_s o prod_{s<u<t0} a_u, two
+gemms per block of KEY_BLOCK key tiles; the diagonal tile is the chunked intra-chunk step.
 """
 from __future__ import annotations
 

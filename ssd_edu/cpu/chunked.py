@@ -6,10 +6,8 @@
     4. y_off     = chunk_output(a, C, H_prev, *, chunk_size) Y_off = (C_c o delta) H_{c-1}
 
 Within chunk c = [t0, t1): delta_t = a_{t0} ... a_t, gamma_s = a_{s+1} ... a_{t1-1}, abar_c =
-a_{t0} ... a_{t1-1}. a is (..., T, N), or (..., T, 1) for the scalar family (its kernels then).
-One parallel kernel per step over the chunks (step 3: over sequences and modes); steps 1 and 2
-share one kernel, fused in {family}_chunked. Chunk products are np.dot (one BLAS thread inside
-the Numba threads); a short last chunk is zero-padded; masks use direct products (``_tiles``).
+a_{t0} ... a_{t1-1}; a is (..., T, N), or (..., T, 1) for the scalar family. Steps 1 and 2 share
+one kernel over the chunks; chunk products are np.dot; a short last chunk is zero-padded.
 """
 from __future__ import annotations
 
@@ -141,8 +139,7 @@ def _chunk_output_kernel(a, C, H_prev, y, Q, workers):
 
 # ---------------------------------------------------------------- launchers
 
-#: A step's arguments flattened to nb sequences (C-contiguous, read-only, one dtype): arrays
-#: maps each name to its (nb, ...) array (a is (nb, T) for the scalar family's kernels).
+#: A step's arguments flattened to nb sequences: arrays maps each name to its (nb, ...) array.
 Steps = namedtuple("Steps", "arrays batch nb T N P J Q dtype")
 
 

@@ -194,14 +194,11 @@ def _states_kernel(x, a, B, C, dy, Q, workers, S, dH_prev, abar):
 def _scalar_workspaces(q, N, P, like):
     """Per-thread workspaces of one scalar chunk of q steps (named in ``_scalar_chunk``)."""
     dt = like.dtype
-    return (np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
-            np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
-            np.zeros((q, P), dtype=dt), np.zeros((q, P), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, 1), dtype=dt), np.zeros((q, 1), dtype=dt),
-            np.zeros((q, 1), dtype=dt), np.zeros((q, 1), dtype=dt),
-            np.zeros((q, 1), dtype=dt), np.zeros(q, dtype=dt))
+
+    def z(rows, cols):
+        return np.zeros((rows, cols), dtype=dt)
+    return (z(q, q), z(q, q), z(q, q), z(q, q), z(q, P), z(q, P), z(q, N), z(q, N), z(q, N),
+            z(q, N), z(q, 1), z(q, 1), z(q, 1), z(q, 1), z(q, 1), np.zeros(q, dtype=dt))
 
 
 @njit(fastmath=FASTMATH, **JIT)
@@ -262,19 +259,13 @@ def _diagonal_workspaces(q, N, P, like):
     """Per-thread workspaces of one diagonal chunk of q steps (named in ``_diagonal_chunk``)."""
     dt = like.dtype
     m = min(q, SUB_BWD)
-    return (np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
-            np.zeros((q, P), dtype=dt), np.zeros((q, P), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((m, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((m, N), dtype=dt),
-            np.zeros((m, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((m, N), dtype=dt),
-            np.zeros(q * q, dtype=dt), np.zeros(q * q, dtype=dt), np.zeros(N, dtype=dt),
-            np.zeros(N, dtype=dt))
+
+    def z(rows, cols):
+        return np.zeros((rows, cols), dtype=dt)
+    return (z(q, q), z(q, q), z(q, P), z(q, P), z(q, N), z(q, N), z(q, N), z(q, N), z(q, N),
+            z(q, N), z(q, N), z(q, N), z(q, N), z(q, N), z(m, N), z(q, N), z(q, N), z(m, N),
+            z(m, N), z(q, N), z(m, N), np.zeros(q * q, dtype=dt), np.zeros(q * q, dtype=dt),
+            np.zeros(N, dtype=dt), np.zeros(N, dtype=dt))
 
 
 @njit(fastmath=FASTMATH, **JIT)

@@ -2,11 +2,8 @@
 
     h_t = A_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t        A_t = a_t I  or  diag(a_t)
 
-``prange`` over (sequence, channel block): the recurrence is independent across sequences and
-channels. A job keeps its channels' state as rows ``hp[p, :]`` (contiguous over n) and advances
-each row two steps per pass, so a state entry stays in a register between the two steps.
-Decays are used as given (zeros, negatives and 1e-300 are exact). Extra memory: the state and
-a per-job copy of its columns; no O(T) workspace.
+``prange`` over (sequence, channel block). A job keeps its channels' state as rows ``hp[p, :]``
+and advances each row two steps per pass (the state entry stays in a register).
 """
 from __future__ import annotations
 
