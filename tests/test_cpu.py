@@ -70,7 +70,7 @@ def test_scan_channel_blocks_with_a_partial_last_block(fam, P, width, monkeypatc
     """The channel split depends on the thread count, so force it: a last block narrower than
     the others (P = 5, 7, 10, 6 in blocks of 2 or 4) is still computed, y and final state."""
     from ssd_edu.cpu import scan
-    monkeypatch.setattr(scan, "channel_blocks", lambda nb, P_: width)
+    monkeypatch.setattr(scan, "channel_width", lambda *args: width)
     d = make_inputs(fam, 9, 3, P, (1,), seed=P)
     y, h = getattr(scan, f"{fam}_scan")(**d)
     y0, h0 = ssd_edu.oracle(fam)(**as_float64(d))
@@ -253,9 +253,9 @@ def test_small_calls_run_on_one_thread(monkeypatch):
     with _jit.threads_for(_jit.SMALL_WORK):
         assert numba.get_num_threads() == before
     seen = []
-    real = scan.channel_blocks
-    monkeypatch.setattr(scan, "channel_blocks", lambda nb, P: seen.append(
-        numba.get_num_threads()) or real(nb, P))
+    real = scan.channel_width
+    monkeypatch.setattr(scan, "channel_width", lambda *args: seen.append(
+        numba.get_num_threads()) or real(*args))
     d = make_inputs("scalar", 64, 4, 3, (2,), seed=0)
     y, h = ssd_edu.cpu.scalar_scan(**d)
     y0, h0 = ssd_edu.scalar_scan(**d)

@@ -1,10 +1,7 @@
 """Numba's on-disk cache, stamped with every source a kernel may inline (no stale machine code).
 
-Numba stamps a cached kernel with its own file only, but the kernels here inline helpers of
-``_tiles.py`` and ``_jit.py``. The locators below are Numba's three (``NUMBA_CACHE_DIR``, the
-``__pycache__`` beside the source, the user-wide cache) with one change for this directory: the
-stamp is :data:`SOURCE_STAMP`, a SHA-256 of the package version and every ``ssd_edu/cpu/*.py``,
-so any edit recompiles every kernel here. Functions elsewhere keep Numba's defaults.
+Numba's three cache locators, but for the files of this directory the stamp is
+:data:`SOURCE_STAMP` (the package version and every ``ssd_edu/cpu/*.py``), not the file's own.
 """
 from __future__ import annotations
 
@@ -16,22 +13,19 @@ from numba.core import caching
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def source_stamp(directory: str = _HERE) -> str:
-    """SHA-256 of the package version and every ``*.py`` file of ``directory`` (by name)."""
-    digest = hashlib.sha256()
-    with open(os.path.join(os.path.dirname(directory), "__init__.py"), "rb") as fh:
-        init = fh.read()
-    version = [line for line in init.splitlines() if line.startswith(b"__version__")]
-    digest.update(b"".join(version))
-    for name in sorted(os.listdir(directory)):
+def _source_stamp() -> str:
+    """SHA-256 of the package version and every ``*.py`` file of this directory (by name)."""
+    with open(os.path.join(os.path.dirname(_HERE), "__init__.py"), "rb") as fh:
+        version = [line for line in fh.read().splitlines() if line.startswith(b"__version__")]
+    digest = hashlib.sha256(b"".join(version))
+    for name in sorted(os.listdir(_HERE)):
         if name.endswith(".py"):
-            digest.update(name.encode() + b"\0")
-            with open(os.path.join(directory, name), "rb") as fh:
-                digest.update(fh.read() + b"\0")
+            with open(os.path.join(_HERE, name), "rb") as fh:
+                digest.update(name.encode() + b"\0" + fh.read() + b"\0")
     return digest.hexdigest()
 
 
-SOURCE_STAMP = source_stamp()
+SOURCE_STAMP = _source_stamp()
 
 
 class _PackageStamp:

@@ -2,8 +2,7 @@
 
     finite(v)  <=>  sum_i (v_i - v_i) == 0        (inf - inf and NaN - NaN are NaN)
 
-The sum is reassociated (so it vectorizes) but no flag assumes finite values. Arrays of
-``PARALLEL_MIN_SIZE`` entries or more are read by every thread, smaller ones by one.
+read by every thread from ``PARALLEL_MIN_SIZE`` entries on, else by one.
 """
 from __future__ import annotations
 

@@ -1,16 +1,8 @@
 """Compilation settings and compile-time helpers shared by every Numba CPU kernel.
 
-* ``JIT``: cached (the cache stamped with every ``ssd_edu/cpu/*.py``, see ``_cache``), no
-  Python division checks, no bounds checks, no GIL.
-* ``FASTMATH = {'contract', 'reassoc'}``: fused multiply-add and reordered sums (so that the
-  sums over n vectorize); subnormals and non-finite values keep their meaning
-  (docs/theory.md#fma).
-* ``decay(a, t)`` / ``at(row, n)``: one kernel source for both families: a sequence's decays
-  are (T,) (scalar: ``decay`` is the number a_t) or (T, N) (diagonal: the row a_t), and
-  ``at(row, n)`` is a_t or a[t, n]; Numba picks the branch from the types at compile time.
-* ``single_threaded_blas()``: BLAS on one thread inside the Numba threads (no oversubscription).
-* ``threads_for(work)``: a call of less than ``SMALL_WORK`` runs on one thread (a parallel
-  region waits for its slowest thread, a scheduler time slice on a busy machine).
+``JIT``: cached (see ``_cache``), no division or bounds checks, no GIL. ``FASTMATH``: fused
+multiply-add and reordered sums only, so non-finite values keep their meaning
+(docs/theory.md#fma). ``decay``/``at`` let one kernel source serve both families.
 """
 from __future__ import annotations
 
@@ -61,11 +53,8 @@ SMALL_WORK = 1 << 22
 def threads_for(work: int):
     """Numba's threads for one call: all of them, or one when ``work`` < ``SMALL_WORK``
     (Numba's thread count is thread-local: other threads are not affected)."""
-    if work >= SMALL_WORK or numba.get_num_threads() == 1:
-        yield
-        return
     old = numba.get_num_threads()
-    numba.set_num_threads(1)
+    numba.set_num_threads(old if work >= SMALL_WORK else 1)
     try:
         yield
     finally:

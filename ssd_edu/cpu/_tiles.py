@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.extending import overload
 
 from ._jit import FASTMATH, JIT, at, decay
 
@@ -87,15 +86,7 @@ def modes_block(a, B, C, t0, t1, W, w0, r):
             W[w0 + i, w0 + j] = acc
 
 
-def chunk_scores(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
-    """W (Q, Q): W[:q, :q] = 1SS(a_c) o C_c B_c^T (q = t1 - t0), zero above the diagonal and
-    in the padding. Scalar: one gemm of the padded Cc (Q, N), Bt (N, Q), then the mask.
-    Diagonal: sub-chunks I of ``sub`` steps, W[I, :i0] = (C_I o F_I) (B o G)^T (Cc, Kt (Q, N))
-    and the diagonal blocks by ``modes_block``. Compiled per family (the overload below)."""
-    chunk = _chunk_scores_scalar if np.ndim(a) == 1 else _chunk_scores_modes
-    chunk(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub)
-
-
+@njit(fastmath=FASTMATH, **JIT)
 def _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
     q = t1 - t0
     Q = W.shape[0]
@@ -113,6 +104,7 @@ def _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
     scalar_mask(a, t0, q, W)
 
 
+@njit(fastmath=FASTMATH, **JIT)
 def _chunk_scores_modes(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
     q = t1 - t0
     Q = W.shape[0]
@@ -147,9 +139,16 @@ def _chunk_scores_modes(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
         W[i0:i1, :i0] = np.dot(Cc[:m], Kt[:i0].T)
 
 
-@overload(chunk_scores, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
-def _chunk_scores_ol(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
-    return _chunk_scores_scalar if a.ndim == 1 else _chunk_scores_modes
+@njit(fastmath=FASTMATH, **JIT)
+def chunk_scores(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
+    """W (Q, Q): W[:q, :q] = 1SS(a_c) o C_c B_c^T (q = t1 - t0), zero above the diagonal and
+    in the padding. Scalar: one gemm of the padded Cc (Q, N), Bt (N, Q), then the mask.
+    Diagonal: sub-chunks I of ``sub`` steps, W[I, :i0] = (C_I o F_I) (B o G)^T (Cc, Kt (Q, N))
+    and the diagonal blocks by ``modes_block``. Numba compiles only the branch of ``a.ndim``."""
+    if a.ndim == 1:
+        _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub)
+    else:
+        _chunk_scores_modes(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub)
 
 
 @njit(fastmath=FASTMATH, **JIT)

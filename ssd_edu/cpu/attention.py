@@ -2,12 +2,9 @@
 
     y = M x + (C_t o delta_t)^T h_{-1},   M = sum_n 1SS(a[:, n]) o C[:, n] B[:, n]^T
 
-(one mask for the scalar family), never formed. For a query tile I = [t0, t0 + TILE) every
-earlier key s factors through t0 (``_tiles``): y_I += ((C_I o F) K^T) x_K, two gemms per block
-of KEY_BLOCK key tiles, F[t] = prod_{t0<=u<=t} a_u, K[s] = B_s o prod_{s<u<t0} a_u (from a
-first pass: Bg = B o G, each tile rescaled to its end, and each tile's product tot). The
-diagonal tile is the chunked form's intra-chunk step; the final state one gemm (B o gamma)^T x.
-No division; extra memory O(T N) per sequence plus ``tile_workspaces`` per thread.
+never formed. For a query tile I = [t0, t0 + TILE) every earlier key s factors through t0:
+y_I += ((C_I o F) K^T) x_K, F[t] = prod_{t0<=u<=t} a_u, K[s] = B_s o prod_{s<u<t0} a_u, two
+gemms per block of KEY_BLOCK key tiles; the diagonal tile is the chunked intra-chunk step.
 """
 from __future__ import annotations
 
@@ -16,7 +13,8 @@ from numba import njit, prange
 
 from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas, threads_for
-from ._launch import flatten, unflatten
+from ._launch import flatten
+from ..validation import unflatten
 from ._tiles import chunk_of_job, intra_chunk, prefix_products, suffix_products
 
 TILE = 64                 # steps per tile

@@ -6,10 +6,8 @@
     4. y_off     = chunk_output(a, C, H_prev, *, chunk_size) Y_off = (C_c o delta) H_{c-1}
 
 Within chunk c = [t0, t1): delta_t = a_{t0} ... a_t, gamma_s = a_{s+1} ... a_{t1-1}, abar_c =
-a_{t0} ... a_{t1-1}. a is (..., T, N), or (..., T, 1) for the scalar family (its kernels then).
-One parallel kernel per step over the chunks (step 3: over sequences and modes); steps 1 and 2
-share one kernel, fused in {family}_chunked. Chunk products are np.dot (one BLAS thread inside
-the Numba threads); a short last chunk is zero-padded; masks use direct products (``_tiles``).
+a_{t0} ... a_{t1-1}; a is (..., T, N), or (..., T, 1) for the scalar family. Steps 1 and 2 share
+one kernel over the chunks; chunk products are np.dot; a short last chunk is zero-padded.
 """
 from __future__ import annotations
 
@@ -20,8 +18,8 @@ from numba import njit, prange
 
 from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, num_threads, single_threaded_blas, threads_for
-from ._launch import chunk, chunked_work, flatten, unflatten
-from ..validation import check_chunks, check_step, read_only
+from ._launch import chunked_work, flatten
+from ..validation import check_chunk_size, check_chunks, check_step, read_only, unflatten
 from ._tiles import chunk_of_job, prefix_products, suffix_products
 from ._tiles import intra_chunk as intra_chunk_tile
 
@@ -141,8 +139,7 @@ def _chunk_output_kernel(a, C, H_prev, y, Q, workers):
 
 # ---------------------------------------------------------------- launchers
 
-#: A step's arguments flattened to nb sequences (C-contiguous, read-only, one dtype): arrays
-#: maps each name to its (nb, ...) array (a is (nb, T) for the scalar family's kernels).
+#: A step's arguments flattened to nb sequences: arrays maps each name to its (nb, ...) array.
 Steps = namedtuple("Steps", "arrays batch nb T N P J Q dtype")
 
 
@@ -153,7 +150,7 @@ def flat_step(chunk_size=..., **given) -> Steps:
     v = check_step(**given)
     nb = int(np.prod(v.batch, dtype=np.int64))
     T, N, P = v.sizes.get("T", 0), v.sizes["N"], v.sizes["P"]
-    Q = 0 if chunk_size is ... else min(chunk(chunk_size), max(T, 1))
+    Q = 0 if chunk_size is ... else min(check_chunk_size(chunk_size), max(T, 1))
     J = v.sizes["J"] if chunk_size is ... else -(-T // Q)
     if v.sizes.get("J", J) != J:
         raise ValueError(f"H_prev has shape {np.shape(given['H_prev'])}; expected (..., J, N, P) "
@@ -235,20 +232,28 @@ def chunk_output(a, C, H_prev, *, chunk_size):
     return y.reshape(*f.batch, f.T, f.P)
 
 
+def _workload(family, x, a, B, C, chunk_size, initial_state):
+    """The flattened inputs f, Q = min(chunk_size, T), the outputs y (nb, T, P), S (nb, J, N, P)
+    (S_c, then H_{c-1}) and abar (nb, J, 1 or N), and the threads of the whole call."""
+    f = flatten(family, x, a, B, C, initial_state)
+    Q = min(check_chunk_size(chunk_size), max(f.T, 1))
+    J = -(-f.T // Q)
+    with threads_for(chunked_work(f, Q)):                        # a small call: one thread
+        workers = num_threads()
+    # the (Q, Q) workspaces of every thread (W and the diagonal family's per-mode products)
+    check_chunks(f"{family}_chunked", workers, Q, f.dtype, copies=2)
+    y = np.empty((f.nb, f.T, f.P), dtype=f.dtype)               # every entry is written
+    S = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)
+    abar = np.empty((f.nb, J, 1 if family == "scalar" else f.N), dtype=f.dtype)
+    return f, Q, y, S, abar, workers
+
+
 def step_calls(family, x, a, B, C, *, chunk_size=64, initial_state=None) -> dict:
     """The four steps' kernels as no-argument calls on one validated workload, for timing them
     apart (``bench --breakdown``): {"intra_chunk", "chunk_states", "state_passing",
     "chunk_output", "result"}. Run once in order, they compute ``{family}_chunked``'s (y, h),
     returned by ``result()``; step 3 works in place (a second run reads the first's states)."""
-    f = flatten(family, x, a, B, C, initial_state)
-    Q = min(chunk(chunk_size), max(f.T, 1))
-    J = -(-f.T // Q)
-    y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
-    S = np.zeros((f.nb, J, f.N, f.P), dtype=f.dtype)
-    abar = np.zeros((f.nb, J, 1 if family == "scalar" else f.N), dtype=f.dtype)
-    with threads_for(chunked_work(f, Q)):       # the threads the whole call would use
-        workers = num_threads()
-    h = f.h0
+    f, Q, y, S, abar, workers = _workload(family, x, a, B, C, chunk_size, initial_state)
 
     def run(kernel, *args):
         def call():
@@ -261,35 +266,25 @@ def step_calls(family, x, a, B, C, *, chunk_size=64, initial_state=None) -> dict
                                workers),
             "chunk_states": run(steps_1_2, f.x, f.a, f.B, f.C, y, S, abar, Q, False, True,
                                 workers),
-            "state_passing": run(_state_passing_kernel, read_only(abar), S, h),
+            "state_passing": run(_state_passing_kernel, read_only(abar), S, f.h0),
             "chunk_output": run(_chunk_output_kernel, f.a, f.C, read_only(S), y, Q, workers),
-            "result": lambda: unflatten(f, y, h)}
+            "result": lambda: unflatten(f, y, f.h0)}
 
 
 def _chunked(family, x, a, B, C, chunk_size, initial_state):
-    f = flatten(family, x, a, B, C, initial_state)
-    Q = chunk(chunk_size)
-    h = f.h0                                                     # h_{-1} in, h_{T-1} out
-    y = np.empty((f.nb, f.T, f.P), dtype=f.dtype)              # every entry is written
+    f, Q, y, S, abar, workers = _workload(family, x, a, B, C, chunk_size, initial_state)
     if f.T == 0 or f.nb == 0:
-        return unflatten(f, y, h)
-    Q = min(Q, f.T)
-    J = -(-f.T // Q)
-    with threads_for(chunked_work(f, Q)):                        # a small call: one thread
-        workers = num_threads()
-        # the (Q, Q) workspaces of every thread (W and the diagonal family's per-mode products)
-        check_chunks(f"{family}_chunked", workers, Q, f.dtype, copies=2)
-        S = np.empty((f.nb, J, f.N, f.P), dtype=f.dtype)        # S_c, then H_{c-1}
-        abar = np.empty((f.nb, J, 1 if family == "scalar" else f.N), dtype=f.dtype)
-        with single_threaded_blas():                             # np.dot inside prange threads
-            # 1. intra_chunk and 2. chunk_states, fused: y = Y_diag, S, abar
-            _intra_chunk_and_chunk_states_kernel(f.x, f.a, f.B, f.C, y, S, abar, Q, True, True,
-                                                 workers)
-            # 3. state_passing: S <- H_prev, h <- H_{J-1}
-            _state_passing_kernel(read_only(abar), S, h)
-            # 4. chunk_output: y += Y_off
-            _chunk_output_kernel(f.a, f.C, read_only(S), y, Q, workers)
-    return unflatten(f, y, h)
+        return unflatten(f, y, f.h0)
+    # np.dot inside prange threads; h = f.h0: h_{-1} in, h_{T-1} out
+    with threads_for(chunked_work(f, Q)), single_threaded_blas():
+        # 1. intra_chunk and 2. chunk_states, fused: y = Y_diag, S, abar
+        _intra_chunk_and_chunk_states_kernel(f.x, f.a, f.B, f.C, y, S, abar, Q, True, True,
+                                             workers)
+        # 3. state_passing: S <- H_prev, h <- H_{J-1}
+        _state_passing_kernel(read_only(abar), S, f.h0)
+        # 4. chunk_output: y += Y_off
+        _chunk_output_kernel(f.a, f.C, read_only(S), y, Q, workers)
+    return unflatten(f, y, f.h0)
 
 
 @keyword_only

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
-from numba.extending import overload
 
 from .._keyword_only import keyword_only
 from ..vjp import empty, finish
@@ -195,14 +194,11 @@ def _states_kernel(x, a, B, C, dy, Q, workers, S, dH_prev, abar):
 def _scalar_workspaces(q, N, P, like):
     """Per-thread workspaces of one scalar chunk of q steps (named in ``_scalar_chunk``)."""
     dt = like.dtype
-    return (np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
-            np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
-            np.zeros((q, P), dtype=dt), np.zeros((q, P), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, 1), dtype=dt), np.zeros((q, 1), dtype=dt),
-            np.zeros((q, 1), dtype=dt), np.zeros((q, 1), dtype=dt),
-            np.zeros((q, 1), dtype=dt), np.zeros(q, dtype=dt))
+
+    def z(rows, cols):
+        return np.zeros((rows, cols), dtype=dt)
+    return (z(q, q), z(q, q), z(q, q), z(q, q), z(q, P), z(q, P), z(q, N), z(q, N), z(q, N),
+            z(q, N), z(q, 1), z(q, 1), z(q, 1), z(q, 1), z(q, 1), np.zeros(q, dtype=dt))
 
 
 @njit(fastmath=FASTMATH, **JIT)
@@ -263,19 +259,13 @@ def _diagonal_workspaces(q, N, P, like):
     """Per-thread workspaces of one diagonal chunk of q steps (named in ``_diagonal_chunk``)."""
     dt = like.dtype
     m = min(q, SUB_BWD)
-    return (np.zeros((q, q), dtype=dt), np.zeros((q, q), dtype=dt),
-            np.zeros((q, P), dtype=dt), np.zeros((q, P), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((m, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((q, N), dtype=dt), np.zeros((m, N), dtype=dt),
-            np.zeros((m, N), dtype=dt), np.zeros((q, N), dtype=dt),
-            np.zeros((m, N), dtype=dt),
-            np.zeros(q * q, dtype=dt), np.zeros(q * q, dtype=dt), np.zeros(N, dtype=dt),
-            np.zeros(N, dtype=dt))
+
+    def z(rows, cols):
+        return np.zeros((rows, cols), dtype=dt)
+    return (z(q, q), z(q, q), z(q, P), z(q, P), z(q, N), z(q, N), z(q, N), z(q, N), z(q, N),
+            z(q, N), z(q, N), z(q, N), z(q, N), z(q, N), z(m, N), z(q, N), z(q, N), z(m, N),
+            z(m, N), z(q, N), z(m, N), np.zeros(q * q, dtype=dt), np.zeros(q * q, dtype=dt),
+            np.zeros(N, dtype=dt), np.zeros(N, dtype=dt))
 
 
 @njit(fastmath=FASTMATH, **JIT)
@@ -417,34 +407,22 @@ def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
 
 # ---------------------------------------------------------------- kernel 3, either family
 
+@njit(**JIT)
 def chunk_workspaces(q, N, P, like, a):
     """The workspaces of one chunk's backward for the family of ``a`` ((nb, T) scalar, (nb, T,
-    N) diagonal). Compiled per family (the overload below); this body runs interpreted."""
-    workspaces = _scalar_workspaces if np.ndim(a) == 2 else _diagonal_workspaces
-    return workspaces(q, N, P, like)
-
-
-def chunk_backward(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
-    """One chunk's backward for the family of ``a`` ((T,) scalar, (T, N) diagonal). Compiled
-    per family (the overload below); this body runs interpreted."""
-    chunk = _scalar_chunk if np.ndim(a) == 1 else _diagonal_chunk
-    chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC)
-
-
-@overload(chunk_workspaces, jit_options=dict(error_model="numpy"))
-def _chunk_workspaces_ol(q, N, P, like, a):
+    N) diagonal; Numba compiles only the branch of ``a.ndim``)."""
     if a.ndim == 2:
-        return lambda q, N, P, like, a: _scalar_workspaces(q, N, P, like)
-    return lambda q, N, P, like, a: _diagonal_workspaces(q, N, P, like)
+        return _scalar_workspaces(q, N, P, like)
+    return _diagonal_workspaces(q, N, P, like)
 
 
-@overload(chunk_backward, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
-def _chunk_backward_ol(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
-    chunk = _scalar_chunk if a.ndim == 1 else _diagonal_chunk
-
-    def impl(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
-        chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC)
-    return impl
+@njit(fastmath=FASTMATH, **JIT)
+def chunk_backward(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
+    """One chunk's backward for the family of ``a`` ((T,) scalar, (T, N) diagonal)."""
+    if a.ndim == 1:
+        _scalar_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC)
+    else:
+        _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC)
 
 
 @njit(parallel=True, **JIT)

@@ -14,8 +14,9 @@ from numba import njit, prange
 
 from .._keyword_only import keyword_only
 from ._jit import JIT, threads_for
-from ._launch import chunk, chunked_work, flatten, unflatten
+from ._launch import chunked_work, flatten
 from .chunked import flat_step
+from ..validation import check_chunk_size, read_only, unflatten
 
 
 # ------------------------------------------------------------------ the loops (one sequence b
@@ -140,11 +141,8 @@ def _chunk_output(a, C, H_prev, Q, y):
 def _per_mode(a, N):
     """a (nb, T) or (nb, T, K) -> a read-only (nb, T, N): a scalar decay repeated for every mode
     (abar (nb, J, 1 or N) likewise)."""
-    if a.ndim == 2:
-        a = a[..., None]
-    a = np.ascontiguousarray(np.broadcast_to(a, (*a.shape[:-1], N)))
-    a.flags.writeable = False                 # one compiled type, however the input came
-    return a
+    a = a[..., None] if a.ndim == 2 else a
+    return read_only(np.broadcast_to(a, (*a.shape[:-1], N)))
 
 
 def _run_scan(family, x, a, B, C, initial_state):
@@ -166,7 +164,7 @@ def _run_attention(family, x, a, B, C, initial_state):
 
 def _run_chunked(family, x, a, B, C, chunk_size, initial_state):
     f = flatten(family, x, a, B, C, initial_state)
-    Q = chunk(chunk_size)
+    Q = check_chunk_size(chunk_size)
     a = _per_mode(f.a, f.N)
     J = -(-f.T // Q)
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)

@@ -2,11 +2,8 @@
 
     h_t = A_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t        A_t = a_t I  or  diag(a_t)
 
-``prange`` over (sequence, channel block): the recurrence is independent across sequences and
-channels. A job keeps its channels' state as rows ``hp[p, :]`` (contiguous over n) and advances
-each row two steps per pass, so a state entry stays in a register between the two steps.
-Decays are used as given (zeros, negatives and 1e-300 are exact). Extra memory: the state and
-a per-job copy of its columns; no O(T) workspace.
+``prange`` over (sequence, channel block). A job keeps its channels' state as rows ``hp[p, :]``
+and advances each row two steps per pass (the state entry stays in a register).
 """
 from __future__ import annotations
 
@@ -15,7 +12,8 @@ from numba import njit, prange
 
 from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, threads_for
-from ._launch import channel_blocks, flatten, unflatten
+from ._launch import channel_width, flatten
+from ..validation import unflatten
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
@@ -99,7 +97,7 @@ def _scan(family, x, a, B, C, initial_state):
     y = np.empty((f.nb, f.T, f.P), dtype=f.dtype)            # every entry is written
     if f.T > 0 and f.nb > 0:
         with threads_for(f.nb * f.T * f.N * f.P):               # a small call: one thread
-            _scan_kernel(f.x, f.a, f.B, f.C, f.h0, y, channel_blocks(f.nb, f.P))
+            _scan_kernel(f.x, f.a, f.B, f.C, f.h0, y, channel_width(f.nb, f.P, 2, 2))
     return unflatten(f, y, f.h0)
 
 

@@ -6,10 +6,8 @@ With G_t = d loss / d h_t, the reverse-time scan
     dx_t = G_t^T B_t,  dB_t = G_t x_t,  dC_t = h_t dy_t,  da_t = sum_p G_t o h_{t-1},
     dh_{-1} = a_0 o G_0
 
-needs h_{t-1} and h_t; the states are recomputed (no division by a_t): the state entering every
-chunk of CHECKPOINT steps is stored, then each chunk, from the last, is recomputed and swept
-backward. Jobs are (sequence, block of w channels) with (N, w) state rows, so that the sums over
-p run in registers; the launcher sums the blocks' partial dB, dC, da. Extra memory O(J N P + T N).
+with the states recomputed chunk by chunk (CHECKPOINT steps) from the stored state entering each
+chunk. Jobs are (sequence, block of w channels); the launcher sums the blocks' dB, dC, da.
 """
 from __future__ import annotations
 
@@ -20,7 +18,8 @@ from .._keyword_only import keyword_only
 from ..vjp import empty, finish
 from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas, threads_for
 from ._launch import channel_width, flatten_vjp
-from ._tiles import chunk_of_job, suffix_products
+from ._tiles import chunk_of_job
+from .chunked import _chunk_state
 
 CHECKPOINT = 64           # steps between stored states
 
@@ -28,29 +27,19 @@ CHECKPOINT = 64           # steps between stored states
 @njit(fastmath=FASTMATH, **JIT)
 def _checkpoints(x, a, B, Q, ck, p0):
     """The state entering every chunk of Q steps (channels [p0, p0 + w)), as the chunked form:
-
-        h_{t1-1} = abar_c o h_{t0-1} + (B_c o G)^T X_c,   G[j, n] = prod_{t0+j<u<t1} a_u[n]
-
-    with abar_c = a_{t0} o G[0]. ck (J, N, w): ck[0] = h_{-1} given, ck[c] = h_{cQ-1} written."""
+    h_{t1-1} = abar_c o h_{t0-1} + S_c. ck (J, N, w): ck[0] = h_{-1} given, ck[c] = h_{cQ-1}."""
     N = B.shape[1]
     J, _, w = ck.shape
     dt = x.dtype
-    G = np.empty((Q, N), dtype=dt)
-    BG = np.empty((N, Q), dtype=dt)
-    Xc = np.empty((Q, w), dtype=dt)
-    S = np.empty((N, w), dtype=dt)
+    G, BG, Xc = np.empty((Q, N), dtype=dt), np.empty((N, Q), dtype=dt), np.empty((Q, w), dtype=dt)
+    S, abar = np.empty((N, w), dtype=dt), np.empty(N, dtype=dt)
     for c in range(J - 1):
         t0 = c * Q
-        suffix_products(a, t0, t0 + Q, N, G)
-        for j in range(Q):
-            for n in range(N):
-                BG[n, j] = B[t0 + j, n] * G[j, n]
         Xc[:, :] = x[t0:t0 + Q, p0:p0 + w]
-        np.dot(BG, Xc, S)
+        _chunk_state(a, B, Xc, t0, t0 + Q, G, BG, S, abar)
         for n in range(N):
-            abar = at(decay(a, t0), n) * G[0, n]
             for p in range(w):
-                ck[c + 1, n, p] = abar * ck[c, n, p] + S[n, p]
+                ck[c + 1, n, p] = abar[n] * ck[c, n, p] + S[n, p]
 
 
 @njit(fastmath=FASTMATH, **JIT)
