@@ -18,7 +18,7 @@ from .reference import (diagonal_attention, diagonal_chunked, diagonal_heads, di
                         segsum, segsum_naive)
 from .registry import (BACKENDS, FAMILIES, FORMS, IMPLEMENTATIONS, MISSING_BACKENDS, VJPS,
                        oracle)
-from .validation import QuadraticMemoryError
+from .validation import QuadraticMemoryError, QuadraticWorkError
 from .vjp import Grads
 
 __version__ = "0.1.0"
@@ -38,7 +38,7 @@ __all__ = [
     "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "oracle",
     "VJPS", "Grads",
     "reference",
-    "QuadraticMemoryError",
+    "QuadraticMemoryError", "QuadraticWorkError",
     "one_ss_mask", "segsum", "segsum_naive",
     "scalar_scan", "scalar_attention", "scalar_chunked", "scalar_kernel",
     "diagonal_scan", "diagonal_attention", "diagonal_chunked", "diagonal_kernel",

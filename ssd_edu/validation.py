@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import operator
 import os
+import time
 from typing import NamedTuple
 
 import numpy as np
 
 DEFAULT_QUADRATIC_LIMIT_BYTES = 2 * 1024**3
+#: Most multiply-adds of the masked matmuls in one call of a compiled quadratic form.
+DEFAULT_QUADRATIC_WORK = 2**36
 
 
 class QuadraticMemoryError(ValueError, MemoryError):
     """A quadratic (T x T) form was asked for more memory than the configured limit."""
+
+
+class QuadraticWorkError(ValueError):
+    """A compiled quadratic form was asked for far more work than a teaching-size call."""
 
 
 class SSMInputs(NamedTuple):
@@ -288,15 +295,47 @@ def unflatten(f: Flat, y: np.ndarray, h: np.ndarray) -> tuple:
     return y.reshape(*f.batch, f.T, f.P), h.reshape(*f.batch, f.N, f.P)
 
 
+def _env_limit(name: str, default: int, unit: str) -> int:
+    """The integer environment variable ``name``, or ``default`` when unset; refused by name."""
+    env = os.environ.get(name)
+    if not env:
+        return default
+    if not env.strip().isdigit():
+        raise ValueError(f"{name} must be a number of {unit} (an integer >= 0), got {env!r}")
+    return int(env)
+
+
 def quadratic_limit_bytes() -> int:
     """Most bytes a quadratic form may allocate: ``SSD_EDU_MAX_QUADRATIC_BYTES`` or 2 GiB."""
-    env = os.environ.get("SSD_EDU_MAX_QUADRATIC_BYTES")
-    if not env:
-        return DEFAULT_QUADRATIC_LIMIT_BYTES
-    if not env.strip().isdigit():
-        raise ValueError(f"SSD_EDU_MAX_QUADRATIC_BYTES must be a number of bytes (an integer "
-                         f">= 0), got {env!r}")
-    return int(env)
+    return _env_limit("SSD_EDU_MAX_QUADRATIC_BYTES", DEFAULT_QUADRATIC_LIMIT_BYTES, "bytes")
+
+
+def _matmul_rate() -> float:
+    """This machine's float64 matmul rate in flop/s, measured now (best of 4, 512 x 512)."""
+    m, best = np.ones((512, 512)), np.inf
+    for _ in range(4):
+        start = time.perf_counter()
+        m @ m
+        best = min(best, time.perf_counter() - start)
+    return 2 * 512**3 / max(best, 1e-9)
+
+
+def check_quadratic_work(form: str, family: str, nb: int, T: int, Q: int, N: int, P: int):
+    """Refuse, before any work, a compiled quadratic form (attention: Q = T; chunked: a chunk
+    size near T) whose masked matmuls take more than ``SSD_EDU_MAX_QUADRATIC_WORK`` (default
+    2^36) multiply-adds, nb T min(Q, T) (N + P): minutes of silence for one call."""
+    Q = min(Q, T)
+    work = nb * T * Q * (N + P)
+    limit = _env_limit("SSD_EDU_MAX_QUADRATIC_WORK", DEFAULT_QUADRATIC_WORK, "multiply-adds")
+    if work > limit:
+        rate = _matmul_rate()
+        raise QuadraticWorkError(
+            f"{form}: {nb} sequence(s) x T = {T} x {'T' if Q == T else f'Q = {Q}'} x (N + P) = "
+            f"{N + P} is {work:.3g} multiply-adds, at least {2 * work / rate:.0f} s at this "
+            f"machine's matmul rate ({rate / 1e9:.1f} GFLOP/s, measured now) and longer in a "
+            f"loop kernel; the limit is {limit:.3g} (set SSD_EDU_MAX_QUADRATIC_WORK to change "
+            f"it). Use {family}_scan (O(T N P)) or {family}_chunked with a small chunk_size "
+            f"(the default is 64).")
 
 
 def _size(nbytes: float) -> str:

@@ -14,7 +14,7 @@ from numba import njit, prange
 from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, single_threaded_blas, threads_for
 from ._launch import flatten
-from ..validation import unflatten
+from ..validation import check_quadratic_work, unflatten
 from ._tiles import chunk_of_job, intra_chunk, prefix_products, suffix_products
 
 TILE = 64                 # steps per tile
@@ -134,6 +134,7 @@ def _final_state_kernel(x, a, B, h0, h):
 
 def _attention(family, x, a, B, C, initial_state):
     f = flatten(family, x, a, B, C, initial_state)
+    check_quadratic_work(f"numba {family}_attention", family, f.nb, f.T, f.T, f.N, f.P)
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
     if f.T == 0 or f.nb == 0:
         return unflatten(f, y, f.h0)

@@ -19,7 +19,8 @@ from numba import njit, prange
 from .._keyword_only import keyword_only
 from ._jit import FASTMATH, JIT, at, decay, num_threads, single_threaded_blas, threads_for
 from ._launch import chunked_work, flatten
-from ..validation import check_chunk_size, check_chunks, check_step, read_only, unflatten
+from ..validation import (check_chunk_size, check_chunks, check_quadratic_work, check_step,
+                          read_only, unflatten)
 from ._tiles import chunk_of_job, prefix_products, suffix_products
 from ._tiles import intra_chunk as intra_chunk_tile
 
@@ -237,6 +238,7 @@ def _workload(family, x, a, B, C, chunk_size, initial_state):
     (S_c, then H_{c-1}) and abar (nb, J, 1 or N), and the threads of the whole call."""
     f = flatten(family, x, a, B, C, initial_state)
     Q = min(check_chunk_size(chunk_size), max(f.T, 1))
+    check_quadratic_work(f"numba {family}_chunked", family, f.nb, f.T, Q, f.N, f.P)
     J = -(-f.T // Q)
     with threads_for(chunked_work(f, Q)):                        # a small call: one thread
         workers = num_threads()

@@ -16,7 +16,7 @@ from .._keyword_only import keyword_only
 from ._jit import JIT, threads_for
 from ._launch import chunked_work, flatten
 from .chunked import flat_step
-from ..validation import check_chunk_size, read_only, unflatten
+from ..validation import check_chunk_size, check_quadratic_work, read_only, unflatten
 
 
 # ------------------------------------------------------------------ the loops (one sequence b
@@ -155,6 +155,7 @@ def _run_scan(family, x, a, B, C, initial_state):
 
 def _run_attention(family, x, a, B, C, initial_state):
     f = flatten(family, x, a, B, C, initial_state)
+    check_quadratic_work(f"plain {family}_attention", family, f.nb, f.T, f.T, f.N, f.P)
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
     h = np.zeros_like(f.h0)
     with threads_for(f.nb * f.T * f.T * (f.N + f.P) // 2):
@@ -165,6 +166,7 @@ def _run_attention(family, x, a, B, C, initial_state):
 def _run_chunked(family, x, a, B, C, chunk_size, initial_state):
     f = flatten(family, x, a, B, C, initial_state)
     Q = check_chunk_size(chunk_size)
+    check_quadratic_work(f"plain {family}_chunked", family, f.nb, f.T, Q, f.N, f.P)
     a = _per_mode(f.a, f.N)
     J = -(-f.T // Q)
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
