@@ -85,8 +85,7 @@ def backward_cases() -> list:
         h0 = np.zeros((B.shape[1], x.shape[1])) if h0 is None else h0
         rng = np.random.default_rng(seed - 19)
         dy, dh = rng.standard_normal(x.shape), rng.standard_normal(h0.shape)
-        fd = finite_difference_grads("scalar", {**d, "initial_state": h0}, dy, dh,
-                                     method="complex")
+        fd = finite_difference_grads("scalar", {**d, "initial_state": h0}, dy, dh, method="complex")
         expected = tuple(fd["d" + k] for k in ("x", "a", "B", "C", "initial_state"))
         variants = [(m, MISTAKES[m], scalar_scan_backward(x, a, B, C, h0, dy, dh, _mistake=m))
                     for m in MISTAKES if m != "da_per_mode"]
@@ -100,10 +99,8 @@ def backward_cases() -> list:
         case("decays near one", "extreme", 5, 3, 1, regime="near_one", seed=24),
         case("N = 1, P = 1", "edge", 8, 1, 1, seed=25),
         case("a zero initial state", "edge", 5, 2, 2, seed=26, initial_state=False),
-        case("tiny decays (1e-300) and strong ones", "extreme", 6, 2, 2, regime="strong",
-             seed=27),
-        case("scaled inputs: x times 1e3, B times 1e-2", "scaled", 6, 3, 2, seed=28,
-             scaled=True),
+        case("tiny decays (1e-300) and strong ones", "extreme", 6, 2, 2, regime="strong", seed=27),
+        case("scaled inputs: x times 1e3, B times 1e-2", "scaled", 6, 3, 2, seed=28, scaled=True),
     ]
 
 

@@ -262,8 +262,7 @@ def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> in
     return 0
 
 
-def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
-                progress=None) -> list:
+def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False, progress=None) -> list:
     """Grade every submission under ``paths``; returns the rows. ``progress(i, n, row)``."""
     files = submissions(paths)
     plan, rows = [], []

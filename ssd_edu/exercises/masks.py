@@ -36,8 +36,7 @@ def _mask_structure(arr, case):
     return None
 
 
-MASK_ANSWER = ArrayAnswer("L", "(..., T, T)", {"nan": _MASK_NAN, "inf": _MASK_NAN},
-                  _mask_structure)
+MASK_ANSWER = ArrayAnswer("L", "(..., T, T)", {"nan": _MASK_NAN, "inf": _MASK_NAN}, _mask_structure)
 
 
 def mask_cases() -> list:
@@ -132,8 +131,7 @@ def segsum_cases() -> list:
             case("leading batch axes (2, 3, 6) with zero decays", zeros, "batch"),
             case("log_a = -800 and -1000: exp(log_a) underflows to 0",
                  [-0.1, -800.0, -0.5, -1000.0, -0.2], "extreme"),
-            case("log_a = -1e5 next to a zero decay",
-                 [-0.3, -1e5, -np.inf, -0.2, -1e5], "extreme"),
+            case("log_a = -1e5 next to a zero decay", [-0.3, -1e5, -np.inf, -0.2, -1e5], "extreme"),
             case("strong decays, log_a in (-60, -20): S down to -1000",
                  rng.uniform(-60, -20, 25), "scaled"),
             case("float32 log decays, T = 40",
@@ -160,8 +158,7 @@ def _heads_pre(arr, case):
 
 HEADS_ANSWER = ArrayAnswer("M", "(..., T, T)", {"nan": _HEADS_NAN, "inf": _HEADS_NAN},
                    lambda arr, case: above_diagonal(
-                       arr, 0.0, "M", "(y_t may not see x_s from the future)"),
-                   _heads_pre)
+                       arr, 0.0, "M", "(y_t may not see x_s from the future)"), _heads_pre)
 
 _SHARED = ("one mask shared by all modes, built from the {} of the modes' decays: in the "
            "diagonal family each mode n decays by its own a[:, n], so head n needs its own "

@@ -35,8 +35,7 @@ def _increments(M, t0: int = 0) -> int:
 def _kernels() -> dict:
     """The matrices of the structure batteries: category -> {name: matrix}."""
     d = make_inputs("diagonal", 12, 3, 1, seed=30)
-    fine = ref.diagonal_kernel(np.random.default_rng(31).uniform(0.9, 1.0, (12, 3)),
-                               d["B"], d["C"])
+    fine = ref.diagonal_kernel(np.random.default_rng(31).uniform(0.9, 1.0, (12, 3)), d["B"], d["C"])
     s = make_inputs("scalar", 8, 2, 1, seed=32)
     s["a"][4] = 0.0
     split = ref.scalar_kernel(s["a"], s["B"], s["C"])

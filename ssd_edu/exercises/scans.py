@@ -121,13 +121,10 @@ def scan_battery(variants=_scan_variants, chunked: bool = False) -> list:
              regime="zero", seed=12),
         case("leading batch axes (2, 3), T = 5, N = 2, P = 2", "batch", 5, 2, 2, (2, 3),
              regime="zero", seed=15),
-        case("strong decays down to 1e-300, T = 10", "extreme", 10, 3, 2, regime="strong",
-             seed=17),
-        case("mixed decays 0, 1, -1, 1e-300, T = 12", "extreme", 12, 2, 2, regime="mixed",
-             seed=18),
+        case("strong decays down to 1e-300, T = 10", "extreme", 10, 3, 2, regime="strong", seed=17),
+        case("mixed decays 0, 1, -1, 1e-300, T = 12", "extreme", 12, 2, 2, regime="mixed", seed=18),
         case("x scaled by 1e8, T = 8", "scaled", 8, 2, 3, scale=1e8, seed=19),
-        case("float32 inputs, T = 24, N = 4, P = 3", "float32", 24, 4, 3, dtype=np.float32,
-             seed=9),
+        case("float32 inputs, T = 24, N = 4, P = 3", "float32", 24, 4, 3, dtype=np.float32, seed=9),
     ]
     if chunked:
         cases += [
