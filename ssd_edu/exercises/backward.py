@@ -61,8 +61,7 @@ MISTAKES = {
     "da_new_state": "da_t uses h_t: the decay a_t multiplies h_{t-1}, so da_t = <G_t, h_{t-1}>",
     "dh0_undecayed": "dinitial_state is G_0: h_0 = a_0 h_{-1} + ..., so dh_{-1} = a_0 G_0",
     "da_per_mode": "da has one value per mode: in the scalar family one decay a_t is shared by "
-                   "every mode and channel, so da_t = sum over n and p of G_t o h_{t-1}",
-}
+                   "every mode and channel, so da_t = sum over n and p of G_t o h_{t-1}"}
 _DIVISION_HINT = (". Did you divide by a decay or take a log (d log a)? At a zero decay use "
                   "the direct products: da_t = <G_t, h_{t-1}>")
 
@@ -100,8 +99,7 @@ def backward_cases() -> list:
         case("N = 1, P = 1", "edge", 8, 1, 1, seed=25),
         case("a zero initial state", "edge", 5, 2, 2, seed=26, initial_state=False),
         case("tiny decays (1e-300) and strong ones", "extreme", 6, 2, 2, regime="strong", seed=27),
-        case("scaled inputs: x times 1e3, B times 1e-2", "scaled", 6, 3, 2, seed=28, scaled=True),
-    ]
+        case("scaled inputs: x times 1e3, B times 1e-2", "scaled", 6, 3, 2, seed=28, scaled=True)]
 
 
 check_scalar_scan_backward = grader(

@@ -95,8 +95,7 @@ def dual_cases() -> list:
         case("a fine diagonal kernel times 1e150, T = 6, N = 2",
              kernel(6, 2, 54, scale=1e150), 2, "extreme"),
         case("a fine diagonal kernel times 1e6, T = 7, N = 2", kernel(7, 2, 55, scale=1e6), 2,
-             "scaled"),
-    ]
+             "scaled")]
 
 
 check_one_ss_dual = grader(
@@ -161,8 +160,7 @@ def power_cases() -> list:
         case("T = 9: entries up to 2^81, beyond int64", 9, 2, "extreme"),
         case("T = 40: entries up to 2^1600, beyond float64", 40, 2, "extreme"),
         case("T = 5, base 3", 5, 3, "scaled"),
-        case("T = 5, base 10", 5, 10, "scaled"),
-    ]
+        case("T = 5, base 10", 5, 10, "scaled")]
 
 
 check_power_kernel = grader(

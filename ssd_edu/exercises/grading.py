@@ -33,8 +33,7 @@ CATEGORY_HINTS = {
                       "threshold in your code is absolute (or something over- or underflows); "
                       + _RELATIVE,
     "float32": "it fails only on the float32 inputs: compute in the input's precision or "
-               "higher, and do not compare floats with ==",
-}
+               "higher, and do not compare floats with =="}
 
 
 class ExerciseFailure(AssertionError):

@@ -69,8 +69,7 @@ def mask_cases() -> list:
         case("decays 1e-200: the running product underflows to 0",
              [0.5, 1e-200, 1e-200, 0.9, 0.8, 0.7], "extreme"),
         case("decays of size 10: products up to 1e8", rng.uniform(8, 12, 9), "scaled"),
-        case("float32 decays, T = 40", rng.uniform(0.5, 1, 40).astype(np.float32), "float32"),
-    ]
+        case("float32 decays, T = 40", rng.uniform(0.5, 1, 40).astype(np.float32), "float32")]
 
 
 check_one_ss_mask = grader("one_ss_mask", mask_cases, ("a",), "fn(a) -> L: L[..., t, s] = "
@@ -84,8 +83,7 @@ _SEGSUM_HINTS = {
     "inf": (". Did you go through exp(log_a) (the mask) and back with log? exp underflows to 0 "
             "below log a = -745, and log(0) = -inf; stay in log space and add the log_a[u]"),
     "finite": (". A zero decay (log_a = -inf) must give exactly -inf, so that exp(S) = 0: did "
-               "you clamp log_a or replace -inf by a large negative number?"),
-}
+               "you clamp log_a or replace -inf by a large negative number?")}
 
 
 def _segsum_pre(arr, case):  # before the -inf pattern check, which would blame a clamp
@@ -135,8 +133,7 @@ def segsum_cases() -> list:
             case("strong decays, log_a in (-60, -20): S down to -1000",
                  rng.uniform(-60, -20, 25), "scaled"),
             case("float32 log decays, T = 40",
-                 np.log(rng.uniform(0.5, 1, 40)).astype(np.float32), "float32"),
-        ]
+                 np.log(rng.uniform(0.5, 1, 40)).astype(np.float32), "float32")]
 
 
 check_segsum = grader("segsum", segsum_cases, ("log_a",), "fn(log_a) -> S: S[..., t, s] = "
@@ -186,8 +183,7 @@ def heads_cases() -> list:
             ("first", "only the first head: sum all N heads",
              ref.diagonal_heads(a64, B64, C64)[..., 0, :, :]),
             ("transposed", "transposed: M must be lower triangular (row t, column s)",
-             np.swapaxes(M, -1, -2)),
-        ]
+             np.swapaxes(M, -1, -2))]
         return Case(name, (a, B, C), M, HEADS_ANSWER, category, variants)
     return [
         case("T = 6, N = 3, random decays", "basic", 6, 3, 1, seed=20),
@@ -200,8 +196,7 @@ def heads_cases() -> list:
         case("strong decays down to 1e-300, T = 12, N = 3", "extreme", 12, 3, 1,
              regime="strong", seed=26),
         case("B scaled by 1e6, T = 7, N = 2", "scaled", 7, 2, 1, scale=1e6, seed=27),
-        case("float32 inputs, T = 16, N = 4", "float32", 16, 4, 1, dtype=np.float32, seed=28),
-    ]
+        case("float32 inputs, T = 16, N = 4", "float32", 16, 4, 1, dtype=np.float32, seed=28)]
 
 
 check_sum_of_heads = grader("sum_of_heads", heads_cases, ("a", "B", "C"),

@@ -65,8 +65,7 @@ def _kernels() -> dict:
             "the Remark 4.1 example times 1e200": REMARK * 1e200},
         "scaled": {
             "the fine diagonal kernel times 1e-9": fine * 1e-9,
-            "the fine diagonal kernel times 1e9": fine * 1e9},
-    }
+            "the fine diagonal kernel times 1e9": fine * 1e9}}
 
 
 def _structure_grader(exercise, value, variants, answer, doc, forbidden, compares):
@@ -100,8 +99,7 @@ def _nu_variants(M) -> list:
          "dual, Theorem 4.1); nu counts the new columns of the whole matrix, the sum over blocks",
          structure.has_one_ss_dual(M, 1, split_tol=0.0).min_width),
         ("prev_only", "you compared column t with the previous column M[t:, t-1] only; it must "
-         "be outside the span of all earlier columns M[t:, :t]", int(nonzero0) + prev),
-    ]
+         "be outside the span of all earlier columns M[t:, :t]", int(nonzero0) + prev)]
 
 
 check_count_new_columns = _structure_grader(
@@ -121,8 +119,7 @@ def _ssrank_variants(M) -> list:
         ("nu", "that is nu(M), the number of new columns (the sum of the rank increments); the "
          "semiseparable rank is the largest block rank, max_t rank M[t:, :t+1]", structure.nu(M)),
         ("middle", "you ranked only the middle block t = T // 2; take the maximum over every t",
-         _rank(M[T // 2:, :T // 2 + 1])),
-    ]
+         _rank(M[T // 2:, :T // 2 + 1]))]
 
 
 check_ss_rank = _structure_grader(
@@ -146,8 +143,7 @@ def _split_variants(M) -> list:
          "column of the new block (M[t:, :t] == 0)", [t - 1 for t in points]),
         ("allclose", "you tested zero with a tolerance (np.allclose or isclose, absolute 1e-8); "
          "the split test is exact, M[t:, :t] == 0 (zeros from zero decays are exact)",
-         [t for t in range(1, T) if np.allclose(M[t:, :t], 0)]),
-    ]
+         [t for t in range(1, T) if np.allclose(M[t:, :t], 0)])]
 
 
 check_split_points = _structure_grader(
