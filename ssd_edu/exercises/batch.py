@@ -25,8 +25,6 @@ from typing import NamedTuple
 from .._cli import output_file, positive_float
 from . import EXERCISES
 
-FIELDS = ("file", "exercise", "verdict", "points", "max_points", "cases_passed", "cases_total",
-          "seconds", "message")
 SKIP_DIRS = {".ipynb_checkpoints", "__pycache__"}
 
 
@@ -42,6 +40,9 @@ class Row:
     seconds: float = 0.0
     message: str = ""
     by_category: dict = field(default_factory=dict)
+
+
+FIELDS = tuple(Row.__dataclass_fields__)[:-1]    # the CSV columns: all but by_category
 
 
 def submissions(paths) -> list:
@@ -69,9 +70,8 @@ class Part(NamedTuple):
 
 def answer_parts(path: Path) -> list:
     """The answer as :class:`Part` s: a .py file whole; from a notebook the cells tagged
-    ``student``, the import-only cells above them, and from cells the student added (no
-    nbgrader metadata, no tag) only the definitions (:func:`_definitions`); IPython-only lines
-    blanked. ValueError when no cell is tagged ``student``."""
+    ``student``, the import-only cells above them, the definitions of cells the student added (no
+    nbgrader metadata, no tag); IPython-only lines blanked. ValueError: no ``student`` cell."""
     text = path.read_text(encoding="utf-8")
     if path.suffix != ".ipynb":
         return [Part("", text)]
@@ -196,9 +196,7 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
                            f"wrote more than {LOG_LIMIT >> 20} MiB of output (print in a loop?)")
             return row
         if not out.exists():
-            with open(log, "rb") as fh:
-                fh.seek(max(0, log.stat().st_size - 4000))
-                tail = fh.read().decode(errors="replace").strip().splitlines()[-3:]
+            tail = log.read_bytes()[-4000:].decode(errors="replace").strip().splitlines()[-3:]
             row.message = (f"the grading process exited with status {proc.returncode}"
                            + (": " + " | ".join(tail) if tail else ""))
             return row
@@ -209,8 +207,7 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
     if "error" in result:
         row.message = f"the submission raised {result['error']} when run ({result['where']})"
         return row
-    row.verdict = "pass" if result["passed"] else "fail"
-    row.points = ex.points if result["passed"] else 0
+    row.verdict, row.points = ("pass", ex.points) if result["passed"] else ("fail", 0)
     row.cases_passed, row.cases_total = result["n_passed"], result["n_cases"]
     row.message, row.by_category = result["message"], result["by_category"]
     if "NameError" in row.message and path.suffix == ".ipynb":
@@ -223,10 +220,9 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
 
 
 def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> int:
-    """In the child: run the parts as the module ``__student__`` of the submission's file (in
-    ``sys.modules``, as a script's is), each compiled under its own label (tracebacks give the
-    cell's lines) without this module's ``__future__`` flags; an optional part's failing
-    statements are skipped. Grade the function and write the result as JSON to ``out``."""
+    """In the child: run the parts as the module ``__student__`` (in ``sys.modules``), each
+    compiled under its own label (tracebacks give the cell's lines) without this module's
+    ``__future__`` flags, skipping an optional part's failing statements; grade, write JSON."""
     import traceback
     import types
 
