@@ -8,6 +8,7 @@ import numpy as np
 from .. import reference as ref
 from .. import structure
 from ..testing import make_inputs
+from ..theorems._data import REMARK_41_M, corner_matrix as corner
 from .answers import CountAnswer, IndexListAnswer
 from .grading import Case, grader
 from .solutions import _rank
@@ -20,12 +21,7 @@ SPLIT_FORBIDDEN = (*(f"ssd_edu.{m}.{f}" for m in ("structure", "exact")
                      for f in ("split_points", "split_blocks")), "ssd_edu.structure._split_points")
 
 
-#: the N = 2, T = 4 example of Remark 4.1
-REMARK = np.array([[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]], float)
-
-
-def corner(T: int) -> np.ndarray:  # I + E_{T-1,0}
-    return np.eye(T) + np.eye(T, k=-(T - 1))
+REMARK = np.array(REMARK_41_M, float)        # the N = 2, T = 4 example of Remark 4.1
 
 
 def _increments(M, t0: int = 0) -> int:
