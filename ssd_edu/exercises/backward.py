@@ -79,13 +79,12 @@ def backward_cases() -> list:
         d = make_inputs("scalar", *sizes, seed=seed, **kw)
         if scaled:
             d = {**d, "x": 1e3 * d["x"], "B": 1e-2 * d["B"]}
-        x, a, B, C = d["x"], d["a"], d["B"], d["C"]
-        h0 = d["initial_state"]
+        x, a, B, C, h0 = (d[k] for k in ("x", "a", "B", "C", "initial_state"))
         h0 = np.zeros((B.shape[1], x.shape[1])) if h0 is None else h0
         rng = np.random.default_rng(seed - 19)
         dy, dh = rng.standard_normal(x.shape), rng.standard_normal(h0.shape)
         fd = finite_difference_grads("scalar", {**d, "initial_state": h0}, dy, dh, method="complex")
-        expected = tuple(fd["d" + k] for k in ("x", "a", "B", "C", "initial_state"))
+        expected = tuple(fd[k] for k in NAMES)
         variants = [(m, MISTAKES[m], scalar_scan_backward(x, a, B, C, h0, dy, dh, _mistake=m))
                     for m in MISTAKES if m != "da_per_mode"]
         return Case(name, (x, a, B, C, h0, dy, dh), expected, GRADS_ANSWER, category, variants)

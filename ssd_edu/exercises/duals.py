@@ -118,14 +118,13 @@ class PowerAnswer(ExactAnswer):
             return None, f"returned a {type(got).__name__}; return T rows (a list of lists)"
         if len(rows) != T or any(len(r) != T for r in rows):
             return None, f"expected {T} rows of {T} entries, got {[len(r) for r in rows]}"
-        for i, row in enumerate(rows):
-            for j, v in enumerate(row):
-                if isinstance(v, (float, np.floating)):
-                    return None, (f"E[{i}][{j}] is a float ({v!r}): base^(i j) must be an exact "
-                                  f"integer; floats lose digits beyond 2^53 and overflow beyond "
-                                  f"2^1024. Use Python ints: base ** (i * j)")
-                if not isinstance(v, (int, np.integer)):
-                    return None, f"E[{i}][{j}] is {v!r}; expected an integer"
+        for i, j, v in ((i, j, v) for i, row in enumerate(rows) for j, v in enumerate(row)):
+            if isinstance(v, (float, np.floating)):
+                return None, (f"E[{i}][{j}] is a float ({v!r}): base^(i j) must be an exact "
+                              f"integer; floats lose digits beyond 2^53 and overflow beyond "
+                              f"2^1024. Use Python ints: base ** (i * j)")
+            if not isinstance(v, (int, np.integer)):
+                return None, f"E[{i}][{j}] is {v!r}; expected an integer"
         return [[int(v) for v in row] for row in rows], None
 
     def explain(self, rows, case) -> str:

@@ -170,9 +170,8 @@ def heads_cases() -> list:
         M = ref.diagonal_kernel(a64, B64, C64)
 
         def shared(decay):  # every head masked by one decay sequence
-            return ref.diagonal_kernel(np.broadcast_to(decay[..., None], a64.shape).copy(),
-                               B64, C64)
-        variants = [
+            return ref.diagonal_kernel(np.broadcast_to(decay[..., None], a64.shape), B64, C64)
+        return Case(name, (a, B, C), M, HEADS_ANSWER, category, [
             ("swapped", "query and key are swapped: head n is 1SS(a[:, n]) o (C[:, n] B[:, n]^T), "
              "the query C (output time t) on the rows and the key B (input time s) on the "
              "columns", ref.diagonal_kernel(a64, C64, B64)),
@@ -183,8 +182,7 @@ def heads_cases() -> list:
             ("first", "only the first head: sum all N heads",
              ref.diagonal_heads(a64, B64, C64)[..., 0, :, :]),
             ("transposed", "transposed: M must be lower triangular (row t, column s)",
-             np.swapaxes(M, -1, -2))]
-        return Case(name, (a, B, C), M, HEADS_ANSWER, category, variants)
+             np.swapaxes(M, -1, -2))])
     return [
         case("T = 6, N = 3, random decays", "basic", 6, 3, 1, seed=20),
         case("negative decays", "basic", 6, 2, 1, regime="negative", seed=24),
