@@ -144,13 +144,9 @@ def _complete(M):
     T = M.shape[0]
     R = np.tril(M).astype(float)
     for t in range(1, T):
-        block, col = M[t:, :t], M[t:, t]
-        if _rank(np.column_stack([block, col])) > _rank(block):
-            R[:t, t] = 0.0                                   # a new column
-            continue
-        # M[t:, :t] alpha = M[t:, t], then R[:t, t] = R[:t, :t] alpha
-        alpha = np.linalg.lstsq(block, col, rcond=None)[0]
-        R[:t, t] = R[:t, :t] @ alpha
+        block, new = M[t:, :t], _rank(M[t:, :t + 1]) > _rank(M[t:, :t])
+        # M[t:, :t] alpha = M[t:, t], then R[:t, t] = R[:t, :t] alpha (0 for a new column)
+        R[:t, t] = 0.0 if new else R[:t, :t] @ np.linalg.lstsq(block, M[t:, t], rcond=None)[0]
     return R
 
 
@@ -161,13 +157,12 @@ def one_ss_dual(M, N):
     T = M.shape[0]
     cuts = [0, *split_points(M), T]
     a, Q, K = np.ones(T), np.zeros((T, N)), np.zeros((T, N))
+    a[cuts[1:-1]] = 0.0                                      # a = 0 at the split points
     for b, e in zip(cuts[:-1], cuts[1:]):
         block = M[b:e, b:e]
         r = count_new_columns(block)
         if r > N:
             raise ValueError(f"block [{b}, {e}) has {r} new columns > N = {N}: no width-N dual")
-        if b > 0:
-            a[b] = 0.0
         if r == 0:
             continue
         U, s, Vt = np.linalg.svd(_complete(block))
