@@ -7,7 +7,7 @@ passed", or the first failing case's diagnosis and "passed k of n cases (basic 3
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections import namedtuple
 
 from . import solutions
 from .backward import check_scalar_scan_backward
@@ -18,16 +18,9 @@ from .ranks import check_count_new_columns, check_split_points, check_ss_rank
 from .scans import check_algorithm1, check_chunked_scan, check_diagonal_scan, check_pass_states
 
 
-class Exercise(NamedTuple):
-    """The function a student writes (``name``), its grader, solution, notebook, points,
-    difficulty and the tutorial whose "Try it yourself" cell points here."""
-    name: str
-    check: Callable
-    solution: Callable
-    notebook: str
-    points: int
-    difficulty: str
-    tutorial: str
+#: The function a student writes (``name``), its grader, solution, notebook, points, difficulty
+#: and the tutorial whose "Try it yourself" cell points here.
+Exercise = namedtuple("Exercise", "name check solution notebook points difficulty tutorial")
 
 
 #: Points of a passing answer, by difficulty.
