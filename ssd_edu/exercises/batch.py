@@ -18,9 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import namedtuple
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 from .._cli import output_file, positive_float
 from . import EXERCISES
@@ -60,12 +60,9 @@ def submissions(paths) -> list:
     return found
 
 
-class Part(NamedTuple):
-    """Answer lines and where from ("your answer cell (code cell 3)", "" for a .py); an
-    ``optional`` part (a cell the student added) runs statement by statement, skipping failures."""
-    where: str
-    source: str
-    optional: bool = False
+#: Answer lines and where from ("your answer cell (code cell 3)", "" for a .py); an ``optional``
+#: part (a cell the student added) runs statement by statement, skipping failures.
+Part = namedtuple("Part", "where source optional", defaults=(False,))
 
 
 def answer_parts(path: Path) -> list:
@@ -111,10 +108,9 @@ def intended_exercise(path: Path) -> str | None:
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]  # a .py: ValueError
         ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells
                if "student" in c.get("metadata", {}).get("tags", [])]
-    for name in [i.split("-")[0] for i in ids] + [path.stem.split("_")[0]]:
-        if name in prefixes:
-            return prefixes[name]
-    return path.stem if path.stem in EXERCISES else None
+    names = [i.split("-")[0] for i in ids] + [path.stem.split("_")[0]]
+    return next((prefixes[n] for n in names if n in prefixes),
+                path.stem if path.stem in EXERCISES else None)
 
 
 #: IPython-only lines: ``%time``, ``!ls``, ``np.prod?``, ``files = !ls``.
