@@ -66,12 +66,10 @@ _DIVISION_HINT = (". Did you divide by a decay or take a log (d log a)? At a zer
                   "the direct products: da_t = <G_t, h_{t-1}>")
 
 
-def _da_per_mode(dx, da, dB, dC, dh0, case):
-    return MISTAKES["da_per_mode"] if da.shape == (*case.expected[1].shape, dB.shape[-1]) else None
-
-
-GRADS_ANSWER = TupleAnswer(tuple(zip(NAMES, LAYOUTS)), _DIVISION_HINT, _da_per_mode,
-                           "the five gradients")
+GRADS_ANSWER = TupleAnswer(
+    tuple(zip(NAMES, LAYOUTS)), _DIVISION_HINT, lambda dx, da, dB, dC, dh0, case: (
+        MISTAKES["da_per_mode"] if da.shape == (*case.expected[1].shape, dB.shape[-1]) else None),
+    "the five gradients")
 
 
 def backward_cases() -> list:

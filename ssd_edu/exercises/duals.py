@@ -1,6 +1,5 @@
-"""Graders of the duality exercises: the constructive dual of Theorem 4.1 (ex11) and the
-softmax power kernel whose semiseparable rank grows like T / 2 (ex12; docs/theory.md#theorem-4-1,
-#softmax)."""
+"""Graders of the constructive dual of Theorem 4.1 (ex11) and the softmax power kernel whose
+semiseparable rank grows like T / 2 (ex12; docs/theory.md#theorem-4-1, #softmax)."""
 from __future__ import annotations
 
 import numpy as np
@@ -40,8 +39,7 @@ class DualAnswer(TupleAnswer):
                 return None, (f"{what} has width {X.shape[1]} > N = {N}: the dual must have "
                               f"width at most N (complete each block to rank nu(M_k), then "
                               f"factor)")
-            msg = nonfinite_diagnosis(X, np.zeros_like(X, dtype=float), what, {})
-            if msg:
+            if msg := nonfinite_diagnosis(X, np.zeros_like(X, dtype=float), what, {}):
                 return None, msg
         if Q.shape != K.shape:
             return None, f"Q has shape {Q.shape} but K has shape {K.shape}; they must match"

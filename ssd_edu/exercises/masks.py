@@ -24,8 +24,7 @@ _MASK_NAN = (". Did you divide cumulative products (p_t / p_s) or take a log? At
 
 
 def _mask_structure(arr, case):
-    msg = above_diagonal(arr, 0.0, "L", "(y_t may not see x_s from the future)")
-    if msg:
+    if msg := above_diagonal(arr, 0.0, "L", "(y_t may not see x_s from the future)"):
         return msg
     diag = np.diagonal(arr, axis1=-2, axis2=-1)
     off = np.abs(diag - 1.0) > answer_tolerance(arr, case)[0]

@@ -1,6 +1,5 @@
-"""Graders of the recurrence exercises: the diagonal scan (ex03), state passing (ex05),
-Algorithm 1 (ex07) and the chunked algorithm (ex08). A known mistake's answer is the oracle
-``reference.diagonal_scan`` run on altered inputs (a shifted decay, swapped B and C, ...)."""
+"""Graders of the diagonal scan (ex03), state passing (ex05), Algorithm 1 (ex07) and the chunked
+algorithm (ex08); a known mistake's answer is ``reference.diagonal_scan`` on altered inputs."""
 from __future__ import annotations
 
 import sys
