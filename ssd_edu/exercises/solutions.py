@@ -65,13 +65,9 @@ def diagonal_scan(x, a, B, C, initial_state=None):
 def sum_of_heads(a, B, C):
     """M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T); (..., T, N) -> (..., T, T)."""
     a, B, C = (np.asarray(v) for v in (a, B, C))
-    N = a.shape[-1]
-    M = 0.0
-    for n in range(N):
-        mask = one_ss_mask(a[..., :, n])
-        # head n: its own mask times the width-1 score C[:, n] B[:, n]^T
-        M = M + mask * (C[..., :, n, None] * B[..., None, :, n])
-    return M
+    # head n: its own mask times the width-1 score C[:, n] B[:, n]^T
+    return sum(one_ss_mask(a[..., :, n]) * (C[..., :, n, None] * B[..., None, :, n])
+               for n in range(a.shape[-1]))
 
 
 def pass_states(abar, S, initial_state):
@@ -141,9 +137,8 @@ def split_points(M):
 
 def _complete(M):
     """A rank-nu(M) completion of M's lower triangle (docs/theory.md#prop-4-2)."""
-    T = M.shape[0]
     R = np.tril(M).astype(float)
-    for t in range(1, T):
+    for t in range(1, M.shape[0]):
         block, new = M[t:, :t], _rank(M[t:, :t + 1]) > _rank(M[t:, :t])
         # M[t:, :t] alpha = M[t:, t], then R[:t, t] = R[:t, :t] alpha (0 for a new column)
         R[:t, t] = 0.0 if new else R[:t, :t] @ np.linalg.lstsq(block, M[t:, t], rcond=None)[0]
