@@ -1,10 +1,8 @@
 """Classroom exercises: graders that say precisely what is wrong, reference solutions, batch
-grading (``ssd-edu grade PATH...``) and the notebooks (``ssd-edu exercises --out DIR``).
-
-In a notebook: ``grade(check_one_ss_mask, one_ss_mask)`` prints "one_ss_mask: all 12 cases
-passed", or the first failing case's diagnosis and "passed k of n cases (basic 3/3, ...)".
-``check_<name>(fn)`` returns a :class:`GradeResult` (true when passed; ``.raise_if_failed()``).
-"""
+grading (``ssd-edu grade PATH...``), the notebooks (``ssd-edu exercises --out DIR``). In a
+notebook ``grade(check_one_ss_mask, one_ss_mask)`` prints "one_ss_mask: all 12 cases passed", or
+the first failing case's diagnosis and "passed k of n cases (basic 3/3, ...)";
+``check_<name>(fn)`` returns a :class:`GradeResult` (true when passed; ``.raise_if_failed()``)."""
 from __future__ import annotations
 
 from collections import namedtuple

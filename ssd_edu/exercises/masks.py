@@ -9,9 +9,9 @@ from ..testing import make_inputs
 from .answers import ArrayAnswer, above_diagonal, close, first_index, fmt
 from .grading import Case, answer_tolerance, grader
 
-MASK_FORBIDDEN = ("ssd_edu.reference.masks.one_ss_mask", "ssd_edu.reference.masks.segsum",
-                  "ssd_edu.reference.masks.segsum_naive", "ssd_edu.exact.one_ss_mask")
 SEGSUM_FORBIDDEN = ("ssd_edu.reference.masks.segsum", "ssd_edu.reference.masks.segsum_naive")
+MASK_FORBIDDEN = ("ssd_edu.reference.masks.one_ss_mask", *SEGSUM_FORBIDDEN,
+                  "ssd_edu.exact.one_ss_mask")
 HEADS_FORBIDDEN = (*(f"ssd_edu.reference.diagonal.diagonal_{f}"
                      for f in ("kernel", "heads", "attention")),
                    "ssd_edu.reference.scalar.scalar_kernel", "ssd_edu.exact.diagonal_kernel",
