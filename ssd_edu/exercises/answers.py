@@ -116,19 +116,17 @@ class ArrayAnswer:
 
     def read(self, got, case):
         arr, msg = as_result_array(got, self.what)
-        if msg is None and self.pre is not None:
-            msg = self.pre(arr, case)
         exp = np.asarray(case.expected)
-        msg = msg or shape_diagnosis(arr, exp, self.what, self.layout)
-        msg = msg or nonfinite_diagnosis(arr, exp, self.what, self.hints)
-        return arr, msg
+        msg = (msg or (self.pre and self.pre(arr, case))
+               or shape_diagnosis(arr, exp, self.what, self.layout))
+        return arr, msg or nonfinite_diagnosis(arr, exp, self.what, self.hints)
 
     def same(self, arr, value, case) -> bool:
         return close(arr, np.asarray(value), case)
 
     def explain(self, arr, case) -> str:
-        msg = self.structure(arr, case) if self.structure is not None else None
-        return msg or worst_entry(arr, np.asarray(case.expected), self.what, case)
+        return ((self.structure and self.structure(arr, case))
+                or worst_entry(arr, np.asarray(case.expected), self.what, case))
 
 
 class TupleAnswer:
@@ -153,7 +151,7 @@ class TupleAnswer:
         arrays, msg = self.arrays(got)
         if msg:
             return None, msg
-        msg = self.pre(*arrays, case) if self.pre is not None else None
+        msg = self.pre and self.pre(*arrays, case)
         for (what, layout), arr, exp in zip(self.parts, arrays, case.expected):
             msg = msg or shape_diagnosis(arr, np.asarray(exp), what, layout)
         hints = dict.fromkeys(("nan", "inf", "finite"), self.hint)
