@@ -44,10 +44,6 @@ EXERCISES = {name: Exercise(name, globals()[f"check_{name}"], getattr(solutions,
                             f"{nb}.ipynb", POINTS[level], level, f"{tut}.ipynb")
              for name, nb, level, tut in map(str.split, _TABLE.strip().splitlines())}
 
-#: what a grader compares the answer with, unless its ``compares`` attribute says otherwise
-COMPARES = ("the package (arrays within the package's tolerance `ssd_edu.testing.TOLERANCES` "
-            "for your answer's dtype, float32 for float32 data)")
-
 
 def battery_text(name: str) -> str:
     """The notebook's "What the grader checks" paragraph: the grader's cases by category."""
@@ -56,9 +52,9 @@ def battery_text(name: str) -> str:
     for case, category in battery:
         groups.setdefault(category, []).append(case)
     lines = [f"**What the grader checks.** `{ex.check.__name__}` runs your function on {n} cases "
-             f"and compares it with {getattr(ex.check, 'compares', COMPARES)}. A call to the "
-             f"package's own version fails. It prints `all {n} cases passed`, or the first "
-             f"failing case with its diagnosis and how many cases of each category passed:", ""]
+             f"and compares it with {ex.check.compares}. A call to the package's own version "
+             f"fails. It prints `all {n} cases passed`, or the first failing case with its "
+             f"diagnosis and how many cases of each category passed:", ""]
     lines += [f"- **{cat}** ({len(cases)}): " + "; ".join(cases) for cat, cases in groups.items()]
     return "\n".join(lines)
 

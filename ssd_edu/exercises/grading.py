@@ -282,16 +282,20 @@ def grade(check: Callable, fn: Callable, **options) -> GradeResult:
     return result
 
 
+#: what a grader compares the answer with (the notebook says so), unless told otherwise
+COMPARES = ("the package (arrays within the package's tolerance `ssd_edu.testing.TOLERANCES` "
+            "for your answer's dtype, float32 for float32 data)")
+
+
 def grader(exercise: str, cases: Callable, arg_names: tuple, doc: str, forbidden=(),
-           compares: str | None = None) -> Callable:
+           compares: str = COMPARES) -> Callable:
     """``check_<exercise>(fn, allow_package=False) -> GradeResult`` running ``cases()``;
     forbidden: dotted names (or a function giving them); compares: what the notebook says the
-    answer is compared with (default: the package at its tolerance)."""
+    answer is compared with."""
     def check(fn, allow_package: bool = False) -> GradeResult:
         return run_cases(exercise, fn, cases(), arg_names, allow_package=allow_package,
                          forbidden=forbidden() if callable(forbidden) else forbidden)
     check.__name__ = check.__qualname__ = f"check_{exercise}"
     check.__doc__ = f"Grade {doc}."
-    if compares:
-        check.compares = compares
+    check.compares = compares
     return check

@@ -24,10 +24,6 @@ SPLIT_FORBIDDEN = (*(f"ssd_edu.{m}.{f}" for m in ("structure", "exact")
 REMARK = np.array(REMARK_41_M, float)        # the N = 2, T = 4 example of Remark 4.1
 
 
-def _increments(M, t0: int = 0) -> int:
-    return sum(_rank(M[t:, :t + 1]) - _rank(M[t:, :t]) for t in range(t0, M.shape[0]))
-
-
 def _kernels() -> dict:
     """The matrices of the structure batteries: category -> {name: matrix}."""
     d = make_inputs("diagonal", 12, 3, 1, seed=30)
@@ -73,6 +69,7 @@ def _structure_grader(exercise, value, variants, answer, doc, forbidden, compare
 
 def _nu_variants(M) -> list:
     nonzero0 = bool(np.any(M[:, 0]))
+    after0 = sum(_rank(M[t:, :t + 1]) - _rank(M[t:, :t]) for t in range(1, len(M)))  # t >= 1
     prev = sum(_rank(M[t:, t - 1:t + 1]) - _rank(M[t:, t - 1:t]) for t in range(1, len(M)))
     return [
         ("rank", "that is the ordinary rank of M, which is T for any triangular M with a nonzero "
@@ -88,9 +85,9 @@ def _nu_variants(M) -> list:
          "with t, so compare rank M[t:, :t+1] with rank M[t:, :t], both on rows t..T-1",
          sum(_rank(M[t:, :t + 1]) - (_rank(M[t - 1:, :t]) if t else 0) for t in range(len(M)))),
         ("col0_always", "column 0 counts as new only when it is nonzero (a zero column is never "
-         "new)", _increments(M, 1) + 1),
+         "new)", after0 + 1),
         ("skip0", "column 0 is skipped: it is new when it is nonzero (compare rank M[0:, :1] "
-         "with the rank 0 of the empty block)", _increments(M, 1)),
+         "with the rank 0 of the empty block)", after0),
         ("max_blocks", "that is the largest nu over the split blocks (the least width of a 1-SS "
          "dual, Theorem 4.1); nu counts the new columns of the whole matrix, the sum over blocks",
          structure.has_one_ss_dual(M, 1, split_tol=0.0).min_width),
