@@ -181,7 +181,6 @@ class ExactAnswer:
 
 class CountAnswer(ExactAnswer):
     """An integer count, e.g. "nu"."""
-
     def read(self, got, case):
         if got is None:
             return unwritten(f"{self.label}, an int")
