@@ -1,13 +1,11 @@
 """Classroom exercises: graders that say precisely what is wrong, reference solutions, batch
-grading (``ssd-edu grade PATH...``) and the notebooks (``ssd-edu exercises --out DIR``).
-
-In a notebook: ``grade(check_one_ss_mask, one_ss_mask)`` prints "one_ss_mask: all 12 cases
-passed", or the first failing case's diagnosis and "passed k of n cases (basic 3/3, ...)".
-``check_<name>(fn)`` returns a :class:`GradeResult` (true when passed; ``.raise_if_failed()``).
-"""
+grading (``ssd-edu grade PATH...``), the notebooks (``ssd-edu exercises --out DIR``). In a
+notebook ``grade(check_one_ss_mask, one_ss_mask)`` prints "one_ss_mask: all 12 cases passed", or
+the first failing case's diagnosis and "passed k of n cases (basic 3/3, ...)";
+``check_<name>(fn)`` returns a :class:`GradeResult` (true when passed; ``.raise_if_failed()``)."""
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections import namedtuple
 
 from . import solutions
 from .backward import check_scalar_scan_backward
@@ -18,16 +16,9 @@ from .ranks import check_count_new_columns, check_split_points, check_ss_rank
 from .scans import check_algorithm1, check_chunked_scan, check_diagonal_scan, check_pass_states
 
 
-class Exercise(NamedTuple):
-    """The function a student writes (``name``), its grader, solution, notebook, points,
-    difficulty and the tutorial whose "Try it yourself" cell points here."""
-    name: str
-    check: Callable
-    solution: Callable
-    notebook: str
-    points: int
-    difficulty: str
-    tutorial: str
+#: The function a student writes (``name``), its grader, solution, notebook, points, difficulty
+#: and the tutorial whose "Try it yourself" cell points here.
+Exercise = namedtuple("Exercise", "name check solution notebook points difficulty tutorial")
 
 
 #: Points of a passing answer, by difficulty.
@@ -53,10 +44,6 @@ EXERCISES = {name: Exercise(name, globals()[f"check_{name}"], getattr(solutions,
                             f"{nb}.ipynb", POINTS[level], level, f"{tut}.ipynb")
              for name, nb, level, tut in map(str.split, _TABLE.strip().splitlines())}
 
-#: what a grader compares the answer with, unless its ``compares`` attribute says otherwise
-COMPARES = ("the package (arrays within the package's tolerance `ssd_edu.testing.TOLERANCES` "
-            "for your answer's dtype, float32 for float32 data)")
-
 
 def battery_text(name: str) -> str:
     """The notebook's "What the grader checks" paragraph: the grader's cases by category."""
@@ -65,9 +52,9 @@ def battery_text(name: str) -> str:
     for case, category in battery:
         groups.setdefault(category, []).append(case)
     lines = [f"**What the grader checks.** `{ex.check.__name__}` runs your function on {n} cases "
-             f"and compares it with {getattr(ex.check, 'compares', COMPARES)}. A call to the "
-             f"package's own version fails. It prints `all {n} cases passed`, or the first "
-             f"failing case with its diagnosis and how many cases of each category passed:", ""]
+             f"and compares it with {ex.check.compares}. A call to the package's own version "
+             f"fails. It prints `all {n} cases passed`, or the first failing case with its "
+             f"diagnosis and how many cases of each category passed:", ""]
     lines += [f"- **{cat}** ({len(cases)}): " + "; ".join(cases) for cat, cases in groups.items()]
     return "\n".join(lines)
 

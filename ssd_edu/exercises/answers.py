@@ -27,7 +27,7 @@ def as_result_array(got, what: str):
     """``(array, None)``, or ``(None, diagnosis)`` for None, a tuple of arrays, text, ..."""
     if got is None:
         return None, (f"{what} is None: the function body is not written yet (or it forgot "
-                      f"to return)")
+                      "to return)")
     if isinstance(got, (tuple, list)) and len(got) and isinstance(got[0], np.ndarray):
         return None, f"{what} is a {type(got).__name__} of {len(got)} arrays; expected one array"
     try:
@@ -39,8 +39,7 @@ def as_result_array(got, what: str):
     return arr, None
 
 
-def shape_diagnosis(got: np.ndarray, expected: np.ndarray, what: str,
-                    layout: str) -> str | None:
+def shape_diagnosis(got, expected, what: str, layout: str) -> str | None:
     if got.shape == expected.shape:
         return None
     msg = f"{what} has shape {got.shape}, expected {expected.shape} {layout}"
@@ -53,16 +52,14 @@ def shape_diagnosis(got: np.ndarray, expected: np.ndarray, what: str,
     return msg
 
 
-def nonfinite_diagnosis(got: np.ndarray, expected: np.ndarray, what: str,
-                        hints: dict) -> str | None:
+def nonfinite_diagnosis(got, expected, what: str, hints: dict) -> str | None:
     """NaN, inf where finite, or finite where inf is expected (each followed by ``hints``
     "nan", "inf", "finite"), or None."""
     with np.errstate(invalid="ignore"):
-        faults = (("nan", np.isnan(got) & ~np.isnan(expected), "NaN", "a finite value"),
-                  ("inf", np.isinf(got) & np.isfinite(expected), "an infinite value",
-                   "a finite value"),
-                  ("finite", np.isfinite(got) & np.isinf(expected), "a finite value",
-                   "an infinite value"))
+        fin, inf = "a finite value", "an infinite value"
+        faults = (("nan", np.isnan(got) & ~np.isnan(expected), "NaN", fin),
+                  ("inf", np.isinf(got) & np.isfinite(expected), inf, fin),
+                  ("finite", np.isfinite(got) & np.isinf(expected), fin, inf))
     for key, bad, kind, wanted in faults:
         if np.any(bad):
             idx = first_index(bad)
@@ -113,34 +110,29 @@ def above_diagonal(arr: np.ndarray, fill: float, what: str, why: str) -> str | N
 class ArrayAnswer:
     """One array; ``pre(arr, case)`` may name a fault before the shape check, ``structure(arr,
     case)`` one before the worst entry."""
-    def __init__(self, what: str, layout: str, hints: dict | None = None,
-                 structure=None, pre=None):
+    def __init__(self, what: str, layout: str, hints=None, structure=None, pre=None):
         self.what, self.layout, self.hints = what, layout, hints or {}
         self.structure, self.pre = structure, pre
 
     def read(self, got, case):
         arr, msg = as_result_array(got, self.what)
-        if msg is None and self.pre is not None:
-            msg = self.pre(arr, case)
         exp = np.asarray(case.expected)
-        msg = msg or shape_diagnosis(arr, exp, self.what, self.layout)
-        msg = msg or nonfinite_diagnosis(arr, exp, self.what, self.hints)
-        return arr, msg
+        msg = (msg or (self.pre and self.pre(arr, case))
+               or shape_diagnosis(arr, exp, self.what, self.layout))
+        return arr, msg or nonfinite_diagnosis(arr, exp, self.what, self.hints)
 
     def same(self, arr, value, case) -> bool:
         return close(arr, np.asarray(value), case)
 
     def explain(self, arr, case) -> str:
-        msg = self.structure(arr, case) if self.structure is not None else None
-        return msg or worst_entry(arr, np.asarray(case.expected), self.what, case)
+        return ((self.structure and self.structure(arr, case))
+                or worst_entry(arr, np.asarray(case.expected), self.what, case))
 
 
 class TupleAnswer:
-    """A tuple of arrays such as ``(y, h)``; a variant's item may be None (any value).
-
-    parts: ((name, layout), ...); noun: "the pair"; pre(*arrays, case) may name a fault
-    before the shapes are compared; hint follows a non-finite diagnosis.
-    """
+    """A tuple of arrays such as ``(y, h)``, parts ((name, layout), ...); a variant's item may be
+    None (any value); pre(*arrays, case) may name a fault before the shapes; hint follows a
+    non-finite diagnosis."""
     def __init__(self, parts: tuple, hint: str = "", pre=None, noun: str = "the pair"):
         self.parts, self.hint, self.pre, self.noun = parts, hint, pre, noun
 
@@ -159,7 +151,7 @@ class TupleAnswer:
         arrays, msg = self.arrays(got)
         if msg:
             return None, msg
-        msg = self.pre(*arrays, case) if self.pre is not None else None
+        msg = self.pre and self.pre(*arrays, case)
         for (what, layout), arr, exp in zip(self.parts, arrays, case.expected):
             msg = msg or shape_diagnosis(arr, np.asarray(exp), what, layout)
         hints = dict.fromkeys(("nan", "inf", "finite"), self.hint)
@@ -180,8 +172,8 @@ class TupleAnswer:
 
 class ExactAnswer:
     """An answer compared exactly (a count, a list of ints); ``label`` names it."""
-    def __init__(self, label: str = ""):
-        self.label = label
+    def __init__(self, label: str = "", list_hint: bool = True):
+        self.label, self.list_hint = label, list_hint
 
     def same(self, answer, value, case) -> bool:
         return answer == value
@@ -189,9 +181,6 @@ class ExactAnswer:
 
 class CountAnswer(ExactAnswer):
     """An integer count, e.g. "nu"."""
-    def __init__(self, label: str, list_hint: bool = True):
-        self.label, self.list_hint = label, list_hint
-
     def read(self, got, case):
         if got is None:
             return unwritten(f"{self.label}, an int")
@@ -225,8 +214,8 @@ class IndexListAnswer(ExactAnswer):
         return items, None
 
     def explain(self, answer, case) -> str:
-        missing = sorted(set(case.expected) - set(answer))
-        extra = sorted(set(answer) - set(case.expected))
+        want, got = set(case.expected), set(answer)
+        missing, extra = sorted(want - got), sorted(got - want)
         parts = ([f"missing {missing}"] * bool(missing)
                  + [f"not {self.label}: {extra}"] * bool(extra))
         return (f"got {answer}, expected {list(case.expected)} ({'; '.join(parts)}) on M =\n"

@@ -61,18 +61,15 @@ MISTAKES = {
     "da_new_state": "da_t uses h_t: the decay a_t multiplies h_{t-1}, so da_t = <G_t, h_{t-1}>",
     "dh0_undecayed": "dinitial_state is G_0: h_0 = a_0 h_{-1} + ..., so dh_{-1} = a_0 G_0",
     "da_per_mode": "da has one value per mode: in the scalar family one decay a_t is shared by "
-                   "every mode and channel, so da_t = sum over n and p of G_t o h_{t-1}",
-}
+                   "every mode and channel, so da_t = sum over n and p of G_t o h_{t-1}"}
 _DIVISION_HINT = (". Did you divide by a decay or take a log (d log a)? At a zero decay use "
                   "the direct products: da_t = <G_t, h_{t-1}>")
 
 
-def _da_per_mode(dx, da, dB, dC, dh0, case):
-    return MISTAKES["da_per_mode"] if da.shape == (*case.expected[1].shape, dB.shape[-1]) else None
-
-
-GRADS_ANSWER = TupleAnswer(tuple(zip(NAMES, LAYOUTS)), _DIVISION_HINT, _da_per_mode,
-                           "the five gradients")
+GRADS_ANSWER = TupleAnswer(
+    tuple(zip(NAMES, LAYOUTS)), _DIVISION_HINT, lambda dx, da, dB, dC, dh0, case: (
+        MISTAKES["da_per_mode"] if da.shape == (*case.expected[1].shape, dB.shape[-1]) else None),
+    "the five gradients")
 
 
 def backward_cases() -> list:
@@ -80,14 +77,12 @@ def backward_cases() -> list:
         d = make_inputs("scalar", *sizes, seed=seed, **kw)
         if scaled:
             d = {**d, "x": 1e3 * d["x"], "B": 1e-2 * d["B"]}
-        x, a, B, C = d["x"], d["a"], d["B"], d["C"]
-        h0 = d["initial_state"]
+        x, a, B, C, h0 = (d[k] for k in ("x", "a", "B", "C", "initial_state"))
         h0 = np.zeros((B.shape[1], x.shape[1])) if h0 is None else h0
         rng = np.random.default_rng(seed - 19)
         dy, dh = rng.standard_normal(x.shape), rng.standard_normal(h0.shape)
-        fd = finite_difference_grads("scalar", {**d, "initial_state": h0}, dy, dh,
-                                     method="complex")
-        expected = tuple(fd["d" + k] for k in ("x", "a", "B", "C", "initial_state"))
+        fd = finite_difference_grads("scalar", {**d, "initial_state": h0}, dy, dh, method="complex")
+        expected = tuple(fd[k] for k in NAMES)
         variants = [(m, MISTAKES[m], scalar_scan_backward(x, a, B, C, h0, dy, dh, _mistake=m))
                     for m in MISTAKES if m != "da_per_mode"]
         return Case(name, (x, a, B, C, h0, dy, dh), expected, GRADS_ANSWER, category, variants)
@@ -100,11 +95,8 @@ def backward_cases() -> list:
         case("decays near one", "extreme", 5, 3, 1, regime="near_one", seed=24),
         case("N = 1, P = 1", "edge", 8, 1, 1, seed=25),
         case("a zero initial state", "edge", 5, 2, 2, seed=26, initial_state=False),
-        case("tiny decays (1e-300) and strong ones", "extreme", 6, 2, 2, regime="strong",
-             seed=27),
-        case("scaled inputs: x times 1e3, B times 1e-2", "scaled", 6, 3, 2, seed=28,
-             scaled=True),
-    ]
+        case("tiny decays (1e-300) and strong ones", "extreme", 6, 2, 2, regime="strong", seed=27),
+        case("scaled inputs: x times 1e3, B times 1e-2", "scaled", 6, 3, 2, seed=28, scaled=True)]
 
 
 check_scalar_scan_backward = grader(

@@ -18,15 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import namedtuple
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 from .._cli import output_file, positive_float
 from . import EXERCISES
 
-FIELDS = ("file", "exercise", "verdict", "points", "max_points", "cases_passed", "cases_total",
-          "seconds", "message")
 SKIP_DIRS = {".ipynb_checkpoints", "__pycache__"}
 
 
@@ -44,6 +42,9 @@ class Row:
     by_category: dict = field(default_factory=dict)
 
 
+FIELDS = tuple(Row.__dataclass_fields__)[:-1]    # the CSV columns: all but by_category
+
+
 def submissions(paths) -> list:
     """The .py and .ipynb files under ``paths``, sorted."""
     found = []
@@ -59,19 +60,15 @@ def submissions(paths) -> list:
     return found
 
 
-class Part(NamedTuple):
-    """Answer lines and where from ("your answer cell (code cell 3)", "" for a .py); an
-    ``optional`` part (a cell the student added) runs statement by statement, skipping failures."""
-    where: str
-    source: str
-    optional: bool = False
+#: Answer lines and where from ("your answer cell (code cell 3)", "" for a .py); an ``optional``
+#: part (a cell the student added) runs statement by statement, skipping failures.
+Part = namedtuple("Part", "where source optional", defaults=(False,))
 
 
 def answer_parts(path: Path) -> list:
     """The answer as :class:`Part` s: a .py file whole; from a notebook the cells tagged
-    ``student``, the import-only cells above them, and from cells the student added (no
-    nbgrader metadata, no tag) only the definitions (:func:`_definitions`); IPython-only lines
-    blanked. ValueError when no cell is tagged ``student``."""
+    ``student``, the import-only cells above them, the definitions of cells the student added (no
+    nbgrader metadata, no tag); IPython-only lines blanked. ValueError: no ``student`` cell."""
     text = path.read_text(encoding="utf-8")
     if path.suffix != ".ipynb":
         return [Part("", text)]
@@ -111,10 +108,9 @@ def intended_exercise(path: Path) -> str | None:
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]  # a .py: ValueError
         ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells
                if "student" in c.get("metadata", {}).get("tags", [])]
-    for name in [i.split("-")[0] for i in ids] + [path.stem.split("_")[0]]:
-        if name in prefixes:
-            return prefixes[name]
-    return path.stem if path.stem in EXERCISES else None
+    names = [i.split("-")[0] for i in ids] + [path.stem.split("_")[0]]
+    return next((prefixes[n] for n in names if n in prefixes),
+                path.stem if path.stem in EXERCISES else None)
 
 
 #: IPython-only lines: ``%time``, ``!ls``, ``np.prod?``, ``files = !ls``.
@@ -196,9 +192,7 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
                            f"wrote more than {LOG_LIMIT >> 20} MiB of output (print in a loop?)")
             return row
         if not out.exists():
-            with open(log, "rb") as fh:
-                fh.seek(max(0, log.stat().st_size - 4000))
-                tail = fh.read().decode(errors="replace").strip().splitlines()[-3:]
+            tail = log.read_bytes()[-4000:].decode(errors="replace").strip().splitlines()[-3:]
             row.message = (f"the grading process exited with status {proc.returncode}"
                            + (": " + " | ".join(tail) if tail else ""))
             return row
@@ -209,8 +203,7 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
     if "error" in result:
         row.message = f"the submission raised {result['error']} when run ({result['where']})"
         return row
-    row.verdict = "pass" if result["passed"] else "fail"
-    row.points = ex.points if result["passed"] else 0
+    row.verdict, row.points = ("pass", ex.points) if result["passed"] else ("fail", 0)
     row.cases_passed, row.cases_total = result["n_passed"], result["n_cases"]
     row.message, row.by_category = result["message"], result["by_category"]
     if "NameError" in row.message and path.suffix == ".ipynb":
@@ -223,10 +216,9 @@ def grade_one(path: Path, source_file: Path, exercise: str, timeout: float,
 
 
 def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> int:
-    """In the child: run the parts as the module ``__student__`` of the submission's file (in
-    ``sys.modules``, as a script's is), each compiled under its own label (tracebacks give the
-    cell's lines) without this module's ``__future__`` flags; an optional part's failing
-    statements are skipped. Grade the function and write the result as JSON to ``out``."""
+    """In the child: run the parts as the module ``__student__`` (in ``sys.modules``), each
+    compiled under its own label (tracebacks give the cell's lines) without this module's
+    ``__future__`` flags, skipping an optional part's failing statements; grade, write JSON."""
     import traceback
     import types
 
@@ -262,8 +254,7 @@ def _worker(parts_file: str, exercise: str, out: str, allow_package: bool) -> in
     return 0
 
 
-def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False,
-                progress=None) -> list:
+def grade_paths(paths, timeout: float = 60.0, allow_package: bool = False, progress=None) -> list:
     """Grade every submission under ``paths``; returns the rows. ``progress(i, n, row)``."""
     files = submissions(paths)
     plan, rows = [], []

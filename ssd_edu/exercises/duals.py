@@ -1,6 +1,5 @@
-"""Graders of the duality exercises: the constructive dual of Theorem 4.1 (ex11) and the
-softmax power kernel whose semiseparable rank grows like T / 2 (ex12; docs/theory.md#theorem-4-1,
-#softmax)."""
+"""Graders of the constructive dual of Theorem 4.1 (ex11) and the softmax power kernel whose
+semiseparable rank grows like T / 2 (ex12; docs/theory.md#theorem-4-1, #softmax)."""
 from __future__ import annotations
 
 import numpy as np
@@ -40,8 +39,7 @@ class DualAnswer(TupleAnswer):
                 return None, (f"{what} has width {X.shape[1]} > N = {N}: the dual must have "
                               f"width at most N (complete each block to rank nu(M_k), then "
                               f"factor)")
-            msg = nonfinite_diagnosis(X, np.zeros_like(X, dtype=float), what, {})
-            if msg:
+            if msg := nonfinite_diagnosis(X, np.zeros_like(X, dtype=float), what, {}):
                 return None, msg
         if Q.shape != K.shape:
             return None, f"Q has shape {Q.shape} but K has shape {K.shape}; they must match"
@@ -95,8 +93,7 @@ def dual_cases() -> list:
         case("a fine diagonal kernel times 1e150, T = 6, N = 2",
              kernel(6, 2, 54, scale=1e150), 2, "extreme"),
         case("a fine diagonal kernel times 1e6, T = 7, N = 2", kernel(7, 2, 55, scale=1e6), 2,
-             "scaled"),
-    ]
+             "scaled")]
 
 
 check_one_ss_dual = grader(
@@ -119,14 +116,13 @@ class PowerAnswer(ExactAnswer):
             return None, f"returned a {type(got).__name__}; return T rows (a list of lists)"
         if len(rows) != T or any(len(r) != T for r in rows):
             return None, f"expected {T} rows of {T} entries, got {[len(r) for r in rows]}"
-        for i, row in enumerate(rows):
-            for j, v in enumerate(row):
-                if isinstance(v, (float, np.floating)):
-                    return None, (f"E[{i}][{j}] is a float ({v!r}): base^(i j) must be an exact "
-                                  f"integer; floats lose digits beyond 2^53 and overflow beyond "
-                                  f"2^1024. Use Python ints: base ** (i * j)")
-                if not isinstance(v, (int, np.integer)):
-                    return None, f"E[{i}][{j}] is {v!r}; expected an integer"
+        for i, j, v in ((i, j, v) for i, row in enumerate(rows) for j, v in enumerate(row)):
+            if isinstance(v, (float, np.floating)):
+                return None, (f"E[{i}][{j}] is a float ({v!r}): base^(i j) must be an exact "
+                              f"integer; floats lose digits beyond 2^53 and overflow beyond "
+                              f"2^1024. Use Python ints: base ** (i * j)")
+            if not isinstance(v, (int, np.integer)):
+                return None, f"E[{i}][{j}] is {v!r}; expected an integer"
         return [[int(v) for v in row] for row in rows], None
 
     def explain(self, rows, case) -> str:
@@ -161,8 +157,7 @@ def power_cases() -> list:
         case("T = 9: entries up to 2^81, beyond int64", 9, 2, "extreme"),
         case("T = 40: entries up to 2^1600, beyond float64", 40, 2, "extreme"),
         case("T = 5, base 3", 5, 3, "scaled"),
-        case("T = 5, base 10", 5, 10, "scaled"),
-    ]
+        case("T = 5, base 10", 5, 10, "scaled")]
 
 
 check_power_kernel = grader(

@@ -1,13 +1,9 @@
-"""The grading engine: run a student's function on every case of a battery and say what is wrong.
-
-A grader builds :class:`Case` objects (arguments, the expected answer computed by the package, a
-category, the known mistakes as *variants*, an answer kind of :mod:`.answers`) and calls
-:func:`run_cases`. Every case runs, so "passed k of n" is a property of the attempt; the message
-names the first failing case and its diagnosis (among the known mistakes it matches, the one that
-explains the most failing cases), then the tally by category. Arrays are judged at the package's
-tolerance for the answer's dtype (``ssd_edu.testing.TOLERANCES``). An attempt that calls the
-package function it re-implements fails, unless ``allow_package=True``.
-"""
+"""The grading engine: run a student's function on every :class:`Case` of a battery (arguments,
+expected answer, category, known mistakes as *variants*, an answer kind of :mod:`.answers`).
+The message names the first failing case and its diagnosis (of the known mistakes it matches, the
+one explaining most failing cases), then the tally by category. Arrays are judged at the package's
+tolerance ``ssd_edu.testing.TOLERANCES``; calling the package function re-implemented fails,
+unless ``allow_package=True``."""
 from __future__ import annotations
 
 import contextlib
@@ -33,8 +29,7 @@ CATEGORY_HINTS = {
                       "threshold in your code is absolute (or something over- or underflows); "
                       + _RELATIVE,
     "float32": "it fails only on the float32 inputs: compute in the input's precision or "
-               "higher, and do not compare floats with ==",
-}
+               "higher, and do not compare floats with =="}
 
 
 class ExerciseFailure(AssertionError):
@@ -76,11 +71,8 @@ class GradeResult:
 
 
 class Case:
-    """``fn(*args)`` read and judged by ``kind`` (:mod:`.answers`) against ``expected``.
-
-    variants: [(key, diagnosis, the answer that mistake gives)]. raises: the right answer is
-    to raise this exception type (then ``expected`` is the reason shown when it does not).
-    """
+    """``fn(*args)`` judged by ``kind`` against ``expected``; variants: [(key, diagnosis, the
+    answer that mistake gives)]; raises: the exception type to raise (``expected``: the reason)."""
     def __init__(self, name: str, args: tuple, expected, kind, category: str = "basic",
                  variants=(), raises: type | None = None):
         self.name, self.args, self.expected, self.kind = name, args, expected, kind
@@ -290,18 +282,20 @@ def grade(check: Callable, fn: Callable, **options) -> GradeResult:
     return result
 
 
-def grader(exercise: str, cases: Callable, arg_names: tuple, doc: str, forbidden=(),
-           compares: str | None = None) -> Callable:
-    """``check_<exercise>(fn, allow_package=False) -> GradeResult`` running ``cases()``.
+#: what a grader compares the answer with (the notebook says so), unless told otherwise
+COMPARES = ("the package (arrays within the package's tolerance `ssd_edu.testing.TOLERANCES` "
+            "for your answer's dtype, float32 for float32 data)")
 
-    forbidden: dotted names, or a function giving them at grading time. compares: what the
-    notebook says the answer is compared with (default: the package at its tolerance).
-    """
+
+def grader(exercise: str, cases: Callable, arg_names: tuple, doc: str, forbidden=(),
+           compares: str = COMPARES) -> Callable:
+    """``check_<exercise>(fn, allow_package=False) -> GradeResult`` running ``cases()``;
+    forbidden: dotted names (or a function giving them); compares: what the notebook says the
+    answer is compared with."""
     def check(fn, allow_package: bool = False) -> GradeResult:
         return run_cases(exercise, fn, cases(), arg_names, allow_package=allow_package,
                          forbidden=forbidden() if callable(forbidden) else forbidden)
     check.__name__ = check.__qualname__ = f"check_{exercise}"
     check.__doc__ = f"Grade {doc}."
-    if compares:
-        check.compares = compares
+    check.compares = compares
     return check

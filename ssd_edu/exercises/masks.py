@@ -9,9 +9,9 @@ from ..testing import make_inputs
 from .answers import ArrayAnswer, above_diagonal, close, first_index, fmt
 from .grading import Case, answer_tolerance, grader
 
-MASK_FORBIDDEN = ("ssd_edu.reference.masks.one_ss_mask", "ssd_edu.reference.masks.segsum",
-                  "ssd_edu.reference.masks.segsum_naive", "ssd_edu.exact.one_ss_mask")
 SEGSUM_FORBIDDEN = ("ssd_edu.reference.masks.segsum", "ssd_edu.reference.masks.segsum_naive")
+MASK_FORBIDDEN = ("ssd_edu.reference.masks.one_ss_mask", *SEGSUM_FORBIDDEN,
+                  "ssd_edu.exact.one_ss_mask")
 HEADS_FORBIDDEN = (*(f"ssd_edu.reference.diagonal.diagonal_{f}"
                      for f in ("kernel", "heads", "attention")),
                    "ssd_edu.reference.scalar.scalar_kernel", "ssd_edu.exact.diagonal_kernel",
@@ -24,8 +24,7 @@ _MASK_NAN = (". Did you divide cumulative products (p_t / p_s) or take a log? At
 
 
 def _mask_structure(arr, case):
-    msg = above_diagonal(arr, 0.0, "L", "(y_t may not see x_s from the future)")
-    if msg:
+    if msg := above_diagonal(arr, 0.0, "L", "(y_t may not see x_s from the future)"):
         return msg
     diag = np.diagonal(arr, axis1=-2, axis2=-1)
     off = np.abs(diag - 1.0) > answer_tolerance(arr, case)[0]
@@ -36,8 +35,7 @@ def _mask_structure(arr, case):
     return None
 
 
-MASK_ANSWER = ArrayAnswer("L", "(..., T, T)", {"nan": _MASK_NAN, "inf": _MASK_NAN},
-                  _mask_structure)
+MASK_ANSWER = ArrayAnswer("L", "(..., T, T)", {"nan": _MASK_NAN, "inf": _MASK_NAN}, _mask_structure)
 
 
 def mask_cases() -> list:
@@ -70,8 +68,7 @@ def mask_cases() -> list:
         case("decays 1e-200: the running product underflows to 0",
              [0.5, 1e-200, 1e-200, 0.9, 0.8, 0.7], "extreme"),
         case("decays of size 10: products up to 1e8", rng.uniform(8, 12, 9), "scaled"),
-        case("float32 decays, T = 40", rng.uniform(0.5, 1, 40).astype(np.float32), "float32"),
-    ]
+        case("float32 decays, T = 40", rng.uniform(0.5, 1, 40).astype(np.float32), "float32")]
 
 
 check_one_ss_mask = grader("one_ss_mask", mask_cases, ("a",), "fn(a) -> L: L[..., t, s] = "
@@ -85,8 +82,7 @@ _SEGSUM_HINTS = {
     "inf": (". Did you go through exp(log_a) (the mask) and back with log? exp underflows to 0 "
             "below log a = -745, and log(0) = -inf; stay in log space and add the log_a[u]"),
     "finite": (". A zero decay (log_a = -inf) must give exactly -inf, so that exp(S) = 0: did "
-               "you clamp log_a or replace -inf by a large negative number?"),
-}
+               "you clamp log_a or replace -inf by a large negative number?")}
 
 
 def _segsum_pre(arr, case):  # before the -inf pattern check, which would blame a clamp
@@ -132,13 +128,11 @@ def segsum_cases() -> list:
             case("leading batch axes (2, 3, 6) with zero decays", zeros, "batch"),
             case("log_a = -800 and -1000: exp(log_a) underflows to 0",
                  [-0.1, -800.0, -0.5, -1000.0, -0.2], "extreme"),
-            case("log_a = -1e5 next to a zero decay",
-                 [-0.3, -1e5, -np.inf, -0.2, -1e5], "extreme"),
+            case("log_a = -1e5 next to a zero decay", [-0.3, -1e5, -np.inf, -0.2, -1e5], "extreme"),
             case("strong decays, log_a in (-60, -20): S down to -1000",
                  rng.uniform(-60, -20, 25), "scaled"),
             case("float32 log decays, T = 40",
-                 np.log(rng.uniform(0.5, 1, 40)).astype(np.float32), "float32"),
-        ]
+                 np.log(rng.uniform(0.5, 1, 40)).astype(np.float32), "float32")]
 
 
 check_segsum = grader("segsum", segsum_cases, ("log_a",), "fn(log_a) -> S: S[..., t, s] = "
@@ -160,8 +154,7 @@ def _heads_pre(arr, case):
 
 HEADS_ANSWER = ArrayAnswer("M", "(..., T, T)", {"nan": _HEADS_NAN, "inf": _HEADS_NAN},
                    lambda arr, case: above_diagonal(
-                       arr, 0.0, "M", "(y_t may not see x_s from the future)"),
-                   _heads_pre)
+                       arr, 0.0, "M", "(y_t may not see x_s from the future)"), _heads_pre)
 
 _SHARED = ("one mask shared by all modes, built from the {} of the modes' decays: in the "
            "diagonal family each mode n decays by its own a[:, n], so head n needs its own "
@@ -176,9 +169,8 @@ def heads_cases() -> list:
         M = ref.diagonal_kernel(a64, B64, C64)
 
         def shared(decay):  # every head masked by one decay sequence
-            return ref.diagonal_kernel(np.broadcast_to(decay[..., None], a64.shape).copy(),
-                               B64, C64)
-        variants = [
+            return ref.diagonal_kernel(np.broadcast_to(decay[..., None], a64.shape), B64, C64)
+        return Case(name, (a, B, C), M, HEADS_ANSWER, category, [
             ("swapped", "query and key are swapped: head n is 1SS(a[:, n]) o (C[:, n] B[:, n]^T), "
              "the query C (output time t) on the rows and the key B (input time s) on the "
              "columns", ref.diagonal_kernel(a64, C64, B64)),
@@ -189,9 +181,7 @@ def heads_cases() -> list:
             ("first", "only the first head: sum all N heads",
              ref.diagonal_heads(a64, B64, C64)[..., 0, :, :]),
             ("transposed", "transposed: M must be lower triangular (row t, column s)",
-             np.swapaxes(M, -1, -2)),
-        ]
-        return Case(name, (a, B, C), M, HEADS_ANSWER, category, variants)
+             np.swapaxes(M, -1, -2))])
     return [
         case("T = 6, N = 3, random decays", "basic", 6, 3, 1, seed=20),
         case("negative decays", "basic", 6, 2, 1, regime="negative", seed=24),
@@ -203,8 +193,7 @@ def heads_cases() -> list:
         case("strong decays down to 1e-300, T = 12, N = 3", "extreme", 12, 3, 1,
              regime="strong", seed=26),
         case("B scaled by 1e6, T = 7, N = 2", "scaled", 7, 2, 1, scale=1e6, seed=27),
-        case("float32 inputs, T = 16, N = 4", "float32", 16, 4, 1, dtype=np.float32, seed=28),
-    ]
+        case("float32 inputs, T = 16, N = 4", "float32", 16, 4, 1, dtype=np.float32, seed=28)]
 
 
 check_sum_of_heads = grader("sum_of_heads", heads_cases, ("a", "B", "C"),

@@ -8,6 +8,7 @@ import numpy as np
 from .. import reference as ref
 from .. import structure
 from ..testing import make_inputs
+from ..theorems._data import REMARK_41_M, corner_matrix as corner
 from .answers import CountAnswer, IndexListAnswer
 from .grading import Case, grader
 from .solutions import _rank
@@ -20,23 +21,13 @@ SPLIT_FORBIDDEN = (*(f"ssd_edu.{m}.{f}" for m in ("structure", "exact")
                      for f in ("split_points", "split_blocks")), "ssd_edu.structure._split_points")
 
 
-#: the N = 2, T = 4 example of Remark 4.1
-REMARK = np.array([[2, 0, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 1, 2]], float)
-
-
-def corner(T: int) -> np.ndarray:  # I + E_{T-1,0}
-    return np.eye(T) + np.eye(T, k=-(T - 1))
-
-
-def _increments(M, t0: int = 0) -> int:
-    return sum(_rank(M[t:, :t + 1]) - _rank(M[t:, :t]) for t in range(t0, M.shape[0]))
+REMARK = np.array(REMARK_41_M, float)        # the N = 2, T = 4 example of Remark 4.1
 
 
 def _kernels() -> dict:
     """The matrices of the structure batteries: category -> {name: matrix}."""
     d = make_inputs("diagonal", 12, 3, 1, seed=30)
-    fine = ref.diagonal_kernel(np.random.default_rng(31).uniform(0.9, 1.0, (12, 3)),
-                               d["B"], d["C"])
+    fine = ref.diagonal_kernel(np.random.default_rng(31).uniform(0.9, 1.0, (12, 3)), d["B"], d["C"])
     s = make_inputs("scalar", 8, 2, 1, seed=32)
     s["a"][4] = 0.0
     split = ref.scalar_kernel(s["a"], s["B"], s["C"])
@@ -66,8 +57,7 @@ def _kernels() -> dict:
             "the Remark 4.1 example times 1e200": REMARK * 1e200},
         "scaled": {
             "the fine diagonal kernel times 1e-9": fine * 1e-9,
-            "the fine diagonal kernel times 1e9": fine * 1e9},
-    }
+            "the fine diagonal kernel times 1e9": fine * 1e9}}
 
 
 def _structure_grader(exercise, value, variants, answer, doc, forbidden, compares):
@@ -79,6 +69,7 @@ def _structure_grader(exercise, value, variants, answer, doc, forbidden, compare
 
 def _nu_variants(M) -> list:
     nonzero0 = bool(np.any(M[:, 0]))
+    after0 = sum(_rank(M[t:, :t + 1]) - _rank(M[t:, :t]) for t in range(1, len(M)))  # t >= 1
     prev = sum(_rank(M[t:, t - 1:t + 1]) - _rank(M[t:, t - 1:t]) for t in range(1, len(M)))
     return [
         ("rank", "that is the ordinary rank of M, which is T for any triangular M with a nonzero "
@@ -94,15 +85,14 @@ def _nu_variants(M) -> list:
          "with t, so compare rank M[t:, :t+1] with rank M[t:, :t], both on rows t..T-1",
          sum(_rank(M[t:, :t + 1]) - (_rank(M[t - 1:, :t]) if t else 0) for t in range(len(M)))),
         ("col0_always", "column 0 counts as new only when it is nonzero (a zero column is never "
-         "new)", _increments(M, 1) + 1),
+         "new)", after0 + 1),
         ("skip0", "column 0 is skipped: it is new when it is nonzero (compare rank M[0:, :1] "
-         "with the rank 0 of the empty block)", _increments(M, 1)),
+         "with the rank 0 of the empty block)", after0),
         ("max_blocks", "that is the largest nu over the split blocks (the least width of a 1-SS "
          "dual, Theorem 4.1); nu counts the new columns of the whole matrix, the sum over blocks",
          structure.has_one_ss_dual(M, 1, split_tol=0.0).min_width),
         ("prev_only", "you compared column t with the previous column M[t:, t-1] only; it must "
-         "be outside the span of all earlier columns M[t:, :t]", int(nonzero0) + prev),
-    ]
+         "be outside the span of all earlier columns M[t:, :t]", int(nonzero0) + prev)]
 
 
 check_count_new_columns = _structure_grader(
@@ -122,8 +112,7 @@ def _ssrank_variants(M) -> list:
         ("nu", "that is nu(M), the number of new columns (the sum of the rank increments); the "
          "semiseparable rank is the largest block rank, max_t rank M[t:, :t+1]", structure.nu(M)),
         ("middle", "you ranked only the middle block t = T // 2; take the maximum over every t",
-         _rank(M[T // 2:, :T // 2 + 1])),
-    ]
+         _rank(M[T // 2:, :T // 2 + 1]))]
 
 
 check_ss_rank = _structure_grader(
@@ -147,8 +136,7 @@ def _split_variants(M) -> list:
          "column of the new block (M[t:, :t] == 0)", [t - 1 for t in points]),
         ("allclose", "you tested zero with a tolerance (np.allclose or isclose, absolute 1e-8); "
          "the split test is exact, M[t:, :t] == 0 (zeros from zero decays are exact)",
-         [t for t in range(1, T) if np.allclose(M[t:, :t], 0)]),
-    ]
+         [t for t in range(1, T) if np.allclose(M[t:, :t], 0)])]
 
 
 check_split_points = _structure_grader(

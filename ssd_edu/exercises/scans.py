@@ -1,6 +1,5 @@
-"""Graders of the recurrence exercises: the diagonal scan (ex03), state passing (ex05),
-Algorithm 1 (ex07) and the chunked algorithm (ex08). A known mistake's answer is the oracle
-``reference.diagonal_scan`` run on altered inputs (a shifted decay, swapped B and C, ...)."""
+"""Graders of the diagonal scan (ex03), state passing (ex05), Algorithm 1 (ex07) and the chunked
+algorithm (ex08); a known mistake's answer is ``reference.diagonal_scan`` on altered inputs."""
 from __future__ import annotations
 
 import sys
@@ -91,8 +90,7 @@ def _scan_variants(x, a, B, C, h0, expected, Q=None) -> list:
         ("prev_decay1", _PREV_DECAY, scan(a=np.concatenate([ones, a[..., :-1, :]], -2))),
         ("no_decay", "the state never decays (h_t = h_{t-1} + B_t x_t^T, a running sum): "
          "multiply the old state by the decays first, h_t = diag(a_t) h_{t-1} + B_t x_t^T",
-         scan(a=np.ones_like(a))),
-    ]
+         scan(a=np.ones_like(a)))]
 
 
 _SCAN_ARGS = ("x", "a", "B", "C", "initial_state")
@@ -121,22 +119,17 @@ def scan_battery(variants=_scan_variants, chunked: bool = False) -> list:
              regime="zero", seed=12),
         case("leading batch axes (2, 3), T = 5, N = 2, P = 2", "batch", 5, 2, 2, (2, 3),
              regime="zero", seed=15),
-        case("strong decays down to 1e-300, T = 10", "extreme", 10, 3, 2, regime="strong",
-             seed=17),
-        case("mixed decays 0, 1, -1, 1e-300, T = 12", "extreme", 12, 2, 2, regime="mixed",
-             seed=18),
+        case("strong decays down to 1e-300, T = 10", "extreme", 10, 3, 2, regime="strong", seed=17),
+        case("mixed decays 0, 1, -1, 1e-300, T = 12", "extreme", 12, 2, 2, regime="mixed", seed=18),
         case("x scaled by 1e8, T = 8", "scaled", 8, 2, 3, scale=1e8, seed=19),
-        case("float32 inputs, T = 24, N = 4, P = 3", "float32", 24, 4, 3, dtype=np.float32,
-             seed=9),
-    ]
+        case("float32 inputs, T = 24, N = 4, P = 3", "float32", 24, 4, 3, dtype=np.float32, seed=9)]
     if chunked:
         cases += [
             case("T = 10, chunk_size 4: a short last chunk", "chunk sizes", 10, 2, 2, seed=40),
             case("chunk_size 1", "chunk sizes", 5, 2, 2, seed=41, Q=1),
             case("chunk_size 16 > T = 5: one chunk", "chunk sizes", 5, 2, 2, seed=42, Q=16),
             case("T = 12, chunk_size 3, zero decays at chunk starts", "chunk sizes", 12, 2, 2,
-                 regime="zero", seed=43, Q=3),
-        ]
+                 regime="zero", seed=43, Q=3)]
     return cases
 
 
@@ -165,8 +158,7 @@ def _algorithm1_variants(x, a, B, C, h0, expected, Q=None) -> list:
         ("swapped", "B and C are swapped: Z = B[:, n] o x goes in, C[:, n] o H comes out",
          ref.diagonal_scan(x, a, C, B, initial_state=h0)),
         ("ignore_h0", "initial_state is ignored: mode n's scan starts from initial_state[n]",
-         ref.diagonal_scan(x, a, B, C)),
-    ]
+         ref.diagonal_scan(x, a, B, C))]
 
 
 check_algorithm1 = grader(
@@ -199,8 +191,7 @@ def _chunked_variants(x, a, B, C, h0, expected, Q) -> list:
         ("nodecay", "step 4 forgot the decay inside the chunk: Y_off[t] = (C_t o delta_t)^T "
          "H_{c-1}, delta[t] = product of a from the chunk start to t", (cat["nodecay"], None)),
         ("after", "off by one chunk in step 4: chunk c reads the state entering it, H_{c-1}, "
-         "not the state after it", (cat["after"], None)),
-    ]
+         "not the state after it", (cat["after"], None))]
     if T % Q:
         found.append(("pad0", "the final state is 0 when T is not a multiple of chunk_size: "
                       "you padded the decays with 0, which erases the state; pad a with 1 "
@@ -263,8 +254,7 @@ def pass_cases() -> list:
         case("leading batch axes (2, 3), J = 3", *data(3, 2, 2, batch=(2, 3)), "batch"),
         case("chunk decays of 1e-300", *tiny, "extreme"),
         case("chunk states scaled by 1e7", *data(4, 2, 2, scale=1e7), "scaled"),
-        case("float32 inputs, J = 8", *data(8, 3, 2, dtype=np.float32), "float32"),
-    ]
+        case("float32 inputs, J = 8", *data(8, 3, 2, dtype=np.float32), "float32")]
 
 
 check_pass_states = grader(

@@ -7,6 +7,10 @@ import numpy as np
 from .backward import scalar_scan_backward  # noqa: F401  (exercise 13's, with its grader)
 
 
+def _rank(X) -> int:
+    return int(np.linalg.matrix_rank(X)) if X.size and np.any(X) else 0
+
+
 def one_ss_mask(a):
     """L[..., t, s] = a_{s+1} ... a_t for t >= s, 0 above; a (..., T) -> L (..., T, T)."""
     a = np.asarray(a)
@@ -61,13 +65,9 @@ def diagonal_scan(x, a, B, C, initial_state=None):
 def sum_of_heads(a, B, C):
     """M = sum_n 1SS(a[:, n]) o (C[:, n] B[:, n]^T); (..., T, N) -> (..., T, T)."""
     a, B, C = (np.asarray(v) for v in (a, B, C))
-    N = a.shape[-1]
-    M = 0.0
-    for n in range(N):
-        mask = one_ss_mask(a[..., :, n])
-        # head n: its own mask times the width-1 score C[:, n] B[:, n]^T
-        M = M + mask * (C[..., :, n, None] * B[..., None, :, n])
-    return M
+    # head n: its own mask times the width-1 score C[:, n] B[:, n]^T
+    return sum(one_ss_mask(a[..., :, n]) * (C[..., :, n, None] * B[..., None, :, n])
+               for n in range(a.shape[-1]))
 
 
 def pass_states(abar, S, initial_state):
@@ -85,19 +85,9 @@ def pass_states(abar, S, initial_state):
 
 
 def count_new_columns(M):
-    """nu(M): the t with rank M[t:, :t+1] > rank M[t:, :t] (one threshold for both ranks)."""
+    """nu(M): the number of t with rank M[t:, :t+1] > rank M[t:, :t]."""
     M = np.asarray(M, dtype=float)
-    T = M.shape[-1]
-    count = 0
-    for t in range(T):
-        with_col = M[t:, :t + 1]
-        before = M[t:, :t]
-        sigma = np.linalg.svd(with_col, compute_uv=False)
-        tol = (sigma[0] if sigma.size else 0.0) * max(with_col.shape) * np.finfo(float).eps
-        r_with = int(np.sum(sigma > tol))
-        r_before = int(np.sum(np.linalg.svd(before, compute_uv=False) > tol)) if t else 0
-        count += r_with - r_before
-    return count
+    return sum(_rank(M[t:, :t + 1]) - _rank(M[t:, :t]) for t in range(M.shape[-1]))
 
 
 def algorithm1(x, a, B, C, initial_state=None):
@@ -133,10 +123,6 @@ def chunked_scan(x, a, B, C, chunk_size, initial_state=None):
     return y, H
 
 
-def _rank(X) -> int:
-    return int(np.linalg.matrix_rank(X)) if X.size and np.any(X) else 0
-
-
 def ss_rank(M):
     """The semiseparable rank max_t rank M[t:, :t+1] (inclusive blocks). M: (T, T) -> int."""
     M = np.asarray(M, dtype=float)
@@ -151,16 +137,11 @@ def split_points(M):
 
 def _complete(M):
     """A rank-nu(M) completion of M's lower triangle (docs/theory.md#prop-4-2)."""
-    T = M.shape[0]
     R = np.tril(M).astype(float)
-    for t in range(1, T):
-        block, col = M[t:, :t], M[t:, t]
-        if _rank(np.column_stack([block, col])) > _rank(block):
-            R[:t, t] = 0.0                                   # a new column
-            continue
-        # M[t:, :t] alpha = M[t:, t], then R[:t, t] = R[:t, :t] alpha
-        alpha = np.linalg.lstsq(block, col, rcond=None)[0]
-        R[:t, t] = R[:t, :t] @ alpha
+    for t in range(1, M.shape[0]):
+        block, new = M[t:, :t], _rank(M[t:, :t + 1]) > _rank(M[t:, :t])
+        # M[t:, :t] alpha = M[t:, t], then R[:t, t] = R[:t, :t] alpha (0 for a new column)
+        R[:t, t] = 0.0 if new else R[:t, :t] @ np.linalg.lstsq(block, M[t:, t], rcond=None)[0]
     return R
 
 
@@ -171,13 +152,12 @@ def one_ss_dual(M, N):
     T = M.shape[0]
     cuts = [0, *split_points(M), T]
     a, Q, K = np.ones(T), np.zeros((T, N)), np.zeros((T, N))
+    a[cuts[1:-1]] = 0.0                                      # a = 0 at the split points
     for b, e in zip(cuts[:-1], cuts[1:]):
         block = M[b:e, b:e]
         r = count_new_columns(block)
         if r > N:
             raise ValueError(f"block [{b}, {e}) has {r} new columns > N = {N}: no width-N dual")
-        if b > 0:
-            a[b] = 0.0
         if r == 0:
             continue
         U, s, Vt = np.linalg.svd(_complete(block))
