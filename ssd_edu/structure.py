@@ -218,12 +218,14 @@ def split_points(M, split_tol: float | None = None, rtol: float | None = None) -
 def split_blocks(M, split_tol: float | None = None, rtol: float | None = None) -> list:
     """The finest blocks ``[(start, stop), ...]`` with M = blockdiag(M[start:stop, start:stop])."""
     L, eps = check_lower(M)
-    return _split_blocks(L, eps, _tol("rtol", rtol), _tol("split_tol", split_tol))
+    return blocks_between(_split_points(L, eps, _tol("rtol", rtol), _tol("split_tol", split_tol)),
+                          L.shape[0])
 
 
-def _split_blocks(L: np.ndarray, eps: float, rtol, split_tol) -> list:
-    cuts = [0, *_split_points(L, eps, rtol, split_tol), L.shape[0]]
-    return [(cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1) if cuts[k + 1] > cuts[k]]
+def blocks_between(points: list, T: int) -> list:
+    """The blocks ``[(start, stop), ...]`` of 0..T cut at the split ``points``."""
+    cuts = [0, *points, T]
+    return [(s, e) for s, e in zip(cuts, cuts[1:]) if e > s]
 
 
 # Theorem 4.1: the condition and the constructive dual
@@ -248,8 +250,10 @@ class DualCheck:
         return self.ok
 
 
-def dual_verdict(N: int, blocks: list, news: list) -> DualCheck:
-    """Theorem 4.1's verdict from the finest blocks and their new columns (shared with exact)."""
+def dual_verdict(N: int, blocks: list, block_new) -> DualCheck:
+    """Theorem 4.1's verdict from the finest blocks; ``block_new(start, stop)``: the new columns
+    of block M[start:stop, start:stop], counted from its start (shared with exact)."""
+    news = [[start + c for c in block_new(start, stop)] for start, stop in blocks]
     nus = [len(cols) for cols in news]
     for (start, stop), k, cols in zip(blocks, nus, news):
         if k > N:
@@ -262,10 +266,8 @@ def dual_verdict(N: int, blocks: list, news: list) -> DualCheck:
 
 
 def _dual_check(L, eps, N, rtol, split_tol) -> DualCheck:
-    blocks = _split_blocks(L, eps, rtol, split_tol)
-    news = [[start + c for c in _new_columns(L[start:stop, start:stop], eps, rtol)]
-            for start, stop in blocks]
-    return dual_verdict(N, blocks, news)
+    blocks = blocks_between(_split_points(L, eps, rtol, split_tol), L.shape[0])
+    return dual_verdict(N, blocks, lambda s, e: _new_columns(L[s:e, s:e], eps, rtol))
 
 
 def has_one_ss_dual(M, N, rtol: float | None = None,

@@ -15,8 +15,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-DEFAULT_QUADRATIC_LIMIT_BYTES = 2 * 1024**3
-
 
 class QuadraticMemoryError(ValueError, MemoryError):
     """A quadratic (T x T) form was asked for more memory than the configured limit."""
@@ -234,7 +232,7 @@ def check_scale(scale) -> float:
 
 
 def check_chunk_size(chunk_size) -> int:
-    """A chunk length Q must be an integer >= 1 (any Q works for any T, including Q > T)."""
+    """A chunk length Q >= 1 (any Q works for any T, including Q > T)."""
     return check_positive_int("chunk_size", chunk_size)
 
 
@@ -283,7 +281,7 @@ def flat_inputs(family: str, v: SSMInputs) -> Flat:
                 flat(v.C, (v.T, v.N)), h0, v.batch, nb, v.T, v.N, v.P, v.dtype)
 
 
-def unflatten(f: Flat, y: np.ndarray, h: np.ndarray) -> tuple:
+def unflatten(f: Flat, y, h) -> tuple:
     """(nb, T, P), (nb, N, P) -> y (*batch, T, P), h (*batch, N, P)."""
     return y.reshape(*f.batch, f.T, f.P), h.reshape(*f.batch, f.N, f.P)
 
@@ -292,7 +290,7 @@ def quadratic_limit_bytes() -> int:
     """Most bytes a quadratic form may allocate: ``SSD_EDU_MAX_QUADRATIC_BYTES`` or 2 GiB."""
     env = os.environ.get("SSD_EDU_MAX_QUADRATIC_BYTES")
     if not env:
-        return DEFAULT_QUADRATIC_LIMIT_BYTES
+        return 2 * 1024**3
     if not env.strip().isdigit():
         raise ValueError(f"SSD_EDU_MAX_QUADRATIC_BYTES must be a number of bytes (an integer "
                          f">= 0), got {env!r}")
@@ -335,12 +333,11 @@ def check_cotangents(v: SSMInputs, dy, dh, *, finite=None):
     """The cotangents a VJP pulls back, in ``v.dtype``: dy (*batch, T, P) and dh (*batch, N, P)
     (None: zeros)."""
     out = []
+    if dh is None:
+        dh = np.zeros((*v.batch, v.N, v.P), dtype=v.dtype)
     for name, value, shape, what in (
             ("dy", dy, (*v.batch, v.T, v.P), "(*batch, T, P), the shape of y"),
             ("dh", dh, (*v.batch, v.N, v.P), "(*batch, N, P), the shape of the final state")):
-        if value is None and name == "dh":
-            out.append(np.zeros(shape, dtype=v.dtype))
-            continue
         arr = as_array(name, value, finite=finite)
         if arr.shape != shape:
             raise ValueError(f"{name} has shape {_shape(arr)}; expected {shape} = {what}")
@@ -357,11 +354,10 @@ _STEP_LAYOUTS = dict(x="TP", a="Tm", B="TN", C="TN", abar="Jm", S="JNP", H_prev=
 
 
 class StepInputs(NamedTuple):
-    """Validated arguments of one chunked step, in one dtype (views of the caller's arrays)."""
-
-    arrays: dict    # name -> array
-    batch: tuple    # the broadcast leading shape
-    sizes: dict     # T, J, N, P, m: the sizes the step's arguments have
+    """A chunked step's arguments {name: array} in one dtype, batch, sizes {T, J, N, P, m}."""
+    arrays: dict
+    batch: tuple
+    sizes: dict
     dtype: np.dtype
 
 
