@@ -219,8 +219,7 @@ def finite_difference_grads(family: str, inputs: dict, dy, dh, eps: float = 1e-6
     if method not in ("central", "complex"):
         raise ValueError(f"method must be 'central' or 'complex', got {method!r}")
 
-    def loss(name, i, step):
-        """``<dy, y> + <dh, h>`` with ``inputs[name][i]`` moved by ``step``."""
+    def loss(name, i, step):  # <dy, y> + <dh, h> with inputs[name][i] moved by step
         d = {**inputs, name: inputs[name].astype(complex if method == "complex" else float)}
         d[name][i] += step
         y, h = oracle(family)(d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"])
