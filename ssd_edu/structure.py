@@ -99,16 +99,6 @@ def _threshold(s_incl: np.ndarray, shape: tuple, rtol: float | None, eps: float)
     return r * float(s_incl[0]) if s_incl.size else 0.0
 
 
-def _is_new(L: np.ndarray, t: int, rtol, eps) -> bool:
-    """rank M[t:, :t+1] > rank M[t:, :t] under the one threshold of the inclusive block."""
-    incl = L[t:, : t + 1]
-    s_incl = _singular_values(incl)
-    if s_incl.size == 0 or s_incl[0] == 0:
-        return False
-    thr = _threshold(s_incl, incl.shape, rtol, eps)
-    return int(np.sum(s_incl > thr)) > int(np.sum(_singular_values(L[t:, :t]) > thr))
-
-
 def ss_rank(M, rtol: float | None = None) -> int:
     """Semiseparable rank ``max_t rank M[t:, :t+1]`` of a (T, T) lower-triangular M; blocks are
     visited largest-first, stopping when none left can beat the best."""
@@ -134,8 +124,17 @@ def new_columns(M, rtol: float | None = None) -> list:
 
 
 def _new_columns(L: np.ndarray, eps: float, rtol) -> list:
-    """new_columns of a validated L, ranked with the caller's eps."""
-    return [t for t in range(L.shape[0]) if _is_new(L, t, rtol, eps)]
+    """new_columns of a validated L, ranked with the caller's eps: both ranks under the one
+    threshold of the inclusive block."""
+    new = []
+    for t in range(L.shape[0]):
+        incl = L[t:, : t + 1]
+        s = _singular_values(incl)
+        if s.size and s[0] != 0:
+            thr = _threshold(s, incl.shape, rtol, eps)
+            if np.sum(s > thr) > np.sum(_singular_values(L[t:, :t]) > thr):
+                new.append(t)
+    return new
 
 
 def nu(M, rtol: float | None = None) -> int:

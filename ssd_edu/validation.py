@@ -149,12 +149,10 @@ def _check_layout(family: str, arrays: dict) -> dict:
         _check_ndim(name, arr, len(layouts[name]), shown(name) + f" for the {family} family"
                     if name in ("a", "A") else shown(name))
     sizes = _vote(arrays, layouts, "TNP", shown)
-    if sizes.get("N", 1) < 1:
-        raise ValueError(f"B has shape {_shape(arrays['B'])}; the state size N (last axis) "
-                         f"must be >= 1")
-    if sizes.get("P", 1) < 1:
-        raise ValueError(f"x has shape {_shape(arrays['x'])}; the channel count P (last axis) "
-                         f"must be >= 1")
+    for letter, arg, what in (("N", "B", "the state size N"), ("P", "x", "the channel count P")):
+        if sizes.get(letter, 1) < 1:
+            raise ValueError(f"{arg} has shape {_shape(arrays[arg])}; {what} (last axis) "
+                             f"must be >= 1")
     return sizes
 
 
