@@ -107,7 +107,6 @@ def diagonal_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     return _form_vjp("scan", "diagonal", x, a, B, C, dy, dh, initial_state)
 
 
-# ---------------------------------------------------------------------------------------------
 # The attention form: G_u and h_{u-1} as masked sums (L = 1SS(a)), then the scan's gradients
 
 def _build_attention_backward(TILE, DIAG, DT):
@@ -157,8 +156,7 @@ def _form_vjp(form, family, x, a, B, C, dy, dh, initial_state):
     fv, f, a3 = _flatten(family, x, a, B, C, dy, dh, initial_state)
     if f.T == 0 or f.nb == 0:
         return empty(fv)
-    dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (f.x, a3, f.B, f.C, fv.dy,
-                                                                   f.h0)]
+    dev = [cuda.to_device(np.ascontiguousarray(v)) for v in (f.x, a3, f.B, f.C, fv.dy, f.h0)]
     g = cuda.to_device(np.array(fv.dh))               # the scan's kernel writes dh_{-1} over it
     outs = _zero_gradients(f.nb, f.T, f, a3.shape[2])
     if form == "scan":
@@ -185,7 +183,6 @@ def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     return _form_vjp("attention", "diagonal", x, a, B, C, dy, dh, initial_state)
 
 
-# ---------------------------------------------------------------------------------------------
 # The chunked form: its steps backward on chunks padded with x = dy = 0, a = 1, B = C = 0
 
 def _build_chunk_links(TILE, DIAG, DT):
