@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .structure import Dual, DualCheck, NoDualError, dual_verdict
+from .structure import Dual, DualCheck, NoDualError, blocks_between, dual_verdict
 from .validation import check_positive_int
 
 
@@ -257,8 +257,7 @@ def _factor(new: list, coeff: list) -> list:
 
 
 def _blocks(F: list) -> list:
-    cuts = [0, *_split_points(F), len(F)]
-    return [(cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1) if cuts[k + 1] > cuts[k]]
+    return blocks_between(_split_points(F), len(F))
 
 
 def _sub(F: list, s: int, e: int) -> list:
@@ -266,9 +265,7 @@ def _sub(F: list, s: int, e: int) -> list:
 
 
 def _dual_check(F: list, N: int) -> DualCheck:
-    blocks = _blocks(F)
-    news = [[s + c for c in _new_columns_int(_integer_rows(_sub(F, s, e)))] for s, e in blocks]
-    return dual_verdict(N, blocks, news)
+    return dual_verdict(N, _blocks(F), lambda s, e: _new_columns_int(_integer_rows(_sub(F, s, e))))
 
 
 def has_one_ss_dual(M, N) -> DualCheck:

@@ -23,6 +23,13 @@ from .structure import ss_rank
 from .validation import as_array, broadcast_batch, check_quadratic, check_scale
 
 
+def _int_at_least(name: str, value, low: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
 def _check_qk(Q, K, scale):
     Q = as_array("Q", Q)
     K = as_array("K", K)
@@ -91,11 +98,7 @@ def causal_softmax_attention(Q, K, V, scale=None, normalize: bool = True) -> np.
 def power_kernel(T: int, base: int = 2, normalize: bool = False) -> list:
     """``E[i][j] = base^(i j)`` for j <= i (1-based), exact ints (Fractions with ``normalize``):
     tril(exp(Q K^T)) with ``Q_i = i``, ``K_j = j log(base)``; ss_rank ceil(T / 2), rank T."""
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T!r}")
-    if isinstance(base, bool) or not isinstance(base, (int, np.integer)) or base < 2:
-        raise ValueError(f"base must be an integer >= 2, got {base!r}")
-    T, base = int(T), int(base)
+    T, base = _int_at_least("T", T, 1), _int_at_least("base", base, 2)
     # E[i][j] = base^(i j), 1-based i, j, zero above the diagonal
     E = [[base ** ((i + 1) * (j + 1)) if j <= i else 0 for j in range(T)] for i in range(T)]
     if not normalize:
@@ -112,16 +115,14 @@ def power_kernel_ranks(T: int, normalize: bool = False) -> tuple:
 
 def uniform_average(T: int) -> np.ndarray:
     """``S[t, s] = 1 / (t + 1)`` (s <= t), the softmax of zero logits: rank T but ss_rank 1."""
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T!r}")
+    T = _int_at_least("T", T, 1)
     return np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
 
 
 def random_softmax(T: int, d: int, scale: float = 1.0, seed: int = 0,
                    normalize: bool = True) -> np.ndarray:
     """Causal softmax of Gaussian Q, K (T, d) with logits ``scale * Q K^T / sqrt(d)``: (T, T)."""
-    if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < 1:
-        raise ValueError(f"d (the query/key width) must be an integer >= 1, got {d!r}")
+    _int_at_least("d (the query/key width)", d, 1)
     rng = np.random.default_rng(seed)
     Q = rng.standard_normal((T, d))
     K = rng.standard_normal((T, d))

@@ -99,16 +99,6 @@ def _threshold(s_incl: np.ndarray, shape: tuple, rtol: float | None, eps: float)
     return r * float(s_incl[0]) if s_incl.size else 0.0
 
 
-def _is_new(L: np.ndarray, t: int, rtol, eps) -> bool:
-    """rank M[t:, :t+1] > rank M[t:, :t] under the one threshold of the inclusive block."""
-    incl = L[t:, : t + 1]
-    s_incl = _singular_values(incl)
-    if s_incl.size == 0 or s_incl[0] == 0:
-        return False
-    thr = _threshold(s_incl, incl.shape, rtol, eps)
-    return int(np.sum(s_incl > thr)) > int(np.sum(_singular_values(L[t:, :t]) > thr))
-
-
 def ss_rank(M, rtol: float | None = None) -> int:
     """Semiseparable rank ``max_t rank M[t:, :t+1]`` of a (T, T) lower-triangular M; blocks are
     visited largest-first, stopping when none left can beat the best."""
@@ -134,8 +124,17 @@ def new_columns(M, rtol: float | None = None) -> list:
 
 
 def _new_columns(L: np.ndarray, eps: float, rtol) -> list:
-    """new_columns of a validated L, ranked with the caller's eps."""
-    return [t for t in range(L.shape[0]) if _is_new(L, t, rtol, eps)]
+    """new_columns of a validated L, ranked with the caller's eps: both ranks under the one
+    threshold of the inclusive block."""
+    new = []
+    for t in range(L.shape[0]):
+        incl = L[t:, : t + 1]
+        s = _singular_values(incl)
+        if s.size and s[0] != 0:
+            thr = _threshold(s, incl.shape, rtol, eps)
+            if np.sum(s > thr) > np.sum(_singular_values(L[t:, :t]) > thr):
+                new.append(t)
+    return new
 
 
 def nu(M, rtol: float | None = None) -> int:
@@ -218,12 +217,14 @@ def split_points(M, split_tol: float | None = None, rtol: float | None = None) -
 def split_blocks(M, split_tol: float | None = None, rtol: float | None = None) -> list:
     """The finest blocks ``[(start, stop), ...]`` with M = blockdiag(M[start:stop, start:stop])."""
     L, eps = check_lower(M)
-    return _split_blocks(L, eps, _tol("rtol", rtol), _tol("split_tol", split_tol))
+    return blocks_between(_split_points(L, eps, _tol("rtol", rtol), _tol("split_tol", split_tol)),
+                          L.shape[0])
 
 
-def _split_blocks(L: np.ndarray, eps: float, rtol, split_tol) -> list:
-    cuts = [0, *_split_points(L, eps, rtol, split_tol), L.shape[0]]
-    return [(cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1) if cuts[k + 1] > cuts[k]]
+def blocks_between(points: list, T: int) -> list:
+    """The blocks ``[(start, stop), ...]`` of 0..T cut at the split ``points``."""
+    cuts = [0, *points, T]
+    return [(s, e) for s, e in zip(cuts, cuts[1:]) if e > s]
 
 
 # Theorem 4.1: the condition and the constructive dual
@@ -248,8 +249,10 @@ class DualCheck:
         return self.ok
 
 
-def dual_verdict(N: int, blocks: list, news: list) -> DualCheck:
-    """Theorem 4.1's verdict from the finest blocks and their new columns (shared with exact)."""
+def dual_verdict(N: int, blocks: list, block_new) -> DualCheck:
+    """Theorem 4.1's verdict from the finest blocks; ``block_new(start, stop)``: the new columns
+    of block M[start:stop, start:stop], counted from its start (shared with exact)."""
+    news = [[start + c for c in block_new(start, stop)] for start, stop in blocks]
     nus = [len(cols) for cols in news]
     for (start, stop), k, cols in zip(blocks, nus, news):
         if k > N:
@@ -262,10 +265,8 @@ def dual_verdict(N: int, blocks: list, news: list) -> DualCheck:
 
 
 def _dual_check(L, eps, N, rtol, split_tol) -> DualCheck:
-    blocks = _split_blocks(L, eps, rtol, split_tol)
-    news = [[start + c for c in _new_columns(L[start:stop, start:stop], eps, rtol)]
-            for start, stop in blocks]
-    return dual_verdict(N, blocks, news)
+    blocks = blocks_between(_split_points(L, eps, rtol, split_tol), L.shape[0])
+    return dual_verdict(N, blocks, lambda s, e: _new_columns(L[s:e, s:e], eps, rtol))
 
 
 def has_one_ss_dual(M, N, rtol: float | None = None,

@@ -12,12 +12,8 @@ REGIMES = ("random", "zero", "negative", "near_one", "strong", "mixed", "complex
 
 #: Max-norm relative tolerance against the float64 oracle, per computation dtype
 #: (docs/theory.md#precision: tau64 = 1e-12 across forms, tau32 = 2e-5 against the oracle).
-TOLERANCES = {
-    np.dtype(np.float64): 1e-12,
-    np.dtype(np.float32): 2e-5,
-    np.dtype(np.complex128): 1e-12,
-    np.dtype(np.complex64): 2e-5,
-}
+TOLERANCES = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5,
+              np.dtype(np.complex128): 1e-12, np.dtype(np.complex64): 2e-5}
 
 
 #: Gradients (ssd_edu.testing.check_vjp): a VJP against central finite differences of the
@@ -50,8 +46,7 @@ def _decays(rng, regime: str, shape: tuple) -> np.ndarray:
         a[rng.random(shape) < 0.1] = 1e-300
         return a
     if regime == "mixed":
-        choices = np.array([0.0, 1.0, -0.7, 1e-300, 0.9999, 0.5, -1.0])
-        return rng.choice(choices, shape)
+        return rng.choice(np.array([0.0, 1.0, -0.7, 1e-300, 0.9999, 0.5, -1.0]), shape)
     if regime == "complex":
         radius = rng.uniform(0.5, 1.0, shape)
         return radius * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
@@ -224,8 +219,7 @@ def finite_difference_grads(family: str, inputs: dict, dy, dh, eps: float = 1e-6
     if method not in ("central", "complex"):
         raise ValueError(f"method must be 'central' or 'complex', got {method!r}")
 
-    def loss(name, i, step):
-        """``<dy, y> + <dh, h>`` with ``inputs[name][i]`` moved by ``step``."""
+    def loss(name, i, step):  # <dy, y> + <dh, h> with inputs[name][i] moved by step
         d = {**inputs, name: inputs[name].astype(complex if method == "complex" else float)}
         d[name][i] += step
         y, h = oracle(family)(d["x"], d["a"], d["B"], d["C"], initial_state=d["initial_state"])

@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-DEFAULT_QUADRATIC_LIMIT_BYTES = 2 * 1024**3
 #: Most multiply-adds of the masked matmuls in one call of a compiled quadratic form.
 DEFAULT_QUADRATIC_WORK = 2**36
 
@@ -158,12 +157,10 @@ def _check_layout(family: str, arrays: dict) -> dict:
         _check_ndim(name, arr, len(layouts[name]), shown(name) + f" for the {family} family"
                     if name in ("a", "A") else shown(name))
     sizes = _vote(arrays, layouts, "TNP", shown)
-    if sizes.get("N", 1) < 1:
-        raise ValueError(f"B has shape {_shape(arrays['B'])}; the state size N (last axis) "
-                         f"must be >= 1")
-    if sizes.get("P", 1) < 1:
-        raise ValueError(f"x has shape {_shape(arrays['x'])}; the channel count P (last axis) "
-                         f"must be >= 1")
+    for letter, arg, what in (("N", "B", "the state size N"), ("P", "x", "the channel count P")):
+        if sizes.get(letter, 1) < 1:
+            raise ValueError(f"{arg} has shape {_shape(arrays[arg])}; {what} (last axis) "
+                             f"must be >= 1")
     return sizes
 
 
@@ -241,7 +238,7 @@ def check_scale(scale) -> float:
 
 
 def check_chunk_size(chunk_size) -> int:
-    """A chunk length Q must be an integer >= 1 (any Q works for any T, including Q > T)."""
+    """A chunk length Q >= 1 (any Q works for any T, including Q > T)."""
     return check_positive_int("chunk_size", chunk_size)
 
 
@@ -290,7 +287,7 @@ def flat_inputs(family: str, v: SSMInputs) -> Flat:
                 flat(v.C, (v.T, v.N)), h0, v.batch, nb, v.T, v.N, v.P, v.dtype)
 
 
-def unflatten(f: Flat, y: np.ndarray, h: np.ndarray) -> tuple:
+def unflatten(f: Flat, y, h) -> tuple:
     """(nb, T, P), (nb, N, P) -> y (*batch, T, P), h (*batch, N, P)."""
     return y.reshape(*f.batch, f.T, f.P), h.reshape(*f.batch, f.N, f.P)
 
@@ -307,7 +304,7 @@ def _env_limit(name: str, default: int, unit: str) -> int:
 
 def quadratic_limit_bytes() -> int:
     """Most bytes a quadratic form may allocate: ``SSD_EDU_MAX_QUADRATIC_BYTES`` or 2 GiB."""
-    return _env_limit("SSD_EDU_MAX_QUADRATIC_BYTES", DEFAULT_QUADRATIC_LIMIT_BYTES, "bytes")
+    return _env_limit("SSD_EDU_MAX_QUADRATIC_BYTES", 2 * 1024**3, "bytes")
 
 
 def _matmul_rate() -> float:
@@ -374,12 +371,11 @@ def check_cotangents(v: SSMInputs, dy, dh, *, finite=None):
     """The cotangents a VJP pulls back, in ``v.dtype``: dy (*batch, T, P) and dh (*batch, N, P)
     (None: zeros)."""
     out = []
+    if dh is None:
+        dh = np.zeros((*v.batch, v.N, v.P), dtype=v.dtype)
     for name, value, shape, what in (
             ("dy", dy, (*v.batch, v.T, v.P), "(*batch, T, P), the shape of y"),
             ("dh", dh, (*v.batch, v.N, v.P), "(*batch, N, P), the shape of the final state")):
-        if value is None and name == "dh":
-            out.append(np.zeros(shape, dtype=v.dtype))
-            continue
         arr = as_array(name, value, finite=finite)
         if arr.shape != shape:
             raise ValueError(f"{name} has shape {_shape(arr)}; expected {shape} = {what}")
@@ -396,11 +392,10 @@ _STEP_LAYOUTS = dict(x="TP", a="Tm", B="TN", C="TN", abar="Jm", S="JNP", H_prev=
 
 
 class StepInputs(NamedTuple):
-    """Validated arguments of one chunked step, in one dtype (views of the caller's arrays)."""
-
-    arrays: dict    # name -> array
-    batch: tuple    # the broadcast leading shape
-    sizes: dict     # T, J, N, P, m: the sizes the step's arguments have
+    """A chunked step's arguments {name: array} in one dtype, batch, sizes {T, J, N, P, m}."""
+    arrays: dict
+    batch: tuple
+    sizes: dict
     dtype: np.dtype
 
 

@@ -14,7 +14,7 @@ import ssd_edu
 from ssd_edu import cpu, gpu, reference
 from ssd_edu._keyword_only import OPTIONS, keyword_only
 from ssd_edu.bench import peers
-from ssd_edu.bridges import _forms, fla, mamba2
+from ssd_edu.bridges import fla, mamba2
 from ssd_edu.cpu import backward as cpu_backward
 from ssd_edu.cpu import plain
 from ssd_edu.gpu import backward as gpu_backward
@@ -52,7 +52,7 @@ FORMS = {**ssd_edu.IMPLEMENTATIONS,
          **{k: v for k, v in BACKEND.items() if "_vjp" not in k and k.rpartition(".")[2] not in STEP_ARRAYS}}
 VJPS = {**{f"vjp {k}": v for k, v in ssd_edu.VJPS.items()},
         **{k: v for k, v in BACKEND.items() if k.endswith("_vjp")}}
-BRIDGES = {**_public(mamba2), **_public(fla), "ssd_edu.bridges._forms.run_form": _forms.run_form}
+BRIDGES = {**_public(mamba2), **_public(fla)}
 #: the benchmark's torch peer rows, with the package's signature
 PEERS = {"numpy_chunked": peers.numpy_chunked, "numpy_chunked_vjp": peers.numpy_chunked_vjp}
 

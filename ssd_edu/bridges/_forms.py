@@ -5,15 +5,17 @@ conventions and call ``ssd_edu.IMPLEMENTATIONS["{backend}.{family}.{form}"]``.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from .._keyword_only import keyword_only
 from ..registry import BACKENDS, FORMS, IMPLEMENTATIONS, MISSING_BACKENDS
 from ..validation import check_chunk_size
 
 
-def registered_form(backend: str, family: str, form: str):
-    """``IMPLEMENTATIONS[f"{backend}.{family}.{form}"]``, or an error naming backend or form."""
+def registered_form(backend: str, family: str, form: str, chunk_size: int):
+    """``IMPLEMENTATIONS[f"{backend}.{family}.{form}"]`` (with ``chunk_size`` bound when chunked),
+    or an error naming backend or form."""
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, got {form!r}")
     if backend not in BACKENDS:
@@ -26,16 +28,8 @@ def registered_form(backend: str, family: str, form: str):
         forms = [k.split(".")[2] for k in IMPLEMENTATIONS if k.startswith(f"{backend}.{family}.")]
         raise ValueError(f"form {form!r} is not registered for backend {backend!r}; it has "
                          f"{forms}")
-    return IMPLEMENTATIONS[key]
-
-
-@keyword_only
-def run_form(backend: str, family: str, form: str, ssd: dict, *, chunk_size: int):
-    """Run one registered form on the package-convention arrays ``ssd``: (y, final_state)."""
-    fn = registered_form(backend, family, form)
-    if form == "chunked":
-        return fn(**ssd, chunk_size=chunk_size)
-    return fn(**ssd)
+    fn = IMPLEMENTATIONS[key]
+    return partial(fn, chunk_size=chunk_size) if form == "chunked" else fn
 
 
 def check_flag(name: str, value) -> bool:

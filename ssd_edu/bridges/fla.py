@@ -18,7 +18,7 @@ import numpy as np
 from .._keyword_only import keyword_only
 from ..validation import as_array, check_scale as real_scale, common_dtype
 from ._forms import (check_chunk_size, check_flag, expect_shape, heads_first, registered_form,
-                     run_form, time_first)
+                     time_first)
 
 
 @keyword_only
@@ -93,10 +93,9 @@ def _gla(family, g_name, q, k, v, g, scale, initial_state, output_final_state, b
                                      family=family)
     scale = check_scale(scale, q.shape[-1])
     output_final_state = check_flag("output_final_state", output_final_state)
-    chunk = check_chunk_size(chunk_size)
-    registered_form(backend, family, form)              # a bad backend or form fails before work
-    y, h = run_form(backend, family, form, _to_ssd(q, k, v, g, h0, scale, g_name),
-                    chunk_size=chunk)
+    # a bad backend or form fails before work
+    run = registered_form(backend, family, form, check_chunk_size(chunk_size))
+    y, h = run(**_to_ssd(q, k, v, g, h0, scale, g_name))
     return time_first(y), (h if output_final_state else None)
 
 

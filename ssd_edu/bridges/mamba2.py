@@ -23,7 +23,7 @@ import numpy as np
 from .._keyword_only import keyword_only
 from ..validation import as_array, common_dtype
 from ._forms import (check_chunk_size, check_D, check_flag, expect_shape, heads_first,
-                     registered_form, run_form, time_first)
+                     registered_form, time_first)
 
 @keyword_only
 def check_inputs(x, dt, A, B, C, D=None, z=None, dt_bias=None, *,
@@ -170,7 +170,7 @@ def chunk_scan_combined(x, dt, A, B, C, *, chunk_size, D=None, z=None, dt_bias=N
     limit = check_dt_limit(dt_limit)
     softplus_on = check_flag("dt_softplus", dt_softplus)
     return_states = check_flag("return_final_states", return_final_states)
-    registered_form(backend, "scalar", form)            # a bad backend or form fails before work
-    y, h = run_form(backend, "scalar", form, _to_ssd(v, softplus_on, limit), chunk_size=q)
+    run = registered_form(backend, "scalar", form, q)  # a bad backend or form fails before work
+    y, h = run(**_to_ssd(v, softplus_on, limit))
     out, final_states = _from_ssd(y, h, v.x, v.D, v.z)
     return (out, final_states) if return_states else out

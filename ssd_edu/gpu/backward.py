@@ -50,19 +50,8 @@ CHECKPOINT = 16                          # steps between stored states (+ 1: the
 
 
 def _build_scan_backward(TILE, DIAG, DT):
-    """Per lane (b, n, p), na = n (diagonal) or 0::
-
-        h = h0[b, n, p]; ck[b, c, n, p] = h entering chunk c    # forward, t = 0 .. T-1
-        g = dh[b, n, p]
-        for t = T-1 .. 0:                                        # h_t, h_{t-1} recomputed
-            G = g + C[b, t, n] dy[b, t, p]                       # G_t
-            dx[b, t, p] += G B[b, t, n];   dB[b, t, n] += G x[b, t, p]
-            dC[b, t, n] += h_t dy[b, t, p]; da[b, t, na] += G h_{t-1}
-            g = a[b, t, na] G
-        dh0[b, n, p] = g
-
-    Mapping: a 1-D grid over nb N P lanes (p fastest). Local: CHECKPOINT + 1 states.
-    """
+    """The reverse-time scan per lane (b, n, p) of a 1-D grid (p fastest), na = n (diagonal)
+    or 0: states stored every CHECKPOINT steps in ck, recomputed chunk by chunk in local memory."""
     Q = CHECKPOINT
     STATES = CHECKPOINT + 1                      # a closure constant: the local array's size
 
@@ -118,20 +107,11 @@ def diagonal_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     return _form_vjp("scan", "diagonal", x, a, B, C, dy, dh, initial_state)
 
 
-# ---------------------------------------------------------------------------------------------
 # The attention form: G_u and h_{u-1} as masked sums (L = 1SS(a)), then the scan's gradients
 
 def _build_attention_backward(TILE, DIAG, DT):
-    """Per entry (b, u, n, p), na = n (diagonal) or 0::
-
-        G = sum_{t >= u} L[t, u] C[b, t, n] dy[b, t, p] + L[T-1, u] dh[b, n, p]
-        hp = sum_{s < u} L[u-1, s] B[b, s, n] x[b, s, p] + L[u-1, -1] h0[b, n, p]
-        h = a[b, u, na] hp + B[b, u, n] x[b, u, p]
-        dx[b, u, p] += G B[b, u, n];  dB[b, u, n] += G x[b, u, p]
-        dC[b, u, n] += h dy[b, u, p];  da[b, u, na] += G hp;  dh0[b, n, p] = a[b, 0, na] G (u = 0)
-
-    Mapping: a 1-D grid over nb T N P entries (p fastest). Shared, local: none.
-    """
+    """Per entry (b, u, n, p) of a 1-D grid (p fastest), na = n (diagonal) or 0: G_u and
+    h_{u-1} as masked sums, then the scan's gradients at u."""
     def body(x, a, B, C, dy, h0, dh, dx, da, dB, dC, dh0):
         nb, T, P = x.shape
         N = B.shape[2]
@@ -176,8 +156,7 @@ def _form_vjp(form, family, x, a, B, C, dy, dh, initial_state):
     fv, f, a3 = _flatten(family, x, a, B, C, dy, dh, initial_state)
     if f.T == 0 or f.nb == 0:
         return empty(fv)
-    dev = [cuda.to_device(np.ascontiguousarray(arr)) for arr in (f.x, a3, f.B, f.C, fv.dy,
-                                                                   f.h0)]
+    dev = [cuda.to_device(np.ascontiguousarray(v)) for v in (f.x, a3, f.B, f.C, fv.dy, f.h0)]
     g = cuda.to_device(np.array(fv.dh))               # the scan's kernel writes dh_{-1} over it
     outs = _zero_gradients(f.nb, f.T, f, a3.shape[2])
     if form == "scan":
@@ -204,20 +183,11 @@ def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
     return _form_vjp("attention", "diagonal", x, a, B, C, dy, dh, initial_state)
 
 
-# ---------------------------------------------------------------------------------------------
 # The chunked form: its steps backward on chunks padded with x = dy = 0, a = 1, B = C = 0
 
 def _build_chunk_links(TILE, DIAG, DT):
-    """Step 2 again, and step 4's pull-back dHp_c = sum_{t in c} delta_t C_t dy_t^T, per lane
-    (bc, n, p) over the Q steps of chunk bc (na = n or 0)::
-
-        S = 0; delta = 1; r = 0
-        for t: S = a[bc, t, na] S + B[bc, t, n] x[bc, t, p]
-               delta *= a[bc, t, na]; r += delta C[bc, t, n] dy[bc, t, p]
-        S_out[bc, n, p] = S; dHp[bc, n, p] = r; abar[bc, na] = delta
-
-    Mapping: a 1-D grid over nb J N P lanes. Shared: none.
-    """
+    """Per lane (bc, n, p) over chunk bc (na = n or 0): the chunk state S_c, abar_c, and step
+    4's pull-back dHp_c = sum_{t in c} delta_t C_t dy_t^T."""
     def chunk_links(x, a, B, C, dy, S, dHp, abar):
         nbJ, Q, P = x.shape
         N = B.shape[2]
@@ -241,12 +211,8 @@ def _build_chunk_links(TILE, DIAG, DT):
 
 
 def _build_state_passing_both_ways(TILE, DIAG, DT):
-    """Step 3 forward, then backward (dH_{c-1} = abar_c dH_c + dHp_c), per lane (b, n, p)::
-
-        H = h0[b, n, p];  for c: H_prev[b J + c] = H;  H = abar_c H + S_c
-        g = dh[b, n, p];  for c from the last: dH[b J + c] = g;  g = abar_c g + dHp_c
-        dh0[b, n, p] = g
-    """
+    """Per lane (b, n, p): H_c = abar_c H_{c-1} + S_c forward (H_prev), then
+    dH_{c-1} = abar_c dH_c + dHp_c backward (dH; dh0 at the start)."""
     def state_passing_both_ways(S, dHp, abar, h0, dh, H_prev, dH, dh0):
         nb, N, P = h0.shape
         b, n, na, p = split_lane(N, P, DIAG)

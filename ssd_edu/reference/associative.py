@@ -18,10 +18,8 @@ from .backward import vjp_form
 
 
 def _compose(A, U, d):
-    """One Hillis-Steele pass: (A_t, U_t) <- (A_t, U_t) o (A_{t-d}, U_{t-d}) for every t >= d.
-
-    A (..., T, K, 1), U (..., T, N, P); reads only the previous pass, returns new arrays.
-    """
+    """One Hillis-Steele pass: (A_t, U_t) <- (A_t, U_t) o (A_{t-d}, U_{t-d}) for every t >= d;
+    A (..., T, K, 1), U (..., T, N, P); returns new arrays."""
     A_new, U_new = A.copy(), U.copy()
     # (A2, U2) o (A1, U1) = (A2 A1, A2 U1 + U2)
     A_new[..., d:, :, :] = A[..., d:, :, :] * A[..., :-d, :, :]

@@ -65,11 +65,8 @@ def _t(arr: np.ndarray) -> np.ndarray:
 
 
 def mask_vjp(a: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """The gradient of ``sum_{t,s} W[t, s] L[t, s]`` with respect to a, for ``L = 1SS(a)``.
-
-    a (..., T), W (..., T, T) -> (..., T). With ``L[t, s] = L[t, u] a_u L[u-1, s]`` (s < u <= t):
-        da_u = sum_s (L^T W)[u, s] L[u-1, s]
-    """
+    """d/da of ``sum_{t,s} W[t, s] L[t, s]``, L = 1SS(a): a (..., T), W (..., T, T) -> (..., T).
+    With ``L[t, s] = L[t, u] a_u L[u-1, s]`` (s < u <= t): da_u = sum_s (L^T W)[u, s] L[u-1, s]."""
     L = one_ss_mask(a)
     # Z = L^T W: Z[u, s] = sum_{t >= u} L[t, u] W[t, s]
     Z = _t(L) @ W

@@ -46,11 +46,8 @@ def _checked(chunk_size, **given):
 
 @keyword_only
 def intra_chunk(x, a, B, C, *, chunk_size):
-    """Step 1: attention inside each chunk, from a zero state. Returns y_diag (..., T, P).
-
-    Y_diag[t] = sum_{s in chunk(t), s <= t} (C_t . (delta_t / delta_s) B_s) x_s, computed as
-    (1SS(a_c) o C_c B_c^T) X_c, one mask per mode (one in all for the scalar family).
-    """
+    """Step 1: attention inside each chunk from a zero state, Y_diag = (1SS(a_c) o C_c B_c^T) X_c
+    with one mask per mode (one in all for the scalar family). Returns y_diag (..., T, P)."""
     v, Q, T = _checked(chunk_size, x=x, a=a, B=B, C=C)
     x, a, B, C = (v.arrays[k] for k in "x a B C".split())
     # the (Q, Q) masks of every chunk, one per mode
@@ -67,11 +64,8 @@ def intra_chunk(x, a, B, C, *, chunk_size):
 
 @keyword_only
 def chunk_states(x, a, B, *, chunk_size):
-    """Step 2: the state each chunk ends in from a zero start, and its total decay.
-
-    S_c = sum_{s in c} diag(gamma_s) B_s x_s^T  (..., J, N, P);  abar_c = prod_{u in c} a_u
-    (..., J, N), or (..., J, 1) for the scalar family.
-    """
+    """Step 2: each chunk's final state from a zero start, S_c = sum_{s in c} diag(gamma_s) B_s
+    x_s^T (..., J, N, P), and its total decay abar_c = prod_{u in c} a_u (..., J, N | 1)."""
     v, Q, T = _checked(chunk_size, x=x, a=a, B=B)
     x, a, B = (v.arrays[k] for k in "x a B".split())
     xc, Bc, ac = _to_chunks(x, Q, 0), _to_chunks(B, Q, 0), _to_chunks(a, Q, 1)
@@ -105,11 +99,8 @@ def state_passing(abar, S, *, initial_state=None):
 
 @keyword_only
 def chunk_output(a, C, H_prev, *, chunk_size):
-    """Step 4: the output of the state entering each chunk. Returns y_off (..., T, P).
-
-    Y_off[t] = (delta_t o C_t)^T H_{c-1}, with H_prev[c] = H_{c-1} (..., J, N, P) and
-    J = ceil(T / chunk_size).
-    """
+    """Step 4: the output of the state entering each chunk, Y_off[t] = (delta_t o C_t)^T H_{c-1};
+    H_prev[c] = H_{c-1} (..., J, N, P), J = ceil(T / chunk_size). Returns y_off (..., T, P)."""
     v, Q, T = _checked(chunk_size, a=a, C=C, H_prev=H_prev)
     a, C, H_prev = (v.arrays[k] for k in "a C H_prev".split())
     if v.sizes["J"] != -(-T // Q):

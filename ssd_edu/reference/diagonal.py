@@ -54,10 +54,8 @@ def diagonal_heads(a, B, C):
 
 @kernel_form("diagonal", quadratic=3, per_mode=True)
 def diagonal_kernel(a, B, C):
-    """The sequence-mixing matrix (..., T, T): ``M[t, s] = sum_n C[t, n] a_n(t, s) B[s, n]``.
-
-    a_n(t, s) = a[s+1, n] ... a[t, n] for t >= s; 0 above the diagonal. ``y = M x`` when h_{-1} = 0.
-    """
+    """The sequence-mixing matrix (..., T, T), ``y = M x`` when h_{-1} = 0: M[t, s] =
+    sum_n C[t, n] a[s+1, n] ... a[t, n] B[s, n] for t >= s, 0 above the diagonal."""
     L = one_ss_mask(np.swapaxes(a, -1, -2))              # (..., N, T, T)
     # M[t, s] = sum_n C[t, n] L_n[t, s] B[s, n]
     return np.einsum("...tn,...nts,...sn->...ts", C, L, B)
@@ -90,7 +88,6 @@ def diagonal_chunked(x, a, B, C, *, chunk_size=64, initial_state=None):
 
 def diagonal_single_mask(a, B, C):
     """The single-mask rewrite (docs/theory.md#single-mask): a, B, C (..., T, N) -> (C', B').
-
     If a[1:] has no zero, with p[t, n] = a[1, n] ... a[t, n] (p[0] = 1):
         C' = C o p,   B' = B / p,   M = tril(C' B'^T)      one causal mask of width N
     A zero a[t >= 1, n] is refused (the mask splits into blocks, Lemma 4.1). Exact algebra, but

@@ -15,10 +15,8 @@ from ._common import kernel_form, ssm_form
 
 @ssm_form("general")
 def general_scan(x, A, B, C, *, initial_state=None):
-    """The recurrence with full A_t: O(T N^2 P). Returns y (..., T, P) and h_{T-1} (..., N, P).
-
-    h_t = A_t h_{t-1} + B_t x_t^T,   y_t = h_t^T C_t,   h_{-1} = initial_state (default 0).
-    """
+    """The recurrence with full A_t, h_{-1} = initial_state (default 0): O(T N^2 P). Returns
+    y (..., T, P) and h_{T-1} (..., N, P)."""
     h = initial_state                                    # (..., N, P)
     y = np.empty((*h.shape[:-2], x.shape[-2], x.shape[-1]), dtype=h.dtype)   # (..., T, P)
     for t in range(x.shape[-2]):
@@ -32,9 +30,7 @@ def general_scan(x, A, B, C, *, initial_state=None):
 @kernel_form("general", quadratic=2)
 def general_kernel(A, B, C):
     """M[t, s] = C_t^T A_t ... A_{s+1} B_s for t >= s, 0 above: (..., T, T). O(T^2 N^2).
-
-    Column s is the impulse response to B_s: carry V[s] = A_t ... A_{s+1} B_s forward in t.
-    """
+    Column s is the impulse response to B_s: carry V[s] = A_t ... A_{s+1} B_s forward in t."""
     lead = np.broadcast_shapes(A.shape[:-3], B.shape[:-2], C.shape[:-2])
     T, N = B.shape[-2:]
     dtype = np.result_type(A, B, C)

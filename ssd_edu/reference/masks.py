@@ -21,11 +21,8 @@ def _decays(name: str, a, **kw) -> np.ndarray:
 
 
 def one_ss_mask(a) -> np.ndarray:
-    """The 1-SS mask from direct products (no log, no division: zero and negative decays exact).
-
-    a: (..., T), real or complex. Returns L: (..., T, T),
-    ``L[..., t, s] = prod_{s < u <= t} a[..., u]`` for t >= s and 0 above the diagonal.
-    """
+    """L = 1SS(a) (..., T, T) from a (..., T), real or complex, by direct products (no log, no
+    division: zero and negative decays exact)."""
     a = _decays("a", a, allow_complex=True)
     T = a.shape[-1]
     below = np.tri(T, k=-1, dtype=bool)  # below[u, s] = u > s

@@ -46,10 +46,8 @@ def scalar_scan(x, a, B, C, *, initial_state=None):
 
 @kernel_form("scalar", quadratic=3)
 def scalar_kernel(a, B, C):
-    """The sequence-mixing matrix M = 1SS(a) o (C B^T): (..., T, T), ``y = M x`` when h_{-1} = 0.
-
-    M[t, s] = a_{s+1} ... a_t (C_t . B_s) for t >= s, 0 above the diagonal.
-    """
+    """The sequence-mixing matrix M = 1SS(a) o (C B^T): (..., T, T), ``y = M x`` when h_{-1} = 0;
+    M[t, s] = a_{s+1} ... a_t (C_t . B_s) for t >= s, 0 above the diagonal."""
     # M = 1SS(a) o (C B^T)
     return one_ss_mask(a) * np.einsum("...tn,...sn->...ts", C, B)
 
