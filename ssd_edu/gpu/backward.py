@@ -245,6 +245,7 @@ def _chunks(arr, J, Q, fill):
 
 
 def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
+    Q = check_chunk_size(Q)
     fv, f, a3 = _flatten(family, x, a, B, C, dy, dh, initial_state)
     if f.T == 0 or f.nb == 0:
         return empty(fv)
@@ -274,12 +275,10 @@ def chunked_backward(family, x, a, B, C, dy, dh, initial_state, Q):
 @keyword_only
 def scalar_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
     """VJP of the scalar chunked form on the GPU (host arrays): the four steps backward."""
-    return chunked_backward("scalar", x, a, B, C, dy, dh, initial_state,
-                            check_chunk_size(chunk_size))
+    return chunked_backward("scalar", x, a, B, C, dy, dh, initial_state, chunk_size)
 
 
 @keyword_only
 def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_size=64):
     """As :func:`scalar_chunked_vjp` with a (..., T, N)."""
-    return chunked_backward("diagonal", x, a, B, C, dy, dh, initial_state,
-                            check_chunk_size(chunk_size))
+    return chunked_backward("diagonal", x, a, B, C, dy, dh, initial_state, chunk_size)

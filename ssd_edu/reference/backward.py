@@ -64,15 +64,19 @@ def _t(arr: np.ndarray) -> np.ndarray:
     return np.swapaxes(arr, -1, -2)
 
 
+def _shifted(arr: np.ndarray, first: float) -> np.ndarray:
+    """arr[..., u - 1, :] along the time axis (-2), with ``first`` at u = 0."""
+    return np.concatenate([np.full_like(arr[..., :1, :], first), arr[..., :-1, :]], axis=-2)
+
+
 def mask_vjp(a: np.ndarray, W: np.ndarray) -> np.ndarray:
     """d/da of ``sum_{t,s} W[t, s] L[t, s]``, L = 1SS(a): a (..., T), W (..., T, T) -> (..., T).
     With ``L[t, s] = L[t, u] a_u L[u-1, s]`` (s < u <= t): da_u = sum_s (L^T W)[u, s] L[u-1, s]."""
     L = one_ss_mask(a)
     # Z = L^T W: Z[u, s] = sum_{t >= u} L[t, u] W[t, s]
     Z = _t(L) @ W
-    # L_prev[u, s] = L[u-1, s] (row 0 is zero: nothing before step 0)
-    L_prev = np.concatenate([np.zeros_like(L[..., :1, :]), L[..., :-1, :]], axis=-2)
-    return np.sum(Z * L_prev, axis=-1)
+    # L[u-1, s] (row 0 is zero: nothing before step 0)
+    return np.sum(Z * _shifted(L, 0), axis=-1)
 
 
 def decay_vjp(a, W, e, f, corner):
@@ -128,11 +132,6 @@ def attention_grads(x, a, B, C, dy, h0, dh):
     corner = _per_mode(np.sum(dh * h0, axis=-1), m)      # (..., m)
     da = _t(decay_vjp(_t(a), D * CB, e, f, corner))
     return dx, da, dB, dC, dh0
-
-
-def _shifted(arr: np.ndarray, first: float) -> np.ndarray:
-    """arr[..., u - 1, :] along the chunk's time axis (-2), with ``first`` at u = 0."""
-    return np.concatenate([np.full_like(arr[..., :1, :], first), arr[..., :-1, :]], axis=-2)
 
 
 def chunk_output_vjp(ac, Cc, H_prev, dyc):
