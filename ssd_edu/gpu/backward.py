@@ -94,19 +94,6 @@ def _build_scan_backward(TILE, DIAG, DT):
 scan_backward_kernel = specialized(_build_scan_backward)
 
 
-@keyword_only
-def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the scalar scan on the GPU (host arrays), the reverse-time scan per lane:
-    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads."""
-    return _form_vjp("scan", "scalar", x, a, B, C, dy, dh, initial_state)
-
-
-@keyword_only
-def diagonal_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """As :func:`scalar_scan_vjp` with a (..., T, N)."""
-    return _form_vjp("scan", "diagonal", x, a, B, C, dy, dh, initial_state)
-
-
 # The attention form: G_u and h_{u-1} as masked sums (L = 1SS(a)), then the scan's gradients
 
 def _build_attention_backward(TILE, DIAG, DT):
@@ -170,17 +157,23 @@ def _form_vjp(form, family, x, a, B, C, dy, dh, initial_state):
     return _finish(fv, family, *(o.copy_to_host() for o in outs), dh0.copy_to_host())
 
 
-@keyword_only
-def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the scalar attention form on the GPU (host arrays), the transposed-mask sums:
-    x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads."""
-    return _form_vjp("attention", "scalar", x, a, B, C, dy, dh, initial_state)
+def _lane_vjp(form: str, family: str, doc: str):
+    """``{family}_{form}_vjp(x, a, B, C, dy, dh=None, *, initial_state=None) -> Grads``."""
+    def vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+        return _form_vjp(form, family, x, a, B, C, dy, dh, initial_state)
+    vjp.__name__ = vjp.__qualname__ = f"{family}_{form}_vjp"
+    vjp.__doc__ = doc
+    return keyword_only(vjp)
 
 
-@keyword_only
-def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """As :func:`scalar_attention_vjp` with a (..., T, N)."""
-    return _form_vjp("attention", "diagonal", x, a, B, C, dy, dh, initial_state)
+_SHAPES = "x, dy (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P) -> Grads."
+scalar_scan_vjp = _lane_vjp("scan", "scalar", "VJP of the scalar scan on the GPU (host arrays), "
+                            "the reverse-time scan per lane:\n" + _SHAPES)
+diagonal_scan_vjp = _lane_vjp("scan", "diagonal", "As :func:`scalar_scan_vjp` with a (..., T, N).")
+scalar_attention_vjp = _lane_vjp("attention", "scalar", "VJP of the scalar attention form on the "
+                                 "GPU (host arrays), the transposed-mask sums:\n" + _SHAPES)
+diagonal_attention_vjp = _lane_vjp("attention", "diagonal",
+                                   "As :func:`scalar_attention_vjp` with a (..., T, N).")
 
 
 # The chunked form: its steps backward on chunks padded with x = dy = 0, a = 1, B = C = 0
