@@ -71,16 +71,14 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                        flops=backward_flop_count(form, T, N, P, chunk_size) * batch,
                        forward_flops=flop_count(form, T, N, P, chunk_size) * batch,
                        matmul_flops=rate, status="ok", reason="")
-            peer_reason = torch_reason() if backend == "torch" else None
-            if peer_reason is not None:
-                row.update(status="skipped", reason=peer_reason)
-            elif backend == "cuda":
-                row.update(status="skipped", reason="this table times host calls against the "
-                           "CPU matmul rate; the GPU VJPs are checked (tests, simulator), "
-                           "not timed here")
-            elif backend == "numpy" and form == "attention" and T > NUMPY_ATTENTION_MAX_T:
-                row.update(status="skipped", reason=f"T > {NUMPY_ATTENTION_MAX_T}: the mask "
-                           "gradient is a (T + 2)^3 matmul per mode")
+            reason = (torch_reason() if backend == "torch" else
+                      "this table times host calls against the CPU matmul rate; the GPU VJPs "
+                      "are checked (tests, simulator), not timed here" if backend == "cuda" else
+                      f"T > {NUMPY_ATTENTION_MAX_T}: the mask gradient is a (T + 2)^3 matmul "
+                      "per mode" if (backend, form) == ("numpy", "attention")
+                      and T > NUMPY_ATTENTION_MAX_T else None)
+            if reason is not None:
+                row.update(status="skipped", reason=reason)
             else:
                 try:
                     d = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)

@@ -11,15 +11,9 @@ from ..registry import FAMILIES, IMPLEMENTATIONS
 from ..testing import make_inputs
 from ..validation import check_ssm
 from .run import DEFAULTS, flop_count
-from .timing import timed
+from .timing import min_median
 
 STEPS = ("1 intra_chunk", "2 chunk_states", "3 state_passing", "4 chunk_output")
-
-
-def _times(call, repeats):
-    call()                                               # warm-up (compiles or loads)
-    times = [timed(call) for _ in range(repeats)]
-    return min(times), float(np.median(times))
 
 
 def run_breakdown(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS["P"],
@@ -34,10 +28,10 @@ def run_breakdown(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAU
         for family in families:
             data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
             fn = IMPLEMENTATIONS[f"numba.{family}.chunked"]
-            whole = _times(lambda: fn(**data, chunk_size=chunk_size), repeats)
+            whole = min_median(lambda: fn(**data, chunk_size=chunk_size), repeats)
             calls = chunked.step_calls(family, **data, chunk_size=chunk_size)
-            parts = [(name, _times(calls[name.split()[1]], repeats)) for name in STEPS]
-            parts.append(("checks", _times(lambda: check_ssm(family, **data), repeats)))
+            parts = [(name, min_median(calls[name.split()[1]], repeats)) for name in STEPS]
+            parts.append(("checks", min_median(lambda: check_ssm(family, **data), repeats)))
             for name, (lo, med) in parts + [("whole call", whole)]:
                 rows.append(dict(family=family, dtype=str(np.dtype(dtype)), T=T, N=N, P=P,
                                  batch=batch, chunk_size=chunk_size, part=name, min_s=lo,

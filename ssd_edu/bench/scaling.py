@@ -3,14 +3,12 @@
 """
 from __future__ import annotations
 
-import statistics
-
 import numpy as np
 
 from ..registry import VJPS
 from .. import reference as ref
 from ..testing import make_inputs
-from .timing import loglog_slope, timed
+from .timing import loglog_slope, min_median
 
 SCALING_T = (128, 256, 512, 1024)
 #: name -> (family, call(d, dy, Q)) at the inputs d of ``make_inputs`` and output gradient dy.
@@ -39,10 +37,9 @@ def scaling(Ts=SCALING_T, N: int = 4, P: int = 16, chunk_size: int = 64, repeats
         for T in Ts:
             d = make_inputs(family, T, N, P, seed=T)
             dy = np.random.default_rng(T).standard_normal((T, P))
-            call(d, dy, chunk_size)
-            times = [timed(lambda: call(d, dy, chunk_size)) for _ in range(repeats)]
-            mins.append(min(times))
-            medians.append(statistics.median(times))
+            lo, med = min_median(lambda: call(d, dy, chunk_size), repeats)
+            mins.append(lo)
+            medians.append(med)
             progress(f"  {name} T = {T}: min {mins[-1] * 1e3:.2f} ms, median "
                      f"{medians[-1] * 1e3:.2f} ms")
         out[name] = dict(min_s=mins, median_s=medians, slope_min=loglog_slope(Ts, mins),

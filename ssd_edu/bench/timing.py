@@ -14,6 +14,13 @@ def timed(call) -> float:
     return time.perf_counter() - start
 
 
+def min_median(call, repeats: int) -> tuple[float, float]:
+    """(min, median) wall-clock seconds of ``repeats`` calls after one untimed (warm-up) call."""
+    call()
+    times = [timed(call) for _ in range(repeats)]
+    return min(times), float(np.median(times))
+
+
 def best_time(fn, repeats: int, clock=time.perf_counter) -> float:
     """Best of ``repeats`` calls of ``fn`` (seconds of ``clock``)."""
     return best_times([fn], repeats, clock)[0]
