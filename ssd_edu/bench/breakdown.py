@@ -19,9 +19,10 @@ STEPS = ("1 intra_chunk", "2 chunk_states", "3 state_passing", "4 chunk_output")
 def run_breakdown(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS["P"],
                   batch: int = DEFAULTS["batch"], dtypes=("float64", "float32"),
                   families=FAMILIES, chunk_size: int = DEFAULTS["chunk_size"],
-                  repeats: int = DEFAULTS["repeats"], seed: int = 0) -> list[dict]:
+                  repeats: int = DEFAULTS["repeats"], seed: int = 0, **ignored) -> list[dict]:
     """One row per (family, dtype, part): part is a step, "checks" or "whole call"; min_s,
-    median_s and ``share`` (min of the part over min of the whole call)."""
+    median_s and ``share`` (min of the part over min of the whole call). The bench's other
+    options (``backends``, ``forms``, ...) are ignored."""
     from ..cpu import chunked
     rows = []
     for dtype in dtypes:

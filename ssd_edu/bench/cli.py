@@ -132,9 +132,7 @@ def run_from_args(args) -> int:
     elif args.breakdown:
         from .breakdown import format_breakdown as table, run_breakdown
         print(f"ssd_edu bench --breakdown: {sizes}", flush=True)
-        results = run_breakdown(T=args.T, N=args.N, P=args.P, batch=args.batch,
-                                dtypes=args.dtype, families=args.family,
-                                chunk_size=args.chunk_size, repeats=args.repeats, seed=args.seed)
+        results = run_breakdown(T=args.T, **opts)
     elif args.sweep_N:
         from .crossover import crossover, format_crossover as table, plot_crossover
         print(f"ssd_edu bench --sweep T in {Ts}, N in {args.sweep_N}", flush=True)
