@@ -179,13 +179,12 @@ def run_check(out_dir: str, tests_dir=None) -> int:
         result["notes"].append(f"benchmark failed: {type(exc).__name__}: {exc}")
     try:
         sanitizer = find_tool("compute-sanitizer")
+        for tool in ("racecheck", "memcheck"):
+            result["sanitizer"][tool] = _run(
+                [sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, "-c",
+                 SANITIZER_SCRIPT], out / f"sanitizer_{tool}.log", SANITIZER_BUDGET_S, env)
     except MissingTool:
         result["notes"].append("compute-sanitizer not found: racecheck / memcheck not run")
-        sanitizer = None
-    for tool in ("racecheck", "memcheck") if sanitizer else ():
-        result["sanitizer"][tool] = _run(
-            [sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, "-c",
-             SANITIZER_SCRIPT], out / f"sanitizer_{tool}.log", SANITIZER_BUDGET_S, env)
     (out / "report.json").write_text(json.dumps(result, indent=2, default=str))
     (out / "report.md").write_text(_markdown(result))
     print(_markdown(result))
