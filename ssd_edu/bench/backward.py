@@ -48,8 +48,7 @@ def time_pair(key, d, dy, dh, chunk_size, repeats):
         context = torch_threads()
     else:
         fwd, bwd, context = IMPLEMENTATIONS[key], VJPS[key], nullcontext()
-    args, kwargs = (d["x"], d["a"], d["B"], d["C"]), dict(kwargs, initial_state=d["initial_state"])
-    forward, backward = partial(fwd, *args, **kwargs), partial(bwd, *args, dy, dh, **kwargs)
+    forward, backward = partial(fwd, **d, **kwargs), partial(bwd, **d, dy=dy, dh=dh, **kwargs)
     with context:
         forward(), backward()                                   # compile / load / warm-up
         return tuple(best_times([forward, backward], repeats, clock=time.perf_counter))

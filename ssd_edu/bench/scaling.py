@@ -18,10 +18,9 @@ CALLS = {
     "diagonal_attention": ("diagonal", lambda d, dy, Q: ref.diagonal_attention(**d)),
     "scalar_chunked": ("scalar", lambda d, dy, Q: ref.scalar_chunked(**d, chunk_size=Q)),
     "diagonal_chunked": ("diagonal", lambda d, dy, Q: ref.diagonal_chunked(**d, chunk_size=Q)),
-    "diagonal_scan_vjp": ("diagonal", lambda d, dy, Q: VJPS["numpy.diagonal.scan"](
-        d["x"], d["a"], d["B"], d["C"], dy, initial_state=d["initial_state"])),
+    "diagonal_scan_vjp": ("diagonal", lambda d, dy, Q: VJPS["numpy.diagonal.scan"](**d, dy=dy)),
     "diagonal_chunked_vjp": ("diagonal", lambda d, dy, Q: VJPS["numpy.diagonal.chunked"](
-        d["x"], d["a"], d["B"], d["C"], dy, initial_state=d["initial_state"], chunk_size=Q)),
+        **d, dy=dy, chunk_size=Q)),
 }
 
 
