@@ -115,10 +115,8 @@ def _roofline(rows, peak, path: Path) -> None:
     for r in rows:
         ax.plot(r["useful_flops"] / r["bytes"], r["flops_per_s"],
                 "o" if r["dtype"] == "float32" else "s", label=f"{r['name']} {r['dtype']}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("useful flops per byte moved")
-    ax.set_ylabel("useful flop/s (kernel time)")
+    ax.set(xscale="log", yscale="log", xlabel="useful flops per byte moved",
+           ylabel="useful flop/s (kernel time)")
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
