@@ -58,9 +58,9 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                  batch: int = DEFAULTS["batch"], dtypes=("float64", "float32"),
                  backends=("numpy", "numba", "torch"), families=FAMILIES, forms=FORMS,
                  repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
-                 seed: int = 0, progress=None) -> list[dict]:
+                 seed: int = 0, progress=None, **ignored) -> list[dict]:
     """One row per (key, dtype): forward and backward seconds, ratio, GFLOP/s, % matmul; the
-    torch rows (autograd) last."""
+    torch rows (autograd) last. Other bench options (``reference_cap``) are ignored."""
     rows, progress = [], progress or (lambda row: None)
     for dtype in [np.dtype(d) for d in dtypes]:
         rate = matmul_rate(dtype)

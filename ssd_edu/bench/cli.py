@@ -127,7 +127,6 @@ def run_from_args(args) -> int:
     if args.backward:
         from .backward import format_backward as table, run_backward
         print(f"ssd_edu bench --backward: {sizes}", flush=True)
-        opts.pop("reference_cap")
         results = run_backward(T=args.T, progress=_progress, **opts)
     elif args.breakdown:
         from .breakdown import format_breakdown as table, run_breakdown
