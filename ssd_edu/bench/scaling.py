@@ -25,9 +25,10 @@ CALLS = {
 
 
 def scaling(Ts=SCALING_T, N: int = 4, P: int = 16, chunk_size: int = 64, repeats: int = 5,
-            names=tuple(CALLS), progress=None) -> dict:
+            names=tuple(CALLS), progress=None, **ignored) -> dict:
     """{"T": Ts, name: {"min_s": [...], "median_s": [...], "slope_min": k, "slope_median": k}}:
-    seconds per call (wall clock, after one untimed call) over ``repeats`` calls at each T."""
+    seconds per call (wall clock, after one untimed call) over ``repeats`` calls at each T.
+    The bench's other options (``batch``, ``dtypes``, ...) are ignored."""
     out = {"T": list(Ts), "N": N, "P": P, "chunk_size": chunk_size, "repeats": repeats}
     progress = progress or (lambda line: None)
     for name in names:
