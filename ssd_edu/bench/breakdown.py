@@ -43,11 +43,8 @@ def run_breakdown(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAU
 
 def format_breakdown(rows: list[dict]) -> str:
     """One block per (family, dtype): min and median ms of each part and its share."""
-    if not rows:
-        return ""
-    r0 = rows[0]
-    lines = [f"chunked breakdown: {r0['batch']} sequences, T = {r0['T']}, N = {r0['N']}, "
-             f"P = {r0['P']}, Q = {r0['chunk_size']}; each part timed alone"]
+    lines = [f"chunked breakdown: {r['batch']} sequences, T = {r['T']}, N = {r['N']}, "
+             f"P = {r['P']}, Q = {r['chunk_size']}; each part timed alone" for r in rows[:1]]
     for family, dtype in dict.fromkeys((r["family"], r["dtype"]) for r in rows):
         block = [r for r in rows if r["family"] == family and r["dtype"] == dtype]
         lines.append(f"numba.{family}.chunked {dtype}")
