@@ -149,10 +149,10 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
                        else None, flops=flop_count(form, T, N, P, chunk_size) * batch,
                        status="ok", reason="")
             skip = {"cuda": cuda_reason, "torch": backend == "torch" and torch_reason()}
+            times = None
             try:
                 if skip.get(backend):
                     row.update(status="skipped", reason=skip[backend])
-                    times = None
                 elif backend == "torch":
                     times = _run_torch(row, data[family], kwargs, repeats)
                     row["matmul_flops"] = rates["cpu", str(dtype)]
@@ -164,7 +164,6 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
                     row["matmul_flops"] = rates["cpu", str(dtype)]
             except Exception as exc:  # a failing entry is reported, the others still run
                 row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
-                times = None
             if times:
                 row.update(times=times, median_s=float(np.median(times)), min_s=min(times),
                            repeats=len(times))
