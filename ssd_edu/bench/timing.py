@@ -66,8 +66,7 @@ def matmul_rate(dtype, n: int = 1024, repeats: int = 10) -> float:
     then :func:`settle_blas`."""
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(0)
-    A = rng.standard_normal((n, n)).astype(dtype)
-    B = rng.standard_normal((n, n)).astype(dtype)
+    A, B = rng.standard_normal((2, n, n)).astype(dtype)
     A @ B
     rate = 2.0 * n**3 / best_time(lambda: A @ B, repeats)
     settle_blas()
