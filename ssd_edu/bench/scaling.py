@@ -33,15 +33,14 @@ def scaling(Ts=SCALING_T, N: int = 4, P: int = 16, chunk_size: int = 64, repeats
     progress = progress or (lambda line: None)
     for name in names:
         family, call = CALLS[name]
-        mins, medians = [], []
+        times = []                                             # (min, median) per T
         for T in Ts:
             d = make_inputs(family, T, N, P, seed=T)
             dy = np.random.default_rng(T).standard_normal((T, P))
-            lo, med = min_median(lambda: call(d, dy, chunk_size), repeats)
-            mins.append(lo)
-            medians.append(med)
-            progress(f"  {name} T = {T}: min {mins[-1] * 1e3:.2f} ms, median "
-                     f"{medians[-1] * 1e3:.2f} ms")
+            times.append(min_median(lambda: call(d, dy, chunk_size), repeats))
+            progress(f"  {name} T = {T}: min {times[-1][0] * 1e3:.2f} ms, median "
+                     f"{times[-1][1] * 1e3:.2f} ms")
+        mins, medians = (list(v) for v in zip(*times))
         out[name] = dict(min_s=mins, median_s=medians, slope_min=loglog_slope(Ts, mins),
                          slope_median=loglog_slope(Ts, medians))
     return out
