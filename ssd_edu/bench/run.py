@@ -1,6 +1,8 @@
 """One benchmark workload: every selected implementation timed, counted and measured."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ..registry import FAMILIES, FORMS, IMPLEMENTATIONS
@@ -87,16 +89,6 @@ def selected(backends, families, forms, names) -> list:
                                           zip(name.split("."), (backends, families, forms)))]
 
 
-def _run_torch(row, data, kwargs, repeats):
-    from .peers import numpy_chunked, torch_threads
-    with torch_threads():
-        numpy_chunked(row["family"], **data, **kwargs)                  # warm-up
-        times = [timed(lambda: numpy_chunked(row["family"], **data, **kwargs))
-                 for _ in range(repeats)]
-    row.update(mem_bytes=None, mem="torch (not traced)")
-    return times
-
-
 def _reference_plan(fn, form, family, T, N, P, batch, dtype, cap, seed):
     """None if the NumPy reference may run, else the reason it is skipped (attention only)."""
     if form != "attention":
@@ -154,8 +146,13 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
                 if skip.get(backend):
                     row.update(status="skipped", reason=skip[backend])
                 elif backend == "torch":
-                    times = _run_torch(row, data[family], kwargs, repeats)
-                    row["matmul_flops"] = rates["cpu", str(dtype)]
+                    from .peers import numpy_chunked, torch_threads
+                    call = partial(numpy_chunked, family, **data[family], **kwargs)
+                    with torch_threads():
+                        call()                                              # warm-up
+                        times = [timed(call) for _ in range(repeats)]
+                    row.update(mem_bytes=None, mem="torch (not traced)",
+                               matmul_flops=rates["cpu", str(dtype)])
                 elif backend == "cuda":
                     times = _run_cuda(row, timing, fn, data[family], kwargs, repeats, rates)
                 else:
