@@ -71,18 +71,6 @@ def cuda_timing():
     return (timing, None) if reason is None else (None, reason)
 
 
-def _run_cuda(row, timing, fn, data, kwargs, repeats, rates) -> list:
-    """The kernel times of a cuda row (fills ``row``: transfers, the device's rates)."""
-    args = (data["x"], data["a"], data["B"], data["C"])
-    out = timing.time_cuda(fn, args, dict(kwargs, initial_state=data["initial_state"]), repeats)
-    if ("cuda", row["dtype"]) not in rates:
-        rates["cuda", row["dtype"]] = timing.device_matmul_rate(row["dtype"])
-    row.update(transfer_s=float(out["transfer_s"]), timer=out["timer"],
-               simulator=bool(out["simulator"]), matmul_flops=rates["cuda", row["dtype"]],
-               mem_bytes=None, mem="", peak_flops=timing.device_peaks().get(row["dtype"]))
-    return [float(t) for t in out["kernel_s"]]
-
-
 def selected(backends, families, forms, names) -> list:
     """The ``names`` "{backend}.{family}.{form}" with each part selected."""
     return [name for name in names if all(part in chosen for part, chosen in
@@ -154,7 +142,16 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
                     row.update(mem_bytes=None, mem="torch (not traced)",
                                matmul_flops=rates["cpu", str(dtype)])
                 elif backend == "cuda":
-                    times = _run_cuda(row, timing, fn, data[family], kwargs, repeats, rates)
+                    d, key = data[family], ("cuda", str(dtype))
+                    out = timing.time_cuda(fn, (d["x"], d["a"], d["B"], d["C"]),
+                                           dict(kwargs, initial_state=d["initial_state"]), repeats)
+                    if key not in rates:
+                        rates[key] = timing.device_matmul_rate(dtype)
+                    row.update(transfer_s=float(out["transfer_s"]), timer=out["timer"],
+                               simulator=bool(out["simulator"]), matmul_flops=rates[key],
+                               mem_bytes=None, mem="", peak_flops=timing.device_peaks().get(
+                                   str(dtype)))
+                    times = [float(t) for t in out["kernel_s"]]
                 else:
                     times = _run_host(row, fn, data[family], kwargs, repeats, reference_cap,
                                       seed)
