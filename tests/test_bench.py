@@ -441,11 +441,11 @@ def test_format_sweep_names_the_fastest_of_unequal_times():
     assert line.split()[-1] == "numba.attention"
 
 
-def test_breakdown_reports_min_then_median(monkeypatch):
-    from ssd_edu.bench import breakdown
+def test_breakdown_and_scaling_report_min_then_median(monkeypatch):
+    from ssd_edu.bench import timing
     times = iter([5.0, 1.0, 3.0, 2.0])
-    monkeypatch.setattr(breakdown, "timed", lambda call: next(times))
-    assert breakdown._times(lambda: None, 4) == (1.0, 2.5)
+    monkeypatch.setattr(timing, "timed", lambda call: next(times))
+    assert timing.min_median(lambda: None, 4) == (1.0, 2.5)
 
 
 def test_crossover_cells_keep_the_longest_form_name_apart():

@@ -48,8 +48,7 @@ def time_pair(key, d, dy, dh, chunk_size, repeats):
         context = torch_threads()
     else:
         fwd, bwd, context = IMPLEMENTATIONS[key], VJPS[key], nullcontext()
-    args, kwargs = (d["x"], d["a"], d["B"], d["C"]), dict(kwargs, initial_state=d["initial_state"])
-    forward, backward = partial(fwd, *args, **kwargs), partial(bwd, *args, dy, dh, **kwargs)
+    forward, backward = partial(fwd, **d, **kwargs), partial(bwd, **d, dy=dy, dh=dh, **kwargs)
     with context:
         forward(), backward()                                   # compile / load / warm-up
         return tuple(best_times([forward, backward], repeats, clock=time.perf_counter))
@@ -59,9 +58,9 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                  batch: int = DEFAULTS["batch"], dtypes=("float64", "float32"),
                  backends=("numpy", "numba", "torch"), families=FAMILIES, forms=FORMS,
                  repeats: int = DEFAULTS["repeats"], chunk_size: int = DEFAULTS["chunk_size"],
-                 seed: int = 0, progress=None) -> list[dict]:
+                 seed: int = 0, progress=None, **ignored) -> list[dict]:
     """One row per (key, dtype): forward and backward seconds, ratio, GFLOP/s, % matmul; the
-    torch rows (autograd) last."""
+    torch rows (autograd) last. Other bench options (``reference_cap``) are ignored."""
     rows, progress = [], progress or (lambda row: None)
     for dtype in [np.dtype(d) for d in dtypes]:
         rate = matmul_rate(dtype)
@@ -71,16 +70,14 @@ def run_backward(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAUL
                        flops=backward_flop_count(form, T, N, P, chunk_size) * batch,
                        forward_flops=flop_count(form, T, N, P, chunk_size) * batch,
                        matmul_flops=rate, status="ok", reason="")
-            peer_reason = torch_reason() if backend == "torch" else None
-            if peer_reason is not None:
-                row.update(status="skipped", reason=peer_reason)
-            elif backend == "cuda":
-                row.update(status="skipped", reason="this table times host calls against the "
-                           "CPU matmul rate; the GPU VJPs are checked (tests, simulator), "
-                           "not timed here")
-            elif backend == "numpy" and form == "attention" and T > NUMPY_ATTENTION_MAX_T:
-                row.update(status="skipped", reason=f"T > {NUMPY_ATTENTION_MAX_T}: the mask "
-                           "gradient is a (T + 2)^3 matmul per mode")
+            reason = (torch_reason() if backend == "torch" else
+                      "this table times host calls against the CPU matmul rate; the GPU VJPs "
+                      "are checked (tests, simulator), not timed here" if backend == "cuda" else
+                      f"T > {NUMPY_ATTENTION_MAX_T}: the mask gradient is a (T + 2)^3 matmul "
+                      "per mode" if (backend, form) == ("numpy", "attention")
+                      and T > NUMPY_ATTENTION_MAX_T else None)
+            if reason is not None:
+                row.update(status="skipped", reason=reason)
             else:
                 try:
                     d = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)

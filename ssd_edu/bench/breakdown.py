@@ -11,33 +11,28 @@ from ..registry import FAMILIES, IMPLEMENTATIONS
 from ..testing import make_inputs
 from ..validation import check_ssm
 from .run import DEFAULTS, flop_count
-from .timing import timed
+from .timing import min_median
 
 STEPS = ("1 intra_chunk", "2 chunk_states", "3 state_passing", "4 chunk_output")
-
-
-def _times(call, repeats):
-    call()                                               # warm-up (compiles or loads)
-    times = [timed(call) for _ in range(repeats)]
-    return min(times), float(np.median(times))
 
 
 def run_breakdown(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS["P"],
                   batch: int = DEFAULTS["batch"], dtypes=("float64", "float32"),
                   families=FAMILIES, chunk_size: int = DEFAULTS["chunk_size"],
-                  repeats: int = DEFAULTS["repeats"], seed: int = 0) -> list[dict]:
+                  repeats: int = DEFAULTS["repeats"], seed: int = 0, **ignored) -> list[dict]:
     """One row per (family, dtype, part): part is a step, "checks" or "whole call"; min_s,
-    median_s and ``share`` (min of the part over min of the whole call)."""
+    median_s and ``share`` (min of the part over min of the whole call). The bench's other
+    options (``backends``, ``forms``, ...) are ignored."""
     from ..cpu import chunked
     rows = []
     for dtype in dtypes:
         for family in families:
             data = make_inputs(family, T, N, P, (batch,), dtype=dtype, seed=seed)
             fn = IMPLEMENTATIONS[f"numba.{family}.chunked"]
-            whole = _times(lambda: fn(**data, chunk_size=chunk_size), repeats)
+            whole = min_median(lambda: fn(**data, chunk_size=chunk_size), repeats)
             calls = chunked.step_calls(family, **data, chunk_size=chunk_size)
-            parts = [(name, _times(calls[name.split()[1]], repeats)) for name in STEPS]
-            parts.append(("checks", _times(lambda: check_ssm(family, **data), repeats)))
+            parts = [(name, min_median(calls[name.split()[1]], repeats)) for name in STEPS]
+            parts.append(("checks", min_median(lambda: check_ssm(family, **data), repeats)))
             for name, (lo, med) in parts + [("whole call", whole)]:
                 rows.append(dict(family=family, dtype=str(np.dtype(dtype)), T=T, N=N, P=P,
                                  batch=batch, chunk_size=chunk_size, part=name, min_s=lo,
@@ -48,11 +43,8 @@ def run_breakdown(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAU
 
 def format_breakdown(rows: list[dict]) -> str:
     """One block per (family, dtype): min and median ms of each part and its share."""
-    if not rows:
-        return ""
-    r0 = rows[0]
-    lines = [f"chunked breakdown: {r0['batch']} sequences, T = {r0['T']}, N = {r0['N']}, "
-             f"P = {r0['P']}, Q = {r0['chunk_size']}; each part timed alone"]
+    lines = [f"chunked breakdown: {r['batch']} sequences, T = {r['T']}, N = {r['N']}, "
+             f"P = {r['P']}, Q = {r['chunk_size']}; each part timed alone" for r in rows[:1]]
     for family, dtype in dict.fromkeys((r["family"], r["dtype"]) for r in rows):
         block = [r for r in rows if r["family"] == family and r["dtype"] == dtype]
         lines.append(f"numba.{family}.chunked {dtype}")

@@ -101,17 +101,16 @@ def run_from_args(args) -> int:
     if refusal:
         print(f"bench: {refusal}", file=sys.stderr)
         return 2
-    if args.scaling is not None:
-        from .scaling import SCALING_T, format_scaling, scaling
-        result = scaling(args.scaling or SCALING_T, N=args.N, P=args.P,
-                         chunk_size=args.chunk_size, repeats=args.repeats,
-                         progress=lambda line: print(line, flush=True))
-        print(format_scaling(result))
-        _write_json(args.json, {"scaling": result})
-        return 0
     opts = dict(N=args.N, P=args.P, batch=args.batch, dtypes=args.dtype, backends=args.backend,
                 families=args.family, forms=args.form, repeats=args.repeats,
                 chunk_size=args.chunk_size, reference_cap=args.reference_cap, seed=args.seed)
+    if args.scaling is not None:
+        from .scaling import SCALING_T, format_scaling, scaling
+        result = scaling(args.scaling or SCALING_T, progress=lambda line: print(line, flush=True),
+                         **opts)
+        print(format_scaling(result))
+        _write_json(args.json, {"scaling": result})
+        return 0
     for backend in [b for b in args.backend if b in MISSING_BACKENDS and b != "cuda"]:
         print(f"{backend}: skipped ({MISSING_BACKENDS[backend]})", flush=True)
     if "numba" in args.backend and "numba" not in MISSING_BACKENDS:
@@ -127,14 +126,11 @@ def run_from_args(args) -> int:
     if args.backward:
         from .backward import format_backward as table, run_backward
         print(f"ssd_edu bench --backward: {sizes}", flush=True)
-        opts.pop("reference_cap")
         results = run_backward(T=args.T, progress=_progress, **opts)
     elif args.breakdown:
         from .breakdown import format_breakdown as table, run_breakdown
         print(f"ssd_edu bench --breakdown: {sizes}", flush=True)
-        results = run_breakdown(T=args.T, N=args.N, P=args.P, batch=args.batch,
-                                dtypes=args.dtype, families=args.family,
-                                chunk_size=args.chunk_size, repeats=args.repeats, seed=args.seed)
+        results = run_breakdown(T=args.T, **opts)
     elif args.sweep_N:
         from .crossover import crossover, format_crossover as table, plot_crossover
         print(f"ssd_edu bench --sweep T in {Ts}, N in {args.sweep_N}", flush=True)

@@ -146,8 +146,7 @@ def draw_crossover(rows: list[dict], backend: str = "numba"):
                 ax.loglog([p[0] for p in wins], [1e3 * p[1] for p in wins], "o", ms=9,
                           mfc="none", color=colors[form])
             ax.set_title(f"{backend} {family}, N = {N}, P = {r0['P']}, {dtype}", fontsize=9)
-            ax.set_xlabel("T")
-            ax.set_ylabel("ms per call (min)")
+            ax.set(xlabel="T", ylabel="ms per call (min)")
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=7)
     fig.suptitle(f"where each form is fastest ({r0['batch']} sequences, Q = "

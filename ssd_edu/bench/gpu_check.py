@@ -115,10 +115,8 @@ def _roofline(rows, peak, path: Path) -> None:
     for r in rows:
         ax.plot(r["useful_flops"] / r["bytes"], r["flops_per_s"],
                 "o" if r["dtype"] == "float32" else "s", label=f"{r['name']} {r['dtype']}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("useful flops per byte moved")
-    ax.set_ylabel("useful flop/s (kernel time)")
+    ax.set(xscale="log", yscale="log", xlabel="useful flops per byte moved",
+           ylabel="useful flop/s (kernel time)")
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -179,13 +177,12 @@ def run_check(out_dir: str, tests_dir=None) -> int:
         result["notes"].append(f"benchmark failed: {type(exc).__name__}: {exc}")
     try:
         sanitizer = find_tool("compute-sanitizer")
+        for tool in ("racecheck", "memcheck"):
+            result["sanitizer"][tool] = _run(
+                [sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, "-c",
+                 SANITIZER_SCRIPT], out / f"sanitizer_{tool}.log", SANITIZER_BUDGET_S, env)
     except MissingTool:
         result["notes"].append("compute-sanitizer not found: racecheck / memcheck not run")
-        sanitizer = None
-    for tool in ("racecheck", "memcheck") if sanitizer else ():
-        result["sanitizer"][tool] = _run(
-            [sanitizer, "--tool", tool, "--error-exitcode", "1", sys.executable, "-c",
-             SANITIZER_SCRIPT], out / f"sanitizer_{tool}.log", SANITIZER_BUDGET_S, env)
     (out / "report.json").write_text(json.dumps(result, indent=2, default=str))
     (out / "report.md").write_text(_markdown(result))
     print(_markdown(result))

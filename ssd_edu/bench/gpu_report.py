@@ -93,8 +93,7 @@ def kernels(dtype):
         for full, note in ((True, ""), (False, ", N % 16 > 0")):
             out.append((f"scan outputs ({fam}{note})", body(scan.scan_outputs_kernel, fam, full),
                         (a3, a3, a3, a3, a4, i, i2, a3), blk, True))
-    # the VJPs' kernels: one thread per (sequence, mode, channel) lane, no shared tiles
-    for fam in ("scalar", "diagonal"):
+        # the VJPs' kernels: one thread per (sequence, mode, channel) lane, no shared tiles
         out += [(f"scan backward ({fam})", body(backward.scan_backward_kernel, fam),
                  (a3,) * 7 + (a4,) + (a3,) * 4, blk, False),
                 (f"attention backward ({fam})",

@@ -159,8 +159,7 @@ def device_matmul_rate(dtype, n: int = 4096) -> float:
     n = int(min(n, 16)) if simulator_enabled() else int(n)
     tile = min(MATMUL_TILE, n)
     rng = np.random.default_rng(0)
-    A = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
-    B = cuda.to_device(rng.standard_normal((n, n)).astype(dtype))
+    A, B = (cuda.to_device(M) for M in rng.standard_normal((2, n, n)).astype(dtype))
     out = cuda.device_array((n, n), dtype=dtype)
     launch_matmul(A, B, out, tile)                   # warm-up: compiles the kernel
     return 2.0 * n**3 / min(_times(lambda: launch_matmul(A, B, out, tile), 3))

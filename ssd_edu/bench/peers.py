@@ -3,7 +3,7 @@ behind the package's signature and validation; ``--backward`` times torch's auto
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import numpy as np
 
@@ -28,11 +28,9 @@ def torch_threads():
     after (BLAS threads spin after matmuls)."""
     import torch
     before = torch.get_num_threads()
-    try:
+    with suppress(ImportError):  # without numba torch keeps its own count
         import numba
         torch.set_num_threads(numba.get_num_threads())
-    except ImportError:          # the NumPy reference alone: torch keeps its own count
-        pass
     settle_blas()
     try:
         yield

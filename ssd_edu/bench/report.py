@@ -60,8 +60,7 @@ def _table_row(r: dict) -> str:
 def format_sweep(results: list[dict]) -> str:
     """One table per (family, dtype): min ms per implementation against T, and the winner."""
     lines = []
-    keys = sorted({(r["family"], r["dtype"]) for r in results})
-    for family, dtype in keys:
+    for family, dtype in sorted({(r["family"], r["dtype"]) for r in results}):
         rows = [r for r in results if r["family"] == family and r["dtype"] == dtype]
         short = {r["name"]: r["name"].replace(f".{family}.", ".") for r in rows}
         lines.append(f"{family} family, {dtype}: min ms per call (GFLOP/s)")

@@ -1,6 +1,8 @@
 """One benchmark workload: every selected implementation timed, counted and measured."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ..registry import FAMILIES, FORMS, IMPLEMENTATIONS
@@ -69,32 +71,10 @@ def cuda_timing():
     return (timing, None) if reason is None else (None, reason)
 
 
-def _run_cuda(row, timing, fn, data, kwargs, repeats, rates) -> list:
-    """The kernel times of a cuda row (fills ``row``: transfers, the device's rates)."""
-    args = (data["x"], data["a"], data["B"], data["C"])
-    out = timing.time_cuda(fn, args, dict(kwargs, initial_state=data["initial_state"]), repeats)
-    if ("cuda", row["dtype"]) not in rates:
-        rates["cuda", row["dtype"]] = timing.device_matmul_rate(row["dtype"])
-    row.update(transfer_s=float(out["transfer_s"]), timer=out["timer"],
-               simulator=bool(out["simulator"]), matmul_flops=rates["cuda", row["dtype"]],
-               mem_bytes=None, mem="", peak_flops=timing.device_peaks().get(row["dtype"]))
-    return [float(t) for t in out["kernel_s"]]
-
-
 def selected(backends, families, forms, names) -> list:
     """The ``names`` "{backend}.{family}.{form}" with each part selected."""
     return [name for name in names if all(part in chosen for part, chosen in
                                           zip(name.split("."), (backends, families, forms)))]
-
-
-def _run_torch(row, data, kwargs, repeats):
-    from .peers import numpy_chunked, torch_threads
-    with torch_threads():
-        numpy_chunked(row["family"], **data, **kwargs)                  # warm-up
-        times = [timed(lambda: numpy_chunked(row["family"], **data, **kwargs))
-                 for _ in range(repeats)]
-    row.update(mem_bytes=None, mem="torch (not traced)")
-    return times
 
 
 def _reference_plan(fn, form, family, T, N, P, batch, dtype, cap, seed):
@@ -149,22 +129,35 @@ def run_bench(T: int = DEFAULTS["T"], N: int = DEFAULTS["N"], P: int = DEFAULTS[
                        else None, flops=flop_count(form, T, N, P, chunk_size) * batch,
                        status="ok", reason="")
             skip = {"cuda": cuda_reason, "torch": backend == "torch" and torch_reason()}
+            times = None
             try:
                 if skip.get(backend):
                     row.update(status="skipped", reason=skip[backend])
-                    times = None
                 elif backend == "torch":
-                    times = _run_torch(row, data[family], kwargs, repeats)
-                    row["matmul_flops"] = rates["cpu", str(dtype)]
+                    from .peers import numpy_chunked, torch_threads
+                    call = partial(numpy_chunked, family, **data[family], **kwargs)
+                    with torch_threads():
+                        call()                                              # warm-up
+                        times = [timed(call) for _ in range(repeats)]
+                    row.update(mem_bytes=None, mem="torch (not traced)",
+                               matmul_flops=rates["cpu", str(dtype)])
                 elif backend == "cuda":
-                    times = _run_cuda(row, timing, fn, data[family], kwargs, repeats, rates)
+                    d, key = data[family], ("cuda", str(dtype))
+                    out = timing.time_cuda(fn, (d["x"], d["a"], d["B"], d["C"]),
+                                           dict(kwargs, initial_state=d["initial_state"]), repeats)
+                    if key not in rates:
+                        rates[key] = timing.device_matmul_rate(dtype)
+                    row.update(transfer_s=float(out["transfer_s"]), timer=out["timer"],
+                               simulator=bool(out["simulator"]), matmul_flops=rates[key],
+                               mem_bytes=None, mem="", peak_flops=timing.device_peaks().get(
+                                   str(dtype)))
+                    times = [float(t) for t in out["kernel_s"]]
                 else:
                     times = _run_host(row, fn, data[family], kwargs, repeats, reference_cap,
                                       seed)
                     row["matmul_flops"] = rates["cpu", str(dtype)]
             except Exception as exc:  # a failing entry is reported, the others still run
                 row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
-                times = None
             if times:
                 row.update(times=times, median_s=float(np.median(times)), min_s=min(times),
                            repeats=len(times))

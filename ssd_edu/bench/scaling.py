@@ -3,14 +3,12 @@
 """
 from __future__ import annotations
 
-import statistics
-
 import numpy as np
 
 from ..registry import VJPS
 from .. import reference as ref
 from ..testing import make_inputs
-from .timing import loglog_slope, timed
+from .timing import loglog_slope, min_median
 
 SCALING_T = (128, 256, 512, 1024)
 #: name -> (family, call(d, dy, Q)) at the inputs d of ``make_inputs`` and output gradient dy.
@@ -20,31 +18,29 @@ CALLS = {
     "diagonal_attention": ("diagonal", lambda d, dy, Q: ref.diagonal_attention(**d)),
     "scalar_chunked": ("scalar", lambda d, dy, Q: ref.scalar_chunked(**d, chunk_size=Q)),
     "diagonal_chunked": ("diagonal", lambda d, dy, Q: ref.diagonal_chunked(**d, chunk_size=Q)),
-    "diagonal_scan_vjp": ("diagonal", lambda d, dy, Q: VJPS["numpy.diagonal.scan"](
-        d["x"], d["a"], d["B"], d["C"], dy, initial_state=d["initial_state"])),
+    "diagonal_scan_vjp": ("diagonal", lambda d, dy, Q: VJPS["numpy.diagonal.scan"](**d, dy=dy)),
     "diagonal_chunked_vjp": ("diagonal", lambda d, dy, Q: VJPS["numpy.diagonal.chunked"](
-        d["x"], d["a"], d["B"], d["C"], dy, initial_state=d["initial_state"], chunk_size=Q)),
+        **d, dy=dy, chunk_size=Q)),
 }
 
 
 def scaling(Ts=SCALING_T, N: int = 4, P: int = 16, chunk_size: int = 64, repeats: int = 5,
-            names=tuple(CALLS), progress=None) -> dict:
+            names=tuple(CALLS), progress=None, **ignored) -> dict:
     """{"T": Ts, name: {"min_s": [...], "median_s": [...], "slope_min": k, "slope_median": k}}:
-    seconds per call (wall clock, after one untimed call) over ``repeats`` calls at each T."""
+    seconds per call (wall clock, after one untimed call) over ``repeats`` calls at each T.
+    The bench's other options (``batch``, ``dtypes``, ...) are ignored."""
     out = {"T": list(Ts), "N": N, "P": P, "chunk_size": chunk_size, "repeats": repeats}
     progress = progress or (lambda line: None)
     for name in names:
         family, call = CALLS[name]
-        mins, medians = [], []
+        times = []                                             # (min, median) per T
         for T in Ts:
             d = make_inputs(family, T, N, P, seed=T)
             dy = np.random.default_rng(T).standard_normal((T, P))
-            call(d, dy, chunk_size)
-            times = [timed(lambda: call(d, dy, chunk_size)) for _ in range(repeats)]
-            mins.append(min(times))
-            medians.append(statistics.median(times))
-            progress(f"  {name} T = {T}: min {mins[-1] * 1e3:.2f} ms, median "
-                     f"{medians[-1] * 1e3:.2f} ms")
+            times.append(min_median(lambda: call(d, dy, chunk_size), repeats))
+            progress(f"  {name} T = {T}: min {times[-1][0] * 1e3:.2f} ms, median "
+                     f"{times[-1][1] * 1e3:.2f} ms")
+        mins, medians = (list(v) for v in zip(*times))
         out[name] = dict(min_s=mins, median_s=medians, slope_min=loglog_slope(Ts, mins),
                          slope_median=loglog_slope(Ts, medians))
     return out

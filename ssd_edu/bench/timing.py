@@ -14,6 +14,13 @@ def timed(call) -> float:
     return time.perf_counter() - start
 
 
+def min_median(call, repeats: int) -> tuple[float, float]:
+    """(min, median) wall-clock seconds of ``repeats`` calls after one untimed (warm-up) call."""
+    call()
+    times = [timed(call) for _ in range(repeats)]
+    return min(times), float(np.median(times))
+
+
 def best_time(fn, repeats: int, clock=time.perf_counter) -> float:
     """Best of ``repeats`` calls of ``fn`` (seconds of ``clock``)."""
     return best_times([fn], repeats, clock)[0]
@@ -59,8 +66,7 @@ def matmul_rate(dtype, n: int = 1024, repeats: int = 10) -> float:
     then :func:`settle_blas`."""
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(0)
-    A = rng.standard_normal((n, n)).astype(dtype)
-    B = rng.standard_normal((n, n)).astype(dtype)
+    A, B = rng.standard_normal((2, n, n)).astype(dtype)
     A @ B
     rate = 2.0 * n**3 / best_time(lambda: A @ B, repeats)
     settle_blas()
