@@ -11,6 +11,7 @@ abar_c = delta_{q-1}, L_n[t, s] = a_{s+1} ... a_t (mode n), D = dy_c x_c^T, g_c 
 and da from every decay product (delta, abar, gamma, the masks L), each the product of the
 other factors: no division. Kernels: ``_states_kernel``, ``_state_passing_kernel`` both ways,
 ``_chunks_kernel`` (per chunk: the rest of 4, 3, 2, then 1; diagonal in sub-chunks of SUB_BWD).
+The attention VJP is this with one chunk of T steps, refused above the quadratic limit.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from ._jit import FASTMATH, JIT, num_threads, single_threaded_blas, threads_for
 from ._launch import chunked_work, flatten_vjp
 from ._tiles import chunk_of_job, prefix_products, suffix_products
 from .chunked import _state_passing_kernel
-from ..validation import check_chunk_size, check_chunks
+from ..validation import check_chunk_size, check_chunks, check_quadratic, check_ssm
 
 SUB_BWD = 16              # steps per sub-chunk of the diagonal family's chunk backward
 
@@ -490,3 +491,21 @@ def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_s
     """VJP of the diagonal chunked form; a (..., T, N), else as scalar_chunked_vjp."""
     return chunked_backward("diagonal", x, a, B, C, dy, dh, initial_state,
                             check_chunk_size(chunk_size))
+
+
+def _attention_vjp(family, x, a, B, C, dy, dh, initial_state):
+    v = check_ssm(family, x, a, B, C, initial_state)
+    check_quadratic(f"{family}_attention_vjp", v.batch, v.T, v.dtype, copies=5, pad=2)
+    return chunked_backward(family, x, a, B, C, dy, dh, initial_state, max(v.T, 1))
+
+
+@keyword_only
+def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+    """VJP of the scalar attention form, O(T^2 (N + P)) time; arguments as scalar_chunked_vjp."""
+    return _attention_vjp("scalar", x, a, B, C, dy, dh, initial_state)
+
+
+@keyword_only
+def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+    """VJP of the diagonal attention form; a (..., T, N), else as scalar_attention_vjp."""
+    return _attention_vjp("diagonal", x, a, B, C, dy, dh, initial_state)
