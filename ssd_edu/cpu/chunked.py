@@ -211,8 +211,7 @@ def state_passing(abar, S, *, initial_state=None):
     f = flat_step(abar=abar, S=S, initial_state=initial_state)
     H = np.array(f.arrays["S"])                                  # S_c, then H_{c-1}
     h = np.zeros((f.nb, f.N, f.P), dtype=f.dtype)
-    if "initial_state" in f.arrays:
-        h[...] = f.arrays["initial_state"]
+    h[...] = f.arrays.get("initial_state", 0)
     if f.nb and f.J:
         with threads_for(f.nb * f.J * f.N * f.P):
             _state_passing_kernel(f.arrays["abar"], H, h)

@@ -30,7 +30,6 @@ SUB_BWD = 16              # steps per sub-chunk of the diagonal family's chunk b
 
 
 # ---------------------------------------------------------------- derivatives of products
-# (inner loops index 2-D arrays directly and count up: row views and negative steps are slower)
 
 @njit(fastmath=FASTMATH, **JIT)
 def _prefix_grad(a, u0, delta, coef, da, z):
@@ -172,8 +171,8 @@ def _chunk_state(x, a, B, C, dy, t0, t1, ws, S, dH_prev, abar):
 
 @njit(parallel=True, **JIT)
 def _states_kernel(x, a, B, C, dy, Q, workers, S, dH_prev, abar):
-    """Kernel 1, every chunk c of every sequence b: S[b, c] = S_c, abar[b, c] = abar_c and
-    dH_prev[b, J-1-c] = dH_prev_c (chunks reversed). S, dH_prev (nb, J, N, P), abar (nb, J, N)."""
+    """Kernel 1: S[b, c] = S_c, abar[b, c] = abar_c, dH_prev[b, J-1-c] = dH_prev_c (reversed).
+    S, dH_prev (nb, J, N, P), abar (nb, J, N)."""
     nb, T, P = x.shape
     N = B.shape[2]
     J = (T + Q - 1) // Q
@@ -204,8 +203,7 @@ def _scalar_workspaces(q, N, P, like):
 
 @njit(fastmath=FASTMATH, **JIT)
 def _scalar_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
-    """Kernel 3, scalar family: chunk [t0, t1) of one sequence (a (T,)); writes its rows of
-    dx (T, P), da (T,), dB, dC (T, N). H = H_{c-1}, g = g_c (N, P)."""
+    """Kernel 3, scalar family (a (T,)): rows [t0, t1) of dx, da, dB, dC; H = H_{c-1}, g = g_c."""
     L, Sc, D, W, dXc, Bg, E, K, dCc, dBc, delta, gamma, cw, bw, dac, z = ws
     q = t1 - t0
     Xc, Yc, Bc, Cc = x[t0:t1], dy[t0:t1], B[t0:t1], C[t0:t1]
@@ -367,8 +365,7 @@ def _diagonal_cross(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, delta_i, gamma_i
 
 @njit(fastmath=FASTMATH, **JIT)
 def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
-    """Kernel 3, diagonal family: chunk [t0, t1) of one sequence (a (T, N)); writes its rows
-    of dx (T, P), da, dB, dC (T, N). H = H_{c-1}, g = g_c (N, P)."""
+    """Kernel 3, diagonal family (a (T, N)): as ``_scalar_chunk``."""
     (D, M, dXc, Bg, E, K, delta, gamma, dCc, dBc, dac, Bgamma, cw, bw, delta_i, gamma_i,
      Bgamma_i, Cdelta_i, PI, RI, lcol, DI_buf, MI_buf, z, zb) = ws
     q = t1 - t0
@@ -410,8 +407,7 @@ def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
 
 @njit(**JIT)
 def chunk_workspaces(q, N, P, like, a):
-    """The workspaces of one chunk's backward for the family of ``a`` ((nb, T) scalar, (nb, T,
-    N) diagonal; Numba compiles only the branch of ``a.ndim``)."""
+    """One chunk's workspaces for the family of ``a`` ((nb, T) scalar, (nb, T, N) diagonal)."""
     if a.ndim == 2:
         return _scalar_workspaces(q, N, P, like)
     return _diagonal_workspaces(q, N, P, like)
