@@ -1,6 +1,6 @@
 """What every public Numba launcher does around its kernels: validate and flatten the leading
-axes into nb C-contiguous read-only sequences (:func:`ssd_edu.validation.flatten`, with the
-compiled finiteness pass of ``_finite``), size the work and the channel blocks."""
+axes into nb C-contiguous read-only sequences (``validation.flatten``, ``vjp.flatten_vjp``, with
+the compiled finiteness pass of ``_finite``), size the work and the channel blocks."""
 from __future__ import annotations
 
 from .. import validation, vjp
@@ -9,12 +9,10 @@ from ._jit import num_threads
 
 
 def flatten(family: str, x, a, B, C, initial_state=None) -> validation.Flat:
-    """:func:`ssd_edu.validation.flatten` with the compiled finiteness pass."""
     return validation.flatten(family, x, a, B, C, initial_state, finite=all_finite)
 
 
 def flatten_vjp(family: str, x, a, B, C, dy, dh, initial_state) -> vjp.FlatVJP:
-    """:func:`ssd_edu.vjp.flatten_vjp` with the compiled finiteness pass."""
     return vjp.flatten_vjp(family, x, a, B, C, dy, dh, initial_state, finite=all_finite)
 
 
