@@ -23,7 +23,7 @@ KEY_BLOCK = 16            # key tiles per block of the off-diagonal gemms
 
 @njit(**JIT)
 def tile_workspaces(T_tile, N, P, like):
-    """Per-job workspaces of the attention kernel (dtype of ``like``)."""
+    """Per-job workspaces of the attention kernel (dtype of ``like``; the bench counts them)."""
     dt = like.dtype
     return (np.zeros((T_tile, T_tile), dtype=dt),           # W, the diagonal tile's scores
             np.zeros((T_tile, N), dtype=dt),                # C (scalar) / rescaled queries

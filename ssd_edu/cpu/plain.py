@@ -139,8 +139,7 @@ def _chunk_output(a, C, H_prev, Q, y):
 # ------------------------------------------------------------------ launchers
 
 def _per_mode(a, N):
-    """a (nb, T) or (nb, T, K) -> a read-only (nb, T, N): a scalar decay repeated for every mode
-    (abar (nb, J, 1 or N) likewise)."""
+    """a (nb, T) or (nb, T, K) -> read-only (nb, T, N), a scalar decay repeated (abar likewise)."""
     a = a[..., None] if a.ndim == 2 else a
     return read_only(np.broadcast_to(a, (*a.shape[:-1], N)))
 
