@@ -1,20 +1,43 @@
 """What every public Numba launcher does around its kernels: validate and flatten the leading
-axes into nb C-contiguous read-only sequences (:func:`ssd_edu.validation.flatten`, with the
-compiled finiteness pass of ``_finite``), size the work and the channel blocks."""
+axes into nb C-contiguous read-only sequences (``validation.flatten``, ``vjp.flatten_vjp``), with
+the finiteness test as one compiled pass, no temporary, by every thread from
+``PARALLEL_MIN_SIZE`` entries on:
+
+    finite(v)  <=>  sum_i (v_i - v_i) == 0        (inf - inf and NaN - NaN are NaN)
+
+and size the work and the channel blocks."""
 from __future__ import annotations
 
+from numba import njit, prange
+
 from .. import validation, vjp
-from ._finite import all_finite
-from ._jit import num_threads
+from ._jit import JIT, num_threads
+
+PARALLEL_MIN_SIZE = 1 << 20
+
+
+def _sum_of_differences(v):
+    acc = v.dtype.type(0)
+    for i in prange(v.shape[0]):
+        # v_i - v_i is 0 for a finite entry, NaN for inf or NaN
+        acc += v[i] - v[i]
+    return acc == 0
+
+
+_parallel = njit(parallel=True, fastmath={"reassoc"}, **JIT)(_sum_of_differences)
+_serial = njit(fastmath={"reassoc"}, **JIT)(_sum_of_differences)
+
+
+def all_finite(v) -> bool:
+    """v (n,) float32/float64: True when every entry is finite."""
+    return bool((_parallel if v.shape[0] >= PARALLEL_MIN_SIZE else _serial)(v))
 
 
 def flatten(family: str, x, a, B, C, initial_state=None) -> validation.Flat:
-    """:func:`ssd_edu.validation.flatten` with the compiled finiteness pass."""
     return validation.flatten(family, x, a, B, C, initial_state, finite=all_finite)
 
 
 def flatten_vjp(family: str, x, a, B, C, dy, dh, initial_state) -> vjp.FlatVJP:
-    """:func:`ssd_edu.vjp.flatten_vjp` with the compiled finiteness pass."""
     return vjp.flatten_vjp(family, x, a, B, C, dy, dh, initial_state, finite=all_finite)
 
 

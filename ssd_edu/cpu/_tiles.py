@@ -50,16 +50,6 @@ def suffix_products(a, s0, s1, N, G):
             G[j, n] = G[j + 1, n] * at(a_u, n)
 
 
-@njit(fastmath=FASTMATH, inline="always", **JIT)
-def scalar_mask(a, t0, q, W):
-    """W[i, j] *= L[i, j] = prod_{t0+j < u <= t0+i} a_u for j < i < q (scalar family)."""
-    for j in range(q):
-        mask = W.dtype.type(1)
-        for i in range(j + 1, q):
-            mask *= a[t0 + i]
-            W[i, j] *= mask
-
-
 @njit(fastmath=FASTMATH, **JIT)
 def modes_block(a, B, C, t0, t1, W, w0, r):
     """W[w0+i, w0+j] = sum_n C[t0+i, n] prod_{t0+j<u<=t0+i} a_u[n] B[t0+j, n] for j <= i < q,
@@ -97,11 +87,15 @@ def _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
     Bt[:, :q] = B[t0:t1].T
     # W = C_c B_c^T (padded rows and columns are 0)
     np.dot(Cc, Bt, W)
-    # zero above the diagonal, then W[i, j] *= L[i, j] on and below it
+    # zero above the diagonal, then W[i, j] *= L[i, j] = prod_{t0+j < u <= t0+i} a_u below it
     for i in range(Q):
         for j in range(i + 1, Q):
             W[i, j] = 0
-    scalar_mask(a, t0, q, W)
+    for j in range(q):
+        mask = W.dtype.type(1)
+        for i in range(j + 1, q):
+            mask *= a[t0 + i]
+            W[i, j] *= mask
 
 
 @njit(fastmath=FASTMATH, **JIT)
@@ -140,24 +134,18 @@ def _chunk_scores_modes(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def chunk_scores(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub):
-    """W (Q, Q): W[:q, :q] = 1SS(a_c) o C_c B_c^T (q = t1 - t0), zero above the diagonal and
-    in the padding. Scalar: one gemm of the padded Cc (Q, N), Bt (N, Q), then the mask.
-    Diagonal: sub-chunks I of ``sub`` steps, W[I, :i0] = (C_I o F_I) (B o G)^T (Cc, Kt (Q, N))
-    and the diagonal blocks by ``modes_block``. Numba compiles only the branch of ``a.ndim``."""
-    if a.ndim == 1:
-        _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub)
-    else:
-        _chunk_scores_modes(a, B, C, t0, t1, W, r, Cc, Kt, Bt, sub)
-
-
-@njit(fastmath=FASTMATH, **JIT)
 def intra_chunk(a, B, C, x, t0, t1, W, r, Cc, Kt, Bt, Xc, Y):
-    """Y[:q] = (1SS(a_c) o C_c B_c^T) x_c for the steps [t0, t1): ``chunk_scores``, then one
-    gemm with Xc (Q, P), x_c zero-padded. Workspaces W (Q, Q), r (N,), Cc, Kt (Q, N), Bt (N, Q)."""
+    """Y[:q] = (1SS(a_c) o C_c B_c^T) x_c for the steps [t0, t1), q = t1 - t0: the scores W (Q,
+    Q), zero above the diagonal and in the padding, then one gemm with Xc (Q, P), x_c
+    zero-padded. Scalar: one gemm of the padded Cc (Q, N), Bt (N, Q), then the mask. Diagonal:
+    sub-chunks I of SUB steps, W[I, :i0] = (C_I o F_I) (B o G)^T (Cc, Kt (Q, N)) and the
+    diagonal blocks by ``modes_block``. Numba compiles only the branch of ``a.ndim``."""
     q = t1 - t0
     if q < Xc.shape[0]:                     # a short chunk: zero padding
         Xc[q:, :] = 0
     Xc[:q, :] = x[t0:t1]
-    chunk_scores(a, B, C, t0, t1, W, r, Cc, Kt, Bt, SUB)
+    if a.ndim == 1:
+        _chunk_scores_scalar(a, B, C, t0, t1, W, r, Cc, Kt, Bt, SUB)
+    else:
+        _chunk_scores_modes(a, B, C, t0, t1, W, r, Cc, Kt, Bt, SUB)
     np.dot(W, Xc, Y)

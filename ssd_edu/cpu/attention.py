@@ -142,7 +142,7 @@ def _attention(family, x, a, B, C, initial_state):
     Bg = np.empty((f.nb, f.T, f.N), dtype=f.dtype)                # O(T N) per sequence
     tot = np.empty((f.nb, tiles, f.N), dtype=f.dtype)
     h = np.zeros_like(f.h0)
-    # np.dot inside prange threads; a small call (T^2 (N + P) / 2 per sequence) on one thread
+    # a small call (T^2 (N + P) / 2 per sequence) on one thread
     with single_threaded_blas(), threads_for(f.nb * f.T * f.T * (f.N + f.P) // 2):
         _key_tiles_kernel(f.a, f.B, TILE, Bg, tot)
         _attention_kernel(f.x, f.a, f.B, f.C, f.h0, Bg, tot, y, TILE)

@@ -167,8 +167,7 @@ def flat_step(chunk_size=..., **given) -> Steps:
 
 
 def _steps_1_2(f, intra, states):
-    """Run steps 1 and/or 2 on the flattened arguments ``f``; returns y, S, abar (those not run
-    are empty)."""
+    """Steps 1 and/or 2 on the flattened arguments ``f``: y, S, abar (empty if not run)."""
     m = 1 if f.arrays["a"].ndim == 2 else f.N                  # abar's last axis, as a's
     y = np.zeros((f.nb, f.T, f.P) if intra else (0, 0, 0), dtype=f.dtype)
     S = np.zeros((f.nb, f.J, f.N, f.P) if states else (0, 0, 0, 0), dtype=f.dtype)
@@ -211,8 +210,7 @@ def state_passing(abar, S, *, initial_state=None):
     f = flat_step(abar=abar, S=S, initial_state=initial_state)
     H = np.array(f.arrays["S"])                                  # S_c, then H_{c-1}
     h = np.zeros((f.nb, f.N, f.P), dtype=f.dtype)
-    if "initial_state" in f.arrays:
-        h[...] = f.arrays["initial_state"]
+    h[...] = f.arrays.get("initial_state", 0)
     if f.nb and f.J:
         with threads_for(f.nb * f.J * f.N * f.P):
             _state_passing_kernel(f.arrays["abar"], H, h)
@@ -234,8 +232,8 @@ def chunk_output(a, C, H_prev, *, chunk_size):
 
 
 def _workload(family, x, a, B, C, chunk_size, initial_state):
-    """The flattened inputs f, Q = min(chunk_size, T), the outputs y (nb, T, P), S (nb, J, N, P)
-    (S_c, then H_{c-1}) and abar (nb, J, 1 or N), and the threads of the whole call."""
+    """f, Q = min(chunk_size, T), y (nb, T, P), S (nb, J, N, P) (S_c, then H_{c-1}), abar
+    (nb, J, 1 or N) and the call's thread count."""
     f = flatten(family, x, a, B, C, initial_state)
     Q = min(check_chunk_size(chunk_size), max(f.T, 1))
     check_quadratic_work(f"numba {family}_chunked", family, f.nb, f.T, Q, f.N, f.P)

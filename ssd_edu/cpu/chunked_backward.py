@@ -11,6 +11,7 @@ abar_c = delta_{q-1}, L_n[t, s] = a_{s+1} ... a_t (mode n), D = dy_c x_c^T, g_c 
 and da from every decay product (delta, abar, gamma, the masks L), each the product of the
 other factors: no division. Kernels: ``_states_kernel``, ``_state_passing_kernel`` both ways,
 ``_chunks_kernel`` (per chunk: the rest of 4, 3, 2, then 1; diagonal in sub-chunks of SUB_BWD).
+The attention VJP is this with one chunk of T steps, refused above the quadratic limit.
 """
 from __future__ import annotations
 
@@ -23,13 +24,12 @@ from ._jit import FASTMATH, JIT, num_threads, single_threaded_blas, threads_for
 from ._launch import chunked_work, flatten_vjp
 from ._tiles import chunk_of_job, prefix_products, suffix_products
 from .chunked import _state_passing_kernel
-from ..validation import check_chunk_size, check_chunks
+from ..validation import check_chunk_size, check_chunks, check_quadratic, check_ssm
 
 SUB_BWD = 16              # steps per sub-chunk of the diagonal family's chunk backward
 
 
 # ---------------------------------------------------------------- derivatives of products
-# (inner loops index 2-D arrays directly and count up: row views and negative steps are slower)
 
 @njit(fastmath=FASTMATH, **JIT)
 def _prefix_grad(a, u0, delta, coef, da, z):
@@ -171,8 +171,8 @@ def _chunk_state(x, a, B, C, dy, t0, t1, ws, S, dH_prev, abar):
 
 @njit(parallel=True, **JIT)
 def _states_kernel(x, a, B, C, dy, Q, workers, S, dH_prev, abar):
-    """Kernel 1, every chunk c of every sequence b: S[b, c] = S_c, abar[b, c] = abar_c and
-    dH_prev[b, J-1-c] = dH_prev_c (chunks reversed). S, dH_prev (nb, J, N, P), abar (nb, J, N)."""
+    """Kernel 1: S[b, c] = S_c, abar[b, c] = abar_c, dH_prev[b, J-1-c] = dH_prev_c (reversed).
+    S, dH_prev (nb, J, N, P), abar (nb, J, N)."""
     nb, T, P = x.shape
     N = B.shape[2]
     J = (T + Q - 1) // Q
@@ -203,8 +203,7 @@ def _scalar_workspaces(q, N, P, like):
 
 @njit(fastmath=FASTMATH, **JIT)
 def _scalar_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
-    """Kernel 3, scalar family: chunk [t0, t1) of one sequence (a (T,)); writes its rows of
-    dx (T, P), da (T,), dB, dC (T, N). H = H_{c-1}, g = g_c (N, P)."""
+    """Kernel 3, scalar family (a (T,)): rows [t0, t1) of dx, da, dB, dC; H = H_{c-1}, g = g_c."""
     L, Sc, D, W, dXc, Bg, E, K, dCc, dBc, delta, gamma, cw, bw, dac, z = ws
     q = t1 - t0
     Xc, Yc, Bc, Cc = x[t0:t1], dy[t0:t1], B[t0:t1], C[t0:t1]
@@ -366,8 +365,7 @@ def _diagonal_cross(a, t0, i0, i1, Bc, Cc, D, M, dCc, dBc, dac, delta_i, gamma_i
 
 @njit(fastmath=FASTMATH, **JIT)
 def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
-    """Kernel 3, diagonal family: chunk [t0, t1) of one sequence (a (T, N)); writes its rows
-    of dx (T, P), da, dB, dC (T, N). H = H_{c-1}, g = g_c (N, P)."""
+    """Kernel 3, diagonal family (a (T, N)): as ``_scalar_chunk``."""
     (D, M, dXc, Bg, E, K, delta, gamma, dCc, dBc, dac, Bgamma, cw, bw, delta_i, gamma_i,
      Bgamma_i, Cdelta_i, PI, RI, lcol, DI_buf, MI_buf, z, zb) = ws
     q = t1 - t0
@@ -409,8 +407,7 @@ def _diagonal_chunk(x, a, B, C, dy, H, g, t0, t1, ws, dx, da, dB, dC):
 
 @njit(**JIT)
 def chunk_workspaces(q, N, P, like, a):
-    """The workspaces of one chunk's backward for the family of ``a`` ((nb, T) scalar, (nb, T,
-    N) diagonal; Numba compiles only the branch of ``a.ndim``)."""
+    """One chunk's workspaces for the family of ``a`` ((nb, T) scalar, (nb, T, N) diagonal)."""
     if a.ndim == 2:
         return _scalar_workspaces(q, N, P, like)
     return _diagonal_workspaces(q, N, P, like)
@@ -490,3 +487,21 @@ def diagonal_chunked_vjp(x, a, B, C, dy, dh=None, *, initial_state=None, chunk_s
     """VJP of the diagonal chunked form; a (..., T, N), else as scalar_chunked_vjp."""
     return chunked_backward("diagonal", x, a, B, C, dy, dh, initial_state,
                             check_chunk_size(chunk_size))
+
+
+def _attention_vjp(family, x, a, B, C, dy, dh, initial_state):
+    v = check_ssm(family, x, a, B, C, initial_state)
+    check_quadratic(f"{family}_attention_vjp", v.batch, v.T, v.dtype, copies=5, pad=2)
+    return chunked_backward(family, x, a, B, C, dy, dh, initial_state, max(v.T, 1))
+
+
+@keyword_only
+def scalar_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+    """VJP of the scalar attention form, O(T^2 (N + P)) time; arguments as scalar_chunked_vjp."""
+    return _attention_vjp("scalar", x, a, B, C, dy, dh, initial_state)
+
+
+@keyword_only
+def diagonal_attention_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
+    """VJP of the diagonal attention form; a (..., T, N), else as scalar_attention_vjp."""
+    return _attention_vjp("diagonal", x, a, B, C, dy, dh, initial_state)

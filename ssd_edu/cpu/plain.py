@@ -139,8 +139,7 @@ def _chunk_output(a, C, H_prev, Q, y):
 # ------------------------------------------------------------------ launchers
 
 def _per_mode(a, N):
-    """a (nb, T) or (nb, T, K) -> a read-only (nb, T, N): a scalar decay repeated for every mode
-    (abar (nb, J, 1 or N) likewise)."""
+    """a (nb, T) or (nb, T, K) -> read-only (nb, T, N), a scalar decay repeated (abar likewise)."""
     a = a[..., None] if a.ndim == 2 else a
     return read_only(np.broadcast_to(a, (*a.shape[:-1], N)))
 
@@ -258,8 +257,7 @@ def state_passing(abar, S, *, initial_state=None):
     (H_prev[c] = H_{c-1}) and h = H_{J-1} (..., N, P)."""
     f = flat_step(abar=abar, S=S, initial_state=initial_state)
     h = np.zeros((f.nb, f.N, f.P), dtype=f.dtype)    # h_{-1} in, h_{J-1} out
-    if "initial_state" in f.arrays:
-        h[...] = f.arrays["initial_state"]
+    h[...] = f.arrays.get("initial_state", 0)
     H_prev = np.empty((f.nb, f.J, f.N, f.P), dtype=f.dtype)
     _state_passing(_per_mode(f.arrays["abar"], f.N), f.arrays["S"], h, H_prev)
     return H_prev.reshape(*f.batch, f.J, f.N, f.P), h.reshape(*f.batch, f.N, f.P)

@@ -25,24 +25,6 @@ CHECKPOINT = 64           # steps between stored states
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def _checkpoints(x, a, B, Q, ck, p0):
-    """The state entering every chunk of Q steps (channels [p0, p0 + w)), as the chunked form:
-    h_{t1-1} = abar_c o h_{t0-1} + S_c. ck (J, N, w): ck[0] = h_{-1} given, ck[c] = h_{cQ-1}."""
-    N = B.shape[1]
-    J, _, w = ck.shape
-    dt = x.dtype
-    G, BG, Xc = np.empty((Q, N), dtype=dt), np.empty((N, Q), dtype=dt), np.empty((Q, w), dtype=dt)
-    S, abar = np.empty((N, w), dtype=dt), np.empty(N, dtype=dt)
-    for c in range(J - 1):
-        t0 = c * Q
-        Xc[:, :] = x[t0:t0 + Q, p0:p0 + w]
-        _chunk_state(a, B, Xc, t0, t0 + Q, G, BG, S, abar)
-        for n in range(N):
-            for p in range(w):
-                ck[c + 1, n, p] = abar[n] * ck[c, n, p] + S[n, p]
-
-
-@njit(fastmath=FASTMATH, **JIT)
 def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1, ck_buf, H_buf):
     """One sequence, channels [p0, p1). x, dy (T, P); a (T,) or (T, N), B, C (T, N); h0 (N, P);
     g (N, P): dh in, dh_{-1} out; writes dx (T, P) and this block's part of da, dB, dC (T, N).
@@ -57,7 +39,16 @@ def _scan_backward_channels(x, a, B, C, dy, h0, g, Q, dx, da, dB, dC, p0, p1, ck
         for p in range(w):
             ck[0, n, p] = h0[n, p0 + p]
             gs[n, p] = g[n, p0 + p]
-    _checkpoints(x, a, B, Q, ck, p0)
+    # the state entering each chunk, as the chunked form: h_{t1-1} = abar_c o h_{t0-1} + S_c
+    G, BG, Xc = np.empty((Q, N), dtype=dt), np.empty((N, Q), dtype=dt), np.empty((Q, w), dtype=dt)
+    S, abar = np.empty((N, w), dtype=dt), np.empty(N, dtype=dt)
+    for c in range(J - 1):
+        t0 = c * Q
+        Xc[:, :] = x[t0:t0 + Q, p0:p0 + w]
+        _chunk_state(a, B, Xc, t0, t0 + Q, G, BG, S, abar)
+        for n in range(N):
+            for p in range(w):
+                ck[c + 1, n, p] = abar[n] * ck[c, n, p] + S[n, p]
     H = H_buf[:(Q + 1) * N * w].reshape((Q + 1, N, w))  # H[i] = h_{t0+i-1}: the chunk's states
     dxt = np.empty(w, dtype=dt)
     for c in range(J - 1, -1, -1):
@@ -124,8 +115,7 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
         dx = np.empty((f.nb, f.T, f.P), dtype=f.dtype)         # every entry is written
         da, dB, dC = (np.empty((f.nb * blocks, f.T, f.N), dtype=f.dtype) for _ in range(3))
         g = fv.dh.copy()                                       # dh in, dh_{-1} out
-        # the jobs' checkpoints and chunk states, allocated here rather than in each worker
-        # (where they would be freed and page-faulted in again every call)
+        # the jobs' checkpoints and chunk states (allocated here, not paged in per worker)
         ck = np.empty((f.nb * blocks, -(-f.T // CHECKPOINT) * f.N * width), dtype=f.dtype)
         H = np.empty((f.nb * blocks, (CHECKPOINT + 1) * f.N * width), dtype=f.dtype)
         with single_threaded_blas():                           # np.dot inside prange threads
@@ -140,8 +130,8 @@ def _scan_vjp(family, x, a, B, C, dy, dh, initial_state):
 
 @keyword_only
 def scalar_scan_vjp(x, a, B, C, dy, dh=None, *, initial_state=None):
-    """VJP of the scalar scan: the reverse-time scan with recomputed chunk states. x, dy
-    (..., T, P), a (..., T), B, C (..., T, N), dh, initial_state (..., N, P). Returns Grads."""
+    """VJP of the scalar scan. x, dy (..., T, P), a (..., T), B, C (..., T, N), dh,
+    initial_state (..., N, P). Returns Grads."""
     return _scan_vjp("scalar", x, a, B, C, dy, dh, initial_state)
 
 
