@@ -34,13 +34,9 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "oracle",
-    "VJPS", "Grads",
-    "reference",
-    "QuadraticMemoryError", "QuadraticWorkError",
-    "one_ss_mask", "segsum", "segsum_naive",
-    "scalar_scan", "scalar_attention", "scalar_chunked", "scalar_kernel",
-    "diagonal_scan", "diagonal_attention", "diagonal_chunked", "diagonal_kernel",
-    "diagonal_heads", "diagonal_single_mask", "general_kernel", "general_scan",
-]
+__all__ = ["IMPLEMENTATIONS", "FAMILIES", "FORMS", "BACKENDS", "MISSING_BACKENDS", "oracle",
+           "VJPS", "Grads", "reference", "QuadraticMemoryError", "QuadraticWorkError",
+           "one_ss_mask", "segsum", "segsum_naive", "scalar_scan", "scalar_attention",
+           "scalar_chunked", "scalar_kernel", "diagonal_scan", "diagonal_attention",
+           "diagonal_chunked", "diagonal_kernel", "diagonal_heads", "diagonal_single_mask",
+           "general_kernel", "general_scan"]

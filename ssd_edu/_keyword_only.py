@@ -17,29 +17,23 @@ def _options(signature: inspect.Signature) -> list:
     return [p for p in signature.parameters.values() if p.name in OPTIONS]
 
 
-def _positional(signature: inspect.Signature) -> list:
-    return [p for p in signature.parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-
-
 def refuse_positional(name: str, signature: inspect.Signature, args: tuple) -> None:
     """TypeError naming the keyword-only options when ``args`` holds more positional arguments
     than ``signature`` takes."""
-    positional = _positional(signature)
-    options = _options(signature)
-    if len(args) <= len(positional) or not options:
+    positional = [p for p in signature.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = [p.name for p in _options(signature)]
+    if len(args) <= len(positional) or not names:
         return
-    names = [p.name for p in options]
     listed = " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
-    plural = "keywords" if len(names) > 1 else "a keyword"
-    required = [p.name for p in positional if p.default is p.empty]
-    most = "" if len(required) == len(positional) else "at most "
-    example = ", ".join([p.name for p in positional]
-                        + [f"{p.name}={'...' if p.default is p.empty else repr(p.default)}"
-                           for p in options])
-    raise TypeError(f"{name}() takes {listed} as {plural} only ({len(args)} positional "
-                    f"arguments were given; it takes {most}{len(positional)}: "
-                    f"{', '.join(p.name for p in positional)}): call {name}({example})")
+    most = "at most " if any(p.default is not p.empty for p in positional) else ""
+    example = ", ".join([p.name for p in positional] + [
+        f"{p.name}={'...' if p.default is p.empty else repr(p.default)}"
+        for p in _options(signature)])
+    raise TypeError(f"{name}() takes {listed} as {'keywords' if names[1:] else 'a keyword'} only "
+                    f"({len(args)} positional arguments were given; it takes {most}"
+                    f"{len(positional)}: {', '.join(p.name for p in positional)}): call "
+                    f"{name}({example})")
 
 
 def keyword_signature(fn) -> inspect.Signature:
@@ -55,12 +49,10 @@ def keyword_signature(fn) -> inspect.Signature:
 def keyword_only(fn):
     """Decorator: ``fn`` (options after ``*``) with :func:`refuse_positional`'s error."""
     signature = keyword_signature(fn)
-    limit = len(_positional(signature))
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        if len(args) > limit:
-            refuse_positional(fn.__name__, signature, args)
+        refuse_positional(fn.__name__, signature, args)
         return fn(*args, **kwargs)
 
     return call

@@ -1,10 +1,8 @@
-"""Benchmark: the NumPy reference, the Numba CPU kernels and the numba.cuda kernels side by side.
+"""Benchmark: the NumPy reference, the plain and tuned Numba kernels and the numba.cuda kernels.
 
-``python -m ssd_edu bench`` (options: ``--help``), or ``run_bench(T=512, batch=2)`` then
-``format_table``. Per ``{backend}.{family}.{form}`` and dtype: median and min seconds of
-``repeats`` calls after a warm-up; GFLOP/s = :func:`flop_count` / min seconds; ``% matmul``
-against a BLAS (or device) matmul of the same dtype; speedup over the NumPy reference; the time
-of ``check_ssm`` alone; peak extra memory (tracemalloc plus the Numba workspaces).
+``python -m ssd_edu bench`` (``--help``) or ``run_bench(T=512, batch=2)``: per key and dtype the
+median and min of ``repeats`` calls, GFLOP/s (:func:`flop_count`), ``% matmul`` against a matmul
+of the same dtype measured in the same run, speedup over NumPy, the checks' time, extra memory.
 Other modes: ``--sweep``, ``--sweep-N`` (crossover), ``--backward``, ``--breakdown``,
 ``--scaling``; ``gpu-report`` and ``gpu-check`` for the GPU kernels.
 """

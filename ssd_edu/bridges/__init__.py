@@ -1,8 +1,6 @@
-"""Bridges: Mamba-2's and flash-linear-attention's conventions mapped to SSD
-(docs/theory.md#crosswalk); both run the package's registered forms (``ssd_edu.IMPLEMENTATIONS``).
-
-Mamba-2: x <- dt x, a = exp(dt A), B and C per group, state transposed; fla: x = v, B = k,
-C = scale q, a = exp(g). Each module's docstring has its mapping.
+"""Bridges: Mamba-2's and flash-linear-attention's conventions mapped to SSD, run through the
+registered forms (docs/theory.md#crosswalk). Mamba-2: x <- dt x, a = exp(dt A), B and C per
+group, state transposed; fla: x = v, B = k, C = scale q, a = exp(g).
 
     from ssd_edu.bridges import mamba2, fla
     out, final_states = mamba2.chunk_scan_combined(x, dt, A, B, C, chunk_size=64, D=D, z=z,

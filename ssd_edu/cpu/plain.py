@@ -2,8 +2,8 @@
 
 The readable twin of each tuned kernel, written line for line after ssd_edu.reference with the
 equation above the line that computes it: no tiles, no workspaces, no BLAS, one ``prange`` over
-the sequences b. The chunked form is its four steps, each also callable on its own. One loop
-serves both families: the scalar family's decay is repeated into a (nb, T, N) copy.
+the sequences b. The chunked form is its four steps (each callable on its own), the attention
+form the same steps with one chunk. The scalar family's decay is repeated into (nb, T, N).
 
     y, h = ssd_edu.cpu.plain.scalar_chunked(x, a, B, C, *, chunk_size=64, initial_state=None)
 """
@@ -37,40 +37,6 @@ def _scan(x, a, B, C, h, y):
                 y[b, t, p] = 0
                 for n in range(N):
                     y[b, t, p] += C[b, t, n] * h[b, n, p]
-
-
-@njit(parallel=True, **JIT)
-def _attention(x, a, B, C, h0, h, y):
-    nb, T, P = x.shape
-    N = B.shape[2]
-    for b in prange(nb):
-        L = np.empty(N, dtype=y.dtype)      # L[n] = a_n(t, s) = a_{s+1}[n] ... a_t[n]
-        for t in range(T):
-            L[:] = 1
-            for s in range(t, -1, -1):
-                # M[t, s] = sum_n C[t, n] a_n(t, s) B[s, n]
-                M = 0.0
-                for n in range(N):
-                    M += C[b, t, n] * L[n] * B[b, s, n]
-                    L[n] *= a[b, s, n]
-                # y_t += M[t, s] x_s
-                for p in range(P):
-                    y[b, t, p] += M * x[b, s, p]
-            # now L = delta_t = a_0 ... a_t:  y_t += (C_t o delta_t)^T h_{-1}
-            for n in range(N):
-                for p in range(P):
-                    y[b, t, p] += C[b, t, n] * L[n] * h0[b, n, p]
-        L[:] = 1                            # L[n] = gamma_s[n] = a_{s+1}[n] ... a_{T-1}[n]
-        for s in range(T - 1, -1, -1):
-            for n in range(N):
-                for p in range(P):
-                    # h_{T-1} = sum_s (gamma_s o B_s) x_s^T + ...
-                    h[b, n, p] += L[n] * B[b, s, n] * x[b, s, p]
-                L[n] *= a[b, s, n]
-        # ... + delta_{T-1} o h_{-1}  (L is now a_0 ... a_{T-1})
-        for n in range(N):
-            for p in range(P):
-                h[b, n, p] += L[n] * h0[b, n, p]
 
 
 @njit(parallel=True, **JIT)
@@ -152,20 +118,12 @@ def _run_scan(family, x, a, B, C, initial_state):
     return unflatten(f, y, f.h0)
 
 
-def _run_attention(family, x, a, B, C, initial_state):
+def _run_chunked(family, x, a, B, C, chunk_size, initial_state, form="chunked"):
+    """The four steps; the attention form is them with one chunk of T steps (chunk_size None):
+    step 1 is then y = (1SS(a) o C B^T) x, and steps 2 to 4 are the initial state's terms."""
     f = flatten(family, x, a, B, C, initial_state)
-    check_quadratic_work(f"plain {family}_attention", family, f.nb, f.T, f.T, f.N, f.P)
-    y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
-    h = np.zeros_like(f.h0)
-    with threads_for(f.nb * f.T * f.T * (f.N + f.P) // 2):
-        _attention(f.x, _per_mode(f.a, f.N), f.B, f.C, f.h0, h, y)
-    return unflatten(f, y, h)
-
-
-def _run_chunked(family, x, a, B, C, chunk_size, initial_state):
-    f = flatten(family, x, a, B, C, initial_state)
-    Q = check_chunk_size(chunk_size)
-    check_quadratic_work(f"plain {family}_chunked", family, f.nb, f.T, Q, f.N, f.P)
+    Q = max(f.T, 1) if chunk_size is None else check_chunk_size(chunk_size)
+    check_quadratic_work(f"plain {family}_{form}", family, f.nb, f.T, Q, f.N, f.P)
     a = _per_mode(f.a, f.N)
     J = -(-f.T // Q)
     y = np.zeros((f.nb, f.T, f.P), dtype=f.dtype)
@@ -200,15 +158,15 @@ def diagonal_scan(x, a, B, C, *, initial_state=None):
 @keyword_only
 def scalar_attention(x, a, B, C, *, initial_state=None):
     """y = (1SS(a) o C B^T) x + (delta_t C_t)^T h_{-1}, one (t, s) pair at a time: O(T^2 (N + P))
-    time, no T x T matrix. Shapes as scalar_scan."""
-    return _run_attention("scalar", x, a, B, C, initial_state)
+    time, no T x T matrix; the chunked form's four steps with one chunk. Shapes as scalar_scan."""
+    return _run_chunked("scalar", x, a, B, C, None, initial_state, "attention")
 
 
 @keyword_only
 def diagonal_attention(x, a, B, C, *, initial_state=None):
     """y = sum_n diag(C[:, n]) 1SS(a[:, n]) diag(B[:, n]) x + (C_t o delta_t)^T h_{-1};
     a (..., T, N), else as scalar_attention."""
-    return _run_attention("diagonal", x, a, B, C, initial_state)
+    return _run_chunked("diagonal", x, a, B, C, None, initial_state, "attention")
 
 
 @keyword_only

@@ -17,9 +17,7 @@ from .attention import diagonal_attention, scalar_attention
 from .chunked import diagonal_chunked, scalar_chunked
 from .scan import diagonal_scan, scalar_scan
 
-__all__ = [
-    "CudaUnavailableError", "simulator_enabled", "cuda_available", "unavailable_reason",
-    "tile_size", "get_tile", "default_tile", "DEFAULT_TILE",
-    "scalar_scan", "scalar_attention", "scalar_chunked",
-    "diagonal_scan", "diagonal_attention", "diagonal_chunked",
-]
+__all__ = ["CudaUnavailableError", "simulator_enabled", "cuda_available", "unavailable_reason",
+           "tile_size", "get_tile", "default_tile", "DEFAULT_TILE", "scalar_scan",
+           "scalar_attention", "scalar_chunked", "diagonal_scan", "diagonal_attention",
+           "diagonal_chunked"]

@@ -1,5 +1,4 @@
-"""Named matrices and planted kernels shared by the rows (docs/theory.md#example-n2, #theorem-4-1,
-#prop-5-1)."""
+"""Matrices and kernels the rows share (docs/theory.md#example-n2, #theorem-4-1, #prop-5-1)."""
 from __future__ import annotations
 
 import numpy as np
