@@ -285,3 +285,12 @@ def test_chunked_steps_run_on_the_threads_of_the_whole_call(monkeypatch):
     assert [t for _, t, _ in seen] == [1, 1, 1, 1]
     assert intra[2] == 1 and output[2] == 1                   # workers
     assert numba.get_num_threads() > 1
+
+
+def test_parallel_and_serial_finiteness_passes_have_their_own_cache_entries():
+    """Numba's disk cache keys compiled code by function and signature, not by the parallel flag:
+    two dispatchers of one function shared one entry, and whichever compiled first served both
+    (the parallel pass then ran on one thread: 2 ms more per call at the default workload)."""
+    from ssd_edu.cpu import _launch
+    names = {d._cache._cache_file._index_name for d in (_launch._parallel, _launch._serial)}
+    assert len(names) == 2, names

@@ -1,11 +1,7 @@
 """What every public Numba launcher does around its kernels: validate and flatten the leading
-axes into nb C-contiguous read-only sequences (``validation.flatten``, ``vjp.flatten_vjp``), with
-the finiteness test as one compiled pass, no temporary, by every thread from
-``PARALLEL_MIN_SIZE`` entries on:
-
-    finite(v)  <=>  sum_i (v_i - v_i) == 0        (inf - inf and NaN - NaN are NaN)
-
-and size the work and the channel blocks."""
+axes into nb C-contiguous read-only sequences, the finiteness test as one compiled pass with no
+temporary, finite(v) <=> sum_i (v_i - v_i) == 0 (inf - inf and NaN - NaN are NaN), on every
+thread from ``PARALLEL_MIN_SIZE`` entries on; and size the work and the channel blocks."""
 from __future__ import annotations
 
 from numba import njit, prange
@@ -16,16 +12,20 @@ from ._jit import JIT, num_threads
 PARALLEL_MIN_SIZE = 1 << 20
 
 
-def _sum_of_differences(v):
+@njit(parallel=True, fastmath={"reassoc"}, **JIT)
+def _parallel(v):
     acc = v.dtype.type(0)
     for i in prange(v.shape[0]):
-        # v_i - v_i is 0 for a finite entry, NaN for inf or NaN
-        acc += v[i] - v[i]
+        acc += v[i] - v[i]                  # 0 for a finite entry, NaN for inf or NaN
     return acc == 0
 
 
-_parallel = njit(parallel=True, fastmath={"reassoc"}, **JIT)(_sum_of_differences)
-_serial = njit(fastmath={"reassoc"}, **JIT)(_sum_of_differences)
+@njit(fastmath={"reassoc"}, **JIT)          # its own function: Numba's disk cache tells
+def _serial(v):                             # compiled code apart by function, not by flags
+    acc = v.dtype.type(0)
+    for i in range(v.shape[0]):
+        acc += v[i] - v[i]
+    return acc == 0
 
 
 def all_finite(v) -> bool:
