@@ -318,9 +318,8 @@ def _matmul_rate() -> float:
 
 
 def check_quadratic_work(form: str, family: str, nb: int, T: int, Q: int, N: int, P: int):
-    """Refuse, before any work, a compiled quadratic form (attention: Q = T; chunked: a chunk
-    size near T) whose masked matmuls take more than ``SSD_EDU_MAX_QUADRATIC_WORK`` (default
-    2^36) multiply-adds, nb T min(Q, T) (N + P): minutes of silence for one call."""
+    """Refuse a compiled quadratic form (attention: Q = T) whose masked matmuls take more than
+    ``SSD_EDU_MAX_QUADRATIC_WORK`` multiply-adds, nb T min(Q, T) (N + P), before any work."""
     Q = min(Q, T)
     work = nb * T * Q * (N + P)
     limit = _env_limit("SSD_EDU_MAX_QUADRATIC_WORK", DEFAULT_QUADRATIC_WORK, "multiply-adds")

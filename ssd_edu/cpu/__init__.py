@@ -2,9 +2,8 @@
 
     y, h = ssd_edu.cpu.scalar_chunked(x, a, B, C, chunk_size=64, initial_state=None)
 
-``plain`` holds every form as the shortest loops; ``scan``, ``attention``, ``chunked`` the tuned
-kernels and ``*_backward`` their VJPs. float32 and float64; inputs are never modified; kernels
-compile on first call, then load from Numba's disk cache.
+``plain``: every form as the shortest loops; ``scan``, ``attention``, ``chunked``: the tuned
+kernels, ``*_backward`` their VJPs. float32, float64; compiled on first call, then disk-cached.
 """
 from .attention import diagonal_attention, scalar_attention
 from .chunked import diagonal_chunked, scalar_chunked

@@ -119,8 +119,8 @@ def _run_scan(family, x, a, B, C, initial_state):
 
 
 def _run_chunked(family, x, a, B, C, chunk_size, initial_state, form="chunked"):
-    """The four steps; the attention form is them with one chunk of T steps (chunk_size None):
-    step 1 is then y = (1SS(a) o C B^T) x, and steps 2 to 4 are the initial state's terms."""
+    """The four steps; the attention form: one chunk of T steps (chunk_size None), step 1 its
+    masked matmul y = (1SS(a) o C B^T) x, steps 2 to 4 the initial state's terms."""
     f = flatten(family, x, a, B, C, initial_state)
     Q = max(f.T, 1) if chunk_size is None else check_chunk_size(chunk_size)
     check_quadratic_work(f"plain {family}_{form}", family, f.nb, f.T, Q, f.N, f.P)
