@@ -182,13 +182,11 @@ def test_planted_stale_checkpoint_is_caught(monkeypatch):
     """The planted mistake: a backward that recomputes every chunk from the state entering the
     sequence (a stale checkpoint) must fail the test above."""
     from ssd_edu.cpu import scan_backward
-    real = scan_backward._checkpoints
 
-    def stale(x, a, B, Q, ck, p0):
-        real(x, a, B, Q, ck, p0)
-        for c in range(1, ck.shape[0]):
-            ck[c] = ck[0]
-    monkeypatch.setattr(scan_backward, "_checkpoints", scan_backward.njit(stale))
+    def stale(a, B, Xc, t0, t1, G, BG, S, abar):     # ck[c + 1] = abar o ck[c] + S = ck[0]
+        S[:, :] = 0
+        abar[:] = 1
+    monkeypatch.setattr(scan_backward, "_chunk_state", scan_backward.njit(stale))
     monkeypatch.setattr(scan_backward, "_scan_backward_channels",
                         scan_backward.njit(scan_backward._scan_backward_channels.py_func))
     monkeypatch.setattr(scan_backward, "_scan_backward_kernel",
