@@ -226,7 +226,7 @@ def test_timing_helpers_run():
     rate = timing.device_matmul_rate(np.float32, n=8)
     assert np.isfinite(rate) and rate > 0
     with pytest.raises(ValueError, match="repeats"):
-        timing.time_cuda(gpu.scalar_scan, (), {}, repeats=0)
+        timing.time_cuda(gpu.scalar_scan, (d["x"], d["a"], d["B"], d["C"]), {}, repeats=0)
 
 
 def _run_python(code, env):
